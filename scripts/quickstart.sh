@@ -1,0 +1,24 @@
+#!/bin/bash
+# One command from a fresh Debian 12 machine to a shell in the default
+# microVM: install what is missing, build vessel, build the default guest
+# (Debian's cloud kernel + a busybox initramfs, cached outside the checkout)
+# and boot it with the serial console on this terminal (Ctrl-A x quits).
+#
+# On hardware KVM the guest boots directly. Where /dev/kvm cannot boot a stock
+# Linux kernel (PVM, a software KVM, or no KVM at all), the guest boots inside
+# the nested KVM lab (tests/nested/lab.sh), and this script says so.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" -eq 0 ]; then scripts/setup.sh; else sudo scripts/setup.sh; fi
+[ -f build/build.ninja ] || meson setup build >/dev/null
+ninja -C build
+guest/build-x86_64.sh
+
+if grep -qwE 'vmx|svm' /proc/cpuinfo && [ ! -d /sys/module/kvm_pvm ] && [ -w /dev/kvm ]; then
+    exec build/src/cmd/vessel vm run "$@"
+fi
+echo "quickstart: /dev/kvm here cannot boot a stock Linux kernel (no hardware virtualization;"
+echo "quickstart: $( [ -d /sys/module/kvm_pvm ] && echo 'it is PVM, a software KVM' || echo 'no usable KVM')),"
+echo "quickstart: so vessel boots the guest inside the nested KVM lab (L1 under QEMU TCG with SVM)."
+exec tests/nested/lab.sh shell "$@"

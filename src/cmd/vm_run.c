@@ -1,0 +1,54 @@
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd/commands.h"
+#include "vm/config.h"
+#include "vm/machine.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: vessel vm run [FLAGS]\n\n"
+            "  --kernel PATH        bzImage, vmlinux (ELF/PVH) or, with --arch riscv64, an Image\n"
+            "                       (default: the guest built by guest/build-<arch>.sh)\n"
+            "  --initrd PATH        initial ramdisk\n"
+            "  --append CMDLINE     kernel command line\n"
+            "  --cpus N             vCPUs, 1..64 (default 1)\n"
+            "  --memory SIZE        guest RAM, e.g. 256M, 2G (default 256M)\n"
+            "  --console stdio|none|file:PATH\n"
+            "                       serial console (stdio: Ctrl-A x quits)\n"
+            "  --no-reboot          exit 0 when the guest reboots\n"
+            "  --disk PATH[,ro][,cache=writeback|none|unsafe][,serial=ID][,format=raw|qcow2]\n"
+            "  --net user[,hostfwd=tcp::HOSTPORT-:GUESTPORT][,mac=MAC] | tap=NAME[,mac=MAC]\n"
+            "  --rng                virtio-rng device\n"
+            "  --virtio-console file:PATH|socket:PATH\n"
+            "  --vsock CID [--vsock-uds PATH]\n"
+            "  --api-sock PATH      control API (HTTP/JSON) on a unix socket\n"
+            "  --arch x86_64|riscv64\n"
+            "  --bios PATH          firmware (riscv64: OpenSBI fw_jump/fw_dynamic)\n");
+}
+
+int cmd_vm_run(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        }
+    }
+    struct vm_config cfg;
+    vs_err err = {0};
+    vm_config_init(&cfg);
+    if (vm_config_parse_args(&cfg, argc, argv, &err) < 0) {
+        cmd_print_error(err.msg);
+        vm_config_free(&cfg);
+        return 1;
+    }
+    int status = cfg.arch == VM_ARCH_RISCV64 ? riscv_vm_run(&cfg, &err) : x86_vm_run(&cfg, &err);
+    if (status < 0) {
+        cmd_print_error(err.msg);
+        status = 1;
+    }
+    vm_config_free(&cfg);
+    return status;
+}

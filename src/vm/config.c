@@ -1,0 +1,340 @@
+#include "vm/config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysinfo.h>
+#include <unistd.h>
+
+#include "util/cleanup.h"
+#include "util/parse.h"
+
+#define MIN_MEMORY (32ULL << 20)
+
+void vm_config_init(struct vm_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->arch = VM_ARCH_X86_64;
+    c->cpus = 1;
+    c->memory = 256ULL << 20;
+}
+
+void vm_config_free(struct vm_config *c)
+{
+    free(c->kernel);
+    free(c->initrd);
+    free(c->append);
+    free(c->bios);
+    free(c->console);
+    free(c->vconsole);
+    free(c->vsock_uds);
+    free(c->api_sock);
+    for (unsigned i = 0; i < c->ndisks; i++) {
+        free(c->disks[i].path);
+        free(c->disks[i].serial);
+        free(c->disks[i].format);
+    }
+    for (unsigned i = 0; i < c->nnets; i++) {
+        free(c->nets[i].tap);
+        for (unsigned j = 0; j < c->nets[i].nhostfwd; j++)
+            free(c->nets[i].hostfwd[j]);
+    }
+    vm_config_init(c);
+}
+
+const char *vm_arch_name(enum vm_arch arch)
+{
+    return arch == VM_ARCH_RISCV64 ? "riscv64" : "x86_64";
+}
+
+char *vm_default_guest_dir(enum vm_arch arch)
+{
+    const char *dir = getenv("VESSEL_GUEST_DIR");
+    char *out = NULL;
+    if (dir && *dir) {
+        if (asprintf(&out, "%s/%s", dir, vm_arch_name(arch)) < 0)
+            return NULL;
+        return out;
+    }
+    const char *xdg = getenv("XDG_CACHE_HOME");
+    const char *home = getenv("HOME");
+    int r;
+    if (xdg && *xdg)
+        r = asprintf(&out, "%s/vessel/guest/%s", xdg, vm_arch_name(arch));
+    else
+        r = asprintf(&out, "%s/.cache/vessel/guest/%s", home && *home ? home : "/root",
+                     vm_arch_name(arch));
+    return r < 0 ? NULL : out;
+}
+
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+    unsigned v[6];
+    char tail;
+    if (sscanf(s, "%x:%x:%x:%x:%x:%x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &tail) != 6)
+        return -1;
+    for (int i = 0; i < 6; i++) {
+        if (v[i] > 255)
+            return -1;
+        mac[i] = (uint8_t)v[i];
+    }
+    return (mac[0] & 1) ? -1 : 0; /* a multicast address cannot be a NIC's */
+}
+
+int vm_config_add_disk(struct vm_config *c, const char *spec, vs_err *err)
+{
+    if (c->ndisks == VM_MAX_DISKS)
+        return vs_error(err, E2BIG, "--disk: at most %d disks", VM_MAX_DISKS);
+    struct vs_optlist l;
+    if (vs_optlist_parse(spec, &l, err) < 0)
+        return vs_error_prefix(err, "--disk: ");
+    struct vm_disk_config d = {0};
+    int ret = 0;
+    for (size_t i = 0; i < l.n && ret == 0; i++) {
+        const char *k = l.opts[i].key, *v = l.opts[i].value;
+        if (i == 0 && !v) {
+            d.path = strdup(k);
+        } else if (!strcmp(k, "path") && v) {
+            free(d.path);
+            d.path = strdup(v);
+        } else if (!strcmp(k, "ro") && !v) {
+            d.readonly = true;
+        } else if (!strcmp(k, "readonly") || !strcmp(k, "ro")) {
+            d.readonly = v && (!strcmp(v, "on") || !strcmp(v, "true") || !strcmp(v, "1"));
+        } else if (!strcmp(k, "cache") && v) {
+            if (!strcmp(v, "writeback"))
+                d.cache = VM_CACHE_WRITEBACK;
+            else if (!strcmp(v, "none") || !strcmp(v, "direct"))
+                d.cache = VM_CACHE_NONE;
+            else if (!strcmp(v, "unsafe"))
+                d.cache = VM_CACHE_UNSAFE;
+            else
+                ret = vs_error(err, EINVAL, "--disk: unknown cache mode '%s' (writeback, none, unsafe)", v);
+        } else if (!strcmp(k, "serial") && v) {
+            if (strlen(v) > 20)
+                ret = vs_error(err, EINVAL, "--disk: serial '%s' is longer than 20 bytes", v);
+            else
+                d.serial = strdup(v);
+        } else if (!strcmp(k, "format") && v) {
+            if (strcmp(v, "raw") && strcmp(v, "qcow2"))
+                ret = vs_error(err, EINVAL, "--disk: unknown format '%s' (raw, qcow2)", v);
+            else
+                d.format = strdup(v);
+        } else {
+            ret = vs_error(err, EINVAL, "--disk: unknown option '%s'", k);
+        }
+    }
+    vs_optlist_free(&l);
+    if (ret == 0 && !d.path)
+        ret = vs_error(err, EINVAL, "--disk: no image path in '%s'", spec);
+    if (ret == 0 && access(d.path, d.readonly ? R_OK : R_OK | W_OK) < 0)
+        ret = vs_error_errno(err, "--disk: %s", d.path);
+    if (ret < 0) {
+        free(d.path);
+        free(d.serial);
+        free(d.format);
+        return -1;
+    }
+    c->disks[c->ndisks++] = d;
+    return 0;
+}
+
+int vm_config_add_net(struct vm_config *c, const char *spec, vs_err *err)
+{
+    if (c->nnets == VM_MAX_NETS)
+        return vs_error(err, E2BIG, "--net: at most %d network devices", VM_MAX_NETS);
+    struct vs_optlist l;
+    if (vs_optlist_parse(spec, &l, err) < 0)
+        return vs_error_prefix(err, "--net: ");
+    struct vm_net_config n = {.kind = VM_NET_USER};
+    bool kind_set = false;
+    int ret = 0;
+    for (size_t i = 0; i < l.n && ret == 0; i++) {
+        const char *k = l.opts[i].key, *v = l.opts[i].value;
+        if (!strcmp(k, "user") && !v) {
+            n.kind = VM_NET_USER;
+            kind_set = true;
+        } else if (!strcmp(k, "tap") && v && *v) {
+            n.kind = VM_NET_TAP;
+            free(n.tap);
+            n.tap = strdup(v);
+            kind_set = true;
+        } else if (!strcmp(k, "mac") && v) {
+            if (parse_mac(v, n.mac) < 0)
+                ret = vs_error(err, EINVAL, "--net: '%s' is not a unicast MAC address", v);
+            n.mac_set = true;
+        } else if (!strcmp(k, "hostfwd") && v) {
+            if (n.nhostfwd == VM_MAX_HOSTFWD)
+                ret = vs_error(err, E2BIG, "--net: at most %d hostfwd rules", VM_MAX_HOSTFWD);
+            else
+                n.hostfwd[n.nhostfwd++] = strdup(v);
+        } else {
+            ret = vs_error(err, EINVAL, "--net: unknown option '%s'", k);
+        }
+    }
+    vs_optlist_free(&l);
+    if (ret == 0 && !kind_set)
+        ret = vs_error(err, EINVAL, "--net: say 'user' or 'tap=NAME' in '%s'", spec);
+    if (ret == 0 && n.kind == VM_NET_TAP && n.nhostfwd)
+        ret = vs_error(err, EINVAL, "--net: hostfwd needs user networking, not tap");
+    if (ret < 0) {
+        free(n.tap);
+        for (unsigned j = 0; j < n.nhostfwd; j++)
+            free(n.hostfwd[j]);
+        return -1;
+    }
+    c->nets[c->nnets++] = n;
+    return 0;
+}
+
+static int check_file(const char *what, const char *path, vs_err *err)
+{
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return vs_error_errno(err, "%s %s", what, path);
+    if (!S_ISREG(st.st_mode))
+        return vs_error(err, EINVAL, "%s %s is not a regular file", what, path);
+    if (access(path, R_OK) < 0)
+        return vs_error_errno(err, "%s %s", what, path);
+    return 0;
+}
+
+static char *xstrdup_replace(char *old, const char *s)
+{
+    free(old);
+    return strdup(s);
+}
+
+int vm_config_parse_args(struct vm_config *c, int argc, char **argv, vs_err *err)
+{
+    enum { O_KERNEL = 1000, O_INITRD, O_APPEND, O_CPUS, O_MEMORY, O_CONSOLE, O_NOREBOOT, O_DISK,
+           O_NET, O_RNG, O_VCONSOLE, O_VSOCK, O_VSOCK_UDS, O_API, O_ARCH, O_BIOS };
+    static const struct option opts[] = {
+        {"kernel", required_argument, 0, O_KERNEL},
+        {"initrd", required_argument, 0, O_INITRD},
+        {"append", required_argument, 0, O_APPEND},
+        {"cpus", required_argument, 0, O_CPUS},
+        {"memory", required_argument, 0, O_MEMORY},
+        {"console", required_argument, 0, O_CONSOLE},
+        {"no-reboot", no_argument, 0, O_NOREBOOT},
+        {"disk", required_argument, 0, O_DISK},
+        {"net", required_argument, 0, O_NET},
+        {"rng", no_argument, 0, O_RNG},
+        {"virtio-console", required_argument, 0, O_VCONSOLE},
+        {"vsock", required_argument, 0, O_VSOCK},
+        {"vsock-uds", required_argument, 0, O_VSOCK_UDS},
+        {"api-sock", required_argument, 0, O_API},
+        {"arch", required_argument, 0, O_ARCH},
+        {"bios", required_argument, 0, O_BIOS},
+        {0, 0, 0, 0},
+    };
+    uint64_t v;
+    optind = 1;
+    opterr = 0;
+    for (;;) {
+        int o = getopt_long(argc, argv, "+", opts, NULL);
+        if (o == -1)
+            break;
+        switch (o) {
+        case O_KERNEL: c->kernel = xstrdup_replace(c->kernel, optarg); break;
+        case O_INITRD: c->initrd = xstrdup_replace(c->initrd, optarg); break;
+        case O_APPEND: c->append = xstrdup_replace(c->append, optarg); break;
+        case O_BIOS: c->bios = xstrdup_replace(c->bios, optarg); break;
+        case O_CPUS:
+            if (vs_parse_u64(optarg, 1, VM_MAX_CPUS, &v, err) < 0)
+                return vs_error_prefix(err, "--cpus: ");
+            c->cpus = (unsigned)v;
+            break;
+        case O_MEMORY:
+            if (vs_parse_size(optarg, 1ULL << 20, &v, err) < 0)
+                return vs_error_prefix(err, "--memory: ");
+            c->memory = v;
+            break;
+        case O_CONSOLE:
+            if (strcmp(optarg, "stdio") && strcmp(optarg, "none") && strncmp(optarg, "file:", 5))
+                return vs_error(err, EINVAL, "--console: '%s' is not stdio, none or file:PATH",
+                                optarg);
+            c->console = xstrdup_replace(c->console, optarg);
+            break;
+        case O_NOREBOOT: c->no_reboot = true; break;
+        case O_DISK:
+            if (vm_config_add_disk(c, optarg, err) < 0)
+                return -1;
+            break;
+        case O_NET:
+            if (vm_config_add_net(c, optarg, err) < 0)
+                return -1;
+            break;
+        case O_RNG: c->rng = true; break;
+        case O_VCONSOLE: c->vconsole = xstrdup_replace(c->vconsole, optarg); break;
+        case O_VSOCK:
+            /* CIDs 0-2 are reserved (hypervisor, local, host) */
+            if (vs_parse_u64(optarg, 3, 0xfffffffe, &v, err) < 0)
+                return vs_error_prefix(err, "--vsock: guest CID: ");
+            c->vsock_cid = (uint32_t)v;
+            break;
+        case O_VSOCK_UDS: c->vsock_uds = xstrdup_replace(c->vsock_uds, optarg); break;
+        case O_API: c->api_sock = xstrdup_replace(c->api_sock, optarg); break;
+        case O_ARCH:
+            if (!strcmp(optarg, "x86_64") || !strcmp(optarg, "x86-64") || !strcmp(optarg, "amd64"))
+                c->arch = VM_ARCH_X86_64;
+            else if (!strcmp(optarg, "riscv64"))
+                c->arch = VM_ARCH_RISCV64;
+            else
+                return vs_error(err, EINVAL, "--arch: unknown architecture '%s' (x86_64, riscv64)",
+                                optarg);
+            break;
+        case ':':
+            return vs_error(err, EINVAL, "option %s needs a value", argv[optind - 1]);
+        default:
+            return vs_error(err, EINVAL, "unknown option '%s' (see 'vessel vm run --help')",
+                            argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return vs_error(err, EINVAL, "unexpected argument '%s'", argv[optind]);
+
+    if (c->memory < MIN_MEMORY)
+        return vs_error(err, EINVAL, "--memory: %llu MiB is too small (at least %llu MiB)",
+                        (unsigned long long)(c->memory >> 20),
+                        (unsigned long long)(MIN_MEMORY >> 20));
+    struct sysinfo si;
+    if (sysinfo(&si) == 0) {
+        uint64_t host = (uint64_t)si.totalram * si.mem_unit;
+        if (c->memory > host)
+            return vs_error(err, EINVAL, "--memory: %llu MiB is more than the host has (%llu MiB)",
+                            (unsigned long long)(c->memory >> 20),
+                            (unsigned long long)(host >> 20));
+    }
+    if (c->memory % (2ULL << 20))
+        return vs_error(err, EINVAL, "--memory: must be a multiple of 2 MiB");
+
+    if (!c->kernel) {
+        /* No --kernel: boot the default guest built by guest/build-*.sh. */
+        cleanup_free char *dir = vm_default_guest_dir(c->arch);
+        if (!dir)
+            return vs_error(err, ENOMEM, "out of memory");
+        if (asprintf(&c->kernel, "%s/vmlinuz", dir) < 0)
+            return vs_error(err, ENOMEM, "out of memory");
+        if (!c->initrd && asprintf(&c->initrd, "%s/initrd.img", dir) < 0)
+            return vs_error(err, ENOMEM, "out of memory");
+        c->default_guest = true;
+        if (access(c->kernel, R_OK) < 0)
+            return vs_error(err, ENOENT,
+                            "no --kernel given and the default guest %s is missing "
+                            "(build it with guest/build-%s.sh)",
+                            c->kernel, vm_arch_name(c->arch));
+    }
+    if (check_file("kernel", c->kernel, err) < 0)
+        return -1;
+    if (c->initrd && check_file("initrd", c->initrd, err) < 0)
+        return -1;
+    if (c->bios && check_file("bios", c->bios, err) < 0)
+        return -1;
+    if (!c->console)
+        c->console = strdup("stdio");
+    return 0;
+}

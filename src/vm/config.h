@@ -1,0 +1,69 @@
+/* The machine-independent description of a VM, as `vessel vm run` flags (and
+ * later the control API and snapshot metadata) give it. Each accelerator
+ * (x86/KVM, riscv/emulator) builds its board from this. */
+#ifndef VESSEL_VM_CONFIG_H
+#define VESSEL_VM_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "util/err.h"
+
+#define VM_MAX_DISKS 16
+#define VM_MAX_NETS 8
+#define VM_MAX_HOSTFWD 8
+#define VM_MAX_CPUS 64
+
+enum vm_arch { VM_ARCH_X86_64, VM_ARCH_RISCV64 };
+enum vm_disk_cache { VM_CACHE_WRITEBACK, VM_CACHE_NONE, VM_CACHE_UNSAFE };
+enum vm_net_kind { VM_NET_USER, VM_NET_TAP };
+
+struct vm_disk_config {
+    char *path;
+    bool readonly;
+    enum vm_disk_cache cache;
+    char *serial;        /* virtio-blk ID string, default derived from index */
+    char *format;        /* "raw", "qcow2", or NULL to probe */
+};
+
+struct vm_net_config {
+    enum vm_net_kind kind;
+    char *tap;           /* tap interface name */
+    uint8_t mac[6];
+    bool mac_set;
+    char *hostfwd[VM_MAX_HOSTFWD]; /* "tcp::2222-:22" */
+    unsigned nhostfwd;
+};
+
+struct vm_config {
+    enum vm_arch arch;
+    char *kernel, *initrd, *append, *bios;
+    unsigned cpus;
+    uint64_t memory;     /* bytes */
+    char *console;       /* "stdio" (default), "none", "file:PATH" */
+    bool no_reboot;
+    struct vm_disk_config disks[VM_MAX_DISKS];
+    unsigned ndisks;
+    struct vm_net_config nets[VM_MAX_NETS];
+    unsigned nnets;
+    bool rng;            /* virtio-rng */
+    char *vconsole;      /* virtio-console backend: "file:PATH", "socket:PATH" */
+    uint32_t vsock_cid;  /* 0 = no vsock device */
+    char *vsock_uds;     /* host unix socket for the vsock bridge */
+    char *api_sock;      /* control API socket path */
+    bool default_guest;  /* no --kernel was given: the default guest is used */
+};
+
+void vm_config_init(struct vm_config *c);
+void vm_config_free(struct vm_config *c);
+/* Parse `vessel vm run` arguments (argv[0] is "run"). Validates ranges and
+ * that files exist; every problem is one line in err. */
+int vm_config_parse_args(struct vm_config *c, int argc, char **argv, vs_err *err);
+int vm_config_add_disk(struct vm_config *c, const char *spec, vs_err *err);
+int vm_config_add_net(struct vm_config *c, const char *spec, vs_err *err);
+/* Where guest/build-*.sh put the default guest for arch (cached outside the
+ * checkout): $VESSEL_GUEST_DIR, else $XDG_CACHE_HOME/vessel/guest, else
+ * ~/.cache/vessel/guest; then /<arch>. Returns a malloc'd path. */
+char *vm_default_guest_dir(enum vm_arch arch);
+const char *vm_arch_name(enum vm_arch arch);
+
+#endif
