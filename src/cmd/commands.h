@@ -4,11 +4,12 @@
 #ifndef VESSEL_CMD_COMMANDS_H
 #define VESSEL_CMD_COMMANDS_H
 
-int cmd_vm(int argc, char **argv);         /* vm.c: dispatches vm verbs */
-int cmd_vm_run(int argc, char **argv);     /* vm_run.c */
-int cmd_vm_control(int argc, char **argv); /* vm_control.c: pause, resume, snapshot, info, restore, clone */
-int cmd_oci(int argc, char **argv);        /* oci.c: runc-compatible verbs */
-int cmd_emu(int argc, char **argv);        /* emu.c: riscv64 user-mode emulation */
+int cmd_vm(int argc, char **argv);     /* vm.c: dispatches vm verbs */
+int cmd_vm_run(int argc, char **argv); /* vm_run.c */
+int cmd_vm_control(int argc,
+                   char **argv); /* vm_control.c: pause, resume, snapshot, info, restore, clone */
+int cmd_oci(int argc, char **argv); /* oci.c: runc-compatible verbs */
+int cmd_emu(int argc, char **argv); /* emu.c: riscv64 user-mode emulation */
 
 /* Print "vessel: <msg>" once on stderr. */
 void cmd_print_error(const char *msg);

@@ -18,15 +18,16 @@ void cmd_print_error(const char *msg)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: vessel COMMAND [ARGS]\n\n"
-               "commands:\n"
-               "  vm run [FLAGS]         boot a microVM (KVM on x86_64, emulated with --arch riscv64)\n"
-               "  vm pause|resume|info|snapshot --api-sock PATH\n"
-               "  vm restore DIR | vm clone DIR --count N\n"
-               "  oci VERB [ARGS]        OCI runtime with runc's command line (also as vessel-runc)\n"
-               "  emu PROGRAM [ARGS]     run a riscv64 Linux program (user-mode emulation)\n"
-               "  version                print the version\n\n"
-               "'vessel vm run --help' lists the VM flags.\n");
+    fprintf(
+        f, "usage: vessel COMMAND [ARGS]\n\n"
+           "commands:\n"
+           "  vm run [FLAGS]         boot a microVM (KVM on x86_64, emulated with --arch riscv64)\n"
+           "  vm pause|resume|info|snapshot --api-sock PATH\n"
+           "  vm restore DIR | vm clone DIR --count N\n"
+           "  oci VERB [ARGS]        OCI runtime with runc's command line (also as vessel-runc)\n"
+           "  emu PROGRAM [ARGS]     run a riscv64 Linux program (user-mode emulation)\n"
+           "  version                print the version\n\n"
+           "'vessel vm run --help' lists the VM flags.\n");
 }
 
 int main(int argc, char **argv)

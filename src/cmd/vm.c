@@ -6,7 +6,8 @@
 int cmd_vm(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "vessel: 'vm' needs a verb: run, pause, resume, info, snapshot, restore, clone\n");
+        fprintf(stderr,
+                "vessel: 'vm' needs a verb: run, pause, resume, info, snapshot, restore, clone\n");
         return 2;
     }
     if (!strcmp(argv[1], "run"))

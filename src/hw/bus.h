@@ -26,7 +26,7 @@ struct io_bus {
     const char *name;
     struct io_region *regions; /* sorted by base */
     unsigned n, cap;
-    pthread_rwlock_t lock;     /* PCI BAR moves change the map at run time */
+    pthread_rwlock_t lock; /* PCI BAR moves change the map at run time */
 };
 
 void io_bus_init(struct io_bus *b, const char *name);

@@ -19,11 +19,11 @@
 #define PCI_CFG_SIZE 256
 
 struct pci_bar {
-    uint64_t size;     /* 0 = unused; a power of two */
-    bool io;           /* port I/O BAR (else 32- or 64-bit memory) */
+    uint64_t size; /* 0 = unused; a power of two */
+    bool io;       /* port I/O BAR (else 32- or 64-bit memory) */
     bool mem64;
-    uint64_t addr;     /* current guest address (set by the bus) */
-    io_read_fn read;   /* offsets are relative to the BAR */
+    uint64_t addr;   /* current guest address (set by the bus) */
+    io_read_fn read; /* offsets are relative to the BAR */
     io_write_fn write;
 };
 
@@ -34,22 +34,22 @@ struct pci_device {
     uint8_t cfg[PCI_CFG_SIZE];
     uint8_t wmask[PCI_CFG_SIZE]; /* bits the guest may change outside BARs/command */
     struct pci_bar bars[6];
-    void *opaque;                /* passed to bar read/write */
+    void *opaque; /* passed to bar read/write */
     /* Optional: called after the guest wrote config space (e.g. MSI-X enable). */
     void (*config_written)(struct pci_device *d, uint32_t offset, unsigned len);
     /* Set by the bus at registration. */
     struct pci_bus *bus;
-    unsigned slot;               /* device number on bus 0 */
-    struct irq_line intx;        /* INTA# routed to a GSI */
-    struct msi_sink *msi;        /* the machine's MSI delivery */
+    unsigned slot;        /* device number on bus 0 */
+    struct irq_line intx; /* INTA# routed to a GSI */
+    struct msi_sink *msi; /* the machine's MSI delivery */
 };
 
 struct pci_bus {
     struct io_bus *pio, *mmio;
     struct pci_device *devs[PCI_MAX_DEVICES];
-    uint32_t cf8;                       /* CONFIG_ADDRESS latch */
-    uint64_t mmio32_next, mmio32_end;   /* window for 32-bit BARs */
-    uint64_t mmio64_next, mmio64_end;   /* window for 64-bit BARs */
+    uint32_t cf8;                     /* CONFIG_ADDRESS latch */
+    uint64_t mmio32_next, mmio32_end; /* window for 32-bit BARs */
+    uint64_t mmio64_next, mmio64_end; /* window for 64-bit BARs */
     uint32_t pio_next, pio_end;
     /* Called to give slot its INTx line (GSI) and the MSI sink. */
     void (*route_intx)(void *opaque, unsigned slot, struct irq_line *out);
@@ -59,10 +59,19 @@ struct pci_bus {
 
 /* Standard header offsets used by device models. */
 enum {
-    PCI_VENDOR_ID = 0x00, PCI_DEVICE_ID = 0x02, PCI_COMMAND = 0x04, PCI_STATUS = 0x06,
-    PCI_REVISION_ID = 0x08, PCI_CLASS_PROG = 0x09, PCI_CLASS_DEVICE = 0x0a,
-    PCI_HEADER_TYPE = 0x0e, PCI_BAR0 = 0x10, PCI_SUBSYSTEM_VENDOR_ID = 0x2c,
-    PCI_SUBSYSTEM_ID = 0x2e, PCI_CAPABILITY_LIST = 0x34, PCI_INTERRUPT_LINE = 0x3c,
+    PCI_VENDOR_ID = 0x00,
+    PCI_DEVICE_ID = 0x02,
+    PCI_COMMAND = 0x04,
+    PCI_STATUS = 0x06,
+    PCI_REVISION_ID = 0x08,
+    PCI_CLASS_PROG = 0x09,
+    PCI_CLASS_DEVICE = 0x0a,
+    PCI_HEADER_TYPE = 0x0e,
+    PCI_BAR0 = 0x10,
+    PCI_SUBSYSTEM_VENDOR_ID = 0x2c,
+    PCI_SUBSYSTEM_ID = 0x2e,
+    PCI_CAPABILITY_LIST = 0x34,
+    PCI_INTERRUPT_LINE = 0x3c,
     PCI_INTERRUPT_PIN = 0x3d,
 };
 #define PCI_STATUS_CAP_LIST 0x10

@@ -26,8 +26,8 @@ int guest_mem_add_region(struct guest_mem *m, uint64_t gpa, uint64_t size, uint8
                             (unsigned long long)gpa);
     }
     struct guest_mem_region *r = &m->regions[m->nregions++];
-    *r = (struct guest_mem_region){.gpa = gpa, .size = size, .hva = hva, .fd = fd,
-                                   .fd_offset = fd_offset};
+    *r = (struct guest_mem_region){
+        .gpa = gpa, .size = size, .hva = hva, .fd = fd, .fd_offset = fd_offset};
     m->total += size;
     return 0;
 }

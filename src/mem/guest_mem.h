@@ -15,18 +15,18 @@
 #define GUEST_MEM_MAX_REGIONS 8
 
 struct guest_mem_region {
-    uint64_t gpa;      /* guest physical base */
-    uint64_t size;     /* bytes, a multiple of GUEST_PAGE_SIZE */
-    uint8_t *hva;      /* host mapping */
-    int fd;            /* memfd or snapshot file backing the region, or -1 */
+    uint64_t gpa;  /* guest physical base */
+    uint64_t size; /* bytes, a multiple of GUEST_PAGE_SIZE */
+    uint8_t *hva;  /* host mapping */
+    int fd;        /* memfd or snapshot file backing the region, or -1 */
     uint64_t fd_offset;
-    uint64_t *dirty;   /* one bit per page written by the VMM, or NULL */
+    uint64_t *dirty; /* one bit per page written by the VMM, or NULL */
 };
 
 struct guest_mem {
     struct guest_mem_region regions[GUEST_MEM_MAX_REGIONS];
     unsigned nregions;
-    uint64_t total;    /* sum of region sizes */
+    uint64_t total; /* sum of region sizes */
 };
 
 void guest_mem_init(struct guest_mem *m);

@@ -27,8 +27,18 @@ static inline void vs_fclosep(FILE **f)
 #define cleanup_fclose __attribute__((cleanup(vs_fclosep)))
 
 /* Hand ownership out of a cleanup variable. */
-#define steal_ptr(p) ({ __typeof__(p) _t = (p); (p) = NULL; _t; })
-#define steal_fd(fd) ({ int _t = (fd); (fd) = -1; _t; })
+#define steal_ptr(p)                                                                               \
+    ({                                                                                             \
+        __typeof__(p) _t = (p);                                                                    \
+        (p) = NULL;                                                                                \
+        _t;                                                                                        \
+    })
+#define steal_fd(fd)                                                                               \
+    ({                                                                                             \
+        int _t = (fd);                                                                             \
+        (fd) = -1;                                                                                 \
+        _t;                                                                                        \
+    })
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 #define ALIGN_UP(x, a) (((x) + ((a)-1)) & ~((__typeof__(x))(a)-1))

@@ -6,8 +6,8 @@
 #include <stdarg.h>
 
 typedef struct vs_err {
-    int code;       /* errno-style cause when there is one, else 0 */
-    char msg[512];  /* one line, no trailing newline */
+    int code;      /* errno-style cause when there is one, else 0 */
+    char msg[512]; /* one line, no trailing newline */
 } vs_err;
 
 /* Fill err (if non-NULL) and return -1, so callers can `return vs_error(...)`. */

@@ -12,7 +12,7 @@ typedef void (*vs_event_fn)(void *opaque, int fd, uint32_t events);
 
 struct vs_event_loop {
     int epfd;
-    int stop_fd;  /* eventfd that wakes the loop to stop */
+    int stop_fd; /* eventfd that wakes the loop to stop */
     volatile bool stopping;
     pthread_t thread;
     bool thread_started;

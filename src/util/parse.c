@@ -15,8 +15,8 @@ int vs_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out, vs_er
     if (errno || *end)
         return vs_error(err, EINVAL, "'%s' is not a number", s);
     if (v < min || v > max)
-        return vs_error(err, ERANGE, "%s is out of range (%llu..%llu)", s,
-                        (unsigned long long)min, (unsigned long long)max);
+        return vs_error(err, ERANGE, "%s is out of range (%llu..%llu)", s, (unsigned long long)min,
+                        (unsigned long long)max);
     *out = v;
     return 0;
 }
@@ -33,12 +33,23 @@ int vs_parse_size(const char *s, uint64_t default_unit, uint64_t *out, vs_err *e
     uint64_t mul = default_unit ? default_unit : 1;
     if (*end) {
         switch (toupper((unsigned char)*end)) {
-        case 'B': mul = 1; break;
-        case 'K': mul = 1ULL << 10; break;
-        case 'M': mul = 1ULL << 20; break;
-        case 'G': mul = 1ULL << 30; break;
-        case 'T': mul = 1ULL << 40; break;
-        default: return vs_error(err, EINVAL, "'%s' has an unknown size unit", s);
+        case 'B':
+            mul = 1;
+            break;
+        case 'K':
+            mul = 1ULL << 10;
+            break;
+        case 'M':
+            mul = 1ULL << 20;
+            break;
+        case 'G':
+            mul = 1ULL << 30;
+            break;
+        case 'T':
+            mul = 1ULL << 40;
+            break;
+        default:
+            return vs_error(err, EINVAL, "'%s' has an unknown size unit", s);
         }
         end++;
         /* accept "256MiB" and "256MB" */

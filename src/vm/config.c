@@ -112,7 +112,8 @@ int vm_config_add_disk(struct vm_config *c, const char *spec, vs_err *err)
             else if (!strcmp(v, "unsafe"))
                 d.cache = VM_CACHE_UNSAFE;
             else
-                ret = vs_error(err, EINVAL, "--disk: unknown cache mode '%s' (writeback, none, unsafe)", v);
+                ret = vs_error(err, EINVAL,
+                               "--disk: unknown cache mode '%s' (writeback, none, unsafe)", v);
         } else if (!strcmp(k, "serial") && v) {
             if (strlen(v) > 20)
                 ret = vs_error(err, EINVAL, "--disk: serial '%s' is longer than 20 bytes", v);
@@ -210,8 +211,24 @@ static char *xstrdup_replace(char *old, const char *s)
 
 int vm_config_parse_args(struct vm_config *c, int argc, char **argv, vs_err *err)
 {
-    enum { O_KERNEL = 1000, O_INITRD, O_APPEND, O_CPUS, O_MEMORY, O_CONSOLE, O_NOREBOOT, O_DISK,
-           O_NET, O_RNG, O_VCONSOLE, O_VSOCK, O_VSOCK_UDS, O_API, O_ARCH, O_BIOS };
+    enum {
+        O_KERNEL = 1000,
+        O_INITRD,
+        O_APPEND,
+        O_CPUS,
+        O_MEMORY,
+        O_CONSOLE,
+        O_NOREBOOT,
+        O_DISK,
+        O_NET,
+        O_RNG,
+        O_VCONSOLE,
+        O_VSOCK,
+        O_VSOCK_UDS,
+        O_API,
+        O_ARCH,
+        O_BIOS
+    };
     static const struct option opts[] = {
         {"kernel", required_argument, 0, O_KERNEL},
         {"initrd", required_argument, 0, O_INITRD},
@@ -239,10 +256,18 @@ int vm_config_parse_args(struct vm_config *c, int argc, char **argv, vs_err *err
         if (o == -1)
             break;
         switch (o) {
-        case O_KERNEL: c->kernel = xstrdup_replace(c->kernel, optarg); break;
-        case O_INITRD: c->initrd = xstrdup_replace(c->initrd, optarg); break;
-        case O_APPEND: c->append = xstrdup_replace(c->append, optarg); break;
-        case O_BIOS: c->bios = xstrdup_replace(c->bios, optarg); break;
+        case O_KERNEL:
+            c->kernel = xstrdup_replace(c->kernel, optarg);
+            break;
+        case O_INITRD:
+            c->initrd = xstrdup_replace(c->initrd, optarg);
+            break;
+        case O_APPEND:
+            c->append = xstrdup_replace(c->append, optarg);
+            break;
+        case O_BIOS:
+            c->bios = xstrdup_replace(c->bios, optarg);
+            break;
         case O_CPUS:
             if (vs_parse_u64(optarg, 1, VM_MAX_CPUS, &v, err) < 0)
                 return vs_error_prefix(err, "--cpus: ");
@@ -259,7 +284,9 @@ int vm_config_parse_args(struct vm_config *c, int argc, char **argv, vs_err *err
                                 optarg);
             c->console = xstrdup_replace(c->console, optarg);
             break;
-        case O_NOREBOOT: c->no_reboot = true; break;
+        case O_NOREBOOT:
+            c->no_reboot = true;
+            break;
         case O_DISK:
             if (vm_config_add_disk(c, optarg, err) < 0)
                 return -1;
@@ -268,16 +295,24 @@ int vm_config_parse_args(struct vm_config *c, int argc, char **argv, vs_err *err
             if (vm_config_add_net(c, optarg, err) < 0)
                 return -1;
             break;
-        case O_RNG: c->rng = true; break;
-        case O_VCONSOLE: c->vconsole = xstrdup_replace(c->vconsole, optarg); break;
+        case O_RNG:
+            c->rng = true;
+            break;
+        case O_VCONSOLE:
+            c->vconsole = xstrdup_replace(c->vconsole, optarg);
+            break;
         case O_VSOCK:
             /* CIDs 0-2 are reserved (hypervisor, local, host) */
             if (vs_parse_u64(optarg, 3, 0xfffffffe, &v, err) < 0)
                 return vs_error_prefix(err, "--vsock: guest CID: ");
             c->vsock_cid = (uint32_t)v;
             break;
-        case O_VSOCK_UDS: c->vsock_uds = xstrdup_replace(c->vsock_uds, optarg); break;
-        case O_API: c->api_sock = xstrdup_replace(c->api_sock, optarg); break;
+        case O_VSOCK_UDS:
+            c->vsock_uds = xstrdup_replace(c->vsock_uds, optarg);
+            break;
+        case O_API:
+            c->api_sock = xstrdup_replace(c->api_sock, optarg);
+            break;
         case O_ARCH:
             if (!strcmp(optarg, "x86_64") || !strcmp(optarg, "x86-64") || !strcmp(optarg, "amd64"))
                 c->arch = VM_ARCH_X86_64;

@@ -21,13 +21,13 @@ struct vm_disk_config {
     char *path;
     bool readonly;
     enum vm_disk_cache cache;
-    char *serial;        /* virtio-blk ID string, default derived from index */
-    char *format;        /* "raw", "qcow2", or NULL to probe */
+    char *serial; /* virtio-blk ID string, default derived from index */
+    char *format; /* "raw", "qcow2", or NULL to probe */
 };
 
 struct vm_net_config {
     enum vm_net_kind kind;
-    char *tap;           /* tap interface name */
+    char *tap; /* tap interface name */
     uint8_t mac[6];
     bool mac_set;
     char *hostfwd[VM_MAX_HOSTFWD]; /* "tcp::2222-:22" */
@@ -38,19 +38,19 @@ struct vm_config {
     enum vm_arch arch;
     char *kernel, *initrd, *append, *bios;
     unsigned cpus;
-    uint64_t memory;     /* bytes */
-    char *console;       /* "stdio" (default), "none", "file:PATH" */
+    uint64_t memory; /* bytes */
+    char *console;   /* "stdio" (default), "none", "file:PATH" */
     bool no_reboot;
     struct vm_disk_config disks[VM_MAX_DISKS];
     unsigned ndisks;
     struct vm_net_config nets[VM_MAX_NETS];
     unsigned nnets;
-    bool rng;            /* virtio-rng */
-    char *vconsole;      /* virtio-console backend: "file:PATH", "socket:PATH" */
-    uint32_t vsock_cid;  /* 0 = no vsock device */
-    char *vsock_uds;     /* host unix socket for the vsock bridge */
-    char *api_sock;      /* control API socket path */
-    bool default_guest;  /* no --kernel was given: the default guest is used */
+    bool rng;           /* virtio-rng */
+    char *vconsole;     /* virtio-console backend: "file:PATH", "socket:PATH" */
+    uint32_t vsock_cid; /* 0 = no vsock device */
+    char *vsock_uds;    /* host unix socket for the vsock bridge */
+    char *api_sock;     /* control API socket path */
+    bool default_guest; /* no --kernel was given: the default guest is used */
 };
 
 void vm_config_init(struct vm_config *c);

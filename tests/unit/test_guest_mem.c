@@ -16,10 +16,10 @@ static void translate_and_bounds(void **state)
     assert_int_equal(guest_mem_add_anon(&m, 0x100000000ULL, 1 << 20, &err), 0);
     assert_int_equal(guest_mem_add_anon(&m, 0x80000, 1 << 20, &err), -1); /* overlap */
     assert_non_null(guest_mem_ptr(&m, 0, 1 << 20));
-    assert_null(guest_mem_ptr(&m, 0, (1 << 20) + 1));       /* runs past the end */
+    assert_null(guest_mem_ptr(&m, 0, (1 << 20) + 1)); /* runs past the end */
     assert_null(guest_mem_ptr(&m, (1 << 20) - 4, 8));
-    assert_null(guest_mem_ptr(&m, 0x200000, 1));             /* hole */
-    assert_null(guest_mem_ptr(&m, UINT64_MAX - 2, 8));       /* wraps */
+    assert_null(guest_mem_ptr(&m, 0x200000, 1));       /* hole */
+    assert_null(guest_mem_ptr(&m, UINT64_MAX - 2, 8)); /* wraps */
     assert_null(guest_mem_ptr(&m, 16, UINT64_MAX));
     assert_non_null(guest_mem_ptr(&m, 0x100000000ULL + 4096, 4096));
     uint32_t v = 0xdeadbeef, r = 0;

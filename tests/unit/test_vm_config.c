@@ -45,7 +45,8 @@ static void good_flags(void **state)
     struct vm_config c;
     vs_err err;
     assert_int_equal(parse(&c, &err, "--kernel", kernel, "--cpus", "4", "--memory", "2G",
-                           "--append", "console=ttyS0", "--disk", kernel + 0, NULL), 0);
+                           "--append", "console=ttyS0", "--disk", kernel + 0, NULL),
+                     0);
     assert_int_equal(c.cpus, 4);
     assert_int_equal(c.memory, 2ULL << 30);
     assert_string_equal(c.append, "console=ttyS0");
@@ -77,7 +78,8 @@ static void bad_flags(void **state)
     vm_config_free(&c);
     assert_int_equal(parse(&c, &err, "--kernel", kernel, "--net", "tap", NULL), -1);
     vm_config_free(&c);
-    assert_int_equal(parse(&c, &err, "--kernel", kernel, "--net", "user,mac=01:00:00:00:00:01", NULL), -1);
+    assert_int_equal(
+        parse(&c, &err, "--kernel", kernel, "--net", "user,mac=01:00:00:00:00:01", NULL), -1);
     assert_non_null(strstr(err.msg, "unicast"));
     vm_config_free(&c);
 }
@@ -88,7 +90,8 @@ static void nets(void **state)
     vs_err err;
     assert_int_equal(parse(&c, &err, "--kernel", kernel, "--net",
                            "user,hostfwd=tcp::2222-:22,mac=52:54:00:12:34:56", "--net", "tap=tap0",
-                           NULL), 0);
+                           NULL),
+                     0);
     assert_int_equal(c.nnets, 2);
     assert_int_equal(c.nets[0].kind, VM_NET_USER);
     assert_string_equal(c.nets[0].hostfwd[0], "tcp::2222-:22");

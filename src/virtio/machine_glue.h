@@ -1,0 +1,43 @@
+/* How a machine (x86/KVM or the RISC-V board) plugs vessel's virtio devices
+ * into its own bus. The device models are the same for both; only the
+ * transport differs (virtio-pci on x86, virtio-mmio on the RISC-V board). */
+#ifndef VESSEL_VIRTIO_MACHINE_GLUE_H
+#define VESSEL_VIRTIO_MACHINE_GLUE_H
+
+#include <stdint.h>
+#include "hw/bus.h"
+#include "hw/irq.h"
+#include "hw/pci.h"
+#include "mem/guest_mem.h"
+#include "snapshot/state.h"
+#include "util/event_loop.h"
+#include "vm/config.h"
+
+struct virtio_set; /* all virtio devices of one VM */
+
+/* x86: one virtio-pci function per device from cfg (disks, nets, rng,
+ * virtio-console, vsock) on the PCI bus; I/O handled on `loop` or device
+ * threads. *out is NULL when cfg asks for no device. */
+int virtio_setup_pci(const struct vm_config *cfg, struct guest_mem *mem, struct pci_bus *pci,
+                     struct vs_event_loop *loop, struct virtio_set **out, vs_err *err);
+
+/* RISC-V board: device i goes in MMIO slot base + i*stride with its own
+ * interrupt line irqs[i]; returns the number of slots used in *nused (the
+ * board describes them in the device tree). */
+struct virtio_mmio_slot_info {
+    uint64_t base, size;
+    unsigned irq_index;
+};
+int virtio_setup_mmio(const struct vm_config *cfg, struct guest_mem *mem, struct io_bus *mmio,
+                      uint64_t base, uint64_t stride, const struct irq_line *irqs, unsigned nslots,
+                      struct vs_event_loop *loop, struct virtio_set **out, unsigned *nused,
+                      vs_err *err);
+
+/* Quiesce (finish or record in-flight requests) before a snapshot. */
+int virtio_set_pause(struct virtio_set *s, vs_err *err);
+void virtio_set_resume(struct virtio_set *s);
+int virtio_set_save(struct virtio_set *s, struct state_writer *w, vs_err *err);
+int virtio_set_load(struct virtio_set *s, struct state_reader *r, vs_err *err);
+void virtio_set_destroy(struct virtio_set *s);
+
+#endif
