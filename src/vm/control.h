@@ -1,0 +1,52 @@
+/* What the control API, snapshots, restore and clones need from a running
+ * machine, whichever accelerator runs it. The machine (src/x86, src/riscv)
+ * fills a vm_control and hands it to the API server (src/api/server.h). */
+#ifndef VESSEL_VM_CONTROL_H
+#define VESSEL_VM_CONTROL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "mem/guest_mem.h"
+#include "snapshot/state.h"
+#include "util/buf.h"
+#include "util/err.h"
+#include "vm/config.h"
+
+struct vm_control {
+    void *machine;
+    enum vm_arch arch;
+    const struct vm_config *cfg;
+    /* Stop every vCPU at an instruction boundary and quiesce devices
+     * (in-flight I/O finished or recorded). Idempotent. */
+    int (*pause)(void *machine, vs_err *err);
+    int (*resume)(void *machine, vs_err *err);
+    bool (*is_paused)(void *machine);
+    /* Only while paused: every vCPU, interrupt controller, timer and device
+     * as state sections (snapshot/state.h). */
+    int (*save_state)(void *machine, struct state_writer *w, vs_err *err);
+    struct guest_mem *(*memory)(void *machine);
+    /* Pages of region i written since the previous call (vCPU writes from
+     * KVM's dirty log OR'ed with the VMM's own); bitmap has size/4096 bits.
+     * The first call after enable_dirty_log reports everything. */
+    int (*enable_dirty_log)(void *machine, vs_err *err);
+    int (*fetch_dirty_log)(void *machine, unsigned region, uint64_t *bitmap, vs_err *err);
+    /* Ask the VM to shut down as if powered off (API "stop"). */
+    void (*request_stop)(void *machine);
+    /* Host CPU features the saved state depends on (x86: CPUID words,
+     * XSAVE size); recorded in the snapshot and checked on restore. */
+    int (*cpu_features)(void *machine, struct vs_buf *out, vs_err *err);
+};
+
+/* How a machine is started from a snapshot instead of booting: guest memory
+ * regions are already mapped (MAP_PRIVATE from the snapshot file) and the
+ * state sections are loaded after the devices are created. */
+struct vm_restore_source {
+    struct guest_mem *mem;      /* regions to adopt, already mapped */
+    struct state_reader *state; /* device and vCPU sections */
+};
+
+/* Start the machine from a snapshot and run it (like x86_vm_run). */
+int x86_vm_restore(const struct vm_config *cfg, struct vm_restore_source *src, vs_err *err);
+int riscv_vm_restore(const struct vm_config *cfg, struct vm_restore_source *src, vs_err *err);
+
+#endif
