@@ -1,0 +1,275 @@
+#include "hw/serial_console.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <termios.h>
+#include <unistd.h>
+
+#define ESCAPE_CHAR 0x01 /* Ctrl-A */
+#define INPUT_CHUNK 256
+
+struct serial_console {
+    int out_fd;   /* -1: discard */
+    bool own_out; /* out_fd was opened by us */
+    int in_fd;    /* -1: no input */
+    int wake_fd;  /* eventfd: rx room or stop */
+    bool tty;     /* in_fd is a terminal we put in raw mode */
+    struct termios saved;
+    pthread_t thread;
+    bool thread_started;
+    volatile bool stopping;
+    serial_console_sink_fn sink;
+    serial_console_quit_fn quit;
+    void *opaque;
+    bool escape; /* saw Ctrl-A, waiting for the command key */
+};
+
+/* atexit() backstop: a terminal left raw is unusable, whatever path ends
+ * the process. */
+static struct termios g_saved_termios;
+static int g_raw_fd = -1;
+
+static void restore_terminal_atexit(void)
+{
+    if (g_raw_fd >= 0)
+        tcsetattr(g_raw_fd, TCSANOW, &g_saved_termios);
+}
+
+int serial_console_open(const char *spec, struct serial_console **out, vs_err *err)
+{
+    struct serial_console *c = calloc(1, sizeof(*c));
+    if (!c)
+        return vs_error(err, ENOMEM, "out of memory");
+    c->out_fd = c->in_fd = c->wake_fd = -1;
+    if (!spec || !strcmp(spec, "stdio")) {
+        c->out_fd = STDOUT_FILENO;
+        c->in_fd = STDIN_FILENO;
+    } else if (!strcmp(spec, "none")) {
+        /* nothing */
+    } else if (!strncmp(spec, "file:", 5) && spec[5]) {
+        c->out_fd = open(spec + 5, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (c->out_fd < 0) {
+            vs_error_errno(err, "console file %s", spec + 5);
+            free(c);
+            return -1;
+        }
+        c->own_out = true;
+    } else {
+        free(c);
+        return vs_error(err, EINVAL, "--console %s: expected stdio, none or file:PATH", spec);
+    }
+    *out = c;
+    return 0;
+}
+
+void serial_console_write(struct serial_console *c, const uint8_t *buf, size_t len)
+{
+    if (!c || c->out_fd < 0)
+        return;
+    while (len) {
+        ssize_t n = write(c->out_fd, buf, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN) {
+            struct pollfd p = {.fd = c->out_fd, .events = POLLOUT};
+            poll(&p, 1, 1000);
+            continue;
+        }
+        if (n <= 0) {
+            /* The reader is gone (EPIPE) or the disk is full: the guest keeps
+             * running, its output is dropped from now on. */
+            if (c->own_out)
+                close(c->out_fd);
+            c->out_fd = -1;
+            return;
+        }
+        buf += n;
+        len -= (size_t)n;
+    }
+}
+
+void serial_console_rx_ready(struct serial_console *c)
+{
+    if (c && c->wake_fd >= 0) {
+        uint64_t one = 1;
+        ssize_t r = write(c->wake_fd, &one, sizeof(one));
+        (void)r;
+    }
+}
+
+void serial_console_uart_tx(void *console, const uint8_t *buf, size_t len)
+{
+    serial_console_write(console, buf, len);
+}
+
+void serial_console_uart_rx_ready(void *console)
+{
+    serial_console_rx_ready(console);
+}
+
+static void drain_wake(struct serial_console *c)
+{
+    uint64_t v;
+    ssize_t r = read(c->wake_fd, &v, sizeof(v));
+    (void)r;
+}
+
+/* Hand buf to the device, waiting for room as needed; false when stopping. */
+static bool push_all(struct serial_console *c, const uint8_t *buf, size_t len)
+{
+    while (len && !c->stopping) {
+        size_t n = c->sink(c->opaque, buf, len);
+        buf += n;
+        len -= n;
+        if (!len)
+            break;
+        /* The timeout covers a guest that enlarges its FIFO without reading. */
+        struct pollfd p = {.fd = c->wake_fd, .events = POLLIN};
+        if (poll(&p, 1, 100) > 0)
+            drain_wake(c);
+    }
+    return !c->stopping;
+}
+
+/* Apply the Ctrl-A escape to a chunk read from a terminal, in place. Returns
+ * the bytes left to forward; *quit is set when Ctrl-A x was typed. */
+static size_t filter_escape(struct serial_console *c, uint8_t *buf, size_t len, bool *quit)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        uint8_t ch = buf[i];
+        if (!c->escape) {
+            if (ch == ESCAPE_CHAR)
+                c->escape = true;
+            else
+                buf[o++] = ch;
+            continue;
+        }
+        c->escape = false;
+        if (ch == 'x' || ch == 'X') {
+            *quit = true;
+            return o;
+        }
+        if (ch == ESCAPE_CHAR) {
+            buf[o++] = ESCAPE_CHAR;
+        } else if (ch == 'h' || ch == '?') {
+            static const char help[] = "\r\nC-a x    exit vessel\r\nC-a C-a  send C-a\r\n";
+            serial_console_write(c, (const uint8_t *)help, sizeof(help) - 1);
+        } else {
+            /* Not a command: both keys go to the guest. */
+            buf[o++] = ESCAPE_CHAR;
+            buf[o++] = ch;
+        }
+    }
+    return o;
+}
+
+static void *input_thread(void *arg)
+{
+    struct serial_console *c = arg;
+    /* Room for a Ctrl-A the escape filter may re-insert. */
+    uint8_t buf[INPUT_CHUNK * 2];
+    while (!c->stopping) {
+        struct pollfd p[2] = {{.fd = c->in_fd, .events = POLLIN},
+                              {.fd = c->wake_fd, .events = POLLIN}};
+        int r = poll(p, 2, -1);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (p[1].revents & POLLIN)
+            drain_wake(c);
+        if (c->stopping)
+            break;
+        if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+            continue;
+        ssize_t n = read(c->in_fd, buf, INPUT_CHUNK);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (n <= 0)
+            break; /* end of input: the guest simply gets no more */
+        size_t len = (size_t)n;
+        bool quit = false;
+        if (c->tty)
+            len = filter_escape(c, buf, len, &quit);
+        if (!push_all(c, buf, len))
+            break;
+        if (quit) {
+            if (c->quit)
+                c->quit(c->opaque);
+            break;
+        }
+    }
+    return NULL;
+}
+
+int serial_console_start(struct serial_console *c, serial_console_sink_fn sink,
+                         serial_console_quit_fn quit, void *opaque, vs_err *err)
+{
+    if (c->in_fd < 0 || c->thread_started)
+        return 0;
+    /* A closed stdin (vessel ... <&-) means no input rather than an error. */
+    if (fcntl(c->in_fd, F_GETFD) < 0) {
+        c->in_fd = -1;
+        return 0;
+    }
+    c->sink = sink;
+    c->quit = quit;
+    c->opaque = opaque;
+    c->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (c->wake_fd < 0)
+        return vs_error_errno(err, "console eventfd");
+    if (isatty(c->in_fd) && tcgetattr(c->in_fd, &c->saved) == 0) {
+        struct termios raw = c->saved;
+        cfmakeraw(&raw);
+        /* Keep output post-processing so host-side messages stay readable;
+         * the guest sends CR LF itself, which ONLCR leaves alone. */
+        raw.c_oflag |= OPOST;
+        if (tcsetattr(c->in_fd, TCSANOW, &raw) == 0) {
+            c->tty = true;
+            g_saved_termios = c->saved;
+            if (g_raw_fd < 0) {
+                g_raw_fd = c->in_fd;
+                atexit(restore_terminal_atexit);
+            }
+            g_raw_fd = c->in_fd;
+        }
+    }
+    int e = pthread_create(&c->thread, NULL, input_thread, c);
+    if (e) {
+        serial_console_close(c);
+        errno = e;
+        return vs_error_errno(err, "console input thread");
+    }
+    c->thread_started = true;
+    return 0;
+}
+
+void serial_console_close(struct serial_console *c)
+{
+    if (!c)
+        return;
+    if (c->thread_started) {
+        c->stopping = true;
+        serial_console_rx_ready(c);
+        pthread_join(c->thread, NULL);
+        c->thread_started = false;
+    }
+    if (c->tty) {
+        tcsetattr(c->in_fd, TCSANOW, &c->saved);
+        c->tty = false;
+        g_raw_fd = -1;
+    }
+    if (c->wake_fd >= 0)
+        close(c->wake_fd);
+    if (c->own_out && c->out_fd >= 0)
+        close(c->out_fd);
+    free(c);
+}
