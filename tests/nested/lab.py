@@ -1,0 +1,166 @@
+"""Drive the nested KVM lab (tests/nested/lab.sh) from Python.
+
+A LabBatch collects several L2 boots (vessel or QEMU microvm, any kernel),
+runs them all in ONE L1 session (L1 costs ~10 s to boot under TCG), and
+parses each boot's output, timings and peak RSS from l2run's summary line.
+
+    batch = LabBatch()
+    batch.boot("cloud-1", vessel_cmd("x86_64", cpus=1), commands=["uname -r"])
+    results = batch.run(timeout=600)
+    r = results["cloud-1"]; r.output, r.marker_ms, r.status
+"""
+import os
+import re
+import shlex
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+LAB = ROOT / "tests/nested/lab.sh"
+
+MARKER = "VESSEL-GUEST-READY"
+PROMPT = "@vessel:"  # the guest shell's PS1 is \u@\h:\w\$ with hostname vessel
+APPEND = "console=ttyS0 quiet"
+
+# Guests inside L1 (see lab.sh): the cloud kernel is the default guest.
+GUESTS = {"cloud": "/guest/x86_64", "generic": "/guest/x86_64-generic"}
+
+
+def vessel_cmd(flavor="cloud", cpus=1, memory="256M", append=APPEND):
+    g = GUESTS[flavor]
+    return ["vessel", "vm", "run", "--kernel", f"{g}/vmlinuz", "--initrd", f"{g}/initrd.img",
+            "--cpus", str(cpus), "--memory", memory, "--append", append]
+
+
+def qemu_cmd(flavor="cloud", cpus=1, memory="256M", append=APPEND):
+    """QEMU microvm as the L2 peer; $QEMU_MICROVM is set by lab.sh."""
+    g = GUESTS[flavor]
+    return ["$QEMU_MICROVM", "-m", memory, "-smp", str(cpus), "-kernel", f"{g}/vmlinuz",
+            "-initrd", f"{g}/initrd.img", "-append", append]
+
+
+@dataclass
+class L2Result:
+    name: str
+    output: str = ""          # the L2 VMM's stdout+stderr (guest console), \r removed
+    l1_time_before: int = 0   # L1's `date +%s` right before the boot
+    marker_ms: int = -1       # time from VMM start to the marker (-1: never)
+    exit_ms: int = -1         # time from VMM start to its exit
+    status: int = -1          # the VMM's exit status (128+sig if killed)
+    maxrss_kb: int = 0        # the VMM's peak RSS
+    timeout: bool = False
+    ended: bool = False       # l2run's summary line was seen
+
+    def __str__(self):
+        tail = "\n".join(self.output.splitlines()[-40:])
+        return (f"[{self.name}] status={self.status} marker_ms={self.marker_ms} "
+                f"exit_ms={self.exit_ms} timeout={self.timeout}\n--- last output ---\n{tail}")
+
+
+@dataclass
+class LabRun:
+    returncode: int
+    output: str
+    host_start: float
+    host_end: float
+    results: dict = field(default_factory=dict)
+
+
+def _q(word: str) -> str:
+    # $QEMU_MICROVM must expand to several words; everything else is quoted
+    return word if word.startswith("$") else shlex.quote(word)
+
+
+class LabBatch:
+    def __init__(self):
+        self.parts = ["set +e", "echo L1-DATE $(date +%s)"]
+        self.names = []
+
+    def shell(self, text: str):
+        """Raw shell lines to run in L1 at this point of the batch."""
+        self.parts.append(text)
+
+    def boot(self, name, cmd, commands=None, timeout=120, marker=MARKER):
+        """One L2 boot. commands: lines typed into the guest shell, one per
+        prompt after the marker (end with a poweroff to make the VMM exit)."""
+        assert re.fullmatch(r"[A-Za-z0-9_.-]+", name), name
+        self.names.append(name)
+        inp = f"/tmp/in.{name}"
+        lines = "\n".join(commands or []) + "\n"
+        self.parts.append(f"cat > {inp} <<'LAB_INPUT_EOF'\n{lines}LAB_INPUT_EOF")
+        self.parts.append(f"echo \"=== L2-BEGIN {name} $(date +%s) ===\"")
+        argv = " ".join(_q(w) for w in cmd)
+        self.parts.append(f"l2run -m {shlex.quote(marker)} -p {shlex.quote(PROMPT)} -i {inp} "
+                          f"-t {int(timeout)} -- {argv} 2>&1")
+        self.parts.append(f"echo \"=== L2-END {name} ===\"")
+
+    def script(self) -> str:
+        return "\n".join(self.parts) + "\nexit 0\n"
+
+    def run(self, timeout=600, console_log=None) -> LabRun:
+        with tempfile.NamedTemporaryFile("w", suffix=".sh", delete=False) as f:
+            f.write(self.script())
+            path = f.name
+        env = dict(os.environ)
+        if console_log:
+            env["LAB_CONSOLE"] = str(console_log)
+        start = time.time()
+        try:
+            p = subprocess.run([str(LAB), "run", path, "--timeout", str(int(timeout))],
+                               capture_output=True, text=True, errors="replace", env=env,
+                               timeout=timeout + 120)
+        finally:
+            os.unlink(path)
+        run = LabRun(p.returncode, p.stdout + ("\n[lab stderr]\n" + p.stderr if p.stderr else ""),
+                     start, time.time())
+        run.results = parse(p.stdout)
+        for n in self.names:
+            run.results.setdefault(n, L2Result(n, output="(this boot never ran: the lab "
+                                                         "ended early)\n" + run.output[-3000:]))
+        return run
+
+
+_SUMMARY = re.compile(r"L2RUN marker_ms=(-?\d+) exit_ms=(-?\d+) status=(-?\d+) "
+                      r"maxrss_kb=(\d+) timeout=(\d)")
+
+
+def parse(output: str) -> dict:
+    results = {}
+    cur = None
+    buf = []
+    for line in output.replace("\r", "").split("\n"):
+        m = re.match(r"=== L2-BEGIN (\S+) (\d+) ===$", line)
+        if m:
+            cur = L2Result(m.group(1), l1_time_before=int(m.group(2)))
+            buf = []
+            continue
+        if cur is None:
+            continue
+        m = re.match(r"=== L2-END (\S+) ===$", line)
+        if m and m.group(1) == cur.name:
+            cur.output = "\n".join(buf)
+            results[cur.name] = cur
+            cur = None
+            continue
+        s = _SUMMARY.search(line)
+        if s:
+            cur.marker_ms, cur.exit_ms, cur.status, cur.maxrss_kb = map(int, s.groups()[:4])
+            cur.timeout = s.group(5) == "1"
+            cur.ended = True
+            before = line[:s.start()]
+            if before.strip():
+                buf.append(before)
+            continue
+        buf.append(line)
+    if cur is not None:  # the lab ended in the middle of a boot
+        cur.output = "\n".join(buf)
+        results[cur.name] = cur
+    return results
+
+
+def after_marker(output: str, marker=MARKER) -> str:
+    i = output.find(marker)
+    return output[i:] if i >= 0 else ""
