@@ -1,0 +1,25 @@
+/* Constructors of vessel's virtio device models. Each returns a device with
+ * no transport attached; the machine glue (setup.c) plugs it into
+ * virtio-pci or virtio-mmio. Freed with virtio_dev_destroy(). */
+#ifndef VESSEL_VIRTIO_DEVICES_H
+#define VESSEL_VIRTIO_DEVICES_H
+
+#include "util/event_loop.h"
+#include "virtio/virtio.h"
+#include "vm/config.h"
+
+struct virtio_dev *virtio_rng_new(struct guest_mem *mem, unsigned index, vs_err *err);
+/* nqueues > 1 gives multi-queue (VIRTIO_BLK_F_MQ). */
+struct virtio_dev *virtio_blk_new(struct guest_mem *mem, const struct vm_disk_config *dc,
+                                  unsigned index, unsigned nqueues, vs_err *err);
+struct virtio_dev *virtio_net_new(struct guest_mem *mem, const struct vm_net_config *nc,
+                                  unsigned index, vs_err *err);
+/* backend: "file:PATH" (output only), "socket:PATH" (listening unix socket). */
+struct virtio_dev *virtio_console_new(struct guest_mem *mem, const char *backend,
+                                      struct vs_event_loop *loop, unsigned index, vs_err *err);
+/* uds: host unix socket path for the Firecracker-style bridge (NULL: vhost
+ * only). */
+struct virtio_dev *virtio_vsock_new(struct guest_mem *mem, uint32_t cid, const char *uds,
+                                    struct vs_event_loop *loop, vs_err *err);
+
+#endif
