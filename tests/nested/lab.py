@@ -42,7 +42,7 @@ def qemu_cmd(flavor="cloud", cpus=1, memory="256M", append=APPEND):
             "-initrd", f"{g}/initrd.img", "-append", append]
 
 
-@dataclass
+@dataclass(repr=False)
 class L2Result:
     name: str
     output: str = ""          # the L2 VMM's stdout+stderr (guest console), \r removed
@@ -54,19 +54,25 @@ class L2Result:
     timeout: bool = False
     ended: bool = False       # l2run's summary line was seen
 
+    def __repr__(self):
+        return f"L2Result({self.name}, status={self.status}, marker_ms={self.marker_ms})"
+
     def __str__(self):
         tail = "\n".join(self.output.splitlines()[-40:])
         return (f"[{self.name}] status={self.status} marker_ms={self.marker_ms} "
                 f"exit_ms={self.exit_ms} timeout={self.timeout}\n--- last output ---\n{tail}")
 
 
-@dataclass
+@dataclass(repr=False)
 class LabRun:
     returncode: int
     output: str
     host_start: float
     host_end: float
     results: dict = field(default_factory=dict)
+
+    def __repr__(self):
+        return f"LabRun(returncode={self.returncode}, boots={list(self.results)})"
 
 
 def _q(word: str) -> str:
