@@ -21,4 +21,4 @@ fi
 echo "quickstart: /dev/kvm here cannot boot a stock Linux kernel (no hardware virtualization;"
 echo "quickstart: $( [ -d /sys/module/kvm_pvm ] && echo 'it is PVM, a software KVM' || echo 'no usable KVM')),"
 echo "quickstart: so vessel boots the guest inside the nested KVM lab (L1 under QEMU TCG with SVM)."
-exec tests/nested/lab.sh shell "$@"
+VESSEL_BIN="$PWD/build/src/cmd/vessel" exec tests/nested/lab.sh shell "$@"
