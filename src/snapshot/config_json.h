@@ -1,0 +1,14 @@
+/* struct vm_config <-> JSON, as recorded in a snapshot's manifest (so a
+ * restore rebuilds the same machine) and shown by the API's "info". */
+#ifndef VESSEL_SNAPSHOT_CONFIG_JSON_H
+#define VESSEL_SNAPSHOT_CONFIG_JSON_H
+
+#include <jansson.h>
+#include "util/err.h"
+#include "vm/config.h"
+
+json_t *vm_config_to_json(const struct vm_config *c);
+/* Fills c (initialised by the caller); every value is range-checked. */
+int vm_config_from_json(const json_t *j, struct vm_config *c, vs_err *err);
+
+#endif

@@ -1,0 +1,420 @@
+/* Opening, validating and mapping a snapshot, and running it. Everything
+ * that can be wrong with a snapshot is found in snapshot_image_open, before
+ * a machine or a vCPU exists. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "block/qcow2.h"
+#include "snapshot/config_json.h"
+#include "snapshot/disk_identity.h"
+#include "snapshot/snapshot.h"
+#include "util/cleanup.h"
+#include "util/log.h"
+
+#define MAX_CHAIN 64
+#define MAX_VMSTATE (256u << 20)
+#define MAX_OVERLAY_MAPPINGS 16384
+
+static int read_file(const char *path, uint8_t **out, size_t *len, vs_err *err)
+{
+    cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0)
+        return vs_error_errno(err, "%s", path);
+    if ((uint64_t)st.st_size > MAX_VMSTATE)
+        return vs_error(err, EFBIG, "%s is too large to be a snapshot state file", path);
+    uint8_t *b = malloc(st.st_size ? (size_t)st.st_size : 1);
+    if (!b)
+        return vs_error(err, ENOMEM, "out of memory");
+    size_t got = 0;
+    while (got < (size_t)st.st_size) {
+        ssize_t r = read(fd, b + got, (size_t)st.st_size - got);
+        if (r <= 0) {
+            free(b);
+            return vs_error_errno(err, "%s", path);
+        }
+        got += (size_t)r;
+    }
+    *out = b;
+    *len = got;
+    return 0;
+}
+
+static int open_depth(const char *dir, int expect_arch, int depth, struct snapshot_image *img,
+                      vs_err *err);
+
+static const json_t *regions_of(const json_t *man)
+{
+    return json_object_get(json_object_get(man, "memory"), "regions");
+}
+
+static int check_memory(struct snapshot_image *img, vs_err *err)
+{
+    const json_t *regions = regions_of(img->manifest);
+    if (!json_is_array(regions) || json_array_size(regions) == 0 ||
+        json_array_size(regions) > GUEST_MEM_MAX_REGIONS)
+        return vs_error(err, EINVAL, "snapshot manifest: bad memory region list");
+    json_int_t fsize =
+        json_integer_value(json_object_get(json_object_get(img->manifest, "memory"), "file_size"));
+    size_t i;
+    json_t *r;
+    uint64_t bitmap_bytes = 0;
+    json_array_foreach(regions, i, r)
+    {
+        json_int_t gpa = json_integer_value(json_object_get(r, "gpa"));
+        json_int_t size = json_integer_value(json_object_get(r, "size"));
+        json_int_t off = json_integer_value(json_object_get(r, "offset"));
+        if (gpa < 0 || size <= 0 || off < 0 || gpa % GUEST_PAGE_SIZE || size % GUEST_PAGE_SIZE ||
+            off % GUEST_PAGE_SIZE || off > fsize || size > fsize - off)
+            return vs_error(err, EINVAL, "snapshot manifest: memory region %zu is invalid", i);
+        bitmap_bytes += ((uint64_t)size / GUEST_PAGE_SIZE + 63) / 64 * 8;
+    }
+    char path[PATH_MAX];
+    snprintf(path, sizeof(path), "%s/memory", img->dir);
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return vs_error_errno(err, "snapshot memory file %s", path);
+    if (st.st_size < fsize)
+        return vs_error(err, EINVAL, "snapshot memory file %s is truncated (%lld of %lld bytes)",
+                        path, (long long)st.st_size, (long long)fsize);
+    if ((img->hdr.flags & SNAP_FLAG_DIFF) && img->hdr.blob_len[SNAP_BLOB_DIRTY] != bitmap_bytes)
+        return vs_error(err, EINVAL, "snapshot dirty bitmap does not match its memory regions");
+    return 0;
+}
+
+int snapshot_image_open(const char *dir, int expect_arch, struct snapshot_image *img, vs_err *err)
+{
+    return open_depth(dir, expect_arch, 0, img, err);
+}
+
+static int open_depth(const char *dir, int expect_arch, int depth, struct snapshot_image *img,
+                      vs_err *err)
+{
+    memset(img, 0, sizeof(*img));
+    vm_config_init(&img->cfg);
+    guest_mem_init(&img->mem);
+    if (depth > MAX_CHAIN)
+        return vs_error(err, ELOOP, "snapshot %s: chain of diff snapshots is too long", dir);
+    char abs[PATH_MAX];
+    if (!realpath(dir, abs))
+        return vs_error_errno(err, "snapshot %s", dir);
+    img->dir = strdup(abs);
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/vmstate", abs);
+    if (read_file(path, &img->vmstate, &img->vmstate_len, err) < 0)
+        goto fail;
+    if (snap_vmstate_check(img->vmstate, img->vmstate_len, &img->hdr, err) < 0)
+        goto fail;
+    img->arch = img->hdr.arch == SNAP_ARCH_RISCV64 ? VM_ARCH_RISCV64 : VM_ARCH_X86_64;
+    if (expect_arch >= 0 && (enum vm_arch)expect_arch != img->arch) {
+        vs_error(err, EINVAL,
+                 "snapshot was taken on an %s machine%s and cannot be restored on an %s "
+                 "machine",
+                 vm_arch_name(img->arch), img->arch == VM_ARCH_X86_64 ? " (KVM)" : " (emulated)",
+                 vm_arch_name((enum vm_arch)expect_arch));
+        goto fail;
+    }
+    json_error_t jerr;
+    img->manifest = json_loadb((const char *)img->vmstate + img->hdr.blob_off[SNAP_BLOB_MANIFEST],
+                               img->hdr.blob_len[SNAP_BLOB_MANIFEST], 0, &jerr);
+    if (!img->manifest) {
+        vs_error(err, EINVAL, "snapshot manifest is not valid JSON: %s", jerr.text);
+        goto fail;
+    }
+    const char *id = json_string_value(json_object_get(img->manifest, "id"));
+    const char *march = json_string_value(json_object_get(img->manifest, "arch"));
+    if (!id || strlen(id) >= sizeof(img->id) || !march || strcmp(march, vm_arch_name(img->arch))) {
+        vs_error(err, EINVAL, "snapshot manifest: missing id or wrong machine type");
+        goto fail;
+    }
+    strcpy(img->id, id);
+    if (vm_config_from_json(json_object_get(img->manifest, "config"), &img->cfg, err) < 0 ||
+        img->cfg.arch != img->arch)
+        goto fail_prefix;
+    if (snapshot_check_cpu_features(img->arch, img->vmstate + img->hdr.blob_off[SNAP_BLOB_CPU],
+                                    img->hdr.blob_len[SNAP_BLOB_CPU], err) < 0)
+        goto fail;
+    if (check_memory(img, err) < 0)
+        goto fail;
+    if (state_reader_init(&img->state, img->vmstate + img->hdr.blob_off[SNAP_BLOB_STATE],
+                          img->hdr.blob_len[SNAP_BLOB_STATE], err) < 0)
+        goto fail_prefix;
+    json_t *disks = json_object_get(img->manifest, "disks");
+    if (json_array_size(disks) != img->cfg.ndisks) {
+        vs_error(err, EINVAL, "snapshot manifest: disk list does not match the configuration");
+        goto fail;
+    }
+    size_t i;
+    json_t *d;
+    json_array_foreach(disks, i, d)
+    {
+        if (disk_identity_verify(d, err) < 0)
+            goto fail;
+    }
+    if (img->hdr.flags & SNAP_FLAG_DIFF) {
+        json_t *par = json_object_get(img->manifest, "parent");
+        const char *ppath = json_string_value(json_object_get(par, "path"));
+        const char *pid = json_string_value(json_object_get(par, "id"));
+        if (!ppath || !pid) {
+            vs_error(err, EINVAL, "diff snapshot names no parent");
+            goto fail;
+        }
+        img->parent = calloc(1, sizeof(*img->parent));
+        if (!img->parent || open_depth(ppath, (int)img->arch, depth + 1, img->parent, err) < 0) {
+            vs_error_prefix(err, "parent of diff snapshot %s: ", abs);
+            goto fail;
+        }
+        if (strcmp(img->parent->id, pid)) {
+            vs_error(err, EINVAL,
+                     "diff snapshot %s: its parent %s was replaced by another snapshot", abs,
+                     ppath);
+            goto fail;
+        }
+        if (!json_equal((json_t *)regions_of(img->manifest),
+                        (json_t *)regions_of(img->parent->manifest))) {
+            vs_error(err, EINVAL, "diff snapshot %s: memory layout differs from its parent", abs);
+            goto fail;
+        }
+    }
+    return 0;
+fail_prefix:
+    vs_error_prefix(err, "snapshot %s: ", abs);
+fail:
+    snapshot_image_close(img);
+    return -1;
+}
+
+void snapshot_image_close(struct snapshot_image *img)
+{
+    if (img->parent) {
+        snapshot_image_close(img->parent);
+        free(img->parent);
+    }
+    guest_mem_destroy(&img->mem);
+    vm_config_free(&img->cfg);
+    json_decref(img->manifest);
+    free(img->vmstate);
+    free(img->dir);
+    memset(img, 0, sizeof(*img));
+    guest_mem_init(&img->mem);
+}
+
+/* Lay the pages a diff snapshot holds over the mapping below it. */
+static int overlay_diff(struct snapshot_image *img, uint8_t **hva, unsigned nregions,
+                        unsigned *nmaps, vs_err *err)
+{
+    if (img->parent && overlay_diff(img->parent, hva, nregions, nmaps, err) < 0)
+        return -1;
+    if (!(img->hdr.flags & SNAP_FLAG_DIFF))
+        return 0;
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/memory", img->dir);
+    cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return vs_error_errno(err, "%s", path);
+    const uint8_t *bm = img->vmstate + img->hdr.blob_off[SNAP_BLOB_DIRTY];
+    const json_t *regions = regions_of(img->manifest);
+    for (unsigned i = 0; i < nregions; i++) {
+        const json_t *r = json_array_get(regions, i);
+        uint64_t size = (uint64_t)json_integer_value(json_object_get(r, "size"));
+        uint64_t off = (uint64_t)json_integer_value(json_object_get(r, "offset"));
+        uint64_t pages = size / GUEST_PAGE_SIZE;
+#define BIT(pg) ((bm[(pg) / 8] >> ((pg) % 8)) & 1)
+        for (uint64_t pg = 0; pg < pages;) {
+            if (!BIT(pg)) {
+                pg++;
+                continue;
+            }
+            uint64_t e = pg;
+            while (e < pages && BIT(e))
+                e++;
+            uint64_t len = (e - pg) * GUEST_PAGE_SIZE, at = pg * GUEST_PAGE_SIZE;
+            if (++*nmaps < MAX_OVERLAY_MAPPINGS) {
+                if (mmap(hva[i] + at, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd,
+                         (off_t)(off + at)) == MAP_FAILED)
+                    return vs_error_errno(err, "mapping %s", path);
+            } else if (pread(fd, hva[i] + at, len, (off_t)(off + at)) != (ssize_t)len) {
+                return vs_error_errno(err, "reading %s", path);
+            }
+            pg = e;
+        }
+#undef BIT
+        bm += (pages + 63) / 64 * 8;
+    }
+    return 0;
+}
+
+int snapshot_image_map(struct snapshot_image *img, vs_err *err)
+{
+    struct snapshot_image *base = img;
+    while (base->parent)
+        base = base->parent;
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/memory", base->dir);
+    cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return vs_error_errno(err, "%s", path);
+    const json_t *regions = regions_of(img->manifest);
+    uint8_t *hva[GUEST_MEM_MAX_REGIONS];
+    unsigned n = (unsigned)json_array_size(regions);
+    for (unsigned i = 0; i < n; i++) {
+        const json_t *r = json_array_get(regions, i);
+        uint64_t gpa = (uint64_t)json_integer_value(json_object_get(r, "gpa"));
+        uint64_t size = (uint64_t)json_integer_value(json_object_get(r, "size"));
+        uint64_t off = (uint64_t)json_integer_value(json_object_get(r, "offset"));
+        /* Copy-on-write from the page cache: clones of one snapshot share
+         * every page none of them has written. */
+        hva[i] =
+            mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, (off_t)off);
+        if (hva[i] == MAP_FAILED)
+            return vs_error_errno(err, "mapping %s", path);
+        int rfd = dup(fd);
+        if (guest_mem_add_region(&img->mem, gpa, size, hva[i], rfd, off, err) < 0) {
+            munmap(hva[i], size);
+            if (rfd >= 0)
+                close(rfd);
+            return -1;
+        }
+    }
+    unsigned nmaps = 0;
+    return overlay_diff(img, hva, n, &nmaps, err);
+}
+
+static void remove_tree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+                char p[PATH_MAX];
+                snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+                unlink(p);
+            }
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+static char *xstrdup(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+int snapshot_restore(const char *dir, const struct snapshot_restore_opts *o, vs_err *err)
+{
+    struct snapshot_image img;
+    if (snapshot_image_open(dir, o->expect_arch, &img, err) < 0)
+        return -1;
+    int rc = -1;
+    char tmpdir[] = "/var/tmp/vessel-restore-XXXXXX";
+    const char *odir = o->overlay_dir;
+    bool temp_overlays = false;
+    struct vm_config *cfg = &img.cfg;
+
+    if (o->api_sock) {
+        free(cfg->api_sock);
+        cfg->api_sock = xstrdup(o->api_sock);
+    }
+    if (o->console) {
+        free(cfg->console);
+        cfg->console = xstrdup(o->console);
+    }
+    if (o->clone_index >= 0) {
+        for (unsigned i = 0; i < cfg->nnets; i++) {
+            uint8_t mac[6] = {0x52,
+                              0x54,
+                              0x00,
+                              (uint8_t)(0xc0 + i),
+                              (uint8_t)(o->clone_index >> 8),
+                              (uint8_t)o->clone_index};
+            memcpy(cfg->nets[i].mac, mac, 6);
+            cfg->nets[i].mac_set = true;
+        }
+        if (cfg->vsock_cid)
+            cfg->vsock_cid += 1 + (uint32_t)o->clone_index;
+        /* Each clone its own vsock socket path next to its overlays. */
+        if (cfg->vsock_uds && odir) {
+            free(cfg->vsock_uds);
+            if (asprintf(&cfg->vsock_uds, "%s/vsock.sock", odir) < 0)
+                cfg->vsock_uds = NULL;
+        }
+    }
+    if (o->vsock_cid)
+        cfg->vsock_cid = o->vsock_cid;
+
+    /* Disks: the snapshot's images stay untouched; the restored VM writes
+     * into its own qcow2 overlay on top of each writable one. */
+    for (unsigned i = 0; i < cfg->ndisks; i++) {
+        struct vm_disk_config *d = &cfg->disks[i];
+        if (d->readonly)
+            continue;
+        if (!odir) {
+            if (!mkdtemp(tmpdir)) {
+                vs_error_errno(err, "creating a directory for disk overlays");
+                goto out;
+            }
+            odir = tmpdir;
+            temp_overlays = true;
+        } else if (mkdir(odir, 0755) < 0 && errno != EEXIST) {
+            vs_error_errno(err, "overlay directory %s", odir);
+            goto out;
+        }
+        json_t *rec = json_array_get(json_object_get(img.manifest, "disks"), i);
+        const char *base = json_string_value(json_object_get(rec, "path"));
+        const char *fmt = json_string_value(json_object_get(rec, "format"));
+        char *ov = NULL;
+        if (asprintf(&ov, "%s/disk%u.qcow2", odir, i) < 0) {
+            vs_error(err, ENOMEM, "out of memory");
+            goto out;
+        }
+        unlink(ov);
+        if (qcow2_create(ov, 0, base, fmt, err) < 0) {
+            free(ov);
+            goto out;
+        }
+        free(d->path);
+        free(d->format);
+        d->path = ov;
+        d->format = strdup("qcow2");
+    }
+    if (snapshot_image_map(&img, err) < 0)
+        goto out;
+    struct vm_restore_source src = {.mem = &img.mem, .state = &img.state};
+    /* The machine adopts the mapped regions (and unmaps them at exit). */
+    struct guest_mem *mem = &img.mem;
+    rc = img.arch == VM_ARCH_RISCV64 ? riscv_vm_restore(cfg, &src, err)
+                                     : x86_vm_restore(cfg, &src, err);
+    guest_mem_init(mem);
+out:
+    if (temp_overlays)
+        remove_tree(tmpdir);
+    snapshot_image_close(&img);
+    return rc;
+}
+
+/* Until a machine implements restore, say so clearly. A machine's strong
+ * definition (in the file that also defines its *_vm_run, so it is always
+ * linked) replaces these. */
+__attribute__((weak)) int x86_vm_restore(const struct vm_config *cfg, struct vm_restore_source *src,
+                                         vs_err *err)
+{
+    guest_mem_destroy(src->mem);
+    return vs_error(err, ENOSYS, "restoring x86_64 snapshots is not implemented in this build");
+}
+
+__attribute__((weak)) int riscv_vm_restore(const struct vm_config *cfg,
+                                           struct vm_restore_source *src, vs_err *err)
+{
+    guest_mem_destroy(src->mem);
+    return vs_error(err, ENOSYS, "restoring riscv64 snapshots is not implemented in this build");
+}

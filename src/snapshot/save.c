@@ -1,0 +1,413 @@
+/* Writing a snapshot directory from a paused VM. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "snapshot/config_json.h"
+#include "snapshot/disk_identity.h"
+#include "snapshot/snapshot.h"
+#include "util/cleanup.h"
+#include "util/log.h"
+
+#define REGION_ALIGN (2ULL << 20)
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+void snapshot_session_free(struct snapshot_session *s)
+{
+    free(s->last_dir);
+    memset(s, 0, sizeof(*s));
+}
+
+static void remove_tree(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+                continue;
+            char p[PATH_MAX];
+            snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+            unlink(p);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+}
+
+static int write_full(int fd, const void *buf, size_t n, uint64_t off)
+{
+    const uint8_t *p = buf;
+    while (n) {
+        ssize_t r = pwrite(fd, p, n, (off_t)off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        p += r;
+        n -= (size_t)r;
+        off += (uint64_t)r;
+    }
+    return 0;
+}
+
+static bool page_is_zero(const uint8_t *p)
+{
+    const uint64_t *w = (const uint64_t *)p;
+    for (size_t i = 0; i < GUEST_PAGE_SIZE / 8; i += 8)
+        if (w[i] | w[i + 1] | w[i + 2] | w[i + 3] | w[i + 4] | w[i + 5] | w[i + 6] | w[i + 7])
+            return false;
+    return true;
+}
+
+static bool fd_is_memfd(int fd)
+{
+    char link[64], target[256];
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, target, sizeof(target) - 1);
+    return n > 7 && !memcmp(target, "/memfd:", 7);
+}
+
+/* Pages [first, end) of region r, skipping zero pages unless keep_zero. */
+static int write_pages(int out, const struct guest_mem_region *r, uint64_t file_off, uint64_t first,
+                       uint64_t end, bool keep_zero, uint64_t *written)
+{
+    uint64_t run = UINT64_MAX;
+    for (uint64_t pg = first; pg <= end; pg++) {
+        bool data = pg < end && (keep_zero || !page_is_zero(r->hva + pg * GUEST_PAGE_SIZE));
+        if (data && run == UINT64_MAX)
+            run = pg;
+        if (!data && run != UINT64_MAX) {
+            uint64_t len = (pg - run) * GUEST_PAGE_SIZE;
+            if (write_full(out, r->hva + run * GUEST_PAGE_SIZE, len,
+                           file_off + run * GUEST_PAGE_SIZE) < 0)
+                return -1;
+            *written += len;
+            run = UINT64_MAX;
+        }
+    }
+    return 0;
+}
+
+static int write_region_full(int out, const struct guest_mem_region *r, uint64_t file_off,
+                             uint64_t *written)
+{
+    uint64_t pages = r->size / GUEST_PAGE_SIZE;
+    if (r->fd >= 0 && fd_is_memfd(r->fd)) {
+        /* Pages the guest never touched are holes in the memfd: skip them
+         * without reading (and so without allocating) them. */
+        off_t pos = (off_t)r->fd_offset, end = (off_t)(r->fd_offset + r->size);
+        while (pos < end) {
+            off_t d = lseek(r->fd, pos, SEEK_DATA);
+            if (d < 0 || d >= end)
+                break;
+            off_t h = lseek(r->fd, d, SEEK_HOLE);
+            if (h < 0 || h > end)
+                h = end;
+            uint64_t a = (uint64_t)(d - (off_t)r->fd_offset) / GUEST_PAGE_SIZE;
+            uint64_t b =
+                ((uint64_t)(h - (off_t)r->fd_offset) + GUEST_PAGE_SIZE - 1) / GUEST_PAGE_SIZE;
+            if (write_pages(out, r, file_off, a, MIN(b, pages), false, written) < 0)
+                return -1;
+            pos = h;
+        }
+        return 0;
+    }
+    return write_pages(out, r, file_off, 0, pages, false, written);
+}
+
+static int write_region_dirty(int out, const struct guest_mem_region *r, uint64_t file_off,
+                              const uint64_t *bitmap, uint64_t *written)
+{
+    uint64_t pages = r->size / GUEST_PAGE_SIZE;
+    for (uint64_t pg = 0; pg < pages;) {
+        if (!(bitmap[pg / 64] >> (pg % 64) & 1)) {
+            pg++;
+            continue;
+        }
+        uint64_t e = pg;
+        while (e < pages && (bitmap[e / 64] >> (e % 64) & 1))
+            e++;
+        if (write_pages(out, r, file_off, pg, e, true, written) < 0)
+            return -1;
+        pg = e;
+    }
+    return 0;
+}
+
+static void random_id(char out[33])
+{
+    uint8_t b[16];
+    if (getrandom(b, sizeof(b), 0) != sizeof(b)) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        for (size_t i = 0; i < sizeof(b); i++)
+            b[i] = (uint8_t)((ts.tv_nsec >> (i % 8)) ^ getpid() ^ i);
+    }
+    for (int i = 0; i < 16; i++)
+        snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
+struct save_ctx {
+    struct vm_control *ctl;
+    struct snapshot_session *s;
+    bool diff;
+    const char *tmp;
+    char id[33];
+    struct snapshot_stats *st;
+};
+
+/* Everything that needs the VM paused: state, features, memory. */
+static int save_paused(struct save_ctx *c, vs_err *err)
+{
+    struct vm_control *ctl = c->ctl;
+    void *m = ctl->machine;
+    struct guest_mem *mem = ctl->memory(m);
+    char path[PATH_MAX];
+
+    /* Dirty tracking: a full snapshot starts a fresh interval (the first
+     * fetch after enabling reports everything, so drain it now); a diff
+     * takes the pages of the interval that ends here. */
+    uint64_t *bitmaps[GUEST_MEM_MAX_REGIONS] = {0};
+    int rc = -1, memfd = -1;
+    struct state_writer w;
+    struct vs_buf cpu;
+    json_t *man = NULL;
+    char *mtext = NULL;
+    state_writer_init(&w);
+    vs_buf_init(&cpu);
+    bool want_log = ctl->enable_dirty_log && ctl->fetch_dirty_log;
+    if (c->diff && !(c->s->dirty_log && c->s->last_dir && want_log)) {
+        vs_error(err, EINVAL,
+                 "a diff snapshot needs a full snapshot of this VM first (taken by this "
+                 "process)");
+        goto out;
+    }
+    if (want_log && !c->s->dirty_log && ctl->enable_dirty_log(m, err) < 0)
+        goto out;
+    for (unsigned i = 0; want_log && i < mem->nregions; i++) {
+        size_t words = (mem->regions[i].size / GUEST_PAGE_SIZE + 63) / 64;
+        bitmaps[i] = calloc(words, 8);
+        if (!bitmaps[i]) {
+            vs_error(err, ENOMEM, "out of memory for the dirty bitmap");
+            goto out;
+        }
+        if (ctl->fetch_dirty_log(m, i, bitmaps[i], err) < 0)
+            goto out;
+    }
+
+    if (ctl->save_state(m, &w, err) < 0 || state_writer_status(&w, err) < 0)
+        goto out_w;
+    if (ctl->cpu_features && ctl->cpu_features(m, &cpu, err) < 0)
+        goto out_w;
+    if (cpu.oom) {
+        vs_error(err, ENOMEM, "out of memory");
+        goto out_w;
+    }
+
+    snprintf(path, sizeof(path), "%s/memory", c->tmp);
+    memfd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (memfd < 0) {
+        vs_error_errno(err, "%s", path);
+        goto out_w;
+    }
+    json_t *regions = json_array();
+    uint64_t off = 0;
+    for (unsigned i = 0; i < mem->nregions; i++) {
+        const struct guest_mem_region *r = &mem->regions[i];
+        int wr = c->diff ? write_region_dirty(memfd, r, off, bitmaps[i], &c->st->memory_bytes)
+                         : write_region_full(memfd, r, off, &c->st->memory_bytes);
+        if (wr < 0) {
+            vs_error_errno(err, "writing guest memory to %s", path);
+            json_decref(regions);
+            goto out_w;
+        }
+        json_array_append_new(regions,
+                              json_pack("{s:I, s:I, s:I}", "gpa", (json_int_t)r->gpa, "size",
+                                        (json_int_t)r->size, "offset", (json_int_t)off));
+        off = ALIGN_UP(off + r->size, REGION_ALIGN);
+    }
+    if (ftruncate(memfd, (off_t)off) < 0) {
+        vs_error_errno(err, "%s", path);
+        json_decref(regions);
+        goto out_w;
+    }
+
+    /* Manifest */
+    man = json_object();
+    char created[64];
+    time_t t = time(NULL);
+    strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+    json_object_set_new(man, "format_version", json_integer(SNAP_VERSION));
+    json_object_set_new(man, "id", json_string(c->id));
+    json_object_set_new(man, "arch", json_string(vm_arch_name(ctl->arch)));
+    json_object_set_new(man, "kind", json_string(c->diff ? "diff" : "full"));
+    json_object_set_new(man, "created", json_string(created));
+    json_object_set_new(man, "vessel_version", json_string("0.1.0"));
+    if (c->diff)
+        json_object_set_new(man, "parent",
+                            json_pack("{s:s, s:s}", "path", c->s->last_dir, "id", c->s->last_id));
+    json_object_set_new(man, "config", vm_config_to_json(ctl->cfg));
+    json_object_set_new(man, "memory",
+                        json_pack("{s:s, s:o, s:I}", "file", "memory", "regions", regions,
+                                  "file_size", (json_int_t)off));
+    json_t *disks = json_array();
+    for (unsigned i = 0; i < ctl->cfg->ndisks; i++) {
+        json_t *d = disk_identity_record(ctl->cfg->disks[i].path, ctl->cfg->disks[i].format, err);
+        if (!d) {
+            json_decref(disks);
+            goto out_w;
+        }
+        json_array_append_new(disks, d);
+    }
+    json_object_set_new(man, "disks", disks);
+    mtext = json_dumps(man, JSON_INDENT(1) | JSON_SORT_KEYS);
+    if (!mtext) {
+        vs_error(err, ENOMEM, "out of memory");
+        goto out_w;
+    }
+
+    /* vmstate: header, then each blob 8-aligned. */
+    struct vs_buf f;
+    vs_buf_init(&f);
+    vs_buf_reserve(&f, SNAP_HEADER_SIZE);
+    struct snap_header h = {.version = SNAP_VERSION,
+                            .arch =
+                                ctl->arch == VM_ARCH_RISCV64 ? SNAP_ARCH_RISCV64 : SNAP_ARCH_X86_64,
+                            .flags = c->diff ? SNAP_FLAG_DIFF : 0};
+    const void *blob[SNAP_NBLOBS] = {mtext, cpu.data, w.buf.data, NULL};
+    size_t blen[SNAP_NBLOBS] = {strlen(mtext), cpu.len, w.buf.len, 0};
+    for (int b = 0; b < SNAP_NBLOBS; b++) {
+        vs_buf_reserve(&f, ALIGN_UP(f.len, 8) - f.len);
+        h.blob_off[b] = f.len;
+        if (b == SNAP_BLOB_DIRTY && c->diff) {
+            for (unsigned i = 0; i < mem->nregions; i++) {
+                size_t words = (mem->regions[i].size / GUEST_PAGE_SIZE + 63) / 64;
+                for (size_t k = 0; k < words; k++)
+                    vs_buf_put_u64(&f, bitmaps[i][k]);
+            }
+            h.blob_len[b] = f.len - h.blob_off[b];
+            continue;
+        }
+        if (blen[b])
+            vs_buf_append(&f, blob[b], blen[b]);
+        h.blob_len[b] = blen[b];
+    }
+    if (f.oom) {
+        vs_buf_free(&f);
+        vs_error(err, ENOMEM, "out of memory");
+        goto out_w;
+    }
+    h.file_size = f.len;
+    h.payload_crc = (uint32_t)crc32(0, f.data + SNAP_HEADER_SIZE, (uInt)(f.len - SNAP_HEADER_SIZE));
+    snap_header_encode(&h, f.data);
+    snprintf(path, sizeof(path), "%s/vmstate", c->tmp);
+    int sfd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (sfd < 0 || write_full(sfd, f.data, f.len, 0) < 0 || fsync(sfd) < 0) {
+        vs_error_errno(err, "%s", path);
+        if (sfd >= 0)
+            close(sfd);
+        vs_buf_free(&f);
+        goto out_w;
+    }
+    close(sfd);
+    c->st->state_bytes = f.len;
+    vs_buf_free(&f);
+    rc = 0;
+out_w:
+    if (rc == 0 && fsync(memfd) < 0)
+        rc = vs_error_errno(err, "fsync of the memory file");
+out:
+    if (memfd >= 0)
+        close(memfd);
+    free(mtext);
+    json_decref(man);
+    state_writer_free(&w);
+    vs_buf_free(&cpu);
+    for (unsigned i = 0; i < GUEST_MEM_MAX_REGIONS; i++)
+        free(bitmaps[i]);
+    /* A failed snapshot consumed the dirty interval: the next diff would
+     * miss pages, so only a full snapshot may follow. */
+    c->s->dirty_log = want_log && rc == 0;
+    return rc;
+}
+
+int snapshot_save(struct vm_control *ctl, struct snapshot_session *s, const char *dir, bool diff,
+                  struct snapshot_stats *st, vs_err *err)
+{
+    struct snapshot_stats dummy;
+    if (!st)
+        st = &dummy;
+    memset(st, 0, sizeof(*st));
+    double t0 = now_ms();
+    if (!dir || !*dir)
+        return vs_error(err, EINVAL, "snapshot: no directory given");
+    struct stat sb;
+    if (lstat(dir, &sb) == 0)
+        return vs_error(err, EEXIST, "snapshot directory %s already exists", dir);
+    cleanup_free char *d1 = strdup(dir), *d2 = strdup(dir);
+    if (!d1 || !d2)
+        return vs_error(err, ENOMEM, "out of memory");
+    char parent[PATH_MAX], abs[PATH_MAX + 256], tmp[PATH_MAX + 256];
+    if (!realpath(dirname(d1), parent))
+        return vs_error_errno(err, "snapshot directory %s", dir);
+    const char *base = basename(d2);
+    snprintf(abs, sizeof(abs), "%s/%s", parent, base);
+    snprintf(tmp, sizeof(tmp), "%s/.%s.tmp-XXXXXX", parent, base);
+    if (!mkdtemp(tmp))
+        return vs_error_errno(err, "snapshot: cannot create a directory in %s", parent);
+
+    void *m = ctl->machine;
+    bool was_paused = ctl->is_paused(m);
+    if (!was_paused && ctl->pause(m, err) < 0) {
+        remove_tree(tmp);
+        return vs_error_prefix(err, "snapshot: ");
+    }
+    double tp = now_ms();
+    struct save_ctx c = {.ctl = ctl, .s = s, .diff = diff, .tmp = tmp, .st = st};
+    random_id(c.id);
+    int rc = save_paused(&c, err);
+    st->pause_ms = now_ms() - tp;
+    vs_err rerr = {0};
+    if (!was_paused && ctl->resume(m, &rerr) < 0)
+        vs_warn("snapshot: resuming the VM failed: %s", rerr.msg);
+    if (rc == 0) {
+        int pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int tfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (tfd >= 0)
+            fsync(tfd);
+        if (rename(tmp, abs) < 0)
+            rc = vs_error_errno(err, "snapshot: rename to %s", abs);
+        else if (pfd >= 0)
+            fsync(pfd);
+        if (pfd >= 0)
+            close(pfd);
+        if (tfd >= 0)
+            close(tfd);
+    }
+    if (rc < 0) {
+        remove_tree(tmp);
+        return -1;
+    }
+    free(s->last_dir);
+    s->last_dir = strdup(abs);
+    memcpy(s->last_id, c.id, sizeof(c.id));
+    st->total_ms = now_ms() - t0;
+    return 0;
+}

@@ -1,0 +1,83 @@
+/* Snapshots of a running VM into a directory (snapshot/format.h,
+ * docs/snapshot-format.md), and restoring them in a new process. */
+#ifndef VESSEL_SNAPSHOT_SNAPSHOT_H
+#define VESSEL_SNAPSHOT_SNAPSHOT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "mem/guest_mem.h"
+#include "snapshot/format.h"
+#include "snapshot/state.h"
+#include "util/err.h"
+#include "vm/config.h"
+#include "vm/control.h"
+
+/* What a running VM remembers between snapshots (for diffs). */
+struct snapshot_session {
+    char *last_dir; /* absolute path of the previous snapshot, or NULL */
+    char last_id[33];
+    bool dirty_log; /* dirty logging on since last_dir was written */
+};
+
+struct snapshot_stats {
+    double pause_ms;       /* vCPUs stopped: state + memory copied */
+    double total_ms;       /* including fsync and rename */
+    uint64_t memory_bytes; /* guest memory bytes written (zero pages skipped) */
+    uint64_t state_bytes;  /* size of vmstate */
+};
+
+void snapshot_session_free(struct snapshot_session *s);
+
+/* Pause (if running), write dir atomically (temp dir, fsync, rename),
+ * restore the previous run state. diff: only pages dirtied since the
+ * previous snapshot of this session. On failure the VM is left as it was
+ * and no directory is created. */
+int snapshot_save(struct vm_control *ctl, struct snapshot_session *s, const char *dir, bool diff,
+                  struct snapshot_stats *st, vs_err *err);
+
+/* A validated snapshot: header, CRC, version, machine type, CPU features,
+ * disks and memory files are all checked by snapshot_image_open, before any
+ * vCPU exists. */
+struct snapshot_image {
+    char *dir; /* absolute */
+    char id[33];
+    struct snap_header hdr;
+    enum vm_arch arch;
+    struct vm_config cfg;
+    uint8_t *vmstate;
+    size_t vmstate_len;
+    json_t *manifest;
+    struct snapshot_image *parent; /* diff snapshots: the one below */
+    struct guest_mem mem;          /* filled by snapshot_image_map */
+    struct state_reader state;
+};
+
+/* expect_arch: -1 for any, else the machine type the caller will run. */
+int snapshot_image_open(const char *dir, int expect_arch, struct snapshot_image *img, vs_err *err);
+/* Map guest memory MAP_PRIVATE from the memory file(s): nothing is read. */
+int snapshot_image_map(struct snapshot_image *img, vs_err *err);
+void snapshot_image_close(struct snapshot_image *img);
+
+/* Check the CPU features a snapshot recorded against this host (x86: KVM's
+ * supported CPUID). Exposed for tests. */
+int snapshot_check_cpu_features(enum vm_arch arch, const uint8_t *blob, size_t len, vs_err *err);
+
+struct snapshot_restore_opts {
+    const char *api_sock;    /* NULL: no control API */
+    const char *console;     /* NULL: as recorded */
+    const char *overlay_dir; /* disk overlays go here; NULL: a temp dir removed on exit */
+    int expect_arch;         /* -1: any */
+    int clone_index;         /* >= 0: derive a new MAC and vsock CID */
+    uint32_t vsock_cid;      /* nonzero: use this CID */
+};
+
+/* Open, validate, map and run: returns the machine's exit status. */
+int snapshot_restore(const char *dir, const struct snapshot_restore_opts *o, vs_err *err);
+
+/* Start count restores of dir in the background, each in outdir/clone-<i>
+ * (api.sock, console.log, disk overlays, pid). Prints one line per clone. */
+int snapshot_clone(const char *dir, unsigned count, const char *outdir, const char *self_exe,
+                   vs_err *err);
+
+#endif
