@@ -21,6 +21,10 @@
 #       lab itself failed. In SCRIPT: vessel, qemu-system-x86_64 and l2run are
 #       in PATH, VESSEL_GUEST_DIR=/guest, $QEMU_MICROVM holds the QEMU
 #       command line prefix for a microvm L2 peer.
+#   tests/nested/lab.sh boot [--timeout S] [VESSEL-ARGS...]
+#       non-interactive: run `vessel vm run VESSEL-ARGS` in L1 (default: the
+#       default guest with console=ttyS0 quiet), print the L2 console and
+#       l2run's timing line, exit with vessel's status (debugging the VMM)
 #   tests/nested/lab.sh debug      an interactive L1 shell
 #   tests/nested/lab.sh prepare    only build/refresh the cached L1 pieces
 #
@@ -40,7 +44,7 @@ lab_die() {
 }
 
 usage() {
-    sed -n '2,34p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,/^set -euo/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'
     exit 2
 }
 
@@ -227,6 +231,24 @@ run)
     tail -40 "$tmp/console" >&2 || true
     cat "$tmp/qemu.log" >&2 || true
     exit 125
+    ;;
+boot)
+    timeout_s=120
+    if [ "${1:-}" = --timeout ]; then
+        timeout_s=$2
+        shift 2
+    fi
+    [ $# -gt 0 ] || set -- --append "console=ttyS0 quiet"
+    tmp=$(mktemp -d "${TMPDIR:-/tmp}/vessel-lab-boot.XXXXXX")
+    trap 'rm -rf "$tmp"' EXIT
+    {
+        printf 'l2run -m VESSEL-GUEST-READY -t %d -- vessel vm run' "$timeout_s"
+        for a in "$@"; do printf " '%s'" "${a//\'/\'\\\'\'}"; done
+        echo
+    } >"$tmp/script.sh"
+    rc=0
+    "$0" run "$tmp/script.sh" --timeout $((timeout_s + 120)) || rc=$?
+    exit $rc
     ;;
 *) usage ;;
 esac

@@ -43,6 +43,9 @@ def lab_boots(lab_ready):
     batch.boot(name, lab.qemu_cmd(flavor, cpus, f"{mem}M"), COMMANDS, timeout=tmo)
     for name, flavor, cpus, mem, tmo in VESSEL_BOOTS:
         batch.boot(name, lab.vessel_cmd(flavor, cpus, f"{mem}M"), COMMANDS, timeout=tmo)
+    # what scripts/quickstart.sh does: no flags at all boots the default guest
+    batch.boot("default-guest", ["vessel", "vm", "run"], ["echo default-says-$((6*7))", "poweroff"],
+               timeout=90)
     run = batch.run(timeout=540)
     return run, lab_ready
 
@@ -94,3 +97,15 @@ def test_vessel_boots_debian_kernel_in_l2(lab_boots, boot):
     run, kvers = lab_boots
     name, flavor, cpus, mem, _ = boot
     check_boot(run.results[name], flavor, cpus, mem, kvers[flavor], run)
+
+
+@pytest.mark.parametrize("case", [pytest.param("default-guest", marks=[
+    pytest.mark.xfail(strict=True, reason=VESSEL_L2_XFAIL)] if VESSEL_L2_XFAIL else [])])
+def test_vessel_without_flags_boots_default_guest_in_l2(lab_boots, case):
+    """`vessel vm run` alone (the quickstart path) boots the default cloud guest
+    from $VESSEL_GUEST_DIR with its console on stdio."""
+    run, kvers = lab_boots
+    r = run.results[case]
+    assert f"{lab.MARKER} {kvers['cloud']}" in r.output, str(r)
+    assert "default-says-42" in answer(r.output, "echo default-says-$((6*7))"), str(r)
+    assert r.ended and not r.timeout and r.status == 0, str(r)
