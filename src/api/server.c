@@ -1,0 +1,285 @@
+/* The per-VM control API: HTTP/1.1 + JSON on a unix socket, served by
+ * libmicrohttpd on its own thread (requests are handled one at a time, so a
+ * snapshot never races a pause). Resources (docs/api.md, docs/api.yaml):
+ *   GET  /vm             state, config, memory, last snapshot
+ *   PUT  /vm/pause       stop every vCPU
+ *   PUT  /vm/resume
+ *   PUT  /vm/stop        power off
+ *   PUT  /snapshot       {"path": DIR, "type": "full"|"diff"} */
+#include "api/server.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "snapshot/config_json.h"
+#include "snapshot/snapshot.h"
+#include "util/log.h"
+
+#define MAX_BODY (64 * 1024)
+
+struct api_server {
+    struct MHD_Daemon *mhd;
+    int fd;
+    char *path;
+    struct vm_control *ctl;
+    struct snapshot_session session;
+    struct snapshot_stats last_stats;
+};
+
+struct request {
+    char *body;
+    size_t len;
+    bool too_big;
+};
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, json_t *j)
+{
+    char *text = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (!text)
+        return MHD_NO;
+    size_t n = strlen(text);
+    char *body = realloc(text, n + 2);
+    if (!body) {
+        free(text);
+        return MHD_NO;
+    }
+    body[n] = '\n';
+    body[n + 1] = 0;
+    struct MHD_Response *r = MHD_create_response_from_buffer(n + 1, body, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, const char *msg)
+{
+    return reply(c, status, json_pack("{s:s}", "error", msg));
+}
+
+static json_t *info(struct api_server *s)
+{
+    struct vm_control *ctl = s->ctl;
+    json_t *j = json_object();
+    json_object_set_new(j, "state",
+                        json_string(ctl->is_paused(ctl->machine) ? "paused" : "running"));
+    json_object_set_new(j, "arch", json_string(vm_arch_name(ctl->arch)));
+    json_object_set_new(j, "pid", json_integer(getpid()));
+    if (ctl->cfg)
+        json_object_set_new(j, "config", vm_config_to_json(ctl->cfg));
+    struct guest_mem *mem = ctl->memory ? ctl->memory(ctl->machine) : NULL;
+    if (mem) {
+        json_t *regions = json_array();
+        for (unsigned i = 0; i < mem->nregions; i++)
+            json_array_append_new(regions,
+                                  json_pack("{s:I, s:I}", "gpa", (json_int_t)mem->regions[i].gpa,
+                                            "size", (json_int_t)mem->regions[i].size));
+        json_object_set_new(
+            j, "memory",
+            json_pack("{s:I, s:o}", "total", (json_int_t)mem->total, "regions", regions));
+    }
+    if (s->session.last_dir)
+        json_object_set_new(j, "last_snapshot",
+                            json_pack("{s:s, s:s, s:b}", "path", s->session.last_dir, "id",
+                                      s->session.last_id, "diff_possible", s->session.dirty_log));
+    return j;
+}
+
+static enum MHD_Result do_snapshot(struct api_server *s, struct MHD_Connection *c,
+                                   struct request *rq)
+{
+    json_error_t jerr;
+    json_t *body = json_loadb(rq->body ? rq->body : "", rq->len, 0, &jerr);
+    if (!json_is_object(body)) {
+        json_decref(body);
+        return reply_error(c, MHD_HTTP_BAD_REQUEST, "body must be a JSON object with \"path\"");
+    }
+    const char *path = json_string_value(json_object_get(body, "path"));
+    const char *type = json_string_value(json_object_get(body, "type"));
+    if (!path || (type && strcmp(type, "full") && strcmp(type, "diff"))) {
+        json_decref(body);
+        return reply_error(c, MHD_HTTP_BAD_REQUEST,
+                           "\"path\" (string) is required; \"type\" is \"full\" or \"diff\"");
+    }
+    bool diff = type && !strcmp(type, "diff");
+    vs_err err = {0};
+    struct snapshot_stats st;
+    int rc = snapshot_save(s->ctl, &s->session, path, diff, &st, &err);
+    json_decref(body);
+    if (rc < 0)
+        return reply_error(c, err.code == EEXIST ? MHD_HTTP_CONFLICT : MHD_HTTP_BAD_REQUEST,
+                           err.msg);
+    s->last_stats = st;
+    return reply(c, MHD_HTTP_OK,
+                 json_pack("{s:s, s:s, s:s, s:f, s:f, s:I, s:I}", "path", s->session.last_dir, "id",
+                           s->session.last_id, "type", diff ? "diff" : "full", "pause_ms",
+                           st.pause_ms, "total_ms", st.total_ms, "memory_bytes",
+                           (json_int_t)st.memory_bytes, "state_bytes", (json_int_t)st.state_bytes));
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
+                              const char *method, const char *version, const char *upload,
+                              size_t *upload_size, void **con_cls)
+{
+    struct api_server *s = cls;
+    struct request *rq = *con_cls;
+    if (!rq) {
+        rq = calloc(1, sizeof(*rq));
+        if (!rq)
+            return MHD_NO;
+        *con_cls = rq;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (rq->len + *upload_size > MAX_BODY) {
+            rq->too_big = true;
+        } else {
+            char *b = realloc(rq->body, rq->len + *upload_size + 1);
+            if (!b)
+                return MHD_NO;
+            memcpy(b + rq->len, upload, *upload_size);
+            rq->body = b;
+            rq->len += *upload_size;
+            rq->body[rq->len] = 0;
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (rq->too_big)
+        return reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large");
+
+    struct vm_control *ctl = s->ctl;
+    bool get = !strcmp(method, "GET"), put = !strcmp(method, "PUT") || !strcmp(method, "POST");
+    vs_err err = {0};
+    if (!strcmp(url, "/vm") || !strcmp(url, "/")) {
+        if (!get)
+            return reply_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET /vm");
+        return reply(c, MHD_HTTP_OK, info(s));
+    }
+    if (!strcmp(url, "/vm/pause") || !strcmp(url, "/vm/resume")) {
+        if (!put)
+            return reply_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use PUT");
+        bool pause = !strcmp(url, "/vm/pause");
+        if ((pause ? ctl->pause : ctl->resume)(ctl->machine, &err) < 0)
+            return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, err.msg);
+        return reply(
+            c, MHD_HTTP_OK,
+            json_pack("{s:s}", "state", ctl->is_paused(ctl->machine) ? "paused" : "running"));
+    }
+    if (!strcmp(url, "/vm/stop")) {
+        if (!put)
+            return reply_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use PUT");
+        if (!ctl->request_stop)
+            return reply_error(c, MHD_HTTP_NOT_IMPLEMENTED, "this machine cannot be stopped");
+        ctl->request_stop(ctl->machine);
+        return reply(c, MHD_HTTP_OK, json_pack("{s:s}", "state", "stopping"));
+    }
+    if (!strcmp(url, "/snapshot")) {
+        if (!put)
+            return reply_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use PUT");
+        return do_snapshot(s, c, rq);
+    }
+    return reply_error(c, MHD_HTTP_NOT_FOUND, "no such resource (see docs/api.md)");
+}
+
+static void request_done(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode code)
+{
+    struct request *rq = *con_cls;
+    if (rq) {
+        free(rq->body);
+        free(rq);
+    }
+    *con_cls = NULL;
+}
+
+/* A socket file left by a VM that died is removed; one that answers is in
+ * use by a live VM and refused. */
+static int prepare_path(const char *path, struct sockaddr_un *sa, vs_err *err)
+{
+    memset(sa, 0, sizeof(*sa));
+    sa->sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof(sa->sun_path))
+        return vs_error(err, ENAMETOOLONG, "--api-sock %s: path longer than %zu bytes", path,
+                        sizeof(sa->sun_path) - 1);
+    strcpy(sa->sun_path, path);
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return 0;
+    if (!S_ISSOCK(st.st_mode))
+        return vs_error(err, EEXIST, "--api-sock %s: exists and is not a socket", path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)sa, sizeof(*sa)) == 0) {
+        close(fd);
+        return vs_error(err, EADDRINUSE, "--api-sock %s: another VM is serving it", path);
+    }
+    if (fd >= 0)
+        close(fd);
+    unlink(path);
+    return 0;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char buf[256];
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    buf[strcspn(buf, "\n")] = 0;
+    vs_debug("api: %s", buf);
+}
+
+int api_server_start(const char *path, struct vm_control *ctl, struct api_server **out, vs_err *err)
+{
+    *out = NULL;
+    struct sockaddr_un sa;
+    if (prepare_path(path, &sa, err) < 0)
+        return -1;
+    struct api_server *s = calloc(1, sizeof(*s));
+    if (!s)
+        return vs_error(err, ENOMEM, "out of memory");
+    s->ctl = ctl;
+    s->path = strdup(path);
+    s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (s->fd < 0 || bind(s->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(s->fd, 64) < 0) {
+        vs_error_errno(err, "--api-sock %s", path);
+        goto fail;
+    }
+    s->mhd =
+        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, handle,
+                         s, MHD_OPTION_LISTEN_SOCKET, s->fd, MHD_OPTION_NOTIFY_COMPLETED,
+                         request_done, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                         MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
+    if (!s->mhd) {
+        vs_error(err, EIO, "--api-sock %s: cannot start the HTTP server", path);
+        goto fail;
+    }
+    *out = s;
+    return 0;
+fail:
+    if (s->fd >= 0) {
+        close(s->fd);
+        unlink(path);
+    }
+    free(s->path);
+    free(s);
+    return -1;
+}
+
+void api_server_stop(struct api_server *s)
+{
+    if (!s)
+        return;
+    MHD_stop_daemon(s->mhd); /* also closes the listening socket it was given */
+    unlink(s->path);
+    snapshot_session_free(&s->session);
+    free(s->path);
+    free(s);
+}
