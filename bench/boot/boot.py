@@ -55,27 +55,33 @@ def main():
             "marker": median([r.marker_ms for r in ok]),
             "exit": median([r.exit_ms for r in ok]),
             "rss": max([r.maxrss_kb for r in ok], default=None),
+            "own": max([r.own_kb for r in ok], default=None),
             "fail": next((r for r in rs if r not in ok), None),
         }
         if a.raw:
             for r in rs:
                 print(f"{r.name}: marker_ms={r.marker_ms} exit_ms={r.exit_ms} status={r.status} "
-                      f"maxrss_kb={r.maxrss_kb} timeout={r.timeout}")
+                      f"maxrss_kb={r.maxrss_kb} own_kb={r.own_kb} timeout={r.timeout}")
 
     print(f"\nbench/boot: {a.flavor} kernel, {a.cpus} vCPU, {a.memory}, "
           f"{a.runs} runs each, interleaved, in one nested-lab L1 session (L2 on nested KVM)")
-    print(f"{'VMM':<14} {'ok':>5} {'to marker':>11} {'to exit':>11} {'peak RSS':>10}")
+    print(f"{'VMM':<14} {'ok':>5} {'to marker':>11} {'to exit':>11} {'peak RSS':>10} "
+          f"{'own RSS':>10}")
     for vmm, row in rows.items():
         rss = "-" if row["rss"] is None else f"{row['rss'] / 1024:.1f} MiB"
+        own = "-" if row["own"] is None else f"{row['own'] / 1024:.1f} MiB"
         print(f"{vmm:<14} {row['ok']:>2}/{a.runs:<2} {fmt_ms(row['marker']):>11} "
-              f"{fmt_ms(row['exit']):>11} {rss:>10}")
+              f"{fmt_ms(row['exit']):>11} {rss:>10} {own:>10}")
     v, q = rows["vessel"], rows["qemu-microvm"]
     if v["marker"] and q["marker"]:
         print(f"{'vessel/QEMU':<14} {'':>5} {v['marker'] / q['marker']:>11.2f} "
-              f"{v['exit'] / q['exit']:>11.2f} {v['rss'] / q['rss']:>10.2f}")
+              f"{v['exit'] / q['exit']:>11.2f} {v['rss'] / q['rss']:>10.2f} "
+              f"{v['own'] / max(q['own'], 1):>10.2f}")
     else:
         print("vessel/QEMU    no ratio: a VMM never booted successfully")
-    print("(medians; peak RSS is the largest of the runs and includes guest pages touched)")
+    print("(times: medians from VMM start; peak RSS: the largest of the runs, guest pages "
+          "touched included;\n own RSS: the largest RSS outside the guest-RAM mapping, sampled "
+          "every 100 ms: the VMM's own memory)")
     for vmm, row in rows.items():
         if row["fail"] is not None:
             print(f"\nfirst failed {vmm} boot:\n{row['fail']}")

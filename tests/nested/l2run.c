@@ -12,10 +12,12 @@
  *
  * At the end l2run prints one line to stderr (the lab's tests and bench/boot
  * parse it):
- *   L2RUN marker_ms=N exit_ms=N status=N maxrss_kb=N timeout=0|1
+ *   L2RUN marker_ms=N exit_ms=N status=N maxrss_kb=N own_kb=N timeout=0|1
  * marker_ms is -1 if the marker never appeared; status is CMD's exit status or
  * 128+signal. maxrss_kb is the peak resident set size of CMD (wait4's
- * ru_maxrss, the same number as VmHWM). l2run exits with CMD's status.
+ * ru_maxrss, the same number as VmHWM). own_kb is the largest RSS seen (sampled
+ * from /proc/PID/smaps while CMD runs) outside CMD's largest mapping, which is
+ * the guest's RAM: the VMM's own memory. l2run exits with CMD's status.
  *
  * It is built statically by tests/nested/lab.sh and carried into L1, where
  * busybox has no sub-second clock.
@@ -116,6 +118,35 @@ static int matcher_feed(struct matcher *m, const char *data, size_t n)
     return hits;
 }
 
+/*
+ * The RSS of a process outside its largest mapping (in kB), or -1. A VMM maps
+ * guest RAM as one big region; everything else is the VMM's own.
+ */
+static long own_rss_kb(pid_t pid)
+{
+    char path[64], line[512];
+    snprintf(path, sizeof(path), "/proc/%d/smaps", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    unsigned long long start, end, size = 0, big_size = 0;
+    long total = 0, rss, big_rss = 0;
+    while (fgets(line, sizeof(line), f)) {
+        if (sscanf(line, "%llx-%llx ", &start, &end) == 2 &&
+            strchr(line, '-') < strchr(line, ' ')) {
+            size = end - start;
+        } else if (sscanf(line, "Rss: %ld kB", &rss) == 1) {
+            total += rss;
+            if (size > big_size) {
+                big_size = size;
+                big_rss = rss;
+            }
+        }
+    }
+    fclose(f);
+    return total - big_rss;
+}
+
 static void usage(void)
 {
     fprintf(stderr, "usage: l2run [-m MARKER] [-i INPUT] [-p PROMPT] [-t SECONDS] [-q] -- CMD "
@@ -194,8 +225,12 @@ int main(int argc, char **argv)
     int out_open = 1;
     char buf[4096];
 
+    long own_kb = 0;
     while (out_open) {
-        int wait_ms = 200;
+        long own = own_rss_kb(pid);
+        if (own > own_kb)
+            own_kb = own;
+        int wait_ms = 100;
         if (timeout_s > 0) {
             long long left = t0 + (long long)timeout_s * 1000 - now_ms();
             if (left <= 0) {
@@ -251,7 +286,8 @@ int main(int argc, char **argv)
     long long exit_ms = now_ms() - t0;
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     fflush(stdout);
-    fprintf(stderr, "\nL2RUN marker_ms=%lld exit_ms=%lld status=%d maxrss_kb=%ld timeout=%d\n",
-            marker_ms, exit_ms, code, ru.ru_maxrss, timed_out);
+    fprintf(stderr,
+            "\nL2RUN marker_ms=%lld exit_ms=%lld status=%d maxrss_kb=%ld own_kb=%ld timeout=%d\n",
+            marker_ms, exit_ms, code, ru.ru_maxrss, own_kb, timed_out);
     return code;
 }

@@ -51,6 +51,7 @@ class L2Result:
     exit_ms: int = -1         # time from VMM start to its exit
     status: int = -1          # the VMM's exit status (128+sig if killed)
     maxrss_kb: int = 0        # the VMM's peak RSS
+    own_kb: int = 0           # peak RSS outside the guest RAM mapping: the VMM's own
     timeout: bool = False
     ended: bool = False       # l2run's summary line was seen
 
@@ -130,7 +131,7 @@ class LabBatch:
 
 
 _SUMMARY = re.compile(r"L2RUN marker_ms=(-?\d+) exit_ms=(-?\d+) status=(-?\d+) "
-                      r"maxrss_kb=(\d+) timeout=(\d)")
+                      r"maxrss_kb=(\d+) own_kb=(-?\d+) timeout=(\d)")
 
 
 def parse(output: str) -> dict:
@@ -153,8 +154,9 @@ def parse(output: str) -> dict:
             continue
         s = _SUMMARY.search(line)
         if s:
-            cur.marker_ms, cur.exit_ms, cur.status, cur.maxrss_kb = map(int, s.groups()[:4])
-            cur.timeout = s.group(5) == "1"
+            cur.marker_ms, cur.exit_ms, cur.status, cur.maxrss_kb, cur.own_kb = \
+                map(int, s.groups()[:5])
+            cur.timeout = s.group(6) == "1"
             cur.ended = True
             before = line[:s.start()]
             if before.strip():
