@@ -122,10 +122,14 @@ struct rv_hart {
     uint64_t menvcfg, mseccfg;
     uint64_t stvec, sscratch, sepc, scause, stval, satp, scounteren, senvcfg;
     uint64_t stimecmp; /* Sstc: STIP = (time >= stimecmp) while menvcfg.STCE */
-    uint64_t mcycle, minstret;
+    uint64_t minstret; /* mcycle advances with it */
     uint8_t pmpcfg[RV_NPMP];
     uint64_t pmpaddr[RV_NPMP];
-    unsigned pmp_count; /* implemented PMP entries: RV_NPMP, or 0 for none (all allowed) */
+    /* Implemented PMP entries: RV_NPMP after reset, so (as on hardware) S and
+     * U accesses fail until M-mode programs an entry; a board that starts a
+     * hart directly in S-mode without firmware sets pmp_count = 0 (no PMP:
+     * everything allowed) or programs entry 0 itself. */
+    unsigned pmp_count;
 
     /* LR/SC reservation: address and the value LR loaded */
     uint64_t lr_addr, lr_value;
@@ -136,18 +140,17 @@ struct rv_hart {
 
     /* ---- private below this line ---- */
     struct rv_bus bus;
-    /* TLBs by access kind (0 load, 1 store, 2 fetch) for the current
-     * translation context; flushed when satp, priv, SUM/MXR/MPRV/MPP or PMP
-     * change. */
-    struct rv_tlb_entry tlb[3][RV_TLB_SIZE];
-    bool tlb_ctx_valid;
-    uint64_t tlb_ctx;  /* effective priv + mstatus bits the TLB was filled under */
-    int stop_request;  /* atomic */
-    int flush_request; /* atomic: deferred TLB flush from another thread */
-    bool irq_check;    /* re-evaluate interrupts before the next instruction */
-    uint64_t budget_left;
-    uint64_t pending_exc_cause, pending_exc_tval;
+    /* TLBs per translation set (U, S, M-or-MPRV) and access kind (load,
+     * store, fetch); fetch and data sets differ under MPRV. */
+    struct rv_tlb_entry tlb[3][3][RV_TLB_SIZE];
+    unsigned dset, iset;  /* current data / fetch TLB set */
+    int64_t cycle_offset; /* mcycle = minstret + cycle_offset */
+    int stop_request;     /* atomic */
+    int flush_request;    /* atomic: deferred TLB flush from another thread */
+    bool irq_check;       /* re-evaluate interrupts before the next instruction */
+    bool wfi;             /* the last instruction was a WFI that should sleep */
     bool fatal;
+    uint64_t exc_cause, exc_tval; /* exception raised by a memory helper */
     pthread_mutex_t wait_lock;
     pthread_cond_t wait_cond;
 };

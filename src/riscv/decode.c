@@ -1,0 +1,188 @@
+/* RVC: each 16-bit instruction is expanded to the 32-bit instruction it
+ * stands for, so the interpreter has one execution path. */
+#include "riscv/exec.h"
+
+#define BIT(x, n) (((x) >> (n)) & 1u)
+#define BITS(x, hi, lo) (((x) >> (lo)) & ((1u << ((hi) - (lo) + 1)) - 1))
+
+static uint32_t enc_i(int32_t imm, unsigned rs1, unsigned f3, unsigned rd, unsigned op)
+{
+    return ((uint32_t)(imm & 0xfff) << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | op;
+}
+
+static uint32_t enc_s(int32_t imm, unsigned rs2, unsigned rs1, unsigned f3, unsigned op)
+{
+    return ((uint32_t)((imm >> 5) & 0x7f) << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) |
+           ((uint32_t)(imm & 0x1f) << 7) | op;
+}
+
+static uint32_t enc_b(int32_t imm, unsigned rs2, unsigned rs1, unsigned f3)
+{
+    uint32_t u = (uint32_t)imm;
+    return (BIT(u, 12) << 31) | (BITS(u, 10, 5) << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) |
+           (BITS(u, 4, 1) << 8) | (BIT(u, 11) << 7) | 0x63;
+}
+
+static uint32_t enc_j(int32_t imm, unsigned rd)
+{
+    uint32_t u = (uint32_t)imm;
+    return (BIT(u, 20) << 31) | (BITS(u, 10, 1) << 21) | (BIT(u, 11) << 20) |
+           (BITS(u, 19, 12) << 12) | (rd << 7) | 0x6f;
+}
+
+static uint32_t enc_r(unsigned f7, unsigned rs2, unsigned rs1, unsigned f3, unsigned rd,
+                      unsigned op)
+{
+    return (f7 << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | op;
+}
+
+static int32_t sext(uint32_t v, unsigned bits)
+{
+    return (int32_t)(v << (32 - bits)) >> (32 - bits);
+}
+
+uint32_t rv_expand_compressed(uint16_t c)
+{
+    unsigned op = c & 3, f3 = c >> 13;
+    unsigned rd = BITS(c, 11, 7), rs2 = BITS(c, 6, 2);
+    unsigned rdp = BITS(c, 4, 2) + 8, rs1p = BITS(c, 9, 7) + 8;
+    uint32_t imm;
+
+    switch (op) {
+    case 0:
+        switch (f3) {
+        case 0: /* C.ADDI4SPN */
+            imm = (BITS(c, 12, 11) << 4) | (BITS(c, 10, 7) << 6) | (BIT(c, 6) << 2) |
+                  (BIT(c, 5) << 3);
+            if (!imm)
+                return 0;
+            return enc_i((int32_t)imm, 2, 0, rdp, 0x13);
+        case 1: /* C.FLD */
+            imm = (BITS(c, 12, 10) << 3) | (BITS(c, 6, 5) << 6);
+            return enc_i((int32_t)imm, rs1p, 3, rdp, 0x07);
+        case 2: /* C.LW */
+            imm = (BITS(c, 12, 10) << 3) | (BIT(c, 6) << 2) | (BIT(c, 5) << 6);
+            return enc_i((int32_t)imm, rs1p, 2, rdp, 0x03);
+        case 3: /* C.LD */
+            imm = (BITS(c, 12, 10) << 3) | (BITS(c, 6, 5) << 6);
+            return enc_i((int32_t)imm, rs1p, 3, rdp, 0x03);
+        case 5: /* C.FSD */
+            imm = (BITS(c, 12, 10) << 3) | (BITS(c, 6, 5) << 6);
+            return enc_s((int32_t)imm, rdp, rs1p, 3, 0x27);
+        case 6: /* C.SW */
+            imm = (BITS(c, 12, 10) << 3) | (BIT(c, 6) << 2) | (BIT(c, 5) << 6);
+            return enc_s((int32_t)imm, rdp, rs1p, 2, 0x23);
+        case 7: /* C.SD */
+            imm = (BITS(c, 12, 10) << 3) | (BITS(c, 6, 5) << 6);
+            return enc_s((int32_t)imm, rdp, rs1p, 3, 0x23);
+        default:
+            return 0;
+        }
+    case 1: {
+        int32_t simm = sext((BIT(c, 12) << 5) | BITS(c, 6, 2), 6);
+        switch (f3) {
+        case 0: /* C.ADDI / C.NOP */
+            return enc_i(simm, rd, 0, rd, 0x13);
+        case 1: /* C.ADDIW */
+            if (!rd)
+                return 0;
+            return enc_i(simm, rd, 0, rd, 0x1b);
+        case 2: /* C.LI */
+            return enc_i(simm, 0, 0, rd, 0x13);
+        case 3:
+            if (rd == 2) { /* C.ADDI16SP */
+                imm = (BIT(c, 12) << 9) | (BIT(c, 6) << 4) | (BIT(c, 5) << 6) |
+                      (BITS(c, 4, 3) << 7) | (BIT(c, 2) << 5);
+                if (!imm)
+                    return 0;
+                return enc_i(sext(imm, 10), 2, 0, 2, 0x13);
+            }
+            /* C.LUI */
+            imm = (BIT(c, 12) << 17) | (BITS(c, 6, 2) << 12);
+            if (!imm)
+                return 0;
+            return ((uint32_t)sext(imm, 18) & 0xfffff000u) | (rd << 7) | 0x37;
+        case 4: {
+            unsigned shamt = (BIT(c, 12) << 5) | BITS(c, 6, 2);
+            switch (BITS(c, 11, 10)) {
+            case 0: /* C.SRLI */
+                return enc_i((int32_t)shamt, rs1p, 5, rs1p, 0x13);
+            case 1: /* C.SRAI */
+                return enc_i((int32_t)(shamt | 0x400), rs1p, 5, rs1p, 0x13);
+            case 2: /* C.ANDI */
+                return enc_i(simm, rs1p, 7, rs1p, 0x13);
+            default:
+                if (!BIT(c, 12)) {
+                    static const unsigned f3s[4] = {0, 4, 6, 7};
+                    unsigned f = BITS(c, 6, 5);
+                    return enc_r(f == 0 ? 0x20 : 0, rdp, rs1p, f3s[f], rs1p, 0x33);
+                }
+                switch (BITS(c, 6, 5)) {
+                case 0: /* C.SUBW */
+                    return enc_r(0x20, rdp, rs1p, 0, rs1p, 0x3b);
+                case 1: /* C.ADDW */
+                    return enc_r(0, rdp, rs1p, 0, rs1p, 0x3b);
+                default:
+                    return 0;
+                }
+            }
+        }
+        case 5: /* C.J */
+            imm = (BIT(c, 12) << 11) | (BIT(c, 11) << 4) | (BITS(c, 10, 9) << 8) |
+                  (BIT(c, 8) << 10) | (BIT(c, 7) << 6) | (BIT(c, 6) << 7) | (BITS(c, 5, 3) << 1) |
+                  (BIT(c, 2) << 5);
+            return enc_j(sext(imm, 12), 0);
+        case 6: /* C.BEQZ */
+        case 7: /* C.BNEZ */
+            imm = (BIT(c, 12) << 8) | (BITS(c, 11, 10) << 3) | (BITS(c, 6, 5) << 6) |
+                  (BITS(c, 4, 3) << 1) | (BIT(c, 2) << 5);
+            return enc_b(sext(imm, 9), 0, rs1p, f3 == 6 ? 0 : 1);
+        }
+        return 0;
+    }
+    case 2:
+        switch (f3) {
+        case 0: /* C.SLLI */
+            return enc_i((int32_t)((BIT(c, 12) << 5) | BITS(c, 6, 2)), rd, 1, rd, 0x13);
+        case 1: /* C.FLDSP */
+            imm = (BIT(c, 12) << 5) | (BITS(c, 6, 5) << 3) | (BITS(c, 4, 2) << 6);
+            return enc_i((int32_t)imm, 2, 3, rd, 0x07);
+        case 2: /* C.LWSP */
+            if (!rd)
+                return 0;
+            imm = (BIT(c, 12) << 5) | (BITS(c, 6, 4) << 2) | (BITS(c, 3, 2) << 6);
+            return enc_i((int32_t)imm, 2, 2, rd, 0x03);
+        case 3: /* C.LDSP */
+            if (!rd)
+                return 0;
+            imm = (BIT(c, 12) << 5) | (BITS(c, 6, 5) << 3) | (BITS(c, 4, 2) << 6);
+            return enc_i((int32_t)imm, 2, 3, rd, 0x03);
+        case 4:
+            if (!BIT(c, 12)) {
+                if (!rs2) { /* C.JR */
+                    if (!rd)
+                        return 0;
+                    return enc_i(0, rd, 0, 0, 0x67);
+                }
+                return enc_r(0, rs2, 0, 0, rd, 0x33); /* C.MV */
+            }
+            if (!rs2) {
+                if (!rd)
+                    return 0x00100073;           /* C.EBREAK */
+                return enc_i(0, rd, 0, 1, 0x67); /* C.JALR */
+            }
+            return enc_r(0, rs2, rd, 0, rd, 0x33); /* C.ADD */
+        case 5:                                    /* C.FSDSP */
+            imm = (BITS(c, 12, 10) << 3) | (BITS(c, 9, 7) << 6);
+            return enc_s((int32_t)imm, rs2, 2, 3, 0x27);
+        case 6: /* C.SWSP */
+            imm = (BITS(c, 12, 9) << 2) | (BITS(c, 8, 7) << 6);
+            return enc_s((int32_t)imm, rs2, 2, 2, 0x23);
+        case 7: /* C.SDSP */
+            imm = (BITS(c, 12, 10) << 3) | (BITS(c, 9, 7) << 6);
+            return enc_s((int32_t)imm, rs2, 2, 3, 0x23);
+        }
+        return 0;
+    }
+    return 0;
+}

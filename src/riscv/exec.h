@@ -1,0 +1,57 @@
+/* Internal interfaces between the hart's parts: the interpreter (exec.c),
+ * CSRs (csr.c), address translation and memory (mmu.c), floating point
+ * (fpu.c) and the compressed-instruction decoder (decode.c). */
+#ifndef VESSEL_RISCV_EXEC_H
+#define VESSEL_RISCV_EXEC_H
+
+#include "riscv/hart.h"
+
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+enum rv_access { RV_ACC_LOAD = 0, RV_ACC_STORE = 1, RV_ACC_FETCH = 2 };
+
+#define RV_MENVCFG_STCE (1ull << 63)
+#define RV_MENVCFG_PBMTE (1ull << 62)
+
+/* decode.c: expand a 16-bit instruction to its 32-bit equivalent; 0 if
+ * illegal. */
+uint32_t rv_expand_compressed(uint16_t c);
+
+/* hart.c */
+void rv_take_trap(struct rv_hart *h, uint64_t cause, uint64_t tval);
+void rv_update_ctx(struct rv_hart *h); /* priv or mstatus changed: pick TLB sets */
+void rv_set_priv(struct rv_hart *h, unsigned priv);
+uint64_t rv_get_time(struct rv_hart *h);
+/* Between instruction batches: deferred flushes, stop requests, Sstc,
+ * interrupts. True if the hart must stop (*why says why). */
+bool rv_check_events(struct rv_hart *h, enum rv_stop *why);
+
+/* csr.c: false = illegal instruction */
+bool rv_csr_read(struct rv_hart *h, unsigned csr, uint64_t *val);
+bool rv_csr_write(struct rv_hart *h, unsigned csr, uint64_t val);
+uint64_t rv_mstatus_read(struct rv_hart *h);
+
+/* mmu.c: the slow paths. On failure they set h->exc_cause/exc_tval and
+ * return false. */
+bool rv_load_slow(struct rv_hart *h, uint64_t va, unsigned len, uint64_t *val);
+bool rv_store_slow(struct rv_hart *h, uint64_t va, unsigned len, uint64_t val);
+bool rv_fetch_slow(struct rv_hart *h, uint64_t pc, uint32_t *insn);
+/* Host pointer for an atomic access of len bytes at va (must be aligned and
+ * in RAM; load permission for LR, else store permission). NULL on fault
+ * (exception set). */
+void *rv_amo_ptr(struct rv_hart *h, uint64_t va, unsigned len, bool is_load);
+void rv_tlb_flush_set(struct rv_hart *h, unsigned set);
+void rv_tlb_flush_all(struct rv_hart *h);
+void rv_tlb_flush_va(struct rv_hart *h, uint64_t va);
+
+static inline unsigned rv_priv_set(unsigned priv)
+{
+    return priv == RV_PRIV_M ? 2 : priv;
+}
+
+/* fpu.c: execute an OP-FP (0x53), FMADD family (0x43..0x4f) instruction.
+ * Returns false for an illegal instruction. */
+bool rv_fpu_exec(struct rv_hart *h, uint32_t insn);
+
+#endif
