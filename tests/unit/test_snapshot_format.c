@@ -1,0 +1,357 @@
+/* Snapshot save/open/map against a fake machine: full and diff round trips,
+ * atomicity of a failed snapshot, and every kind of bad snapshot refused by
+ * snapshot_image_open with a clear message. */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <cmocka.h>
+
+#include "snapshot/snapshot.h"
+
+#define MiB (1024 * 1024)
+
+struct fake {
+    struct guest_mem mem;
+    struct vm_config cfg;
+    bool paused, dirty_on, fail_save;
+    int pauses, resumes;
+    uint32_t counter;
+    uint8_t cpu[24];
+    size_t cpu_len;
+};
+
+static int f_pause(void *m, vs_err *e)
+{
+    struct fake *f = m;
+    f->paused = true;
+    f->pauses++;
+    return 0;
+}
+static int f_resume(void *m, vs_err *e)
+{
+    struct fake *f = m;
+    f->paused = false;
+    f->resumes++;
+    return 0;
+}
+static bool f_is_paused(void *m)
+{
+    return ((struct fake *)m)->paused;
+}
+static int f_save(void *m, struct state_writer *w, vs_err *e)
+{
+    struct fake *f = m;
+    assert_true(f->paused);
+    if (f->fail_save)
+        return vs_error(e, EIO, "fake device refuses to save");
+    state_begin(w, "fake", 0, 1);
+    state_put_u32(w, f->counter);
+    state_end(w);
+    return 0;
+}
+static struct guest_mem *f_memory(void *m)
+{
+    return &((struct fake *)m)->mem;
+}
+static int f_enable(void *m, vs_err *e)
+{
+    struct fake *f = m;
+    f->dirty_on = true;
+    return guest_mem_dirty_enable(&f->mem, e);
+}
+static int f_fetch(void *m, unsigned i, uint64_t *bm, vs_err *e)
+{
+    guest_mem_dirty_fetch(&((struct fake *)m)->mem, i, bm);
+    return 0;
+}
+static int f_cpu(void *m, struct vs_buf *out, vs_err *e)
+{
+    struct fake *f = m;
+    vs_buf_append(out, f->cpu, f->cpu_len);
+    return 0;
+}
+
+static char dir[] = "/tmp/vessel-snapfmt-XXXXXX";
+static struct fake fk;
+static struct vm_control ctl;
+
+static char *p(const char *name)
+{
+    static char bufs[4][512];
+    static int i;
+    char *b = bufs[i++ % 4];
+    snprintf(b, 512, "%s/%s", dir, name);
+    return b;
+}
+
+static int setup(void **state)
+{
+    if (!mkdtemp(dir))
+        return -1;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static int fake_setup(void **state)
+{
+    memset(&fk, 0, sizeof(fk));
+    guest_mem_init(&fk.mem);
+    vs_err err;
+    assert_int_equal(guest_mem_add_anon(&fk.mem, 0, 4 * MiB, &err), 0);
+    assert_int_equal(guest_mem_add_anon(&fk.mem, 1ULL << 30, 2 * MiB, &err), 0);
+    vm_config_init(&fk.cfg);
+    fk.cfg.cpus = 2;
+    fk.cfg.memory = 6 * MiB;
+    fk.cfg.kernel = strdup("/boot/vmlinuz-test");
+    ctl = (struct vm_control){.machine = &fk,
+                              .arch = VM_ARCH_X86_64,
+                              .cfg = &fk.cfg,
+                              .pause = f_pause,
+                              .resume = f_resume,
+                              .is_paused = f_is_paused,
+                              .save_state = f_save,
+                              .memory = f_memory,
+                              .enable_dirty_log = f_enable,
+                              .fetch_dirty_log = f_fetch,
+                              .cpu_features = f_cpu};
+    /* guest writes: a few pages in each region */
+    memset(fk.mem.regions[0].hva + 8192, 0x11, 4096);
+    memset(fk.mem.regions[0].hva + 3 * MiB + 100, 0x22, 10000);
+    memset(fk.mem.regions[1].hva + 4096, 0x33, 4096);
+    fk.counter = 41;
+    return 0;
+}
+
+static int fake_teardown(void **state)
+{
+    guest_mem_destroy(&fk.mem);
+    vm_config_free(&fk.cfg);
+    return 0;
+}
+
+static void assert_memory_matches(struct snapshot_image *img)
+{
+    assert_int_equal(img->mem.nregions, fk.mem.nregions);
+    for (unsigned i = 0; i < fk.mem.nregions; i++) {
+        assert_int_equal(img->mem.regions[i].gpa, fk.mem.regions[i].gpa);
+        assert_int_equal(img->mem.regions[i].size, fk.mem.regions[i].size);
+        assert_memory_equal(img->mem.regions[i].hva, fk.mem.regions[i].hva, fk.mem.regions[i].size);
+    }
+}
+
+static void full_and_diff_round_trip(void **state)
+{
+    struct snapshot_session s = {0};
+    struct snapshot_stats st;
+    vs_err err;
+    assert_int_equal(snapshot_save(&ctl, &s, p("full"), false, &st, &err), 0);
+    assert_false(fk.paused); /* it was running, so it runs again */
+    assert_int_equal(fk.pauses, 1);
+    /* zero pages are not written: 2 single pages + 10000 bytes (3 pages) */
+    assert_int_equal(st.memory_bytes, 5 * 4096);
+    struct stat sb;
+    assert_int_equal(stat(p("full/memory"), &sb), 0);
+    assert_true((uint64_t)sb.st_blocks * 512 < 1 * MiB); /* sparse */
+
+    struct snapshot_image img;
+    assert_int_equal(snapshot_image_open(p("full"), -1, &img, &err), 0);
+    assert_int_equal(img.cfg.cpus, 2);
+    assert_string_equal(img.cfg.kernel, "/boot/vmlinuz-test");
+    assert_int_equal(snapshot_image_map(&img, &err), 0);
+    assert_memory_matches(&img);
+    uint32_t ver, counter;
+    assert_int_equal(state_find(&img.state, "fake", 0, &ver, &err), 1);
+    assert_int_equal(state_get_u32(&img.state, &counter, &err), 0);
+    assert_int_equal(counter, 41);
+    /* the mapping is private: writes do not reach the file */
+    img.mem.regions[0].hva[8192] = 0x99;
+    snapshot_image_close(&img);
+    assert_int_equal(snapshot_image_open(p("full"), -1, &img, &err), 0);
+    assert_int_equal(snapshot_image_map(&img, &err), 0);
+    assert_int_equal(img.mem.regions[0].hva[8192], 0x11);
+    snapshot_image_close(&img);
+
+    /* the guest writes two pages (one back to zero); a diff holds just those */
+    memset(guest_mem_ptr_w(&fk.mem, 20 * 4096, 4096), 0x44, 4096);
+    memset(guest_mem_ptr_w(&fk.mem, 8192, 4096), 0, 4096);
+    fk.counter = 42;
+    assert_int_equal(snapshot_save(&ctl, &s, p("diff1"), true, &st, &err), 0);
+    assert_int_equal(st.memory_bytes, 2 * 4096);
+    memset(guest_mem_ptr_w(&fk.mem, (1ULL << 30) + 8192, 4096), 0x55, 4096);
+    assert_int_equal(snapshot_save(&ctl, &s, p("diff2"), true, &st, &err), 0);
+    assert_int_equal(st.memory_bytes, 4096);
+    assert_int_equal(snapshot_image_open(p("diff2"), -1, &img, &err), 0);
+    assert_int_equal(snapshot_image_map(&img, &err), 0);
+    assert_memory_matches(&img);
+    assert_int_equal(state_find(&img.state, "fake", 0, &ver, &err), 1);
+    assert_int_equal(state_get_u32(&img.state, &counter, &err), 0);
+    assert_int_equal(counter, 42);
+    snapshot_image_close(&img);
+
+    /* a diff whose parent was replaced is refused */
+    assert_int_equal(rename(p("diff1"), p("diff1.moved")), 0);
+    assert_int_equal(snapshot_image_open(p("diff2"), -1, &img, &err), -1);
+    assert_non_null(strstr(err.msg, "diff1"));
+    assert_int_equal(rename(p("diff1.moved"), p("diff1")), 0);
+    snapshot_session_free(&s);
+}
+
+static void failed_snapshot_leaves_nothing(void **state)
+{
+    struct snapshot_session s = {0};
+    vs_err err;
+    /* a diff needs a full snapshot first */
+    assert_int_equal(snapshot_save(&ctl, &s, p("d0"), true, NULL, &err), -1);
+    assert_non_null(strstr(err.msg, "full snapshot"));
+    fk.fail_save = true;
+    assert_int_equal(snapshot_save(&ctl, &s, p("bad"), false, NULL, &err), -1);
+    assert_non_null(strstr(err.msg, "fake device refuses"));
+    assert_false(fk.paused);
+    assert_int_equal(fk.resumes, fk.pauses);
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "ls -A %s | grep -q bad", dir);
+    assert_int_not_equal(system(cmd), 0); /* no directory, no temp left */
+    fk.fail_save = false;
+    /* an existing directory is never overwritten */
+    assert_int_equal(mkdir(p("exists"), 0755), 0);
+    assert_int_equal(snapshot_save(&ctl, &s, p("exists"), false, NULL, &err), -1);
+    assert_int_equal(err.code, EEXIST);
+    rmdir(p("exists"));
+    /* a paused VM stays paused */
+    fk.paused = true;
+    assert_int_equal(snapshot_save(&ctl, &s, p("ok"), false, NULL, &err), 0);
+    assert_true(fk.paused);
+    snapshot_session_free(&s);
+}
+
+static uint8_t *slurp(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    *n = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    uint8_t *b = malloc(*n);
+    assert_int_equal(fread(b, 1, *n, f), *n);
+    fclose(f);
+    return b;
+}
+
+static void spit(const char *path, const uint8_t *b, size_t n)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_int_equal(fwrite(b, 1, n, f), n);
+    fclose(f);
+}
+
+static void expect_refused(const char *what, int arch, const char *needle)
+{
+    struct snapshot_image img;
+    vs_err err = {0};
+    assert_int_equal(snapshot_image_open(p("c"), arch, &img, &err), -1);
+    if (!strstr(err.msg, needle))
+        fail_msg("%s: '%s' lacks '%s'", what, err.msg, needle);
+}
+
+static void bad_snapshots_refused(void **state)
+{
+    struct snapshot_session s = {0};
+    vs_err err;
+    /* a disk whose identity is recorded */
+    FILE *f = fopen(p("disk.raw"), "w");
+    fputs("filesystem", f);
+    fclose(f);
+    assert_int_equal(vm_config_add_disk(&fk.cfg, p("disk.raw"), &err), 0);
+    assert_int_equal(snapshot_save(&ctl, &s, p("c"), false, NULL, &err), 0);
+    snapshot_session_free(&s);
+    size_t n;
+    uint8_t *good = slurp(p("c/vmstate"), &n);
+    uint8_t *b = malloc(n);
+
+    memcpy(b, good, n);
+    b[n - 3] ^= 0x40;
+    spit(p("c/vmstate"), b, n);
+    expect_refused("flipped bit", -1, "CRC mismatch");
+
+    spit(p("c/vmstate"), good, n - 100);
+    expect_refused("truncated", -1, "truncated");
+    spit(p("c/vmstate"), good, 60);
+    expect_refused("truncated header", -1, "truncated");
+
+    /* a newer format version, with a valid header CRC */
+    struct snap_header h;
+    assert_int_equal(snap_header_decode(good, n, n, &h, &err), 0);
+    h.version = SNAP_VERSION + 1;
+    memcpy(b, good, n);
+    snap_header_encode(&h, b);
+    spit(p("c/vmstate"), b, n);
+    expect_refused("newer", -1, "newer than this vessel supports");
+
+    spit(p("c/vmstate"), good, n);
+    expect_refused("other machine", VM_ARCH_RISCV64, "cannot be restored on an riscv64");
+
+    assert_int_equal(truncate(p("c/memory"), 4096), 0);
+    expect_refused("short memory", -1, "memory file");
+    assert_int_equal(truncate(p("c/memory"), 0), 0);
+
+    /* memory restored to size: only the disk is wrong now */
+    assert_int_equal(truncate(p("c/memory"), 1ULL << 31), 0);
+    f = fopen(p("disk.raw"), "a");
+    fputs("!", f);
+    fclose(f);
+    expect_refused("disk changed", -1, "changed since the snapshot");
+
+    free(b);
+    free(good);
+}
+
+static void cpu_feature_missing(void **state)
+{
+    if (access("/dev/kvm", R_OK | W_OK) != 0) {
+        fprintf(stderr, "*** SKIPPING cpu_feature_missing: /dev/kvm unusable\n");
+        skip();
+    }
+    vs_err err;
+    uint8_t rec[24] = {7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff};
+    assert_int_equal(snapshot_check_cpu_features(VM_ARCH_X86_64, rec, 24, &err), -1);
+    assert_non_null(strstr(err.msg, "snapshot needs CPU feature"));
+    uint8_t ok[24] = {1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0};
+    assert_int_equal(snapshot_check_cpu_features(VM_ARCH_X86_64, ok, 24, &err), 0); /* fpu */
+    assert_int_equal(snapshot_check_cpu_features(VM_ARCH_X86_64, rec, 23, &err), -1);
+    /* end to end: a snapshot recording it is refused */
+    struct snapshot_session s = {0};
+    memcpy(fk.cpu, rec, 24);
+    fk.cpu_len = 24;
+    assert_int_equal(snapshot_save(&ctl, &s, p("cpu"), false, NULL, &err), 0);
+    struct snapshot_image img;
+    assert_int_equal(snapshot_image_open(p("cpu"), -1, &img, &err), -1);
+    assert_non_null(strstr(err.msg, "CPUID 0x7.0 ebx"));
+    snapshot_session_free(&s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(full_and_diff_round_trip, fake_setup, fake_teardown),
+        cmocka_unit_test_setup_teardown(failed_snapshot_leaves_nothing, fake_setup, fake_teardown),
+        cmocka_unit_test_setup_teardown(bad_snapshots_refused, fake_setup, fake_teardown),
+        cmocka_unit_test_setup_teardown(cpu_feature_missing, fake_setup, fake_teardown),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
