@@ -17,68 +17,7 @@
 
 #include "snapshot/snapshot.h"
 
-#define MiB (1024 * 1024)
-
-struct fake {
-    struct guest_mem mem;
-    struct vm_config cfg;
-    bool paused, dirty_on, fail_save;
-    int pauses, resumes;
-    uint32_t counter;
-    uint8_t cpu[24];
-    size_t cpu_len;
-};
-
-static int f_pause(void *m, vs_err *e)
-{
-    struct fake *f = m;
-    f->paused = true;
-    f->pauses++;
-    return 0;
-}
-static int f_resume(void *m, vs_err *e)
-{
-    struct fake *f = m;
-    f->paused = false;
-    f->resumes++;
-    return 0;
-}
-static bool f_is_paused(void *m)
-{
-    return ((struct fake *)m)->paused;
-}
-static int f_save(void *m, struct state_writer *w, vs_err *e)
-{
-    struct fake *f = m;
-    assert_true(f->paused);
-    if (f->fail_save)
-        return vs_error(e, EIO, "fake device refuses to save");
-    state_begin(w, "fake", 0, 1);
-    state_put_u32(w, f->counter);
-    state_end(w);
-    return 0;
-}
-static struct guest_mem *f_memory(void *m)
-{
-    return &((struct fake *)m)->mem;
-}
-static int f_enable(void *m, vs_err *e)
-{
-    struct fake *f = m;
-    f->dirty_on = true;
-    return guest_mem_dirty_enable(&f->mem, e);
-}
-static int f_fetch(void *m, unsigned i, uint64_t *bm, vs_err *e)
-{
-    guest_mem_dirty_fetch(&((struct fake *)m)->mem, i, bm);
-    return 0;
-}
-static int f_cpu(void *m, struct vs_buf *out, vs_err *e)
-{
-    struct fake *f = m;
-    vs_buf_append(out, f->cpu, f->cpu_len);
-    return 0;
-}
+#include "fake_machine.h"
 
 static char dir[] = "/tmp/vessel-snapfmt-XXXXXX";
 static struct fake fk;
@@ -109,38 +48,13 @@ static int teardown(void **state)
 
 static int fake_setup(void **state)
 {
-    memset(&fk, 0, sizeof(fk));
-    guest_mem_init(&fk.mem);
-    vs_err err;
-    assert_int_equal(guest_mem_add_anon(&fk.mem, 0, 4 * MiB, &err), 0);
-    assert_int_equal(guest_mem_add_anon(&fk.mem, 1ULL << 30, 2 * MiB, &err), 0);
-    vm_config_init(&fk.cfg);
-    fk.cfg.cpus = 2;
-    fk.cfg.memory = 6 * MiB;
-    fk.cfg.kernel = strdup("/boot/vmlinuz-test");
-    ctl = (struct vm_control){.machine = &fk,
-                              .arch = VM_ARCH_X86_64,
-                              .cfg = &fk.cfg,
-                              .pause = f_pause,
-                              .resume = f_resume,
-                              .is_paused = f_is_paused,
-                              .save_state = f_save,
-                              .memory = f_memory,
-                              .enable_dirty_log = f_enable,
-                              .fetch_dirty_log = f_fetch,
-                              .cpu_features = f_cpu};
-    /* guest writes: a few pages in each region */
-    memset(fk.mem.regions[0].hva + 8192, 0x11, 4096);
-    memset(fk.mem.regions[0].hva + 3 * MiB + 100, 0x22, 10000);
-    memset(fk.mem.regions[1].hva + 4096, 0x33, 4096);
-    fk.counter = 41;
+    fake_machine_init(&fk, &ctl);
     return 0;
 }
 
 static int fake_teardown(void **state)
 {
-    guest_mem_destroy(&fk.mem);
-    vm_config_free(&fk.cfg);
+    fake_machine_free(&fk);
     return 0;
 }
 
