@@ -1,0 +1,113 @@
+#!/bin/bash
+# Build vessel's riscv64 guest from Debian packages only:
+#   - a Linux kernel (Image) from linux-source-6.1, tinyconfig + guest/riscv64/kernel.config,
+#     cross-built with gcc-riscv64-linux-gnu;
+#   - an initramfs whose /init is guest/riscv64/init.c built static for riscv64,
+#     with a /dev/console node (written by the kernel's usr/gen_init_cpio);
+#   - disk.img: a small ext4 image with the same init, for root=/dev/vda boots.
+# Output (cached outside the checkout, where `vessel vm run --arch riscv64`
+# looks for the default guest): $VESSEL_GUEST_DIR/riscv64, else
+# ${XDG_CACHE_HOME:-~/.cache}/vessel/guest/riscv64:
+#   vmlinuz (the Image), initrd.img, init, disk.img
+# Idempotent: each artifact is keyed by the hash of its inputs, so a rerun
+# with nothing changed takes well under a second.
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+SRC="$HERE/riscv64"
+if [ -n "${VESSEL_GUEST_DIR:-}" ]; then OUT="$VESSEL_GUEST_DIR/riscv64"
+else OUT="${XDG_CACHE_HOME:-$HOME/.cache}/vessel/guest/riscv64"; fi
+JOBS="${VESSEL_JOBS:-2}"
+CROSS=riscv64-linux-gnu-
+TARBALL=/usr/src/linux-source-6.1.tar.xz
+mkdir -p "$OUT"
+
+need() {
+    if ! command -v "$1" >/dev/null; then
+        echo "build-riscv64: $1 is missing (apt-get install $2)" >&2
+        exit 1
+    fi
+}
+need ${CROSS}gcc gcc-riscv64-linux-gnu
+need flex flex
+need bison bison
+need bc bc
+need mke2fs e2fsprogs
+if [ ! -f "$TARBALL" ]; then
+    echo "build-riscv64: $TARBALL is missing (apt-get install linux-source-6.1)" >&2
+    exit 1
+fi
+
+key_of() { cat "$@" | sha256sum | cut -c1-16; }
+
+# ---- kernel ---------------------------------------------------------------
+KKEY=$(key_of "$SRC/kernel.config" <(ls -l --time-style=+%s "$TARBALL" | awk '{print $5,$6}'))
+KDIR="$OUT/build/linux-$KKEY"
+if [ "$(cat "$OUT/.kernel-key" 2>/dev/null)" != "$KKEY" ] || [ ! -f "$OUT/vmlinuz" ]; then
+    echo "build-riscv64: building kernel $KKEY in $KDIR (takes 5-10 minutes)"
+    # drop trees of older fragments so the cache does not grow without bound
+    find "$OUT/build" -mindepth 1 -maxdepth 1 -name 'linux-*' ! -name "linux-$KKEY" \
+        -exec rm -rf {} + 2>/dev/null || true
+    if [ ! -f "$KDIR/Makefile" ]; then
+        rm -rf "$KDIR.tmp"
+        mkdir -p "$KDIR.tmp"
+        tar -xJf "$TARBALL" -C "$KDIR.tmp" --strip-components=1
+        mv "$KDIR.tmp" "$KDIR"
+    fi
+    M=(make -C "$KDIR" ARCH=riscv CROSS_COMPILE=$CROSS -s)
+    "${M[@]}" tinyconfig >/dev/null
+    "$KDIR/scripts/kconfig/merge_config.sh" -m -O "$KDIR" "$KDIR/.config" "$SRC/kernel.config" \
+        >/dev/null
+    "${M[@]}" olddefconfig >/dev/null
+    # every requested option must have survived dependency resolution
+    missing=0
+    while IFS= read -r line; do
+        case "$line" in ''|'#'*) continue ;; esac
+        if ! grep -qx -- "$line" "$KDIR/.config"; then
+            echo "build-riscv64: kernel option did not stick: $line" >&2
+            missing=1
+        fi
+    done < "$SRC/kernel.config"
+    [ "$missing" = 0 ] || exit 1
+    nice "${M[@]}" -j"$JOBS" Image
+    nice "${M[@]}" -j"$JOBS" usr/gen_init_cpio >/dev/null 2>&1 ||
+        nice make -C "$KDIR/usr" -s gen_init_cpio 2>/dev/null || true
+    cp "$KDIR/arch/riscv/boot/Image" "$OUT/vmlinuz.tmp"
+    mv "$OUT/vmlinuz.tmp" "$OUT/vmlinuz"
+    echo "$KKEY" > "$OUT/.kernel-key"
+fi
+
+# ---- init and initramfs ---------------------------------------------------
+IKEY=$(key_of "$SRC/init.c" "$HERE/build-riscv64.sh")
+if [ "$(cat "$OUT/.initrd-key" 2>/dev/null)" != "$IKEY" ] || [ ! -f "$OUT/initrd.img" ] ||
+   [ ! -f "$OUT/disk.img" ]; then
+    echo "build-riscv64: building init and initramfs"
+    ${CROSS}gcc -static -Os -Wall -o "$OUT/init" "$SRC/init.c"
+    GEN="$KDIR/usr/gen_init_cpio"
+    if [ ! -x "$GEN" ]; then
+        gcc -O2 -o "$OUT/build/gen_init_cpio" "$KDIR/usr/gen_init_cpio.c"
+        GEN="$OUT/build/gen_init_cpio"
+    fi
+    cat > "$OUT/build/initramfs.list" <<LIST
+dir /dev 0755 0 0
+nod /dev/console 0600 0 0 c 5 1
+nod /dev/null 0666 0 0 c 1 3
+dir /proc 0755 0 0
+dir /sys 0755 0 0
+dir /mnt 0755 0 0
+dir /tmp 01777 0 0
+file /init $OUT/init 0755 0 0
+LIST
+    "$GEN" "$OUT/build/initramfs.list" > "$OUT/initrd.img.tmp"
+    mv "$OUT/initrd.img.tmp" "$OUT/initrd.img"
+    # an ext4 root disk carrying the same init (and a file the test reads back)
+    R="$OUT/build/rootfs"
+    rm -rf "$R"; mkdir -p "$R/dev" "$R/proc" "$R/sys" "$R/mnt" "$R/tmp"
+    cp "$OUT/init" "$R/init"
+    echo "hello from the vessel riscv64 ext4 disk" > "$R/hello.txt"
+    rm -f "$OUT/disk.img.tmp"
+    mke2fs -q -t ext4 -L vessel-rv -d "$R" "$OUT/disk.img.tmp" 16M
+    mv "$OUT/disk.img.tmp" "$OUT/disk.img"
+    echo "$IKEY" > "$OUT/.initrd-key"
+fi
+echo "build-riscv64: guest ready in $OUT"
+ls -l "$OUT/vmlinuz" "$OUT/initrd.img" "$OUT/disk.img" | sed 's/^/  /'

@@ -1,0 +1,153 @@
+/* /init of vessel's riscv64 test guest: a small static program instead of a
+ * shell, so the guest builds from Debian packages without a riscv64 busybox.
+ * It mounts the pseudo file systems, prints the marker the tests wait for,
+ * does what the kernel command line asks (vessel.blk: mount /dev/vda and read
+ * a file back; vessel.poweroff: power off), and otherwise runs a tiny
+ * line-oriented shell on the console (echo, cat, ls, uname, nproc, poweroff,
+ * reboot). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+static char cmdline[4096];
+
+static int has_arg(const char *name)
+{
+    size_t n = strlen(name);
+    for (char *p = cmdline; (p = strstr(p, name)) != NULL; p += n) {
+        if ((p == cmdline || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\n' || p[n] == '=' ||
+                                               p[n] == 0))
+            return 1;
+    }
+    return 0;
+}
+
+static void cat_file(const char *path)
+{
+    char buf[512];
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) {
+        printf("cat: %s: %s\n", path, strerror(errno));
+        return;
+    }
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof(buf))) > 0)
+        fwrite(buf, 1, (size_t)n, stdout);
+    close(fd);
+    fflush(stdout);
+}
+
+static int online_cpus(void)
+{
+    return (int)sysconf(_SC_NPROCESSORS_ONLN);
+}
+
+static void power(int how)
+{
+    sync();
+    reboot(how);
+    printf("init: reboot(): %s\n", strerror(errno));
+}
+
+static void mount_blk(void)
+{
+    mkdir("/mnt", 0755);
+    if (mount("/dev/vda", "/mnt", "ext4", MS_RDONLY, NULL) < 0) {
+        printf("VESSEL-BLK-FAIL: mount /dev/vda: %s\n", strerror(errno));
+        return;
+    }
+    char buf[256] = "";
+    int fd = open("/mnt/hello.txt", O_RDONLY);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+    if (n > 0) {
+        buf[n] = 0;
+        printf("VESSEL-BLK-OK %s", buf);
+    } else {
+        printf("VESSEL-BLK-FAIL: read /mnt/hello.txt: %s\n", strerror(errno));
+    }
+    if (fd >= 0)
+        close(fd);
+    umount("/mnt");
+}
+
+static void shell(void)
+{
+    char line[512];
+    for (;;) {
+        printf("vessel-rv# ");
+        fflush(stdout);
+        if (!fgets(line, sizeof(line), stdin)) {
+            sleep(1);
+            clearerr(stdin);
+            continue;
+        }
+        line[strcspn(line, "\r\n")] = 0;
+        char *arg = strchr(line, ' ');
+        if (arg)
+            *arg++ = 0;
+        if (!strcmp(line, ""))
+            continue;
+        else if (!strcmp(line, "echo"))
+            printf("%s\n", arg ? arg : "");
+        else if (!strcmp(line, "cat") && arg)
+            cat_file(arg);
+        else if (!strcmp(line, "ls")) {
+            DIR *d = opendir(arg ? arg : "/");
+            struct dirent *e;
+            while (d && (e = readdir(d)))
+                printf("%s\n", e->d_name);
+            if (d)
+                closedir(d);
+        } else if (!strcmp(line, "uname")) {
+            struct utsname u;
+            uname(&u);
+            printf("%s %s %s\n", u.sysname, u.release, u.machine);
+        } else if (!strcmp(line, "nproc"))
+            printf("%d\n", online_cpus());
+        else if (!strcmp(line, "blk"))
+            mount_blk();
+        else if (!strcmp(line, "poweroff"))
+            power(RB_POWER_OFF);
+        else if (!strcmp(line, "reboot"))
+            power(RB_AUTOBOOT);
+        else
+            printf("%s: unknown command\n", line);
+    }
+}
+
+int main(void)
+{
+    mount("proc", "/proc", "proc", 0, NULL);
+    mount("sysfs", "/sys", "sysfs", 0, NULL);
+    mount("devtmpfs", "/dev", "devtmpfs", 0, NULL); /* EBUSY when already mounted */
+    int fd = open("/proc/cmdline", O_RDONLY);
+    if (fd >= 0) {
+        ssize_t n = read(fd, cmdline, sizeof(cmdline) - 1);
+        cmdline[n > 0 ? n : 0] = 0;
+        close(fd);
+    }
+    struct timespec up;
+    clock_gettime(CLOCK_BOOTTIME, &up);
+    struct stat st;
+    const char *root = stat("/hello.txt", &st) == 0 ? "disk" : "initramfs";
+    printf("VESSEL-RISCV-READY cpus=%d root=%s uptime=%ld.%03lds\n", online_cpus(), root,
+           (long)up.tv_sec, up.tv_nsec / 1000000);
+    fflush(stdout);
+    if (has_arg("vessel.blk"))
+        mount_blk();
+    if (has_arg("vessel.poweroff"))
+        power(RB_POWER_OFF);
+    if (has_arg("vessel.reboot"))
+        power(RB_AUTOBOOT);
+    shell();
+    return 0;
+}

@@ -1,0 +1,959 @@
+/* The riscv64 board: RAM, CLINT, PLIC, UART, test device and virtio-mmio
+ * slots around the harts (one host thread each), the boot flows (firmware
+ * in M-mode, or the built-in SBI with the kernel entered in S-mode), and the
+ * machine's side of the control API and snapshots. */
+#include "riscv/board.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "api/server.h"
+#include "hw/bus.h"
+#include "hw/serial_console.h"
+#include "hw/uart8250.h"
+#include "mem/guest_mem.h"
+#include "riscv/clint.h"
+#include "riscv/exec.h"
+#include "riscv/fdt.h"
+#include "riscv/hart.h"
+#include "riscv/loader.h"
+#include "riscv/plic.h"
+#include "riscv/sbi.h"
+#include "util/cleanup.h"
+#include "util/event_loop.h"
+#include "util/log.h"
+#include "virtio/machine_glue.h"
+#include "vm/machine.h"
+
+#define MIB (1024ull * 1024ull)
+#define KERNEL_OFFSET 0x200000ull       /* the kernel (or U-Boot) after 2 MiB of firmware */
+#define FW_JUMP_FDT_OFFSET 0x2200000ull /* where fw_jump copies the device tree */
+#define SLICE_INSNS 20000               /* instructions between timer and request checks */
+#define DEFAULT_APPEND "console=ttyS0"
+#define WFI_MAX_SLEEP_NS 1000000000ll /* a safety net: interrupts wake the hart */
+
+enum hart_state { HART_STARTED, HART_STOPPED, HART_START_PENDING, HART_STOP_PENDING };
+
+enum exit_reason { EXIT_NONE, EXIT_POWEROFF, EXIT_REBOOT, EXIT_FAIL, EXIT_FATAL, EXIT_QUIT };
+
+enum boot_mode {
+    BOOT_FIRMWARE,  /* --bios: every hart enters the firmware in M-mode */
+    BOOT_SBI,       /* --kernel alone: hart 0 in S-mode, the built-in SBI */
+    BOOT_BAREMETAL, /* --kernel ELF without --bios: M-mode at its entry */
+};
+
+struct hart_ctl {
+    struct rv_board *board;
+    unsigned id;
+    pthread_t thread;
+    bool thread_started;
+    enum hart_state state; /* HSM state, under board->lock */
+    uint64_t start_addr, start_arg;
+    bool parked; /* waiting in the board (stopped or paused) */
+};
+
+struct rv_board {
+    const struct vm_config *cfg;
+    unsigned nharts;
+    struct guest_mem mem;
+    struct rv_ram ram;
+    struct rv_hart *harts;
+    struct rv_hart **hart_ptrs;
+    struct hart_ctl *ctl;
+    struct io_bus bus;
+    struct clint clint;
+    struct plic plic;
+    struct uart8250 uart;
+    struct serial_console *console;
+    struct vs_event_loop loop;
+    bool loop_started;
+    struct virtio_set *virtio;
+    unsigned nvirtio;
+    struct rv_sbi sbi;
+    enum boot_mode mode;
+    struct api_server *api;
+    struct vm_control vmctl;
+
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    enum exit_reason exit; /* first reason wins */
+    int exit_code;
+    bool pause_req;
+    bool paused;
+    char fatal[sizeof(((vs_err *)0)->msg)];
+};
+
+/* ---- machine-wide stop ------------------------------------------------- */
+
+static void kick_all(struct rv_board *b)
+{
+    for (unsigned i = 0; i < b->nharts; i++)
+        rv_hart_request_stop(&b->harts[i]);
+    pthread_cond_broadcast(&b->cond);
+}
+
+/* Called from any thread: end the current run of the machine. */
+static void machine_exit(struct rv_board *b, enum exit_reason why, int code)
+{
+    pthread_mutex_lock(&b->lock);
+    if (b->exit == EXIT_NONE) {
+        b->exit = why;
+        b->exit_code = code;
+    }
+    kick_all(b);
+    pthread_mutex_unlock(&b->lock);
+}
+
+/* ---- devices ----------------------------------------------------------- */
+
+static uint64_t test_read(void *opaque, uint64_t offset, unsigned len)
+{
+    return 0;
+}
+
+/* SiFive test device: the low 16 bits say what, the high 16 an exit code. */
+static void test_write(void *opaque, uint64_t offset, uint64_t value, unsigned len)
+{
+    struct rv_board *b = opaque;
+    if (offset != 0)
+        return;
+    uint32_t v = (uint32_t)value;
+    switch (v & 0xffff) {
+    case RV_TEST_PASS:
+        machine_exit(b, EXIT_POWEROFF, 0);
+        break;
+    case RV_TEST_FAIL:
+        machine_exit(b, EXIT_FAIL, (v >> 16) ? (int)(v >> 16) : 1);
+        break;
+    case RV_TEST_RESET:
+        machine_exit(b, EXIT_REBOOT, 0);
+        break;
+    }
+}
+
+static bool bus_read(void *opaque, uint64_t pa, unsigned len, uint64_t *val)
+{
+    struct rv_board *b = opaque;
+    return io_bus_read(&b->bus, pa, len, val);
+}
+
+static bool bus_write(void *opaque, uint64_t pa, uint64_t val, unsigned len)
+{
+    struct rv_board *b = opaque;
+    return io_bus_write(&b->bus, pa, val, len);
+}
+
+static uint64_t bus_time(void *opaque)
+{
+    struct rv_board *b = opaque;
+    return clint_mtime(&b->clint);
+}
+
+static void bus_dirty(void *opaque, uint64_t pa, unsigned len)
+{
+    struct rv_board *b = opaque;
+    guest_mem_mark_dirty(&b->mem, pa, len);
+}
+
+static bool bus_ecall(void *opaque, struct rv_hart *h)
+{
+    struct rv_board *b = opaque;
+    if (b->mode != BOOT_SBI || h->priv != RV_PRIV_S)
+        return false;
+    return rv_sbi_handle(&b->sbi, h);
+}
+
+static size_t console_sink(void *opaque, const uint8_t *buf, size_t len)
+{
+    struct rv_board *b = opaque;
+    return uart8250_receive(&b->uart, buf, len);
+}
+
+static void console_quit(void *opaque)
+{
+    machine_exit(opaque, EXIT_QUIT, 0);
+}
+
+/* ---- built-in SBI ------------------------------------------------------ */
+
+static void sbi_putchar(void *opaque, uint8_t c)
+{
+    struct rv_board *b = opaque;
+    serial_console_write(b->console, &c, 1);
+}
+
+/* Console input is shared with the UART: take it from its receive FIFO. */
+static int sbi_getchar(void *opaque)
+{
+    struct rv_board *b = opaque;
+    if (!(uart8250_read(&b->uart, UART_LSR) & 1))
+        return -1;
+    return uart8250_read(&b->uart, UART_RBR);
+}
+
+static void sbi_set_timer(void *opaque, unsigned hart, uint64_t value)
+{
+    struct rv_board *b = opaque;
+    clint_set_timecmp(&b->clint, hart, value);
+}
+
+static void sbi_send_ipi(void *opaque, unsigned hart)
+{
+    struct rv_board *b = opaque;
+    rv_hart_set_irq(&b->harts[hart], RV_MIP_SSIP, true);
+}
+
+static void sbi_remote_sfence(void *opaque, unsigned hart)
+{
+    struct rv_board *b = opaque;
+    rv_hart_flush_tlb(&b->harts[hart]);
+}
+
+static long sbi_hart_start(void *opaque, unsigned hart, uint64_t addr, uint64_t arg)
+{
+    struct rv_board *b = opaque;
+    long ret = SBI_SUCCESS;
+    pthread_mutex_lock(&b->lock);
+    if (b->ctl[hart].state != HART_STOPPED) {
+        ret = SBI_ERR_ALREADY_AVAILABLE;
+    } else {
+        b->ctl[hart].start_addr = addr;
+        b->ctl[hart].start_arg = arg;
+        b->ctl[hart].state = HART_START_PENDING;
+        pthread_cond_broadcast(&b->cond);
+    }
+    pthread_mutex_unlock(&b->lock);
+    return ret;
+}
+
+static long sbi_hart_stop(void *opaque, unsigned hart)
+{
+    struct rv_board *b = opaque;
+    pthread_mutex_lock(&b->lock);
+    b->ctl[hart].state = HART_STOP_PENDING;
+    pthread_mutex_unlock(&b->lock);
+    rv_hart_request_stop(&b->harts[hart]);
+    return SBI_SUCCESS;
+}
+
+static long sbi_hart_status(void *opaque, unsigned hart)
+{
+    struct rv_board *b = opaque;
+    pthread_mutex_lock(&b->lock);
+    enum hart_state s = b->ctl[hart].state;
+    pthread_mutex_unlock(&b->lock);
+    switch (s) {
+    case HART_STARTED:
+        return SBI_HSM_STARTED;
+    case HART_STOPPED:
+        return SBI_HSM_STOPPED;
+    case HART_START_PENDING:
+        return SBI_HSM_START_PENDING;
+    default:
+        return SBI_HSM_STOP_PENDING;
+    }
+}
+
+static void sbi_system_reset(void *opaque, uint32_t type, uint32_t reason)
+{
+    struct rv_board *b = opaque;
+    if (type == SBI_RESET_SHUTDOWN)
+        machine_exit(b, reason == 1 ? EXIT_FAIL : EXIT_POWEROFF, reason == 1 ? 1 : 0);
+    else
+        machine_exit(b, EXIT_REBOOT, 0);
+}
+
+/* ---- harts ------------------------------------------------------------- */
+
+/* Enter S-mode at pc as if firmware had handed over: every trap but ECALLs
+ * from S/M delegated, S-level interrupts delegated, counters readable, no
+ * PMP (nothing in M-mode to protect). */
+static void enter_smode(struct rv_board *b, struct rv_hart *h, uint64_t pc, uint64_t a1)
+{
+    rv_hart_reset(h, pc);
+    h->pmp_count = 0;
+    h->medeleg = 0xffffull & ~((1ull << RV_EXC_ECALL_S) | (1ull << 10) | (1ull << RV_EXC_ECALL_M) |
+                               (1ull << 14));
+    h->mideleg = RV_MIP_SSIP | RV_MIP_STIP | RV_MIP_SEIP;
+    h->mcounteren = 7;
+    h->x[10] = h->hartid;
+    h->x[11] = a1;
+    rv_set_priv(h, RV_PRIV_S);
+}
+
+static void report_fatal(struct rv_board *b, struct rv_hart *h)
+{
+    char desc[2048];
+    rv_hart_describe(h, desc, sizeof(desc));
+    /* the whole register dump goes to stderr; the error line summarises */
+    fprintf(stderr, "vessel: riscv64 hart %u state:\n%s\n", h->hartid, desc);
+    char *nl = strchr(desc, '\n');
+    if (nl)
+        *nl = 0;
+    pthread_mutex_lock(&b->lock);
+    if (!b->fatal[0])
+        snprintf(b->fatal, sizeof(b->fatal), "riscv64 hart %u stopped: %.400s", h->hartid, desc);
+    pthread_mutex_unlock(&b->lock);
+    machine_exit(b, EXIT_FATAL, 0);
+}
+
+/* Called with b->lock held: wait while the hart is stopped (HSM) or the
+ * machine is paused. Returns false when the machine is exiting. */
+static bool hart_park(struct rv_board *b, struct hart_ctl *c)
+{
+    struct rv_hart *h = &b->harts[c->id];
+    for (;;) {
+        if (b->exit != EXIT_NONE)
+            return false;
+        if (c->state == HART_STOP_PENDING)
+            c->state = HART_STOPPED;
+        if (!b->pause_req && c->state == HART_START_PENDING) {
+            enter_smode(b, h, c->start_addr, c->start_arg);
+            c->state = HART_STARTED;
+        }
+        if (!b->pause_req && c->state == HART_STARTED) {
+            c->parked = false;
+            return true;
+        }
+        c->parked = true;
+        pthread_cond_broadcast(&b->cond); /* a pause() may wait for this */
+        pthread_cond_wait(&b->cond, &b->lock);
+    }
+}
+
+static void *hart_thread(void *arg)
+{
+    struct hart_ctl *c = arg;
+    struct rv_board *b = c->board;
+    struct rv_hart *h = &b->harts[c->id];
+    char name[16];
+    snprintf(name, sizeof(name), "rv-hart%u", c->id);
+    pthread_setname_np(pthread_self(), name);
+
+    pthread_mutex_lock(&b->lock);
+    bool run = hart_park(b, c);
+    pthread_mutex_unlock(&b->lock);
+    while (run) {
+        clint_update_timer(&b->clint, c->id);
+        enum rv_stop r = rv_hart_run(h, SLICE_INSNS);
+        if (r == RV_STOP_WFI) {
+            /* Sleep until the next timer deadline. One that has passed is
+             * already a pending (masked) level and must not bound the sleep:
+             * OpenSBI leaves mtimecmp in the past with MTIE off. */
+            clint_update_timer(&b->clint, c->id);
+            int64_t ns = WFI_MAX_SLEEP_NS;
+            int64_t t = clint_ns_until(&b->clint, clint_deadline(&b->clint, c->id));
+            if (t > 0 && t < ns)
+                ns = t;
+            uint64_t sstc = rv_hart_timer_deadline(h);
+            t = sstc == UINT64_MAX ? 0 : clint_ns_until(&b->clint, sstc);
+            if (t > 0 && t < ns)
+                ns = t;
+            rv_hart_wait(h, ns);
+        } else if (r == RV_STOP_FATAL) {
+            report_fatal(b, h);
+        }
+        if (r == RV_STOP_REQUEST || r == RV_STOP_FATAL) {
+            pthread_mutex_lock(&b->lock);
+            run = hart_park(b, c);
+            pthread_mutex_unlock(&b->lock);
+        }
+    }
+    pthread_mutex_lock(&b->lock);
+    c->parked = true;
+    pthread_cond_broadcast(&b->cond);
+    pthread_mutex_unlock(&b->lock);
+    return NULL;
+}
+
+/* ---- boot -------------------------------------------------------------- */
+
+static uint64_t align_down(uint64_t v, uint64_t a)
+{
+    return v & ~(a - 1);
+}
+
+static bool overlaps(uint64_t a_lo, uint64_t a_hi, uint64_t b_lo, uint64_t b_hi)
+{
+    return a_lo < b_hi && b_lo < a_hi;
+}
+
+static void fill_fdt_config(struct rv_board *b, struct rv_fdt_config *fc, const char *append)
+{
+    memset(fc, 0, sizeof(*fc));
+    fc->nharts = b->nharts;
+    fc->ram_base = b->ram.base;
+    fc->ram_size = b->ram.size;
+    fc->isa = RV_BOARD_ISA;
+    fc->mmu_type = RV_BOARD_MMU;
+    fc->bootargs = append;
+    fc->nvirtio = b->nvirtio;
+    fc->virtio_size = RV_VIRTIO_STRIDE;
+    for (unsigned i = 0; i < b->nvirtio && i < RV_FDT_MAX_VIRTIO; i++) {
+        fc->virtio_base[i] = RV_VIRTIO_BASE + i * RV_VIRTIO_STRIDE;
+        fc->virtio_irq[i] = RV_VIRTIO_IRQ_FIRST + i;
+    }
+}
+
+/* Put firmware, kernel, initrd and device tree in RAM and set every hart's
+ * entry state. Runs at start and on every guest reboot. */
+static int board_boot(struct rv_board *b, vs_err *err)
+{
+    const struct vm_config *cfg = b->cfg;
+    struct rv_image bios = {0}, kernel = {0};
+    uint64_t ram_end = b->ram.base + b->ram.size;
+    uint64_t kernel_addr = b->ram.base + KERNEL_OFFSET;
+
+    memset(b->ram.host, 0, b->ram.size);
+    if (cfg->bios) {
+        if (rv_load_image(&b->ram, cfg->bios, "bios", b->ram.base, &bios, err) < 0)
+            return -1;
+        b->mode = BOOT_FIRMWARE;
+    }
+    if (cfg->kernel) {
+        if (rv_load_image(&b->ram, cfg->kernel, "kernel", kernel_addr, &kernel, err) < 0)
+            return -1;
+        if (cfg->bios && overlaps(bios.low, bios.high, kernel.low, kernel.high))
+            return vs_error(
+                err, EINVAL, "bios %s (0x%llx-0x%llx) and kernel %s (0x%llx-0x%llx) overlap",
+                cfg->bios, (unsigned long long)bios.low, (unsigned long long)bios.high, cfg->kernel,
+                (unsigned long long)kernel.low, (unsigned long long)kernel.high);
+        /* loading the kernel must not have clobbered the firmware */
+        if (cfg->bios && rv_load_image(&b->ram, cfg->bios, "bios", b->ram.base, &bios, err) < 0)
+            return -1;
+        if (!cfg->bios)
+            b->mode = kernel.elf ? BOOT_BAREMETAL : BOOT_SBI;
+    }
+    uint64_t payload_high = cfg->kernel ? kernel.high : bios.high;
+
+    /* the device tree goes at the top of RAM (below 3 GiB, like QEMU) */
+    const char *append = cfg->append ? cfg->append : DEFAULT_APPEND;
+    struct rv_fdt_config fc;
+    fill_fdt_config(b, &fc, append);
+    cleanup_free uint8_t *initrd = NULL;
+    size_t initrd_len = 0;
+    if (cfg->initrd && rv_read_file(cfg->initrd, "initrd", &initrd, &initrd_len, err) < 0)
+        return -1;
+    if (initrd) {
+        fc.initrd_start = b->ram.base; /* placeholder values: same blob size */
+        fc.initrd_end = b->ram.base + 1;
+    }
+    void *blob;
+    size_t fdt_len;
+    if (rv_fdt_build(&fc, &blob, &fdt_len, err) < 0)
+        return -1;
+    free(blob);
+    uint64_t top = ram_end;
+    if (b->ram.base < 0xc0000000ull && top > 0xc0000000ull)
+        top = 0xc0000000ull;
+    size_t extra = sizeof(struct rv_fw_dynamic_info) + 64;
+    if (fdt_len + extra > top - payload_high)
+        return vs_error(err, EFBIG, "no room in RAM for the device tree after the kernel");
+    uint64_t fdt_addr = align_down(top - fdt_len - extra, 2 * MIB);
+    if (fdt_addr < payload_high)
+        fdt_addr = align_down(top - fdt_len - extra, 8);
+    uint64_t info_addr = ALIGN_UP(fdt_addr + fdt_len, 8);
+
+    if (initrd) {
+        /* far enough above the kernel that it can unpack and grow (QEMU's
+         * rule), else right after it; never over the device tree or where
+         * fw_jump moves it */
+        uint64_t half = b->ram.size / 2 < 128 * MIB ? b->ram.size / 2 : 128 * MIB;
+        uint64_t start = ALIGN_UP(kernel_addr + half, 2 * MIB);
+        uint64_t fwfdt_lo = b->ram.base + FW_JUMP_FDT_OFFSET, fwfdt_hi = fwfdt_lo + 2 * MIB;
+        uint64_t cands[3] = {start, ALIGN_UP(payload_high, 2 * MIB), ALIGN_UP(fwfdt_hi, 2 * MIB)};
+        uint64_t addr = 0;
+        for (unsigned i = 0; i < 3 && !addr; i++) {
+            uint64_t s = cands[i] < payload_high ? ALIGN_UP(payload_high, 2 * MIB) : cands[i];
+            if (s > fdt_addr || initrd_len > fdt_addr - s)
+                continue;
+            if (cfg->bios && overlaps(s, s + initrd_len, fwfdt_lo, fwfdt_hi))
+                continue;
+            addr = s;
+        }
+        if (!addr)
+            return vs_error(err, EFBIG,
+                            "initrd %s (%.1f MiB) does not fit in RAM (%llu MiB) after the "
+                            "kernel; give more --memory",
+                            cfg->initrd, initrd_len / (double)MIB,
+                            (unsigned long long)(b->ram.size / MIB));
+        if (rv_load_blob(&b->ram, addr, initrd, initrd_len, "initrd", err) < 0)
+            return -1;
+        fc.initrd_start = addr;
+        fc.initrd_end = addr + initrd_len;
+    }
+    if (rv_fdt_build(&fc, &blob, &fdt_len, err) < 0)
+        return -1;
+    int r = rv_load_blob(&b->ram, fdt_addr, blob, fdt_len, "device tree", err);
+    free(blob);
+    if (r < 0)
+        return -1;
+    struct rv_fw_dynamic_info info = {
+        .magic = RV_FW_DYNAMIC_MAGIC,
+        .version = RV_FW_DYNAMIC_VERSION,
+        .next_addr = cfg->kernel ? kernel.entry : 0,
+        .next_mode = 1, /* S-mode */
+        .options = 0,
+        .boot_hart = UINT64_MAX, /* any hart may boot (lottery) */
+    };
+    if (rv_load_blob(&b->ram, info_addr, &info, sizeof(info), "firmware info", err) < 0)
+        return -1;
+
+    /* device state back to power-on */
+    clint_init(&b->clint, b->hart_ptrs, b->nharts, b->mode == BOOT_SBI ? RV_MIP_STIP : RV_MIP_MTIP);
+    uart8250_reset(&b->uart);
+    plic_reset(&b->plic);
+
+    for (unsigned i = 0; i < b->nharts; i++) {
+        struct rv_hart *h = &b->harts[i];
+        struct hart_ctl *c = &b->ctl[i];
+        c->state = HART_STARTED;
+        switch (b->mode) {
+        case BOOT_FIRMWARE:
+            rv_hart_reset(h, bios.entry);
+            h->x[11] = fdt_addr;
+            h->x[12] = info_addr;
+            break;
+        case BOOT_BAREMETAL:
+            rv_hart_reset(h, kernel.entry);
+            h->x[11] = fdt_addr;
+            break;
+        case BOOT_SBI:
+            if (i == 0)
+                enter_smode(b, h, kernel.entry, fdt_addr);
+            else
+                c->state = HART_STOPPED; /* until HSM hart_start */
+            break;
+        }
+    }
+    vs_debug("riscv64: %s boot, fdt at 0x%llx (%zu bytes), initrd 0x%llx-0x%llx",
+             b->mode == BOOT_FIRMWARE ? "firmware"
+             : b->mode == BOOT_SBI    ? "sbi"
+                                      : "bare-metal",
+             (unsigned long long)fdt_addr, fdt_len, (unsigned long long)fc.initrd_start,
+             (unsigned long long)fc.initrd_end);
+    return 0;
+}
+
+/* ---- control API ------------------------------------------------------- */
+
+static int ctl_pause(void *machine, vs_err *err)
+{
+    struct rv_board *b = machine;
+    pthread_mutex_lock(&b->lock);
+    b->pause_req = true;
+    kick_all(b);
+    for (;;) {
+        bool all = true;
+        for (unsigned i = 0; i < b->nharts; i++)
+            all = all && (b->ctl[i].parked || !b->ctl[i].thread_started);
+        if (all || b->exit != EXIT_NONE)
+            break;
+        pthread_cond_wait(&b->cond, &b->lock);
+    }
+    b->paused = true;
+    pthread_mutex_unlock(&b->lock);
+    if (b->virtio && virtio_set_pause(b->virtio, err) < 0)
+        return -1;
+    return 0;
+}
+
+static int ctl_resume(void *machine, vs_err *err)
+{
+    struct rv_board *b = machine;
+    if (b->virtio)
+        virtio_set_resume(b->virtio);
+    pthread_mutex_lock(&b->lock);
+    b->pause_req = false;
+    b->paused = false;
+    pthread_cond_broadcast(&b->cond);
+    pthread_mutex_unlock(&b->lock);
+    return 0;
+}
+
+static bool ctl_is_paused(void *machine)
+{
+    struct rv_board *b = machine;
+    pthread_mutex_lock(&b->lock);
+    bool p = b->paused;
+    pthread_mutex_unlock(&b->lock);
+    return p;
+}
+
+/* Section "riscv-board": machine-level state the devices do not hold. */
+static void board_save(struct rv_board *b, struct state_writer *w)
+{
+    state_begin(w, "riscv-board", 0, 1);
+    state_put_u32(w, b->nharts);
+    state_put_u32(w, b->mode);
+    for (unsigned i = 0; i < b->nharts; i++) {
+        state_put_u32(w, b->ctl[i].state);
+        state_put_u64(w, b->ctl[i].start_addr);
+        state_put_u64(w, b->ctl[i].start_arg);
+    }
+    state_end(w);
+}
+
+static int board_load(struct rv_board *b, struct state_reader *r, vs_err *err)
+{
+    uint32_t version, n, mode;
+    if (state_find(r, "riscv-board", 0, &version, err) < 0)
+        return -1;
+    if (version != 1)
+        return vs_error(err, EINVAL, "riscv-board: unsupported state version %u", version);
+    if (state_get_u32(r, &n, err) < 0 || state_get_u32(r, &mode, err) < 0)
+        return -1;
+    if (n != b->nharts)
+        return vs_error(err, EINVAL, "riscv-board: state has %u harts, the machine %u", n,
+                        b->nharts);
+    if (mode > BOOT_BAREMETAL)
+        return vs_error(err, EINVAL, "riscv-board: bad boot mode %u", mode);
+    b->mode = mode;
+    for (unsigned i = 0; i < n; i++) {
+        uint32_t st;
+        if (state_get_u32(r, &st, err) < 0 || state_get_u64(r, &b->ctl[i].start_addr, err) < 0 ||
+            state_get_u64(r, &b->ctl[i].start_arg, err) < 0)
+            return -1;
+        if (st > HART_STOP_PENDING)
+            return vs_error(err, EINVAL, "riscv-board: bad hart state %u", st);
+        b->ctl[i].state = st;
+    }
+    return 0;
+}
+
+static int ctl_save_state(void *machine, struct state_writer *w, vs_err *err)
+{
+    struct rv_board *b = machine;
+    if (!ctl_is_paused(b))
+        return vs_error(err, EBUSY, "the machine must be paused to save its state");
+    board_save(b, w);
+    for (unsigned i = 0; i < b->nharts; i++) {
+        if (rv_hart_save(&b->harts[i], w) < 0)
+            return vs_error(err, EIO, "hart %u: saving state failed", i);
+    }
+    clint_save(&b->clint, w);
+    plic_save(&b->plic, w);
+    uart8250_save(&b->uart, w, 0);
+    if (b->virtio && virtio_set_save(b->virtio, w, err) < 0)
+        return -1;
+    return state_writer_status(w, err);
+}
+
+static int board_load_state(struct rv_board *b, struct state_reader *r, vs_err *err)
+{
+    if (board_load(b, r, err) < 0)
+        return -1;
+    for (unsigned i = 0; i < b->nharts; i++) {
+        if (rv_hart_load(&b->harts[i], r, err) < 0)
+            return -1;
+    }
+    clint_init(&b->clint, b->hart_ptrs, b->nharts, b->mode == BOOT_SBI ? RV_MIP_STIP : RV_MIP_MTIP);
+    if (clint_load(&b->clint, r, err) < 0 || plic_load(&b->plic, r, err) < 0 ||
+        uart8250_load(&b->uart, r, 0, err) < 0)
+        return -1;
+    if (b->virtio && virtio_set_load(b->virtio, r, err) < 0)
+        return -1;
+    return 0;
+}
+
+static struct guest_mem *ctl_memory(void *machine)
+{
+    struct rv_board *b = machine;
+    return &b->mem;
+}
+
+static int ctl_enable_dirty_log(void *machine, vs_err *err)
+{
+    struct rv_board *b = machine;
+    if (guest_mem_dirty_enable(&b->mem, err) < 0)
+        return -1;
+    /* writable TLB entries were made before tracking: forget them */
+    for (unsigned i = 0; i < b->nharts; i++)
+        rv_hart_flush_tlb(&b->harts[i]);
+    return 0;
+}
+
+static int ctl_fetch_dirty_log(void *machine, unsigned region, uint64_t *bitmap, vs_err *err)
+{
+    struct rv_board *b = machine;
+    if (region >= b->mem.nregions)
+        return vs_error(err, EINVAL, "no memory region %u", region);
+    guest_mem_dirty_fetch(&b->mem, region, bitmap);
+    /* the hart reports a page when it maps it writable: re-arm */
+    for (unsigned i = 0; i < b->nharts; i++)
+        rv_hart_flush_tlb(&b->harts[i]);
+    return 0;
+}
+
+static void ctl_request_stop(void *machine)
+{
+    machine_exit(machine, EXIT_POWEROFF, 0);
+}
+
+static int ctl_cpu_features(void *machine, struct vs_buf *out, vs_err *err)
+{
+    /* an emulated hart does not depend on the host CPU */
+    return 0;
+}
+
+/* ---- lifetime ---------------------------------------------------------- */
+
+static void board_destroy(struct rv_board *b)
+{
+    if (b->api)
+        api_server_stop(b->api);
+    if (b->harts) {
+        for (unsigned i = 0; i < b->nharts; i++)
+            rv_hart_destroy(&b->harts[i]);
+    }
+    if (b->virtio)
+        virtio_set_destroy(b->virtio);
+    if (b->loop_started)
+        vs_event_loop_destroy(&b->loop);
+    serial_console_close(b->console);
+    uart8250_destroy(&b->uart);
+    plic_destroy(&b->plic);
+    io_bus_destroy(&b->bus);
+    guest_mem_destroy(&b->mem);
+    free(b->harts);
+    free(b->hart_ptrs);
+    free(b->ctl);
+    pthread_mutex_destroy(&b->lock);
+    pthread_cond_destroy(&b->cond);
+    free(b);
+}
+
+static int add_region(struct rv_board *b, const char *name, uint64_t base, uint64_t size,
+                      io_read_fn rd, io_write_fn wr, void *opaque, vs_err *err)
+{
+    struct io_region r = {
+        .name = name, .base = base, .size = size, .read = rd, .write = wr, .opaque = opaque};
+    return io_bus_register(&b->bus, &r, err);
+}
+
+static int board_create(const struct vm_config *cfg, struct guest_mem *adopt, struct rv_board **out,
+                        vs_err *err)
+{
+    unsigned n = cfg->cpus ? cfg->cpus : 1;
+    if (n > RV_CLINT_MAX_HARTS || n > RV_PLIC_MAX_CTX / 2)
+        return vs_error(err, EINVAL, "riscv64 board: at most %d harts (asked for %u)",
+                        RV_CLINT_MAX_HARTS, n);
+    if (cfg->memory < 16 * MIB)
+        return vs_error(err, EINVAL, "riscv64 board: at least 16 MiB of memory is needed");
+    if (cfg->memory > (1ull << 40))
+        return vs_error(err, EINVAL, "riscv64 board: memory larger than 1 TiB");
+
+    struct rv_board *b = calloc(1, sizeof(*b));
+    if (!b)
+        return vs_error(err, ENOMEM, "out of memory");
+    b->cfg = cfg;
+    b->nharts = n;
+    pthread_mutex_init(&b->lock, NULL);
+    pthread_cond_init(&b->cond, NULL);
+    io_bus_init(&b->bus, "riscv64");
+    guest_mem_init(&b->mem);
+    plic_init(&b->plic, NULL, n);
+    uart8250_init(&b->uart, NULL, 0, NULL, NULL, NULL);
+    b->harts = calloc(n, sizeof(*b->harts));
+    b->hart_ptrs = calloc(n, sizeof(*b->hart_ptrs));
+    b->ctl = calloc(n, sizeof(*b->ctl));
+    if (!b->harts || !b->hart_ptrs || !b->ctl) {
+        board_destroy(b);
+        return vs_error(err, ENOMEM, "out of memory");
+    }
+
+    if (adopt) {
+        if (adopt->nregions != 1 || adopt->regions[0].gpa != RV_RAM_BASE) {
+            board_destroy(b);
+            return vs_error(err, EINVAL, "riscv64 snapshot: expected one RAM region at 0x%llx",
+                            RV_RAM_BASE);
+        }
+        b->mem = *adopt;
+        memset(adopt, 0, sizeof(*adopt));
+    } else if (guest_mem_add_anon(&b->mem, RV_RAM_BASE, ALIGN_UP(cfg->memory, GUEST_PAGE_SIZE),
+                                  err) < 0) {
+        board_destroy(b);
+        return -1;
+    }
+    b->ram.host = b->mem.regions[0].hva;
+    b->ram.base = b->mem.regions[0].gpa;
+    b->ram.size = b->mem.regions[0].size;
+
+    struct rv_bus bus = {
+        .ram = b->ram.host,
+        .ram_base = b->ram.base,
+        .ram_size = b->ram.size,
+        .mmio_read = bus_read,
+        .mmio_write = bus_write,
+        .get_time = bus_time,
+        .ecall = bus_ecall,
+        .dirty = bus_dirty,
+        .opaque = b,
+    };
+    for (unsigned i = 0; i < n; i++) {
+        rv_hart_init(&b->harts[i], i, &bus);
+        b->hart_ptrs[i] = &b->harts[i];
+        b->ctl[i].board = b;
+        b->ctl[i].id = i;
+    }
+    clint_init(&b->clint, b->hart_ptrs, n, RV_MIP_MTIP);
+    plic_destroy(&b->plic);
+    plic_init(&b->plic, b->hart_ptrs, n);
+
+    if (serial_console_open(cfg->console ? cfg->console : "stdio", &b->console, err) < 0) {
+        board_destroy(b);
+        return -1;
+    }
+    uart8250_destroy(&b->uart);
+    struct irq_line uart_irq = plic_irq_line(&b->plic, RV_UART_IRQ);
+    uart8250_init(&b->uart, &uart_irq, 0, serial_console_uart_tx, serial_console_uart_rx_ready,
+                  b->console);
+
+    struct rv_sbi_ops ops = {
+        .putchar = sbi_putchar,
+        .getchar = sbi_getchar,
+        .set_timer = sbi_set_timer,
+        .send_ipi = sbi_send_ipi,
+        .remote_sfence = sbi_remote_sfence,
+        .hart_start = sbi_hart_start,
+        .hart_stop = sbi_hart_stop,
+        .hart_status = sbi_hart_status,
+        .system_reset = sbi_system_reset,
+        .opaque = b,
+    };
+    rv_sbi_init(&b->sbi, &ops, n);
+
+    if (add_region(b, "sifive-test", RV_TEST_BASE, RV_TEST_SIZE, test_read, test_write, b, err) <
+            0 ||
+        add_region(b, "clint", RV_CLINT_BASE, RV_CLINT_SIZE, clint_io_read, clint_io_write,
+                   &b->clint, err) < 0 ||
+        add_region(b, "plic", RV_PLIC_BASE, RV_PLIC_SIZE, plic_io_read, plic_io_write, &b->plic,
+                   err) < 0 ||
+        add_region(b, "uart", RV_UART_BASE, RV_UART_SIZE, uart8250_io_read, uart8250_io_write,
+                   &b->uart, err) < 0) {
+        board_destroy(b);
+        return -1;
+    }
+
+    if (vs_event_loop_init(&b->loop, err) < 0) {
+        board_destroy(b);
+        return -1;
+    }
+    b->loop_started = true;
+    struct irq_line irqs[RV_VIRTIO_SLOTS];
+    for (unsigned i = 0; i < RV_VIRTIO_SLOTS; i++)
+        irqs[i] = plic_irq_line(&b->plic, RV_VIRTIO_IRQ_FIRST + i);
+    if (virtio_setup_mmio(cfg, &b->mem, &b->bus, RV_VIRTIO_BASE, RV_VIRTIO_STRIDE, irqs,
+                          RV_VIRTIO_SLOTS, &b->loop, &b->virtio, &b->nvirtio, err) < 0) {
+        board_destroy(b);
+        return -1;
+    }
+    if (vs_event_loop_start_thread(&b->loop, "rv-io", err) < 0) {
+        board_destroy(b);
+        return -1;
+    }
+
+    b->vmctl = (struct vm_control){
+        .machine = b,
+        .arch = VM_ARCH_RISCV64,
+        .cfg = cfg,
+        .pause = ctl_pause,
+        .resume = ctl_resume,
+        .is_paused = ctl_is_paused,
+        .save_state = ctl_save_state,
+        .memory = ctl_memory,
+        .enable_dirty_log = ctl_enable_dirty_log,
+        .fetch_dirty_log = ctl_fetch_dirty_log,
+        .request_stop = ctl_request_stop,
+        .cpu_features = ctl_cpu_features,
+    };
+    *out = b;
+    return 0;
+}
+
+/* Run harts until the machine exits; returns the exit reason. */
+static enum exit_reason board_run_once(struct rv_board *b, vs_err *err)
+{
+    for (unsigned i = 0; i < b->nharts; i++) {
+        struct hart_ctl *c = &b->ctl[i];
+        c->parked = false;
+        int e = pthread_create(&c->thread, NULL, hart_thread, c);
+        if (e) {
+            machine_exit(b, EXIT_FATAL, 0);
+            snprintf(b->fatal, sizeof(b->fatal), "cannot start hart thread: %s", strerror(e));
+            break;
+        }
+        c->thread_started = true;
+    }
+    pthread_mutex_lock(&b->lock);
+    while (b->exit == EXIT_NONE)
+        pthread_cond_wait(&b->cond, &b->lock);
+    kick_all(b);
+    pthread_mutex_unlock(&b->lock);
+    for (unsigned i = 0; i < b->nharts; i++) {
+        if (b->ctl[i].thread_started)
+            pthread_join(b->ctl[i].thread, NULL);
+        b->ctl[i].thread_started = false;
+    }
+    return b->exit;
+}
+
+static int board_main(struct rv_board *b, bool booted, vs_err *err)
+{
+    const struct vm_config *cfg = b->cfg;
+    if (serial_console_start(b->console, console_sink, console_quit, b, err) < 0)
+        return -1;
+    if (cfg->api_sock && api_server_start(cfg->api_sock, &b->vmctl, &b->api, err) < 0)
+        return -1;
+    for (;;) {
+        if (!booted && board_boot(b, err) < 0)
+            return -1;
+        booted = false;
+        enum exit_reason why = board_run_once(b, err);
+        switch (why) {
+        case EXIT_REBOOT:
+            if (cfg->no_reboot)
+                return 0;
+            vs_info("riscv64: guest rebooted");
+            b->exit = EXIT_NONE;
+            b->fatal[0] = 0;
+            continue;
+        case EXIT_FATAL:
+            return vs_error(err, EFAULT, "%s", b->fatal[0] ? b->fatal : "riscv64 hart failed");
+        case EXIT_FAIL:
+            return b->exit_code;
+        default:
+            return 0;
+        }
+    }
+}
+
+int riscv_vm_run(const struct vm_config *cfg, vs_err *err)
+{
+    struct rv_board *b;
+    if (board_create(cfg, NULL, &b, err) < 0)
+        return -1;
+    int r = board_main(b, false, err);
+    board_destroy(b);
+    return r;
+}
+
+int riscv_vm_restore(const struct vm_config *cfg, struct vm_restore_source *src, vs_err *err)
+{
+    struct rv_board *b;
+    if (board_create(cfg, src->mem, &b, err) < 0) {
+        guest_mem_destroy(src->mem); /* ours from the call on, even on failure */
+        return -1;
+    }
+    if (board_load_state(b, src->state, err) < 0) {
+        board_destroy(b);
+        return -1;
+    }
+    int r = board_main(b, true, err);
+    board_destroy(b);
+    return r;
+}

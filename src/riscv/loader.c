@@ -1,0 +1,215 @@
+#include "riscv/loader.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "util/cleanup.h"
+
+#define MIB (1024.0 * 1024.0)
+
+int rv_read_file(const char *path, const char *what, uint8_t **data, size_t *len, vs_err *err)
+{
+    cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0)
+        return vs_error_errno(err, "%s %s", what, path);
+    if (fstat(fd, &st) < 0)
+        return vs_error_errno(err, "%s %s", what, path);
+    if (!S_ISREG(st.st_mode))
+        return vs_error(err, EINVAL, "%s %s: not a regular file", what, path);
+    if (st.st_size == 0)
+        return vs_error(err, EINVAL, "%s %s: file is empty", what, path);
+    /* nothing the board loads is bigger than its largest RAM */
+    if ((uint64_t)st.st_size > (64ull << 30))
+        return vs_error(err, EFBIG, "%s %s: file is too large", what, path);
+    uint8_t *buf = malloc((size_t)st.st_size);
+    if (!buf)
+        return vs_error(err, ENOMEM, "%s %s: out of memory", what, path);
+    size_t done = 0;
+    while (done < (size_t)st.st_size) {
+        ssize_t n = pread(fd, buf + done, (size_t)st.st_size - done, (off_t)done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            free(buf);
+            return n < 0 ? vs_error_errno(err, "%s %s: read", what, path)
+                         : vs_error(err, EIO, "%s %s: file shrank while reading", what, path);
+        }
+        done += (size_t)n;
+    }
+    *data = buf;
+    *len = done;
+    return 0;
+}
+
+static bool in_ram(const struct rv_ram *ram, uint64_t addr, uint64_t len)
+{
+    return addr >= ram->base && len <= ram->size && addr - ram->base <= ram->size - len;
+}
+
+int rv_load_blob(const struct rv_ram *ram, uint64_t addr, const void *data, size_t len,
+                 const char *what, vs_err *err)
+{
+    if (!in_ram(ram, addr, len))
+        return vs_error(
+            err, EFBIG, "%s (%.1f MiB at 0x%llx) does not fit in RAM (%.0f MiB at 0x%llx)", what,
+            len / MIB, (unsigned long long)addr, ram->size / MIB, (unsigned long long)ram->base);
+    memcpy(ram->host + (addr - ram->base), data, len);
+    return 0;
+}
+
+static const char *machine_name(unsigned m)
+{
+    switch (m) {
+    case EM_X86_64:
+        return "x86-64";
+    case EM_386:
+        return "i386";
+    case EM_AARCH64:
+        return "AArch64";
+    case EM_ARM:
+        return "ARM";
+    case EM_PPC64:
+        return "PowerPC64";
+    case EM_S390:
+        return "s390";
+    case EM_MIPS:
+        return "MIPS";
+    default:
+        return NULL;
+    }
+}
+
+static int load_elf(const struct rv_ram *ram, const uint8_t *d, size_t len, const char *what,
+                    struct rv_image *out, vs_err *err)
+{
+    if (len < EI_NIDENT || d[EI_CLASS] != ELFCLASS64 || d[EI_DATA] != ELFDATA2LSB) {
+        if (len >= sizeof(Elf32_Ehdr) && d[EI_CLASS] == ELFCLASS32) {
+            const Elf32_Ehdr *e32 = (const void *)d;
+            const char *m = machine_name(e32->e_machine);
+            if (e32->e_machine != EM_RISCV)
+                return vs_error(err, ENOEXEC, "%s is a 32-bit %s ELF, not a RISC-V ELF", what,
+                                m ? m : "non-RISC-V");
+            return vs_error(err, ENOEXEC, "%s is a 32-bit RISC-V ELF; the board is RV64", what);
+        }
+        return vs_error(err, ENOEXEC, "%s: not a 64-bit little-endian ELF", what);
+    }
+    if (len < sizeof(Elf64_Ehdr))
+        return vs_error(err, ENOEXEC, "%s: truncated ELF header", what);
+    Elf64_Ehdr eh;
+    memcpy(&eh, d, sizeof(eh));
+    if (eh.e_machine != EM_RISCV) {
+        const char *m = machine_name(eh.e_machine);
+        if (m)
+            return vs_error(err, ENOEXEC, "%s is an %s ELF, not a RISC-V ELF", what, m);
+        return vs_error(err, ENOEXEC, "%s is not a RISC-V ELF (e_machine %u)", what, eh.e_machine);
+    }
+    if (eh.e_type != ET_EXEC && eh.e_type != ET_DYN)
+        return vs_error(err, ENOEXEC, "%s: ELF is not an executable", what);
+    if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 || eh.e_phoff > len ||
+        (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr) > len - eh.e_phoff)
+        return vs_error(err, ENOEXEC, "%s: bad ELF program headers", what);
+
+    /* check every segment before copying any */
+    uint64_t low = UINT64_MAX, high = 0;
+    for (unsigned pass = 0; pass < 2; pass++) {
+        for (unsigned i = 0; i < eh.e_phnum; i++) {
+            Elf64_Phdr ph;
+            memcpy(&ph, d + eh.e_phoff + (size_t)i * sizeof(ph), sizeof(ph));
+            if (ph.p_type != PT_LOAD || ph.p_memsz == 0)
+                continue;
+            if (pass == 0) {
+                if (ph.p_filesz > ph.p_memsz || ph.p_offset > len ||
+                    ph.p_filesz > len - ph.p_offset)
+                    return vs_error(err, ENOEXEC, "%s: ELF segment %u lies outside the file", what,
+                                    i);
+                if (!in_ram(ram, ph.p_paddr, ph.p_memsz))
+                    return vs_error(err, EFBIG,
+                                    "%s: ELF segment %u (%.1f MiB at 0x%llx) does not fit in "
+                                    "RAM (%.0f MiB at 0x%llx)",
+                                    what, i, ph.p_memsz / MIB, (unsigned long long)ph.p_paddr,
+                                    ram->size / MIB, (unsigned long long)ram->base);
+                low = ph.p_paddr < low ? ph.p_paddr : low;
+                high = ph.p_paddr + ph.p_memsz > high ? ph.p_paddr + ph.p_memsz : high;
+            } else {
+                uint8_t *dst = ram->host + (ph.p_paddr - ram->base);
+                memcpy(dst, d + ph.p_offset, ph.p_filesz);
+                memset(dst + ph.p_filesz, 0, ph.p_memsz - ph.p_filesz);
+            }
+        }
+        if (pass == 0 && high == 0)
+            return vs_error(err, ENOEXEC, "%s: ELF has no loadable segment", what);
+    }
+    out->entry = eh.e_entry;
+    out->low = low;
+    out->high = high;
+    out->elf = true;
+    return 0;
+}
+
+/* The header at the start of a RISC-V Linux Image (Documentation/riscv/boot-image-header.rst). */
+struct riscv_image_header {
+    uint32_t code0, code1;
+    uint64_t text_offset, image_size, flags;
+    uint32_t version, res1;
+    uint64_t res2, magic;
+    uint32_t magic2, res3;
+};
+
+int rv_load_image_buf(const struct rv_ram *ram, const uint8_t *data, size_t len, const char *what,
+                      uint64_t load_addr, struct rv_image *out, vs_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    if (len >= 4 && !memcmp(data, ELFMAG, SELFMAG))
+        return load_elf(ram, data, len, what, out, err);
+    if (len >= 2 && data[0] == 0x1f && data[1] == 0x8b)
+        return vs_error(
+            err, ENOEXEC,
+            "%s is gzip-compressed; give the uncompressed Image (arch/riscv/boot/Image)", what);
+    if (len >= 0x206 && !memcmp(data + 0x202, "HdrS", 4))
+        return vs_error(err, ENOEXEC, "%s is an x86 Linux kernel (bzImage), not RISC-V", what);
+    if (len >= 0x40 && data[0] == 'M' && data[1] == 'Z' && memcmp(data + 0x38, "RSC\x05", 4))
+        return vs_error(err, ENOEXEC, "%s is a PE/EFI image, not a RISC-V binary", what);
+
+    uint64_t span = len;
+    struct riscv_image_header hdr;
+    if (len >= sizeof(hdr)) {
+        memcpy(&hdr, data, sizeof(hdr));
+        if (!memcmp(&hdr.magic2, "RSC\x05", 4)) {
+            out->linux_image = true;
+            /* image_size covers BSS and early page tables the kernel needs */
+            if (hdr.image_size > span)
+                span = hdr.image_size;
+        }
+    }
+    if (!in_ram(ram, load_addr, span))
+        return vs_error(err, EFBIG,
+                        "%s (%.1f MiB at 0x%llx) does not fit in RAM (%.0f MiB at 0x%llx)", what,
+                        span / MIB, (unsigned long long)load_addr, ram->size / MIB,
+                        (unsigned long long)ram->base);
+    uint8_t *dst = ram->host + (load_addr - ram->base);
+    memcpy(dst, data, len);
+    memset(dst + len, 0, span - len);
+    out->entry = load_addr;
+    out->low = load_addr;
+    out->high = load_addr + span;
+    return 0;
+}
+
+int rv_load_image(const struct rv_ram *ram, const char *path, const char *what, uint64_t load_addr,
+                  struct rv_image *out, vs_err *err)
+{
+    cleanup_free uint8_t *data = NULL;
+    cleanup_free char *name = NULL;
+    size_t len;
+    if (rv_read_file(path, what, &data, &len, err) < 0)
+        return -1;
+    if (asprintf(&name, "%s %s", what, path) < 0)
+        return vs_error(err, ENOMEM, "out of memory");
+    return rv_load_image_buf(ram, data, len, name, load_addr, out, err);
+}
