@@ -1,10 +1,51 @@
+/* vessel emu [--strace] PROGRAM [ARGS...]: run a static riscv64 Linux
+ * program under user-mode emulation. The exit status is the program's (or
+ * 128 + signal number when it dies of a fault). */
 #include <stdio.h>
+#include <string.h>
 
 #include "cmd/commands.h"
+#include "riscv/user/emu.h"
 
-/* Placeholder until user-mode emulation lands. */
+extern char **environ;
+
+static void emu_usage(FILE *f)
+{
+    fprintf(f, "usage: vessel emu [--strace] PROGRAM [ARGS...]\n\n"
+               "Runs a static riscv64 Linux ELF program on this machine (user-mode emulation).\n"
+               "  --strace   log every system call on stderr\n");
+}
+
 int cmd_emu(int argc, char **argv)
 {
-    fprintf(stderr, "vessel: user-mode emulation is not available in this build yet\n");
-    return 2;
+    struct rv_user_opts opts = {0};
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (!strcmp(argv[i], "--")) {
+            i++;
+            break;
+        }
+        if (!strcmp(argv[i], "--strace")) {
+            opts.trace_syscalls = true;
+        } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            emu_usage(stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "vessel: emu: unknown option '%s'\n", argv[i]);
+            emu_usage(stderr);
+            return 2;
+        }
+    }
+    if (i >= argc) {
+        emu_usage(stderr);
+        return 2;
+    }
+    vs_err err = {0};
+    int status = 0;
+    if (rv_user_run(argv[i], argv + i, environ, &opts, &status, &err) < 0) {
+        cmd_print_error(err.msg);
+        return 127;
+    }
+    fflush(stdout);
+    return status;
 }

@@ -304,10 +304,10 @@ void rv_hart_raise(struct rv_hart *h, uint64_t cause, uint64_t tval)
 #define SAVE_FIELDS(X)                                                                             \
     X(pc)                                                                                          \
     X(misa)                                                                                        \
-    X(mstatus) X(medeleg) X(mideleg) X(mie) X(mtvec) X(mscratch) X(mepc) X(mcause) X(mtval)        \
-        X(mcounteren) X(mcountinhibit) X(menvcfg) X(mseccfg) X(stvec) X(sscratch) X(sepc)          \
-            X(scause) X(stval) X(satp) X(scounteren) X(senvcfg) X(stimecmp) X(minstret) X(lr_addr) \
-                X(lr_value)
+    X(mstatus)                                                                                     \
+    X(medeleg) X(mideleg) X(mie) X(mtvec) X(mscratch) X(mepc) X(mcause) X(mtval) X(mcounteren)     \
+        X(mcountinhibit) X(menvcfg) X(mseccfg) X(stvec) X(sscratch) X(sepc) X(scause) X(stval)     \
+            X(satp) X(scounteren) X(senvcfg) X(stimecmp) X(minstret) X(lr_addr) X(lr_value)
 
 int rv_hart_save(struct rv_hart *h, struct state_writer *w)
 {

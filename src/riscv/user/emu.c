@@ -1,0 +1,307 @@
+/* Loading a static riscv64 ELF, building the initial stack (argv, envp,
+ * auxv) and running the hart until the program exits or faults. */
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "riscv/exec.h"
+#include "riscv/user/emu.h"
+#include "util/cleanup.h"
+
+#ifndef EM_RISCV
+#define EM_RISCV 243
+#endif
+
+void *rv_user_ptr(struct rv_user *u, uint64_t addr, uint64_t len)
+{
+    if (addr < RV_USER_BASE || addr > RV_USER_END || len > RV_USER_END - addr)
+        return NULL;
+    return u->mem + (addr - RV_USER_BASE);
+}
+
+static int read_all(int fd, void *buf, size_t len, off_t off)
+{
+    uint8_t *p = buf;
+    while (len) {
+        ssize_t n = pread(fd, p, len, off);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (n == 0) {
+            errno = EIO;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+        off += n;
+    }
+    return 0;
+}
+
+static int load_elf(struct rv_user *u, const char *path, uint64_t *entry, uint64_t *phdr_va,
+                    unsigned *phnum, vs_err *err)
+{
+    cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return vs_error_errno(err, "%s", path);
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return vs_error_errno(err, "%s", path);
+    Elf64_Ehdr eh;
+    if (st.st_size < (off_t)sizeof(eh) || read_all(fd, &eh, sizeof(eh), 0) < 0 ||
+        memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0)
+        return vs_error(err, ENOEXEC, "%s: not an ELF file", path);
+    if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB ||
+        eh.e_machine != EM_RISCV)
+        return vs_error(err, ENOEXEC,
+                        "%s: not a riscv64 ELF (machine %u, class %u); vessel emu runs riscv64 "
+                        "Linux programs",
+                        path, eh.e_machine, eh.e_ident[EI_CLASS]);
+    if (eh.e_type != ET_EXEC && eh.e_type != ET_DYN)
+        return vs_error(err, ENOEXEC, "%s: not an executable (ELF type %u)", path, eh.e_type);
+    if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 || eh.e_phnum > 128)
+        return vs_error(err, ENOEXEC, "%s: bad program header table", path);
+    size_t phsz = (size_t)eh.e_phnum * sizeof(Elf64_Phdr);
+    cleanup_free Elf64_Phdr *ph = malloc(phsz);
+    if (!ph)
+        return vs_error(err, ENOMEM, "out of memory");
+    if (read_all(fd, ph, phsz, (off_t)eh.e_phoff) < 0)
+        return vs_error(err, ENOEXEC, "%s: truncated program headers", path);
+
+    uint64_t bias = 0;
+    for (unsigned i = 0; i < eh.e_phnum; i++)
+        if (ph[i].p_type == PT_INTERP)
+            return vs_error(
+                err, ENOEXEC,
+                "%s: dynamically linked programs are not supported (build with -static)", path);
+    if (eh.e_type == ET_DYN)
+        bias = 0x40000; /* static-pie */
+    uint64_t end = 0;
+    *phdr_va = 0;
+    for (unsigned i = 0; i < eh.e_phnum; i++) {
+        const Elf64_Phdr *p = &ph[i];
+        if (p->p_type == PT_PHDR)
+            *phdr_va = p->p_vaddr + bias;
+        if (p->p_type != PT_LOAD)
+            continue;
+        uint64_t va = p->p_vaddr + bias;
+        if (p->p_filesz > p->p_memsz || p->p_offset > (uint64_t)st.st_size ||
+            p->p_filesz > (uint64_t)st.st_size - p->p_offset)
+            return vs_error(err, ENOEXEC, "%s: bad segment %u", path, i);
+        void *dst = rv_user_ptr(u, va, p->p_memsz);
+        if (!dst || va + p->p_memsz > RV_USER_MMAP_START)
+            return vs_error(err, ENOEXEC,
+                            "%s: segment %u at %#llx+%#llx is outside the emulated address space",
+                            path, i, (unsigned long long)va, (unsigned long long)p->p_memsz);
+        if (p->p_filesz && read_all(fd, dst, p->p_filesz, (off_t)p->p_offset) < 0)
+            return vs_error_errno(err, "%s: reading segment %u", path, i);
+        if (!*phdr_va && p->p_offset <= eh.e_phoff &&
+            eh.e_phoff + phsz <= p->p_offset + p->p_filesz)
+            *phdr_va = va + (eh.e_phoff - p->p_offset);
+        if (va + p->p_memsz > end)
+            end = va + p->p_memsz;
+    }
+    if (!end)
+        return vs_error(err, ENOEXEC, "%s: no loadable segments", path);
+    *entry = eh.e_entry + bias;
+    *phnum = eh.e_phnum;
+    u->brk_start = u->brk_cur = ALIGN_UP(end, 4096ull);
+    u->brk_limit = RV_USER_MMAP_START;
+    return 0;
+}
+
+/* Push bytes onto the guest stack; returns the guest address. */
+static uint64_t push(struct rv_user *u, uint64_t *sp, const void *data, size_t len)
+{
+    *sp -= len;
+    memcpy(rv_user_ptr(u, *sp, len), data, len);
+    return *sp;
+}
+
+static int build_stack(struct rv_user *u, char **argv, char **envp, uint64_t entry,
+                       uint64_t phdr_va, unsigned phnum, vs_err *err)
+{
+    uint64_t sp = RV_USER_STACK_TOP;
+    size_t argc = 0, envc = 0, total = 0;
+    while (argv[argc])
+        total += strlen(argv[argc++]) + 1;
+    while (envp[envc])
+        total += strlen(envp[envc++]) + 1;
+    if (total > 1024 * 1024 || argc + envc > 65536)
+        return vs_error(err, E2BIG, "argument list too long");
+    uint64_t *gargv = calloc(argc + 1, 8), *genv = calloc(envc + 1, 8);
+    if (!gargv || !genv) {
+        free(gargv);
+        free(genv);
+        return vs_error(err, ENOMEM, "out of memory");
+    }
+    uint64_t execfn = push(u, &sp, u->exe_path, strlen(u->exe_path) + 1);
+    for (size_t i = envc; i-- > 0;)
+        genv[i] = push(u, &sp, envp[i], strlen(envp[i]) + 1);
+    for (size_t i = argc; i-- > 0;)
+        gargv[i] = push(u, &sp, argv[i], strlen(argv[i]) + 1);
+    uint8_t rnd[16];
+    if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd))
+        memset(rnd, 0x5a, sizeof(rnd));
+    uint64_t at_random = push(u, &sp, rnd, sizeof(rnd));
+    static const char platform[] = "riscv64";
+    uint64_t at_platform = push(u, &sp, platform, sizeof(platform));
+    sp &= ~15ull;
+
+    uint64_t hwcap = 0;
+    for (const char *c = "imafdc"; *c; c++)
+        hwcap |= 1ull << (*c - 'a');
+    uint64_t auxv[][2] = {
+        {AT_PHDR, phdr_va},
+        {AT_PHENT, sizeof(Elf64_Phdr)},
+        {AT_PHNUM, phnum},
+        {AT_PAGESZ, 4096},
+        {AT_BASE, 0},
+        {AT_FLAGS, 0},
+        {AT_ENTRY, entry},
+        {AT_UID, getuid()},
+        {AT_EUID, geteuid()},
+        {AT_GID, getgid()},
+        {AT_EGID, getegid()},
+        {AT_HWCAP, hwcap},
+        {AT_CLKTCK, 100},
+        {AT_SECURE, 0},
+        {AT_RANDOM, at_random},
+        {AT_EXECFN, execfn},
+        {AT_PLATFORM, at_platform},
+        {AT_NULL, 0},
+    };
+    size_t words = 1 + argc + 1 + envc + 1 + ARRAY_SIZE(auxv) * 2;
+    if (words & 1)
+        sp -= 8; /* keep sp 16-byte aligned at argc */
+    push(u, &sp, auxv, sizeof(auxv));
+    uint64_t zero = 0;
+    push(u, &sp, &zero, 8);
+    push(u, &sp, genv, envc * 8);
+    push(u, &sp, &zero, 8);
+    push(u, &sp, gargv, argc * 8);
+    uint64_t argc64 = argc;
+    push(u, &sp, &argc64, 8);
+    free(gargv);
+    free(genv);
+    u->hart.x[2] = sp;
+    return 0;
+}
+
+static void report_fault(struct rv_user *u, int *status)
+{
+    struct rv_hart *h = &u->hart;
+    char desc[2048];
+    rv_hart_describe(h, desc, sizeof(desc));
+    const char *sig;
+    int signo;
+    switch (h->mcause) {
+    case RV_EXC_ILLEGAL:
+        sig = "SIGILL (illegal instruction)";
+        signo = 4;
+        break;
+    case RV_EXC_BREAKPOINT:
+        sig = "SIGTRAP (breakpoint)";
+        signo = 5;
+        break;
+    case RV_EXC_INSN_MISALIGNED:
+    case RV_EXC_LOAD_MISALIGNED:
+    case RV_EXC_STORE_MISALIGNED:
+        sig = "SIGBUS (misaligned access)";
+        signo = 7;
+        break;
+    default:
+        sig = "SIGSEGV (invalid memory access)";
+        signo = 11;
+        break;
+    }
+    fprintf(stderr, "vessel emu: program killed by %s at pc %#llx", sig,
+            (unsigned long long)h->mepc);
+    if (h->mcause == RV_EXC_ILLEGAL)
+        fprintf(stderr, ": instruction %#llx\n", (unsigned long long)h->mtval);
+    else
+        fprintf(stderr, ", address %#llx\n", (unsigned long long)h->mtval);
+    if (getenv("VESSEL_EMU_DUMP"))
+        fprintf(stderr, "%s", desc);
+    *status = 128 + signo;
+}
+
+int rv_user_run(const char *path, char **argv, char **envp, const struct rv_user_opts *opts,
+                int *status, vs_err *err)
+{
+    struct rv_user *u = calloc(1, sizeof(*u));
+    if (!u)
+        return vs_error(err, ENOMEM, "out of memory");
+    int rc = -1;
+    size_t space = RV_USER_END - RV_USER_BASE;
+    u->mem = mmap(NULL, space, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                  -1, 0);
+    if (u->mem == MAP_FAILED) {
+        u->mem = NULL;
+        vs_error_errno(err, "reserving the guest address space");
+        goto out;
+    }
+    u->mmap_used = calloc((RV_USER_MMAP_END - RV_USER_MMAP_START) >> 12, 1);
+    if (!u->mmap_used) {
+        vs_error(err, ENOMEM, "out of memory");
+        goto out;
+    }
+    if (!realpath(path, u->exe_path))
+        snprintf(u->exe_path, sizeof(u->exe_path), "%s", path);
+    u->trace_syscalls = opts && opts->trace_syscalls;
+
+    struct rv_bus bus = {
+        .ram = u->mem,
+        .ram_base = RV_USER_BASE,
+        .ram_size = space,
+        .ecall = rv_user_syscall,
+        .opaque = u,
+    };
+    struct rv_hart *h = &u->hart;
+    rv_hart_init(h, 0, &bus);
+    uint64_t entry = 0, phdr_va = 0;
+    unsigned phnum = 0;
+    if (load_elf(u, path, &entry, &phdr_va, &phnum, err) < 0 ||
+        build_stack(u, argv, envp, entry, phdr_va, phnum, err) < 0)
+        goto out_hart;
+
+    /* U-mode, no PMP, no paging; FP on; user counters readable */
+    h->pmp_count = 0;
+    h->mcounteren = h->scounteren = 7;
+    h->mstatus |= 1ull << 13; /* FS = Initial */
+    h->mtvec = 0;             /* any trap out of U-mode ends the run */
+    h->pc = entry;
+    h->x[10] = 0;
+    rv_set_priv(h, RV_PRIV_U);
+
+    for (;;) {
+        enum rv_stop why = rv_hart_run(h, UINT64_MAX / 2);
+        if (u->exited) {
+            *status = u->exit_status;
+            break;
+        }
+        if (why == RV_STOP_FATAL) {
+            report_fault(u, status);
+            break;
+        }
+    }
+    rc = 0;
+out_hart:
+    rv_hart_destroy(h);
+out:
+    if (u->mem)
+        munmap(u->mem, space);
+    free(u->mmap_used);
+    free(u);
+    return rc;
+}

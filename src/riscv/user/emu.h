@@ -1,0 +1,49 @@
+/* User-mode emulation: run a static riscv64 Linux ELF on the host, one hart
+ * in U-mode, its ECALLs translated to host system calls (like
+ * qemu-riscv64). The guest address space is one host mapping; guest
+ * virtual addresses are offsets into it (no page tables). */
+#ifndef VESSEL_RISCV_USER_EMU_H
+#define VESSEL_RISCV_USER_EMU_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "riscv/hart.h"
+#include "util/err.h"
+
+/* Guest layout (within [RV_USER_BASE, RV_USER_END)). */
+#define RV_USER_BASE 0x10000ull /* below: unmapped, so NULL dereferences fault */
+#define RV_USER_END 0x100000000ull
+#define RV_USER_MMAP_START 0x60000000ull
+#define RV_USER_MMAP_END 0xf0000000ull
+#define RV_USER_STACK_TOP 0xffff0000ull
+
+struct rv_user {
+    struct rv_hart hart;
+    uint8_t *mem; /* host mapping of guest address RV_USER_BASE */
+    uint64_t brk_start, brk_cur, brk_limit;
+    uint8_t *mmap_used; /* one byte per page of the mmap area */
+    char exe_path[4096];
+    bool exited;
+    int exit_status;
+    bool trace_syscalls;
+};
+
+struct rv_user_opts {
+    bool trace_syscalls; /* log each system call on stderr */
+};
+
+/* Run path with argv (argv[0] included) and envp. On normal termination
+ * returns 0 and sets *status to the exit status (or 128 + signal for a
+ * fatal fault, with a message on stderr describing it). -1 + err if the
+ * program could not be started. */
+int rv_user_run(const char *path, char **argv, char **envp, const struct rv_user_opts *opts,
+                int *status, vs_err *err);
+
+/* syscall.c */
+bool rv_user_syscall(void *opaque, struct rv_hart *h);
+/* Host pointer for guest [addr, addr+len), or NULL if outside the space. */
+void *rv_user_ptr(struct rv_user *u, uint64_t addr, uint64_t len);
+
+#endif
