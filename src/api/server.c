@@ -111,9 +111,11 @@ static enum MHD_Result do_snapshot(struct api_server *s, struct MHD_Connection *
                            "\"path\" (string) is required; \"type\" is \"full\" or \"diff\"");
     }
     bool diff = type && !strcmp(type, "diff");
+    unsigned flags = (diff ? SNAPSHOT_DIFF : 0) |
+                     (json_is_true(json_object_get(body, "disks")) ? SNAPSHOT_DISKS : 0);
     vs_err err = {0};
     struct snapshot_stats st;
-    int rc = snapshot_save(s->ctl, &s->session, path, diff, &st, &err);
+    int rc = snapshot_save(s->ctl, &s->session, path, flags, &st, &err);
     json_decref(body);
     if (rc < 0)
         return reply_error(c, err.code == EEXIST ? MHD_HTTP_CONFLICT : MHD_HTTP_BAD_REQUEST,

@@ -1,6 +1,7 @@
 #include "block/qcow2.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
@@ -216,10 +217,28 @@ struct qcow2 {
 
 static const struct disk_ops qcow2_ops;
 
+/* Writable images open in this process, so a snapshot can find the one a
+ * disk device holds by path (qcow2_push_overlay). */
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct qcow2 *registry[64];
+
+static void registry_set(struct qcow2 *q, bool add)
+{
+    pthread_mutex_lock(&registry_lock);
+    for (size_t i = 0; i < ARRAY_SIZE(registry); i++) {
+        if (add ? !registry[i] : registry[i] == q) {
+            registry[i] = add ? q : NULL;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&registry_lock);
+}
+
 static void qcow2_free(struct qcow2 *q)
 {
     if (!q)
         return;
+    registry_set(q, false);
     if (q->fd >= 0)
         close(q->fd);
     if (q->bfd >= 0)
@@ -436,6 +455,14 @@ static int qcow2_open_depth(const char *path, bool readonly, enum vm_disk_cache 
     if (q->h.backing_file[0] && open_backing(q, cache, depth, err) < 0)
         goto fail;
     q->sync_writes = false;
+    if (!readonly && depth == 0) {
+        char abs[PATH_MAX];
+        if (realpath(path, abs)) {
+            free(q->path);
+            q->path = strdup(abs);
+        }
+        registry_set(q, true);
+    }
     q->disk.ops = &qcow2_ops;
     q->disk.size = q->h.size;
     q->disk.readonly = readonly;
@@ -882,4 +909,58 @@ int qcow2_create(const char *path, uint64_t size, const char *backing, const cha
         return vs_error(err, -r, "%s: %s", path, strerror(-r));
     }
     return 0;
+}
+
+int qcow2_push_overlay(const char *path, const char *overlay, vs_err *err)
+{
+    char abs[PATH_MAX];
+    if (!realpath(path, abs))
+        return vs_error_errno(err, "disk %s", path);
+    struct qcow2 *q = NULL;
+    pthread_mutex_lock(&registry_lock);
+    for (size_t i = 0; i < ARRAY_SIZE(registry) && !q; i++)
+        if (registry[i] && !strcmp(registry[i]->path, abs))
+            q = registry[i];
+    pthread_mutex_unlock(&registry_lock);
+    if (!q)
+        return vs_error(err, ENOENT,
+                        "disk %s is not an open writable qcow2 image (snapshotting a disk needs "
+                        "a qcow2 disk: qemu-img create -f qcow2 -b IMAGE -F raw overlay.qcow2)",
+                        path);
+    pthread_mutex_lock(&q->lock);
+    int rc = -1;
+    struct qcow2 *n = NULL;
+    if (fdatasync(q->fd) < 0) {
+        vs_error_errno(err, "disk %s", abs);
+        goto out;
+    }
+    if (qcow2_create(overlay, q->h.size, abs, "qcow2", err) < 0)
+        goto out;
+    if (qcow2_open_depth(overlay, false, q->disk.cache, 1, &n, err) < 0) {
+        unlink(overlay);
+        goto out;
+    }
+    /* The device keeps its struct disk pointer: move the new overlay's
+     * state into q and the old image's into n, then close n (the overlay
+     * has its own read-only handle on the old image). */
+    size_t from = offsetof(struct qcow2, fd);
+    uint8_t tmp[sizeof(struct qcow2)];
+    memcpy(tmp, (uint8_t *)q + from, sizeof(*q) - from);
+    memcpy((uint8_t *)q + from, (uint8_t *)n + from, sizeof(*q) - from);
+    memcpy((uint8_t *)n + from, tmp, sizeof(*q) - from);
+    q->disk.path = q->path;
+    n->disk.path = n->path;
+    char nabs[PATH_MAX];
+    if (realpath(overlay, nabs)) {
+        free(q->path);
+        q->path = strdup(nabs);
+        q->disk.path = q->path;
+    }
+    registry_set(n, false);
+    rc = 0;
+out:
+    pthread_mutex_unlock(&q->lock);
+    if (n)
+        qcow2_free(n);
+    return rc;
 }

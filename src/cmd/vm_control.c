@@ -1,5 +1,6 @@
 /* vessel vm pause|resume|stop|info|snapshot (clients of a running VM's
  * control API) and vm restore|clone (start VMs from a snapshot). */
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
@@ -16,18 +17,30 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: vessel vm pause|resume|stop|info --api-sock PATH\n"
-               "       vessel vm snapshot --api-sock PATH [--diff] DIR\n"
+               "       vessel vm snapshot --api-sock PATH [--diff] [--disk] DIR\n"
                "       vessel vm restore DIR [--api-sock PATH] [--console stdio|none|file:PATH]\n"
                "                            [--overlay-dir DIR] [--arch x86_64|riscv64]\n"
                "                            [--vsock CID] [--clone-index N]\n"
                "       vessel vm clone DIR --count N [--dir OUTDIR]\n");
 }
 
-enum { O_API = 1, O_DIFF, O_CONSOLE, O_OVERLAY, O_ARCH, O_VSOCK, O_CLONE_INDEX, O_COUNT, O_DIR };
+enum {
+    O_API = 1,
+    O_DIFF,
+    O_DISKS,
+    O_CONSOLE,
+    O_OVERLAY,
+    O_ARCH,
+    O_VSOCK,
+    O_CLONE_INDEX,
+    O_COUNT,
+    O_DIR
+};
 
 static const struct option opts[] = {
     {"api-sock", required_argument, 0, O_API},
     {"diff", no_argument, 0, O_DIFF},
+    {"disk", no_argument, 0, O_DISKS},
     {"console", required_argument, 0, O_CONSOLE},
     {"overlay-dir", required_argument, 0, O_OVERLAY},
     {"arch", required_argument, 0, O_ARCH},
@@ -41,7 +54,7 @@ static const struct option opts[] = {
 
 struct args {
     const char *api_sock, *console, *overlay_dir, *outdir, *target;
-    bool diff;
+    bool diff, disks;
     int arch, clone_index;
     uint64_t count, vsock;
 };
@@ -133,7 +146,8 @@ static int api_verb(const char *verb, struct args *a, vs_err *err)
             snprintf(path, sizeof(path), "%s/%s", cwd, a->target);
         else
             snprintf(path, sizeof(path), "%s", a->target);
-        body = json_pack("{s:s, s:s}", "path", path, "type", a->diff ? "diff" : "full");
+        body = json_pack("{s:s, s:s, s:b}", "path", path, "type", a->diff ? "diff" : "full",
+                         "disks", a->disks);
         rc = api_client_request(a->api_sock, "PUT", "/snapshot", body, &resp, err);
         json_decref(body);
     } else {

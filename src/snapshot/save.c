@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "block/qcow2.h"
 #include "snapshot/config_json.h"
 #include "snapshot/disk_identity.h"
 #include "snapshot/snapshot.h"
@@ -167,10 +168,11 @@ static void random_id(char out[33])
 struct save_ctx {
     struct vm_control *ctl;
     struct snapshot_session *s;
-    bool diff;
+    bool diff, disks;
     const char *tmp;
     char id[33];
     struct snapshot_stats *st;
+    char *frozen[VM_MAX_DISKS]; /* disk images frozen by this snapshot */
 };
 
 /* Everything that needs the VM paused: state, features, memory. */
@@ -263,13 +265,42 @@ static int save_paused(struct save_ctx *c, vs_err *err)
     if (c->diff)
         json_object_set_new(man, "parent",
                             json_pack("{s:s, s:s}", "path", c->s->last_dir, "id", c->s->last_id));
-    json_object_set_new(man, "config", vm_config_to_json(ctl->cfg));
+    json_t *cj = vm_config_to_json(ctl->cfg);
+    for (unsigned i = 0; i < VM_MAX_DISKS; i++)
+        if (c->frozen[i])
+            json_object_set_new(json_array_get(json_object_get(cj, "disks"), i), "path",
+                                json_string(c->frozen[i]));
+    json_object_set_new(man, "config", cj);
     json_object_set_new(man, "memory",
                         json_pack("{s:s, s:o, s:I}", "file", "memory", "regions", regions,
                                   "file_size", (json_int_t)off));
+    /* Disk layer: each writable (qcow2) disk is frozen as it is now and the
+     * VM goes on writing into a new overlay next to it, so the snapshot's
+     * disks never change again. */
+    struct vm_config *wcfg = (struct vm_config *)ctl->cfg;
+    for (unsigned i = 0; c->disks && i < wcfg->ndisks; i++) {
+        struct vm_disk_config *dc = &wcfg->disks[i];
+        if (dc->readonly)
+            continue;
+        char *next = NULL;
+        if (asprintf(&next, "%s.after-%.8s.qcow2", dc->path, c->id) < 0) {
+            vs_error(err, ENOMEM, "out of memory");
+            goto out_w;
+        }
+        if (qcow2_push_overlay(dc->path, next, err) < 0) {
+            free(next);
+            goto out_w;
+        }
+        c->frozen[i] = dc->path;
+        dc->path = next;
+        free(dc->format);
+        dc->format = strdup("qcow2");
+    }
     json_t *disks = json_array();
     for (unsigned i = 0; i < ctl->cfg->ndisks; i++) {
-        json_t *d = disk_identity_record(ctl->cfg->disks[i].path, ctl->cfg->disks[i].format, err);
+        const char *dpath = c->frozen[i] ? c->frozen[i] : ctl->cfg->disks[i].path;
+        json_t *d =
+            disk_identity_record(dpath, c->frozen[i] ? "qcow2" : ctl->cfg->disks[i].format, err);
         if (!d) {
             json_decref(disks);
             goto out_w;
@@ -348,8 +379,8 @@ out:
     return rc;
 }
 
-int snapshot_save(struct vm_control *ctl, struct snapshot_session *s, const char *dir, bool diff,
-                  struct snapshot_stats *st, vs_err *err)
+int snapshot_save(struct vm_control *ctl, struct snapshot_session *s, const char *dir,
+                  unsigned flags, struct snapshot_stats *st, vs_err *err)
 {
     struct snapshot_stats dummy;
     if (!st)
@@ -380,9 +411,16 @@ int snapshot_save(struct vm_control *ctl, struct snapshot_session *s, const char
         return vs_error_prefix(err, "snapshot: ");
     }
     double tp = now_ms();
-    struct save_ctx c = {.ctl = ctl, .s = s, .diff = diff, .tmp = tmp, .st = st};
+    struct save_ctx c = {.ctl = ctl,
+                         .s = s,
+                         .diff = flags & SNAPSHOT_DIFF,
+                         .disks = flags & SNAPSHOT_DISKS,
+                         .tmp = tmp,
+                         .st = st};
     random_id(c.id);
     int rc = save_paused(&c, err);
+    for (unsigned i = 0; i < VM_MAX_DISKS; i++)
+        free(c.frozen[i]);
     st->pause_ms = now_ms() - tp;
     vs_err rerr = {0};
     if (!was_paused && ctl->resume(m, &rerr) < 0)

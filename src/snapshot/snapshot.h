@@ -30,11 +30,15 @@ struct snapshot_stats {
 void snapshot_session_free(struct snapshot_session *s);
 
 /* Pause (if running), write dir atomically (temp dir, fsync, rename),
- * restore the previous run state. diff: only pages dirtied since the
- * previous snapshot of this session. On failure the VM is left as it was
- * and no directory is created. */
-int snapshot_save(struct vm_control *ctl, struct snapshot_session *s, const char *dir, bool diff,
-                  struct snapshot_stats *st, vs_err *err);
+ * restore the previous run state. On failure the VM is left as it was and
+ * no directory is created.
+ * SNAPSHOT_DIFF: only pages dirtied since the previous snapshot of this
+ * session. SNAPSHOT_DISKS: freeze each writable (qcow2) disk as part of the
+ * snapshot; the VM continues on a new overlay "<disk>.after-<id>.qcow2". */
+#define SNAPSHOT_DIFF 1u
+#define SNAPSHOT_DISKS 2u
+int snapshot_save(struct vm_control *ctl, struct snapshot_session *s, const char *dir,
+                  unsigned flags, struct snapshot_stats *st, vs_err *err);
 
 /* A validated snapshot: header, CRC, version, machine type, CPU features,
  * disks and memory files are all checked by snapshot_image_open, before any

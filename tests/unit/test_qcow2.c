@@ -320,6 +320,42 @@ static void hostile_headers(void **state)
     disk_close(d);
 }
 
+/* Freezing an open image under a running device: later writes land in the
+ * new overlay, the frozen image keeps what it had. */
+static void push_overlay_freezes(void **state)
+{
+    const uint64_t size = 2 * MiB;
+    vs_err err;
+    assert_int_equal(qcow2_create(p("live.qcow2"), size, NULL, NULL, &err), 0);
+    struct disk *d;
+    assert_int_equal(qcow2_open(p("live.qcow2"), false, VM_CACHE_WRITEBACK, &d, &err), 0);
+    uint8_t *model = calloc(1, size);
+    memset(model, 0xa1, 70000);
+    dwrite(d, 0, model, 70000);
+    write_model(p("frozen.raw"), model, size);
+    assert_int_equal(qcow2_push_overlay(p("live.qcow2"), p("next.qcow2"), &err), 0);
+    assert_string_equal(d->path + strlen(d->path) - 10, "next.qcow2");
+    memset(model + 65536, 0xb2, 100000);
+    dwrite(d, 65536, model + 65536, 100000);
+    assert_reads_as(d, model, size);
+    /* a second layer on top works the same way */
+    assert_int_equal(qcow2_push_overlay(p("next.qcow2"), p("next2.qcow2"), &err), 0);
+    memset(model + MiB, 0xc3, 5000);
+    dwrite(d, MiB, model + MiB, 5000);
+    assert_reads_as(d, model, size);
+    disk_close(d);
+    write_model(p("top.raw"), model, size);
+    assert_int_equal(sh("qemu-img check -q %s && qemu-img check -q %s && qemu-img check -q %s",
+                        p("live.qcow2"), p("next.qcow2"), p("next2.qcow2")),
+                     0);
+    assert_int_equal(sh("qemu-img compare -q %s %s", p("live.qcow2"), p("frozen.raw")), 0);
+    assert_int_equal(sh("qemu-img compare -q %s %s", p("next2.qcow2"), p("top.raw")), 0);
+    /* only open writable qcow2 images can be frozen */
+    assert_int_equal(qcow2_push_overlay(p("live.qcow2"), p("x.qcow2"), &err), -1);
+    assert_non_null(strstr(err.msg, "not an open writable qcow2"));
+    free(model);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -328,6 +364,7 @@ int main(void)
         cmocka_unit_test(qemu_chain_zero_and_compressed),
         cmocka_unit_test(small_clusters_grow_refcounts),
         cmocka_unit_test(hostile_headers),
+        cmocka_unit_test(push_overlay_freezes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -15,6 +15,7 @@
 #include <zlib.h>
 #include <cmocka.h>
 
+#include "block/qcow2.h"
 #include "snapshot/snapshot.h"
 
 #include "fake_machine.h"
@@ -259,6 +260,39 @@ static void cpu_feature_missing(void **state)
     snapshot_session_free(&s);
 }
 
+/* With SNAPSHOT_DISKS the disk is frozen inside the snapshot: the VM's
+ * later writes go to a new overlay and the snapshot stays restorable. */
+static void disk_layer_snapshot(void **state)
+{
+    vs_err err;
+    assert_int_equal(qcow2_create(p("vm.qcow2"), 1 * MiB, NULL, NULL, &err), 0);
+    struct disk *d;
+    assert_int_equal(qcow2_open(p("vm.qcow2"), false, VM_CACHE_WRITEBACK, &d, &err), 0);
+    assert_int_equal(vm_config_add_disk(&fk.cfg, p("vm.qcow2"), &err), 0);
+    uint8_t buf[4096];
+    memset(buf, 1, sizeof(buf));
+    struct iovec v = {buf, sizeof(buf)};
+    assert_int_equal(disk_write(d, 0, &v, 1), 0);
+    struct snapshot_session s = {0};
+    assert_int_equal(snapshot_save(&ctl, &s, p("withdisk"), SNAPSHOT_DISKS, NULL, &err), 0);
+    assert_non_null(strstr(fk.cfg.disks[0].path, "vm.qcow2.after-"));
+    memset(buf, 2, sizeof(buf));
+    assert_int_equal(disk_write(d, 0, &v, 1), 0); /* the guest goes on writing */
+    struct snapshot_image img;
+    assert_int_equal(snapshot_image_open(p("withdisk"), -1, &img, &err), 0);
+    assert_non_null(strstr(img.cfg.disks[0].path, "/vm.qcow2"));
+    assert_null(strstr(img.cfg.disks[0].path, "after"));
+    snapshot_image_close(&img);
+    /* without it, the same writes make the snapshot unrestorable */
+    assert_int_equal(snapshot_save(&ctl, &s, p("nodisk"), 0, NULL, &err), 0);
+    usleep(20000); /* file systems keep mtime in clock ticks */
+    assert_int_equal(disk_write(d, 8192, &v, 1), 0);
+    assert_int_equal(snapshot_image_open(p("nodisk"), -1, &img, &err), -1);
+    assert_non_null(strstr(err.msg, "changed since the snapshot"));
+    disk_close(d);
+    snapshot_session_free(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -266,6 +300,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(failed_snapshot_leaves_nothing, fake_setup, fake_teardown),
         cmocka_unit_test_setup_teardown(bad_snapshots_refused, fake_setup, fake_teardown),
         cmocka_unit_test_setup_teardown(cpu_feature_missing, fake_setup, fake_teardown),
+        cmocka_unit_test_setup_teardown(disk_layer_snapshot, fake_setup, fake_teardown),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
