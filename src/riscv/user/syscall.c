@@ -97,6 +97,7 @@ enum {
     NR_getrandom = 278,
     NR_statx = 291,
     NR_rseq = 293,
+    NR_renameat2 = 276,
 };
 
 /* asm-generic struct stat (riscv64) */
@@ -423,11 +424,13 @@ static long dispatch(struct rv_user *u, uint64_t nr, const uint64_t *a)
             return -EFAULT;
         return neg_errno(unlinkat(dfd, path, (int)a[2]));
     }
-    case NR_renameat: {
+    case NR_renameat:
+    case NR_renameat2: {
         const char *from = gstr(u, a[1]), *to = gstr(u, a[3]);
         if (!from || !to)
             return -EFAULT;
-        return neg_errno(renameat(dfd, from, (int)a[2], to));
+        return neg_errno(
+            renameat2(dfd, from, (int)a[2], to, nr == NR_renameat2 ? (unsigned)a[4] : 0));
     }
     case NR_ftruncate:
         return neg_errno(ftruncate(dfd, (off_t)a[1]));

@@ -1,0 +1,144 @@
+"""`vessel emu`: static riscv64 Linux programs (tests/riscv-isa/user/*.c, built with
+riscv64-linux-gnu-gcc -static) print the same under vessel's user-mode emulation as
+under Debian's qemu-riscv64, and faults end the program the way a signal would."""
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def vessel_path() -> Path:
+    env = os.environ.get("VESSEL_BIN")
+    if env:
+        return Path(env)
+    for cand in (ROOT / "build-test/src/cmd/vessel", ROOT / "build/src/cmd/vessel"):
+        if cand.exists():
+            return cand
+    pytest.fail("vessel is not built: run tests/run (or set VESSEL_BIN)")
+
+SRC = ROOT / "tests/riscv-isa/user"
+CC = "riscv64-linux-gnu-gcc"
+QEMU = "qemu-riscv64"
+
+
+def tool(name: str, package: str) -> str:
+    path = shutil.which(name)
+    if not path:
+        sys.stderr.write(f"\n*** {name} is missing: apt-get install {package} ***\n")
+        pytest.fail(f"{name} is missing (apt-get install {package}; scripts/setup.sh does)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def progs() -> dict:
+    """Every program in tests/riscv-isa/user, built once per source version."""
+    cc = tool(CC, "gcc-riscv64-linux-gnu")
+    cache_dir = Path(os.environ.get("VESSEL_CACHE", Path.home() / ".cache/vessel"))
+    out = {}
+    for src in sorted(SRC.glob("*.c")):
+        digest = hashlib.sha256(src.read_bytes()).hexdigest()[:16]
+        exe = cache_dir / "riscv-emu" / f"{src.stem}-{digest}"
+        if not exe.exists():
+            exe.parent.mkdir(parents=True, exist_ok=True)
+            tmp = exe.with_suffix(".tmp")
+            subprocess.run([cc, "-static", "-O2", "-o", str(tmp), str(src), "-lm"], check=True)
+            tmp.rename(exe)
+        out[src.stem] = exe
+    return out
+
+
+def run(cmd, **kw):
+    env = dict(os.environ, VESSEL_TEST_VAR="value with spaces")
+    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=60,
+                          env=env, **kw)
+
+
+def both(prog, *args, **kw):
+    """(vessel result, qemu result) for the same program and arguments."""
+    qemu = tool(QEMU, "qemu-user")
+    v = run([vessel_path(), "emu", prog, *args], **kw)
+    q = run([qemu, prog, *args], **kw)
+    return v, q
+
+
+@pytest.mark.parametrize("name,args", [
+    ("hello", ["5", "two words", ""]),
+    ("mallocs", []),
+    ("floats", []),
+    ("timecheck", []),
+])
+def test_same_output_as_qemu(progs, name, args):
+    v, q = both(progs[name], *args)
+    assert v.returncode == q.returncode, v.stderr
+    assert v.stdout == q.stdout
+    assert v.stdout.strip(), "the program printed nothing"
+
+
+def test_hello_details(progs):
+    v = run([vessel_path(), "emu", progs["hello"], "3", "x y"])
+    assert v.returncode == 3
+    assert "argv[2]=x y" in v.stdout
+    assert "VESSEL_TEST_VAR=value with spaces" in v.stdout
+    assert v.stderr == "to stderr\n"
+
+
+def test_file_io_same_as_qemu(progs, tmp_path):
+    outs = []
+    for runner in ([vessel_path(), "emu"], [tool(QEMU, "qemu-user")]):
+        d = tmp_path / f"d{len(outs)}"
+        d.mkdir()
+        p = run([*runner, progs["fileio"], d])
+        assert p.returncode == 0, p.stderr
+        outs.append(p.stdout)
+        assert list(d.iterdir()) == [], "the program's files were not removed"
+    assert outs[0] == outs[1]
+    assert "lines 1000" in outs[0] and "entry renamed.txt" in outs[0]
+
+
+def test_sigill(progs):
+    v, q = both(progs["sigill"])
+    assert v.returncode == 128 + 4 and q.returncode == -4  # qemu dies of the signal itself
+    assert v.stdout == "before\n"
+    assert "SIGILL" in v.stderr and "illegal instruction" in v.stderr
+    assert "0xffffffff" in v.stderr
+
+
+def test_segv(progs):
+    v, q = both(progs["segv"])
+    assert v.returncode == 128 + 11 and q.returncode == -11
+    assert "SIGSEGV" in v.stderr and "address 0x8" in v.stderr
+
+
+def test_not_riscv_elf():
+    v = run([vessel_path(), "emu", "/bin/true"])
+    assert v.returncode != 0
+    assert v.stderr.startswith("vessel: ") and "not a riscv64 ELF" in v.stderr
+    assert len(v.stderr.strip().splitlines()) == 1
+
+
+def test_not_elf(tmp_path):
+    f = tmp_path / "script.sh"
+    f.write_text("#!/bin/sh\necho hi\n")
+    v = run([vessel_path(), "emu", f])
+    assert v.returncode != 0 and "not an ELF file" in v.stderr
+
+
+def test_missing_program(tmp_path):
+    v = run([vessel_path(), "emu", tmp_path / "nope"])
+    assert v.returncode != 0 and "No such file" in v.stderr
+
+
+def test_dynamic_program_rejected(tmp_path):
+    cc = tool(CC, "gcc-riscv64-linux-gnu")
+    src = tmp_path / "dyn.c"
+    src.write_text("int main(void) { return 0; }\n")
+    exe = tmp_path / "dyn"
+    subprocess.run([cc, "-o", str(exe), str(src)], check=True)
+    v = run([vessel_path(), "emu", exe])
+    assert v.returncode != 0 and "-static" in v.stderr
