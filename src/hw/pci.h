@@ -9,10 +9,12 @@
 #ifndef VESSEL_HW_PCI_H
 #define VESSEL_HW_PCI_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include "hw/bus.h"
 #include "hw/irq.h"
+#include "snapshot/state.h"
 #include "util/err.h"
 
 #define PCI_MAX_DEVICES 32
@@ -55,6 +57,11 @@ struct pci_bus {
     void (*route_intx)(void *opaque, unsigned slot, struct irq_line *out);
     struct msi_sink *msi;
     void *machine;
+    /* Bus-private: config accesses from several vCPUs, and where each BAR
+     * is registered on its io_bus while decoding is enabled. */
+    pthread_mutex_t lock;
+    bool bar_mapped[PCI_MAX_DEVICES][6];
+    uint64_t bar_mapped_at[PCI_MAX_DEVICES][6];
 };
 
 /* Standard header offsets used by device models. */
@@ -86,5 +93,11 @@ int pci_register_device(struct pci_bus *b, struct pci_device *d, vs_err *err);
 uint32_t pci_config_read(struct pci_bus *b, unsigned slot, unsigned fn, uint32_t off, unsigned len);
 void pci_config_write(struct pci_bus *b, unsigned slot, unsigned fn, uint32_t off, uint32_t val,
                       unsigned len);
+/* Unregister the config ports and every mapped BAR. */
+void pci_bus_destroy(struct pci_bus *b);
+/* Config space of every device (section "pci-config", instance = slot);
+ * load re-maps the BARs where the saved config puts them. */
+void pci_bus_save(struct pci_bus *b, struct state_writer *w);
+int pci_bus_load(struct pci_bus *b, struct state_reader *r, vs_err *err);
 
 #endif

@@ -1,0 +1,192 @@
+/* KVM's in-kernel interrupt controllers (two 8259s, the IOAPIC, per-vCPU
+ * LAPICs) and PIT, the GSI routing table (legacy pins plus MSI routes for
+ * irqfds), interrupt lines for device models, and their save/load. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "util/log.h"
+#include "x86/layout.h"
+#include "x86/machine.h"
+
+#define MAX_ROUTES 1024
+
+static void add_route(struct kvm_irq_routing *rt, uint32_t gsi, uint32_t chip, uint32_t pin)
+{
+    struct kvm_irq_routing_entry *e = &rt->entries[rt->nr++];
+    memset(e, 0, sizeof(*e));
+    e->gsi = gsi;
+    e->type = KVM_IRQ_ROUTING_IRQCHIP;
+    e->u.irqchip.irqchip = chip;
+    e->u.irqchip.pin = pin;
+}
+
+/* QEMU's PC routing: ISA IRQs to both 8259 and IOAPIC, IRQ0 to IOAPIC pin 2
+ * (the MADT's override), GSIs 16-23 to the IOAPIC only. */
+static void legacy_routes(struct kvm_irq_routing *rt)
+{
+    rt->nr = 0;
+    for (uint32_t i = 0; i < 16; i++) {
+        if (i == 2)
+            continue; /* cascade */
+        add_route(rt, i, i < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE, i % 8);
+    }
+    for (uint32_t i = 0; i < X86_IOAPIC_PINS; i++) {
+        if (i == 2)
+            continue;
+        add_route(rt, i, KVM_IRQCHIP_IOAPIC, i == 0 ? 2 : i);
+    }
+}
+
+int x86_irqchip_create(struct x86_machine *m, vs_err *err)
+{
+    if (ioctl(m->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
+        return vs_error_errno(err, "KVM_CREATE_IRQCHIP");
+    struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
+    if (ioctl(m->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
+        return vs_error_errno(err, "KVM_CREATE_PIT2");
+    m->routing = calloc(1, sizeof(*m->routing) + MAX_ROUTES * sizeof(struct kvm_irq_routing_entry));
+    if (!m->routing)
+        return vs_error(err, ENOMEM, "out of memory");
+    legacy_routes(m->routing);
+    m->next_msi_gsi = X86_IOAPIC_PINS;
+    pthread_mutex_init(&m->routing_lock, NULL);
+    if (ioctl(m->vm_fd, KVM_SET_GSI_ROUTING, m->routing) < 0)
+        return vs_error_errno(err, "KVM_SET_GSI_ROUTING");
+    return 0;
+}
+
+void x86_irq_set_level(void *machine, unsigned gsi, int level)
+{
+    struct x86_machine *m = machine;
+    struct kvm_irq_level l = {.irq = gsi, .level = (uint32_t)level};
+    if (ioctl(m->vm_fd, KVM_IRQ_LINE, &l) < 0)
+        vs_debug("KVM_IRQ_LINE %u: %s", gsi, strerror(errno));
+}
+
+static int msi_signal(void *opaque, uint64_t addr, uint32_t data)
+{
+    struct x86_machine *m = opaque;
+    struct kvm_msi msi = {
+        .address_lo = (uint32_t)addr, .address_hi = (uint32_t)(addr >> 32), .data = data};
+    int r = ioctl(m->vm_fd, KVM_SIGNAL_MSI, &msi);
+    return r < 0 ? -1 : 0;
+}
+
+/* An eventfd bound to a new MSI route: a device thread raises the
+ * interrupt with one write, without a trip through the VMM. */
+static int msi_irqfd_get(void *opaque, uint64_t addr, uint32_t data)
+{
+    struct x86_machine *m = opaque;
+    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (fd < 0)
+        return -1;
+    pthread_mutex_lock(&m->routing_lock);
+    struct kvm_irq_routing *rt = m->routing;
+    if (rt->nr >= MAX_ROUTES) {
+        pthread_mutex_unlock(&m->routing_lock);
+        close(fd);
+        return -1;
+    }
+    uint32_t gsi = m->next_msi_gsi++;
+    struct kvm_irq_routing_entry *e = &rt->entries[rt->nr++];
+    memset(e, 0, sizeof(*e));
+    e->gsi = gsi;
+    e->type = KVM_IRQ_ROUTING_MSI;
+    e->u.msi.address_lo = (uint32_t)addr;
+    e->u.msi.address_hi = (uint32_t)(addr >> 32);
+    e->u.msi.data = data;
+    struct kvm_irqfd irqfd = {.fd = (uint32_t)fd, .gsi = gsi};
+    if (ioctl(m->vm_fd, KVM_SET_GSI_ROUTING, rt) < 0 || ioctl(m->vm_fd, KVM_IRQFD, &irqfd) < 0) {
+        rt->nr--;
+        pthread_mutex_unlock(&m->routing_lock);
+        close(fd);
+        return -1;
+    }
+    pthread_mutex_unlock(&m->routing_lock);
+    return fd;
+}
+
+static void msi_irqfd_put(void *opaque, int fd)
+{
+    struct x86_machine *m = opaque;
+    /* Find the route by asking KVM to deassign the fd on each MSI GSI. */
+    pthread_mutex_lock(&m->routing_lock);
+    struct kvm_irq_routing *rt = m->routing;
+    for (uint32_t i = 0; i < rt->nr; i++) {
+        struct kvm_irq_routing_entry *e = &rt->entries[i];
+        if (e->type != KVM_IRQ_ROUTING_MSI)
+            continue;
+        struct kvm_irqfd irqfd = {
+            .fd = (uint32_t)fd, .gsi = e->gsi, .flags = KVM_IRQFD_FLAG_DEASSIGN};
+        if (ioctl(m->vm_fd, KVM_IRQFD, &irqfd) == 0) {
+            memmove(e, e + 1, (rt->nr - i - 1) * sizeof(*e));
+            rt->nr--;
+            ioctl(m->vm_fd, KVM_SET_GSI_ROUTING, rt);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&m->routing_lock);
+    close(fd);
+}
+
+void x86_msi_init(struct x86_machine *m)
+{
+    m->msi = (struct msi_sink){
+        .signal = msi_signal, .irqfd_get = msi_irqfd_get, .irqfd_put = msi_irqfd_put, .opaque = m};
+}
+
+int x86_irqchip_save(struct x86_machine *m, struct state_writer *w, vs_err *err)
+{
+    for (uint32_t chip = 0; chip < 3; chip++) {
+        struct kvm_irqchip c = {.chip_id = chip};
+        if (ioctl(m->vm_fd, KVM_GET_IRQCHIP, &c) < 0)
+            return vs_error_errno(err, "KVM_GET_IRQCHIP %u", chip);
+        state_begin(w, "x86.irqchip", chip, 1);
+        state_put(w, &c, sizeof(c));
+        state_end(w);
+    }
+    struct kvm_pit_state2 pit;
+    if (ioctl(m->vm_fd, KVM_GET_PIT2, &pit) < 0)
+        return vs_error_errno(err, "KVM_GET_PIT2");
+    state_begin(w, "x86.pit", 0, 1);
+    state_put(w, &pit, sizeof(pit));
+    state_end(w);
+    struct kvm_clock_data clk = {0};
+    if (ioctl(m->vm_fd, KVM_GET_CLOCK, &clk) < 0)
+        return vs_error_errno(err, "KVM_GET_CLOCK");
+    state_begin(w, "x86.kvmclock", 0, 1);
+    state_put_u64(w, clk.clock);
+    state_end(w);
+    return 0;
+}
+
+int x86_irqchip_load(struct x86_machine *m, struct state_reader *r, vs_err *err)
+{
+    uint32_t version;
+    for (uint32_t chip = 0; chip < 3; chip++) {
+        struct kvm_irqchip c;
+        if (state_find(r, "x86.irqchip", chip, &version, err) < 0 ||
+            state_get(r, &c, sizeof(c), err) < 0)
+            return -1;
+        if (c.chip_id != chip)
+            return vs_error(err, EINVAL, "x86.irqchip %u: saved chip id %u", chip, c.chip_id);
+        if (ioctl(m->vm_fd, KVM_SET_IRQCHIP, &c) < 0)
+            return vs_error_errno(err, "KVM_SET_IRQCHIP %u", chip);
+    }
+    struct kvm_pit_state2 pit;
+    if (state_find(r, "x86.pit", 0, &version, err) < 0 || state_get(r, &pit, sizeof(pit), err) < 0)
+        return -1;
+    if (ioctl(m->vm_fd, KVM_SET_PIT2, &pit) < 0)
+        return vs_error_errno(err, "KVM_SET_PIT2");
+    uint64_t clock;
+    if (state_find(r, "x86.kvmclock", 0, &version, err) < 0 || state_get_u64(r, &clock, err) < 0)
+        return -1;
+    struct kvm_clock_data clk = {.clock = clock};
+    if (ioctl(m->vm_fd, KVM_SET_CLOCK, &clk) < 0)
+        return vs_error_errno(err, "KVM_SET_CLOCK");
+    return 0;
+}

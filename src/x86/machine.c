@@ -1,0 +1,981 @@
+/* x86_vm_run / x86_vm_restore: build the KVM machine from a vm_config, load
+ * the kernel (bzImage through the 64-bit boot protocol, ELF vmlinux through
+ * its 64-bit entry or PVH), run the vCPU threads and turn the way the guest
+ * stopped into vessel's exit status. A reboot tears the machine down and
+ * builds it again; the console survives. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api/server.h"
+#include "util/cleanup.h"
+#include "util/log.h"
+#include "virtio/machine_glue.h"
+#include "vm/machine.h"
+#include "x86/acpi.h"
+#include "x86/boot.h"
+#include "x86/layout.h"
+#include "x86/machine.h"
+
+/* ---- life cycle ---- */
+
+void x86_machine_request_stop(struct x86_machine *m, enum x86_stop why, const char *fmt, ...)
+{
+    pthread_mutex_lock(&m->lock);
+    if (atomic_load(&m->stop) == X86_RUNNING) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(m->stop_msg, sizeof(m->stop_msg), fmt, ap);
+        va_end(ap);
+        atomic_store(&m->stop, why);
+    }
+    pthread_cond_broadcast(&m->cond);
+    pthread_mutex_unlock(&m->lock);
+    uint64_t one = 1;
+    ssize_t r = write(m->wake_fd, &one, sizeof(one));
+    (void)r;
+}
+
+void x86_machine_vcpu_checkpoint(struct x86_machine *m, struct x86_vcpu *v)
+{
+    if (!__atomic_load_n(&m->pause_req, __ATOMIC_SEQ_CST))
+        return;
+    pthread_mutex_lock(&m->lock);
+    while (m->pause_req && atomic_load(&m->stop) == X86_RUNNING) {
+        if (!v->parked) {
+            v->parked = true;
+            m->nparked++;
+            pthread_cond_broadcast(&m->cond);
+        }
+        pthread_cond_wait(&m->cond, &m->lock);
+    }
+    if (v->parked) {
+        v->parked = false;
+        m->nparked--;
+    }
+    pthread_mutex_unlock(&m->lock);
+}
+
+static void pm_event(void *opaque, enum acpi_pm_event ev)
+{
+    struct x86_machine *m = opaque;
+    if (ev == ACPI_PM_POWEROFF)
+        x86_machine_request_stop(m, X86_STOP_POWEROFF, "guest powered off");
+    else
+        x86_machine_request_stop(m, X86_STOP_REBOOT, "guest reset");
+}
+
+static void kbd_reset(void *opaque)
+{
+    x86_machine_request_stop(opaque, X86_STOP_REBOOT, "guest reset (i8042)");
+}
+
+/* Port 0x80 (POST codes, the kernel's I/O delay) and other ports a stock
+ * kernel pokes that have nothing behind them but must not cost a log line. */
+static uint64_t ignore_read(void *opaque, uint64_t off, unsigned len)
+{
+    (void)opaque;
+    (void)off;
+    return len >= 8 ? ~0ULL : (1ULL << (8 * len)) - 1;
+}
+static void ignore_write(void *opaque, uint64_t off, uint64_t val, unsigned len)
+{
+    (void)opaque;
+    (void)off;
+    (void)val;
+    (void)len;
+}
+
+static void route_intx(void *machine, unsigned slot, struct irq_line *out)
+{
+    (void)machine;
+    *out = (struct irq_line){
+        .set_level = x86_irq_set_level, .opaque = machine, .irq = X86_PCI_GSI_BASE + slot % 8};
+}
+
+/* ---- the console: survives reboots, retargeted to each machine's UART ---- */
+
+struct console_target {
+    pthread_mutex_t lock;
+    struct uart8250 *uart;
+    struct x86_machine *m;
+};
+static struct console_target g_console = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static size_t console_sink(void *opaque, const uint8_t *buf, size_t len)
+{
+    struct console_target *t = opaque;
+    size_t n = 0;
+    pthread_mutex_lock(&t->lock);
+    if (t->uart)
+        n = uart8250_receive(t->uart, buf, len);
+    pthread_mutex_unlock(&t->lock);
+    return n;
+}
+
+static void console_quit(void *opaque)
+{
+    struct console_target *t = opaque;
+    pthread_mutex_lock(&t->lock);
+    if (t->m)
+        x86_machine_request_stop(t->m, X86_STOP_QUIT, "quit from the console");
+    pthread_mutex_unlock(&t->lock);
+}
+
+/* ---- building the machine ---- */
+
+static int kvm_open(struct x86_machine *m, vs_err *err)
+{
+    m->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (m->kvm_fd < 0)
+        return vs_error_errno(err, "cannot open /dev/kvm");
+    int v = ioctl(m->kvm_fd, KVM_GET_API_VERSION, 0);
+    if (v != KVM_API_VERSION)
+        return vs_error(err, ENOTSUP, "/dev/kvm speaks KVM API %d, vessel needs %d", v,
+                        KVM_API_VERSION);
+    static const struct {
+        int cap;
+        const char *name;
+    } need[] = {{KVM_CAP_IRQCHIP, "IRQCHIP"},         {KVM_CAP_PIT2, "PIT2"},
+                {KVM_CAP_USER_MEMORY, "USER_MEMORY"}, {KVM_CAP_IRQ_ROUTING, "IRQ_ROUTING"},
+                {KVM_CAP_EXT_CPUID, "EXT_CPUID"},     {KVM_CAP_IMMEDIATE_EXIT, "IMMEDIATE_EXIT"}};
+    for (size_t i = 0; i < ARRAY_SIZE(need); i++)
+        if (ioctl(m->kvm_fd, KVM_CHECK_EXTENSION, need[i].cap) <= 0)
+            return vs_error(err, ENOTSUP, "/dev/kvm lacks KVM_CAP_%s", need[i].name);
+    int max = ioctl(m->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+    if (max <= 0)
+        max = ioctl(m->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
+    if (max > 0 && m->ncpus > (unsigned)max)
+        return vs_error(err, EINVAL, "--cpus %u: this KVM supports at most %d vCPUs", m->ncpus,
+                        max);
+    return 0;
+}
+
+static int get_supported_cpuid(struct x86_machine *m, vs_err *err)
+{
+    for (unsigned n = 128; n <= 4096; n *= 2) {
+        struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(struct kvm_cpuid_entry2));
+        if (!c)
+            return vs_error(err, ENOMEM, "out of memory");
+        c->nent = n;
+        if (ioctl(m->kvm_fd, KVM_GET_SUPPORTED_CPUID, c) == 0) {
+            m->cpuid = c;
+            return 0;
+        }
+        free(c);
+        if (errno != E2BIG)
+            return vs_error_errno(err, "KVM_GET_SUPPORTED_CPUID");
+    }
+    return vs_error(err, E2BIG, "KVM_GET_SUPPORTED_CPUID: too many entries");
+}
+
+static int get_msr_list(struct x86_machine *m, vs_err *err)
+{
+    struct kvm_msr_list probe = {.nmsrs = 0};
+    ioctl(m->kvm_fd, KVM_GET_MSR_INDEX_LIST, &probe);
+    unsigned n = probe.nmsrs;
+    struct kvm_msr_list *l = calloc(1, sizeof(*l) + n * sizeof(uint32_t));
+    if (!l)
+        return vs_error(err, ENOMEM, "out of memory");
+    l->nmsrs = n;
+    if (ioctl(m->kvm_fd, KVM_GET_MSR_INDEX_LIST, l) < 0) {
+        free(l);
+        return vs_error_errno(err, "KVM_GET_MSR_INDEX_LIST");
+    }
+    m->msr_list = malloc((n ? n : 1) * sizeof(uint32_t));
+    if (!m->msr_list) {
+        free(l);
+        return vs_error(err, ENOMEM, "out of memory");
+    }
+    memcpy(m->msr_list, l->indices, n * sizeof(uint32_t));
+    m->nmsrs = n;
+    free(l);
+    return 0;
+}
+
+static int set_memslots(struct x86_machine *m, uint32_t flags, vs_err *err)
+{
+    for (unsigned i = 0; i < m->mem.nregions; i++) {
+        struct guest_mem_region *r = &m->mem.regions[i];
+        struct kvm_userspace_memory_region s = {.slot = i,
+                                                .flags = flags,
+                                                .guest_phys_addr = r->gpa,
+                                                .memory_size = r->size,
+                                                .userspace_addr = (uintptr_t)r->hva};
+        if (ioctl(m->vm_fd, KVM_SET_USER_MEMORY_REGION, &s) < 0)
+            return vs_error_errno(err, "KVM_SET_USER_MEMORY_REGION %u", i);
+    }
+    return 0;
+}
+
+static void host_bridge_init(struct pci_device *d)
+{
+    memset(d, 0, sizeof(*d));
+    d->name = "host-bridge";
+    d->cfg[PCI_VENDOR_ID] = 0x86; /* Intel 0x8086:0x0d57, as Firecracker */
+    d->cfg[PCI_VENDOR_ID + 1] = 0x80;
+    d->cfg[PCI_DEVICE_ID] = 0x57;
+    d->cfg[PCI_DEVICE_ID + 1] = 0x0d;
+    d->cfg[PCI_CLASS_DEVICE] = 0x00; /* host bridge: class 06, subclass 00 */
+    d->cfg[PCI_CLASS_DEVICE + 1] = 0x06;
+}
+
+static uint64_t mmio64_start(uint64_t mem)
+{
+    uint64_t low, high;
+    x86_ram_split(mem, &low, &high);
+    uint64_t top = X86_RAM_4G + high;
+    return (top + (1ULL << 30) - 1) & ~((1ULL << 30) - 1);
+}
+#define X86_MMIO64_SIZE (64ULL << 30)
+
+static int machine_create(struct x86_machine *m, const struct vm_config *cfg,
+                          struct vm_restore_source *restore, vs_err *err)
+{
+    m->cfg = cfg;
+    m->ncpus = cfg->cpus;
+    m->kvm_fd = m->vm_fd = m->wake_fd = -1;
+    pthread_mutex_init(&m->lock, NULL);
+    pthread_cond_init(&m->cond, NULL);
+    io_bus_init(&m->pio, "pio");
+    io_bus_init(&m->mmio, "mmio");
+    m->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (m->wake_fd < 0)
+        return vs_error_errno(err, "eventfd");
+    if (kvm_open(m, err) < 0 || get_supported_cpuid(m, err) < 0 || get_msr_list(m, err) < 0)
+        return -1;
+    int rs = ioctl(m->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+    if (rs <= 0)
+        return vs_error_errno(err, "KVM_GET_VCPU_MMAP_SIZE");
+    m->run_size = (size_t)rs;
+    do {
+        m->vm_fd = ioctl(m->kvm_fd, KVM_CREATE_VM, 0);
+    } while (m->vm_fd < 0 && errno == EINTR);
+    if (m->vm_fd < 0)
+        return vs_error_errno(err, "KVM_CREATE_VM");
+    /* Intel needs these 4 pages out of the guest's way (real-mode
+     * emulation without unrestricted guest); harmless elsewhere. */
+    if (ioctl(m->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)X86_TSS_ADDR) < 0)
+        return vs_error_errno(err, "KVM_SET_TSS_ADDR");
+    uint64_t idmap = X86_IDENTITY_MAP_ADDR;
+    if (ioctl(m->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) < 0)
+        vs_debug("KVM_SET_IDENTITY_MAP_ADDR: %s", strerror(errno));
+
+    /* Guest RAM: below the PCI hole, the rest above 4 GiB. */
+    if (restore) {
+        m->mem = *restore->mem;
+        m->mem_owned = false;
+    } else {
+        uint64_t low, high;
+        x86_ram_split(cfg->memory, &low, &high);
+        guest_mem_init(&m->mem);
+        m->mem_owned = true;
+        if (guest_mem_add_anon(&m->mem, 0, low, err) < 0 ||
+            (high && guest_mem_add_anon(&m->mem, X86_RAM_4G, high, err) < 0))
+            return -1;
+    }
+    if (set_memslots(m, 0, err) < 0)
+        return -1;
+    if (x86_irqchip_create(m, err) < 0)
+        return -1;
+    x86_msi_init(m);
+
+    /* Devices. */
+    struct irq_line com1_irq = {.set_level = x86_irq_set_level, .opaque = m, .irq = X86_COM1_IRQ};
+    uart8250_init(&m->com1, &com1_irq, 0, serial_console_uart_tx, serial_console_uart_rx_ready,
+                  m->console);
+    struct io_region com1 = {.name = "com1",
+                             .base = X86_COM1_PORT,
+                             .size = 8,
+                             .read = uart8250_io_read,
+                             .write = uart8250_io_write,
+                             .opaque = &m->com1};
+    if (io_bus_register(&m->pio, &com1, err) < 0)
+        return -1;
+    struct irq_line kbd_irq = {.set_level = x86_irq_set_level, .opaque = m, .irq = 1};
+    i8042_init(&m->kbd, &kbd_irq, kbd_reset, m);
+    struct irq_line rtc_irq = {.set_level = x86_irq_set_level, .opaque = m, .irq = 8};
+    rtc_cmos_init(&m->rtc, &rtc_irq);
+    acpi_pm_init(&m->pm, pm_event, m);
+    if (i8042_register(&m->kbd, &m->pio, err) < 0 || rtc_cmos_register(&m->rtc, &m->pio, err) < 0 ||
+        acpi_pm_register(&m->pm, &m->pio, err) < 0)
+        return -1;
+    static const struct {
+        uint16_t base, size;
+    } quiet[] = {{0x80, 1}, {0x87, 1}, {0xed, 1}, {0x92, 1}};
+    for (size_t i = 0; i < ARRAY_SIZE(quiet); i++) {
+        struct io_region r = {.name = "ignored",
+                              .base = quiet[i].base,
+                              .size = quiet[i].size,
+                              .read = ignore_read,
+                              .write = ignore_write,
+                              .opaque = m};
+        if (io_bus_register(&m->pio, &r, err) < 0)
+            return -1;
+    }
+
+    if (pci_bus_init(&m->pci, &m->pio, &m->mmio, err) < 0)
+        return -1;
+    m->pci.mmio32_next = X86_MMIO32_START;
+    m->pci.mmio32_end = X86_PCI_MMIO32_END;
+    m->pci.mmio64_next = mmio64_start(cfg->memory);
+    m->pci.mmio64_end = m->pci.mmio64_next + X86_MMIO64_SIZE;
+    m->pci.route_intx = route_intx;
+    m->pci.machine = m;
+    m->pci.msi = &m->msi;
+    host_bridge_init(&m->host_bridge);
+    if (pci_register_device(&m->pci, &m->host_bridge, err) < 0)
+        return -1;
+    if (vs_event_loop_init(&m->loop, err) < 0)
+        return -1;
+    if (virtio_setup_pci(cfg, &m->mem, &m->pci, &m->loop, &m->virtio, err) < 0)
+        return -1;
+    if (vs_event_loop_start_thread(&m->loop, "vessel-io", err) < 0)
+        return -1;
+    m->loop_started = true;
+
+    for (unsigned i = 0; i < m->ncpus; i++)
+        if (x86_vcpu_create(m, i, err) < 0)
+            return -1;
+    return 0;
+}
+
+static void machine_destroy(struct x86_machine *m)
+{
+    for (unsigned i = 0; i < m->ncpus; i++)
+        if (m->vcpus[i].m)
+            x86_vcpu_destroy(&m->vcpus[i]);
+    if (m->loop_started || m->loop.epfd > 0)
+        vs_event_loop_stop(&m->loop);
+    if (m->virtio)
+        virtio_set_destroy(m->virtio);
+    m->virtio = NULL;
+    if (m->loop_started || m->loop.epfd > 0)
+        vs_event_loop_destroy(&m->loop);
+    if (m->vm_fd >= 0)
+        close(m->vm_fd);
+    if (m->kvm_fd >= 0)
+        close(m->kvm_fd);
+    if (m->wake_fd >= 0)
+        close(m->wake_fd);
+    if (m->mem_owned)
+        guest_mem_destroy(&m->mem);
+    free(m->cpuid);
+    free(m->msr_list);
+    free(m->routing);
+    io_bus_destroy(&m->pio);
+    io_bus_destroy(&m->mmio);
+}
+
+/* ---- loading the kernel ---- */
+
+struct kernel_image {
+    uint8_t *data;
+    size_t len;
+    bool is_elf;
+    struct x86_bzimage bz;
+    struct x86_elf elf;
+    uint64_t initrd_size;
+};
+
+static int read_file(const char *path, const char *what, uint8_t **out, size_t *len, vs_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return vs_error_errno(err, "%s %s", what, path);
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return vs_error(err, EINVAL, "%s %s is not a regular file", what, path);
+    }
+    uint8_t *p = malloc(st.st_size ? (size_t)st.st_size : 1);
+    if (!p) {
+        close(fd);
+        return vs_error(err, ENOMEM, "%s %s: out of memory", what, path);
+    }
+    size_t got = 0;
+    while (got < (size_t)st.st_size) {
+        ssize_t n = read(fd, p + got, (size_t)st.st_size - got);
+        if (n <= 0) {
+            if (n < 0 && errno == EINTR)
+                continue;
+            free(p);
+            close(fd);
+            return vs_error_errno(err, "reading %s %s", what, path);
+        }
+        got += (size_t)n;
+    }
+    close(fd);
+    *out = p;
+    *len = got;
+    return 0;
+}
+
+/* Everything about the kernel and initrd that can be refused is refused
+ * here, before a VM exists. */
+static int kernel_check(const struct vm_config *cfg, struct kernel_image *k, vs_err *err)
+{
+    memset(k, 0, sizeof(*k));
+    if (read_file(cfg->kernel, "kernel", &k->data, &k->len, err) < 0)
+        return -1;
+    uint64_t low, high;
+    x86_ram_split(cfg->memory, &low, &high);
+    uint64_t kernel_end;
+    if (x86_is_elf(k->data, k->len)) {
+        k->is_elf = true;
+        if (x86_elf_parse(k->data, k->len, &k->elf, err) < 0)
+            return vs_error_prefix(err, "kernel %s: ", cfg->kernel);
+        if (!k->elf.is64 && !k->elf.has_pvh)
+            return vs_error(err, EINVAL, "kernel %s: 32-bit ELF without a PVH entry note",
+                            cfg->kernel);
+        if (k->elf.lowest < X86_HIGHMEM_START || k->elf.highest > low)
+            return vs_error(err, EINVAL,
+                            "kernel %s: segments at 0x%llx-0x%llx do not fit in guest RAM "
+                            "(1 MiB to %llu MiB)",
+                            cfg->kernel, (unsigned long long)k->elf.lowest,
+                            (unsigned long long)k->elf.highest, (unsigned long long)(low >> 20));
+        kernel_end = k->elf.highest;
+    } else {
+        if (x86_bzimage_parse(k->data, k->len, &k->bz, err) < 0)
+            return vs_error_prefix(err, "kernel %s: ", cfg->kernel);
+        kernel_end = X86_HIGHMEM_START + k->bz.init_size;
+        if (kernel_end > low)
+            return vs_error(err, ENOSPC,
+                            "kernel %s needs %llu MiB to unpack; --memory %llu MiB is too small",
+                            cfg->kernel, (unsigned long long)(kernel_end >> 20),
+                            (unsigned long long)(cfg->memory >> 20));
+    }
+    if (cfg->initrd) {
+        struct stat st;
+        if (stat(cfg->initrd, &st) < 0)
+            return vs_error_errno(err, "initrd %s", cfg->initrd);
+        k->initrd_size = (uint64_t)st.st_size;
+        uint64_t limit = k->is_elf ? low : (uint64_t)k->bz.initrd_addr_max + 1;
+        uint64_t addr;
+        if (x86_initrd_place(k->initrd_size, ALIGN_UP(kernel_end, 4096ULL), limit, low, &addr,
+                             err) < 0)
+            return vs_error_prefix(err, "initrd %s: ", cfg->initrd);
+    }
+    size_t cl = cfg->append ? strlen(cfg->append) : 0;
+    if (cl + 1 > X86_CMDLINE_MAX ||
+        (!k->is_elf && k->bz.cmdline_size && cl + 1 > k->bz.cmdline_size))
+        return vs_error(err, E2BIG, "--append: the command line is %zu bytes, too long", cl);
+    return 0;
+}
+
+static void write_page_tables(struct x86_machine *m)
+{
+    uint64_t *pml4 = guest_mem_ptr_w(&m->mem, X86_PML4_ADDR, 4096);
+    uint64_t *pdpt = guest_mem_ptr_w(&m->mem, X86_PDPT_ADDR, 4096);
+    uint64_t *pd = guest_mem_ptr_w(&m->mem, X86_PD_ADDR, 4 * 4096);
+    memset(pml4, 0, 4096);
+    memset(pdpt, 0, 4096);
+    pml4[0] = X86_PDPT_ADDR | 0x3;
+    for (uint64_t i = 0; i < 4; i++)
+        pdpt[i] = (X86_PD_ADDR + i * 4096) | 0x3;
+    /* 2 MiB pages identity-mapping the low 4 GiB (RAM, ACPI, MMIO). */
+    for (uint64_t i = 0; i < 4 * 512; i++)
+        pd[i] = (i << 21) | 0x83;
+    uint64_t *gdt = guest_mem_ptr_w(&m->mem, X86_GDT_ADDR, 6 * 8);
+    gdt[0] = 0;
+    gdt[1] = 0;
+    gdt[2] = 0x00af9b000000ffffULL; /* 0x10: 64-bit code */
+    gdt[3] = 0x00cf93000000ffffULL; /* 0x18: data */
+    gdt[4] = 0x00008b0000000067ULL; /* 0x20: TSS */
+    gdt[5] = 0x00cf9b000000ffffULL; /* 0x28: 32-bit code (PVH) */
+}
+
+static int load_kernel(struct x86_machine *m, const struct vm_config *cfg,
+                       const struct kernel_image *k, vs_err *err)
+{
+    uint64_t low, high;
+    x86_ram_split(cfg->memory, &low, &high);
+    write_page_tables(m);
+
+    struct x86_acpi_config ac = {.base = X86_ACPI_ADDR,
+                                 .ncpus = m->ncpus,
+                                 .pci_mmio32_start = X86_MMIO32_START,
+                                 .pci_mmio32_end = X86_PCI_MMIO32_END,
+                                 .pci_mmio64_start = m->pci.mmio64_end > 0 ? m->pci.mmio64_next : 0,
+                                 .pci_mmio64_end = m->pci.mmio64_end,
+                                 .pci_gsi_base = X86_PCI_GSI_BASE,
+                                 .pci_gsi_count = 8};
+    size_t used;
+    uint8_t *acpi = guest_mem_ptr_w(&m->mem, X86_ACPI_ADDR, X86_ACPI_SIZE);
+    if (x86_acpi_build(&ac, acpi, X86_ACPI_SIZE, &used, err) < 0)
+        return -1;
+
+    const char *append = cfg->append ? cfg->append : "console=ttyS0";
+    size_t cl = strlen(append);
+    if (guest_mem_write(&m->mem, X86_CMDLINE_ADDR, append, cl + 1) < 0)
+        return vs_error(err, EINVAL, "command line does not fit");
+
+    uint64_t kernel_end, entry;
+    bool pvh = false;
+    if (k->is_elf) {
+        for (unsigned i = 0; i < k->elf.nsegs; i++) {
+            const struct x86_elf_seg *s = &k->elf.segs[i];
+            uint8_t *dst = guest_mem_ptr_w(&m->mem, s->paddr, s->memsz);
+            if (!dst)
+                return vs_error(err, EINVAL, "kernel segment at 0x%llx is outside RAM",
+                                (unsigned long long)s->paddr);
+            memcpy(dst, k->data + s->offset, s->filesz);
+            memset(dst + s->filesz, 0, s->memsz - s->filesz);
+        }
+        kernel_end = k->elf.highest;
+        pvh = !k->elf.is64;
+        entry = pvh ? k->elf.pvh_entry : k->elf.entry;
+    } else {
+        if (guest_mem_write(&m->mem, X86_HIGHMEM_START, k->data + k->bz.kernel_offset,
+                            k->bz.kernel_size) < 0)
+            return vs_error(err, EINVAL, "kernel does not fit in guest memory");
+        kernel_end = X86_HIGHMEM_START + k->bz.init_size;
+        entry = X86_HIGHMEM_START + 0x200; /* startup_64 */
+    }
+
+    uint64_t initrd_addr = 0;
+    if (cfg->initrd) {
+        uint64_t limit = k->is_elf ? low : (uint64_t)k->bz.initrd_addr_max + 1;
+        if (x86_initrd_place(k->initrd_size, ALIGN_UP(kernel_end, 4096ULL), limit, low,
+                             &initrd_addr, err) < 0)
+            return vs_error_prefix(err, "initrd %s: ", cfg->initrd);
+        int fd = open(cfg->initrd, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return vs_error_errno(err, "initrd %s", cfg->initrd);
+        uint8_t *dst = guest_mem_ptr_w(&m->mem, initrd_addr, k->initrd_size);
+        uint64_t got = 0;
+        while (dst && got < k->initrd_size) {
+            ssize_t n = read(fd, dst + got, k->initrd_size - got);
+            if (n <= 0) {
+                if (n < 0 && errno == EINTR)
+                    continue;
+                break;
+            }
+            got += (uint64_t)n;
+        }
+        close(fd);
+        if (got != k->initrd_size)
+            return vs_error(err, EIO, "initrd %s: short read", cfg->initrd);
+    }
+
+    struct x86_e820_entry e820[8];
+    unsigned ne = x86_e820_build(cfg->memory, e820, ARRAY_SIZE(e820));
+    uint64_t info;
+    if (pvh) {
+        /* hvm_start_info at the zero page's address, memmap and module
+         * list right after it. */
+        uint8_t *p = guest_mem_ptr_w(&m->mem, X86_BOOT_PARAMS_ADDR, 4096);
+        memset(p, 0, 4096);
+        struct pvh_start_info si = {.magic = PVH_START_MAGIC,
+                                    .version = 1,
+                                    .cmdline_paddr = X86_CMDLINE_ADDR,
+                                    .rsdp_paddr = X86_ACPI_ADDR,
+                                    .memmap_paddr = X86_BOOT_PARAMS_ADDR + 0x100,
+                                    .memmap_entries = ne};
+        for (unsigned i = 0; i < ne; i++) {
+            struct pvh_memmap_entry e = {e820[i].addr, e820[i].size, e820[i].type, 0};
+            memcpy(p + 0x100 + i * sizeof(e), &e, sizeof(e));
+        }
+        if (cfg->initrd) {
+            struct pvh_module mod = {.paddr = initrd_addr, .size = k->initrd_size};
+            memcpy(p + 0x800, &mod, sizeof(mod));
+            si.nr_modules = 1;
+            si.modlist_paddr = X86_BOOT_PARAMS_ADDR + 0x800;
+        }
+        memcpy(p, &si, sizeof(si));
+        info = X86_BOOT_PARAMS_ADDR;
+    } else {
+        struct x86_boot_params_in in = {.image = k->is_elf ? NULL : k->data,
+                                        .bz = k->is_elf ? NULL : &k->bz,
+                                        .cmdline_addr = X86_CMDLINE_ADDR,
+                                        .cmdline_len = (uint32_t)cl,
+                                        .initrd_addr = initrd_addr,
+                                        .initrd_size = k->initrd_size,
+                                        .e820 = e820,
+                                        .ne820 = ne,
+                                        .rsdp_addr = X86_ACPI_ADDR};
+        uint8_t *zp = guest_mem_ptr_w(&m->mem, X86_BOOT_PARAMS_ADDR, BP_SIZE);
+        if (x86_boot_params_build(zp, &in, err) < 0)
+            return -1;
+        info = X86_BOOT_PARAMS_ADDR;
+    }
+    return x86_vcpu_setup_boot(&m->vcpus[0], pvh, entry, info, err);
+}
+
+/* ---- vm_control ---- */
+
+static int ctl_pause(void *machine, vs_err *err)
+{
+    struct x86_machine *m = machine;
+    pthread_mutex_lock(&m->lock);
+    if (m->pause_req) {
+        pthread_mutex_unlock(&m->lock);
+        return 0;
+    }
+    __atomic_store_n(&m->pause_req, true, __ATOMIC_SEQ_CST);
+    pthread_mutex_unlock(&m->lock);
+    for (unsigned i = 0; i < m->ncpus; i++)
+        x86_vcpu_kick(&m->vcpus[i]);
+    pthread_mutex_lock(&m->lock);
+    while (m->nparked < m->ncpus && atomic_load(&m->stop) == X86_RUNNING)
+        pthread_cond_wait(&m->cond, &m->lock);
+    pthread_mutex_unlock(&m->lock);
+    if (atomic_load(&m->stop) != X86_RUNNING)
+        return vs_error(err, ESHUTDOWN, "the VM is shutting down");
+    if (m->virtio && virtio_set_pause(m->virtio, err) < 0)
+        return -1;
+    return 0;
+}
+
+static int ctl_resume(void *machine, vs_err *err)
+{
+    struct x86_machine *m = machine;
+    (void)err;
+    if (m->virtio)
+        virtio_set_resume(m->virtio);
+    pthread_mutex_lock(&m->lock);
+    __atomic_store_n(&m->pause_req, false, __ATOMIC_SEQ_CST);
+    pthread_cond_broadcast(&m->cond);
+    pthread_mutex_unlock(&m->lock);
+    return 0;
+}
+
+static bool ctl_is_paused(void *machine)
+{
+    struct x86_machine *m = machine;
+    pthread_mutex_lock(&m->lock);
+    bool p = m->pause_req && m->nparked == m->ncpus;
+    pthread_mutex_unlock(&m->lock);
+    return p;
+}
+
+static int ctl_save_state(void *machine, struct state_writer *w, vs_err *err)
+{
+    struct x86_machine *m = machine;
+    if (!ctl_is_paused(m))
+        return vs_error(err, EBUSY, "pause the VM before saving its state");
+    state_begin(w, "x86.machine", 0, 1);
+    state_put_u32(w, m->ncpus);
+    state_put_u64(w, m->cfg->memory);
+    state_end(w);
+    for (unsigned i = 0; i < m->ncpus; i++)
+        if (x86_vcpu_save(&m->vcpus[i], w, err) < 0)
+            return -1;
+    if (x86_irqchip_save(m, w, err) < 0)
+        return -1;
+    uart8250_save(&m->com1, w, 0);
+    i8042_save(&m->kbd, w);
+    rtc_cmos_save(&m->rtc, w);
+    acpi_pm_save(&m->pm, w);
+    pci_bus_save(&m->pci, w);
+    if (m->virtio && virtio_set_save(m->virtio, w, err) < 0)
+        return -1;
+    return state_writer_status(w, err);
+}
+
+static int machine_load_state(struct x86_machine *m, struct state_reader *r, vs_err *err)
+{
+    uint32_t version, ncpus;
+    uint64_t mem;
+    if (state_find(r, "x86.machine", 0, &version, err) < 0 || state_get_u32(r, &ncpus, err) < 0 ||
+        state_get_u64(r, &mem, err) < 0)
+        return -1;
+    if (ncpus != m->ncpus || mem != m->cfg->memory)
+        return vs_error(err, EINVAL,
+                        "snapshot is of a VM with %u vCPUs and %llu MiB, not %u and %llu MiB",
+                        ncpus, (unsigned long long)(mem >> 20), m->ncpus,
+                        (unsigned long long)(m->cfg->memory >> 20));
+    /* Interrupt controllers first: the LAPIC state is per vCPU and goes
+     * after the IOAPIC/PIC, as QEMU orders it. */
+    if (x86_irqchip_load(m, r, err) < 0)
+        return -1;
+    for (unsigned i = 0; i < m->ncpus; i++)
+        if (x86_vcpu_load(&m->vcpus[i], r, err) < 0)
+            return -1;
+    if (uart8250_load(&m->com1, r, 0, err) < 0 || i8042_load(&m->kbd, r, err) < 0 ||
+        rtc_cmos_load(&m->rtc, r, err) < 0 || acpi_pm_load(&m->pm, r, err) < 0 ||
+        pci_bus_load(&m->pci, r, err) < 0)
+        return -1;
+    if (m->virtio && virtio_set_load(m->virtio, r, err) < 0)
+        return -1;
+    return 0;
+}
+
+static struct guest_mem *ctl_memory(void *machine)
+{
+    return &((struct x86_machine *)machine)->mem;
+}
+
+static int ctl_enable_dirty_log(void *machine, vs_err *err)
+{
+    struct x86_machine *m = machine;
+    if (guest_mem_dirty_enable(&m->mem, err) < 0)
+        return -1;
+    return set_memslots(m, KVM_MEM_LOG_DIRTY_PAGES, err);
+}
+
+static int ctl_fetch_dirty_log(void *machine, unsigned region, uint64_t *bitmap, vs_err *err)
+{
+    struct x86_machine *m = machine;
+    if (region >= m->mem.nregions)
+        return vs_error(err, EINVAL, "no memory region %u", region);
+    struct guest_mem_region *r = &m->mem.regions[region];
+    size_t words = (r->size / GUEST_PAGE_SIZE + 63) / 64;
+    struct kvm_dirty_log log = {.slot = region, .dirty_bitmap = bitmap};
+    memset(bitmap, 0, words * 8);
+    if (ioctl(m->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0)
+        return vs_error_errno(err, "KVM_GET_DIRTY_LOG %u", region);
+    uint64_t *vmm = calloc(words, 8);
+    if (!vmm)
+        return vs_error(err, ENOMEM, "out of memory");
+    guest_mem_dirty_fetch(&m->mem, region, vmm);
+    for (size_t i = 0; i < words; i++)
+        bitmap[i] |= vmm[i];
+    free(vmm);
+    return 0;
+}
+
+static void ctl_request_stop(void *machine)
+{
+    x86_machine_request_stop(machine, X86_STOP_QUIT, "stopped by the API");
+}
+
+static int ctl_cpu_features(void *machine, struct vs_buf *out, vs_err *err)
+{
+    struct x86_machine *m = machine;
+    /* Leaves 1 and 7 (feature words) and the XSAVE area size: what the
+     * saved vCPU state depends on. */
+    uint32_t leaves[][2] = {{1, 0}, {7, 0}, {0xd, 0}, {0xd, 1}, {0x80000001, 0}};
+    for (size_t i = 0; i < ARRAY_SIZE(leaves); i++) {
+        uint32_t w[4] = {0};
+        for (unsigned j = 0; j < m->cpuid->nent; j++) {
+            struct kvm_cpuid_entry2 *e = &m->cpuid->entries[j];
+            if (e->function == leaves[i][0] &&
+                (!(e->flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX) || e->index == leaves[i][1])) {
+                w[0] = e->function == 1 ? 0 : e->eax;
+                w[1] = e->function == 1 ? 0 : e->ebx; /* leaf 1 EBX is per vCPU */
+                w[2] = e->ecx;
+                w[3] = e->edx;
+                break;
+            }
+        }
+        for (int k = 0; k < 4; k++)
+            vs_buf_put_u32(out, w[k]);
+    }
+    if (out->oom)
+        return vs_error(err, ENOMEM, "out of memory");
+    return 0;
+}
+
+static void ctl_init(struct x86_machine *m, const struct vm_config *cfg)
+{
+    m->ctl = (struct vm_control){.machine = m,
+                                 .arch = VM_ARCH_X86_64,
+                                 .cfg = cfg,
+                                 .pause = ctl_pause,
+                                 .resume = ctl_resume,
+                                 .is_paused = ctl_is_paused,
+                                 .save_state = ctl_save_state,
+                                 .memory = ctl_memory,
+                                 .enable_dirty_log = ctl_enable_dirty_log,
+                                 .fetch_dirty_log = ctl_fetch_dirty_log,
+                                 .request_stop = ctl_request_stop,
+                                 .cpu_features = ctl_cpu_features};
+}
+
+/* ---- running ---- */
+
+/* Wait for a stop reason or a signal; returns the reason. */
+static enum x86_stop wait_stop(struct x86_machine *m, int sigfd)
+{
+    for (;;) {
+        struct pollfd p[2] = {{.fd = m->wake_fd, .events = POLLIN},
+                              {.fd = sigfd, .events = POLLIN}};
+        int r = poll(p, sigfd >= 0 ? 2 : 1, -1);
+        if (r < 0 && errno != EINTR)
+            break;
+        if (sigfd >= 0 && (p[1].revents & POLLIN)) {
+            struct signalfd_siginfo si;
+            if (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
+                m->stop_signal = (int)si.ssi_signo;
+                x86_machine_request_stop(m, X86_STOP_SIGNAL, "killed by signal %d",
+                                         (int)si.ssi_signo);
+            }
+        }
+        if (p[0].revents & POLLIN) {
+            uint64_t v;
+            ssize_t n = read(m->wake_fd, &v, sizeof(v));
+            (void)n;
+        }
+        enum x86_stop s = atomic_load(&m->stop);
+        if (s != X86_RUNNING)
+            return s;
+    }
+    return X86_STOP_ERROR;
+}
+
+/* Build, run and tear down one boot. Returns the stop reason, or -1 when the
+ * machine could not be built (err set). */
+static int run_once(const struct vm_config *cfg, struct serial_console *console,
+                    const struct kernel_image *k, struct vm_restore_source *restore, int sigfd,
+                    vs_err *err)
+{
+    struct x86_machine *m = calloc(1, sizeof(*m));
+    if (!m)
+        return vs_error(err, ENOMEM, "out of memory");
+    m->console = console;
+    int ret = -1;
+    struct api_server *api = NULL;
+    if (machine_create(m, cfg, restore, err) < 0)
+        goto out;
+    if (restore) {
+        if (machine_load_state(m, restore->state, err) < 0) {
+            vs_error_prefix(err, "restoring the snapshot: ");
+            goto out;
+        }
+    } else if (load_kernel(m, cfg, k, err) < 0) {
+        goto out;
+    }
+    ctl_init(m, cfg);
+    if (cfg->api_sock && api_server_start(cfg->api_sock, &m->ctl, &api, err) < 0)
+        goto out;
+    pthread_mutex_lock(&g_console.lock);
+    g_console.uart = &m->com1;
+    g_console.m = m;
+    pthread_mutex_unlock(&g_console.lock);
+    for (unsigned i = 0; i < m->ncpus; i++) {
+        if (x86_vcpu_start(&m->vcpus[i], err) < 0) {
+            x86_machine_request_stop(m, X86_STOP_ERROR, "%s", err->msg);
+            break;
+        }
+    }
+    enum x86_stop why = wait_stop(m, sigfd);
+    /* Stop every vCPU before touching anything they use. */
+    pthread_mutex_lock(&m->lock);
+    pthread_cond_broadcast(&m->cond);
+    pthread_mutex_unlock(&m->lock);
+    for (unsigned i = 0; i < m->ncpus; i++) {
+        struct x86_vcpu *v = &m->vcpus[i];
+        if (v->started) {
+            x86_vcpu_kick(v);
+            pthread_join(v->thread, NULL);
+            v->started = false;
+        }
+    }
+    pthread_mutex_lock(&g_console.lock);
+    g_console.uart = NULL;
+    g_console.m = NULL;
+    pthread_mutex_unlock(&g_console.lock);
+    if (why == X86_STOP_ERROR)
+        ret = vs_error(err, EIO, "%s", m->stop_msg);
+    else if (why == X86_STOP_SIGNAL)
+        ret = 1000 + m->stop_signal; /* decoded by run_loop */
+    else
+        ret = (int)why;
+out:
+    if (api)
+        api_server_stop(api);
+    machine_destroy(m);
+    free(m);
+    return ret;
+}
+
+static int run_loop(const struct vm_config *cfg, struct kernel_image *k,
+                    struct vm_restore_source *restore, vs_err *err)
+{
+    struct serial_console *console = NULL;
+    if (serial_console_open(cfg->console, &console, err) < 0)
+        return -1;
+    /* Signals that end the VM are taken synchronously by the main thread;
+     * every thread started from here inherits the mask. */
+    sigset_t set, old;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, &old);
+    int sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    struct sigaction ign = {.sa_handler = SIG_IGN}, old_pipe;
+    sigaction(SIGPIPE, &ign, &old_pipe);
+    x86_vcpu_signal_init();
+
+    int status = -1;
+    bool started_console = false;
+    for (;;) {
+        if (!started_console) {
+            if (serial_console_start(console, console_sink, console_quit, &g_console, err) < 0)
+                break;
+            started_console = true;
+        }
+        int why = run_once(cfg, console, k, restore, sigfd, err);
+        restore = NULL; /* a reboot boots the kernel afresh */
+        if (why < 0)
+            break;
+        if (why >= 1000) {
+            status = 128 + (why - 1000);
+            break;
+        }
+        if (why == X86_STOP_REBOOT && !cfg->no_reboot) {
+            if (!k->data) {
+                /* Restored VMs were started without a kernel image. */
+                status = 0;
+                break;
+            }
+            continue;
+        }
+        status = 0;
+        break;
+    }
+    serial_console_close(console);
+    if (sigfd >= 0)
+        close(sigfd);
+    sigaction(SIGPIPE, &old_pipe, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return status;
+}
+
+int x86_vm_run(const struct vm_config *cfg, vs_err *err)
+{
+    /* Refuse what can be refused before anything starts. */
+    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return vs_error_errno(err, "cannot open /dev/kvm");
+    close(fd);
+    struct kernel_image k;
+    if (kernel_check(cfg, &k, err) < 0) {
+        free(k.data);
+        return -1;
+    }
+    int status = run_loop(cfg, &k, NULL, err);
+    free(k.data);
+    return status;
+}
+
+int x86_vm_restore(const struct vm_config *cfg, struct vm_restore_source *src, vs_err *err)
+{
+    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return vs_error_errno(err, "cannot open /dev/kvm");
+    close(fd);
+    struct kernel_image k;
+    memset(&k, 0, sizeof(k));
+    /* With the kernel still at hand a guest reboot boots it again. */
+    if (cfg->kernel && kernel_check(cfg, &k, err) < 0) {
+        free(k.data);
+        k.data = NULL;
+    }
+    int status = run_loop(cfg, &k, src, err);
+    free(k.data);
+    return status;
+}

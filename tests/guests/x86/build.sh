@@ -1,0 +1,26 @@
+#!/bin/sh
+# Build the tier-1 x86 test guest (tests/guests/out/x86/guest.elf and its
+# ELF32 twin guest32.elf, which vessel starts through the PVH entry).
+# Idempotent: rebuilds only when a source is newer than the output.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+out=${1:-$here/../out/x86}
+mkdir -p "$out"
+elf=$out/guest.elf
+if [ -f "$elf" ] && [ -f "$out/guest32.elf" ]; then
+    stale=0
+    for f in "$here"/guest.c "$here"/start.S "$here"/guest.ld "$here"/build.sh; do
+        [ "$f" -nt "$elf" ] && stale=1
+    done
+    [ $stale = 0 ] && exit 0
+fi
+CC=${CC:-gcc}
+flags="-m64 -O2 -ffreestanding -fno-pic -fno-pie -no-pie -nostdlib -static -mno-red-zone \
+ -mno-sse -mno-mmx -mno-80387 -mcmodel=kernel -fno-stack-protector -fno-asynchronous-unwind-tables \
+ -mgeneral-regs-only -Wall -Wl,--build-id=none -Wl,-z,max-page-size=4096 -Wl,-z,noexecstack -Wl,--no-warn-rwx-segments"
+# -mcmodel=kernel wants negative addresses; the guest runs at 2 MiB.
+flags=$(echo "$flags" | sed 's/-mcmodel=kernel/-mcmodel=small/')
+$CC $flags -T "$here/guest.ld" -o "$elf.tmp" "$here/start.S" "$here/guest.c"
+mv "$elf.tmp" "$elf"
+objcopy -O elf32-i386 "$elf" "$out/guest32.elf.tmp"
+mv "$out/guest32.elf.tmp" "$out/guest32.elf"
