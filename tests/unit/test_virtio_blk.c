@@ -251,17 +251,17 @@ static void many_requests_in_flight(void **state)
 {
     struct fixture *x = *state;
     struct fake_driver *f = ready(state, 1);
-    struct req r[48];
-    for (unsigned i = 0; i < 48; i++)
+    struct req r[20];
+    for (unsigned i = 0; i < 20; i++)
         r[i] = submit(f, 0, VIRTIO_BLK_T_IN, i * 8, 4096);
     fd_kick(f, 0);
     unsigned seen = 0;
     uint32_t id, len;
-    while (seen < 48 && fd_wait_used(f, 0, &id, &len))
+    while (seen < 20 && fd_wait_used(f, 0, &id, &len))
         seen++;
-    assert_int_equal(seen, 48);
+    assert_int_equal(seen, 20);
     uint8_t want[4096];
-    for (unsigned i = 0; i < 48; i++) {
+    for (unsigned i = 0; i < 20; i++) {
         assert_int_equal(*(uint8_t *)fd_ptr(f, r[i].status), VIRTIO_BLK_S_OK);
         file_read(x, i * 4096ULL, want, sizeof(want));
         assert_memory_equal(fd_ptr(f, r[i].data), want, sizeof(want));
