@@ -1,0 +1,769 @@
+/* create: the container's init is cloned straight into its new namespaces,
+ * set up (mounts, pivot_root, identity), and then blocks opening exec.fifo
+ * for writing until `start` opens it for reading (runc's scheme). The parent
+ * writes the id maps, places the init in its cgroups and runs the
+ * createRuntime hooks; a failure anywhere kills the init and removes every
+ * trace (state directory, cgroups). */
+#include "oci/container.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <linux/close_range.h>
+
+#include "oci/cgroup.h"
+#include "oci/linux.h"
+#include "oci/process.h"
+#include "oci/state.h"
+#include "util/cleanup.h"
+#include "util/log.h"
+
+struct init_ctx {
+    const struct oci_spec *spec;
+    struct oci_state *st;
+    const char *rootfs;
+    int sync;    /* child end */
+    int fifo_fd; /* O_PATH fd of exec.fifo */
+    int console; /* connected console socket or -1 */
+    bool userns;
+    bool has_parent_hooks;
+    int preserve_fds;
+};
+
+static int write_proc_file(pid_t pid, const char *file, const char *data, vs_err *err)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
+    cleanup_close int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0 || write(fd, data, strlen(data)) < 0)
+        return vs_error_errno(err, "cannot write %s", path);
+    return 0;
+}
+
+static int write_id_maps(pid_t pid, const struct oci_spec *s, vs_err *err)
+{
+    char buf[8192];
+    size_t off = 0;
+    uid_t euid = geteuid();
+    if (s->n_uid_maps == 0)
+        off += (size_t)snprintf(buf, sizeof(buf), "0 %u 1\n", (unsigned)euid);
+    for (size_t i = 0; i < s->n_uid_maps && off < sizeof(buf) - 64; i++)
+        off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%u %u %u\n",
+                                s->uid_maps[i].container_id, s->uid_maps[i].host_id,
+                                s->uid_maps[i].size);
+    if (write_proc_file(pid, "uid_map", buf, err) < 0)
+        return vs_error_prefix(err, "user namespace: ");
+    if (euid != 0 && write_proc_file(pid, "setgroups", "deny", err) < 0)
+        return -1;
+    off = 0;
+    if (s->n_gid_maps == 0)
+        off += (size_t)snprintf(buf, sizeof(buf), "0 %u 1\n", (unsigned)getegid());
+    for (size_t i = 0; i < s->n_gid_maps && off < sizeof(buf) - 64; i++)
+        off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%u %u %u\n",
+                                s->gid_maps[i].container_id, s->gid_maps[i].host_id,
+                                s->gid_maps[i].size);
+    if (write_proc_file(pid, "gid_map", buf, err) < 0)
+        return vs_error_prefix(err, "user namespace: ");
+    return 0;
+}
+
+static char *state_string(struct oci_state *st, enum oci_status status)
+{
+    json_t *j = oci_state_json(st, status);
+    char *s = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    return s;
+}
+
+/* The container's init, in its new namespaces. Never returns. */
+__attribute__((noreturn)) static void container_init(struct init_ctx *c)
+{
+    const struct oci_spec *s = c->spec;
+    vs_err err = {0};
+    struct oci_sync_msg m;
+    int fd = c->sync;
+
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (oci_sync_recv(fd, &m) < 0 || m.type != OCI_SYNC_GO)
+        _exit(1);
+    c->st->pid = m.value;
+    if (c->userns) {
+        /* become the container's root (the host uid may be unmapped) */
+        if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) {
+            vs_error_errno(&err, "user namespace: uid/gid 0 is not mapped");
+            oci_sync_fail(fd, &err);
+        }
+    }
+    /* the cgroup namespace is made once we are in our cgroup, so that
+     * cgroup becomes the namespace's root */
+    if (s->ns[OCI_NS_CGROUP].present && !s->ns[OCI_NS_CGROUP].path &&
+        unshare(CLONE_NEWCGROUP) < 0) {
+        vs_error_errno(&err, "cannot create the cgroup namespace");
+        oci_sync_fail(fd, &err);
+    }
+    /* join namespaces given by path, the user namespace first */
+    static const enum oci_ns_type order[] = {OCI_NS_USER, OCI_NS_IPC,    OCI_NS_UTS,
+                                             OCI_NS_NET,  OCI_NS_CGROUP, OCI_NS_MNT};
+    for (size_t i = 0; i < ARRAY_SIZE(order); i++) {
+        const struct oci_namespace *ns = &s->ns[order[i]];
+        if (!ns->present || !ns->path)
+            continue;
+        int nfd = open(ns->path, O_RDONLY | O_CLOEXEC);
+        if (nfd < 0 || setns(nfd, oci_ns_clone_flag(order[i])) < 0) {
+            vs_error_errno(&err, "cannot join the %s namespace %s", oci_ns_name(order[i]),
+                           ns->path);
+            oci_sync_fail(fd, &err);
+        }
+        close(nfd);
+    }
+    if (s->ns[OCI_NS_UTS].present) {
+        if (s->hostname && sethostname(s->hostname, strlen(s->hostname)) < 0) {
+            vs_error_errno(&err, "cannot set hostname");
+            oci_sync_fail(fd, &err);
+        }
+        if (s->domainname && setdomainname(s->domainname, strlen(s->domainname)) < 0) {
+            vs_error_errno(&err, "cannot set domainname");
+            oci_sync_fail(fd, &err);
+        }
+    } else if (s->hostname && *s->hostname) {
+        vs_error(&err, EINVAL, "hostname is set but there is no new uts namespace");
+        oci_sync_fail(fd, &err);
+    }
+    struct oci_rootfs_opts ro = {.spec = s,
+                                 .rootfs = c->rootfs,
+                                 .userns = c->userns,
+                                 .cgroupns = s->ns[OCI_NS_CGROUP].present};
+    for (size_t i = 0; i < c->st->cgroup.n && i < 16; i++) {
+        ro.cgroup_dirs[ro.n_cgroups] = c->st->cgroup.h[i].dir;
+        ro.cgroup_names[ro.n_cgroups++] = c->st->cgroup.h[i].controllers;
+    }
+    /* the terminal comes from the container's own devpts */
+    int master = -1, slave = -1;
+    char slave_path[64];
+    if (s->ns[OCI_NS_MNT].present) {
+        if (s->process.terminal) {
+            /* mount first, so the pty comes from the container's devpts,
+             * then bind its slave on /dev/console */
+            if (oci_rootfs_prepare(&ro, &err) < 0)
+                oci_sync_fail(fd, &err);
+            char ptmx[PATH_MAX + 32];
+            snprintf(ptmx, sizeof(ptmx), "%s/dev/pts/ptmx", c->rootfs);
+            master = open(ptmx, O_RDWR | O_NOCTTY | O_CLOEXEC);
+            if (master < 0)
+                master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+            int unlock = 0;
+            if (master < 0 || ioctl(master, TIOCSPTLCK, &unlock) < 0 ||
+                (slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY)) < 0) {
+                vs_error_errno(&err, "cannot allocate a terminal");
+                oci_sync_fail(fd, &err);
+            }
+            snprintf(slave_path, sizeof(slave_path), "/proc/self/fd/%d", slave);
+            char console[PATH_MAX + 32];
+            snprintf(console, sizeof(console), "%s/dev/console", c->rootfs);
+            int cf = open(console, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
+            if (cf >= 0)
+                close(cf);
+            if (mount(slave_path, console, NULL, MS_BIND, NULL) < 0) {
+                vs_error_errno(&err, "cannot bind the terminal on /dev/console");
+                oci_sync_fail(fd, &err);
+            }
+        } else if (oci_rootfs_prepare(&ro, &err) < 0)
+            oci_sync_fail(fd, &err);
+    }
+    if (s->process.terminal && master < 0) {
+        master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+        int unlock = 0;
+        if (master < 0 || ioctl(master, TIOCSPTLCK, &unlock) < 0 ||
+            (slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY)) < 0) {
+            vs_error_errno(&err, "cannot allocate a terminal");
+            oci_sync_fail(fd, &err);
+        }
+    }
+    if (master >= 0) {
+        if (oci_send_fd(c->console, master, "", 0) < 0) {
+            vs_error_errno(&err, "cannot send the terminal to the console socket");
+            oci_sync_fail(fd, &err);
+        }
+        close(master);
+        close(c->console);
+    }
+    if (c->has_parent_hooks) {
+        oci_sync_send(fd, OCI_SYNC_HOOKS, 0, NULL);
+        if (oci_sync_recv(fd, &m) < 0 || m.type != OCI_SYNC_HOOKS_DONE)
+            _exit(1);
+    }
+    if (s->hooks.n_create_container) {
+        cleanup_free char *state = state_string(c->st, OCI_CREATING);
+        if (oci_hooks_run("createContainer", s->hooks.create_container, s->hooks.n_create_container,
+                          state, &err) < 0)
+            oci_sync_fail(fd, &err);
+    }
+    if (oci_rootfs_pivot(&ro, &err) < 0 || oci_rootfs_finish(&ro, &err) < 0)
+        oci_sync_fail(fd, &err);
+    if (slave >= 0 && oci_process_setup_tty(slave, &s->process, &err) < 0)
+        oci_sync_fail(fd, &err);
+    int notify_fd = -1;
+    bool seccomp_early =
+        s->seccomp.present && (!s->process.no_new_privileges || s->seccomp.uses_notify);
+    if (seccomp_early && oci_seccomp_load(&s->seccomp, &notify_fd, &err) < 0)
+        oci_sync_fail(fd, &err);
+    if (notify_fd >= 0) {
+        struct oci_sync_msg nm = {.type = OCI_SYNC_SECCOMP};
+        oci_send_fd(fd, notify_fd, (const char *)&nm, sizeof(nm));
+        close(notify_fd);
+    }
+    if (oci_process_set_identity(&s->process, c->userns, &err) < 0)
+        oci_sync_fail(fd, &err);
+    if (s->process.caps.present && oci_caps_apply(&s->process.caps, &err) < 0)
+        oci_sync_fail(fd, &err);
+    if (s->process.no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+        vs_error_errno(&err, "cannot set no_new_privs");
+        oci_sync_fail(fd, &err);
+    }
+    const char *cwd = s->process.cwd ? s->process.cwd : "/";
+    if (chdir(cwd) < 0) {
+        vs_error_errno(&err, "cannot change to the working directory %s", cwd);
+        oci_sync_fail(fd, &err);
+    }
+    char exe[PATH_MAX];
+    if (oci_find_exec(s->process.args[0], s->process.env, exe, sizeof(exe), &err) < 0)
+        oci_sync_fail(fd, &err);
+    char fifo[64];
+    snprintf(fifo, sizeof(fifo), "/proc/self/fd/%d", c->fifo_fd);
+    /* after READY the parent may exit (create): nothing may kill us then */
+    prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+    oci_sync_send(fd, OCI_SYNC_READY, 0, NULL);
+    close(fd);
+    int wfd = open(fifo, O_WRONLY | O_CLOEXEC);
+    if (wfd < 0) {
+        dprintf(2, "vessel: cannot open exec.fifo: %s\n", strerror(errno));
+        _exit(127);
+    }
+    if (write(wfd, "0", 1) != 1)
+        _exit(127);
+    close(wfd);
+    close(c->fifo_fd);
+    if (s->hooks.n_start_container) {
+        cleanup_free char *state = state_string(c->st, OCI_RUNNING);
+        if (oci_hooks_run("startContainer", s->hooks.start_container, s->hooks.n_start_container,
+                          state, &err) < 0) {
+            dprintf(2, "vessel: %s\n", err.msg);
+            _exit(127);
+        }
+    }
+    if (s->seccomp.present && !seccomp_early &&
+        oci_seccomp_load(&s->seccomp, &notify_fd, &err) < 0) {
+        dprintf(2, "vessel: %s\n", err.msg);
+        _exit(127);
+    }
+    const char *empty[] = {NULL};
+    execve(exe, (char *const *)s->process.args,
+           (char *const *)(s->process.env ? s->process.env : empty));
+    dprintf(2, "vessel: exec %s: %s\n", exe, strerror(errno));
+    _exit(127);
+}
+
+static int connect_unix(const char *path, vs_err *err)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return vs_error(err, ENAMETOOLONG, "socket path %s is too long", path);
+    strcpy(sa.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return vs_error_errno(err, "socket");
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        close(fd);
+        return vs_error_errno(err, "cannot connect to %s", path);
+    }
+    return fd;
+}
+
+/* Forward a seccomp notify fd with the container state to the listener. */
+static void send_seccomp_listener(const struct oci_spec *s, struct oci_state *st, int nfd)
+{
+    vs_err e;
+    int sock = connect_unix(s->seccomp.listener_path, &e);
+    if (sock < 0) {
+        vs_warn("seccomp listener: %s", e.msg);
+        return;
+    }
+    json_t *j =
+        json_pack("{s:s,s:[s],s:s,s:i,s:o}", "ociVersion", OCI_VERSION, "fds", "seccompFd",
+                  "metadata", s->seccomp.listener_metadata ? s->seccomp.listener_metadata : "",
+                  "pid", (int)st->pid, "state", oci_state_json(st, OCI_CREATING));
+    char *txt = json_dumps(j, JSON_COMPACT);
+    oci_send_fd(sock, nfd, txt, strlen(txt));
+    free(txt);
+    json_decref(j);
+    close(sock);
+}
+
+/* Create the container; on success *init_pid holds the init and, for a
+ * foreground run with a terminal and no console socket, *master the pty. */
+static int do_create(const struct oci_create_opts *o, pid_t *init_pid, int *master,
+                     struct oci_state *st, vs_err *err)
+{
+    *init_pid = -1;
+    *master = -1;
+    char bundle[PATH_MAX], cfg[PATH_MAX + 16], rootfs[PATH_MAX + 16];
+    if (!realpath(o->bundle ? o->bundle : ".", bundle))
+        return vs_error_errno(err, "bundle %s", o->bundle ? o->bundle : ".");
+    snprintf(cfg, sizeof(cfg), "%s/config.json", bundle);
+    struct oci_spec *s = oci_spec_load(cfg, err);
+    if (!s)
+        return -1;
+    int rc = -1;
+    pid_t pid = -1;
+    int sync[2] = {-1, -1}, fifo_fd = -1, console = -1, console_peer = -1;
+    bool state_made = false;
+    if (!s->process.present) {
+        vs_error(err, EINVAL, "config.json: process: missing (create needs a process to run)");
+        goto out;
+    }
+    if (s->root_path[0] == '/')
+        snprintf(rootfs, sizeof(rootfs), "%s", s->root_path);
+    else
+        snprintf(rootfs, sizeof(rootfs), "%s/%s", bundle, s->root_path);
+    struct stat sb;
+    if (stat(rootfs, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
+        vs_error(err, ENOENT, "rootfs %s does not exist or is not a directory", rootfs);
+        goto out;
+    }
+    bool userns = s->ns[OCI_NS_USER].present && !s->ns[OCI_NS_USER].path;
+    if (geteuid() != 0 && !userns && !s->ns[OCI_NS_USER].path) {
+        vs_error(err, EPERM,
+                 "running as a non-root user needs a user namespace in config.json "
+                 "(see 'spec --rootless')");
+        goto out;
+    }
+    if (s->process.terminal && !o->console_socket && !o->foreground) {
+        vs_error(err, EINVAL,
+                 "process.terminal is true: a detached container needs "
+                 "--console-socket");
+        goto out;
+    }
+    if (oci_state_init(st, o->root, o->id, err) < 0)
+        goto out;
+    state_made = true;
+    snprintf(st->bundle, sizeof(st->bundle), "%s", bundle);
+    snprintf(st->rootfs, sizeof(st->rootfs), "%s", rootfs);
+    st->userns = userns;
+    if (s->annotations)
+        st->annotations = json_incref(s->annotations);
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof(path), "%s/config.json", st->dir);
+    if (json_dump_file(s->root, path, JSON_COMPACT) < 0) {
+        vs_error_errno(err, "cannot save %s", path);
+        goto out;
+    }
+    snprintf(path, sizeof(path), "%s/exec.fifo", st->dir);
+    if (mkfifo(path, 0600) < 0) {
+        vs_error_errno(err, "cannot create %s", path);
+        goto out;
+    }
+    fifo_fd = open(path, O_PATH | O_CLOEXEC);
+    if (fifo_fd < 0) {
+        vs_error_errno(err, "cannot open %s", path);
+        goto out;
+    }
+    if (s->has_resources || geteuid() == 0 || s->cgroups_path) {
+        if (oci_cgroup_create(&st->cgroup, s->cgroups_path, o->id, geteuid() != 0, err) < 0)
+            goto out;
+    }
+    if (s->process.terminal) {
+        if (o->console_socket) {
+            if ((console = connect_unix(o->console_socket, err)) < 0)
+                goto out;
+        } else {
+            int sp[2];
+            if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
+                vs_error_errno(err, "socketpair");
+                goto out;
+            }
+            console = sp[1];
+            console_peer = sp[0];
+        }
+    }
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync) < 0) {
+        vs_error_errno(err, "socketpair");
+        goto out;
+    }
+    /* A joined pid namespace applies to our children; a new time namespace
+     * with offsets is made here, because offsets must be written before
+     * any process lives in it. */
+    if (s->ns[OCI_NS_PID].present && s->ns[OCI_NS_PID].path) {
+        cleanup_close int nfd = open(s->ns[OCI_NS_PID].path, O_RDONLY | O_CLOEXEC);
+        if (nfd < 0 || setns(nfd, CLONE_NEWPID) < 0) {
+            vs_error_errno(err, "cannot join the pid namespace %s", s->ns[OCI_NS_PID].path);
+            goto out;
+        }
+    }
+    if (s->ns[OCI_NS_TIME].present) {
+        if (s->ns[OCI_NS_TIME].path) {
+            cleanup_close int nfd = open(s->ns[OCI_NS_TIME].path, O_RDONLY | O_CLOEXEC);
+            if (nfd < 0 || setns(nfd, oci_ns_clone_flag(OCI_NS_TIME)) < 0) {
+                vs_error_errno(err, "cannot join the time namespace %s", s->ns[OCI_NS_TIME].path);
+                goto out;
+            }
+        } else {
+            if (unshare(oci_ns_clone_flag(OCI_NS_TIME)) < 0) {
+                vs_error_errno(err, "cannot create a time namespace");
+                goto out;
+            }
+            char off[128];
+            int n = 0;
+            if (s->time_monotonic.present)
+                n += snprintf(off + n, sizeof(off) - (size_t)n, "monotonic %lld %u\n",
+                              (long long)s->time_monotonic.secs, s->time_monotonic.nanosecs);
+            if (s->time_boottime.present)
+                n += snprintf(off + n, sizeof(off) - (size_t)n, "boottime %lld %u\n",
+                              (long long)s->time_boottime.secs, s->time_boottime.nanosecs);
+            if (n && write_proc_file(getpid(), "timens_offsets", off, err) < 0)
+                goto out;
+        }
+    }
+    int flags = 0;
+    for (int t = 0; t < OCI_NS_COUNT; t++)
+        if (s->ns[t].present && !s->ns[t].path && t != OCI_NS_TIME && t != OCI_NS_CGROUP)
+            flags |= oci_ns_clone_flag(t);
+    if ((flags & CLONE_NEWUSER) &&
+        (s->ns[OCI_NS_NET].path || s->ns[OCI_NS_IPC].path || s->ns[OCI_NS_UTS].path ||
+         s->ns[OCI_NS_MNT].path || s->ns[OCI_NS_CGROUP].path)) {
+        vs_error(err, ENOTSUP,
+                 "joining an existing namespace while creating a new user namespace is not "
+                 "supported; join the user namespace by path too");
+        goto out;
+    }
+    fflush(NULL);
+    pid = (pid_t)syscall(SYS_clone, (unsigned long)flags | SIGCHLD, 0, NULL, NULL, 0);
+    if (pid < 0) {
+        vs_error_errno(err, "cannot create the container's namespaces");
+        goto out;
+    }
+    if (pid == 0) {
+        close(sync[0]);
+        if (console_peer >= 0)
+            close(console_peer);
+        /* only the preserved fds (3..3+N) survive exec */
+        syscall(SYS_close_range, 3 + o->preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC);
+        for (int i = 3; i < 3 + o->preserve_fds; i++)
+            fcntl(i, F_SETFD, 0);
+        struct init_ctx c = {.spec = s,
+                             .st = st,
+                             .rootfs = rootfs,
+                             .sync = sync[1],
+                             .fifo_fd = fifo_fd,
+                             .console = console,
+                             .userns = userns,
+                             .has_parent_hooks =
+                                 s->hooks.n_prestart + s->hooks.n_create_runtime > 0,
+                             .preserve_fds = o->preserve_fds};
+        container_init(&c);
+    }
+    close(sync[1]);
+    sync[1] = -1;
+    if (console >= 0 && console_peer >= 0) {
+        close(console);
+        console = -1;
+    }
+    st->pid = pid;
+    if (userns && write_id_maps(pid, s, err) < 0)
+        goto out;
+    if (st->cgroup.n &&
+        (oci_cgroup_enter(&st->cgroup, pid, err) < 0 ||
+         (s->has_resources && oci_cgroup_apply(&st->cgroup, &s->resources, err) < 0)))
+        goto out;
+    if (oci_sync_send(sync[0], OCI_SYNC_GO, pid, NULL) < 0) {
+        vs_error_errno(err, "container init vanished");
+        goto out;
+    }
+    for (;;) {
+        struct oci_sync_msg m;
+        if (oci_sync_recv(sync[0], &m) < 0) {
+            int status;
+            waitpid(pid, &status, 0);
+            pid = -1;
+            vs_error(err, EIO, "container init exited during setup");
+            goto out;
+        }
+        if (m.type == OCI_SYNC_ERROR) {
+            vs_error(err, m.value, "%s", m.msg);
+            goto out;
+        }
+        if (m.type == OCI_SYNC_HOOKS) {
+            cleanup_free char *state = state_string(st, OCI_CREATING);
+            if (oci_hooks_run("prestart", s->hooks.prestart, s->hooks.n_prestart, state, err) < 0 ||
+                oci_hooks_run("createRuntime", s->hooks.create_runtime, s->hooks.n_create_runtime,
+                              state, err) < 0)
+                goto out;
+            oci_sync_send(sync[0], OCI_SYNC_HOOKS_DONE, 0, NULL);
+            continue;
+        }
+        if (m.type == OCI_SYNC_SECCOMP && m.passed_fd >= 0) {
+            send_seccomp_listener(s, st, m.passed_fd);
+            close(m.passed_fd);
+            continue;
+        }
+        if (m.passed_fd >= 0)
+            close(m.passed_fd);
+        if (m.type == OCI_SYNC_READY)
+            break;
+    }
+    if (console_peer >= 0) {
+        *master = oci_recv_fd(console_peer, NULL, 0);
+        if (*master < 0) {
+            vs_error(err, EIO, "did not receive the container's terminal");
+            goto out;
+        }
+    }
+    st->start_time = oci_proc_start_time(pid);
+    if (oci_state_save(st, err) < 0)
+        goto out;
+    if (o->pid_file && oci_write_pid_file(o->pid_file, pid, err) < 0)
+        goto out;
+    *init_pid = pid;
+    pid = -1;
+    rc = 0;
+out:
+    if (rc < 0) {
+        if (pid > 0) {
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+        }
+        if (state_made) {
+            oci_cgroup_destroy(&st->cgroup, NULL);
+            oci_state_remove_dir(st);
+        }
+    }
+    if (sync[0] >= 0)
+        close(sync[0]);
+    if (sync[1] >= 0)
+        close(sync[1]);
+    if (fifo_fd >= 0)
+        close(fifo_fd);
+    if (console >= 0)
+        close(console);
+    if (console_peer >= 0)
+        close(console_peer);
+    oci_spec_free(s);
+    return rc;
+}
+
+int oci_create(const struct oci_create_opts *o, vs_err *err)
+{
+    struct oci_state st = {.lock_fd = -1};
+    pid_t pid;
+    int master;
+    int rc = do_create(o, &pid, &master, &st, err);
+    oci_state_release(&st);
+    return rc;
+}
+
+/* Open exec.fifo for reading: this releases the init blocked opening it. */
+static int release_init(struct oci_state *st, vs_err *err)
+{
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof(path), "%s/exec.fifo", st->dir);
+    cleanup_close int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return vs_error_errno(err, "cannot open %s", path);
+    for (;;) {
+        char c;
+        ssize_t r = read(fd, &c, 1);
+        if (r == 1)
+            break;
+        if (r < 0 && errno != EAGAIN && errno != EINTR)
+            return vs_error_errno(err, "cannot read %s", path);
+        if (!oci_pid_alive(st->pid, st->start_time))
+            return vs_error(err, ESRCH, "container '%s': its init exited before start", st->id);
+        struct timespec ts = {0, 200000};
+        nanosleep(&ts, NULL);
+    }
+    unlink(path);
+    return 0;
+}
+
+static int load_spec_copy(struct oci_state *st, struct oci_spec **out, vs_err *err)
+{
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof(path), "%s/config.json", st->dir);
+    *out = oci_spec_load(path, err);
+    return *out ? 0 : -1;
+}
+
+static void run_poststart(struct oci_state *st)
+{
+    struct oci_spec *s;
+    vs_err e;
+    if (load_spec_copy(st, &s, &e) < 0)
+        return;
+    if (s->hooks.n_poststart) {
+        cleanup_free char *state = state_string(st, OCI_RUNNING);
+        if (oci_hooks_run("poststart", s->hooks.poststart, s->hooks.n_poststart, state, &e) < 0)
+            vs_warn("%s", e.msg);
+    }
+    oci_spec_free(s);
+}
+
+int oci_start(const char *root, const char *id, vs_err *err)
+{
+    struct oci_state st;
+    if (oci_state_load(&st, root, id, true, err) < 0) {
+        oci_state_release(&st);
+        return -1;
+    }
+    enum oci_status status = oci_state_status(&st);
+    int rc = -1;
+    if (status != OCI_CREATED)
+        vs_error(err, EINVAL, "container '%s' cannot be started: it is %s", id,
+                 oci_status_name(status));
+    else if (release_init(&st, err) == 0) {
+        run_poststart(&st);
+        rc = 0;
+    }
+    oci_state_release(&st);
+    return rc;
+}
+
+/* Tear down: poststop hooks, cgroups, the state directory. */
+static int destroy(struct oci_state *st, vs_err *err)
+{
+    struct oci_spec *s = NULL;
+    vs_err e;
+    if (st->cgroup.n) {
+        if (oci_cgroup_is_frozen(&st->cgroup))
+            oci_cgroup_freeze(&st->cgroup, false, NULL);
+        oci_cgroup_signal_all(&st->cgroup, SIGKILL, NULL);
+    }
+    int rc = oci_cgroup_destroy(&st->cgroup, err);
+    if (load_spec_copy(st, &s, &e) == 0 && s->hooks.n_poststop) {
+        cleanup_free char *state = state_string(st, OCI_STOPPED);
+        if (oci_hooks_run("poststop", s->hooks.poststop, s->hooks.n_poststop, state, &e) < 0)
+            vs_warn("%s", e.msg);
+    }
+    oci_spec_free(s);
+    oci_state_remove_dir(st);
+    return rc;
+}
+
+int oci_run(const struct oci_create_opts *o, int *exit_status, vs_err *err)
+{
+    struct oci_state st = {.lock_fd = -1};
+    pid_t pid;
+    int master = -1;
+    struct oci_create_opts co = *o;
+    co.foreground = !o->detach;
+    /* signals that arrive while we set up must not kill us before the
+     * container exists; they are forwarded once it runs */
+    if (do_create(&co, &pid, &master, &st, err) < 0) {
+        oci_state_release(&st);
+        return -1;
+    }
+    if (release_init(&st, err) < 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        destroy(&st, NULL);
+        oci_state_release(&st);
+        if (master >= 0)
+            close(master);
+        return -1;
+    }
+    run_poststart(&st);
+    /* let other invocations (kill, exec, state) in while we wait */
+    if (st.lock_fd >= 0) {
+        close(st.lock_fd);
+        st.lock_fd = -1;
+    }
+    if (o->detach) {
+        *exit_status = 0;
+        oci_state_release(&st);
+        return 0;
+    }
+    *exit_status = oci_wait_forward(pid, master);
+    if (master >= 0)
+        close(master);
+    /* another invocation may have deleted it already */
+    struct oci_state again;
+    int rc = 0;
+    if (oci_state_load(&again, o->root, o->id, true, NULL) == 0 && again.pid == st.pid)
+        rc = destroy(&again, err);
+    oci_state_release(&again);
+    oci_state_release(&st);
+    return rc;
+}
+
+int oci_kill(const char *root, const char *id, int sig, bool all, vs_err *err)
+{
+    struct oci_state st;
+    int rc = -1;
+    if (oci_state_load(&st, root, id, false, err) < 0)
+        goto out;
+    enum oci_status status = oci_state_status(&st);
+    if (status == OCI_STOPPED) {
+        vs_error(err, ESRCH, "container '%s' is not running", id);
+        goto out;
+    }
+    if (all && st.cgroup.n)
+        rc = oci_cgroup_signal_all(&st.cgroup, sig, err);
+    else if (kill(st.pid, sig) < 0)
+        rc = vs_error_errno(err, "cannot signal container '%s'", id);
+    else
+        rc = 0;
+out:
+    oci_state_release(&st);
+    return rc;
+}
+
+int oci_delete(const char *root, const char *id, bool force, vs_err *err)
+{
+    struct oci_state st;
+    int rc = -1;
+    if (oci_state_load(&st, root, id, true, err) < 0) {
+        if (force && err && err->code == ENOENT) {
+            rc = 0;
+            /* a directory without state (interrupted create) is still removed */
+            if (oci_validate_id(id, NULL) == 0) {
+                snprintf(st.dir, sizeof(st.dir), "%s/%s", root, id);
+                oci_state_remove_dir(&st);
+            }
+        }
+        goto out;
+    }
+    enum oci_status status = oci_state_status(&st);
+    if (status == OCI_RUNNING || status == OCI_PAUSED) {
+        if (!force) {
+            vs_error(err, EBUSY, "cannot delete container '%s': it is %s (use --force)", id,
+                     oci_status_name(status));
+            goto out;
+        }
+    }
+    if (status != OCI_STOPPED) {
+        if (status == OCI_PAUSED)
+            oci_cgroup_freeze(&st.cgroup, false, NULL);
+        kill(st.pid, SIGKILL);
+        for (int i = 0; i < 2000 && oci_pid_alive(st.pid, st.start_time); i++) {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    rc = destroy(&st, err);
+out:
+    oci_state_release(&st);
+    return rc;
+}

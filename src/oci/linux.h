@@ -1,0 +1,45 @@
+/* Pieces of container setup that run inside the new namespaces: hooks,
+ * capabilities, seccomp, the root filesystem and the console. Each returns
+ * -1 with a message in err. */
+#ifndef VESSEL_OCI_LINUX_H
+#define VESSEL_OCI_LINUX_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "oci/spec.h"
+#include "util/err.h"
+
+/* Run hooks in order with the state JSON on stdin; the first failure stops. */
+int oci_hooks_run(const char *kind, const struct oci_hook *hooks, size_t n, const char *state,
+                  vs_err *err);
+
+/* Drop the bounding set, then set effective/permitted/inheritable/ambient. */
+int oci_caps_apply(const struct oci_caps *caps, vs_err *err);
+/* Load the filter; *notify_fd gets the listener fd when SCMP_ACT_NOTIFY is used. */
+int oci_seccomp_load(const struct oci_seccomp *sc, int *notify_fd, vs_err *err);
+
+struct oci_rootfs_opts {
+    const struct oci_spec *spec;
+    const char *rootfs;           /* absolute host path */
+    bool userns;                  /* running in a new user namespace: bind devices, not mknod */
+    const char *console_slave;    /* pty slave to bind on /dev/console, or NULL */
+    const char *cgroup_dirs[16];  /* host dirs of the container's cgroups (for cgroup mounts) */
+    const char *cgroup_names[16]; /* their controller lists ("" for v2) */
+    size_t n_cgroups;
+    bool cgroupns;
+};
+/* Mount everything below rootfs (still outside it). */
+int oci_rootfs_prepare(const struct oci_rootfs_opts *o, vs_err *err);
+/* pivot_root into rootfs, then masked/readonly paths and the readonly root. */
+int oci_rootfs_pivot(const struct oci_rootfs_opts *o, vs_err *err);
+int oci_rootfs_finish(const struct oci_rootfs_opts *o, vs_err *err);
+
+/* SCM_RIGHTS helpers. */
+int oci_send_fd(int sock, int fd, const char *data, size_t len);
+int oci_recv_fd(int sock, char *data, size_t len);
+
+/* Resolve argv0 through PATH from env (inside the container). */
+int oci_find_exec(const char *argv0, const char **env, char *out, size_t len, vs_err *err);
+
+#endif

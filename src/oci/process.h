@@ -1,0 +1,48 @@
+/* Shared pieces of create/run and exec: the parent<->child sync channel,
+ * applying a process's identity (user, rlimits, caps, seccomp) and the
+ * foreground wait loop that forwards signals and relays a terminal. */
+#ifndef VESSEL_OCI_PROCESS_H
+#define VESSEL_OCI_PROCESS_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "oci/spec.h"
+#include "util/err.h"
+
+enum oci_sync_type {
+    OCI_SYNC_GO = 1, /* parent -> child: maps and cgroups done; value = host pid */
+    OCI_SYNC_HOOKS,  /* child -> parent: run prestart/createRuntime now */
+    OCI_SYNC_HOOKS_DONE,
+    OCI_SYNC_READY,   /* child -> parent: blocked before exec */
+    OCI_SYNC_ERROR,   /* child -> parent: msg holds the error */
+    OCI_SYNC_PID,     /* exec helper -> parent: value = pid of the exec'd process */
+    OCI_SYNC_SECCOMP, /* child -> parent: seccomp notify fd attached */
+};
+
+struct oci_sync_msg {
+    int type;
+    int value;
+    char msg[500];
+    int passed_fd; /* set by oci_sync_recv: fd sent with SCM_RIGHTS, or -1 */
+};
+
+int oci_sync_send(int fd, int type, int value, const char *msg);
+/* Wait for a message; returns 0, or -1 on EOF/error. */
+int oci_sync_recv(int fd, struct oci_sync_msg *m);
+/* Child side: report err and exit. */
+__attribute__((noreturn)) void oci_sync_fail(int fd, const vs_err *err);
+
+/* rlimits, oom_score_adj, groups/gid/uid, umask. */
+int oci_process_set_identity(const struct oci_process *p, bool userns, vs_err *err);
+/* Terminal in the child: make slave the controlling tty and stdio. */
+int oci_process_setup_tty(int slave, const struct oci_process *p, vs_err *err);
+
+/* Wait for pid, forwarding signals; relay between our stdio and master when
+ * master >= 0. Returns the exit status in shell convention (128+signal). */
+int oci_wait_forward(pid_t pid, int master);
+
+/* Write pid to path atomically. */
+int oci_write_pid_file(const char *path, pid_t pid, vs_err *err);
+
+#endif
