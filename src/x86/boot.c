@@ -112,8 +112,7 @@ int x86_initrd_place(uint64_t size, uint64_t floor, uint64_t limit, uint64_t ram
     uint64_t top = limit < ram_end ? limit : ram_end;
     top &= ~(PAGE - 1);
     if (!size || size > top || ((top - size) & ~(PAGE - 1)) < floor)
-        return vs_error(err, ENOSPC,
-                        "initrd (%llu MiB) does not fit in guest memory below %llu MiB",
+        return vs_error(err, ENOSPC, "%llu MiB do not fit in guest memory below %llu MiB",
                         (unsigned long long)(size >> 20), (unsigned long long)(top >> 20));
     *addr = (top - size) & ~(PAGE - 1);
     return 0;
