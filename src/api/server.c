@@ -35,9 +35,11 @@ struct api_server {
 };
 
 struct request {
+    struct api_server *s;
     char *body;
     size_t len;
     bool too_big;
+    bool stop_after; /* power off once the reply went out */
 };
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, json_t *j)
@@ -138,6 +140,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         rq = calloc(1, sizeof(*rq));
         if (!rq)
             return MHD_NO;
+        rq->s = s;
         *con_cls = rq;
         return MHD_YES;
     }
@@ -182,7 +185,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
             return reply_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use PUT");
         if (!ctl->request_stop)
             return reply_error(c, MHD_HTTP_NOT_IMPLEMENTED, "this machine cannot be stopped");
-        ctl->request_stop(ctl->machine);
+        rq->stop_after = true;
         return reply(c, MHD_HTTP_OK, json_pack("{s:s}", "state", "stopping"));
     }
     if (!strcmp(url, "/snapshot")) {
@@ -198,6 +201,8 @@ static void request_done(void *cls, struct MHD_Connection *c, void **con_cls,
 {
     struct request *rq = *con_cls;
     if (rq) {
+        if (rq->stop_after)
+            rq->s->ctl->request_stop(rq->s->ctl->machine);
         free(rq->body);
         free(rq);
     }

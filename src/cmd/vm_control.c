@@ -68,7 +68,7 @@ static int parse(int argc, char **argv, struct args *a, vs_err *err)
     opterr = 0;
     int c;
     uint64_t v;
-    while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case O_API:
             a->api_sock = optarg;

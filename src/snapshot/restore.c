@@ -115,11 +115,12 @@ static int open_depth(const char *dir, int expect_arch, int depth, struct snapsh
         goto fail;
     img->arch = img->hdr.arch == SNAP_ARCH_RISCV64 ? VM_ARCH_RISCV64 : VM_ARCH_X86_64;
     if (expect_arch >= 0 && (enum vm_arch)expect_arch != img->arch) {
+        enum vm_arch want = (enum vm_arch)expect_arch;
         vs_error(err, EINVAL,
-                 "snapshot was taken on an %s machine%s and cannot be restored on an %s "
-                 "machine",
-                 vm_arch_name(img->arch), img->arch == VM_ARCH_X86_64 ? " (KVM)" : " (emulated)",
-                 vm_arch_name((enum vm_arch)expect_arch));
+                 "snapshot was taken on %s %s machine%s and cannot be restored on %s %s machine",
+                 img->arch == VM_ARCH_X86_64 ? "an" : "a", vm_arch_name(img->arch),
+                 img->arch == VM_ARCH_X86_64 ? " (KVM)" : " (emulated)",
+                 want == VM_ARCH_X86_64 ? "an" : "a", vm_arch_name(want));
         goto fail;
     }
     json_error_t jerr;

@@ -224,7 +224,7 @@ static int save_paused(struct save_ctx *c, vs_err *err)
     }
 
     snprintf(path, sizeof(path), "%s/memory", c->tmp);
-    memfd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    memfd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (memfd < 0) {
         vs_error_errno(err, "%s", path);
         goto out_w;
@@ -349,8 +349,8 @@ static int save_paused(struct save_ctx *c, vs_err *err)
     h.payload_crc = (uint32_t)crc32(0, f.data + SNAP_HEADER_SIZE, (uInt)(f.len - SNAP_HEADER_SIZE));
     snap_header_encode(&h, f.data);
     snprintf(path, sizeof(path), "%s/vmstate", c->tmp);
-    int sfd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (sfd < 0 || write_full(sfd, f.data, f.len, 0) < 0 || fsync(sfd) < 0) {
+    int sfd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (sfd < 0 || write_full(sfd, f.data, f.len, 0) < 0) {
         vs_error_errno(err, "%s", path);
         if (sfd >= 0)
             close(sfd);
@@ -362,8 +362,6 @@ static int save_paused(struct save_ctx *c, vs_err *err)
     vs_buf_free(&f);
     rc = 0;
 out_w:
-    if (rc == 0 && fsync(memfd) < 0)
-        rc = vs_error_errno(err, "fsync of the memory file");
 out:
     if (memfd >= 0)
         close(memfd);
@@ -425,6 +423,19 @@ int snapshot_save(struct vm_control *ctl, struct snapshot_session *s, const char
     vs_err rerr = {0};
     if (!was_paused && ctl->resume(m, &rerr) < 0)
         vs_warn("snapshot: resuming the VM failed: %s", rerr.msg);
+    /* Memory was copied while paused; making it durable need not be. */
+    static const char *const files[] = {"memory", "vmstate"};
+    for (size_t i = 0; rc == 0 && i < ARRAY_SIZE(files); i++) {
+        char fp[PATH_MAX + 300];
+        snprintf(fp, sizeof(fp), "%s/%s", tmp, files[i]);
+        int fd = open(fp, O_RDONLY | O_CLOEXEC);
+        if (fd < 0 || fsync(fd) < 0)
+            rc = vs_error_errno(err, "snapshot: fsync of %s", fp);
+        if (fd >= 0)
+            close(fd);
+    }
+    if (rc == 0 && chmod(tmp, 0755) < 0)
+        rc = vs_error_errno(err, "snapshot: chmod %s", tmp);
     if (rc == 0) {
         int pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         int tfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -441,6 +452,7 @@ int snapshot_save(struct vm_control *ctl, struct snapshot_session *s, const char
     }
     if (rc < 0) {
         remove_tree(tmp);
+        s->dirty_log = false; /* the dirty interval is gone: next must be full */
         return -1;
     }
     free(s->last_dir);

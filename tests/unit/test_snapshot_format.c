@@ -219,7 +219,7 @@ static void bad_snapshots_refused(void **state)
     expect_refused("newer", -1, "newer than this vessel supports");
 
     spit(p("c/vmstate"), good, n);
-    expect_refused("other machine", VM_ARCH_RISCV64, "cannot be restored on an riscv64");
+    expect_refused("other machine", VM_ARCH_RISCV64, "cannot be restored on a riscv64");
 
     assert_int_equal(truncate(p("c/memory"), 4096), 0);
     expect_refused("short memory", -1, "memory file");
