@@ -176,12 +176,14 @@ static bool net_can_receive(void *opaque)
     return !n->rx_blocked && n->pend_count < PENDING_MAX / 2;
 }
 
+/* Called with the device lock held; drops it around each send, because a
+ * backend may answer synchronously (slirp calls receive from slirp_input). */
 static void process_tx(struct virtio_net *n)
 {
     struct virtio_dev *d = &n->dev;
     struct virtq *vq = &d->vqs[TXQ];
     bool pushed = false;
-    for (unsigned budget = 0; budget < 256; budget++) {
+    for (unsigned budget = 0; budget < 256 && virtio_dev_running(d); budget++) {
         int ret = virtq_pop(vq, &n->elem);
         if (ret < 0) {
             virtio_dev_set_broken_locked(d, vq->error);
@@ -189,8 +191,10 @@ static void process_tx(struct virtio_net *n)
         }
         if (ret == 0)
             break;
+        pthread_mutex_unlock(&d->lock);
         if (iov_length(n->elem.iov, n->elem.nout) > NET_VNET_HDR_LEN)
             n->be->ops->send(n->be, n->elem.iov, (int)n->elem.nout);
+        pthread_mutex_lock(&d->lock);
         virtq_push(vq, &n->elem, 0);
         pushed = true;
     }
