@@ -41,6 +41,11 @@ struct rv_user_opts {
 int rv_user_run(const char *path, char **argv, char **envp, const struct rv_user_opts *opts,
                 int *status, vs_err *err);
 
+/* bare.c: run a bare-metal M-mode ELF on the test board; *status is 0 if
+ * it reported pass through tohost, 1 fail, 2 out of instructions
+ * (max_insns, 0 = unlimited), 3 hart stopped (message on stderr). */
+int rv_bare_run(const char *path, uint64_t max_insns, int *status, vs_err *err);
+
 /* syscall.c */
 bool rv_user_syscall(void *opaque, struct rv_hart *h);
 /* Host pointer for guest [addr, addr+len), or NULL if outside the space. */
