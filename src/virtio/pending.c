@@ -2,13 +2,6 @@
 #include <errno.h>
 #include "virtio/devices.h"
 
-struct virtio_dev *virtio_console_new(struct guest_mem *mem, const char *backend,
-                                      struct vs_event_loop *loop, unsigned index, vs_err *err)
-{
-    vs_error(err, ENOSYS, "virtio-console is not built yet");
-    return NULL;
-}
-
 struct virtio_dev *virtio_vsock_new(struct guest_mem *mem, uint32_t cid, const char *uds,
                                     struct vs_event_loop *loop, vs_err *err)
 {
