@@ -280,6 +280,7 @@ static void enter_smode(struct rv_board *b, struct rv_hart *h, uint64_t pc, uint
                                (1ull << 14));
     h->mideleg = RV_MIP_SSIP | RV_MIP_STIP | RV_MIP_SEIP;
     h->mcounteren = 7;
+    h->scounteren = 7; /* as OpenSBI leaves it: U-mode may read cycle, time, instret */
     h->x[10] = h->hartid;
     h->x[11] = a1;
     rv_set_priv(h, RV_PRIV_S);
@@ -290,7 +291,8 @@ static void report_fatal(struct rv_board *b, struct rv_hart *h)
     char desc[2048];
     rv_hart_describe(h, desc, sizeof(desc));
     /* the whole register dump goes to stderr; the error line summarises */
-    fprintf(stderr, "vessel: riscv64 hart %u state:\n%s\n", h->hartid, desc);
+    fprintf(stderr, "vessel: riscv64 hart %u state:\n%s%s", h->hartid, desc,
+            desc[0] && desc[strlen(desc) - 1] == '\n' ? "" : "\n");
     char *nl = strchr(desc, '\n');
     if (nl)
         *nl = 0;

@@ -12,6 +12,18 @@
 
 #define MIB (1024.0 * 1024.0)
 
+/* "300.0 MiB", "12.5 KiB", "188 bytes": sizes in messages people read */
+static const char *human(uint64_t n, char *buf, size_t len)
+{
+    if (n >= 1024 * 1024)
+        snprintf(buf, len, "%.1f MiB", n / MIB);
+    else if (n >= 1024)
+        snprintf(buf, len, "%.1f KiB", n / 1024.0);
+    else
+        snprintf(buf, len, "%llu bytes", (unsigned long long)n);
+    return buf;
+}
+
 int rv_read_file(const char *path, const char *what, uint8_t **data, size_t *len, vs_err *err)
 {
     cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -55,10 +67,11 @@ static bool in_ram(const struct rv_ram *ram, uint64_t addr, uint64_t len)
 int rv_load_blob(const struct rv_ram *ram, uint64_t addr, const void *data, size_t len,
                  const char *what, vs_err *err)
 {
+    char hb[32];
     if (!in_ram(ram, addr, len))
-        return vs_error(
-            err, EFBIG, "%s (%.1f MiB at 0x%llx) does not fit in RAM (%.0f MiB at 0x%llx)", what,
-            len / MIB, (unsigned long long)addr, ram->size / MIB, (unsigned long long)ram->base);
+        return vs_error(err, EFBIG, "%s (%s at 0x%llx) does not fit in RAM (%.0f MiB at 0x%llx)",
+                        what, human(len, hb, sizeof(hb)), (unsigned long long)addr, ram->size / MIB,
+                        (unsigned long long)ram->base);
     memcpy(ram->host + (addr - ram->base), data, len);
     return 0;
 }
@@ -115,6 +128,7 @@ static int load_elf(const struct rv_ram *ram, const uint8_t *d, size_t len, cons
         (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr) > len - eh.e_phoff)
         return vs_error(err, ENOEXEC, "%s: bad ELF program headers", what);
 
+    char hb[32];
     /* check every segment before copying any */
     uint64_t low = UINT64_MAX, high = 0;
     for (unsigned pass = 0; pass < 2; pass++) {
@@ -130,10 +144,11 @@ static int load_elf(const struct rv_ram *ram, const uint8_t *d, size_t len, cons
                                     i);
                 if (!in_ram(ram, ph.p_paddr, ph.p_memsz))
                     return vs_error(err, EFBIG,
-                                    "%s: ELF segment %u (%.1f MiB at 0x%llx) does not fit in "
+                                    "%s: ELF segment %u (%s at 0x%llx) does not fit in "
                                     "RAM (%.0f MiB at 0x%llx)",
-                                    what, i, ph.p_memsz / MIB, (unsigned long long)ph.p_paddr,
-                                    ram->size / MIB, (unsigned long long)ram->base);
+                                    what, i, human(ph.p_memsz, hb, sizeof(hb)),
+                                    (unsigned long long)ph.p_paddr, ram->size / MIB,
+                                    (unsigned long long)ram->base);
                 low = ph.p_paddr < low ? ph.p_paddr : low;
                 high = ph.p_paddr + ph.p_memsz > high ? ph.p_paddr + ph.p_memsz : high;
             } else {
@@ -176,6 +191,7 @@ int rv_load_image_buf(const struct rv_ram *ram, const uint8_t *data, size_t len,
     if (len >= 0x40 && data[0] == 'M' && data[1] == 'Z' && memcmp(data + 0x38, "RSC\x05", 4))
         return vs_error(err, ENOEXEC, "%s is a PE/EFI image, not a RISC-V binary", what);
 
+    char hb[32];
     uint64_t span = len;
     struct riscv_image_header hdr;
     if (len >= sizeof(hdr)) {
@@ -188,10 +204,9 @@ int rv_load_image_buf(const struct rv_ram *ram, const uint8_t *data, size_t len,
         }
     }
     if (!in_ram(ram, load_addr, span))
-        return vs_error(err, EFBIG,
-                        "%s (%.1f MiB at 0x%llx) does not fit in RAM (%.0f MiB at 0x%llx)", what,
-                        span / MIB, (unsigned long long)load_addr, ram->size / MIB,
-                        (unsigned long long)ram->base);
+        return vs_error(err, EFBIG, "%s (%s at 0x%llx) does not fit in RAM (%.0f MiB at 0x%llx)",
+                        what, human(span, hb, sizeof(hb)), (unsigned long long)load_addr,
+                        ram->size / MIB, (unsigned long long)ram->base);
     uint8_t *dst = ram->host + (load_addr - ram->base);
     memcpy(dst, data, len);
     memset(dst + len, 0, span - len);
