@@ -1,8 +1,9 @@
 /* Does this host offer every CPU feature the snapshotted guest was shown?
- * x86: the snapshot records the CPUID table given to the vCPUs (records of
- * six little-endian u32: function, index, eax, ebx, ecx, edx); each feature
- * bit set there must be in KVM_GET_SUPPORTED_CPUID here, else the guest
- * would execute instructions the host cannot run. The emulated RISC-V
+ * x86: the snapshot records what the vCPUs' CPUID said for the feature
+ * leaves 1.0, 7.0, 0xd.0, 0xd.1 and 0x80000001.0, in that order, as four
+ * little-endian u32 each (eax, ebx, ecx, edx; src/x86 writes it); each
+ * feature bit set there must be in KVM_GET_SUPPORTED_CPUID here, else the
+ * guest would execute instructions the host cannot run. The emulated RISC-V
  * machine depends on nothing from the host. */
 #include <errno.h>
 #include <fcntl.h>
@@ -133,18 +134,19 @@ int snapshot_check_cpu_features(enum vm_arch arch, const uint8_t *blob, size_t l
 {
     if (arch != VM_ARCH_X86_64 || len == 0)
         return 0;
-    if (len % 24)
+    static const uint32_t leaves[][2] = {{1, 0}, {7, 0}, {0xd, 0}, {0xd, 1}, {0x80000001, 0}};
+    if (len % 16 || len / 16 > ARRAY_SIZE(leaves))
         return vs_error(err, EINVAL, "snapshot CPU feature record is malformed");
     cleanup_free struct kvm_cpuid2 *host = supported_cpuid(err);
     if (!host)
         return -1;
-    for (size_t off = 0; off < len; off += 24) {
+    for (size_t off = 0; off < len; off += 16) {
         const uint8_t *r = blob + off;
-        uint32_t fn = le32(r), idx = le32(r + 4);
+        uint32_t fn = leaves[off / 16][0], idx = leaves[off / 16][1];
         for (size_t w = 0; w < sizeof(words) / sizeof(words[0]); w++) {
             if (words[w].function != fn || words[w].index != idx)
                 continue;
-            uint32_t want = le32(r + 8 + 4 * words[w].reg) & ~words[w].ignore;
+            uint32_t want = le32(r + 4 * words[w].reg) & ~words[w].ignore;
             uint32_t have = 0;
             for (uint32_t k = 0; k < host->nent; k++) {
                 const struct kvm_cpuid_entry2 *e = &host->entries[k];

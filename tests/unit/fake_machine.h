@@ -19,7 +19,7 @@ struct fake {
     bool paused, dirty_on, fail_save, stopped;
     int pauses, resumes;
     uint32_t counter;
-    uint8_t cpu[24];
+    uint8_t cpu[80];
     size_t cpu_len;
 };
 
