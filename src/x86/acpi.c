@@ -278,7 +278,7 @@ static void dsdt_pci0(struct vs_buf *sb, const struct x86_acpi_config *c)
 }
 
 static void dsdt_isa_device(struct vs_buf *sb, const char *seg, const char *hid, unsigned uid,
-                            uint16_t port, uint8_t len, int irq)
+                            uint16_t port, uint8_t len, uint16_t port2, int irq)
 {
     struct vs_buf dev, res;
     vs_buf_init(&dev);
@@ -286,6 +286,8 @@ static void dsdt_isa_device(struct vs_buf *sb, const char *seg, const char *hid,
     aml_name_eisaid(&dev, "_HID", hid);
     aml_name_int(&dev, "_UID", uid);
     res_io(&res, port, len);
+    if (port2)
+        res_io(&res, port2, 1);
     if (irq >= 0)
         res_irq(&res, (unsigned)irq);
     aml_name_buffer(&dev, "_CRS", &res);
@@ -315,9 +317,10 @@ static void build_dsdt(struct vs_buf *t, const struct x86_acpi_config *c)
     vs_buf_init(&sb);
     aml_name(&sb, "\\_SB_");
     dsdt_pci0(&sb, c);
-    dsdt_isa_device(&sb, "COM1", "PNP0501", 1, X86_COM1_PORT, 8, X86_COM1_IRQ);
-    dsdt_isa_device(&sb, "RTC_", "PNP0B00", 0, 0x70, 2, 8);
-    dsdt_isa_device(&sb, "KBD_", "PNP0303", 0, 0x60, 1, 1);
+    dsdt_isa_device(&sb, "COM1", "PNP0501", 1, X86_COM1_PORT, 8, 0, X86_COM1_IRQ);
+    dsdt_isa_device(&sb, "RTC_", "PNP0B00", 0, 0x70, 2, 0, 8);
+    /* The i8042: data port 0x60 and command/status port 0x64. */
+    dsdt_isa_device(&sb, "KBD_", "PNP0303", 0, 0x60, 1, 0x64, 1);
     static const uint8_t scope = 0x10;
     aml_wrap(t, &scope, 1, &sb);
     vs_buf_free(&sb);
