@@ -102,3 +102,17 @@ def rewrite_vmstate(path: Path, mutate):
     hdr[100:104] = b"\0\0\0\0"
     hdr[100:104] = struct.pack("<I", zlib.crc32(bytes(hdr)))
     path.write_bytes(bytes(hdr + payload))
+
+
+def x86_guest_dir() -> Path:
+    """The tier-1 x86 test guest (tests/guests/x86/build.sh, idempotent)."""
+    out = ROOT / "tests/guests/out/x86"
+    subprocess.run([str(ROOT / "tests/guests/x86/build.sh"), str(out)], check=True)
+    return out
+
+
+def restore_stdio(snap, *extra, send=b"", timeout=20):
+    """`vessel vm restore SNAP` on a stdio console; send bytes; wait for exit."""
+    p = subprocess.run([str(vessel_path()), "vm", "restore", str(snap), "--console", "stdio",
+                        *map(str, extra)], input=send, capture_output=True, timeout=timeout)
+    return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
