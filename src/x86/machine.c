@@ -246,6 +246,12 @@ static int machine_create(struct x86_machine *m, const struct vm_config *cfg,
     m->cfg = cfg;
     m->ncpus = cfg->cpus;
     m->kvm_fd = m->vm_fd = m->wake_fd = -1;
+    /* A restored VM's memory is ours from here on, whatever happens. */
+    if (restore) {
+        m->mem = *restore->mem;
+        m->mem_owned = true;
+        guest_mem_init(restore->mem);
+    }
     pthread_mutex_init(&m->lock, NULL);
     pthread_cond_init(&m->cond, NULL);
     io_bus_init(&m->pio, "pio");
@@ -273,10 +279,7 @@ static int machine_create(struct x86_machine *m, const struct vm_config *cfg,
         vs_debug("KVM_SET_IDENTITY_MAP_ADDR: %s", strerror(errno));
 
     /* Guest RAM: below the PCI hole, the rest above 4 GiB. */
-    if (restore) {
-        m->mem = *restore->mem;
-        m->mem_owned = false;
-    } else {
+    if (!restore) {
         uint64_t low, high;
         x86_ram_split(cfg->memory, &low, &high);
         guest_mem_init(&m->mem);
@@ -965,8 +968,10 @@ int x86_vm_run(const struct vm_config *cfg, vs_err *err)
 int x86_vm_restore(const struct vm_config *cfg, struct vm_restore_source *src, vs_err *err)
 {
     int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-    if (fd < 0)
+    if (fd < 0) {
+        guest_mem_destroy(src->mem);
         return vs_error_errno(err, "cannot open /dev/kvm");
+    }
     close(fd);
     struct kernel_image k;
     memset(&k, 0, sizeof(k));
@@ -976,6 +981,8 @@ int x86_vm_restore(const struct vm_config *cfg, struct vm_restore_source *src, v
         k.data = NULL;
     }
     int status = run_loop(cfg, &k, src, err);
+    /* Adopted by the machine (then already empty) or never reached it. */
+    guest_mem_destroy(src->mem);
     free(k.data);
     return status;
 }

@@ -397,17 +397,63 @@ static void test_echo(void)
     puts_("\necho: done\n");
 }
 
+static u64 arg_u64(const char *key);
+
 static void test_exits(void)
 {
     /* N port writes to port 0x80 (the POST port vessel ignores): the cost
      * of the exit round trip dominates. */
-    const char *v = arg("n");
-    u64 n = 0;
-    while (v && *v >= '0' && *v <= '9')
-        n = n * 10 + (u64)(*v++ - '0');
+    u64 n = arg_u64("n");
     for (u64 i = 0; i < n; i++)
         outb(0x80, 0);
     puts_("exits: done\n");
+}
+
+static u64 arg_u64(const char *key)
+{
+    const char *v = arg(key);
+    u64 n = 0;
+    while (v && *v >= '0' && *v <= '9')
+        n = n * 10 + (u64)(*v++ - '0');
+    return n;
+}
+
+static inline u64 rdtsc(void)
+{
+    u32 lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return (u64)hi << 32 | lo;
+}
+
+/* For the snapshot tests: dirty touch=N MiB from 16 MiB on, then count
+ * forever; an 'x' on COM1 resets the counter (a restored guest must keep
+ * counting from where it was). */
+static void test_counter(void)
+{
+    u64 mib = arg_u64("touch");
+    if (mib) {
+        for (u64 a = 16ULL << 20; a < (16ULL + mib) << 20; a += 4096)
+            *(volatile u64 *)a = a;
+        puts_("touched ");
+        putu(mib);
+        puts_(" MiB\n");
+    }
+    u32 count = 0;
+    for (;;) {
+        puts_("count ");
+        for (int sh = 28; sh >= 0; sh -= 4)
+            putc_("0123456789abcdef"[(count >> sh) & 15]);
+        puts_("\n");
+        count++;
+        if ((inb(COM1 + 5) & 1) && inb(COM1) == 'x') {
+            count = 0;
+            puts_("guest broken: counter reset\n");
+        }
+        /* A few hundred lines per second on hardware KVM. */
+        u64 t0 = rdtsc();
+        while (rdtsc() - t0 < 5000000)
+            __asm__ volatile("pause");
+    }
 }
 
 void guest_main(u8 *bp, u8 *pvh)
@@ -432,6 +478,8 @@ void guest_main(u8 *bp, u8 *pvh)
         test_io();
     } else if (arg_is("test", "echo")) {
         test_echo();
+    } else if (arg_is("test", "counter")) {
+        test_counter();
     } else if (arg_is("test", "exits")) {
         test_exits();
     } else if (arg_is("test", "reboot")) {
