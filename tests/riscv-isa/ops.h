@@ -6,7 +6,7 @@
 #define OP_RR(insn, a, b)                                                                          \
     ({                                                                                             \
         uint64_t r_;                                                                               \
-        __asm__ volatile(insn " %0, %1, %2" : "=r"(r_) : "r"((uint64_t)(a)), "r"((uint64_t)(b))); \
+        __asm__ volatile(insn " %0, %1, %2" : "=r"(r_) : "r"((uint64_t)(a)), "r"((uint64_t)(b)));  \
         r_;                                                                                        \
     })
 #define OP_RI(insn, a, imm)                                                                        \

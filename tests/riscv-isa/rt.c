@@ -57,7 +57,7 @@ static void skip(struct frame *f)
 {
     uint64_t c = f->cause;
     if (c & (1ull << 63))
-        return; /* interrupts resume where they hit */
+        return;            /* interrupts resume where they hit */
     if (c == 1 || c == 12) /* fetch fault: return to the caller */
         f->epc = f->x[1];
     else

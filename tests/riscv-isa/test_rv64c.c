@@ -70,20 +70,22 @@ int main(void)
     CHECK_EQ(mem[4], mem[1]);
     CHECK_EQ((uint32_t)mem[5], 0x80000001u);
     /* c.addi16sp, c.addi4spn */
-    __asm__ volatile(".option push\n.option rvc\n"
-                     "mv %2, sp\n c.addi16sp sp, -64\n mv %0, sp\n c.addi4spn s0, sp, 8\n mv %1, s0\n"
-                     "mv sp, %2\n .option pop"
-                     : "=r"(a), "=r"(b), "=&r"(c)::"s0");
+    __asm__ volatile(
+        ".option push\n.option rvc\n"
+        "mv %2, sp\n c.addi16sp sp, -64\n mv %0, sp\n c.addi4spn s0, sp, 8\n mv %1, s0\n"
+        "mv sp, %2\n .option pop"
+        : "=r"(a), "=r"(b), "=&r"(c)::"s0");
     CHECK_EQ(c - a, 64);
     CHECK_EQ(b - a, 8);
     /* c.j, c.beqz, c.bnez, c.jr, c.jalr */
-    __asm__ volatile(".option push\n.option rvc\n"
-                     "c.li %0, 0\n c.j 1f\n c.li %0, 1\n1: c.li s0, 0\n c.beqz s0, 2f\n c.li %0, 2\n"
-                     "2: c.bnez s0, 3f\n c.addi %0, 4\n3:\n"
-                     "la s1, 4f\n c.jr s1\n c.li %0, 8\n4:\n"
-                     "la s1, 5f\n c.jalr s1\n5: mv %1, ra\n"
-                     ".option pop"
-                     : "=&r"(a), "=&r"(b)::"s0", "s1", "ra");
+    __asm__ volatile(
+        ".option push\n.option rvc\n"
+        "c.li %0, 0\n c.j 1f\n c.li %0, 1\n1: c.li s0, 0\n c.beqz s0, 2f\n c.li %0, 2\n"
+        "2: c.bnez s0, 3f\n c.addi %0, 4\n3:\n"
+        "la s1, 4f\n c.jr s1\n c.li %0, 8\n4:\n"
+        "la s1, 5f\n c.jalr s1\n5: mv %1, ra\n"
+        ".option pop"
+        : "=&r"(a), "=&r"(b)::"s0", "s1", "ra");
     CHECK_EQ(a, 4);
     uint64_t there;
     __asm__ volatile("la %0, 5f\n5:" : "=r"(there));
@@ -91,20 +93,22 @@ int main(void)
     CHECK(b != 0);
     /* floating-point compressed loads/stores */
     double dv = 2.5, out = 0;
-    __asm__ volatile(".option push\n.option rvc\n"
-                     "mv s0, %1\n c.fld fa0, 0(s0)\n c.fsd fa0, 8(s0)\n fld fa1, 8(s0)\n fmv.d %0, fa1\n"
-                     ".option pop"
-                     : "=f"(out)
-                     : "r"(&mem[6])
-                     : "s0", "fa0", "fa1", "memory");
+    __asm__ volatile(
+        ".option push\n.option rvc\n"
+        "mv s0, %1\n c.fld fa0, 0(s0)\n c.fsd fa0, 8(s0)\n fld fa1, 8(s0)\n fmv.d %0, fa1\n"
+        ".option pop"
+        : "=f"(out)
+        : "r"(&mem[6])
+        : "s0", "fa0", "fa1", "memory");
     (void)dv;
     mem[6] = 0x4004000000000000ull;
-    __asm__ volatile(".option push\n.option rvc\n"
-                     "mv s0, %1\n c.fld fa0, 0(s0)\n c.fsd fa0, 8(s0)\n fld fa1, 8(s0)\n fmv.d %0, fa1\n"
-                     ".option pop"
-                     : "=f"(out)
-                     : "r"(&mem[6])
-                     : "s0", "fa0", "fa1", "memory");
+    __asm__ volatile(
+        ".option push\n.option rvc\n"
+        "mv s0, %1\n c.fld fa0, 0(s0)\n c.fsd fa0, 8(s0)\n fld fa1, 8(s0)\n fmv.d %0, fa1\n"
+        ".option pop"
+        : "=f"(out)
+        : "r"(&mem[6])
+        : "s0", "fa0", "fa1", "memory");
     CHECK(out == 2.5);
     /* the all-zero parcel is illegal, tval = 0 */
     uint64_t n = last_trap.count;

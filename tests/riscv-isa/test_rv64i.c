@@ -10,7 +10,7 @@ static int branch(uint64_t a, uint64_t b)
     int r = 0;
     uint64_t t;
 #define BR(insn, bit)                                                                              \
-    __asm__ volatile("li %0, 0\n" insn " %1, %2, 1f\n li %0, 1\n1:" : "=&r"(t) : "r"(a), "r"(b)); \
+    __asm__ volatile("li %0, 0\n" insn " %1, %2, 1f\n li %0, 1\n1:" : "=&r"(t) : "r"(a), "r"(b));  \
     r |= (int)(!t) << bit;
     BR("beq", 0)
     BR("bne", 1)
