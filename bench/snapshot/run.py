@@ -1,0 +1,350 @@
+#!/usr/bin/python3
+"""Snapshot benchmark: vessel vs QEMU on the tier-1 x86 test guest
+(tests/guests/x86) on /dev/kvm, for a 256 MiB and a 2 GiB guest.
+
+  snapshot time     vessel: `vessel vm snapshot` wall time (and the guest's
+                    pause reported by the API); QEMU: QMP `migrate
+                    exec:cat>FILE` until query-migrate says completed
+  snapshot size     bytes allocated on disk (apparent size in brackets);
+                    vessel full and diff (diff: pages dirtied since the full)
+  restore latency   process start -> running: vessel's API socket is up (the
+                    machine starts it right before the vCPUs), QEMU's QMP
+                    query-status says "running"; and process start -> first
+                    guest output: a byte is sent to the restored guest's
+                    serial port and its echo timed (vessel `vm restore DIR`,
+                    QEMU `-incoming exec:cat FILE`). On PVM the guest's first
+                    instructions after a restore are slow for both VMMs.
+  50 clones         `vessel vm clone DIR --count 50` wall time (returns when
+                    every clone serves its API), then the clones' total
+                    memory: sum of PSS, and the host's used-memory delta
+                    (MemTotal - MemAvailable)
+
+With --touch MiB and a guest that has `test=counter` the guest first dirties
+that much memory (otherwise the echo test, which touches little).
+Runs of the latency are interleaved vessel/QEMU, medians printed with ratios.
+
+usage: bench/snapshot/run.py [--sizes 256M,2G] [--runs N] [--clones N] [--touch MiB]
+"""
+import argparse
+import json
+import os
+import select
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def find_vessel():
+    for c in (os.environ.get("VESSEL_BIN"), ROOT / "build-test/src/cmd/vessel",
+              ROOT / "build/src/cmd/vessel"):
+        if c and Path(c).exists():
+            return str(c)
+    sys.exit("vessel is not built (set VESSEL_BIN)")
+
+
+VESSEL = find_vessel()
+QEMU = shutil.which("qemu-system-x86_64")
+
+
+def guest():
+    out = ROOT / "tests/guests/out/x86"
+    subprocess.run([str(ROOT / "tests/guests/x86/build.sh"), str(out)], check=True)
+    has_counter = "\"counter\"" in (ROOT / "tests/guests/x86/guest.c").read_text()
+    return out, has_counter
+
+
+def wait_file(path, needle, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and needle in path.read_text(errors="replace"):
+            return
+        time.sleep(0.01)
+    raise RuntimeError(f"{needle!r} did not appear in {path}")
+
+
+def du(path):
+    """(allocated, apparent) bytes of a file or directory."""
+    files = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    return (sum(os.stat(f).st_blocks * 512 for f in files),
+            sum(os.stat(f).st_size for f in files))
+
+
+def mib(n):
+    return f"{n / 2**20:.1f} MiB"
+
+
+def mem_used():
+    info = {}
+    for line in open("/proc/meminfo"):
+        k, v = line.split(":")
+        info[k] = int(v.split()[0]) * 1024
+    return info["MemTotal"] - info["MemAvailable"]
+
+
+def pss(pid):
+    try:
+        for line in open(f"/proc/{pid}/smaps_rollup"):
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
+def first_echo(cmd, timeout=30):
+    """Start cmd with the serial console on stdio and time until the guest
+    echoes 'a' as 'A'. The byte is re-sent every millisecond: a VMM may drop
+    input that arrives before the restored UART is live."""
+    t0 = time.monotonic()
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL)
+    out = b""
+    dt = None
+    while time.monotonic() - t0 < timeout:
+        try:
+            p.stdin.write(b"a")
+            p.stdin.flush()
+        except BrokenPipeError:
+            break
+        r, _, _ = select.select([p.stdout], [], [], 0.001)
+        if r:
+            chunk = os.read(p.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            out += chunk
+            if b"A" in out:
+                dt = time.monotonic() - t0
+                break
+    p.kill()
+    p.wait()
+    if dt is None:
+        raise RuntimeError(f"no echo from {cmd[0]}: {out[-300:]!r}")
+    return dt * 1000
+
+
+# ---- vessel ----
+
+def vessel_api(verb, sock, *args):
+    p = subprocess.run([VESSEL, "vm", verb, "--api-sock", str(sock), *map(str, args)],
+                       capture_output=True, text=True, check=True)
+    return json.loads(p.stdout)
+
+
+def vessel_side(gdir, append, size, work, nclones):
+    res = {}
+    run = work / "vessel-run"
+    run.mkdir()
+    log, sock = run / "console.log", run / "api.sock"
+    src = subprocess.Popen([VESSEL, "vm", "run", "--kernel", str(gdir / "guest.elf"), "--append",
+                            append, "--memory", size, "--console", f"file:{log}", "--api-sock",
+                            str(sock)], stdin=subprocess.DEVNULL)
+    wait_file(log, "echo: ready" if "echo" in append else "count ")
+    full, diff = work / "vessel-full", work / "vessel-diff"
+    t0 = time.monotonic()
+    r = vessel_api("snapshot", sock, full)
+    res["snapshot_ms"] = (time.monotonic() - t0) * 1000
+    res["pause_ms"] = r["pause_ms"]
+    res["server_ms"] = r["total_ms"]
+    res["full_size"] = du(full)
+    time.sleep(1)
+    r = vessel_api("snapshot", sock, "--diff", diff)
+    res["diff_size"] = du(diff)
+    vessel_api("stop", sock)
+    src.wait()
+    return res, full
+
+
+def vessel_restore_ms(snap):
+    return first_echo([VESSEL, "vm", "restore", str(snap), "--console", "stdio"])
+
+
+def vessel_running_ms(snap, work):
+    """Process start -> the restored VM serves its API, which the machine
+    starts right before its vCPUs."""
+    sock = work / "restore.sock"
+    t0 = time.monotonic()
+    p = subprocess.Popen([VESSEL, "vm", "restore", str(snap), "--console", "none", "--api-sock",
+                          str(sock)], stdin=subprocess.DEVNULL)
+    while not sock.exists() and p.poll() is None:
+        time.sleep(0.0002)
+    dt = (time.monotonic() - t0) * 1000
+    p.kill()
+    p.wait()
+    sock.unlink(missing_ok=True)
+    return dt
+
+
+def qemu_running_ms(gdir, append, size, file, work):
+    """Process start -> QMP query-status says running after -incoming."""
+    qmp = work / "qmp-in.sock"
+    t0 = time.monotonic()
+    p = subprocess.Popen(qemu_args(gdir, append, size) +
+                         ["-serial", "null", "-incoming", f"exec:cat {file}", "-qmp",
+                          f"unix:{qmp},server=on,wait=off"], stdin=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    q = QMP(qmp)
+    while q.cmd("query-status")["return"].get("status") != "running":
+        time.sleep(0.0005)
+    dt = (time.monotonic() - t0) * 1000
+    p.kill()
+    p.wait()
+    qmp.unlink(missing_ok=True)
+    return dt
+
+
+def vessel_clones(snap, work, n):
+    out = work / "clones"
+    base = mem_used()
+    t0 = time.monotonic()
+    p = subprocess.run([VESSEL, "vm", "clone", str(snap), "--count", str(n), "--dir", str(out)],
+                       capture_output=True, text=True)
+    dt = (time.monotonic() - t0) * 1000
+    if p.returncode != 0:
+        raise RuntimeError(p.stderr)
+    time.sleep(0.5)  # let every clone settle into its guest
+    pids = [int((out / f"clone-{i}" / "pid").read_text()) for i in range(n)]
+    total_pss = sum(pss(pid) for pid in pids)
+    used = mem_used() - base
+    for i in range(n):
+        subprocess.run([VESSEL, "vm", "stop", "--api-sock", str(out / f"clone-{i}" / "api.sock")],
+                       capture_output=True)
+    for pid in pids:
+        for _ in range(200):
+            if not os.path.exists(f"/proc/{pid}"):
+                break
+            time.sleep(0.01)
+    shutil.rmtree(out, ignore_errors=True)
+    return dt, total_pss, used
+
+
+# ---- QEMU ----
+
+class QMP:
+    def __init__(self, path):
+        self.s = socket.socket(socket.AF_UNIX)
+        for _ in range(500):
+            try:
+                self.s.connect(str(path))
+                break
+            except OSError:
+                time.sleep(0.01)
+        self.f = self.s.makefile("rw")
+        self.f.readline()
+        self.cmd("qmp_capabilities")
+
+    def cmd(self, name, **args):
+        self.f.write(json.dumps({"execute": name, "arguments": args}) + "\n")
+        self.f.flush()
+        while True:
+            r = json.loads(self.f.readline())
+            if "return" in r or "error" in r:
+                return r
+
+
+def qemu_args(gdir, append, size):
+    return [QEMU, "-accel", "kvm", "-M", "microvm", "-m", size, "-nodefaults", "-display",
+            "none", "-kernel", str(gdir / "guest32.elf"), "-append", append]
+
+
+def qemu_side(gdir, append, size, work):
+    res = {}
+    log, qmp = work / "qemu.log", work / "qmp.sock"
+    file = work / "qemu.migration"
+    p = subprocess.Popen(qemu_args(gdir, append, size) + ["-serial", f"file:{log}", "-qmp",
+                                                          f"unix:{qmp},server=on,wait=off"],
+                         stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_file(log, "echo: ready" if "echo" in append else "count ")
+    q = QMP(qmp)
+    t0 = time.monotonic()
+    q.cmd("migrate", uri=f"exec:cat > {file}")
+    while True:
+        st = q.cmd("query-migrate")["return"].get("status")
+        if st in ("completed", "failed"):
+            break
+        time.sleep(0.002)
+    res["snapshot_ms"] = (time.monotonic() - t0) * 1000
+    if st != "completed":
+        raise RuntimeError("QEMU migration failed")
+    res["size"] = du(file)
+    p.kill()
+    p.wait()
+    return res, file
+
+
+def qemu_restore_ms(gdir, append, size, file):
+    return first_echo(qemu_args(gdir, append, size) +
+                      ["-serial", "stdio", "-incoming", f"exec:cat {file}"])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="256M,2G")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--clones", type=int, default=50)
+    ap.add_argument("--touch", type=int, default=0, help="MiB the guest dirties first")
+    a = ap.parse_args()
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        sys.exit("bench/snapshot needs /dev/kvm")
+    gdir, has_counter = guest()
+    if a.touch and has_counter:
+        append = f"test=counter touch={a.touch}"
+    else:
+        append = "test=echo"
+    print(f"guest: tests/guests/x86 '{append}'; vessel {VESSEL}; {QEMU or 'no QEMU'}")
+    for size in a.sizes.split(","):
+        work = Path(tempfile.mkdtemp(prefix="vessel-bench-snap-", dir="/var/tmp"))
+        try:
+            v, vsnap = vessel_side(gdir, append, size, work, a.clones)
+            q, qfile = qemu_side(gdir, append, size, work) if QEMU else (None, None)
+            vr, qr, vrun, qrun = [], [], [], []
+            for _ in range(a.runs):
+                vrun.append(vessel_running_ms(vsnap, work))
+                vr.append(vessel_restore_ms(vsnap))
+                if q:
+                    qrun.append(qemu_running_ms(gdir, append, size, qfile, work))
+                    qr.append(qemu_restore_ms(gdir, append, size, qfile))
+            cl_ms, cl_pss, cl_used = vessel_clones(vsnap, work, a.clones)
+            vrm = statistics.median(vr)
+            print(f"\n== {size} guest ==")
+            print(f"snapshot time     vessel {v['snapshot_ms']:8.1f} ms "
+                  f"(in the VM {v['server_ms']:.1f} ms, guest paused {v['pause_ms']:.1f} ms)",
+                  end="")
+            if q:
+                print(f"   QEMU {q['snapshot_ms']:8.1f} ms   QEMU/vessel "
+                      f"{q['snapshot_ms'] / v['snapshot_ms']:.1f}x")
+            else:
+                print()
+            print(f"snapshot size     vessel full {mib(v['full_size'][0])} "
+                  f"[{mib(v['full_size'][1])}], diff {mib(v['diff_size'][0])}", end="")
+            if q:
+                print(f"   QEMU {mib(q['size'][0])}")
+            else:
+                print()
+            vrun_m = statistics.median(vrun)
+            print(f"restore->running  vessel {vrun_m:8.1f} ms (median of {len(vrun)})", end="")
+            if q:
+                qrun_m = statistics.median(qrun)
+                print(f"   QEMU {qrun_m:8.1f} ms   QEMU/vessel {qrun_m / vrun_m:.1f}x")
+            else:
+                print()
+            print(f"restore->output   vessel {vrm:8.1f} ms (median of {len(vr)})", end="")
+            if q:
+                qrm = statistics.median(qr)
+                print(f"   QEMU {qrm:8.1f} ms   QEMU/vessel {qrm / vrm:.1f}x")
+            else:
+                print()
+            print(f"{a.clones} clones         {cl_ms:8.1f} ms to all running; memory: "
+                  f"sum PSS {mib(cl_pss)}, host used +{mib(cl_used)}")
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
