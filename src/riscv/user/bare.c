@@ -255,6 +255,7 @@ int rv_bare_run(const char *path, uint64_t max_insns, int *status, vs_err *err)
             if (ns > 100000000)
                 ns = 100000000;
             rv_hart_wait(h, ns);
+            rv_hart_set_irq(h, RV_MIP_MTIP, bare_time(b) >= b->mtimecmp);
         }
         if (max_insns && used >= max_insns) {
             fprintf(stderr, "vessel emu: bare-metal test did not finish within %llu instructions\n",
