@@ -74,7 +74,8 @@ static void f_stop(void *m)
 static int f_cpu(void *m, struct vs_buf *out, vs_err *e)
 {
     struct fake *f = m;
-    vs_buf_append(out, f->cpu, f->cpu_len);
+    if (f->cpu_len)
+        vs_buf_append(out, f->cpu, f->cpu_len);
     return 0;
 }
 
