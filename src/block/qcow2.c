@@ -693,10 +693,10 @@ static int backing_read(struct qcow2 *q, uint64_t off, uint8_t *buf, size_t n)
     return 0;
 }
 
-static int write_chunk(struct qcow2 *q, uint64_t off, const uint8_t *buf, size_t n)
+/* The L2 table covering virtual cluster vc, allocated if absent. */
+static int l2_for_write(struct qcow2 *q, uint64_t vc, uint64_t *l2off_out, uint8_t **tab)
 {
-    uint64_t vc = off >> q->h.cluster_bits, in = off & (q->cs - 1);
-    uint64_t l1i = vc / q->l2_entries, l2i = vc % q->l2_entries;
+    uint64_t l1i = vc / q->l2_entries;
     int r;
     if (l1i >= q->h.l1_size)
         return -EIO;
@@ -716,8 +716,35 @@ static int write_chunk(struct qcow2 *q, uint64_t off, const uint8_t *buf, size_t
     } else if (!(l1e & ENTRY_COPIED)) {
         return -EIO; /* a shared L2 table: only internal snapshots make those */
     }
+    *l2off_out = l2off;
+    return l2_get(q, l2off, tab);
+}
+
+/* Drop the reference compressed data holds on each host cluster it spans. */
+static int release_compressed(struct qcow2 *q, uint64_t vc, uint64_t e)
+{
+    unsigned x = 62 - (q->h.cluster_bits - 8);
+    uint64_t chost = e & ((1ULL << x) - 1);
+    uint64_t sectors = ((e & ~ENTRY_COPIED & ~ENTRY_COMPRESSED) >> x) + 1;
+    uint64_t first = chost & ~(q->cs - 1);
+    uint64_t last = (chost + sectors * 512 - (chost & 511) - 1) & ~(q->cs - 1);
+    int r;
+    for (uint64_t c = first; c <= last; c += q->cs)
+        if ((r = refcount_add(q, c, -1)) < 0)
+            return r;
+    if (q->zbuf_vc == vc)
+        q->zbuf_vc = UINT64_MAX;
+    return 0;
+}
+
+static int write_chunk(struct qcow2 *q, uint64_t off, const uint8_t *buf, size_t n)
+{
+    uint64_t vc = off >> q->h.cluster_bits, in = off & (q->cs - 1);
+    uint64_t l2i = vc % q->l2_entries;
+    uint64_t l2off;
     uint8_t *tab;
-    if ((r = l2_get(q, l2off, &tab)) < 0)
+    int r;
+    if ((r = l2_for_write(q, vc, &l2off, &tab)) < 0)
         return r;
     uint64_t e = be64(tab + l2i * 8);
     uint64_t host = e & OFFSET_MASK;
@@ -746,21 +773,68 @@ static int write_chunk(struct qcow2 *q, uint64_t off, const uint8_t *buf, size_t
     if ((r = pwrite_full(q->fd, ne, 8, l2off + l2i * 8)) < 0)
         return r;
     memcpy(tab + l2i * 8, ne, 8);
-    if (compressed) {
-        /* Drop the reference the compressed data held on each host cluster
-         * it spans. */
-        unsigned x = 62 - (q->h.cluster_bits - 8);
-        uint64_t chost = e & ((1ULL << x) - 1);
-        uint64_t sectors = ((e & ~ENTRY_COPIED & ~ENTRY_COMPRESSED) >> x) + 1;
-        uint64_t first = chost & ~(q->cs - 1);
-        uint64_t last = (chost + sectors * 512 - (chost & 511) - 1) & ~(q->cs - 1);
-        for (uint64_t c = first; c <= last; c += q->cs)
-            if ((r = refcount_add(q, c, -1)) < 0)
-                return r;
-        if (q->zbuf_vc == vc)
-            q->zbuf_vc = UINT64_MAX;
-    }
+    if (compressed)
+        return release_compressed(q, vc, e);
     return 0;
+}
+
+/* Make whole cluster vc read as zeros without writing data: the v3 zero
+ * flag (an allocated cluster keeps its space for later writes). */
+static int zero_cluster(struct qcow2 *q, uint64_t vc)
+{
+    uint64_t l2i = vc % q->l2_entries, l2off;
+    uint8_t *tab;
+    int r;
+    if ((r = l2_for_write(q, vc, &l2off, &tab)) < 0)
+        return r;
+    uint64_t e = be64(tab + l2i * 8);
+    uint64_t ne = ENTRY_ZERO;
+    if (!(e & ENTRY_COMPRESSED) && (e & OFFSET_MASK) && (e & ENTRY_COPIED))
+        ne |= (e & OFFSET_MASK) | ENTRY_COPIED;
+    uint8_t b[8];
+    put_be64(b, ne);
+    if ((r = pwrite_full(q->fd, b, 8, l2off + l2i * 8)) < 0)
+        return r;
+    memcpy(tab + l2i * 8, b, 8);
+    if (e & ENTRY_COMPRESSED)
+        return release_compressed(q, vc, e);
+    return 0;
+}
+
+static int zero_range(struct qcow2 *q, uint64_t off, uint64_t len, bool partial_too)
+{
+    if (q->disk.readonly)
+        return -EROFS;
+    if (off > q->h.size || len > q->h.size - off)
+        return -EIO;
+    int r = 0;
+    pthread_mutex_lock(&q->lock);
+    while (len && r == 0) {
+        uint64_t in = off & (q->cs - 1);
+        uint64_t c = MIN(len, q->cs - in);
+        if (c == q->cs && q->h.version == 3) {
+            r = zero_cluster(q, off >> q->h.cluster_bits);
+        } else if (partial_too) {
+            cleanup_free uint8_t *z = calloc(1, (size_t)c);
+            r = z ? write_chunk(q, off, z, (size_t)c) : -ENOMEM;
+        }
+        off += c;
+        len -= c;
+    }
+    pthread_mutex_unlock(&q->lock);
+    return r;
+}
+
+static int qcow2_write_zeroes(struct disk *d, uint64_t off, uint64_t len, bool may_unmap)
+{
+    return zero_range(d->priv, off, len, true);
+}
+
+/* Discarded ranges may read as anything: whole clusters become zero
+ * clusters, partial ones are left alone. */
+static int qcow2_discard(struct disk *d, uint64_t off, uint64_t len)
+{
+    return zero_range(d->priv, off, len, false);
 }
 
 typedef int (*chunk_fn)(struct qcow2 *q, uint64_t off, uint8_t *buf, size_t n);
@@ -824,6 +898,8 @@ static const struct disk_ops qcow2_ops = {
     .read = qcow2_read,
     .write = qcow2_write,
     .flush = qcow2_flush,
+    .discard = qcow2_discard,
+    .write_zeroes = qcow2_write_zeroes,
     .close = qcow2_close,
 };
 

@@ -76,6 +76,9 @@ static int parse(int argc, char **argv, struct args *a, vs_err *err)
         case O_DIFF:
             a->diff = true;
             break;
+        case O_DISKS:
+            a->disks = true;
+            break;
         case O_CONSOLE:
             a->console = optarg;
             break;

@@ -356,6 +356,39 @@ static void push_overlay_freezes(void **state)
     free(model);
 }
 
+/* write_zeroes and discard: zero clusters over backing data and over
+ * compressed and allocated clusters; QEMU agrees. */
+static void zeroes_and_discard(void **state)
+{
+    const uint64_t size = 4 * MiB;
+    uint8_t *model = malloc(size);
+    fill(model, size, 7);
+    write_model(p("zb.raw"), model, size);
+    vs_err err;
+    assert_int_equal(qcow2_create(p("z.qcow2"), 0, "zb.raw", "raw", &err), 0);
+    struct disk *d;
+    assert_int_equal(qcow2_open(p("z.qcow2"), false, VM_CACHE_WRITEBACK, &d, &err), 0);
+    assert_non_null(d->ops->write_zeroes);
+    assert_non_null(d->ops->discard);
+    dwrite(d, 65536, model, 65536); /* an allocated cluster */
+    memcpy(model + 65536, model, 65536);
+    assert_int_equal(d->ops->write_zeroes(d, 1000, 3 * 65536, true), 0);
+    memset(model + 1000, 0, 3 * 65536);
+    /* discard of whole clusters reads as zero here; a partial one is kept */
+    assert_int_equal(d->ops->discard(d, 5 * 65536 + 10, 2 * 65536), 0);
+    memset(model + 6 * 65536, 0, 65536);
+    assert_reads_as(d, model, size);
+    /* writing into a zeroed cluster again */
+    dwrite(d, 2 * 65536 + 5, "abc", 3);
+    memcpy(model + 2 * 65536 + 5, "abc", 3);
+    assert_reads_as(d, model, size);
+    disk_close(d);
+    write_model(p("z.expect"), model, size);
+    assert_int_equal(sh("qemu-img check -q %s", p("z.qcow2")), 0);
+    assert_int_equal(sh("qemu-img compare -q %s %s", p("z.qcow2"), p("z.expect")), 0);
+    free(model);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -365,6 +398,7 @@ int main(void)
         cmocka_unit_test(small_clusters_grow_refcounts),
         cmocka_unit_test(hostile_headers),
         cmocka_unit_test(push_overlay_freezes),
+        cmocka_unit_test(zeroes_and_discard),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
