@@ -3,8 +3,8 @@
  * It mounts the pseudo file systems, prints the marker the tests wait for,
  * does what the kernel command line asks (vessel.blk: mount /dev/vda and read
  * a file back; vessel.poweroff: power off), and otherwise runs a tiny
- * line-oriented shell on the console (echo, cat, ls, uname, nproc, poweroff,
- * reboot). */
+ * line-oriented shell on the console (echo, cat, ls, write, uname, nproc,
+ * blk, poweroff, reboot). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -100,6 +100,16 @@ static void shell(void)
             printf("%s\n", arg ? arg : "");
         else if (!strcmp(line, "cat") && arg)
             cat_file(arg);
+        else if (!strcmp(line, "write") && arg && strchr(arg, ' ')) {
+            /* write PATH TEXT: TEXT and a newline into PATH (e.g. /dev/hvc0) */
+            char *text = strchr(arg, ' ');
+            *text++ = 0;
+            int fd = open(arg, O_WRONLY);
+            if (fd < 0 || write(fd, text, strlen(text)) < 0 || write(fd, "\n", 1) < 0)
+                printf("write: %s: %s\n", arg, strerror(errno));
+            if (fd >= 0)
+                close(fd);
+        }
         else if (!strcmp(line, "ls")) {
             DIR *d = opendir(arg ? arg : "/");
             struct dirent *e;

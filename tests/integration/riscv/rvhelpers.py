@@ -150,8 +150,12 @@ class Console:
                 return seen.decode(errors="replace")
             left = deadline - time.monotonic()
             if left <= 0 or self.p.poll() is not None and not self._readable(0):
+                err = ""
+                if self.p.poll() is not None:  # exited: its stderr can be read without blocking
+                    err = self.p.stderr.read().decode(errors="replace")
                 raise AssertionError(f"did not see {needle!r}; output so far:\n"
-                                     f"{self.out.decode(errors='replace')[-3000:]}")
+                                     f"{self.out.decode(errors='replace')[-3000:]}\n"
+                                     f"exit status {self.p.poll()}, stderr:\n{err}")
             if self._readable(min(left, 0.5)):
                 chunk = os.read(self.p.stdout.fileno(), 65536)
                 self.out += chunk

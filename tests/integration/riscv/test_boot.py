@@ -100,11 +100,6 @@ def test_no_reboot_exits(rv_guest):
     assert p.returncode == 0
 
 
-def virtio_or_skip(p):
-    if "virtio devices are not built yet" in p.stderr:
-        pytest.skip("virtio-mmio is not implemented yet (src/virtio placeholder)")
-
-
 @pytest.mark.parametrize("bios", [None, "fw_dynamic.bin"])
 def test_linux_virtio_blk_ext4(rv_guest, opensbi, tmp_path, bios):
     disk = tmp_path / "disk.img"
@@ -114,7 +109,6 @@ def test_linux_virtio_blk_ext4(rv_guest, opensbi, tmp_path, bios):
     if bios:
         args += ["--bios", opensbi[bios]]
     p = run_rv(*args, timeout=120)
-    virtio_or_skip(p)
     assert "VESSEL-BLK-OK hello from the vessel riscv64 ext4 disk" in p.stdout, \
         p.stdout[-3000:] + p.stderr
     assert p.returncode == 0
@@ -126,10 +120,33 @@ def test_linux_root_on_virtio_blk(rv_guest, tmp_path):
     p = run_rv("--kernel", rv_guest / "vmlinuz", "--disk", disk, "--append",
                "console=ttyS0 root=/dev/vda rw rootfstype=ext4 init=/init vessel.poweroff",
                timeout=120)
-    virtio_or_skip(p)
     assert f"{MARKER} cpus=1 root=disk" in p.stdout, p.stdout[-3000:] + p.stderr
     assert "EXT4-fs (vda)" in p.stdout
     assert p.returncode == 0
+
+
+def test_linux_virtio_rng_net_console(rv_guest, console, tmp_path):
+    """The virtio devices shared with the x86 machine, on virtio-mmio."""
+    vcon = tmp_path / "vcon.txt"
+    c = console("--kernel", rv_guest / "vmlinuz", "--initrd", rv_guest / "initrd.img",
+                "--append", "console=ttyS0", "--rng", "--net", "user,mac=52:54:00:aa:bb:cc",
+                "--virtio-console", f"file:{vcon}")
+    c.expect(MARKER, timeout=120)
+    c.expect("vessel-rv# ")
+    c.send("cat /sys/class/misc/hw_random/rng_current\n")
+    c.expect("virtio_rng.0")
+    c.send("cat /sys/class/net/eth0/address\n")
+    c.expect("52:54:00:aa:bb:cc")
+    # hvc0 is the SBI console (CONFIG_HVC_RISCV_SBI); virtio-console is hvc1
+    c.send("write /dev/hvc1 hello-from-the-riscv-guest\n")
+    c.expect("vessel-rv# ")
+    c.send("cat /proc/interrupts\n")
+    c.expect("SiFive PLIC")
+    c.expect("vessel-rv# ")
+    c.send("poweroff\n")
+    c.expect("reboot: Power down", timeout=60)
+    assert c.p.wait(timeout=30) == 0
+    assert "hello-from-the-riscv-guest" in vcon.read_text()
 
 
 # ---- bad input ----------------------------------------------------------
