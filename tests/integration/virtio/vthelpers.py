@@ -1,0 +1,166 @@
+"""Helpers and fixtures for the virtio integration tests: real Linux virtio drivers on the
+riscv64 board. The kernel is the riscv64 guest's (guest/build-riscv64.sh,
+cached); the initramfs is ours: /init is guest_init.c built static for
+riscv64, which runs the task named by `vt=` on the command line and powers
+off. Both are cached under the cache dir, keyed by their inputs."""
+import hashlib
+import os
+import select
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[2]
+CROSS = "riscv64-linux-gnu-gcc"
+
+
+def vessel_bin() -> Path:
+    env = os.environ.get("VESSEL_BIN")
+    if env:
+        return Path(env)
+    for cand in (ROOT / "build-test/src/cmd/vessel", ROOT / "build/src/cmd/vessel"):
+        if cand.exists():
+            return cand
+    pytest.exit("vessel is not built: run tests/run (or set VESSEL_BIN)", returncode=2)
+
+
+def _cpio_newc(entries) -> bytes:
+    """entries: (name, mode, data, rdev_major, rdev_minor)."""
+    out = bytearray()
+    ino = 1
+    for name, mode, data, maj, mnr in entries + [("TRAILER!!!", 0, b"", 0, 0)]:
+        nameb = name.encode() + b"\0"
+        hdr = "070701" + "".join(f"{v:08x}" for v in (
+            ino, mode, 0, 0, 1, 0, len(data), 0, 0, maj, mnr, len(nameb), 0))
+        out += hdr.encode() + nameb
+        out += b"\0" * (-len(out) % 4)
+        out += data
+        out += b"\0" * (-len(out) % 4)
+        ino += 1
+    return bytes(out)
+
+
+@pytest.fixture(scope="session")
+def vt_guest(cache_dir):
+    """(vmlinuz, initrd) for the virtio test guest."""
+    if not shutil.which(CROSS):
+        pytest.fail(f"{CROSS} is missing (apt-get install gcc-riscv64-linux-gnu)")
+    env = dict(os.environ, VESSEL_GUEST_DIR=str(cache_dir / "guest"))
+    p = subprocess.run([str(ROOT / "guest/build-riscv64.sh")], env=env, capture_output=True,
+                       text=True, timeout=1500)
+    if p.returncode != 0:
+        pytest.fail(f"guest/build-riscv64.sh failed:\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
+    kernel = cache_dir / "guest/riscv64/vmlinuz"
+    src = HERE / "guest_init.c"
+    key = hashlib.sha256(src.read_bytes()).hexdigest()[:16]
+    out = cache_dir / "virtio-test" / key
+    initrd = out / "initrd.img"
+    if not initrd.exists():
+        out.mkdir(parents=True, exist_ok=True)
+        init = out / "init"
+        subprocess.run([CROSS, "-static", "-O2", "-o", str(init), str(src)], check=True,
+                       capture_output=True)
+        entries = [("dev", 0o40755, b"", 0, 0), ("dev/console", 0o20600, b"", 5, 1),
+                   ("proc", 0o40755, b"", 0, 0), ("sys", 0o40755, b"", 0, 0),
+                   ("mnt", 0o40755, b"", 0, 0), ("init", 0o100755, init.read_bytes(), 0, 0)]
+        tmp = out / "initrd.tmp"
+        tmp.write_bytes(_cpio_newc(entries))
+        tmp.rename(initrd)
+    return kernel, initrd
+
+
+class Guest:
+    """A running virtio test guest; output is collected as it arrives."""
+
+    def __init__(self, vt_guest, task, *args, append=""):
+        kernel, initrd = vt_guest
+        cmd = [str(vessel_bin()), "vm", "run", "--arch", "riscv64", "--kernel", str(kernel),
+               "--initrd", str(initrd), "--append",
+               f"console=ttyS0 quiet vt={task} {append}".strip(), *map(str, args)]
+        self.p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE)
+        self.out = b""
+        self.err = b""
+
+    def _pump(self, timeout):
+        r, _, _ = select.select([self.p.stdout, self.p.stderr], [], [], timeout)
+        got = False
+        for f in r:
+            chunk = os.read(f.fileno(), 65536)
+            if chunk:
+                got = True
+                if f is self.p.stdout:
+                    self.out += chunk
+                else:
+                    self.err += chunk
+        return got
+
+    def wait_for(self, needle: str, timeout=60) -> str:
+        deadline = time.monotonic() + timeout
+        while needle.encode() not in self.out:
+            left = deadline - time.monotonic()
+            if left <= 0 or (not self._pump(min(left, 1.0)) and self.p.poll() is not None):
+                if needle.encode() in self.out:
+                    break
+                raise AssertionError(f"{needle!r} not seen; output:\n{self.text()[-3000:]}")
+        return self.text()
+
+    def finish(self, timeout=60):
+        deadline = time.monotonic() + timeout
+        while self.p.poll() is None and time.monotonic() < deadline:
+            self._pump(0.5)
+        if self.p.poll() is None:
+            self.p.kill()
+            self.p.wait()
+            raise AssertionError(f"guest did not power off; output:\n{self.text()[-3000:]}")
+        while self._pump(0):
+            pass
+        return self.p.returncode
+
+    def text(self):
+        return (self.out.decode(errors="replace") + "\n--- stderr ---\n" +
+                self.err.decode(errors="replace"))
+
+    def lines(self, prefix):
+        return [l[len(prefix):].strip() for l in self.out.decode(errors="replace").splitlines()
+                if l.startswith(prefix)]
+
+
+def run_guest(vt_guest, task, *args, append="", timeout=90):
+    g = Guest(vt_guest, task, *args, append=append)
+    rc = g.finish(timeout)
+    return g, rc
+
+
+@pytest.fixture
+def guest(vt_guest):
+    started = []
+
+    def start(task, *args, append=""):
+        g = Guest(vt_guest, task, *args, append=append)
+        started.append(g)
+        return g
+    yield start
+    for g in started:
+        if g.p.poll() is None:
+            g.p.kill()
+            g.p.wait()
+
+
+def mkfs_ext4(path: Path, size_mb=16):
+    if not shutil.which("mkfs.ext4"):
+        pytest.fail("mkfs.ext4 is missing (apt-get install e2fsprogs)")
+    with open(path, "wb") as f:
+        f.truncate(size_mb << 20)
+    subprocess.run(["mkfs.ext4", "-q", "-F", str(path)], check=True, capture_output=True)
+
+
+def debugfs_cat(image: Path, name: str) -> str:
+    p = subprocess.run(["debugfs", "-R", f"cat {name}", str(image)], capture_output=True,
+                       text=True)
+    return p.stdout
