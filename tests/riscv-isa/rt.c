@@ -57,10 +57,17 @@ static void skip(struct frame *f)
 {
     uint64_t c = f->cause;
     if (c & (1ull << 63))
-        return;            /* interrupts resume where they hit */
-    if (c == 1 || c == 12) /* fetch fault: return to the caller */
-        f->epc = f->x[1];
-    else
+        return;              /* interrupts resume where they hit */
+    if (c == 1 || c == 12) { /* fetch fault: return to the caller */
+        extern char rt_return_stub[];
+        if (f->epc == f->x[1] || f->epc == (uint64_t)rt_return_stub) {
+            /* the caller is not executable either: leave run_in_mode() from M */
+            csr_set(mstatus, MSTATUS_MPP);
+            f->epc = (uint64_t)rt_return_stub;
+        } else {
+            f->epc = f->x[1];
+        }
+    } else
         f->epc += insn_len(f->epc);
 }
 

@@ -85,9 +85,9 @@ def test_m_mode_fault_without_handler_stops(tmp_path):
     src = tmp_path / "wild.S"
     src.write_text(".globl _start\n_start:\n    csrw mtvec, zero\n    li t0, 0x40000000\n"
                    "    li a5, 0x1234\n    jr t0\n"
-                   ".section .tohost, \"aw\"\n.globl tohost\ntohost: .dword 0\n")
+                   ".data\n.align 3\n.globl tohost\ntohost: .dword 0\n")
     elf = tmp_path / "wild.elf"
-    subprocess.run([CC, "-nostdlib", "-march=rv64gc", "-mabi=lp64d", "-Wl,-Ttext=0x80000000",
+    subprocess.run([CC, "-nostdlib", "-march=rv64gc", "-mabi=lp64d", "-T", str(SRC / "link.ld"),
                     "-o", str(elf), str(src)], check=True)
     p = run_bare(elf)
     assert p.returncode == 3
@@ -108,7 +108,7 @@ def test_no_tohost_symbol(tmp_path):
     src = tmp_path / "x.S"
     src.write_text(".globl _start\n_start:\n    j _start\n")
     elf = tmp_path / "x.elf"
-    subprocess.run([CC, "-nostdlib", "-Wl,-Ttext=0x80000000", "-o", str(elf), str(src)],
+    subprocess.run([CC, "-nostdlib", "-T", str(SRC / "link.ld"), "-o", str(elf), str(src)],
                    check=True)
     p = run_bare(elf)
     assert p.returncode != 0 and "tohost" in p.stderr
