@@ -99,7 +99,7 @@ def test_diff_snapshot(vms, rv_counter, tmp_path):
 
 
 def test_clones(vms, rv_counter, tmp_path):
-    src = run_counter(vms, rv_counter)
+    src = run_counter(vms, rv_counter, "src", "--net", "user")
     snap = tmp_path / "snap"
     _, at_snapshot = snapshot_paused(src, snap)
     src.stop()
@@ -107,18 +107,22 @@ def test_clones(vms, rv_counter, tmp_path):
     p = vessel("vm", "clone", snap, "--count", "3", "--dir", out)
     lines = p.stdout.strip().splitlines()
     assert len(lines) == 3
+    macs = []
     try:
         for i in range(3):
             con = out / f"clone-{i}" / "console.log"
             wait_for(lambda: len(counts(con.read_text())) >= 3 if con.exists() else False,
                      what=f"clone {i} counting")
             assert counts(con.read_text())[0] == counts(at_snapshot)[-1] + 1
-            assert api("info", out / f"clone-{i}" / "api.sock")["state"] == "running"
+            info = api("info", out / f"clone-{i}" / "api.sock")
+            assert info["state"] == "running"
+            macs.append(info["config"]["nets"][0]["mac"])
     finally:
         for i in range(3):
             vessel("vm", "stop", "--api-sock", out / f"clone-{i}" / "api.sock", check=False)
     pids = [int((out / f"clone-{i}" / "pid").read_text()) for i in range(3)]
     assert len(set(pids)) == 3
+    assert len(set(macs)) == 3, f"clones share a MAC: {macs}"
 
 
 def test_failed_snapshot_leaves_vm_running(vms, rv_counter, tmp_path):
