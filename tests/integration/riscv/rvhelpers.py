@@ -122,6 +122,14 @@ def wild_jump_elf(tmp_path) -> Path:
     return assemble(tmp_path, "wild", WILD_JUMP, 0x80000000, raw=False)
 
 
+def vessel_cli(*args, timeout=60):
+    """Any vessel command; fails the test on a non-zero exit."""
+    p = subprocess.run([str(vessel_path()), *map(str, args)], capture_output=True, text=True,
+                       timeout=timeout, stdin=subprocess.DEVNULL)
+    assert p.returncode == 0, f"vessel {' '.join(map(str, args))}: {p.stderr}"
+    return p.stdout
+
+
 def run_rv(*args, timeout=120):
     """`vessel vm run --arch riscv64 ARGS` with no console input."""
     cmd = [str(vessel_path()), "vm", "run", "--arch", "riscv64", *map(str, args)]
@@ -132,8 +140,8 @@ def run_rv(*args, timeout=120):
 class Console:
     """An interactive guest on vessel's stdio console."""
 
-    def __init__(self, *args):
-        cmd = [str(vessel_path()), "vm", "run", "--arch", "riscv64", *map(str, args)]
+    def __init__(self, *args, verb=("vm", "run", "--arch", "riscv64")):
+        cmd = [str(vessel_path()), *verb, *map(str, args)]
         self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE)
         self.out = b""
@@ -183,8 +191,8 @@ class Console:
 def console():
     made = []
 
-    def start(*args):
-        c = Console(*args)
+    def start(*args, **kw):
+        c = Console(*args, **kw)
         made.append(c)
         return c
     yield start

@@ -5,7 +5,9 @@ import shutil
 
 import pytest
 
-from rvhelpers import run_rv
+import json
+
+from rvhelpers import run_rv, vessel_cli
 
 MARKER = "VESSEL-RISCV-READY"
 
@@ -147,6 +149,36 @@ def test_linux_virtio_rng_net_console(rv_guest, console, tmp_path):
     c.expect("reboot: Power down", timeout=60)
     assert c.p.wait(timeout=30) == 0
     assert "hello-from-the-riscv-guest" in vcon.read_text()
+
+
+def test_linux_snapshot_and_restore(rv_guest, console, tmp_path):
+    """A Linux guest saved at its shell prompt continues in a new process:
+    harts, CLINT (time goes on), PLIC and UART state (typed input still
+    interrupts), all restored."""
+    sock = tmp_path / "api.sock"
+    c = console("--kernel", rv_guest / "vmlinuz", "--initrd", rv_guest / "initrd.img",
+                "--append", "console=ttyS0", "--cpus", "2", "--api-sock", sock)
+    c.expect(MARKER, timeout=120)
+    c.expect("vessel-rv# ")
+    c.send("echo before-snapshot\n")
+    c.expect("before-snapshot\r\n")
+    c.expect("vessel-rv# ")
+    assert json.loads(vessel_cli("vm", "pause", "--api-sock", sock))["state"] == "paused"
+    snap = tmp_path / "snap"
+    vessel_cli("vm", "snapshot", "--api-sock", sock, snap)
+    c.close()
+
+    r = console(snap, verb=("vm", "restore"))
+    r.send("echo after-restore\n")
+    seen = r.expect("after-restore\r\n", timeout=60)
+    assert MARKER not in seen, "the guest booted again instead of continuing"
+    r.send("nproc\n")
+    r.expect("2\r\n")
+    r.send("cat /proc/uptime\n")
+    r.expect("vessel-rv# ")
+    r.send("poweroff\n")
+    r.expect("reboot: Power down", timeout=60)
+    assert r.p.wait(timeout=30) == 0
 
 
 # ---- bad input ----------------------------------------------------------
