@@ -99,6 +99,11 @@ __attribute__((noreturn)) static void container_init(struct init_ctx *c)
     int fd = c->sync;
 
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    /* the state lock belongs to the invocation, not to the init */
+    if (c->st->lock_fd >= 0) {
+        close(c->st->lock_fd);
+        c->st->lock_fd = -1;
+    }
     if (oci_sync_recv(fd, &m) < 0 || m.type != OCI_SYNC_GO)
         _exit(1);
     c->st->pid = m.value;
