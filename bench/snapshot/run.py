@@ -19,8 +19,10 @@
                     memory: sum of PSS, and the host's used-memory delta
                     (MemTotal - MemAvailable)
 
-With --touch MiB and a guest that has `test=counter` the guest first dirties
-that much memory (otherwise the echo test, which touches little).
+The guest is `test=counter touch=N`: it dirties N MiB (default half its RAM),
+then prints a counter line every few milliseconds (the first line after a
+restore marks "first output"). Guests without the counter test fall back to
+`test=echo` (an echoed byte marks it).
 Runs of the latency are interleaved vessel/QEMU, medians printed with ratios.
 
 usage: bench/snapshot/run.py [--sizes 256M,2G] [--runs N] [--clones N] [--touch MiB]
@@ -98,6 +100,22 @@ def pss(pid):
     return 0
 
 
+def first_output(cmd, timeout=30):
+    """Start cmd with the serial console on stdio; time until its first byte
+    (the counter guest prints a line every few milliseconds)."""
+    t0 = time.monotonic()
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.DEVNULL)
+    r, _, _ = select.select([p.stdout], [], [], timeout)
+    got = os.read(p.stdout.fileno(), 4096) if r else b""
+    dt = time.monotonic() - t0
+    p.kill()
+    p.wait()
+    if not got:
+        raise RuntimeError(f"no output from {cmd[0]}")
+    return dt * 1000
+
+
 def first_echo(cmd, timeout=30):
     """Start cmd with the serial console on stdio and time until the guest
     echoes 'a' as 'A'. The byte is re-sent every millisecond: a VMM may drop
@@ -145,7 +163,7 @@ def vessel_side(gdir, append, size, work, nclones):
     src = subprocess.Popen([VESSEL, "vm", "run", "--kernel", str(gdir / "guest.elf"), "--append",
                             append, "--memory", size, "--console", f"file:{log}", "--api-sock",
                             str(sock)], stdin=subprocess.DEVNULL)
-    wait_file(log, "echo: ready" if "echo" in append else "count ")
+    wait_file(log, "echo: ready" if "echo" in append else "count ", timeout=600)
     full, diff = work / "vessel-full", work / "vessel-diff"
     t0 = time.monotonic()
     r = vessel_api("snapshot", sock, full)
@@ -161,8 +179,9 @@ def vessel_side(gdir, append, size, work, nclones):
     return res, full
 
 
-def vessel_restore_ms(snap):
-    return first_echo([VESSEL, "vm", "restore", str(snap), "--console", "stdio"])
+def vessel_restore_ms(snap, counter):
+    cmd = [VESSEL, "vm", "restore", str(snap), "--console", "stdio"]
+    return first_output(cmd) if counter else first_echo(cmd)
 
 
 def vessel_running_ms(snap, work):
@@ -260,7 +279,7 @@ def qemu_side(gdir, append, size, work):
     p = subprocess.Popen(qemu_args(gdir, append, size) + ["-serial", f"file:{log}", "-qmp",
                                                           f"unix:{qmp},server=on,wait=off"],
                          stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_file(log, "echo: ready" if "echo" in append else "count ")
+    wait_file(log, "echo: ready" if "echo" in append else "count ", timeout=600)
     q = QMP(qmp)
     t0 = time.monotonic()
     q.cmd("migrate", uri=f"exec:cat > {file}")
@@ -278,9 +297,9 @@ def qemu_side(gdir, append, size, work):
     return res, file
 
 
-def qemu_restore_ms(gdir, append, size, file):
-    return first_echo(qemu_args(gdir, append, size) +
-                      ["-serial", "stdio", "-incoming", f"exec:cat {file}"])
+def qemu_restore_ms(gdir, append, size, file, counter):
+    cmd = qemu_args(gdir, append, size) + ["-serial", "stdio", "-incoming", f"exec:cat {file}"]
+    return first_output(cmd) if counter else first_echo(cmd)
 
 
 def main():
@@ -288,17 +307,17 @@ def main():
     ap.add_argument("--sizes", default="256M,2G")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--clones", type=int, default=50)
-    ap.add_argument("--touch", type=int, default=0, help="MiB the guest dirties first")
+    ap.add_argument("--touch", type=int, default=-1,
+                    help="MiB the counter guest dirties first (default: half its memory)")
     a = ap.parse_args()
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         sys.exit("bench/snapshot needs /dev/kvm")
-    gdir, has_counter = guest()
-    if a.touch and has_counter:
-        append = f"test=counter touch={a.touch}"
-    else:
-        append = "test=echo"
-    print(f"guest: tests/guests/x86 '{append}'; vessel {VESSEL}; {QEMU or 'no QEMU'}")
+    gdir, counter = guest()
+    print(f"guest: tests/guests/x86; vessel {VESSEL}; {QEMU or 'no QEMU'}")
     for size in a.sizes.split(","):
+        mbytes = int(size[:-1]) << (10 if size[-1] in "Gg" else 0)
+        touch = a.touch if a.touch >= 0 else mbytes // 2
+        append = f"test=counter touch={touch}" if counter else "test=echo"
         work = Path(tempfile.mkdtemp(prefix="vessel-bench-snap-", dir="/var/tmp"))
         try:
             v, vsnap = vessel_side(gdir, append, size, work, a.clones)
@@ -306,13 +325,13 @@ def main():
             vr, qr, vrun, qrun = [], [], [], []
             for _ in range(a.runs):
                 vrun.append(vessel_running_ms(vsnap, work))
-                vr.append(vessel_restore_ms(vsnap))
+                vr.append(vessel_restore_ms(vsnap, counter))
                 if q:
                     qrun.append(qemu_running_ms(gdir, append, size, qfile, work))
-                    qr.append(qemu_restore_ms(gdir, append, size, qfile))
+                    qr.append(qemu_restore_ms(gdir, append, size, qfile, counter))
             cl_ms, cl_pss, cl_used = vessel_clones(vsnap, work, a.clones)
             vrm = statistics.median(vr)
-            print(f"\n== {size} guest ==")
+            print(f"\n== {size} guest, '{append}' ==")
             print(f"snapshot time     vessel {v['snapshot_ms']:8.1f} ms "
                   f"(in the VM {v['server_ms']:.1f} ms, guest paused {v['pause_ms']:.1f} ms)",
                   end="")
