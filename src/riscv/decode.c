@@ -41,7 +41,7 @@ static int32_t sext(uint32_t v, unsigned bits)
     return (int32_t)(v << (32 - bits)) >> (32 - bits);
 }
 
-uint32_t rv_expand_compressed(uint16_t c)
+static uint32_t expand(uint16_t c)
 {
     unsigned op = c & 3, f3 = c >> 13;
     unsigned rd = BITS(c, 11, 7), rs2 = BITS(c, 6, 2);
@@ -185,4 +185,19 @@ uint32_t rv_expand_compressed(uint16_t c)
         return 0;
     }
     return 0;
+}
+
+/* Expansions are pure functions of the 16 bits: memoize them (0 = not yet
+ * known; illegal encodings are simply recomputed). Racing writers store the
+ * same value, so plain relaxed accesses suffice. */
+static uint32_t rvc_cache[65536];
+
+uint32_t rv_expand_compressed(uint16_t c)
+{
+    uint32_t v = __atomic_load_n(&rvc_cache[c], __ATOMIC_RELAXED);
+    if (likely(v))
+        return v;
+    v = expand(c);
+    __atomic_store_n(&rvc_cache[c], v, __ATOMIC_RELAXED);
+    return v;
 }

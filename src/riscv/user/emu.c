@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "riscv/exec.h"
@@ -284,6 +285,8 @@ int rv_user_run(const char *path, char **argv, char **envp, const struct rv_user
     h->x[10] = 0;
     rv_set_priv(h, RV_PRIV_U);
 
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     for (;;) {
         enum rv_stop why = rv_hart_run(h, UINT64_MAX / 2);
         if (u->exited) {
@@ -294,6 +297,13 @@ int rv_user_run(const char *path, char **argv, char **envp, const struct rv_user
             report_fault(u, status);
             break;
         }
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (getenv("VESSEL_EMU_STATS")) {
+        double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+        fprintf(stderr, "vessel emu: %llu instructions in %.3f s (%.1f MIPS)\n",
+                (unsigned long long)h->minstret, secs,
+                secs > 0 ? (double)h->minstret / secs / 1e6 : 0.0);
     }
     rc = 0;
 out_hart:
