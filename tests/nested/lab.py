@@ -123,6 +123,8 @@ class LabBatch:
             os.unlink(path)
         run = LabRun(p.returncode, p.stdout + ("\n[lab stderr]\n" + p.stderr if p.stderr else ""),
                      start, time.time())
+        if os.environ.get("LAB_OUTPUT"):  # keep the raw output for debugging
+            Path(os.environ["LAB_OUTPUT"]).write_text(run.output)
         run.results = parse(p.stdout)
         for n in self.names:
             run.results.setdefault(n, L2Result(n, output="(this boot never ran: the lab "

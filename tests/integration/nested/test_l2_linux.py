@@ -109,3 +109,51 @@ def test_vessel_without_flags_boots_default_guest_in_l2(lab_boots, case):
     assert f"{lab.MARKER} {kvers['cloud']}" in r.output, str(r)
     assert "default-says-42" in answer(r.output, "echo default-says-$((6*7))"), str(r)
     assert r.ended and not r.timeout and r.status == 0, str(r)
+
+
+def _shell_marks():
+    return [pytest.mark.xfail(strict=True, reason=VESSEL_L2_XFAIL)] if VESSEL_L2_XFAIL else []
+
+
+@pytest.mark.parametrize("case", [pytest.param("lab-shell", marks=_shell_marks())])
+def test_lab_shell_lands_in_the_guest_shell(lab_ready, case):
+    """`tests/nested/lab.sh shell` (what scripts/quickstart.sh runs on PVM) gives
+    the default guest's shell on the terminal; `poweroff` ends the lab."""
+    import os
+    import select
+    import subprocess
+    import time
+
+    p = subprocess.Popen([str(lab.LAB), "shell"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT)
+    out = b""
+    sent = []
+    deadline = time.time() + 180
+    try:
+        while time.time() < deadline:
+            r, _, _ = select.select([p.stdout], [], [], 1.0)
+            if r:
+                chunk = os.read(p.stdout.fileno(), 65536)
+                if not chunk:
+                    break
+                out += chunk
+            text = out.decode(errors="replace")
+            prompts = text.count(lab.PROMPT)
+            if lab.MARKER in text and prompts >= 1 and not sent:
+                sent.append("echo lab-shell-says-$((6*7))")
+            elif "lab-shell-says-42" in text and prompts >= 2 and len(sent) == 1:
+                sent.append("poweroff")
+            else:
+                continue
+            p.stdin.write((sent[-1] + "\n").encode())
+            p.stdin.flush()
+        p.wait(timeout=max(1, deadline - time.time()))
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    text = out.decode(errors="replace").replace("\r", "")
+    assert "LAB-L1-READY" in text, text[-3000:]
+    assert lab.MARKER in text, text[-3000:]
+    assert "lab-shell-says-42" in text, text[-3000:]
+    assert "lab: vessel exited with status 0" in text, text[-3000:]
