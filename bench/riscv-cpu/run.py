@@ -1,0 +1,87 @@
+#!/usr/bin/python3
+"""riscv64 CPU benchmark: the same CPU-bound program (tests/riscv-isa/user/bench.c:
+a sieve, a double-precision matrix multiply, a bitwise CRC) under vessel's
+user-mode emulation (`vessel emu`), under Debian's qemu-riscv64 (TCG JIT), and
+natively on x86-64. Runs are interleaved (vessel, qemu, native, vessel, ...);
+medians, the ratios and vessel's MIPS (guest instructions retired per second,
+from VESSEL_EMU_STATS) are printed.
+
+usage: bench/riscv-cpu/run.py [--runs N] [--scale N] [--vessel PATH]
+"""
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SRC = ROOT / "tests/riscv-isa/user/bench.c"
+
+
+def find_vessel(arg):
+    for c in (arg, os.environ.get("VESSEL_BIN"), ROOT / "build-test/src/cmd/vessel",
+              ROOT / "build/src/cmd/vessel"):
+        if c and Path(c).exists():
+            return str(c)
+    sys.exit("vessel is not built (set VESSEL_BIN or --vessel)")
+
+
+def timed(cmd, env=None):
+    t0 = time.monotonic()
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    dt = time.monotonic() - t0
+    if p.returncode != 0:
+        sys.exit(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stderr}")
+    return dt, p.stdout, p.stderr
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--scale", type=int, default=30)
+    ap.add_argument("--vessel")
+    a = ap.parse_args()
+    vessel = find_vessel(a.vessel)
+    tmp = Path(tempfile.mkdtemp(prefix="vessel-riscv-cpu-"))
+    rv, native = tmp / "bench-riscv64", tmp / "bench-native"
+    subprocess.run(["riscv64-linux-gnu-gcc", "-static", "-O2", "-o", str(rv), str(SRC)],
+                   check=True)
+    subprocess.run(["gcc", "-O2", "-o", str(native), str(SRC)], check=True)
+    scale = str(a.scale)
+    env = dict(os.environ, VESSEL_EMU_STATS="1")
+    times = {"vessel": [], "qemu": [], "native": []}
+    mips = []
+    outs = set()
+    for _ in range(a.runs):
+        dt, out, err = timed([vessel, "emu", str(rv), scale], env)
+        times["vessel"].append(dt)
+        outs.add(out)
+        m = re.search(r"\(([\d.]+) MIPS\)", err)
+        if m:
+            mips.append(float(m.group(1)))
+        dt, out, _ = timed(["qemu-riscv64", str(rv), scale])
+        times["qemu"].append(dt)
+        outs.add(out)
+        dt, out, _ = timed([str(native), scale])
+        times["native"].append(dt)
+        outs.add(out)
+    if len(outs) != 1:
+        sys.exit(f"outputs differ: {outs}")
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"riscv-cpu benchmark (scale {scale}, {a.runs} interleaved runs, median wall time)")
+    print(f"  output          {outs.pop().strip()}")
+    for k in ("vessel", "qemu", "native"):
+        print(f"  {k:<15} {med[k]:8.3f} s")
+    if mips:
+        print(f"  vessel MIPS     {statistics.median(mips):8.1f}")
+    print(f"  vessel / qemu   {med['vessel'] / med['qemu']:8.2f}x")
+    print(f"  vessel / native {med['vessel'] / med['native']:8.2f}x")
+    print(f"  qemu / native   {med['qemu'] / med['native']:8.2f}x")
+
+
+if __name__ == "__main__":
+    main()
