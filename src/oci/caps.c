@@ -6,7 +6,7 @@
 #include <sys/capability.h>
 #include <sys/prctl.h>
 
-int oci_caps_apply(const struct oci_caps *c, vs_err *err)
+int oci_caps_drop_bounding(const struct oci_caps *c, vs_err *err)
 {
     int last = oci_cap_last();
     for (int i = 0; i <= last && i < 64; i++) {
@@ -16,6 +16,12 @@ int oci_caps_apply(const struct oci_caps *c, vs_err *err)
             return vs_error_errno(err, "cannot drop capability %s from the bounding set",
                                   oci_cap_name(i));
     }
+    return 0;
+}
+
+int oci_caps_apply(const struct oci_caps *c, vs_err *err)
+{
+    int last = oci_cap_last();
     cap_t caps = cap_init();
     if (!caps)
         return vs_error_errno(err, "cap_init");

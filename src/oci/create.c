@@ -232,6 +232,8 @@ __attribute__((noreturn)) static void container_init(struct init_ctx *c)
         oci_send_fd(fd, notify_fd, (const char *)&nm, sizeof(nm));
         close(notify_fd);
     }
+    if (s->process.caps.present && oci_caps_drop_bounding(&s->process.caps, &err) < 0)
+        oci_sync_fail(fd, &err);
     if (oci_process_set_identity(&s->process, c->userns, &err) < 0)
         oci_sync_fail(fd, &err);
     if (s->process.caps.present && oci_caps_apply(&s->process.caps, &err) < 0)
@@ -378,7 +380,9 @@ static int do_create(const struct oci_create_opts *o, pid_t *init_pid, int *mast
         goto out;
     }
     snprintf(path, sizeof(path), "%s/exec.fifo", st->dir);
-    if (mkfifo(path, 0600) < 0) {
+    /* writable by others: the init opens it after switching to the
+     * container's user (the state directory itself stays 0700) */
+    if (mkfifo(path, 0622) < 0 || chmod(path, 0622) < 0) {
         vs_error_errno(err, "cannot create %s", path);
         goto out;
     }

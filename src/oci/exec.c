@@ -152,6 +152,8 @@ __attribute__((noreturn)) static void exec_child(int sync, int console, const st
     bool nnp = p->no_new_privileges;
     if (s->seccomp.present && !nnp && oci_seccomp_load(&s->seccomp, &nfd, &err) < 0)
         oci_sync_fail(sync, &err);
+    if (p->caps.present && oci_caps_drop_bounding(&p->caps, &err) < 0)
+        oci_sync_fail(sync, &err);
     if (oci_process_set_identity(p, userns, &err) < 0)
         oci_sync_fail(sync, &err);
     if (p->caps.present && oci_caps_apply(&p->caps, &err) < 0)

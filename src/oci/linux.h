@@ -14,7 +14,10 @@
 int oci_hooks_run(const char *kind, const struct oci_hook *hooks, size_t n, const char *state,
                   vs_err *err);
 
-/* Drop the bounding set, then set effective/permitted/inheritable/ambient. */
+/* Drop what is not in the bounding set (needs CAP_SETPCAP: call it before
+ * switching to the container's user). */
+int oci_caps_drop_bounding(const struct oci_caps *caps, vs_err *err);
+/* Set effective/permitted/inheritable, then ambient. */
 int oci_caps_apply(const struct oci_caps *caps, vs_err *err);
 /* Load the filter; *notify_fd gets the listener fd when SCMP_ACT_NOTIFY is used. */
 int oci_seccomp_load(const struct oci_seccomp *sc, int *notify_fd, vs_err *err);
