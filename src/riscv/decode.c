@@ -201,3 +201,127 @@ uint32_t rv_expand_compressed(uint16_t c)
     __atomic_store_n(&rvc_cache[c], v, __ATOMIC_RELAXED);
     return v;
 }
+
+void rv_decode_entry(struct rv_dentry *e, uint64_t pc, uint32_t raw)
+{
+    uint32_t insn = (raw & 3) == 3 ? raw : rv_expand_compressed((uint16_t)raw);
+    e->pc = pc;
+    e->raw = raw;
+    e->insn = insn;
+    e->len = (raw & 3) == 3 ? 4 : 2;
+    e->op = RV_F_SLOW;
+    e->rd = (insn >> 7) & 31;
+    e->rs1 = (insn >> 15) & 31;
+    e->rs2 = (insn >> 20) & 31;
+    e->imm = (int64_t)(int32_t)insn >> 20;
+    if (!insn)
+        return;
+    unsigned f3 = (insn >> 12) & 7, f7 = insn >> 25, f6 = insn >> 26;
+    switch (insn & 0x7f) {
+    case 0x37:
+        e->op = RV_F_LUI;
+        e->imm = (int64_t)(int32_t)(insn & 0xfffff000u);
+        break;
+    case 0x17:
+        e->op = RV_F_AUIPC;
+        e->imm = (int64_t)(int32_t)(insn & 0xfffff000u);
+        break;
+    case 0x6f:
+        e->op = RV_F_JAL;
+        e->imm = ((int64_t)(int32_t)(insn & 0x80000000u) >> 11) | (insn & 0xff000) |
+                 ((insn >> 9) & 0x800) | ((insn >> 20) & 0x7fe);
+        break;
+    case 0x67:
+        if (f3 == 0)
+            e->op = RV_F_JALR;
+        break;
+    case 0x63: {
+        static const uint8_t ops[8] = {RV_F_BEQ, RV_F_BNE, RV_F_SLOW, RV_F_SLOW,
+                                       RV_F_BLT, RV_F_BGE, RV_F_BLTU, RV_F_BGEU};
+        e->op = ops[f3];
+        e->imm = ((int64_t)(int32_t)(insn & 0x80000000u) >> 19) | ((insn & 0x80) << 4) |
+                 ((insn >> 20) & 0x7e0) | ((insn >> 7) & 0x1e);
+        break;
+    }
+    case 0x03: {
+        static const uint8_t ops[8] = {RV_F_LB,  RV_F_LH,  RV_F_LW,  RV_F_LD,
+                                       RV_F_LBU, RV_F_LHU, RV_F_LWU, RV_F_SLOW};
+        e->op = ops[f3];
+        break;
+    }
+    case 0x23: {
+        static const uint8_t ops[8] = {RV_F_SB,   RV_F_SH,   RV_F_SW,   RV_F_SD,
+                                       RV_F_SLOW, RV_F_SLOW, RV_F_SLOW, RV_F_SLOW};
+        e->op = ops[f3];
+        e->imm = ((int64_t)(int32_t)insn >> 20 & ~31ll) | ((insn >> 7) & 31);
+        break;
+    }
+    case 0x13:
+        switch (f3) {
+        case 0:
+            e->op = RV_F_ADDI;
+            break;
+        case 2:
+            e->op = RV_F_SLTI;
+            break;
+        case 3:
+            e->op = RV_F_SLTIU;
+            break;
+        case 4:
+            e->op = RV_F_XORI;
+            break;
+        case 6:
+            e->op = RV_F_ORI;
+            break;
+        case 7:
+            e->op = RV_F_ANDI;
+            break;
+        case 1:
+            if (f6 == 0) {
+                e->op = RV_F_SLLI;
+                e->imm = (insn >> 20) & 63;
+            }
+            break;
+        case 5:
+            if (f6 == 0 || f6 == 0x10) {
+                e->op = f6 ? RV_F_SRAI : RV_F_SRLI;
+                e->imm = (insn >> 20) & 63;
+            }
+            break;
+        }
+        break;
+    case 0x1b:
+        if (f3 == 0) {
+            e->op = RV_F_ADDIW;
+        } else if (f3 == 1 && f7 == 0) {
+            e->op = RV_F_SLLIW;
+            e->imm = (insn >> 20) & 31;
+        } else if (f3 == 5 && (f7 == 0 || f7 == 0x20)) {
+            e->op = f7 ? RV_F_SRAIW : RV_F_SRLIW;
+            e->imm = (insn >> 20) & 31;
+        }
+        break;
+    case 0x33:
+        if (f7 == 0) {
+            static const uint8_t ops[8] = {RV_F_ADD, RV_F_SLL, RV_F_SLT, RV_F_SLTU,
+                                           RV_F_XOR, RV_F_SRL, RV_F_OR,  RV_F_AND};
+            e->op = ops[f3];
+        } else if (f7 == 0x20) {
+            if (f3 == 0)
+                e->op = RV_F_SUB;
+            else if (f3 == 5)
+                e->op = RV_F_SRA;
+        } else if (f7 == 1 && f3 == 0) {
+            e->op = RV_F_MUL;
+        }
+        break;
+    case 0x3b:
+        if (f3 == 0 && f7 == 0)
+            e->op = RV_F_ADDW;
+        else if (f3 == 0 && f7 == 0x20)
+            e->op = RV_F_SUBW;
+        else if (f3 == 0 && f7 == 1)
+            e->op = RV_F_MULW;
+        break;
+    }
+}

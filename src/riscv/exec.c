@@ -223,18 +223,202 @@ static uint64_t exec_batch(struct rv_hart *h, uint64_t n)
             goto trap;
         }
         h->minstret++;
-        raw = insn;
-        if ((insn & 3) != 3) {
-            uint32_t c = insn & 0xffff;
-            insn = rv_expand_compressed((uint16_t)c);
+        raw = (insn & 3) == 3 ? insn : (insn & 0xffff);
+        {
+            struct rv_dentry *e = &h->dcache[(pc >> 1) & (RV_DCACHE_SIZE - 1)];
+            if (unlikely(e->pc != pc || e->raw != raw))
+                rv_decode_entry(e, pc, raw);
+            npc = pc + e->len;
+            uint64_t *const rd = &x[e->rd];
+            const uint64_t a = x[e->rs1], b = x[e->rs2];
+            const int64_t imm = e->imm;
+/* (no do/while: continue must reach the instruction loop) */
+#define NEXT                                                                                       \
+    {                                                                                              \
+        x[0] = 0;                                                                                  \
+        h->pc = npc;                                                                               \
+        continue;                                                                                  \
+    }
+#define BRANCH(cond)                                                                               \
+    {                                                                                              \
+        if (cond)                                                                                  \
+            npc = pc + (uint64_t)imm;                                                              \
+        h->pc = npc;                                                                               \
+        continue;                                                                                  \
+    }
+            switch (e->op) {
+            case RV_F_ADDI:
+                *rd = a + (uint64_t)imm;
+                NEXT;
+            case RV_F_ADDIW:
+                *rd = (uint64_t)sext32(a + (uint64_t)imm);
+                NEXT;
+            case RV_F_LUI:
+                *rd = (uint64_t)imm;
+                NEXT;
+            case RV_F_AUIPC:
+                *rd = pc + (uint64_t)imm;
+                NEXT;
+            case RV_F_ANDI:
+                *rd = a & (uint64_t)imm;
+                NEXT;
+            case RV_F_ORI:
+                *rd = a | (uint64_t)imm;
+                NEXT;
+            case RV_F_XORI:
+                *rd = a ^ (uint64_t)imm;
+                NEXT;
+            case RV_F_SLTI:
+                *rd = (int64_t)a < imm;
+                NEXT;
+            case RV_F_SLTIU:
+                *rd = a < (uint64_t)imm;
+                NEXT;
+            case RV_F_SLLI:
+                *rd = a << imm;
+                NEXT;
+            case RV_F_SRLI:
+                *rd = a >> imm;
+                NEXT;
+            case RV_F_SRAI:
+                *rd = (uint64_t)((int64_t)a >> imm);
+                NEXT;
+            case RV_F_SLLIW:
+                *rd = (uint64_t)sext32((uint32_t)a << imm);
+                NEXT;
+            case RV_F_SRLIW:
+                *rd = (uint64_t)sext32((uint32_t)a >> imm);
+                NEXT;
+            case RV_F_SRAIW:
+                *rd = (uint64_t)(int64_t)((int32_t)a >> imm);
+                NEXT;
+            case RV_F_ADD:
+                *rd = a + b;
+                NEXT;
+            case RV_F_SUB:
+                *rd = a - b;
+                NEXT;
+            case RV_F_ADDW:
+                *rd = (uint64_t)sext32(a + b);
+                NEXT;
+            case RV_F_SUBW:
+                *rd = (uint64_t)sext32(a - b);
+                NEXT;
+            case RV_F_AND:
+                *rd = a & b;
+                NEXT;
+            case RV_F_OR:
+                *rd = a | b;
+                NEXT;
+            case RV_F_XOR:
+                *rd = a ^ b;
+                NEXT;
+            case RV_F_SLL:
+                *rd = a << (b & 63);
+                NEXT;
+            case RV_F_SRL:
+                *rd = a >> (b & 63);
+                NEXT;
+            case RV_F_SRA:
+                *rd = (uint64_t)((int64_t)a >> (b & 63));
+                NEXT;
+            case RV_F_SLT:
+                *rd = (int64_t)a < (int64_t)b;
+                NEXT;
+            case RV_F_SLTU:
+                *rd = a < b;
+                NEXT;
+            case RV_F_MUL:
+                *rd = a * b;
+                NEXT;
+            case RV_F_MULW:
+                *rd = (uint64_t)sext32((uint32_t)a * (uint32_t)b);
+                NEXT;
+            case RV_F_BEQ:
+                BRANCH(a == b);
+            case RV_F_BNE:
+                BRANCH(a != b);
+            case RV_F_BLT:
+                BRANCH((int64_t)a < (int64_t)b);
+            case RV_F_BGE:
+                BRANCH((int64_t)a >= (int64_t)b);
+            case RV_F_BLTU:
+                BRANCH(a < b);
+            case RV_F_BGEU:
+                BRANCH(a >= b);
+            case RV_F_JAL:
+                *rd = npc;
+                npc = pc + (uint64_t)imm;
+                NEXT;
+            case RV_F_JALR:
+                *rd = npc;
+                npc = (a + (uint64_t)imm) & ~1ull;
+                NEXT;
+            case RV_F_LB: {
+                int8_t t;
+                LOAD(int8_t, a + (uint64_t)imm, t);
+                *rd = (uint64_t)(int64_t)t;
+                NEXT;
+            }
+            case RV_F_LH: {
+                int16_t t;
+                LOAD(int16_t, a + (uint64_t)imm, t);
+                *rd = (uint64_t)(int64_t)t;
+                NEXT;
+            }
+            case RV_F_LW: {
+                int32_t t;
+                LOAD(int32_t, a + (uint64_t)imm, t);
+                *rd = (uint64_t)(int64_t)t;
+                NEXT;
+            }
+            case RV_F_LD: {
+                uint64_t t;
+                LOAD(uint64_t, a + (uint64_t)imm, t);
+                *rd = t;
+                NEXT;
+            }
+            case RV_F_LBU: {
+                uint8_t t;
+                LOAD(uint8_t, a + (uint64_t)imm, t);
+                *rd = t;
+                NEXT;
+            }
+            case RV_F_LHU: {
+                uint16_t t;
+                LOAD(uint16_t, a + (uint64_t)imm, t);
+                *rd = t;
+                NEXT;
+            }
+            case RV_F_LWU: {
+                uint32_t t;
+                LOAD(uint32_t, a + (uint64_t)imm, t);
+                *rd = t;
+                NEXT;
+            }
+            case RV_F_SB:
+                STORE(uint8_t, a + (uint64_t)imm, b);
+                NEXT;
+            case RV_F_SH:
+                STORE(uint16_t, a + (uint64_t)imm, b);
+                NEXT;
+            case RV_F_SW:
+                STORE(uint32_t, a + (uint64_t)imm, b);
+                NEXT;
+            case RV_F_SD:
+                STORE(uint64_t, a + (uint64_t)imm, b);
+                NEXT;
+            default:
+                break;
+            }
+#undef NEXT
+#undef BRANCH
+            insn = e->insn;
             if (!insn) {
                 cause = RV_EXC_ILLEGAL;
-                tval = c;
+                tval = raw;
                 goto trap;
             }
-            npc = pc + 2;
-        } else {
-            npc = pc + 4;
         }
 
         switch (insn & 0x7f) {

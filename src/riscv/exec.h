@@ -18,6 +18,63 @@ enum rv_access { RV_ACC_LOAD = 0, RV_ACC_STORE = 1, RV_ACC_FETCH = 2 };
  * illegal. */
 uint32_t rv_expand_compressed(uint16_t c);
 
+/* Fast-path operations of the decoded-instruction cache; anything else is
+ * RV_F_SLOW and runs through the general decoder in exec.c. */
+enum rv_fast_op {
+    RV_F_SLOW = 0,
+    RV_F_ADDI,
+    RV_F_ADDIW,
+    RV_F_LUI, /* imm = value */
+    RV_F_AUIPC,
+    RV_F_ANDI,
+    RV_F_ORI,
+    RV_F_XORI,
+    RV_F_SLTI,
+    RV_F_SLTIU,
+    RV_F_SLLI,
+    RV_F_SRLI,
+    RV_F_SRAI,
+    RV_F_SLLIW,
+    RV_F_SRLIW,
+    RV_F_SRAIW,
+    RV_F_ADD,
+    RV_F_SUB,
+    RV_F_ADDW,
+    RV_F_SUBW,
+    RV_F_AND,
+    RV_F_OR,
+    RV_F_XOR,
+    RV_F_SLL,
+    RV_F_SRL,
+    RV_F_SRA,
+    RV_F_SLT,
+    RV_F_SLTU,
+    RV_F_MUL,
+    RV_F_MULW,
+    RV_F_BEQ,
+    RV_F_BNE,
+    RV_F_BLT,
+    RV_F_BGE,
+    RV_F_BLTU,
+    RV_F_BGEU,
+    RV_F_JAL,
+    RV_F_JALR,
+    RV_F_LB,
+    RV_F_LH,
+    RV_F_LW,
+    RV_F_LD,
+    RV_F_LBU,
+    RV_F_LHU,
+    RV_F_LWU,
+    RV_F_SB,
+    RV_F_SH,
+    RV_F_SW,
+    RV_F_SD,
+};
+
+/* Fill a decoded-cache entry for the instruction bits raw at pc. */
+void rv_decode_entry(struct rv_dentry *e, uint64_t pc, uint32_t raw);
+
 /* hart.c */
 void rv_take_trap(struct rv_hart *h, uint64_t cause, uint64_t tval);
 void rv_update_ctx(struct rv_hart *h); /* priv or mstatus changed: pick TLB sets */

@@ -105,6 +105,18 @@ struct rv_tlb_entry {
     uintptr_t addend; /* host = vaddr + addend */
 };
 
+/* Decoded-instruction cache entry (private): decode is a pure function of
+ * the instruction bits, so an entry is valid whenever pc and raw match what
+ * was just fetched (no invalidation needed for self-modifying code or DMA). */
+#define RV_DCACHE_SIZE 4096
+struct rv_dentry {
+    uint64_t pc;
+    int64_t imm;
+    uint32_t raw;  /* as fetched (16 bits for RVC) */
+    uint32_t insn; /* expanded 32-bit form; 0 = illegal */
+    uint8_t op, rd, rs1, rs2, len;
+};
+
 enum rv_stop { RV_STOP_BUDGET, RV_STOP_WFI, RV_STOP_REQUEST, RV_STOP_FATAL };
 
 struct rv_hart {
@@ -143,7 +155,8 @@ struct rv_hart {
     /* TLBs per translation set (U, S, M-or-MPRV) and access kind (load,
      * store, fetch); fetch and data sets differ under MPRV. */
     struct rv_tlb_entry tlb[3][3][RV_TLB_SIZE];
-    unsigned dset, iset;  /* current data / fetch TLB set */
+    unsigned dset, iset; /* current data / fetch TLB set */
+    struct rv_dentry dcache[RV_DCACHE_SIZE];
     int64_t cycle_offset; /* mcycle = minstret + cycle_offset */
     int stop_request;     /* atomic */
     int flush_request;    /* atomic: deferred TLB flush from another thread */
