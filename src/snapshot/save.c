@@ -196,7 +196,54 @@ struct save_ctx {
     char id[33];
     struct snapshot_stats *st;
     char *frozen[VM_MAX_DISKS]; /* disk images frozen by this snapshot */
+    bool precopied;             /* memory file written while the VM ran */
 };
+
+static uint64_t region_file_offset(const struct guest_mem *mem, unsigned i)
+{
+    uint64_t off = 0;
+    for (unsigned k = 0; k < i; k++)
+        off = ALIGN_UP(off + mem->regions[k].size, REGION_ALIGN);
+    return off;
+}
+
+/* Full snapshot of a running VM: copy all memory while it runs, with dirty
+ * logging on, so the pause only has to copy what changed meanwhile. */
+static int precopy(struct save_ctx *c, vs_err *err)
+{
+    struct vm_control *ctl = c->ctl;
+    void *m = ctl->machine;
+    struct guest_mem *mem = ctl->memory(m);
+    if (ctl->pause(m, err) < 0)
+        return -1;
+    /* Draining the log ends the previous interval: until this snapshot
+     * exists no diff may be taken. */
+    int rc = c->s->dirty_log ? 0 : ctl->enable_dirty_log(m, err);
+    c->s->dirty_log = false;
+    for (unsigned i = 0; rc == 0 && i < mem->nregions; i++) {
+        uint64_t *scratch = calloc((mem->regions[i].size / GUEST_PAGE_SIZE + 63) / 64, 8);
+        rc = scratch ? ctl->fetch_dirty_log(m, i, scratch, err)
+                     : vs_error(err, ENOMEM, "out of memory for the dirty bitmap");
+        free(scratch);
+    }
+    vs_err rerr = {0};
+    if (ctl->resume(m, &rerr) < 0)
+        vs_warn("snapshot: resuming the VM failed: %s", rerr.msg);
+    if (rc < 0)
+        return -1;
+    char path[PATH_MAX + 16];
+    snprintf(path, sizeof(path), "%s/memory", c->tmp);
+    int out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (out < 0)
+        return vs_error_errno(err, "%s", path);
+    for (unsigned i = 0; rc == 0 && i < mem->nregions; i++)
+        if (write_region_full(out, &mem->regions[i], region_file_offset(mem, i),
+                              &c->st->memory_bytes) < 0)
+            rc = vs_error_errno(err, "writing guest memory to %s", path);
+    close(out);
+    c->precopied = rc == 0;
+    return rc;
+}
 
 /* Everything that needs the VM paused: state, features, memory. */
 static int save_paused(struct save_ctx *c, vs_err *err)
@@ -224,7 +271,7 @@ static int save_paused(struct save_ctx *c, vs_err *err)
                  "process)");
         goto out;
     }
-    if (want_log && !c->s->dirty_log && ctl->enable_dirty_log(m, err) < 0)
+    if (want_log && !c->s->dirty_log && !c->precopied && ctl->enable_dirty_log(m, err) < 0)
         goto out;
     for (unsigned i = 0; want_log && i < mem->nregions; i++) {
         size_t words = (mem->regions[i].size / GUEST_PAGE_SIZE + 63) / 64;
@@ -247,7 +294,8 @@ static int save_paused(struct save_ctx *c, vs_err *err)
     }
 
     snprintf(path, sizeof(path), "%s/memory", c->tmp);
-    memfd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    memfd = open(
+        path, c->precopied ? O_WRONLY | O_CLOEXEC : O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (memfd < 0) {
         vs_error_errno(err, "%s", path);
         goto out_w;
@@ -256,8 +304,9 @@ static int save_paused(struct save_ctx *c, vs_err *err)
     uint64_t off = 0;
     for (unsigned i = 0; i < mem->nregions; i++) {
         const struct guest_mem_region *r = &mem->regions[i];
-        int wr = c->diff ? write_region_dirty(memfd, r, off, bitmaps[i], &c->st->memory_bytes)
-                         : write_region_full(memfd, r, off, &c->st->memory_bytes);
+        int wr = c->diff || c->precopied
+                     ? write_region_dirty(memfd, r, off, bitmaps[i], &c->st->memory_bytes)
+                     : write_region_full(memfd, r, off, &c->st->memory_bytes);
         if (wr < 0) {
             vs_error_errno(err, "writing guest memory to %s", path);
             json_decref(regions);
@@ -427,11 +476,6 @@ int snapshot_save(struct vm_control *ctl, struct snapshot_session *s, const char
 
     void *m = ctl->machine;
     bool was_paused = ctl->is_paused(m);
-    if (!was_paused && ctl->pause(m, err) < 0) {
-        remove_tree(tmp);
-        return vs_error_prefix(err, "snapshot: ");
-    }
-    double tp = now_ms();
     struct save_ctx c = {.ctl = ctl,
                          .s = s,
                          .diff = flags & SNAPSHOT_DIFF,
@@ -439,6 +483,16 @@ int snapshot_save(struct vm_control *ctl, struct snapshot_session *s, const char
                          .tmp = tmp,
                          .st = st};
     random_id(c.id);
+    if (!c.diff && !was_paused && ctl->enable_dirty_log && ctl->fetch_dirty_log &&
+        precopy(&c, err) < 0) {
+        remove_tree(tmp);
+        return vs_error_prefix(err, "snapshot: ");
+    }
+    if (!was_paused && ctl->pause(m, err) < 0) {
+        remove_tree(tmp);
+        return vs_error_prefix(err, "snapshot: ");
+    }
+    double tp = now_ms();
     int rc = save_paused(&c, err);
     for (unsigned i = 0; i < VM_MAX_DISKS; i++)
         free(c.frozen[i]);

@@ -18,6 +18,7 @@ struct fake {
     struct vm_config cfg;
     bool paused, dirty_on, fail_save, stopped;
     int pauses, resumes;
+    int write_before_pause; /* nth pause call that first writes guest memory */
     uint32_t counter;
     uint8_t cpu[80];
     size_t cpu_len;
@@ -26,6 +27,12 @@ struct fake {
 static int f_pause(void *m, vs_err *e)
 {
     struct fake *f = m;
+    /* the guest's writes between the snapshot's memory pre-copy and its
+     * final pause */
+    if (f->write_before_pause == f->pauses + 1) {
+        memset(guest_mem_ptr_w(&f->mem, 30 * 4096, 4096), 0x77, 4096);
+        memset(guest_mem_ptr_w(&f->mem, 8192, 4096), 0, 4096);
+    }
     f->paused = true;
     f->pauses++;
     return 0;

@@ -75,8 +75,8 @@ static void full_and_diff_round_trip(void **state)
     struct snapshot_stats st;
     vs_err err;
     assert_int_equal(snapshot_save(&ctl, &s, p("full"), false, &st, &err), 0);
-    assert_false(fk.paused); /* it was running, so it runs again */
-    assert_int_equal(fk.pauses, 1);
+    assert_false(fk.paused);        /* it was running, so it runs again */
+    assert_int_equal(fk.pauses, 2); /* a brief one to start the pre-copy, then the real one */
     /* zero pages are not written: 2 single pages + 10000 bytes (3 pages) */
     assert_int_equal(st.memory_bytes, 5 * 4096);
     struct stat sb;
@@ -123,6 +123,23 @@ static void full_and_diff_round_trip(void **state)
     assert_int_equal(snapshot_image_open(p("diff2"), -1, &img, &err), -1);
     assert_non_null(strstr(err.msg, "diff1"));
     assert_int_equal(rename(p("diff1.moved"), p("diff1")), 0);
+    snapshot_session_free(&s);
+}
+
+/* Memory the guest changes while the snapshot pre-copies is caught by the
+ * final pause (written, or zeroed). */
+static void precopy_catches_late_writes(void **state)
+{
+    struct snapshot_session s = {0};
+    vs_err err;
+    fk.write_before_pause = 2;
+    assert_int_equal(snapshot_save(&ctl, &s, p("late"), 0, NULL, &err), 0);
+    assert_int_equal(fk.mem.regions[0].hva[30 * 4096], 0x77);
+    struct snapshot_image img;
+    assert_int_equal(snapshot_image_open(p("late"), -1, &img, &err), 0);
+    assert_int_equal(snapshot_image_map(&img, &err), 0);
+    assert_memory_matches(&img);
+    snapshot_image_close(&img);
     snapshot_session_free(&s);
 }
 
@@ -299,6 +316,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(full_and_diff_round_trip, fake_setup, fake_teardown),
+        cmocka_unit_test_setup_teardown(precopy_catches_late_writes, fake_setup, fake_teardown),
         cmocka_unit_test_setup_teardown(failed_snapshot_leaves_nothing, fake_setup, fake_teardown),
         cmocka_unit_test_setup_teardown(bad_snapshots_refused, fake_setup, fake_teardown),
         cmocka_unit_test_setup_teardown(cpu_feature_missing, fake_setup, fake_teardown),
