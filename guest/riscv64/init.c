@@ -4,15 +4,20 @@
  * does what the kernel command line asks (vessel.blk: mount /dev/vda and read
  * a file back; vessel.poweroff: power off), and otherwise runs a tiny
  * line-oriented shell on the console (echo, cat, ls, write, uname, nproc,
- * blk, poweroff, reboot). */
+ * blk, net, poweroff, reboot). */
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/ioctl.h>
 #include <sys/reboot.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <time.h>
@@ -79,6 +84,53 @@ static void mount_blk(void)
     umount("/mnt");
 }
 
+/* net ADDR HOST PORT TEXT: give eth0 ADDR/24, bring it up, connect to
+ * HOST:PORT over TCP, send TEXT and print what comes back. Enough to show
+ * virtio-net and user networking without a DHCP client. */
+static void net_cmd(char *arg)
+{
+    char addr[32], host[32], text[128];
+    unsigned port;
+    if (sscanf(arg, "%31s %31s %u %127s", addr, host, &port, text) != 4) {
+        printf("usage: net ADDR HOST PORT TEXT\n");
+        return;
+    }
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    struct ifreq ifr = {0};
+    strcpy(ifr.ifr_name, "eth0");
+    struct sockaddr_in *sin = (struct sockaddr_in *)&ifr.ifr_addr;
+    sin->sin_family = AF_INET;
+    inet_pton(AF_INET, addr, &sin->sin_addr);
+    if (ioctl(s, SIOCSIFADDR, &ifr) < 0)
+        printf("net: SIOCSIFADDR: %s\n", strerror(errno));
+    inet_pton(AF_INET, "255.255.255.0", &sin->sin_addr);
+    if (ioctl(s, SIOCSIFNETMASK, &ifr) < 0)
+        printf("net: SIOCSIFNETMASK: %s\n", strerror(errno));
+    ioctl(s, SIOCGIFFLAGS, &ifr);
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+        printf("net: SIOCSIFFLAGS: %s\n", strerror(errno));
+    close(s);
+
+    struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, host, &dst.sin_addr);
+    s = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(s, (struct sockaddr *)&dst, sizeof(dst)) < 0) {
+        printf("net: connect %s:%u: %s\n", host, port, strerror(errno));
+        close(s);
+        return;
+    }
+    char buf[256];
+    ssize_t n;
+    if (write(s, text, strlen(text)) < 0 || (n = read(s, buf, sizeof(buf) - 1)) < 0) {
+        printf("net: %s\n", strerror(errno));
+    } else {
+        buf[n] = 0;
+        printf("net reply: %s\n", buf);
+    }
+    close(s);
+}
+
 static void shell(void)
 {
     char line[512];
@@ -123,6 +175,8 @@ static void shell(void)
             printf("%s %s %s\n", u.sysname, u.release, u.machine);
         } else if (!strcmp(line, "nproc"))
             printf("%d\n", online_cpus());
+        else if (!strcmp(line, "net") && arg)
+            net_cmd(arg);
         else if (!strcmp(line, "blk"))
             mount_blk();
         else if (!strcmp(line, "poweroff"))

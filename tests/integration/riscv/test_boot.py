@@ -6,6 +6,8 @@ import shutil
 import pytest
 
 import json
+import socket
+import threading
 
 from rvhelpers import run_rv, vessel_cli
 
@@ -139,6 +141,27 @@ def test_linux_virtio_rng_net_console(rv_guest, console, tmp_path):
     c.expect("virtio_rng.0")
     c.send("cat /sys/class/net/eth0/address\n")
     c.expect("52:54:00:aa:bb:cc")
+    # user networking: the guest reaches a host TCP server through slirp's 10.0.2.2
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    srv.settimeout(60)
+    port = srv.getsockname()[1]
+    got = []
+
+    def serve():
+        conn, _ = srv.accept()
+        with conn:
+            data = conn.recv(100)
+            got.append(data)
+            conn.sendall(b"host-saw-" + data)
+    th = threading.Thread(target=serve, daemon=True)
+    th.start()
+    c.send(f"net 10.0.2.15 10.0.2.2 {port} tcp-from-riscv\n")
+    c.expect("net reply: host-saw-tcp-from-riscv", timeout=60)
+    th.join(5)
+    srv.close()
+    assert got == [b"tcp-from-riscv"]
     # hvc0 is the SBI console (CONFIG_HVC_RISCV_SBI); virtio-console is hvc1
     c.send("write /dev/hvc1 hello-from-the-riscv-guest\n")
     c.expect("vessel-rv# ")
