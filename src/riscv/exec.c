@@ -209,20 +209,33 @@ static uint64_t exec_batch(struct rv_hart *h, uint64_t n)
     uint64_t *const x = h->x;
     uint64_t i = 0;
     uint64_t cause = 0, tval = 0;
+    /* Fast-path state kept in locals: h->pc and h->minstret are written back
+     * when leaving the fast path (slow path, traps, return). The current
+     * code page's host address is remembered until something that could
+     * change translation runs (any slow-path instruction or trap). */
+    uint64_t cur = h->pc, retired = 0;
+    uint64_t fpage = UINT64_MAX;
+    uintptr_t faddend = 0;
 
     while (i < n) {
-        uint64_t pc = h->pc, npc = pc;
+        uint64_t pc = cur, npc = pc;
         uint32_t insn, raw = 0;
         i++; /* traps count too, so a trap loop still uses up the budget */
-        const struct rv_tlb_entry *fe = &h->tlb[h->iset][RV_ACC_FETCH][TLB_IDX(pc)];
-        if (likely(fe->tag == (pc >> 12) && (pc & 0xfff) <= 0xffc)) {
-            memcpy(&insn, (const void *)(uintptr_t)(pc + fe->addend), 4);
-        } else if (!rv_fetch_slow(h, pc, &insn)) {
-            cause = h->exc_cause;
-            tval = h->exc_tval;
-            goto trap;
+        if (likely((pc >> 12) == fpage && (pc & 0xfff) <= 0xffc)) {
+            memcpy(&insn, (const void *)(uintptr_t)(pc + faddend), 4);
+        } else {
+            const struct rv_tlb_entry *fe = &h->tlb[h->iset][RV_ACC_FETCH][TLB_IDX(pc)];
+            if (likely(fe->tag == (pc >> 12) && (pc & 0xfff) <= 0xffc)) {
+                fpage = pc >> 12;
+                faddend = fe->addend;
+                memcpy(&insn, (const void *)(uintptr_t)(pc + faddend), 4);
+            } else if (!rv_fetch_slow(h, pc, &insn)) {
+                cause = h->exc_cause;
+                tval = h->exc_tval;
+                goto trap;
+            }
         }
-        h->minstret++;
+        retired++;
         raw = (insn & 3) == 3 ? insn : (insn & 0xffff);
         {
             struct rv_dentry *e = &h->dcache[(pc >> 1) & (RV_DCACHE_SIZE - 1)];
@@ -236,14 +249,14 @@ static uint64_t exec_batch(struct rv_hart *h, uint64_t n)
 #define NEXT                                                                                       \
     {                                                                                              \
         x[0] = 0;                                                                                  \
-        h->pc = npc;                                                                               \
+        cur = npc;                                                                                 \
         continue;                                                                                  \
     }
 #define BRANCH(cond)                                                                               \
     {                                                                                              \
         if (cond)                                                                                  \
             npc = pc + (uint64_t)imm;                                                              \
-        h->pc = npc;                                                                               \
+        cur = npc;                                                                                 \
         continue;                                                                                  \
     }
             switch (e->op) {
@@ -413,6 +426,11 @@ static uint64_t exec_batch(struct rv_hart *h, uint64_t n)
             }
 #undef NEXT
 #undef BRANCH
+            /* slow path: architectural state must be current */
+            h->pc = pc;
+            h->minstret += retired;
+            retired = 0;
+            fpage = UINT64_MAX;
             insn = e->insn;
             if (!insn) {
                 cause = RV_EXC_ILLEGAL;
@@ -989,9 +1007,10 @@ static uint64_t exec_batch(struct rv_hart *h, uint64_t n)
                             if (h->pc == pc)
                                 h->pc = npc;
                             x[0] = 0;
+                            cur = h->pc;
                             if (h->fatal || h->irq_check ||
                                 __atomic_load_n(&h->stop_request, __ATOMIC_RELAXED))
-                                return i;
+                                goto out;
                             continue;
                         }
                     }
@@ -1010,14 +1029,14 @@ static uint64_t exec_batch(struct rv_hart *h, uint64_t n)
                     if (h->priv != RV_PRIV_M)
                         goto illegal;
                     do_mret(h);
-                    return i;
+                    goto out;
                 }
                 if (insn == 0x10200073) { /* SRET */
                     if (h->priv < RV_PRIV_S ||
                         (h->priv == RV_PRIV_S && (h->mstatus & RV_MSTATUS_TSR)))
                         goto illegal;
                     do_sret(h);
-                    return i;
+                    goto out;
                 }
                 if (insn == 0x10500073) { /* WFI */
                     if (h->priv == RV_PRIV_U ||
@@ -1025,7 +1044,7 @@ static uint64_t exec_batch(struct rv_hart *h, uint64_t n)
                         goto illegal;
                     h->pc = npc;
                     h->wfi = true;
-                    return i;
+                    goto out;
                 }
                 if (F7 == 0x09 && RD == 0) { /* SFENCE.VMA */
                     if (h->priv == RV_PRIV_U ||
@@ -1058,16 +1077,16 @@ static uint64_t exec_batch(struct rv_hart *h, uint64_t n)
             }
             x[RD] = old;
             x[0] = 0;
-            h->pc = npc;
+            cur = h->pc = npc;
             if (h->irq_check)
-                return i;
+                goto out;
             continue;
         }
         default:
             goto illegal;
         }
         x[0] = 0;
-        h->pc = npc;
+        cur = h->pc = npc;
         continue;
 
     illegal:
@@ -1081,10 +1100,17 @@ static uint64_t exec_batch(struct rv_hart *h, uint64_t n)
     trap:
         x[0] = 0;
         h->pc = pc;
+        h->minstret += retired;
+        retired = 0;
         rv_take_trap(h, cause, tval);
+        cur = h->pc;
+        fpage = UINT64_MAX;
         if (h->fatal)
-            return i;
+            goto out;
     }
+    h->pc = cur;
+out:
+    h->minstret += retired;
     return i;
 }
 
