@@ -18,7 +18,6 @@
 
 #define SIG_VCPU_KICK (SIGRTMIN + 2)
 
-#define MSR_IA32_TSC 0x10
 #define MSR_IA32_APICBASE 0x1b
 #define MSR_IA32_SYSENTER_CS 0x174
 #define MSR_IA32_SYSENTER_ESP 0x175
@@ -117,8 +116,9 @@ static int set_boot_msrs(struct x86_vcpu *v, vs_err *err)
         MSR_CSTAR,
         MSR_SYSCALL_MASK,
         MSR_KERNEL_GS_BASE,
-        MSR_IA32_TSC,
     };
+    /* Not MSR_IA32_TSC: KVM starts every vCPU's TSC in sync; writing it
+     * per vCPU at different times makes Linux mark the TSC unstable. */
     uint64_t val[ARRAY_SIZE(idx)] = {0};
     if (set_msrs(v, idx, val, ARRAY_SIZE(idx), err) < 0)
         return -1;
