@@ -99,7 +99,8 @@ def test_diff_snapshot(vms, rv_counter, tmp_path):
 
 
 def test_clones(vms, rv_counter, tmp_path):
-    src = run_counter(vms, rv_counter, "src", "--net", "user")
+    src = run_counter(vms, rv_counter, "src", "--net", "user", "--vsock", "7", "--vsock-uds",
+                      tmp_path / "vsock.sock")
     snap = tmp_path / "snap"
     _, at_snapshot = snapshot_paused(src, snap)
     src.stop()
@@ -107,7 +108,7 @@ def test_clones(vms, rv_counter, tmp_path):
     p = vessel("vm", "clone", snap, "--count", "3", "--dir", out)
     lines = p.stdout.strip().splitlines()
     assert len(lines) == 3
-    macs = []
+    macs, cids = [], []
     try:
         for i in range(3):
             con = out / f"clone-{i}" / "console.log"
@@ -117,12 +118,14 @@ def test_clones(vms, rv_counter, tmp_path):
             info = api("info", out / f"clone-{i}" / "api.sock")
             assert info["state"] == "running"
             macs.append(info["config"]["nets"][0]["mac"])
+            cids.append(info["config"]["vsock_cid"])
     finally:
         for i in range(3):
             vessel("vm", "stop", "--api-sock", out / f"clone-{i}" / "api.sock", check=False)
     pids = [int((out / f"clone-{i}" / "pid").read_text()) for i in range(3)]
     assert len(set(pids)) == 3
     assert len(set(macs)) == 3, f"clones share a MAC: {macs}"
+    assert len(set(cids)) == 3 and 7 not in cids, f"vsock CIDs: {cids}"
 
 
 def test_failed_snapshot_leaves_vm_running(vms, rv_counter, tmp_path):
