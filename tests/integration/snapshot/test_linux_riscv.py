@@ -90,3 +90,40 @@ def test_linux_shell_file_and_clock_survive(rv_linux, tmp_path):
         finally:
             sh.kill()
     assert starts[0] == starts[1]
+
+
+def test_network_after_restore(rv_linux, tmp_path):
+    """--net user works in the restored VM: a new TCP connection from the
+    guest reaches a host server through the restored virtio-net device."""
+    import socket
+    import threading
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    port = srv.getsockname()[1]
+
+    def serve():
+        while True:
+            try:
+                c, _ = srv.accept()
+            except OSError:
+                return
+            c.sendall(b"echo:" + c.recv(100))
+            c.close()
+    threading.Thread(target=serve, daemon=True).start()
+    sock = tmp_path / "api.sock"
+    src = Shell(["vm", "run", "--arch", "riscv64", "--kernel", rv_linux / "vmlinuz", "--initrd",
+                 rv_linux / "initrd.img", "--memory", "256M", "--net", "user", "--append",
+                 "console=ttyS0", "--api-sock", sock])
+    try:
+        src.expect(PROMPT)
+        assert "net reply: echo:before" in src.run(f"net 10.0.2.15 10.0.2.2 {port} before")
+        vessel("vm", "snapshot", "--api-sock", sock, tmp_path / "snap")
+    finally:
+        src.kill()
+    sh = Shell(["vm", "restore", tmp_path / "snap"])
+    try:
+        assert "net reply: echo:after" in sh.run(f"net 10.0.2.15 10.0.2.2 {port} after")
+    finally:
+        sh.kill()
+        srv.close()
