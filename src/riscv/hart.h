@@ -108,7 +108,7 @@ struct rv_tlb_entry {
 /* Decoded-instruction cache entry (private): decode is a pure function of
  * the instruction bits, so an entry is valid whenever pc and raw match what
  * was just fetched (no invalidation needed for self-modifying code or DMA). */
-#define RV_DCACHE_SIZE 4096
+#define RV_DCACHE_SIZE 16384
 struct rv_dentry {
     uint64_t pc;
     int64_t imm;
