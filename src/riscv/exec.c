@@ -1114,7 +1114,23 @@ out:
     return i;
 }
 
+static enum rv_stop run(struct rv_hart *h, uint64_t max_insns);
+
 enum rv_stop rv_hart_run(struct rv_hart *h, uint64_t max_insns)
+{
+    h->thread = pthread_self();
+    __atomic_store_n(&h->running, 1, __ATOMIC_SEQ_CST);
+    enum rv_stop why = run(h, max_insns);
+    __atomic_store_n(&h->running, 0, __ATOMIC_SEQ_CST);
+    /* a remote fence that raced with the exit is applied now */
+    if (__atomic_load_n(&h->flush_request, __ATOMIC_ACQUIRE)) {
+        rv_tlb_flush_all(h);
+        __atomic_store_n(&h->flush_request, 0, __ATOMIC_SEQ_CST);
+    }
+    return why;
+}
+
+static enum rv_stop run(struct rv_hart *h, uint64_t max_insns)
 {
     enum rv_stop why;
     if (h->fatal)

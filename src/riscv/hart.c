@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sched.h>
 #include <time.h>
 
 #include "riscv/exec.h"
@@ -198,9 +199,9 @@ static uint64_t pending_interrupt(struct rv_hart *h)
  * hart must stop. */
 bool rv_check_events(struct rv_hart *h, enum rv_stop *why)
 {
-    if (__atomic_load_n(&h->flush_request, __ATOMIC_RELAXED)) {
-        __atomic_store_n(&h->flush_request, 0, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&h->flush_request, __ATOMIC_ACQUIRE)) {
         rv_tlb_flush_all(h);
+        __atomic_store_n(&h->flush_request, 0, __ATOMIC_SEQ_CST);
     }
     if (__atomic_load_n(&h->stop_request, __ATOMIC_RELAXED)) {
         __atomic_store_n(&h->stop_request, 0, __ATOMIC_SEQ_CST);
@@ -245,7 +246,23 @@ void rv_hart_request_stop(struct rv_hart *h)
 
 void rv_hart_flush_tlb(struct rv_hart *h)
 {
+    if (__atomic_load_n(&h->running, __ATOMIC_ACQUIRE) &&
+        pthread_equal(h->thread, pthread_self())) {
+        rv_tlb_flush_all(h); /* our own hart, e.g. from its ECALL handler */
+        return;
+    }
     __atomic_store_n(&h->flush_request, 1, __ATOMIC_SEQ_CST);
+    /* the hart flushes between instruction batches (a few microseconds);
+     * a hart outside rv_hart_run() flushes before it runs again */
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (__atomic_load_n(&h->flush_request, __ATOMIC_ACQUIRE) &&
+           __atomic_load_n(&h->running, __ATOMIC_ACQUIRE)) {
+        sched_yield();
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - t0.tv_sec > 1)
+            break; /* never wedge the caller */
+    }
 }
 
 void rv_hart_wake(struct rv_hart *h)
@@ -305,9 +322,11 @@ void rv_hart_raise(struct rv_hart *h, uint64_t cause, uint64_t tval)
     X(pc)                                                                                          \
     X(misa)                                                                                        \
     X(mstatus)                                                                                     \
-    X(medeleg) X(mideleg) X(mie) X(mtvec) X(mscratch) X(mepc) X(mcause) X(mtval) X(mcounteren)     \
-        X(mcountinhibit) X(menvcfg) X(mseccfg) X(stvec) X(sscratch) X(sepc) X(scause) X(stval)     \
-            X(satp) X(scounteren) X(senvcfg) X(stimecmp) X(minstret) X(lr_addr) X(lr_value)
+    X(medeleg)                                                                                     \
+    X(mideleg)                                                                                     \
+    X(mie) X(mtvec) X(mscratch) X(mepc) X(mcause) X(mtval) X(mcounteren) X(mcountinhibit)          \
+        X(menvcfg) X(mseccfg) X(stvec) X(sscratch) X(sepc) X(scause) X(stval) X(satp)              \
+            X(scounteren) X(senvcfg) X(stimecmp) X(minstret) X(lr_addr) X(lr_value)
 
 int rv_hart_save(struct rv_hart *h, struct state_writer *w)
 {

@@ -160,8 +160,10 @@ struct rv_hart {
     int64_t cycle_offset; /* mcycle = minstret + cycle_offset */
     int stop_request;     /* atomic */
     int flush_request;    /* atomic: deferred TLB flush from another thread */
-    bool irq_check;       /* re-evaluate interrupts before the next instruction */
-    bool wfi;             /* the last instruction was a WFI that should sleep */
+    int running;          /* atomic: inside rv_hart_run() on thread `thread` */
+    pthread_t thread;
+    bool irq_check; /* re-evaluate interrupts before the next instruction */
+    bool wfi;       /* the last instruction was a WFI that should sleep */
     bool fatal;
     uint64_t exc_cause, exc_tval; /* exception raised by a memory helper */
     pthread_mutex_t wait_lock;
@@ -185,8 +187,9 @@ enum rv_stop rv_hart_run(struct rv_hart *h, uint64_t max_insns);
 void rv_hart_set_irq(struct rv_hart *h, uint64_t mip_bit, bool level);
 /* Thread-safe: make rv_hart_run() return RV_STOP_REQUEST soon; wakes rv_hart_wait(). */
 void rv_hart_request_stop(struct rv_hart *h);
-/* Thread-safe: flush the TLB (before the next instruction if called from
- * another thread). */
+/* Thread-safe: flush the TLB. From another thread (remote SFENCE through
+ * the SBI) it waits until the hart has flushed, or is not running, so the
+ * fence is complete when it returns. */
 void rv_hart_flush_tlb(struct rv_hart *h);
 
 /* For the board after RV_STOP_WFI: sleep until an interrupt is pending and
