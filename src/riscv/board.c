@@ -77,6 +77,7 @@ struct rv_board {
     struct rv_sbi sbi;
     enum boot_mode mode;
     bool booted_once; /* RAM was written by a previous boot */
+    bool booted_once_warned;
     struct api_server *api;
     struct vm_control vmctl;
 
@@ -428,6 +429,15 @@ static int board_boot(struct rv_board *b, vs_err *err)
         if (rv_load_image(&b->ram, cfg->bios, "bios", b->ram.base, &bios, err) < 0)
             return -1;
         b->mode = BOOT_FIRMWARE;
+        /* fw_jump copies the device tree to a fixed address and hangs
+         * silently if that is not RAM; fw_dynamic has no such limit */
+        if (b->ram.size < FW_JUMP_FDT_OFFSET + 2 * MIB && !b->booted_once_warned) {
+            vs_warn("RAM ends below 0x%llx, where OpenSBI's fw_jump copies the device tree: "
+                    "fw_jump needs --memory %lluM or more (fw_dynamic does not)",
+                    (unsigned long long)(b->ram.base + FW_JUMP_FDT_OFFSET + 2 * MIB),
+                    (unsigned long long)((FW_JUMP_FDT_OFFSET + 2 * MIB) / MIB));
+            b->booted_once_warned = true;
+        }
     }
     if (cfg->kernel) {
         if (rv_load_image(&b->ram, cfg->kernel, "kernel", kernel_addr, &kernel, err) < 0)
