@@ -13,14 +13,20 @@
 #define CMD_AUX_DISABLE 0x20
 #define CMD_XLATE 0x40
 
+static void regs_reset(struct i8042_regs *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->status = STS_SYS | STS_UNLOCKED;
+    r->cmd_byte = CMD_KBD_INT | CMD_AUX_DISABLE | CMD_XLATE;
+    r->outport = 0x01; /* reset line released */
+}
+
 void i8042_init(struct i8042 *k, const struct irq_line *kbd_irq, void (*reset)(void *),
                 void *opaque)
 {
     memset(k, 0, sizeof(*k));
     pthread_mutex_init(&k->lock, NULL);
-    k->r.status = STS_SYS | STS_UNLOCKED;
-    k->r.cmd_byte = CMD_KBD_INT | CMD_AUX_DISABLE | CMD_XLATE;
-    k->r.outport = 0x01; /* reset line released */
+    regs_reset(&k->r);
     if (kbd_irq)
         k->kbd_irq = *kbd_irq;
     k->reset = reset;
@@ -31,6 +37,14 @@ static void update_irq(struct i8042 *k)
 {
     int level = (k->r.status & STS_OBF) && (k->r.cmd_byte & CMD_KBD_INT);
     irq_line_set(&k->kbd_irq, level);
+}
+
+void i8042_reset(struct i8042 *k)
+{
+    pthread_mutex_lock(&k->lock);
+    regs_reset(&k->r);
+    update_irq(k);
+    pthread_mutex_unlock(&k->lock);
 }
 
 static void push(struct i8042 *k, uint8_t b)

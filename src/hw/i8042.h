@@ -31,6 +31,8 @@ struct i8042 {
 void i8042_init(struct i8042 *k, const struct irq_line *kbd_irq, void (*reset)(void *),
                 void *opaque);
 /* Ports 0x60 and 0x64. */
+/* Power-on state (machine reset). */
+void i8042_reset(struct i8042 *k);
 int i8042_register(struct i8042 *k, struct io_bus *pio, vs_err *err);
 uint8_t i8042_read(struct i8042 *k, unsigned port);
 void i8042_write(struct i8042 *k, unsigned port, uint8_t val);

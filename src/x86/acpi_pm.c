@@ -21,6 +21,15 @@ void acpi_pm_init(struct acpi_pm *pm, void (*event)(void *, enum acpi_pm_event),
     pm->opaque = opaque;
 }
 
+void acpi_pm_reset(struct acpi_pm *pm)
+{
+    pthread_mutex_lock(&pm->lock);
+    pm->pm1_sts = pm->pm1_en = 0;
+    pm->pm1_cnt = PM1_CNT_SCI_EN;
+    pm->reset_reg = 0;
+    pthread_mutex_unlock(&pm->lock);
+}
+
 static uint32_t pm_timer(void)
 {
     struct timespec ts;

@@ -23,6 +23,8 @@ struct acpi_pm {
 };
 
 void acpi_pm_init(struct acpi_pm *pm, void (*event)(void *, enum acpi_pm_event), void *opaque);
+/* Power-on state (machine reset). */
+void acpi_pm_reset(struct acpi_pm *pm);
 /* Register the PM1a/timer ports and the reset port on the port bus. */
 int acpi_pm_register(struct acpi_pm *pm, struct io_bus *pio, vs_err *err);
 void acpi_pm_save(struct acpi_pm *pm, struct state_writer *w);

@@ -85,6 +85,8 @@ struct x86_machine {
     bool pause_req;
     unsigned nparked;
     struct vm_control ctl;
+    /* vCPU and irqchip state right after creation: what a reboot restores. */
+    struct state_writer reset_state;
 };
 
 /* vcpu.c */
@@ -99,9 +101,13 @@ void x86_vcpu_kick(struct x86_vcpu *v);
 void x86_vcpu_destroy(struct x86_vcpu *v);
 void x86_vcpu_dump(struct x86_vcpu *v, FILE *f);
 int x86_vcpu_save(struct x86_vcpu *v, struct state_writer *w, vs_err *err);
-int x86_vcpu_load(struct x86_vcpu *v, struct state_reader *r, vs_err *err);
+/* reset: a guest reboot; the TSC MSRs are left alone (KVM keeps the vCPUs'
+ * TSCs in sync, host writes at different times would not be). */
+int x86_vcpu_load(struct x86_vcpu *v, struct state_reader *r, bool reset, vs_err *err);
 /* Install the signal used to kick vCPUs out of KVM_RUN (once). */
 void x86_vcpu_signal_init(void);
+/* With VESSEL_EXIT_STATS=1, print the busiest exit sources to stderr. */
+void x86_exit_stats_print(void);
 
 /* machine.c */
 void x86_machine_request_stop(struct x86_machine *m, enum x86_stop why, const char *fmt, ...)

@@ -251,11 +251,52 @@ void x86_vcpu_dump(struct x86_vcpu *v, FILE *f)
             s.idt.limit, s.apic_base);
 }
 
+/* VESSEL_EXIT_STATS=1: count user-space exits per port / MMIO page and
+ * print the busiest at exit (finding what a guest's boot spends exits on). */
+static _Atomic uint32_t *g_port_exits, *g_mmio_exits;
+static uint64_t g_mmio_pages[256];
+static bool g_stats_checked;
+
+static void stats_init(void)
+{
+    if (g_stats_checked)
+        return;
+    g_stats_checked = true;
+    const char *e = getenv("VESSEL_EXIT_STATS");
+    if (e && *e && *e != '0') {
+        g_port_exits = calloc(65536, sizeof(*g_port_exits));
+        g_mmio_exits = calloc(256, sizeof(*g_mmio_exits));
+    }
+}
+
+void x86_exit_stats_print(void)
+{
+    if (!g_port_exits)
+        return;
+    for (int round = 0; round < 12; round++) {
+        unsigned best = 0;
+        uint32_t n = 0;
+        for (unsigned p = 0; p < 65536; p++)
+            if (g_port_exits[p] > n)
+                n = g_port_exits[best = p];
+        if (!n)
+            break;
+        fprintf(stderr, "exit stats: port 0x%04x %u\n", best, n);
+        g_port_exits[best] = 0;
+    }
+    for (unsigned i = 0; i < 256; i++)
+        if (g_mmio_exits[i])
+            fprintf(stderr, "exit stats: mmio page 0x%llx %u\n",
+                    (unsigned long long)g_mmio_pages[i], (unsigned)g_mmio_exits[i]);
+}
+
 static void handle_io(struct x86_vcpu *v)
 {
     struct kvm_run *run = v->run;
     uint8_t *p = (uint8_t *)run + run->io.data_offset;
     unsigned size = run->io.size;
+    if (g_port_exits)
+        g_port_exits[run->io.port]++;
     for (uint32_t i = 0; i < run->io.count; i++, p += size) {
         uint64_t val = 0;
         if (run->io.direction == KVM_EXIT_IO_OUT) {
@@ -273,6 +314,12 @@ static void handle_mmio(struct x86_vcpu *v)
 {
     struct kvm_run *run = v->run;
     unsigned len = run->mmio.len;
+    if (g_mmio_exits) {
+        uint64_t page = run->mmio.phys_addr & ~0xfffULL;
+        unsigned h = (unsigned)(page >> 12) % 256;
+        g_mmio_pages[h] = page;
+        g_mmio_exits[h]++;
+    }
     if (len > 8)
         len = 8;
     uint64_t val = 0;
@@ -370,6 +417,7 @@ static void *vcpu_thread(void *arg)
 int x86_vcpu_start(struct x86_vcpu *v, vs_err *err)
 {
     x86_vcpu_signal_init();
+    stats_init();
     int e = pthread_create(&v->thread, NULL, vcpu_thread, v);
     if (e) {
         errno = e;
@@ -504,7 +552,7 @@ int x86_vcpu_save(struct x86_vcpu *v, struct state_writer *w, vs_err *err)
     return 0;
 }
 
-int x86_vcpu_load(struct x86_vcpu *v, struct state_reader *r, vs_err *err)
+int x86_vcpu_load(struct x86_vcpu *v, struct state_reader *r, bool reset, vs_err *err)
 {
     struct kvm_regs regs;
     struct kvm_sregs sregs;
@@ -546,16 +594,24 @@ int x86_vcpu_load(struct x86_vcpu *v, struct state_reader *r, vs_err *err)
         free(xsave);
         return vs_error(err, ENOMEM, "out of memory");
     }
-    msrs->nmsrs = n;
+    uint32_t kept = 0;
     for (uint32_t i = 0; i < n; i++) {
+        uint32_t index;
         uint64_t d;
-        if (state_get_u32(r, &msrs->entries[i].index, err) < 0 || state_get_u64(r, &d, err) < 0) {
+        if (state_get_u32(r, &index, err) < 0 || state_get_u64(r, &d, err) < 0) {
             free(xsave);
             free(msrs);
             return -1;
         }
-        msrs->entries[i].data = d;
+        /* MSR_IA32_TSC, MSR_IA32_TSC_ADJUST: left alone for a reset. */
+        if (reset && (index == 0x10 || index == 0x3b))
+            continue;
+        msrs->entries[kept].index = index;
+        msrs->entries[kept].data = d;
+        kept++;
     }
+    n = kept;
+    msrs->nmsrs = n;
     /* QEMU's order: segments and control registers before the rest. */
     int rc = 0;
     if (ioctl(v->fd, KVM_SET_SREGS, &sregs) < 0 || ioctl(v->fd, KVM_SET_REGS, &regs) < 0 ||

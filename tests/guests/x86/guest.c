@@ -478,6 +478,22 @@ void guest_main(u8 *bp, u8 *pvh)
         test_io();
     } else if (arg_is("test", "echo")) {
         test_echo();
+    } else if (arg_is("test", "reboot-smp")) {
+        /* CMOS RAM survives a reboot: count boots there, bring the APs up
+         * on every boot, reboot twice, then power off. */
+        outb(0x70, 0x40);
+        u8 boots = (u8)(inb(0x71) + 1);
+        outb(0x70, 0x40);
+        outb(0x71, boots);
+        puts_("boot ");
+        putu(boots);
+        puts_("\n");
+        test_smp();
+        if (boots < 3) {
+            outb(0xcf9, 0x06);
+            for (;;)
+                __asm__ volatile("pause");
+        }
     } else if (arg_is("test", "counter")) {
         test_counter();
     } else if (arg_is("test", "exits")) {

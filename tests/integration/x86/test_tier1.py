@@ -118,6 +118,14 @@ def test_reboot_boots_again(kvm, x86_guest):
     assert proc.returncode == 128 + signal.SIGTERM
 
 
+def test_reboot_resets_every_vcpu(kvm, x86_guest):
+    """Three boots in one VM: the APs take INIT/SIPI again after each reset."""
+    p = vm(x86_guest, "--append", "test=reboot-smp", "--cpus", "4")
+    assert p.returncode == 0, p.stderr
+    assert [int(b) for b in re.findall(r"^boot (\d+)", p.stdout, re.M)] == [1, 2, 3]
+    assert p.stdout.count("smp: 4 cpus up") == 3
+
+
 def test_triple_fault_exits_nonzero_with_registers(kvm, x86_guest):
     p = vm(x86_guest, "--append", "test=triple")
     assert p.returncode != 0
