@@ -555,7 +555,11 @@ static int load_kernel(struct x86_machine *m, const struct vm_config *cfg,
     if (x86_acpi_build(&ac, acpi, X86_ACPI_SIZE, &used, err) < 0)
         return -1;
 
-    const char *append = cfg->append ? cfg->append : "console=ttyS0";
+    /* Without --append: the serial console (quiet for the default guest,
+     * whose boot messages nobody asked for). */
+    const char *append = cfg->append          ? cfg->append
+                         : cfg->default_guest ? "console=ttyS0 quiet"
+                                              : "console=ttyS0";
     size_t cl = strlen(append);
     if (guest_mem_write(&m->mem, X86_CMDLINE_ADDR, append, cl + 1) < 0)
         return vs_error(err, EINVAL, "command line does not fit");
