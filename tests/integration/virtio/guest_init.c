@@ -242,8 +242,8 @@ static uint32_t dhcp(const char *ifname, const uint8_t mac[6], uint32_t *mask, u
                 o += 4;
             }
             *o++ = 255;
-            struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(67),
-                                     .sin_addr.s_addr = INADDR_BROADCAST};
+            struct sockaddr_in to = {
+                .sin_family = AF_INET, .sin_port = htons(67), .sin_addr.s_addr = INADDR_BROADCAST};
             sendto(s, p, sizeof(p), 0, (struct sockaddr *)&to, sizeof(to));
             uint8_t r[1500];
             ssize_t n = recv(s, r, sizeof(r), 0);
@@ -289,8 +289,8 @@ static uint32_t dhcp(const char *ifname, const uint8_t mac[6], uint32_t *mask, u
 static int http_get(uint32_t addr, int port, char *buf, size_t len)
 {
     int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                             .sin_addr.s_addr = addr};
+    struct sockaddr_in to = {
+        .sin_family = AF_INET, .sin_port = htons((uint16_t)port), .sin_addr.s_addr = addr};
     if (connect(s, (struct sockaddr *)&to, sizeof(to)) < 0) {
         out("VT-FAIL connect: %s\n", strerror(errno));
         close(s);
@@ -427,9 +427,8 @@ static void vsock(void)
         return;
     }
     const char *port = arg("vt.port");
-    struct sockaddr_vm_compat to = {.svm_family = AF_VSOCK,
-                                    .svm_cid = 2,
-                                    .svm_port = port ? (unsigned)atoi(port) : 1234};
+    struct sockaddr_vm_compat to = {
+        .svm_family = AF_VSOCK, .svm_cid = 2, .svm_port = port ? (unsigned)atoi(port) : 1234};
     if (connect(s, (struct sockaddr *)&to, sizeof(to)) < 0) {
         out("VT-FAIL vsock connect: %s\n", strerror(errno));
         return;
@@ -448,9 +447,8 @@ static void vsock(void)
     if (!listen_port)
         return;
     s = socket(AF_VSOCK, SOCK_STREAM, 0);
-    struct sockaddr_vm_compat me = {.svm_family = AF_VSOCK,
-                                    .svm_cid = 0xffffffffu,
-                                    .svm_port = (unsigned)atoi(listen_port)};
+    struct sockaddr_vm_compat me = {
+        .svm_family = AF_VSOCK, .svm_cid = 0xffffffffu, .svm_port = (unsigned)atoi(listen_port)};
     if (bind(s, (struct sockaddr *)&me, sizeof(me)) < 0 || listen(s, 1) < 0) {
         out("VT-FAIL vsock listen: %s\n", strerror(errno));
         return;
