@@ -6,11 +6,13 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "api/server.h"
 #include "hw/bus.h"
@@ -78,6 +80,7 @@ struct rv_board {
     enum boot_mode mode;
     bool booted_once; /* RAM was written by a previous boot */
     bool booted_once_warned;
+    bool overcommitted; /* more harts than host CPUs */
     struct api_server *api;
     struct vm_control vmctl;
 
@@ -361,6 +364,11 @@ static void *hart_thread(void *arg)
             rv_hart_wait(h, ns);
         } else if (r == RV_STOP_FATAL) {
             report_fatal(b, h);
+        } else if (r == RV_STOP_BUDGET && b->overcommitted) {
+            /* More harts than host CPUs: a hart spinning on a lock must not
+             * hold a CPU for a whole scheduler slice while the hart it
+             * waits for is runnable (SMP bring-up timed out otherwise). */
+            sched_yield();
         }
         if (r == RV_STOP_REQUEST || r == RV_STOP_FATAL) {
             pthread_mutex_lock(&b->lock);
@@ -777,6 +785,7 @@ static int board_create(const struct vm_config *cfg, struct guest_mem *adopt, st
         return vs_error(err, ENOMEM, "out of memory");
     b->cfg = cfg;
     b->nharts = n;
+    b->overcommitted = n > 1 && (long)n > sysconf(_SC_NPROCESSORS_ONLN);
     pthread_mutex_init(&b->lock, NULL);
     pthread_cond_init(&b->cond, NULL);
     io_bus_init(&b->bus, "riscv64");
