@@ -281,8 +281,28 @@ int main(int argc, char **argv)
     int status = 0;
     struct rusage ru;
     memset(&ru, 0, sizeof(ru));
-    while (wait4(pid, &status, 0, &ru) < 0 && errno == EINTR)
-        ;
+    /* After a kill, a VMM stuck in the kernel (uninterruptible) might never be
+     * reaped: give it 10 s, then report it as killed rather than hang L1's script. */
+    long long reap_deadline = now_ms() + 10000;
+    int reaped = 0;
+    for (;;) {
+        pid_t r = wait4(pid, &status, timed_out ? WNOHANG : 0, &ru);
+        if (r == pid) {
+            reaped = 1;
+            break;
+        }
+        if (r < 0 && errno != EINTR)
+            break;
+        if (timed_out) {
+            if (now_ms() > reap_deadline)
+                break;
+            usleep(100 * 1000);
+        }
+    }
+    if (!reaped) {
+        fprintf(stderr, "\nl2run: %s did not die after SIGKILL\n", argv[optind]);
+        status = SIGKILL; /* reported as 128+9 below */
+    }
     long long exit_ms = now_ms() - t0;
     int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     fflush(stdout);

@@ -83,12 +83,13 @@ def _q(word: str) -> str:
 
 class LabBatch:
     def __init__(self):
-        self.parts = ["set +e", "echo L1-DATE $(date +%s)"]
+        self.head = ["set +e", "echo L1-DATE $(date +%s)"]
+        self.steps = []  # (name or None, [shell lines])
         self.names = []
 
     def shell(self, text: str):
         """Raw shell lines to run in L1 at this point of the batch."""
-        self.parts.append(text)
+        self.steps.append((None, [text]))
 
     def boot(self, name, cmd, commands=None, timeout=120, marker=MARKER):
         """One L2 boot. commands: lines typed into the guest shell, one per
@@ -97,19 +98,43 @@ class LabBatch:
         self.names.append(name)
         inp = f"/tmp/in.{name}"
         lines = "\n".join(commands or []) + "\n"
-        self.parts.append(f"cat > {inp} <<'LAB_INPUT_EOF'\n{lines}LAB_INPUT_EOF")
-        self.parts.append(f"echo \"=== L2-BEGIN {name} $(date +%s) ===\"")
         argv = " ".join(_q(w) for w in cmd)
-        self.parts.append(f"l2run -m {shlex.quote(marker)} -p {shlex.quote(PROMPT)} -i {inp} "
-                          f"-t {int(timeout)} -- {argv} 2>&1")
-        self.parts.append(f"echo \"=== L2-END {name} ===\"")
+        self.steps.append((name, [
+            f"cat > {inp} <<'LAB_INPUT_EOF'\n{lines}LAB_INPUT_EOF",
+            f"echo \"=== L2-BEGIN {name} $(date +%s) ===\"",
+            f"l2run -m {shlex.quote(marker)} -p {shlex.quote(PROMPT)} -i {inp} "
+            f"-t {int(timeout)} -- {argv} 2>&1",
+            f"echo \"=== L2-END {name} ===\"",
+        ]))
 
-    def script(self) -> str:
-        return "\n".join(self.parts) + "\nexit 0\n"
+    def script(self, only=None) -> str:
+        lines = list(self.head)
+        for name, step in self.steps:
+            if only is None or name is None or name in only:
+                lines += step
+        return "\n".join(lines) + "\nexit 0\n"
 
-    def run(self, timeout=600, console_log=None) -> LabRun:
+    def run(self, timeout=600, console_log=None, retry=True) -> LabRun:
+        """Run every boot in one L1 session. If L1 itself fails (froze, or
+        the time ran out) before some boots finished, those boots get one more
+        chance in a fresh L1 session, and the retry is reported on stderr."""
+        run = self._run_once(timeout, console_log, None)
+        missing = [n for n in self.names if not run.results[n].ended]
+        if retry and missing and run.returncode in (124, 125):
+            import sys
+            sys.stderr.write(f"\n*** lab: L1 failed (status {run.returncode}) before "
+                             f"{', '.join(missing)} finished; retrying them in a fresh L1 ***\n")
+            again = self._run_once(timeout, console_log, set(missing))
+            for n in missing:
+                run.results[n] = again.results[n]
+            run.output += "\n[retry]\n" + again.output
+            run.returncode = again.returncode
+            run.host_end = again.host_end
+        return run
+
+    def _run_once(self, timeout, console_log, only) -> LabRun:
         with tempfile.NamedTemporaryFile("w", suffix=".sh", delete=False) as f:
-            f.write(self.script())
+            f.write(self.script(only))
             path = f.name
         env = dict(os.environ)
         if console_log:
@@ -126,7 +151,7 @@ class LabBatch:
         if os.environ.get("LAB_OUTPUT"):  # keep the raw output for debugging
             Path(os.environ["LAB_OUTPUT"]).write_text(run.output)
         run.results = parse(p.stdout)
-        for n in self.names:
+        for n in (self.names if only is None else only):
             run.results.setdefault(n, L2Result(n, output="(this boot never ran: the lab "
                                                          "ended early)\n" + run.output[-3000:]))
         return run

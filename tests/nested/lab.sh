@@ -18,7 +18,8 @@
 #   tests/nested/lab.sh run SCRIPT [--timeout SECONDS]
 #       run the shell script SCRIPT inside L1 (busybox sh); print its output
 #       (stdout+stderr) and exit with its status. 124 on timeout, 125 if the
-#       lab itself failed. In SCRIPT: vessel, qemu-system-x86_64 and l2run are
+#       lab itself failed (L1 did not finish the script, or froze: no
+#       console heartbeat for $LAB_STALL s, default 120). In SCRIPT: vessel, qemu-system-x86_64 and l2run are
 #       in PATH, VESSEL_GUEST_DIR=/guest, $QEMU_MICROVM holds the QEMU
 #       command line prefix for a microvm L2 peer.
 #   tests/nested/lab.sh boot [--timeout S] [VESSEL-ARGS...]
@@ -213,19 +214,51 @@ run)
     cat "$L1_INITRD" "$tmp/extra.cpio" >"$tmp/initrd"
     INITRD="$tmp/initrd"
     : >"$tmp/out"
+    : >"$tmp/console"
+    l1_qemu 'lab.mode=run' -serial "file:$tmp/console" -serial "file:$tmp/out" \
+        </dev/null >"$tmp/qemu.log" 2>&1 &
+    qpid=$!
+    # Watchdog: the whole run's time limit, and L1's liveness (its init
+    # writes a heartbeat to the console every 10 s): a frozen L1 is killed
+    # after LAB_STALL seconds instead of eating the whole time limit.
     rc=0
-    export L1_VMLINUX INITRD L1_CPU
-    timeout -k 5 "$timeout_s" bash -c "$(declare -f l1_qemu); \
-        l1_qemu 'lab.mode=run' -serial 'file:$tmp/console' -serial 'file:$tmp/out'" </dev/null >"$tmp/qemu.log" 2>&1 || rc=$?
+    start=$SECONDS
+    last_size=-1
+    last_change=$SECONDS
+    while kill -0 "$qpid" 2>/dev/null; do
+        sleep 2
+        size=$(stat -c %s "$tmp/console" 2>/dev/null || echo 0)
+        if [ "$size" != "$last_size" ]; then
+            last_size=$size
+            last_change=$SECONDS
+        fi
+        if [ $((SECONDS - start)) -ge "$timeout_s" ]; then
+            rc=124
+        elif [ $((SECONDS - last_change)) -ge "${LAB_STALL:-120}" ]; then
+            rc=126
+        else
+            continue
+        fi
+        kill "$qpid" 2>/dev/null || true
+        sleep 2
+        kill -9 "$qpid" 2>/dev/null || true
+        break
+    done
+    wait "$qpid" 2>/dev/null || true
     [ -n "${LAB_CONSOLE:-}" ] && cp "$tmp/console" "$LAB_CONSOLE"
     tr -d '\r' <"$tmp/out" | sed -e '0,/^LAB-SCRIPT-BEGIN$/d' -e '/^LAB-SCRIPT-EXIT [0-9]*$/d'
     status=$(tr -d '\r' <"$tmp/out" | sed -n 's/^LAB-SCRIPT-EXIT \([0-9]*\)$/\1/p' | tail -1)
     if [ -n "$status" ]; then
         exit "$status"
     fi
-    if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+    if [ "$rc" = 124 ]; then
         lab_log "timeout: the lab run took more than ${timeout_s}s"
         exit 124
+    fi
+    if [ "$rc" = 126 ]; then
+        lab_log "L1 stopped responding (no console heartbeat for ${LAB_STALL:-120}s); killed it. L1 console:"
+        tail -20 "$tmp/console" >&2 || true
+        exit 125
     fi
     lab_log "L1 ended without the script's exit marker (qemu status $rc); L1 console:"
     tail -40 "$tmp/console" >&2 || true

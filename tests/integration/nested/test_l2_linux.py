@@ -46,7 +46,7 @@ def lab_boots(lab_ready):
     # what scripts/quickstart.sh does: no flags at all boots the default guest
     batch.boot("default-guest", ["vessel", "vm", "run"], ["echo default-says-$((6*7))", "poweroff"],
                timeout=90)
-    run = batch.run(timeout=540)
+    run = batch.run(timeout=420)
     return run, lab_ready
 
 
