@@ -884,13 +884,13 @@ static int machine_reset(struct x86_machine *m, vs_err *err)
     uart8250_reset(&m->com1);
     i8042_reset(&m->kbd);
     acpi_pm_reset(&m->pm);
+    uint64_t v;
+    while (read(m->wake_fd, &v, sizeof(v)) > 0)
+        ;
     pthread_mutex_lock(&m->lock);
     atomic_store(&m->stop, X86_RUNNING);
     m->stop_msg[0] = 0;
     pthread_mutex_unlock(&m->lock);
-    uint64_t v;
-    while (read(m->wake_fd, &v, sizeof(v)) > 0)
-        ;
     return 0;
 }
 
