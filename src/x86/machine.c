@@ -950,6 +950,12 @@ static int run_machine(const struct vm_config *cfg, struct serial_console *conso
     g_console.uart = &m->com1;
     g_console.m = m;
     pthread_mutex_unlock(&g_console.lock);
+    /* Input starts only now that the UART holds its final (booted or
+     * restored) state: nothing typed ahead is pushed into a UART that is
+     * about to be overwritten, and none of it waits for a retry. */
+    if (serial_console_start(console, console_sink, console_quit, &g_console, err) < 0)
+        goto out_console;
+    serial_console_rx_ready(console);
     for (;;) {
         enum x86_stop why = run_vcpus(m, sigfd, err);
         if (why == X86_STOP_ERROR) {
@@ -970,6 +976,7 @@ static int run_machine(const struct vm_config *cfg, struct serial_console *conso
             break;
         }
     }
+out_console:
     pthread_mutex_lock(&g_console.lock);
     g_console.uart = NULL;
     g_console.m = NULL;
@@ -1002,9 +1009,7 @@ static int run_loop(const struct vm_config *cfg, struct kernel_image *k,
     sigaction(SIGPIPE, &ign, &old_pipe);
     x86_vcpu_signal_init();
 
-    int status = -1;
-    if (serial_console_start(console, console_sink, console_quit, &g_console, err) == 0)
-        status = run_machine(cfg, console, k, restore, sigfd, err);
+    int status = run_machine(cfg, console, k, restore, sigfd, err);
     serial_console_close(console);
     x86_exit_stats_print();
     if (sigfd >= 0)
