@@ -95,6 +95,20 @@ def test_linux_console_input_and_reboot(rv_guest, console):
     assert c.p.wait(timeout=30) == 0
 
 
+def test_linux_sbi_console(rv_guest, console):
+    """console=hvc0: the guest's console is the built-in SBI's (legacy
+    putchar/getchar), in both directions."""
+    c = console("--kernel", rv_guest / "vmlinuz", "--initrd", rv_guest / "initrd.img",
+                "--append", "console=hvc0")
+    c.expect(MARKER, timeout=120)
+    c.expect("vessel-rv# ")
+    c.send("echo through-the-sbi-console\n")
+    c.expect("through-the-sbi-console\n")
+    c.send("poweroff\n")
+    c.expect("reboot: Power down", timeout=60)
+    assert c.p.wait(timeout=30) == 0
+
+
 def test_no_reboot_exits(rv_guest):
     p = run_rv("--no-reboot", "--kernel", rv_guest / "vmlinuz", "--initrd",
                rv_guest / "initrd.img", "--append", "console=ttyS0 vessel.reboot", timeout=120)
