@@ -57,6 +57,14 @@ struct pci_bus {
     void (*route_intx)(void *opaque, unsigned slot, struct irq_line *out);
     struct msi_sink *msi;
     void *machine;
+    /* Optional (KVM: KVM_IOEVENTFD): make a guest write of len bytes at
+     * addr (memory space, or port space if pio) signal eventfd fd without an
+     * exit to the VMM; with datamatch only writes of that value. assign =
+     * false removes it. Returns 0, or -1 if unsupported: then the write
+     * reaches the BAR's write callback as usual. A BAR that moves keeps its
+     * ioeventfds only if the device re-registers them (config_written). */
+    int (*ioeventfd)(void *machine, uint64_t addr, unsigned len, bool pio, bool datamatch,
+                     uint64_t data, int fd, bool assign);
     /* Bus-private: config accesses from several vCPUs, and where each BAR
      * is registered on its io_bus while decoding is enabled. */
     pthread_mutex_t lock;

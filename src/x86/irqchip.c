@@ -133,6 +133,20 @@ static void msi_irqfd_put(void *opaque, int fd)
     close(fd);
 }
 
+int x86_ioeventfd(void *machine, uint64_t addr, unsigned len, bool pio, bool datamatch,
+                  uint64_t data, int fd, bool assign)
+{
+    struct x86_machine *m = machine;
+    struct kvm_ioeventfd e = {.datamatch = data, .addr = addr, .len = len, .fd = fd};
+    if (pio)
+        e.flags |= KVM_IOEVENTFD_FLAG_PIO;
+    if (datamatch)
+        e.flags |= KVM_IOEVENTFD_FLAG_DATAMATCH;
+    if (!assign)
+        e.flags |= KVM_IOEVENTFD_FLAG_DEASSIGN;
+    return ioctl(m->vm_fd, KVM_IOEVENTFD, &e) < 0 ? -1 : 0;
+}
+
 void x86_msi_init(struct x86_machine *m)
 {
     m->msi = (struct msi_sink){

@@ -367,6 +367,7 @@ static int machine_create(struct x86_machine *m, const struct vm_config *cfg,
     m->pci.route_intx = route_intx;
     m->pci.machine = m;
     m->pci.msi = &m->msi;
+    m->pci.ioeventfd = x86_ioeventfd;
     host_bridge_init(&m->host_bridge);
     if (pci_register_device(&m->pci, &m->host_bridge, err) < 0)
         return -1;

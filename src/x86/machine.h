@@ -121,5 +121,7 @@ int x86_irqchip_save(struct x86_machine *m, struct state_writer *w, vs_err *err)
 int x86_irqchip_load(struct x86_machine *m, struct state_reader *r, vs_err *err);
 void x86_irq_set_level(void *machine, unsigned gsi, int level);
 void x86_msi_init(struct x86_machine *m);
+int x86_ioeventfd(void *machine, uint64_t addr, unsigned len, bool pio, bool datamatch,
+                  uint64_t data, int fd, bool assign);
 
 #endif
