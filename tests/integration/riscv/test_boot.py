@@ -82,7 +82,7 @@ def test_linux_console_input_and_reboot(rv_guest, console):
     c.expect(MARKER, timeout=120)
     c.expect("vessel-rv# ")
     c.send("echo typed-through-the-uart\n")
-    c.expect("typed-through-the-uart\r\n")
+    c.expect("\r\ntyped-through-the-uart\r\n")  # the output line, not the echoed input
     c.send("uname\n")
     c.expect("Linux 6.1")
     c.expect("riscv64")
@@ -103,7 +103,7 @@ def test_linux_sbi_console(rv_guest, console):
     c.expect(MARKER, timeout=120)
     c.expect("vessel-rv# ")
     c.send("echo through-the-sbi-console\n")
-    c.expect("through-the-sbi-console\n")
+    c.expect("\r\nthrough-the-sbi-console\r\n")  # the output line, not the echoed input
     c.send("poweroff\n")
     c.expect("reboot: Power down", timeout=60)
     assert c.p.wait(timeout=30) == 0
@@ -198,7 +198,7 @@ def test_linux_snapshot_and_restore(rv_guest, console, tmp_path):
     c.expect(MARKER, timeout=120)
     c.expect("vessel-rv# ")
     c.send("echo before-snapshot\n")
-    c.expect("before-snapshot\r\n")
+    c.expect("\r\nbefore-snapshot\r\n")
     c.expect("vessel-rv# ")
     assert json.loads(vessel_cli("vm", "pause", "--api-sock", sock))["state"] == "paused"
     snap = tmp_path / "snap"
@@ -207,10 +207,10 @@ def test_linux_snapshot_and_restore(rv_guest, console, tmp_path):
 
     r = console(snap, verb=("vm", "restore"))
     r.send("echo after-restore\n")
-    seen = r.expect("after-restore\r\n", timeout=60)
+    seen = r.expect("\r\nafter-restore\r\n", timeout=60)
     assert MARKER not in seen, "the guest booted again instead of continuing"
     r.send("nproc\n")
-    r.expect("2\r\n")
+    r.expect("\r\n2\r\n")
     r.send("cat /proc/uptime\n")
     r.expect("vessel-rv# ")
     r.send("poweroff\n")
