@@ -318,15 +318,20 @@ void rv_hart_raise(struct rv_hart *h, uint64_t cause, uint64_t tval)
     rv_take_trap(h, cause, tval);
 }
 
-#define SAVE_FIELDS(X)                                                                             \
-    X(pc)                                                                                          \
-    X(misa)                                                                                        \
-    X(mstatus)                                                                                     \
-    X(medeleg)                                                                                     \
-    X(mideleg)                                                                                     \
-    X(mie) X(mtvec) X(mscratch) X(mepc) X(mcause) X(mtval) X(mcounteren) X(mcountinhibit)          \
-        X(menvcfg) X(mseccfg) X(stvec) X(sscratch) X(sepc) X(scause) X(stval) X(satp)              \
-            X(scounteren) X(senvcfg) X(stimecmp) X(minstret) X(lr_addr) X(lr_value)
+/* The 64-bit CSRs and state saved in order (version 1 layout). */
+static void saved_fields(struct rv_hart *h, uint64_t **f, unsigned *n)
+{
+    uint64_t *list[] = {&h->pc,      &h->misa,       &h->mstatus,       &h->medeleg,  &h->mideleg,
+                        &h->mie,     &h->mtvec,      &h->mscratch,      &h->mepc,     &h->mcause,
+                        &h->mtval,   &h->mcounteren, &h->mcountinhibit, &h->menvcfg,  &h->mseccfg,
+                        &h->stvec,   &h->sscratch,   &h->sepc,          &h->scause,   &h->stval,
+                        &h->satp,    &h->scounteren, &h->senvcfg,       &h->stimecmp, &h->minstret,
+                        &h->lr_addr, &h->lr_value};
+    *n = ARRAY_SIZE(list);
+    memcpy(f, list, sizeof(list));
+}
+
+#define SAVED_FIELDS_MAX 32
 
 int rv_hart_save(struct rv_hart *h, struct state_writer *w)
 {
@@ -335,9 +340,11 @@ int rv_hart_save(struct rv_hart *h, struct state_writer *w)
         state_put_u64(w, h->x[i]);
     for (unsigned i = 0; i < 32; i++)
         state_put_u64(w, h->f[i]);
-#define PUT(f) state_put_u64(w, (uint64_t)h->f);
-    SAVE_FIELDS(PUT)
-#undef PUT
+    uint64_t *fields[SAVED_FIELDS_MAX];
+    unsigned nf;
+    saved_fields(h, fields, &nf);
+    for (unsigned i = 0; i < nf; i++)
+        state_put_u64(w, *fields[i]);
     state_put_u64(w, __atomic_load_n(&h->mip, __ATOMIC_ACQUIRE));
     state_put_u64(w, (uint64_t)h->cycle_offset);
     state_put_u32(w, h->fflags);
@@ -367,12 +374,12 @@ int rv_hart_load(struct rv_hart *h, struct state_reader *r, vs_err *err)
     for (unsigned i = 0; i < 32; i++)
         if (state_get_u64(r, &h->f[i], err) < 0)
             return -1;
-#define GET(f)                                                                                     \
-    if (state_get_u64(r, &v, err) < 0)                                                             \
-        return -1;                                                                                 \
-    h->f = v;
-    SAVE_FIELDS(GET)
-#undef GET
+    uint64_t *fields[SAVED_FIELDS_MAX];
+    unsigned nf;
+    saved_fields(h, fields, &nf);
+    for (unsigned i = 0; i < nf; i++)
+        if (state_get_u64(r, fields[i], err) < 0)
+            return -1;
     if (state_get_u64(r, &v, err) < 0)
         return -1;
     __atomic_store_n(&h->mip, v, __ATOMIC_SEQ_CST);

@@ -42,7 +42,8 @@ int main(void)
     r = sqrt(-one);
     printf("invalid=%d nan=%d\n", fetestexcept(FE_INVALID) != 0, isnan(r));
     printf("strtod %.17g %.17g\n", strtod("2.718281828459045235360", NULL), strtod("1e-320", NULL));
-    printf("conv %d %u %lld %d\n", (int)-3.99, (unsigned)3.99e9, (long long)-1e18, (int)(float)1e10f);
+    printf("conv %d %u %lld %d\n", (int)-3.99, (unsigned)3.99e9, (long long)-1e18,
+           (int)(float)1e10f);
     printf("fmin %g fmax %g\n", fmin(NAN, 1.0), fmax(-0.0, 0.0));
     return 0;
 }
