@@ -353,8 +353,16 @@ static void net(void)
     strcpy(lo.ifr_name, "lo");
     lo.ifr_flags = IFF_UP | IFF_RUNNING;
     ioctl(s, SIOCSIFFLAGS, &lo);
-    uint32_t mask = htonl(0xffffff00), router = 0;
-    uint32_t a = dhcp("eth0", mac, &mask, &router);
+    uint32_t mask = htonl(0xffffff00), router = 0, a = 0;
+    const char *fixed = arg("vt.ip");
+    if (fixed) {
+        /* tap tests: a static address, no gateway */
+        struct in_addr ia;
+        if (inet_aton(fixed, &ia))
+            a = ia.s_addr;
+    } else {
+        a = dhcp("eth0", mac, &mask, &router);
+    }
     if (!a) {
         out("VT-FAIL dhcp: no lease\n");
         return;
@@ -366,19 +374,23 @@ static void net(void)
     set_addr(&ifr.ifr_netmask, mask);
     if (ifreq_ioctl(s, SIOCSIFNETMASK, &ifr, "set netmask") < 0)
         return;
+    const char *peer = arg("vt.peer");
+    struct in_addr server = {htonl(0x0a000202)};
+    if (peer)
+        inet_aton(peer, &server);
     struct rtentry rt = {0};
     set_addr(&rt.rt_dst, 0);
     set_addr(&rt.rt_genmask, 0);
     set_addr(&rt.rt_gateway, router ? router : htonl(0x0a000202));
     rt.rt_flags = RTF_UP | RTF_GATEWAY;
     rt.rt_dev = "eth0";
-    if (ioctl(s, SIOCADDRT, &rt) < 0)
+    if (!fixed && ioctl(s, SIOCADDRT, &rt) < 0)
         out("VT-FAIL route: %s\n", strerror(errno));
     close(s);
     const char *port = arg("vt.port");
     if (port) {
         static char page[4096];
-        if (http_get(htonl(0x0a000202), atoi(port), page, sizeof(page)) == 0) {
+        if (http_get(server.s_addr, atoi(port), page, sizeof(page)) == 0) {
             char *body = strstr(page, "\r\n\r\n");
             out("VT-HTTP %s\n", body ? body + 4 : page);
         }
@@ -386,6 +398,23 @@ static void net(void)
     const char *serve = arg("vt.serve");
     if (serve)
         serve_once(atoi(serve), "hello from the guest over hostfwd\n");
+}
+
+static void netlist(void)
+{
+    static const char *names[] = {"eth0", "eth1", "eth2", "eth3"};
+    for (unsigned i = 0; i < 4; i++) {
+        char path[64], mac[32] = "";
+        snprintf(path, sizeof(path), "/sys/class/net/%s/address", names[i]);
+        int fd = open(path, O_RDONLY);
+        if (fd < 0)
+            continue;
+        ssize_t n = read(fd, mac, sizeof(mac) - 1);
+        mac[n > 0 ? n : 0] = 0;
+        mac[strcspn(mac, "\n")] = 0;
+        close(fd);
+        out("VT-IF %s %s\n", names[i], mac);
+    }
 }
 
 /* ---- virtio-console ---------------------------------------------------- */
@@ -403,14 +432,26 @@ static void vcon(void)
         if (write(fd, msg, strlen(msg)) < 0)
             out("VT-FAIL hvc write: %s\n", strerror(errno));
         out("VT-VCON-DEV %s\n", path);
+        /* collect one line, however the tty layer splits it */
         char buf[64];
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        if (poll(&p, 1, 20000) > 0) {
-            ssize_t n = read(fd, buf, sizeof(buf) - 1);
-            buf[n > 0 ? n : 0] = 0;
-            buf[strcspn(buf, "\r\n")] = 0;
-            out("VT-VCON-RX %s\n", buf);
+        size_t got = 0;
+        time_t end = time(NULL) + 20;
+        while (got + 1 < sizeof(buf) && time(NULL) < end) {
+            struct pollfd p = {.fd = fd, .events = POLLIN};
+            if (poll(&p, 1, 1000) <= 0)
+                continue;
+            ssize_t n = read(fd, buf + got, sizeof(buf) - 1 - got);
+            if (n <= 0)
+                continue;
+            got += (size_t)n;
+            buf[got] = 0;
+            if (strchr(buf, '\n') && buf[strspn(buf, "\r\n")])
+                break;
         }
+        buf[got] = 0;
+        char *line = buf + strspn(buf, "\r\n");
+        line[strcspn(line, "\r\n")] = 0;
+        out("VT-VCON-RX %s\n", line);
         close(fd);
         return;
     }
@@ -491,6 +532,8 @@ int main(void)
         rng();
     else if (!strcmp(task, "net"))
         net();
+    else if (!strcmp(task, "netlist"))
+        netlist();
     else if (!strcmp(task, "vcon"))
         vcon();
     else if (!strcmp(task, "vsock"))

@@ -4,13 +4,17 @@ riscv64 guest on the emulated board: the same device code x86 plugs into
 virtio-pci."""
 import hashlib
 import http.server
+import os
+import shutil
 import socket
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
 
-from vthelpers import debugfs_cat, mkfs_ext4, run_guest
+from vthelpers import Guest, debugfs_cat, mkfs_ext4, run_guest
 
 
 def sha256(path):
@@ -130,3 +134,110 @@ def test_virtio_console_socket_both_ways(guest, tmp_path):
     assert g.lines("VT-VCON-RX") == ["ping"], g.text()
     assert g.finish() == 0
     c.close()
+
+
+def test_two_net_devices_each_with_its_mac(vt_guest):
+    g, rc = run_guest(vt_guest, "netlist", "--net", "user", "--net", "user,mac=52:54:00:00:0b:02")
+    assert g.lines("VT-IF") == ["eth0 52:54:00:12:34:56", "eth1 52:54:00:00:0b:02"], g.text()
+    assert rc == 0
+
+
+def _ns(ns, *cmd, **kw):
+    return subprocess.run(["ip", "netns", "exec", ns, *map(str, cmd)], **kw)
+
+
+@pytest.fixture
+def tap_netns():
+    """A network namespace holding tap vt0 (192.168.77.1/24); the test's vessel
+    runs inside it, so nothing touches the host's own network."""
+    if os.geteuid() != 0 or not shutil.which("ip") or not os.path.exists("/dev/net/tun"):
+        sys.stderr.write("\n*** SKIPPING TAP TEST: needs root, iproute2 and /dev/net/tun ***\n")
+        pytest.skip("tap test needs root, iproute2 and /dev/net/tun")
+    ns = f"vessel-vt{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        _ns(ns, "ip", "tuntap", "add", "dev", "vt0", "mode", "tap", check=True)
+        _ns(ns, "ip", "addr", "add", "192.168.77.1/24", "dev", "vt0", check=True)
+        _ns(ns, "ip", "link", "set", "vt0", "up", check=True)
+        _ns(ns, "ip", "link", "set", "lo", "up", check=True)
+        yield ns
+    finally:
+        subprocess.run(["ip", "netns", "del", ns])
+
+
+SERVER = """
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        b = b"page served over tap\\n"
+        self.send_response(200); self.send_header("Content-Length", str(len(b))); self.end_headers()
+        self.wfile.write(b)
+    def log_message(self, *a): pass
+http.server.HTTPServer(("192.168.77.1", 8000), H).serve_forever()
+"""
+
+CLIENT = """
+import socket, time
+for i in range(100):
+    try:
+        c = socket.create_connection(("192.168.77.2", 8080), timeout=5); break
+    except OSError:
+        time.sleep(0.2)
+c.sendall(b"hi\\n"); d = b""
+while True:
+    x = c.recv(4096)
+    if not x: break
+    d += x
+print(d.decode(), end="")
+"""
+
+
+def test_net_tap_both_ways_in_netns(vt_guest, tap_netns):
+    ns = tap_netns
+    kernel, initrd = vt_guest
+    srv = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", SERVER])
+    try:
+        g = Guest(vt_guest, "net", "--net", "tap=vt0",
+                  append="vt.ip=192.168.77.2 vt.peer=192.168.77.1 vt.port=8000 vt.serve=8080",
+                  wrap=["ip", "netns", "exec", ns])
+        g.wait_for("VT-LISTENING 8080", timeout=60)
+        assert g.lines("VT-HTTP") == ["page served over tap"], g.text()
+        c = _ns(ns, sys.executable, "-c", CLIENT, capture_output=True, text=True, timeout=60)
+        assert c.stdout == "hello from the guest over hostfwd\n", c.stderr
+        g.wait_for("VT-SERVED")
+        assert g.finish() == 0
+    finally:
+        srv.kill()
+        srv.wait()
+
+
+def test_vsock_round_trip_through_uds(vt_guest, tmp_path):
+    uds = tmp_path / "v.sock"
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(f"{uds}_1234")
+    listener.listen(1)
+
+    def serve():
+        c, _ = listener.accept()
+        line = c.makefile().readline().strip()
+        c.sendall(f"host got: {line}\n".encode())
+        c.close()
+    threading.Thread(target=serve, daemon=True).start()
+    g = Guest(vt_guest, "vsock", "--vsock", "3", "--vsock-uds", uds,
+              append="vt.port=1234 vt.listen=5000")
+    if g.wait_any(["VT-NOVSOCK", "VT-VSOCK-RX", "VT-FAIL"]) == "VT-NOVSOCK":
+        g.finish()
+        sys.stderr.write("\n*** SKIPPING riscv64 VSOCK TEST: the riscv64 guest kernel has no "
+                         "CONFIG_VIRTIO_VSOCKETS (the x86 nested test covers vsock) ***\n")
+        pytest.skip("riscv64 guest kernel lacks virtio vsock")
+    assert g.lines("VT-VSOCK-RX") == ["host got: ping from the guest"], g.text()
+    g.wait_for("VT-VSOCK-LISTENING")
+    with socket.socket(socket.AF_UNIX) as c:
+        c.connect(str(uds))
+        c.sendall(b"CONNECT 5000\n")
+        f = c.makefile("rb")
+        assert f.readline().startswith(b"OK ")
+        c.sendall(b"hello guest\n")
+        assert f.readline() == b"guest got: hello guest\n"
+    g.wait_for("VT-VSOCK-SERVED")
+    assert g.finish() == 0

@@ -77,9 +77,9 @@ def vt_guest(cache_dir):
 class Guest:
     """A running virtio test guest; output is collected as it arrives."""
 
-    def __init__(self, vt_guest, task, *args, append=""):
+    def __init__(self, vt_guest, task, *args, append="", wrap=()):
         kernel, initrd = vt_guest
-        cmd = [str(vessel_bin()), "vm", "run", "--arch", "riscv64", "--kernel", str(kernel),
+        cmd = [*wrap, str(vessel_bin()), "vm", "run", "--arch", "riscv64", "--kernel", str(kernel),
                "--initrd", str(initrd), "--append",
                f"console=ttyS0 quiet vt={task} {append}".strip(), *map(str, args)]
         self.p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -100,15 +100,33 @@ class Guest:
                     self.err += chunk
         return got
 
+    def _has_line(self, needle: str) -> bool:
+        """needle seen, and the line it is on complete (the UART is slow)."""
+        i = self.out.find(needle.encode())
+        return i >= 0 and b"\n" in self.out[i:]
+
     def wait_for(self, needle: str, timeout=60) -> str:
         deadline = time.monotonic() + timeout
-        while needle.encode() not in self.out:
+        while not self._has_line(needle):
             left = deadline - time.monotonic()
             if left <= 0 or (not self._pump(min(left, 1.0)) and self.p.poll() is not None):
-                if needle.encode() in self.out:
+                if self._has_line(needle):
                     break
                 raise AssertionError(f"{needle!r} not seen; output:\n{self.text()[-3000:]}")
         return self.text()
+
+    def wait_any(self, needles, timeout=60) -> str:
+        """Wait until one of needles appears; returns it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for n in needles:
+                if self._has_line(n):
+                    return n
+            left = deadline - time.monotonic()
+            if left <= 0 or (not self._pump(min(left, 1.0)) and self.p.poll() is not None):
+                if any(self._has_line(n) for n in needles):
+                    continue
+                raise AssertionError(f"none of {needles} seen; output:\n{self.text()[-3000:]}")
 
     def finish(self, timeout=60):
         deadline = time.monotonic() + timeout
