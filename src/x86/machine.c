@@ -135,11 +135,25 @@ static void console_quit(void *opaque)
 
 /* ---- building the machine ---- */
 
+/* Open /dev/kvm, or say in one line what is wrong and what to do. */
+static int open_kvm(vs_err *err)
+{
+    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    if (fd >= 0)
+        return fd;
+    int e = errno;
+    const char *hint = e == ENOENT   ? " (no KVM here: load kvm_intel or kvm_amd, or enable "
+                                       "virtualization in the firmware)"
+                       : e == EACCES ? " (add the user to the kvm group)"
+                                     : "";
+    return vs_error(err, e, "cannot open /dev/kvm: %s%s", strerror(e), hint);
+}
+
 static int kvm_open(struct x86_machine *m, vs_err *err)
 {
-    m->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    m->kvm_fd = open_kvm(err);
     if (m->kvm_fd < 0)
-        return vs_error_errno(err, "cannot open /dev/kvm");
+        return -1;
     int v = ioctl(m->kvm_fd, KVM_GET_API_VERSION, 0);
     if (v != KVM_API_VERSION)
         return vs_error(err, ENOTSUP, "/dev/kvm speaks KVM API %d, vessel needs %d", v,
@@ -1023,9 +1037,9 @@ static int run_loop(const struct vm_config *cfg, struct kernel_image *k,
 int x86_vm_run(const struct vm_config *cfg, vs_err *err)
 {
     /* Refuse what can be refused before anything starts. */
-    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    int fd = open_kvm(err);
     if (fd < 0)
-        return vs_error_errno(err, "cannot open /dev/kvm");
+        return -1;
     close(fd);
     struct kernel_image k;
     if (kernel_check(cfg, &k, err) < 0) {
@@ -1039,10 +1053,10 @@ int x86_vm_run(const struct vm_config *cfg, vs_err *err)
 
 int x86_vm_restore(const struct vm_config *cfg, struct vm_restore_source *src, vs_err *err)
 {
-    int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+    int fd = open_kvm(err);
     if (fd < 0) {
         guest_mem_destroy(src->mem);
-        return vs_error_errno(err, "cannot open /dev/kvm");
+        return -1;
     }
     close(fd);
     struct kernel_image k;
