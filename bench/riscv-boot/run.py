@@ -7,6 +7,8 @@
   linux-to-exit     process start -> process exit after the guest's poweroff
   uboot-prompt      process start -> Debian's S-mode U-Boot prints its "=> " prompt
                     (under OpenSBI fw_jump; autoboot is cut short with a key)
+  linux-max-rss     peak resident memory of the process over the Linux boot (MiB;
+                    guest RAM is 256 MiB, touched only as the guest uses it)
 
 Variants: vessel with Debian's OpenSBI (fw_dynamic, like QEMU's default firmware),
 vessel with its built-in SBI (no firmware), and QEMU with its bundled OpenSBI.
@@ -77,10 +79,15 @@ def timed(cmd, marker, keys=None, timeout=120):
             if keys:
                 p.kill()
                 break
-    p.wait()
+    _, _, ru = os.wait4(p.pid, 0)  # like p.wait(), plus the child's peak RSS
+    p.returncode = 0
+    for f in (p.stdout, p.stdin):
+        if f:
+            f.close()
     t_exit = time.monotonic() - t0
     if t_mark is None:
         raise RuntimeError(f"no marker from {' '.join(cmd)}\n{out[-2000:].decode(errors='replace')}")
+    timed.last_rss_mib = ru.ru_maxrss / 1024
     return t_mark, (None if keys else t_exit), out
 
 
@@ -121,14 +128,16 @@ def main():
             m, e, _ = timed(cmd, MARKER)
             res.setdefault(("linux-to-marker", name), []).append(m)
             res.setdefault(("linux-to-exit", name), []).append(e)
+            res.setdefault(("linux-max-rss", name), []).append(timed.last_rss_mib)
         for name, cmd in uboot.items():
             m, _, _ = timed(cmd, b"=> ", keys=(b"autoboot", b"\n"))
             res.setdefault(("uboot-prompt", name), []).append(m)
         print(f"run {i + 1}/{a.runs} done", file=sys.stderr)
 
-    print(f"riscv64 boot, {a.runs} interleaved runs each, --cpus {a.cpus}, medians in seconds")
+    print(f"riscv64 boot, {a.runs} interleaved runs each, --cpus {a.cpus}, medians "
+          "(seconds; RSS in MiB)")
     print(f"{'metric':18} {'variant':16} {'median':>8} {'min':>8} {'max':>8} {'vs qemu':>8}")
-    for metric in ("linux-to-marker", "linux-to-exit", "uboot-prompt"):
+    for metric in ("linux-to-marker", "linux-to-exit", "uboot-prompt", "linux-max-rss"):
         q = statistics.median(res[(metric, "qemu")])
         for (m, name), v in res.items():
             if m != metric:
