@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -237,6 +238,51 @@ static void report_fault(struct rv_user *u, int *status)
     *status = 128 + signo;
 }
 
+/* A fault the program has a handler for becomes a signal; true if it was
+ * delivered (the hart continues in the handler). */
+static bool fault_to_signal(struct rv_user *u)
+{
+    struct rv_hart *h = &u->hart;
+    int sig, code;
+    switch (h->mcause) {
+    case RV_EXC_ILLEGAL:
+        sig = SIGILL;
+        code = 2; /* ILL_ILLOPN */
+        break;
+    case RV_EXC_BREAKPOINT:
+        sig = SIGTRAP;
+        code = 1; /* TRAP_BRKPT */
+        break;
+    case RV_EXC_INSN_MISALIGNED:
+    case RV_EXC_LOAD_MISALIGNED:
+    case RV_EXC_STORE_MISALIGNED:
+        sig = SIGBUS;
+        code = 1; /* BUS_ADRALN */
+        break;
+    case RV_EXC_INSN_ACCESS:
+    case RV_EXC_LOAD_ACCESS:
+    case RV_EXC_STORE_ACCESS:
+    case RV_EXC_INSN_PAGE:
+    case RV_EXC_LOAD_PAGE:
+    case RV_EXC_STORE_PAGE:
+        sig = SIGSEGV;
+        code = 1; /* SEGV_MAPERR */
+        break;
+    default:
+        return false;
+    }
+    uint64_t handler = u->sigactions[sig].handler;
+    if (handler == 0 || handler == 1 || (u->sigmask & (1ull << (sig - 1))))
+        return false;
+    /* resume the hart (the trap went to M with mtvec 0: undo it) */
+    h->fatal = false;
+    h->fatal_msg[0] = 0;
+    rv_set_priv(h, RV_PRIV_U);
+    h->mstatus &= ~(RV_MSTATUS_MPP | RV_MSTATUS_MPIE);
+    rv_user_signal(u, sig, h->mepc, code, h->mcause == RV_EXC_ILLEGAL ? h->mepc : h->mtval);
+    return !u->exited;
+}
+
 int rv_user_run(const char *path, char **argv, char **envp, const struct rv_user_opts *opts,
                 int *status, vs_err *err)
 {
@@ -283,6 +329,7 @@ int rv_user_run(const char *path, char **argv, char **envp, const struct rv_user
     h->mtvec = 0;             /* any trap out of U-mode ends the run */
     h->pc = entry;
     h->x[10] = 0;
+    rv_user_install_trampoline(u);
     rv_set_priv(h, RV_PRIV_U);
 
     struct timespec t0, t1;
@@ -293,6 +340,8 @@ int rv_user_run(const char *path, char **argv, char **envp, const struct rv_user
             *status = u->exit_status;
             break;
         }
+        if (why == RV_STOP_FATAL && fault_to_signal(u))
+            continue;
         if (why == RV_STOP_FATAL) {
             report_fault(u, status);
             break;

@@ -18,6 +18,11 @@
 #define RV_USER_MMAP_START 0x60000000ull
 #define RV_USER_MMAP_END 0xf0000000ull
 #define RV_USER_STACK_TOP 0xffff0000ull
+#define RV_USER_SIGTRAMP 0xffff8000ull /* rt_sigreturn trampoline */
+
+struct rv_sigaction {
+    uint64_t handler, flags, mask;
+};
 
 struct rv_user {
     struct rv_hart hart;
@@ -28,6 +33,8 @@ struct rv_user {
     bool exited;
     int exit_status;
     bool trace_syscalls;
+    struct rv_sigaction sigactions[65];
+    uint64_t sigmask, sigpending; /* bit n-1 = signal n */
 };
 
 struct rv_user_opts {
@@ -45,6 +52,16 @@ int rv_user_run(const char *path, char **argv, char **envp, const struct rv_user
  * it reported pass through tohost, 1 fail, 2 out of instructions
  * (max_insns, 0 = unlimited), 3 hart stopped (message on stderr). */
 int rv_bare_run(const char *path, uint64_t max_insns, int *status, vs_err *err);
+
+/* signal.c */
+/* Raise sig at pc. code != 0 marks a synchronous fault (si_code, with the
+ * faulting address); such a signal cannot be ignored or blocked. */
+void rv_user_signal(struct rv_user *u, int sig, uint64_t pc, int code, uint64_t addr);
+void rv_user_deliver_pending(struct rv_user *u);
+long rv_user_sigreturn(struct rv_user *u);
+long rv_user_sigaction(struct rv_user *u, int sig, uint64_t act, uint64_t oact);
+long rv_user_sigprocmask(struct rv_user *u, int how, uint64_t set, uint64_t oset);
+void rv_user_install_trampoline(struct rv_user *u);
 
 /* syscall.c */
 bool rv_user_syscall(void *opaque, struct rv_hart *h);

@@ -17,6 +17,7 @@
 #include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/utsname.h>
+#include <signal.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -70,6 +71,7 @@ enum {
     NR_sigaltstack = 132,
     NR_rt_sigaction = 134,
     NR_rt_sigprocmask = 135,
+    NR_rt_sigreturn = 139,
     NR_times = 153,
     NR_uname = 160,
     NR_getrlimit = 163,
@@ -466,8 +468,11 @@ static long dispatch(struct rv_user *u, uint64_t nr, const uint64_t *a)
         return getgid();
     case NR_getegid:
         return getegid();
-    case NR_set_robust_list:
     case NR_rt_sigaction:
+        return rv_user_sigaction(u, (int)a[0], a[1], a[2]);
+    case NR_rt_sigreturn:
+        return rv_user_sigreturn(u);
+    case NR_set_robust_list:
     case NR_sigaltstack:
     case NR_riscv_flush_icache:
     case NR_madvise:
@@ -475,13 +480,7 @@ static long dispatch(struct rv_user *u, uint64_t nr, const uint64_t *a)
     case NR_sched_yield:
         return 0;
     case NR_rt_sigprocmask:
-        if (a[2]) {
-            void *p = G(u, a[2], a[3] > 128 ? 128 : a[3]);
-            if (!p)
-                return -EFAULT;
-            memset(p, 0, a[3] > 128 ? 128 : a[3]);
-        }
-        return 0;
+        return rv_user_sigprocmask(u, (int)a[0], a[1], a[2]);
     case NR_prctl:
         return -EINVAL;
     case NR_rseq:
@@ -502,14 +501,15 @@ static long dispatch(struct rv_user *u, uint64_t nr, const uint64_t *a)
     case NR_tkill:
     case NR_tgkill: {
         int sig = (int)(nr == NR_tgkill ? a[2] : a[1]);
+        pid_t target = (pid_t)(nr == NR_tgkill ? a[1] : a[0]);
+        if (sig < 0 || sig > 64)
+            return -EINVAL;
+        if (nr == NR_kill && target != getpid() && target != 0 && target != -1)
+            return neg_errno(kill(target, sig)); /* another process */
         if (sig == 0)
             return 0;
-        /* e.g. abort(): the program dies of the signal */
-        fflush(stdout);
-        fprintf(stderr, "vessel emu: program killed by signal %d\n", sig);
-        u->exited = true;
-        u->exit_status = 128 + sig;
-        rv_hart_request_stop(&u->hart);
+        /* to ourselves: delivered when the system call returns */
+        u->sigpending |= 1ull << (sig - 1);
         return 0;
     }
     case NR_uname: {
@@ -626,10 +626,21 @@ bool rv_user_syscall(void *opaque, struct rv_hart *h)
     uint64_t nr = h->x[17];
     uint64_t args[6] = {h->x[10], h->x[11], h->x[12], h->x[13], h->x[14], h->x[15]};
     long r = dispatch(u, nr, args);
+    if (nr == NR_rt_sigreturn) {
+        /* registers and pc come from the frame; pc must not advance */
+        return true;
+    }
     if (u->trace_syscalls)
         fprintf(stderr, "vessel emu: syscall %llu(%#llx, %#llx, %#llx) = %ld\n",
                 (unsigned long long)nr, (unsigned long long)args[0], (unsigned long long)args[1],
                 (unsigned long long)args[2], r);
     h->x[10] = (uint64_t)r;
+    if (u->sigpending) {
+        h->pc += 4; /* deliver after the ECALL: the handler returns past it */
+        uint64_t pc = h->pc;
+        rv_user_deliver_pending(u);
+        if (h->pc == pc && !u->exited)
+            h->pc -= 4; /* nothing delivered: the hart advances pc itself */
+    }
     return true;
 }

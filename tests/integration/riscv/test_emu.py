@@ -142,3 +142,13 @@ def test_dynamic_program_rejected(tmp_path):
     subprocess.run([cc, "-o", str(exe), str(src)], check=True)
     v = run([vessel_path(), "emu", exe])
     assert v.returncode != 0 and "-static" in v.stderr
+
+
+def test_signals_same_as_qemu(progs):
+    """handlers for raise/kill, SIGSEGV recovery, SIGILL skipping through the
+    saved context, masks, SIG_IGN, SA_RESETHAND, then abort()"""
+    v, q = both(progs["signals"])
+    assert v.stdout == q.stdout
+    assert "recovered from SIGSEGV" in v.stdout and "continued after SIGILL" in v.stdout
+    assert v.returncode == 128 + 6 and q.returncode == -6
+    assert "signal 6" in v.stderr
