@@ -256,6 +256,18 @@ void rv_decode_entry(struct rv_dentry *e, uint64_t pc, uint32_t raw)
         e->imm = ((int64_t)(int32_t)insn >> 20 & ~31ll) | ((insn >> 7) & 31);
         break;
     }
+    case 0x07:
+        if (f3 == 2)
+            e->op = RV_F_FLW;
+        else if (f3 == 3)
+            e->op = RV_F_FLD;
+        break;
+    case 0x27:
+        if (f3 == 2 || f3 == 3) {
+            e->op = f3 == 2 ? RV_F_FSW : RV_F_FSD;
+            e->imm = ((int64_t)(int32_t)insn >> 20 & ~31ll) | ((insn >> 7) & 31);
+        }
+        break;
     case 0x13:
         switch (f3) {
         case 0:

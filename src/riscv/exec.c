@@ -421,6 +421,36 @@ static uint64_t exec_batch(struct rv_hart *h, uint64_t n)
             case RV_F_SD:
                 STORE(uint64_t, a + (uint64_t)imm, b);
                 NEXT;
+            case RV_F_FLW:
+                if (unlikely(!(h->mstatus & RV_MSTATUS_FS)))
+                    break;
+                {
+                    uint32_t t;
+                    LOAD(uint32_t, a + (uint64_t)imm, t);
+                    h->f[e->rd] = 0xffffffff00000000ull | t;
+                    h->mstatus |= RV_MSTATUS_FS;
+                }
+                NEXT;
+            case RV_F_FLD:
+                if (unlikely(!(h->mstatus & RV_MSTATUS_FS)))
+                    break;
+                {
+                    uint64_t t;
+                    LOAD(uint64_t, a + (uint64_t)imm, t);
+                    h->f[e->rd] = t;
+                    h->mstatus |= RV_MSTATUS_FS;
+                }
+                NEXT;
+            case RV_F_FSW:
+                if (unlikely(!(h->mstatus & RV_MSTATUS_FS)))
+                    break;
+                STORE(uint32_t, a + (uint64_t)imm, h->f[e->rs2]);
+                NEXT;
+            case RV_F_FSD:
+                if (unlikely(!(h->mstatus & RV_MSTATUS_FS)))
+                    break;
+                STORE(uint64_t, a + (uint64_t)imm, h->f[e->rs2]);
+                NEXT;
             default:
                 break;
             }
@@ -430,8 +460,10 @@ static uint64_t exec_batch(struct rv_hart *h, uint64_t n)
             h->pc = pc;
             h->minstret += retired;
             retired = 0;
-            fpage = UINT64_MAX;
             insn = e->insn;
+            /* only SYSTEM instructions (and traps) change translation */
+            if ((insn & 0x7f) == 0x73)
+                fpage = UINT64_MAX;
             if (!insn) {
                 cause = RV_EXC_ILLEGAL;
                 tval = raw;

@@ -70,6 +70,10 @@ enum rv_fast_op {
     RV_F_SH,
     RV_F_SW,
     RV_F_SD,
+    RV_F_FLW,
+    RV_F_FLD,
+    RV_F_FSW,
+    RV_F_FSD,
 };
 
 /* Fill a decoded-cache entry for the instruction bits raw at pc. */
