@@ -405,11 +405,16 @@ static inline void mx_begin(unsigned rm)
     __asm__ volatile("ldmxcsr %0" ::"m"(m));
 }
 
-static inline uint32_t mx_end(void)
+/* Read the operation's flags. The host's own code only needs round-to-
+ * nearest (it never inspects exception flags, and all exceptions stay
+ * masked), so the default MXCSR is only restored after another rounding
+ * mode: LDMXCSR is slow, and mx_begin() clears the flags anyway. */
+static inline uint32_t mx_end(unsigned rm)
 {
     uint32_t m, d = 0x1f80u;
     __asm__ volatile("stmxcsr %0" : "=m"(m));
-    __asm__ volatile("ldmxcsr %0" ::"m"(d));
+    if (rm != RV_RNE)
+        __asm__ volatile("ldmxcsr %0" ::"m"(d));
     uint32_t f = 0;
     if (m & 0x01)
         f |= RV_FFLAG_NV;
@@ -476,13 +481,13 @@ static uint64_t host_arith(enum rv_fop op, bool dbl, uint64_t a, uint64_t b, uin
             __asm__ volatile("cvtsd2ss %1, %0" : "=x"(fr) : "x"(x));
             uint32_t fb;
             memcpy(&fb, &fr, 4);
-            *flags |= mx_end();
+            *flags |= mx_end(rm);
             return bits_nan(fb, false) ? RV_F32_CANONICAL_NAN : fb;
         }
         default:
             break;
         }
-        *flags |= mx_end();
+        *flags |= mx_end(rm);
         memcpy(&r, &x, 8);
     } else {
         float x, y, z;
@@ -516,13 +521,13 @@ static uint64_t host_arith(enum rv_fop op, bool dbl, uint64_t a, uint64_t b, uin
             __asm__ volatile("cvtss2sd %1, %0" : "=x"(dr) : "x"(x));
             uint64_t db;
             memcpy(&db, &dr, 8);
-            *flags |= mx_end();
+            *flags |= mx_end(rm);
             return bits_nan(db, true) ? RV_F64_CANONICAL_NAN : db;
         }
         default:
             break;
         }
-        *flags |= mx_end();
+        *flags |= mx_end(rm);
         memcpy(&r32, &x, 4);
         r = r32;
     }
