@@ -16,11 +16,9 @@ if [ -f "$elf" ] && [ -f "$out/guest32.elf" ]; then
 fi
 CC=${CC:-gcc}
 flags="-m64 -O2 -ffreestanding -fno-pic -fno-pie -no-pie -nostdlib -static -mno-red-zone \
- -mno-sse -mno-mmx -mno-80387 -mcmodel=kernel -fno-stack-protector -fno-asynchronous-unwind-tables \
+ -mno-sse -mno-mmx -mno-80387 -mcmodel=small -fno-stack-protector -fno-asynchronous-unwind-tables \
  -mgeneral-regs-only -Wall -Wl,--build-id=none -Wl,-z,max-page-size=4096 -Wl,-z,noexecstack -Wl,--no-warn-rwx-segments"
-# -mcmodel=kernel wants negative addresses; the guest runs at 2 MiB.
-flags=$(echo "$flags" | sed 's/-mcmodel=kernel/-mcmodel=small/')
-$CC $flags -T "$here/guest.ld" -o "$elf.tmp" "$here/start.S" "$here/guest.c"
-mv "$elf.tmp" "$elf"
-objcopy -O elf32-i386 "$elf" "$out/guest32.elf.tmp"
-mv "$out/guest32.elf.tmp" "$out/guest32.elf"
+$CC $flags -T "$here/guest.ld" -o "$elf.tmp$$" "$here/start.S" "$here/guest.c"
+mv "$elf.tmp$$" "$elf"
+objcopy -O elf32-i386 "$elf" "$out/guest32.elf.tmp$$"
+mv "$out/guest32.elf.tmp$$" "$out/guest32.elf"
