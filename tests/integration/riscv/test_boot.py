@@ -2,6 +2,7 @@
 initramfs and from a virtio-blk disk (with OpenSBI and with the built-in SBI),
 SMP, the console in both directions, and bad input."""
 import shutil
+import subprocess
 
 import pytest
 
@@ -40,6 +41,34 @@ def test_uboot_prompt_answers_version(opensbi, uboot, console):
     c.send("version\n")
     seen = c.expect("riscv64-linux-gnu-gcc", timeout=30)
     assert "U-Boot 20" in seen
+
+
+def test_uboot_boots_linux_from_virtio_blk(opensbi, uboot, rv_guest, console, tmp_path):
+    """The whole firmware chain: OpenSBI -> U-Boot, which reads Linux and its
+    initramfs from an ext4 file system on virtio-blk (U-Boot's own virtio
+    driver on vessel's virtio-mmio) and boots it with booti."""
+    root = tmp_path / "root"
+    (root / "boot").mkdir(parents=True)
+    shutil.copy(rv_guest / "vmlinuz", root / "boot/Image")
+    shutil.copy(rv_guest / "initrd.img", root / "boot/initrd.img")
+    disk = tmp_path / "boot.img"
+    subprocess.run(["mke2fs", "-q", "-t", "ext4", "-d", str(root), str(disk), "16M"],
+                   check=True, capture_output=True)
+    c = console("--bios", opensbi["fw_jump.bin"], "--kernel", uboot, "--disk", disk)
+    c.expect("Hit any key to stop autoboot", timeout=60)
+    c.send("\n")
+    c.expect("=> ", timeout=60)
+    for cmd in ("virtio scan",
+                "ext4load virtio 0 ${kernel_addr_r} /boot/Image",
+                "ext4load virtio 0 ${ramdisk_addr_r} /boot/initrd.img",
+                "setenv bootargs console=ttyS0 vessel.poweroff",
+                "booti ${kernel_addr_r} ${ramdisk_addr_r}:${filesize} ${fdtcontroladdr}"):
+        c.send(cmd + "\n")
+        seen = c.expect("=> " if not cmd.startswith("booti") else "Starting kernel", timeout=60)
+        assert "Error" not in seen and "not found" not in seen, seen
+    c.expect(f"{MARKER} cpus=1 root=initramfs", timeout=120)
+    c.expect("reboot: Power down", timeout=60)
+    assert c.p.wait(timeout=30) == 0
 
 
 LINUX_APPEND = "console=ttyS0 earlycon=sbi vessel.poweroff"
