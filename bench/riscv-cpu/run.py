@@ -31,12 +31,24 @@ def find_vessel(arg):
 
 
 def timed(cmd, env=None):
+    """(wall seconds, user+sys CPU seconds, stdout, stderr): CPU time is what
+    to compare on a loaded machine, wall time is what a user waits."""
     t0 = time.monotonic()
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    out, err = p.communicate(timeout=600)
     dt = time.monotonic() - t0
+    # the child was reaped by communicate(); its CPU time is in RUSAGE_CHILDREN
     if p.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stderr}")
-    return dt, p.stdout, p.stderr
+        sys.exit(f"{' '.join(cmd)} failed ({p.returncode}):\n{err}")
+    return dt, out, err
+
+
+def cpu_of(fn):
+    before = os.times()
+    r = fn()
+    after = os.times()
+    return r, (after.children_user - before.children_user) + (after.children_system -
+                                                               before.children_system)
 
 
 def main():
@@ -54,33 +66,38 @@ def main():
     scale = str(a.scale)
     env = dict(os.environ, VESSEL_EMU_STATS="1")
     times = {"vessel": [], "qemu": [], "native": []}
+    cpu = {"vessel": [], "qemu": [], "native": []}
     mips = []
     outs = set()
     for _ in range(a.runs):
-        dt, out, err = timed([vessel, "emu", str(rv), scale], env)
+        (dt, out, err), c = cpu_of(lambda: timed([vessel, "emu", str(rv), scale], env))
         times["vessel"].append(dt)
+        cpu["vessel"].append(c)
         outs.add(out)
         m = re.search(r"\(([\d.]+) MIPS\)", err)
         if m:
             mips.append(float(m.group(1)))
-        dt, out, _ = timed(["qemu-riscv64", str(rv), scale])
+        (dt, out, _), c = cpu_of(lambda: timed(["qemu-riscv64", str(rv), scale]))
         times["qemu"].append(dt)
+        cpu["qemu"].append(c)
         outs.add(out)
-        dt, out, _ = timed([str(native), scale])
+        (dt, out, _), c = cpu_of(lambda: timed([str(native), scale]))
         times["native"].append(dt)
+        cpu["native"].append(c)
         outs.add(out)
     if len(outs) != 1:
         sys.exit(f"outputs differ: {outs}")
     med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"riscv-cpu benchmark (scale {scale}, {a.runs} interleaved runs, median wall time)")
+    mcpu = {k: statistics.median(v) for k, v in cpu.items()}
+    print(f"riscv-cpu benchmark (scale {scale}, {a.runs} interleaved runs, medians)")
     print(f"  output          {outs.pop().strip()}")
+    print(f"  {'':<15} {'wall s':>8} {'cpu s':>8}")
     for k in ("vessel", "qemu", "native"):
-        print(f"  {k:<15} {med[k]:8.3f} s")
+        print(f"  {k:<15} {med[k]:8.3f} {mcpu[k]:8.3f}")
     if mips:
-        print(f"  vessel MIPS     {statistics.median(mips):8.1f}")
-    print(f"  vessel / qemu   {med['vessel'] / med['qemu']:8.2f}x")
-    print(f"  vessel / native {med['vessel'] / med['native']:8.2f}x")
-    print(f"  qemu / native   {med['qemu'] / med['native']:8.2f}x")
+        print(f"  vessel MIPS     {statistics.median(mips):8.1f} (wall clock)")
+    for x, y in (("vessel", "qemu"), ("vessel", "native"), ("qemu", "native")):
+        print(f"  {x + ' / ' + y:<15} {med[x] / med[y]:7.2f}x {mcpu[x] / max(mcpu[y], 1e-9):7.2f}x")
 
 
 if __name__ == "__main__":
