@@ -100,8 +100,18 @@ class Bundle:
 
     # runtime helpers
     def cmd(self, *args, timeout=60, input=None, check=False, **kw):
-        p = subprocess.run([str(self.runc), "--root", str(self.root), *map(str, args)],
-                           capture_output=True, text=True, timeout=timeout, input=input, **kw)
+        # output goes to files, not pipes: a detached container (create,
+        # run -d, exec -d) keeps its stdio open, so a pipe would never end
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            kw.setdefault("stdout", out)
+            kw.setdefault("stderr", err)
+            if input is None:
+                kw.setdefault("stdin", subprocess.DEVNULL)
+            p = subprocess.run([str(self.runc), "--root", str(self.root), *map(str, args)],
+                               text=True, timeout=timeout, input=input, **kw)
+            out.seek(0)
+            err.seek(0)
+            p.stdout, p.stderr = out.read(), err.read()
         if check and p.returncode != 0:
             raise AssertionError(f"vessel-runc {' '.join(map(str, args))} exited "
                                  f"{p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}")
@@ -114,8 +124,7 @@ class Bundle:
     def create(self, check=True):
         self.write()
         # the init inherits our stdio: give it /dev/null so nothing waits on it
-        return self.cmd("create", "--bundle", self.path, self.id, check=check,
-                        stdin=subprocess.DEVNULL)
+        return self.cmd("create", "--bundle", self.path, self.id, check=check)
 
     def start(self):
         return self.cmd("start", self.id, check=True)
@@ -143,11 +152,21 @@ def become_subreaper():
     libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 
 
-def reap(pid):
-    try:
-        os.waitpid(pid, 0)
-    except ChildProcessError:
-        pass
+def reap(pid, timeout=10.0):
+    """Reap pid, and any other orphan that re-parented to us meanwhile: a
+    dying container init waits until every process of its pid namespace has
+    been reaped, and those re-parent to us too."""
+    import time
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            r, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if r == pid:
+            return
+        if r == 0:
+            time.sleep(0.01)
 
 
 def cgroup_dirs_of(state_root: Path, cid: str):
