@@ -9,6 +9,8 @@
                     (under OpenSBI fw_jump; autoboot is cut short with a key)
   linux-max-rss     peak resident memory of the process over the Linux boot (MiB;
                     guest RAM is 256 MiB, touched only as the guest uses it)
+  vessel MIPS       guest instructions retired per second of hart-thread CPU time
+                    over the Linux boot (VESSEL_RISCV_STATS)
 
 Variants: vessel with Debian's OpenSBI (fw_dynamic, like QEMU's default firmware),
 vessel with its built-in SBI (no firmware), and QEMU with its bundled OpenSBI.
@@ -19,6 +21,7 @@ usage: bench/riscv-boot/run.py [--runs N] [--cpus N] [--vessel PATH]
 """
 import argparse
 import os
+import re
 import select
 import statistics
 import subprocess
@@ -123,12 +126,17 @@ def main():
                  "-bios", OPENSBI + "fw_jump.bin", "-kernel", UBOOT],
     }
     res = {}
+    mips = {}
+    os.environ["VESSEL_RISCV_STATS"] = "1"
     for i in range(a.runs):
         for name, cmd in linux.items():
-            m, e, _ = timed(cmd, MARKER)
+            m, e, _out = timed(cmd, MARKER)
             res.setdefault(("linux-to-marker", name), []).append(m)
             res.setdefault(("linux-to-exit", name), []).append(e)
             res.setdefault(("linux-max-rss", name), []).append(timed.last_rss_mib)
+            m = re.search(rb"riscv64 stats: total: (\d+) instructions in ([\d.]+) s CPU", _out)
+            if m:
+                mips.setdefault(name, []).append(int(m[1]) / float(m[2]) / 1e6)
         for name, cmd in uboot.items():
             m, _, _ = timed(cmd, b"=> ", keys=(b"autoboot", b"\n"))
             res.setdefault(("uboot-prompt", name), []).append(m)
@@ -145,6 +153,9 @@ def main():
             med = statistics.median(v)
             print(f"{metric:18} {name:16} {med:8.3f} {min(v):8.3f} {max(v):8.3f} "
                   f"{med / q:7.2f}x")
+    for name, v in mips.items():
+        print(f"{'linux-boot-MIPS':18} {name:16} {statistics.median(v):8.0f} {min(v):8.0f} "
+              f"{max(v):8.0f}")
 
 
 if __name__ == "__main__":

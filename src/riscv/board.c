@@ -57,6 +57,9 @@ struct hart_ctl {
     enum hart_state state; /* HSM state, under board->lock */
     uint64_t start_addr, start_arg;
     bool parked; /* waiting in the board (stopped or paused) */
+    /* VESSEL_RISCV_STATS: instructions retired and thread CPU time, summed
+     * over the runs of this hart (reboots) */
+    uint64_t insns, cpu_ns;
 };
 
 struct rv_board {
@@ -376,11 +379,37 @@ static void *hart_thread(void *arg)
             pthread_mutex_unlock(&b->lock);
         }
     }
+    struct timespec cpu;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
     pthread_mutex_lock(&b->lock);
+    c->insns += h->minstret;
+    c->cpu_ns += (uint64_t)cpu.tv_sec * 1000000000ull + (uint64_t)cpu.tv_nsec;
     c->parked = true;
     pthread_cond_broadcast(&b->cond);
     pthread_mutex_unlock(&b->lock);
     return NULL;
+}
+
+/* With VESSEL_RISCV_STATS set: one line per hart and a total on stderr, for
+ * benchmarks (minstret is what the guest sees, so a guest that writes it
+ * skews the count). */
+static void print_stats(struct rv_board *b)
+{
+    const char *e = getenv("VESSEL_RISCV_STATS");
+    if (!e || !*e || !strcmp(e, "0"))
+        return;
+    uint64_t insns = 0, ns = 0;
+    for (unsigned i = 0; i < b->nharts; i++) {
+        struct hart_ctl *c = &b->ctl[i];
+        fprintf(stderr,
+                "vessel: riscv64 stats: hart %u: %llu instructions in %.3f s CPU (%.0f MIPS)\n", i,
+                (unsigned long long)c->insns, c->cpu_ns / 1e9,
+                c->cpu_ns ? c->insns * 1e3 / c->cpu_ns : 0.0);
+        insns += c->insns;
+        ns += c->cpu_ns;
+    }
+    fprintf(stderr, "vessel: riscv64 stats: total: %llu instructions in %.3f s CPU (%.0f MIPS)\n",
+            (unsigned long long)insns, ns / 1e9, ns ? insns * 1e3 / ns : 0.0);
 }
 
 /* ---- boot -------------------------------------------------------------- */
@@ -972,6 +1001,7 @@ int riscv_vm_run(const struct vm_config *cfg, vs_err *err)
     if (board_create(cfg, NULL, &b, err) < 0)
         return -1;
     int r = board_main(b, false, err);
+    print_stats(b);
     board_destroy(b);
     return r;
 }
