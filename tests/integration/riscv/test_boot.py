@@ -220,10 +220,13 @@ def test_linux_virtio_rng_net_console(rv_guest, console, tmp_path):
 def test_linux_snapshot_and_restore(rv_guest, console, tmp_path):
     """A Linux guest saved at its shell prompt continues in a new process:
     harts, CLINT (time goes on), PLIC and UART state (typed input still
-    interrupts), all restored."""
+    interrupts) and the virtio-blk device, all restored."""
     sock = tmp_path / "api.sock"
+    disk = tmp_path / "disk.img"
+    shutil.copy(rv_guest / "disk.img", disk)
     c = console("--kernel", rv_guest / "vmlinuz", "--initrd", rv_guest / "initrd.img",
-                "--append", "console=ttyS0", "--cpus", "2", "--api-sock", sock)
+                "--append", "console=ttyS0", "--cpus", "2", "--api-sock", sock,
+                "--disk", disk)
     c.expect(MARKER, timeout=120)
     c.expect("vessel-rv# ")
     c.send("echo before-snapshot\n")
@@ -242,6 +245,8 @@ def test_linux_snapshot_and_restore(rv_guest, console, tmp_path):
     r.expect("\r\n2\r\n")
     r.send("cat /proc/uptime\n")
     r.expect("vessel-rv# ")
+    r.send("blk\n")  # virtio-blk on virtio-mmio came back too
+    r.expect("VESSEL-BLK-OK hello from the vessel riscv64 ext4 disk", timeout=60)
     r.send("poweroff\n")
     r.expect("reboot: Power down", timeout=60)
     assert r.p.wait(timeout=30) == 0
