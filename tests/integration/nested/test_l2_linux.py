@@ -28,7 +28,7 @@ VESSEL_BOOTS = [
     ("generic-1cpu", "generic", 1, 256, 150),
     ("generic-4cpu", "generic", 4, 1024, 150),
 ]
-QEMU_BOOT = ("qemu-cloud-2cpu", "cloud", 2, 512, 90)
+QEMU_BOOT = ("qemu-cloud-1cpu", "cloud", 1, 512, 90)
 
 # Set when vessel cannot boot Linux in L2 yet: the reason, from
 # /work/helpers/lab-findings.md. None: the vessel tests must pass.
@@ -46,7 +46,7 @@ def lab_boots(lab_ready):
     # what scripts/quickstart.sh does: no flags at all boots the default guest
     batch.boot("default-guest", ["vessel", "vm", "run"], ["echo default-says-$((6*7))", "poweroff"],
                timeout=90)
-    run = batch.run(timeout=420)
+    run = batch.run(timeout=560)
     return run, lab_ready
 
 
