@@ -306,6 +306,8 @@ int rv_user_run(const char *path, char **argv, char **envp, const struct rv_user
     if (!realpath(path, u->exe_path))
         snprintf(u->exe_path, sizeof(u->exe_path), "%s", path);
     u->trace_syscalls = opts && opts->trace_syscalls;
+    pthread_mutex_init(&u->lock, NULL);
+    u->next_tid = getpid() + 1;
 
     struct rv_bus bus = {
         .ram = u->mem,
@@ -356,6 +358,12 @@ int rv_user_run(const char *path, char **argv, char **envp, const struct rv_user
     }
     rc = 0;
 out_hart:
+    if (u->threads) {
+        /* other guest threads may still be running (or blocked in a futex)
+         * until the process exits: stop them and leave their memory alone */
+        rv_user_exit_group(u, u->exit_status);
+        return rc;
+    }
     rv_hart_destroy(h);
 out:
     if (u->mem)

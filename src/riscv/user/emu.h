@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "riscv/hart.h"
@@ -24,9 +25,21 @@ struct rv_sigaction {
     uint64_t handler, flags, mask;
 };
 
-struct rv_user {
+/* A guest thread other than the first (clone with CLONE_VM|CLONE_THREAD):
+ * its own hart on its own host thread, sharing the address space. */
+struct rv_user_thread {
     struct rv_hart hart;
-    uint8_t *mem; /* host mapping of guest address RV_USER_BASE */
+    struct rv_user *u;
+    uint64_t clear_tid; /* CLONE_CHILD_CLEARTID / set_tid_address */
+    int tid;
+    bool exited;
+    pthread_t thread;
+    struct rv_user_thread *next;
+};
+
+struct rv_user {
+    struct rv_hart hart; /* the first thread */
+    uint8_t *mem;        /* host mapping of guest address RV_USER_BASE */
     uint64_t brk_start, brk_cur, brk_limit;
     uint8_t *mmap_used; /* one byte per page of the mmap area */
     char exe_path[4096];
@@ -35,6 +48,10 @@ struct rv_user {
     bool trace_syscalls;
     struct rv_sigaction sigactions[65];
     uint64_t sigmask, sigpending; /* bit n-1 = signal n */
+    pthread_mutex_t lock;         /* address space and thread list */
+    struct rv_user_thread *threads;
+    int next_tid;
+    uint64_t main_clear_tid;
 };
 
 struct rv_user_opts {
@@ -65,6 +82,14 @@ void rv_user_install_trampoline(struct rv_user *u);
 
 /* syscall.c */
 bool rv_user_syscall(void *opaque, struct rv_hart *h);
+/* thread.c */
+long rv_user_clone(struct rv_user *u, struct rv_hart *parent, const uint64_t *a);
+/* The calling thread's record, or NULL for the first thread. */
+struct rv_user_thread *rv_user_thread_of(struct rv_user *u, struct rv_hart *h);
+/* exit(): only this thread ends (the first thread's exit ends the process) */
+void rv_user_thread_exit(struct rv_user *u, struct rv_hart *h, int status);
+/* exit_group() or a fatal signal: stop every hart */
+void rv_user_exit_group(struct rv_user *u, int status);
 /* Host pointer for guest [addr, addr+len), or NULL if outside the space. */
 void *rv_user_ptr(struct rv_user *u, uint64_t addr, uint64_t len);
 

@@ -47,9 +47,7 @@ static void terminate(struct rv_user *u, int sig, const char *why)
         fprintf(stderr, "vessel emu: %s\n", why);
     else
         fprintf(stderr, "vessel emu: program killed by signal %d (%s)\n", sig, strsignal(sig));
-    u->exited = true;
-    u->exit_status = 128 + sig;
-    rv_hart_request_stop(&u->hart);
+    rv_user_exit_group(u, 128 + sig);
 }
 
 /* Build the frame and enter the handler. false if the frame cannot be

@@ -18,6 +18,7 @@
 #include <sys/uio.h>
 #include <sys/utsname.h>
 #include <signal.h>
+#include <linux/futex.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -99,6 +100,8 @@ enum {
     NR_getrandom = 278,
     NR_statx = 291,
     NR_rseq = 293,
+    NR_clone = 220,
+    NR_clone3 = 435,
     NR_renameat2 = 276,
 };
 
@@ -310,7 +313,7 @@ static long do_ioctl(struct rv_user *u, int fd, uint64_t req, uint64_t arg)
     return -ENOTTY;
 }
 
-static long dispatch(struct rv_user *u, uint64_t nr, const uint64_t *a)
+static long dispatch(struct rv_user *u, struct rv_hart *h, uint64_t nr, const uint64_t *a)
 {
     int dfd = (int)a[0];
     switch (nr) {
@@ -449,13 +452,27 @@ static long dispatch(struct rv_user *u, uint64_t nr, const uint64_t *a)
     case NR_ppoll:
         return -ENOSYS;
     case NR_exit:
-    case NR_exit_group:
-        u->exited = true;
-        u->exit_status = (int)(a[0] & 0xff);
-        rv_hart_request_stop(&u->hart);
+        rv_user_thread_exit(u, h, (int)(a[0] & 0xff));
         return 0;
-    case NR_set_tid_address:
-    case NR_gettid:
+    case NR_exit_group:
+        rv_user_exit_group(u, (int)(a[0] & 0xff));
+        return 0;
+    case NR_clone:
+        return rv_user_clone(u, h, a);
+    case NR_clone3:
+        return -ENOSYS; /* glibc falls back to clone */
+    case NR_set_tid_address: {
+        struct rv_user_thread *t = rv_user_thread_of(u, h);
+        if (t)
+            t->clear_tid = a[0];
+        else
+            u->main_clear_tid = a[0];
+        return t ? t->tid : getpid();
+    }
+    case NR_gettid: {
+        struct rv_user_thread *t = rv_user_thread_of(u, h);
+        return t ? t->tid : getpid();
+    }
     case NR_getpid:
         return getpid();
     case NR_getppid:
@@ -488,14 +505,51 @@ static long dispatch(struct rv_user *u, uint64_t nr, const uint64_t *a)
     case NR_mremap:
         return -ENOSYS;
     case NR_futex: {
-        unsigned op = (unsigned)a[1] & 0x7f;
-        if (op == 0 || op == 9) { /* WAIT: single thread, nobody could wake us */
-            uint32_t *p = G(u, a[0], 4);
-            if (!p)
+        /* guest memory is host memory: the host futex works across threads */
+        int op = (int)a[1], cmd = op & ~(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
+        uint32_t *p = G(u, a[0], 4), *p2 = NULL;
+        if (!p || (a[0] & 3))
+            return -EFAULT;
+        const struct timespec *ts = NULL;
+        if (cmd == FUTEX_WAIT || cmd == FUTEX_WAIT_BITSET) {
+            if (a[3] && !(ts = G(u, a[3], sizeof(*ts))))
                 return -EFAULT;
-            return *p != (uint32_t)a[2] ? -EAGAIN : -ETIMEDOUT;
         }
-        return 0; /* WAKE and friends: no waiters */
+        if (cmd == FUTEX_REQUEUE || cmd == FUTEX_CMP_REQUEUE || cmd == FUTEX_WAKE_OP) {
+            if (!(p2 = G(u, a[4], 4)))
+                return -EFAULT;
+            /* for these, the timeout argument is a count (val2) */
+            return neg_errno(syscall(SYS_futex, p, op, (uint32_t)a[2], (void *)(uintptr_t)a[3], p2,
+                                     (uint32_t)a[5]));
+        }
+        if (cmd != FUTEX_WAIT && cmd != FUTEX_WAKE && cmd != FUTEX_WAIT_BITSET &&
+            cmd != FUTEX_WAKE_BITSET)
+            return -ENOSYS;
+        if ((cmd == FUTEX_WAIT || cmd == FUTEX_WAIT_BITSET) && !ts) {
+            /* an unbounded wait sleeps in slices, so exit_group() from
+             * another thread can end the program (spurious wakeups are
+             * allowed by the futex contract) */
+            for (;;) {
+                struct timespec slice;
+                if (cmd == FUTEX_WAIT) {
+                    slice = (struct timespec){0, 100000000};
+                } else {
+                    clock_gettime(op & FUTEX_CLOCK_REALTIME ? CLOCK_REALTIME : CLOCK_MONOTONIC,
+                                  &slice);
+                    slice.tv_nsec += 100000000;
+                    if (slice.tv_nsec >= 1000000000) {
+                        slice.tv_sec++;
+                        slice.tv_nsec -= 1000000000;
+                    }
+                }
+                long r = syscall(SYS_futex, p, op, (uint32_t)a[2], &slice, NULL, (uint32_t)a[5]);
+                if (r == 0 || (r < 0 && errno != ETIMEDOUT))
+                    return neg_errno(r);
+                if (__atomic_load_n(&u->exited, __ATOMIC_ACQUIRE))
+                    return -EINTR;
+            }
+        }
+        return neg_errno(syscall(SYS_futex, p, op, (uint32_t)a[2], ts, NULL, (uint32_t)a[5]));
     }
     case NR_kill:
     case NR_tkill:
@@ -600,18 +654,28 @@ static long dispatch(struct rv_user *u, uint64_t nr, const uint64_t *a)
             return -EFAULT;
         return neg_errno(getrandom(p, a[1], (unsigned)a[2]));
     }
-    case NR_brk:
-        return do_brk(u, a[0]);
-    case NR_mmap:
-        return do_mmap(u, a[0], a[1], (int)a[2], (int)a[3], (int)a[4], a[5]);
+    case NR_brk: {
+        pthread_mutex_lock(&u->lock);
+        long r = do_brk(u, a[0]);
+        pthread_mutex_unlock(&u->lock);
+        return r;
+    }
+    case NR_mmap: {
+        pthread_mutex_lock(&u->lock);
+        long r = do_mmap(u, a[0], a[1], (int)a[2], (int)a[3], (int)a[4], a[5]);
+        pthread_mutex_unlock(&u->lock);
+        return r;
+    }
     case NR_munmap: {
         if ((a[0] & 4095) || !a[1])
             return -EINVAL;
         uint64_t len = (a[1] + 4095) & ~4095ull;
         if (!G(u, a[0], len))
             return -EINVAL;
+        pthread_mutex_lock(&u->lock);
         zero_range(u, a[0], len);
         mmap_mark(u, a[0], len, 0);
+        pthread_mutex_unlock(&u->lock);
         return 0;
     }
     }
@@ -625,7 +689,7 @@ bool rv_user_syscall(void *opaque, struct rv_hart *h)
         return false;
     uint64_t nr = h->x[17];
     uint64_t args[6] = {h->x[10], h->x[11], h->x[12], h->x[13], h->x[14], h->x[15]};
-    long r = dispatch(u, nr, args);
+    long r = dispatch(u, h, nr, args);
     if (nr == NR_rt_sigreturn) {
         /* registers and pc come from the frame; pc must not advance */
         return true;
@@ -635,7 +699,7 @@ bool rv_user_syscall(void *opaque, struct rv_hart *h)
                 (unsigned long long)nr, (unsigned long long)args[0], (unsigned long long)args[1],
                 (unsigned long long)args[2], r);
     h->x[10] = (uint64_t)r;
-    if (u->sigpending) {
+    if (u->sigpending && h == &u->hart) {
         h->pc += 4; /* deliver after the ECALL: the handler returns past it */
         uint64_t pc = h->pc;
         rv_user_deliver_pending(u);

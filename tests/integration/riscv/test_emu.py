@@ -47,7 +47,8 @@ def progs() -> dict:
         if not exe.exists():
             exe.parent.mkdir(parents=True, exist_ok=True)
             tmp = exe.with_suffix(".tmp")
-            subprocess.run([cc, "-static", "-O2", "-o", str(tmp), str(src), "-lm"], check=True)
+            subprocess.run([cc, "-static", "-O2", "-pthread", "-o", str(tmp), str(src), "-lm"],
+                           check=True)
             tmp.rename(exe)
         out[src.stem] = exe
     return out
@@ -152,3 +153,20 @@ def test_signals_same_as_qemu(progs):
     assert "recovered from SIGSEGV" in v.stdout and "continued after SIGILL" in v.stdout
     assert v.returncode == 128 + 6 and q.returncode == -6
     assert "signal 6" in v.stderr
+
+
+def test_threads_same_as_qemu(progs):
+    """pthreads: clone, futex-based mutex/condvar, atomics, TLS, gettid (three
+    runs, so a race has more than one chance to show)"""
+    for _ in range(3):
+        v, q = both(progs["threads"])
+        assert v.returncode == 0 == q.returncode, v.stderr
+        assert v.stdout == q.stdout
+        assert "counter 80000 atomic 160000" in v.stdout and "distinct tids 1" in v.stdout
+
+
+def test_thread_exit_ends_program(progs):
+    """exit() in a thread ends the program while main is blocked in a futex"""
+    v, q = both(progs["threadexit"])
+    assert v.returncode == 7 == q.returncode
+    assert v.stdout == q.stdout == "worker exits the program\n"
