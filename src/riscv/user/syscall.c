@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/random.h>
@@ -449,8 +450,17 @@ static long dispatch(struct rv_user *u, struct rv_hart *h, uint64_t nr, const ui
             return -EFAULT;
         return neg_errno(pipe2(p, (int)a[1]));
     }
-    case NR_ppoll:
-        return -ENOSYS;
+    case NR_ppoll: {
+        /* struct pollfd and timespec have the same layout; the signal mask
+         * is not applied (no asynchronous signals are delivered anyway) */
+        if (a[1] > 4096)
+            return -EINVAL;
+        struct pollfd *fds = a[1] ? G(u, a[0], a[1] * sizeof(struct pollfd)) : NULL;
+        const struct timespec *ts = a[2] ? G(u, a[2], sizeof(*ts)) : NULL;
+        if ((a[1] && !fds) || (a[2] && !ts))
+            return -EFAULT;
+        return neg_errno(ppoll(fds, (nfds_t)a[1], ts, NULL));
+    }
     case NR_exit:
         rv_user_thread_exit(u, h, (int)(a[0] & 0xff));
         return 0;
