@@ -1,7 +1,8 @@
 """Tier 2: a stock Debian kernel (the default x86-64 cloud guest) as L2 under
 real KVM in the nested lab: snapshot it, then restore it twice in new
 processes: the shell answers, a file written before the snapshot is there,
-and the second restore does not see what the first one wrote (revert).
+and the second restore does not see what the first one wrote (revert); a
+diff snapshot taken later restores with both files; clones run.
 Real vCPU state (MSRs, xsave, lapic, irqchip, PIT, kvm-clock) and the
 virtio/legacy devices of a running Linux round trip."""
 import os
@@ -38,3 +39,10 @@ def test_stock_linux_snapshot_restore_revert():
     snap_at = int(re.search(r"SNAPSHOT-AT (\d+)", out).group(1))
     for d in re.findall(r"GUEST-DATE (\d+)", out):
         assert int(d) >= snap_at - 2, (d, snap_at)
+
+    # the diff snapshot: restored from it, both files are there; it is smaller
+    diff_run = out.split("=== diff restore")[1].split("=== restore ")[0]
+    assert "before-snapshot" in diff_run and "after-full" in diff_run
+    full_kb, diff_kb = map(int, re.search(r"DIFF-SIZES (\d+) (\d+)", out).groups())
+    assert diff_kb < full_kb, (full_kb, diff_kb)
+    assert "CLONE-0-RUNNING" in out and "CLONE-1-RUNNING" in out
