@@ -317,7 +317,7 @@ int snapshot_restore(const char *dir, const struct snapshot_restore_opts *o, vs_
     if (snapshot_image_open(dir, o->expect_arch, &img, err) < 0)
         return -1;
     int rc = -1;
-    char tmpdir[] = "/var/tmp/vessel-restore-XXXXXX";
+    char tmpdir[] = SNAPSHOT_RESTORE_TMP "XXXXXX";
     const char *odir = o->overlay_dir;
     bool temp_overlays = false;
     struct vm_config *cfg = &img.cfg;
@@ -397,8 +397,14 @@ int snapshot_restore(const char *dir, const struct snapshot_restore_opts *o, vs_
                                      : x86_vm_restore(cfg, &src, err);
     guest_mem_init(mem);
 out:
-    if (temp_overlays)
-        remove_tree(tmpdir);
+    if (temp_overlays) {
+        char keep[sizeof(tmpdir) + 16];
+        snprintf(keep, sizeof(keep), "%s/%s", tmpdir, SNAPSHOT_KEEP_FILE);
+        if (access(keep, F_OK) == 0)
+            vs_info("disk overlays kept in %s: a snapshot refers to them", tmpdir);
+        else
+            remove_tree(tmpdir);
+    }
     snapshot_image_close(&img);
     return rc;
 }

@@ -378,6 +378,17 @@ static int save_paused(struct save_ctx *c, vs_err *err)
             goto out_w;
         }
         json_array_append_new(disks, d);
+        /* A restored VM's overlays live in a temporary directory: this
+         * snapshot needs them kept. */
+        const char *abs = json_string_value(json_object_get(d, "path"));
+        if (!strncmp(abs, SNAPSHOT_RESTORE_TMP, strlen(SNAPSHOT_RESTORE_TMP))) {
+            char keep[PATH_MAX + 16];
+            snprintf(keep, sizeof(keep), "%.*s/%s", (int)(strrchr(abs, '/') - abs), abs,
+                     SNAPSHOT_KEEP_FILE);
+            int kfd = open(keep, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+            if (kfd >= 0)
+                close(kfd);
+        }
     }
     json_object_set_new(man, "disks", disks);
     mtext = json_dumps(man, JSON_INDENT(1) | JSON_SORT_KEYS);

@@ -67,6 +67,12 @@ void snapshot_image_close(struct snapshot_image *img);
  * supported CPUID). Exposed for tests. */
 int snapshot_check_cpu_features(enum vm_arch arch, const uint8_t *blob, size_t len, vs_err *err);
 
+/* Where a restore without --overlay-dir puts its disk overlays; removed at
+ * exit unless a snapshot of the restored VM refers to them (it leaves
+ * SNAPSHOT_KEEP_FILE in the directory). */
+#define SNAPSHOT_RESTORE_TMP "/var/tmp/vessel-restore-"
+#define SNAPSHOT_KEEP_FILE "KEEP"
+
 struct snapshot_restore_opts {
     const char *api_sock;    /* NULL: no control API */
     const char *console;     /* NULL: as recorded */

@@ -84,3 +84,29 @@ def test_raw_disk_cannot_be_frozen(vms, rv_counter, tmp_path):
     assert not (tmp_path / "s").exists()
     assert api("info", src.sock)["state"] == "running"
     src.stop()
+
+
+def test_snapshot_of_restored_vm_keeps_its_overlay(vms, rv_counter, tmp_path):
+    """A restore without --overlay-dir writes a temporary overlay, removed at
+    exit, unless a snapshot of the restored VM needs it."""
+    base = tmp_path / "base.raw"
+    base.write_bytes(b"\0" * (1 << 20))
+    src = vms("src", *RUN, "--kernel", rv_counter, "--disk", base)
+    src.wait_count(2)
+    api("snapshot", src.sock, tmp_path / "s1")
+    src.stop()
+    r = vms("restored", "vm", "restore", tmp_path / "s1")
+    r.wait_count(2)
+    overlay = api("info", r.sock)["config"]["disks"][0]["path"]
+    assert overlay.startswith("/var/tmp/vessel-restore-")
+    api("pause", r.sock)
+    api("snapshot", r.sock, tmp_path / "s2")
+    last = counts(r.text())[-1]
+    r.stop()
+    try:
+        again = vms("again", "vm", "restore", tmp_path / "s2")
+        again.wait_count(2)
+        assert counts(again.text())[0] == last + 1
+        again.stop()
+    finally:
+        subprocess.run(["rm", "-rf", overlay.rsplit("/", 1)[0]])
