@@ -4,15 +4,21 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
+
+#include "util/cleanup.h"
 
 #define ESCAPE_CHAR 0x01 /* Ctrl-A */
 #define INPUT_CHUNK 256
+#define OUT_BUF 4096
+#define OUT_DELAY_MS 3
 
 struct serial_console {
     int out_fd;   /* -1: discard */
@@ -28,12 +34,35 @@ struct serial_console {
     serial_console_quit_fn quit;
     void *opaque;
     bool escape; /* saw Ctrl-A, waiting for the command key */
+    /* Output is buffered: a UART sends one byte per guest exit, and a
+     * write() per byte is what a nested guest's console output costs most.
+     * A line, a full buffer or OUT_DELAY_MS of quiet flushes it. */
+    pthread_mutex_t out_lock;
+    pthread_cond_t out_cond;
+    uint8_t out_buf[OUT_BUF];
+    size_t out_len;
+    pthread_t out_thread;
+    bool out_thread_started, out_stopping;
 };
 
 /* atexit() backstop: a terminal left raw is unusable, whatever path ends
  * the process. */
 static struct termios g_saved_termios;
 static int g_raw_fd = -1;
+
+static void *output_thread(void *arg);
+
+/* The console's threads take no signals: the process's owner (the VM's
+ * main thread) decides what SIGTERM or SIGINT mean. */
+static int start_thread(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int e = pthread_create(t, NULL, fn, arg);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return e;
+}
 
 static void restore_terminal_atexit(void)
 {
@@ -64,13 +93,21 @@ int serial_console_open(const char *spec, struct serial_console **out, vs_err *e
         free(c);
         return vs_error(err, EINVAL, "--console %s: expected stdio, none or file:PATH", spec);
     }
+    pthread_mutex_init(&c->out_lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->out_cond, &ca);
+    pthread_condattr_destroy(&ca);
+    if (c->out_fd >= 0 && start_thread(&c->out_thread, output_thread, c) == 0)
+        c->out_thread_started = true;
     *out = c;
     return 0;
 }
 
-void serial_console_write(struct serial_console *c, const uint8_t *buf, size_t len)
+static void write_out(struct serial_console *c, const uint8_t *buf, size_t len)
 {
-    if (!c || c->out_fd < 0)
+    if (c->out_fd < 0)
         return;
     while (len) {
         ssize_t n = write(c->out_fd, buf, len);
@@ -92,6 +129,81 @@ void serial_console_write(struct serial_console *c, const uint8_t *buf, size_t l
         buf += n;
         len -= (size_t)n;
     }
+}
+
+/* Called with out_lock held. */
+static void flush_locked(struct serial_console *c)
+{
+    if (c->out_len) {
+        write_out(c, c->out_buf, c->out_len);
+        c->out_len = 0;
+    }
+}
+
+void serial_console_flush(struct serial_console *c)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->out_lock);
+    flush_locked(c);
+    pthread_mutex_unlock(&c->out_lock);
+}
+
+static void *output_thread(void *arg)
+{
+    struct serial_console *c = arg;
+    pthread_mutex_lock(&c->out_lock);
+    while (!c->out_stopping) {
+        if (!c->out_len) {
+            pthread_cond_wait(&c->out_cond, &c->out_lock);
+            continue;
+        }
+        /* Give the rest of a line a moment to arrive, then flush. */
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_nsec += OUT_DELAY_MS * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        while (c->out_len && !c->out_stopping &&
+               pthread_cond_timedwait(&c->out_cond, &c->out_lock, &ts) == 0)
+            ;
+        flush_locked(c);
+    }
+    flush_locked(c);
+    pthread_mutex_unlock(&c->out_lock);
+    return NULL;
+}
+
+void serial_console_write(struct serial_console *c, const uint8_t *buf, size_t len)
+{
+    if (!c || c->out_fd < 0)
+        return;
+    pthread_mutex_lock(&c->out_lock);
+    if (!c->out_thread_started) {
+        /* No thread (it could not be created): write through. */
+        flush_locked(c);
+        write_out(c, buf, len);
+        pthread_mutex_unlock(&c->out_lock);
+        return;
+    }
+    bool line = false;
+    while (len) {
+        size_t n = MIN(len, OUT_BUF - c->out_len);
+        memcpy(c->out_buf + c->out_len, buf, n);
+        line = line || memchr(buf, '\n', n);
+        c->out_len += n;
+        buf += n;
+        len -= n;
+        if (c->out_len == OUT_BUF)
+            flush_locked(c);
+    }
+    if (line)
+        flush_locked(c);
+    else if (c->out_len)
+        pthread_cond_signal(&c->out_cond);
+    pthread_mutex_unlock(&c->out_lock);
 }
 
 void serial_console_rx_ready(struct serial_console *c)
@@ -242,7 +354,7 @@ int serial_console_start(struct serial_console *c, serial_console_sink_fn sink,
             g_raw_fd = c->in_fd;
         }
     }
-    int e = pthread_create(&c->thread, NULL, input_thread, c);
+    int e = start_thread(&c->thread, input_thread, c);
     if (e) {
         serial_console_close(c);
         errno = e;
@@ -262,6 +374,15 @@ void serial_console_close(struct serial_console *c)
         pthread_join(c->thread, NULL);
         c->thread_started = false;
     }
+    if (c->out_thread_started) {
+        pthread_mutex_lock(&c->out_lock);
+        c->out_stopping = true;
+        pthread_cond_signal(&c->out_cond);
+        pthread_mutex_unlock(&c->out_lock);
+        pthread_join(c->out_thread, NULL);
+        c->out_thread_started = false;
+    }
+    serial_console_flush(c);
     if (c->tty) {
         tcsetattr(c->in_fd, TCSANOW, &c->saved);
         c->tty = false;

@@ -32,8 +32,12 @@ int serial_console_start(struct serial_console *c, serial_console_sink_fn sink,
 /* Stop the input thread, restore the terminal, close the output. NULL ok. */
 void serial_console_close(struct serial_console *c);
 
-/* Guest output; never blocks forever on a dead reader (EPIPE is dropped). */
+/* Guest output, buffered: a newline, a full buffer or 3 ms without more
+ * output writes it out. Never blocks forever on a dead reader (EPIPE is
+ * dropped). */
 void serial_console_write(struct serial_console *c, const uint8_t *buf, size_t len);
+/* Write out what is buffered (before printing something of our own). */
+void serial_console_flush(struct serial_console *c);
 /* The device has room for input again. Safe from any thread. */
 void serial_console_rx_ready(struct serial_console *c);
 

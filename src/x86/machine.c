@@ -33,7 +33,10 @@
 void x86_machine_request_stop(struct x86_machine *m, enum x86_stop why, const char *fmt, ...)
 {
     pthread_mutex_lock(&m->lock);
-    if (atomic_load(&m->stop) == X86_RUNNING) {
+    /* The first reason wins, except that a reboot yields to anything that
+     * ends the VM (a signal or quit arriving while the guest reboots). */
+    enum x86_stop cur = atomic_load(&m->stop);
+    if (cur == X86_RUNNING || (cur == X86_STOP_REBOOT && why != X86_STOP_REBOOT)) {
         va_list ap;
         va_start(ap, fmt);
         vsnprintf(m->stop_msg, sizeof(m->stop_msg), fmt, ap);
@@ -902,10 +905,20 @@ static int machine_reset(struct x86_machine *m, vs_err *err)
     uint64_t v;
     while (read(m->wake_fd, &v, sizeof(v)) > 0)
         ;
+    /* Run again unless something asked the VM to end meanwhile (its
+     * reason then stands and wait_stop returns at once). */
     pthread_mutex_lock(&m->lock);
-    atomic_store(&m->stop, X86_RUNNING);
-    m->stop_msg[0] = 0;
+    bool again = atomic_load(&m->stop) == X86_STOP_REBOOT;
+    if (again) {
+        atomic_store(&m->stop, X86_RUNNING);
+        m->stop_msg[0] = 0;
+    }
     pthread_mutex_unlock(&m->lock);
+    if (!again) {
+        v = 1;
+        ssize_t n = write(m->wake_fd, &v, sizeof(v));
+        (void)n;
+    }
     return 0;
 }
 
