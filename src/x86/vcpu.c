@@ -336,6 +336,8 @@ static void handle_mmio(struct x86_vcpu *v)
 /* A fatal exit: dump the registers on stderr and stop the VM with why. */
 static void fatal(struct x86_vcpu *v, const char *why)
 {
+    /* The guest's last words first, then ours. */
+    serial_console_flush(v->m->console);
     x86_vcpu_dump(v, stderr);
     x86_machine_request_stop(v->m, X86_STOP_ERROR, "vCPU %u: %s", v->id, why);
 }
