@@ -20,6 +20,9 @@ JOBS="${VESSEL_JOBS:-2}"
 CROSS=riscv64-linux-gnu-
 TARBALL=/usr/src/linux-source-6.1.tar.xz
 mkdir -p "$OUT"
+# one build at a time per output directory (test runs may start this concurrently)
+exec 9>"$OUT/.build.lock"
+flock 9
 
 need() {
     if ! command -v "$1" >/dev/null; then
