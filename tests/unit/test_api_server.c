@@ -75,6 +75,9 @@ static void pause_resume_info(void **state)
     assert_false(fk.paused);
     json_decref(r);
     r = req("PUT", "/vm/stop", NULL, 0, &err);
+    /* the server replies first, then stops the machine: wait for it */
+    for (int i = 0; i < 200 && !__atomic_load_n(&fk.stopped, __ATOMIC_ACQUIRE); i++)
+        usleep(10000);
     assert_true(fk.stopped);
     json_decref(r);
 }
