@@ -42,6 +42,12 @@ static bool counter_allowed(struct rv_hart *h, unsigned idx)
     return true;
 }
 
+/* Sstc: below M, stimecmp needs menvcfg.STCE and mcounteren.TM */
+static bool stimecmp_allowed(struct rv_hart *h)
+{
+    return h->priv == RV_PRIV_M || ((h->menvcfg & RV_MENVCFG_STCE) && (h->mcounteren & 2));
+}
+
 static void mstatus_write(struct rv_hart *h, uint64_t val)
 {
     uint64_t old = h->mstatus;
@@ -133,7 +139,7 @@ bool rv_csr_read(struct rv_hart *h, unsigned csr, uint64_t *val)
         *val = mip_read(h) & h->mideleg;
         return true;
     case 0x14d:
-        if (h->priv < RV_PRIV_M && !(h->menvcfg & RV_MENVCFG_STCE))
+        if (!stimecmp_allowed(h))
             return false;
         *val = h->stimecmp;
         return true;
@@ -290,7 +296,7 @@ bool rv_csr_write(struct rv_hart *h, unsigned csr, uint64_t val)
         h->irq_check = true;
         return true;
     case 0x14d:
-        if (h->priv < RV_PRIV_M && !(h->menvcfg & RV_MENVCFG_STCE))
+        if (!stimecmp_allowed(h))
             return false;
         h->stimecmp = val;
         h->irq_check = true;
