@@ -25,9 +25,11 @@ def user():
 
 def as_user(pw, args, **kw):
     env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "XDG_RUNTIME_DIR": kw.pop("xdg")}
+    if "stdout" not in kw:
+        kw["capture_output"] = True
     return subprocess.run(["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}",
                            "--clear-groups", "--"] + [str(a) for a in args], env=env,
-                          capture_output=True, text=True, timeout=60, **kw)
+                          text=True, timeout=60, **kw)
 
 
 def test_rootless_run(runc, rootfs, oci_tmp, user):
@@ -77,3 +79,37 @@ def test_rootless_needs_user_namespace(runc, rootfs, oci_tmp, user):
     assert p.returncode != 0
     assert "user namespace" in p.stderr and len(p.stderr.strip().splitlines()) == 1
     shutil.rmtree(base, ignore_errors=True)
+
+
+def test_rootless_lifecycle_and_exec(runc, rootfs, oci_tmp, user):
+    from conftest import become_subreaper, reap
+    become_subreaper()
+    base = oci_tmp / "rootless3"
+    base.mkdir(exist_ok=True)
+    os.chown(base, user.pw_uid, user.pw_gid)
+    p = as_user(user, [runc, "spec", "--rootless", "--bundle", base], xdg=str(base))
+    assert p.returncode == 0, p.stderr
+    cfg = json.loads((base / "config.json").read_text())
+    cfg["root"]["path"] = str(rootfs)
+    cfg["process"]["terminal"] = False
+    cfg["process"]["args"] = ["sh", "-c", "while true; do sleep 0.05; done"]
+    (base / "config.json").write_text(json.dumps(cfg))
+    r = ["--root", base / "state"]
+    p = as_user(user, [runc, *r, "create", "--bundle", base, "rl4"], xdg=str(base),
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert p.returncode == 0
+    assert as_user(user, [runc, *r, "start", "rl4"], xdg=str(base)).returncode == 0
+    st = json.loads(as_user(user, [runc, *r, "state", "rl4"], xdg=str(base)).stdout)
+    assert st["status"] == "running" and st["owner"] == USER
+    p = as_user(user, [runc, *r, "exec", "rl4", "sh", "-c",
+                       "id -u; readlink /proc/self/ns/user; readlink /proc/1/ns/user"],
+                xdg=str(base))
+    assert p.returncode == 0, p.stderr
+    uid, ns_self, ns_init = p.stdout.split()
+    assert uid == "0" and ns_self == ns_init
+    assert ns_self == os.readlink(f"/proc/{st['pid']}/ns/user")
+    p = as_user(user, [runc, *r, "pause", "rl4"], xdg=str(base))
+    assert p.returncode != 0 and "no cgroup" in p.stderr
+    assert as_user(user, [runc, *r, "delete", "--force", "rl4"], xdg=str(base)).returncode == 0
+    reap(st["pid"])
+    assert not (base / "state" / "rl4").exists()
