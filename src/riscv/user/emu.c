@@ -126,7 +126,9 @@ static int load_elf(struct rv_user *u, const char *path, uint64_t *entry, uint64
 static uint64_t push(struct rv_user *u, uint64_t *sp, const void *data, size_t len)
 {
     *sp -= len;
-    memcpy(rv_user_ptr(u, *sp, len), data, len);
+    void *dst = rv_user_ptr(u, *sp, len); /* always inside the stack area */
+    if (dst && len)
+        memcpy(dst, data, len);
     return *sp;
 }
 

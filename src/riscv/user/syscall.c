@@ -601,7 +601,7 @@ static long dispatch(struct rv_user *u, struct rv_hart *h, uint64_t nr, const ui
         struct timeval *p = a[0] ? G(u, a[0], sizeof(*p)) : NULL;
         if (a[0] && !p)
             return -EFAULT;
-        return neg_errno(gettimeofday(p, NULL));
+        return neg_errno(syscall(SYS_gettimeofday, p, NULL));
     }
     case NR_nanosleep: {
         const struct timespec *req = G(u, a[0], sizeof(*req));
