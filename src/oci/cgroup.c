@@ -769,11 +769,17 @@ int oci_cgroup_signal_all(const struct oci_cgroup *cg, int sig, vs_err *err)
         if (write_file(d2, "cgroup.kill", "1", NULL) == 0)
             return 0;
     }
+    pid_t *pids;
+    size_t n;
+    /* nothing left (the common case after the init exited): skip the freeze */
+    if (oci_cgroup_pids(cg, &pids, &n, NULL) == 0) {
+        free(pids);
+        if (n == 0)
+            return 0;
+    }
     bool frozen = false;
     if (oci_cgroup_can_freeze(cg) && !oci_cgroup_is_frozen(cg))
         frozen = oci_cgroup_freeze(cg, true, NULL) == 0;
-    pid_t *pids;
-    size_t n;
     int rc = oci_cgroup_pids(cg, &pids, &n, err);
     for (size_t i = 0; rc == 0 && i < n; i++)
         kill(pids[i], sig);
