@@ -323,8 +323,10 @@ void rv_decode_entry(struct rv_dentry *e, uint64_t pc, uint32_t raw)
                 e->op = RV_F_SUB;
             else if (f3 == 5)
                 e->op = RV_F_SRA;
-        } else if (f7 == 1 && f3 == 0) {
-            e->op = RV_F_MUL;
+        } else if (f7 == 1) {
+            static const uint8_t ops[8] = {RV_F_MUL, RV_F_SLOW, RV_F_SLOW, RV_F_SLOW,
+                                           RV_F_DIV, RV_F_DIVU, RV_F_REM,  RV_F_REMU};
+            e->op = ops[f3];
         }
         break;
     case 0x3b:
@@ -332,8 +334,11 @@ void rv_decode_entry(struct rv_dentry *e, uint64_t pc, uint32_t raw)
             e->op = RV_F_ADDW;
         else if (f3 == 0 && f7 == 0x20)
             e->op = RV_F_SUBW;
-        else if (f3 == 0 && f7 == 1)
-            e->op = RV_F_MULW;
+        else if (f7 == 1) {
+            static const uint8_t ops[8] = {RV_F_MULW, RV_F_SLOW,  RV_F_SLOW, RV_F_SLOW,
+                                           RV_F_DIVW, RV_F_DIVUW, RV_F_REMW, RV_F_REMUW};
+            e->op = ops[f3];
+        }
         break;
     }
 }

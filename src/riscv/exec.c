@@ -347,6 +347,54 @@ static uint64_t exec_batch(struct rv_hart *h, uint64_t n)
             case RV_F_MULW:
                 *rd = (uint64_t)sext32((uint32_t)a * (uint32_t)b);
                 NEXT;
+            case RV_F_DIV:
+                if (b == 0)
+                    *rd = UINT64_MAX;
+                else if ((int64_t)a == INT64_MIN && (int64_t)b == -1)
+                    *rd = a;
+                else
+                    *rd = (uint64_t)((int64_t)a / (int64_t)b);
+                NEXT;
+            case RV_F_DIVU:
+                *rd = b ? a / b : UINT64_MAX;
+                NEXT;
+            case RV_F_REM:
+                if (b == 0)
+                    *rd = a;
+                else if ((int64_t)a == INT64_MIN && (int64_t)b == -1)
+                    *rd = 0;
+                else
+                    *rd = (uint64_t)((int64_t)a % (int64_t)b);
+                NEXT;
+            case RV_F_REMU:
+                *rd = b ? a % b : a;
+                NEXT;
+            case RV_F_DIVW: {
+                int32_t x32 = (int32_t)a, y32 = (int32_t)b;
+                if (y32 == 0)
+                    *rd = UINT64_MAX;
+                else if (x32 == INT32_MIN && y32 == -1)
+                    *rd = (uint64_t)(int64_t)INT32_MIN;
+                else
+                    *rd = (uint64_t)(int64_t)(x32 / y32);
+                NEXT;
+            }
+            case RV_F_DIVUW:
+                *rd = (uint32_t)b ? (uint64_t)sext32((uint32_t)a / (uint32_t)b) : UINT64_MAX;
+                NEXT;
+            case RV_F_REMW: {
+                int32_t x32 = (int32_t)a, y32 = (int32_t)b;
+                if (y32 == 0)
+                    *rd = (uint64_t)(int64_t)x32;
+                else if (x32 == INT32_MIN && y32 == -1)
+                    *rd = 0;
+                else
+                    *rd = (uint64_t)(int64_t)(x32 % y32);
+                NEXT;
+            }
+            case RV_F_REMUW:
+                *rd = (uint64_t)sext32((uint32_t)b ? (uint32_t)a % (uint32_t)b : (uint32_t)a);
+                NEXT;
             case RV_F_BEQ:
                 BRANCH(a == b);
             case RV_F_BNE:
