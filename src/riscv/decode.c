@@ -256,6 +256,13 @@ void rv_decode_entry(struct rv_dentry *e, uint64_t pc, uint32_t raw)
         e->imm = ((int64_t)(int32_t)insn >> 20 & ~31ll) | ((insn >> 7) & 31);
         break;
     }
+    case 0x43:
+    case 0x47:
+    case 0x4b:
+    case 0x4f:
+    case 0x53:
+        e->op = RV_F_FP;
+        break;
     case 0x07:
         if (f3 == 2)
             e->op = RV_F_FLW;

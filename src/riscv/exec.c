@@ -469,6 +469,12 @@ static uint64_t exec_batch(struct rv_hart *h, uint64_t n)
             case RV_F_SD:
                 STORE(uint64_t, a + (uint64_t)imm, b);
                 NEXT;
+            case RV_F_FP:
+                /* validates before writing anything: on false the slow path
+                 * raises the illegal-instruction trap */
+                if (unlikely(!rv_fpu_exec(h, e->insn)))
+                    break;
+                NEXT;
             case RV_F_FLW:
                 if (unlikely(!(h->mstatus & RV_MSTATUS_FS)))
                     break;

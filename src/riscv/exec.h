@@ -78,6 +78,7 @@ enum rv_fast_op {
     RV_F_DIVUW,
     RV_F_REMW,
     RV_F_REMUW,
+    RV_F_FP, /* OP-FP and the FMADD family: rv_fpu_exec() */
     RV_F_FLW,
     RV_F_FLD,
     RV_F_FSW,
