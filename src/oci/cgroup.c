@@ -249,7 +249,7 @@ static long long read_keyed(const char *dir, const char *file, const char *key, 
 
 static void copy_cpuset(const char *dir)
 {
-    char parent[1024], b[4096];
+    char parent[2048], b[4096];
     snprintf(parent, sizeof(parent), "%s", dir);
     char *sl = strrchr(parent, '/');
     if (!sl)
@@ -269,16 +269,18 @@ static void copy_cpuset(const char *dir)
 static int make_dirs(const char *mountpoint, const char *dir, const char *controllers, bool v2,
                      vs_err *err)
 {
-    char path[1024];
+    char path[2048];
     size_t ml = strlen(mountpoint);
     snprintf(path, sizeof(path), "%s", dir);
+    if (strlen(path) <= ml + 1)
+        return vs_error(err, EINVAL, "cgroup: %s is the root of its hierarchy", dir);
     for (char *p = path + ml + 1; p && *p;) {
         char *sl = strchr(p, '/');
         if (sl)
             *sl = 0;
         if (v2) {
             /* enable every available controller in the parent */
-            char parent[1024], ctl[512];
+            char parent[2048], ctl[512];
             snprintf(parent, sizeof(parent), "%s", path);
             char *ps = strrchr(parent, '/');
             if (ps)
@@ -322,12 +324,14 @@ int oci_cgroup_create(struct oci_cgroup *cg, const char *path, const char *id, b
         snprintf(rel, sizeof(rel), "%s", path);
     if (strstr(rel, ".."))
         return vs_error(err, EINVAL, "cgroupsPath '%s' must not contain '..'", rel);
+    if (strspn(rel, "/") == strlen(rel))
+        return vs_error(err, EINVAL, "cgroupsPath '%s' must name a cgroup below the root", rel);
     struct mount_hier m[OCI_CGROUP_MAX_HIER];
     size_t n = scan_mounts(m, ARRAY_SIZE(m));
     for (size_t i = 0; i < n; i++) {
         if (cg->mode == OCI_CGROUP_UNIFIED && !m[i].v2)
             continue;
-        char own[512] = "/", full[1024];
+        char own[512] = "/", full[2048];
         if (rel[0] != '/' && own_cgroup(&m[i], own, sizeof(own)) < 0)
             continue;
         const char *cgpath = rel[0] == '/' ? rel : own;
@@ -342,7 +346,7 @@ int oci_cgroup_create(struct oci_cgroup *cg, const char *path, const char *id, b
             snprintf(full, sizeof(full), "%s%s%s/%s", m[i].mountpoint, *cgpath == '/' ? "" : "/",
                      strcmp(cgpath, "/") ? cgpath : "", rel);
         /* collapse "//" */
-        char clean[1024], *o = clean;
+        char clean[2048], *o = clean;
         for (const char *p = full; *p && o < clean + sizeof(clean) - 1; p++)
             if (!(p[0] == '/' && p[1] == '/'))
                 *o++ = *p;

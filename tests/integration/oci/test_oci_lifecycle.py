@@ -193,12 +193,13 @@ def test_kill9_then_delete_detached(bundle, state_root):
 
 
 def test_signals_are_forwarded_by_run(bundle):
-    bundle.sh("trap 'echo got-usr1; exit 9' USR1; while true; do sleep 0.05; done").write()
+    bundle.sh("trap 'echo got-usr1; exit 9' USR1; echo ready; "
+              "while true; do sleep 0.05; done").write()
     proc = subprocess.Popen([str(bundle.runc), "--root", str(bundle.root), "run", "--bundle",
                              str(bundle.path), bundle.id], stdout=subprocess.PIPE, text=True)
-    assert wait_for(lambda: bundle.cmd("state", bundle.id).returncode == 0 and
-                    bundle.state()["status"] == "running")
-    time.sleep(0.1)
+    # the trap is set once "ready" is printed (a pid-namespace init ignores
+    # signals it has no handler for)
+    assert proc.stdout.readline().strip() == "ready"
     proc.send_signal(signal.SIGUSR1)
     out, _ = proc.communicate(timeout=20)
     assert proc.returncode == 9 and "got-usr1" in out
