@@ -172,8 +172,12 @@ int x86_irqchip_save(struct x86_machine *m, struct state_writer *w, vs_err *err)
     struct kvm_clock_data clk = {0};
     if (ioctl(m->vm_fd, KVM_GET_CLOCK, &clk) < 0)
         return vs_error_errno(err, "KVM_GET_CLOCK");
-    state_begin(w, "x86.kvmclock", 0, 1);
+    /* Version 2 adds the host's real time at the moment of the save, so a
+     * restore can advance the guest's clock by the time that passed. */
+    state_begin(w, "x86.kvmclock", 0, 2);
     state_put_u64(w, clk.clock);
+    state_put_u32(w, clk.flags);
+    state_put_u64(w, clk.realtime);
     state_end(w);
     return 0;
 }
@@ -196,11 +200,26 @@ int x86_irqchip_load(struct x86_machine *m, struct state_reader *r, vs_err *err)
         return -1;
     if (ioctl(m->vm_fd, KVM_SET_PIT2, &pit) < 0)
         return vs_error_errno(err, "KVM_SET_PIT2");
-    uint64_t clock;
+    uint64_t clock, realtime = 0;
+    uint32_t flags = 0;
     if (state_find(r, "x86.kvmclock", 0, &version, err) < 0 || state_get_u64(r, &clock, err) < 0)
         return -1;
+    if (version >= 2 && (state_get_u32(r, &flags, err) < 0 || state_get_u64(r, &realtime, err) < 0))
+        return -1;
     struct kvm_clock_data clk = {.clock = clock};
-    if (ioctl(m->vm_fd, KVM_SET_CLOCK, &clk) < 0)
+    int adjust = ioctl(m->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ADJUST_CLOCK);
+    if ((flags & KVM_CLOCK_REALTIME) && adjust > 0 && (adjust & KVM_CLOCK_REALTIME)) {
+        clk.flags = KVM_CLOCK_REALTIME;
+        clk.realtime = realtime;
+    }
+    int rc = ioctl(m->vm_fd, KVM_SET_CLOCK, &clk);
+    if (rc < 0 && clk.flags) {
+        /* This host cannot relate kvmclock to real time (no TSC
+         * clocksource): restore the clock as it was. */
+        clk.flags = 0;
+        rc = ioctl(m->vm_fd, KVM_SET_CLOCK, &clk);
+    }
+    if (rc < 0)
         return vs_error_errno(err, "KVM_SET_CLOCK");
     return 0;
 }
