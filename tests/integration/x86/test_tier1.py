@@ -205,6 +205,8 @@ def test_no_dev_kvm(x86_guest):
     script = 'mount -t tmpfs none /dev && exec "$0" vm run --kernel "$1"'
     p = subprocess.run(["unshare", "-m", "sh", "-c", script, str(vessel_path()),
                         str(x86_guest)], capture_output=True, text=True, timeout=30)
+    if "vessel" not in p.stderr:
+        pytest.skip(f"cannot make a mount namespace here: {p.stderr.strip()}")
     assert p.returncode != 0
     assert "/dev/kvm" in one_error_line(p.stderr)
     assert "No such file" in p.stderr
