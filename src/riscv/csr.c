@@ -56,14 +56,10 @@ static void mstatus_write(struct rv_hart *h, uint64_t val)
         nv = (nv & ~RV_MSTATUS_MPP) | (old & RV_MSTATUS_MPP); /* reserved: keep */
     h->mstatus = nv;
     uint64_t ch = old ^ nv;
-    if (ch & RV_MSTATUS_MXR) {
-        rv_tlb_flush_set(h, 0);
-        rv_tlb_flush_set(h, 1);
-    } else if (ch & RV_MSTATUS_SUM) {
-        rv_tlb_flush_set(h, 1);
-    }
-    if (ch & (RV_MSTATUS_MPRV | RV_MSTATUS_MPP))
-        rv_update_ctx(h);
+    if (ch & RV_MSTATUS_MXR)
+        rv_tlb_flush_virt(h);
+    if (ch & (RV_MSTATUS_MPRV | RV_MSTATUS_MPP | RV_MSTATUS_SUM))
+        rv_update_ctx(h); /* SUM selects between the two S data sets */
     if (ch & (RV_MSTATUS_MIE | RV_MSTATUS_SIE))
         h->irq_check = true;
 }
@@ -309,8 +305,7 @@ bool rv_csr_write(struct rv_hart *h, unsigned csr, uint64_t val)
             return true; /* unsupported mode: write ignored */
         /* no ASID bits implemented (ASIDLEN = 0): every satp write flushes */
         h->satp = val & ((0xfull << 60) | ((1ull << 44) - 1));
-        rv_tlb_flush_set(h, 0);
-        rv_tlb_flush_set(h, 1);
+        rv_tlb_flush_virt(h);
         return true;
     }
     case 0x300:

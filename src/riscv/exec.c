@@ -1137,8 +1137,7 @@ static uint64_t exec_batch(struct rv_hart *h, uint64_t n)
                         (h->priv == RV_PRIV_S && (h->mstatus & RV_MSTATUS_TVM)))
                         goto illegal;
                     if (RS1 == 0) {
-                        rv_tlb_flush_set(h, 0);
-                        rv_tlb_flush_set(h, 1);
+                        rv_tlb_flush_virt(h);
                     } else {
                         rv_tlb_flush_va(h, x[RS1]);
                     }

@@ -112,6 +112,8 @@ bool rv_fetch_slow(struct rv_hart *h, uint64_t pc, uint32_t *insn);
  * (exception set). */
 void *rv_amo_ptr(struct rv_hart *h, uint64_t va, unsigned len, bool is_load);
 void rv_tlb_flush_set(struct rv_hart *h, unsigned set);
+/* every set that depends on satp (all but M) */
+void rv_tlb_flush_virt(struct rv_hart *h);
 void rv_tlb_flush_all(struct rv_hart *h);
 void rv_tlb_flush_va(struct rv_hart *h, uint64_t va);
 

@@ -66,7 +66,7 @@ void rv_update_ctx(struct rv_hart *h)
     unsigned dpriv = h->priv;
     if (dpriv == RV_PRIV_M && (h->mstatus & RV_MSTATUS_MPRV))
         dpriv = (unsigned)((h->mstatus & RV_MSTATUS_MPP) >> 11);
-    h->dset = rv_priv_set(dpriv);
+    h->dset = dpriv == RV_PRIV_S && (h->mstatus & RV_MSTATUS_SUM) ? 3 : rv_priv_set(dpriv);
     h->iset = rv_priv_set(h->priv);
 }
 

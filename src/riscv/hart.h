@@ -152,9 +152,11 @@ struct rv_hart {
 
     /* ---- private below this line ---- */
     struct rv_bus bus;
-    /* TLBs per translation set (U, S, M-or-MPRV) and access kind (load,
-     * store, fetch); fetch and data sets differ under MPRV. */
-    struct rv_tlb_entry tlb[3][3][RV_TLB_SIZE];
+    /* TLBs per translation set and access kind (load, store, fetch). Sets:
+     * 0 U, 1 S (data with SUM = 0, and all S fetches), 2 M (bare), 3 S data
+     * with SUM = 1, so Linux toggling SUM switches sets instead of flushing.
+     * Fetch and data sets differ under MPRV. */
+    struct rv_tlb_entry tlb[4][3][RV_TLB_SIZE];
     unsigned dset, iset; /* current data / fetch TLB set */
     struct rv_dentry dcache[RV_DCACHE_SIZE];
     int64_t cycle_offset; /* mcycle = minstret + cycle_offset */

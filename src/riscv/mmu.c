@@ -27,6 +27,13 @@ void rv_tlb_flush_set(struct rv_hart *h, unsigned set)
     memset(h->tlb[set], 0xff, sizeof(h->tlb[set]));
 }
 
+void rv_tlb_flush_virt(struct rv_hart *h)
+{
+    rv_tlb_flush_set(h, 0);
+    rv_tlb_flush_set(h, 1);
+    rv_tlb_flush_set(h, 3);
+}
+
 void rv_tlb_flush_all(struct rv_hart *h)
 {
     memset(h->tlb, 0xff, sizeof(h->tlb));
@@ -35,8 +42,10 @@ void rv_tlb_flush_all(struct rv_hart *h)
 void rv_tlb_flush_va(struct rv_hart *h, uint64_t va)
 {
     uint64_t tag = va >> 12;
-    for (unsigned s = 0; s < 2; s++)
+    static const unsigned sets[] = {0, 1, 3};
+    for (unsigned si = 0; si < 3; si++)
         for (unsigned k = 0; k < 3; k++) {
+            unsigned s = sets[si];
             struct rv_tlb_entry *e = &h->tlb[s][k][tag & (RV_TLB_SIZE - 1)];
             if (e->tag == tag)
                 e->tag = UINT64_MAX;
