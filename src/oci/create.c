@@ -99,6 +99,7 @@ __attribute__((noreturn)) static void container_init(struct init_ctx *c)
     int fd = c->sync;
 
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    oci_unblock_all_signals();
     /* the state lock belongs to the invocation, not to the init */
     if (c->st->lock_fd >= 0) {
         close(c->st->lock_fd);
@@ -678,8 +679,8 @@ int oci_run(const struct oci_create_opts *o, int *exit_status, vs_err *err)
     int master = -1;
     struct oci_create_opts co = *o;
     co.foreground = !o->detach;
-    /* signals that arrive while we set up must not kill us before the
-     * container exists; they are forwarded once it runs */
+    if (!o->detach)
+        oci_block_forwarded_signals();
     if (do_create(&co, &pid, &master, &st, err) < 0) {
         oci_state_release(&st);
         return -1;

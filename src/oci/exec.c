@@ -247,6 +247,8 @@ int oci_exec(const struct oci_exec_opts *o, int *exit_status, vs_err *err)
         goto out;
     }
     prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    if (!o->detach)
+        oci_block_forwarded_signals();
     fflush(NULL);
     pid_t helper = fork();
     if (helper < 0) {
@@ -255,6 +257,7 @@ int oci_exec(const struct oci_exec_opts *o, int *exit_status, vs_err *err)
     }
     if (helper == 0) {
         vs_err e = {0};
+        oci_unblock_all_signals();
         close(sync[0]);
         if (console_peer >= 0)
             close(console_peer);

@@ -22,6 +22,9 @@ static int run_one(const char *kind, const struct oci_hook *h, const char *state
         return vs_error_errno(err, "%s hook: fork", kind);
     }
     if (pid == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
         dup2(pfd[0], 0);
         const char *argv0[] = {h->path, NULL};
         const char *envp0[] = {NULL};

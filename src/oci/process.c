@@ -154,10 +154,27 @@ static bool pump(int from, int to)
     return true;
 }
 
+static const int fwd[] = {SIGHUP,  SIGINT,   SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM,
+                          SIGCONT, SIGWINCH, SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE};
+
+void oci_block_forwarded_signals(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    for (size_t i = 0; i < ARRAY_SIZE(fwd); i++)
+        sigaddset(&set, fwd[i]);
+    sigprocmask(SIG_BLOCK, &set, NULL);
+}
+
+void oci_unblock_all_signals(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigprocmask(SIG_SETMASK, &set, NULL);
+}
+
 int oci_wait_forward(pid_t pid, int master)
 {
-    static const int fwd[] = {SIGHUP,  SIGINT,   SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM,
-                              SIGCONT, SIGWINCH, SIGTSTP, SIGTTIN, SIGTTOU, SIGPIPE};
     sigset_t set, old;
     sigemptyset(&set);
     for (size_t i = 0; i < ARRAY_SIZE(fwd); i++)

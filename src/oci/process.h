@@ -38,6 +38,12 @@ int oci_process_set_identity(const struct oci_process *p, bool userns, vs_err *e
 /* Terminal in the child: make slave the controlling tty and stdio. */
 int oci_process_setup_tty(int slave, const struct oci_process *p, vs_err *err);
 
+/* Block the signals a foreground run/exec forwards, from the start, so one
+ * that arrives during setup waits for oci_wait_forward instead of killing
+ * us; children unblock everything again. */
+void oci_block_forwarded_signals(void);
+void oci_unblock_all_signals(void);
+
 /* Wait for pid, forwarding signals; relay between our stdio and master when
  * master >= 0. Returns the exit status in shell convention (128+signal). */
 int oci_wait_forward(pid_t pid, int master);
