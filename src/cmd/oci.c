@@ -206,6 +206,7 @@ static int verb_create_run(struct globals *g, int argc, char **argv, const char 
                                 .console_socket = console,
                                 .preserve_fds = preserve,
                                 .no_pivot = no_pivot,
+                                .keep = keep,
                                 .detach = detach};
     vs_err err = {0};
     if (!strcmp(verb, "create"))

@@ -13,7 +13,8 @@ struct oci_create_opts {
     const char *root, *id, *bundle;
     const char *pid_file, *console_socket;
     int preserve_fds;
-    bool no_pivot;
+    bool no_pivot; /* move the rootfs onto / and chroot, for ramfs roots */
+    bool keep;     /* run: keep the stopped container's state (delete later) */
     /* run: keep the init as our child and relay its terminal */
     bool foreground, detach;
 };

@@ -42,6 +42,7 @@ struct init_ctx {
     int console; /* connected console socket or -1 */
     bool userns;
     bool has_parent_hooks;
+    bool no_pivot;
     int preserve_fds;
 };
 
@@ -153,7 +154,8 @@ __attribute__((noreturn)) static void container_init(struct init_ctx *c)
     struct oci_rootfs_opts ro = {.spec = s,
                                  .rootfs = c->rootfs,
                                  .userns = c->userns,
-                                 .cgroupns = s->ns[OCI_NS_CGROUP].present};
+                                 .cgroupns = s->ns[OCI_NS_CGROUP].present,
+                                 .no_pivot = c->no_pivot};
     for (size_t i = 0; i < c->st->cgroup.n && i < 16; i++) {
         ro.cgroup_dirs[ro.n_cgroups] = c->st->cgroup.h[i].dir;
         ro.cgroup_names[ro.n_cgroups++] = c->st->cgroup.h[i].controllers;
@@ -483,7 +485,8 @@ static int do_create(const struct oci_create_opts *o, pid_t *init_pid, int *mast
                              .userns = userns,
                              .has_parent_hooks =
                                  s->hooks.n_prestart + s->hooks.n_create_runtime > 0,
-                             .preserve_fds = o->preserve_fds};
+                             .preserve_fds = o->preserve_fds,
+                             .no_pivot = o->no_pivot};
         container_init(&c);
     }
     close(sync[1]);
@@ -709,9 +712,9 @@ int oci_run(const struct oci_create_opts *o, int *exit_status, vs_err *err)
     if (master >= 0)
         close(master);
     /* another invocation may have deleted it already */
-    struct oci_state again;
+    struct oci_state again = {.lock_fd = -1};
     int rc = 0;
-    if (oci_state_load(&again, o->root, o->id, true, NULL) == 0 && again.pid == st.pid)
+    if (!o->keep && oci_state_load(&again, o->root, o->id, true, NULL) == 0 && again.pid == st.pid)
         rc = destroy(&again, err);
     oci_state_release(&again);
     oci_state_release(&st);

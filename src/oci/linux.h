@@ -31,6 +31,7 @@ struct oci_rootfs_opts {
     const char *cgroup_names[16]; /* their controller lists ("" for v2) */
     size_t n_cgroups;
     bool cgroupns;
+    bool no_pivot;
 };
 /* Mount everything below rootfs (still outside it). */
 int oci_rootfs_prepare(const struct oci_rootfs_opts *o, vs_err *err);

@@ -456,7 +456,13 @@ int oci_rootfs_pivot(const struct oci_rootfs_opts *o, vs_err *err)
             return vs_error_errno(err, "cannot chroot into %s", o->rootfs);
         return 0;
     }
-    cleanup_close int oldroot = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (o->no_pivot) {
+        /* --no-pivot (a root on ramfs cannot be pivoted away from) */
+        if (chdir(o->rootfs) < 0 || mount(o->rootfs, "/", NULL, MS_MOVE, NULL) < 0 ||
+            chroot(".") < 0 || chdir("/") < 0)
+            return vs_error_errno(err, "cannot move the rootfs onto / (--no-pivot)");
+        return 0;
+    }
     if (chdir(o->rootfs) < 0)
         return vs_error_errno(err, "cannot enter %s", o->rootfs);
     /* pivot_root(".", ".") stacks the old root on the new one; detach it */

@@ -324,3 +324,22 @@ def test_oci_alias_of_vessel(vessel, bundle):
     p = subprocess.run([str(vessel), "oci", "--root", str(bundle.root), "run", "--bundle",
                         str(bundle.path), bundle.id], capture_output=True, text=True, timeout=30)
     assert p.returncode == 0 and "via-vessel-oci" in p.stdout, p.stderr
+
+
+def test_run_keep_no_pivot_and_kill_all(bundle, state_root):
+    bundle.sh("exit 4").write()
+    p = bundle.cmd("run", "--keep", "--no-pivot", "--bundle", bundle.path, bundle.id)
+    assert p.returncode == 4, p.stderr
+    assert bundle.state()["status"] == "stopped"  # kept for inspection
+    bundle.cmd("delete", bundle.id, check=True)
+    assert not (state_root / bundle.id).exists()
+    # kill --all signals every process of the container's cgroup
+    bundle.sh("sleep 60 & sleep 60 & wait").create()
+    bundle.start()
+    pid = bundle.state()["pid"]
+    assert wait_for(lambda: len(json.loads(
+        bundle.cmd("ps", "--format", "json", bundle.id).stdout)) == 3)
+    bundle.cmd("kill", "--all", bundle.id, "KILL", check=True)
+    reap(pid)
+    assert wait_for(lambda: bundle.state()["status"] == "stopped")
+    bundle.cmd("delete", bundle.id, check=True)
