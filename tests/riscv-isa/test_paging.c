@@ -84,6 +84,8 @@ static uint64_t build(unsigned mode)
     l0[6] = pte(pages[6], PTE_V | PTE_R | PTE_W | PTE_X | PTE_A | PTE_D); /* RWX */
     /* a level-1 leaf (2 MiB) whose PPN is not 2 MiB aligned */
     l1[1] = pte(pages[0], PTE_V | PTE_R | PTE_A);
+    /* an aligned 2 MiB megapage: VBASE + 4 MiB -> RAM base */
+    l1[2] = pte((void *)0x80000000ull, PTE_V | PTE_R | PTE_A);
     return ((uint64_t)mode << 60) | ((uint64_t)root >> 12);
 }
 
@@ -151,6 +153,9 @@ static void run_suite(unsigned mode)
     extern char rt_return_stub[];
     run_in_mode(PRV_U, s_read, VBASE + 0x2000);
     expect_fault(12, (uint64_t)rt_return_stub); /* after the fault on s_read itself */
+    /* aligned megapage: offsets inside it translate linearly */
+    CHECK_EQ(run_in_mode(PRV_S, s_read, VBASE + 0x400000 + ((uint64_t)pages[5] - 0x80000000ull)),
+             0x1005);
     /* misaligned superpage */
     run_in_mode(PRV_S, s_read, VBASE + 0x200000);
     expect_fault(13, VBASE + 0x200000);
