@@ -258,10 +258,16 @@ static int verb_simple(struct globals *g, int argc, char **argv, const char *ver
             return fail("kill: unknown signal '%s'", pos[1]);
         return done(oci_kill(g->root, id, sig, all, &err), &err);
     }
-    /* events */
-    int secs = atoi(interval);
-    if (secs <= 0)
-        secs = 5;
+    /* events: --interval takes Go-style durations ("5s", "1m"; a bare number is seconds) */
+    char *unit;
+    double secs_f = strtod(interval, &unit);
+    if (!strcmp(unit, "ms"))
+        secs_f /= 1000;
+    else if (!strcmp(unit, "m"))
+        secs_f *= 60;
+    else if (*unit && strcmp(unit, "s"))
+        return fail("events: --interval '%s': use e.g. 5s, 500ms or 1m", interval);
+    int secs = secs_f < 1 ? 1 : (int)secs_f;
     return done(oci_events(g->root, id, stats, secs, stdout, &err), &err);
 }
 

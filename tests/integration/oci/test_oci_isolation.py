@@ -176,3 +176,17 @@ def test_namespaces_differ_from_host(bundle):
     host = [os.readlink(f"/proc/self/ns/{n}") for n in ("pid", "mnt", "uts", "ipc", "net",
                                                           "cgroup")]
     assert len(inside) == 6 and all(a != b for a, b in zip(inside, host)), (inside, host)
+
+
+def test_cpu_cpuset_and_blkio_limits(bundle):
+    st = os.stat("/")
+    major, minor = os.major(st.st_dev), os.minor(st.st_dev)
+    r = bundle.resources()
+    r["cpu"] = {"shares": 256, "quota": 20000, "period": 100000, "cpus": "0", "mems": "0"}
+    r["blockIO"] = {"throttleReadBpsDevice": [{"major": major, "minor": minor,
+                                               "rate": 1048576}]}
+    bundle.sh("cd /sys/fs/cgroup; cat cpu/cpu.shares cpu/cpu.cfs_quota_us cpu/cpu.cfs_period_us "
+              "cpuset/cpuset.cpus blkio/blkio.throttle.read_bps_device")
+    p = bundle.run()
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["256", "20000", "100000", "0", f"{major}:{minor}", "1048576"]
