@@ -268,6 +268,7 @@ void rv_hart_flush_tlb(struct rv_hart *h)
 void rv_hart_wake(struct rv_hart *h)
 {
     pthread_mutex_lock(&h->wait_lock);
+    h->wake_seq++;
     pthread_cond_broadcast(&h->wait_cond);
     pthread_mutex_unlock(&h->wait_lock);
 }
@@ -285,19 +286,17 @@ bool rv_hart_wait(struct rv_hart *h, int64_t timeout_ns)
         }
     }
     pthread_mutex_lock(&h->wait_lock);
+    unsigned seq = h->wake_seq;
     bool pending;
     for (;;) {
         pending = (__atomic_load_n(&h->mip, __ATOMIC_ACQUIRE) & h->mie) != 0;
-        if (pending || __atomic_load_n(&h->stop_request, __ATOMIC_RELAXED))
+        /* an explicit rv_hart_wake() returns too, even with nothing pending;
+         * spurious condition-variable wakeups do not */
+        if (pending || __atomic_load_n(&h->stop_request, __ATOMIC_RELAXED) || h->wake_seq != seq)
             break;
         int rc = timeout_ns >= 0 ? pthread_cond_timedwait(&h->wait_cond, &h->wait_lock, &dl)
                                  : pthread_cond_wait(&h->wait_cond, &h->wait_lock);
         if (rc == ETIMEDOUT) {
-            pending = (__atomic_load_n(&h->mip, __ATOMIC_ACQUIRE) & h->mie) != 0;
-            break;
-        }
-        /* a wake without a pending interrupt (rv_hart_wake) returns too */
-        if (rc == 0) {
             pending = (__atomic_load_n(&h->mip, __ATOMIC_ACQUIRE) & h->mie) != 0;
             break;
         }

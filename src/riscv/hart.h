@@ -170,6 +170,7 @@ struct rv_hart {
     uint64_t exc_cause, exc_tval; /* exception raised by a memory helper */
     pthread_mutex_t wait_lock;
     pthread_cond_t wait_cond;
+    unsigned wake_seq; /* under wait_lock: rv_hart_wake() calls */
 };
 
 /* Zero the hart, set misa and the bus. */
