@@ -134,3 +134,26 @@ def test_start_twice(bundle):
 
 def test_delete_force_of_missing_is_ok(bundle):
     assert bundle.cmd("delete", "--force", "never-existed").returncode == 0
+
+
+def test_racing_invocations(bundle):
+    """Concurrent creates of one id: exactly one wins; concurrent deletes and
+    starts serialize on the container's lock."""
+    import concurrent.futures
+    become_subreaper()
+    bundle.sh("sleep 30").write()
+    with concurrent.futures.ThreadPoolExecutor(6) as ex:
+        results = list(ex.map(lambda _: bundle.cmd("create", "--bundle", bundle.path, bundle.id),
+                              range(6)))
+    ok = [r for r in results if r.returncode == 0]
+    assert len(ok) == 1, [r.stderr for r in results]
+    assert all("already exists" in r.stderr for r in results if r.returncode != 0)
+    pid = bundle.state()["pid"]
+    with concurrent.futures.ThreadPoolExecutor(4) as ex:
+        starts = list(ex.map(lambda _: bundle.cmd("start", bundle.id), range(4)))
+    assert sum(r.returncode == 0 for r in starts) == 1, [r.stderr for r in starts]
+    with concurrent.futures.ThreadPoolExecutor(4) as ex:
+        dels = list(ex.map(lambda _: bundle.cmd("delete", "--force", bundle.id), range(4)))
+    assert all(r.returncode == 0 for r in dels), [r.stderr for r in dels]
+    reap(pid)
+    assert not leftovers(bundle)
