@@ -155,9 +155,11 @@ static int open_depth(const char *dir, int expect_arch, int depth, struct snapsh
     }
     size_t i;
     json_t *d;
+    /* Only the newest snapshot's disk records count: a diff's parent saw
+     * the disks as they were earlier. */
     json_array_foreach(disks, i, d)
     {
-        if (disk_identity_verify(d, err) < 0)
+        if (depth == 0 && disk_identity_verify(d, err) < 0)
             goto fail;
     }
     if (img->hdr.flags & SNAP_FLAG_DIFF) {

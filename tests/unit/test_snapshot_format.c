@@ -279,6 +279,30 @@ static void cpu_feature_missing(void **state)
     snapshot_session_free(&s);
 }
 
+/* A disk written between a full snapshot and a diff: the diff (which
+ * records the disk as it is now) restores, the full one no longer does. */
+static void diff_after_disk_write(void **state)
+{
+    vs_err err;
+    FILE *f = fopen(p("d2.raw"), "w");
+    fputs("v1", f);
+    fclose(f);
+    assert_int_equal(vm_config_add_disk(&fk.cfg, p("d2.raw"), &err), 0);
+    struct snapshot_session s = {0};
+    assert_int_equal(snapshot_save(&ctl, &s, p("dfull"), 0, NULL, &err), 0);
+    usleep(20000);
+    f = fopen(p("d2.raw"), "a");
+    fputs("v2", f);
+    fclose(f);
+    assert_int_equal(snapshot_save(&ctl, &s, p("ddiff"), SNAPSHOT_DIFF, NULL, &err), 0);
+    struct snapshot_image img;
+    assert_int_equal(snapshot_image_open(p("ddiff"), -1, &img, &err), 0);
+    snapshot_image_close(&img);
+    assert_int_equal(snapshot_image_open(p("dfull"), -1, &img, &err), -1);
+    assert_non_null(strstr(err.msg, "changed since"));
+    snapshot_session_free(&s);
+}
+
 /* With SNAPSHOT_DISKS the disk is frozen inside the snapshot: the VM's
  * later writes go to a new overlay and the snapshot stays restorable. */
 static void disk_layer_snapshot(void **state)
@@ -321,6 +345,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(bad_snapshots_refused, fake_setup, fake_teardown),
         cmocka_unit_test_setup_teardown(cpu_feature_missing, fake_setup, fake_teardown),
         cmocka_unit_test_setup_teardown(disk_layer_snapshot, fake_setup, fake_teardown),
+        cmocka_unit_test_setup_teardown(diff_after_disk_write, fake_setup, fake_teardown),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
