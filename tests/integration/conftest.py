@@ -74,3 +74,26 @@ def cache_dir() -> Path:
     d = Path(os.environ.get("VESSEL_CACHE", Path.home() / ".cache/vessel"))
     d.mkdir(parents=True, exist_ok=True)
     return d
+
+
+# Each area's tests say `from conftest import ...` and mean their own folder's
+# conftest.py, but every conftest is a module named "conftest" and Python keeps
+# only one under that name. Point the name at the right one while a test module
+# is imported and while its tests run.
+def _point_conftest_at(config, directory: Path):
+    for d in (directory, *directory.parents):
+        mod = config.pluginmanager.get_plugin(str(d / "conftest.py"))
+        if mod is not None:
+            sys.modules["conftest"] = mod
+            return
+        if d == ROOT:
+            return
+
+
+def pytest_collectstart(collector):
+    if isinstance(collector, pytest.Module):
+        _point_conftest_at(collector.config, Path(collector.path).parent)
+
+
+def pytest_runtest_setup(item):
+    _point_conftest_at(item.config, Path(item.path).parent)
