@@ -602,45 +602,51 @@ static int apply_blkio(const struct oci_cgroup *cg, const struct oci_resources *
     return 0;
 }
 
+/* the nodes every container gets (as runc adds them): null, zero, full,
+ * random, urandom, tty, console, ptmx and the pts slaves */
+static const struct oci_dev_rule default_dev_rules[] = {
+    {true, 'c', 1, 3, "rwm"}, {true, 'c', 1, 5, "rwm"}, {true, 'c', 1, 7, "rwm"},
+    {true, 'c', 1, 8, "rwm"}, {true, 'c', 1, 9, "rwm"}, {true, 'c', 5, 0, "rwm"},
+    {true, 'c', 5, 1, "rwm"}, {true, 'c', 5, 2, "rwm"}, {true, 'c', 136, -1, "rwm"},
+};
+
 static int apply_devices(const struct oci_cgroup *cg, const struct oci_resources *r, vs_err *err)
 {
     if (!r->n_dev_rules)
         return 0;
     bool v2;
     const char *d = ctl_dir(cg, "devices", &v2);
-    if (!d || v2) {
-        /* v2 device control needs an eBPF program; not implemented: the
-         * container still gets only the device nodes the spec lists. */
-        vs_debug("cgroup: no v1 devices controller; device rules not enforced by cgroup");
-        return 0;
+    if (!d) {
+        /* cgroup v2: device control is a BPF program, not a controller */
+        const char *d2 = v2_dir(cg);
+        if (!d2)
+            return 0;
+        return oci_cgroup_v2_devices(d2, r->dev_rules, r->n_dev_rules, default_dev_rules,
+                                     ARRAY_SIZE(default_dev_rules), err);
     }
-    for (size_t i = 0; i < r->n_dev_rules; i++) {
-        const struct oci_dev_rule *dr = &r->dev_rules[i];
-        char b[96], maj[24], min[24];
-        if (dr->major < 0)
-            snprintf(maj, sizeof(maj), "*");
-        else
-            snprintf(maj, sizeof(maj), "%lld", (long long)dr->major);
-        if (dr->minor < 0)
-            snprintf(min, sizeof(min), "*");
-        else
-            snprintf(min, sizeof(min), "%lld", (long long)dr->minor);
-        const char *acc = dr->access && *dr->access ? dr->access : "rwm";
-        if (dr->type == 'a' && dr->major < 0 && dr->minor < 0)
-            snprintf(b, sizeof(b), "a");
-        else
-            snprintf(b, sizeof(b), "%c %s:%s %s", dr->type, maj, min, acc);
-        if (write_file(d, dr->allow ? "devices.allow" : "devices.deny", b, err) < 0)
-            return -1;
+    const struct oci_dev_rule *lists[2] = {r->dev_rules, default_dev_rules};
+    size_t counts[2] = {r->n_dev_rules, ARRAY_SIZE(default_dev_rules)};
+    for (int l = 0; l < 2; l++) {
+        for (size_t i = 0; i < counts[l]; i++) {
+            const struct oci_dev_rule *dr = &lists[l][i];
+            char b[96], maj[24], min[24];
+            if (dr->major < 0)
+                snprintf(maj, sizeof(maj), "*");
+            else
+                snprintf(maj, sizeof(maj), "%lld", (long long)dr->major);
+            if (dr->minor < 0)
+                snprintf(min, sizeof(min), "*");
+            else
+                snprintf(min, sizeof(min), "%lld", (long long)dr->minor);
+            const char *acc = dr->access && *dr->access ? dr->access : "rwm";
+            if (dr->type == 'a' && dr->major < 0 && dr->minor < 0)
+                snprintf(b, sizeof(b), "a");
+            else
+                snprintf(b, sizeof(b), "%c %s:%s %s", dr->type, maj, min, acc);
+            if (write_file(d, dr->allow ? "devices.allow" : "devices.deny", b, err) < 0)
+                return -1;
+        }
     }
-    /* the nodes every container gets (as runc adds them): null, zero, full,
-     * random, urandom, tty, console, ptmx and the pts slaves */
-    static const char *defaults[] = {"c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm",
-                                     "c 1:8 rwm", "c 1:9 rwm", "c 5:0 rwm",
-                                     "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm"};
-    for (size_t i = 0; i < ARRAY_SIZE(defaults); i++)
-        if (write_file(d, "devices.allow", defaults[i], err) < 0)
-            return -1;
     return 0;
 }
 

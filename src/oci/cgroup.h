@@ -56,6 +56,11 @@ json_t *oci_cgroup_stats(const struct oci_cgroup *cg);
 /* Number of OOM kills seen so far (for events). */
 unsigned long long oci_cgroup_oom_kills(const struct oci_cgroup *cg);
 
+/* cgroup v2 device rules: build and attach a BPF_CGROUP_DEVICE program
+ * (rules, then extra rules that override them). */
+int oci_cgroup_v2_devices(const char *dir, const struct oci_dev_rule *rules, size_t n,
+                          const struct oci_dev_rule *extra, size_t n_extra, vs_err *err);
+
 json_t *oci_cgroup_to_json(const struct oci_cgroup *cg);
 int oci_cgroup_from_json(json_t *j, struct oci_cgroup *cg);
 

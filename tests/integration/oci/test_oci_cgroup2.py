@@ -104,3 +104,43 @@ def test_pure_cgroup_v2_layout(runc, bundle, rootfs, tmp_path):
     assert "c3-rc=1" in o
     c3 = (out / "c3.txt").read_text().strip().splitlines()
     assert len(c3) == 1 and "'memory' controller is not available in the cgroup v2" in c3[0], c3
+
+
+MKNOD = "mknod /tmp/lc c 10 237 && echo mknod-ok; echo x > /dev/null && echo null-ok"
+
+
+def device_bundles(bundle, runc, rootfs, tmp_path, root):
+    out = []
+    for name, extra in (("deny", []), ("allow", [{"allow": True, "type": "c", "major": 10,
+                                                   "minor": 237, "access": "m"}])):
+        b = type(bundle)(runc, root, tmp_path / name, rootfs)
+        for s in ("bounding", "effective", "permitted"):
+            b.config["process"]["capabilities"][s].append("CAP_MKNOD")
+        b.add_mount("/tmp")
+        b.config["linux"]["resources"]["devices"] += extra
+        b.sh(MKNOD).write()
+        out.append(b)
+    return out
+
+
+def check_device_results(deny_out, allow_out):
+    assert "mknod-ok" not in deny_out and "Operation not permitted" in deny_out, deny_out
+    assert "null-ok" in deny_out, deny_out
+    assert "mknod-ok" in allow_out and "null-ok" in allow_out, allow_out
+
+
+def test_device_cgroup_v1(bundle, runc, rootfs, tmp_path):
+    deny, allow = device_bundles(bundle, runc, rootfs, tmp_path, tmp_path / "root")
+    p1, p2 = deny.run(), allow.run()
+    check_device_results(p1.stdout + p1.stderr, p2.stdout + p2.stderr)
+
+
+def test_device_cgroup_v2_bpf(bundle, runc, rootfs, tmp_path):
+    root = tmp_path / "root"
+    deny, allow = device_bundles(bundle, runc, rootfs, tmp_path, root)
+    script = ("umount -l /sys/fs/cgroup && mount -t cgroup2 cgroup2 /sys/fs/cgroup && "
+              f"{runc} --root {root} run --bundle {deny.path} d1 > {tmp_path}/d1 2>&1; "
+              f"{runc} --root {root} run --bundle {allow.path} d2 > {tmp_path}/d2 2>&1; true")
+    subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+                   check=True, timeout=60)
+    check_device_results((tmp_path / "d1").read_text(), (tmp_path / "d2").read_text())
