@@ -5,6 +5,7 @@ processor count in /proc/cpuinfo, MemTotal, the guest's clock, a command typed
 into its shell, and `poweroff` ending vessel with status 0. QEMU microvm boots
 the same guest in the same L1 session as the lab's self-test.
 """
+import base64
 import re
 
 import pytest
@@ -43,6 +44,11 @@ def lab_boots(lab_ready):
     batch.boot(name, lab.qemu_cmd(flavor, cpus, f"{mem}M"), COMMANDS, timeout=tmo)
     for name, flavor, cpus, mem, tmo in VESSEL_BOOTS:
         batch.boot(name, lab.vessel_cmd(flavor, cpus, f"{mem}M"), COMMANDS, timeout=tmo)
+    # the guest init's scripted mode (vessel.run=BASE64), under the known-good peer
+    script = base64.b64encode(b"echo run-says-$((6*7)) $(cat /proc/cmdline | wc -w)\nexit 3\n")
+    batch.boot("qemu-init-run", lab.qemu_cmd("cloud", 1, "256M",
+                                            f"{lab.APPEND} vessel.run={script.decode()}"),
+               timeout=90)
     # what scripts/quickstart.sh does: no flags at all boots the default guest
     batch.boot("default-guest", ["vessel", "vm", "run"], ["echo default-says-$((6*7))", "poweroff"],
                timeout=90)
@@ -85,6 +91,17 @@ def test_lab_qemu_microvm_boots_cloud_kernel(lab_boots):
     run, kvers = lab_boots
     name, flavor, cpus, mem, _ = QEMU_BOOT
     check_boot(run.results[name], flavor, cpus, mem, kvers[flavor], run)
+
+
+def test_guest_init_runs_a_script_from_the_kernel_command_line(lab_boots):
+    """guest/x86_64/init: vessel.run=BASE64 runs the script instead of the shell,
+    reports its exit status and powers the guest off."""
+    run, _ = lab_boots
+    r = run.results["qemu-init-run"]
+    out = lab.after_marker(r.output)
+    assert re.search(r"^run-says-42 \d+$", out, re.M), str(r)
+    assert "VESSEL-GUEST-RUN-EXIT 3" in out, str(r)
+    assert r.ended and not r.timeout and r.status == 0, str(r)
 
 
 def _vessel_param(b):
