@@ -43,6 +43,7 @@ struct init_ctx {
     bool userns;
     bool has_parent_hooks;
     bool no_pivot;
+    bool joined; /* namespaces by path already joined (two-stage start) */
     int preserve_fds;
 };
 
@@ -91,6 +92,68 @@ static char *state_string(struct oci_state *st, enum oci_status status)
     return s;
 }
 
+/* Join the namespaces given by path, the user namespace first. */
+static int join_namespaces(const struct oci_spec *s, vs_err *err)
+{
+    static const enum oci_ns_type order[] = {OCI_NS_USER, OCI_NS_IPC,    OCI_NS_UTS,
+                                             OCI_NS_NET,  OCI_NS_CGROUP, OCI_NS_MNT};
+    for (size_t i = 0; i < ARRAY_SIZE(order); i++) {
+        const struct oci_namespace *ns = &s->ns[order[i]];
+        if (!ns->present || !ns->path)
+            continue;
+        int nfd = open(ns->path, O_RDONLY | O_CLOEXEC);
+        if (nfd < 0 || setns(nfd, oci_ns_clone_flag(order[i])) < 0) {
+            vs_error_errno(err, "cannot join the %s namespace %s", oci_ns_name(order[i]), ns->path);
+            if (nfd >= 0)
+                close(nfd);
+            return -1;
+        }
+        close(nfd);
+    }
+    return 0;
+}
+
+/* Two-stage start, for a new user namespace plus namespaces joined by
+ * path: those must be joined while we are still privileged over them, so
+ * this first stage joins them, makes the user namespace (the parent writes
+ * its maps), then the other new namespaces, and forks the init (so it is
+ * PID 1 of a new pid namespace owned by the new user namespace). Returns
+ * in the init; the first stage reports the init's pid and exits. */
+static void stage1(struct init_ctx *c, int flags)
+{
+    vs_err err = {0};
+    struct oci_sync_msg m;
+    int fd = c->sync;
+    if (join_namespaces(c->spec, &err) < 0)
+        oci_sync_fail(fd, &err);
+    if (unshare(CLONE_NEWUSER) < 0) {
+        vs_error_errno(&err, "cannot create the user namespace");
+        oci_sync_fail(fd, &err);
+    }
+    oci_sync_send(fd, OCI_SYNC_USERNS, 0, NULL);
+    if (oci_sync_recv(fd, &m) < 0 || m.type != OCI_SYNC_MAPS_DONE)
+        _exit(1);
+    if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0) {
+        vs_error_errno(&err, "user namespace: uid/gid 0 is not mapped");
+        oci_sync_fail(fd, &err);
+    }
+    if (unshare(flags & ~(CLONE_NEWUSER | CLONE_NEWCGROUP)) < 0) {
+        vs_error_errno(&err, "cannot create the container's namespaces");
+        oci_sync_fail(fd, &err);
+    }
+    pid_t init = fork();
+    if (init < 0) {
+        vs_error_errno(&err, "fork");
+        oci_sync_fail(fd, &err);
+    }
+    if (init == 0) {
+        c->joined = true;
+        return;
+    }
+    oci_sync_send(fd, OCI_SYNC_PID, init, NULL);
+    _exit(0);
+}
+
 /* The container's init, in its new namespaces. Never returns. */
 __attribute__((noreturn)) static void container_init(struct init_ctx *c)
 {
@@ -99,7 +162,8 @@ __attribute__((noreturn)) static void container_init(struct init_ctx *c)
     struct oci_sync_msg m;
     int fd = c->sync;
 
-    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    if (!c->joined)
+        prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     oci_unblock_all_signals();
     /* the state lock belongs to the invocation, not to the init */
     if (c->st->lock_fd >= 0) {
@@ -123,21 +187,8 @@ __attribute__((noreturn)) static void container_init(struct init_ctx *c)
         vs_error_errno(&err, "cannot create the cgroup namespace");
         oci_sync_fail(fd, &err);
     }
-    /* join namespaces given by path, the user namespace first */
-    static const enum oci_ns_type order[] = {OCI_NS_USER, OCI_NS_IPC,    OCI_NS_UTS,
-                                             OCI_NS_NET,  OCI_NS_CGROUP, OCI_NS_MNT};
-    for (size_t i = 0; i < ARRAY_SIZE(order); i++) {
-        const struct oci_namespace *ns = &s->ns[order[i]];
-        if (!ns->present || !ns->path)
-            continue;
-        int nfd = open(ns->path, O_RDONLY | O_CLOEXEC);
-        if (nfd < 0 || setns(nfd, oci_ns_clone_flag(order[i])) < 0) {
-            vs_error_errno(&err, "cannot join the %s namespace %s", oci_ns_name(order[i]),
-                           ns->path);
-            oci_sync_fail(fd, &err);
-        }
-        close(nfd);
-    }
+    if (!c->joined && join_namespaces(s, &err) < 0)
+        oci_sync_fail(fd, &err);
     if (s->ns[OCI_NS_UTS].present) {
         if (s->hostname && sethostname(s->hostname, strlen(s->hostname)) < 0) {
             vs_error_errno(&err, "cannot set hostname");
@@ -454,16 +505,15 @@ static int do_create(const struct oci_create_opts *o, pid_t *init_pid, int *mast
     for (int t = 0; t < OCI_NS_COUNT; t++)
         if (s->ns[t].present && !s->ns[t].path && t != OCI_NS_TIME && t != OCI_NS_CGROUP)
             flags |= oci_ns_clone_flag(t);
-    if ((flags & CLONE_NEWUSER) &&
-        (s->ns[OCI_NS_NET].path || s->ns[OCI_NS_IPC].path || s->ns[OCI_NS_UTS].path ||
-         s->ns[OCI_NS_MNT].path || s->ns[OCI_NS_CGROUP].path)) {
-        vs_error(err, ENOTSUP,
-                 "joining an existing namespace while creating a new user namespace is not "
-                 "supported; join the user namespace by path too");
-        goto out;
-    }
+    bool two_stage = (flags & CLONE_NEWUSER) &&
+                     (s->ns[OCI_NS_NET].path || s->ns[OCI_NS_IPC].path || s->ns[OCI_NS_UTS].path ||
+                      s->ns[OCI_NS_MNT].path || s->ns[OCI_NS_CGROUP].path);
+    /* the init will be our grandchild: adopt it, so run can wait for it */
+    if (two_stage)
+        prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     fflush(NULL);
-    pid = (pid_t)syscall(SYS_clone, (unsigned long)flags | SIGCHLD, 0, NULL, NULL, 0);
+    pid = (pid_t)syscall(SYS_clone, (unsigned long)(two_stage ? 0 : flags) | SIGCHLD, 0, NULL, NULL,
+                         0);
     if (pid < 0) {
         vs_error_errno(err, "cannot create the container's namespaces");
         goto out;
@@ -487,6 +537,8 @@ static int do_create(const struct oci_create_opts *o, pid_t *init_pid, int *mast
                                  s->hooks.n_prestart + s->hooks.n_create_runtime > 0,
                              .preserve_fds = o->preserve_fds,
                              .no_pivot = o->no_pivot};
+        if (two_stage)
+            stage1(&c, flags);
         container_init(&c);
     }
     close(sync[1]);
@@ -495,8 +547,34 @@ static int do_create(const struct oci_create_opts *o, pid_t *init_pid, int *mast
         close(console);
         console = -1;
     }
+    if (two_stage) {
+        pid_t first = pid;
+        pid = -1;
+        for (;;) {
+            struct oci_sync_msg m;
+            if (oci_sync_recv(sync[0], &m) < 0) {
+                vs_error(err, EIO, "container setup exited early");
+                break;
+            }
+            if (m.type == OCI_SYNC_ERROR) {
+                vs_error(err, m.value, "%s", m.msg);
+                break;
+            }
+            if (m.type == OCI_SYNC_USERNS) {
+                if (write_id_maps(first, s, err) < 0)
+                    break;
+                oci_sync_send(sync[0], OCI_SYNC_MAPS_DONE, 0, NULL);
+            } else if (m.type == OCI_SYNC_PID) {
+                pid = m.value;
+                break;
+            }
+        }
+        waitpid(first, NULL, 0);
+        if (pid < 0)
+            goto out;
+    }
     st->pid = pid;
-    if (userns && write_id_maps(pid, s, err) < 0)
+    if (userns && !two_stage && write_id_maps(pid, s, err) < 0)
         goto out;
     if (st->cgroup.n &&
         (oci_cgroup_enter(&st->cgroup, pid, err) < 0 ||

@@ -18,6 +18,8 @@ enum oci_sync_type {
     OCI_SYNC_ERROR,   /* child -> parent: msg holds the error */
     OCI_SYNC_PID,     /* exec helper -> parent: value = pid of the exec'd process */
     OCI_SYNC_SECCOMP, /* child -> parent: seccomp notify fd attached */
+    OCI_SYNC_USERNS,  /* child -> parent: user namespace made, write its id maps */
+    OCI_SYNC_MAPS_DONE,
 };
 
 struct oci_sync_msg {

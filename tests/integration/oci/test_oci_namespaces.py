@@ -118,3 +118,31 @@ def test_events_stream_reports_oom(bundle):
     assert "stats" in kinds and "oom" in kinds, kinds
     bundle.cmd("delete", "--force", bundle.id, check=True)
     reap(pid)
+
+
+def test_join_by_path_with_new_user_namespace(bundle, runc, state_root, rootfs, tmp_path):
+    """A new user namespace plus a joined network namespace (a pod-style
+    setup): the joined one is entered first, then the user namespace."""
+    bundle.sh("while true; do sleep 0.05; done").create()
+    bundle.start()
+    pid = bundle.state()["pid"]
+    other = Bundle(runc, state_root, tmp_path / "b2", rootfs)
+    lx = other.config["linux"]
+    lx["namespaces"] = [ns for ns in lx["namespaces"] if ns["type"] != "cgroup"]
+    for ns in lx["namespaces"]:
+        if ns["type"] == "network":
+            ns["path"] = f"/proc/{pid}/ns/net"
+    lx["namespaces"].append({"type": "user"})
+    lx["uidMappings"] = [{"containerID": 0, "hostID": 200000, "size": 65536}]
+    lx["gidMappings"] = [{"containerID": 0, "hostID": 200000, "size": 65536}]
+    other.config["mounts"] = [m for m in other.config["mounts"]
+                              if m["destination"] not in ("/sys", "/sys/fs/cgroup")]
+    other.sh("echo pid=$$; id -u; cat /proc/self/uid_map; readlink /proc/self/ns/net")
+    p = other.run()
+    assert p.returncode == 0, p.stderr
+    lines = p.stdout.split("\n")
+    assert lines[0] == "pid=1" and lines[1] == "0"
+    assert lines[2].split() == ["0", "200000", "65536"]
+    assert lines[3] == os.readlink(f"/proc/{pid}/ns/net")
+    bundle.cmd("delete", "--force", bundle.id, check=True)
+    reap(pid)
