@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shell functions shared by guest/build-x86_64.sh and tests/nested/lab.sh:
 # fetch and unpack Debian kernel packages (never installed on the host),
 # resolve kernel modules in dependency order, copy dynamically linked

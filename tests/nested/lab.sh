@@ -68,7 +68,11 @@ find_vessel() {
 prepare_l1_kernel() {
     local pv pkg ver
     pv=$(deb_resolve linux-image-amd64) || {
-        L1_KROOT=$(ls -d "$(vessel_cache_root)"/debs/linux-image-*-amd64_* 2>/dev/null | grep -v cloud | tail -1)
+        L1_KROOT=""
+        local d
+        for d in "$(vessel_cache_root)"/debs/linux-image-*-amd64_*; do
+            case "$d" in *cloud*) ;; *) [ -f "$d/.unpacked" ] && L1_KROOT=$d ;; esac
+        done
         [ -n "$L1_KROOT" ] || lab_die "apt cannot resolve linux-image-amd64 and nothing is cached"
         pv="cached"
     }
