@@ -9,7 +9,7 @@ BUILD="meson ninja-build pkg-config gcc clang clang-format libclang-rt-14-dev
 TEST="python3 python3-pytest busybox-static cpio kmod e2fsprogs curl socat iproute2
   qemu-system-x86 qemu-system-misc qemu-user qemu-utils opensbi u-boot-qemu
   gcc-riscv64-linux-gnu gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
-  crun runc podman conmon time uidmap fio iperf3 bc flex bison libelf-dev libssl-dev xz-utils
+  crun runc podman conmon containerd time uidmap fio iperf3 bc flex bison libelf-dev libssl-dev xz-utils
   linux-source-6.1"
 
 missing=""
