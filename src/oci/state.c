@@ -126,7 +126,8 @@ int oci_state_load(struct oci_state *st, const char *root, const char *id, bool 
     json_error_t je;
     json_t *j = json_load_file(path, 0, &je);
     if (!j) {
-        if (access(st->dir, F_OK) < 0)
+        /* no state.json: gone, being removed, or an interrupted create */
+        if (access(st->dir, F_OK) < 0 || access(path, F_OK) < 0)
             return vs_error(err, ENOENT, "container '%s' does not exist", id);
         return vs_error(err, EIO, "container '%s': state is unreadable (%s)", id, je.text);
     }
