@@ -190,3 +190,25 @@ def test_cpu_cpuset_and_blkio_limits(bundle):
     p = bundle.run()
     assert p.returncode == 0, p.stderr
     assert p.stdout.split() == ["256", "20000", "100000", "0", f"{major}:{minor}", "1048576"]
+
+
+def test_container_side_hooks(bundle, tmp_path):
+    """createContainer runs in the container's namespaces before pivot_root
+    (host paths still visible); startContainer runs inside the container
+    (its path is resolved in the rootfs) just before the process."""
+    out = tmp_path / "out"
+    out.mkdir()
+    bundle.add_mount("/out", typ="bind", source=str(out), options=["bind", "rw"])
+    bundle.config["hooks"] = {
+        "createContainer": [{"path": "/bin/sh", "args": [
+            "sh", "-c", f"hostname > {out}/create-hostname; cat > {out}/create.json"]}],
+        "startContainer": [{"path": "/bin/sh", "args": [
+            "sh", "-c", "cat > /out/start.json; echo $$ > /out/start-pid"]}],
+    }
+    bundle.config["hostname"] = "hooked"
+    p = bundle.sh("echo main-ran").run()
+    assert p.returncode == 0 and "main-ran" in p.stdout, p.stderr
+    assert (out / "create-hostname").read_text().strip() == "hooked"
+    assert json.loads((out / "create.json").read_text())["id"] == bundle.id
+    assert json.loads((out / "start.json").read_text())["id"] == bundle.id
+    assert int((out / "start-pid").read_text()) < 100  # a pid of the container's namespace
