@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -683,8 +684,10 @@ static int release_init(struct oci_state *st, vs_err *err)
             return vs_error_errno(err, "cannot read %s", path);
         if (!oci_pid_alive(st->pid, st->start_time))
             return vs_error(err, ESRCH, "container '%s': its init exited before start", st->id);
-        struct timespec ts = {0, 200000};
-        nanosleep(&ts, NULL);
+        /* wakes when the init writes (or, once it had the fifo open, exits);
+         * the timeout covers an init that died before opening it */
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        poll(&pfd, 1, 50);
     }
     unlink(path);
     return 0;
