@@ -261,6 +261,9 @@ def test_terminal_via_console_socket(bundle, tmp_path):
     assert "/dev/console" in data or "/dev/pts/" in data
     assert "33 101" in data
     os.close(master)
+    pid = bundle.state()["pid"]
+    bundle.cmd("delete", "--force", bundle.id, check=True)
+    reap(pid)
     # a detached container with a terminal and no console socket is refused
     bundle.id += "b"
     p = bundle.create(check=False)
