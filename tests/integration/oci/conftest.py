@@ -137,11 +137,21 @@ class Bundle:
         return self.cmd("delete", *(["--force"] if force else []), self.id)
 
 
+def leftover_cgroups(prefix):
+    import glob
+    return [d for d in glob.glob(f"/sys/fs/cgroup/**/vessel/{prefix}*", recursive=True)
+            if os.path.isdir(d)]
+
+
 @pytest.fixture
 def bundle(runc, state_root, rootfs, tmp_path):
     b = Bundle(runc, state_root, tmp_path / "bundle", rootfs)
+    first = b.id
     yield b
     b.cmd("delete", "--force", b.id)
+    # every container a test made (ids derived from the first) is gone
+    left = leftover_cgroups(first)
+    assert not left, f"cgroups left behind: {left}"
 
 
 def become_subreaper():
