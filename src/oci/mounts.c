@@ -468,8 +468,10 @@ int oci_rootfs_pivot(const struct oci_rootfs_opts *o, vs_err *err)
     /* pivot_root(".", ".") stacks the old root on the new one; detach it */
     if (syscall(SYS_pivot_root, ".", ".") < 0)
         return vs_error_errno(err, "pivot_root into %s", o->rootfs);
-    if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0)
-        return vs_error_errno(err, "cannot make the old root a slave");
+    /* no rslave of "." here (runc does one): "." is the new root's mount,
+     * so it would also strip "shared" from the container's own mounts. The
+     * old root is already slave or private (oci_rootfs_prepare made "/"
+     * so), so detaching it cannot propagate to the host. */
     if (umount2(".", MNT_DETACH) < 0)
         return vs_error_errno(err, "cannot detach the old root");
     if (chdir("/") < 0)

@@ -212,3 +212,21 @@ def test_container_side_hooks(bundle, tmp_path):
     assert json.loads((out / "create.json").read_text())["id"] == bundle.id
     assert json.loads((out / "start.json").read_text())["id"] == bundle.id
     assert int((out / "start-pid").read_text()) < 100  # a pid of the container's namespace
+
+
+def test_mount_propagation_flags(bundle, rootfs, tmp_path):
+    src = tmp_path / "shared-src"
+    src.mkdir()
+    bundle.config["linux"]["rootfsPropagation"] = "private"
+    bundle.add_mount("/shared", typ="bind", source=str(src), options=["rbind", "rw", "shared"])
+    # mounts are made before pivot_root, in the container's mount namespace:
+    # binding <rootfs>/shared joins the peer group of the mount above, and
+    # rslave then makes this one its slave
+    bundle.add_mount("/slave", typ="bind", source=str(rootfs / "shared"),
+                     options=["rbind", "ro", "rslave"])
+    bundle.sh("grep -E ' /(shared|slave) ' /proc/self/mountinfo; touch /slave/x || echo slave-ro")
+    p = bundle.run()
+    lines = {l.split()[4]: l for l in p.stdout.splitlines() if l.count(" ") > 5}
+    assert "shared:" in lines["/shared"], p.stdout
+    assert "master:" in lines["/slave"] and " ro," in lines["/slave"], p.stdout
+    assert "slave-ro" in p.stdout
