@@ -320,6 +320,11 @@ def test_log_file_json(bundle, tmp_path):
     assert p.returncode != 0
     entry = json.loads(log.read_text().splitlines()[-1])
     assert entry["level"] == "error" and "does not exist" in entry["msg"]
+    # --debug adds debug records to the same log
+    subprocess.run([str(bundle.runc), "--root", str(bundle.root), "--debug", "--log", str(log),
+                    "--log-format", "json", "list"], capture_output=True, text=True, check=True)
+    levels = [json.loads(l)["level"] for l in log.read_text().splitlines()]
+    assert "debug" in levels
 
 
 def test_oci_alias_of_vessel(vessel, bundle):
