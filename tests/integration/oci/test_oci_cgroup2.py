@@ -21,15 +21,18 @@ def test_hybrid_uses_v1_and_v2(bundle, state_root):
     if "hugetlb" not in open("/sys/fs/cgroup/unified/cgroup.controllers").read():
         pytest.skip("no hugetlb controller in the v2 hierarchy")
     become_subreaper()
-    bundle.resources()["memory"] = {"limit": 64 << 20}
+    bundle.resources()["memory"] = {"limit": 64 << 20, "reservation": 32 << 20,
+                                    "swap": 96 << 20}
     bundle.resources()["hugepageLimits"] = [{"pageSize": "2MB", "limit": 4 << 20}]
     bundle.sh("sleep 30").create()
     st = json.loads((state_root / bundle.id / "state.json").read_text())
     cg = st["vesselCgroup"]
     assert cg["mode"] == "hybrid"
     dirs = {h["controllers"]: h["dir"] for h in cg["hierarchies"]}
-    with open(os.path.join(dirs["memory"], "memory.limit_in_bytes")) as f:
-        assert int(f.read()) == 64 << 20
+    for f, want in (("memory.limit_in_bytes", 64 << 20), ("memory.soft_limit_in_bytes", 32 << 20),
+                    ("memory.memsw.limit_in_bytes", 96 << 20)):
+        with open(os.path.join(dirs["memory"], f)) as fh:
+            assert int(fh.read()) == want, f
     with open(os.path.join(dirs[""], "hugetlb.2MB.max")) as f:
         assert int(f.read()) == 4 << 20
     pid = bundle.state()["pid"]
