@@ -116,3 +116,13 @@ def restore_stdio(snap, *extra, send=b"", timeout=20):
     p = subprocess.run([str(vessel_path()), "vm", "restore", str(snap), "--console", "stdio",
                         *map(str, extra)], input=send, capture_output=True, timeout=timeout)
     return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+
+
+def continues(before: str, after: str):
+    """The guest's output after a restore continues the output it had printed
+    when the snapshot was taken: joined, the counter goes on by one each
+    line, and the restored part adds lines. (A snapshot may land in the
+    middle of a line; the restored guest then finishes that line.)"""
+    seq = counts(before + after)
+    assert seq == list(range(seq[0], seq[0] + len(seq))), f"counter skipped or repeated: {seq}"
+    assert len(seq) > len(counts(before)), "the restored guest printed no count"

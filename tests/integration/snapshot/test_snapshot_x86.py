@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from snaputil import (api, counts, restore_stdio, rewrite_vmstate, vessel, vessel_path,
+from snaputil import (api, continues, counts, restore_stdio, rewrite_vmstate, vessel, vessel_path,
                       wait_for, x86_guest_dir)
 
 
@@ -97,12 +97,9 @@ def counter_snapshot(kvm, vms, guest, tmp_path):
 
 def test_counter_continues_and_revert_is_whole(counter_snapshot, vms):
     snap, at = counter_snapshot
-    last = counts(at)[-1]
     a = vms("a", "vm", "restore", snap)
     a.wait_count(5)
-    seq = counts(at + a.text())
-    assert seq == list(range(seq[0], seq[0] + len(seq))), "the counter skipped or repeated"
-    assert counts(a.text())[0] == last + 1
+    continues(at, a.text())
     assert "vessel test guest" not in a.text()
     a.stop()
     # break a restored guest: 'x' resets its counter
@@ -137,7 +134,7 @@ def test_counter_clones(counter_snapshot, tmp_path):
             con = out / f"clone-{i}" / "console.log"
             wait_for(lambda: len(counts(con.read_text())) >= 3 if con.exists() else False,
                      what=f"clone {i} counting")
-            assert counts(con.read_text())[0] == counts(at)[-1] + 1
+            continues(at, con.read_text())
     finally:
         for i in range(4):
             vessel("vm", "stop", "--api-sock", out / f"clone-{i}" / "api.sock", check=False)
