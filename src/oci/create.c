@@ -21,7 +21,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -340,27 +339,11 @@ __attribute__((noreturn)) static void container_init(struct init_ctx *c)
     _exit(127);
 }
 
-static int connect_unix(const char *path, vs_err *err)
-{
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof(sa.sun_path))
-        return vs_error(err, ENAMETOOLONG, "socket path %s is too long", path);
-    strcpy(sa.sun_path, path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return vs_error_errno(err, "socket");
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        close(fd);
-        return vs_error_errno(err, "cannot connect to %s", path);
-    }
-    return fd;
-}
-
 /* Forward a seccomp notify fd with the container state to the listener. */
 static void send_seccomp_listener(const struct oci_spec *s, struct oci_state *st, int nfd)
 {
     vs_err e;
-    int sock = connect_unix(s->seccomp.listener_path, &e);
+    int sock = oci_connect_unix(s->seccomp.listener_path, &e);
     if (sock < 0) {
         vs_warn("seccomp listener: %s", e.msg);
         return;
@@ -450,20 +433,9 @@ static int do_create(const struct oci_create_opts *o, pid_t *init_pid, int *mast
         if (oci_cgroup_create(&st->cgroup, s->cgroups_path, o->id, geteuid() != 0, err) < 0)
             goto out;
     }
-    if (s->process.terminal) {
-        if (o->console_socket) {
-            if ((console = connect_unix(o->console_socket, err)) < 0)
-                goto out;
-        } else {
-            int sp[2];
-            if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
-                vs_error_errno(err, "socketpair");
-                goto out;
-            }
-            console = sp[1];
-            console_peer = sp[0];
-        }
-    }
+    if (s->process.terminal &&
+        oci_console_open(o->console_socket, &console, &console_peer, err) < 0)
+        goto out;
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync) < 0) {
         vs_error_errno(err, "socketpair");
         goto out;

@@ -18,7 +18,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <linux/close_range.h>
@@ -108,22 +107,6 @@ static int build_process(const struct oci_exec_opts *o, const struct oci_spec *s
     if (o->no_new_privs)
         p->no_new_privileges = true;
     return 0;
-}
-
-static int connect_console(const char *path, vs_err *err)
-{
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof(sa.sun_path))
-        return vs_error(err, ENAMETOOLONG, "socket path %s is too long", path);
-    strcpy(sa.sun_path, path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        vs_error_errno(err, "cannot connect to %s", path);
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    return fd;
 }
 
 __attribute__((noreturn)) static void exec_child(int sync, int console, const struct oci_spec *s,
@@ -228,20 +211,8 @@ int oci_exec(const struct oci_exec_opts *o, int *exit_status, vs_err *err)
         vs_error(err, ESRCH, "container '%s' stopped", o->id);
         goto out;
     }
-    if (p.terminal) {
-        if (o->console_socket) {
-            if ((console = connect_console(o->console_socket, err)) < 0)
-                goto out;
-        } else {
-            int sp[2];
-            if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0) {
-                vs_error_errno(err, "socketpair");
-                goto out;
-            }
-            console = sp[1];
-            console_peer = sp[0];
-        }
-    }
+    if (p.terminal && oci_console_open(o->console_socket, &console, &console_peer, err) < 0)
+        goto out;
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync) < 0) {
         vs_error_errno(err, "socketpair");
         goto out;

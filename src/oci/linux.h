@@ -43,6 +43,14 @@ int oci_rootfs_finish(const struct oci_rootfs_opts *o, vs_err *err);
 int oci_send_fd(int sock, int fd, const char *data, size_t len);
 int oci_recv_fd(int sock, char *data, size_t len);
 
+/* A stream socket connected to the unix socket at path, or -1. */
+int oci_connect_unix(const char *path, vs_err *err);
+
+/* The console channel of a process with a terminal: *console is connected to
+ * console_socket when one is given; otherwise *console and *console_peer are
+ * the two ends of a socketpair (the pty master comes back on the peer). */
+int oci_console_open(const char *console_socket, int *console, int *console_peer, vs_err *err);
+
 /* Resolve argv0 through PATH from env (inside the container). */
 int oci_find_exec(const char *argv0, const char **env, char *out, size_t len, vs_err *err);
 

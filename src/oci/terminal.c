@@ -6,6 +6,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 int oci_send_fd(int sock, int fd, const char *data, size_t len)
 {
@@ -55,4 +57,34 @@ int oci_recv_fd(int sock, char *data, size_t len)
     int fd;
     memcpy(&fd, CMSG_DATA(c), sizeof(int));
     return fd;
+}
+
+int oci_connect_unix(const char *path, vs_err *err)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return vs_error(err, ENAMETOOLONG, "socket path %s is too long", path);
+    strcpy(sa.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return vs_error_errno(err, "socket");
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        close(fd);
+        return vs_error_errno(err, "cannot connect to %s", path);
+    }
+    return fd;
+}
+
+int oci_console_open(const char *console_socket, int *console, int *console_peer, vs_err *err)
+{
+    if (console_socket) {
+        *console = oci_connect_unix(console_socket, err);
+        return *console < 0 ? -1 : 0;
+    }
+    int sp[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+        return vs_error_errno(err, "socketpair");
+    *console = sp[1];
+    *console_peer = sp[0];
+    return 0;
 }
