@@ -42,6 +42,9 @@ int oci_rootfs_finish(const struct oci_rootfs_opts *o, vs_err *err);
 /* SCM_RIGHTS helpers. */
 int oci_send_fd(int sock, int fd, const char *data, size_t len);
 int oci_recv_fd(int sock, char *data, size_t len);
+/* recvmsg of up to len bytes; *fd is a descriptor that came with them
+ * (SCM_RIGHTS) or -1. Returns what recvmsg returned. */
+ssize_t oci_recv_with_fd(int sock, void *data, size_t len, int *fd);
 
 /* A stream socket connected to the unix socket at path, or -1. */
 int oci_connect_unix(const char *path, vs_err *err);

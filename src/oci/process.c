@@ -19,6 +19,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "oci/linux.h"
 #include "util/cleanup.h"
 
 int oci_sync_send(int fd, int type, int value, const char *msg)
@@ -35,24 +36,9 @@ int oci_sync_send(int fd, int type, int value, const char *msg)
 
 int oci_sync_recv(int fd, struct oci_sync_msg *m)
 {
-    struct iovec iov = {.iov_base = m, .iov_len = sizeof(*m)};
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } u;
-    struct msghdr msg = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
-    ssize_t r;
-    do
-        r = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
-    while (r < 0 && errno == EINTR);
-    if (r != (ssize_t)sizeof(*m))
+    if (oci_recv_with_fd(fd, m, sizeof(*m), &m->passed_fd) != (ssize_t)sizeof(*m))
         return -1;
     m->msg[sizeof(m->msg) - 1] = 0;
-    m->passed_fd = -1;
-    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-    if (c && c->cmsg_type == SCM_RIGHTS)
-        memcpy(&m->passed_fd, CMSG_DATA(c), sizeof(int));
     return 0;
 }
 

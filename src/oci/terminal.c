@@ -35,10 +35,9 @@ int oci_send_fd(int sock, int fd, const char *data, size_t len)
     return r < 0 ? -1 : 0;
 }
 
-int oci_recv_fd(int sock, char *data, size_t len)
+ssize_t oci_recv_with_fd(int sock, void *data, size_t len, int *fd)
 {
-    char dummy;
-    struct iovec iov = {.iov_base = len ? data : &dummy, .iov_len = len ? len : 1};
+    struct iovec iov = {.iov_base = data, .iov_len = len};
     union {
         char buf[CMSG_SPACE(sizeof(int))];
         struct cmsghdr align;
@@ -49,13 +48,19 @@ int oci_recv_fd(int sock, char *data, size_t len)
     do
         r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
     while (r < 0 && errno == EINTR);
-    if (r <= 0)
-        return -1;
-    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
-    if (!c || c->cmsg_type != SCM_RIGHTS)
-        return -1;
+    *fd = -1;
+    struct cmsghdr *c = r > 0 ? CMSG_FIRSTHDR(&msg) : NULL;
+    if (c && c->cmsg_type == SCM_RIGHTS)
+        memcpy(fd, CMSG_DATA(c), sizeof(int));
+    return r;
+}
+
+int oci_recv_fd(int sock, char *data, size_t len)
+{
+    char dummy;
     int fd;
-    memcpy(&fd, CMSG_DATA(c), sizeof(int));
+    if (oci_recv_with_fd(sock, len ? data : &dummy, len ? len : 1, &fd) <= 0)
+        return -1;
     return fd;
 }
 
