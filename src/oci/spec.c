@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,6 +212,37 @@ static json_t *get_array(json_t *o, const char *key, const char *where, vs_err *
     return v;
 }
 
+/* Array `key` of o with a zeroed table for it: its length + 1 elements of
+ * `elem` bytes (the last one a terminator). Returns the table; *arr is the
+ * array, NULL when it is absent or on error (then *rc is -1). */
+static void *get_array_table(json_t *o, const char *key, const char *where, size_t elem,
+                             json_t **arr, struct oci_arena *a, vs_err *err, int *rc)
+{
+    *arr = get_array(o, key, where, err, rc);
+    if (!*arr)
+        return NULL;
+    void *tab = oci_arena_alloc(a, (json_array_size(*arr) + 1) * elem);
+    if (!tab) {
+        *arr = NULL;
+        *rc = vs_error(err, ENOMEM, "out of memory");
+    }
+    return tab;
+}
+
+/* The JSON path of an array element ("linux.devices[3].") into where; -1
+ * with a message unless the element is an object. */
+__attribute__((format(printf, 5, 6))) static int elem_where(vs_err *err, json_t *e, char *where,
+                                                            size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(where, size, fmt, ap);
+    va_end(ap);
+    if (!json_is_object(e))
+        return vs_error(err, EINVAL, "config.json: %s: expected an object", where);
+    return 0;
+}
+
 /* ---- process ---- */
 
 static const struct {
@@ -303,15 +335,14 @@ int oci_process_parse(json_t *p, struct oci_process *out, struct oci_arena *a, v
             out->user.has_umask = true;
             out->user.umask = (uint32_t)x;
         }
-        json_t *ag = get_array(u, "additionalGids", "process.user.", err, &rc);
+        json_t *ag;
+        out->user.additional_gids = get_array_table(u, "additionalGids", "process.user.",
+                                                    sizeof(uint32_t), &ag, a, err, &rc);
         if (rc < 0)
             return -1;
         if (ag) {
             size_t n = json_array_size(ag), i;
             json_t *e;
-            out->user.additional_gids = oci_arena_alloc(a, (n + 1) * sizeof(uint32_t));
-            if (!out->user.additional_gids)
-                return vs_error(err, ENOMEM, "out of memory");
             json_array_foreach(ag, i, e)
             {
                 if (!json_is_integer(e) || json_integer_value(e) < 0 ||
@@ -337,22 +368,19 @@ int oci_process_parse(json_t *p, struct oci_process *out, struct oci_arena *a, v
             parse_cap_set(caps, "ambient", &out->caps.ambient, err) < 0)
             return -1;
     }
-    json_t *rl = get_array(p, "rlimits", w, err, &rc);
+    json_t *rl;
+    out->rlimits = get_array_table(p, "rlimits", w, sizeof(*out->rlimits), &rl, a, err, &rc);
     if (rc < 0)
         return -1;
     if (rl) {
         size_t n = json_array_size(rl), i;
         json_t *e;
-        out->rlimits = oci_arena_alloc(a, (n + 1) * sizeof(*out->rlimits));
-        if (!out->rlimits)
-            return vs_error(err, ENOMEM, "out of memory");
         json_array_foreach(rl, i, e)
         {
             char where[64];
-            snprintf(where, sizeof(where), "process.rlimits[%zu].", i);
             const char *type = NULL;
-            if (!json_is_object(e))
-                return vs_error(err, EINVAL, "config.json: %s: expected an object", where);
+            if (elem_where(err, e, where, sizeof(where), "process.rlimits[%zu].", i) < 0)
+                return -1;
             if (get_str(e, "type", where, &type, err) < 0)
                 return -1;
             if (!type)
@@ -405,9 +433,9 @@ static int parse_blkio_list(json_t *bio, const char *key, const char *which, boo
     json_array_foreach(arr, i, e)
     {
         char where[96];
-        snprintf(where, sizeof(where), "linux.resources.blockIO.%s[%zu].", key, i);
-        if (!json_is_object(e))
-            return vs_error(err, EINVAL, "config.json: %s: expected an object", where);
+        if (elem_where(err, e, where, sizeof(where), "linux.resources.blockIO.%s[%zu].", key, i) <
+            0)
+            return -1;
         struct oci_blkio_dev *d = &r->blkio_devs[r->n_blkio_devs];
         int64_t x = 0;
         if (get_int(e, "major", where, 0, INT32_MAX, &d->major, err) < 0 ||
@@ -499,15 +527,14 @@ int oci_resources_parse(json_t *res, struct oci_resources *r, struct oci_arena *
             parse_blkio_list(bio, "throttleWriteIOPSDevice", "write_iops", false, r, a, err) < 0)
             return -1;
     }
-    json_t *hp = get_array(res, "hugepageLimits", "linux.resources.", err, &rc);
+    json_t *hp;
+    r->hugetlb = get_array_table(res, "hugepageLimits", "linux.resources.", sizeof(*r->hugetlb),
+                                 &hp, a, err, &rc);
     if (rc < 0)
         return -1;
     if (hp) {
         size_t n = json_array_size(hp), i;
         json_t *e;
-        r->hugetlb = oci_arena_alloc(a, (n + 1) * sizeof(*r->hugetlb));
-        if (!r->hugetlb)
-            return vs_error(err, ENOMEM, "out of memory");
         json_array_foreach(hp, i, e)
         {
             const char *w = "linux.resources.hugepageLimits[].";
@@ -524,23 +551,21 @@ int oci_resources_parse(json_t *res, struct oci_resources *r, struct oci_arena *
         }
         r->n_hugetlb = n;
     }
-    json_t *dev = get_array(res, "devices", "linux.resources.", err, &rc);
+    json_t *dev;
+    r->dev_rules = get_array_table(res, "devices", "linux.resources.", sizeof(*r->dev_rules), &dev,
+                                   a, err, &rc);
     if (rc < 0)
         return -1;
     if (dev) {
         size_t n = json_array_size(dev), i;
         json_t *e;
-        r->dev_rules = oci_arena_alloc(a, (n + 1) * sizeof(*r->dev_rules));
-        if (!r->dev_rules)
-            return vs_error(err, ENOMEM, "out of memory");
         json_array_foreach(dev, i, e)
         {
             char where[64];
-            snprintf(where, sizeof(where), "linux.resources.devices[%zu].", i);
             struct oci_dev_rule *d = &r->dev_rules[i];
             const char *type = NULL;
-            if (!json_is_object(e))
-                return vs_error(err, EINVAL, "config.json: %s: expected an object", where);
+            if (elem_where(err, e, where, sizeof(where), "linux.resources.devices[%zu].", i) < 0)
+                return -1;
             d->major = d->minor = -1;
             if (get_bool(e, "allow", where, &d->allow, err) < 0 ||
                 get_str(e, "type", where, &type, err) < 0 ||
@@ -644,26 +669,23 @@ static int parse_seccomp(json_t *sc, struct oci_seccomp *out, struct oci_arena *
                        &out->uses_notify) < 0)
         return vs_error(err, EINVAL,
                         "config.json: linux.seccomp.defaultAction: unknown action '%s'", def);
-    json_t *sys = get_array(sc, "syscalls", w, err, &rc);
+    json_t *sys;
+    out->rules = get_array_table(sc, "syscalls", w, sizeof(*out->rules), &sys, a, err, &rc);
     if (rc < 0)
         return -1;
     if (!sys)
         return 0;
     size_t n = json_array_size(sys), i;
     json_t *e;
-    out->rules = oci_arena_alloc(a, (n + 1) * sizeof(*out->rules));
-    if (!out->rules)
-        return vs_error(err, ENOMEM, "out of memory");
     json_array_foreach(sys, i, e)
     {
         char where[64];
-        snprintf(where, sizeof(where), "linux.seccomp.syscalls[%zu].", i);
         struct oci_seccomp_rule *r = &out->rules[i];
         const char *act = NULL;
         int64_t eret = 0;
         int has_eret;
-        if (!json_is_object(e))
-            return vs_error(err, EINVAL, "config.json: %s: expected an object", where);
+        if (elem_where(err, e, where, sizeof(where), "linux.seccomp.syscalls[%zu].", i) < 0)
+            return -1;
         if (get_str_array(e, "names", where, &r->names, &r->n_names, a, err) < 0 ||
             get_str(e, "action", where, &act, err) < 0 ||
             (has_eret = get_int(e, "errnoRet", where, 0, 4095, &eret, err)) < 0)
@@ -713,24 +735,21 @@ static int parse_hook_list(json_t *hooks, const char *key, struct oci_hook **out
                            struct oci_arena *a, vs_err *err)
 {
     int rc = 0;
-    json_t *arr = get_array(hooks, key, "hooks.", err, &rc);
+    json_t *arr;
+    *out = get_array_table(hooks, key, "hooks.", sizeof(**out), &arr, a, err, &rc);
     if (rc < 0)
         return -1;
     if (!arr)
         return 0;
     size_t cnt = json_array_size(arr), i;
     json_t *e;
-    *out = oci_arena_alloc(a, (cnt + 1) * sizeof(**out));
-    if (!*out)
-        return vs_error(err, ENOMEM, "out of memory");
     json_array_foreach(arr, i, e)
     {
         char where[64];
-        snprintf(where, sizeof(where), "hooks.%s[%zu].", key, i);
         struct oci_hook *h = &(*out)[i];
         int64_t t = 0;
-        if (!json_is_object(e))
-            return vs_error(err, EINVAL, "config.json: %s: expected an object", where);
+        if (elem_where(err, e, where, sizeof(where), "hooks.%s[%zu].", key, i) < 0)
+            return -1;
         if (get_str(e, "path", where, &h->path, err) < 0 ||
             get_str_array(e, "args", where, &h->args, NULL, a, err) < 0 ||
             get_str_array(e, "env", where, &h->env, NULL, a, err) < 0 ||
@@ -748,7 +767,8 @@ static int parse_id_maps(json_t *lx, const char *key, struct oci_id_map **out, s
                          struct oci_arena *a, vs_err *err)
 {
     int rc = 0;
-    json_t *arr = get_array(lx, key, "linux.", err, &rc);
+    json_t *arr;
+    *out = get_array_table(lx, key, "linux.", sizeof(**out), &arr, a, err, &rc);
     if (rc < 0)
         return -1;
     if (!arr)
@@ -757,9 +777,6 @@ static int parse_id_maps(json_t *lx, const char *key, struct oci_id_map **out, s
     json_t *e;
     if (cnt > 340)
         return vs_error(err, EINVAL, "config.json: linux.%s: too many entries", key);
-    *out = oci_arena_alloc(a, (cnt + 1) * sizeof(**out));
-    if (!*out)
-        return vs_error(err, ENOMEM, "out of memory");
     json_array_foreach(arr, i, e)
     {
         char where[64];
@@ -792,9 +809,8 @@ static int parse_linux(json_t *lx, struct oci_spec *s, vs_err *err)
         {
             char where[64];
             const char *type = NULL, *path = NULL;
-            snprintf(where, sizeof(where), "linux.namespaces[%zu].", i);
-            if (!json_is_object(e))
-                return vs_error(err, EINVAL, "config.json: %s: expected an object", where);
+            if (elem_where(err, e, where, sizeof(where), "linux.namespaces[%zu].", i) < 0)
+                return -1;
             if (get_str(e, "type", where, &type, err) < 0 ||
                 get_str(e, "path", where, &path, err) < 0)
                 return -1;
@@ -823,15 +839,13 @@ static int parse_linux(json_t *lx, struct oci_spec *s, vs_err *err)
         !(s->ns[OCI_NS_USER].present && !s->ns[OCI_NS_USER].path))
         return vs_error(err, EINVAL,
                         "config.json: linux.uidMappings given without a new user namespace");
-    json_t *devs = get_array(lx, "devices", "linux.", err, &rc);
+    json_t *devs;
+    s->devices = get_array_table(lx, "devices", "linux.", sizeof(*s->devices), &devs, a, err, &rc);
     if (rc < 0)
         return -1;
     if (devs) {
         size_t n = json_array_size(devs), i;
         json_t *e;
-        s->devices = oci_arena_alloc(a, (n + 1) * sizeof(*s->devices));
-        if (!s->devices)
-            return vs_error(err, ENOMEM, "out of memory");
         json_array_foreach(devs, i, e)
         {
             char where[64];
@@ -839,9 +853,8 @@ static int parse_linux(json_t *lx, struct oci_spec *s, vs_err *err)
             int64_t x;
             int r;
             struct oci_device *d = &s->devices[i];
-            snprintf(where, sizeof(where), "linux.devices[%zu].", i);
-            if (!json_is_object(e))
-                return vs_error(err, EINVAL, "config.json: %s: expected an object", where);
+            if (elem_where(err, e, where, sizeof(where), "linux.devices[%zu].", i) < 0)
+                return -1;
             if (get_str(e, "path", where, &d->path, err) < 0 ||
                 get_str(e, "type", where, &type, err) < 0 ||
                 get_int(e, "major", where, 0, 0xfff, &d->major, err) < 0 ||
@@ -963,9 +976,8 @@ static int parse_mounts(json_t *arr, struct oci_spec *s, vs_err *err)
     {
         char where[64];
         struct oci_mount *m = &s->mounts[i];
-        snprintf(where, sizeof(where), "mounts[%zu].", i);
-        if (!json_is_object(e))
-            return vs_error(err, EINVAL, "config.json: %s: expected an object", where);
+        if (elem_where(err, e, where, sizeof(where), "mounts[%zu].", i) < 0)
+            return -1;
         if (get_str(e, "destination", where, &m->destination, err) < 0 ||
             get_str(e, "type", where, &m->type, err) < 0 ||
             get_str(e, "source", where, &m->source, err) < 0 ||
