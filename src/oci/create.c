@@ -57,28 +57,29 @@ static int write_proc_file(pid_t pid, const char *file, const char *data, vs_err
     return 0;
 }
 
+/* The id map lines "container host size"; with no mapping given, root in
+ * the container is `self` outside. */
+static void format_id_map(char *buf, size_t size, const struct oci_id_map *m, size_t n,
+                          unsigned self)
+{
+    size_t off = 0;
+    if (n == 0)
+        off += (size_t)snprintf(buf, size, "0 %u 1\n", self);
+    for (size_t i = 0; i < n && off < size - 64; i++)
+        off += (size_t)snprintf(buf + off, size - off, "%u %u %u\n", m[i].container_id,
+                                m[i].host_id, m[i].size);
+}
+
 static int write_id_maps(pid_t pid, const struct oci_spec *s, vs_err *err)
 {
     char buf[8192];
-    size_t off = 0;
     uid_t euid = geteuid();
-    if (s->n_uid_maps == 0)
-        off += (size_t)snprintf(buf, sizeof(buf), "0 %u 1\n", (unsigned)euid);
-    for (size_t i = 0; i < s->n_uid_maps && off < sizeof(buf) - 64; i++)
-        off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%u %u %u\n",
-                                s->uid_maps[i].container_id, s->uid_maps[i].host_id,
-                                s->uid_maps[i].size);
+    format_id_map(buf, sizeof(buf), s->uid_maps, s->n_uid_maps, (unsigned)euid);
     if (write_proc_file(pid, "uid_map", buf, err) < 0)
         return vs_error_prefix(err, "user namespace: ");
     if (euid != 0 && write_proc_file(pid, "setgroups", "deny", err) < 0)
         return -1;
-    off = 0;
-    if (s->n_gid_maps == 0)
-        off += (size_t)snprintf(buf, sizeof(buf), "0 %u 1\n", (unsigned)getegid());
-    for (size_t i = 0; i < s->n_gid_maps && off < sizeof(buf) - 64; i++)
-        off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%u %u %u\n",
-                                s->gid_maps[i].container_id, s->gid_maps[i].host_id,
-                                s->gid_maps[i].size);
+    format_id_map(buf, sizeof(buf), s->gid_maps, s->n_gid_maps, (unsigned)getegid());
     if (write_proc_file(pid, "gid_map", buf, err) < 0)
         return vs_error_prefix(err, "user namespace: ");
     return 0;
