@@ -18,6 +18,8 @@
 
 #define TLB_IDX(va) (((va) >> 12) & (RV_TLB_SIZE - 1))
 
+/* dst is assigned a T: a 64-bit dst gets the value sign- or zero-extended
+ * as T is signed or not, which is what the RISC-V loads want. */
 #define LOAD(T, addr, dst)                                                                         \
     do {                                                                                           \
         uint64_t va_ = (addr);                                                                     \
@@ -415,48 +417,27 @@ static uint64_t exec_batch(struct rv_hart *h, uint64_t n)
                 *rd = npc;
                 npc = (a + (uint64_t)imm) & ~1ull;
                 NEXT;
-            case RV_F_LB: {
-                int8_t t;
-                LOAD(int8_t, a + (uint64_t)imm, t);
-                *rd = (uint64_t)(int64_t)t;
+            case RV_F_LB:
+                LOAD(int8_t, a + (uint64_t)imm, *rd);
                 NEXT;
-            }
-            case RV_F_LH: {
-                int16_t t;
-                LOAD(int16_t, a + (uint64_t)imm, t);
-                *rd = (uint64_t)(int64_t)t;
+            case RV_F_LH:
+                LOAD(int16_t, a + (uint64_t)imm, *rd);
                 NEXT;
-            }
-            case RV_F_LW: {
-                int32_t t;
-                LOAD(int32_t, a + (uint64_t)imm, t);
-                *rd = (uint64_t)(int64_t)t;
+            case RV_F_LW:
+                LOAD(int32_t, a + (uint64_t)imm, *rd);
                 NEXT;
-            }
-            case RV_F_LD: {
-                uint64_t t;
-                LOAD(uint64_t, a + (uint64_t)imm, t);
-                *rd = t;
+            case RV_F_LD:
+                LOAD(uint64_t, a + (uint64_t)imm, *rd);
                 NEXT;
-            }
-            case RV_F_LBU: {
-                uint8_t t;
-                LOAD(uint8_t, a + (uint64_t)imm, t);
-                *rd = t;
+            case RV_F_LBU:
+                LOAD(uint8_t, a + (uint64_t)imm, *rd);
                 NEXT;
-            }
-            case RV_F_LHU: {
-                uint16_t t;
-                LOAD(uint16_t, a + (uint64_t)imm, t);
-                *rd = t;
+            case RV_F_LHU:
+                LOAD(uint16_t, a + (uint64_t)imm, *rd);
                 NEXT;
-            }
-            case RV_F_LWU: {
-                uint32_t t;
-                LOAD(uint32_t, a + (uint64_t)imm, t);
-                *rd = t;
+            case RV_F_LWU:
+                LOAD(uint32_t, a + (uint64_t)imm, *rd);
                 NEXT;
-            }
             case RV_F_SB:
                 STORE(uint8_t, a + (uint64_t)imm, b);
                 NEXT;
@@ -582,45 +563,27 @@ static uint64_t exec_batch(struct rv_hart *h, uint64_t n)
         case 0x03: { /* LOAD */
             uint64_t a = x[RS1] + (uint64_t)IMM_I, v;
             switch (F3) {
-            case 0: {
-                int8_t t;
-                LOAD(int8_t, a, t);
-                v = (uint64_t)(int64_t)t;
+            case 0:
+                LOAD(int8_t, a, v);
                 break;
-            }
-            case 1: {
-                int16_t t;
-                LOAD(int16_t, a, t);
-                v = (uint64_t)(int64_t)t;
+            case 1:
+                LOAD(int16_t, a, v);
                 break;
-            }
-            case 2: {
-                int32_t t;
-                LOAD(int32_t, a, t);
-                v = (uint64_t)(int64_t)t;
+            case 2:
+                LOAD(int32_t, a, v);
                 break;
-            }
             case 3:
                 LOAD(uint64_t, a, v);
                 break;
-            case 4: {
-                uint8_t t;
-                LOAD(uint8_t, a, t);
-                v = t;
+            case 4:
+                LOAD(uint8_t, a, v);
                 break;
-            }
-            case 5: {
-                uint16_t t;
-                LOAD(uint16_t, a, t);
-                v = t;
+            case 5:
+                LOAD(uint16_t, a, v);
                 break;
-            }
-            case 6: {
-                uint32_t t;
-                LOAD(uint32_t, a, t);
-                v = t;
+            case 6:
+                LOAD(uint32_t, a, v);
                 break;
-            }
             default:
                 goto illegal;
             }
