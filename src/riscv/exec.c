@@ -90,6 +90,46 @@ static inline int64_t sext32(uint64_t v)
     return (int64_t)(int32_t)v;
 }
 
+/* M-extension division: x/0 and INT_MIN/-1 do not trap, they give the
+ * results the ISA defines. */
+static inline uint64_t div64(uint64_t a, uint64_t b)
+{
+    if (b == 0)
+        return UINT64_MAX;
+    if ((int64_t)a == INT64_MIN && (int64_t)b == -1)
+        return a;
+    return (uint64_t)((int64_t)a / (int64_t)b);
+}
+
+static inline uint64_t rem64(uint64_t a, uint64_t b)
+{
+    if (b == 0)
+        return a;
+    if ((int64_t)a == INT64_MIN && (int64_t)b == -1)
+        return 0;
+    return (uint64_t)((int64_t)a % (int64_t)b);
+}
+
+static inline uint64_t divw(uint64_t a, uint64_t b)
+{
+    int32_t x32 = (int32_t)a, y32 = (int32_t)b;
+    if (y32 == 0)
+        return UINT64_MAX;
+    if (x32 == INT32_MIN && y32 == -1)
+        return (uint64_t)(int64_t)INT32_MIN;
+    return (uint64_t)(int64_t)(x32 / y32);
+}
+
+static inline uint64_t remw(uint64_t a, uint64_t b)
+{
+    int32_t x32 = (int32_t)a, y32 = (int32_t)b;
+    if (y32 == 0)
+        return (uint64_t)(int64_t)x32;
+    if (x32 == INT32_MIN && y32 == -1)
+        return 0;
+    return (uint64_t)(int64_t)(x32 % y32);
+}
+
 /* AMO on host memory; returns the old value. */
 static uint64_t amo_op(void *p, unsigned f5, bool dw, uint64_t src)
 {
@@ -350,50 +390,26 @@ static uint64_t exec_batch(struct rv_hart *h, uint64_t n)
                 *rd = (uint64_t)sext32((uint32_t)a * (uint32_t)b);
                 NEXT;
             case RV_F_DIV:
-                if (b == 0)
-                    *rd = UINT64_MAX;
-                else if ((int64_t)a == INT64_MIN && (int64_t)b == -1)
-                    *rd = a;
-                else
-                    *rd = (uint64_t)((int64_t)a / (int64_t)b);
+                *rd = div64(a, b);
                 NEXT;
             case RV_F_DIVU:
                 *rd = b ? a / b : UINT64_MAX;
                 NEXT;
             case RV_F_REM:
-                if (b == 0)
-                    *rd = a;
-                else if ((int64_t)a == INT64_MIN && (int64_t)b == -1)
-                    *rd = 0;
-                else
-                    *rd = (uint64_t)((int64_t)a % (int64_t)b);
+                *rd = rem64(a, b);
                 NEXT;
             case RV_F_REMU:
                 *rd = b ? a % b : a;
                 NEXT;
-            case RV_F_DIVW: {
-                int32_t x32 = (int32_t)a, y32 = (int32_t)b;
-                if (y32 == 0)
-                    *rd = UINT64_MAX;
-                else if (x32 == INT32_MIN && y32 == -1)
-                    *rd = (uint64_t)(int64_t)INT32_MIN;
-                else
-                    *rd = (uint64_t)(int64_t)(x32 / y32);
+            case RV_F_DIVW:
+                *rd = divw(a, b);
                 NEXT;
-            }
             case RV_F_DIVUW:
                 *rd = (uint32_t)b ? (uint64_t)sext32((uint32_t)a / (uint32_t)b) : UINT64_MAX;
                 NEXT;
-            case RV_F_REMW: {
-                int32_t x32 = (int32_t)a, y32 = (int32_t)b;
-                if (y32 == 0)
-                    *rd = (uint64_t)(int64_t)x32;
-                else if (x32 == INT32_MIN && y32 == -1)
-                    *rd = 0;
-                else
-                    *rd = (uint64_t)(int64_t)(x32 % y32);
+            case RV_F_REMW:
+                *rd = remw(a, b);
                 NEXT;
-            }
             case RV_F_REMUW:
                 *rd = (uint64_t)sext32((uint32_t)b ? (uint32_t)a % (uint32_t)b : (uint32_t)a);
                 NEXT;
@@ -782,23 +798,13 @@ static uint64_t exec_batch(struct rv_hart *h, uint64_t n)
                     r = mulhu(a, b);
                     break;
                 case 4:
-                    if (b == 0)
-                        r = UINT64_MAX;
-                    else if ((int64_t)a == INT64_MIN && (int64_t)b == -1)
-                        r = a;
-                    else
-                        r = (uint64_t)((int64_t)a / (int64_t)b);
+                    r = div64(a, b);
                     break;
                 case 5:
                     r = b ? a / b : UINT64_MAX;
                     break;
                 case 6:
-                    if (b == 0)
-                        r = a;
-                    else if ((int64_t)a == INT64_MIN && (int64_t)b == -1)
-                        r = 0;
-                    else
-                        r = (uint64_t)((int64_t)a % (int64_t)b);
+                    r = rem64(a, b);
                     break;
                 default:
                     r = b ? a % b : a;
@@ -887,23 +893,13 @@ static uint64_t exec_batch(struct rv_hart *h, uint64_t n)
                     r = (uint64_t)sext32(a32 * b32);
                     break;
                 case 4:
-                    if (b32 == 0)
-                        r = UINT64_MAX;
-                    else if ((int32_t)a32 == INT32_MIN && (int32_t)b32 == -1)
-                        r = (uint64_t)(int64_t)INT32_MIN;
-                    else
-                        r = (uint64_t)(int64_t)((int32_t)a32 / (int32_t)b32);
+                    r = divw(a, b);
                     break;
                 case 5:
                     r = b32 ? (uint64_t)sext32(a32 / b32) : UINT64_MAX;
                     break;
                 case 6:
-                    if (b32 == 0)
-                        r = (uint64_t)sext32(a32);
-                    else if ((int32_t)a32 == INT32_MIN && (int32_t)b32 == -1)
-                        r = 0;
-                    else
-                        r = (uint64_t)(int64_t)((int32_t)a32 % (int32_t)b32);
+                    r = remw(a, b);
                     break;
                 case 7:
                     r = (uint64_t)sext32(b32 ? a32 % b32 : a32);
