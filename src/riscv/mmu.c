@@ -432,17 +432,19 @@ int rv_hart_phys_write(struct rv_hart *h, uint64_t pa, const void *buf, size_t l
     return 0;
 }
 
-int rv_hart_virt_read(struct rv_hart *h, uint64_t va, void *buf, size_t len)
+/* Page by page: each page is translated for acc, then b is written to it
+ * (store; b is only read) or filled from it (load). */
+static int virt_copy(struct rv_hart *h, uint64_t va, uint8_t *b, size_t len, enum rv_access acc)
 {
-    uint8_t *b = buf;
     while (len) {
         size_t chunk = 4096 - (va & 0xfff);
         if (chunk > len)
             chunk = len;
         uint64_t pa;
         bool cacheable;
-        if (translate(h, va, RV_ACC_LOAD, &pa, &cacheable) ||
-            rv_hart_phys_read(h, pa, b, chunk) < 0)
+        if (translate(h, va, acc, &pa, &cacheable) ||
+            (acc == RV_ACC_STORE ? rv_hart_phys_write(h, pa, b, chunk)
+                                 : rv_hart_phys_read(h, pa, b, chunk)) < 0)
             return -1;
         va += chunk;
         b += chunk;
@@ -451,21 +453,12 @@ int rv_hart_virt_read(struct rv_hart *h, uint64_t va, void *buf, size_t len)
     return 0;
 }
 
+int rv_hart_virt_read(struct rv_hart *h, uint64_t va, void *buf, size_t len)
+{
+    return virt_copy(h, va, buf, len, RV_ACC_LOAD);
+}
+
 int rv_hart_virt_write(struct rv_hart *h, uint64_t va, const void *buf, size_t len)
 {
-    const uint8_t *b = buf;
-    while (len) {
-        size_t chunk = 4096 - (va & 0xfff);
-        if (chunk > len)
-            chunk = len;
-        uint64_t pa;
-        bool cacheable;
-        if (translate(h, va, RV_ACC_STORE, &pa, &cacheable) ||
-            rv_hart_phys_write(h, pa, b, chunk) < 0)
-            return -1;
-        va += chunk;
-        b += chunk;
-        len -= chunk;
-    }
-    return 0;
+    return virt_copy(h, va, (uint8_t *)buf, len, RV_ACC_STORE);
 }
