@@ -193,32 +193,19 @@ static void res_irq(struct vs_buf *r, unsigned irq)
     vs_buf_append(r, d, sizeof(d));
 }
 
-/* Word address space descriptor (bus numbers or I/O ports), producer. */
-static void res_word(struct vs_buf *r, uint8_t type, uint16_t min, uint16_t max, uint8_t tflags)
+/* Address space descriptor, producer: word (w 2), dword (4) or qword (8).
+ * A 6-byte header (tag, length, resource type, general flags, type flags),
+ * then five w-byte fields: granularity, min, max, translation, length.
+ * type: 0 memory, 1 I/O, 2 bus numbers. */
+static void res_addr(struct vs_buf *r, unsigned w, uint8_t type, uint64_t min, uint64_t max,
+                     uint8_t tflags)
 {
-    uint8_t d[16] = {0x88, 13, 0, type, 0x0c, tflags};
-    put_le(d + 8, min, 2);
-    put_le(d + 10, max, 2);
-    put_le(d + 14, (uint32_t)max - min + 1, 2);
-    vs_buf_append(r, d, sizeof(d));
-}
-
-static void res_dword_mem(struct vs_buf *r, uint32_t min, uint32_t max)
-{
-    uint8_t d[26] = {0x87, 23, 0, 0, 0x0c, 0x01};
-    put_le(d + 10, min, 4);
-    put_le(d + 14, max, 4);
-    put_le(d + 22, (uint64_t)max - min + 1, 4);
-    vs_buf_append(r, d, sizeof(d));
-}
-
-static void res_qword_mem(struct vs_buf *r, uint64_t min, uint64_t max)
-{
-    uint8_t d[46] = {0x8a, 43, 0, 0, 0x0c, 0x01};
-    put_le(d + 14, min, 8);
-    put_le(d + 22, max, 8);
-    put_le(d + 38, max - min + 1, 8);
-    vs_buf_append(r, d, sizeof(d));
+    static const uint8_t tag[9] = {[2] = 0x88, [4] = 0x87, [8] = 0x8a};
+    uint8_t d[6 + 5 * 8] = {tag[w], (uint8_t)(3 + 5 * w), 0, type, 0x0c, tflags};
+    put_le(d + 6 + w, min, w);
+    put_le(d + 6 + 2 * w, max, w);
+    put_le(d + 6 + 4 * w, max - min + 1, w);
+    vs_buf_append(r, d, 6 + 5 * w);
 }
 
 static void dsdt_pci0(struct vs_buf *sb, const struct x86_acpi_config *c)
@@ -233,13 +220,13 @@ static void dsdt_pci0(struct vs_buf *sb, const struct x86_acpi_config *c)
     aml_name_int(&dev, "_BBN", 0);
     aml_name_int(&dev, "_SEG", 0);
 
-    res_word(&res, 2, 0, 0, 0);           /* bus 0 */
-    res_io(&res, 0xcf8, 8);               /* config mechanism #1 (consumed) */
-    res_word(&res, 1, 0x0000, 0x0cf7, 3); /* I/O below 0xcf8 */
-    res_word(&res, 1, 0x0d00, 0xffff, 3); /* I/O above 0xcff */
-    res_dword_mem(&res, (uint32_t)c->pci_mmio32_start, (uint32_t)(c->pci_mmio32_end - 1));
+    res_addr(&res, 2, 2, 0, 0, 0);           /* bus 0 */
+    res_io(&res, 0xcf8, 8);                  /* config mechanism #1 (consumed) */
+    res_addr(&res, 2, 1, 0x0000, 0x0cf7, 3); /* I/O below 0xcf8 */
+    res_addr(&res, 2, 1, 0x0d00, 0xffff, 3); /* I/O above 0xcff */
+    res_addr(&res, 4, 0, (uint32_t)c->pci_mmio32_start, (uint32_t)(c->pci_mmio32_end - 1), 1);
     if (c->pci_mmio64_end > c->pci_mmio64_start)
-        res_qword_mem(&res, c->pci_mmio64_start, c->pci_mmio64_end - 1);
+        res_addr(&res, 8, 0, c->pci_mmio64_start, c->pci_mmio64_end - 1, 1);
     aml_name_buffer(&dev, "_CRS", &res);
 
     /* _PRT: INTA..INTD of slots 1..31 straight to IOAPIC GSIs. */
