@@ -302,6 +302,19 @@ static void test_smp(void)
 
 /* ---- tests ---- */
 
+/* Prints one e820 entry (address, size, type); its size when it is RAM. */
+static u64 e820_entry(const u8 *e)
+{
+    puts_("e820: ");
+    putx(rd64(e));
+    puts_(" ");
+    putx(rd64(e + 8));
+    puts_(" ");
+    putu(rd32(e + 16));
+    puts_("\n");
+    return rd32(e + 16) == 1 ? rd64(e + 8) : 0;
+}
+
 static void test_e820(void)
 {
     u64 total = 0;
@@ -309,29 +322,13 @@ static void test_e820(void)
         u8 n = boot_params[0x1e8];
         for (u8 i = 0; i < n; i++) {
             u8 *e = boot_params + 0x2d0 + 20 * i;
-            puts_("e820: ");
-            putx(rd64(e));
-            puts_(" ");
-            putx(rd64(e + 8));
-            puts_(" ");
-            putu(rd32(e + 16));
-            puts_("\n");
-            if (rd32(e + 16) == 1)
-                total += rd64(e + 8);
+            total += e820_entry(e);
         }
     } else if (pvh_info) {
         u32 n = rd32(pvh_info + 0x30);
         u8 *e = (u8 *)rd64(pvh_info + 0x28);
         for (u32 i = 0; i < n; i++, e += 24) {
-            puts_("e820: ");
-            putx(rd64(e));
-            puts_(" ");
-            putx(rd64(e + 8));
-            puts_(" ");
-            putu(rd32(e + 16));
-            puts_("\n");
-            if (rd32(e + 16) == 1)
-                total += rd64(e + 8);
+            total += e820_entry(e);
         }
     }
     puts_("ram total kib: ");
