@@ -9,18 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from rvhelpers import vessel_path  # the riscv tests' shared helpers
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-def vessel_path() -> Path:
-    env = os.environ.get("VESSEL_BIN")
-    if env:
-        return Path(env)
-    for cand in (ROOT / "build-test/src/cmd/vessel", ROOT / "build/src/cmd/vessel"):
-        if cand.exists():
-            return cand
-    pytest.fail("vessel is not built: run tests/run (or set VESSEL_BIN)")
 
 SRC = ROOT / "tests/riscv-isa/user"
 CC = "riscv64-linux-gnu-gcc"

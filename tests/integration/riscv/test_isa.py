@@ -11,21 +11,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from rvhelpers import vessel_path  # the riscv tests' shared helpers
 
 ROOT = Path(__file__).resolve().parents[3]
 SRC = ROOT / "tests/riscv-isa"
 CC = "riscv64-unknown-elf-gcc"
 TESTS = sorted(p.stem for p in SRC.glob("test_*.c"))
-
-
-def vessel_path() -> Path:
-    env = os.environ.get("VESSEL_BIN")
-    if env:
-        return Path(env)
-    for cand in (ROOT / "build-test/src/cmd/vessel", ROOT / "build/src/cmd/vessel"):
-        if cand.exists():
-            return cand
-    pytest.fail("vessel is not built: run tests/run (or set VESSEL_BIN)")
 
 
 def need_cc():
