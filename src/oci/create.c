@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -223,15 +222,8 @@ __attribute__((noreturn)) static void container_init(struct init_ctx *c)
                 oci_sync_fail(fd, &err);
             char ptmx[PATH_MAX + 32];
             snprintf(ptmx, sizeof(ptmx), "%s/dev/pts/ptmx", c->rootfs);
-            master = open(ptmx, O_RDWR | O_NOCTTY | O_CLOEXEC);
-            if (master < 0)
-                master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
-            int unlock = 0;
-            if (master < 0 || ioctl(master, TIOCSPTLCK, &unlock) < 0 ||
-                (slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY)) < 0) {
-                vs_error_errno(&err, "cannot allocate a terminal");
+            if (oci_pty_open(ptmx, &master, &slave, &err) < 0)
                 oci_sync_fail(fd, &err);
-            }
             snprintf(slave_path, sizeof(slave_path), "/proc/self/fd/%d", slave);
             char console[PATH_MAX + 32];
             snprintf(console, sizeof(console), "%s/dev/console", c->rootfs);
@@ -245,15 +237,8 @@ __attribute__((noreturn)) static void container_init(struct init_ctx *c)
         } else if (oci_rootfs_prepare(&ro, &err) < 0)
             oci_sync_fail(fd, &err);
     }
-    if (s->process.terminal && master < 0) {
-        master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
-        int unlock = 0;
-        if (master < 0 || ioctl(master, TIOCSPTLCK, &unlock) < 0 ||
-            (slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY)) < 0) {
-            vs_error_errno(&err, "cannot allocate a terminal");
-            oci_sync_fail(fd, &err);
-        }
-    }
+    if (s->process.terminal && master < 0 && oci_pty_open(NULL, &master, &slave, &err) < 0)
+        oci_sync_fail(fd, &err);
     if (master >= 0) {
         if (oci_send_fd(c->console, master, "", 0) < 0) {
             vs_error_errno(&err, "cannot send the terminal to the console socket");

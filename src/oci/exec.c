@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -115,13 +114,8 @@ __attribute__((noreturn)) static void exec_child(int sync, int console, const st
     vs_err err = {0};
     int master = -1, slave = -1;
     if (p->terminal) {
-        master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
-        int unlock = 0;
-        if (master < 0 || ioctl(master, TIOCSPTLCK, &unlock) < 0 ||
-            (slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY)) < 0) {
-            vs_error_errno(&err, "cannot allocate a terminal");
+        if (oci_pty_open(NULL, &master, &slave, &err) < 0)
             oci_sync_fail(sync, &err);
-        }
         if (oci_send_fd(console, master, "", 0) < 0) {
             vs_error_errno(&err, "cannot send the terminal");
             oci_sync_fail(sync, &err);

@@ -54,6 +54,10 @@ int oci_connect_unix(const char *path, vs_err *err);
  * the two ends of a socketpair (the pty master comes back on the peer). */
 int oci_console_open(const char *console_socket, int *console, int *console_peer, vs_err *err);
 
+/* A new pty: *master from ptmx (falling back to /dev/ptmx when ptmx is NULL
+ * or cannot be opened) and *slave opened through it. */
+int oci_pty_open(const char *ptmx, int *master, int *slave, vs_err *err);
+
 /* Resolve argv0 through PATH from env (inside the container). */
 int oci_find_exec(const char *argv0, const char **env, char *out, size_t len, vs_err *err);
 

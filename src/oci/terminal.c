@@ -3,7 +3,9 @@
 #include "oci/linux.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/un.h>
@@ -91,5 +93,17 @@ int oci_console_open(const char *console_socket, int *console, int *console_peer
         return vs_error_errno(err, "socketpair");
     *console = sp[1];
     *console_peer = sp[0];
+    return 0;
+}
+
+int oci_pty_open(const char *ptmx, int *master, int *slave, vs_err *err)
+{
+    *master = ptmx ? open(ptmx, O_RDWR | O_NOCTTY | O_CLOEXEC) : -1;
+    if (*master < 0)
+        *master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+    int unlock = 0;
+    if (*master < 0 || ioctl(*master, TIOCSPTLCK, &unlock) < 0 ||
+        (*slave = ioctl(*master, TIOCGPTPEER, O_RDWR | O_NOCTTY)) < 0)
+        return vs_error_errno(err, "cannot allocate a terminal");
     return 0;
 }
