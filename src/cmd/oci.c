@@ -388,6 +388,19 @@ static int num_opt(const char *name, const char *v, bool *has, int64_t *out)
     return 0;
 }
 
+/* num_opt for an unsigned field, set only when the option is given */
+static int unum_opt(const char *name, const char *v, bool *has, uint64_t *out)
+{
+    bool h = false;
+    int64_t x;
+    int rc = num_opt(name, v, &h, &x);
+    if (!rc && h) {
+        *has = true;
+        *out = (uint64_t)x;
+    }
+    return rc;
+}
+
 static int verb_update(struct globals *g, int argc, char **argv)
 {
     const char *res = NULL, *mem = NULL, *swap = NULL, *resv = NULL, *kmem = NULL, *shares = NULL,
@@ -428,37 +441,18 @@ static int verb_update(struct globals *g, int argc, char **argv)
             return fail("update: %s: %s", res, json_is_object(j) ? err.msg : "expected an object");
         }
     }
-    int64_t tmp;
-    bool h;
     if (size_opt("memory", mem, &r.has_mem_limit, &r.mem_limit) ||
         size_opt("memory-swap", swap, &r.has_mem_swap, &r.mem_swap) ||
         size_opt("memory-reservation", resv, &r.has_mem_reservation, &r.mem_reservation) ||
         num_opt("cpu-quota", quota, &r.has_cpu_quota, &r.cpu_quota) ||
         num_opt("cpu-rt-runtime", rtr, &r.has_cpu_rt_runtime, &r.cpu_rt_runtime) ||
-        num_opt("pids-limit", pids, &r.has_pids_limit, &r.pids_limit))
+        num_opt("pids-limit", pids, &r.has_pids_limit, &r.pids_limit) ||
+        unum_opt("cpu-shares", shares, &r.has_cpu_shares, &r.cpu_shares) ||
+        unum_opt("cpu-period", period, &r.has_cpu_period, &r.cpu_period) ||
+        unum_opt("cpu-rt-period", rtp, &r.has_cpu_rt_period, &r.cpu_rt_period))
         goto bad;
-    h = false;
-    if (num_opt("cpu-shares", shares, &h, &tmp))
-        goto bad;
-    if (h) {
-        r.has_cpu_shares = true;
-        r.cpu_shares = (uint64_t)tmp;
-    }
-    h = false;
-    if (num_opt("cpu-period", period, &h, &tmp))
-        goto bad;
-    if (h) {
-        r.has_cpu_period = true;
-        r.cpu_period = (uint64_t)tmp;
-    }
-    h = false;
-    if (num_opt("cpu-rt-period", rtp, &h, &tmp))
-        goto bad;
-    if (h) {
-        r.has_cpu_rt_period = true;
-        r.cpu_rt_period = (uint64_t)tmp;
-    }
-    h = false;
+    int64_t tmp;
+    bool h = false;
     if (num_opt("blkio-weight", blkio, &h, &tmp))
         goto bad;
     if (h) {
