@@ -155,8 +155,15 @@ def test_update_changes_limits_live(bundle, tmp_path):
                    "cat /sys/fs/cgroup/memory/memory.limit_in_bytes "
                    "/sys/fs/cgroup/cpu/cpu.shares", check=True)
     assert p.stdout.split() == [str(40 << 20), "512"]
+    bundle.cmd("update", "--cpu-shares", "256", "--cpu-period", "200000", bundle.id, check=True)
+    p = bundle.cmd("exec", bundle.id, "sh", "-c",
+                   "cat /sys/fs/cgroup/cpu/cpu.shares /sys/fs/cgroup/cpu/cpu.cfs_period_us",
+                   check=True)
+    assert p.stdout.split() == ["256", "200000"]
     p = bundle.cmd("update", "--memory", "lots", bundle.id)
     assert p.returncode != 0 and len(p.stderr.splitlines()) == 1
+    p = bundle.cmd("update", "--cpu-shares", "many", bundle.id)
+    assert p.returncode != 0 and "--cpu-shares" in p.stderr and len(p.stderr.splitlines()) == 1
 
 
 def test_kill9_of_init_leaves_nothing_behind(bundle, state_root):
