@@ -213,23 +213,22 @@ void rv_decode_entry(struct rv_dentry *e, uint64_t pc, uint32_t raw)
     e->rd = (insn >> 7) & 31;
     e->rs1 = (insn >> 15) & 31;
     e->rs2 = (insn >> 20) & 31;
-    e->imm = (int64_t)(int32_t)insn >> 20;
+    e->imm = rv_imm_i(insn);
     if (!insn)
         return;
     unsigned f3 = (insn >> 12) & 7, f7 = insn >> 25, f6 = insn >> 26;
     switch (insn & 0x7f) {
     case 0x37:
         e->op = RV_F_LUI;
-        e->imm = (int64_t)(int32_t)(insn & 0xfffff000u);
+        e->imm = rv_imm_u(insn);
         break;
     case 0x17:
         e->op = RV_F_AUIPC;
-        e->imm = (int64_t)(int32_t)(insn & 0xfffff000u);
+        e->imm = rv_imm_u(insn);
         break;
     case 0x6f:
         e->op = RV_F_JAL;
-        e->imm = ((int64_t)(int32_t)(insn & 0x80000000u) >> 11) | (insn & 0xff000) |
-                 ((insn >> 9) & 0x800) | ((insn >> 20) & 0x7fe);
+        e->imm = rv_imm_j(insn);
         break;
     case 0x67:
         if (f3 == 0)
@@ -239,8 +238,7 @@ void rv_decode_entry(struct rv_dentry *e, uint64_t pc, uint32_t raw)
         static const uint8_t ops[8] = {RV_F_BEQ, RV_F_BNE, RV_F_SLOW, RV_F_SLOW,
                                        RV_F_BLT, RV_F_BGE, RV_F_BLTU, RV_F_BGEU};
         e->op = ops[f3];
-        e->imm = ((int64_t)(int32_t)(insn & 0x80000000u) >> 19) | ((insn & 0x80) << 4) |
-                 ((insn >> 20) & 0x7e0) | ((insn >> 7) & 0x1e);
+        e->imm = rv_imm_b(insn);
         break;
     }
     case 0x03: {
@@ -253,7 +251,7 @@ void rv_decode_entry(struct rv_dentry *e, uint64_t pc, uint32_t raw)
         static const uint8_t ops[8] = {RV_F_SB,   RV_F_SH,   RV_F_SW,   RV_F_SD,
                                        RV_F_SLOW, RV_F_SLOW, RV_F_SLOW, RV_F_SLOW};
         e->op = ops[f3];
-        e->imm = ((int64_t)(int32_t)insn >> 20 & ~31ll) | ((insn >> 7) & 31);
+        e->imm = rv_imm_s(insn);
         break;
     }
     case 0x43:
@@ -272,7 +270,7 @@ void rv_decode_entry(struct rv_dentry *e, uint64_t pc, uint32_t raw)
     case 0x27:
         if (f3 == 2 || f3 == 3) {
             e->op = f3 == 2 ? RV_F_FSW : RV_F_FSD;
-            e->imm = ((int64_t)(int32_t)insn >> 20 & ~31ll) | ((insn >> 7) & 31);
+            e->imm = rv_imm_s(insn);
         }
         break;
     case 0x13:

@@ -13,8 +13,8 @@
 #define RS2 ((insn >> 20) & 31)
 #define F3 ((insn >> 12) & 7)
 #define F7 (insn >> 25)
-#define IMM_I ((int64_t)(int32_t)insn >> 20)
-#define IMM_S (((int64_t)(int32_t)insn >> 20 & ~31ll) | ((insn >> 7) & 31))
+#define IMM_I rv_imm_i(insn)
+#define IMM_S rv_imm_s(insn)
 
 #define TLB_IDX(va) (((va) >> 12) & (RV_TLB_SIZE - 1))
 
@@ -524,16 +524,14 @@ static uint64_t exec_batch(struct rv_hart *h, uint64_t n)
 
         switch (insn & 0x7f) {
         case 0x37: /* LUI */
-            x[RD] = (uint64_t)(int64_t)(int32_t)(insn & 0xfffff000u);
+            x[RD] = (uint64_t)rv_imm_u(insn);
             break;
         case 0x17: /* AUIPC */
-            x[RD] = pc + (uint64_t)(int64_t)(int32_t)(insn & 0xfffff000u);
+            x[RD] = pc + (uint64_t)rv_imm_u(insn);
             break;
         case 0x6f: { /* JAL */
-            int64_t off = ((int64_t)(int32_t)(insn & 0x80000000u) >> 11) | (insn & 0xff000) |
-                          ((insn >> 9) & 0x800) | ((insn >> 20) & 0x7fe);
             x[RD] = npc;
-            npc = pc + (uint64_t)off;
+            npc = pc + (uint64_t)rv_imm_j(insn);
             break;
         }
         case 0x67: { /* JALR */
@@ -569,11 +567,8 @@ static uint64_t exec_batch(struct rv_hart *h, uint64_t n)
             default:
                 goto illegal;
             }
-            if (take) {
-                int64_t off = ((int64_t)(int32_t)(insn & 0x80000000u) >> 19) |
-                              ((insn & 0x80) << 4) | ((insn >> 20) & 0x7e0) | ((insn >> 7) & 0x1e);
-                npc = pc + (uint64_t)off;
-            }
+            if (take)
+                npc = pc + (uint64_t)rv_imm_b(insn);
             break;
         }
         case 0x03: { /* LOAD */

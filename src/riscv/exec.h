@@ -14,6 +14,35 @@ enum rv_access { RV_ACC_LOAD = 0, RV_ACC_STORE = 1, RV_ACC_FETCH = 2 };
 #define RV_MENVCFG_STCE (1ull << 63)
 #define RV_MENVCFG_PBMTE (1ull << 62)
 
+/* The sign-extended immediates of the 32-bit instruction formats (shared by
+ * the decoder's cache entries and the interpreter's slow path). */
+static inline int64_t rv_imm_i(uint32_t insn)
+{
+    return (int64_t)(int32_t)insn >> 20;
+}
+
+static inline int64_t rv_imm_s(uint32_t insn)
+{
+    return ((int64_t)(int32_t)insn >> 20 & ~31ll) | ((insn >> 7) & 31);
+}
+
+static inline int64_t rv_imm_b(uint32_t insn)
+{
+    return ((int64_t)(int32_t)(insn & 0x80000000u) >> 19) | ((insn & 0x80) << 4) |
+           ((insn >> 20) & 0x7e0) | ((insn >> 7) & 0x1e);
+}
+
+static inline int64_t rv_imm_u(uint32_t insn)
+{
+    return (int64_t)(int32_t)(insn & 0xfffff000u);
+}
+
+static inline int64_t rv_imm_j(uint32_t insn)
+{
+    return ((int64_t)(int32_t)(insn & 0x80000000u) >> 11) | (insn & 0xff000) |
+           ((insn >> 9) & 0x800) | ((insn >> 20) & 0x7fe);
+}
+
 /* decode.c: expand a 16-bit instruction to its 32-bit equivalent; 0 if
  * illegal. */
 uint32_t rv_expand_compressed(uint16_t c);
