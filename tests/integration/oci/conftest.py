@@ -68,6 +68,22 @@ def state_root(oci_tmp) -> Path:
     return d
 
 
+def run_to_files(argv, timeout=60, input=None, **kw):
+    """subprocess.run with the output collected through files, not pipes: a
+    detached container (create, run -d, exec -d) keeps its stdio open, so a
+    pipe would never end. Returns the CompletedProcess with stdout/stderr."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        kw.setdefault("stdout", out)
+        kw.setdefault("stderr", err)
+        if input is None:
+            kw.setdefault("stdin", subprocess.DEVNULL)
+        p = subprocess.run([str(a) for a in argv], text=True, timeout=timeout, input=input, **kw)
+        out.seek(0)
+        err.seek(0)
+        p.stdout, p.stderr = out.read(), err.read()
+    return p
+
+
 class Bundle:
     def __init__(self, runc: Path, root: Path, path: Path, rootfs: Path):
         self.runc, self.root, self.path = runc, root, path
@@ -100,18 +116,8 @@ class Bundle:
 
     # runtime helpers
     def cmd(self, *args, timeout=60, input=None, check=False, **kw):
-        # output goes to files, not pipes: a detached container (create,
-        # run -d, exec -d) keeps its stdio open, so a pipe would never end
-        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-            kw.setdefault("stdout", out)
-            kw.setdefault("stderr", err)
-            if input is None:
-                kw.setdefault("stdin", subprocess.DEVNULL)
-            p = subprocess.run([str(self.runc), "--root", str(self.root), *map(str, args)],
-                               text=True, timeout=timeout, input=input, **kw)
-            out.seek(0)
-            err.seek(0)
-            p.stdout, p.stderr = out.read(), err.read()
+        p = run_to_files([self.runc, "--root", self.root, *args], timeout=timeout, input=input,
+                         **kw)
         if check and p.returncode != 0:
             raise AssertionError(f"vessel-runc {' '.join(map(str, args))} exited "
                                  f"{p.returncode}\nstdout:\n{p.stdout}\nstderr:\n{p.stderr}")

@@ -13,6 +13,7 @@ import tarfile
 import time
 
 import pytest
+from conftest import run_to_files
 
 REF = "docker.io/library/vessel-busybox:test"
 
@@ -71,12 +72,7 @@ def ctr(runc, rootfs, tmp_path_factory):
     assert sock.exists(), (d / "containerd.log").read_text()[-2000:]
 
     def c(*args, check=True, timeout=60):
-        with open(d / "out", "w+") as out, open(d / "err", "w+") as err:
-            p = subprocess.run(["ctr", "--address", str(sock), *map(str, args)], stdout=out,
-                               stderr=err, stdin=subprocess.DEVNULL, timeout=timeout, text=True)
-            out.seek(0)
-            err.seek(0)
-            p.stdout, p.stderr = out.read(), err.read()
+        p = run_to_files(["ctr", "--address", sock, *args], timeout=timeout)
         if check and p.returncode != 0:
             raise AssertionError(f"ctr {' '.join(map(str, args))} exited {p.returncode}\n"
                                  f"{p.stdout}\n{p.stderr}")
