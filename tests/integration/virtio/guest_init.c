@@ -3,6 +3,7 @@
  * drivers, prints "VT-..." result lines on the console, and powers off.
  * Tasks: blkwrite, blkread, blkro, rng, net, vcon, vsock. */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -98,6 +99,32 @@ static void blkwrite(void)
     out("VT-OK blkwrite\n");
 }
 
+/* Write and fsync a file, say so, then hang: the host kills vessel with
+ * SIGKILL and checks that the flushed data is in the image. */
+static void blkflush(void)
+{
+    mkdir("/mnt", 0755);
+    if (mount("/dev/vda", "/mnt", "ext4", 0, NULL) < 0) {
+        out("VT-FAIL mount rw: %s\n", strerror(errno));
+        return;
+    }
+    int fd = open("/mnt/flushed.txt", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const char *msg = "flushed before the kill\n";
+    if (fd < 0 || write(fd, msg, strlen(msg)) < 0 || fsync(fd) < 0) {
+        out("VT-FAIL write: %s\n", strerror(errno));
+        return;
+    }
+    /* the directory entry too */
+    int dfd = open("/mnt", O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    out("VT-FLUSHED\n");
+    for (;;)
+        pause();
+}
+
 static void blkread(void)
 {
     mkdir("/mnt", 0755);
@@ -116,6 +143,14 @@ static void blkread(void)
     }
     if (fd >= 0)
         close(fd);
+    DIR *mq = opendir("/sys/block/vda/mq");
+    int nq = 0;
+    struct dirent *de;
+    while (mq && (de = readdir(mq)))
+        nq += de->d_name[0] != '.';
+    if (mq)
+        closedir(mq);
+    out("VT-MQ %d\n", nq);
     fd = open("/mnt/big.bin", O_RDONLY);
     static uint8_t big[256 * 1024];
     if (fd >= 0 && read(fd, big, sizeof(big)) == (ssize_t)sizeof(big)) {
@@ -526,6 +561,8 @@ int main(void)
         blkwrite();
     else if (!strcmp(task, "blkread"))
         blkread();
+    else if (!strcmp(task, "blkflush"))
+        blkflush();
     else if (!strcmp(task, "blkro"))
         blkro();
     else if (!strcmp(task, "rng"))
