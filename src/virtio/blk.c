@@ -363,8 +363,15 @@ static void blk_destroy(struct virtio_dev *d)
     free(b);
 }
 
+static int blk_queue_eventfd(struct virtio_dev *d, unsigned q)
+{
+    struct virtio_blk *b = to_blk(d);
+    return q < b->nq ? b->kick_fd[q] : -1;
+}
+
 static const struct virtio_dev_ops blk_ops = {
     .queue_notify = blk_notify,
+    .queue_eventfd = blk_queue_eventfd,
     .driver_ok = blk_driver_ok,
     .reset = blk_reset,
     .pause = blk_pause,

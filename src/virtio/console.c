@@ -194,8 +194,14 @@ static void console_destroy(struct virtio_dev *d)
     free(c);
 }
 
+static int console_queue_eventfd(struct virtio_dev *d, unsigned q)
+{
+    return to_con(d)->kick_fd;
+}
+
 static const struct virtio_dev_ops console_ops = {
     .queue_notify = console_notify,
+    .queue_eventfd = console_queue_eventfd,
     .driver_ok = console_driver_ok,
     .destroy = console_destroy,
 };

@@ -352,8 +352,14 @@ static void net_destroy(struct virtio_dev *d)
     free(n);
 }
 
+static int net_queue_eventfd(struct virtio_dev *d, unsigned q)
+{
+    return to_net(d)->kick_fd;
+}
+
 static const struct virtio_dev_ops net_ops = {
     .queue_notify = net_notify,
+    .queue_eventfd = net_queue_eventfd,
     .driver_ok = net_driver_ok,
     .reset = net_reset,
     .pause = net_pause,

@@ -81,9 +81,50 @@ static const struct virtio_transport_ops vp_tr = {
     .notify_config = vp_notify_config,
 };
 
+/* Lock held. */
+static void ioeventfd_sync_locked(struct virtio_pci *vp)
+{
+    struct pci_bus *bus = vp->pci.bus;
+    struct virtio_dev *d = vp->dev;
+    if (!bus || !bus->ioeventfd || !d->ops->queue_eventfd)
+        return;
+    uint32_t bar;
+    memcpy(&bar, &vp->pci.cfg[PCI_BAR0], 4);
+    uint64_t base = bar & ~0xfULL;
+    bool decoding = vp->pci.cfg[PCI_COMMAND] & PCI_COMMAND_MEMORY;
+    for (unsigned q = 0; q < d->nvqs; q++) {
+        int fd = d->ops->queue_eventfd(d, q);
+        uint64_t addr = base + VP_NOTIFY_OFF + (uint64_t)q * VP_NOTIFY_MULT;
+        bool want = fd >= 0 && decoding && base && d->vqs[q].ready &&
+                    (d->status & VIRTIO_STATUS_DRIVER_OK) && !d->broken;
+        if (vp->ioev_on[q] && (!want || vp->ioev_addr[q] != addr || vp->ioev_fd[q] != fd)) {
+            bus->ioeventfd(bus->machine, vp->ioev_addr[q], 2, false, false, 0, vp->ioev_fd[q],
+                           false);
+            vp->ioev_on[q] = false;
+        }
+        /* Linux kicks with a 16-bit write of the queue index; a failure
+         * just leaves kicks on the BAR's write path */
+        if (want && !vp->ioev_on[q] &&
+            bus->ioeventfd(bus->machine, addr, 2, false, false, 0, fd, true) == 0) {
+            vp->ioev_on[q] = true;
+            vp->ioev_addr[q] = addr;
+            vp->ioev_fd[q] = fd;
+        }
+    }
+}
+
+void virtio_pci_sync_ioeventfds(struct virtio_pci *vp)
+{
+    pthread_mutex_lock(&vp->dev->lock);
+    ioeventfd_sync_locked(vp);
+    pthread_mutex_unlock(&vp->dev->lock);
+}
+
 static void vp_config_written(struct pci_device *p, uint32_t off, unsigned len)
 {
     struct virtio_pci *vp = p->opaque;
+    if (off < PCI_BAR0 + 4 && off + len > PCI_COMMAND)
+        virtio_pci_sync_ioeventfds(vp); /* decoding switched or BAR 0 moved */
     if (off + len <= VP_CAP_MSIX + 2 || off >= VP_CAP_MSIX + 4)
         return;
     uint16_t ctrl;
@@ -252,13 +293,14 @@ static void common_write(struct virtio_pci *vp, uint64_t off, uint64_t val, unsi
         return;
     case 0x14:
         virtio_write_status(d, (uint8_t)val);
+        pthread_mutex_lock(&d->lock);
         if ((uint8_t)val == 0) {
-            pthread_mutex_lock(&d->lock);
             vp->queue_sel = 0;
             vp->msix_config = VIRTIO_MSI_NO_VECTOR;
             intx_update(vp);
-            pthread_mutex_unlock(&d->lock);
         }
+        ioeventfd_sync_locked(vp);
+        pthread_mutex_unlock(&d->lock);
         return;
     case 0x1c:
         if (val == 1)
@@ -425,6 +467,7 @@ int virtio_pci_load(struct virtio_pci *vp, struct state_reader *r, uint32_t inst
         vp->msix_enabled = ctrl & MSIX_CTRL_ENABLE;
         vp->msix_masked = ctrl & MSIX_CTRL_MASKALL;
         intx_update(vp);
+        ioeventfd_sync_locked(vp);
     }
     pthread_mutex_unlock(&vp->dev->lock);
     return ret;

@@ -37,11 +37,18 @@ struct virtio_pci {
     } msix[VIRTIO_PCI_MSIX_MAX];
     uint64_t pba;
     bool msix_enabled, msix_masked;
+    /* Queue kicks the hypervisor turns into eventfd signals (ioeventfd). */
+    uint64_t ioev_addr[VIRTIO_MAX_QUEUES];
+    int ioev_fd[VIRTIO_MAX_QUEUES];
+    bool ioev_on[VIRTIO_MAX_QUEUES];
 };
 
 /* Fill the PCI function (config header, capabilities, BAR 0); the caller
  * registers vp->pci on its bus. */
 void virtio_pci_init(struct virtio_pci *vp, struct virtio_dev *dev);
+/* Bring the ioeventfds in line with the queues and BAR 0 (after status,
+ * queue or config-space changes); a no-op without bus support. */
+void virtio_pci_sync_ioeventfds(struct virtio_pci *vp);
 uint64_t virtio_pci_bar_read(void *opaque, uint64_t off, unsigned len);
 void virtio_pci_bar_write(void *opaque, uint64_t off, uint64_t val, unsigned len);
 void virtio_pci_save(struct virtio_pci *vp, struct state_writer *w, uint32_t instance);

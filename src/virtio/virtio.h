@@ -54,6 +54,9 @@ struct virtio_dev_ops {
      * and finish or drop in-flight requests before returning. The core then
      * clears queues, features and status. */
     void (*reset)(struct virtio_dev *d);
+    /* Optional: an eventfd that counts as a kick of queue q (the transport
+     * may have the hypervisor signal it directly: KVM ioeventfd), or -1. */
+    int (*queue_eventfd)(struct virtio_dev *d, unsigned q);
     /* Driver wrote config space at [off, off+len) (already stored). */
     void (*config_write)(struct virtio_dev *d, uint32_t off, unsigned len);
     /* Quiesce for a snapshot: no request in flight after return. */

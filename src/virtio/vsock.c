@@ -550,8 +550,14 @@ static void vsock_destroy(struct virtio_dev *d)
     free(v);
 }
 
+static int vsock_queue_eventfd(struct virtio_dev *d, unsigned q)
+{
+    return to_vs(d)->kick_fd;
+}
+
 static const struct virtio_dev_ops vsock_ops = {
     .queue_notify = vsock_notify,
+    .queue_eventfd = vsock_queue_eventfd,
     .driver_ok = vsock_driver_ok,
     .reset = vsock_reset,
     .destroy = vsock_destroy,

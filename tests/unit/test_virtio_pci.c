@@ -259,6 +259,79 @@ static void save_load_keeps_msix_table(void **state)
     free(vp2);
 }
 
+/* ioeventfds follow the queues and BAR 0 */
+struct ioev_rec {
+    uint64_t addr;
+    int fd;
+    bool assign;
+};
+static struct ioev_rec ioevs[32];
+static unsigned nioev;
+
+static int fake_ioeventfd(void *machine, uint64_t addr, unsigned len, bool pio, bool datamatch,
+                          uint64_t data, int fd, bool assign)
+{
+    assert_int_equal(len, 2);
+    assert_false(pio);
+    if (nioev < 32)
+        ioevs[nioev++] = (struct ioev_rec){addr, fd, assign};
+    return 0;
+}
+
+static void ioeventfds_follow_queues_and_bar(void **state)
+{
+    struct fixture *x = *state;
+    /* a device with kick eventfds: virtio-console (two queues) */
+    vs_err err;
+    struct virtio_dev *con = virtio_console_new(&x->f.mem, "file:/dev/null", NULL, 0, &err);
+    assert_non_null(con);
+    struct virtio_pci *vp = calloc(1, sizeof(*vp));
+    virtio_pci_init(vp, con);
+    struct pci_bus bus = {.ioeventfd = fake_ioeventfd};
+    vp->pci.bus = &bus;
+    uint32_t bar = 0xc0000000;
+    memcpy(&vp->pci.cfg[PCI_BAR0], &bar, 4);
+    vp->pci.cfg[PCI_COMMAND] = PCI_COMMAND_MEMORY;
+    nioev = 0;
+
+    virtio_pci_bar_write(vp, 0x14, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER, 1);
+    virtio_pci_bar_write(vp, 0x08, 1, 4);
+    virtio_pci_bar_write(vp, 0x0c, 1, 4);
+    virtio_pci_bar_write(vp, 0x14, 0xb, 1);
+    for (unsigned q = 0; q < 2; q++) {
+        uint64_t base = FD_QUEUE_AREA + q * 0x4000ULL;
+        virtio_pci_bar_write(vp, 0x16, q, 2);
+        virtio_pci_bar_write(vp, 0x18, 16, 2);
+        virtio_pci_bar_write(vp, 0x20, base, 8);
+        virtio_pci_bar_write(vp, 0x28, base + 0x1000, 8);
+        virtio_pci_bar_write(vp, 0x30, base + 0x2000, 8);
+        virtio_pci_bar_write(vp, 0x1c, 1, 2);
+    }
+    assert_int_equal(nioev, 0); /* not before DRIVER_OK */
+    virtio_pci_bar_write(vp, 0x14, 0xf, 1);
+    assert_int_equal(nioev, 2);
+    assert_int_equal(ioevs[0].addr, 0xc0000000 + VP_NOTIFY_OFF);
+    assert_int_equal(ioevs[1].addr, 0xc0000000 + VP_NOTIFY_OFF + VP_NOTIFY_MULT);
+    assert_true(ioevs[0].assign && ioevs[0].fd >= 0);
+
+    /* the guest moves BAR 0: old bindings go, new ones come */
+    bar = 0xd0000000;
+    memcpy(&vp->pci.cfg[PCI_BAR0], &bar, 4);
+    vp->pci.config_written(&vp->pci, PCI_BAR0, 4);
+    assert_int_equal(nioev, 6);
+    assert_false(ioevs[2].assign);
+    assert_int_equal(ioevs[2].addr, 0xc0000000 + VP_NOTIFY_OFF);
+    assert_true(ioevs[3].assign);
+    assert_int_equal(ioevs[3].addr, 0xd0000000 + VP_NOTIFY_OFF);
+
+    /* reset removes them */
+    virtio_pci_bar_write(vp, 0x14, 0, 1);
+    assert_int_equal(nioev, 8);
+    assert_false(ioevs[6].assign || ioevs[7].assign);
+    virtio_dev_destroy(con);
+    free(vp);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -272,6 +345,7 @@ int main(void)
         T(hostile_register_offsets_are_ignored),
         T(reset_through_common_cfg),
         T(save_load_keeps_msix_table),
+        T(ioeventfds_follow_queues_and_bar),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
