@@ -136,7 +136,8 @@ prepare() {
     local work
     work=$(mktemp -d "${TMPDIR:-/tmp}/vessel-lab.XXXXXX")
     initramfs_busybox "$work/root"
-    mods_install "$L1_KROOT" "$L1_KVER" "$work/root" kvm kvm-amd
+    # virtio_console: the `run` script's output channel (virtio-serial port)
+    mods_install "$L1_KROOT" "$L1_KVER" "$work/root" kvm kvm-amd virtio_pci virtio_console
     [ -n "$VESSEL" ] && initramfs_add_bin "$work/root" "$VESSEL" && mv "$work/root$VESSEL" "$work/root/bin/vessel"
     initramfs_add_bin "$work/root" "$QEMU"
     # the firmware -M microvm loads (qboot) and the option ROMs for -kernel
@@ -219,7 +220,11 @@ run)
     INITRD="$tmp/initrd"
     : >"$tmp/out"
     : >"$tmp/console"
-    l1_qemu 'lab.mode=run' -serial "file:$tmp/console" -serial "file:$tmp/out" \
+    # The script's output goes through a virtio-serial port: an 8250 under
+    # TCG was seen to stall its transmitter for good, which froze the script.
+    l1_qemu 'lab.mode=run' -serial "file:$tmp/console" \
+        -device virtio-serial-pci,id=vser -chardev "file,id=labout,path=$tmp/out" \
+        -device virtserialport,bus=vser.0,chardev=labout,name=lab.out \
         </dev/null >"$tmp/qemu.log" 2>&1 &
     qpid=$!
     # Watchdog: the whole run's time limit, and L1's liveness (its init
