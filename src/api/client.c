@@ -2,10 +2,45 @@
 
 #include <curl/curl.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/buf.h"
+#include "util/dynlib.h"
+
+/* libcurl is loaded on first use, not linked: `vessel vm run` shares this
+ * binary and would otherwise map libcurl's whole dependency tree (TLS, krb5,
+ * LDAP, ssh...) for nothing, several MiB of the VMM's resident memory. Only
+ * the header is used at build time. */
+static struct {
+    CURL *(*easy_init)(void);
+    CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+    CURLcode (*easy_perform)(CURL *);
+    CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+    const char *(*easy_strerror)(CURLcode);
+    void (*easy_cleanup)(CURL *);
+    struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+    void (*slist_free_all)(struct curl_slist *);
+    char error[256];
+} curl;
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+
+static void curl_load(void)
+{
+    const struct vs_dynsym syms[] = {
+        {(void **)&curl.easy_init, "curl_easy_init"},
+        {(void **)&curl.easy_setopt, "curl_easy_setopt"},
+        {(void **)&curl.easy_perform, "curl_easy_perform"},
+        {(void **)&curl.easy_getinfo, "curl_easy_getinfo"},
+        {(void **)&curl.easy_strerror, "curl_easy_strerror"},
+        {(void **)&curl.easy_cleanup, "curl_easy_cleanup"},
+        {(void **)&curl.slist_append, "curl_slist_append"},
+        {(void **)&curl.slist_free_all, "curl_slist_free_all"},
+    };
+    vs_dynlib_load("libcurl.so.4", "libcurl4", syms, sizeof(syms) / sizeof(syms[0]), curl.error,
+                   sizeof(curl.error));
+}
 
 static size_t collect(char *data, size_t size, size_t n, void *userdata)
 {
@@ -18,7 +53,10 @@ int api_client_request(const char *sock, const char *method, const char *path, c
                        json_t **resp, vs_err *err)
 {
     *resp = NULL;
-    CURL *c = curl_easy_init();
+    pthread_once(&curl_once, curl_load);
+    if (!curl.easy_init)
+        return vs_error(err, ENOSYS, "%s", curl.error);
+    CURL *c = curl.easy_init();
     if (!c)
         return vs_error(err, ENOMEM, "cannot initialise libcurl");
     char url[512];
@@ -26,27 +64,27 @@ int api_client_request(const char *sock, const char *method, const char *path, c
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     struct vs_buf out;
     vs_buf_init(&out);
-    struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-    hdrs = curl_slist_append(hdrs, "Expect:");
-    curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, sock);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &out);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 600L);
+    struct curl_slist *hdrs = curl.slist_append(NULL, "Content-Type: application/json");
+    hdrs = curl.slist_append(hdrs, "Expect:");
+    curl.easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, sock);
+    curl.easy_setopt(c, CURLOPT_URL, url);
+    curl.easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl.easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+    curl.easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    curl.easy_setopt(c, CURLOPT_WRITEDATA, &out);
+    curl.easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl.easy_setopt(c, CURLOPT_TIMEOUT, 600L);
     if (text) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, text);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(text));
+        curl.easy_setopt(c, CURLOPT_POSTFIELDS, text);
+        curl.easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(text));
     }
     int rc = 0;
-    CURLcode cr = curl_easy_perform(c);
+    CURLcode cr = curl.easy_perform(c);
     long status = 0;
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl.easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
     if (cr != CURLE_OK) {
         rc = vs_error(err, ECONNREFUSED, "--api-sock %s: %s (is the VM running?)", sock,
-                      curl_easy_strerror(cr));
+                      curl.easy_strerror(cr));
         goto out;
     }
     json_error_t jerr;
@@ -63,8 +101,8 @@ int api_client_request(const char *sock, const char *method, const char *path, c
     }
     *resp = j;
 out:
-    curl_slist_free_all(hdrs);
-    curl_easy_cleanup(c);
+    curl.slist_free_all(hdrs);
+    curl.easy_cleanup(c);
     vs_buf_free(&out);
     free(text);
     return rc;
