@@ -119,10 +119,11 @@ build_one() {
     echo "root:x:0:" >"$work/root/etc/group"
 
     mkdir -p "$dir"
-    initramfs_pack "$work/root" "$dir/initrd.img.new" gzip
-    cp "$kroot/boot/vmlinuz-$kver" "$dir/vmlinuz.new"
-    mv "$dir/vmlinuz.new" "$dir/vmlinuz"
-    mv "$dir/initrd.img.new" "$dir/initrd.img"
+    # unique temporary names: two builds at once must not clobber each other
+    initramfs_pack "$work/root" "$dir/initrd.img.new$$" gzip
+    cp "$kroot/boot/vmlinuz-$kver" "$dir/vmlinuz.new$$"
+    mv "$dir/vmlinuz.new$$" "$dir/vmlinuz"
+    mv "$dir/initrd.img.new$$" "$dir/initrd.img"
     echo "$kver" >"$dir/kernel-version"
     echo "$stamp" >"$dir/.stamp"
     rm -rf "$work"

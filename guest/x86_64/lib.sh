@@ -67,19 +67,24 @@ deb_unpack() {
             guest_die "apt-get download $pkg=$ver failed (is apt configured? try: apt-get update)"
         deb=$(ls "$debs/${pkg}_"*"${ver#*:}_"*.deb | head -1)
     fi
-    rm -rf "$dir.tmp"
-    mkdir -p "$dir.tmp"
-    dpkg-deb -x "$deb" "$dir.tmp" || guest_die "dpkg-deb -x $deb failed"
+    local tmp="$dir.tmp$$"
+    rm -rf "$tmp"
+    mkdir -p "$tmp"
+    dpkg-deb -x "$deb" "$tmp" || guest_die "dpkg-deb -x $deb failed"
     # Debian's kernel packages ship no modules.dep: generate it on our copy.
     local kver
-    kver=$(ls "$dir.tmp/lib/modules" 2>/dev/null | head -1)
+    kver=$(ls "$tmp/lib/modules" 2>/dev/null | head -1)
     if [ -n "$kver" ]; then
-        /sbin/depmod -b "$dir.tmp" "$kver" || guest_die "depmod failed for $kver"
+        /sbin/depmod -b "$tmp" "$kver" || guest_die "depmod failed for $kver"
+    fi
+    touch "$tmp/.unpacked"
+    if [ -f "$dir/.unpacked" ]; then
+        rm -rf "$tmp" # another build got there first
+    else
+        rm -rf "$dir"
+        mv "$tmp" "$dir"
     fi
     rm -f "$deb"
-    rm -rf "$dir"
-    mv "$dir.tmp" "$dir"
-    touch "$dir/.unpacked"
     echo "$dir"
 }
 
@@ -185,9 +190,9 @@ initramfs_pack() {
     (cd "$dir" && find . -mindepth 1 | LC_ALL=C sort |
         cpio -o -H newc -R 0:0 --quiet) >"$out.cpio" || guest_die "cpio failed"
     if [ "$comp" = gzip ]; then
-        gzip -n -6 <"$out.cpio" >"$out.tmp"
+        gzip -n -6 <"$out.cpio" >"$out.gz"
         rm -f "$out.cpio"
-        mv "$out.tmp" "$out"
+        mv "$out.gz" "$out"
     else
         mv "$out.cpio" "$out"
     fi

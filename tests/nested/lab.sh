@@ -128,8 +128,11 @@ prepare() {
         "$L2RUN" "$QEMU" "$GUEST_CLOUD/.stamp" "$GUEST_GENERIC/.stamp" ${VESSEL:+"$VESSEL"}; do
         stamp="$stamp $(basename "$f")=$(md5sum <"$f" | cut -c1-12)"
     done
-    L1_INITRD="$LAB_CACHE/l1-initramfs.cpio"
-    if [ -s "$L1_INITRD" ] && [ "$(cat "$L1_INITRD.stamp" 2>/dev/null)" = "$stamp" ]; then
+    # One archive per content stamp, so labs of different vessel builds running
+    # at once never overwrite each other's L1 initramfs.
+    L1_INITRD="$LAB_CACHE/l1-initramfs-$(echo "$stamp" | md5sum | cut -c1-12).cpio"
+    if [ -s "$L1_INITRD" ]; then
+        touch "$L1_INITRD" # in use: keeps the clean-up below away from it
         return
     fi
     lab_log "building the L1 initramfs ($L1_INITRD)"
@@ -153,10 +156,17 @@ prepare() {
     echo "root:x:0:0:root:/root:/bin/sh" >"$work/root/etc/passwd"
     mkdir -p "$work/root/lab"
     # uncompressed: gunzip under TCG would cost L1 several seconds per boot
-    initramfs_pack "$work/root" "$L1_INITRD.tmp" none
+    # a private temporary name and an atomic rename: several labs (different
+    # vessel builds) may rebuild the cache at once, and a reader must never
+    # see a half-written archive
+    local tmpimg
+    tmpimg=$(mktemp "$L1_INITRD.XXXXXX")
+    initramfs_pack "$work/root" "$tmpimg" none
     rm -rf "$work"
-    mv "$L1_INITRD.tmp" "$L1_INITRD"
-    echo "$stamp" >"$L1_INITRD.stamp"
+    mv "$tmpimg" "$L1_INITRD"
+    # old archives (other builds) not used for an hour go
+    find "$LAB_CACHE" -maxdepth 1 -name 'l1-initramfs*' ! -name "$(basename "$L1_INITRD")" \
+        -mmin +60 -delete 2>/dev/null || true
 }
 
 # QEMU for L1. TCG emulates AMD SVM with nested paging; L1 must be q35
