@@ -172,6 +172,12 @@ class Console:
         r, _, _ = select.select([self.p.stdout], [], [], t)
         return bool(r)
 
+    def command(self, line: str, prompt="vessel-rv# ", timeout=60) -> str:
+        """Type a command at a prompt already consumed by expect(); return
+        everything up to the next prompt (the echoed line and the output)."""
+        self.send(line + "\n")
+        return self.expect(prompt, timeout=timeout)
+
     def send(self, text: str):
         self.p.stdin.write(text.encode())
         self.p.stdin.flush()

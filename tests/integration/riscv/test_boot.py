@@ -110,11 +110,10 @@ def test_linux_console_input_and_reboot(rv_guest, console):
                 "--append", "console=ttyS0")
     c.expect(MARKER, timeout=120)
     c.expect("vessel-rv# ")
-    c.send("echo typed-through-the-uart\n")
-    c.expect("\r\ntyped-through-the-uart\r\n")  # the output line, not the echoed input
-    c.send("uname\n")
-    c.expect("Linux 6.1")
-    c.expect("riscv64")
+    out = c.command("echo typed-through-the-uart")
+    assert "\r\ntyped-through-the-uart\r\n" in out  # the output line, not the echoed input
+    out = c.command("uname")
+    assert "Linux 6.1" in out and "riscv64" in out
     c.send("reboot\n")
     c.expect("reboot: Restarting system", timeout=60)
     c.expect(MARKER, timeout=120)  # booted a second time
@@ -131,8 +130,8 @@ def test_linux_sbi_console(rv_guest, console):
                 "--append", "console=hvc0")
     c.expect(MARKER, timeout=120)
     c.expect("vessel-rv# ")
-    c.send("echo through-the-sbi-console\n")
-    c.expect("\r\nthrough-the-sbi-console\r\n")  # the output line, not the echoed input
+    out = c.command("echo through-the-sbi-console")
+    assert "\r\nthrough-the-sbi-console\r\n" in out  # the output line, not the echoed input
     c.send("poweroff\n")
     c.expect("reboot: Power down", timeout=60)
     assert c.p.wait(timeout=30) == 0
@@ -180,10 +179,8 @@ def test_linux_virtio_rng_net_console(rv_guest, console, tmp_path):
                 "--virtio-console", f"file:{vcon}")
     c.expect(MARKER, timeout=120)
     c.expect("vessel-rv# ")
-    c.send("cat /sys/class/misc/hw_random/rng_current\n")
-    c.expect("virtio_rng.0")
-    c.send("cat /sys/class/net/eth0/address\n")
-    c.expect("52:54:00:aa:bb:cc")
+    assert "virtio_rng.0" in c.command("cat /sys/class/misc/hw_random/rng_current")
+    assert "52:54:00:aa:bb:cc" in c.command("cat /sys/class/net/eth0/address")
     # user networking: the guest reaches a host TCP server through slirp's 10.0.2.2
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
@@ -200,17 +197,14 @@ def test_linux_virtio_rng_net_console(rv_guest, console, tmp_path):
             conn.sendall(b"host-saw-" + data)
     th = threading.Thread(target=serve, daemon=True)
     th.start()
-    c.send(f"net 10.0.2.15 10.0.2.2 {port} tcp-from-riscv\n")
-    c.expect("net reply: host-saw-tcp-from-riscv", timeout=60)
+    out = c.command(f"net 10.0.2.15 10.0.2.2 {port} tcp-from-riscv")
+    assert "net reply: host-saw-tcp-from-riscv" in out
     th.join(5)
     srv.close()
     assert got == [b"tcp-from-riscv"]
     # hvc0 is the SBI console (CONFIG_HVC_RISCV_SBI); virtio-console is hvc1
-    c.send("write /dev/hvc1 hello-from-the-riscv-guest\n")
-    c.expect("vessel-rv# ")
-    c.send("cat /proc/interrupts\n")
-    c.expect("SiFive PLIC")
-    c.expect("vessel-rv# ")
+    c.command("write /dev/hvc1 hello-from-the-riscv-guest")
+    assert "SiFive PLIC" in c.command("cat /proc/interrupts")
     c.send("poweroff\n")
     c.expect("reboot: Power down", timeout=60)
     assert c.p.wait(timeout=30) == 0
@@ -229,24 +223,22 @@ def test_linux_snapshot_and_restore(rv_guest, console, tmp_path):
                 "--disk", disk)
     c.expect(MARKER, timeout=120)
     c.expect("vessel-rv# ")
-    c.send("echo before-snapshot\n")
-    c.expect("\r\nbefore-snapshot\r\n")
-    c.expect("vessel-rv# ")
+    assert "\r\nbefore-snapshot\r\n" in c.command("echo before-snapshot")
     assert json.loads(vessel_cli("vm", "pause", "--api-sock", sock))["state"] == "paused"
     snap = tmp_path / "snap"
     vessel_cli("vm", "snapshot", "--api-sock", sock, snap)
     c.close()
 
     r = console(snap, verb=("vm", "restore"))
-    r.send("echo after-restore\n")
-    seen = r.expect("\r\nafter-restore\r\n", timeout=60)
+    # the prompt was printed before the snapshot: the first command runs at once
+    seen = r.command("echo after-restore")
+    assert "\r\nafter-restore\r\n" in seen
     assert MARKER not in seen, "the guest booted again instead of continuing"
-    r.send("nproc\n")
-    r.expect("\r\n2\r\n")
-    r.send("cat /proc/uptime\n")
-    r.expect("vessel-rv# ")
-    r.send("blk\n")  # virtio-blk on virtio-mmio came back too
-    r.expect("VESSEL-BLK-OK hello from the vessel riscv64 ext4 disk", timeout=60)
+    assert "\r\n2\r\n" in r.command("nproc")
+    r.command("cat /proc/uptime")
+    # virtio-blk on virtio-mmio came back too
+    out = r.command("blk")
+    assert "VESSEL-BLK-OK hello from the vessel riscv64 ext4 disk" in out
     r.send("poweroff\n")
     r.expect("reboot: Power down", timeout=60)
     assert r.p.wait(timeout=30) == 0
