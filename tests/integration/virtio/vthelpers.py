@@ -53,9 +53,13 @@ def vt_guest(cache_dir):
     env = dict(os.environ, VESSEL_GUEST_DIR=str(cache_dir / "guest"))
     p = subprocess.run([str(ROOT / "guest/build-riscv64.sh")], env=env, capture_output=True,
                        text=True, timeout=1500)
-    if p.returncode != 0:
-        pytest.fail(f"guest/build-riscv64.sh failed:\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
     kernel = cache_dir / "guest/riscv64/vmlinuz"
+    if p.returncode != 0:
+        if not kernel.exists():
+            pytest.fail(f"guest/build-riscv64.sh failed:\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
+        # only the kernel is used here: a cached one is good enough
+        sys.stderr.write("\n*** guest/build-riscv64.sh failed; using the cached riscv64 kernel "
+                         f"{kernel} ***\n{p.stderr[-1000:]}\n")
     src = HERE / "guest_init.c"
     key = hashlib.sha256(src.read_bytes()).hexdigest()[:16]
     out = cache_dir / "virtio-test" / key
