@@ -365,6 +365,13 @@ static void serve_once(int port, const char *msg)
     (void)n;
     if (write(c, msg, strlen(msg)) < 0)
         out("VT-FAIL write: %s\n", strerror(errno));
+    /* Linger until the peer has it all and closes: powering off right after
+     * close() could leave the reply in a queue nobody drains any more. */
+    shutdown(c, SHUT_WR);
+    struct pollfd pc = {.fd = c, .events = POLLIN};
+    char sink[64];
+    while (poll(&pc, 1, 20000) > 0 && read(c, sink, sizeof(sink)) > 0)
+        ;
     close(c);
     close(s);
     out("VT-SERVED\n");
@@ -538,6 +545,9 @@ static void vsock(void)
     snprintf(reply, sizeof(reply), "guest got: %s\n", buf);
     if (write(c, reply, strlen(reply)) < 0)
         out("VT-FAIL vsock reply: %s\n", strerror(errno));
+    shutdown(c, SHUT_WR);
+    while (read(c, buf, sizeof(buf)) > 0)
+        ;
     close(c);
     out("VT-VSOCK-SERVED\n");
 }

@@ -43,6 +43,10 @@ static void answer(int c, const char *who)
     int n = snprintf(reply, sizeof(reply), "%s got: %s\n", who, line);
     if (write(c, reply, (size_t)n) != n)
         perror("write");
+    /* wait for the peer to close, so the reply is not lost to a power-off */
+    shutdown(c, SHUT_WR);
+    while (read(c, line, sizeof(line)) > 0)
+        ;
 }
 
 int main(int argc, char **argv)
