@@ -72,6 +72,7 @@ struct virtio_vsock {
     volatile bool exit_requested;
     struct conn conns[MAX_CONNS];
     uint32_t next_local_port;
+    bool reset_event; /* tell the guest its connections are gone (restore) */
     struct vsock_hdr ctrl[CTRL_MAX];
     unsigned ctrl_head, ctrl_count;
     struct virtq_elem elem;
@@ -339,6 +340,25 @@ static void process_tx(struct virtio_vsock *v)
         virtio_queue_notify_locked(d, TXQ);
 }
 
+/* VIRTIO_VSOCK_EVENT_TRANSPORT_RESET through the event queue. Lock held. */
+static void send_reset_event(struct virtio_vsock *v)
+{
+    struct virtio_dev *d = &v->dev;
+    struct virtq *vq = &d->vqs[EVQ];
+    int ret = virtq_pop(vq, &v->elem);
+    if (ret < 0) {
+        virtio_dev_set_broken_locked(d, vq->error);
+        return;
+    }
+    if (ret == 0)
+        return; /* retried when the driver adds an event buffer */
+    uint32_t id = 0;
+    size_t n = iov_from_buf(&v->elem.iov[v->elem.nout], v->elem.nin, 0, &id, sizeof(id));
+    virtq_push(vq, &v->elem, (uint32_t)n);
+    virtio_queue_notify_locked(d, EVQ);
+    v->reset_event = false;
+}
+
 static uint32_t credit(const struct conn *c)
 {
     uint32_t inflight = c->tx_cnt - c->peer_fwd_cnt;
@@ -468,6 +488,8 @@ static void *vsock_thread(void *opaque)
         pthread_mutex_lock(&d->lock);
         bool running = virtio_dev_running(d);
         if (running) {
+            if (v->reset_event)
+                send_reset_event(v);
             flush_ctrl(v);
             process_tx(v);
         }
@@ -528,6 +550,16 @@ static void vsock_reset(struct virtio_dev *d)
     pthread_mutex_unlock(&d->lock);
 }
 
+/* After a restore the host side of every connection is gone. */
+static int vsock_load(struct virtio_dev *d, struct state_reader *r, vs_err *err)
+{
+    struct virtio_vsock *v = to_vs(d);
+    pthread_mutex_lock(&d->lock);
+    v->reset_event = true;
+    pthread_mutex_unlock(&d->lock);
+    return 0;
+}
+
 static void vsock_destroy(struct virtio_dev *d)
 {
     struct virtio_vsock *v = to_vs(d);
@@ -560,6 +592,7 @@ static const struct virtio_dev_ops vsock_ops = {
     .queue_eventfd = vsock_queue_eventfd,
     .driver_ok = vsock_driver_ok,
     .reset = vsock_reset,
+    .load = vsock_load,
     .destroy = vsock_destroy,
 };
 

@@ -245,6 +245,31 @@ static void hostile_length_and_unknown_connection(void **state)
     assert_false(fd_needs_reset(f));
 }
 
+static void restore_sends_transport_reset_event(void **state)
+{
+    struct fixture *x = *state;
+    struct fake_driver *f = &x->f;
+    uint64_t ev = fd_alloc(f, 8);
+    memset(fd_ptr(f, ev), 0xff, 8);
+    struct fd_buf b = {ev, 8, true};
+    fd_add(f, 2, &b, 1);
+    struct state_writer w;
+    state_writer_init(&w);
+    virtio_dev_save(f->dev, &w, 0);
+    struct state_reader r;
+    vs_err err;
+    assert_int_equal(state_reader_init(&r, w.buf.data, w.buf.len, &err), 0);
+    assert_int_equal(virtio_dev_load(f->dev, &r, 0, &err), 0);
+    state_writer_free(&w);
+    f->dev->ops->driver_ok(f->dev);
+    uint32_t id, len;
+    assert_true(fd_wait_used(f, 2, &id, &len));
+    assert_int_equal(len, 4);
+    uint32_t event;
+    memcpy(&event, fd_ptr(f, ev), 4);
+    assert_int_equal(event, 0); /* VIRTIO_VSOCK_EVENT_TRANSPORT_RESET */
+}
+
 static void bad_cid_and_missing_uds_are_refused(void **state)
 {
     struct guest_mem m;
@@ -266,6 +291,7 @@ int main(void)
         T(guest_connects_to_host),
         T(request_to_port_without_listener_is_reset),
         T(hostile_length_and_unknown_connection),
+        T(restore_sends_transport_reset_event),
         cmocka_unit_test(bad_cid_and_missing_uds_are_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
