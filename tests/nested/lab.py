@@ -148,8 +148,9 @@ class LabBatch:
             os.unlink(path)
         run = LabRun(p.returncode, p.stdout + ("\n[lab stderr]\n" + p.stderr if p.stderr else ""),
                      start, time.time())
-        if os.environ.get("LAB_OUTPUT"):  # keep the raw output for debugging
-            Path(os.environ["LAB_OUTPUT"]).write_text(run.output)
+        if os.environ.get("LAB_OUTPUT"):  # keep the raw output (of every session) for debugging
+            with open(os.environ["LAB_OUTPUT"], "a") as log:
+                log.write(f"\n##### lab session, status {p.returncode}\n{run.output}")
         run.results = parse(p.stdout)
         for n in (self.names if only is None else only):
             run.results.setdefault(n, L2Result(n, output="(this boot never ran: the lab "

@@ -265,6 +265,11 @@ run)
     done
     wait "$qpid" 2>/dev/null || true
     [ -n "${LAB_CONSOLE:-}" ] && cp "$tmp/console" "$LAB_CONSOLE"
+    # a failed lab's L1 console is kept for the post-mortem
+    if ! tr -d '\r' <"$tmp/out" | grep -q '^LAB-SCRIPT-EXIT [0-9]*$'; then
+        cp "$tmp/console" "$LAB_CACHE/failed-l1-console.log" 2>/dev/null || true
+        lab_log "L1's console log: $LAB_CACHE/failed-l1-console.log"
+    fi
     tr -d '\r' <"$tmp/out" | sed -e '0,/^LAB-SCRIPT-BEGIN$/d' -e '/^LAB-SCRIPT-EXIT [0-9]*$/d'
     status=$(tr -d '\r' <"$tmp/out" | sed -n 's/^LAB-SCRIPT-EXIT \([0-9]*\)$/\1/p' | tail -1)
     if [ -n "$status" ]; then
