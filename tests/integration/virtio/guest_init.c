@@ -1,7 +1,9 @@
 /* /init of the virtio integration-test guest (riscv64, static): does what
  * `vt=<task>` on the kernel command line asks with the real Linux virtio
  * drivers, prints "VT-..." result lines on the console, and powers off.
- * Tasks: blkwrite, blkread, blkro, rng, net, vcon, vsock. */
+ * Tasks: blkwrite, blkread, blkro, blkflush, ioloop, rng, net, netlist, vcon,
+ * vsock. */
+#define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
@@ -192,6 +194,26 @@ static void blkro(void)
         umount("/mnt");
     }
     blkread();
+}
+
+/* Read the disk (O_DIRECT, a different block each time) and the hwrng in a
+ * loop, printing a counter: a snapshot taken mid-loop must restore into a
+ * guest whose virtqueues keep working. */
+static void ioloop(void)
+{
+    int fd = open("/dev/vda", O_RDONLY | O_DIRECT);
+    int rng = open("/dev/hwrng", O_RDONLY);
+    static uint8_t buf[4096] __attribute__((aligned(4096)));
+    for (int i = 1; i <= 60; i++) {
+        ssize_t n = pread(fd, buf, sizeof(buf), (off_t)(i % 64) * 4096);
+        uint8_t r[8];
+        ssize_t m = read(rng, r, sizeof(r));
+        out("VT-LOOP %d %s\n", i,
+            n == (ssize_t)sizeof(buf) && m == (ssize_t)sizeof(r) ? "ok" : "bad");
+        usleep(100000);
+    }
+    close(fd);
+    close(rng);
 }
 
 /* ---- rng -------------------------------------------------------------- */
@@ -575,6 +597,8 @@ int main(void)
         blkflush();
     else if (!strcmp(task, "blkro"))
         blkro();
+    else if (!strcmp(task, "ioloop"))
+        ioloop();
     else if (!strcmp(task, "rng"))
         rng();
     else if (!strcmp(task, "net"))
