@@ -237,6 +237,11 @@ run)
         -device virtserialport,bus=vser.0,chardev=labout,name=lab.out \
         </dev/null >"$tmp/qemu.log" 2>&1 &
     qpid=$!
+    # $qpid is the subshell running l1_qemu; QEMU is its child. Stop both, also
+    # when this script is stopped (a test's timeout): L1 must not live on.
+    kill_l1() { pkill "-$1" -P "$qpid" 2>/dev/null || true; kill "-$1" "$qpid" 2>/dev/null || true; }
+    trap 'kill_l1 KILL; [ -n "${LAB_KEEP:-}" ] || rm -rf "$tmp"; true' EXIT
+    trap 'exit 143' TERM INT HUP
     # Watchdog: the whole run's time limit, and L1's liveness (its init
     # writes a heartbeat to the console every 10 s): a frozen L1 is killed
     # after LAB_STALL seconds instead of eating the whole time limit.
@@ -258,9 +263,9 @@ run)
         else
             continue
         fi
-        kill "$qpid" 2>/dev/null || true
+        kill_l1 TERM
         sleep 2
-        kill -9 "$qpid" 2>/dev/null || true
+        kill_l1 KILL
         break
     done
     wait "$qpid" 2>/dev/null || true
