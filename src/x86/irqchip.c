@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util/log.h"
@@ -172,12 +173,16 @@ int x86_irqchip_save(struct x86_machine *m, struct state_writer *w, vs_err *err)
     struct kvm_clock_data clk = {0};
     if (ioctl(m->vm_fd, KVM_GET_CLOCK, &clk) < 0)
         return vs_error_errno(err, "KVM_GET_CLOCK");
-    /* Version 2 adds the host's real time at the moment of the save, so a
-     * restore can advance the guest's clock by the time that passed. */
-    state_begin(w, "x86.kvmclock", 0, 2);
+    /* Version 2 adds KVM's real time at the moment of the save; version 3
+     * vessel's own CLOCK_REALTIME, which every host has, so a restore can
+     * advance the guest's clocks by the time that passed. */
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    state_begin(w, "x86.kvmclock", 0, 3);
     state_put_u64(w, clk.clock);
     state_put_u32(w, clk.flags);
     state_put_u64(w, clk.realtime);
+    state_put_u64(w, (uint64_t)now.tv_sec * 1000000000ULL + (uint64_t)now.tv_nsec);
     state_end(w);
     return 0;
 }
@@ -206,9 +211,23 @@ int x86_irqchip_load(struct x86_machine *m, struct state_reader *r, vs_err *err)
         return -1;
     if (version >= 2 && (state_get_u32(r, &flags, err) < 0 || state_get_u64(r, &realtime, err) < 0))
         return -1;
+    uint64_t saved_at = 0;
+    if (version >= 3 && state_get_u64(r, &saved_at, err) < 0)
+        return -1;
     struct kvm_clock_data clk = {.clock = clock};
     int adjust = ioctl(m->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ADJUST_CLOCK);
-    if ((flags & KVM_CLOCK_REALTIME) && adjust > 0 && (adjust & KVM_CLOCK_REALTIME)) {
+    m->restore_advance_ns = 0;
+    if (saved_at) {
+        /* The guest was stopped for (now - saved_at): move kvm-clock on by
+         * that much; x86_vcpu_load moves the TSCs on by the same time (a
+         * guest whose clocksource is the TSC would otherwise lag). */
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        uint64_t now_ns = (uint64_t)now.tv_sec * 1000000000ULL + (uint64_t)now.tv_nsec;
+        if (now_ns > saved_at)
+            m->restore_advance_ns = now_ns - saved_at;
+        clk.clock = clock + m->restore_advance_ns;
+    } else if ((flags & KVM_CLOCK_REALTIME) && adjust > 0 && (adjust & KVM_CLOCK_REALTIME)) {
         clk.flags = KVM_CLOCK_REALTIME;
         clk.realtime = realtime;
     }

@@ -56,6 +56,10 @@ struct x86_machine {
     uint32_t *msr_list;       /* KVM_GET_MSR_INDEX_LIST, for save/load */
     unsigned nmsrs;
     unsigned ncpus;
+    /* Set while loading a snapshot: host time that passed since it was
+     * taken; the guest's TSCs and kvm-clock move forward by this much so its
+     * clock shows the right time after a restore. */
+    uint64_t restore_advance_ns;
     struct x86_vcpu vcpus[VM_MAX_CPUS];
 
     struct serial_console *console; /* owned by the caller (survives reboots) */

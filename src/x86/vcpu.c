@@ -597,6 +597,7 @@ int x86_vcpu_load(struct x86_vcpu *v, struct state_reader *r, bool reset, vs_err
         return vs_error(err, ENOMEM, "out of memory");
     }
     uint32_t kept = 0;
+    int tsc_khz = reset ? 0 : ioctl(v->fd, KVM_GET_TSC_KHZ, 0);
     for (uint32_t i = 0; i < n; i++) {
         uint32_t index;
         uint64_t d;
@@ -608,6 +609,9 @@ int x86_vcpu_load(struct x86_vcpu *v, struct state_reader *r, bool reset, vs_err
         /* MSR_IA32_TSC, MSR_IA32_TSC_ADJUST: left alone for a reset. */
         if (reset && (index == 0x10 || index == 0x3b))
             continue;
+        if (index == 0x10 && v->m->restore_advance_ns && tsc_khz > 0)
+            d += (uint64_t)((unsigned __int128)v->m->restore_advance_ns * (unsigned)tsc_khz /
+                            1000000u);
         msrs->entries[kept].index = index;
         msrs->entries[kept].data = d;
         kept++;

@@ -142,6 +142,12 @@ prepare() {
     # virtio_console: the `run` script's output channel (virtio-serial port)
     mods_install "$L1_KROOT" "$L1_KVER" "$work/root" kvm kvm-amd virtio_pci virtio_console
     [ -n "$VESSEL" ] && initramfs_add_bin "$work/root" "$VESSEL" && mv "$work/root$VESSEL" "$work/root/bin/vessel"
+    # libraries vessel dlopen()s on demand (the control API), which ldd cannot see
+    local so
+    for so in libmicrohttpd.so.12 libcurl.so.4; do
+        so=$(/sbin/ldconfig -p | awk -v n="$so" '!f && $1 == n && /x86-64/ {print $NF; f = 1}')
+        [ -n "$so" ] && initramfs_add_bin "$work/root" "$so"
+    done
     initramfs_add_bin "$work/root" "$QEMU"
     # the firmware -M microvm loads (qboot) and the option ROMs for -kernel
     for f in bios-microvm.bin qboot.rom linuxboot_dma.bin linuxboot.bin pvh.bin kvmvapic.bin; do

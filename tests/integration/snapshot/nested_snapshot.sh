@@ -43,6 +43,7 @@ echo "=== diff restore"; cat con3.log
 sleep 3
 for n in 1 2; do
     sleep 1000 > in$n &
+    echo "RESTORE-AT $(date +%s)"
     vessel vm restore /tmp/snap --console stdio < in$n > con$n.log 2>&1 &
     R=$!
     echo 'cat /tmp/note; echo GUEST-DATE $(date +%s); echo broken > /tmp/note; echo RESTORED$((6*7))' > in$n
