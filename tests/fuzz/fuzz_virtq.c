@@ -9,37 +9,17 @@
 #include <string.h>
 #include "mem/guest_mem.h"
 #include "virtio/virtq.h"
+#include "fuzz_virtq_ring.h"
 
-#define RAM_GPA 0x10000
-#define RAM_SIZE (64 * 1024)
-
-static uint8_t ram[RAM_SIZE] __attribute__((aligned(4096)));
 static struct virtq_elem elem;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static struct guest_mem mem;
-    static int init;
-    if (!init) {
-        guest_mem_init(&mem);
-        guest_mem_add_region(&mem, RAM_GPA, RAM_SIZE, ram, -1, 0, NULL);
-        init = 1;
-    }
     if (size < 2)
         return 0;
     uint8_t flags = data[0];
-    memset(ram, 0, sizeof(ram));
-    memcpy(ram, data + 1, size - 1 < RAM_SIZE ? size - 1 : RAM_SIZE);
-
     struct virtq vq;
-    virtq_reset(&vq, VIRTQ_MAX_SIZE);
-    /* compact layout so short inputs reach deep: avail ring at 0, the
-     * descriptor table at 64, the used ring beyond the input */
-    vq.num = (uint16_t)(1u << (flags & 3) << ((flags >> 2) & 1)); /* 1..16 */
-    vq.avail_gpa = RAM_GPA;
-    vq.desc_gpa = RAM_GPA + 64;
-    vq.used_gpa = RAM_GPA + 0x8000;
-    if (!virtq_enable(&vq, &mem, flags & 0x40, flags & 0x80))
+    if (!fuzz_virtq_enable(&vq, data + 1, size - 1, flags, flags & 0x40))
         return 0;
     for (int i = 0; i < 16; i++) {
         int r = virtq_pop(&vq, &elem);
