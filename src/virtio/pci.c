@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #define PCI_VENDOR_REDHAT_QUMRANET 0x1af4
 #define VIRTIO_PCI_DEVICE_BASE 0x1040
@@ -27,6 +28,11 @@ static void put32(uint8_t *p, uint32_t v)
     memcpy(p, &v, 4);
 }
 
+static uint64_t msix_addr(const struct virtio_pci *vp, unsigned v)
+{
+    return ((uint64_t)vp->msix[v].addr_hi << 32) | vp->msix[v].addr_lo;
+}
+
 /* Lock held. */
 static void msix_fire(struct virtio_pci *vp, uint16_t vec)
 {
@@ -36,10 +42,71 @@ static void msix_fire(struct virtio_pci *vp, uint16_t vec)
         vp->pba |= 1ULL << vec;
         return;
     }
+    /* The irqfd path: one eventfd write, KVM injects from the write. A
+     * route made for an older (addr, data) is never used (the sync below
+     * drops it on every table write). */
+    if (vp->irqfd[vec] >= 0) {
+        uint64_t one = 1;
+        if (write(vp->irqfd[vec], &one, sizeof(one)) == sizeof(one))
+            return;
+    }
     struct msi_sink *msi = vp->pci.msi;
     if (msi && msi->signal)
-        msi->signal(msi->opaque, ((uint64_t)vp->msix[vec].addr_hi << 32) | vp->msix[vec].addr_lo,
-                    vp->msix[vec].data);
+        msi->signal(msi->opaque, msix_addr(vp, vec), vp->msix[vec].data);
+}
+
+static bool vector_in_use(const struct virtio_pci *vp, unsigned v)
+{
+    if (vp->msix_config == v)
+        return true;
+    for (unsigned q = 0; q < vp->dev->nvqs; q++)
+        if (vp->dev->vqs[q].msix_vector == v)
+            return true;
+    return false;
+}
+
+static void irqfd_drop(struct virtio_pci *vp, unsigned v)
+{
+    struct msi_sink *msi = vp->pci.msi;
+    if (vp->irqfd[v] < 0)
+        return;
+    if (msi && msi->irqfd_put)
+        msi->irqfd_put(msi->opaque, vp->irqfd[v]);
+    else
+        close(vp->irqfd[v]);
+    vp->irqfd[v] = -1;
+}
+
+/* Bring the irqfd routes in line with the MSI-X table (lock held): a
+ * vector that MSI-X is enabled for and a queue or the config change uses
+ * gets an irqfd for its current (addr, data) once the driver unmasks it.
+ * A masked entry keeps an up-to-date route (mask/unmask costs nothing);
+ * an entry whose message changed loses its route at once and gets a new
+ * one when unmasked, so a driver rewriting a masked entry word by word
+ * does not re-route for each word. Called after table, enable/mask,
+ * vector-assignment and status writes, and after a restore. */
+static void msix_routes_sync_locked(struct virtio_pci *vp)
+{
+    struct msi_sink *msi = vp->pci.msi;
+    for (unsigned v = 0; v < vp->nvec; v++) {
+        uint64_t addr = msix_addr(vp, v);
+        uint32_t data = vp->msix[v].data;
+        bool use = vp->msix_enabled && vector_in_use(vp, v);
+        if (vp->irqfd[v] >= 0 && (!use || vp->irqfd_addr[v] != addr || vp->irqfd_data[v] != data))
+            irqfd_drop(vp, v);
+        if (vp->irqfd[v] < 0 && use && !(vp->msix[v].ctrl & MSIX_ENTRY_MASKED) && msi &&
+            msi->irqfd_get) {
+            vp->irqfd[v] = msi->irqfd_get(msi->opaque, addr, data);
+            vp->irqfd_addr[v] = addr;
+            vp->irqfd_data[v] = data;
+        }
+    }
+}
+
+void virtio_pci_release(struct virtio_pci *vp)
+{
+    for (unsigned v = 0; v < vp->nvec; v++)
+        irqfd_drop(vp, v);
 }
 
 static void msix_deliver_pending(struct virtio_pci *vp)
@@ -133,6 +200,7 @@ static void vp_config_written(struct pci_device *p, uint32_t off, unsigned len)
     vp->msix_enabled = ctrl & MSIX_CTRL_ENABLE;
     vp->msix_masked = ctrl & MSIX_CTRL_MASKALL;
     intx_update(vp);
+    msix_routes_sync_locked(vp);
     msix_deliver_pending(vp);
     pthread_mutex_unlock(&vp->dev->lock);
 }
@@ -157,8 +225,10 @@ void virtio_pci_init(struct virtio_pci *vp, struct virtio_dev *dev)
     vp->dev = dev;
     vp->nvec = dev->nvqs + 1;
     vp->msix_config = VIRTIO_MSI_NO_VECTOR;
-    for (unsigned v = 0; v < vp->nvec; v++)
+    for (unsigned v = 0; v < vp->nvec; v++) {
         vp->msix[v].ctrl = MSIX_ENTRY_MASKED;
+        vp->irqfd[v] = -1;
+    }
     dev->tr = &vp_tr;
     dev->tr_opaque = vp;
 
@@ -300,6 +370,7 @@ static void common_write(struct virtio_pci *vp, uint64_t off, uint64_t val, unsi
             intx_update(vp);
         }
         ioeventfd_sync_locked(vp);
+        msix_routes_sync_locked(vp); /* a reset unassigns every vector */
         pthread_mutex_unlock(&d->lock);
         return;
     case 0x1c:
@@ -319,6 +390,7 @@ static void common_write(struct virtio_pci *vp, uint64_t off, uint64_t val, unsi
         break;
     case 0x10:
         vp->msix_config = val < vp->nvec ? (uint16_t)val : VIRTIO_MSI_NO_VECTOR;
+        msix_routes_sync_locked(vp);
         break;
     case 0x16:
         vp->queue_sel = (uint16_t)val;
@@ -328,8 +400,10 @@ static void common_write(struct virtio_pci *vp, uint64_t off, uint64_t val, unsi
             vq->num = (uint16_t)val;
         break;
     case 0x1a:
-        if (vq)
+        if (vq) {
             vq->msix_vector = val < vp->nvec ? (uint16_t)val : VIRTIO_MSI_NO_VECTOR;
+            msix_routes_sync_locked(vp);
+        }
         break;
     default:
         if (qw && off >= 0x20 && off < 0x38) {
@@ -377,6 +451,7 @@ static void msix_write(struct virtio_pci *vp, uint64_t off, uint64_t val, unsign
         set_part(&word, o % 4, val, len);
         words[w] = (uint32_t)word;
     }
+    msix_routes_sync_locked(vp);
     msix_deliver_pending(vp);
 }
 
@@ -468,6 +543,8 @@ int virtio_pci_load(struct virtio_pci *vp, struct state_reader *r, uint32_t inst
         vp->msix_masked = ctrl & MSIX_CTRL_MASKALL;
         intx_update(vp);
         ioeventfd_sync_locked(vp);
+        /* the routes follow the restored table (fds are not state) */
+        msix_routes_sync_locked(vp);
     }
     pthread_mutex_unlock(&vp->dev->lock);
     return ret;

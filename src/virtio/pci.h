@@ -41,6 +41,12 @@ struct virtio_pci {
     uint64_t ioev_addr[VIRTIO_MAX_QUEUES];
     int ioev_fd[VIRTIO_MAX_QUEUES];
     bool ioev_on[VIRTIO_MAX_QUEUES];
+    /* Per MSI-X entry: an irqfd bound to the (addr, data) it was made for,
+     * or -1 (then vectors go through msi_sink.signal). Derived from the
+     * table, never saved. */
+    int irqfd[VIRTIO_PCI_MSIX_MAX];
+    uint64_t irqfd_addr[VIRTIO_PCI_MSIX_MAX];
+    uint32_t irqfd_data[VIRTIO_PCI_MSIX_MAX];
 };
 
 /* Fill the PCI function (config header, capabilities, BAR 0); the caller
@@ -49,6 +55,8 @@ void virtio_pci_init(struct virtio_pci *vp, struct virtio_dev *dev);
 /* Bring the ioeventfds in line with the queues and BAR 0 (after status,
  * queue or config-space changes); a no-op without bus support. */
 void virtio_pci_sync_ioeventfds(struct virtio_pci *vp);
+/* Give back the irqfds (the device's threads must be stopped). */
+void virtio_pci_release(struct virtio_pci *vp);
 uint64_t virtio_pci_bar_read(void *opaque, uint64_t off, unsigned len);
 void virtio_pci_bar_write(void *opaque, uint64_t off, uint64_t val, unsigned len);
 void virtio_pci_save(struct virtio_pci *vp, struct state_writer *w, uint32_t instance);

@@ -207,6 +207,8 @@ void virtio_set_destroy(struct virtio_set *s)
         if (s->mmio[i] && s->mmio_bus)
             io_bus_unregister(s->mmio_bus, s->mmio[i]->base, s->mmio[i]);
         virtio_dev_destroy(s->devs[i]);
+        if (s->pci[i])
+            virtio_pci_release(s->pci[i]);
         /* the buses keep pointers to the transports until they are torn
          * down; destroy is the last thing a VM does */
         free(s->pci[i]);

@@ -92,7 +92,14 @@ static int msi_irqfd_get(void *opaque, uint64_t addr, uint32_t data)
         close(fd);
         return -1;
     }
-    uint32_t gsi = m->next_msi_gsi++;
+    /* the lowest GSI no route holds: a guest re-programming its vectors
+     * must not walk the numbers up to KVM's limit */
+    uint32_t gsi = m->next_msi_gsi;
+    for (uint32_t i = 0; i < rt->nr; i++)
+        if (rt->entries[i].gsi == gsi) {
+            gsi++;
+            i = UINT32_MAX; /* rescan from the start */
+        }
     struct kvm_irq_routing_entry *e = &rt->entries[rt->nr++];
     memset(e, 0, sizeof(*e));
     e->gsi = gsi;

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "test_virtio_driver.h"
@@ -332,6 +334,116 @@ static void ioeventfds_follow_queues_and_bar(void **state)
     free(vp);
 }
 
+/* irqfds: routes made from the MSI-X table, used instead of signal() */
+struct irqfd_rec {
+    uint64_t addr;
+    uint32_t data;
+    int fd;
+};
+static struct irqfd_rec irqfds[16];
+static unsigned nirqfd_get, nirqfd_put;
+
+static int fake_irqfd_get(void *opaque, uint64_t addr, uint32_t data)
+{
+    int fd = eventfd(0, EFD_NONBLOCK);
+    assert_true(fd >= 0 && nirqfd_get < 16);
+    irqfds[nirqfd_get++] = (struct irqfd_rec){addr, data, fd};
+    return fd;
+}
+
+static void fake_irqfd_put(void *opaque, int fd)
+{
+    nirqfd_put++;
+    close(fd);
+}
+
+static uint64_t irqfd_count(int fd)
+{
+    uint64_t n = 0;
+    if (read(fd, &n, sizeof(n)) != sizeof(n))
+        return 0;
+    return n;
+}
+
+static void fill_and_kick(struct fixture *x)
+{
+    struct fd_buf b = {fd_alloc(&x->f, 8), 8, true};
+    fd_add(&x->f, 0, &b, 1);
+    kick(x);
+    uint32_t id, len;
+    assert_true(fd_used(&x->f, 0, &id, &len));
+}
+
+static void msix_vectors_go_through_irqfds(void **state)
+{
+    struct fixture *x = *state;
+    x->msi.irqfd_get = fake_irqfd_get;
+    x->msi.irqfd_put = fake_irqfd_put;
+    nirqfd_get = nirqfd_put = 0;
+    cfg_write16(x, VP_CAP_MSIX + 2, 0x8000);
+    wr(x, VP_MSIX_TABLE_OFF + 16 + 0, 0xfee00000, 4);
+    wr(x, VP_MSIX_TABLE_OFF + 16 + 8, 0x41, 4);
+    bring_up(x, 1);
+    assert_int_equal(nirqfd_get, 0); /* the entry is still masked */
+    wr(x, VP_MSIX_TABLE_OFF + 16 + 12, 0, 4);
+    assert_int_equal(nirqfd_get, 1);
+    assert_int_equal(irqfds[0].addr, 0xfee00000);
+    assert_int_equal(irqfds[0].data, 0x41);
+    fill_and_kick(x);
+    assert_int_equal(irqfd_count(irqfds[0].fd), 1);
+    assert_int_equal(x->msi_count, 0);
+
+    /* masked: pending, delivered through the same route on unmask */
+    wr(x, VP_MSIX_TABLE_OFF + 16 + 12, 1, 4);
+    fill_and_kick(x);
+    assert_int_equal(irqfd_count(irqfds[0].fd), 0);
+    assert_int_equal(rd(x, VP_MSIX_PBA_OFF, 8), 2);
+    wr(x, VP_MSIX_TABLE_OFF + 16 + 12, 0, 4);
+    assert_int_equal(irqfd_count(irqfds[0].fd), 1);
+    assert_int_equal(rd(x, VP_MSIX_PBA_OFF, 8), 0);
+    assert_int_equal(nirqfd_get, 1);
+    assert_int_equal(nirqfd_put, 0);
+
+    /* a new message re-routes */
+    wr(x, VP_MSIX_TABLE_OFF + 16 + 8, 0x42, 4);
+    assert_int_equal(nirqfd_put, 1);
+    assert_int_equal(nirqfd_get, 2);
+    assert_int_equal(irqfds[1].data, 0x42);
+    fill_and_kick(x);
+    assert_int_equal(irqfd_count(irqfds[1].fd), 1);
+    assert_int_equal(x->msi_count, 0);
+
+    /* the snapshot keeps the table; the copy routes the same message */
+    struct state_writer w;
+    state_writer_init(&w);
+    virtio_pci_save(&x->vp, &w, 0);
+    struct virtio_pci *vp2 = calloc(1, sizeof(*vp2));
+    virtio_pci_init(vp2, x->f.dev);
+    vp2->pci.msi = &x->msi;
+    struct state_reader r;
+    vs_err err;
+    assert_int_equal(state_reader_init(&r, w.buf.data, w.buf.len, &err), 0);
+    assert_int_equal(virtio_pci_load(vp2, &r, 0, &err), 0);
+    assert_int_equal(nirqfd_get, 3);
+    assert_int_equal(irqfds[2].addr, 0xfee00000);
+    assert_int_equal(irqfds[2].data, 0x42);
+    virtio_pci_release(vp2);
+    assert_int_equal(nirqfd_put, 2);
+    state_writer_free(&w);
+    free(vp2);
+    x->f.dev->tr_opaque = &x->vp;
+
+    /* a device reset unassigns the vector: its route goes */
+    wr(x, 0x14, 0, 1);
+    assert_int_equal(nirqfd_put, 3);
+    /* MSI-X disabled: no route even for an assigned, unmasked vector */
+    bring_up(x, 1);
+    assert_int_equal(nirqfd_get, 4);
+    cfg_write16(x, VP_CAP_MSIX + 2, 0);
+    assert_int_equal(nirqfd_put, 4);
+    virtio_pci_release(&x->vp);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -346,6 +458,7 @@ int main(void)
         T(reset_through_common_cfg),
         T(save_load_keeps_msix_table),
         T(ioeventfds_follow_queues_and_bar),
+        T(msix_vectors_go_through_irqfds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
