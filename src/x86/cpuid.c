@@ -1,5 +1,6 @@
 #include "x86/cpuid.h"
 
+#include <cpuid.h>
 #include <stddef.h>
 
 struct x86_cpuid_entry *x86_cpuid_find(struct x86_cpuid_entry *e, unsigned n, uint32_t function,
@@ -98,4 +99,30 @@ void x86_cpuid_patch(struct x86_cpuid_entry *e, unsigned n, unsigned apic_id, un
             break;
         }
     }
+}
+
+void x86_cpuid_add_extras(struct x86_cpuid_entry *e, unsigned n, const struct x86_cpuid_extras *x)
+{
+    for (unsigned i = 0; i < n; i++) {
+        struct x86_cpuid_entry *t = &e[i];
+        if (t->function == 1 && x->tsc_deadline)
+            t->ecx |= 1u << 24;
+        if (t->function >= 0x80000002 && t->function <= 0x80000004 && x->brand) {
+            const uint32_t *w = x->brand + 4 * (t->function - 0x80000002);
+            t->eax = w[0];
+            t->ebx = w[1];
+            t->ecx = w[2];
+            t->edx = w[3];
+        }
+    }
+}
+
+bool x86_cpuid_host_brand(uint32_t brand[12])
+{
+    unsigned a, b, c, d;
+    if (!__get_cpuid(0x80000000, &a, &b, &c, &d) || a < 0x80000004)
+        return false;
+    for (unsigned i = 0; i < 3; i++)
+        __cpuid(0x80000002 + i, brand[4 * i], brand[4 * i + 1], brand[4 * i + 2], brand[4 * i + 3]);
+    return brand[0] != 0;
 }

@@ -5,6 +5,7 @@
 #ifndef VESSEL_X86_CPUID_H
 #define VESSEL_X86_CPUID_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct x86_cpuid_entry {
@@ -16,6 +17,17 @@ struct x86_cpuid_entry {
 /* Rewrite e[0..n) in place for vCPU apic_id of ncpus (one socket, one
  * thread per core). */
 void x86_cpuid_patch(struct x86_cpuid_entry *e, unsigned n, unsigned apic_id, unsigned ncpus);
+/* What the VMM adds on top of KVM_GET_SUPPORTED_CPUID, as QEMU does: the
+ * TSC-deadline timer bit (KVM emulates it but never reports it, api.rst) and
+ * the processor brand string (leaves 0x80000002-4, which KVM returns empty;
+ * brand NULL leaves them alone). */
+struct x86_cpuid_extras {
+    bool tsc_deadline;
+    const uint32_t *brand; /* 12 words: EAX..EDX of 0x80000002, 3, 4 */
+};
+void x86_cpuid_add_extras(struct x86_cpuid_entry *e, unsigned n, const struct x86_cpuid_extras *x);
+/* The host CPU's brand string words (12), or false without one. */
+bool x86_cpuid_host_brand(uint32_t brand[12]);
 struct x86_cpuid_entry *x86_cpuid_find(struct x86_cpuid_entry *e, unsigned n, uint32_t function,
                                        uint32_t index);
 

@@ -41,6 +41,8 @@ struct x86_vcpu {
     int fd;
     struct kvm_run *run;
     pthread_t thread;
+    void *stack; /* mmap'd with a guard page below; kept across reboots */
+    size_t stack_len;
     bool started;
     bool parked;
 };
@@ -54,6 +56,9 @@ struct x86_machine {
     struct io_bus pio, mmio;
     struct kvm_cpuid2 *cpuid; /* KVM_GET_SUPPORTED_CPUID */
     uint32_t *msr_list;       /* KVM_GET_MSR_INDEX_LIST, for save/load */
+    bool tsc_deadline;        /* KVM_CAP_TSC_DEADLINE_TIMER */
+    bool has_brand;
+    uint32_t brand[12]; /* the host's CPUID brand string */
     unsigned nmsrs;
     unsigned ncpus;
     /* Set while loading a snapshot: host time that passed since it was

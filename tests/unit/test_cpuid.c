@@ -66,8 +66,33 @@ static void single_cpu(void **state)
     assert_int_equal(x86_cpuid_find(e, n, 0xb, 1)->eax, 0);
 }
 
+static void extras(void **state)
+{
+    struct x86_cpuid_entry e[] = {
+        {.function = 1, .ecx = 1},
+        {.function = 0x80000002},
+        {.function = 0x80000003},
+        {.function = 0x80000004},
+    };
+    unsigned n = sizeof(e) / sizeof(e[0]);
+    uint32_t brand[12] = {0};
+    memcpy(brand, "AMD EPYC Processor", 18);
+    struct x86_cpuid_extras none = {.tsc_deadline = false, .brand = NULL};
+    x86_cpuid_add_extras(e, n, &none);
+    assert_int_equal(e[0].ecx, 1);
+    assert_int_equal(e[1].eax, 0);
+    struct x86_cpuid_extras x = {.tsc_deadline = true, .brand = brand};
+    x86_cpuid_add_extras(e, n, &x);
+    assert_int_equal(e[0].ecx, 1 | 1u << 24); /* TSC-deadline */
+    char got[49] = {0};
+    for (unsigned i = 0; i < 3; i++)
+        memcpy(got + 16 * i, &e[1 + i].eax, 16);
+    assert_string_equal(got, "AMD EPYC Processor");
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(topology), cmocka_unit_test(single_cpu)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(topology), cmocka_unit_test(single_cpu),
+                                       cmocka_unit_test(extras)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
