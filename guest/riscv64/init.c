@@ -4,7 +4,7 @@
  * does what the kernel command line asks (vessel.blk: mount /dev/vda and read
  * a file back; vessel.poweroff: power off), and otherwise runs a tiny
  * line-oriented shell on the console (echo, cat, ls, write, uname, nproc,
- * blk, net, poweroff, reboot). */
+ * blk, net, tcp, poweroff, reboot). */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <net/if.h>
@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/mount.h>
 #include <sys/ioctl.h>
 #include <sys/reboot.h>
@@ -84,17 +85,9 @@ static void mount_blk(void)
     umount("/mnt");
 }
 
-/* net ADDR HOST PORT TEXT: give eth0 ADDR/24, bring it up, connect to
- * HOST:PORT over TCP, send TEXT and print what comes back. Enough to show
- * virtio-net and user networking without a DHCP client. */
-static void net_cmd(char *arg)
+/* Give eth0 ADDR/24 and bring it up (there is no DHCP client). */
+static void eth0_up(const char *addr)
 {
-    char addr[32], host[32], text[128];
-    unsigned port;
-    if (sscanf(arg, "%31s %31s %u %127s", addr, host, &port, text) != 4) {
-        printf("usage: net ADDR HOST PORT TEXT\n");
-        return;
-    }
     int s = socket(AF_INET, SOCK_DGRAM, 0);
     struct ifreq ifr = {0};
     strcpy(ifr.ifr_name, "eth0");
@@ -111,10 +104,23 @@ static void net_cmd(char *arg)
     if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
         printf("net: SIOCSIFFLAGS: %s\n", strerror(errno));
     close(s);
+}
 
+/* net ADDR HOST PORT TEXT: give eth0 ADDR/24, bring it up, connect to
+ * HOST:PORT over TCP, send TEXT and print what comes back. Enough to show
+ * virtio-net and user networking without a DHCP client. */
+static void net_cmd(char *arg)
+{
+    char addr[32], host[32], text[128];
+    unsigned port;
+    if (sscanf(arg, "%31s %31s %u %127s", addr, host, &port, text) != 4) {
+        printf("usage: net ADDR HOST PORT TEXT\n");
+        return;
+    }
+    eth0_up(addr);
     struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     inet_pton(AF_INET, host, &dst.sin_addr);
-    s = socket(AF_INET, SOCK_STREAM, 0);
+    int s = socket(AF_INET, SOCK_STREAM, 0);
     if (connect(s, (struct sockaddr *)&dst, sizeof(dst)) < 0) {
         printf("net: connect %s:%u: %s\n", host, port, strerror(errno));
         close(s);
@@ -129,6 +135,73 @@ static void net_cmd(char *arg)
         printf("net reply: %s\n", buf);
     }
     close(s);
+}
+
+/* tcp up ADDR | connect HOST PORT | listen PORT | accept FD | send FD TEXT |
+ * recv FD SECONDS | close FD: TCP sockets that stay open between commands
+ * (and across a snapshot), so tests can see what a restored guest's open
+ * connections do. recv prints what arrived, "tcp: eof", "tcp: error: ..."
+ * or "tcp: timeout". */
+static void tcp_cmd(char *arg)
+{
+    char op[16], a[64] = "", b[128] = "";
+    if (sscanf(arg, "%15s %63s %127s", op, a, b) < 2) {
+        printf("usage: tcp up|connect|listen|accept|send|recv|close ...\n");
+        return;
+    }
+    int fd = atoi(a), s;
+    struct sockaddr_in sin = {.sin_family = AF_INET};
+    if (!strcmp(op, "up")) {
+        eth0_up(a);
+        printf("tcp: eth0 up\n");
+    } else if (!strcmp(op, "connect")) {
+        sin.sin_port = htons((uint16_t)atoi(b));
+        inet_pton(AF_INET, a, &sin.sin_addr);
+        s = socket(AF_INET, SOCK_STREAM, 0);
+        if (connect(s, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
+            printf("tcp: error: %s\n", strerror(errno));
+            close(s);
+        } else
+            printf("tcp: connected fd %d\n", s);
+    } else if (!strcmp(op, "listen")) {
+        sin.sin_port = htons((uint16_t)atoi(a));
+        s = socket(AF_INET, SOCK_STREAM, 0);
+        int one = 1;
+        setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(s, (struct sockaddr *)&sin, sizeof(sin)) < 0 || listen(s, 4) < 0)
+            printf("tcp: error: %s\n", strerror(errno));
+        else
+            printf("tcp: listening fd %d\n", s);
+    } else if (!strcmp(op, "accept")) {
+        s = accept(fd, NULL, NULL);
+        if (s < 0)
+            printf("tcp: error: %s\n", strerror(errno));
+        else
+            printf("tcp: accepted fd %d\n", s);
+    } else if (!strcmp(op, "send")) {
+        if (write(fd, b, strlen(b)) < 0)
+            printf("tcp: error: %s\n", strerror(errno));
+        else
+            printf("tcp: sent\n");
+    } else if (!strcmp(op, "recv")) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        char buf[256];
+        ssize_t n;
+        if (poll(&p, 1, atoi(b) * 1000) == 0)
+            printf("tcp: timeout\n");
+        else if ((n = read(fd, buf, sizeof(buf) - 1)) < 0)
+            printf("tcp: error: %s\n", strerror(errno));
+        else if (n == 0)
+            printf("tcp: eof\n");
+        else {
+            buf[n] = 0;
+            printf("tcp recv: %s\n", buf);
+        }
+    } else if (!strcmp(op, "close")) {
+        close(fd);
+        printf("tcp: closed\n");
+    } else
+        printf("tcp: unknown operation %s\n", op);
 }
 
 static void shell(void)
@@ -177,6 +250,8 @@ static void shell(void)
             printf("%d\n", online_cpus());
         else if (!strcmp(line, "net") && arg)
             net_cmd(arg);
+        else if (!strcmp(line, "tcp") && arg)
+            tcp_cmd(arg);
         else if (!strcmp(line, "blk"))
             mount_blk();
         else if (!strcmp(line, "poweroff"))

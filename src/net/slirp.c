@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 #include "net/net.h"
+#include "net/slirp_state.h"
 #include "util/log.h"
 #include "util/parse.h"
 
@@ -30,6 +31,7 @@ struct slirp_net {
     struct pollfd *fds;
     int nfds, maxfds;
     uint8_t frame[NET_MAX_FRAME];
+    struct slirp_state_link st; /* snapshots, and the lock every slirp call takes */
 };
 
 static int64_t now_ms(void)
@@ -146,6 +148,7 @@ static int slirp_poll_fill(struct net_backend *b, struct pollfd *fds, int max, i
     s->nfds = 0;
     s->maxfds = max;
     uint32_t t = UINT32_MAX;
+    slirp_state_lock(&s->st);
     slirp_pollfds_fill(s->slirp, &t, add_poll, s);
     int64_t now = now_ms();
     for (unsigned i = 0; i < SLIRP_MAX_TIMERS; i++)
@@ -156,6 +159,8 @@ static int slirp_poll_fill(struct net_backend *b, struct pollfd *fds, int max, i
             if (d < t)
                 t = (uint32_t)d;
         }
+    slirp_state_poll_fill(&s->st, &t, can_rx);
+    slirp_state_unlock(&s->st);
     if (t != UINT32_MAX && (*timeout < 0 || (int)t < *timeout))
         *timeout = (int)t;
     return s->nfds;
@@ -166,6 +171,7 @@ static void slirp_poll_done(struct net_backend *b, struct pollfd *fds, int n)
     struct slirp_net *s = (struct slirp_net *)b;
     s->fds = fds;
     s->nfds = n;
+    slirp_state_lock(&s->st);
     slirp_pollfds_poll(s->slirp, 0, get_revents, s);
     int64_t now = now_ms();
     for (unsigned i = 0; i < SLIRP_MAX_TIMERS; i++) {
@@ -175,6 +181,8 @@ static void slirp_poll_done(struct net_backend *b, struct pollfd *fds, int n)
             t->cb(t->cb_opaque);
         }
     }
+    slirp_state_poll_done(&s->st);
+    slirp_state_unlock(&s->st);
 }
 
 static int slirp_send(struct net_backend *b, const struct iovec *iov, int iovcnt)
@@ -197,14 +205,18 @@ static int slirp_send(struct net_backend *b, const struct iovec *iov, int iovcnt
         memcpy(pkt + len, p, l);
         len += l;
     }
-    if (len)
+    if (len) {
+        slirp_state_lock(&s->st);
         slirp_input(s->slirp, pkt, (int)len);
+        slirp_state_unlock(&s->st);
+    }
     return 0;
 }
 
 static void slirp_close(struct net_backend *b)
 {
     struct slirp_net *s = (struct slirp_net *)b;
+    slirp_state_detach(&s->st);
     slirp_cleanup(s->slirp);
     free(s);
 }
@@ -306,6 +318,8 @@ int net_slirp_open(const struct vm_net_config *nc, struct net_backend **out, vs_
             goto fail;
         }
     }
+    if (slirp_state_attach(&s->st, s->slirp, &s->b, &cfg, err) < 0)
+        goto fail;
     s->b.ops = &slirp_ops;
     s->b.offloads = false;
     *out = &s->b;

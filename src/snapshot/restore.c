@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "block/qcow2.h"
+#include "net/slirp_state.h"
 #include "snapshot/config_json.h"
 #include "snapshot/disk_identity.h"
 #include "snapshot/snapshot.h"
@@ -390,7 +391,8 @@ int snapshot_restore(const char *dir, const struct snapshot_restore_opts *o, vs_
         d->path = ov;
         d->format = strdup("qcow2");
     }
-    if (snapshot_image_map(&img, err) < 0)
+    /* user networking's sections, for the backends the machine creates */
+    if (slirp_state_restore_prepare(&img.state, err) < 0 || snapshot_image_map(&img, err) < 0)
         goto out;
     struct vm_restore_source src = {.mem = &img.mem, .state = &img.state};
     /* The machine adopts the mapped regions (and unmaps them at exit). */

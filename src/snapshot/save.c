@@ -15,6 +15,7 @@
 #include <zlib.h>
 
 #include "block/qcow2.h"
+#include "net/slirp_state.h"
 #include "snapshot/config_json.h"
 #include "snapshot/disk_identity.h"
 #include "snapshot/snapshot.h"
@@ -284,7 +285,8 @@ static int save_paused(struct save_ctx *c, vs_err *err)
             goto out;
     }
 
-    if (ctl->save_state(m, &w, err) < 0 || state_writer_status(&w, err) < 0)
+    if (ctl->save_state(m, &w, err) < 0 || slirp_state_save_all(&w, err) < 0 ||
+        state_writer_status(&w, err) < 0)
         goto out_w;
     if (ctl->cpu_features && ctl->cpu_features(m, &cpu, err) < 0)
         goto out_w;

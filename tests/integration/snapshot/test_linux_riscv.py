@@ -165,3 +165,146 @@ def test_guest_writes_qcow2_overlay(rv_linux, tmp_path):
     subprocess.run(["qemu-img", "check", "-q", str(ov / "disk0.qcow2")], check=True)
     assert "after-the-restore" in head(ov / "disk0.qcow2")
     assert "written-by-the-guest" in head(disk), "the snapshot's disk was written"
+
+
+# ---- open TCP connections over --net user across a restore -----------------
+#
+# The host sockets behind a guest's connections belong to the VM process that
+# opened them; a restored VM is a new process, so its guest's connections
+# cannot go on (libslirp's own state does not carry them either). What the
+# tests show: the source's connections survive the snapshot itself, the host
+# end sees EOF when the source goes away, and the restored guest's socket is
+# reset promptly (ECONNRESET) even while the guest just waits to receive —
+# never a guest hanging on a connection nobody remembers. New connections work.
+
+GUEST_WAIT = 60  # the guest's own recv timeout: "tcp: timeout" means it hung
+
+
+def tcp_fd(text: str, what: str) -> int:
+    for line in text.splitlines():
+        if line.startswith(f"tcp: {what} fd "):
+            return int(line.split()[-1])
+    raise AssertionError(f"no 'tcp: {what} fd' in {text!r}")
+
+
+def recv_until_eof(conn, timeout=20) -> bytes:
+    """Everything the peer sends until EOF (or a reset); fails on a hang."""
+    import socket
+    conn.settimeout(timeout)
+    got = b""
+    try:
+        while True:
+            b = conn.recv(4096)
+            if not b:
+                return got
+            got += b
+    except ConnectionResetError:
+        return got
+    except socket.timeout:
+        raise AssertionError(f"the host end saw neither EOF nor a reset (got {got!r})")
+
+
+def restored_guest_sees_reset(snap, run_after=None):
+    """Restore SNAP, whose guest is blocked in `tcp recv FD GUEST_WAIT`: the
+    restored guest's recv must end with a reset, not a timeout."""
+    sh = Shell(["vm", "restore", snap])
+    try:
+        out = sh.expect(PROMPT, timeout=GUEST_WAIT + 60)
+        assert "tcp: timeout" not in out, f"the restored guest hung on its connection: {out!r}"
+        assert "tcp: error: Connection reset by peer" in out, out
+        if run_after:
+            run_after(sh)
+    finally:
+        sh.kill()
+
+
+def test_guest_to_host_connection_is_reset_after_restore(rv_linux, tmp_path):
+    import socket
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    port = srv.getsockname()[1]
+    srv.settimeout(60)
+    sock = tmp_path / "api.sock"
+    src = Shell(["vm", "run", "--arch", "riscv64", "--kernel", rv_linux / "vmlinuz", "--initrd",
+                 rv_linux / "initrd.img", "--memory", "256M", "--net", "user", "--append",
+                 "console=ttyS0", "--api-sock", sock])
+    try:
+        src.expect(PROMPT)
+        src.run("tcp up 10.0.2.15")
+        fd = tcp_fd(src.run(f"tcp connect 10.0.2.2 {port}"), "connected")
+        conn, _ = srv.accept()
+        src.run(f"tcp send {fd} ping")
+        conn.settimeout(20)
+        assert conn.recv(100) == b"ping"
+        # the guest waits to receive while the snapshot is taken
+        src.p.stdin.write(f"tcp recv {fd} {GUEST_WAIT}\n".encode())
+        src.p.stdin.flush()
+        time.sleep(0.5)
+        vessel("vm", "snapshot", "--api-sock", sock, tmp_path / "snap")
+        # the source's connection goes on after its snapshot
+        conn.sendall(b"after-the-snapshot")
+        assert "tcp recv: after-the-snapshot" in src.expect(PROMPT)
+    finally:
+        src.kill()
+    # the host end: EOF once the source VM is gone
+    assert recv_until_eof(conn) == b""
+    conn.close()
+
+    def new_connection_works(sh):
+        fd2 = tcp_fd(sh.run(f"tcp connect 10.0.2.2 {port}"), "connected")
+        c2, _ = srv.accept()
+        c2.sendall(b"fresh")
+        assert "tcp recv: fresh" in sh.run(f"tcp recv {fd2} 20")
+        c2.close()
+    try:
+        restored_guest_sees_reset(tmp_path / "snap", new_connection_works)
+    finally:
+        srv.close()
+
+
+def free_port() -> int:
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_hostfwd_connection_is_reset_after_restore(rv_linux, tmp_path):
+    import socket
+    hport = free_port()
+    sock = tmp_path / "api.sock"
+    src = Shell(["vm", "run", "--arch", "riscv64", "--kernel", rv_linux / "vmlinuz", "--initrd",
+                 rv_linux / "initrd.img", "--memory", "256M", "--net",
+                 f"user,hostfwd=tcp:127.0.0.1:{hport}-:7000", "--append", "console=ttyS0",
+                 "--api-sock", sock])
+    try:
+        src.expect(PROMPT)
+        src.run("tcp up 10.0.2.15")
+        lfd = tcp_fd(src.run("tcp listen 7000"), "listening")
+        cli = socket.create_connection(("127.0.0.1", hport), timeout=20)
+        afd = tcp_fd(src.run(f"tcp accept {lfd}"), "accepted")
+        cli.sendall(b"hello")
+        assert "tcp recv: hello" in src.run(f"tcp recv {afd} 20")
+        src.run(f"tcp send {afd} world")
+        assert cli.recv(100) == b"world"
+        src.p.stdin.write(f"tcp recv {afd} {GUEST_WAIT}\n".encode())
+        src.p.stdin.flush()
+        time.sleep(0.5)
+        vessel("vm", "snapshot", "--api-sock", sock, tmp_path / "snap")
+        cli.sendall(b"after-the-snapshot")
+        assert "tcp recv: after-the-snapshot" in src.expect(PROMPT)
+    finally:
+        src.kill()
+    assert recv_until_eof(cli) == b""
+    cli.close()
+
+    def new_connection_works(sh):
+        c2 = socket.create_connection(("127.0.0.1", hport), timeout=20)
+        fd2 = tcp_fd(sh.run(f"tcp accept {lfd}"), "accepted")
+        c2.sendall(b"fresh")
+        assert "tcp recv: fresh" in sh.run(f"tcp recv {fd2} 20")
+        c2.close()
+    restored_guest_sees_reset(tmp_path / "snap", new_connection_works)
