@@ -444,19 +444,22 @@ static void machine_destroy(struct x86_machine *m)
 /* ---- loading the kernel ---- */
 
 struct kernel_image {
-    uint8_t *data;
+    uint8_t *data; /* the file, mapped: only its headers are read through it */
     size_t len;
+    int fd;
     bool is_elf;
     struct x86_bzimage bz;
     struct x86_elf elf;
     uint64_t initrd_size;
 };
 
-/* The kernel file is mapped, not read: once the guest has its copy
- * (kernel_image_drop) its pages leave vessel's memory and come back from the
- * page cache only if the guest reboots. A malloc'd 14 MiB bzImage would stay
- * resident in the VMM for the VM's whole life. */
-static int map_file(const char *path, const char *what, uint8_t **out, size_t *len, vs_err *err)
+/* The kernel file is mapped for its headers (and kept open for
+ * kernel_read), never copied into the VMM: a malloc'd 14 MiB bzImage would
+ * stay resident for the VM's whole life. The header pages go again after
+ * loading (kernel_image_drop) and come back from the page cache only if the
+ * guest reboots. */
+static int map_file(const char *path, const char *what, uint8_t **out, size_t *len, int *fdp,
+                    vs_err *err)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -471,11 +474,13 @@ static int map_file(const char *path, const char *what, uint8_t **out, size_t *l
         return vs_error(err, EINVAL, "%s %s is empty", what, path);
     }
     void *p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (p == MAP_FAILED)
+    if (p == MAP_FAILED) {
+        close(fd);
         return vs_error_errno(err, "reading %s %s", what, path);
+    }
     *out = p;
     *len = (size_t)st.st_size;
+    *fdp = fd;
     return 0;
 }
 
@@ -484,6 +489,27 @@ static void kernel_image_release(struct kernel_image *k)
     if (k->data)
         munmap(k->data, k->len);
     k->data = NULL;
+    if (k->fd >= 0)
+        close(k->fd);
+    k->fd = -1;
+}
+
+/* The kernel's bulk goes from the file straight into guest RAM: read, not
+ * copied out of the mapping, so the page-cache pages never count towards the
+ * VMM's resident memory (not even for the moment of loading). */
+static int kernel_read(const struct kernel_image *k, uint64_t off, uint8_t *dst, uint64_t len)
+{
+    uint64_t got = 0;
+    while (got < len) {
+        ssize_t n = pread(k->fd, dst + got, len - got, (off_t)(off + got));
+        if (n <= 0) {
+            if (n < 0 && errno == EINTR)
+                continue;
+            return -1;
+        }
+        got += (uint64_t)n;
+    }
+    return 0;
 }
 
 static void kernel_image_drop(const struct kernel_image *k)
@@ -497,7 +523,8 @@ static void kernel_image_drop(const struct kernel_image *k)
 static int kernel_check(const struct vm_config *cfg, struct kernel_image *k, vs_err *err)
 {
     memset(k, 0, sizeof(*k));
-    if (map_file(cfg->kernel, "kernel", &k->data, &k->len, err) < 0)
+    k->fd = -1;
+    if (map_file(cfg->kernel, "kernel", &k->data, &k->len, &k->fd, err) < 0)
         return -1;
     uint64_t low, high;
     x86_ram_split(cfg->memory, &low, &high);
@@ -604,16 +631,19 @@ static int load_kernel(struct x86_machine *m, const struct vm_config *cfg,
             if (!dst)
                 return vs_error(err, EINVAL, "kernel segment at 0x%llx is outside RAM",
                                 (unsigned long long)s->paddr);
-            memcpy(dst, k->data + s->offset, s->filesz);
+            if (kernel_read(k, s->offset, dst, s->filesz) < 0)
+                return vs_error_errno(err, "reading kernel %s", cfg->kernel);
             memset(dst + s->filesz, 0, s->memsz - s->filesz);
         }
         kernel_end = k->elf.highest;
         pvh = !k->elf.is64;
         entry = pvh ? k->elf.pvh_entry : k->elf.entry;
     } else {
-        if (guest_mem_write(&m->mem, X86_HIGHMEM_START, k->data + k->bz.kernel_offset,
-                            k->bz.kernel_size) < 0)
+        uint8_t *dst = guest_mem_ptr_w(&m->mem, X86_HIGHMEM_START, k->bz.kernel_size);
+        if (!dst)
             return vs_error(err, EINVAL, "kernel does not fit in guest memory");
+        if (kernel_read(k, k->bz.kernel_offset, dst, k->bz.kernel_size) < 0)
+            return vs_error_errno(err, "reading kernel %s", cfg->kernel);
         kernel_end = X86_HIGHMEM_START + k->bz.init_size;
         entry = X86_HIGHMEM_START + 0x200; /* startup_64 */
     }
@@ -1100,6 +1130,7 @@ int x86_vm_restore(const struct vm_config *cfg, struct vm_restore_source *src, v
     close(fd);
     struct kernel_image k;
     memset(&k, 0, sizeof(k));
+    k.fd = -1;
     /* With the kernel still at hand a guest reboot boots it again. */
     if (cfg->kernel && kernel_check(cfg, &k, err) < 0)
         kernel_image_release(&k);
