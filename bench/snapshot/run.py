@@ -172,7 +172,10 @@ def vessel_side(gdir, append, size, work, nclones):
     res["server_ms"] = r["total_ms"]
     res["full_size"] = du(full)
     time.sleep(1)
+    t0 = time.monotonic()
     r = vessel_api("snapshot", sock, "--diff", diff)
+    res["diff_ms"] = (time.monotonic() - t0) * 1000
+    res["diff_pause_ms"] = r["pause_ms"]
     res["diff_size"] = du(diff)
     vessel_api("stop", sock)
     src.wait()
@@ -340,6 +343,9 @@ def main():
                       f"{q['snapshot_ms'] / v['snapshot_ms']:.1f}x")
             else:
                 print()
+            print(f"diff snapshot     vessel {v['diff_ms']:8.1f} ms "
+                  f"(guest paused {v['diff_pause_ms']:.1f} ms; pages dirtied in the 1 s since "
+                  f"the full one)")
             print(f"snapshot size     vessel full {mib(v['full_size'][0])} "
                   f"[{mib(v['full_size'][1])}], diff {mib(v['diff_size'][0])}", end="")
             if q:

@@ -14,6 +14,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <stdint.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -24,9 +27,10 @@
 #include "util/dynlib.h"
 #include "util/log.h"
 
-/* libmicrohttpd is loaded when the first API server starts, not linked: a VM
- * without --api-sock then does not map it and its TLS dependency tree
- * (gnutls, p11-kit, nettle, gmp...), about 2 MiB of the VMM's memory. */
+/* libmicrohttpd is loaded when the API is first used, not linked: a VM that
+ * is never asked anything then does not map it and its TLS dependency tree
+ * (gnutls, p11-kit, nettle, gmp...), about 2 MiB of the VMM's memory, and a
+ * restore does not load it on its way to running (starter_thread). */
 static struct {
     __typeof__(MHD_start_daemon) *start_daemon;
     __typeof__(MHD_stop_daemon) *stop_daemon;
@@ -37,6 +41,7 @@ static struct {
     char error[256];
 } mhd;
 static pthread_once_t mhd_once = PTHREAD_ONCE_INIT;
+static bool mhd_loaded; /* set once mhd_load has run (under mhd_once) */
 
 static void mhd_load(void)
 {
@@ -50,12 +55,16 @@ static void mhd_load(void)
     };
     vs_dynlib_load("libmicrohttpd.so.12", "libmicrohttpd12", syms, sizeof(syms) / sizeof(syms[0]),
                    mhd.error, sizeof(mhd.error));
+    __atomic_store_n(&mhd_loaded, true, __ATOMIC_RELEASE);
 }
 
 #define MAX_BODY (64 * 1024)
 
 struct api_server {
     struct MHD_Daemon *mhd;
+    pthread_t starter; /* loads libmicrohttpd and starts it (first server) */
+    bool starter_running;
+    int wake_fd; /* tells the starter to give up (stop) */
     int fd;
     char *path;
     struct vm_control *ctl;
@@ -272,12 +281,48 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     vs_debug("api: %s", buf);
 }
 
+static int start_daemon(struct api_server *s, vs_err *err)
+{
+    if (!mhd.start_daemon)
+        return vs_error(err, ENOSYS, "--api-sock: %s", mhd.error);
+    s->mhd =
+        mhd.start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, handle,
+                         s, MHD_OPTION_LISTEN_SOCKET, s->fd, MHD_OPTION_NOTIFY_COMPLETED,
+                         request_done, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                         MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
+    if (!s->mhd)
+        return vs_error(err, EIO, "--api-sock %s: cannot start the HTTP server", s->path);
+    return 0;
+}
+
+/* Loading libmicrohttpd and its TLS dependencies takes one to a few
+ * milliseconds, which a restore would otherwise spend before its vCPUs
+ * start; and a dlopen() in progress holds the loader's TLS lock, so even a
+ * load on another thread would stall the vCPU threads' pthread_create. So
+ * the listening socket exists at once (connections wait in its backlog) and
+ * the server is loaded and started when the first client connects. */
+static void *starter_thread(void *opaque)
+{
+    struct api_server *s = opaque;
+    struct pollfd p[2] = {{.fd = s->fd, .events = POLLIN}, {.fd = s->wake_fd, .events = POLLIN}};
+    while (poll(p, 2, -1) < 0 && errno == EINTR)
+        ;
+    if (p[1].revents)
+        return NULL; /* stopped before anyone connected */
+    pthread_once(&mhd_once, mhd_load);
+    vs_err err = {0};
+    if (start_daemon(s, &err) < 0) {
+        vs_err_log("%s; the control API is not served", err.msg);
+        close(s->fd);
+        s->fd = -1;
+        unlink(s->path);
+    }
+    return NULL;
+}
+
 int api_server_start(const char *path, struct vm_control *ctl, struct api_server **out, vs_err *err)
 {
     *out = NULL;
-    pthread_once(&mhd_once, mhd_load);
-    if (!mhd.start_daemon)
-        return vs_error(err, ENOSYS, "--api-sock: %s", mhd.error);
     struct sockaddr_un sa;
     if (prepare_path(path, &sa, err) < 0)
         return -1;
@@ -286,19 +331,28 @@ int api_server_start(const char *path, struct vm_control *ctl, struct api_server
         return vs_error(err, ENOMEM, "out of memory");
     s->ctl = ctl;
     s->path = strdup(path);
+    s->wake_fd = -1;
     s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (s->fd < 0 || bind(s->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(s->fd, 64) < 0) {
+    if (!s->path || s->fd < 0 || bind(s->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+        listen(s->fd, 64) < 0) {
         vs_error_errno(err, "--api-sock %s", path);
         goto fail;
     }
-    s->mhd =
-        mhd.start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0, NULL, NULL, handle,
-                         s, MHD_OPTION_LISTEN_SOCKET, s->fd, MHD_OPTION_NOTIFY_COMPLETED,
-                         request_done, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-                         MHD_OPTION_CONNECTION_TIMEOUT, 30u, MHD_OPTION_END);
-    if (!s->mhd) {
-        vs_error(err, EIO, "--api-sock %s: cannot start the HTTP server", path);
-        goto fail;
+    if (__atomic_load_n(&mhd_loaded, __ATOMIC_ACQUIRE)) {
+        if (start_daemon(s, err) < 0)
+            goto fail;
+    } else {
+        s->wake_fd = eventfd(0, EFD_CLOEXEC);
+        if (s->wake_fd < 0) {
+            vs_error_errno(err, "--api-sock: eventfd");
+            goto fail;
+        }
+        int ret = pthread_create(&s->starter, NULL, starter_thread, s);
+        if (ret) {
+            vs_error(err, ret, "--api-sock: cannot start a thread: %s", strerror(ret));
+            goto fail;
+        }
+        s->starter_running = true;
     }
     *out = s;
     return 0;
@@ -307,6 +361,8 @@ fail:
         close(s->fd);
         unlink(path);
     }
+    if (s->wake_fd >= 0)
+        close(s->wake_fd);
     free(s->path);
     free(s);
     return -1;
@@ -316,7 +372,18 @@ void api_server_stop(struct api_server *s)
 {
     if (!s)
         return;
-    mhd.stop_daemon(s->mhd); /* also closes the listening socket it was given */
+    if (s->starter_running) {
+        uint64_t one = 1;
+        if (write(s->wake_fd, &one, sizeof(one)) < 0)
+            vs_warn("api: waking the server starter: %s", strerror(errno));
+        pthread_join(s->starter, NULL);
+    }
+    if (s->wake_fd >= 0)
+        close(s->wake_fd);
+    if (s->mhd)
+        mhd.stop_daemon(s->mhd); /* also closes the listening socket it was given */
+    else if (s->fd >= 0)
+        close(s->fd);
     unlink(s->path);
     snapshot_session_free(&s->session);
     free(s->path);
