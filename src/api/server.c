@@ -130,7 +130,8 @@ static json_t *info(struct api_server *s)
     if (s->session.last_dir)
         json_object_set_new(j, "last_snapshot",
                             json_pack("{s:s, s:s, s:b}", "path", s->session.last_dir, "id",
-                                      s->session.last_id, "diff_possible", s->session.dirty_log));
+                                      s->session.last_id, "diff_possible",
+                                      snapshot_session_diff_possible(&s->session)));
     return j;
 }
 
@@ -330,6 +331,7 @@ int api_server_start(const char *path, struct vm_control *ctl, struct api_server
     if (!s)
         return vs_error(err, ENOMEM, "out of memory");
     s->ctl = ctl;
+    snapshot_session_init(&s->session);
     s->path = strdup(path);
     s->wake_fd = -1;
     s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -363,6 +365,7 @@ fail:
     }
     if (s->wake_fd >= 0)
         close(s->wake_fd);
+    snapshot_session_free(&s->session);
     free(s->path);
     free(s);
     return -1;

@@ -394,6 +394,8 @@ int snapshot_restore(const char *dir, const struct snapshot_restore_opts *o, vs_
     /* user networking's sections, for the backends the machine creates */
     if (slirp_state_restore_prepare(&img.state, err) < 0 || snapshot_image_map(&img, err) < 0)
         goto out;
+    /* A diff snapshot of the restored VM may name this one as its parent. */
+    snapshot_restored_from(img.dir, img.id);
     struct vm_restore_source src = {.mem = &img.mem, .state = &img.state};
     /* The machine adopts the mapped regions (and unmaps them at exit). */
     struct guest_mem *mem = &img.mem;

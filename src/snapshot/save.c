@@ -37,6 +37,60 @@ void snapshot_session_free(struct snapshot_session *s)
     memset(s, 0, sizeof(*s));
 }
 
+/* Set by snapshot_restore before the machine (and its API server) starts. */
+static char *restored_dir;
+static char restored_id[33];
+
+void snapshot_restored_from(const char *dir, const char *id)
+{
+    free(restored_dir);
+    restored_dir = dir ? strdup(dir) : NULL;
+    snprintf(restored_id, sizeof(restored_id), "%s", id ? id : "");
+}
+
+void snapshot_session_init(struct snapshot_session *s)
+{
+    memset(s, 0, sizeof(*s));
+    if (restored_dir) {
+        s->last_dir = strdup(restored_dir);
+        memcpy(s->last_id, restored_id, sizeof(s->last_id));
+        s->since_restore = s->last_dir != NULL;
+    }
+}
+
+bool snapshot_session_diff_possible(const struct snapshot_session *s)
+{
+    return s->last_dir && (s->dirty_log || s->since_restore);
+}
+
+/* The pages of a region written since the restore: its mapping is
+ * MAP_PRIVATE of the snapshot's memory file, so a written page has become
+ * anonymous (present and not file-backed, or swapped out), while pages only
+ * read are page-cache pages and untouched ones are not mapped. Read from
+ * /proc/self/pagemap: no dirty logging is needed until the first snapshot
+ * after the restore. */
+static int pagemap_dirty(const struct guest_mem_region *r, uint64_t *bitmap, vs_err *err)
+{
+    cleanup_close int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return vs_error_errno(err, "/proc/self/pagemap");
+    enum { CHUNK = 8192 };
+    static __thread uint64_t ent[CHUNK];
+    uint64_t pages = r->size / GUEST_PAGE_SIZE, first = (uintptr_t)r->hva / GUEST_PAGE_SIZE;
+    for (uint64_t p = 0; p < pages; p += CHUNK) {
+        size_t n = pages - p < CHUNK ? (size_t)(pages - p) : CHUNK;
+        ssize_t got = pread(fd, ent, n * 8, (off_t)((first + p) * 8));
+        if (got != (ssize_t)(n * 8))
+            return vs_error(err, EIO, "/proc/self/pagemap: short read");
+        for (size_t k = 0; k < n; k++) {
+            bool present = ent[k] >> 63 & 1, swapped = ent[k] >> 62 & 1, file = ent[k] >> 61 & 1;
+            if ((present && !file) || swapped)
+                bitmap[(p + k) / 64] |= 1ULL << ((p + k) % 64);
+        }
+    }
+    return 0;
+}
+
 static void remove_tree(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -266,10 +320,13 @@ static int save_paused(struct save_ctx *c, vs_err *err)
     state_writer_init(&w);
     vs_buf_init(&cpu);
     bool want_log = ctl->enable_dirty_log && ctl->fetch_dirty_log;
-    if (c->diff && !(c->s->dirty_log && c->s->last_dir && want_log)) {
+    /* Right after a restore the pages written since are known without a
+     * dirty log (pagemap_dirty); after that, from the log. */
+    bool from_pagemap = c->diff && !c->s->dirty_log && c->s->since_restore;
+    if (c->diff && !(snapshot_session_diff_possible(c->s) && want_log)) {
         vs_error(err, EINVAL,
                  "a diff snapshot needs a full snapshot of this VM first (taken by this "
-                 "process)");
+                 "process, or the one it was restored from)");
         goto out;
     }
     if (want_log && !c->s->dirty_log && !c->precopied && ctl->enable_dirty_log(m, err) < 0)
@@ -283,6 +340,12 @@ static int save_paused(struct save_ctx *c, vs_err *err)
         }
         if (ctl->fetch_dirty_log(m, i, bitmaps[i], err) < 0)
             goto out;
+        /* that fetch only drained the log for the next interval */
+        if (from_pagemap) {
+            memset(bitmaps[i], 0, words * 8);
+            if (pagemap_dirty(&mem->regions[i], bitmaps[i], err) < 0)
+                goto out;
+        }
     }
 
     if (ctl->save_state(m, &w, err) < 0 || slirp_state_save_all(&w, err) < 0 ||
@@ -548,6 +611,7 @@ int snapshot_save(struct vm_control *ctl, struct snapshot_session *s, const char
     free(s->last_dir);
     s->last_dir = strdup(abs);
     memcpy(s->last_id, c.id, sizeof(c.id));
+    s->since_restore = false;
     st->total_ms = now_ms() - t0;
     return 0;
 }

@@ -18,6 +18,9 @@ struct snapshot_session {
     char *last_dir; /* absolute path of the previous snapshot, or NULL */
     char last_id[33];
     bool dirty_log; /* dirty logging on since last_dir was written */
+    /* last_dir is the snapshot this process was restored from: the pages
+     * written since are the private (copy-on-write) ones of its mapping */
+    bool since_restore;
 };
 
 struct snapshot_stats {
@@ -28,6 +31,13 @@ struct snapshot_stats {
 };
 
 void snapshot_session_free(struct snapshot_session *s);
+/* A session starts from the snapshot this process was restored from, if
+ * any (snapshot_restore records it), so the first diff needs no full. */
+void snapshot_session_init(struct snapshot_session *s);
+/* Record the snapshot this process was restored from (restore.c). */
+void snapshot_restored_from(const char *dir, const char *id);
+/* Whether a diff snapshot can be taken now. */
+bool snapshot_session_diff_possible(const struct snapshot_session *s);
 
 /* Pause (if running), write dir atomically (temp dir, fsync, rename),
  * restore the previous run state. On failure the VM is left as it was and

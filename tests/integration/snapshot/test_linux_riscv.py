@@ -5,6 +5,7 @@ the snapshot; restoring twice gives two identical starts."""
 import json
 import os
 import select
+import struct
 import subprocess
 import time
 from pathlib import Path
@@ -308,3 +309,50 @@ def test_hostfwd_connection_is_reset_after_restore(rv_linux, tmp_path):
         assert "tcp recv: fresh" in sh.run(f"tcp recv {fd2} 20")
         c2.close()
     restored_guest_sees_reset(tmp_path / "snap", new_connection_works)
+
+
+def test_diff_snapshot_of_a_restored_vm(rv_linux, tmp_path):
+    """A restored VM's first diff snapshot needs no full one: its parent is
+    the snapshot it was restored from (pages written since the restore),
+    the next diff chains on it; restoring each diff gives the guest as it
+    was at that diff."""
+    sock = tmp_path / "api.sock"
+    src = Shell(["vm", "run", "--arch", "riscv64", "--kernel", rv_linux / "vmlinuz", "--initrd",
+                 rv_linux / "initrd.img", "--memory", "256M", "--append", "console=ttyS0",
+                 "--api-sock", sock])
+    try:
+        src.expect(PROMPT)
+        src.run("write /proc/sys/kernel/hostname at-the-full-snapshot")
+        vessel("vm", "snapshot", "--api-sock", sock, tmp_path / "full")
+    finally:
+        src.kill()
+    sock2 = tmp_path / "api2.sock"
+    a = Shell(["vm", "restore", tmp_path / "full", "--api-sock", sock2])
+    try:
+        a.run("write /proc/sys/kernel/hostname at-the-first-diff")
+        info = json.loads(vessel("vm", "info", "--api-sock", sock2).stdout)
+        assert info["last_snapshot"]["path"] == str(tmp_path / "full")
+        assert info["last_snapshot"]["diff_possible"]
+        d1 = json.loads(vessel("vm", "snapshot", "--api-sock", sock2, "--diff",
+                               tmp_path / "d1").stdout)
+        assert d1["type"] == "diff"
+        a.run("write /proc/sys/kernel/hostname at-the-second-diff")
+        d2 = json.loads(vessel("vm", "snapshot", "--api-sock", sock2, "--diff",
+                               tmp_path / "d2").stdout)
+        assert d2["type"] == "diff"
+    finally:
+        a.kill()
+    full_bytes = os.stat(tmp_path / "full/memory").st_blocks * 512
+    d1_bytes = os.stat(tmp_path / "d1/memory").st_blocks * 512
+    print(f"full {full_bytes >> 10} KiB, first diff after the restore {d1_bytes >> 10} KiB")
+    assert 0 < d1_bytes < full_bytes / 4, (d1_bytes, full_bytes)
+    raw = (tmp_path / "d2/vmstate").read_bytes()  # blob 0 is the manifest
+    off, length = struct.unpack_from("<Q", raw, 24)[0], struct.unpack_from("<Q", raw, 56)[0]
+    man = json.loads(raw[off:off + length])
+    assert man["parent"]["path"] == str(tmp_path / "d1")
+    for snap, want in (("d1", "at-the-first-diff"), ("d2", "at-the-second-diff")):
+        sh = Shell(["vm", "restore", tmp_path / snap])
+        try:
+            assert want in sh.run("cat /proc/sys/kernel/hostname")
+        finally:
+            sh.kill()

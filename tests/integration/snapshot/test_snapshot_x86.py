@@ -140,3 +140,21 @@ def test_counter_clones(counter_snapshot, tmp_path):
     finally:
         for i in range(4):
             vessel("vm", "stop", "--api-sock", out / f"clone-{i}" / "api.sock", check=False)
+
+
+def test_diff_snapshot_of_a_restored_vm(counter_snapshot, vms, tmp_path):
+    """The first diff of a restored VM names the snapshot it came from as
+    its parent; restoring that diff continues the counter from it."""
+    snap, _ = counter_snapshot
+    a = vms("a", "vm", "restore", snap)
+    a.wait_count(5)
+    assert api("pause", a.sock)["state"] == "paused"
+    d = api("snapshot", a.sock, "--diff", tmp_path / "d")
+    assert d["type"] == "diff"
+    a.stop()
+    at = a.text()
+    assert os.stat(tmp_path / "d/memory").st_blocks < os.stat(snap / "memory").st_blocks / 4
+    b = vms("b", "vm", "restore", tmp_path / "d")
+    b.wait_count(5)
+    b.stop()
+    continues(at, b.text())
