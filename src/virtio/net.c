@@ -50,6 +50,7 @@ struct virtio_net {
     pthread_cond_t ctl_cond;
     bool stop_requested, stopped, exit_requested;
     bool rx_blocked; /* guest ran out of rx buffers */
+    bool rx_notify;  /* frames delivered since the last receive interrupt */
     struct pending_frame pending[PENDING_MAX];
     unsigned pend_head, pend_count;
     struct virtq_elem elem;
@@ -158,15 +159,15 @@ static void net_receive(void *opaque, const uint8_t *frame, size_t len)
         pthread_mutex_unlock(&d->lock);
         return; /* link not up yet: drop, like a cable not plugged in */
     }
-    bool notify = false;
     if (!stopped && !n->pend_count && deliver(n, frame, len)) {
-        notify = true;
+        /* one interrupt per poll round, not per frame: the backend hands
+         * over a burst (a socket read becomes many segments) and the
+         * guest takes it in one go */
+        n->rx_notify = true;
     } else {
         queue_frame(n, frame, len);
         n->rx_blocked = true;
     }
-    if (notify)
-        virtio_queue_notify_locked(d, RXQ);
     pthread_mutex_unlock(&d->lock);
 }
 
@@ -241,19 +242,17 @@ static void *net_thread(void *opaque)
         pthread_mutex_lock(&n->ctl_lock);
         stop = n->stop_requested;
         pthread_mutex_unlock(&n->ctl_lock);
-        if (stop)
-            continue;
         pthread_mutex_lock(&d->lock);
-        if (virtio_dev_running(d)) {
-            bool notify_rx = false;
+        if (!stop && virtio_dev_running(d)) {
             process_tx(n);
             if (n->pend_count)
-                flush_pending(n, &notify_rx);
+                flush_pending(n, &n->rx_notify);
             else
                 n->rx_blocked = false;
-            if (notify_rx)
-                virtio_queue_notify_locked(d, RXQ);
         }
+        if (n->rx_notify && virtio_dev_running(d))
+            virtio_queue_notify_locked(d, RXQ);
+        n->rx_notify = false;
         pthread_mutex_unlock(&d->lock);
     }
     return NULL;

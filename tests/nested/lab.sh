@@ -139,8 +139,9 @@ prepare() {
     local work
     work=$(mktemp -d "${TMPDIR:-/tmp}/vessel-lab.XXXXXX")
     initramfs_busybox "$work/root"
-    # virtio_console: the `run` script's output channel (virtio-serial port)
-    mods_install "$L1_KROOT" "$L1_KVER" "$work/root" kvm kvm-amd virtio_pci virtio_console
+    # virtio_console: the `run` script's output channel (virtio-serial port);
+    # tun: tap devices for bench/net's tap row
+    mods_install "$L1_KROOT" "$L1_KVER" "$work/root" kvm kvm-amd virtio_pci virtio_console tun
     [ -n "$VESSEL" ] && initramfs_add_bin "$work/root" "$VESSEL" && mv "$work/root$VESSEL" "$work/root/bin/vessel"
     # libraries vessel dlopen()s on demand (the control API), which ldd cannot see
     local so
