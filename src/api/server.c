@@ -163,10 +163,11 @@ static enum MHD_Result do_snapshot(struct api_server *s, struct MHD_Connection *
                            err.msg);
     s->last_stats = st;
     return reply(c, MHD_HTTP_OK,
-                 json_pack("{s:s, s:s, s:s, s:f, s:f, s:I, s:I}", "path", s->session.last_dir, "id",
-                           s->session.last_id, "type", diff ? "diff" : "full", "pause_ms",
-                           st.pause_ms, "total_ms", st.total_ms, "memory_bytes",
-                           (json_int_t)st.memory_bytes, "state_bytes", (json_int_t)st.state_bytes));
+                 json_pack("{s:s, s:s, s:s, s:f, s:f, s:f, s:I, s:I}", "path", s->session.last_dir,
+                           "id", s->session.last_id, "type", diff ? "diff" : "full", "pause_ms",
+                           st.pause_ms, "total_ms", st.total_ms, "sync_ms", st.sync_ms,
+                           "memory_bytes", (json_int_t)st.memory_bytes, "state_bytes",
+                           (json_int_t)st.state_bytes));
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,

@@ -577,6 +577,7 @@ int snapshot_save(struct vm_control *ctl, struct snapshot_session *s, const char
     if (!was_paused && ctl->resume(m, &rerr) < 0)
         vs_warn("snapshot: resuming the VM failed: %s", rerr.msg);
     /* Memory was copied while paused; making it durable need not be. */
+    double ts = now_ms();
     static const char *const files[] = {"memory", "vmstate"};
     for (size_t i = 0; rc == 0 && i < ARRAY_SIZE(files); i++) {
         char fp[PATH_MAX + 300];
@@ -603,6 +604,7 @@ int snapshot_save(struct vm_control *ctl, struct snapshot_session *s, const char
         if (tfd >= 0)
             close(tfd);
     }
+    st->sync_ms = now_ms() - ts;
     if (rc < 0) {
         remove_tree(tmp);
         s->dirty_log = false; /* the dirty interval is gone: next must be full */

@@ -26,6 +26,7 @@ struct snapshot_session {
 struct snapshot_stats {
     double pause_ms;       /* vCPUs stopped: state + memory copied */
     double total_ms;       /* including fsync and rename */
+    double sync_ms;        /* of which fsync (the files reaching the disk) */
     uint64_t memory_bytes; /* guest memory bytes written (zero pages skipped) */
     uint64_t state_bytes;  /* size of vmstate */
 };

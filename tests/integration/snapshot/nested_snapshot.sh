@@ -52,4 +52,42 @@ for n in 1 2; do
     kill $R; wait $R
     echo "=== restore $n"; cat con$n.log
 done
+# --net user across a restore: a connection the guest opened to a server in
+# L1 and one L1 opened into the guest through hostfwd, both idle in the
+# guest's read() when the snapshot is taken. The source VM goes away: L1's
+# ends see EOF; the restored guest's reads end with a reset, not a hang.
+# (each nc reads a fifo a sleeping writer holds open: its stdin never ends,
+# and a pipeline from sleep would keep the subshell waiting after nc exits)
+mkfifo in4 in5 l1f
+sleep 1000 > in4 &
+sleep 1000 > l1f &
+nc -l -p 7001 < l1f > /tmp/l1srv.out 2>&1 &
+L1SRV=$!
+vessel vm run --kernel $G/vmlinuz --initrd $G/initrd.img --memory 256M \
+    --net user,hostfwd=tcp:127.0.0.1:2323-:23 --append "console=ttyS0 quiet" --console stdio \
+    --api-sock /tmp/n.sock < in4 > con4.log 2>&1 &
+VM=$!
+wait_for con4.log VESSEL-GUEST-READY 1200
+sleep 1
+echo 'ifconfig eth0 10.0.2.15 netmask 255.255.255.0 up; mkfifo /tmp/f; sleep 1000 > /tmp/f & (nc -l -p 23 < /tmp/f; echo "NC-SERVER-EXIT $?") & (nc 10.0.2.2 7001 < /tmp/f; echo "NC-CLIENT-EXIT $?") & sleep 1; echo NET$((40+2))' > in4
+wait_for con4.log NET42 300
+( nc 127.0.0.1 2323 < l1f; echo "L1-CLIENT-EXIT $?" > /tmp/l1cli.rc ) &
+sleep 2
+vessel vm snapshot --api-sock /tmp/n.sock /tmp/snapn > /dev/null || { echo NET-SNAPSHOT-FAILED; exit 1; }
+kill $VM; wait $VM
+i=0
+while [ ! -s /tmp/l1cli.rc ] || kill -0 $L1SRV 2>/dev/null; do
+    sleep 0.1; i=$((i+1)); [ $i -gt 100 ] && break
+done
+kill -0 $L1SRV 2>/dev/null && echo "L1-SERVER-HUNG" || echo "L1-SERVER-EOF"
+[ -s /tmp/l1cli.rc ] && echo "L1-CLIENT-EOF" || echo "L1-CLIENT-HUNG"
+sleep 1000 > in5 &
+vessel vm restore /tmp/snapn --console stdio < in5 > con5.log 2>&1 &
+R=$!
+wait_for con5.log NC-CLIENT-EXIT 600
+wait_for con5.log NC-SERVER-EXIT 600
+echo 'echo NETRESTORED$((6*7))' > in5
+wait_for con5.log NETRESTORED42 300
+kill $R; wait $R
+echo "=== net restore"; cat con5.log
 echo NESTED-SNAPSHOT-DONE
