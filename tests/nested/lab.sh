@@ -252,15 +252,17 @@ run)
     # Watchdog: the whole run's time limit, and L1's liveness (its init
     # writes a heartbeat to the console every 10 s): a frozen L1 is killed
     # after LAB_STALL seconds instead of eating the whole time limit.
+    # Count the heartbeats themselves, not console growth: a locked-up L1
+    # kernel keeps printing soft-lockup and RCU-stall reports for ever.
     rc=0
     start=$SECONDS
-    last_size=-1
+    last_beats=-1
     last_change=$SECONDS
     while kill -0 "$qpid" 2>/dev/null; do
         sleep 2
-        size=$(stat -c %s "$tmp/console" 2>/dev/null || echo 0)
-        if [ "$size" != "$last_size" ]; then
-            last_size=$size
+        beats=$(grep -c -e 'lab-heartbeat' -e 'LAB-L1-READY' "$tmp/console" 2>/dev/null || true)
+        if [ "${beats:-0}" != "$last_beats" ]; then
+            last_beats=${beats:-0}
             last_change=$SECONDS
         fi
         if [ $((SECONDS - start)) -ge "$timeout_s" ]; then
