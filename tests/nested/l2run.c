@@ -1,14 +1,16 @@
 /*
  * l2run: run a VMM inside the nested lab's L1 and observe it from outside.
  *
- *   l2run [-m MARKER] [-i INPUT] [-p PROMPT] [-t SECONDS] [-q] -- CMD [ARGS...]
+ *   l2run [-m MARKER] [-i INPUT] [-p PROMPT] [-t SECONDS] [-q] [-T] -- CMD [ARGS...]
  *
  * CMD runs with its stdin on a pipe (kept open, so it never sees EOF) and its
  * stdout+stderr on another pipe that l2run copies to its own stdout. l2run
  * notes when MARKER first appears in the output and when CMD exits. With
  * -i, the lines of INPUT are written to CMD's stdin after the marker: one line
  * per appearance of PROMPT if -p is given (so a guest shell is ready for
- * each), else all at once. After -t SECONDS CMD is killed.
+ * each), else all at once. After -t SECONDS CMD is killed. -T prefixes each
+ * output line with "+MS " (milliseconds since CMD started, when l2run read
+ * it): where a boot spends its time, also before the guest has a clock.
  *
  * At the end l2run prints one line to stderr (the lab's tests and bench/boot
  * parse it):
@@ -149,7 +151,7 @@ static long own_rss_kb(pid_t pid)
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: l2run [-m MARKER] [-i INPUT] [-p PROMPT] [-t SECONDS] [-q] -- CMD "
+    fprintf(stderr, "usage: l2run [-m MARKER] [-i INPUT] [-p PROMPT] [-t SECONDS] [-q] [-T] -- CMD "
                     "[ARGS...]\n");
     exit(2);
 }
@@ -157,8 +159,8 @@ static void usage(void)
 int main(int argc, char **argv)
 {
     const char *marker = NULL, *input_path = NULL, *prompt = NULL;
-    int timeout_s = 0, quiet = 0, opt;
-    while ((opt = getopt(argc, argv, "+m:i:p:t:q")) != -1) {
+    int timeout_s = 0, quiet = 0, stamp = 0, opt;
+    while ((opt = getopt(argc, argv, "+m:i:p:t:qT")) != -1) {
         switch (opt) {
         case 'm':
             marker = optarg;
@@ -174,6 +176,9 @@ int main(int argc, char **argv)
             break;
         case 'q':
             quiet = 1;
+            break;
+        case 'T':
+            stamp = 1;
             break;
         default:
             usage();
@@ -224,6 +229,7 @@ int main(int argc, char **argv)
     int timed_out = 0;
     int out_open = 1;
     char buf[4096];
+    int line_start = 1; /* -T: the next byte begins a line */
 
     long own_kb = 0;
     while (out_open) {
@@ -250,10 +256,18 @@ int main(int argc, char **argv)
             if (n <= 0) {
                 out_open = 0;
             } else {
-                if (!quiet) {
+                if (!quiet && !stamp) {
                     fwrite(buf, 1, (size_t)n, stdout);
-                    fflush(stdout);
+                } else if (!quiet) {
+                    long long at = now_ms() - t0;
+                    for (ssize_t i = 0; i < n; i++) {
+                        if (line_start)
+                            printf("+%lld ", at);
+                        putchar(buf[i]);
+                        line_start = buf[i] == '\n';
+                    }
                 }
+                fflush(stdout);
                 if (marker_ms < 0 && matcher_feed(&mm, buf, (size_t)n) > 0)
                     marker_ms = now_ms() - t0;
                 if (marker_ms >= 0 && prompt)
