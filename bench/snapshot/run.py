@@ -5,9 +5,10 @@
   snapshot time     vessel: `vessel vm snapshot` wall time (and the guest's
                     pause reported by the API); it includes fsync of the
                     files ("durable"), "written" leaves that part out. QEMU:
-                    QMP `migrate exec:cat>FILE` until query-migrate says
-                    completed ("written": in the page cache), then fsync of
-                    the file ("durable"); its downtime is the guest's pause
+                    QMP `migrate exec:cat>FILE` (max-bandwidth unthrottled)
+                    until query-migrate says completed ("written": in the
+                    page cache), then fsync of the file ("durable"); its
+                    downtime is the guest's pause
   snapshot size     bytes allocated on disk (apparent size in brackets);
                     vessel full and diff (diff: pages dirtied since the full)
   restore latency   process start -> running: vessel's API socket is up (the
@@ -288,6 +289,9 @@ def qemu_side(gdir, append, size, work):
                          stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_file(log, "echo: ready" if "echo" in append else "count ", timeout=600)
     q = QMP(qmp)
+    # QEMU throttles migration to 128 MiB/s by default (max-bandwidth); a
+    # save to a file is not throttled by anyone who wants it fast
+    q.cmd("migrate-set-parameters", **{"max-bandwidth": 1 << 40})
     t0 = time.monotonic()
     q.cmd("migrate", uri=f"exec:cat > {file}")
     while True:

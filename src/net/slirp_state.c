@@ -22,9 +22,10 @@
  * before the guest's vCPUs ran. */
 static const int64_t probe_at_ms[] = {5, 600, 1500, 4000};
 
+/* The live backends in creation order; a backend's section instance is its
+ * position here (the same machine creates them in the same order). */
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct slirp_state_link *registry;
-static unsigned next_instance;
 
 /* What a restore found in the snapshot, per instance. */
 struct pending {
@@ -127,7 +128,8 @@ int slirp_state_save_all(struct state_writer *w, vs_err *err)
 {
     pthread_mutex_lock(&registry_lock);
     int rc = 0;
-    for (struct slirp_state_link *l = registry; l; l = l->next) {
+    unsigned instance = 0;
+    for (struct slirp_state_link *l = registry; l; l = l->next, instance++) {
         struct vs_buf blob;
         vs_buf_init(&blob);
         slirp_state_lock(l);
@@ -147,7 +149,7 @@ int slirp_state_save_all(struct state_writer *w, vs_err *err)
             rc = vs_error(err, ENOMEM, "user networking: cannot save its state");
             break;
         }
-        state_begin(w, SECTION, l->instance, SECTION_VERSION);
+        state_begin(w, SECTION, instance, SECTION_VERSION);
         state_put_u32(w, (uint32_t)slirp_state_version());
         state_put_u64(w, blob.len);
         state_put(w, blob.data, blob.len);
@@ -162,8 +164,8 @@ int slirp_state_save_all(struct state_writer *w, vs_err *err)
             state_put(w, mac, sizeof(mac));
         }
         state_end(w);
-        vs_debug("slirp%u: saved %zu bytes of slirp state, %u TCP connections", l->instance,
-                 blob.len, n);
+        vs_debug("slirp%u: saved %zu bytes of slirp state, %u TCP connections", instance, blob.len,
+                 n);
         free(conns);
         vs_buf_free(&blob);
     }
@@ -292,9 +294,11 @@ int slirp_state_attach(struct slirp_state_link *l, Slirp *slirp, struct net_back
     l->vhost = cfg->vhost;
     l->ready_ms = -1;
     pthread_mutex_lock(&registry_lock);
-    l->instance = next_instance++;
-    l->next = registry;
-    registry = l;
+    struct slirp_state_link **tail = &registry;
+    for (l->instance = 0; *tail; tail = &(*tail)->next)
+        l->instance++;
+    l->next = NULL;
+    *tail = l;
     l->attached = true;
     if (l->instance < VM_MAX_NETS && pending[l->instance].present)
         load_pending(l, &pending[l->instance]);

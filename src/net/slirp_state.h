@@ -40,7 +40,7 @@ struct slirp_state_link {
     Slirp *slirp;
     struct net_backend *b;
     struct in_addr vnetwork, vnetmask, vhost;
-    unsigned instance; /* order of creation in this process */
+    unsigned instance; /* position among the live backends (creation order) */
     bool attached;
     struct slirp_state_link *next;
     /* after a restore: connections to reset, probe rounds */
