@@ -502,9 +502,11 @@ static int kernel_read(const struct kernel_image *k, uint64_t off, uint8_t *dst,
     uint64_t got = 0;
     while (got < len) {
         ssize_t n = pread(k->fd, dst + got, len - got, (off_t)(off + got));
+        if (n < 0 && errno == EINTR)
+            continue;
         if (n <= 0) {
-            if (n < 0 && errno == EINTR)
-                continue;
+            if (n == 0)
+                errno = EIO; /* the file shrank since it was checked */
             return -1;
         }
         got += (uint64_t)n;

@@ -23,6 +23,7 @@
 #define MSR_IA32_SYSENTER_ESP 0x175
 #define MSR_IA32_SYSENTER_EIP 0x176
 #define MSR_IA32_MISC_ENABLE 0x1a0
+#define MSR_IA32_TSC_DEADLINE 0x6e0
 #define MSR_MTRR_DEF_TYPE 0x2ff
 #define MSR_STAR 0xc0000081
 #define MSR_LSTAR 0xc0000082
@@ -669,6 +670,17 @@ int x86_vcpu_load(struct x86_vcpu *v, struct state_reader *r, bool reset, vs_err
         (ioctl(v->fd, KVM_SET_MP_STATE, &mp) < 0 || ioctl(v->fd, KVM_SET_LAPIC, &lapic) < 0 ||
          ioctl(v->fd, KVM_SET_VCPU_EVENTS, &ev) < 0 || ioctl(v->fd, KVM_SET_DEBUGREGS, &dregs) < 0))
         rc = vs_error_errno(err, "vCPU %u: restoring interrupt state", v->id);
+    /* KVM drops a TSC-deadline write while the LAPIC timer is not in
+     * TSC-deadline mode, and it was not until KVM_SET_LAPIC just now: set the
+     * deadline again (as QEMU does), or a restored guest's timer never fires
+     * (RCU stalls, a hung shell). */
+    for (uint32_t i = 0; !rc && i < n; i++) {
+        if (msrs->entries[i].index != MSR_IA32_TSC_DEADLINE)
+            continue;
+        uint32_t idx = MSR_IA32_TSC_DEADLINE;
+        uint64_t val = msrs->entries[i].data;
+        rc = set_msrs(v, &idx, &val, 1, err);
+    }
     free(xsave);
     free(msrs);
     return rc;
