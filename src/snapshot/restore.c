@@ -343,6 +343,13 @@ int snapshot_restore(const char *dir, const struct snapshot_restore_opts *o, vs_
                               (uint8_t)o->clone_index};
             memcpy(cfg->nets[i].mac, mac, 6);
             cfg->nets[i].mac_set = true;
+            /* The host ports stay with the snapshotted VM: N clones cannot
+             * all listen on them. */
+            for (unsigned j = 0; j < cfg->nets[i].nhostfwd; j++) {
+                free(cfg->nets[i].hostfwd[j]);
+                cfg->nets[i].hostfwd[j] = NULL;
+            }
+            cfg->nets[i].nhostfwd = 0;
         }
         if (cfg->vsock_cid)
             cfg->vsock_cid += 1 + (uint32_t)o->clone_index;

@@ -96,13 +96,19 @@ def test_diff_snapshot(vms, rv_counter, tmp_path):
 
 
 def test_clones(vms, rv_counter, tmp_path):
-    src = run_counter(vms, rv_counter, "src", "--net", "user", "--vsock", "7", "--vsock-uds",
-                      tmp_path / "vsock.sock")
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    src = run_counter(vms, rv_counter, "src", "--net", f"user,hostfwd=tcp:127.0.0.1:{port}-:23",
+                      "--vsock", "7", "--vsock-uds", tmp_path / "vsock.sock")
     snap = tmp_path / "snap"
     _, at_snapshot = snapshot_paused(src, snap)
-    src.stop()
+    # the source (paused) keeps its host port: the clones leave hostfwd out
     out = tmp_path / "clones"
     p = vessel("vm", "clone", snap, "--count", "3", "--dir", out)
+    src.stop()
     lines = p.stdout.strip().splitlines()
     assert len(lines) == 3
     macs, cids = [], []
@@ -115,6 +121,7 @@ def test_clones(vms, rv_counter, tmp_path):
             info = api("info", out / f"clone-{i}" / "api.sock")
             assert info["state"] == "running"
             macs.append(info["config"]["nets"][0]["mac"])
+            assert info["config"]["nets"][0]["hostfwd"] == []
             cids.append(info["config"]["vsock_cid"])
     finally:
         for i in range(3):
