@@ -198,3 +198,19 @@ def test_bad_snapshots_refused(good_snapshot):
     with open(disk, "r+b") as f:
         f.write(b"changed")
     assert "changed since the snapshot" in refused(snap)
+
+
+def test_api_library_loads_on_first_use(vms, rv_counter, tmp_path):
+    """The API socket is up at once, but libmicrohttpd (and its TLS
+    dependencies) is only mapped once a client connects: a restore does not
+    load it on its way to running, a VM nobody asks does not carry it."""
+    src = run_counter(vms, rv_counter)
+    snap = tmp_path / "snap"
+    snapshot_paused(src, snap)
+    src.stop()
+    vm = restored_counts(vms, "restored", snap)
+    maps = f"/proc/{vm.p.pid}/maps"
+    assert vm.sock.exists() and "libmicrohttpd" not in open(maps).read()
+    assert api("info", vm.sock)["state"] == "running"
+    assert "libmicrohttpd" in open(maps).read()
+    vm.stop()
