@@ -16,6 +16,8 @@ import lab
 COMMANDS = [
     "cat /proc/version",
     "grep -c ^processor /proc/cpuinfo",
+    "grep -m1 '^model name' /proc/cpuinfo",
+    "grep -c tsc_deadline_timer /proc/cpuinfo",
     "grep MemTotal /proc/meminfo",
     "date +%s",
     "echo shell-says-$((6*7))",
@@ -114,6 +116,23 @@ def test_vessel_boots_debian_kernel_in_l2(lab_boots, boot):
     run, kvers = lab_boots
     name, flavor, cpus, mem, _ = boot
     check_boot(run.results[name], flavor, cpus, mem, kvers[flavor], run)
+
+
+def test_vessel_guest_cpu_has_brand_and_tsc_deadline(lab_boots):
+    """The guest's CPU is named as the host's (CPUID 0x80000002-4, which KVM
+    leaves empty) and has the TSC-deadline timer (CPUID.1:ECX[24], which KVM
+    never reports): the same as under QEMU's -cpu host. Without it Linux
+    calibrates the LAPIC timer against the PM timer at every boot."""
+    run, _ = lab_boots
+    q = run.results[QEMU_BOOT[0]]
+    qemu_model = answer(q.output, "grep -m1 '^model name' /proc/cpuinfo").strip()
+    assert qemu_model.startswith("model name"), str(q)
+    for name, _, cpus, _, _ in VESSEL_BOOTS:
+        r = run.results[name]
+        model = answer(r.output, "grep -m1 '^model name' /proc/cpuinfo").strip()
+        assert model == qemu_model, f"{name}: {model!r}, QEMU's guest: {qemu_model!r}"
+        n = answer(r.output, "grep -c tsc_deadline_timer /proc/cpuinfo").strip()
+        assert n == str(cpus), f"{name}: tsc_deadline_timer on {n!r} of {cpus} CPUs\n{r}"
 
 
 @pytest.mark.parametrize("case", [pytest.param("default-guest", marks=[
