@@ -224,3 +224,55 @@ def test_dev_kvm_permission_denied(kvm, x86_guest, tmp_path):
         pytest.skip("nobody cannot read the build tree")
     assert p.returncode != 0
     assert "Permission denied" in one_error_line(p.stderr)
+
+
+def _own_rss_kib(pid):
+    """RSS outside the process's largest mapping (the guest RAM), and the
+    mappings other than that one that hold transparent huge pages."""
+    maps, cur = [], None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            m = re.match(r"^([0-9a-f]+)-([0-9a-f]+) ", line)
+            if m:
+                cur = {"size": int(m.group(2), 16) - int(m.group(1), 16), "head": line.strip()}
+                maps.append(cur)
+                continue
+            m = re.match(r"^(Rss|AnonHugePages):\s+(\d+) kB", line)
+            if m and cur is not None:
+                cur[m.group(1)] = int(m.group(2))
+    ram = max(maps, key=lambda x: x["size"])
+    rest = [x for x in maps if x is not ram]
+    return sum(x.get("Rss", 0) for x in rest), [x["head"] for x in rest if x.get("AnonHugePages")]
+
+
+def test_vmm_own_memory_stays_under_5_mib(kvm, x86_guest):
+    """The VMM's own resident memory (everything but guest RAM) with 2 vCPUs
+    running stays under 5 MiB (issue #2's target), and none of it sits in
+    transparent huge pages: on a THP=always host an 8 MiB thread stack
+    would take a 2 MiB page per thread. (Each thread also costs its static
+    TLS, zeroed at thread start: keep large buffers out of __thread.)"""
+    p = subprocess.Popen([str(vessel_path()), "vm", "run", "--kernel", str(x86_guest), "--cpus",
+                          "2", "--memory", "256M", "--append", "test=echo"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out = b""
+        deadline = time.time() + 30
+        while b"echo: ready" not in out and time.time() < deadline:
+            r, _, _ = select.select([p.stdout], [], [], 1.0)
+            if r:
+                chunk = os.read(p.stdout.fileno(), 4096)
+                if not chunk:
+                    break
+                out += chunk
+        assert b"echo: ready" in out, out.decode(errors="replace")
+        own_kib, huge = _own_rss_kib(p.pid)
+        p.stdin.write(b".")
+        p.stdin.flush()
+        p.wait(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0
+    assert not huge, f"VMM memory in huge pages: {huge}"
+    assert own_kib < 5 * 1024, f"the VMM's own RSS is {own_kib} KiB"
