@@ -443,21 +443,23 @@ static void machine_destroy(struct x86_machine *m)
 
 /* ---- loading the kernel ---- */
 
+/* A kernel file that passed kernel_check: kept open (a reboot reads it
+ * again), with its parsed headers; the bzImage setup header is copied for the
+ * zero page. */
+#define KERNEL_HEAD_SIZE 0x400 /* covers the setup header, which ends by 0x301 */
 struct kernel_image {
-    uint8_t *data; /* the file, mapped: only its headers are read through it */
-    size_t len;
-    int fd;
+    int fd; /* -1: no kernel (a restored VM started without one) */
+    uint8_t head[KERNEL_HEAD_SIZE];
     bool is_elf;
     struct x86_bzimage bz;
     struct x86_elf elf;
     uint64_t initrd_size;
 };
 
-/* The kernel file is mapped for its headers (and kept open for
- * kernel_read), never copied into the VMM: a malloc'd 14 MiB bzImage would
- * stay resident for the VM's whole life. The header pages go again after
- * loading (kernel_image_drop) and come back from the page cache only if the
- * guest reboots. */
+/* The kernel file is mapped only while its headers are parsed and read into
+ * guest RAM with kernel_read: never copied into the VMM (a malloc'd 14 MiB
+ * bzImage stayed resident for the VM's whole life), and no mapping is left
+ * that a file truncated later could turn into SIGBUS. */
 static int map_file(const char *path, const char *what, uint8_t **out, size_t *len, int *fdp,
                     vs_err *err)
 {
@@ -486,9 +488,6 @@ static int map_file(const char *path, const char *what, uint8_t **out, size_t *l
 
 static void kernel_image_release(struct kernel_image *k)
 {
-    if (k->data)
-        munmap(k->data, k->len);
-    k->data = NULL;
     if (k->fd >= 0)
         close(k->fd);
     k->fd = -1;
@@ -514,26 +513,34 @@ static int kernel_read(const struct kernel_image *k, uint64_t off, uint8_t *dst,
     return 0;
 }
 
-static void kernel_image_drop(const struct kernel_image *k)
-{
-    if (k->data)
-        madvise(k->data, k->len, MADV_DONTNEED);
-}
-
 /* Everything about the kernel and initrd that can be refused is refused
  * here, before a VM exists. */
+static int kernel_parse(const struct vm_config *cfg, struct kernel_image *k, const uint8_t *data,
+                        size_t len, vs_err *err);
+
 static int kernel_check(const struct vm_config *cfg, struct kernel_image *k, vs_err *err)
 {
     memset(k, 0, sizeof(*k));
     k->fd = -1;
-    if (map_file(cfg->kernel, "kernel", &k->data, &k->len, &k->fd, err) < 0)
+    uint8_t *data = NULL;
+    size_t len = 0;
+    if (map_file(cfg->kernel, "kernel", &data, &len, &k->fd, err) < 0)
         return -1;
+    memcpy(k->head, data, len < KERNEL_HEAD_SIZE ? len : KERNEL_HEAD_SIZE);
+    int rc = kernel_parse(cfg, k, data, len, err);
+    munmap(data, len);
+    return rc;
+}
+
+static int kernel_parse(const struct vm_config *cfg, struct kernel_image *k, const uint8_t *data,
+                        size_t len, vs_err *err)
+{
     uint64_t low, high;
     x86_ram_split(cfg->memory, &low, &high);
     uint64_t kernel_end;
-    if (x86_is_elf(k->data, k->len)) {
+    if (x86_is_elf(data, len)) {
         k->is_elf = true;
-        if (x86_elf_parse(k->data, k->len, &k->elf, err) < 0)
+        if (x86_elf_parse(data, len, &k->elf, err) < 0)
             return vs_error_prefix(err, "kernel %s: ", cfg->kernel);
         if (!k->elf.is64 && !k->elf.has_pvh)
             return vs_error(err, EINVAL, "kernel %s: 32-bit ELF without a PVH entry note",
@@ -546,7 +553,7 @@ static int kernel_check(const struct vm_config *cfg, struct kernel_image *k, vs_
                             (unsigned long long)k->elf.highest, (unsigned long long)(low >> 20));
         kernel_end = k->elf.highest;
     } else {
-        if (x86_bzimage_parse(k->data, k->len, &k->bz, err) < 0)
+        if (x86_bzimage_parse(data, len, &k->bz, err) < 0)
             return vs_error_prefix(err, "kernel %s: ", cfg->kernel);
         kernel_end = X86_HIGHMEM_START + k->bz.init_size;
         if (kernel_end > low)
@@ -702,7 +709,7 @@ static int load_kernel(struct x86_machine *m, const struct vm_config *cfg,
         memcpy(p, &si, sizeof(si));
         info = X86_BOOT_PARAMS_ADDR;
     } else {
-        struct x86_boot_params_in in = {.image = k->is_elf ? NULL : k->data,
+        struct x86_boot_params_in in = {.image = k->is_elf ? NULL : k->head,
                                         .bz = k->is_elf ? NULL : &k->bz,
                                         .cmdline_addr = X86_CMDLINE_ADDR,
                                         .cmdline_len = (uint32_t)cl,
@@ -1016,7 +1023,6 @@ static int run_machine(const struct vm_config *cfg, struct serial_console *conso
     } else if (load_kernel(m, cfg, k, err) < 0) {
         goto out;
     }
-    kernel_image_drop(k);
     ctl_init(m, cfg);
     if (cfg->api_sock && api_server_start(cfg->api_sock, &m->ctl, &api, err) < 0)
         goto out;
@@ -1041,7 +1047,7 @@ static int run_machine(const struct vm_config *cfg, struct serial_console *conso
             break;
         }
         /* A restored VM started without a kernel image cannot boot again. */
-        if (why != X86_STOP_REBOOT || cfg->no_reboot || !k->data) {
+        if (why != X86_STOP_REBOOT || cfg->no_reboot || k->fd < 0) {
             ret = 0;
             break;
         }
@@ -1049,7 +1055,6 @@ static int run_machine(const struct vm_config *cfg, struct serial_console *conso
             vs_error_prefix(err, "reboot: ");
             break;
         }
-        kernel_image_drop(k);
     }
 out_console:
     pthread_mutex_lock(&g_console.lock);
