@@ -38,7 +38,10 @@ timeout 30 udhcpc -i $U -n -q -t 5 -s /tmp/dh.sh >/dev/null 2>&1
 bench() {
   for dir in up down; do
     R=; [ $dir = down ] && R=-R
-    echo "BENCH $TAG $1 $dir $(run iperf3 -c $2 -t $SECS $R -f m | grep -E 'receiver$' | tail -1)"
+    # bounded: a stuck run is reported, it does not eat the whole session
+    r=$(timeout $((SECS + 40)) /tmp/f/ld-linux-x86-64.so.2 --library-path /tmp/f /tmp/f/iperf3 \
+        -c $2 -t $SECS $R -f m | grep -E 'receiver$' | tail -1)
+    echo "BENCH $TAG $1 $dir ${r:-failed}"
   done
 }
 bench user 10.0.2.2
@@ -88,7 +91,8 @@ def main():
     order = []
     for r in range(a.rounds):
         order += ["vessel", "qemu"] if r % 2 == 0 else ["qemu", "vessel"]
-    runs = "\n".join(vm(k) for k in order)
+    limit = 120 + 4 * (a.seconds + 40)
+    runs = "\n".join(f"timeout {limit} {vm(k)}" for k in order)
     script = vbench.l1_prelude(["iperf3"]) + L1_SETUP + f"""
 VTAP=; QTAP=
 if [ $TAP = 1 ]; then
@@ -97,9 +101,12 @@ if [ $TAP = 1 ]; then
 fi
 """
     script += runs + "\n"
-    out = vbench.run_lab(script, timeout=600 + len(order) * (40 + 4 * (a.seconds + 3)))
-    res = {}
+    out = vbench.run_lab(script, timeout=600 + len(order) * (60 + 4 * (a.seconds + 5)))
+    res, failed = {}, []
     for line in out.splitlines():
+        f = re.match(r"BENCH (\w+) (user|tap) (up|down) failed", line)
+        if f:
+            failed.append(" ".join(f.groups()))
         m = re.match(r"BENCH (\w+) (user|tap) (up|down) .*?([\d.]+) Mbits/sec", line)
         if m:
             res.setdefault((m.group(1), m.group(2), m.group(3)), []).append(float(m.group(4)))
@@ -107,6 +114,8 @@ fi
         sys.exit("no results; lab output:\n" + out[-4000:])
     print(f"\nbench/net: nested lab, {a.cpus} vCPU, iperf3 {a.seconds}s per direction, "
           f"{a.rounds} runs per VMM in ABBA order (mean; single runs in brackets)")
+    if failed:
+        print(f"runs that did not finish (left out of the means): {', '.join(failed)}")
     if "BENCH-NOTE no tap" in out:
         print("tap: not measured (L1 has no /dev/net/tun)")
     print(f"{'network / direction':<24} {'vessel':>12} {'qemu-microvm':>14} {'vessel/QEMU':>12}")

@@ -177,6 +177,8 @@ static bool net_can_receive(void *opaque)
     return !n->rx_blocked && n->pend_count < PENDING_MAX / 2;
 }
 
+static void kick(struct virtio_net *n);
+
 /* Called with the device lock held; drops it around each send, because a
  * backend may answer synchronously (slirp calls receive from slirp_input). */
 static void process_tx(struct virtio_net *n)
@@ -184,7 +186,8 @@ static void process_tx(struct virtio_net *n)
     struct virtio_dev *d = &n->dev;
     struct virtq *vq = &d->vqs[TXQ];
     bool pushed = false;
-    for (unsigned budget = 0; budget < 256 && virtio_dev_running(d); budget++) {
+    unsigned budget;
+    for (budget = 0; budget < 256 && virtio_dev_running(d); budget++) {
         int ret = virtq_pop(vq, &n->elem);
         if (ret < 0) {
             virtio_dev_set_broken_locked(d, vq->error);
@@ -201,6 +204,11 @@ static void process_tx(struct virtio_net *n)
     }
     if (pushed)
         virtio_queue_notify_locked(d, TXQ);
+    /* Out of budget with chains left: the driver added them after seeing
+     * avail_event behind and will not kick for them, so come back at once
+     * instead of sleeping until the backend's next event. */
+    if (budget == 256)
+        kick(n);
 }
 
 static void *net_thread(void *opaque)
