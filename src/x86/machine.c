@@ -920,7 +920,16 @@ static enum x86_stop wait_stop(struct x86_machine *m, int sigfd)
             break;
         if (sigfd >= 0 && (p[1].revents & POLLIN)) {
             struct signalfd_siginfo si;
-            if (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
+            if (read(sigfd, &si, sizeof(si)) != sizeof(si)) {
+                /* nothing (another reader won, or EAGAIN) */
+            } else if (si.ssi_signo == SIGUSR1) {
+                /* Not a stop: every vCPU prints its registers (a guest that
+                 * hangs silently, e.g. booting with `quiet`, says where). */
+                for (unsigned i = 0; i < m->ncpus; i++) {
+                    atomic_store(&m->vcpus[i].dump_req, true);
+                    x86_vcpu_kick(&m->vcpus[i]);
+                }
+            } else {
                 m->stop_signal = (int)si.ssi_signo;
                 x86_machine_request_stop(m, X86_STOP_SIGNAL, "killed by signal %d",
                                          (int)si.ssi_signo);
@@ -1094,6 +1103,7 @@ static int run_loop(const struct vm_config *cfg, struct kernel_image *k,
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &set, &old);
     int sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
     struct sigaction ign = {.sa_handler = SIG_IGN}, old_pipe;

@@ -45,6 +45,7 @@ struct x86_vcpu {
     size_t stack_len;
     bool started;
     bool parked;
+    _Atomic bool dump_req; /* SIGUSR1: print the registers at the next exit */
 };
 
 struct x86_machine {

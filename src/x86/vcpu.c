@@ -362,6 +362,10 @@ static void *vcpu_thread(void *arg)
         x86_machine_vcpu_checkpoint(m, v);
         if (atomic_load(&m->stop))
             break;
+        if (atomic_exchange(&v->dump_req, false)) {
+            fprintf(stderr, "vessel: SIGUSR1: ");
+            x86_vcpu_dump(v, stderr);
+        }
         int r = ioctl(v->fd, KVM_RUN, 0);
         if (r < 0) {
             if (errno == EINTR || errno == EAGAIN) {

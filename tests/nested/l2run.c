@@ -8,7 +8,8 @@
  * notes when MARKER first appears in the output and when CMD exits. With
  * -i, the lines of INPUT are written to CMD's stdin after the marker: one line
  * per appearance of PROMPT if -p is given (so a guest shell is ready for
- * each), else all at once. After -t SECONDS CMD is killed. -T prefixes each
+ * each), else all at once. After -t SECONDS CMD gets SIGUSR1 (vessel then
+ * prints every vCPU's registers) and a second later SIGKILL. -T prefixes each
  * output line with "+MS " (milliseconds since CMD started, when l2run read
  * it): where a boot spends its time, also before the guest has a clock.
  *
@@ -239,11 +240,18 @@ int main(int argc, char **argv)
         int wait_ms = 100;
         if (timeout_s > 0) {
             long long left = t0 + (long long)timeout_s * 1000 - now_ms();
-            if (left <= 0) {
+            /* First SIGUSR1 (vessel prints every vCPU's registers: where a
+             * silent guest hangs), a second's grace to read that, then kill. */
+            if (left <= 0 && !timed_out) {
                 timed_out = 1;
+                kill(pid, SIGUSR1);
+            }
+            if (timed_out && left <= -1000) {
                 kill(pid, SIGKILL);
                 break;
             }
+            if (timed_out)
+                left += 1000;
             if (left < wait_ms)
                 wait_ms = (int)left;
         }

@@ -276,3 +276,43 @@ def test_vmm_own_memory_stays_under_5_mib(kvm, x86_guest):
     assert p.returncode == 0
     assert not huge, f"VMM memory in huge pages: {huge}"
     assert own_kib < 5 * 1024, f"the VMM's own RSS is {own_kib} KiB"
+
+
+def test_sigusr1_prints_every_vcpus_registers_and_keeps_running(kvm, x86_guest):
+    """SIGUSR1 makes every vCPU print its registers on stderr (where a guest
+    that hangs without a word is stuck); the VM keeps running."""
+    p = subprocess.Popen([str(vessel_path()), "vm", "run", "--kernel", str(x86_guest), "--cpus",
+                          "2", "--append", "test=echo"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out = b""
+        deadline = time.time() + 30
+        while b"echo: ready" not in out and time.time() < deadline:
+            r, _, _ = select.select([p.stdout], [], [], 1.0)
+            if r:
+                chunk = os.read(p.stdout.fileno(), 4096)
+                if not chunk:
+                    break
+                out += chunk
+        assert b"echo: ready" in out, out.decode(errors="replace")
+        p.send_signal(signal.SIGUSR1)
+        err = b""
+        while err.count(b"registers:") < 2 and time.time() < deadline:
+            r, _, _ = select.select([p.stderr], [], [], 1.0)
+            if r:
+                chunk = os.read(p.stderr.fileno(), 4096)
+                if not chunk:
+                    break
+                err += chunk
+        p.stdin.write(b"ok.")
+        p.stdin.flush()
+        rest, err2 = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    err = (err + err2).decode(errors="replace")
+    assert "vCPU 0 registers:" in err and "vCPU 1 registers:" in err, err
+    assert re.search(r"rip=[0-9a-f]{16}", err), err
+    assert p.returncode == 0, err
+    assert b"OK" in out + rest and b"echo: done" in out + rest
