@@ -75,7 +75,11 @@ static int pagemap_dirty(const struct guest_mem_region *r, uint64_t *bitmap, vs_
     if (fd < 0)
         return vs_error_errno(err, "/proc/self/pagemap");
     enum { CHUNK = 8192 };
-    static __thread uint64_t ent[CHUNK];
+    /* on the heap: a static __thread array would cost every thread of the
+     * VM 64 KiB of TLS */
+    cleanup_free uint64_t *ent = malloc(CHUNK * sizeof(*ent));
+    if (!ent)
+        return vs_error(err, ENOMEM, "pagemap buffer");
     uint64_t pages = r->size / GUEST_PAGE_SIZE, first = (uintptr_t)r->hva / GUEST_PAGE_SIZE;
     for (uint64_t p = 0; p < pages; p += CHUNK) {
         size_t n = pages - p < CHUNK ? (size_t)(pages - p) : CHUNK;
