@@ -15,6 +15,15 @@
 
 #define MAX_ROUTES 1024
 
+/* The routing table is allocated with room for MAX_ROUTES entries and, after
+ * them, the irqfd of each entry (-1 for pins): KVM cannot tell which GSI an
+ * eventfd is bound to (KVM_IRQFD deassign succeeds even when nothing
+ * matched), so irqfd_put needs its own record. */
+static int *route_fds(struct kvm_irq_routing *rt)
+{
+    return (int *)(void *)&rt->entries[MAX_ROUTES];
+}
+
 static void add_route(struct kvm_irq_routing *rt, uint32_t gsi, uint32_t chip, uint32_t pin)
 {
     struct kvm_irq_routing_entry *e = &rt->entries[rt->nr++];
@@ -49,10 +58,13 @@ int x86_irqchip_create(struct x86_machine *m, vs_err *err)
     struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
     if (ioctl(m->vm_fd, KVM_CREATE_PIT2, &pit) < 0)
         return vs_error_errno(err, "KVM_CREATE_PIT2");
-    m->routing = calloc(1, sizeof(*m->routing) + MAX_ROUTES * sizeof(struct kvm_irq_routing_entry));
+    m->routing = calloc(1, sizeof(*m->routing) + MAX_ROUTES * sizeof(struct kvm_irq_routing_entry) +
+                               MAX_ROUTES * sizeof(int));
     if (!m->routing)
         return vs_error(err, ENOMEM, "out of memory");
     legacy_routes(m->routing);
+    for (unsigned i = 0; i < MAX_ROUTES; i++)
+        route_fds(m->routing)[i] = -1;
     m->next_msi_gsi = X86_IOAPIC_PINS;
     pthread_mutex_init(&m->routing_lock, NULL);
     if (ioctl(m->vm_fd, KVM_SET_GSI_ROUTING, m->routing) < 0)
@@ -110,10 +122,12 @@ static int msi_irqfd_get(void *opaque, uint64_t addr, uint32_t data)
     struct kvm_irqfd irqfd = {.fd = (uint32_t)fd, .gsi = gsi};
     if (ioctl(m->vm_fd, KVM_SET_GSI_ROUTING, rt) < 0 || ioctl(m->vm_fd, KVM_IRQFD, &irqfd) < 0) {
         rt->nr--;
+        ioctl(m->vm_fd, KVM_SET_GSI_ROUTING, rt);
         pthread_mutex_unlock(&m->routing_lock);
         close(fd);
         return -1;
     }
+    route_fds(rt)[rt->nr - 1] = fd;
     pthread_mutex_unlock(&m->routing_lock);
     return fd;
 }
@@ -121,21 +135,21 @@ static int msi_irqfd_get(void *opaque, uint64_t addr, uint32_t data)
 static void msi_irqfd_put(void *opaque, int fd)
 {
     struct x86_machine *m = opaque;
-    /* Find the route by asking KVM to deassign the fd on each MSI GSI. */
     pthread_mutex_lock(&m->routing_lock);
     struct kvm_irq_routing *rt = m->routing;
+    int *fds = route_fds(rt);
     for (uint32_t i = 0; i < rt->nr; i++) {
-        struct kvm_irq_routing_entry *e = &rt->entries[i];
-        if (e->type != KVM_IRQ_ROUTING_MSI)
+        if (fds[i] != fd)
             continue;
         struct kvm_irqfd irqfd = {
-            .fd = (uint32_t)fd, .gsi = e->gsi, .flags = KVM_IRQFD_FLAG_DEASSIGN};
-        if (ioctl(m->vm_fd, KVM_IRQFD, &irqfd) == 0) {
-            memmove(e, e + 1, (rt->nr - i - 1) * sizeof(*e));
-            rt->nr--;
-            ioctl(m->vm_fd, KVM_SET_GSI_ROUTING, rt);
-            break;
-        }
+            .fd = (uint32_t)fd, .gsi = rt->entries[i].gsi, .flags = KVM_IRQFD_FLAG_DEASSIGN};
+        ioctl(m->vm_fd, KVM_IRQFD, &irqfd);
+        memmove(&rt->entries[i], &rt->entries[i + 1], (rt->nr - i - 1) * sizeof(rt->entries[0]));
+        memmove(&fds[i], &fds[i + 1], (rt->nr - i - 1) * sizeof(fds[0]));
+        rt->nr--;
+        fds[rt->nr] = -1;
+        ioctl(m->vm_fd, KVM_SET_GSI_ROUTING, rt);
+        break;
     }
     pthread_mutex_unlock(&m->routing_lock);
     close(fd);

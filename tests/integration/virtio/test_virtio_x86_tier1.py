@@ -3,7 +3,8 @@ own freestanding driver (x86_guest/vguest.c) for the virtio-rng function.
 vessel routes each vector the driver unmasks through a KVM irqfd; the guest
 checks what a driver sees: the interrupt on the programmed vector, the
 pending bit while masked and delivery on unmask, a message rewritten while
-masked, a device reset, no message with MSI-X disabled, and interrupts that
+masked, the queue moved to another entry (whose route must survive the
+other's re-routing), a device reset, no message with MSI-X disabled, and interrupts that
 keep coming after a snapshot is restored in a new process (the routes are
 re-derived from the restored MSI-X table)."""
 import json
@@ -38,7 +39,7 @@ def test_msix_vectors_masking_reroute_reset(kvm, vguest):
                        timeout=60, stdin=subprocess.DEVNULL)
     assert "VG FAIL" not in p.stdout, p.stdout
     assert re.findall(r"^VG OK (\w+)", p.stdout, re.M) == [
-        "vector", "pending", "reroute", "reset", "disable"], p.stdout + p.stderr
+        "vector", "pending", "reroute", "move", "reset", "disable"], p.stdout + p.stderr
     assert "VG done" in p.stdout
     assert p.returncode == 0, p.stderr
 

@@ -3,8 +3,9 @@
  * host's /dev/kvm (PVM runs little kernel-mode code fast enough for this).
  * The command line picks the test:
  *   vt=msix  vectors per entry, masking with the pending bit, a message
- *            rewritten while masked (re-routing), a device reset and a second
- *            bring-up; then a reboot (vessel --no-reboot exits 0)
+ *            rewritten while masked (re-routing), the queue moved to another
+ *            entry, a device reset and a second bring-up; then a reboot
+ *            (vessel --no-reboot exits 0)
  *   vt=loop  one request and its interrupt every few milliseconds, forever,
  *            printing "irq N" (the snapshot/restore test stops it)
  * Output goes to COM1, one "VG ..." line per result. */
@@ -364,6 +365,18 @@ static void test_msix(void)
     if (irqs[1] != old)
         fail("interrupt on the old vector");
     ok("reroute");
+
+    /* the queue moves to entry 0, which config changes use: its route,
+     * made at the start, must have survived entry 1's re-routing */
+    wr16(common + 0x1a, 0);
+    n = irqs[0];
+    old = irqs[2];
+    request();
+    if (!wait_irq(0x40, n) || !wait_used())
+        fail("no interrupt on entry 0 after the queue moved to it");
+    if (irqs[2] != old)
+        fail("interrupt on the entry the queue left");
+    ok("move");
 
     /* a device reset, then a bring-up on the other entry (virtio-rng has
      * two: the queue now shares entry 0 with config changes) */
