@@ -30,8 +30,9 @@ struct slirp_net {
     /* pollfds of the current round, filled by add_poll */
     struct pollfd *fds;
     int nfds, maxfds;
-    uint8_t frame[NET_MAX_FRAME];
-    struct slirp_state_link st; /* snapshots, and the lock every slirp call takes */
+    uint8_t frame[NET_MAX_FRAME];    /* slirp -> guest, filled in send_packet */
+    uint8_t tx_frame[NET_MAX_FRAME]; /* guest -> slirp, gathered under the lock */
+    struct slirp_state_link st;      /* snapshots, and the lock every slirp call takes */
 };
 
 static int64_t now_ms(void)
@@ -188,9 +189,12 @@ static void slirp_poll_done(struct net_backend *b, struct pollfd *fds, int n)
 static int slirp_send(struct net_backend *b, const struct iovec *iov, int iovcnt)
 {
     struct slirp_net *s = (struct slirp_net *)b;
-    /* gather, dropping the virtio-net header (no offloads are offered) */
+    /* gather, dropping the virtio-net header (no offloads are offered); the
+     * buffer is the backend's, so the gather happens under its lock */
     size_t len = 0, skip = NET_VNET_HDR_LEN;
-    static __thread uint8_t pkt[NET_MAX_FRAME];
+    uint8_t *pkt = s->tx_frame;
+    int rc = 0;
+    slirp_state_lock(&s->st);
     for (int i = 0; i < iovcnt; i++) {
         size_t l = iov[i].iov_len;
         const uint8_t *p = iov[i].iov_base;
@@ -200,17 +204,17 @@ static int slirp_send(struct net_backend *b, const struct iovec *iov, int iovcnt
             p += k;
             l -= k;
         }
-        if (len + l > sizeof(pkt))
-            return -EMSGSIZE;
+        if (len + l > sizeof(s->tx_frame)) {
+            rc = -EMSGSIZE;
+            break;
+        }
         memcpy(pkt + len, p, l);
         len += l;
     }
-    if (len) {
-        slirp_state_lock(&s->st);
+    if (!rc && len)
         slirp_input(s->slirp, pkt, (int)len);
-        slirp_state_unlock(&s->st);
-    }
-    return 0;
+    slirp_state_unlock(&s->st);
+    return rc;
 }
 
 static void slirp_close(struct net_backend *b)
