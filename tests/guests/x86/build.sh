@@ -9,7 +9,7 @@ mkdir -p "$out"
 elf=$out/guest.elf
 if [ -f "$elf" ] && [ -f "$out/guest32.elf" ]; then
     stale=0
-    for f in "$here"/guest.c "$here"/start.S "$here"/guest.ld "$here"/build.sh; do
+    for f in "$here"/guest.c "$here"/x86io.h "$here"/start.S "$here"/guest.ld "$here"/build.sh; do
         [ "$f" -nt "$elf" ] && stale=1
     done
     [ $stale = 0 ] && exit 0

@@ -4,48 +4,10 @@
  * command line ("test=NAME"); every test ends with an ACPI power-off found
  * through the RSDP -> XSDT -> FADT -> DSDT (\_S5) chain vessel generates, so
  * that chain is tested too. Output goes to COM1. */
-#include <stdint.h>
-
-typedef uint64_t u64;
-typedef uint32_t u32;
-typedef uint16_t u16;
-typedef uint8_t u8;
+#include "x86io.h"
 
 extern char trampoline_start[], trampoline_end[], trampoline_cr3[];
 extern volatile u32 ap_next;
-
-static inline void outb(u16 port, u8 v)
-{
-    __asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(port));
-}
-static inline void outw(u16 port, u16 v)
-{
-    __asm__ volatile("outw %0, %1" ::"a"(v), "Nd"(port));
-}
-static inline void outl(u16 port, u32 v)
-{
-    __asm__ volatile("outl %0, %1" ::"a"(v), "Nd"(port));
-}
-static inline u8 inb(u16 port)
-{
-    u8 v;
-    __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
-    return v;
-}
-static inline u32 inl(u16 port)
-{
-    u32 v;
-    __asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port));
-    return v;
-}
-static inline u32 mmio_read32(u64 addr)
-{
-    return *(volatile u32 *)addr;
-}
-static inline void mmio_write32(u64 addr, u32 v)
-{
-    *(volatile u32 *)addr = v;
-}
 
 /* ---- serial ---- */
 

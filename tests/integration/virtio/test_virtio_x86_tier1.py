@@ -28,7 +28,8 @@ FLAGS = ("-m64 -O2 -ffreestanding -fno-pic -fno-pie -no-pie -nostdlib -static -m
 def vguest(tmp_path_factory) -> Path:
     src = HERE / "x86_guest"
     out = tmp_path_factory.mktemp("vguest") / "vguest.elf"
-    subprocess.run(["gcc", *FLAGS, "-T", str(src / "vguest.ld"), "-o", str(out),
+    shared = HERE.parents[1] / "guests" / "x86"  # x86io.h, shared with the tier-1 guest
+    subprocess.run(["gcc", *FLAGS, "-I", str(shared), "-T", str(src / "vguest.ld"), "-o", str(out),
                     str(src / "start.S"), str(src / "vguest.c")], check=True)
     return out
 

@@ -9,45 +9,8 @@
  *   vt=loop  one request and its interrupt every few milliseconds, forever,
  *            printing "irq N" (the snapshot/restore test stops it)
  * Output goes to COM1, one "VG ..." line per result. */
-#include <stdint.h>
+#include "x86io.h"
 
-typedef uint64_t u64;
-typedef uint32_t u32;
-typedef uint16_t u16;
-typedef uint8_t u8;
-
-static inline void outb(u16 port, u8 v)
-{
-    __asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(port));
-}
-static inline void outl(u16 port, u32 v)
-{
-    __asm__ volatile("outl %0, %1" ::"a"(v), "Nd"(port));
-}
-static inline u8 inb(u16 port)
-{
-    u8 v;
-    __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port));
-    return v;
-}
-static inline u32 inl(u16 port)
-{
-    u32 v;
-    __asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port));
-    return v;
-}
-static inline u32 rd32(u64 a)
-{
-    return *(volatile u32 *)a;
-}
-static inline void wr32(u64 a, u32 v)
-{
-    *(volatile u32 *)a = v;
-}
-static inline void wr16(u64 a, u16 v)
-{
-    *(volatile u16 *)a = v;
-}
 static inline void wr8(u64 a, u8 v)
 {
     *(volatile u8 *)a = v;
@@ -110,7 +73,7 @@ void on_irq(u64 vec)
 {
     if (vec >= 0x40 && vec < 0x44)
         irqs[vec - 0x40]++;
-    wr32(LAPIC + 0xb0, 0); /* EOI */
+    mmio_write32(LAPIC + 0xb0, 0); /* EOI */
 }
 
 static void idt_set(unsigned vec, void *handler)
@@ -142,8 +105,8 @@ static void irq_setup(void)
         u64 base;
     } d = {sizeof(idt) - 1, (u64)idt};
     __asm__ volatile("lidt %0" ::"m"(d));
-    wr32(LAPIC + 0x80, 0);     /* TPR: accept everything */
-    wr32(LAPIC + 0xf0, 0x1ff); /* software enable, spurious vector 0xff */
+    mmio_write32(LAPIC + 0x80, 0);     /* TPR: accept everything */
+    mmio_write32(LAPIC + 0xf0, 0x1ff); /* software enable, spurious vector 0xff */
     __asm__ volatile("sti");
 }
 
@@ -225,16 +188,16 @@ static void msix_enable(int on)
 static void msix_entry(unsigned e, u8 vector, int masked)
 {
     u64 t = msix_table + 16 * e;
-    wr32(t + 12, 1);
-    wr32(t + 0, (u32)LAPIC); /* destination APIC 0, physical */
-    wr32(t + 4, 0);
-    wr32(t + 8, vector); /* fixed, edge */
-    wr32(t + 12, masked ? 1 : 0);
+    mmio_write32(t + 12, 1);
+    mmio_write32(t + 0, (u32)LAPIC); /* destination APIC 0, physical */
+    mmio_write32(t + 4, 0);
+    mmio_write32(t + 8, vector); /* fixed, edge */
+    mmio_write32(t + 12, masked ? 1 : 0);
 }
 
 static void msix_mask(unsigned e, int masked)
 {
-    wr32(msix_table + 16 * e + 12, masked ? 1 : 0);
+    mmio_write32(msix_table + 16 * e + 12, masked ? 1 : 0);
 }
 
 /* ---- the virtqueue ---- */
@@ -264,24 +227,24 @@ static void device_up(u16 queue_vector)
     while (rd8(common + 0x14))
         ;
     wr8(common + 0x14, 1 | 2);
-    wr32(common + 0x08, 1);
-    wr32(common + 0x0c, 1); /* VIRTIO_F_VERSION_1 */
-    wr32(common + 0x08, 0);
-    wr32(common + 0x0c, 0);
+    mmio_write32(common + 0x08, 1);
+    mmio_write32(common + 0x0c, 1); /* VIRTIO_F_VERSION_1 */
+    mmio_write32(common + 0x08, 0);
+    mmio_write32(common + 0x0c, 0);
     wr8(common + 0x14, 1 | 2 | 8);
     if (!(rd8(common + 0x14) & 8))
         fail("FEATURES_OK refused");
-    wr16(common + 0x10, 0); /* config changes: entry 0 */
-    wr16(common + 0x16, 0);
-    wr16(common + 0x18, QSZ);
-    wr16(common + 0x1a, queue_vector);
+    mmio_write16(common + 0x10, 0); /* config changes: entry 0 */
+    mmio_write16(common + 0x16, 0);
+    mmio_write16(common + 0x18, QSZ);
+    mmio_write16(common + 0x1a, queue_vector);
     if (*(volatile u16 *)(common + 0x1a) != queue_vector)
         fail("queue vector not taken");
     *(volatile u64 *)(common + 0x20) = (u64)desc;
     *(volatile u64 *)(common + 0x28) = (u64)&avail;
     *(volatile u64 *)(common + 0x30) = (u64)&used;
     notify_off = *(volatile u16 *)(common + 0x1e);
-    wr16(common + 0x1c, 1);
+    mmio_write16(common + 0x1c, 1);
     next_avail = 0;
     seen_used = 0;
     avail.idx = 0;
@@ -300,7 +263,7 @@ static void request(void)
     barrier();
     avail.idx = ++next_avail;
     barrier();
-    wr16(notify + (u64)notify_off * notify_mult, 0);
+    mmio_write16(notify + (u64)notify_off * notify_mult, 0);
 }
 
 static int wait_used(void)
@@ -346,12 +309,12 @@ static void test_msix(void)
     delay(20000);
     if (irqs[1] != n)
         fail("a masked vector interrupted");
-    if (!(rd32(pba) & 2))
+    if (!(mmio_read32(pba) & 2))
         fail("pending bit not set");
     msix_mask(1, 0);
     if (!wait_irq(0x41, n))
         fail("pending interrupt not delivered on unmask");
-    if (rd32(pba) & 2)
+    if (mmio_read32(pba) & 2)
         fail("pending bit still set");
     ok("pending");
 
@@ -368,7 +331,7 @@ static void test_msix(void)
 
     /* the queue moves to entry 0, which config changes use: its route,
      * made at the start, must have survived entry 1's re-routing */
-    wr16(common + 0x1a, 0);
+    mmio_write16(common + 0x1a, 0);
     n = irqs[0];
     old = irqs[2];
     request();
