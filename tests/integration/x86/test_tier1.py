@@ -226,6 +226,19 @@ def test_dev_kvm_permission_denied(kvm, x86_guest, tmp_path):
     assert "Permission denied" in one_error_line(p.stderr)
 
 
+def _read_until(pipe, done, deadline) -> bytes:
+    """What a running vessel writes to pipe until done(bytes so far), EOF or the deadline."""
+    got = b""
+    while not done(got) and time.time() < deadline:
+        r, _, _ = select.select([pipe], [], [], 1.0)
+        if r:
+            chunk = os.read(pipe.fileno(), 4096)
+            if not chunk:
+                break
+            got += chunk
+    return got
+
+
 def _own_rss_kib(pid):
     """RSS outside the process's largest mapping (the guest RAM), and the
     mappings other than that one that hold transparent huge pages."""
@@ -255,15 +268,8 @@ def test_vmm_own_memory_stays_under_5_mib(kvm, x86_guest):
                           "2", "--memory", "256M", "--append", "test=echo"],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        out = b""
         deadline = time.time() + 30
-        while b"echo: ready" not in out and time.time() < deadline:
-            r, _, _ = select.select([p.stdout], [], [], 1.0)
-            if r:
-                chunk = os.read(p.stdout.fileno(), 4096)
-                if not chunk:
-                    break
-                out += chunk
+        out = _read_until(p.stdout, lambda b: b"echo: ready" in b, deadline)
         assert b"echo: ready" in out, out.decode(errors="replace")
         own_kib, huge = _own_rss_kib(p.pid)
         p.stdin.write(b".")
@@ -285,25 +291,11 @@ def test_sigusr1_prints_every_vcpus_registers_and_keeps_running(kvm, x86_guest):
                           "2", "--append", "test=echo"],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        out = b""
         deadline = time.time() + 30
-        while b"echo: ready" not in out and time.time() < deadline:
-            r, _, _ = select.select([p.stdout], [], [], 1.0)
-            if r:
-                chunk = os.read(p.stdout.fileno(), 4096)
-                if not chunk:
-                    break
-                out += chunk
+        out = _read_until(p.stdout, lambda b: b"echo: ready" in b, deadline)
         assert b"echo: ready" in out, out.decode(errors="replace")
         p.send_signal(signal.SIGUSR1)
-        err = b""
-        while err.count(b"registers:") < 2 and time.time() < deadline:
-            r, _, _ = select.select([p.stderr], [], [], 1.0)
-            if r:
-                chunk = os.read(p.stderr.fileno(), 4096)
-                if not chunk:
-                    break
-                err += chunk
+        err = _read_until(p.stderr, lambda b: b.count(b"registers:") >= 2, deadline)
         p.stdin.write(b"ok.")
         p.stdin.flush()
         rest, err2 = p.communicate(timeout=30)
