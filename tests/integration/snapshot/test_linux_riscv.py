@@ -219,6 +219,17 @@ def restored_guest_sees_reset(snap, run_after=None):
         sh.kill()
 
 
+def snapshot_while_guest_receives(src, fd, api_sock, snap, host_end):
+    """Snapshot while the guest waits in recv on fd; the source's connection
+    goes on after its snapshot (host_end's data reaches the guest)."""
+    src.p.stdin.write(f"tcp recv {fd} {GUEST_WAIT}\n".encode())
+    src.p.stdin.flush()
+    time.sleep(0.5)
+    vessel("vm", "snapshot", "--api-sock", api_sock, snap)
+    host_end.sendall(b"after-the-snapshot")
+    assert "tcp recv: after-the-snapshot" in src.expect(PROMPT)
+
+
 def test_guest_to_host_connection_is_reset_after_restore(rv_linux, tmp_path):
     import socket
     srv = socket.socket()
@@ -238,14 +249,7 @@ def test_guest_to_host_connection_is_reset_after_restore(rv_linux, tmp_path):
         src.run(f"tcp send {fd} ping")
         conn.settimeout(20)
         assert conn.recv(100) == b"ping"
-        # the guest waits to receive while the snapshot is taken
-        src.p.stdin.write(f"tcp recv {fd} {GUEST_WAIT}\n".encode())
-        src.p.stdin.flush()
-        time.sleep(0.5)
-        vessel("vm", "snapshot", "--api-sock", sock, tmp_path / "snap")
-        # the source's connection goes on after its snapshot
-        conn.sendall(b"after-the-snapshot")
-        assert "tcp recv: after-the-snapshot" in src.expect(PROMPT)
+        snapshot_while_guest_receives(src, fd, sock, tmp_path / "snap", conn)
     finally:
         src.kill()
     # the host end: EOF once the source VM is gone
@@ -291,12 +295,7 @@ def test_hostfwd_connection_is_reset_after_restore(rv_linux, tmp_path):
         assert "tcp recv: hello" in src.run(f"tcp recv {afd} 20")
         src.run(f"tcp send {afd} world")
         assert cli.recv(100) == b"world"
-        src.p.stdin.write(f"tcp recv {afd} {GUEST_WAIT}\n".encode())
-        src.p.stdin.flush()
-        time.sleep(0.5)
-        vessel("vm", "snapshot", "--api-sock", sock, tmp_path / "snap")
-        cli.sendall(b"after-the-snapshot")
-        assert "tcp recv: after-the-snapshot" in src.expect(PROMPT)
+        snapshot_while_guest_receives(src, afd, sock, tmp_path / "snap", cli)
     finally:
         src.kill()
     assert recv_until_eof(cli) == b""
