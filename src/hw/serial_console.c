@@ -188,7 +188,7 @@ void serial_console_write(struct serial_console *c, const uint8_t *buf, size_t l
         pthread_mutex_unlock(&c->out_lock);
         return;
     }
-    bool line = false;
+    bool line = false, was_empty = c->out_len == 0;
     while (len) {
         size_t n = MIN(len, OUT_BUF - c->out_len);
         memcpy(c->out_buf + c->out_len, buf, n);
@@ -201,7 +201,10 @@ void serial_console_write(struct serial_console *c, const uint8_t *buf, size_t l
     }
     if (line)
         flush_locked(c);
-    else if (c->out_len)
+    else if (c->out_len && was_empty)
+        /* once per batch, not per byte: the thread waits out OUT_DELAY_MS by
+         * itself, and a wake-up per byte costs a syscall and a context switch
+         * per console byte (a nested exit each in the lab) */
         pthread_cond_signal(&c->out_cond);
     pthread_mutex_unlock(&c->out_lock);
 }
