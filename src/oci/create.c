@@ -31,6 +31,7 @@
 #include "oci/state.h"
 #include "util/cleanup.h"
 #include "util/log.h"
+#include "util/unix_socket.h"
 
 struct init_ctx {
     const struct oci_spec *spec;
@@ -329,7 +330,7 @@ __attribute__((noreturn)) static void container_init(struct init_ctx *c)
 static void send_seccomp_listener(const struct oci_spec *s, struct oci_state *st, int nfd)
 {
     vs_err e;
-    int sock = oci_connect_unix(s->seccomp.listener_path, &e);
+    int sock = vs_unix_connect(s->seccomp.listener_path, &e);
     if (sock < 0) {
         vs_warn("seccomp listener: %s", e.msg);
         return;

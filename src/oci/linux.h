@@ -47,7 +47,6 @@ int oci_recv_fd(int sock, char *data, size_t len);
 ssize_t oci_recv_with_fd(int sock, void *data, size_t len, int *fd);
 
 /* A stream socket connected to the unix socket at path, or -1. */
-int oci_connect_unix(const char *path, vs_err *err);
 
 /* The console channel of a process with a terminal: *console is connected to
  * console_socket when one is given; otherwise *console and *console_peer are

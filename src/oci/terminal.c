@@ -1,6 +1,7 @@
 /* Passing file descriptors over unix sockets (the console socket protocol:
  * the pty master goes to the socket given with --console-socket). */
 #include "oci/linux.h"
+#include "util/unix_socket.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -66,26 +67,10 @@ int oci_recv_fd(int sock, char *data, size_t len)
     return fd;
 }
 
-int oci_connect_unix(const char *path, vs_err *err)
-{
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof(sa.sun_path))
-        return vs_error(err, ENAMETOOLONG, "socket path %s is too long", path);
-    strcpy(sa.sun_path, path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return vs_error_errno(err, "socket");
-    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        close(fd);
-        return vs_error_errno(err, "cannot connect to %s", path);
-    }
-    return fd;
-}
-
 int oci_console_open(const char *console_socket, int *console, int *console_peer, vs_err *err)
 {
     if (console_socket) {
-        *console = oci_connect_unix(console_socket, err);
+        *console = vs_unix_connect(console_socket, err);
         return *console < 0 ? -1 : 0;
     }
     int sp[2];

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include "util/log.h"
 #include "virtio/devices.h"
+#include "util/unix_socket.h"
 
 #define RXQ 0
 #define TXQ 1
@@ -206,24 +207,6 @@ static const struct virtio_dev_ops console_ops = {
     .destroy = console_destroy,
 };
 
-static int listen_unix(const char *path, vs_err *err)
-{
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof(a.sun_path))
-        return vs_error(err, ENAMETOOLONG, "socket path '%s' is too long", path);
-    strcpy(a.sun_path, path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return vs_error_errno(err, "socket");
-    unlink(path);
-    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(fd, 4) < 0) {
-        vs_error_errno(err, "cannot listen on %s", path);
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 struct virtio_dev *virtio_console_new(struct guest_mem *mem, const char *backend,
                                       struct vs_event_loop *loop, unsigned index, vs_err *err)
 {
@@ -244,7 +227,7 @@ struct virtio_dev *virtio_console_new(struct guest_mem *mem, const char *backend
         }
     } else if (strncmp(backend, "socket:", 7) == 0) {
         c->sock_path = strdup(backend + 7);
-        c->listen_fd = c->sock_path ? listen_unix(c->sock_path, err) : -1;
+        c->listen_fd = c->sock_path ? vs_unix_listen(c->sock_path, 4, err) : -1;
         if (c->listen_fd < 0) {
             vs_error_prefix(err, "virtio-console: ");
             goto fail;

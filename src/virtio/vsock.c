@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include "util/log.h"
 #include "virtio/devices.h"
+#include "util/unix_socket.h"
 
 #define RXQ 0
 #define TXQ 1
@@ -192,22 +193,6 @@ static void write_all(int fd, const void *buf, size_t len)
     }
 }
 
-static int connect_unix(const char *path)
-{
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof(a.sun_path))
-        return -1;
-    strcpy(a.sun_path, path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 /* One packet from the guest. Lock held. */
 static void handle_tx_packet(struct virtio_vsock *v, const struct virtq_elem *e)
 {
@@ -235,7 +220,7 @@ static void handle_tx_packet(struct virtio_vsock *v, const struct virtq_elem *e)
         }
         char path[160];
         snprintf(path, sizeof(path), "%s_%u", v->uds ? v->uds : "", h.dst_port);
-        int fd = v->uds ? connect_unix(path) : -1;
+        int fd = v->uds ? vs_unix_connect(path, NULL) : -1;
         c = fd >= 0 ? conn_alloc(v) : NULL;
         if (!c) {
             if (fd >= 0)
@@ -624,20 +609,14 @@ struct virtio_dev *virtio_vsock_new(struct guest_mem *mem, uint32_t cid, const c
     virtio_config_put_u64(&v->dev, 0, cid);
     v->dev.config_len = 8;
     v->uds = strdup(uds);
-    struct sockaddr_un a = {.sun_family = AF_UNIX};
-    if (!v->uds || strlen(uds) >= sizeof(a.sun_path) - 12) {
+    /* room for the "_PORT" suffix of the per-port sockets next to it */
+    if (!v->uds || strlen(uds) >= sizeof(((struct sockaddr_un *)0)->sun_path) - 12) {
         vs_error(err, ENAMETOOLONG, "--vsock-uds: path '%s' is too long", uds);
         goto fail;
     }
-    strcpy(a.sun_path, uds);
-    v->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    unlink(uds);
-    if (v->listen_fd < 0 || bind(v->listen_fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-        listen(v->listen_fd, 16) < 0) {
-        vs_error_errno(err, "--vsock-uds: cannot listen on %s", uds);
-        if (v->listen_fd >= 0)
-            close(v->listen_fd);
-        v->listen_fd = -1;
+    v->listen_fd = vs_unix_listen(uds, 16, err);
+    if (v->listen_fd < 0) {
+        vs_error_prefix(err, "--vsock-uds: ");
         goto fail;
     }
     v->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
