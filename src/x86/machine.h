@@ -41,8 +41,6 @@ struct x86_vcpu {
     int fd;
     struct kvm_run *run;
     pthread_t thread;
-    void *stack; /* mmap'd with a guard page below; kept across reboots */
-    size_t stack_len;
     bool started;
     bool parked;
     _Atomic bool dump_req; /* SIGUSR1: print the registers at the next exit */

@@ -424,41 +424,12 @@ static void *vcpu_thread(void *arg)
     return NULL;
 }
 
-/* A vCPU thread needs little stack. Its own mapping, small and marked
- * MADV_NOHUGEPAGE before first touch: a default 8 MiB glibc stack holds whole
- * 2 MiB-aligned ranges, and with THP=always (common on hosts) the first
- * fault there maps a 2 MiB huge page: 2 MiB of VMM memory per vCPU for a
- * few KiB of stack. */
-#define VCPU_STACK_SIZE (1u << 20)
-#define VCPU_STACK_GUARD 4096u
-
-static int vcpu_stack_alloc(struct x86_vcpu *v, vs_err *err)
-{
-    if (v->stack)
-        return 0;
-    size_t len = VCPU_STACK_SIZE + VCPU_STACK_GUARD;
-    uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-    if (p == MAP_FAILED)
-        return vs_error_errno(err, "vCPU %u: thread stack", v->id);
-    mprotect(p, VCPU_STACK_GUARD, PROT_NONE);
-    madvise(p + VCPU_STACK_GUARD, VCPU_STACK_SIZE, MADV_NOHUGEPAGE);
-    v->stack = p;
-    v->stack_len = len;
-    return 0;
-}
-
 int x86_vcpu_start(struct x86_vcpu *v, vs_err *err)
 {
     x86_vcpu_signal_init();
     stats_init();
-    if (vcpu_stack_alloc(v, err) < 0)
-        return -1;
-    pthread_attr_t a;
-    pthread_attr_init(&a);
-    pthread_attr_setstack(&a, (uint8_t *)v->stack + VCPU_STACK_GUARD, VCPU_STACK_SIZE);
-    int e = pthread_create(&v->thread, &a, vcpu_thread, v);
-    pthread_attr_destroy(&a);
+    /* on run_loop's default 1 MiB stack (machine.c), out of THP's reach */
+    int e = pthread_create(&v->thread, NULL, vcpu_thread, v);
     if (e) {
         errno = e;
         return vs_error_errno(err, "vCPU %u thread", v->id);
@@ -486,9 +457,6 @@ void x86_vcpu_destroy(struct x86_vcpu *v)
     if (v->run)
         munmap(v->run, v->m->run_size);
     v->run = NULL;
-    if (v->stack)
-        munmap(v->stack, v->stack_len);
-    v->stack = NULL;
     if (v->fd > 0)
         close(v->fd);
     v->fd = -1;
