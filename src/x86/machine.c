@@ -493,19 +493,21 @@ static void kernel_image_release(struct kernel_image *k)
     k->fd = -1;
 }
 
-/* The kernel's bulk goes from the file straight into guest RAM: read, not
- * copied out of the mapping, so the page-cache pages never count towards the
- * VMM's resident memory (not even for the moment of loading). */
-static int kernel_read(const struct kernel_image *k, uint64_t off, uint8_t *dst, uint64_t len)
+/* len bytes of fd at off into dst (guest RAM), or -1 with errno (EIO if the
+ * file ends first: it shrank since it was checked). The kernel's bulk goes
+ * from the file straight into guest RAM: read, not copied out of the
+ * mapping, so the page-cache pages never count towards the VMM's resident
+ * memory (not even for the moment of loading). */
+static int pread_full(int fd, uint64_t off, uint8_t *dst, uint64_t len)
 {
     uint64_t got = 0;
     while (got < len) {
-        ssize_t n = pread(k->fd, dst + got, len - got, (off_t)(off + got));
+        ssize_t n = pread(fd, dst + got, len - got, (off_t)(off + got));
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
             if (n == 0)
-                errno = EIO; /* the file shrank since it was checked */
+                errno = EIO;
             return -1;
         }
         got += (uint64_t)n;
@@ -640,7 +642,7 @@ static int load_kernel(struct x86_machine *m, const struct vm_config *cfg,
             if (!dst)
                 return vs_error(err, EINVAL, "kernel segment at 0x%llx is outside RAM",
                                 (unsigned long long)s->paddr);
-            if (kernel_read(k, s->offset, dst, s->filesz) < 0)
+            if (pread_full(k->fd, s->offset, dst, s->filesz) < 0)
                 return vs_error_errno(err, "reading kernel %s", cfg->kernel);
             memset(dst + s->filesz, 0, s->memsz - s->filesz);
         }
@@ -651,7 +653,7 @@ static int load_kernel(struct x86_machine *m, const struct vm_config *cfg,
         uint8_t *dst = guest_mem_ptr_w(&m->mem, X86_HIGHMEM_START, k->bz.kernel_size);
         if (!dst)
             return vs_error(err, EINVAL, "kernel does not fit in guest memory");
-        if (kernel_read(k, k->bz.kernel_offset, dst, k->bz.kernel_size) < 0)
+        if (pread_full(k->fd, k->bz.kernel_offset, dst, k->bz.kernel_size) < 0)
             return vs_error_errno(err, "reading kernel %s", cfg->kernel);
         kernel_end = X86_HIGHMEM_START + k->bz.init_size;
         entry = X86_HIGHMEM_START + 0x200; /* startup_64 */
@@ -667,18 +669,9 @@ static int load_kernel(struct x86_machine *m, const struct vm_config *cfg,
         if (fd < 0)
             return vs_error_errno(err, "initrd %s", cfg->initrd);
         uint8_t *dst = guest_mem_ptr_w(&m->mem, initrd_addr, k->initrd_size);
-        uint64_t got = 0;
-        while (dst && got < k->initrd_size) {
-            ssize_t n = read(fd, dst + got, k->initrd_size - got);
-            if (n <= 0) {
-                if (n < 0 && errno == EINTR)
-                    continue;
-                break;
-            }
-            got += (uint64_t)n;
-        }
+        int r = dst ? pread_full(fd, 0, dst, k->initrd_size) : -1;
         close(fd);
-        if (got != k->initrd_size)
+        if (r < 0)
             return vs_error(err, EIO, "initrd %s: short read", cfg->initrd);
     }
 
@@ -1086,7 +1079,7 @@ static int run_loop(const struct vm_config *cfg, struct kernel_image *k,
      * gets a 1 MiB stack instead of glibc's 8 MiB: a mapping smaller than
      * 2 MiB can never be backed by a transparent huge page, which on a
      * THP=always host costs 2 MiB of VMM memory per thread for a few KiB of
-     * stack. The vCPU threads bring their own (vcpu.c). */
+     * stack. The vCPU threads are started later, so they get it too. */
     pthread_attr_t def;
     if (pthread_attr_init(&def) == 0) {
         pthread_attr_setstacksize(&def, 1u << 20);
