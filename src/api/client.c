@@ -8,6 +8,7 @@
 
 #include "util/buf.h"
 #include "util/dynlib.h"
+#include "util/cleanup.h"
 
 /* libcurl is loaded on first use, not linked: `vessel vm run` shares this
  * binary and would otherwise map libcurl's whole dependency tree (TLS, krb5,
@@ -38,7 +39,7 @@ static void curl_load(void)
         {(void **)&curl.slist_append, "curl_slist_append"},
         {(void **)&curl.slist_free_all, "curl_slist_free_all"},
     };
-    vs_dynlib_load("libcurl.so.4", "libcurl4", syms, sizeof(syms) / sizeof(syms[0]), curl.error,
+    vs_dynlib_load("libcurl.so.4", "libcurl4", syms, ARRAY_SIZE(syms), curl.error,
                    sizeof(curl.error));
 }
 

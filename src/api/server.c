@@ -26,6 +26,7 @@
 #include "snapshot/snapshot.h"
 #include "util/dynlib.h"
 #include "util/log.h"
+#include "util/cleanup.h"
 
 /* libmicrohttpd is loaded when the API is first used, not linked: a VM that
  * is never asked anything then does not map it and its TLS dependency tree
@@ -53,8 +54,8 @@ static void mhd_load(void)
         {(void **)&mhd.queue_response, "MHD_queue_response"},
         {(void **)&mhd.destroy_response, "MHD_destroy_response"},
     };
-    vs_dynlib_load("libmicrohttpd.so.12", "libmicrohttpd12", syms, sizeof(syms) / sizeof(syms[0]),
-                   mhd.error, sizeof(mhd.error));
+    vs_dynlib_load("libmicrohttpd.so.12", "libmicrohttpd12", syms, ARRAY_SIZE(syms), mhd.error,
+                   sizeof(mhd.error));
     __atomic_store_n(&mhd_loaded, true, __ATOMIC_RELEASE);
 }
 
