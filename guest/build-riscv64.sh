@@ -31,6 +31,11 @@ need() {
     fi
 }
 need ${CROSS}gcc gcc-riscv64-linux-gnu
+# the compiler only recommends its C library; the initramfs programs are static
+if [ ! -f /usr/riscv64-linux-gnu/lib/crt1.o ] || [ ! -f /usr/riscv64-linux-gnu/lib/libc.a ]; then
+    echo "build-riscv64: the riscv64 C library is missing (apt-get install libc6-dev-riscv64-cross)" >&2
+    exit 1
+fi
 need flex flex
 need bison bison
 need bc bc

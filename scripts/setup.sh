@@ -1,14 +1,19 @@
 #!/bin/sh
 # Install everything vessel needs to build, test and benchmark, from Debian's
 # archive only. Idempotent: installs only what is missing. Run as root.
+# Packages are installed without their Recommends, so everything a build,
+# test, guest builder or benchmark uses is named here, even where Debian only
+# recommends it (gcc-riscv64-linux-gnu only recommends its C library,
+# libc6-dev-riscv64-cross). ../shared/tools/setup-gap lists what a machine has
+# beyond this list.
 set -eu
 
 BUILD="meson ninja-build pkg-config gcc clang clang-format libclang-rt-14-dev
   libjansson-dev libseccomp-dev libcap-dev libfdt-dev libslirp-dev libglib2.0-dev
-  liburing-dev libmicrohttpd-dev libcurl4-openssl-dev zlib1g-dev libcmocka-dev"
+  liburing-dev libmicrohttpd-dev libcurl4-openssl-dev zlib1g-dev libcmocka-dev libsqlite3-dev"
 TEST="python3 python3-pytest busybox-static cpio kmod e2fsprogs curl socat iproute2
   qemu-system-x86 qemu-system-misc qemu-user qemu-utils opensbi u-boot-qemu
-  gcc-riscv64-linux-gnu gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
+  gcc-riscv64-linux-gnu libc6-dev-riscv64-cross gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
   crun runc podman conmon containerd time uidmap fio iperf3 bc flex bison libelf-dev libssl-dev xz-utils
   linux-source-6.1"
 

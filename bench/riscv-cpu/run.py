@@ -60,6 +60,9 @@ def main():
     vessel = find_vessel(a.vessel)
     tmp = Path(tempfile.mkdtemp(prefix="vessel-riscv-cpu-"))
     rv, native = tmp / "bench-riscv64", tmp / "bench-native"
+    if not Path("/usr/riscv64-linux-gnu/lib/libc.a").exists():
+        sys.exit("bench/riscv-cpu: the riscv64 C library is missing "
+                 "(apt-get install libc6-dev-riscv64-cross; scripts/setup.sh does)")
     subprocess.run(["riscv64-linux-gnu-gcc", "-static", "-O2", "-o", str(rv), str(SRC)],
                    check=True)
     subprocess.run(["gcc", "-O2", "-o", str(native), str(SRC)], check=True)

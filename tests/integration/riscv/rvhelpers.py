@@ -13,6 +13,24 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 
+RISCV_SYSROOT = Path("/usr/riscv64-linux-gnu/lib")
+
+
+def riscv_linux_cc(static_libc: bool = True) -> str:
+    """The riscv64 Linux cross compiler, failing early with the package to
+    install: gcc-riscv64-linux-gnu only recommends its C library, so without
+    libc6-dev-riscv64-cross nothing links with -static."""
+    cc = shutil.which("riscv64-linux-gnu-gcc")
+    if not cc:
+        pytest.fail("riscv64-linux-gnu-gcc is missing (apt-get install gcc-riscv64-linux-gnu; "
+                    "scripts/setup.sh does)")
+    if static_libc:
+        for f in ("crt1.o", "libc.a"):
+            if not (RISCV_SYSROOT / f).exists():
+                pytest.fail(f"the riscv64 C library is missing ({RISCV_SYSROOT / f}): "
+                            "apt-get install libc6-dev-riscv64-cross (scripts/setup.sh does)")
+    return cc
+
 
 def vessel_path() -> Path:
     env = os.environ.get("VESSEL_BIN")

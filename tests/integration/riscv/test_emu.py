@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from rvhelpers import vessel_path  # the riscv tests' shared helpers
+from rvhelpers import riscv_linux_cc, vessel_path  # the riscv tests' shared helpers
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -29,7 +29,7 @@ def tool(name: str, package: str) -> str:
 @pytest.fixture(scope="session")
 def progs() -> dict:
     """Every program in tests/riscv-isa/user, built once per source version."""
-    cc = tool(CC, "gcc-riscv64-linux-gnu")
+    cc = riscv_linux_cc()
     cache_dir = Path(os.environ.get("VESSEL_CACHE", Path.home() / ".cache/vessel"))
     out = {}
     for src in sorted(SRC.glob("*.c")):
@@ -127,7 +127,7 @@ def test_missing_program(tmp_path):
 
 
 def test_dynamic_program_rejected(tmp_path):
-    cc = tool(CC, "gcc-riscv64-linux-gnu")
+    cc = riscv_linux_cc()
     src = tmp_path / "dyn.c"
     src.write_text("int main(void) { return 0; }\n")
     exe = tmp_path / "dyn"
