@@ -22,7 +22,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "snapshot/config_json.h"
+#include "vm/config_json.h"
 #include "snapshot/snapshot.h"
 #include "util/dynlib.h"
 #include "util/log.h"

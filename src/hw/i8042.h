@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include "hw/bus.h"
 #include "hw/irq.h"
-#include "snapshot/state.h"
+#include "state/state.h"
 #include "util/err.h"
 
 #define I8042_QUEUE 16

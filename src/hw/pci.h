@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include "hw/bus.h"
 #include "hw/irq.h"
-#include "snapshot/state.h"
+#include "state/state.h"
 #include "util/err.h"
 
 #define PCI_MAX_DEVICES 32

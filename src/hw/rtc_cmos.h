@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include "hw/bus.h"
 #include "hw/irq.h"
-#include "snapshot/state.h"
+#include "state/state.h"
 #include "util/err.h"
 
 struct rtc_cmos {

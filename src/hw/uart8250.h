@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "hw/irq.h"
-#include "snapshot/state.h"
+#include "state/state.h"
 #include "util/err.h"
 
 #define UART8250_FIFO_SIZE 16

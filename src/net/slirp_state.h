@@ -24,7 +24,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "net/net.h"
-#include "snapshot/state.h"
+#include "state/state.h"
 #include "util/err.h"
 
 /* One TCP connection as the guest sees it (addresses in network order). */

@@ -14,7 +14,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include "snapshot/state.h"
+#include "state/state.h"
 #include "util/err.h"
 
 #define RV_CLINT_BASE 0x2000000ull

@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "snapshot/state.h"
+#include "state/state.h"
 #include "util/err.h"
 
 struct rv_hart;

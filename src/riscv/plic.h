@@ -11,7 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "hw/irq.h"
-#include "snapshot/state.h"
+#include "state/state.h"
 #include "util/err.h"
 
 #define RV_PLIC_BASE 0xc000000ull

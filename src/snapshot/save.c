@@ -16,7 +16,7 @@
 
 #include "block/qcow2.h"
 #include "net/slirp_state.h"
-#include "snapshot/config_json.h"
+#include "vm/config_json.h"
 #include "snapshot/disk_identity.h"
 #include "snapshot/snapshot.h"
 #include "util/cleanup.h"

@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include "mem/guest_mem.h"
 #include "snapshot/format.h"
-#include "snapshot/state.h"
+#include "state/state.h"
 #include "util/err.h"
 #include "vm/config.h"
 #include "vm/control.h"

@@ -9,7 +9,7 @@
 #include "hw/irq.h"
 #include "hw/pci.h"
 #include "mem/guest_mem.h"
-#include "snapshot/state.h"
+#include "state/state.h"
 #include "util/event_loop.h"
 #include "vm/config.h"
 

@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "mem/guest_mem.h"
-#include "snapshot/state.h"
+#include "state/state.h"
 #include "util/err.h"
 #include "virtio/virtq.h"
 

@@ -7,7 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "mem/guest_mem.h"
-#include "snapshot/state.h"
+#include "state/state.h"
 #include "util/buf.h"
 #include "util/err.h"
 #include "vm/config.h"

@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include "hw/bus.h"
 #include "hw/irq.h"
-#include "snapshot/state.h"
+#include "state/state.h"
 #include "util/err.h"
 
 enum acpi_pm_event { ACPI_PM_POWEROFF, ACPI_PM_RESET };

@@ -11,7 +11,7 @@
 #include <cmocka.h>
 #include "net/net.h"
 #include "net/slirp_state.h"
-#include "snapshot/state.h"
+#include "state/state.h"
 
 static struct in_addr ip(const char *s)
 {

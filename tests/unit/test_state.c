@@ -5,7 +5,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "snapshot/state.h"
+#include "state/state.h"
 
 static void round_trip(void **state)
 {

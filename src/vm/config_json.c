@@ -1,4 +1,4 @@
-#include "snapshot/config_json.h"
+#include "vm/config_json.h"
 
 #include <errno.h>
 #include <stdio.h>

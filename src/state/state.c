@@ -1,4 +1,4 @@
-#include "snapshot/state.h"
+#include "state/state.h"
 
 #include <errno.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* struct vm_config <-> JSON, as recorded in a snapshot's manifest (so a
  * restore rebuilds the same machine) and shown by the API's "info". */
-#ifndef VESSEL_SNAPSHOT_CONFIG_JSON_H
-#define VESSEL_SNAPSHOT_CONFIG_JSON_H
+#ifndef VESSEL_VM_CONFIG_JSON_H
+#define VESSEL_VM_CONFIG_JSON_H
 
 #include <jansson.h>
 #include "util/err.h"

@@ -6,8 +6,8 @@
  *   u64 payload_len | payload
  * The writer appends into a vs_buf; the file format (docs/snapshot-format.md)
  * wraps the buffer with a header and a CRC. */
-#ifndef VESSEL_SNAPSHOT_STATE_H
-#define VESSEL_SNAPSHOT_STATE_H
+#ifndef VESSEL_STATE_STATE_H
+#define VESSEL_STATE_STATE_H
 
 #include <stdbool.h>
 #include <stddef.h>
