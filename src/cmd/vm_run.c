@@ -44,7 +44,7 @@ int cmd_vm_run(int argc, char **argv)
         vm_config_free(&cfg);
         return 1;
     }
-    int status = cfg.arch == VM_ARCH_RISCV64 ? riscv_vm_run(&cfg, &err) : x86_vm_run(&cfg, &err);
+    int status = vm_machine_run(&cfg, &err);
     if (status < 0) {
         cmd_print_error(err.msg);
         status = 1;

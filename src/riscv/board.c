@@ -995,29 +995,29 @@ static int board_main(struct rv_board *b, bool booted, vs_err *err)
     }
 }
 
-int riscv_vm_run(const struct vm_config *cfg, vs_err *err)
+/* vm_machine_ops.run: restore is NULL for a boot. */
+static int riscv_run(const struct vm_config *cfg, struct vm_restore_source *restore, vs_err *err)
 {
     struct rv_board *b;
-    if (board_create(cfg, NULL, &b, err) < 0)
+    if (board_create(cfg, restore ? restore->mem : NULL, &b, err) < 0) {
+        if (restore)
+            guest_mem_destroy(restore->mem); /* ours from the call on, even on failure */
         return -1;
-    int r = board_main(b, false, err);
-    print_stats(b);
+    }
+    if (restore && board_load_state(b, restore->state, err) < 0) {
+        board_destroy(b);
+        return -1;
+    }
+    int r = board_main(b, restore != NULL, err);
+    if (!restore)
+        print_stats(b);
     board_destroy(b);
     return r;
 }
 
-int riscv_vm_restore(const struct vm_config *cfg, struct vm_restore_source *src, vs_err *err)
-{
-    struct rv_board *b;
-    if (board_create(cfg, src->mem, &b, err) < 0) {
-        guest_mem_destroy(src->mem); /* ours from the call on, even on failure */
-        return -1;
-    }
-    if (board_load_state(b, src->state, err) < 0) {
-        board_destroy(b);
-        return -1;
-    }
-    int r = board_main(b, true, err);
-    board_destroy(b);
-    return r;
-}
+/* An emulated hart depends on nothing from the host CPU: no
+ * check_cpu_features. */
+const struct vm_machine_ops riscv_machine_ops = {
+    .arch = VM_ARCH_RISCV64,
+    .run = riscv_run,
+};

@@ -19,6 +19,7 @@
 #include "snapshot/snapshot.h"
 #include "util/cleanup.h"
 #include "util/log.h"
+#include "vm/machine.h"
 
 #define MAX_CHAIN 64
 #define MAX_VMSTATE (256u << 20)
@@ -406,8 +407,7 @@ int snapshot_restore(const char *dir, const struct snapshot_restore_opts *o, vs_
     struct vm_restore_source src = {.mem = &img.mem, .state = &img.state};
     /* The machine adopts the mapped regions (and unmaps them at exit). */
     struct guest_mem *mem = &img.mem;
-    rc = img.arch == VM_ARCH_RISCV64 ? riscv_vm_restore(cfg, &src, err)
-                                     : x86_vm_restore(cfg, &src, err);
+    rc = vm_machine_restore(cfg, &src, err);
     guest_mem_init(mem);
 out:
     if (temp_overlays) {
@@ -422,19 +422,7 @@ out:
     return rc;
 }
 
-/* Until a machine implements restore, say so clearly. A machine's strong
- * definition (in the file that also defines its *_vm_run, so it is always
- * linked) replaces these. */
-__attribute__((weak)) int x86_vm_restore(const struct vm_config *cfg, struct vm_restore_source *src,
-                                         vs_err *err)
+int snapshot_check_cpu_features(enum vm_arch arch, const uint8_t *blob, size_t len, vs_err *err)
 {
-    guest_mem_destroy(src->mem);
-    return vs_error(err, ENOSYS, "restoring x86_64 snapshots is not implemented in this build");
-}
-
-__attribute__((weak)) int riscv_vm_restore(const struct vm_config *cfg,
-                                           struct vm_restore_source *src, vs_err *err)
-{
-    guest_mem_destroy(src->mem);
-    return vs_error(err, ENOSYS, "restoring riscv64 snapshots is not implemented in this build");
+    return vm_machine_check_cpu_features(arch, blob, len, err);
 }

@@ -11,11 +11,6 @@
 
 #define VIRTIO_SET_MAX (VM_MAX_DISKS + VM_MAX_NETS + 3)
 
-/* pci.c belongs to the x86 machine; a build (or a unit test) without it
- * must still link, so the reference is weak and checked at run time. */
-extern int pci_register_device(struct pci_bus *b, struct pci_device *d, vs_err *err)
-    __attribute__((weak));
-
 struct virtio_set {
     struct virtio_dev *devs[VIRTIO_SET_MAX];
     struct virtio_pci *pci[VIRTIO_SET_MAX];
@@ -68,10 +63,6 @@ int virtio_setup_pci(const struct vm_config *cfg, struct guest_mem *mem, struct 
         return vs_error(err, ENOMEM, "virtio: out of memory");
     if (create_devices(cfg, mem, loop, s, err) < 0)
         goto fail;
-    if (s->n && !pci_register_device) {
-        vs_error(err, ENOSYS, "virtio-pci: this build has no PCI bus");
-        goto fail;
-    }
     for (unsigned i = 0; i < s->n; i++) {
         s->pci[i] = calloc(1, sizeof(*s->pci[i]));
         if (!s->pci[i]) {

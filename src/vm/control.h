@@ -45,8 +45,4 @@ struct vm_restore_source {
     struct state_reader *state; /* device and vCPU sections */
 };
 
-/* Start the machine from a snapshot and run it (like x86_vm_run). */
-int x86_vm_restore(const struct vm_config *cfg, struct vm_restore_source *src, vs_err *err);
-int riscv_vm_restore(const struct vm_config *cfg, struct vm_restore_source *src, vs_err *err);
-
 #endif

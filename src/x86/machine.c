@@ -1,4 +1,4 @@
-/* x86_vm_run / x86_vm_restore: build the KVM machine from a vm_config, load
+/* The x86-64 KVM machine type (vm/machine.h): build the KVM machine from a vm_config, load
  * the kernel (bzImage through the 64-bit boot protocol, ELF vmlinux through
  * its 64-bit entry or PVH), run the vCPU threads and turn the way the guest
  * stopped into vessel's exit status. A reboot tears the machine down and
@@ -1113,40 +1113,40 @@ static int run_loop(const struct vm_config *cfg, struct kernel_image *k,
     return status;
 }
 
-int x86_vm_run(const struct vm_config *cfg, vs_err *err)
+/* vm_machine_ops.run: restore is NULL for a boot. */
+static int x86_run(const struct vm_config *cfg, struct vm_restore_source *restore, vs_err *err)
 {
     /* Refuse what can be refused before anything starts. */
     int fd = open_kvm(err);
-    if (fd < 0)
-        return -1;
-    close(fd);
-    struct kernel_image k;
-    if (kernel_check(cfg, &k, err) < 0) {
-        kernel_image_release(&k);
-        return -1;
-    }
-    int status = run_loop(cfg, &k, NULL, err);
-    kernel_image_release(&k);
-    return status;
-}
-
-int x86_vm_restore(const struct vm_config *cfg, struct vm_restore_source *src, vs_err *err)
-{
-    int fd = open_kvm(err);
     if (fd < 0) {
-        guest_mem_destroy(src->mem);
+        if (restore)
+            guest_mem_destroy(restore->mem);
         return -1;
     }
     close(fd);
     struct kernel_image k;
     memset(&k, 0, sizeof(k));
     k.fd = -1;
-    /* With the kernel still at hand a guest reboot boots it again. */
-    if (cfg->kernel && kernel_check(cfg, &k, err) < 0)
+    if (!restore) {
+        if (kernel_check(cfg, &k, err) < 0) {
+            kernel_image_release(&k);
+            return -1;
+        }
+    } else if (cfg->kernel && kernel_check(cfg, &k, err) < 0) {
+        /* With the kernel still at hand a restored guest's reboot boots it
+         * again; without it, a reboot ends the VM. */
         kernel_image_release(&k);
-    int status = run_loop(cfg, &k, src, err);
+    }
+    int status = run_loop(cfg, &k, restore, err);
     /* Adopted by the machine (then already empty) or never reached it. */
-    guest_mem_destroy(src->mem);
+    if (restore)
+        guest_mem_destroy(restore->mem);
     kernel_image_release(&k);
     return status;
 }
+
+const struct vm_machine_ops x86_machine_ops = {
+    .arch = VM_ARCH_X86_64,
+    .run = x86_run,
+    .check_cpu_features = x86_check_cpu_features,
+};

@@ -123,6 +123,10 @@ void x86_machine_request_stop(struct x86_machine *m, enum x86_stop why, const ch
 /* Called by a vCPU thread between KVM_RUNs: parks while a pause is asked. */
 void x86_machine_vcpu_checkpoint(struct x86_machine *m, struct x86_vcpu *v);
 
+/* cpu_check.c: does this host's KVM offer every CPU feature a saved state
+ * recorded (x86_machine_ops.check_cpu_features)? */
+int x86_check_cpu_features(const uint8_t *blob, size_t len, vs_err *err);
+
 /* irqchip.c: in-kernel PIC/IOAPIC/PIT/clock state and the GSI routing. */
 int x86_irqchip_create(struct x86_machine *m, vs_err *err);
 int x86_irqchip_save(struct x86_machine *m, struct state_writer *w, vs_err *err);

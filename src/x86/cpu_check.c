@@ -3,8 +3,8 @@
  * leaves 1.0, 7.0, 0xd.0, 0xd.1 and 0x80000001.0, in that order, as four
  * little-endian u32 each (eax, ebx, ecx, edx; src/x86 writes it); each
  * feature bit set there must be in KVM_GET_SUPPORTED_CPUID here, else the
- * guest would execute instructions the host cannot run. The emulated RISC-V
- * machine depends on nothing from the host. */
+ * guest would execute instructions the host cannot run. Reached through the
+ * machine type's check_cpu_features (vm/machine.h), before a VM exists. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
@@ -14,8 +14,8 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "snapshot/snapshot.h"
 #include "util/cleanup.h"
+#include "x86/machine.h"
 
 struct feature_word {
     uint32_t function, index;
@@ -130,9 +130,9 @@ static uint32_t le32(const uint8_t *p)
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-int snapshot_check_cpu_features(enum vm_arch arch, const uint8_t *blob, size_t len, vs_err *err)
+int x86_check_cpu_features(const uint8_t *blob, size_t len, vs_err *err)
 {
-    if (arch != VM_ARCH_X86_64 || len == 0)
+    if (len == 0)
         return 0;
     static const uint32_t leaves[][2] = {{1, 0}, {7, 0}, {0xd, 0}, {0xd, 1}, {0x80000001, 0}};
     if (len % 16 || len / 16 > ARRAY_SIZE(leaves))
