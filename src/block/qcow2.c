@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "util/io.h"
 #include "util/cleanup.h"
 #include "util/log.h"
 
@@ -255,40 +256,6 @@ static void qcow2_free(struct qcow2 *q)
     free(q);
 }
 
-static int pread_full(int fd, void *buf, size_t n, uint64_t off)
-{
-    uint8_t *p = buf;
-    while (n) {
-        ssize_t r = pread(fd, p, n, (off_t)off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return -errno;
-        if (r == 0)
-            return -EIO; /* past the end of file: the image is truncated */
-        p += r;
-        n -= (size_t)r;
-        off += (uint64_t)r;
-    }
-    return 0;
-}
-
-static int pwrite_full(int fd, const void *buf, size_t n, uint64_t off)
-{
-    const uint8_t *p = buf;
-    while (n) {
-        ssize_t r = pwrite(fd, p, n, (off_t)off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return -errno;
-        p += r;
-        n -= (size_t)r;
-        off += (uint64_t)r;
-    }
-    return 0;
-}
-
 /* Resolve a backing file name the way QEMU does: relative to the directory
  * of the image that names it. */
 static char *backing_path(const char *image, const char *name)
@@ -381,7 +348,7 @@ static int qcow2_open_depth(const char *path, bool readonly, enum vm_disk_cache 
         vs_error(err, ENOMEM, "out of memory");
         goto fail;
     }
-    if ((r = pread_full(q->fd, hbuf, hlen, 0)) < 0) {
+    if ((r = vs_pread_full(q->fd, hbuf, hlen, 0)) < 0) {
         vs_error(err, -r, "%s: cannot read header: %s", path, strerror(-r));
         goto fail;
     }
@@ -414,7 +381,7 @@ static int qcow2_open_depth(const char *path, bool readonly, enum vm_disk_cache 
         goto fail;
     }
     if (q->h.l1_size) {
-        if ((r = pread_full(q->fd, q->l1, (size_t)q->h.l1_size * 8, q->h.l1_table_offset)) < 0) {
+        if ((r = vs_pread_full(q->fd, q->l1, (size_t)q->h.l1_size * 8, q->h.l1_table_offset)) < 0) {
             vs_error(err, -r, "%s: cannot read the L1 table", path);
             goto fail;
         }
@@ -428,7 +395,7 @@ static int qcow2_open_depth(const char *path, bool readonly, enum vm_disk_cache 
             vs_error(err, ENOMEM, "out of memory");
             goto fail;
         }
-        if ((r = pread_full(q->fd, q->rt, q->rt_entries * 8, q->h.refcount_table_offset)) < 0) {
+        if ((r = vs_pread_full(q->fd, q->rt, q->rt_entries * 8, q->h.refcount_table_offset)) < 0) {
             vs_error(err, -r, "%s: cannot read the refcount table", path);
             goto fail;
         }
@@ -444,7 +411,7 @@ static int qcow2_open_depth(const char *path, bool readonly, enum vm_disk_cache 
          * cleared before the first write, as the spec requires. */
         if (q->h.version == 3 && q->h.autoclear_features) {
             uint8_t z[8] = {0};
-            if ((r = pwrite_full(q->fd, z, 8, 88)) < 0) {
+            if ((r = vs_pwrite_full(q->fd, z, 8, 88)) < 0) {
                 vs_error(err, -r, "%s: cannot update the header", path);
                 goto fail;
             }
@@ -513,7 +480,7 @@ static int l2_get(struct qcow2 *q, uint64_t off, uint8_t **tab)
     if (!victim->tab && !(victim->tab = malloc(q->cs)))
         return -ENOMEM;
     victim->off = 0;
-    int r = pread_full(q->fd, victim->tab, q->cs, off);
+    int r = vs_pread_full(q->fd, victim->tab, q->cs, off);
     if (r < 0)
         return r;
     victim->off = off;
@@ -550,7 +517,7 @@ static int alloc_zeroed(struct qcow2 *q, uint64_t *out)
         return -ENOMEM;
     uint64_t off = q->file_end;
     q->file_end += q->cs;
-    int r = pwrite_full(q->fd, zero, q->cs, off);
+    int r = vs_pwrite_full(q->fd, zero, q->cs, off);
     if (r < 0)
         return r;
     *out = off;
@@ -573,7 +540,7 @@ static int refcount_add(struct qcow2 *q, uint64_t off, int delta)
             return r;
         uint8_t e[8];
         put_be64(e, rb);
-        if ((r = pwrite_full(q->fd, e, 8, q->h.refcount_table_offset + bi * 8)) < 0)
+        if ((r = vs_pwrite_full(q->fd, e, 8, q->h.refcount_table_offset + bi * 8)) < 0)
             return r;
         q->rt[bi] = rb;
         if ((r = refcount_add(q, rb, 1)) < 0)
@@ -581,13 +548,13 @@ static int refcount_add(struct qcow2 *q, uint64_t off, int delta)
     }
     uint64_t at = q->rt[bi] + (ci % per_block) * 2;
     uint8_t v[2];
-    if ((r = pread_full(q->fd, v, 2, at)) < 0)
+    if ((r = vs_pread_full(q->fd, v, 2, at)) < 0)
         return r;
     int n = be16(v) + delta;
     if (n < 0 || n > 0xffff)
         return -EIO;
     put_be16(v, (uint16_t)n);
-    return pwrite_full(q->fd, v, 2, at);
+    return vs_pwrite_full(q->fd, v, 2, at);
 }
 
 static int alloc_cluster(struct qcow2 *q, uint64_t *out)
@@ -660,7 +627,7 @@ static int read_chunk(struct qcow2 *q, uint64_t off, uint8_t *buf, size_t n)
     if (host) {
         if (!host_offset_ok(q, host))
             return -EIO;
-        return pread_full(q->fd, buf, n, host + in);
+        return vs_pread_full(q->fd, buf, n, host + in);
     }
     return backing_read(q, off, buf, n);
 }
@@ -686,7 +653,7 @@ static int backing_read(struct qcow2 *q, uint64_t off, uint8_t *buf, size_t n)
         return r;
     }
     if (q->bfd >= 0) {
-        int r = pread_full(q->bfd, buf, have, off);
+        int r = vs_pread_full(q->bfd, buf, have, off);
         return r == -EIO ? (memset(buf, 0, have), 0) : r; /* a shrunken raw file reads zero */
     }
     memset(buf, 0, have);
@@ -706,11 +673,11 @@ static int l2_for_write(struct qcow2 *q, uint64_t vc, uint64_t *l2off_out, uint8
         if ((r = alloc_cluster(q, &l2off)) < 0)
             return r;
         memset(q->cbuf, 0, q->cs);
-        if ((r = pwrite_full(q->fd, q->cbuf, q->cs, l2off)) < 0)
+        if ((r = vs_pwrite_full(q->fd, q->cbuf, q->cs, l2off)) < 0)
             return r;
         uint8_t e[8];
         put_be64(e, l2off | ENTRY_COPIED);
-        if ((r = pwrite_full(q->fd, e, 8, q->h.l1_table_offset + l1i * 8)) < 0)
+        if ((r = vs_pwrite_full(q->fd, e, 8, q->h.l1_table_offset + l1i * 8)) < 0)
             return r;
         q->l1[l1i] = l2off | ENTRY_COPIED;
     } else if (!(l1e & ENTRY_COPIED)) {
@@ -752,7 +719,7 @@ static int write_chunk(struct qcow2 *q, uint64_t off, const uint8_t *buf, size_t
     if (!compressed && host && (e & ENTRY_COPIED) && !(q->h.version == 3 && (e & ENTRY_ZERO))) {
         if (!host_offset_ok(q, host))
             return -EIO;
-        return pwrite_full(q->fd, buf, n, host + in);
+        return vs_pwrite_full(q->fd, buf, n, host + in);
     }
     /* Copy-on-write: assemble the whole cluster from what it reads as now. */
     if (n != q->cs && (r = read_chunk(q, vc << q->h.cluster_bits, q->cbuf, q->cs)) < 0)
@@ -766,11 +733,11 @@ static int write_chunk(struct qcow2 *q, uint64_t off, const uint8_t *buf, size_t
     } else if ((r = alloc_cluster(q, &target)) < 0) {
         return r;
     }
-    if ((r = pwrite_full(q->fd, q->cbuf, q->cs, target)) < 0)
+    if ((r = vs_pwrite_full(q->fd, q->cbuf, q->cs, target)) < 0)
         return r;
     uint8_t ne[8];
     put_be64(ne, target | ENTRY_COPIED);
-    if ((r = pwrite_full(q->fd, ne, 8, l2off + l2i * 8)) < 0)
+    if ((r = vs_pwrite_full(q->fd, ne, 8, l2off + l2i * 8)) < 0)
         return r;
     memcpy(tab + l2i * 8, ne, 8);
     if (compressed)
@@ -793,7 +760,7 @@ static int zero_cluster(struct qcow2 *q, uint64_t vc)
         ne |= (e & OFFSET_MASK) | ENTRY_COPIED;
     uint8_t b[8];
     put_be64(b, ne);
-    if ((r = pwrite_full(q->fd, b, 8, l2off + l2i * 8)) < 0)
+    if ((r = vs_pwrite_full(q->fd, b, 8, l2off + l2i * 8)) < 0)
         return r;
     memcpy(tab + l2i * 8, b, 8);
     if (e & ENTRY_COMPRESSED)
@@ -964,20 +931,20 @@ int qcow2_create(const char *path, uint64_t size, const char *backing, const cha
     cleanup_close int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0)
         return vs_error_errno(err, "%s", path);
-    int r = pwrite_full(fd, c, cs, 0);
+    int r = vs_pwrite_full(fd, c, cs, 0);
     /* refcount table (cluster 1) -> one refcount block (cluster 2) */
     memset(c, 0, cs);
     put_be64(c, 2 * cs);
     if (r == 0)
-        r = pwrite_full(fd, c, cs, cs);
+        r = vs_pwrite_full(fd, c, cs, cs);
     memset(c, 0, cs);
     for (uint64_t i = 0; i < nclusters; i++)
         put_be16(c + i * 2, 1);
     if (r == 0)
-        r = pwrite_full(fd, c, cs, 2 * cs);
+        r = vs_pwrite_full(fd, c, cs, 2 * cs);
     memset(c, 0, cs);
     for (uint64_t i = 0; i < l1_clusters && r == 0; i++)
-        r = pwrite_full(fd, c, cs, (3 + i) * cs);
+        r = vs_pwrite_full(fd, c, cs, (3 + i) * cs);
     if (r == 0 && fsync(fd) < 0)
         r = -errno;
     if (r < 0) {

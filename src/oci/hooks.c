@@ -10,6 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/io.h"
+
 static int run_one(const char *kind, const struct oci_hook *h, const char *state, vs_err *err)
 {
     int pfd[2];
@@ -37,13 +39,7 @@ static int run_one(const char *kind, const struct oci_hook *h, const char *state
     /* the hook may not read stdin at all: ignore EPIPE */
     struct sigaction sa = {.sa_handler = SIG_IGN}, old;
     sigaction(SIGPIPE, &sa, &old);
-    size_t len = strlen(state), off = 0;
-    while (off < len) {
-        ssize_t w = write(pfd[1], state + off, len - off);
-        if (w <= 0)
-            break;
-        off += (size_t)w;
-    }
+    vs_write_full(pfd[1], state, strlen(state));
     close(pfd[1]);
     sigaction(SIGPIPE, &old, NULL);
     int status;

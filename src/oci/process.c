@@ -21,6 +21,7 @@
 
 #include "oci/linux.h"
 #include "util/cleanup.h"
+#include "util/io.h"
 
 int oci_sync_send(int fd, int type, int value, const char *msg)
 {
@@ -129,14 +130,7 @@ static bool pump(int from, int to)
     ssize_t r = read(from, buf, sizeof(buf));
     if (r <= 0)
         return false;
-    for (ssize_t off = 0; off < r;) {
-        ssize_t w = write(to, buf + off, (size_t)(r - off));
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return true; /* reader gone: drop output */
-        off += w;
-    }
+    vs_write_full(to, buf, (size_t)r); /* a reader that is gone drops the output */
     return true;
 }
 

@@ -16,6 +16,7 @@
 #include <sys/capability.h>
 
 #include "util/cleanup.h"
+#include "util/io.h"
 
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
@@ -1105,16 +1106,11 @@ struct oci_spec *oci_spec_load(const char *path, vs_err *err)
         vs_error(err, ENOMEM, "out of memory");
         return NULL;
     }
-    size_t got = 0;
-    while (got < (size_t)st.st_size) {
-        ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            break;
-        got += (size_t)r;
+    if (vs_read_full(fd, buf, (size_t)st.st_size) < 0) {
+        vs_error_errno(err, "%s: read", path);
+        return NULL;
     }
-    return oci_spec_parse(buf, got, err);
+    return oci_spec_parse(buf, (size_t)st.st_size, err);
 }
 
 void oci_spec_free(struct oci_spec *s)

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "util/cleanup.h"
+#include "util/io.h"
 
 #define MIB (1024.0 * 1024.0)
 
@@ -42,20 +43,14 @@ int rv_read_file(const char *path, const char *what, uint8_t **data, size_t *len
     uint8_t *buf = malloc((size_t)st.st_size);
     if (!buf)
         return vs_error(err, ENOMEM, "%s %s: out of memory", what, path);
-    size_t done = 0;
-    while (done < (size_t)st.st_size) {
-        ssize_t n = pread(fd, buf + done, (size_t)st.st_size - done, (off_t)done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            free(buf);
-            return n < 0 ? vs_error_errno(err, "%s %s: read", what, path)
-                         : vs_error(err, EIO, "%s %s: file shrank while reading", what, path);
-        }
-        done += (size_t)n;
+    int r = vs_pread_full(fd, buf, (size_t)st.st_size, 0);
+    if (r < 0) {
+        free(buf);
+        return r == -EIO ? vs_error(err, EIO, "%s %s: file shrank while reading", what, path)
+                         : vs_error_errno(err, "%s %s: read", what, path);
     }
     *data = buf;
-    *len = done;
+    *len = (size_t)st.st_size;
     return 0;
 }
 

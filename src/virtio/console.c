@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include "util/io.h"
 #include "util/log.h"
 #include "virtio/devices.h"
 #include "util/unix_socket.h"
@@ -39,21 +40,12 @@ static struct virtio_console *to_con(struct virtio_dev *d)
     return (struct virtio_console *)d;
 }
 
+/* Guest output to the host side; a reader that went away drops the rest. */
 static void write_all(int fd, const struct iovec *iov, unsigned n)
 {
-    for (unsigned i = 0; i < n; i++) {
-        const uint8_t *p = iov[i].iov_base;
-        size_t left = iov[i].iov_len;
-        while (left) {
-            ssize_t w = write(fd, p, left);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0)
-                return;
-            p += w;
-            left -= (size_t)w;
-        }
-    }
+    for (unsigned i = 0; i < n; i++)
+        if (vs_write_full(fd, iov[i].iov_base, iov[i].iov_len) < 0)
+            return;
 }
 
 static void process_tx(struct virtio_console *c)

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include "util/io.h"
 #include "util/log.h"
 #include "virtio/devices.h"
 #include "util/unix_socket.h"
@@ -179,20 +180,6 @@ static struct conn *conn_find(struct virtio_vsock *v, uint32_t local, uint32_t p
     return NULL;
 }
 
-static void write_all(int fd, const void *buf, size_t len)
-{
-    const uint8_t *p = buf;
-    while (len) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return;
-        p += n;
-        len -= (size_t)n;
-    }
-}
-
 /* One packet from the guest. Lock held. */
 static void handle_tx_packet(struct virtio_vsock *v, const struct virtq_elem *e)
 {
@@ -246,7 +233,7 @@ static void handle_tx_packet(struct virtio_vsock *v, const struct virtq_elem *e)
         c->state = C_OPEN;
         char ok[32];
         int n = snprintf(ok, sizeof(ok), "OK %u\n", c->local_port);
-        write_all(c->fd, ok, (size_t)n);
+        vs_send_full(c->fd, ok, (size_t)n, MSG_NOSIGNAL);
         return;
     case OP_RW: {
         if (!c || c->state != C_OPEN) {
@@ -259,7 +246,7 @@ static void handle_tx_packet(struct virtio_vsock *v, const struct virtq_elem *e)
         while (left) {
             size_t l = left < sizeof(buf) ? left : sizeof(buf);
             iov_to_buf(e->iov, e->nout, off, buf, l);
-            write_all(c->fd, buf, l);
+            vs_send_full(c->fd, buf, l, MSG_NOSIGNAL);
             off += l;
             left -= l;
         }

@@ -17,6 +17,7 @@
 #include "riscv/exec.h"
 #include "riscv/user/emu.h"
 #include "util/cleanup.h"
+#include "util/io.h"
 
 #ifndef EM_RISCV
 #define EM_RISCV 243
@@ -29,27 +30,6 @@ void *rv_user_ptr(struct rv_user *u, uint64_t addr, uint64_t len)
     return u->mem + (addr - RV_USER_BASE);
 }
 
-static int read_all(int fd, void *buf, size_t len, off_t off)
-{
-    uint8_t *p = buf;
-    while (len) {
-        ssize_t n = pread(fd, p, len, off);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        if (n == 0) {
-            errno = EIO;
-            return -1;
-        }
-        p += n;
-        len -= (size_t)n;
-        off += n;
-    }
-    return 0;
-}
-
 static int load_elf(struct rv_user *u, const char *path, uint64_t *entry, uint64_t *phdr_va,
                     unsigned *phnum, vs_err *err)
 {
@@ -60,7 +40,7 @@ static int load_elf(struct rv_user *u, const char *path, uint64_t *entry, uint64
     if (fstat(fd, &st) < 0)
         return vs_error_errno(err, "%s", path);
     Elf64_Ehdr eh;
-    if (st.st_size < (off_t)sizeof(eh) || read_all(fd, &eh, sizeof(eh), 0) < 0 ||
+    if (st.st_size < (off_t)sizeof(eh) || vs_pread_full(fd, &eh, sizeof(eh), 0) < 0 ||
         memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0)
         return vs_error(err, ENOEXEC, "%s: not an ELF file", path);
     if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB ||
@@ -77,7 +57,7 @@ static int load_elf(struct rv_user *u, const char *path, uint64_t *entry, uint64
     cleanup_free Elf64_Phdr *ph = malloc(phsz);
     if (!ph)
         return vs_error(err, ENOMEM, "out of memory");
-    if (read_all(fd, ph, phsz, (off_t)eh.e_phoff) < 0)
+    if (vs_pread_full(fd, ph, phsz, eh.e_phoff) < 0)
         return vs_error(err, ENOEXEC, "%s: truncated program headers", path);
 
     uint64_t bias = 0;
@@ -105,7 +85,7 @@ static int load_elf(struct rv_user *u, const char *path, uint64_t *entry, uint64
             return vs_error(err, ENOEXEC,
                             "%s: segment %u at %#llx+%#llx is outside the emulated address space",
                             path, i, (unsigned long long)va, (unsigned long long)p->p_memsz);
-        if (p->p_filesz && read_all(fd, dst, p->p_filesz, (off_t)p->p_offset) < 0)
+        if (p->p_filesz && vs_pread_full(fd, dst, p->p_filesz, p->p_offset) < 0)
             return vs_error_errno(err, "%s: reading segment %u", path, i);
         if (!*phdr_va && p->p_offset <= eh.e_phoff &&
             eh.e_phoff + phsz <= p->p_offset + p->p_filesz)
