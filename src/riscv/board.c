@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "api/server.h"
 #include "hw/bus.h"
 #include "hw/serial_console.h"
 #include "hw/uart8250.h"
@@ -41,7 +41,14 @@
 
 enum hart_state { HART_STARTED, HART_STOPPED, HART_START_PENDING, HART_STOP_PENDING };
 
-enum exit_reason { EXIT_NONE, EXIT_POWEROFF, EXIT_REBOOT, EXIT_FAIL, EXIT_FATAL, EXIT_QUIT };
+enum exit_reason {
+    EXIT_NONE,
+    EXIT_POWEROFF,
+    EXIT_REBOOT,
+    EXIT_FAIL,
+    EXIT_FATAL,
+    EXIT_SIGNAL, /* a host signal the runner handed over: 128 + signo */
+};
 
 enum boot_mode {
     BOOT_FIRMWARE,  /* --bios: every hart enters the firmware in M-mode */
@@ -74,7 +81,7 @@ struct rv_board {
     struct clint clint;
     struct plic plic;
     struct uart8250 uart;
-    struct serial_console *console;
+    struct serial_console *console; /* the runner's */
     struct vs_event_loop loop;
     bool loop_started;
     struct virtio_set *virtio;
@@ -84,7 +91,7 @@ struct rv_board {
     bool booted_once; /* RAM was written by a previous boot */
     bool booted_once_warned;
     bool overcommitted; /* more harts than host CPUs */
-    struct api_server *api;
+    bool restored;      /* state loaded from a snapshot: no boot */
     struct vm_control vmctl;
 
     pthread_mutex_t lock;
@@ -174,17 +181,6 @@ static bool bus_ecall(void *opaque, struct rv_hart *h)
     if (b->mode != BOOT_SBI || h->priv != RV_PRIV_S)
         return false;
     return rv_sbi_handle(&b->sbi, h);
-}
-
-static size_t console_sink(void *opaque, const uint8_t *buf, size_t len)
-{
-    struct rv_board *b = opaque;
-    return uart8250_receive(&b->uart, buf, len);
-}
-
-static void console_quit(void *opaque)
-{
-    machine_exit(opaque, EXIT_QUIT, 0);
 }
 
 /* ---- built-in SBI ------------------------------------------------------ */
@@ -722,6 +718,15 @@ static int board_load_state(struct rv_board *b, struct state_reader *r, vs_err *
     return 0;
 }
 
+static int ctl_load_state(void *machine, struct state_reader *r, vs_err *err)
+{
+    struct rv_board *b = machine;
+    if (board_load_state(b, r, err) < 0)
+        return -1;
+    b->restored = true;
+    return 0;
+}
+
 static struct guest_mem *ctl_memory(void *machine)
 {
     struct rv_board *b = machine;
@@ -756,6 +761,19 @@ static void ctl_request_stop(void *machine)
     machine_exit(machine, EXIT_POWEROFF, 0);
 }
 
+static size_t ctl_console_input(void *machine, const uint8_t *buf, size_t len)
+{
+    struct rv_board *b = machine;
+    return uart8250_receive(&b->uart, buf, len);
+}
+
+static void ctl_host_signal(void *machine, int signo)
+{
+    /* SIGUSR1 (a dump of the vCPUs) has nothing to print here yet */
+    if (signo != SIGUSR1)
+        machine_exit(machine, EXIT_SIGNAL, signo);
+}
+
 static int ctl_cpu_features(void *machine, struct vs_buf *out, vs_err *err)
 {
     /* an emulated hart does not depend on the host CPU */
@@ -766,8 +784,6 @@ static int ctl_cpu_features(void *machine, struct vs_buf *out, vs_err *err)
 
 static void board_destroy(struct rv_board *b)
 {
-    if (b->api)
-        api_server_stop(b->api);
     if (b->harts) {
         for (unsigned i = 0; i < b->nharts; i++)
             rv_hart_destroy(&b->harts[i]);
@@ -776,7 +792,6 @@ static void board_destroy(struct rv_board *b)
         virtio_set_destroy(b->virtio);
     if (b->loop_started)
         vs_event_loop_destroy(&b->loop);
-    serial_console_close(b->console);
     uart8250_destroy(&b->uart);
     plic_destroy(&b->plic);
     io_bus_destroy(&b->bus);
@@ -797,8 +812,8 @@ static int add_region(struct rv_board *b, const char *name, uint64_t base, uint6
     return io_bus_register(&b->bus, &r, err);
 }
 
-static int board_create(const struct vm_config *cfg, struct guest_mem *adopt, struct rv_board **out,
-                        vs_err *err)
+static int board_create(const struct vm_config *cfg, struct guest_mem *adopt,
+                        struct serial_console *console, struct rv_board **out, vs_err *err)
 {
     unsigned n = cfg->cpus ? cfg->cpus : 1;
     if (n > RV_CLINT_MAX_HARTS || n > RV_PLIC_MAX_CTX / 2)
@@ -867,10 +882,7 @@ static int board_create(const struct vm_config *cfg, struct guest_mem *adopt, st
     plic_destroy(&b->plic);
     plic_init(&b->plic, b->hart_ptrs, n);
 
-    if (serial_console_open(cfg->console ? cfg->console : "stdio", &b->console, err) < 0) {
-        board_destroy(b);
-        return -1;
-    }
+    b->console = console;
     uart8250_destroy(&b->uart);
     struct irq_line uart_irq = plic_irq_line(&b->plic, RV_UART_IRQ);
     uart8250_init(&b->uart, &uart_irq, 0, serial_console_uart_tx, serial_console_uart_rx_ready,
@@ -933,6 +945,9 @@ static int board_create(const struct vm_config *cfg, struct guest_mem *adopt, st
         .fetch_dirty_log = ctl_fetch_dirty_log,
         .request_stop = ctl_request_stop,
         .cpu_features = ctl_cpu_features,
+        .load_state = ctl_load_state,
+        .console_input = ctl_console_input,
+        .host_signal = ctl_host_signal,
     };
     *out = b;
     return 0;
@@ -968,10 +983,6 @@ static enum exit_reason board_run_once(struct rv_board *b, vs_err *err)
 static int board_main(struct rv_board *b, bool booted, vs_err *err)
 {
     const struct vm_config *cfg = b->cfg;
-    if (serial_console_start(b->console, console_sink, console_quit, b, err) < 0)
-        return -1;
-    if (cfg->api_sock && api_server_start(cfg->api_sock, &b->vmctl, &b->api, err) < 0)
-        return -1;
     for (;;) {
         if (!booted && board_boot(b, err) < 0)
             return -1;
@@ -989,35 +1000,48 @@ static int board_main(struct rv_board *b, bool booted, vs_err *err)
             return vs_error(err, EFAULT, "%s", b->fatal[0] ? b->fatal : "riscv64 hart failed");
         case EXIT_FAIL:
             return b->exit_code;
+        case EXIT_SIGNAL:
+            return 128 + b->exit_code;
         default:
             return 0;
         }
     }
 }
 
-/* vm_machine_ops.run: restore is NULL for a boot. */
-static int riscv_run(const struct vm_config *cfg, struct vm_restore_source *restore, vs_err *err)
+/* vm_machine_ops.create: adopt is a snapshot's memory (NULL for a boot,
+ * which happens in run). */
+static int riscv_create(const struct vm_config *cfg, struct guest_mem *adopt,
+                        const struct vm_host *host, struct vm_control **out, vs_err *err)
 {
     struct rv_board *b;
-    if (board_create(cfg, restore ? restore->mem : NULL, &b, err) < 0) {
-        if (restore)
-            guest_mem_destroy(restore->mem); /* ours from the call on, even on failure */
+    if (board_create(cfg, adopt, host->console, &b, err) < 0) {
+        if (adopt)
+            guest_mem_destroy(adopt); /* ours from the call on, even on failure */
         return -1;
     }
-    if (restore && board_load_state(b, restore->state, err) < 0) {
-        board_destroy(b);
-        return -1;
-    }
-    int r = board_main(b, restore != NULL, err);
-    if (!restore)
+    *out = &b->vmctl;
+    return 0;
+}
+
+static int riscv_run(struct vm_control *ctl, vs_err *err)
+{
+    struct rv_board *b = ctl->machine;
+    int r = board_main(b, b->restored, err);
+    if (!b->restored)
         print_stats(b);
-    board_destroy(b);
     return r;
+}
+
+static void riscv_destroy(struct vm_control *ctl)
+{
+    board_destroy(ctl->machine);
 }
 
 /* An emulated hart depends on nothing from the host CPU: no
  * check_cpu_features. */
 const struct vm_machine_ops riscv_machine_ops = {
     .arch = VM_ARCH_RISCV64,
+    .create = riscv_create,
     .run = riscv_run,
+    .destroy = riscv_destroy,
 };

@@ -1,10 +1,12 @@
-/* What the control API, snapshots, restore and clones need from a running
- * machine, whichever accelerator runs it. The machine (src/x86, src/riscv)
- * fills a vm_control and hands it to the API server (src/api/server.h). */
+/* One machine instance's operations, whichever accelerator runs it: what the
+ * runner (vm/runner.c), the control API, snapshots and restore need from a
+ * machine. The machine (src/x86, src/riscv) fills a vm_control when it is
+ * created (vm_machine_ops.create); nothing reaches a machine otherwise. */
 #ifndef VESSEL_VM_CONTROL_H
 #define VESSEL_VM_CONTROL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include "mem/guest_mem.h"
 #include "state/state.h"
@@ -22,16 +24,28 @@ struct vm_control {
     int (*resume)(void *machine, vs_err *err);
     bool (*is_paused)(void *machine);
     /* Only while paused: every vCPU, interrupt controller, timer and device
-     * as state sections (snapshot/state.h). */
+     * as state sections (state/state.h). */
     int (*save_state)(void *machine, struct state_writer *w, vs_err *err);
+    /* Only after create, before run: the sections save_state wrote (a
+     * restore); the machine then continues where the saved one stopped. */
+    int (*load_state)(void *machine, struct state_reader *r, vs_err *err);
     struct guest_mem *(*memory)(void *machine);
     /* Pages of region i written since the previous call (vCPU writes from
      * KVM's dirty log OR'ed with the VMM's own); bitmap has size/4096 bits.
      * The first call after enable_dirty_log reports everything. */
     int (*enable_dirty_log)(void *machine, vs_err *err);
     int (*fetch_dirty_log)(void *machine, unsigned region, uint64_t *bitmap, vs_err *err);
-    /* Ask the VM to shut down as if powered off (API "stop"). */
+    /* Ask the VM to shut down as if powered off (API "stop", the console's
+     * quit key): run returns 0. */
     void (*request_stop)(void *machine);
+    /* Bytes typed on the console, for the guest's console UART; returns how
+     * many it took (the console retries the rest after rx_ready). */
+    size_t (*console_input)(void *machine, const uint8_t *buf, size_t len);
+    /* A signal the runner took for the VM: SIGINT, SIGTERM, SIGHUP end it
+     * (run returns 128 + signo); SIGUSR1 asks for a dump of the vCPUs. */
+    void (*host_signal)(void *machine, int signo);
+    /* Room for later: add and remove devices, memory and vCPUs while the
+     * machine runs. */
     /* Host CPU features the saved state depends on (x86: CPUID words,
      * XSAVE size); recorded in the snapshot and checked on restore. */
     int (*cpu_features)(void *machine, struct vs_buf *out, vs_err *err);

@@ -5,8 +5,6 @@
 
 #include <errno.h>
 
-#include "mem/guest_mem.h"
-
 extern const struct vm_machine_ops x86_machine_ops;
 extern const struct vm_machine_ops riscv_machine_ops;
 
@@ -22,22 +20,6 @@ const struct vm_machine_ops *vm_machine_find(enum vm_arch arch, vs_err *err)
             return machine_types[i];
     vs_error(err, ENOTSUP, "this build has no %s machine", vm_arch_name(arch));
     return NULL;
-}
-
-int vm_machine_run(const struct vm_config *cfg, vs_err *err)
-{
-    const struct vm_machine_ops *t = vm_machine_find(cfg->arch, err);
-    return t ? t->run(cfg, NULL, err) : -1;
-}
-
-int vm_machine_restore(const struct vm_config *cfg, struct vm_restore_source *src, vs_err *err)
-{
-    const struct vm_machine_ops *t = vm_machine_find(cfg->arch, err);
-    if (!t) {
-        guest_mem_destroy(src->mem);
-        return -1;
-    }
-    return t->run(cfg, src, err);
 }
 
 int vm_machine_check_cpu_features(enum vm_arch arch, const uint8_t *blob, size_t len, vs_err *err)

@@ -14,11 +14,9 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "api/server.h"
 #include "util/cleanup.h"
 #include "util/log.h"
 #include "virtio/machine_glue.h"
@@ -106,35 +104,6 @@ static void route_intx(void *machine, unsigned slot, struct irq_line *out)
     (void)machine;
     *out = (struct irq_line){
         .set_level = x86_irq_set_level, .opaque = machine, .irq = X86_PCI_GSI_BASE + slot % 8};
-}
-
-/* ---- the console: survives reboots, retargeted to each machine's UART ---- */
-
-struct console_target {
-    pthread_mutex_t lock;
-    struct uart8250 *uart;
-    struct x86_machine *m;
-};
-static struct console_target g_console = {.lock = PTHREAD_MUTEX_INITIALIZER};
-
-static size_t console_sink(void *opaque, const uint8_t *buf, size_t len)
-{
-    struct console_target *t = opaque;
-    size_t n = 0;
-    pthread_mutex_lock(&t->lock);
-    if (t->uart)
-        n = uart8250_receive(t->uart, buf, len);
-    pthread_mutex_unlock(&t->lock);
-    return n;
-}
-
-static void console_quit(void *opaque)
-{
-    struct console_target *t = opaque;
-    pthread_mutex_lock(&t->lock);
-    if (t->m)
-        x86_machine_request_stop(t->m, X86_STOP_QUIT, "quit from the console");
-    pthread_mutex_unlock(&t->lock);
 }
 
 /* ---- building the machine ---- */
@@ -818,6 +787,13 @@ static int machine_load_state(struct x86_machine *m, struct state_reader *r, vs_
     return 0;
 }
 
+static int ctl_load_state(void *machine, struct state_reader *r, vs_err *err)
+{
+    if (machine_load_state(machine, r, err) < 0)
+        return vs_error_prefix(err, "restoring the snapshot: ");
+    return 0;
+}
+
 static struct guest_mem *ctl_memory(void *machine)
 {
     return &((struct x86_machine *)machine)->mem;
@@ -857,6 +833,29 @@ static void ctl_request_stop(void *machine)
     x86_machine_request_stop(machine, X86_STOP_QUIT, "stopped by the API");
 }
 
+static size_t ctl_console_input(void *machine, const uint8_t *buf, size_t len)
+{
+    return uart8250_receive(&((struct x86_machine *)machine)->com1, buf, len);
+}
+
+static void ctl_host_signal(void *machine, int signo)
+{
+    struct x86_machine *m = machine;
+    if (signo == SIGUSR1) {
+        /* Not a stop: every vCPU prints its registers (a guest that hangs
+         * silently, e.g. booting with `quiet`, says where). */
+        for (unsigned i = 0; i < m->ncpus; i++) {
+            atomic_store(&m->vcpus[i].dump_req, true);
+            x86_vcpu_kick(&m->vcpus[i]);
+        }
+        return;
+    }
+    pthread_mutex_lock(&m->lock);
+    m->stop_signal = signo;
+    pthread_mutex_unlock(&m->lock);
+    x86_machine_request_stop(m, X86_STOP_SIGNAL, "killed by signal %d", signo);
+}
+
 static int ctl_cpu_features(void *machine, struct vs_buf *out, vs_err *err)
 {
     struct x86_machine *m = machine;
@@ -893,42 +892,27 @@ static void ctl_init(struct x86_machine *m, const struct vm_config *cfg)
                                  .resume = ctl_resume,
                                  .is_paused = ctl_is_paused,
                                  .save_state = ctl_save_state,
+                                 .load_state = ctl_load_state,
                                  .memory = ctl_memory,
                                  .enable_dirty_log = ctl_enable_dirty_log,
                                  .fetch_dirty_log = ctl_fetch_dirty_log,
                                  .request_stop = ctl_request_stop,
-                                 .cpu_features = ctl_cpu_features};
+                                 .cpu_features = ctl_cpu_features,
+                                 .console_input = ctl_console_input,
+                                 .host_signal = ctl_host_signal};
 }
 
 /* ---- running ---- */
 
-/* Wait for a stop reason or a signal; returns the reason. */
-static enum x86_stop wait_stop(struct x86_machine *m, int sigfd)
+/* Wait for a stop reason; returns it. */
+static enum x86_stop wait_stop(struct x86_machine *m)
 {
     for (;;) {
-        struct pollfd p[2] = {{.fd = m->wake_fd, .events = POLLIN},
-                              {.fd = sigfd, .events = POLLIN}};
-        int r = poll(p, sigfd >= 0 ? 2 : 1, -1);
+        struct pollfd p = {.fd = m->wake_fd, .events = POLLIN};
+        int r = poll(&p, 1, -1);
         if (r < 0 && errno != EINTR)
             break;
-        if (sigfd >= 0 && (p[1].revents & POLLIN)) {
-            struct signalfd_siginfo si;
-            if (read(sigfd, &si, sizeof(si)) != sizeof(si)) {
-                /* nothing (another reader won, or EAGAIN) */
-            } else if (si.ssi_signo == SIGUSR1) {
-                /* Not a stop: every vCPU prints its registers (a guest that
-                 * hangs silently, e.g. booting with `quiet`, says where). */
-                for (unsigned i = 0; i < m->ncpus; i++) {
-                    atomic_store(&m->vcpus[i].dump_req, true);
-                    x86_vcpu_kick(&m->vcpus[i]);
-                }
-            } else {
-                m->stop_signal = (int)si.ssi_signo;
-                x86_machine_request_stop(m, X86_STOP_SIGNAL, "killed by signal %d",
-                                         (int)si.ssi_signo);
-            }
-        }
-        if (p[0].revents & POLLIN) {
+        if (p.revents & POLLIN) {
             uint64_t v;
             ssize_t n = read(m->wake_fd, &v, sizeof(v));
             (void)n;
@@ -977,7 +961,7 @@ static int machine_reset(struct x86_machine *m, vs_err *err)
 }
 
 /* Start the vCPUs, wait for a reason to stop, stop them all. */
-static enum x86_stop run_vcpus(struct x86_machine *m, int sigfd, vs_err *err)
+static enum x86_stop run_vcpus(struct x86_machine *m, vs_err *err)
 {
     for (unsigned i = 0; i < m->ncpus; i++) {
         if (x86_vcpu_start(&m->vcpus[i], err) < 0) {
@@ -985,7 +969,7 @@ static enum x86_stop run_vcpus(struct x86_machine *m, int sigfd, vs_err *err)
             break;
         }
     }
-    enum x86_stop why = wait_stop(m, sigfd);
+    enum x86_stop why = wait_stop(m);
     /* Stop every vCPU before touching anything they use. */
     pthread_mutex_lock(&m->lock);
     pthread_cond_broadcast(&m->cond);
@@ -1001,152 +985,96 @@ static enum x86_stop run_vcpus(struct x86_machine *m, int sigfd, vs_err *err)
     return why;
 }
 
-/* Build the machine, boot (or restore) it, reboot it in place as often as
- * the guest asks, and tear it down. Returns the exit status, or -1 with err
- * set. */
-static int run_machine(const struct vm_config *cfg, struct serial_console *console,
-                       const struct kernel_image *k, struct vm_restore_source *restore, int sigfd,
-                       vs_err *err)
-{
-    struct x86_machine *m = calloc(1, sizeof(*m));
-    if (!m)
-        return vs_error(err, ENOMEM, "out of memory");
-    m->console = console;
-    state_writer_init(&m->reset_state);
-    int ret = -1;
-    struct api_server *api = NULL;
-    if (machine_create(m, cfg, restore, err) < 0)
-        goto out;
-    if (restore) {
-        if (machine_load_state(m, restore->state, err) < 0) {
-            vs_error_prefix(err, "restoring the snapshot: ");
-            goto out;
-        }
-    } else if (load_kernel(m, cfg, k, err) < 0) {
-        goto out;
-    }
-    ctl_init(m, cfg);
-    if (cfg->api_sock && api_server_start(cfg->api_sock, &m->ctl, &api, err) < 0)
-        goto out;
-    pthread_mutex_lock(&g_console.lock);
-    g_console.uart = &m->com1;
-    g_console.m = m;
-    pthread_mutex_unlock(&g_console.lock);
-    /* Input starts only now that the UART holds its final (booted or
-     * restored) state: nothing typed ahead is pushed into a UART that is
-     * about to be overwritten, and none of it waits for a retry. */
-    if (serial_console_start(console, console_sink, console_quit, &g_console, err) < 0)
-        goto out_console;
-    serial_console_rx_ready(console);
-    for (;;) {
-        enum x86_stop why = run_vcpus(m, sigfd, err);
-        if (why == X86_STOP_ERROR) {
-            ret = vs_error(err, EIO, "%s", m->stop_msg);
-            break;
-        }
-        if (why == X86_STOP_SIGNAL) {
-            ret = 128 + m->stop_signal;
-            break;
-        }
-        /* A restored VM started without a kernel image cannot boot again. */
-        if (why != X86_STOP_REBOOT || cfg->no_reboot || k->fd < 0) {
-            ret = 0;
-            break;
-        }
-        if (machine_reset(m, err) < 0 || load_kernel(m, cfg, k, err) < 0) {
-            vs_error_prefix(err, "reboot: ");
-            break;
-        }
-    }
-out_console:
-    pthread_mutex_lock(&g_console.lock);
-    g_console.uart = NULL;
-    g_console.m = NULL;
-    pthread_mutex_unlock(&g_console.lock);
-out:
-    if (api)
-        api_server_stop(api);
-    machine_destroy(m);
-    state_writer_free(&m->reset_state);
-    free(m);
-    return ret;
-}
+/* A machine instance with the kernel it boots (again at each reboot). */
+struct x86_instance {
+    struct x86_machine m; /* first: ctl.machine points here */
+    struct kernel_image k;
+};
 
-static int run_loop(const struct vm_config *cfg, struct kernel_image *k,
-                    struct vm_restore_source *restore, vs_err *err)
+static void x86_destroy(struct vm_control *ctl)
 {
-    /* Every thread of the VM process (console, I/O loop, virtio workers)
-     * gets a 1 MiB stack instead of glibc's 8 MiB: a mapping smaller than
-     * 2 MiB can never be backed by a transparent huge page, which on a
-     * THP=always host costs 2 MiB of VMM memory per thread for a few KiB of
-     * stack. The vCPU threads are started later, so they get it too. */
-    pthread_attr_t def;
-    if (pthread_attr_init(&def) == 0) {
-        pthread_attr_setstacksize(&def, 1u << 20);
-        pthread_setattr_default_np(&def);
-        pthread_attr_destroy(&def);
-    }
-    struct serial_console *console = NULL;
-    if (serial_console_open(cfg->console, &console, err) < 0)
-        return -1;
-    /* Signals that end the VM are taken synchronously by the main thread;
-     * every thread started from here inherits the mask. */
-    sigset_t set, old;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGHUP);
-    sigaddset(&set, SIGUSR1);
-    pthread_sigmask(SIG_BLOCK, &set, &old);
-    int sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-    struct sigaction ign = {.sa_handler = SIG_IGN}, old_pipe;
-    sigaction(SIGPIPE, &ign, &old_pipe);
-    x86_vcpu_signal_init();
-
-    int status = run_machine(cfg, console, k, restore, sigfd, err);
-    serial_console_close(console);
+    struct x86_instance *inst = ctl->machine;
+    machine_destroy(&inst->m);
+    state_writer_free(&inst->m.reset_state);
+    kernel_image_release(&inst->k);
+    free(inst);
     x86_exit_stats_print();
-    if (sigfd >= 0)
-        close(sigfd);
-    sigaction(SIGPIPE, &old_pipe, NULL);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    return status;
 }
 
-/* vm_machine_ops.run: restore is NULL for a boot. */
-static int x86_run(const struct vm_config *cfg, struct vm_restore_source *restore, vs_err *err)
+/* vm_machine_ops.create: adopt is a snapshot's memory (NULL for a boot). */
+static int x86_create(const struct vm_config *cfg, struct guest_mem *adopt,
+                      const struct vm_host *host, struct vm_control **out, vs_err *err)
 {
     /* Refuse what can be refused before anything starts. */
     int fd = open_kvm(err);
-    if (fd < 0) {
-        if (restore)
-            guest_mem_destroy(restore->mem);
-        return -1;
+    struct x86_instance *inst = fd >= 0 ? calloc(1, sizeof(*inst)) : NULL;
+    if (fd >= 0)
+        close(fd);
+    if (!inst) {
+        if (adopt)
+            guest_mem_destroy(adopt);
+        return fd < 0 ? -1 : vs_error(err, ENOMEM, "out of memory");
     }
-    close(fd);
-    struct kernel_image k;
-    memset(&k, 0, sizeof(k));
-    k.fd = -1;
-    if (!restore) {
-        if (kernel_check(cfg, &k, err) < 0) {
-            kernel_image_release(&k);
+    struct x86_machine *m = &inst->m;
+    memset(&inst->k, 0, sizeof(inst->k));
+    inst->k.fd = -1;
+    m->console = host->console;
+    state_writer_init(&m->reset_state);
+    struct vm_restore_source src = {.mem = adopt};
+    if (!adopt) {
+        if (kernel_check(cfg, &inst->k, err) < 0) {
+            kernel_image_release(&inst->k);
+            state_writer_free(&m->reset_state);
+            free(inst);
             return -1;
         }
-    } else if (cfg->kernel && kernel_check(cfg, &k, err) < 0) {
+    } else if (cfg->kernel && kernel_check(cfg, &inst->k, err) < 0) {
         /* With the kernel still at hand a restored guest's reboot boots it
          * again; without it, a reboot ends the VM. */
-        kernel_image_release(&k);
+        kernel_image_release(&inst->k);
     }
-    int status = run_loop(cfg, &k, restore, err);
-    /* Adopted by the machine (then already empty) or never reached it. */
-    if (restore)
-        guest_mem_destroy(restore->mem);
-    kernel_image_release(&k);
-    return status;
+    x86_vcpu_signal_init();
+    /* machine_create adopts the snapshot's memory first thing */
+    if (machine_create(m, cfg, adopt ? &src : NULL, err) < 0)
+        goto fail;
+    if (!adopt && load_kernel(m, cfg, &inst->k, err) < 0)
+        goto fail;
+    ctl_init(m, cfg);
+    *out = &m->ctl;
+    return 0;
+fail:
+    m->ctl.machine = inst;
+    x86_destroy(&m->ctl);
+    if (adopt)
+        guest_mem_destroy(adopt);
+    return -1;
+}
+
+/* vm_machine_ops.run: start the vCPUs, reboot in place as often as the
+ * guest asks, stop them. */
+static int x86_run(struct vm_control *ctl, vs_err *err)
+{
+    struct x86_instance *inst = ctl->machine;
+    struct x86_machine *m = &inst->m;
+    const struct vm_config *cfg = m->cfg;
+    for (;;) {
+        enum x86_stop why = run_vcpus(m, err);
+        if (why == X86_STOP_ERROR)
+            return vs_error(err, EIO, "%s", m->stop_msg);
+        if (why == X86_STOP_SIGNAL)
+            return 128 + m->stop_signal;
+        /* A restored VM started without a kernel image cannot boot again. */
+        if (why != X86_STOP_REBOOT || cfg->no_reboot || inst->k.fd < 0)
+            return 0;
+        if (machine_reset(m, err) < 0 || load_kernel(m, cfg, &inst->k, err) < 0)
+            return vs_error_prefix(err, "reboot: ");
+    }
 }
 
 const struct vm_machine_ops x86_machine_ops = {
     .arch = VM_ARCH_X86_64,
+    .create = x86_create,
     .run = x86_run,
+    .destroy = x86_destroy,
     .check_cpu_features = x86_check_cpu_features,
 };
