@@ -25,7 +25,14 @@ static void usage(FILE *f)
            "  vm pause|resume|info|snapshot --api-sock PATH\n"
            "  vm restore DIR | vm clone DIR --count N\n"
            "  oci VERB [ARGS]        OCI runtime with runc's command line (also as vessel-runc)\n"
-           "  emu PROGRAM [ARGS]     run a riscv64 Linux program (user-mode emulation)\n"
+           "  emu PROGRAM [ARGS]     run a riscv64 Linux program (user-mode emulation)\n\n"
+           "instances (through the daemon, vesseld):\n"
+           "  launch IMAGE NAME [--vm|--container] [--arch A] [-c KEY=VALUE]...\n"
+           "  list [--format table|json|csv|yaml]\n"
+           "  info NAME\n"
+           "  start|stop|restart|pause|resume NAME... [--force] [--timeout S]\n"
+           "  delete NAME... [--force]\n"
+           "  image import|list|delete ...\n\n"
            "  version                print the version\n\n"
            "'vessel vm run --help' lists the VM flags.\n");
 }
@@ -46,6 +53,19 @@ int main(int argc, char **argv)
         return cmd_oci(argc - 1, argv + 1);
     if (!strcmp(verb, "emu"))
         return cmd_emu(argc - 1, argv + 1);
+    if (!strcmp(verb, "launch"))
+        return cmd_launch(argc - 1, argv + 1);
+    if (!strcmp(verb, "list") || !strcmp(verb, "ls"))
+        return cmd_list(argc - 1, argv + 1);
+    if (!strcmp(verb, "info"))
+        return cmd_info(argc - 1, argv + 1);
+    if (!strcmp(verb, "start") || !strcmp(verb, "stop") || !strcmp(verb, "restart") ||
+        !strcmp(verb, "pause") || !strcmp(verb, "resume"))
+        return cmd_instance_state(argc - 1, argv + 1);
+    if (!strcmp(verb, "delete") || !strcmp(verb, "rm"))
+        return cmd_delete(argc - 1, argv + 1);
+    if (!strcmp(verb, "image"))
+        return cmd_image(argc - 1, argv + 1);
     if (!strcmp(verb, "version") || !strcmp(verb, "--version")) {
         printf("vessel %s\n", VESSEL_VERSION);
         return 0;

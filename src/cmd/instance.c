@@ -1,0 +1,447 @@
+/* The daemon's client verbs, shaped like LXD's: launch, list, info,
+ * start|stop|restart|pause|resume, delete, image import|list|delete. They
+ * only talk to vesseld's REST API (docs/daemon-api.md). */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/client.h"
+#include "cmd/commands.h"
+
+static const char *socket_path(void)
+{
+    const char *s = getenv("VESSEL_SOCKET");
+    return s && s[0] ? s : "/run/vessel/vessel.sock";
+}
+
+/* One request to the daemon; prints the one-line error itself. */
+static json_t *call(const char *method, const char *path, json_t *body)
+{
+    json_t *resp = NULL;
+    vs_err err = {0};
+    const char *sock = socket_path();
+    if (api_client_request(sock, method, path, body, &resp, &err) < 0) {
+        if (err.code == ECONNREFUSED || err.code == ENOENT) {
+            fprintf(stderr,
+                    "vessel: cannot reach vesseld at %s: is the daemon running? start it with "
+                    "'vesseld &' (or scripts/quickstart.sh), or set VESSEL_SOCKET\n",
+                    sock);
+        } else {
+            cmd_print_error(err.msg);
+        }
+        return NULL;
+    }
+    return resp;
+}
+
+enum format { FMT_TABLE, FMT_JSON, FMT_CSV, FMT_YAML };
+
+static int parse_format(const char *s, enum format *f)
+{
+    static const char *const names[] = {"table", "json", "csv", "yaml"};
+    for (int i = 0; i < 4; i++)
+        if (!strcmp(s, names[i])) {
+            *f = (enum format)i;
+            return 0;
+        }
+    fprintf(stderr, "vessel: unknown --format '%s' (table, json, csv, yaml)\n", s);
+    return -1;
+}
+
+static const char *field(json_t *o, const char *key, char *buf, size_t n)
+{
+    json_t *v = json_object_get(o, key);
+    if (json_is_string(v))
+        return json_string_value(v);
+    if (json_is_integer(v)) {
+        snprintf(buf, n, "%lld", (long long)json_integer_value(v));
+        return buf;
+    }
+    return "";
+}
+
+/* Rows of objects as a table (for people), CSV, YAML or JSON (for scripts). */
+static void print_rows(json_t *rows, const char *const *cols, const char *const *heads,
+                       size_t ncols, enum format f)
+{
+    if (f == FMT_JSON) {
+        json_dumpf(rows, stdout, JSON_INDENT(2));
+        putchar('\n');
+        return;
+    }
+    size_t width[16] = {0}, i;
+    json_t *r;
+    char buf[64];
+    for (size_t c = 0; c < ncols; c++)
+        width[c] = strlen(heads[c]);
+    json_array_foreach(rows, i, r) for (size_t c = 0; c < ncols; c++)
+    {
+        size_t w = strlen(field(r, cols[c], buf, sizeof(buf)));
+        if (w > width[c])
+            width[c] = w;
+    }
+    if (f == FMT_TABLE) {
+        for (size_t c = 0; c < ncols; c++)
+            printf("%-*s%s", (int)width[c], heads[c], c + 1 < ncols ? "  " : "\n");
+    } else if (f == FMT_CSV) {
+        for (size_t c = 0; c < ncols; c++)
+            printf("%s%s", cols[c], c + 1 < ncols ? "," : "\n");
+    }
+    json_array_foreach(rows, i, r)
+    {
+        for (size_t c = 0; c < ncols; c++) {
+            const char *v = field(r, cols[c], buf, sizeof(buf));
+            if (f == FMT_TABLE)
+                printf("%-*s%s", (int)width[c], v, c + 1 < ncols ? "  " : "\n");
+            else if (f == FMT_CSV)
+                printf("%s%s", v, c + 1 < ncols ? "," : "\n");
+            else
+                printf("%s%s: \"%s\"\n", c ? "  " : "- ", cols[c], v);
+        }
+    }
+}
+
+static int need_args(int argc, int want, const char *usage)
+{
+    if (argc < want) {
+        fprintf(stderr, "usage: vessel %s\n", usage);
+        return -1;
+    }
+    return 0;
+}
+
+int cmd_launch(int argc, char **argv)
+{
+    static const struct option opts[] = {{"vm", no_argument, 0, 'v'},
+                                         {"container", no_argument, 0, 'C'},
+                                         {"arch", required_argument, 0, 'a'},
+                                         {"config", required_argument, 0, 'c'},
+                                         {"no-start", no_argument, 0, 'n'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *usage = "launch IMAGE NAME [--vm|--container] [--arch x86_64|riscv64] "
+                        "[-c KEY=VALUE]... [--no-start]";
+    json_t *req = json_object(), *config = json_object();
+    json_object_set_new(req, "config", config);
+    int c, rc = 1;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'v':
+            json_object_set_new(req, "type", json_string("vm"));
+            break;
+        case 'C':
+            json_object_set_new(req, "type", json_string("container"));
+            break;
+        case 'a':
+            json_object_set_new(req, "arch", json_string(optarg));
+            break;
+        case 'n':
+            json_object_set_new(req, "start", json_false());
+            break;
+        case 'c': {
+            char *eq = strchr(optarg, '=');
+            if (!eq || eq == optarg) {
+                fprintf(stderr, "vessel: -c %s: expected KEY=VALUE\n", optarg);
+                goto out;
+            }
+            *eq = 0;
+            json_object_set_new(config, optarg, json_string(eq + 1));
+            break;
+        }
+        case 'h':
+            printf("usage: vessel %s\n", usage);
+            rc = 0;
+            goto out;
+        default:
+            goto out;
+        }
+    }
+    if (argc - optind != 2) {
+        fprintf(stderr, "usage: vessel %s\n", usage);
+        goto out;
+    }
+    json_object_set_new(req, "image", json_string(argv[optind]));
+    json_object_set_new(req, "name", json_string(argv[optind + 1]));
+    json_t *resp = call("POST", "/1.0/instances", req);
+    if (resp) {
+        printf("%s %s: %s\n", json_string_value(json_object_get(resp, "type")), argv[optind + 1],
+               json_string_value(json_object_get(resp, "state")));
+        json_decref(resp);
+        rc = 0;
+    }
+out:
+    json_decref(req);
+    return rc;
+}
+
+static int format_option(int argc, char **argv, enum format *f)
+{
+    static const struct option opts[] = {{"format", required_argument, 0, 'f'}, {0, 0, 0, 0}};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "f:", opts, NULL)) != -1) {
+        if (c != 'f' || parse_format(optarg, f) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int cmd_list(int argc, char **argv)
+{
+    enum format f = FMT_TABLE;
+    if (format_option(argc, argv, &f) < 0)
+        return 2;
+    json_t *list = call("GET", "/1.0/instances", NULL);
+    if (!list)
+        return 1;
+    static const char *const cols[] = {"name", "state", "type", "arch", "pid", "image"};
+    static const char *const heads[] = {"NAME", "STATE", "TYPE", "ARCH", "PID", "IMAGE"};
+    /* a short fingerprint reads better in a table */
+    size_t i;
+    json_t *r;
+    json_array_foreach(list, i, r)
+    {
+        const char *img = json_string_value(json_object_get(r, "image"));
+        if (f == FMT_TABLE && img && strlen(img) > 12) {
+            json_object_set_new(r, "image", json_stringn(img, 12));
+        }
+    }
+    print_rows(list, cols, heads, 6, f);
+    json_decref(list);
+    return 0;
+}
+
+int cmd_info(int argc, char **argv)
+{
+    if (need_args(argc, 2, "info NAME") < 0)
+        return 2;
+    char path[512];
+    snprintf(path, sizeof(path), "/1.0/instances/%s", argv[1]);
+    json_t *j = call("GET", path, NULL);
+    if (!j)
+        return 1;
+    json_dumpf(j, stdout, JSON_INDENT(2));
+    putchar('\n');
+    json_decref(j);
+    return 0;
+}
+
+/* start|stop|restart|pause|resume NAME [--force] [--timeout S] */
+int cmd_instance_state(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"force", no_argument, 0, 'f'}, {"timeout", required_argument, 0, 't'}, {0, 0, 0, 0}};
+    const char *action = argv[0];
+    json_t *req = json_pack("{s:s}", "action", action);
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "f", opts, NULL)) != -1) {
+        if (c == 'f') {
+            json_object_set_new(req, "force", json_true());
+        } else if (c == 't') {
+            char *end;
+            long t = strtol(optarg, &end, 10);
+            if (*end || t < 0 || t > 3600) {
+                fprintf(stderr, "vessel: --timeout %s: seconds, 0..3600\n", optarg);
+                json_decref(req);
+                return 2;
+            }
+            json_object_set_new(req, "timeout", json_integer(t));
+        } else {
+            json_decref(req);
+            return 2;
+        }
+    }
+    if (argc - optind < 1) {
+        fprintf(stderr, "usage: vessel %s NAME... [--force] [--timeout SECONDS]\n", action);
+        json_decref(req);
+        return 2;
+    }
+    int rc = 0;
+    for (int i = optind; i < argc; i++) {
+        char path[512];
+        snprintf(path, sizeof(path), "/1.0/instances/%s/state", argv[i]);
+        json_t *resp = call("PUT", path, req);
+        if (!resp)
+            rc = 1;
+        json_decref(resp);
+    }
+    json_decref(req);
+    return rc;
+}
+
+int cmd_delete(int argc, char **argv)
+{
+    bool force = false;
+    int n = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--force") || !strcmp(argv[i], "-f"))
+            force = true;
+        else
+            argv[++n] = argv[i];
+    }
+    if (n == 0) {
+        fprintf(stderr, "usage: vessel delete NAME... [--force]\n");
+        return 2;
+    }
+    int rc = 0;
+    for (int i = 1; i <= n; i++) {
+        char path[512];
+        snprintf(path, sizeof(path), "/1.0/instances/%s%s", argv[i], force ? "?force=1" : "");
+        json_t *resp = call("DELETE", path, NULL);
+        if (!resp)
+            rc = 1;
+        json_decref(resp);
+    }
+    return rc;
+}
+
+/* Follow an operation to its end, with a progress line on a terminal. */
+static json_t *wait_operation(json_t *op)
+{
+    const char *id = json_string_value(json_object_get(op, "id"));
+    char path[256];
+    bool tty = isatty(1);
+    for (;;) {
+        snprintf(path, sizeof(path), "/1.0/operations/%s/wait?timeout=%d", id, tty ? 1 : 600);
+        json_t *now = call("GET", path, NULL);
+        if (!now)
+            return NULL;
+        const char *status = json_string_value(json_object_get(now, "status"));
+        if (tty) {
+            json_t *p = json_object_get(now, "progress");
+            json_t *pct = json_object_get(p, "percent");
+            if (pct)
+                fprintf(stderr, "\r%s: %3lld%% (%lld MiB)",
+                        json_string_value(json_object_get(now, "kind")),
+                        (long long)json_integer_value(pct),
+                        (long long)json_integer_value(json_object_get(p, "bytes")) >> 20);
+        }
+        if (status && strcmp(status, "running")) {
+            if (tty)
+                fputc('\n', stderr);
+            return now;
+        }
+        json_decref(now);
+    }
+}
+
+static int image_import(int argc, char **argv)
+{
+    static const struct option opts[] = {{"alias", required_argument, 0, 'a'},
+                                         {"vm", no_argument, 0, 'v'},
+                                         {"arch", required_argument, 0, 'A'},
+                                         {"kernel", required_argument, 0, 'k'},
+                                         {"initrd", required_argument, 0, 'i'},
+                                         {"default", no_argument, 0, 'd'},
+                                         {0, 0, 0, 0}};
+    json_t *req = json_pack("{s:s}", "type", "container");
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'a':
+            json_object_set_new(req, "alias", json_string(optarg));
+            break;
+        case 'v':
+            json_object_set_new(req, "type", json_string("vm"));
+            break;
+        case 'A':
+            json_object_set_new(req, "arch", json_string(optarg));
+            break;
+        case 'k':
+        case 'i': {
+            char *abs = realpath(optarg, NULL);
+            json_object_set_new(req, c == 'k' ? "kernel" : "initrd",
+                                json_string(abs ? abs : optarg));
+            json_object_set_new(req, "type", json_string("vm"));
+            free(abs);
+            break;
+        }
+        case 'd':
+            json_object_set_new(req, "type", json_string("vm"));
+            json_object_set_new(req, "source", json_string("default"));
+            break;
+        default:
+            json_decref(req);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        char *abs = realpath(argv[optind], NULL);
+        json_object_set_new(req, "source", json_string(abs ? abs : argv[optind]));
+        free(abs);
+    }
+    if (!json_object_get(req, "source") && !json_object_get(req, "kernel")) {
+        fprintf(stderr, "usage: vessel image import TARBALL [--alias A]\n"
+                        "       vessel image import --vm --kernel K [--initrd I] [--arch A] "
+                        "[--alias A]\n"
+                        "       vessel image import --default [--arch x86_64|riscv64] "
+                        "[--alias A]\n");
+        json_decref(req);
+        return 2;
+    }
+    json_t *op = call("POST", "/1.0/images", req);
+    json_decref(req);
+    if (!op)
+        return 1;
+    json_t *done = wait_operation(op);
+    json_decref(op);
+    if (!done)
+        return 1;
+    int rc = 0;
+    if (strcmp(json_string_value(json_object_get(done, "status")), "success")) {
+        const char *e = json_string_value(json_object_get(done, "error"));
+        cmd_print_error(e ? e : "the import failed");
+        rc = 1;
+    } else {
+        json_t *img = json_object_get(done, "result");
+        const char *alias = json_string_value(json_object_get(img, "alias"));
+        printf("image %.12s imported%s%s\n", json_string_value(json_object_get(img, "fingerprint")),
+               alias ? " as " : "", alias ? alias : "");
+    }
+    json_decref(done);
+    return rc;
+}
+
+int cmd_image(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: vessel image import|list|delete ...\n");
+        return 2;
+    }
+    if (!strcmp(argv[1], "import"))
+        return image_import(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "list")) {
+        enum format f = FMT_TABLE;
+        if (format_option(argc - 1, argv + 1, &f) < 0)
+            return 2;
+        json_t *list = call("GET", "/1.0/images", NULL);
+        if (!list)
+            return 1;
+        static const char *const cols[] = {"alias", "fingerprint", "type", "arch", "size", "state"};
+        static const char *const heads[] = {"ALIAS", "FINGERPRINT", "TYPE",
+                                            "ARCH",  "SIZE",        "STATE"};
+        print_rows(list, cols, heads, 6, f);
+        json_decref(list);
+        return 0;
+    }
+    if (!strcmp(argv[1], "delete")) {
+        if (need_args(argc, 3, "image delete ALIAS|FINGERPRINT") < 0)
+            return 2;
+        char path[512];
+        snprintf(path, sizeof(path), "/1.0/images/%s", argv[2]);
+        json_t *resp = call("DELETE", path, NULL);
+        json_decref(resp);
+        return resp ? 0 : 1;
+    }
+    fprintf(stderr, "vessel: unknown image verb '%s' (import, list, delete)\n", argv[1]);
+    return 2;
+}

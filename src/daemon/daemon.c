@@ -1,0 +1,168 @@
+/* vesseld's life cycle: state directory, store, reconciliation with the
+ * host after a restart, the HTTP server, and shutdown on SIGTERM (which
+ * leaves every instance running). */
+#include "daemon/daemon.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <poll.h>
+
+#include "daemon/http.h"
+#include "util/log.h"
+
+long long daemon_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (flag == FTW_DP ? rmdir : unlink)(path);
+    return 0;
+}
+
+void daemon_rm_rf(const char *path)
+{
+    nftw(path, rm_entry, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+}
+
+static int mkdir_p(const char *path, mode_t mode, vs_err *err)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
+        return vs_error(err, ENAMETOOLONG, "%s: path too long", path);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+            return vs_error_errno(err, "mkdir %s", tmp);
+        *p = '/';
+    }
+    if (mkdir(tmp, mode) < 0 && errno != EEXIST)
+        return vs_error_errno(err, "mkdir %s", tmp);
+    return 0;
+}
+
+bool daemon_claim(struct daemon *d, const char *name, vs_err *err)
+{
+    pthread_mutex_lock(&d->lock);
+    int free_slot = -1;
+    for (int i = 0; i < DAEMON_MAX_BUSY; i++) {
+        if (d->busy[i] && !strcmp(d->busy[i], name)) {
+            pthread_mutex_unlock(&d->lock);
+            vs_error(err, EBUSY, "'%s' is busy with another request; try again when it ends", name);
+            return false;
+        }
+        if (!d->busy[i] && free_slot < 0)
+            free_slot = i;
+    }
+    if (free_slot < 0) {
+        pthread_mutex_unlock(&d->lock);
+        vs_error(err, EBUSY, "too many requests in progress");
+        return false;
+    }
+    d->busy[free_slot] = strdup(name);
+    pthread_mutex_unlock(&d->lock);
+    return d->busy[free_slot] != NULL;
+}
+
+void daemon_release(struct daemon *d, const char *name)
+{
+    pthread_mutex_lock(&d->lock);
+    for (int i = 0; i < DAEMON_MAX_BUSY; i++) {
+        if (d->busy[i] && !strcmp(d->busy[i], name)) {
+            free(d->busy[i]);
+            d->busy[i] = NULL;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&d->lock);
+}
+
+int daemon_start(struct daemon *d, const struct daemon_config *cfg, vs_err *err)
+{
+    memset(d, 0, sizeof(*d));
+    d->stop_fd = -1;
+    pthread_mutex_init(&d->lock, NULL);
+    d->state_dir = strdup(cfg->state_dir ? cfg->state_dir : "/var/lib/vessel");
+    d->socket_path = strdup(cfg->socket_path ? cfg->socket_path : "/run/vessel/vessel.sock");
+    d->vessel_bin = strdup(cfg->vessel_bin ? cfg->vessel_bin : "vessel");
+    if (!d->state_dir || !d->socket_path || !d->vessel_bin ||
+        asprintf(&d->oci_root, "%s/containers", d->state_dir) < 0)
+        return vs_error(err, ENOMEM, "out of memory");
+    char sub[4200];
+    if (mkdir_p(d->state_dir, 0700, err) < 0)
+        return -1;
+    const char *dirs[] = {"images", "instances", "containers"};
+    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+        snprintf(sub, sizeof(sub), "%s/%s", d->state_dir, dirs[i]);
+        if (mkdir_p(sub, 0700, err) < 0)
+            return -1;
+    }
+    char *sockdir = strdup(d->socket_path), *slash = sockdir ? strrchr(sockdir, '/') : NULL;
+    if (slash && slash != sockdir) {
+        *slash = 0;
+        if (mkdir_p(sockdir, 0755, err) < 0) {
+            free(sockdir);
+            return -1;
+        }
+    }
+    free(sockdir);
+    snprintf(sub, sizeof(sub), "%s/vessel.db", d->state_dir);
+    if (store_open(sub, &d->store, err) < 0)
+        return -1;
+    /* what a previous daemon left: finish or roll back, then look at what runs */
+    operation_reconcile(d);
+    image_reconcile(d);
+    instance_reconcile(d);
+    return http_server_start(d, &d->http, err);
+}
+
+int daemon_run(struct daemon *d, vs_err *err)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    int fd = signalfd(-1, &set, SFD_CLOEXEC);
+    if (fd < 0)
+        return vs_error_errno(err, "signalfd");
+    vs_log(VS_LOG_INFO, "vesseld: serving %s (state in %s)", d->socket_path, d->state_dir);
+    for (;;) {
+        struct signalfd_siginfo si;
+        ssize_t n = read(fd, &si, sizeof(si));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n != sizeof(si) || si.ssi_signo != SIGHUP)
+            break;
+    }
+    close(fd);
+    vs_log(VS_LOG_INFO, "vesseld: stopping; instances keep running");
+    return 0;
+}
+
+void daemon_free(struct daemon *d)
+{
+    http_server_stop(d->http);
+    store_close(d->store);
+    for (int i = 0; i < DAEMON_MAX_BUSY; i++)
+        free(d->busy[i]);
+    free(d->state_dir);
+    free(d->socket_path);
+    free(d->vessel_bin);
+    free(d->oci_root);
+    pthread_mutex_destroy(&d->lock);
+}

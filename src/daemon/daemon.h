@@ -1,0 +1,93 @@
+/* vesseld: the management daemon. It keeps every instance (KVM VM, emulated
+ * riscv64 VM, container) and image of a host in its store and serves them
+ * over REST/JSON on a unix socket (docs/daemon-api.md, docs/daemon-api.yaml).
+ *
+ * It supervises, it never hosts: each VM is its own `vessel vm run` process
+ * (found again through its control socket), each container is started with
+ * the OCI library in a short-lived child and found again through the
+ * runtime's state directory. Killing the daemon stops no instance. */
+#ifndef VESSEL_DAEMON_DAEMON_H
+#define VESSEL_DAEMON_DAEMON_H
+
+#include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "store/store.h"
+#include "util/err.h"
+
+struct daemon_config {
+    const char *socket_path; /* default /run/vessel/vessel.sock */
+    const char *state_dir;   /* default /var/lib/vessel */
+    const char *vessel_bin;  /* the `vessel` executable that runs VMs */
+};
+
+#define DAEMON_MAX_BUSY 256
+
+struct daemon {
+    struct daemon_config cfg;
+    char *state_dir, *socket_path, *vessel_bin;
+    char *oci_root; /* state_dir/containers: the OCI runtime's --root */
+    struct store *store;
+    /* Instances with a request in progress: a second request on the same
+     * one gets 409 instead of racing the first. */
+    pthread_mutex_t lock;
+    char *busy[DAEMON_MAX_BUSY];
+    struct http_server *http;
+    int stop_fd; /* eventfd: SIGTERM/SIGINT */
+};
+
+/* Open the store, reconcile it with what runs on the host (instances that
+ * outlived a previous daemon, operations it left half-done), and listen. */
+int daemon_start(struct daemon *d, const struct daemon_config *cfg, vs_err *err);
+/* Serve until SIGTERM or SIGINT; instances keep running. */
+int daemon_run(struct daemon *d, vs_err *err);
+void daemon_free(struct daemon *d);
+
+/* Mark name busy (false and err EBUSY if it already is). */
+bool daemon_claim(struct daemon *d, const char *name, vs_err *err);
+void daemon_release(struct daemon *d, const char *name);
+
+/* Instances (instance.c). Every call returns 0 or -1 with err; err.code
+ * says which HTTP status fits (ENOENT 404, EEXIST/EBUSY 409, EINVAL 400). */
+json_t *instance_list(struct daemon *d, vs_err *err);
+json_t *instance_info(struct daemon *d, const char *name, vs_err *err);
+/* req: {"name","image","type"?: "vm"|"container","arch"?,"config"?:{k:v},
+ * "start"?: bool (default true)} */
+json_t *instance_create(struct daemon *d, json_t *req, vs_err *err);
+/* action: start|stop|restart|pause|resume; timeout in seconds for stop. */
+int instance_change_state(struct daemon *d, const char *name, const char *action, bool force,
+                          int timeout, vs_err *err);
+int instance_delete(struct daemon *d, const char *name, bool force, vs_err *err);
+/* Refresh every instance's state from the host (after a daemon restart). */
+void instance_reconcile(struct daemon *d);
+/* Is name a valid instance name (letters, digits, '-', 1..63, starting with
+ * a letter, like a hostname label)? */
+int instance_validate_name(const char *name, vs_err *err);
+
+/* Images (image.c). req: {"type":"container","source": TARBALL,"alias"?}
+ * or {"type":"vm","arch"?, "kernel","initrd"?, "alias"?} or
+ * {"type":"vm","source":"default","arch"?} (the guest built by
+ * guest/build-<arch>.sh). Runs as operation op_id (progress in bytes). */
+json_t *image_import(struct daemon *d, json_t *req, const char *op_id, vs_err *err);
+json_t *image_list(struct daemon *d, vs_err *err);
+int image_delete(struct daemon *d, const char *ref, vs_err *err);
+/* Images left "importing" by a daemon that died are removed. */
+void image_reconcile(struct daemon *d);
+
+/* Operations (operation.c): long work in a thread of its own, recorded in
+ * the store with progress; an operation cut off by a daemon restart is
+ * marked failed and its partial result removed (image_reconcile). */
+typedef json_t *(*operation_fn)(struct daemon *d, json_t *req, const char *op_id, vs_err *err);
+json_t *operation_start(struct daemon *d, const char *kind, const char *target, operation_fn fn,
+                        json_t *req, vs_err *err);
+void operation_progress(struct daemon *d, const char *op_id, json_t *progress);
+/* Wait up to timeout_s for the operation to end; its record. */
+json_t *operation_wait(struct daemon *d, const char *id, int timeout_s, vs_err *err);
+void operation_reconcile(struct daemon *d);
+
+/* Remove a directory tree (best effort; for instance and image dirs). */
+void daemon_rm_rf(const char *path);
+long long daemon_now_ms(void);
+
+#endif

@@ -1,0 +1,412 @@
+/* The daemon's HTTP layer: socket, routing, JSON bodies and errors. The
+ * handlers only translate between HTTP and the calls of daemon.h. */
+#include "daemon/http.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <jansson.h>
+#include <microhttpd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "daemon/daemon.h"
+#include "util/log.h"
+
+#define MAX_BODY (1024 * 1024)
+#define API_VERSION "1.0"
+
+struct http_server {
+    struct daemon *d;
+    struct MHD_Daemon *mhd;
+    int fd;
+};
+
+struct request {
+    char *body;
+    size_t len;
+    bool too_big;
+};
+
+/* What a handler gets: the matched path parameter (an instance name, an
+ * image reference, an operation id), the body and the query. */
+struct call {
+    struct daemon *d;
+    struct MHD_Connection *c;
+    const char *param;
+    json_t *body; /* NULL for GET/DELETE */
+};
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, json_t *j)
+{
+    char *text = json_dumps(j, JSON_COMPACT | JSON_ENCODE_ANY);
+    json_decref(j);
+    if (!text)
+        return MHD_NO;
+    size_t n = strlen(text);
+    char *body = realloc(text, n + 2);
+    if (!body) {
+        free(text);
+        return MHD_NO;
+    }
+    body[n] = '\n';
+    body[n + 1] = 0;
+    struct MHD_Response *r = MHD_create_response_from_buffer(n + 1, body, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, const char *msg)
+{
+    return reply(c, status, json_pack("{s:s, s:i}", "error", msg, "error_code", status));
+}
+
+/* err.code -> HTTP status: the daemon's calls say what kind of failure. */
+static enum MHD_Result reply_err(struct MHD_Connection *c, const vs_err *err)
+{
+    unsigned status;
+    switch (err->code) {
+    case ENOENT:
+        status = MHD_HTTP_NOT_FOUND;
+        break;
+    case EEXIST:
+    case EBUSY:
+        status = MHD_HTTP_CONFLICT;
+        break;
+    case EINVAL:
+    case ERANGE:
+    case ENAMETOOLONG:
+        status = MHD_HTTP_BAD_REQUEST;
+        break;
+    case ENOSPC:
+        status = MHD_HTTP_INSUFFICIENT_STORAGE;
+        break;
+    default:
+        status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+        break;
+    }
+    return reply_error(c, status, err->msg[0] ? err->msg : "internal error");
+}
+
+static enum MHD_Result reply_result(struct call *k, json_t *j, const vs_err *err)
+{
+    return j ? reply(k->c, MHD_HTTP_OK, j) : reply_err(k->c, err);
+}
+
+static bool query_true(struct call *k, const char *key)
+{
+    const char *v = MHD_lookup_connection_value(k->c, MHD_GET_ARGUMENT_KIND, key);
+    return v && (!strcmp(v, "1") || !strcmp(v, "true") || !v[0]);
+}
+
+/* ---- handlers ---- */
+
+static enum MHD_Result get_server(struct call *k);
+
+static enum MHD_Result get_instances(struct call *k)
+{
+    vs_err err = {0};
+    return reply_result(k, instance_list(k->d, &err), &err);
+}
+
+static enum MHD_Result post_instances(struct call *k)
+{
+    vs_err err = {0};
+    json_t *j = instance_create(k->d, k->body, &err);
+    return j ? reply(k->c, MHD_HTTP_CREATED, j) : reply_err(k->c, &err);
+}
+
+static enum MHD_Result get_instance(struct call *k)
+{
+    vs_err err = {0};
+    return reply_result(k, instance_info(k->d, k->param, &err), &err);
+}
+
+static enum MHD_Result delete_instance(struct call *k)
+{
+    vs_err err = {0};
+    if (instance_delete(k->d, k->param, query_true(k, "force"), &err) < 0)
+        return reply_err(k->c, &err);
+    return reply(k->c, MHD_HTTP_OK, json_pack("{s:s}", "deleted", k->param));
+}
+
+static enum MHD_Result put_instance_state(struct call *k)
+{
+    const char *action = json_string_value(json_object_get(k->body, "action"));
+    if (!action)
+        return reply_error(k->c, MHD_HTTP_BAD_REQUEST,
+                           "body must be {\"action\": start|stop|restart|pause|resume}");
+    json_t *t = json_object_get(k->body, "timeout");
+    if (t && (!json_is_integer(t) || json_integer_value(t) < 0 || json_integer_value(t) > 3600))
+        return reply_error(k->c, MHD_HTTP_BAD_REQUEST, "\"timeout\" is seconds, 0..3600");
+    vs_err err = {0};
+    if (instance_change_state(k->d, k->param, action,
+                              json_is_true(json_object_get(k->body, "force")),
+                              t ? (int)json_integer_value(t) : 30, &err) < 0)
+        return reply_err(k->c, &err);
+    return reply_result(k, instance_info(k->d, k->param, &err), &err);
+}
+
+static enum MHD_Result get_images(struct call *k)
+{
+    vs_err err = {0};
+    return reply_result(k, image_list(k->d, &err), &err);
+}
+
+static enum MHD_Result post_images(struct call *k)
+{
+    vs_err err = {0};
+    const char *alias = json_string_value(json_object_get(k->body, "alias"));
+    json_t *op = operation_start(k->d, "image_import", alias, image_import, k->body, &err);
+    return op ? reply(k->c, MHD_HTTP_ACCEPTED, op) : reply_err(k->c, &err);
+}
+
+static enum MHD_Result get_image(struct call *k)
+{
+    vs_err err = {0};
+    return reply_result(k, store_image_get(k->d->store, k->param, &err), &err);
+}
+
+static enum MHD_Result delete_image(struct call *k)
+{
+    vs_err err = {0};
+    if (image_delete(k->d, k->param, &err) < 0)
+        return reply_err(k->c, &err);
+    return reply(k->c, MHD_HTTP_OK, json_pack("{s:s}", "deleted", k->param));
+}
+
+static enum MHD_Result get_operations(struct call *k)
+{
+    vs_err err = {0};
+    return reply_result(k, store_op_list(k->d->store, &err), &err);
+}
+
+static enum MHD_Result get_operation(struct call *k)
+{
+    vs_err err = {0};
+    return reply_result(k, store_op_get(k->d->store, k->param, &err), &err);
+}
+
+static enum MHD_Result get_operation_wait(struct call *k)
+{
+    const char *t = MHD_lookup_connection_value(k->c, MHD_GET_ARGUMENT_KIND, "timeout");
+    int timeout = t ? atoi(t) : 60;
+    if (timeout < 0 || timeout > 3600)
+        return reply_error(k->c, MHD_HTTP_BAD_REQUEST, "timeout is seconds, 0..3600");
+    vs_err err = {0};
+    return reply_result(k, operation_wait(k->d, k->param, timeout, &err), &err);
+}
+
+/* The routes: a path is literal segments and at most one {param}. */
+static const struct route {
+    const char *method, *path;
+    enum MHD_Result (*fn)(struct call *k);
+    bool body; /* expects a JSON object */
+} routes[] = {
+    {"GET", "/1.0", get_server, false},
+    {"GET", "/1.0/instances", get_instances, false},
+    {"POST", "/1.0/instances", post_instances, true},
+    {"GET", "/1.0/instances/{name}", get_instance, false},
+    {"DELETE", "/1.0/instances/{name}", delete_instance, false},
+    {"PUT", "/1.0/instances/{name}/state", put_instance_state, true},
+    {"GET", "/1.0/images", get_images, false},
+    {"POST", "/1.0/images", post_images, true},
+    {"GET", "/1.0/images/{ref}", get_image, false},
+    {"DELETE", "/1.0/images/{ref}", delete_image, false},
+    {"GET", "/1.0/operations", get_operations, false},
+    {"GET", "/1.0/operations/{id}", get_operation, false},
+    {"GET", "/1.0/operations/{id}/wait", get_operation_wait, false},
+};
+
+static enum MHD_Result get_server(struct call *k)
+{
+    json_t *r = json_array();
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+        json_array_append_new(
+            r, json_pack("{s:s, s:s}", "method", routes[i].method, "path", routes[i].path));
+    return reply(k->c, MHD_HTTP_OK,
+                 json_pack("{s:s, s:s, s:s, s:i, s:o}", "api_version", API_VERSION, "server",
+                           "vesseld", "state_dir", k->d->state_dir, "schema_version",
+                           store_schema_version(k->d->store), "routes", r));
+}
+
+/* Does url match pattern? The {param} segment (no '/', not empty) is copied
+ * into param. */
+static bool match(const char *pattern, const char *url, char *param, size_t plen)
+{
+    while (*pattern) {
+        if (*pattern == '{') {
+            const char *end = strchr(pattern, '}');
+            size_t n = strcspn(url, "/");
+            if (!end || n == 0 || n >= plen)
+                return false;
+            memcpy(param, url, n);
+            param[n] = 0;
+            pattern = end + 1;
+            url += n;
+            continue;
+        }
+        if (*pattern++ != *url++)
+            return false;
+    }
+    return *url == 0;
+}
+
+static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
+                              const char *method, const char *version, const char *upload,
+                              size_t *upload_size, void **con_cls)
+{
+    struct http_server *s = cls;
+    struct request *rq = *con_cls;
+    if (!rq) {
+        rq = calloc(1, sizeof(*rq));
+        if (!rq)
+            return MHD_NO;
+        *con_cls = rq;
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        if (rq->len + *upload_size > MAX_BODY) {
+            rq->too_big = true;
+        } else {
+            char *b = realloc(rq->body, rq->len + *upload_size + 1);
+            if (!b)
+                return MHD_NO;
+            memcpy(b + rq->len, upload, *upload_size);
+            rq->body = b;
+            rq->len += *upload_size;
+            rq->body[rq->len] = 0;
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+    if (rq->too_big)
+        return reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large (1 MiB max)");
+
+    char param[256] = "";
+    bool path_known = false;
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        const struct route *r = &routes[i];
+        if (!match(r->path, url, param, sizeof(param)))
+            continue;
+        path_known = true;
+        if (strcmp(r->method, method))
+            continue;
+        struct call k = {.d = s->d, .c = c, .param = param};
+        if (r->body) {
+            json_error_t jerr;
+            k.body = json_loadb(rq->body ? rq->body : "", rq->len, 0, &jerr);
+            if (!json_is_object(k.body)) {
+                json_decref(k.body);
+                char msg[300];
+                snprintf(msg, sizeof(msg), "the body must be a JSON object (%s)",
+                         rq->len ? jerr.text : "empty body");
+                return reply_error(c, MHD_HTTP_BAD_REQUEST, msg);
+            }
+        }
+        enum MHD_Result ret = r->fn(&k);
+        json_decref(k.body);
+        return ret;
+    }
+    char msg[512];
+    snprintf(msg, sizeof(msg), "%s %.400s: %s", method, url,
+             path_known ? "method not allowed" : "no such route (see docs/daemon-api.md)");
+    return reply_error(c, path_known ? MHD_HTTP_METHOD_NOT_ALLOWED : MHD_HTTP_NOT_FOUND, msg);
+}
+
+static void request_done(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode code)
+{
+    struct request *rq = *con_cls;
+    if (rq) {
+        free(rq->body);
+        free(rq);
+    }
+    *con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char buf[256];
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    buf[strcspn(buf, "\n")] = 0;
+    vs_debug("http: %s", buf);
+}
+
+/* The socket: a live daemon's is refused, a dead one's replaced; mode 0660
+ * with the `vessel` group when the host has one, so its members (and root)
+ * may manage instances and nobody else may. */
+static int listen_socket(const char *path, vs_err *err)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return vs_error(err, ENAMETOOLONG, "%s: socket path too long", path);
+    strcpy(sa.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return vs_error_errno(err, "socket");
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+        close(fd);
+        return vs_error(err, EADDRINUSE, "%s: another vesseld is serving it", path);
+    }
+    close(fd);
+    struct stat st;
+    if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode))
+        return vs_error(err, EEXIST, "%s exists and is not a socket", path);
+    unlink(path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    mode_t old = umask(0117);
+    int rc = fd < 0 ? -1 : bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+    umask(old);
+    if (rc < 0 || listen(fd, 128) < 0) {
+        vs_error_errno(err, "%s", path);
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    struct group *g = getgrnam("vessel");
+    if (g && chown(path, 0, g->gr_gid) < 0)
+        vs_warn("%s: cannot give it to group vessel: %s", path, strerror(errno));
+    chmod(path, 0660);
+    return fd;
+}
+
+int http_server_start(struct daemon *d, struct http_server **out, vs_err *err)
+{
+    struct http_server *s = calloc(1, sizeof(*s));
+    if (!s)
+        return vs_error(err, ENOMEM, "out of memory");
+    s->d = d;
+    s->fd = listen_socket(d->socket_path, err);
+    if (s->fd < 0) {
+        free(s);
+        return -1;
+    }
+    s->mhd = MHD_start_daemon(
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG, 0,
+        NULL, NULL, handle, s, MHD_OPTION_LISTEN_SOCKET, s->fd, MHD_OPTION_NOTIFY_COMPLETED,
+        request_done, NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_CONNECTION_TIMEOUT, 600u, MHD_OPTION_END);
+    if (!s->mhd) {
+        close(s->fd);
+        unlink(d->socket_path);
+        free(s);
+        return vs_error(err, EIO, "%s: cannot start the HTTP server", d->socket_path);
+    }
+    *out = s;
+    return 0;
+}
+
+void http_server_stop(struct http_server *s)
+{
+    if (!s)
+        return;
+    MHD_stop_daemon(s->mhd);
+    unlink(s->d->socket_path);
+    free(s);
+}

@@ -1,0 +1,457 @@
+/* The local image store. A container image is a root filesystem unpacked
+ * once (from a rootfs tarball, with libarchive) and shared read-only by its
+ * instances through overlayfs; a VM image is a kernel, an initrd and an
+ * optional root disk that instances use through their own qcow2 overlays.
+ *
+ * An import unpacks into a temporary directory named after its operation
+ * and is renamed into place only when complete, so a failed, cancelled or
+ * cut-off import leaves nothing behind (image_reconcile removes what a
+ * killed daemon left). The fingerprint is the SHA-256 of the source. */
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gnutls/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemon/daemon.h"
+#include "util/cleanup.h"
+#include "util/log.h"
+#include "vm/config.h"
+
+#define READ_BLOCK (256 * 1024)
+
+/* Reads the source for libarchive while hashing it and reporting progress. */
+struct source {
+    struct daemon *d;
+    const char *op_id;
+    int fd;
+    off_t size, done, reported;
+    gnutls_hash_hd_t hash;
+    char buf[READ_BLOCK];
+};
+
+static la_ssize_t source_read(struct archive *a, void *opaque, const void **out)
+{
+    struct source *s = opaque;
+    ssize_t n;
+    do
+        n = read(s->fd, s->buf, sizeof(s->buf));
+    while (n < 0 && errno == EINTR);
+    if (n < 0) {
+        archive_set_error(a, errno, "read: %s", strerror(errno));
+        return -1;
+    }
+    gnutls_hash(s->hash, s->buf, (size_t)n);
+    s->done += n;
+    if (s->done - s->reported >= 4 * 1024 * 1024 || (n == 0 && s->done != s->reported)) {
+        s->reported = s->done;
+        operation_progress(s->d, s->op_id,
+                           json_pack("{s:I, s:I, s:i}", "bytes", (json_int_t)s->done, "total",
+                                     (json_int_t)s->size, "percent",
+                                     s->size ? (int)(s->done * 100 / s->size) : 100));
+    }
+    *out = s->buf;
+    return n;
+}
+
+static void hex(const unsigned char *b, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++)
+        sprintf(out + 2 * i, "%02x", b[i]);
+}
+
+static int copy_archive(struct archive *in, struct archive *out, vs_err *err)
+{
+    const void *buf;
+    size_t len;
+    la_int64_t off;
+    int r;
+    while ((r = archive_read_data_block(in, &buf, &len, &off)) == ARCHIVE_OK) {
+        if (archive_write_data_block(out, buf, len, off) != ARCHIVE_OK)
+            return vs_error(err, archive_errno(out) == ENOSPC ? ENOSPC : EIO, "%s",
+                            archive_error_string(out));
+    }
+    if (r != ARCHIVE_EOF)
+        return vs_error(err, EINVAL, "%s", archive_error_string(in));
+    return 0;
+}
+
+/* Unpack a rootfs tarball (any compression libarchive knows) into dest,
+ * refusing entries that climb out of it. fingerprint gets the hex SHA-256. */
+static int unpack_rootfs(struct daemon *d, const char *op_id, const char *path, const char *dest,
+                         char fingerprint[65], vs_err *err)
+{
+    struct source *s = calloc(1, sizeof(*s));
+    if (!s)
+        return vs_error(err, ENOMEM, "out of memory");
+    s->d = d;
+    s->op_id = op_id;
+    s->fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (s->fd < 0 || fstat(s->fd, &st) < 0) {
+        vs_error_errno(err, "%s", path);
+        if (s->fd >= 0)
+            close(s->fd);
+        free(s);
+        return -1;
+    }
+    s->size = st.st_size;
+    gnutls_hash_init(&s->hash, GNUTLS_DIG_SHA256);
+    struct archive *in = archive_read_new(), *out = archive_write_disk_new();
+    archive_read_support_filter_all(in);
+    archive_read_support_format_tar(in);
+    archive_read_support_format_gnutar(in);
+    archive_write_disk_set_options(
+        out, ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
+                 ARCHIVE_EXTRACT_PERM |
+                 ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR |
+                 ARCHIVE_EXTRACT_UNLINK);
+    int rc = -1, entries = 0;
+    if (archive_read_open(in, s, NULL, source_read, NULL) != ARCHIVE_OK) {
+        vs_error(err, EINVAL, "%s: not a tarball: %s", path, archive_error_string(in));
+        goto out;
+    }
+    for (;;) {
+        struct archive_entry *e;
+        int r = archive_read_next_header(in, &e);
+        if (r == ARCHIVE_EOF)
+            break;
+        if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
+            vs_error(err, EINVAL, "%s: %s (truncated or corrupt?)", path, archive_error_string(in));
+            goto out;
+        }
+        /* entries land under dest (an absolute name is taken as relative to
+         * the rootfs; ".." is refused by SECURE_NODOTDOT); hard links too */
+        char full[8192];
+        const char *name = archive_entry_pathname(e);
+        snprintf(full, sizeof(full), "%s/%s", dest, name + strspn(name, "/"));
+        archive_entry_set_pathname(e, full);
+        const char *link = archive_entry_hardlink(e);
+        if (link) {
+            char lfull[8192];
+            snprintf(lfull, sizeof(lfull), "%s/%s", dest, link + strspn(link, "/"));
+            archive_entry_set_hardlink(e, lfull);
+        }
+        r = archive_write_header(out, e);
+        if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
+            vs_error(err, archive_errno(out) == ENOSPC ? ENOSPC : EINVAL, "%s: %s: %s", path, name,
+                     archive_error_string(out));
+            goto out;
+        }
+        if (archive_entry_size(e) > 0 && copy_archive(in, out, err) < 0) {
+            vs_error_prefix(err, "%s: %s: ", path, name);
+            goto out;
+        }
+        if (archive_write_finish_entry(out) != ARCHIVE_OK) {
+            vs_error(err, archive_errno(out) == ENOSPC ? ENOSPC : EIO, "%s: %s: %s", path, name,
+                     archive_error_string(out));
+            goto out;
+        }
+        entries++;
+    }
+    if (entries == 0) {
+        vs_error(err, EINVAL, "%s: the tarball is empty", path);
+        goto out;
+    }
+    /* hash what libarchive did not need to read (padding after the end) */
+    const void *dummy;
+    while (source_read(in, s, &dummy) > 0)
+        ;
+    unsigned char digest[32];
+    gnutls_hash_deinit(s->hash, digest);
+    s->hash = NULL;
+    hex(digest, sizeof(digest), fingerprint);
+    rc = 0;
+out:
+    archive_read_free(in);
+    archive_write_free(out);
+    if (s->hash)
+        gnutls_hash_deinit(s->hash, NULL);
+    close(s->fd);
+    free(s);
+    return rc;
+}
+
+/* Copy src into dest (sparse-unaware, fine for kernels and initrds), and
+ * fold its bytes into hash. */
+static int copy_file(const char *src, const char *dest, gnutls_hash_hd_t hash, off_t *size,
+                     vs_err *err)
+{
+    cleanup_close int in = open(src, O_RDONLY | O_CLOEXEC);
+    if (in < 0)
+        return vs_error_errno(err, "%s", src);
+    cleanup_close int out = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (out < 0)
+        return vs_error_errno(err, "%s", dest);
+    static __thread char buf[READ_BLOCK];
+    ssize_t n;
+    while ((n = read(in, buf, sizeof(buf))) > 0) {
+        gnutls_hash(hash, buf, (size_t)n);
+        for (ssize_t w = 0; w < n;) {
+            ssize_t k = write(out, buf + w, (size_t)(n - w));
+            if (k < 0 && errno == EINTR)
+                continue;
+            if (k < 0)
+                return vs_error(err, errno, "%s: %s", dest, strerror(errno));
+            w += k;
+        }
+        *size += n;
+    }
+    if (n < 0)
+        return vs_error_errno(err, "%s", src);
+    if (fsync(out) < 0)
+        return vs_error_errno(err, "%s", dest);
+    return 0;
+}
+
+static int import_vm_files(json_t *req, const char *dest, char fingerprint[65], off_t *size,
+                           const char **arch, vs_err *err)
+{
+    const char *kernel = json_string_value(json_object_get(req, "kernel"));
+    const char *initrd = json_string_value(json_object_get(req, "initrd"));
+    const char *source = json_string_value(json_object_get(req, "source"));
+    char *kbuf = NULL, *ibuf = NULL;
+    if (source && !strcmp(source, "default")) {
+        enum vm_arch a = *arch && !strcmp(*arch, "riscv64") ? VM_ARCH_RISCV64 : VM_ARCH_X86_64;
+        char *dir = vm_default_guest_dir(a);
+        if (!dir || asprintf(&kbuf, "%s/vmlinuz", dir) < 0 ||
+            asprintf(&ibuf, "%s/initrd.img", dir) < 0) {
+            free(dir);
+            return vs_error(err, ENOMEM, "out of memory");
+        }
+        if (access(kbuf, R_OK) < 0) {
+            vs_error(err, ENOENT, "no default %s guest in %s: run guest/build-%s.sh first",
+                     vm_arch_name(a), dir, vm_arch_name(a));
+            free(dir);
+            free(kbuf);
+            free(ibuf);
+            return -1;
+        }
+        free(dir);
+        kernel = kbuf;
+        initrd = access(ibuf, R_OK) == 0 ? ibuf : NULL;
+    } else if (source) {
+        return vs_error(err, EINVAL,
+                        "a VM image comes from \"kernel\" (+ \"initrd\") or \"source\": "
+                        "\"default\"");
+    }
+    int rc = -1;
+    if (!kernel) {
+        vs_error(err, EINVAL, "a VM image needs \"kernel\"");
+        goto out;
+    }
+    gnutls_hash_hd_t hash;
+    gnutls_hash_init(&hash, GNUTLS_DIG_SHA256);
+    char path[4300];
+    snprintf(path, sizeof(path), "%s/vmlinuz", dest);
+    if (copy_file(kernel, path, hash, size, err) < 0) {
+        gnutls_hash_deinit(hash, NULL);
+        goto out;
+    }
+    if (initrd) {
+        snprintf(path, sizeof(path), "%s/initrd.img", dest);
+        if (copy_file(initrd, path, hash, size, err) < 0) {
+            gnutls_hash_deinit(hash, NULL);
+            goto out;
+        }
+    }
+    unsigned char digest[32];
+    gnutls_hash_deinit(hash, digest);
+    hex(digest, sizeof(digest), fingerprint);
+    rc = 0;
+out:
+    free(kbuf);
+    free(ibuf);
+    return rc;
+}
+
+static bool valid_alias(const char *a)
+{
+    size_t n = strlen(a);
+    if (n == 0 || n > 63 || a[0] == '-' || a[0] == '.')
+        return false;
+    return strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:/") == n;
+}
+
+json_t *image_import(struct daemon *d, json_t *req, const char *op_id, vs_err *err)
+{
+    const char *type = json_string_value(json_object_get(req, "type"));
+    const char *alias = json_string_value(json_object_get(req, "alias"));
+    const char *arch = json_string_value(json_object_get(req, "arch"));
+    if (!type || (strcmp(type, "container") && strcmp(type, "vm"))) {
+        vs_error(err, EINVAL, "image \"type\" must be \"container\" or \"vm\"");
+        return NULL;
+    }
+    if (arch && strcmp(arch, "x86_64") && strcmp(arch, "riscv64")) {
+        vs_error(err, EINVAL, "image \"arch\" must be x86_64 or riscv64, not '%s'", arch);
+        return NULL;
+    }
+    if (alias && !valid_alias(alias)) {
+        vs_error(err, EINVAL, "invalid image alias '%s'", alias);
+        return NULL;
+    }
+    if (alias) {
+        json_t *have = store_image_get(d->store, alias, NULL);
+        if (have) {
+            json_decref(have);
+            vs_error(err, EEXIST, "an image with alias '%s' exists already", alias);
+            return NULL;
+        }
+    }
+    if (!arch)
+        arch = "x86_64";
+    /* the record exists while importing, so a restart finds and removes it */
+    char tmp[4200], tmpfp[80];
+    snprintf(tmpfp, sizeof(tmpfp), "importing-%s", op_id);
+    snprintf(tmp, sizeof(tmp), "%s/images/%s", d->state_dir, tmpfp);
+    json_t *img = json_pack("{s:s, s:n, s:s, s:s, s:i, s:s, s:s, s:{}, s:I}", "fingerprint", tmpfp,
+                            "alias", "type", type, "arch", arch, "size", 0, "path", tmp, "state",
+                            "importing", "properties", "created_at", (json_int_t)daemon_now_ms());
+    if (store_image_insert(d->store, img, err) < 0) {
+        json_decref(img);
+        return NULL;
+    }
+    char fp[65] = "";
+    off_t size = 0;
+    int rc;
+    if (mkdir(tmp, 0755) < 0) {
+        rc = vs_error_errno(err, "%s", tmp);
+    } else if (!strcmp(type, "container")) {
+        const char *src = json_string_value(json_object_get(req, "source"));
+        char rootfs[4300];
+        snprintf(rootfs, sizeof(rootfs), "%s/rootfs", tmp);
+        if (!src)
+            rc = vs_error(err, EINVAL, "a container image needs \"source\": a rootfs tarball");
+        else if (mkdir(rootfs, 0755) < 0)
+            rc = vs_error_errno(err, "%s", rootfs);
+        else
+            rc = unpack_rootfs(d, op_id, src, rootfs, fp, err);
+        struct stat st;
+        if (rc == 0 && src && stat(src, &st) == 0)
+            size = st.st_size;
+        /* the command a container runs when none is configured */
+        char init[4400];
+        snprintf(init, sizeof(init), "%s/sbin/init", rootfs);
+        if (rc == 0)
+            json_object_set_new(json_object_get(img, "properties"), "command",
+                                access(init, X_OK) == 0 ? json_pack("[s]", "/sbin/init")
+                                                        : json_pack("[s]", "/bin/sh"));
+    } else {
+        rc = import_vm_files(req, tmp, fp, &size, &arch, err);
+        json_t *props = json_object_get(img, "properties");
+        json_object_set_new(props, "kernel", json_string("vmlinuz"));
+        char initrd[4300];
+        snprintf(initrd, sizeof(initrd), "%s/initrd.img", tmp);
+        if (access(initrd, R_OK) == 0)
+            json_object_set_new(props, "initrd", json_string("initrd.img"));
+    }
+    char final[4200];
+    snprintf(final, sizeof(final), "%s/images/%s", d->state_dir, fp);
+    if (rc == 0) {
+        json_t *same = store_image_get(d->store, fp, NULL);
+        if (same) {
+            const char *a = json_string_value(json_object_get(same, "alias"));
+            rc = vs_error(err, EEXIST, "this image is imported already (%.12s%s%s)", fp,
+                          a ? " as " : "", a ? a : "");
+            json_decref(same);
+        }
+    }
+    if (rc == 0 && rename(tmp, final) < 0)
+        rc = vs_error_errno(err, "%s", final);
+    if (rc < 0) {
+        daemon_rm_rf(tmp);
+        store_image_delete(d->store, tmpfp, NULL);
+        json_decref(img);
+        return NULL;
+    }
+    /* the row is replaced by the final one; a crash in between leaves a
+     * directory no row names, which image_reconcile removes */
+    store_image_delete(d->store, tmpfp, NULL);
+    json_object_set_new(img, "fingerprint", json_string(fp));
+    json_object_set_new(img, "alias", alias ? json_string(alias) : json_null());
+    json_object_set_new(img, "path", json_string(final));
+    json_object_set_new(img, "size", json_integer(size));
+    json_object_set_new(img, "arch", json_string(arch));
+    json_object_set_new(img, "state", json_string("ready"));
+    if (store_image_insert(d->store, img, err) < 0) {
+        daemon_rm_rf(final);
+        json_decref(img);
+        return NULL;
+    }
+    return img;
+}
+
+json_t *image_list(struct daemon *d, vs_err *err)
+{
+    return store_image_list(d->store, err);
+}
+
+int image_delete(struct daemon *d, const char *ref, vs_err *err)
+{
+    json_t *img = store_image_get(d->store, ref, err);
+    if (!img)
+        return -1;
+    const char *fp = json_string_value(json_object_get(img, "fingerprint"));
+    /* an instance still on it keeps it */
+    json_t *list = store_instance_list(d->store, err), *inst;
+    size_t i;
+    int rc = 0;
+    json_array_foreach(list, i, inst)
+    {
+        const char *uses = json_string_value(json_object_get(inst, "image"));
+        if (uses && !strcmp(uses, fp)) {
+            rc = vs_error(err, EBUSY, "image '%s' is used by instance '%s'", ref,
+                          json_string_value(json_object_get(inst, "name")));
+            break;
+        }
+    }
+    json_decref(list);
+    if (rc == 0 && (rc = store_image_delete(d->store, fp, err)) == 0)
+        daemon_rm_rf(json_string_value(json_object_get(img, "path")));
+    json_decref(img);
+    return rc;
+}
+
+void image_reconcile(struct daemon *d)
+{
+    vs_err err = {0};
+    json_t *list = store_image_list(d->store, &err), *img;
+    size_t i;
+    json_array_foreach(list, i, img)
+    {
+        if (strcmp(json_string_value(json_object_get(img, "state")), "importing"))
+            continue;
+        const char *fp = json_string_value(json_object_get(img, "fingerprint"));
+        vs_info("image import %s was cut off: removing it", fp);
+        daemon_rm_rf(json_string_value(json_object_get(img, "path")));
+        store_image_delete(d->store, fp, &err);
+    }
+    /* directories no record names (a crash between rename and insert) */
+    char dir[4200];
+    snprintf(dir, sizeof(dir), "%s/images", d->state_dir);
+    DIR *dp = opendir(dir);
+    struct dirent *de;
+    while (dp && (de = readdir(dp))) {
+        if (de->d_name[0] == '.')
+            continue;
+        json_t *known = store_image_get(d->store, de->d_name, NULL);
+        if (known) {
+            json_decref(known);
+            continue;
+        }
+        char path[4500];
+        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        vs_info("removing %s: no image record names it", path);
+        daemon_rm_rf(path);
+    }
+    if (dp)
+        closedir(dp);
+    json_decref(list);
+}

@@ -1,0 +1,808 @@
+/* Instances: one resource model for the three machine kinds.
+ *   type "container": vessel's OCI runtime (called as a library in a
+ *     short-lived child of the daemon) on an overlayfs of the image's rootfs;
+ *   type "vm", arch x86_64: a KVM microVM, one `vessel vm run` process;
+ *   type "vm", arch riscv64: the same command on vessel's emulator.
+ * The daemon records what it started (pid and its start time, control
+ * socket, OCI state) and asks the host what is running, so the list is
+ * right after a daemon restart and instances never depend on the daemon. */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/client.h"
+#include "daemon/daemon.h"
+#include "oci/container.h"
+#include "oci/state.h"
+#include "util/log.h"
+#include "util/parse.h"
+#include "vm/config.h"
+
+/* The config keys an instance takes; anything else is refused. */
+static const struct config_key {
+    const char *key;
+    bool container, vm;
+    bool live; /* applied to a running instance (else at the next start) */
+} config_keys[] = {
+    {"limits.cpu", true, true, false},
+    {"limits.memory", true, true, false},
+    {"command", true, false, false},
+    {"boot.args", false, true, false},
+};
+
+static void sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+int instance_validate_name(const char *name, vs_err *err)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > 63)
+        return vs_error(err, EINVAL, "invalid instance name '%s': 1 to 63 characters",
+                        name ? name : "");
+    if (!isalpha((unsigned char)name[0]) || name[n - 1] == '-')
+        return vs_error(err, EINVAL,
+                        "invalid instance name '%s': it starts with a letter and does not end "
+                        "with '-'",
+                        name);
+    for (size_t i = 0; i < n; i++)
+        if (!isalnum((unsigned char)name[i]) && name[i] != '-')
+            return vs_error(err, EINVAL, "invalid instance name '%s': only letters, digits and '-'",
+                            name);
+    return 0;
+}
+
+static const char *str(json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+static void inst_dir(struct daemon *d, const char *name, const char *file, char *out, size_t n)
+{
+    snprintf(out, n, "%s/instances/%s%s%s", d->state_dir, name, file ? "/" : "", file ? file : "");
+}
+
+static bool is_container(json_t *inst)
+{
+    return !strcmp(str(inst, "type"), "container");
+}
+
+/* Check one config key=value for an instance of this type. */
+static int check_config(const char *type, const char *key, json_t *val, vs_err *err)
+{
+    const struct config_key *k = NULL;
+    for (size_t i = 0; i < sizeof(config_keys) / sizeof(config_keys[0]); i++)
+        if (!strcmp(config_keys[i].key, key))
+            k = &config_keys[i];
+    bool ct = !strcmp(type, "container");
+    if (!k || !(ct ? k->container : k->vm))
+        return vs_error(err, EINVAL, "unknown config key '%s' for a %s", key, type);
+    const char *v = json_string_value(val);
+    if (!v)
+        return vs_error(err, EINVAL, "config %s: the value must be a string", key);
+    if (!strcmp(key, "limits.cpu")) {
+        uint64_t n;
+        long host = sysconf(_SC_NPROCESSORS_ONLN);
+        uint64_t max = ct ? (uint64_t)(host > 0 ? host : 1) : VM_MAX_CPUS;
+        if (vs_parse_u64(v, 1, max, &n, err) < 0)
+            return vs_error(err, ERANGE, "config limits.cpu=%s: must be 1..%llu (%s)", v,
+                            (unsigned long long)max,
+                            ct ? "this host's CPUs" : "vessel's vCPU limit");
+    } else if (!strcmp(key, "limits.memory")) {
+        uint64_t bytes;
+        uint64_t host = (uint64_t)sysconf(_SC_PHYS_PAGES) * (uint64_t)sysconf(_SC_PAGESIZE);
+        if (vs_parse_size(v, 1 << 20, &bytes, err) < 0)
+            return vs_error(err, EINVAL, "config limits.memory=%s: not a size (e.g. 256MiB)", v);
+        if (bytes < (32u << 20) || bytes > host)
+            return vs_error(err, ERANGE,
+                            "config limits.memory=%s: must be 32MiB..%lluMiB (this host's RAM)", v,
+                            (unsigned long long)(host >> 20));
+    } else if (!strcmp(key, "command") && !v[0]) {
+        return vs_error(err, EINVAL, "config command: empty");
+    }
+    return 0;
+}
+
+static const char *config_get(json_t *inst, const char *key)
+{
+    return json_string_value(json_object_get(json_object_get(inst, "config"), key));
+}
+
+/* ---- liveness ---- */
+
+static unsigned long long recorded_start(json_t *inst)
+{
+    json_t *v = json_object_get(json_object_get(inst, "config"), "volatile.pid_start");
+    return v ? strtoull(json_string_value(v) ? json_string_value(v) : "0", NULL, 10) : 0;
+}
+
+static bool vm_alive(json_t *inst)
+{
+    json_t *p = json_object_get(inst, "pid");
+    pid_t pid = p ? (pid_t)json_integer_value(p) : 0;
+    return pid > 0 && oci_pid_alive(pid, recorded_start(inst));
+}
+
+/* What runs on the host now: running, paused, stopped (or error). */
+static const char *live_state(struct daemon *d, json_t *inst)
+{
+    const char *name = str(inst, "name");
+    if (is_container(inst)) {
+        struct oci_state st;
+        vs_err err = {0};
+        if (oci_state_load(&st, d->oci_root, name, false, &err) < 0)
+            return "stopped";
+        enum oci_status s = oci_state_status(&st);
+        oci_state_release(&st);
+        return s == OCI_RUNNING                        ? "running"
+               : s == OCI_PAUSED                       ? "paused"
+               : s == OCI_CREATED || s == OCI_CREATING ? "starting"
+                                                       : "stopped";
+    }
+    if (!vm_alive(inst))
+        return "stopped";
+    char sock[4200];
+    inst_dir(d, name, "api.sock", sock, sizeof(sock));
+    json_t *resp = NULL;
+    vs_err err = {0};
+    if (api_client_request(sock, "GET", "/vm", NULL, &resp, &err) < 0)
+        return "starting";
+    const char *s = str(resp, "state");
+    const char *out = s && !strcmp(s, "paused") ? "paused" : "running";
+    json_decref(resp);
+    return out;
+}
+
+/* Bring the record's state in line with the host; returns the record. */
+static json_t *refresh(struct daemon *d, json_t *inst)
+{
+    const char *was = str(inst, "state");
+    if (!strcmp(was, "creating") || !strcmp(was, "error"))
+        return inst;
+    const char *now = live_state(d, inst);
+    if (strcmp(was, now)) {
+        json_object_set_new(inst, "state", json_string(now));
+        if (!strcmp(now, "stopped"))
+            json_object_set_new(inst, "pid", json_null());
+        vs_err err = {0};
+        store_instance_update(d->store, inst, &err);
+    }
+    return inst;
+}
+
+static json_t *with_details(struct daemon *d, json_t *inst)
+{
+    char path[4200];
+    inst_dir(d, str(inst, "name"), "console.log", path, sizeof(path));
+    json_object_set_new(inst, "console_log", json_string(path));
+    /* which config keys a running instance takes now, which at next start */
+    json_t *when = json_object();
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(inst, "config"), k, v)
+    {
+        for (size_t i = 0; i < sizeof(config_keys) / sizeof(config_keys[0]); i++)
+            if (!strcmp(config_keys[i].key, k))
+                json_object_set_new(when, k,
+                                    json_string(config_keys[i].live ? "live" : "next start"));
+    }
+    json_object_set_new(inst, "config_applies", when);
+    return inst;
+}
+
+json_t *instance_list(struct daemon *d, vs_err *err)
+{
+    json_t *list = store_instance_list(d->store, err), *inst;
+    size_t i;
+    json_array_foreach(list, i, inst) refresh(d, inst);
+    return list;
+}
+
+json_t *instance_info(struct daemon *d, const char *name, vs_err *err)
+{
+    json_t *inst = store_instance_get(d->store, name, err);
+    return inst ? with_details(d, refresh(d, inst)) : NULL;
+}
+
+/* ---- containers ---- */
+
+/* The OCI bundle: config.json from the runtime's default spec, the command,
+ * hostname and limits set, root on the overlay of the image's rootfs. */
+static int container_write_bundle(struct daemon *d, json_t *inst, vs_err *err)
+{
+    const char *name = str(inst, "name");
+    json_t *spec = oci_spec_default(false, 0, 0);
+    if (!spec)
+        return vs_error(err, ENOMEM, "out of memory");
+    json_t *proc = json_object_get(spec, "process");
+    json_object_set_new(proc, "terminal", json_false());
+    json_t *args = json_array();
+    const char *cmd = config_get(inst, "command");
+    if (!cmd)
+        cmd = config_get(inst, "volatile.image_command");
+    char *copy = strdup(cmd ? cmd : "/bin/sh"), *save = NULL;
+    for (char *t = strtok_r(copy, " \t", &save); t; t = strtok_r(NULL, " \t", &save))
+        json_array_append_new(args, json_string(t));
+    free(copy);
+    json_object_set_new(proc, "args", args);
+    json_object_set_new(spec, "hostname", json_string(name));
+    json_object_set_new(json_object_get(spec, "root"), "readonly", json_false());
+    json_t *res = json_object_get(json_object_get(spec, "linux"), "resources");
+    const char *mem = config_get(inst, "limits.memory");
+    uint64_t bytes;
+    if (mem && vs_parse_size(mem, 1 << 20, &bytes, NULL) == 0)
+        json_object_set_new(res, "memory", json_pack("{s:I}", "limit", (json_int_t)bytes));
+    const char *cpu = config_get(inst, "limits.cpu");
+    if (cpu)
+        json_object_set_new(res, "cpu",
+                            json_pack("{s:I, s:I}", "quota", (json_int_t)atoi(cpu) * 100000,
+                                      "period", (json_int_t)100000));
+    char path[4200];
+    inst_dir(d, name, "config.json", path, sizeof(path));
+    int rc = json_dump_file(spec, path, JSON_INDENT(2));
+    json_decref(spec);
+    return rc < 0 ? vs_error(err, EIO, "%s: cannot write the container's config", path) : 0;
+}
+
+static int container_mount(struct daemon *d, json_t *inst, json_t *img, vs_err *err)
+{
+    const char *name = str(inst, "name");
+    char root[4200], upper[4200], work[4200], opts[13000];
+    inst_dir(d, name, "rootfs", root, sizeof(root));
+    inst_dir(d, name, "upper", upper, sizeof(upper));
+    inst_dir(d, name, "work", work, sizeof(work));
+    snprintf(opts, sizeof(opts), "lowerdir=%s/rootfs,upperdir=%s,workdir=%s", str(img, "path"),
+             upper, work);
+    umount2(root, MNT_DETACH); /* a mount left from before is replaced */
+    if (mount("overlay", root, "overlay", 0, opts) < 0)
+        return vs_error_errno(err, "instance %s: overlay mount", name);
+    return 0;
+}
+
+static int container_start(struct daemon *d, json_t *inst, json_t *img, vs_err *err)
+{
+    const char *name = str(inst, "name");
+    vs_err ignored = {0};
+    oci_delete(d->oci_root, name, true, &ignored); /* the previous run's state */
+    if (container_mount(d, inst, img, err) < 0 || container_write_bundle(d, inst, err) < 0)
+        return -1;
+    char bundle[4200], log[4200];
+    inst_dir(d, name, NULL, bundle, sizeof(bundle));
+    inst_dir(d, name, "console.log", log, sizeof(log));
+    /* The runtime runs in a child: it changes process-wide things (signal
+     * masks, cwd, rlimits) the daemon must not inherit, and its container
+     * init then belongs to no daemon thread. Its error comes back on a pipe. */
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return vs_error_errno(err, "pipe");
+    pid_t child = fork();
+    if (child < 0) {
+        close(p[0]);
+        close(p[1]);
+        return vs_error_errno(err, "fork");
+    }
+    if (child == 0) {
+        close(p[0]);
+        setsid();
+        int null = open("/dev/null", O_RDONLY);
+        int out = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+        if (null >= 0)
+            dup2(null, 0);
+        if (out >= 0) {
+            dup2(out, 1);
+            dup2(out, 2);
+        }
+        vs_err e = {0};
+        struct oci_create_opts o = {.root = d->oci_root, .id = name, .bundle = bundle};
+        int rc = oci_create(&o, &e);
+        if (rc == 0)
+            rc = oci_start(d->oci_root, name, &e);
+        if (rc < 0 && write(p[1], e.msg, strlen(e.msg)) < 0)
+            _exit(2);
+        _exit(rc < 0 ? 1 : 0);
+    }
+    close(p[1]);
+    char msg[sizeof(err->msg)] = "";
+    ssize_t n = read(p[0], msg, sizeof(msg) - 1);
+    close(p[0]);
+    int status = 0;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        return vs_error(err, EIO, "instance %s: %s", name,
+                        n > 0 ? msg : "the container runtime failed");
+    struct oci_state st;
+    if (oci_state_load(&st, d->oci_root, name, false, err) == 0) {
+        json_object_set_new(inst, "pid", json_integer(st.pid));
+        oci_state_release(&st);
+    }
+    return 0;
+}
+
+static bool container_wait_gone(struct daemon *d, const char *name, int timeout_ms)
+{
+    for (int t = 0;; t += 20) {
+        struct oci_state st;
+        vs_err err = {0};
+        if (oci_state_load(&st, d->oci_root, name, false, &err) < 0)
+            return true;
+        bool alive = oci_pid_alive(st.pid, st.start_time);
+        oci_state_release(&st);
+        if (!alive)
+            return true;
+        if (t >= timeout_ms)
+            return false;
+        sleep_ms(20);
+    }
+}
+
+static int container_stop(struct daemon *d, json_t *inst, bool force, int timeout, vs_err *err)
+{
+    const char *name = str(inst, "name");
+    vs_err e = {0};
+    if (!force) {
+        oci_pause(d->oci_root, name, false, &e); /* a paused one cannot handle SIGTERM */
+        if (oci_kill(d->oci_root, name, SIGTERM, false, &e) == 0 &&
+            container_wait_gone(d, name, timeout * 1000))
+            goto gone;
+    }
+    oci_kill(d->oci_root, name, SIGKILL, true, &e);
+    if (!container_wait_gone(d, name, 10000))
+        return vs_error(err, EIO, "instance %s: the container did not die", name);
+gone:
+    oci_delete(d->oci_root, name, true, &e);
+    char root[4200];
+    inst_dir(d, name, "rootfs", root, sizeof(root));
+    umount2(root, MNT_DETACH);
+    return 0;
+}
+
+/* ---- VMs ---- */
+
+static int vm_start(struct daemon *d, json_t *inst, json_t *img, vs_err *err)
+{
+    const char *name = str(inst, "name");
+    char sock[4200], log[4200], vmmlog[4200], kernel[4200], initrd[4200], console[4300];
+    inst_dir(d, name, "api.sock", sock, sizeof(sock));
+    inst_dir(d, name, "console.log", log, sizeof(log));
+    inst_dir(d, name, "vmm.log", vmmlog, sizeof(vmmlog));
+    json_t *props = json_object_get(img, "properties");
+    snprintf(kernel, sizeof(kernel), "%s/%s", str(img, "path"), str(props, "kernel"));
+    snprintf(initrd, sizeof(initrd), "%s/%s", str(img, "path"),
+             str(props, "initrd") ? str(props, "initrd") : "");
+    snprintf(console, sizeof(console), "file:%s", log);
+    const char *argv[32];
+    int n = 0;
+    argv[n++] = d->vessel_bin;
+    argv[n++] = "vm";
+    argv[n++] = "run";
+    argv[n++] = "--arch";
+    argv[n++] = str(inst, "arch");
+    argv[n++] = "--kernel";
+    argv[n++] = kernel;
+    if (str(props, "initrd")) {
+        argv[n++] = "--initrd";
+        argv[n++] = initrd;
+    }
+    argv[n++] = "--console";
+    argv[n++] = console;
+    argv[n++] = "--api-sock";
+    argv[n++] = sock;
+    if (config_get(inst, "limits.cpu")) {
+        argv[n++] = "--cpus";
+        argv[n++] = config_get(inst, "limits.cpu");
+    }
+    if (config_get(inst, "limits.memory")) {
+        argv[n++] = "--memory";
+        argv[n++] = config_get(inst, "limits.memory");
+    }
+    if (config_get(inst, "boot.args")) {
+        argv[n++] = "--append";
+        argv[n++] = config_get(inst, "boot.args");
+    }
+    argv[n] = NULL;
+    unlink(sock);
+    /* Double fork: the VM process is nobody's child in the daemon, so it
+     * outlives the daemon and the daemon never has to reap it. */
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return vs_error_errno(err, "pipe");
+    pid_t child = fork();
+    if (child < 0) {
+        close(p[0]);
+        close(p[1]);
+        return vs_error_errno(err, "fork");
+    }
+    if (child == 0) {
+        setsid();
+        pid_t vm = fork();
+        if (vm == 0) {
+            int null = open("/dev/null", O_RDWR);
+            int out = open(vmmlog, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+            if (null >= 0)
+                dup2(null, 0);
+            if (out >= 0) {
+                dup2(out, 1);
+                dup2(out, 2);
+            }
+            sigset_t none;
+            sigemptyset(&none);
+            sigprocmask(SIG_SETMASK, &none, NULL);
+            execv(argv[0], (char **)argv);
+            dprintf(2, "vesseld: cannot run %s: %s\n", argv[0], strerror(errno));
+            _exit(127);
+        }
+        if (write(p[1], &vm, sizeof(vm)) != sizeof(vm))
+            _exit(1);
+        _exit(vm < 0);
+    }
+    close(p[1]);
+    pid_t vm = -1;
+    if (read(p[0], &vm, sizeof(vm)) != sizeof(vm))
+        vm = -1;
+    close(p[0]);
+    while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
+        ;
+    if (vm <= 0)
+        return vs_error(err, EIO, "instance %s: cannot start the VM process", name);
+    unsigned long long start = 0;
+    for (int i = 0; i < 50 && !start; i++) {
+        start = oci_proc_start_time(vm);
+        if (!start)
+            sleep_ms(2);
+    }
+    char startbuf[32];
+    snprintf(startbuf, sizeof(startbuf), "%llu", start);
+    json_object_set_new(inst, "pid", json_integer(vm));
+    json_object_set_new(json_object_get(inst, "config"), "volatile.pid_start",
+                        json_string(startbuf));
+    /* running once its control API answers; a VMM that fails exits first */
+    for (int t = 0; t < 10000; t += 10) {
+        json_t *resp = NULL;
+        vs_err e = {0};
+        if (api_client_request(sock, "GET", "/vm", NULL, &resp, &e) == 0) {
+            json_decref(resp);
+            return 0;
+        }
+        if (!oci_pid_alive(vm, start))
+            break;
+        sleep_ms(10);
+    }
+    kill(vm, SIGKILL);
+    /* the VMM's own one-line error is the reason */
+    char line[400] = "";
+    FILE *f = fopen(vmmlog, "r");
+    if (f) {
+        char buf[400];
+        while (fgets(buf, sizeof(buf), f))
+            if (buf[0] != '\n')
+                snprintf(line, sizeof(line), "%s", buf);
+        fclose(f);
+    }
+    line[strcspn(line, "\n")] = 0;
+    return vs_error(err, EIO, "instance %s: the VM did not start: %s", name,
+                    line[0] ? line : "no output");
+}
+
+static int vm_wait_gone(json_t *inst, int timeout_ms)
+{
+    for (int t = 0; vm_alive(inst); t += 20) {
+        if (t >= timeout_ms)
+            return -1;
+        sleep_ms(20);
+    }
+    return 0;
+}
+
+static int vm_stop(struct daemon *d, json_t *inst, bool force, int timeout, vs_err *err)
+{
+    char sock[4200];
+    inst_dir(d, str(inst, "name"), "api.sock", sock, sizeof(sock));
+    if (!force) {
+        json_t *resp = NULL;
+        vs_err e = {0};
+        api_client_request(sock, "PUT", "/vm/resume", NULL, &resp, &e);
+        json_decref(resp);
+        resp = NULL;
+        if (api_client_request(sock, "PUT", "/vm/stop", NULL, &resp, &e) == 0) {
+            json_decref(resp);
+            if (vm_wait_gone(inst, timeout * 1000) == 0)
+                return 0;
+        }
+    }
+    if (vm_alive(inst))
+        kill((pid_t)json_integer_value(json_object_get(inst, "pid")), SIGKILL);
+    if (vm_wait_gone(inst, 10000) < 0)
+        return vs_error(err, EIO, "instance %s: the VM process did not die", str(inst, "name"));
+    unlink(sock);
+    return 0;
+}
+
+/* ---- life cycle ---- */
+
+static int start_locked(struct daemon *d, json_t *inst, vs_err *err)
+{
+    json_t *img = store_image_get(d->store, str(inst, "image"), err);
+    if (!img)
+        return vs_error_prefix(err, "instance %s: ", str(inst, "name"));
+    int rc = is_container(inst) ? container_start(d, inst, img, err) : vm_start(d, inst, img, err);
+    json_decref(img);
+    json_object_set_new(inst, "state", json_string(rc == 0 ? "running" : "stopped"));
+    if (rc < 0)
+        json_object_set_new(inst, "pid", json_null());
+    vs_err e = {0};
+    store_instance_update(d->store, inst, &e);
+    return rc;
+}
+
+static int stop_locked(struct daemon *d, json_t *inst, bool force, int timeout, vs_err *err)
+{
+    int rc = is_container(inst) ? container_stop(d, inst, force, timeout, err)
+                                : vm_stop(d, inst, force, timeout, err);
+    if (rc == 0) {
+        json_object_set_new(inst, "state", json_string("stopped"));
+        json_object_set_new(inst, "pid", json_null());
+        vs_err e = {0};
+        store_instance_update(d->store, inst, &e);
+    }
+    return rc;
+}
+
+static int pause_locked(struct daemon *d, json_t *inst, bool pause, vs_err *err)
+{
+    const char *name = str(inst, "name");
+    if (is_container(inst)) {
+        if (oci_pause(d->oci_root, name, pause, err) < 0)
+            return -1;
+    } else {
+        char sock[4200];
+        inst_dir(d, name, "api.sock", sock, sizeof(sock));
+        json_t *resp = NULL;
+        if (api_client_request(sock, "PUT", pause ? "/vm/pause" : "/vm/resume", NULL, &resp, err) <
+            0)
+            return vs_error_prefix(err, "instance %s: ", name);
+        json_decref(resp);
+    }
+    json_object_set_new(inst, "state", json_string(pause ? "paused" : "running"));
+    return store_instance_update(d->store, inst, err);
+}
+
+json_t *instance_create(struct daemon *d, json_t *req, vs_err *err)
+{
+    const char *name = str(req, "name"), *image = str(req, "image");
+    const char *type = str(req, "type"), *arch = str(req, "arch");
+    if (instance_validate_name(name, err) < 0)
+        return NULL;
+    if (!image) {
+        vs_error(err, EINVAL, "\"image\" is required");
+        return NULL;
+    }
+    if (type && strcmp(type, "vm") && strcmp(type, "container")) {
+        vs_error(err, EINVAL, "\"type\" must be \"vm\" or \"container\", not '%s'", type);
+        return NULL;
+    }
+    json_t *img = store_image_get(d->store, image, err);
+    if (!img)
+        return NULL;
+    if (strcmp(str(img, "state"), "ready")) {
+        vs_error(err, EBUSY, "image '%s' is still being imported", image);
+        json_decref(img);
+        return NULL;
+    }
+    const char *itype = str(img, "type"), *iarch = str(img, "arch");
+    if (type && strcmp(type, itype)) {
+        vs_error(err, EINVAL, "image '%s' is a %s image, not a %s image", image, itype, type);
+        json_decref(img);
+        return NULL;
+    }
+    if (arch && strcmp(arch, iarch)) {
+        vs_error(err, EINVAL, "image '%s' is for %s, not %s", image, iarch, arch);
+        json_decref(img);
+        return NULL;
+    }
+    json_t *cfg = json_object_get(req, "config");
+    if (cfg && !json_is_object(cfg)) {
+        vs_error(err, EINVAL, "\"config\" must be an object of key: value strings");
+        json_decref(img);
+        return NULL;
+    }
+    json_t *config = json_object();
+    const char *k;
+    json_t *v;
+    json_object_foreach(cfg, k, v)
+    {
+        if (check_config(itype, k, v, err) < 0) {
+            json_decref(config);
+            json_decref(img);
+            return NULL;
+        }
+        json_object_set(config, k, v);
+    }
+    json_t *cmd = json_object_get(json_object_get(img, "properties"), "command");
+    if (json_is_array(cmd) && json_array_size(cmd)) {
+        /* the image's default command, kept apart from the user's setting */
+        char buf[1024] = "";
+        size_t i;
+        json_t *a;
+        json_array_foreach(cmd, i, a) snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "%s%s",
+                                               i ? " " : "", json_string_value(a));
+        json_object_set_new(config, "volatile.image_command", json_string(buf));
+    }
+    if (!daemon_claim(d, name, err)) {
+        json_decref(config);
+        json_decref(img);
+        return NULL;
+    }
+    json_t *inst =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:n, s:o, s:I, s:s}", "name", name, "type", itype,
+                  "arch", iarch, "image", str(img, "fingerprint"), "state", "creating", "pid",
+                  "config", config, "created_at", (json_int_t)daemon_now_ms(), "location", "local");
+    json_decref(img);
+    char dir[4200];
+    inst_dir(d, name, NULL, dir, sizeof(dir));
+    int rc = store_instance_insert(d->store, inst, err);
+    if (rc == 0) {
+        /* from here on, a failure removes everything made so far */
+        rc = mkdir(dir, 0700);
+        if (rc < 0 && errno == EEXIST) {
+            daemon_rm_rf(dir); /* left by a create cut off before its record existed */
+            rc = mkdir(dir, 0700);
+        }
+        if (rc < 0)
+            vs_error_errno(err, "%s", dir);
+        const char *sub[] = {"rootfs", "upper", "work"};
+        for (size_t i = 0; rc == 0 && is_container(inst) && i < 3; i++) {
+            char p[4300];
+            snprintf(p, sizeof(p), "%s/%s", dir, sub[i]);
+            if ((rc = mkdir(p, 0755)) < 0)
+                vs_error_errno(err, "%s", p);
+        }
+        if (rc == 0) {
+            json_object_set_new(inst, "state", json_string("stopped"));
+            rc = store_instance_update(d->store, inst, err);
+        }
+        json_t *start = json_object_get(req, "start");
+        if (rc == 0 && (!start || json_is_true(start)))
+            rc = start_locked(d, inst, err);
+        if (rc < 0) {
+            vs_err e = {0};
+            if (is_container(inst)) {
+                char root[4300];
+                snprintf(root, sizeof(root), "%s/rootfs", dir);
+                oci_delete(d->oci_root, name, true, &e);
+                umount2(root, MNT_DETACH);
+            }
+            daemon_rm_rf(dir);
+            store_instance_delete(d->store, name, &e);
+        }
+    }
+    daemon_release(d, name);
+    if (rc < 0) {
+        json_decref(inst);
+        return NULL;
+    }
+    return with_details(d, inst);
+}
+
+int instance_change_state(struct daemon *d, const char *name, const char *action, bool force,
+                          int timeout, vs_err *err)
+{
+    static const char *const actions[] = {"start", "stop", "restart", "pause", "resume"};
+    bool known = false;
+    for (size_t i = 0; i < sizeof(actions) / sizeof(actions[0]); i++)
+        known |= !strcmp(action, actions[i]);
+    if (!known)
+        return vs_error(err, EINVAL, "unknown action '%s' (start, stop, restart, pause, resume)",
+                        action);
+    json_t *inst = store_instance_get(d->store, name, err);
+    if (!inst)
+        return -1;
+    if (!daemon_claim(d, name, err)) {
+        json_decref(inst);
+        return -1;
+    }
+    refresh(d, inst);
+    const char *state = str(inst, "state");
+    bool running =
+        !strcmp(state, "running") || !strcmp(state, "paused") || !strcmp(state, "starting");
+    int rc = 0;
+    if (!strcmp(action, "start")) {
+        rc = running ? vs_error(err, EEXIST, "instance %s is %s already", name, state)
+                     : start_locked(d, inst, err);
+    } else if (!strcmp(action, "stop")) {
+        rc = running ? stop_locked(d, inst, force, timeout, err)
+                     : vs_error(err, EEXIST, "instance %s is stopped already", name);
+    } else if (!strcmp(action, "restart")) {
+        if (running)
+            rc = stop_locked(d, inst, force, timeout, err);
+        if (rc == 0)
+            rc = start_locked(d, inst, err);
+    } else {
+        bool pause = !strcmp(action, "pause");
+        if (!running)
+            rc = vs_error(err, EEXIST, "instance %s is stopped", name);
+        else if (pause == !strcmp(state, "paused"))
+            rc = vs_error(err, EEXIST, "instance %s is %s already", name, state);
+        else
+            rc = pause_locked(d, inst, pause, err);
+    }
+    daemon_release(d, name);
+    json_decref(inst);
+    return rc;
+}
+
+int instance_delete(struct daemon *d, const char *name, bool force, vs_err *err)
+{
+    json_t *inst = store_instance_get(d->store, name, err);
+    if (!inst)
+        return -1;
+    if (!daemon_claim(d, name, err)) {
+        json_decref(inst);
+        return -1;
+    }
+    refresh(d, inst);
+    const char *state = str(inst, "state");
+    int rc = 0;
+    if (strcmp(state, "stopped") && strcmp(state, "error") && strcmp(state, "creating")) {
+        if (!force)
+            rc = vs_error(err, EBUSY, "instance %s is %s: stop it first, or delete --force", name,
+                          state);
+        else
+            rc = stop_locked(d, inst, true, 0, err);
+    }
+    if (rc == 0) {
+        char dir[4200], root[4300];
+        inst_dir(d, name, NULL, dir, sizeof(dir));
+        if (is_container(inst)) {
+            vs_err e = {0};
+            oci_delete(d->oci_root, name, true, &e);
+            snprintf(root, sizeof(root), "%s/rootfs", dir);
+            umount2(root, MNT_DETACH);
+        }
+        /* the record goes first: a crash after it leaves only a directory,
+         * which the next create of that name replaces */
+        rc = store_instance_delete(d->store, name, err);
+        if (rc == 0)
+            daemon_rm_rf(dir);
+    }
+    daemon_release(d, name);
+    json_decref(inst);
+    return rc;
+}
+
+void instance_reconcile(struct daemon *d)
+{
+    vs_err err = {0};
+    json_t *list = store_instance_list(d->store, &err), *inst;
+    size_t i;
+    json_array_foreach(list, i, inst)
+    {
+        const char *name = str(inst, "name");
+        if (!strcmp(str(inst, "state"), "creating")) {
+            /* a create cut off half-way is rolled back */
+            vs_info("instance %s: its creation was cut off; removing it", name);
+            char dir[4200], root[4300];
+            inst_dir(d, name, NULL, dir, sizeof(dir));
+            snprintf(root, sizeof(root), "%s/rootfs", dir);
+            vs_err e = {0};
+            oci_delete(d->oci_root, name, true, &e);
+            umount2(root, MNT_DETACH);
+            daemon_rm_rf(dir);
+            store_instance_delete(d->store, name, &e);
+            continue;
+        }
+        refresh(d, inst);
+    }
+    json_decref(list);
+}

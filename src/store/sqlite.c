@@ -1,0 +1,395 @@
+/* The SQLite backend of the daemon's store (store.h). WAL mode with
+ * synchronous=FULL, so a committed change survives a SIGKILL of the daemon
+ * or a power cut; every record is one row, written in one statement. */
+#include "store/store.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/log.h"
+
+struct store {
+    sqlite3 *db;
+    pthread_mutex_t lock; /* one statement at a time on the shared connection */
+};
+
+/* Schema migrations, applied in order; user_version counts those applied.
+ * Append new steps, never edit an applied one. */
+static const char *const migrations[] = {
+    /* 1: instances, images, operations */
+    "CREATE TABLE instances (name TEXT PRIMARY KEY, type TEXT NOT NULL, arch TEXT NOT NULL,"
+    " image TEXT, state TEXT NOT NULL, pid INTEGER, config TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL, location TEXT);"
+    "CREATE TABLE images (fingerprint TEXT PRIMARY KEY, alias TEXT UNIQUE, type TEXT NOT NULL,"
+    " arch TEXT NOT NULL, size INTEGER, path TEXT NOT NULL, state TEXT NOT NULL,"
+    " properties TEXT NOT NULL, created_at INTEGER NOT NULL);"
+    "CREATE TABLE operations (id TEXT PRIMARY KEY, kind TEXT NOT NULL, target TEXT,"
+    " status TEXT NOT NULL, progress TEXT NOT NULL, result TEXT NOT NULL, error TEXT,"
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL);",
+};
+
+enum col_kind { COL_TEXT, COL_INT, COL_JSON };
+struct column {
+    const char *name;
+    enum col_kind kind;
+};
+struct table {
+    const char *name, *what; /* SQL table; "instance" for messages */
+    const struct column *cols;
+    unsigned ncols; /* cols[0] is the primary key */
+};
+
+#define COLS(...)                                                                                  \
+    (const struct column[]){__VA_ARGS__},                                                          \
+        sizeof((const struct column[]){__VA_ARGS__}) / sizeof(struct column)
+static const struct table instances = {
+    "instances", "instance",
+    COLS({"name", COL_TEXT}, {"type", COL_TEXT}, {"arch", COL_TEXT}, {"image", COL_TEXT},
+         {"state", COL_TEXT}, {"pid", COL_INT}, {"config", COL_JSON}, {"created_at", COL_INT},
+         {"location", COL_TEXT})};
+static const struct table images = {"images", "image",
+                                    COLS({"fingerprint", COL_TEXT}, {"alias", COL_TEXT},
+                                         {"type", COL_TEXT}, {"arch", COL_TEXT}, {"size", COL_INT},
+                                         {"path", COL_TEXT}, {"state", COL_TEXT},
+                                         {"properties", COL_JSON}, {"created_at", COL_INT})};
+static const struct table operations = {
+    "operations", "operation",
+    COLS({"id", COL_TEXT}, {"kind", COL_TEXT}, {"target", COL_TEXT}, {"status", COL_TEXT},
+         {"progress", COL_JSON}, {"result", COL_JSON}, {"error", COL_TEXT}, {"created_at", COL_INT},
+         {"updated_at", COL_INT})};
+
+static int db_error(struct store *s, vs_err *err, int code, const char *what)
+{
+    return vs_error(err, code, "store: %s: %s", what, sqlite3_errmsg(s->db));
+}
+
+static int exec_sql(struct store *s, const char *sql, vs_err *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        vs_error(err, EIO, "store: %s", msg ? msg : "error");
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+int store_schema_version(struct store *s)
+{
+    sqlite3_stmt *st;
+    int v = -1;
+    pthread_mutex_lock(&s->lock);
+    if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK) {
+        if (sqlite3_step(st) == SQLITE_ROW)
+            v = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return v;
+}
+
+static int migrate(struct store *s, vs_err *err)
+{
+    int have = store_schema_version(s);
+    int want = (int)(sizeof(migrations) / sizeof(migrations[0]));
+    if (have < 0)
+        return db_error(s, err, EIO, "reading the schema version");
+    if (have > want)
+        return vs_error(err, EPROTO,
+                        "store: the database is at schema version %d, newer than this vessel "
+                        "(%d); use a newer vessel",
+                        have, want);
+    for (int v = have; v < want; v++) {
+        char pragma[64];
+        snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d;", v + 1);
+        if (exec_sql(s, "BEGIN IMMEDIATE", err) < 0)
+            return -1;
+        if (exec_sql(s, migrations[v], err) < 0 || exec_sql(s, pragma, err) < 0) {
+            exec_sql(s, "ROLLBACK", NULL);
+            return vs_error_prefix(err, "schema migration %d: ", v + 1);
+        }
+        if (exec_sql(s, "COMMIT", err) < 0)
+            return -1;
+        vs_debug("store: schema migrated to version %d", v + 1);
+    }
+    return 0;
+}
+
+int store_open(const char *path, struct store **out, vs_err *err)
+{
+    *out = NULL;
+    struct store *s = calloc(1, sizeof(*s));
+    if (!s)
+        return vs_error(err, ENOMEM, "out of memory");
+    pthread_mutex_init(&s->lock, NULL);
+    if (sqlite3_open_v2(path, &s->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                        NULL) != SQLITE_OK) {
+        vs_error(err, EIO, "store %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "cannot open");
+        store_close(s);
+        return -1;
+    }
+    sqlite3_busy_timeout(s->db, 5000);
+    if (exec_sql(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+                 err) < 0 ||
+        migrate(s, err) < 0) {
+        vs_error_prefix(err, "%s: ", path);
+        store_close(s);
+        return -1;
+    }
+    *out = s;
+    return 0;
+}
+
+void store_close(struct store *s)
+{
+    if (!s)
+        return;
+    if (s->db)
+        sqlite3_close(s->db);
+    pthread_mutex_destroy(&s->lock);
+    free(s);
+}
+
+/* Bind record[col] for every column (the key last when key_last, for
+ * UPDATE ... WHERE key = ?). */
+static int bind_record(sqlite3_stmt *st, const struct table *t, json_t *rec, bool key_last)
+{
+    for (unsigned i = 0; i < t->ncols; i++) {
+        unsigned c = key_last ? (i + 1) % t->ncols : i;
+        json_t *v = json_object_get(rec, t->cols[c].name);
+        int idx = (int)i + 1, rc;
+        if (!v || json_is_null(v)) {
+            rc = t->cols[c].kind == COL_JSON ? sqlite3_bind_text(st, idx, "{}", -1, SQLITE_STATIC)
+                                             : sqlite3_bind_null(st, idx);
+        } else if (t->cols[c].kind == COL_INT) {
+            rc = sqlite3_bind_int64(st, idx, json_integer_value(v));
+        } else if (t->cols[c].kind == COL_JSON) {
+            char *text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+            rc = text ? sqlite3_bind_text(st, idx, text, -1, free) : SQLITE_NOMEM;
+        } else {
+            rc = sqlite3_bind_text(st, idx, json_is_string(v) ? json_string_value(v) : "", -1,
+                                   SQLITE_TRANSIENT);
+        }
+        if (rc != SQLITE_OK)
+            return -1;
+    }
+    return 0;
+}
+
+static json_t *row_to_json(sqlite3_stmt *st, const struct table *t)
+{
+    json_t *j = json_object();
+    for (unsigned c = 0; c < t->ncols; c++) {
+        json_t *v;
+        if (sqlite3_column_type(st, (int)c) == SQLITE_NULL) {
+            v = json_null();
+        } else if (t->cols[c].kind == COL_INT) {
+            v = json_integer(sqlite3_column_int64(st, (int)c));
+        } else if (t->cols[c].kind == COL_JSON) {
+            const char *text = (const char *)sqlite3_column_text(st, (int)c);
+            v = json_loads(text ? text : "null", JSON_DECODE_ANY, NULL);
+            if (!v)
+                v = json_null();
+        } else {
+            v = json_string((const char *)sqlite3_column_text(st, (int)c));
+        }
+        json_object_set_new(j, t->cols[c].name, v);
+    }
+    return j;
+}
+
+static int table_write(struct store *s, const struct table *t, json_t *rec, bool update,
+                       vs_err *err)
+{
+    const char *key = json_string_value(json_object_get(rec, t->cols[0].name));
+    if (!key)
+        return vs_error(err, EINVAL, "store: %s without a %s", t->what, t->cols[0].name);
+    char sql[1024];
+    int n = update ? snprintf(sql, sizeof(sql), "UPDATE %s SET ", t->name)
+                   : snprintf(sql, sizeof(sql), "INSERT INTO %s (", t->name);
+    for (unsigned i = 0; i < t->ncols; i++) {
+        unsigned c = update ? (i + 1) % t->ncols : i;
+        if (update && c == 0)
+            break;
+        n += snprintf(sql + n, sizeof(sql) - n, update ? "%s%s = ?" : "%s%s", i ? ", " : "",
+                      t->cols[c].name);
+    }
+    if (update) {
+        n += snprintf(sql + n, sizeof(sql) - n, " WHERE %s = ?", t->cols[0].name);
+    } else {
+        n += snprintf(sql + n, sizeof(sql) - n, ") VALUES (");
+        for (unsigned i = 0; i < t->ncols; i++)
+            n += snprintf(sql + n, sizeof(sql) - n, i ? ", ?" : "?");
+        n += snprintf(sql + n, sizeof(sql) - n, ")");
+    }
+    pthread_mutex_lock(&s->lock);
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK ||
+        bind_record(st, t, rec, update) < 0) {
+        db_error(s, err, EIO, t->name);
+        goto out;
+    }
+    int step = sqlite3_step(st);
+    if (step == SQLITE_CONSTRAINT) {
+        vs_error(err, EEXIST, "%s '%s' already exists", t->what, key);
+        if (sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_UNIQUE &&
+            !strstr(sqlite3_errmsg(s->db), t->cols[0].name))
+            vs_error(err, EEXIST, "%s: %s", t->what, sqlite3_errmsg(s->db));
+        goto out;
+    }
+    if (step != SQLITE_DONE) {
+        db_error(s, err, EIO, t->name);
+        goto out;
+    }
+    if (update && sqlite3_changes(s->db) == 0) {
+        vs_error(err, ENOENT, "%s '%s' not found", t->what, key);
+        goto out;
+    }
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+/* SELECT every column; where is appended (with one text parameter when arg
+ * is set). Returns an array, or the first row (NULL and ENOENT if none). */
+static json_t *table_select(struct store *s, const struct table *t, const char *where,
+                            const char *arg, bool one, const char *ref, vs_err *err)
+{
+    char sql[1024];
+    int n = snprintf(sql, sizeof(sql), "SELECT ");
+    for (unsigned c = 0; c < t->ncols; c++)
+        n += snprintf(sql + n, sizeof(sql) - n, "%s%s", c ? ", " : "", t->cols[c].name);
+    snprintf(sql + n, sizeof(sql) - n, " FROM %s %s", t->name, where ? where : "");
+    pthread_mutex_lock(&s->lock);
+    sqlite3_stmt *st = NULL;
+    json_t *out = NULL;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK ||
+        (arg && sqlite3_bind_text(st, 1, arg, -1, SQLITE_TRANSIENT) != SQLITE_OK)) {
+        db_error(s, err, EIO, t->name);
+        goto done;
+    }
+    json_t *arr = json_array();
+    int step;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW)
+        json_array_append_new(arr, row_to_json(st, t));
+    if (step != SQLITE_DONE) {
+        json_decref(arr);
+        db_error(s, err, EIO, t->name);
+        goto done;
+    }
+    if (!one) {
+        out = arr;
+    } else if (json_array_size(arr) == 1) {
+        out = json_incref(json_array_get(arr, 0));
+        json_decref(arr);
+    } else {
+        if (json_array_size(arr) > 1)
+            vs_error(err, EINVAL, "%s '%s' is ambiguous", t->what, ref);
+        else
+            vs_error(err, ENOENT, "%s '%s' not found", t->what, ref);
+        json_decref(arr);
+    }
+done:
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->lock);
+    return out;
+}
+
+static int table_delete(struct store *s, const struct table *t, const char *key, vs_err *err)
+{
+    char sql[256];
+    snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE %s = ?", t->name, t->cols[0].name);
+    pthread_mutex_lock(&s->lock);
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_DONE) {
+        db_error(s, err, EIO, t->name);
+    } else if (sqlite3_changes(s->db) == 0) {
+        vs_error(err, ENOENT, "%s '%s' not found", t->what, key);
+    } else {
+        rc = 0;
+    }
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+int store_instance_insert(struct store *s, json_t *inst, vs_err *err)
+{
+    return table_write(s, &instances, inst, false, err);
+}
+int store_instance_update(struct store *s, json_t *inst, vs_err *err)
+{
+    return table_write(s, &instances, inst, true, err);
+}
+json_t *store_instance_get(struct store *s, const char *name, vs_err *err)
+{
+    return table_select(s, &instances, "WHERE name = ?", name, true, name, err);
+}
+json_t *store_instance_list(struct store *s, vs_err *err)
+{
+    return table_select(s, &instances, "ORDER BY name", NULL, false, NULL, err);
+}
+int store_instance_delete(struct store *s, const char *name, vs_err *err)
+{
+    return table_delete(s, &instances, name, err);
+}
+
+int store_image_insert(struct store *s, json_t *img, vs_err *err)
+{
+    return table_write(s, &images, img, false, err);
+}
+int store_image_update(struct store *s, json_t *img, vs_err *err)
+{
+    return table_write(s, &images, img, true, err);
+}
+json_t *store_image_get(struct store *s, const char *ref, vs_err *err)
+{
+    json_t *j = table_select(s, &images, "WHERE alias = ?", ref, true, ref, NULL);
+    if (j)
+        return j;
+    /* a fingerprint or a unique prefix of one (hex only, so no LIKE escapes) */
+    if (!ref[0] || strspn(ref, "0123456789abcdef") != strlen(ref)) {
+        vs_error(err, ENOENT, "image '%s' not found", ref);
+        return NULL;
+    }
+    char pat[80];
+    snprintf(pat, sizeof(pat), "%.64s%%", ref);
+    return table_select(s, &images, "WHERE fingerprint LIKE ?", pat, true, ref, err);
+}
+json_t *store_image_list(struct store *s, vs_err *err)
+{
+    return table_select(s, &images, "ORDER BY created_at", NULL, false, NULL, err);
+}
+int store_image_delete(struct store *s, const char *fingerprint, vs_err *err)
+{
+    return table_delete(s, &images, fingerprint, err);
+}
+
+int store_op_insert(struct store *s, json_t *op, vs_err *err)
+{
+    return table_write(s, &operations, op, false, err);
+}
+int store_op_update(struct store *s, json_t *op, vs_err *err)
+{
+    return table_write(s, &operations, op, true, err);
+}
+json_t *store_op_get(struct store *s, const char *id, vs_err *err)
+{
+    return table_select(s, &operations, "WHERE id = ?", id, true, id, err);
+}
+json_t *store_op_list(struct store *s, vs_err *err)
+{
+    return table_select(s, &operations, "ORDER BY created_at", NULL, false, NULL, err);
+}

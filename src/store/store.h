@@ -1,0 +1,53 @@
+/* The management daemon's state: instances, images and operations. One
+ * interface; this file's backend is SQLite (one host). A cluster backend
+ * (etcd) implements the same calls later.
+ *
+ * Records travel as JSON objects: the columns the daemon searches by
+ * (name, type, state, ...) plus a free-form "config" object, so adding a
+ * config key needs no schema change. Every call is atomic: a daemon killed
+ * between two calls leaves the database at one of them. */
+#ifndef VESSEL_STORE_STORE_H
+#define VESSEL_STORE_STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "util/err.h"
+
+struct store;
+
+/* Open (creating) the database at path, in WAL mode, and bring its schema
+ * to the current version (migrations run in one transaction each). */
+int store_open(const char *path, struct store **out, vs_err *err);
+void store_close(struct store *s);
+/* The schema version the database is at (PRAGMA user_version). */
+int store_schema_version(struct store *s);
+
+/* Instances: {"name","type","arch","image","state","pid","config",
+ * "created_at","location"}. put fails with EEXIST for a taken name. */
+int store_instance_insert(struct store *s, json_t *inst, vs_err *err);
+/* Replace the record of inst["name"]; ENOENT when there is none. */
+int store_instance_update(struct store *s, json_t *inst, vs_err *err);
+/* New reference, or NULL with ENOENT. */
+json_t *store_instance_get(struct store *s, const char *name, vs_err *err);
+json_t *store_instance_list(struct store *s, vs_err *err);
+int store_instance_delete(struct store *s, const char *name, vs_err *err);
+
+/* Images: {"fingerprint","alias","type","arch","size","path","state",
+ * "properties","created_at"}; state is "importing" until an import ends. */
+int store_image_insert(struct store *s, json_t *img, vs_err *err);
+int store_image_update(struct store *s, json_t *img, vs_err *err);
+/* By alias or fingerprint (or a unique fingerprint prefix). */
+json_t *store_image_get(struct store *s, const char *ref, vs_err *err);
+json_t *store_image_list(struct store *s, vs_err *err);
+int store_image_delete(struct store *s, const char *fingerprint, vs_err *err);
+
+/* Operations: {"id","kind","target","status","progress","result","error",
+ * "created_at","updated_at"}; status running|success|failure|cancelled. */
+int store_op_insert(struct store *s, json_t *op, vs_err *err);
+int store_op_update(struct store *s, json_t *op, vs_err *err);
+json_t *store_op_get(struct store *s, const char *id, vs_err *err);
+json_t *store_op_list(struct store *s, vs_err *err);
+
+#endif
