@@ -18,6 +18,7 @@
 #include "snapshot/disk_identity.h"
 #include "snapshot/snapshot.h"
 #include "util/cleanup.h"
+#include "util/io.h"
 #include "util/log.h"
 #include "vm/machine.h"
 
@@ -36,17 +37,12 @@ static int read_file(const char *path, uint8_t **out, size_t *len, vs_err *err)
     uint8_t *b = malloc(st.st_size ? (size_t)st.st_size : 1);
     if (!b)
         return vs_error(err, ENOMEM, "out of memory");
-    size_t got = 0;
-    while (got < (size_t)st.st_size) {
-        ssize_t r = read(fd, b + got, (size_t)st.st_size - got);
-        if (r <= 0) {
-            free(b);
-            return vs_error_errno(err, "%s", path);
-        }
-        got += (size_t)r;
+    if (vs_read_full(fd, b, (size_t)st.st_size) < 0) {
+        free(b);
+        return vs_error_errno(err, "%s", path);
     }
     *out = b;
-    *len = got;
+    *len = (size_t)st.st_size;
     return 0;
 }
 

@@ -20,6 +20,7 @@
 #include "snapshot/disk_identity.h"
 #include "snapshot/snapshot.h"
 #include "util/cleanup.h"
+#include "util/io.h"
 #include "util/log.h"
 
 #define REGION_ALIGN (2ULL << 20)
@@ -112,22 +113,6 @@ static void remove_tree(const char *dir)
     rmdir(dir);
 }
 
-static int write_full(int fd, const void *buf, size_t n, uint64_t off)
-{
-    const uint8_t *p = buf;
-    while (n) {
-        ssize_t r = pwrite(fd, p, n, (off_t)off);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0)
-            return -1;
-        p += r;
-        n -= (size_t)r;
-        off += (uint64_t)r;
-    }
-    return 0;
-}
-
 static bool page_is_zero(const uint8_t *p)
 {
     const uint64_t *w = (const uint64_t *)p;
@@ -153,7 +138,7 @@ static int copy_run(int out, const struct guest_mem_region *r, bool from_fd, uin
                     uint64_t len, uint64_t file_off)
 {
     if (!from_fd)
-        return write_full(out, r->hva + at, len, file_off + at);
+        return vs_pwrite_full(out, r->hva + at, len, file_off + at);
     if (lseek(out, (off_t)(file_off + at), SEEK_SET) < 0)
         return -1;
     off_t in = (off_t)(r->fd_offset + at);
@@ -502,7 +487,7 @@ static int save_paused(struct save_ctx *c, vs_err *err)
     snap_header_encode(&h, f.data);
     snprintf(path, sizeof(path), "%s/vmstate", c->tmp);
     int sfd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (sfd < 0 || write_full(sfd, f.data, f.len, 0) < 0) {
+    if (sfd < 0 || vs_pwrite_full(sfd, f.data, f.len, 0) < 0) {
         vs_error_errno(err, "%s", path);
         if (sfd >= 0)
             close(sfd);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "util/cleanup.h"
+#include "util/io.h"
 #include "util/log.h"
 #include "virtio/machine_glue.h"
 #include "vm/machine.h"
@@ -462,28 +463,6 @@ static void kernel_image_release(struct kernel_image *k)
     k->fd = -1;
 }
 
-/* len bytes of fd at off into dst (guest RAM), or -1 with errno (EIO if the
- * file ends first: it shrank since it was checked). The kernel's bulk goes
- * from the file straight into guest RAM: read, not copied out of the
- * mapping, so the page-cache pages never count towards the VMM's resident
- * memory (not even for the moment of loading). */
-static int pread_full(int fd, uint64_t off, uint8_t *dst, uint64_t len)
-{
-    uint64_t got = 0;
-    while (got < len) {
-        ssize_t n = pread(fd, dst + got, len - got, (off_t)(off + got));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            if (n == 0)
-                errno = EIO;
-            return -1;
-        }
-        got += (uint64_t)n;
-    }
-    return 0;
-}
-
 /* Everything about the kernel and initrd that can be refused is refused
  * here, before a VM exists. */
 static int kernel_parse(const struct vm_config *cfg, struct kernel_image *k, const uint8_t *data,
@@ -611,7 +590,7 @@ static int load_kernel(struct x86_machine *m, const struct vm_config *cfg,
             if (!dst)
                 return vs_error(err, EINVAL, "kernel segment at 0x%llx is outside RAM",
                                 (unsigned long long)s->paddr);
-            if (pread_full(k->fd, s->offset, dst, s->filesz) < 0)
+            if (vs_pread_full(k->fd, dst, s->filesz, s->offset) < 0)
                 return vs_error_errno(err, "reading kernel %s", cfg->kernel);
             memset(dst + s->filesz, 0, s->memsz - s->filesz);
         }
@@ -622,7 +601,7 @@ static int load_kernel(struct x86_machine *m, const struct vm_config *cfg,
         uint8_t *dst = guest_mem_ptr_w(&m->mem, X86_HIGHMEM_START, k->bz.kernel_size);
         if (!dst)
             return vs_error(err, EINVAL, "kernel does not fit in guest memory");
-        if (pread_full(k->fd, k->bz.kernel_offset, dst, k->bz.kernel_size) < 0)
+        if (vs_pread_full(k->fd, dst, k->bz.kernel_size, k->bz.kernel_offset) < 0)
             return vs_error_errno(err, "reading kernel %s", cfg->kernel);
         kernel_end = X86_HIGHMEM_START + k->bz.init_size;
         entry = X86_HIGHMEM_START + 0x200; /* startup_64 */
@@ -638,7 +617,7 @@ static int load_kernel(struct x86_machine *m, const struct vm_config *cfg,
         if (fd < 0)
             return vs_error_errno(err, "initrd %s", cfg->initrd);
         uint8_t *dst = guest_mem_ptr_w(&m->mem, initrd_addr, k->initrd_size);
-        int r = dst ? pread_full(fd, 0, dst, k->initrd_size) : -1;
+        int r = dst ? vs_pread_full(fd, dst, k->initrd_size, 0) : -1;
         close(fd);
         if (r < 0)
             return vs_error(err, EIO, "initrd %s: short read", cfg->initrd);
