@@ -78,6 +78,8 @@ static bool is_container(json_t *inst)
     return !strcmp(str(inst, "type"), "container");
 }
 
+static int split_command(const char *cmd, json_t *out, vs_err *err);
+
 /* Check one config key=value for an instance of this type. */
 static int check_config(const char *type, const char *key, json_t *val, vs_err *err)
 {
@@ -108,8 +110,12 @@ static int check_config(const char *type, const char *key, json_t *val, vs_err *
             return vs_error(err, ERANGE,
                             "config limits.memory=%s: must be 32MiB..%lluMiB (this host's RAM)", v,
                             (unsigned long long)(host >> 20));
-    } else if (!strcmp(key, "command") && !v[0]) {
-        return vs_error(err, EINVAL, "config command: empty");
+    } else if (!strcmp(key, "command")) {
+        json_t *words = json_array();
+        int rc = split_command(v, words, err);
+        json_decref(words);
+        if (rc < 0)
+            return vs_error_prefix(err, "config ");
     }
     return 0;
 }
@@ -217,6 +223,49 @@ json_t *instance_info(struct daemon *d, const char *name, vs_err *err)
 
 /* ---- containers ---- */
 
+/* Split a command line into words as a shell would for plain words and
+ * '...' / "..." quoting and backslash escapes; no expansions. */
+static int split_command(const char *cmd, json_t *out, vs_err *err)
+{
+    size_t n = strlen(cmd);
+    char *word = malloc(n + 1);
+    if (!word)
+        return vs_error(err, ENOMEM, "out of memory");
+    size_t len = 0;
+    bool in_word = false;
+    char quote = 0;
+    for (const char *p = cmd;; p++) {
+        char c = *p;
+        if (!c || (!quote && (c == ' ' || c == '\t'))) {
+            if (quote) {
+                free(word);
+                return vs_error(err, EINVAL, "command: unterminated %c quote", quote);
+            }
+            if (in_word)
+                json_array_append_new(out, json_stringn(word, len));
+            in_word = false;
+            len = 0;
+            if (!c)
+                break;
+            continue;
+        }
+        in_word = true;
+        if (quote && c == quote) {
+            quote = 0;
+        } else if (!quote && (c == '\'' || c == '"')) {
+            quote = c;
+        } else if (c == '\\' && quote != '\'' && p[1]) {
+            word[len++] = *++p;
+        } else {
+            word[len++] = c;
+        }
+    }
+    free(word);
+    if (json_array_size(out) == 0)
+        return vs_error(err, EINVAL, "command: empty");
+    return 0;
+}
+
 /* The OCI bundle: config.json from the runtime's default spec, the command,
  * hostname and limits set, root on the overlay of the image's rootfs. */
 static int container_write_bundle(struct daemon *d, json_t *inst, vs_err *err)
@@ -231,10 +280,11 @@ static int container_write_bundle(struct daemon *d, json_t *inst, vs_err *err)
     const char *cmd = config_get(inst, "command");
     if (!cmd)
         cmd = config_get(inst, "volatile.image_command");
-    char *copy = strdup(cmd ? cmd : "/bin/sh"), *save = NULL;
-    for (char *t = strtok_r(copy, " \t", &save); t; t = strtok_r(NULL, " \t", &save))
-        json_array_append_new(args, json_string(t));
-    free(copy);
+    if (split_command(cmd ? cmd : "/bin/sh", args, err) < 0) {
+        json_decref(args);
+        json_decref(spec);
+        return -1;
+    }
     json_object_set_new(proc, "args", args);
     json_object_set_new(spec, "hostname", json_string(name));
     json_object_set_new(json_object_get(spec, "root"), "readonly", json_false());
