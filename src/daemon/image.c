@@ -108,11 +108,10 @@ static int unpack_rootfs(struct daemon *d, const char *op_id, const char *path, 
     archive_read_support_filter_all(in);
     archive_read_support_format_tar(in);
     archive_read_support_format_gnutar(in);
-    archive_write_disk_set_options(
-        out, ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
-                 ARCHIVE_EXTRACT_PERM |
-                 ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_XATTR |
-                 ARCHIVE_EXTRACT_UNLINK);
+    archive_write_disk_set_options(out, ARCHIVE_EXTRACT_SECURE_NODOTDOT |
+                                            ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_PERM |
+                                            ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_TIME |
+                                            ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_UNLINK);
     int rc = -1, entries = 0;
     if (archive_read_open(in, s, NULL, source_read, NULL) != ARCHIVE_OK) {
         vs_error(err, EINVAL, "%s: not a tarball: %s", path, archive_error_string(in));

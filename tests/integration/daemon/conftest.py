@@ -71,10 +71,11 @@ class Daemon:
         """(status, json) over the socket with curl, as a script would."""
         args = ["curl", "-s", "-o", "-", "-w", "\n%{http_code}", "--unix-socket", str(self.sock),
                 "-X", method, f"http://vessel{path}"]
+        data = None
         if body is not None:
-            args += ["-H", "Content-Type: application/json", "--data-binary",
-                     body if isinstance(body, str) else json.dumps(body)]
-        p = subprocess.run(args, capture_output=True, text=True, timeout=60)
+            args += ["-H", "Content-Type: application/json", "--data-binary", "@-"]
+            data = body if isinstance(body, str) else json.dumps(body)
+        p = subprocess.run(args, capture_output=True, text=True, timeout=60, input=data)
         text, _, code = p.stdout.rpartition("\n")
         return int(code), json.loads(text) if text.strip() else None
 

@@ -1,0 +1,87 @@
+"""vesseld's REST API as a script sees it with curl: the OpenAPI document
+and the server agree, errors are JSON with the right status, and the socket
+admits only root and the vessel group."""
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def documented_routes():
+    doc = yaml.safe_load((ROOT / "docs/daemon-api.yaml").read_text())
+    out = set()
+    for path, item in doc["paths"].items():
+        for method in item:
+            if method in ("get", "put", "post", "delete", "patch"):
+                out.add((method.upper(), re.sub(r"\{[^}]+\}", "{}", path)))
+    return out
+
+
+def test_openapi_document_matches_the_routes_served(daemon):
+    status, info = daemon.curl("GET", "/1.0")
+    assert status == 200 and info["api_version"] == "1.0" and info["schema_version"] >= 1
+    served = {(r["method"], re.sub(r"\{[^}]+\}", "{}", r["path"])) for r in info["routes"]}
+    documented = documented_routes()
+    assert served - documented == set(), "served but not documented"
+    assert documented - served == set(), "documented but not served"
+    # and each one really is routed (a wrong method or path is 405/404 with JSON)
+    for method, path in sorted(served):
+        url = path.replace("{}", "nosuch")
+        body = {} if method in ("POST", "PUT") else None
+        status, reply = daemon.curl(method, url, body)
+        assert status not in (405,) and not (status == 404 and "no such route" in
+                                             reply["error"]), (method, url, status, reply)
+
+
+def test_errors_are_json_with_a_fitting_status(daemon, busybox):
+    assert daemon.curl("GET", "/1.0/nowhere") == (404, {
+        "error": "GET /1.0/nowhere: no such route (see docs/daemon-api.md)", "error_code": 404})
+    status, body = daemon.curl("PATCH", "/1.0/instances")
+    assert status == 405 and "method not allowed" in body["error"]
+    status, body = daemon.curl("POST", "/1.0/instances", "{not json")
+    assert status == 400 and "JSON object" in body["error"]
+    status, body = daemon.curl("POST", "/1.0/instances", "[1,2]")
+    assert status == 400
+    status, body = daemon.curl("POST", "/1.0/instances", {"name": "a1"})
+    assert status == 400 and '"image" is required' in body["error"]
+    status, body = daemon.curl("PUT", "/1.0/instances/a1/state", {"action": "start"})
+    assert status == 404 and "instance 'a1' not found" in body["error"]
+    status, body = daemon.curl("POST", "/1.0/instances", {"name": "a1", "image": busybox,
+                                                          "start": False})
+    assert status == 201 and body["state"] == "stopped"
+    status, body = daemon.curl("PUT", "/1.0/instances/a1/state", {"action": "explode"})
+    assert status == 400 and "unknown action 'explode'" in body["error"]
+    status, body = daemon.curl("PUT", "/1.0/instances/a1/state", {"action": "stop"})
+    assert status == 409 and "stopped already" in body["error"]
+    status, body = daemon.curl("POST", "/1.0/instances", {"name": "a1", "image": busybox})
+    assert status == 409
+    status, body = daemon.curl("POST", "/1.0/images", {"type": "disk"})
+    assert status == 202
+    op = daemon.curl("GET", f"/1.0/operations/{body['id']}/wait?timeout=10")[1]
+    assert op["status"] == "failure" and "container" in op["error"]
+    big = json.dumps({"name": "x" * (2 << 20)})
+    status, body = daemon.curl("POST", "/1.0/instances", big)
+    assert status == 413 and "too large" in body["error"]
+
+
+def test_socket_admits_only_root_and_the_vessel_group(daemon):
+    st = os.stat(daemon.sock)
+    assert st.st_mode & 0o777 == 0o660
+    # a user outside the group is refused by the socket's permissions
+    r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                        "curl", "-s", "--unix-socket", str(daemon.sock), "http://vessel/1.0"],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "vesseld" not in r.stdout
+
+
+def test_a_second_daemon_on_the_same_socket_is_refused(daemon, tmp_path):
+    from conftest import vesseld_path
+    r = subprocess.run([str(vesseld_path()), "--state-dir", str(tmp_path / "other"), "--socket",
+                        str(daemon.sock)], capture_output=True, text=True, timeout=30)
+    assert r.returncode != 0 and "another vesseld is serving it" in r.stderr
+    assert daemon.cli("list").returncode == 0

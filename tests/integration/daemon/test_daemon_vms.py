@@ -1,0 +1,105 @@
+"""vesseld with VMs: a riscv64 Linux VM on vessel's emulator (runs
+everywhere) and an x86-64 KVM VM on the tier-1 test guest (needs /dev/kvm),
+side by side with containers, through the same commands."""
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="session")
+def rv_guest_files():
+    cache = Path(os.environ.get("VESSEL_CACHE", Path.home() / ".cache/vessel"))
+    env = dict(os.environ, VESSEL_GUEST_DIR=str(cache / "guest"))
+    p = subprocess.run([str(ROOT / "guest/build-riscv64.sh")], env=env, capture_output=True,
+                       text=True, timeout=1500)
+    if p.returncode != 0:
+        pytest.fail(f"guest/build-riscv64.sh failed:\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
+    d = cache / "guest/riscv64"
+    return d / "vmlinuz", d / "initrd.img"
+
+
+def wait_console(daemon, name, text, timeout=120):
+    log = daemon.state / "instances" / name / "console.log"
+    end = time.time() + timeout
+    while time.time() < end:
+        if log.exists() and text in log.read_text(errors="replace"):
+            return
+        time.sleep(0.1)
+    tail = log.read_text(errors="replace")[-2000:] if log.exists() else "(no console log)"
+    raise AssertionError(f"{name}: no '{text}' on the console within {timeout}s:\n{tail}")
+
+
+def test_riscv64_vm_beside_containers(daemon, busybox, rv_guest_files):
+    kernel, initrd = rv_guest_files
+    daemon.cli("image", "import", "--vm", "--arch", "riscv64", "--kernel", kernel, "--initrd",
+               initrd, "--alias", "debian-rv", check=True)
+    r = daemon.cli("launch", "debian-rv", "rv1", "-c", "limits.memory=256MiB", check=True)
+    assert "vm rv1: running" in r.stdout
+    for n in ("ct1", "ct2"):
+        daemon.cli("launch", busybox, n, "-c", "command=sleep 1000", check=True)
+    wait_console(daemon, "rv1", "VESSEL-GUEST-READY")
+    insts = daemon.list()
+    assert sorted(insts) == ["ct1", "ct2", "rv1"]
+    assert all(i["state"] == "running" for i in insts.values())
+    assert insts["rv1"]["type"] == "vm" and insts["rv1"]["arch"] == "riscv64"
+    vm_pid = insts["rv1"]["pid"]
+    assert b"vm\0run\0--arch\0riscv64" in Path(f"/proc/{vm_pid}/cmdline").read_bytes()
+
+    daemon.cli("pause", "rv1", check=True)
+    assert daemon.list()["rv1"]["state"] == "paused"
+    daemon.cli("resume", "rv1", check=True)
+
+    # the daemon dies; the VM runs on and is found again through its socket
+    daemon.kill(signal.SIGKILL)
+    assert os.path.exists(f"/proc/{vm_pid}")
+    daemon.start()
+    insts = daemon.list()
+    assert insts["rv1"]["state"] == "running" and insts["rv1"]["pid"] == vm_pid
+
+    # each can be stopped and deleted without touching the others
+    daemon.cli("stop", "rv1", "--timeout", "20", check=True)
+    insts = daemon.list()
+    assert insts["rv1"]["state"] == "stopped" and not os.path.exists(f"/proc/{vm_pid}/cmdline") \
+        or Path(f"/proc/{vm_pid}/stat").read_text().split()[2] == "Z"
+    assert insts["ct1"]["state"] == insts["ct2"]["state"] == "running"
+    daemon.cli("delete", "ct1", "--force", check=True)
+    assert sorted(daemon.list()) == ["ct2", "rv1"]
+    daemon.cli("start", "rv1", check=True)
+    assert daemon.list()["rv1"]["state"] == "running"
+    daemon.cli("delete", "--force", "rv1", check=True)
+    assert sorted(daemon.list()) == ["ct2"]
+    assert daemon.list()["ct2"]["state"] == "running"
+
+
+def test_vm_that_cannot_start_leaves_nothing(daemon, tmp_path):
+    bogus = tmp_path / "not-a-kernel"
+    bogus.write_bytes(b"\0" * 4096)
+    # x86: refused as "not a kernel" where /dev/kvm exists, for want of it elsewhere
+    daemon.cli("image", "import", "--vm", "--arch", "x86_64", "--kernel", bogus, "--alias",
+               "bogus", check=True)
+    r = daemon.cli("launch", "bogus", "bad1")
+    assert r.returncode != 0 and "the VM did not start" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert daemon.list() == {}
+    assert not (daemon.state / "instances/bad1").exists()
+
+
+def test_x86_kvm_vm_through_the_daemon(daemon):
+    if not os.path.exists("/dev/kvm"):
+        import sys
+        sys.stderr.write("\n*** /dev/kvm is missing: the x86 KVM daemon test cannot run here ***\n")
+        pytest.skip("/dev/kvm is missing (the riscv64 VM test covers the daemon's VM path)")
+    subprocess.run([str(ROOT / "tests/guests/x86/build.sh")], check=True, capture_output=True)
+    guest = ROOT / "tests/guests/out/x86/guest.elf"
+    daemon.cli("image", "import", "--vm", "--kernel", guest, "--alias", "tier1", check=True)
+    daemon.cli("launch", "tier1", "x1", "-c", "boot.args=test=hang", check=True)
+    wait_console(daemon, "x1", "hanging", timeout=30)
+    assert daemon.list()["x1"]["state"] == "running"
+    daemon.cli("delete", "--force", "x1", check=True)
+    assert daemon.list() == {}
