@@ -15,6 +15,18 @@ if [ "$(id -u)" -eq 0 ]; then scripts/setup.sh; else sudo scripts/setup.sh; fi
 ninja -C build
 guest/build-x86_64.sh
 
+# The management daemon: started once, in the background, and left running
+# (instances outlive it; `vessel list` and the other instance verbs talk to it).
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+if ! $SUDO build/src/cmd/vessel list >/dev/null 2>&1; then
+    $SUDO mkdir -p /var/log/vessel
+    $SUDO sh -c "nohup '$PWD/build/src/cmd/vesseld' >>/var/log/vessel/vesseld.log 2>&1 &"
+    for _ in $(seq 50); do $SUDO build/src/cmd/vessel list >/dev/null 2>&1 && break; sleep 0.1; done
+fi
+echo "quickstart: vesseld is running (/run/vessel/vessel.sock, log /var/log/vessel/vesseld.log):"
+$SUDO build/src/cmd/vessel list
+echo "quickstart: try 'build/src/cmd/vessel image import --default' and 'vessel launch', or see README.md"
+
 if grep -qwE 'vmx|svm' /proc/cpuinfo && [ ! -d /sys/module/kvm_pvm ] && [ -w /dev/kvm ]; then
     exec build/src/cmd/vessel vm run "$@"
 fi
