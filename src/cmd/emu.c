@@ -8,7 +8,9 @@
 #include <string.h>
 
 #include "cmd/commands.h"
+#include "cmd/opt.h"
 #include "riscv/user/emu.h"
+#include "util/cleanup.h"
 
 extern char **environ;
 
@@ -27,48 +29,54 @@ int cmd_emu(int argc, char **argv)
 {
     struct rv_user_opts opts = {0};
     bool bare = false;
-    uint64_t max_insns = 0;
-    int i = 1;
-    for (; i < argc && argv[i][0] == '-'; i++) {
-        if (!strcmp(argv[i], "--")) {
-            i++;
-            break;
-        }
-        if (!strcmp(argv[i], "--strace")) {
-            opts.trace_syscalls = true;
-        } else if (!strcmp(argv[i], "--bare")) {
-            bare = true;
-        } else if (!strcmp(argv[i], "--max-insns") && i + 1 < argc) {
-            char *end;
-            max_insns = strtoull(argv[++i], &end, 0);
-            if (*end) {
-                fprintf(stderr, "vessel: emu: bad --max-insns '%s'\n", argv[i]);
-                return 2;
-            }
-        } else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            emu_usage(stdout);
-            return 0;
-        } else {
-            fprintf(stderr, "vessel: emu: unknown option '%s'\n", argv[i]);
-            emu_usage(stderr);
-            return 2;
-        }
+    const char *max = NULL;
+    const struct cmd_opt table[] = {
+        {"strace", 0, CMD_OPT_FLAG, &opts.trace_syscalls},
+        {"bare", 0, CMD_OPT_FLAG, &bare},
+        {"max-insns", 0, CMD_OPT_STR, &max},
+    };
+    /* options, then the program and its arguments */
+    cleanup_free char **pos = calloc((size_t)argc + 1, sizeof(*pos));
+    struct cmd_optparse p = {.verb = "emu",
+                             .opts = table,
+                             .nopts = ARRAY_SIZE(table),
+                             .pos = pos,
+                             .maxpos = argc,
+                             .rest_after_first = true};
+    vs_err err = {0};
+    int r = pos ? cmd_opt_parse(&p, argc - 1, argv + 1, &err) : -1;
+    if (r == CMD_OPT_HELP) {
+        emu_usage(stdout);
+        return 0;
     }
-    if (i >= argc) {
+    if (r < 0) {
+        cmd_print_error(pos ? err.msg : "out of memory");
         emu_usage(stderr);
         return 2;
     }
-    vs_err err = {0};
+    uint64_t max_insns = 0;
+    if (max) {
+        char *end;
+        max_insns = strtoull(max, &end, 0);
+        if (*end || !*max) {
+            fprintf(stderr, "vessel: emu: bad --max-insns '%s'\n", max);
+            return 2;
+        }
+    }
+    if (!p.npos) {
+        emu_usage(stderr);
+        return 2;
+    }
     int status = 0;
     if (bare) {
-        if (rv_bare_run(argv[i], max_insns, &status, &err) < 0) {
+        if (rv_bare_run(pos[0], max_insns, &status, &err) < 0) {
             cmd_print_error(err.msg);
             return 127;
         }
         fflush(stdout);
         return status;
     }
-    if (rv_user_run(argv[i], argv + i, environ, &opts, &status, &err) < 0) {
+    if (rv_user_run(pos[0], pos, environ, &opts, &status, &err) < 0) {
         cmd_print_error(err.msg);
         return 127;
     }

@@ -6,6 +6,7 @@
 #include <libgen.h>
 
 #include "cmd/commands.h"
+#include "util/cleanup.h"
 
 #ifndef VESSEL_VERSION
 #define VESSEL_VERSION "dev"
@@ -16,25 +17,50 @@ void cmd_print_error(const char *msg)
     fprintf(stderr, "vessel: %s\n", msg);
 }
 
+static int cmd_version(int argc, char **argv)
+{
+    printf("vessel %s\n", VESSEL_VERSION);
+    return 0;
+}
+
+static int cmd_help(int argc, char **argv);
+
+static const struct cmd_verb commands[] = {
+    {"vm", cmd_vm, "VERB [ARGS]", "microVMs: KVM on x86_64, emulated riscv64 ('vessel vm help')"},
+    {"oci", cmd_oci, "VERB [ARGS]", "OCI runtime with runc's command line (also as vessel-runc)"},
+    {"emu", cmd_emu, "PROGRAM [ARGS]", "run a riscv64 Linux program (user-mode emulation)"},
+    /* instances, through the daemon (vesseld); instance.c */
+    {"launch", cmd_launch, "IMAGE NAME [--vm|--container] [--arch A] [-c KEY=VALUE]...",
+     "create and start an instance"},
+    {"list", cmd_list, "[--format table|json|csv|yaml]", "the daemon's instances"},
+    {"ls", cmd_list, "", NULL},
+    {"info", cmd_info, "NAME", "one instance"},
+    {"start", cmd_instance_state, "NAME... [--force] [--timeout S]", "start instances"},
+    {"stop", cmd_instance_state, "NAME... [--force] [--timeout S]", "stop instances"},
+    {"restart", cmd_instance_state, "NAME... [--force] [--timeout S]", "restart instances"},
+    {"pause", cmd_instance_state, "NAME...", "pause instances"},
+    {"resume", cmd_instance_state, "NAME...", "resume instances"},
+    {"delete", cmd_delete, "NAME... [--force]", "delete instances"},
+    {"rm", cmd_delete, "", NULL},
+    {"image", cmd_image, "import|list|delete ...", "the daemon's images"},
+    {"version", cmd_version, "", "print the version"},
+    {"help", cmd_help, "", "this list"},
+    {"--version", cmd_version, "", NULL},
+    {"--help", cmd_help, "", NULL},
+    {"-h", cmd_help, "", NULL},
+};
+
 static void usage(FILE *f)
 {
-    fprintf(
-        f, "usage: vessel COMMAND [ARGS]\n\n"
-           "commands:\n"
-           "  vm run [FLAGS]         boot a microVM (KVM on x86_64, emulated with --arch riscv64)\n"
-           "  vm pause|resume|info|snapshot --api-sock PATH\n"
-           "  vm restore DIR | vm clone DIR --count N\n"
-           "  oci VERB [ARGS]        OCI runtime with runc's command line (also as vessel-runc)\n"
-           "  emu PROGRAM [ARGS]     run a riscv64 Linux program (user-mode emulation)\n\n"
-           "instances (through the daemon, vesseld):\n"
-           "  launch IMAGE NAME [--vm|--container] [--arch A] [-c KEY=VALUE]...\n"
-           "  list [--format table|json|csv|yaml]\n"
-           "  info NAME\n"
-           "  start|stop|restart|pause|resume NAME... [--force] [--timeout S]\n"
-           "  delete NAME... [--force]\n"
-           "  image import|list|delete ...\n\n"
-           "  version                print the version\n\n"
-           "'vessel vm run --help' lists the VM flags.\n");
+    fprintf(f, "usage: vessel COMMAND [ARGS]\n\ncommands:\n");
+    cmd_print_verbs(f, "", commands, ARRAY_SIZE(commands));
+    fprintf(f, "\n'vessel vm run --help' lists the VM flags.\n");
+}
+
+static int cmd_help(int argc, char **argv)
+{
+    usage(stdout);
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -46,34 +72,10 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    const char *verb = argv[1];
-    if (!strcmp(verb, "vm"))
-        return cmd_vm(argc - 1, argv + 1);
-    if (!strcmp(verb, "oci"))
-        return cmd_oci(argc - 1, argv + 1);
-    if (!strcmp(verb, "emu"))
-        return cmd_emu(argc - 1, argv + 1);
-    if (!strcmp(verb, "launch"))
-        return cmd_launch(argc - 1, argv + 1);
-    if (!strcmp(verb, "list") || !strcmp(verb, "ls"))
-        return cmd_list(argc - 1, argv + 1);
-    if (!strcmp(verb, "info"))
-        return cmd_info(argc - 1, argv + 1);
-    if (!strcmp(verb, "start") || !strcmp(verb, "stop") || !strcmp(verb, "restart") ||
-        !strcmp(verb, "pause") || !strcmp(verb, "resume"))
-        return cmd_instance_state(argc - 1, argv + 1);
-    if (!strcmp(verb, "delete") || !strcmp(verb, "rm"))
-        return cmd_delete(argc - 1, argv + 1);
-    if (!strcmp(verb, "image"))
-        return cmd_image(argc - 1, argv + 1);
-    if (!strcmp(verb, "version") || !strcmp(verb, "--version")) {
-        printf("vessel %s\n", VESSEL_VERSION);
-        return 0;
+    const struct cmd_verb *c = cmd_find(commands, ARRAY_SIZE(commands), argv[1]);
+    if (!c) {
+        fprintf(stderr, "vessel: unknown command '%s' (see 'vessel help')\n", argv[1]);
+        return 2;
     }
-    if (!strcmp(verb, "help") || !strcmp(verb, "--help") || !strcmp(verb, "-h")) {
-        usage(stdout);
-        return 0;
-    }
-    fprintf(stderr, "vessel: unknown command '%s' (see 'vessel help')\n", verb);
-    return 2;
+    return c->run(argc - 1, argv + 1);
 }

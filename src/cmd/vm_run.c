@@ -39,7 +39,7 @@ int cmd_vm_run(int argc, char **argv)
     struct vm_config cfg;
     vs_err err = {0};
     vm_config_init(&cfg);
-    if (vm_config_parse_args(&cfg, argc, argv, &err) < 0) {
+    if (cmd_vm_run_args(&cfg, argc, argv, &err) < 0) {
         cmd_print_error(err.msg);
         vm_config_free(&cfg);
         return 1;

@@ -1,7 +1,6 @@
 #include "vm/config.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,135 +202,8 @@ static int check_file(const char *what, const char *path, vs_err *err)
     return 0;
 }
 
-static char *xstrdup_replace(char *old, const char *s)
+int vm_config_validate(const struct vm_config *c, vs_err *err)
 {
-    free(old);
-    return strdup(s);
-}
-
-int vm_config_parse_args(struct vm_config *c, int argc, char **argv, vs_err *err)
-{
-    enum {
-        O_KERNEL = 1000,
-        O_INITRD,
-        O_APPEND,
-        O_CPUS,
-        O_MEMORY,
-        O_CONSOLE,
-        O_NOREBOOT,
-        O_DISK,
-        O_NET,
-        O_RNG,
-        O_VCONSOLE,
-        O_VSOCK,
-        O_VSOCK_UDS,
-        O_API,
-        O_ARCH,
-        O_BIOS
-    };
-    static const struct option opts[] = {
-        {"kernel", required_argument, 0, O_KERNEL},
-        {"initrd", required_argument, 0, O_INITRD},
-        {"append", required_argument, 0, O_APPEND},
-        {"cpus", required_argument, 0, O_CPUS},
-        {"memory", required_argument, 0, O_MEMORY},
-        {"console", required_argument, 0, O_CONSOLE},
-        {"no-reboot", no_argument, 0, O_NOREBOOT},
-        {"disk", required_argument, 0, O_DISK},
-        {"net", required_argument, 0, O_NET},
-        {"rng", no_argument, 0, O_RNG},
-        {"virtio-console", required_argument, 0, O_VCONSOLE},
-        {"vsock", required_argument, 0, O_VSOCK},
-        {"vsock-uds", required_argument, 0, O_VSOCK_UDS},
-        {"api-sock", required_argument, 0, O_API},
-        {"arch", required_argument, 0, O_ARCH},
-        {"bios", required_argument, 0, O_BIOS},
-        {0, 0, 0, 0},
-    };
-    uint64_t v;
-    optind = 1;
-    opterr = 0;
-    for (;;) {
-        int o = getopt_long(argc, argv, "+", opts, NULL);
-        if (o == -1)
-            break;
-        switch (o) {
-        case O_KERNEL:
-            c->kernel = xstrdup_replace(c->kernel, optarg);
-            break;
-        case O_INITRD:
-            c->initrd = xstrdup_replace(c->initrd, optarg);
-            break;
-        case O_APPEND:
-            c->append = xstrdup_replace(c->append, optarg);
-            break;
-        case O_BIOS:
-            c->bios = xstrdup_replace(c->bios, optarg);
-            break;
-        case O_CPUS:
-            if (vs_parse_u64(optarg, 1, VM_MAX_CPUS, &v, err) < 0)
-                return vs_error_prefix(err, "--cpus: ");
-            c->cpus = (unsigned)v;
-            break;
-        case O_MEMORY:
-            if (vs_parse_size(optarg, 1ULL << 20, &v, err) < 0)
-                return vs_error_prefix(err, "--memory: ");
-            c->memory = v;
-            break;
-        case O_CONSOLE:
-            if (strcmp(optarg, "stdio") && strcmp(optarg, "none") && strncmp(optarg, "file:", 5))
-                return vs_error(err, EINVAL, "--console: '%s' is not stdio, none or file:PATH",
-                                optarg);
-            c->console = xstrdup_replace(c->console, optarg);
-            break;
-        case O_NOREBOOT:
-            c->no_reboot = true;
-            break;
-        case O_DISK:
-            if (vm_config_add_disk(c, optarg, err) < 0)
-                return -1;
-            break;
-        case O_NET:
-            if (vm_config_add_net(c, optarg, err) < 0)
-                return -1;
-            break;
-        case O_RNG:
-            c->rng = true;
-            break;
-        case O_VCONSOLE:
-            c->vconsole = xstrdup_replace(c->vconsole, optarg);
-            break;
-        case O_VSOCK:
-            /* CIDs 0-2 are reserved (hypervisor, local, host) */
-            if (vs_parse_u64(optarg, 3, 0xfffffffe, &v, err) < 0)
-                return vs_error_prefix(err, "--vsock: guest CID: ");
-            c->vsock_cid = (uint32_t)v;
-            break;
-        case O_VSOCK_UDS:
-            c->vsock_uds = xstrdup_replace(c->vsock_uds, optarg);
-            break;
-        case O_API:
-            c->api_sock = xstrdup_replace(c->api_sock, optarg);
-            break;
-        case O_ARCH:
-            if (!strcmp(optarg, "x86_64") || !strcmp(optarg, "x86-64") || !strcmp(optarg, "amd64"))
-                c->arch = VM_ARCH_X86_64;
-            else if (!strcmp(optarg, "riscv64"))
-                c->arch = VM_ARCH_RISCV64;
-            else
-                return vs_error(err, EINVAL, "--arch: unknown architecture '%s' (x86_64, riscv64)",
-                                optarg);
-            break;
-        case ':':
-            return vs_error(err, EINVAL, "option %s needs a value", argv[optind - 1]);
-        default:
-            return vs_error(err, EINVAL, "unknown option '%s' (see 'vessel vm run --help')",
-                            argv[optind - 1]);
-        }
-    }
-    if (optind < argc)
-        return vs_error(err, EINVAL, "unexpected argument '%s'", argv[optind]);
-
     if (c->memory < MIN_MEMORY)
         return vs_error(err, EINVAL, "--memory: %llu MiB is too small (at least %llu MiB)",
                         (unsigned long long)(c->memory >> 20),
@@ -346,7 +218,11 @@ int vm_config_parse_args(struct vm_config *c, int argc, char **argv, vs_err *err
     }
     if (c->memory % (2ULL << 20))
         return vs_error(err, EINVAL, "--memory: must be a multiple of 2 MiB");
+    return 0;
+}
 
+int vm_config_resolve_boot(struct vm_config *c, vs_err *err)
+{
     if (!c->kernel) {
         /* No --kernel: boot the default guest built by guest/build-*.sh. */
         cleanup_free char *dir = vm_default_guest_dir(c->arch);

@@ -55,9 +55,13 @@ struct vm_config {
 
 void vm_config_init(struct vm_config *c);
 void vm_config_free(struct vm_config *c);
-/* Parse `vessel vm run` arguments (argv[0] is "run"). Validates ranges and
- * that files exist; every problem is one line in err. */
-int vm_config_parse_args(struct vm_config *c, int argc, char **argv, vs_err *err);
+/* The limits every config meets, from flags, the API or a snapshot; one
+ * line in err for the first problem. */
+int vm_config_validate(const struct vm_config *c, vs_err *err);
+/* Before a fresh boot: no kernel means the default guest (vm_default_guest_dir),
+ * the kernel, initrd and firmware must be readable files, and the console
+ * defaults to stdio. */
+int vm_config_resolve_boot(struct vm_config *c, vs_err *err);
 int vm_config_add_disk(struct vm_config *c, const char *spec, vs_err *err);
 int vm_config_add_net(struct vm_config *c, const char *spec, vs_err *err);
 /* Where guest/build-*.sh put the default guest for arch (cached outside the

@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "cmd/commands.h"
 #include "vm/config.h"
 
 static char kernel[] = "/tmp/vessel-test-kernel-XXXXXX";
@@ -37,7 +38,7 @@ static int parse(struct vm_config *c, vs_err *err, ...)
         argv[argc++] = a;
     va_end(ap);
     vm_config_init(c);
-    return vm_config_parse_args(c, argc, argv, err);
+    return cmd_vm_run_args(c, argc, argv, err);
 }
 
 static void good_flags(void **state)

@@ -1,0 +1,101 @@
+/* `vessel vm run` flags into a struct vm_config; the library checks and
+ * completes it (vm_config_validate, vm_config_resolve_boot). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd/commands.h"
+#include "cmd/opt.h"
+#include "util/cleanup.h"
+#include "util/parse.h"
+#include "vm/config.h"
+
+static int set_str(char **field, const char *v)
+{
+    if (!v)
+        return 0;
+    free(*field);
+    *field = strdup(v);
+    return *field ? 0 : -1;
+}
+
+int cmd_vm_run_args(struct vm_config *c, int argc, char **argv, vs_err *err)
+{
+    const char *kernel = NULL, *initrd = NULL, *append = NULL, *bios = NULL, *cpus = NULL;
+    const char *memory = NULL, *console = NULL, *vconsole = NULL, *vsock = NULL;
+    const char *vsock_uds = NULL, *api_sock = NULL, *arch = NULL;
+    struct cmd_strlist disks = {0}, nets = {0};
+    const struct cmd_opt opts[] = {
+        {"kernel", 0, CMD_OPT_STR, &kernel},
+        {"initrd", 0, CMD_OPT_STR, &initrd},
+        {"append", 0, CMD_OPT_STR, &append},
+        {"cpus", 0, CMD_OPT_STR, &cpus},
+        {"memory", 0, CMD_OPT_STR, &memory},
+        {"console", 0, CMD_OPT_STR, &console},
+        {"no-reboot", 0, CMD_OPT_FLAG, &c->no_reboot},
+        {"disk", 0, CMD_OPT_LIST, &disks},
+        {"net", 0, CMD_OPT_LIST, &nets},
+        {"rng", 0, CMD_OPT_FLAG, &c->rng},
+        {"virtio-console", 0, CMD_OPT_STR, &vconsole},
+        {"vsock", 0, CMD_OPT_STR, &vsock},
+        {"vsock-uds", 0, CMD_OPT_STR, &vsock_uds},
+        {"api-sock", 0, CMD_OPT_STR, &api_sock},
+        {"arch", 0, CMD_OPT_STR, &arch},
+        {"bios", 0, CMD_OPT_STR, &bios},
+    };
+    char *pos[1];
+    struct cmd_optparse p = {.verb = "vm run",
+                             .opts = opts,
+                             .nopts = ARRAY_SIZE(opts),
+                             .pos = pos,
+                             .maxpos = 0,
+                             .hint = " (see 'vessel vm run --help')"};
+    int r = cmd_opt_parse(&p, argc - 1, argv + 1, err);
+    if (r == CMD_OPT_HELP)
+        return vs_error(err, EINVAL, "vm run: --help comes alone");
+    if (r < 0)
+        return -1;
+    uint64_t v;
+    if (cpus) {
+        if (vs_parse_u64(cpus, 1, VM_MAX_CPUS, &v, err) < 0)
+            return vs_error_prefix(err, "--cpus: ");
+        c->cpus = (unsigned)v;
+    }
+    if (memory) {
+        if (vs_parse_size(memory, 1ULL << 20, &v, err) < 0)
+            return vs_error_prefix(err, "--memory: ");
+        c->memory = v;
+    }
+    if (console && strcmp(console, "stdio") && strcmp(console, "none") &&
+        strncmp(console, "file:", 5))
+        return vs_error(err, EINVAL, "--console: '%s' is not stdio, none or file:PATH", console);
+    if (vsock) {
+        /* CIDs 0-2 are reserved (hypervisor, local, host) */
+        if (vs_parse_u64(vsock, 3, 0xfffffffe, &v, err) < 0)
+            return vs_error_prefix(err, "--vsock: guest CID: ");
+        c->vsock_cid = (uint32_t)v;
+    }
+    if (arch) {
+        if (!strcmp(arch, "x86_64") || !strcmp(arch, "x86-64") || !strcmp(arch, "amd64"))
+            c->arch = VM_ARCH_X86_64;
+        else if (!strcmp(arch, "riscv64"))
+            c->arch = VM_ARCH_RISCV64;
+        else
+            return vs_error(err, EINVAL, "--arch: unknown architecture '%s' (x86_64, riscv64)",
+                            arch);
+    }
+    for (size_t i = 0; i < disks.n; i++)
+        if (vm_config_add_disk(c, disks.v[i], err) < 0)
+            return -1;
+    for (size_t i = 0; i < nets.n; i++)
+        if (vm_config_add_net(c, nets.v[i], err) < 0)
+            return -1;
+    if (set_str(&c->kernel, kernel) || set_str(&c->initrd, initrd) || set_str(&c->append, append) ||
+        set_str(&c->bios, bios) || set_str(&c->console, console) ||
+        set_str(&c->vconsole, vconsole) || set_str(&c->vsock_uds, vsock_uds) ||
+        set_str(&c->api_sock, api_sock))
+        return vs_error(err, ENOMEM, "out of memory");
+    if (vm_config_validate(c, err) < 0)
+        return -1;
+    return vm_config_resolve_boot(c, err);
+}
