@@ -86,6 +86,11 @@ void operation_progress(struct daemon *d, const char *op_id, json_t *progress);
 json_t *operation_wait(struct daemon *d, const char *id, int timeout_s, vs_err *err);
 void operation_reconcile(struct daemon *d);
 
+/* Split a container command line into words (out: a JSON array) as a
+ * shell would for plain words, '...' and "..." quoting and backslash
+ * escapes, without expansions. */
+int daemon_split_command(const char *cmd, json_t *out, vs_err *err);
+
 /* Remove a directory tree (best effort; for instance and image dirs). */
 void daemon_rm_rf(const char *path);
 long long daemon_now_ms(void);

@@ -237,7 +237,7 @@ static enum MHD_Result get_server(struct call *k)
 
 /* Does url match pattern? The {param} segment (no '/', not empty) is copied
  * into param. */
-static bool match(const char *pattern, const char *url, char *param, size_t plen)
+bool http_route_match(const char *pattern, const char *url, char *param, size_t plen)
 {
     while (*pattern) {
         if (*pattern == '{') {
@@ -292,7 +292,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     bool path_known = false;
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         const struct route *r = &routes[i];
-        if (!match(r->path, url, param, sizeof(param)))
+        if (!http_route_match(r->path, url, param, sizeof(param)))
             continue;
         path_known = true;
         if (strcmp(r->method, method))

@@ -78,8 +78,6 @@ static bool is_container(json_t *inst)
     return !strcmp(str(inst, "type"), "container");
 }
 
-static int split_command(const char *cmd, json_t *out, vs_err *err);
-
 /* Check one config key=value for an instance of this type. */
 static int check_config(const char *type, const char *key, json_t *val, vs_err *err)
 {
@@ -112,7 +110,7 @@ static int check_config(const char *type, const char *key, json_t *val, vs_err *
                             (unsigned long long)(host >> 20));
     } else if (!strcmp(key, "command")) {
         json_t *words = json_array();
-        int rc = split_command(v, words, err);
+        int rc = daemon_split_command(v, words, err);
         json_decref(words);
         if (rc < 0)
             return vs_error_prefix(err, "config ");
@@ -225,7 +223,7 @@ json_t *instance_info(struct daemon *d, const char *name, vs_err *err)
 
 /* Split a command line into words as a shell would for plain words and
  * '...' / "..." quoting and backslash escapes; no expansions. */
-static int split_command(const char *cmd, json_t *out, vs_err *err)
+int daemon_split_command(const char *cmd, json_t *out, vs_err *err)
 {
     size_t n = strlen(cmd);
     char *word = malloc(n + 1);
@@ -280,7 +278,7 @@ static int container_write_bundle(struct daemon *d, json_t *inst, vs_err *err)
     const char *cmd = config_get(inst, "command");
     if (!cmd)
         cmd = config_get(inst, "volatile.image_command");
-    if (split_command(cmd ? cmd : "/bin/sh", args, err) < 0) {
+    if (daemon_split_command(cmd ? cmd : "/bin/sh", args, err) < 0) {
         json_decref(args);
         json_decref(spec);
         return -1;
