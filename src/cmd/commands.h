@@ -34,6 +34,7 @@ int cmd_info(int argc, char **argv);
 int cmd_instance_state(int argc, char **argv); /* start|stop|restart|pause|resume */
 int cmd_delete(int argc, char **argv);
 int cmd_image(int argc, char **argv);
+int cmd_exec(int argc, char **argv);
 
 /* vm verbs */
 int cmd_vm_run(int argc, char **argv);     /* vm_run.c */

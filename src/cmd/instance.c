@@ -8,11 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "api/client.h"
 #include "cmd/commands.h"
+#include "util/unix_socket.h"
 
 static const char *socket_path(void)
 {
@@ -444,4 +447,106 @@ int cmd_image(int argc, char **argv)
     }
     fprintf(stderr, "vessel: unknown image verb '%s' (import, list, delete)\n", argv[1]);
     return 2;
+}
+
+/* Hand our stdin/stdout/stderr to the daemon's exec socket and wait for the
+ * command's exit status; a terminal is put in raw mode while -t runs. */
+static int exec_over_socket(const char *path, bool tty)
+{
+    vs_err err = {0};
+    int s = vs_unix_connect(path, &err);
+    if (s < 0) {
+        cmd_print_error(err.msg);
+        return 1;
+    }
+    char byte = tty ? 't' : '-';
+    struct iovec iov = {&byte, 1};
+    union {
+        char buf[CMSG_SPACE(3 * sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    memset(&u, 0, sizeof(u));
+    struct msghdr m = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(3 * sizeof(int));
+    int fds[3] = {0, 1, 2};
+    memcpy(CMSG_DATA(c), fds, sizeof(fds));
+    struct termios saved;
+    bool raw = tty && tcgetattr(0, &saved) == 0;
+    if (sendmsg(s, &m, MSG_NOSIGNAL) != 1) {
+        fprintf(stderr, "vessel: exec: %s\n", strerror(errno));
+        close(s);
+        return 1;
+    }
+    if (raw) {
+        struct termios r = saved;
+        cfmakeraw(&r);
+        tcsetattr(0, TCSANOW, &r);
+    }
+    int32_t status;
+    ssize_t n;
+    do
+        n = read(s, &status, sizeof(status));
+    while (n < 0 && errno == EINTR);
+    if (raw)
+        tcsetattr(0, TCSANOW, &saved);
+    close(s);
+    if (n != sizeof(status)) {
+        fprintf(stderr, "vessel: exec: the daemon ended the command without an exit status\n");
+        return 1;
+    }
+    return status;
+}
+
+int cmd_exec(int argc, char **argv)
+{
+    bool tty = false;
+    int i = 1;
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (!strcmp(argv[i], "--")) {
+            break;
+        } else if (!strcmp(argv[i], "-t") || !strcmp(argv[i], "--tty")) {
+            tty = true;
+        } else {
+            fprintf(stderr, "vessel: exec: unknown flag '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    /* NAME [--] CMD... (flags may also come after the name) */
+    if (i >= argc || !strcmp(argv[i], "--")) {
+        fprintf(stderr, "usage: vessel exec NAME [-t] [--] COMMAND [ARGS...]\n");
+        return 2;
+    }
+    const char *name = argv[i++];
+    for (; i < argc && argv[i][0] == '-'; i++) {
+        if (!strcmp(argv[i], "--")) {
+            i++;
+            break;
+        }
+        if (!strcmp(argv[i], "-t") || !strcmp(argv[i], "--tty"))
+            tty = true;
+        else
+            break;
+    }
+    if (i >= argc) {
+        fprintf(stderr, "usage: vessel exec NAME [-t] [--] COMMAND [ARGS...]\n");
+        return 2;
+    }
+    json_t *cmd = json_array();
+    for (; i < argc; i++)
+        json_array_append_new(cmd, json_string(argv[i]));
+    json_t *req = json_pack("{s:o}", "command", cmd);
+    char path[512];
+    snprintf(path, sizeof(path), "/1.0/instances/%s/exec", name);
+    json_t *resp = call("POST", path, req);
+    json_decref(req);
+    if (!resp)
+        return 1;
+    const char *sock = json_string_value(json_object_get(resp, "socket"));
+    int rc = sock ? exec_over_socket(sock, tty && isatty(0)) : 1;
+    json_decref(resp);
+    return rc;
 }

@@ -43,6 +43,7 @@ static const struct cmd_verb commands[] = {
     {"delete", cmd_delete, "NAME... [--force]", "delete instances"},
     {"rm", cmd_delete, "", NULL},
     {"image", cmd_image, "import|list|delete ...", "the daemon's images"},
+    {"exec", cmd_exec, "NAME [-t] [--] COMMAND [ARGS...]", "run a command in an instance"},
     {"version", cmd_version, "", "print the version"},
     {"help", cmd_help, "", "this list"},
     {"--version", cmd_version, "", NULL},

@@ -59,6 +59,11 @@ json_t *instance_create(struct daemon *d, json_t *req, vs_err *err);
 int instance_change_state(struct daemon *d, const char *name, const char *action, bool force,
                           int timeout, vs_err *err);
 int instance_delete(struct daemon *d, const char *name, bool force, vs_err *err);
+/* exec (exec.c): req {"command": [..], "record_output"?: bool}. Returns
+ * {"socket": PATH} where the client hands over its stdin/stdout/stderr
+ * (SCM_RIGHTS, one byte 't' for a terminal or '-') and reads the exit
+ * status (int32), or with record_output {"exit_code","stdout","stderr"}. */
+json_t *instance_exec(struct daemon *d, const char *name, json_t *req, vs_err *err);
 /* Refresh every instance's state from the host (after a daemon restart). */
 void instance_reconcile(struct daemon *d);
 /* Is name a valid instance name (letters, digits, '-', 1..63, starting with

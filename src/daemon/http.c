@@ -152,6 +152,14 @@ static enum MHD_Result put_instance_state(struct call *k)
     return reply_result(k, instance_info(k->d, k->param, &err), &err);
 }
 
+static enum MHD_Result post_instance_exec(struct call *k)
+{
+    vs_err err = {0};
+    json_t *j = instance_exec(k->d, k->param, k->body, &err);
+    return j ? reply(k->c, json_object_get(j, "socket") ? MHD_HTTP_CREATED : MHD_HTTP_OK, j)
+             : reply_err(k->c, &err);
+}
+
 static enum MHD_Result get_images(struct call *k)
 {
     vs_err err = {0};
@@ -214,6 +222,7 @@ static const struct route {
     {"GET", "/1.0/instances/{name}", get_instance, false},
     {"DELETE", "/1.0/instances/{name}", delete_instance, false},
     {"PUT", "/1.0/instances/{name}/state", put_instance_state, true},
+    {"POST", "/1.0/instances/{name}/exec", post_instance_exec, true},
     {"GET", "/1.0/images", get_images, false},
     {"POST", "/1.0/images", post_images, true},
     {"GET", "/1.0/images/{ref}", get_image, false},

@@ -216,3 +216,33 @@ def test_list_formats(daemon, busybox):
     assert '- name: "f1"' in yaml and 'state: "stopped"' in yaml
     r = daemon.cli("list", "--format", "xml")
     assert r.returncode != 0 and "unknown --format 'xml'" in r.stderr
+
+
+def test_exec_streams_stdio_and_returns_the_exit_status(daemon, busybox):
+    daemon.cli("launch", busybox, "e1", "-c", "command=sleep 1000", check=True)
+    p = subprocess.run([str(daemon_vessel()), "exec", "e1", "--", "sh", "-c",
+                        "read line; echo got:$line; echo oops >&2; ps -o pid,comm; exit 7"],
+                       input="hello\n", capture_output=True, text=True, env=daemon.env,
+                       timeout=60)
+    assert p.returncode == 7
+    assert p.stdout.startswith("got:hello\n") and p.stderr == "oops\n"
+    # inside the container's pid namespace: its init is pid 1, nothing of the host
+    pids = [int(ln.split()[0]) for ln in p.stdout.splitlines()[2:] if ln.split()]
+    assert 1 in pids and max(pids) < 20, p.stdout
+    # the same through the API for scripts
+    status, body = daemon.curl("POST", "/1.0/instances/e1/exec",
+                               {"command": ["sh", "-c", "echo hi; exit 5"],
+                                "record_output": True})
+    assert status == 200 and body == {"exit_code": 5, "stdout": "hi\n", "stderr": ""}
+    r = daemon.cli("exec", "e1", "--", "/no/such/program")
+    assert r.returncode != 0
+    status, body = daemon.curl("POST", "/1.0/instances/e1/exec", {"command": "true"})
+    assert status == 400 and "array of strings" in body["error"]
+    daemon.cli("stop", "e1", "--force", check=True)
+    r = daemon.cli("exec", "e1", "--", "true")
+    assert r.returncode != 0 and "exec needs it running" in r.stderr
+
+
+def daemon_vessel():
+    from conftest import vessel_path  # this folder's conftest
+    return vessel_path()

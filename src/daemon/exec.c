@@ -1,0 +1,245 @@
+/* exec: a command in a running container, with the caller's own stdin,
+ * stdout and stderr.
+ *
+ * The daemon answers an exec request with a one-shot unix socket in the
+ * instance's directory (root-only, like the daemon's). A child of the
+ * daemon waits there for the client, receives the client's three file
+ * descriptors with SCM_RIGHTS, runs the command on them through the OCI
+ * library (so output streams with no copy through the daemon, and -t gives
+ * the command a terminal relayed to the client's), and sends back the exit
+ * status as one 32-bit integer. With record_output the daemon instead runs
+ * the command on pipes and returns what it wrote (for scripts and curl). */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "daemon/daemon.h"
+#include "oci/container.h"
+#include "util/log.h"
+#include "util/unix_socket.h"
+
+#define RECORD_MAX (1024 * 1024)
+#define ACCEPT_TIMEOUT_MS 30000
+
+/* argv from the request's "command" (an array of strings). */
+static char **command_argv(json_t *cmd, vs_err *err)
+{
+    size_t n = json_array_size(cmd);
+    if (!json_is_array(cmd) || n == 0 || n > 4096) {
+        vs_error(err, EINVAL, "\"command\" must be a non-empty array of strings");
+        return NULL;
+    }
+    char **argv = calloc(n + 1, sizeof(*argv));
+    for (size_t i = 0; argv && i < n; i++) {
+        const char *s = json_string_value(json_array_get(cmd, i));
+        if (!s) {
+            free(argv);
+            vs_error(err, EINVAL, "\"command\" must be a non-empty array of strings");
+            return NULL;
+        }
+        argv[i] = (char *)s;
+    }
+    if (!argv)
+        vs_error(err, ENOMEM, "out of memory");
+    return argv;
+}
+
+/* In a child of the daemon: run argv in the container on fds 0..2 (already
+ * in place) and return its exit status. */
+static int run_in_container(struct daemon *d, const char *name, char **argv, bool tty)
+{
+    struct oci_exec_opts o = {.root = d->oci_root, .id = name, .args = argv, .tty = tty};
+    int status = 0;
+    vs_err err = {0};
+    if (oci_exec(&o, &status, &err) < 0) {
+        dprintf(2, "vessel exec: %s\n", err.msg);
+        return 126;
+    }
+    return status;
+}
+
+static void child_setup(void)
+{
+    setsid();
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    signal(SIGPIPE, SIG_DFL);
+}
+
+/* Receive the client's stdin, stdout and stderr. */
+static int recv_fds(int sock, int fds[3], bool *tty)
+{
+    char byte;
+    struct iovec iov = {&byte, 1};
+    union {
+        char buf[CMSG_SPACE(3 * sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    struct msghdr m = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
+    if (recvmsg(sock, &m, MSG_CMSG_CLOEXEC) != 1)
+        return -1;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    if (!c || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(3 * sizeof(int)))
+        return -1;
+    memcpy(fds, CMSG_DATA(c), 3 * sizeof(int));
+    *tty = byte == 't';
+    return 0;
+}
+
+static void serve_one(struct daemon *d, const char *name, char **argv, bool tty_allowed,
+                      int listener, const char *path)
+{
+    struct pollfd p = {.fd = listener, .events = POLLIN};
+    int ready = poll(&p, 1, ACCEPT_TIMEOUT_MS);
+    int conn = ready == 1 ? accept4(listener, NULL, NULL, SOCK_CLOEXEC) : -1;
+    close(listener);
+    unlink(path);
+    int fds[3];
+    bool tty = false;
+    if (conn < 0 || recv_fds(conn, fds, &tty) < 0)
+        _exit(1);
+    for (int i = 0; i < 3; i++) {
+        dup2(fds[i], i);
+        close(fds[i]);
+    }
+    int32_t status = run_in_container(d, name, argv, tty && tty_allowed);
+    if (write(conn, &status, sizeof(status)) != sizeof(status))
+        _exit(1);
+    _exit(0);
+}
+
+/* Run argv on pipes and collect up to RECORD_MAX of each stream. */
+static json_t *record(struct daemon *d, const char *name, char **argv, vs_err *err)
+{
+    int out[2], errp[2];
+    if (pipe2(out, O_CLOEXEC) < 0)
+        return vs_error_errno(err, "pipe"), NULL;
+    if (pipe2(errp, O_CLOEXEC) < 0) {
+        close(out[0]);
+        close(out[1]);
+        return vs_error_errno(err, "pipe"), NULL;
+    }
+    pid_t child = fork();
+    if (child == 0) {
+        child_setup();
+        int null = open("/dev/null", O_RDONLY);
+        dup2(null, 0);
+        dup2(out[1], 1);
+        dup2(errp[1], 2);
+        _exit(run_in_container(d, name, argv, false));
+    }
+    close(out[1]);
+    close(errp[1]);
+    if (child < 0) {
+        close(out[0]);
+        close(errp[0]);
+        return vs_error_errno(err, "fork"), NULL;
+    }
+    char *buf[2] = {malloc(RECORD_MAX), malloc(RECORD_MAX)};
+    size_t len[2] = {0, 0};
+    struct pollfd p[2] = {{.fd = out[0], .events = POLLIN}, {.fd = errp[0], .events = POLLIN}};
+    int open_n = 2;
+    while (open_n > 0 && buf[0] && buf[1]) {
+        if (poll(p, 2, -1) < 0 && errno != EINTR)
+            break;
+        for (int i = 0; i < 2; i++) {
+            if (p[i].fd < 0 || !p[i].revents)
+                continue;
+            char tmp[16384];
+            ssize_t n = read(p[i].fd, tmp, sizeof(tmp));
+            if (n <= 0) {
+                close(p[i].fd);
+                p[i].fd = -1;
+                open_n--;
+                continue;
+            }
+            size_t take = (size_t)n < RECORD_MAX - len[i] ? (size_t)n : RECORD_MAX - len[i];
+            memcpy(buf[i] + len[i], tmp, take);
+            len[i] += take;
+        }
+    }
+    for (int i = 0; i < 2; i++)
+        if (p[i].fd >= 0)
+            close(p[i].fd);
+    int status = 0;
+    while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+        ;
+    json_t *r = NULL;
+    if (buf[0] && buf[1])
+        r = json_pack("{s:i, s:s%, s:s%}", "exit_code",
+                      WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), "stdout",
+                      buf[0], len[0], "stderr", buf[1], len[1]);
+    if (!r)
+        vs_error(err, ENOMEM, "out of memory (or output that is not UTF-8)");
+    free(buf[0]);
+    free(buf[1]);
+    return r;
+}
+
+json_t *instance_exec(struct daemon *d, const char *name, json_t *req, vs_err *err)
+{
+    json_t *inst = instance_info(d, name, err);
+    if (!inst)
+        return NULL;
+    json_t *out = NULL;
+    char **argv = NULL;
+    const char *type = json_string_value(json_object_get(inst, "type"));
+    const char *state = json_string_value(json_object_get(inst, "state"));
+    if (strcmp(type, "container")) {
+        vs_error(err, ENOSYS,
+                 "exec into a VM needs the guest agent over vsock, which is not there yet");
+        goto out;
+    }
+    if (strcmp(state, "running")) {
+        vs_error(err, EBUSY, "instance %s is %s: exec needs it running", name, state);
+        goto out;
+    }
+    argv = command_argv(json_object_get(req, "command"), err);
+    if (!argv)
+        goto out;
+    if (json_is_true(json_object_get(req, "record_output"))) {
+        out = record(d, name, argv, err);
+        goto out;
+    }
+    char path[4300];
+    static unsigned counter;
+    snprintf(path, sizeof(path), "%s/instances/%s/exec-%d-%u.sock", d->state_dir, name, getpid(),
+             __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));
+    int listener = vs_unix_listen(path, 1, err);
+    if (listener < 0)
+        goto out;
+    chmod(path, 0600);
+    pid_t child = fork();
+    if (child == 0) {
+        child_setup();
+        /* a grandchild serves, so the daemon has nothing to reap later */
+        pid_t g = fork();
+        if (g == 0)
+            serve_one(d, name, argv, true, listener, path);
+        _exit(g < 0);
+    }
+    close(listener);
+    if (child < 0) {
+        unlink(path);
+        vs_error_errno(err, "fork");
+        goto out;
+    }
+    while (waitpid(child, NULL, 0) < 0 && errno == EINTR)
+        ;
+    out = json_pack("{s:s}", "socket", path);
+out:
+    free(argv);
+    json_decref(inst);
+    return out;
+}
