@@ -35,6 +35,10 @@ int cmd_instance_state(int argc, char **argv); /* start|stop|restart|pause|resum
 int cmd_delete(int argc, char **argv);
 int cmd_image(int argc, char **argv);
 int cmd_exec(int argc, char **argv);
+int cmd_snapshot(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
+int cmd_copy(int argc, char **argv);
+int cmd_publish(int argc, char **argv);
 
 /* vm verbs */
 int cmd_vm_run(int argc, char **argv);     /* vm_run.c */

@@ -43,6 +43,8 @@ static json_t *call(const char *method, const char *path, json_t *body)
     return resp;
 }
 
+static void split_ref(const char *ref, char *name, size_t n, const char **snap);
+
 enum format { FMT_TABLE, FMT_JSON, FMT_CSV, FMT_YAML };
 
 static int parse_format(const char *s, enum format *f)
@@ -297,7 +299,13 @@ int cmd_delete(int argc, char **argv)
     int rc = 0;
     for (int i = 1; i <= n; i++) {
         char path[512];
-        snprintf(path, sizeof(path), "/1.0/instances/%s%s", argv[i], force ? "?force=1" : "");
+        char name[256];
+        const char *snap;
+        split_ref(argv[i], name, sizeof(name), &snap);
+        if (snap)
+            snprintf(path, sizeof(path), "/1.0/instances/%s/snapshots/%s", name, snap);
+        else
+            snprintf(path, sizeof(path), "/1.0/instances/%s%s", argv[i], force ? "?force=1" : "");
         json_t *resp = call("DELETE", path, NULL);
         if (!resp)
             rc = 1;
@@ -549,4 +557,125 @@ int cmd_exec(int argc, char **argv)
     int rc = sock ? exec_over_socket(sock, tty && isatty(0)) : 1;
     json_decref(resp);
     return rc;
+}
+
+/* An operation's end: its result, or its error printed once. */
+static json_t *operation_result(json_t *op)
+{
+    if (!op)
+        return NULL;
+    json_t *done = wait_operation(op);
+    json_decref(op);
+    if (!done)
+        return NULL;
+    if (strcmp(json_string_value(json_object_get(done, "status")), "success")) {
+        const char *e = json_string_value(json_object_get(done, "error"));
+        cmd_print_error(e ? e : "the operation failed");
+        json_decref(done);
+        return NULL;
+    }
+    json_t *r = json_incref(json_object_get(done, "result"));
+    json_decref(done);
+    return r;
+}
+
+/* "NAME/SNAP" into its parts (snap NULL without a '/'). */
+static void split_ref(const char *ref, char *name, size_t n, const char **snap)
+{
+    snprintf(name, n, "%s", ref);
+    char *slash = strchr(name, '/');
+    *snap = NULL;
+    if (slash) {
+        *slash = 0;
+        *snap = ref + (slash - name) + 1;
+    }
+}
+
+int cmd_snapshot(int argc, char **argv)
+{
+    if (argc < 2 || argc > 3) {
+        fprintf(stderr, "usage: vessel snapshot NAME [SNAPSHOT]\n");
+        return 2;
+    }
+    char path[512];
+    snprintf(path, sizeof(path), "/1.0/instances/%s/snapshots", argv[1]);
+    json_t *req = argc == 3 ? json_pack("{s:s}", "name", argv[2]) : json_object();
+    json_t *snap = operation_result(call("POST", path, req));
+    json_decref(req);
+    if (!snap)
+        return 1;
+    printf("snapshot %s/%s%s\n", argv[1], json_string_value(json_object_get(snap, "name")),
+           json_integer_value(json_object_get(snap, "stateful")) ? " (with the running state)"
+                                                                 : "");
+    json_decref(snap);
+    return 0;
+}
+
+int cmd_restore(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: vessel restore NAME SNAPSHOT\n");
+        return 2;
+    }
+    char path[512];
+    snprintf(path, sizeof(path), "/1.0/instances/%s/snapshots/%s/restore", argv[1], argv[2]);
+    json_t *resp = call("POST", path, NULL);
+    json_decref(resp);
+    return resp ? 0 : 1;
+}
+
+int cmd_copy(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr, "usage: vessel copy SOURCE[/SNAPSHOT] NAME\n");
+        return 2;
+    }
+    char src[256], path[512];
+    const char *snap;
+    split_ref(argv[1], src, sizeof(src), &snap);
+    snprintf(path, sizeof(path), "/1.0/instances/%s/copy", src);
+    json_t *req = json_pack("{s:s, s:s?}", "name", argv[2], "snapshot", snap);
+    json_t *inst = operation_result(call("POST", path, req));
+    json_decref(req);
+    if (!inst)
+        return 1;
+    printf("%s %s: copied from %s\n", json_string_value(json_object_get(inst, "type")), argv[2],
+           argv[1]);
+    json_decref(inst);
+    return 0;
+}
+
+int cmd_publish(int argc, char **argv)
+{
+    const char *alias = NULL, *ref = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--alias") && i + 1 < argc)
+            alias = argv[++i];
+        else if (!strncmp(argv[i], "--alias=", 8))
+            alias = argv[i] + 8;
+        else if (!ref && argv[i][0] != '-')
+            ref = argv[i];
+        else {
+            fprintf(stderr, "vessel: publish: unexpected '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!ref) {
+        fprintf(stderr, "usage: vessel publish NAME[/SNAPSHOT] [--alias ALIAS]\n");
+        return 2;
+    }
+    char name[256], path[512];
+    const char *snap;
+    split_ref(ref, name, sizeof(name), &snap);
+    snprintf(path, sizeof(path), "/1.0/instances/%s/publish", name);
+    json_t *req = json_pack("{s:s?, s:s?}", "alias", alias, "snapshot", snap);
+    json_t *img = operation_result(call("POST", path, req));
+    json_decref(req);
+    if (!img)
+        return 1;
+    printf("image %.12s published from %s%s%s\n",
+           json_string_value(json_object_get(img, "fingerprint")), ref, alias ? " as " : "",
+           alias ? alias : "");
+    json_decref(img);
+    return 0;
 }

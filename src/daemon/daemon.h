@@ -59,6 +59,24 @@ json_t *instance_create(struct daemon *d, json_t *req, vs_err *err);
 int instance_change_state(struct daemon *d, const char *name, const char *action, bool force,
                           int timeout, vs_err *err);
 int instance_delete(struct daemon *d, const char *name, bool force, vs_err *err);
+/* Steps of an instance's life cycle for callers that hold its claim
+ * (snapshots, copies); the record is updated in the store. */
+int instance_start_claimed(struct daemon *d, json_t *inst, vs_err *err);
+int instance_stop_claimed(struct daemon *d, json_t *inst, bool force, int timeout, vs_err *err);
+int instance_pause_claimed(struct daemon *d, json_t *inst, bool pause, vs_err *err);
+/* The state the host shows now (the record is brought in line). */
+const char *instance_refresh_state(struct daemon *d, json_t *inst);
+/* STATE/instances/NAME[/file] */
+void instance_path(struct daemon *d, const char *name, const char *file, char *out, size_t n);
+
+/* Snapshots, copies and publishing (snapshot.c). The operations' req
+ * carries the instance's name as "instance"; the handler has claimed it
+ * and the operation releases it. */
+json_t *snapshot_create_op(struct daemon *d, json_t *req, const char *op_id, vs_err *err);
+int snapshot_restore(struct daemon *d, const char *name, const char *snap, vs_err *err);
+int snapshot_delete(struct daemon *d, const char *name, const char *snap, vs_err *err);
+json_t *instance_copy_op(struct daemon *d, json_t *req, const char *op_id, vs_err *err);
+json_t *instance_publish_op(struct daemon *d, json_t *req, const char *op_id, vs_err *err);
 /* exec (exec.c): req {"command": [..], "record_output"?: bool}. Returns
  * {"socket": PATH} where the client hands over its stdin/stdout/stderr
  * (SCM_RIGHTS, one byte 't' for a terminal or '-') and reads the exit

@@ -36,8 +36,8 @@ struct request {
 struct call {
     struct daemon *d;
     struct MHD_Connection *c;
-    const char *param;
-    json_t *body; /* NULL for GET/DELETE */
+    const char *param, *param2; /* {name}, then {snap} */
+    json_t *body;               /* NULL for GET/DELETE */
 };
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, json_t *j)
@@ -160,6 +160,87 @@ static enum MHD_Result post_instance_exec(struct call *k)
              : reply_err(k->c, &err);
 }
 
+/* Start an operation on instance k->param: claimed here (a second request
+ * gets 409 at once), released by the operation. */
+static enum MHD_Result start_instance_op(struct call *k, const char *kind, operation_fn fn)
+{
+    vs_err err = {0};
+    json_t *inst = store_instance_get(k->d->store, k->param, &err);
+    if (!inst)
+        return reply_err(k->c, &err);
+    json_decref(inst);
+    if (!daemon_claim(k->d, k->param, &err))
+        return reply_err(k->c, &err);
+    json_object_set_new(k->body, "instance", json_string(k->param));
+    json_t *op = operation_start(k->d, kind, k->param, fn, k->body, &err);
+    if (!op) {
+        daemon_release(k->d, k->param);
+        return reply_err(k->c, &err);
+    }
+    return reply(k->c, MHD_HTTP_ACCEPTED, op);
+}
+
+static enum MHD_Result get_snapshots(struct call *k)
+{
+    vs_err err = {0};
+    json_t *inst = store_instance_get(k->d->store, k->param, &err);
+    if (!inst)
+        return reply_err(k->c, &err);
+    json_decref(inst);
+    return reply_result(k, store_snapshot_list(k->d->store, k->param, &err), &err);
+}
+
+static enum MHD_Result post_snapshots(struct call *k)
+{
+    return start_instance_op(k, "snapshot", snapshot_create_op);
+}
+
+static enum MHD_Result get_snapshot(struct call *k)
+{
+    vs_err err = {0};
+    return reply_result(k, store_snapshot_get(k->d->store, k->param, k->param2, &err), &err);
+}
+
+static enum MHD_Result delete_snapshot(struct call *k)
+{
+    vs_err err = {0};
+    if (!daemon_claim(k->d, k->param, &err))
+        return reply_err(k->c, &err);
+    int rc = snapshot_delete(k->d, k->param, k->param2, &err);
+    daemon_release(k->d, k->param);
+    if (rc < 0)
+        return reply_err(k->c, &err);
+    return reply(k->c, MHD_HTTP_OK, json_pack("{s:s}", "deleted", k->param2));
+}
+
+static enum MHD_Result post_snapshot_restore(struct call *k)
+{
+    vs_err err = {0};
+    if (snapshot_restore(k->d, k->param, k->param2, &err) < 0)
+        return reply_err(k->c, &err);
+    return reply_result(k, instance_info(k->d, k->param, &err), &err);
+}
+
+static enum MHD_Result post_instance_copy(struct call *k)
+{
+    vs_err err = {0};
+    const char *dst = json_string_value(json_object_get(k->body, "name"));
+    if (instance_validate_name(dst, &err) < 0)
+        return reply_err(k->c, &err);
+    json_t *taken = store_instance_get(k->d->store, dst, NULL);
+    if (taken) {
+        json_decref(taken);
+        vs_error(&err, EEXIST, "instance '%s' already exists", dst);
+        return reply_err(k->c, &err);
+    }
+    return start_instance_op(k, "copy", instance_copy_op);
+}
+
+static enum MHD_Result post_instance_publish(struct call *k)
+{
+    return start_instance_op(k, "publish", instance_publish_op);
+}
+
 static enum MHD_Result get_images(struct call *k)
 {
     vs_err err = {0};
@@ -223,6 +304,13 @@ static const struct route {
     {"DELETE", "/1.0/instances/{name}", delete_instance, false},
     {"PUT", "/1.0/instances/{name}/state", put_instance_state, true},
     {"POST", "/1.0/instances/{name}/exec", post_instance_exec, true},
+    {"GET", "/1.0/instances/{name}/snapshots", get_snapshots, false},
+    {"POST", "/1.0/instances/{name}/snapshots", post_snapshots, true},
+    {"GET", "/1.0/instances/{name}/snapshots/{snap}", get_snapshot, false},
+    {"DELETE", "/1.0/instances/{name}/snapshots/{snap}", delete_snapshot, false},
+    {"POST", "/1.0/instances/{name}/snapshots/{snap}/restore", post_snapshot_restore, false},
+    {"POST", "/1.0/instances/{name}/copy", post_instance_copy, true},
+    {"POST", "/1.0/instances/{name}/publish", post_instance_publish, true},
     {"GET", "/1.0/images", get_images, false},
     {"POST", "/1.0/images", post_images, true},
     {"GET", "/1.0/images/{ref}", get_image, false},
@@ -244,18 +332,17 @@ static enum MHD_Result get_server(struct call *k)
                            store_schema_version(k->d->store), "routes", r));
 }
 
-/* Does url match pattern? The {param} segment (no '/', not empty) is copied
- * into param. */
-bool http_route_match(const char *pattern, const char *url, char *param, size_t plen)
+bool http_route_match(const char *pattern, const char *url, struct route_params *p)
 {
+    p->n = 0;
     while (*pattern) {
         if (*pattern == '{') {
             const char *end = strchr(pattern, '}');
             size_t n = strcspn(url, "/");
-            if (!end || n == 0 || n >= plen)
+            if (!end || n == 0 || n >= sizeof(p->v[0]) || p->n >= ROUTE_MAX_PARAMS)
                 return false;
-            memcpy(param, url, n);
-            param[n] = 0;
+            memcpy(p->v[p->n], url, n);
+            p->v[p->n++][n] = 0;
             pattern = end + 1;
             url += n;
             continue;
@@ -297,16 +384,16 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     if (rq->too_big)
         return reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large (1 MiB max)");
 
-    char param[256] = "";
+    struct route_params params;
     bool path_known = false;
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
         const struct route *r = &routes[i];
-        if (!http_route_match(r->path, url, param, sizeof(param)))
+        if (!http_route_match(r->path, url, &params))
             continue;
         path_known = true;
         if (strcmp(r->method, method))
             continue;
-        struct call k = {.d = s->d, .c = c, .param = param};
+        struct call k = {.d = s->d, .c = c, .param = params.v[0], .param2 = params.v[1]};
         if (r->body) {
             json_error_t jerr;
             k.body = json_loadb(rq->body ? rq->body : "", rq->len, 0, &jerr);

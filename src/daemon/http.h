@@ -13,9 +13,16 @@
 struct daemon;
 struct http_server;
 
-/* Does url match a route pattern ("/1.0/instances/{name}")? The {param}
- * segment (not empty, no '/') is copied into param (plen bytes). */
-bool http_route_match(const char *pattern, const char *url, char *param, size_t plen);
+#define ROUTE_MAX_PARAMS 2
+struct route_params {
+    char v[ROUTE_MAX_PARAMS][256];
+    unsigned n;
+};
+
+/* Does url match a route pattern ("/1.0/instances/{name}/snapshots/{snap}")?
+ * Each {param} segment (not empty, no '/', under 256 bytes) is copied into
+ * p->v in order. */
+bool http_route_match(const char *pattern, const char *url, struct route_params *p);
 
 int http_server_start(struct daemon *d, struct http_server **out, vs_err *err);
 void http_server_stop(struct http_server *s);

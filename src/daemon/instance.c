@@ -202,6 +202,12 @@ static json_t *with_details(struct daemon *d, json_t *inst)
                                     json_string(config_keys[i].live ? "live" : "next start"));
     }
     json_object_set_new(inst, "config_applies", when);
+    json_t *snaps = store_snapshot_list(d->store, str(inst, "name"), NULL), *sn,
+           *names = json_array();
+    size_t i;
+    json_array_foreach(snaps, i, sn) json_array_append(names, json_object_get(sn, "name"));
+    json_decref(snaps);
+    json_object_set_new(inst, "snapshots", names);
     return inst;
 }
 
@@ -418,10 +424,15 @@ gone:
 
 /* ---- VMs ---- */
 
+static int vm_spawn(struct daemon *d, json_t *inst, const char *const *argv, const char *sock,
+                    const char *vmmlog, vs_err *err);
+
 static int vm_start(struct daemon *d, json_t *inst, json_t *img, vs_err *err)
 {
     const char *name = str(inst, "name");
     char sock[4200], log[4200], vmmlog[4200], kernel[4200], initrd[4200], console[4300];
+    char overlay[4200];
+    inst_dir(d, name, NULL, overlay, sizeof(overlay));
     inst_dir(d, name, "api.sock", sock, sizeof(sock));
     inst_dir(d, name, "console.log", log, sizeof(log));
     inst_dir(d, name, "vmm.log", vmmlog, sizeof(vmmlog));
@@ -434,6 +445,26 @@ static int vm_start(struct daemon *d, json_t *inst, json_t *img, vs_err *err)
     int n = 0;
     argv[n++] = d->vessel_bin;
     argv[n++] = "vm";
+    /* a stateful snapshot to continue from (restore, copy) or a fresh boot */
+    const char *from = config_get(inst, "volatile.restore_from");
+    if (from) {
+        argv[n++] = "restore";
+        argv[n++] = from;
+        argv[n++] = "--arch";
+        argv[n++] = str(inst, "arch");
+        argv[n++] = "--console";
+        argv[n++] = console;
+        argv[n++] = "--api-sock";
+        argv[n++] = sock;
+        if (config_get(inst, "volatile.clone_index")) {
+            argv[n++] = "--clone-index";
+            argv[n++] = config_get(inst, "volatile.clone_index");
+            argv[n++] = "--overlay-dir";
+            argv[n++] = overlay;
+        }
+        argv[n] = NULL;
+        return vm_spawn(d, inst, argv, sock, vmmlog, err);
+    }
     argv[n++] = "run";
     argv[n++] = "--arch";
     argv[n++] = str(inst, "arch");
@@ -460,6 +491,15 @@ static int vm_start(struct daemon *d, json_t *inst, json_t *img, vs_err *err)
         argv[n++] = config_get(inst, "boot.args");
     }
     argv[n] = NULL;
+    return vm_spawn(d, inst, argv, sock, vmmlog, err);
+}
+
+/* Start argv (a `vessel vm run|restore`) as a VM process of its own and
+ * wait until its control API answers. */
+static int vm_spawn(struct daemon *d, json_t *inst, const char *const *argv, const char *sock,
+                    const char *vmmlog, vs_err *err)
+{
+    const char *name = str(inst, "name");
     unlink(sock);
     /* Double fork: the VM process is nobody's child in the daemon, so it
      * outlives the daemon and the daemon never has to reap it. */
@@ -601,6 +641,8 @@ static int stop_locked(struct daemon *d, json_t *inst, bool force, int timeout, 
     if (rc == 0) {
         json_object_set_new(inst, "state", json_string("stopped"));
         json_object_set_new(inst, "pid", json_null());
+        /* a VM restored from a stateful snapshot boots afresh after a stop */
+        json_object_del(json_object_get(inst, "config"), "volatile.restore_from");
         vs_err e = {0};
         store_instance_update(d->store, inst, &e);
     }
@@ -853,4 +895,30 @@ void instance_reconcile(struct daemon *d)
         refresh(d, inst);
     }
     json_decref(list);
+}
+
+/* For snapshot.c: the life-cycle steps, with the instance already claimed. */
+int instance_start_claimed(struct daemon *d, json_t *inst, vs_err *err)
+{
+    return start_locked(d, inst, err);
+}
+
+int instance_stop_claimed(struct daemon *d, json_t *inst, bool force, int timeout, vs_err *err)
+{
+    return stop_locked(d, inst, force, timeout, err);
+}
+
+const char *instance_refresh_state(struct daemon *d, json_t *inst)
+{
+    return str(refresh(d, inst), "state");
+}
+
+void instance_path(struct daemon *d, const char *name, const char *file, char *out, size_t n)
+{
+    inst_dir(d, name, file, out, n);
+}
+
+int instance_pause_claimed(struct daemon *d, json_t *inst, bool pause, vs_err *err)
+{
+    return pause_locked(d, inst, pause, err);
 }

@@ -31,6 +31,11 @@ static const char *const migrations[] = {
     " status TEXT NOT NULL, progress TEXT NOT NULL, result TEXT NOT NULL, error TEXT,"
     " created_at INTEGER NOT NULL,"
     " updated_at INTEGER NOT NULL);",
+    /* 2: snapshots of instances (removed with their instance) */
+    "CREATE TABLE snapshots (id TEXT PRIMARY KEY, instance TEXT NOT NULL"
+    " REFERENCES instances(name) ON DELETE CASCADE, name TEXT NOT NULL, stateful INTEGER NOT NULL,"
+    " path TEXT NOT NULL, created_at INTEGER NOT NULL);"
+    "CREATE INDEX snapshots_by_instance ON snapshots(instance);",
 };
 
 enum col_kind { COL_TEXT, COL_INT, COL_JSON };
@@ -62,6 +67,11 @@ static const struct table operations = {
     COLS({"id", COL_TEXT}, {"kind", COL_TEXT}, {"target", COL_TEXT}, {"status", COL_TEXT},
          {"progress", COL_JSON}, {"result", COL_JSON}, {"error", COL_TEXT}, {"created_at", COL_INT},
          {"updated_at", COL_INT})};
+
+static const struct table snapshots = {
+    "snapshots", "snapshot",
+    COLS({"id", COL_TEXT}, {"instance", COL_TEXT}, {"name", COL_TEXT}, {"stateful", COL_INT},
+         {"path", COL_TEXT}, {"created_at", COL_INT})};
 
 static int db_error(struct store *s, vs_err *err, int code, const char *what)
 {
@@ -392,4 +402,26 @@ json_t *store_op_get(struct store *s, const char *id, vs_err *err)
 json_t *store_op_list(struct store *s, vs_err *err)
 {
     return table_select(s, &operations, "ORDER BY created_at", NULL, false, NULL, err);
+}
+
+int store_snapshot_insert(struct store *s, json_t *snap, vs_err *err)
+{
+    return table_write(s, &snapshots, snap, false, err);
+}
+json_t *store_snapshot_get(struct store *s, const char *instance, const char *name, vs_err *err)
+{
+    char id[512];
+    snprintf(id, sizeof(id), "%s/%s", instance, name);
+    return table_select(s, &snapshots, "WHERE id = ?", id, true, id, err);
+}
+json_t *store_snapshot_list(struct store *s, const char *instance, vs_err *err)
+{
+    return table_select(s, &snapshots, "WHERE instance = ? ORDER BY created_at", instance, false,
+                        NULL, err);
+}
+int store_snapshot_delete(struct store *s, const char *instance, const char *name, vs_err *err)
+{
+    char id[512];
+    snprintf(id, sizeof(id), "%s/%s", instance, name);
+    return table_delete(s, &snapshots, id, err);
 }

@@ -43,6 +43,13 @@ json_t *store_image_get(struct store *s, const char *ref, vs_err *err);
 json_t *store_image_list(struct store *s, vs_err *err);
 int store_image_delete(struct store *s, const char *fingerprint, vs_err *err);
 
+/* Snapshots: {"id": "instance/name","instance","name","stateful","path",
+ * "created_at"}; deleting an instance deletes its snapshots' records. */
+int store_snapshot_insert(struct store *s, json_t *snap, vs_err *err);
+json_t *store_snapshot_get(struct store *s, const char *instance, const char *name, vs_err *err);
+json_t *store_snapshot_list(struct store *s, const char *instance, vs_err *err);
+int store_snapshot_delete(struct store *s, const char *instance, const char *name, vs_err *err);
+
 /* Operations: {"id","kind","target","status","progress","result","error",
  * "created_at","updated_at"}; status running|success|failure|cancelled. */
 int store_op_insert(struct store *s, json_t *op, vs_err *err);

@@ -16,13 +16,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     memcpy(s, data, size);
     s[size] = 0;
-    static const char *const patterns[] = {"/1.0", "/1.0/instances/{name}",
-                                           "/1.0/instances/{name}/state",
-                                           "/1.0/operations/{id}/wait"};
+    static const char *const patterns[] = {
+        "/1.0", "/1.0/instances/{name}", "/1.0/instances/{name}/state",
+        "/1.0/instances/{name}/snapshots/{snap}/restore", "/1.0/operations/{id}/wait"};
     for (size_t i = 0; i < sizeof(patterns) / sizeof(patterns[0]); i++) {
-        char param[256];
-        if (http_route_match(patterns[i], s, param, sizeof(param)) && strchr(param, '/'))
-            abort(); /* a parameter never spans segments */
+        struct route_params p;
+        if (!http_route_match(patterns[i], s, &p))
+            continue;
+        for (unsigned j = 0; j < p.n; j++)
+            if (!p.v[j][0] || strchr(p.v[j], '/'))
+                abort(); /* a parameter is one whole, non-empty segment */
     }
     vs_err err;
     instance_validate_name(s, &err);

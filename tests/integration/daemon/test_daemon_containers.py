@@ -246,3 +246,60 @@ def test_exec_streams_stdio_and_returns_the_exit_status(daemon, busybox):
 def daemon_vessel():
     from conftest import vessel_path  # this folder's conftest
     return vessel_path()
+
+
+def sh(daemon, name, script, check=True):
+    return daemon.cli("exec", name, "--", "sh", "-c", script, check=check)
+
+
+def test_snapshot_restore_copy_publish(daemon, busybox):
+    daemon.cli("launch", busybox, "s1", "-c", "command=sleep 1000", check=True)
+    sh(daemon, "s1", "echo v1 > /root/f")
+    assert daemon.cli("snapshot", "s1", check=True).stdout == "snapshot s1/snap0\n"
+    daemon.cli("snapshot", "s1", "named", check=True)
+    sh(daemon, "s1", "echo v2 > /root/f; touch /root/later")
+    info = json.loads(daemon.cli("info", "s1", check=True).stdout)
+    assert info["snapshots"] == ["snap0", "named"]
+
+    # restore: the files are the snapshot's, the instance runs again
+    daemon.cli("restore", "s1", "snap0", check=True)
+    assert daemon.list()["s1"]["state"] == "running"
+    assert sh(daemon, "s1", "cat /root/f; ls /root").stdout == "v1\nf\n"
+
+    # copy of a snapshot: its own name, hostname and overlay; stopped until started
+    daemon.cli("copy", "s1/named", "s2", check=True)
+    assert daemon.list()["s2"]["state"] == "stopped"
+    daemon.cli("start", "s2", check=True)
+    assert sh(daemon, "s2", "cat /root/f; hostname").stdout == "v1\ns2\n"
+    sh(daemon, "s2", "echo only-s2 > /root/f")
+    assert sh(daemon, "s1", "cat /root/f").stdout == "v1\n"
+    # copy of a running instance
+    daemon.cli("copy", "s2", "s3", check=True)
+    daemon.cli("start", "s3", check=True)
+    assert sh(daemon, "s3", "cat /root/f").stdout == "only-s2\n"
+
+    # publish: the container becomes an image others launch from
+    r = daemon.cli("publish", "s2", "--alias", "tmpl", check=True)
+    assert "published from s2 as tmpl" in r.stdout
+    imgs = {i["alias"]: i for i in json.loads(daemon.cli("image", "list", "--format", "json",
+                                                         check=True).stdout)}
+    assert imgs["tmpl"]["properties"]["parent"] == imgs["busybox"]["fingerprint"]
+    daemon.cli("launch", "tmpl", "s4", "-c", "command=sleep 1000", check=True)
+    assert sh(daemon, "s4", "cat /root/f").stdout == "only-s2\n"
+    daemon.cli("publish", "s1/snap0", "--alias", "tmpl0", check=True)
+    daemon.cli("launch", "tmpl0", "s5", "-c", "command=sleep 1000", check=True)
+    assert sh(daemon, "s5", "cat /root/f").stdout == "v1\n"
+
+    # snapshots are deleted one by one, or with their instance
+    daemon.cli("delete", "s1/named", check=True)
+    assert json.loads(daemon.cli("info", "s1", check=True).stdout)["snapshots"] == ["snap0"]
+    r = daemon.cli("restore", "s1", "named")
+    assert r.returncode != 0 and "snapshot 's1/named' not found" in r.stderr
+    r = daemon.cli("copy", "s1", "s2")
+    assert r.returncode != 0 and "instance 's2' already exists" in r.stderr
+    r = daemon.cli("snapshot", "s1", "snap0")
+    assert r.returncode != 0 and "has a snapshot 'snap0' already" in r.stderr
+    daemon.cli("delete", "--force", "s1", check=True)
+    assert not (daemon.state / "instances/s1").exists()
+    status, _ = daemon.curl("GET", "/1.0/instances/s1/snapshots/snap0")
+    assert status == 404
