@@ -31,6 +31,7 @@
 #include "util/log.h"
 #include "virtio/machine_glue.h"
 #include "vm/machine.h"
+#include "vm/pause.h"
 
 #define MIB (1024ull * 1024ull)
 #define KERNEL_OFFSET 0x200000ull       /* the kernel (or U-Boot) after 2 MiB of firmware */
@@ -98,10 +99,11 @@ struct rv_board {
     pthread_cond_t cond;
     enum exit_reason exit; /* first reason wins */
     int exit_code;
-    bool pause_req;
-    bool paused;
+    struct vm_pause pause; /* vm/pause.h, under lock */
     char fatal[sizeof(((vs_err *)0)->msg)];
 };
+
+static const struct vm_pause_hooks pause_hooks;
 
 /* ---- machine-wide stop ------------------------------------------------- */
 
@@ -318,11 +320,11 @@ static bool hart_park(struct rv_board *b, struct hart_ctl *c)
             return false;
         if (c->state == HART_STOP_PENDING)
             c->state = HART_STOPPED;
-        if (!b->pause_req && c->state == HART_START_PENDING) {
+        if (!b->pause.requested && c->state == HART_START_PENDING) {
             enter_smode(b, h, c->start_addr, c->start_arg);
             c->state = HART_STARTED;
         }
-        if (!b->pause_req && c->state == HART_STARTED) {
+        if (!b->pause.requested && c->state == HART_STARTED) {
             c->parked = false;
             return true;
         }
@@ -599,47 +601,42 @@ static int board_boot(struct rv_board *b, vs_err *err)
 
 /* ---- control API ------------------------------------------------------- */
 
-static int ctl_pause(void *machine, vs_err *err)
+/* The shared pause protocol (vm/pause.h): a hart parks in hart_park. */
+static void pause_kick(void *machine)
+{
+    kick_all(machine);
+}
+
+static bool pause_all_parked(void *machine)
 {
     struct rv_board *b = machine;
-    pthread_mutex_lock(&b->lock);
-    b->pause_req = true;
-    kick_all(b);
-    for (;;) {
-        bool all = true;
-        for (unsigned i = 0; i < b->nharts; i++)
-            all = all && (b->ctl[i].parked || !b->ctl[i].thread_started);
-        if (all || b->exit != EXIT_NONE)
-            break;
-        pthread_cond_wait(&b->cond, &b->lock);
-    }
-    b->paused = true;
-    pthread_mutex_unlock(&b->lock);
-    if (b->virtio && virtio_set_pause(b->virtio, err) < 0)
-        return -1;
-    return 0;
+    for (unsigned i = 0; i < b->nharts; i++)
+        if (!b->ctl[i].parked && b->ctl[i].thread_started)
+            return false;
+    return true;
+}
+
+static bool pause_stopping(void *machine)
+{
+    return ((struct rv_board *)machine)->exit != EXIT_NONE;
+}
+
+static const struct vm_pause_hooks pause_hooks = {
+    .kick = pause_kick, .all_parked = pause_all_parked, .stopping = pause_stopping};
+
+static int ctl_pause(void *machine, vs_err *err)
+{
+    return vm_pause(&((struct rv_board *)machine)->pause, err);
 }
 
 static int ctl_resume(void *machine, vs_err *err)
 {
-    struct rv_board *b = machine;
-    if (b->virtio)
-        virtio_set_resume(b->virtio);
-    pthread_mutex_lock(&b->lock);
-    b->pause_req = false;
-    b->paused = false;
-    pthread_cond_broadcast(&b->cond);
-    pthread_mutex_unlock(&b->lock);
-    return 0;
+    return vm_resume(&((struct rv_board *)machine)->pause, err);
 }
 
 static bool ctl_is_paused(void *machine)
 {
-    struct rv_board *b = machine;
-    pthread_mutex_lock(&b->lock);
-    bool p = b->paused;
-    pthread_mutex_unlock(&b->lock);
-    return p;
+    return vm_is_paused(&((struct rv_board *)machine)->pause);
 }
 
 /* Section "riscv-board": machine-level state the devices do not hold. */
@@ -832,6 +829,11 @@ static int board_create(const struct vm_config *cfg, struct guest_mem *adopt,
     b->overcommitted = n > 1 && (long)n > sysconf(_SC_NPROCESSORS_ONLN);
     pthread_mutex_init(&b->lock, NULL);
     pthread_cond_init(&b->cond, NULL);
+    b->pause = (struct vm_pause){.lock = &b->lock,
+                                 .cond = &b->cond,
+                                 .hooks = &pause_hooks,
+                                 .machine = b,
+                                 .devices = &b->virtio};
     io_bus_init(&b->bus, "riscv64");
     guest_mem_init(&b->mem);
     plic_init(&b->plic, NULL, n);

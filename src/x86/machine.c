@@ -28,6 +28,8 @@
 #include "x86/layout.h"
 #include "x86/machine.h"
 
+static const struct vm_pause_hooks pause_hooks;
+
 /* ---- life cycle ---- */
 
 void x86_machine_request_stop(struct x86_machine *m, enum x86_stop why, const char *fmt, ...)
@@ -52,10 +54,10 @@ void x86_machine_request_stop(struct x86_machine *m, enum x86_stop why, const ch
 
 void x86_machine_vcpu_checkpoint(struct x86_machine *m, struct x86_vcpu *v)
 {
-    if (!__atomic_load_n(&m->pause_req, __ATOMIC_SEQ_CST))
+    if (!vm_pause_requested(&m->pause))
         return;
     pthread_mutex_lock(&m->lock);
-    while (m->pause_req && atomic_load(&m->stop) == X86_RUNNING) {
+    while (vm_pause_requested(&m->pause) && atomic_load(&m->stop) == X86_RUNNING) {
         if (!v->parked) {
             v->parked = true;
             m->nparked++;
@@ -266,6 +268,11 @@ static int machine_create(struct x86_machine *m, const struct vm_config *cfg,
     }
     pthread_mutex_init(&m->lock, NULL);
     pthread_cond_init(&m->cond, NULL);
+    m->pause = (struct vm_pause){.lock = &m->lock,
+                                 .cond = &m->cond,
+                                 .hooks = &pause_hooks,
+                                 .machine = m,
+                                 .devices = &m->virtio};
     io_bus_init(&m->pio, "pio");
     io_bus_init(&m->mmio, "mmio");
     m->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -669,49 +676,42 @@ static int load_kernel(struct x86_machine *m, const struct vm_config *cfg,
 
 /* ---- vm_control ---- */
 
-static int ctl_pause(void *machine, vs_err *err)
+/* The shared pause protocol (vm/pause.h): a vCPU parks in
+ * x86_machine_vcpu_checkpoint between KVM_RUNs. */
+static void pause_kick(void *machine)
 {
     struct x86_machine *m = machine;
-    pthread_mutex_lock(&m->lock);
-    if (m->pause_req) {
-        pthread_mutex_unlock(&m->lock);
-        return 0;
-    }
-    __atomic_store_n(&m->pause_req, true, __ATOMIC_SEQ_CST);
-    pthread_mutex_unlock(&m->lock);
     for (unsigned i = 0; i < m->ncpus; i++)
         x86_vcpu_kick(&m->vcpus[i]);
-    pthread_mutex_lock(&m->lock);
-    while (m->nparked < m->ncpus && atomic_load(&m->stop) == X86_RUNNING)
-        pthread_cond_wait(&m->cond, &m->lock);
-    pthread_mutex_unlock(&m->lock);
-    if (atomic_load(&m->stop) != X86_RUNNING)
-        return vs_error(err, ESHUTDOWN, "the VM is shutting down");
-    if (m->virtio && virtio_set_pause(m->virtio, err) < 0)
-        return -1;
-    return 0;
+}
+
+static bool pause_all_parked(void *machine)
+{
+    struct x86_machine *m = machine;
+    return m->nparked >= m->ncpus;
+}
+
+static bool pause_stopping(void *machine)
+{
+    return atomic_load(&((struct x86_machine *)machine)->stop) != X86_RUNNING;
+}
+
+static const struct vm_pause_hooks pause_hooks = {
+    .kick = pause_kick, .all_parked = pause_all_parked, .stopping = pause_stopping};
+
+static int ctl_pause(void *machine, vs_err *err)
+{
+    return vm_pause(&((struct x86_machine *)machine)->pause, err);
 }
 
 static int ctl_resume(void *machine, vs_err *err)
 {
-    struct x86_machine *m = machine;
-    (void)err;
-    if (m->virtio)
-        virtio_set_resume(m->virtio);
-    pthread_mutex_lock(&m->lock);
-    __atomic_store_n(&m->pause_req, false, __ATOMIC_SEQ_CST);
-    pthread_cond_broadcast(&m->cond);
-    pthread_mutex_unlock(&m->lock);
-    return 0;
+    return vm_resume(&((struct x86_machine *)machine)->pause, err);
 }
 
 static bool ctl_is_paused(void *machine)
 {
-    struct x86_machine *m = machine;
-    pthread_mutex_lock(&m->lock);
-    bool p = m->pause_req && m->nparked == m->ncpus;
-    pthread_mutex_unlock(&m->lock);
-    return p;
+    return vm_is_paused(&((struct x86_machine *)machine)->pause);
 }
 
 static int ctl_save_state(void *machine, struct state_writer *w, vs_err *err)

@@ -21,6 +21,7 @@
 #include "util/event_loop.h"
 #include "vm/config.h"
 #include "vm/control.h"
+#include "vm/pause.h"
 #include "x86/acpi_pm.h"
 
 /* Why the VM stopped running. */
@@ -89,8 +90,8 @@ struct x86_machine {
     int stop_signal;
     char stop_msg[512];
     int wake_fd;
-    /* Pause (vm_control): vCPUs park at an instruction boundary. */
-    bool pause_req;
+    /* Pause (vm/pause.h): vCPUs park at an instruction boundary. */
+    struct vm_pause pause;
     unsigned nparked;
     struct vm_control ctl;
     /* vCPU and irqchip state right after creation: what a reboot restores. */

@@ -16,6 +16,7 @@
 #include "api/client.h"
 #include "fake_machine.h"
 #include "vm/machine.h"
+#include "vm/pause.h"
 
 static struct fake fk;
 static struct vm_control fctl;
@@ -205,12 +206,59 @@ static void runner_restore(void **state)
     state_writer_free(&w);
 }
 
+/* the shared pause protocol: a machine whose vCPUs park as soon as they
+ * are kicked, and one that is stopping */
+struct pmachine {
+    bool parked, stopping;
+    int kicks;
+};
+static void pm_kick(void *m)
+{
+    struct pmachine *p = m;
+    p->kicks++;
+    p->parked = true;
+}
+static bool pm_all_parked(void *m)
+{
+    return ((struct pmachine *)m)->parked;
+}
+static bool pm_stopping(void *m)
+{
+    return ((struct pmachine *)m)->stopping;
+}
+
+static void pause_protocol(void **state)
+{
+    static const struct vm_pause_hooks hooks = {
+        .kick = pm_kick, .all_parked = pm_all_parked, .stopping = pm_stopping};
+    pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
+    struct virtio_set *none = NULL;
+    struct pmachine pm = {0};
+    struct vm_pause p = {
+        .lock = &lock, .cond = &cond, .hooks = &hooks, .machine = &pm, .devices = &none};
+    vs_err err;
+    assert_false(vm_is_paused(&p));
+    assert_int_equal(vm_pause(&p, &err), 0);
+    assert_true(vm_pause_requested(&p));
+    assert_true(vm_is_paused(&p));
+    assert_int_equal(vm_pause(&p, &err), 0); /* idempotent: no second kick */
+    assert_int_equal(pm.kicks, 1);
+    assert_int_equal(vm_resume(&p, &err), 0);
+    assert_false(vm_pause_requested(&p));
+    assert_false(vm_is_paused(&p));
+    /* a machine on its way out does not pause */
+    pm = (struct pmachine){.stopping = true};
+    assert_int_equal(vm_pause(&p, &err), -1);
+    assert_int_equal(err.code, ESHUTDOWN);
+    assert_false(vm_is_paused(&p));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(registry),
-        cmocka_unit_test(pause_save_resume),
-        cmocka_unit_test(runner_with_api),
+        cmocka_unit_test(registry),       cmocka_unit_test(pause_save_resume),
+        cmocka_unit_test(pause_protocol), cmocka_unit_test(runner_with_api),
         cmocka_unit_test(runner_restore),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
