@@ -679,3 +679,81 @@ int cmd_publish(int argc, char **argv)
     json_decref(img);
     return 0;
 }
+
+/* config set NAME KEY=VALUE... | unset NAME KEY... | get NAME KEY | show NAME */
+int cmd_config(int argc, char **argv)
+{
+    const char *usage = "usage: vessel config set NAME KEY=VALUE... | unset NAME KEY... | "
+                        "get NAME KEY | show NAME\n";
+    if (argc < 3) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    const char *verb = argv[1], *name = argv[2];
+    char path[512];
+    snprintf(path, sizeof(path), "/1.0/instances/%s", name);
+    if (!strcmp(verb, "show") || !strcmp(verb, "get")) {
+        if ((!strcmp(verb, "get") && argc != 4) || (!strcmp(verb, "show") && argc != 3)) {
+            fputs(usage, stderr);
+            return 2;
+        }
+        json_t *inst = call("GET", path, NULL);
+        if (!inst)
+            return 1;
+        json_t *config = json_object_get(inst, "config");
+        int rc = 0;
+        if (!strcmp(verb, "get")) {
+            const char *v = json_string_value(json_object_get(config, argv[3]));
+            if (v)
+                printf("%s\n", v);
+        } else {
+            const char *k;
+            json_t *v;
+            json_t *when = json_object_get(inst, "config_applies");
+            json_object_foreach(config, k, v)
+            {
+                if (strncmp(k, "volatile.", 9))
+                    printf("%s=%s\t(%s)\n", k, json_string_value(v),
+                           json_string_value(json_object_get(when, k)));
+            }
+        }
+        json_decref(inst);
+        return rc;
+    }
+    bool set = !strcmp(verb, "set");
+    if (!set && strcmp(verb, "unset")) {
+        fprintf(stderr, "vessel: config: unknown verb '%s'\n%s", verb, usage);
+        return 2;
+    }
+    if (argc < 4) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    json_t *changes = json_object();
+    for (int i = 3; i < argc; i++) {
+        char *eq = strchr(argv[i], '=');
+        if (set && (!eq || eq == argv[i])) {
+            fprintf(stderr, "vessel: config set: '%s' is not KEY=VALUE\n", argv[i]);
+            json_decref(changes);
+            return 2;
+        }
+        if (set) {
+            *eq = 0;
+            json_object_set_new(changes, argv[i], json_string(eq + 1));
+        } else {
+            json_object_set_new(changes, argv[i], json_null());
+        }
+    }
+    snprintf(path, sizeof(path), "/1.0/instances/%s/config", name);
+    json_t *resp = call("PUT", path, changes);
+    json_decref(changes);
+    if (!resp)
+        return 1;
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(resp, "applied"), k, v)
+        printf("%s: %s\n", k,
+               strcmp(json_string_value(v), "live") ? "applies at the next start" : "applied now");
+    json_decref(resp);
+    return 0;
+}

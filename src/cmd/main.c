@@ -43,6 +43,8 @@ static const struct cmd_verb commands[] = {
     {"delete", cmd_delete, "NAME[/SNAPSHOT]... [--force]", "delete instances or snapshots"},
     {"rm", cmd_delete, "", NULL},
     {"image", cmd_image, "import|list|delete ...", "the daemon's images"},
+    {"config", cmd_config, "set|unset|get|show NAME [KEY[=VALUE]]...",
+     "an instance's settings (live where the kind allows)"},
     {"exec", cmd_exec, "NAME [-t] [--] COMMAND [ARGS...]", "run a command in an instance"},
     {"snapshot", cmd_snapshot, "NAME [SNAPSHOT]",
      "snapshot an instance (a VM's running state too)"},

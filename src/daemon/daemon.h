@@ -59,6 +59,9 @@ json_t *instance_create(struct daemon *d, json_t *req, vs_err *err);
 int instance_change_state(struct daemon *d, const char *name, const char *action, bool force,
                           int timeout, vs_err *err);
 int instance_delete(struct daemon *d, const char *name, bool force, vs_err *err);
+/* Set (or with null, unset) config keys; what a running container can take
+ * is applied at once ("applied": {key: "live"|"next start"}). */
+json_t *instance_config_set(struct daemon *d, const char *name, json_t *changes, vs_err *err);
 /* Steps of an instance's life cycle for callers that hold its claim
  * (snapshots, copies); the record is updated in the store. */
 int instance_start_claimed(struct daemon *d, json_t *inst, vs_err *err);

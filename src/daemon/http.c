@@ -180,6 +180,12 @@ static enum MHD_Result start_instance_op(struct call *k, const char *kind, opera
     return reply(k->c, MHD_HTTP_ACCEPTED, op);
 }
 
+static enum MHD_Result put_instance_config(struct call *k)
+{
+    vs_err err = {0};
+    return reply_result(k, instance_config_set(k->d, k->param, k->body, &err), &err);
+}
+
 static enum MHD_Result get_snapshots(struct call *k)
 {
     vs_err err = {0};
@@ -303,6 +309,7 @@ static const struct route {
     {"GET", "/1.0/instances/{name}", get_instance, false},
     {"DELETE", "/1.0/instances/{name}", delete_instance, false},
     {"PUT", "/1.0/instances/{name}/state", put_instance_state, true},
+    {"PUT", "/1.0/instances/{name}/config", put_instance_config, true},
     {"POST", "/1.0/instances/{name}/exec", post_instance_exec, true},
     {"GET", "/1.0/instances/{name}/snapshots", get_snapshots, false},
     {"POST", "/1.0/instances/{name}/snapshots", post_snapshots, true},

@@ -31,13 +31,21 @@
 static const struct config_key {
     const char *key;
     bool container, vm;
-    bool live; /* applied to a running instance (else at the next start) */
+    bool live_container; /* applied to a running container (else at the next start) */
 } config_keys[] = {
-    {"limits.cpu", true, true, false},
-    {"limits.memory", true, true, false},
+    {"limits.cpu", true, true, true},
+    {"limits.memory", true, true, true},
     {"command", true, false, false},
     {"boot.args", false, true, false},
 };
+
+static bool key_is_live(const char *key, bool container)
+{
+    for (size_t i = 0; i < sizeof(config_keys) / sizeof(config_keys[0]); i++)
+        if (!strcmp(config_keys[i].key, key))
+            return container && config_keys[i].live_container;
+    return false;
+}
 
 static void sleep_ms(int ms)
 {
@@ -196,10 +204,9 @@ static json_t *with_details(struct daemon *d, json_t *inst)
     json_t *v;
     json_object_foreach(json_object_get(inst, "config"), k, v)
     {
-        for (size_t i = 0; i < sizeof(config_keys) / sizeof(config_keys[0]); i++)
-            if (!strcmp(config_keys[i].key, k))
-                json_object_set_new(when, k,
-                                    json_string(config_keys[i].live ? "live" : "next start"));
+        if (strncmp(k, "volatile.", 9))
+            json_object_set_new(
+                when, k, json_string(key_is_live(k, is_container(inst)) ? "live" : "next start"));
     }
     json_object_set_new(inst, "config_applies", when);
     json_t *snaps = store_snapshot_list(d->store, str(inst, "name"), NULL), *sn,
@@ -921,4 +928,84 @@ void instance_path(struct daemon *d, const char *name, const char *file, char *o
 int instance_pause_claimed(struct daemon *d, json_t *inst, bool pause, vs_err *err)
 {
     return pause_locked(d, inst, pause, err);
+}
+
+/* Apply limits to a running container's cgroups (oci update). */
+static int container_apply_limits(struct daemon *d, json_t *inst, vs_err *err)
+{
+    struct oci_resources r;
+    memset(&r, 0, sizeof(r));
+    const char *mem = config_get(inst, "limits.memory"), *cpu = config_get(inst, "limits.cpu");
+    uint64_t bytes;
+    if (mem && vs_parse_size(mem, 1 << 20, &bytes, err) == 0) {
+        r.has_mem_limit = true;
+        r.mem_limit = (int64_t)bytes;
+    }
+    if (cpu) {
+        r.has_cpu_quota = r.has_cpu_period = true;
+        r.cpu_quota = (int64_t)atoi(cpu) * 100000;
+        r.cpu_period = 100000;
+    }
+    if (!r.has_mem_limit && !r.has_cpu_quota)
+        return 0;
+    return oci_update(d->oci_root, str(inst, "name"), &r, err);
+}
+
+json_t *instance_config_set(struct daemon *d, const char *name, json_t *changes, vs_err *err)
+{
+    if (!json_is_object(changes)) {
+        vs_error(err, EINVAL, "the body must be an object of key: value (null unsets)");
+        return NULL;
+    }
+    json_t *inst = store_instance_get(d->store, name, err);
+    if (!inst)
+        return NULL;
+    json_t *out = NULL;
+    if (!daemon_claim(d, name, err))
+        goto done;
+    const char *k;
+    json_t *v;
+    json_object_foreach(changes, k, v)
+    {
+        if (!strncmp(k, "volatile.", 9)) {
+            vs_error(err, EINVAL, "config %s: volatile keys are the daemon's own", k);
+            goto release;
+        }
+        if (!json_is_null(v) && check_config(str(inst, "type"), k, v, err) < 0)
+            goto release;
+    }
+    json_t *config = json_object_get(inst, "config");
+    json_object_foreach(changes, k, v)
+    {
+        if (json_is_null(v))
+            json_object_del(config, k);
+        else
+            json_object_set(config, k, v);
+    }
+    /* record first: what was asked holds at the next start even if the
+     * live change fails */
+    if (store_instance_update(d->store, inst, err) < 0)
+        goto release;
+    json_t *applied = json_object();
+    const char *state = str(refresh(d, inst), "state");
+    bool running = !strcmp(state, "running") || !strcmp(state, "paused");
+    bool live_needed = false;
+    json_object_foreach(changes, k, v)
+    {
+        bool live = running && key_is_live(k, is_container(inst));
+        live_needed |= live;
+        json_object_set_new(applied, k, json_string(live ? "live" : "next start"));
+    }
+    if (live_needed && container_apply_limits(d, inst, err) < 0) {
+        json_decref(applied);
+        vs_error_prefix(err, "saved for the next start, but not applied now: ");
+        goto release;
+    }
+    out = with_details(d, json_incref(inst));
+    json_object_set_new(out, "applied", applied);
+release:
+    daemon_release(d, name);
+done:
+    json_decref(inst);
+    return out;
 }

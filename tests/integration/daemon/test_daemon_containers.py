@@ -303,3 +303,38 @@ def test_snapshot_restore_copy_publish(daemon, busybox):
     assert not (daemon.state / "instances/s1").exists()
     status, _ = daemon.curl("GET", "/1.0/instances/s1/snapshots/snap0")
     assert status == 404
+
+
+def memory_limit_of(pid):
+    """The memory cgroup limit of pid (v1 or v2 hierarchy)."""
+    for line in open(f"/proc/{pid}/cgroup").read().splitlines():
+        _, ctrls, path = line.split(":", 2)
+        if "memory" in ctrls.split(","):
+            return int(open(f"/sys/fs/cgroup/memory{path}/memory.limit_in_bytes").read())
+        if ctrls == "" and os.path.exists(f"/sys/fs/cgroup{path}/memory.max"):
+            v = open(f"/sys/fs/cgroup{path}/memory.max").read().strip()
+            return None if v == "max" else int(v)
+    return None
+
+
+def test_config_set_is_live_for_a_running_container(daemon, busybox):
+    daemon.cli("launch", busybox, "l1", "-c", "command=sleep 1000", "-c",
+               "limits.memory=256MiB", check=True)
+    pid = daemon.list()["l1"]["pid"]
+    assert memory_limit_of(pid) == 256 << 20
+    r = daemon.cli("config", "set", "l1", "limits.memory=128MiB", "command=sleep 2000",
+                   check=True)
+    assert "limits.memory: applied now" in r.stdout
+    assert "command: applies at the next start" in r.stdout
+    assert memory_limit_of(pid) == 128 << 20
+    assert daemon.cli("config", "get", "l1", "limits.memory", check=True).stdout == "128MiB\n"
+    show = daemon.cli("config", "show", "l1", check=True).stdout
+    assert "limits.memory=128MiB\t(live)" in show and "command=sleep 2000\t(next start)" in show
+    daemon.cli("restart", "l1", "--force", check=True)
+    assert "sleep 2000" in sh(daemon, "l1", "ps -o args").stdout
+    daemon.cli("config", "unset", "l1", "command", check=True)
+    assert "command" not in json.loads(daemon.cli("info", "l1", check=True).stdout)["config"]
+    for bad, msg in (("limits.memory=1", "limits.memory=1"), ("nope=1", "unknown config key"),
+                     ("volatile.pid_start=1", "daemon's own")):
+        r = daemon.cli("config", "set", "l1", bad)
+        assert r.returncode != 0 and msg in r.stderr, r.stderr
