@@ -43,7 +43,7 @@ def test_riscv64_vm_beside_containers(daemon, busybox, rv_guest_files):
     assert "vm rv1: running" in r.stdout
     for n in ("ct1", "ct2"):
         daemon.cli("launch", busybox, n, "-c", "command=sleep 1000", check=True)
-    wait_console(daemon, "rv1", "VESSEL-GUEST-READY")
+    wait_console(daemon, "rv1", "VESSEL-RISCV-READY")
     insts = daemon.list()
     assert sorted(insts) == ["ct1", "ct2", "rv1"]
     assert all(i["state"] == "running" for i in insts.values())
@@ -62,6 +62,21 @@ def test_riscv64_vm_beside_containers(daemon, busybox, rv_guest_files):
     insts = daemon.list()
     assert insts["rv1"]["state"] == "running" and insts["rv1"]["pid"] == vm_pid
 
+    # a stateful snapshot of the running VM; it runs on meanwhile
+    r = daemon.cli("snapshot", "rv1", check=True)
+    assert r.stdout == "snapshot rv1/snap0 (with the running state)\n"
+    snap = daemon.curl("GET", "/1.0/instances/rv1/snapshots/snap0")[1]
+    assert snap["stateful"] == 1 and (Path(snap["path"]) / "vmstate").exists()
+    assert daemon.list()["rv1"]["state"] == "running"
+    # a copy of it is a clone: a VM process of its own, continuing from the state
+    daemon.cli("copy", "rv1/snap0", "rv2", check=True)
+    daemon.cli("start", "rv2", check=True)
+    rv2 = daemon.list()["rv2"]
+    assert rv2["state"] == "running" and rv2["pid"] != vm_pid
+    cmd = Path(f"/proc/{rv2['pid']}/cmdline").read_bytes().split(b"\0")
+    assert cmd[1:3] == [b"vm", b"restore"] and b"--clone-index" in cmd
+    daemon.cli("delete", "--force", "rv2", check=True)
+
     # each can be stopped and deleted without touching the others
     daemon.cli("stop", "rv1", "--timeout", "20", check=True)
     insts = daemon.list()
@@ -70,8 +85,18 @@ def test_riscv64_vm_beside_containers(daemon, busybox, rv_guest_files):
     assert insts["ct1"]["state"] == insts["ct2"]["state"] == "running"
     daemon.cli("delete", "ct1", "--force", check=True)
     assert sorted(daemon.list()) == ["ct2", "rv1"]
+    # restore continues from the snapshot's state (a `vm restore` process)
+    daemon.cli("restore", "rv1", "snap0", check=True)
+    rv1 = daemon.list()["rv1"]
+    assert rv1["state"] == "running"
+    cmd = Path(f"/proc/{rv1['pid']}/cmdline").read_bytes().split(b"\0")
+    assert cmd[1:3] == [b"vm", b"restore"]
+    # after a stop it boots afresh
+    daemon.cli("stop", "rv1", "--force", check=True)
     daemon.cli("start", "rv1", check=True)
-    assert daemon.list()["rv1"]["state"] == "running"
+    rv1 = daemon.list()["rv1"]
+    assert rv1["state"] == "running"
+    assert Path(f"/proc/{rv1['pid']}/cmdline").read_bytes().split(b"\0")[1:3] == [b"vm", b"run"]
     daemon.cli("delete", "--force", "rv1", check=True)
     assert sorted(daemon.list()) == ["ct2"]
     assert daemon.list()["ct2"]["state"] == "running"
