@@ -816,10 +816,8 @@ static int board_create(const struct vm_config *cfg, struct guest_mem *adopt,
     if (n > RV_CLINT_MAX_HARTS || n > RV_PLIC_MAX_CTX / 2)
         return vs_error(err, EINVAL, "riscv64 board: at most %d harts (asked for %u)",
                         RV_CLINT_MAX_HARTS, n);
-    if (cfg->memory < 16 * MIB)
-        return vs_error(err, EINVAL, "riscv64 board: at least 16 MiB of memory is needed");
-    if (cfg->memory > (1ull << 40))
-        return vs_error(err, EINVAL, "riscv64 board: memory larger than 1 TiB");
+    if (vm_config_validate(cfg, err) < 0)
+        return vs_error_prefix(err, "riscv64 board: ");
 
     struct rv_board *b = calloc(1, sizeof(*b));
     if (!b)

@@ -11,8 +11,6 @@
 #include "util/cleanup.h"
 #include "util/parse.h"
 
-#define MIN_MEMORY (32ULL << 20)
-
 void vm_config_init(struct vm_config *c)
 {
     memset(c, 0, sizeof(*c));
@@ -69,7 +67,7 @@ char *vm_default_guest_dir(enum vm_arch arch)
     return r < 0 ? NULL : out;
 }
 
-static int parse_mac(const char *s, uint8_t mac[6])
+int vm_parse_mac(const char *s, uint8_t mac[6])
 {
     unsigned v[6];
     char tail;
@@ -163,7 +161,7 @@ int vm_config_add_net(struct vm_config *c, const char *spec, vs_err *err)
             n.tap = strdup(v);
             kind_set = true;
         } else if (!strcmp(k, "mac") && v) {
-            if (parse_mac(v, n.mac) < 0)
+            if (vm_parse_mac(v, n.mac) < 0)
                 ret = vs_error(err, EINVAL, "--net: '%s' is not a unicast MAC address", v);
             n.mac_set = true;
         } else if (!strcmp(k, "hostfwd") && v) {
@@ -204,21 +202,50 @@ static int check_file(const char *what, const char *path, vs_err *err)
 
 int vm_config_validate(const struct vm_config *c, vs_err *err)
 {
-    if (c->memory < MIN_MEMORY)
-        return vs_error(err, EINVAL, "--memory: %llu MiB is too small (at least %llu MiB)",
-                        (unsigned long long)(c->memory >> 20),
-                        (unsigned long long)(MIN_MEMORY >> 20));
+    if (c->cpus < 1 || c->cpus > VM_MAX_CPUS)
+        return vs_error(err, EINVAL, "cpus: %u is not in 1..%d", c->cpus, VM_MAX_CPUS);
+    bool rv = c->arch == VM_ARCH_RISCV64;
+    uint64_t min = rv ? VM_MIN_MEMORY_RISCV64 : VM_MIN_MEMORY_X86_64;
+    uint64_t max = rv ? VM_MAX_MEMORY_RISCV64 : VM_MAX_MEMORY_X86_64;
+    if (c->memory < min)
+        return vs_error(err, EINVAL, "memory: %llu KiB is too small for %s (at least %llu MiB)",
+                        (unsigned long long)(c->memory >> 10), vm_arch_name(c->arch),
+                        (unsigned long long)(min >> 20));
     struct sysinfo si;
     if (sysinfo(&si) == 0) {
         uint64_t host = (uint64_t)si.totalram * si.mem_unit;
         if (c->memory > host)
-            return vs_error(err, EINVAL, "--memory: %llu MiB is more than the host has (%llu MiB)",
+            return vs_error(err, EINVAL, "memory: %llu MiB is more than the host has (%llu MiB)",
                             (unsigned long long)(c->memory >> 20),
                             (unsigned long long)(host >> 20));
     }
-    if (c->memory % (2ULL << 20))
-        return vs_error(err, EINVAL, "--memory: must be a multiple of 2 MiB");
+    if (c->memory > max)
+        return vs_error(err, EINVAL, "memory: %llu MiB is more than a %s VM can have (%llu MiB)",
+                        (unsigned long long)(c->memory >> 20), vm_arch_name(c->arch),
+                        (unsigned long long)(max >> 20));
+    if (c->memory % VM_MEMORY_ALIGN)
+        return vs_error(err, EINVAL, "memory: must be a multiple of 2 MiB");
+    if (c->vsock_cid && (c->vsock_cid < 3 || c->vsock_cid == UINT32_MAX))
+        return vs_error(err, EINVAL, "vsock: guest CID %u is reserved", c->vsock_cid);
+    if (c->console && strcmp(c->console, "stdio") && strcmp(c->console, "none") &&
+        strncmp(c->console, "file:", 5))
+        return vs_error(err, EINVAL, "console: '%s' is not stdio, none or file:PATH", c->console);
+    if (c->ndisks > VM_MAX_DISKS || c->nnets > VM_MAX_NETS)
+        return vs_error(err, E2BIG, "at most %d disks and %d network devices", VM_MAX_DISKS,
+                        VM_MAX_NETS);
     return 0;
+}
+
+static enum vm_mem_backend mem_backend(const struct vm_config *c)
+{
+    if (c->arch == VM_ARCH_RISCV64)
+        return VM_MEM_MEMFD;
+    /* A VM with a control API may be snapshotted: a memfd lets the snapshot
+     * copy pages without faulting them in. Otherwise huge pages boot faster. */
+    const char *e = getenv("VESSEL_X86_THP");
+    if (e && *e)
+        return *e == '1' ? VM_MEM_THP : VM_MEM_MEMFD;
+    return c->api_sock ? VM_MEM_MEMFD : VM_MEM_THP;
 }
 
 int vm_config_resolve_boot(struct vm_config *c, vs_err *err)
@@ -247,5 +274,6 @@ int vm_config_resolve_boot(struct vm_config *c, vs_err *err)
         return -1;
     if (!c->console)
         c->console = strdup("stdio");
+    c->mem_backend = mem_backend(c);
     return 0;
 }

@@ -16,6 +16,24 @@
 enum vm_arch { VM_ARCH_X86_64, VM_ARCH_RISCV64 };
 enum vm_disk_cache { VM_CACHE_WRITEBACK, VM_CACHE_NONE, VM_CACHE_UNSAFE };
 enum vm_net_kind { VM_NET_USER, VM_NET_TAP };
+/* How guest RAM is backed. */
+enum vm_mem_backend {
+    VM_MEM_THP,   /* private anonymous memory with huge pages: boots faster */
+    VM_MEM_MEMFD, /* a memfd: a snapshot copies it page-cache to page-cache and skips holes */
+};
+
+/* The limits of one VM, the same from every entry point (flags, the API, a
+ * snapshot's config, the machines themselves); vm_config_validate checks them.
+ * RAM is mapped in 2 MiB (huge page) pieces. The x86_64 floor is one such
+ * piece: the kernel loads at 1 MiB, and whether a given kernel and initrd
+ * fit is checked when they are loaded. The riscv64 board puts its firmware,
+ * kernel, device tree and initrd at fixed offsets in RAM and needs 16 MiB;
+ * its RAM window ends at 1 TiB. */
+#define VM_MEMORY_ALIGN (2ULL << 20)
+#define VM_MIN_MEMORY_X86_64 (2ULL << 20)
+#define VM_MAX_MEMORY_X86_64 (64ULL << 40)
+#define VM_MIN_MEMORY_RISCV64 (16ULL << 20)
+#define VM_MAX_MEMORY_RISCV64 (1ULL << 40)
 
 struct vm_disk_config {
     char *path;
@@ -39,7 +57,8 @@ struct vm_config {
     char *kernel, *initrd, *append, *bios;
     unsigned cpus;
     uint64_t memory; /* bytes */
-    char *console;   /* "stdio" (default), "none", "file:PATH" */
+    enum vm_mem_backend mem_backend;
+    char *console; /* "stdio" (default), "none", "file:PATH" */
     bool no_reboot;
     struct vm_disk_config disks[VM_MAX_DISKS];
     unsigned ndisks;
@@ -55,12 +74,21 @@ struct vm_config {
 
 void vm_config_init(struct vm_config *c);
 void vm_config_free(struct vm_config *c);
-/* The limits every config meets, from flags, the API or a snapshot; one
- * line in err for the first problem. */
+/* The one set of limits every config meets, whether it comes from flags, the
+ * API or a snapshot (one line in err for the first problem):
+ *   cpus       1 .. VM_MAX_CPUS
+ *   memory     VM_MIN_MEMORY_<ARCH> .. VM_MAX_MEMORY_<ARCH> (x86_64: 2 MiB ..
+ *              64 TiB, riscv64: 16 MiB .. 1 TiB), at most the host's RAM, a
+ *              multiple of VM_MEMORY_ALIGN
+ *   vsock_cid  0 (none) or 3 .. 0xfffffffe (0-2 are the hypervisor's, local, host)
+ *   console    NULL, "stdio", "none" or "file:PATH"
+ *   disks, nets at most VM_MAX_DISKS, VM_MAX_NETS */
 int vm_config_validate(const struct vm_config *c, vs_err *err);
 /* Before a fresh boot: no kernel means the default guest (vm_default_guest_dir),
- * the kernel, initrd and firmware must be readable files, and the console
- * defaults to stdio. */
+ * the kernel, initrd and firmware must be readable files, the console
+ * defaults to stdio, and the memory backend is chosen: a memfd where the VM
+ * may be snapshotted (it has a control API) or on riscv64, huge pages
+ * otherwise; VESSEL_X86_THP=0/1 overrides on x86_64. */
 int vm_config_resolve_boot(struct vm_config *c, vs_err *err);
 int vm_config_add_disk(struct vm_config *c, const char *spec, vs_err *err);
 int vm_config_add_net(struct vm_config *c, const char *spec, vs_err *err);
@@ -69,5 +97,8 @@ int vm_config_add_net(struct vm_config *c, const char *spec, vs_err *err);
  * ~/.cache/vessel/guest; then /<arch>. Returns a malloc'd path. */
 char *vm_default_guest_dir(enum vm_arch arch);
 const char *vm_arch_name(enum vm_arch arch);
+/* "52:54:00:12:34:56" into mac; -1 for anything else, a multicast address
+ * included (it cannot be a NIC's). */
+int vm_parse_mac(const char *s, uint8_t mac[6]);
 
 #endif

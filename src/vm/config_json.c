@@ -92,20 +92,6 @@ static int get_u64(const json_t *o, const char *k, uint64_t min, uint64_t max, u
     return 0;
 }
 
-static int parse_mac(const char *s, uint8_t mac[6])
-{
-    unsigned v[6];
-    char tail;
-    if (sscanf(s, "%x:%x:%x:%x:%x:%x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &tail) != 6)
-        return -1;
-    for (int i = 0; i < 6; i++) {
-        if (v[i] > 255)
-            return -1;
-        mac[i] = (uint8_t)v[i];
-    }
-    return 0;
-}
-
 int vm_config_from_json(const json_t *j, struct vm_config *c, vs_err *err)
 {
     if (!json_is_object(j))
@@ -123,7 +109,7 @@ int vm_config_from_json(const json_t *j, struct vm_config *c, vs_err *err)
         get_u64(j, "cpus", 1, VM_MAX_CPUS, &v, err) < 0)
         return -1;
     c->cpus = (unsigned)v;
-    if (get_u64(j, "memory", 1 << 20, 1ULL << 46, &c->memory, err) < 0)
+    if (get_u64(j, "memory", 0, UINT64_MAX, &c->memory, err) < 0)
         return -1;
     v = c->vsock_cid;
     if (get_u64(j, "vsock_cid", 0, UINT32_MAX, &v, err) < 0)
@@ -164,7 +150,7 @@ int vm_config_from_json(const json_t *j, struct vm_config *c, vs_err *err)
             return -1;
         const char *mac = json_string_value(json_object_get(e, "mac"));
         if (mac) {
-            if (parse_mac(mac, n->mac) < 0)
+            if (vm_parse_mac(mac, n->mac) < 0)
                 return vs_error(err, EINVAL, "config: bad MAC '%s'", mac);
             n->mac_set = true;
         }
@@ -178,5 +164,8 @@ int vm_config_from_json(const json_t *j, struct vm_config *c, vs_err *err)
             n->hostfwd[n->nhostfwd++] = strdup(json_string_value(f));
         }
     }
+    /* the same limits as flags (vm_config_validate) */
+    if (vm_config_validate(c, err) < 0)
+        return vs_error_prefix(err, "config: ");
     return 0;
 }
