@@ -11,17 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from vesselpaths import vessel_path
+
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def vessel_path() -> Path:
-    env = os.environ.get("VESSEL_BIN")
-    if env:
-        return Path(env)
-    for cand in (ROOT / "build-test/src/cmd/vessel", ROOT / "build/src/cmd/vessel"):
-        if cand.exists():
-            return cand
-    pytest.exit("vessel is not built: run tests/run (or set VESSEL_BIN)", returncode=2)
 
 
 @pytest.fixture(scope="session")

@@ -13,18 +13,7 @@ from pathlib import Path
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-
-
-def vessel_path() -> Path:
-    # the shared helper in tests/integration/conftest.py (a folder's own
-    # conftest.py shadows that module name, so load it by path)
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("integration_conftest",
-                                                  HERE.parent / "conftest.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.vessel_path()
+from vesselpaths import vessel_path
 
 
 def vesseld_path() -> Path:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from vesselpaths import vessel_path
+
 ROOT = Path(__file__).resolve().parents[3]
 
 RISCV_SYSROOT = Path("/usr/riscv64-linux-gnu/lib")
@@ -31,15 +33,6 @@ def riscv_linux_cc(static_libc: bool = True) -> str:
                             "apt-get install libc6-dev-riscv64-cross (scripts/setup.sh does)")
     return cc
 
-
-def vessel_path() -> Path:
-    env = os.environ.get("VESSEL_BIN")
-    if env:
-        return Path(env)
-    for cand in (ROOT / "build-test/src/cmd/vessel", ROOT / "build/src/cmd/vessel"):
-        if cand.exists():
-            return cand
-    pytest.exit("vessel is not built: run tests/run (or set VESSEL_BIN)", returncode=2)
 
 OPENSBI = Path("/usr/lib/riscv64-linux-gnu/opensbi/generic")
 UBOOT_SMODE = Path("/usr/lib/u-boot/qemu-riscv64_smode/u-boot.bin")

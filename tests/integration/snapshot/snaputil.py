@@ -1,7 +1,6 @@
 """Helpers shared by the snapshot tests (a VM driver, API calls, snapshot surgery)."""
 
 import json
-import os
 import re
 import struct
 import subprocess
@@ -11,18 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from vesselpaths import vessel_path
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
 
-
-def vessel_path() -> Path:
-    env = os.environ.get("VESSEL_BIN")
-    if env:
-        return Path(env)
-    for cand in (ROOT / "build-test/src/cmd/vessel", ROOT / "build/src/cmd/vessel"):
-        if cand.exists():
-            return cand
-    pytest.exit("vessel is not built: run tests/run (or set VESSEL_BIN)", returncode=2)
 
 
 COUNT_RE = re.compile(r"count ([0-9a-f]{8})\n")

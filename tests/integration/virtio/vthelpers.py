@@ -14,19 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from vesselpaths import vessel_path as vessel_bin
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[2]
 CROSS = "riscv64-linux-gnu-gcc"
 
-
-def vessel_bin() -> Path:
-    env = os.environ.get("VESSEL_BIN")
-    if env:
-        return Path(env)
-    for cand in (ROOT / "build-test/src/cmd/vessel", ROOT / "build/src/cmd/vessel"):
-        if cand.exists():
-            return cand
-    pytest.exit("vessel is not built: run tests/run (or set VESSEL_BIN)", returncode=2)
 
 
 def _cpio_newc(entries) -> bytes:
