@@ -757,3 +757,81 @@ int cmd_config(int argc, char **argv)
     json_decref(resp);
     return 0;
 }
+
+/* monitor [--type T[,T]] [--format json|pretty]: the daemon's events as they
+ * happen. A plain HTTP/1.0 GET, so the body is the stream until either side
+ * closes (libcurl's easy interface would want the whole body first). */
+int cmd_monitor(int argc, char **argv)
+{
+    const char *types = NULL;
+    bool json = false;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--type") && i + 1 < argc)
+            types = argv[++i];
+        else if (!strcmp(argv[i], "--format") && i + 1 < argc)
+            json = !strcmp(argv[++i], "json");
+        else {
+            fprintf(stderr, "usage: vessel monitor [--type instance,image,operation,snapshot] "
+                            "[--format json|pretty]\n");
+            return 2;
+        }
+    }
+    vs_err err = {0};
+    int s = vs_unix_connect(socket_path(), &err);
+    if (s < 0) {
+        fprintf(stderr,
+                "vessel: cannot reach vesseld at %s: is the daemon running? start it with "
+                "'vesseld &' (or scripts/quickstart.sh), or set VESSEL_SOCKET\n",
+                socket_path());
+        return 1;
+    }
+    FILE *f = fdopen(s, "r+");
+    if (!f) {
+        close(s);
+        return 1;
+    }
+    fprintf(f, "GET /1.0/events%s%s HTTP/1.0\r\nHost: vessel\r\n\r\n", types ? "?type=" : "",
+            types ? types : "");
+    fflush(f);
+    char line[65536];
+    bool body = false;
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    while (fgets(line, sizeof(line), f)) {
+        if (!body) {
+            if (!strncmp(line, "HTTP/", 5) && !strstr(line, " 200 ")) {
+                fprintf(stderr, "vessel: monitor: %s", line);
+                fclose(f);
+                return 1;
+            }
+            body = !strcmp(line, "\r\n");
+            continue;
+        }
+        if (line[0] == '\n')
+            continue; /* the daemon's keep-alive */
+        if (json) {
+            fputs(line, stdout);
+            continue;
+        }
+        json_t *e = json_loads(line, 0, NULL);
+        if (!e)
+            continue;
+        time_t t = (time_t)(json_integer_value(json_object_get(e, "timestamp")) / 1000);
+        char when[32];
+        strftime(when, sizeof(when), "%H:%M:%S", localtime(&t));
+        char *meta = json_object_get(e, "metadata")
+                         ? json_dumps(json_object_get(e, "metadata"), JSON_COMPACT)
+                         : NULL;
+        printf("%s  %-9s %-14s %s%s%s\n", when, json_string_value(json_object_get(e, "type")),
+               json_string_value(json_object_get(e, "action"))
+                   ? json_string_value(json_object_get(e, "action"))
+                   : "",
+               json_string_value(json_object_get(e, "target"))
+                   ? json_string_value(json_object_get(e, "target"))
+                   : "",
+               meta ? "  " : "", meta ? meta : "");
+        free(meta);
+        json_decref(e);
+    }
+    fclose(f);
+    return 0;
+}

@@ -45,6 +45,7 @@ static const struct cmd_verb commands[] = {
     {"image", cmd_image, "import|list|delete ...", "the daemon's images"},
     {"config", cmd_config, "set|unset|get|show NAME [KEY[=VALUE]]...",
      "an instance's settings (live where the kind allows)"},
+    {"monitor", cmd_monitor, "[--type T[,T]] [--format json|pretty]", "the daemon's events"},
     {"exec", cmd_exec, "NAME [-t] [--] COMMAND [ARGS...]", "run a command in an instance"},
     {"snapshot", cmd_snapshot, "NAME [SNAPSHOT]",
      "snapshot an instance (a VM's running state too)"},

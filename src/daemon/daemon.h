@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "store/store.h"
 #include "util/err.h"
@@ -85,6 +86,13 @@ json_t *instance_publish_op(struct daemon *d, json_t *req, const char *op_id, vs
  * (SCM_RIGHTS, one byte 't' for a terminal or '-') and reads the exit
  * status (int32), or with record_output {"exit_code","stdout","stderr"}. */
 json_t *instance_exec(struct daemon *d, const char *name, json_t *req, vs_err *err);
+/* A VM's vsock identity (vm_vsock.c): the bridge socket uds (<instance
+ * dir>/vsock.sock; -1 when that path is too long for a socket) and a guest
+ * CID (>= 3) no other instance holds, kept in config "volatile.vsock_cid"
+ * (stored at once when it changes). exec reaches the guest agent there. */
+int instance_vsock_uds(struct daemon *d, const char *name, char *uds, size_t n);
+int instance_vsock(struct daemon *d, json_t *inst, char *uds, size_t n, uint32_t *cid,
+                   vs_err *err);
 /* Refresh every instance's state from the host (after a daemon restart). */
 void instance_reconcile(struct daemon *d);
 /* Is name a valid instance name (letters, digits, '-', 1..63, starting with
@@ -116,6 +124,16 @@ void operation_reconcile(struct daemon *d);
  * shell would for plain words, '...' and "..." quoting and backslash
  * escapes, without expansions. */
 int daemon_split_command(const char *cmd, json_t *out, vs_err *err);
+
+/* Events (events.c): type instance|image|operation|snapshot, an action
+ * ("started", "deleted", ...), the target's name and optional metadata
+ * (taken). Readers follow them by sequence number. */
+void daemon_event(struct daemon *d, const char *type, const char *action, const char *target,
+                  json_t *metadata);
+uint64_t daemon_events_next(void);
+/* The event at *seq as a JSON line (malloc'd), waiting up to timeout_ms;
+ * NULL on timeout. Advances *seq. */
+char *daemon_events_wait(uint64_t *seq, int timeout_ms);
 
 /* Remove a directory tree (best effort; for instance and image dirs). */
 void daemon_rm_rf(const char *path);

@@ -1,14 +1,15 @@
-/* exec: a command in a running container, with the caller's own stdin,
+/* exec: a command in a running instance, with the caller's own stdin,
  * stdout and stderr.
  *
  * The daemon answers an exec request with a one-shot unix socket in the
  * instance's directory (root-only, like the daemon's). A child of the
  * daemon waits there for the client, receives the client's three file
- * descriptors with SCM_RIGHTS, runs the command on them through the OCI
- * library (so output streams with no copy through the daemon, and -t gives
- * the command a terminal relayed to the client's), and sends back the exit
- * status as one 32-bit integer. With record_output the daemon instead runs
- * the command on pipes and returns what it wrote (for scripts and curl). */
+ * descriptors with SCM_RIGHTS, runs the command on them (in a container
+ * through the OCI library, so output streams with no copy through the
+ * daemon and -t gives the command a terminal relayed to the client's; in a
+ * VM through the guest agent over vsock, agent_client.c, which relays the
+ * same fds), and sends back the exit status as one 32-bit integer. With record_output the daemon
+ * instead runs the command on pipes and returns what it wrote (for scripts and curl). */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -22,6 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "daemon/agent_client.h"
 #include "daemon/daemon.h"
 #include "oci/container.h"
 #include "util/log.h"
@@ -67,6 +69,30 @@ static int run_in_container(struct daemon *d, const char *name, char **argv, boo
     return status;
 }
 
+/* In a child of the daemon: the same through the VM's guest agent. */
+static int run_in_vm(struct daemon *d, const char *name, char **argv, bool tty)
+{
+    char uds[4200];
+    vs_err err = {0};
+    /* a reader that goes away shows as SIGPIPE in the guest, not here */
+    signal(SIGPIPE, SIG_IGN);
+    int status = -1;
+    if (instance_vsock_uds(d, name, uds, sizeof(uds)) < 0)
+        vs_error(&err, ENAMETOOLONG, "the VM's vsock socket path is too long");
+    else
+        status = agent_client_run(uds, argv, tty, 0, 1, 2, &err);
+    if (status < 0) {
+        dprintf(2, "vessel exec: %s: %s\n", name, err.msg);
+        return 126;
+    }
+    return status;
+}
+
+static int run_command(struct daemon *d, const char *name, bool vm, char **argv, bool tty)
+{
+    return vm ? run_in_vm(d, name, argv, tty) : run_in_container(d, name, argv, tty);
+}
+
 static void child_setup(void)
 {
     setsid();
@@ -97,7 +123,7 @@ static int recv_fds(int sock, int fds[3], bool *tty)
     return 0;
 }
 
-static void serve_one(struct daemon *d, const char *name, char **argv, bool tty_allowed,
+static void serve_one(struct daemon *d, const char *name, bool vm, char **argv, bool tty_allowed,
                       int listener, const char *path)
 {
     struct pollfd p = {.fd = listener, .events = POLLIN};
@@ -113,14 +139,14 @@ static void serve_one(struct daemon *d, const char *name, char **argv, bool tty_
         dup2(fds[i], i);
         close(fds[i]);
     }
-    int32_t status = run_in_container(d, name, argv, tty && tty_allowed);
+    int32_t status = run_command(d, name, vm, argv, tty && tty_allowed);
     if (write(conn, &status, sizeof(status)) != sizeof(status))
         _exit(1);
     _exit(0);
 }
 
 /* Run argv on pipes and collect up to RECORD_MAX of each stream. */
-static json_t *record(struct daemon *d, const char *name, char **argv, vs_err *err)
+static json_t *record(struct daemon *d, const char *name, bool vm, char **argv, vs_err *err)
 {
     int out[2], errp[2];
     if (pipe2(out, O_CLOEXEC) < 0)
@@ -137,7 +163,7 @@ static json_t *record(struct daemon *d, const char *name, char **argv, vs_err *e
         dup2(null, 0);
         dup2(out[1], 1);
         dup2(errp[1], 2);
-        _exit(run_in_container(d, name, argv, false));
+        _exit(run_command(d, name, vm, argv, false));
     }
     close(out[1]);
     close(errp[1]);
@@ -196,20 +222,24 @@ json_t *instance_exec(struct daemon *d, const char *name, json_t *req, vs_err *e
     char **argv = NULL;
     const char *type = json_string_value(json_object_get(inst, "type"));
     const char *state = json_string_value(json_object_get(inst, "state"));
-    if (strcmp(type, "container")) {
-        vs_error(err, ENOSYS,
-                 "exec into a VM needs the guest agent over vsock, which is not there yet");
-        goto out;
-    }
+    bool vm = strcmp(type, "container") != 0;
     if (strcmp(state, "running")) {
         vs_error(err, EBUSY, "instance %s is %s: exec needs it running", name, state);
+        goto out;
+    }
+    char uds[4200];
+    struct stat st;
+    if (vm && (instance_vsock_uds(d, name, uds, sizeof(uds)) < 0 || stat(uds, &st) < 0)) {
+        /* started by a vesseld without vsock, or a path too long for it */
+        vs_error(err, EBUSY,
+                 "instance %s runs without a vsock device, which exec needs (restart it)", name);
         goto out;
     }
     argv = command_argv(json_object_get(req, "command"), err);
     if (!argv)
         goto out;
     if (json_is_true(json_object_get(req, "record_output"))) {
-        out = record(d, name, argv, err);
+        out = record(d, name, vm, argv, err);
         goto out;
     }
     char path[4300];
@@ -226,7 +256,7 @@ json_t *instance_exec(struct daemon *d, const char *name, json_t *req, vs_err *e
         /* a grandchild serves, so the daemon has nothing to reap later */
         pid_t g = fork();
         if (g == 0)
-            serve_one(d, name, argv, true, listener, path);
+            serve_one(d, name, vm, argv, true, listener, path);
         _exit(g < 0);
     }
     close(listener);

@@ -247,6 +247,87 @@ static enum MHD_Result post_instance_publish(struct call *k)
     return start_instance_op(k, "publish", instance_publish_op);
 }
 
+/* GET /1.0/events: JSON lines as they happen (a blank line every 10 s
+ * while idle, so a client that went away is noticed). */
+struct event_reader {
+    uint64_t seq;
+    char *types; /* comma-separated filter, or NULL */
+    char *pending;
+    size_t off;
+};
+
+static bool event_wanted(const struct event_reader *r, const char *line)
+{
+    if (!r->types)
+        return true;
+    char *save = NULL, *copy = strdup(r->types);
+    bool want = false;
+    for (char *t = strtok_r(copy, ",", &save); t && !want; t = strtok_r(NULL, ",", &save)) {
+        char pat[96];
+        snprintf(pat, sizeof(pat), "\"type\":\"%.64s\"", t);
+        want = strstr(line, pat) != NULL;
+    }
+    free(copy);
+    return want || !strncmp(line, "{\"type\":\"lost\"", 15);
+}
+
+static ssize_t event_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+    struct event_reader *r = cls;
+    while (!r->pending) {
+        char *line = daemon_events_wait(&r->seq, 10000);
+        if (!line) {
+            buf[0] = '\n';
+            return 1;
+        }
+        if (event_wanted(r, line)) {
+            r->pending = line;
+            r->off = 0;
+        } else {
+            free(line);
+        }
+    }
+    size_t n = strlen(r->pending + r->off);
+    if (n > max)
+        n = max;
+    memcpy(buf, r->pending + r->off, n);
+    r->off += n;
+    if (!r->pending[r->off]) {
+        free(r->pending);
+        r->pending = NULL;
+    }
+    return (ssize_t)n;
+}
+
+static void event_free(void *cls)
+{
+    struct event_reader *r = cls;
+    free(r->pending);
+    free(r->types);
+    free(r);
+}
+
+static enum MHD_Result get_events(struct call *k)
+{
+    struct event_reader *r = calloc(1, sizeof(*r));
+    if (!r)
+        return MHD_NO;
+    r->seq = daemon_events_next();
+    const char *types = MHD_lookup_connection_value(k->c, MHD_GET_ARGUMENT_KIND, "type");
+    if (types && types[0])
+        r->types = strdup(types);
+    struct MHD_Response *resp =
+        MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, event_read, r, event_free);
+    if (!resp) {
+        event_free(r);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", "application/x-ndjson");
+    enum MHD_Result ret = MHD_queue_response(k->c, MHD_HTTP_OK, resp);
+    MHD_destroy_response(resp);
+    return ret;
+}
+
 static enum MHD_Result get_images(struct call *k)
 {
     vs_err err = {0};
@@ -322,6 +403,7 @@ static const struct route {
     {"POST", "/1.0/images", post_images, true},
     {"GET", "/1.0/images/{ref}", get_image, false},
     {"DELETE", "/1.0/images/{ref}", delete_image, false},
+    {"GET", "/1.0/events", get_events, false},
     {"GET", "/1.0/operations", get_operations, false},
     {"GET", "/1.0/operations/{id}", get_operation, false},
     {"GET", "/1.0/operations/{id}/wait", get_operation_wait, false},

@@ -384,6 +384,7 @@ json_t *image_import(struct daemon *d, json_t *req, const char *op_id, vs_err *e
         json_decref(img);
         return NULL;
     }
+    daemon_event(d, "image", "imported", fp, json_pack("{s:s?}", "alias", alias));
     return img;
 }
 
@@ -412,8 +413,10 @@ int image_delete(struct daemon *d, const char *ref, vs_err *err)
         }
     }
     json_decref(list);
-    if (rc == 0 && (rc = store_image_delete(d->store, fp, err)) == 0)
+    if (rc == 0 && (rc = store_image_delete(d->store, fp, err)) == 0) {
         daemon_rm_rf(json_string_value(json_object_get(img, "path")));
+        daemon_event(d, "image", "deleted", fp, NULL);
+    }
     json_decref(img);
     return rc;
 }

@@ -448,7 +448,15 @@ static int vm_start(struct daemon *d, json_t *inst, json_t *img, vs_err *err)
     snprintf(initrd, sizeof(initrd), "%s/%s", str(img, "path"),
              str(props, "initrd") ? str(props, "initrd") : "");
     snprintf(console, sizeof(console), "file:%s", log);
-    const char *argv[32];
+    /* virtio-vsock for the guest agent (exec); a CID of its own, and no
+     * vsock where the socket path would be too long */
+    bool had_vsock = config_get(inst, "volatile.vsock_cid") != NULL;
+    char vsock[4200], cid[16] = "";
+    uint32_t vcid;
+    vs_err verr = {0};
+    if (instance_vsock(d, inst, vsock, sizeof(vsock), &vcid, &verr) == 0)
+        snprintf(cid, sizeof(cid), "%u", vcid);
+    const char *argv[40];
     int n = 0;
     argv[n++] = d->vessel_bin;
     argv[n++] = "vm";
@@ -468,6 +476,10 @@ static int vm_start(struct daemon *d, json_t *inst, json_t *img, vs_err *err)
             argv[n++] = config_get(inst, "volatile.clone_index");
             argv[n++] = "--overlay-dir";
             argv[n++] = overlay;
+            if (had_vsock && cid[0]) {
+                argv[n++] = "--vsock";
+                argv[n++] = cid;
+            }
         }
         argv[n] = NULL;
         return vm_spawn(d, inst, argv, sock, vmmlog, err);
@@ -496,6 +508,12 @@ static int vm_start(struct daemon *d, json_t *inst, json_t *img, vs_err *err)
     if (config_get(inst, "boot.args")) {
         argv[n++] = "--append";
         argv[n++] = config_get(inst, "boot.args");
+    }
+    if (cid[0]) {
+        argv[n++] = "--vsock";
+        argv[n++] = cid;
+        argv[n++] = "--vsock-uds";
+        argv[n++] = vsock;
     }
     argv[n] = NULL;
     return vm_spawn(d, inst, argv, sock, vmmlog, err);
@@ -636,6 +654,9 @@ static int start_locked(struct daemon *d, json_t *inst, vs_err *err)
     json_object_set_new(inst, "state", json_string(rc == 0 ? "running" : "stopped"));
     if (rc < 0)
         json_object_set_new(inst, "pid", json_null());
+    daemon_event(d, "instance", rc == 0 ? "started" : "start-failed", str(inst, "name"),
+                 rc == 0 ? json_pack("{s:O}", "pid", json_object_get(inst, "pid"))
+                         : json_pack("{s:s}", "error", err->msg));
     vs_err e = {0};
     store_instance_update(d->store, inst, &e);
     return rc;
@@ -650,6 +671,8 @@ static int stop_locked(struct daemon *d, json_t *inst, bool force, int timeout, 
         json_object_set_new(inst, "pid", json_null());
         /* a VM restored from a stateful snapshot boots afresh after a stop */
         json_object_del(json_object_get(inst, "config"), "volatile.restore_from");
+        daemon_event(d, "instance", "stopped", str(inst, "name"),
+                     json_pack("{s:b}", "forced", force));
         vs_err e = {0};
         store_instance_update(d->store, inst, &e);
     }
@@ -672,6 +695,7 @@ static int pause_locked(struct daemon *d, json_t *inst, bool pause, vs_err *err)
         json_decref(resp);
     }
     json_object_set_new(inst, "state", json_string(pause ? "paused" : "running"));
+    daemon_event(d, "instance", pause ? "paused" : "resumed", name, NULL);
     return store_instance_update(d->store, inst, err);
 }
 
@@ -769,6 +793,10 @@ json_t *instance_create(struct daemon *d, json_t *req, vs_err *err)
             json_object_set_new(inst, "state", json_string("stopped"));
             rc = store_instance_update(d->store, inst, err);
         }
+        if (rc == 0)
+            daemon_event(
+                d, "instance", "created", name,
+                json_pack("{s:s, s:s}", "type", str(inst, "type"), "arch", str(inst, "arch")));
         json_t *start = json_object_get(req, "start");
         if (rc == 0 && (!start || json_is_true(start)))
             rc = start_locked(d, inst, err);
@@ -870,8 +898,10 @@ int instance_delete(struct daemon *d, const char *name, bool force, vs_err *err)
         /* the record goes first: a crash after it leaves only a directory,
          * which the next create of that name replaces */
         rc = store_instance_delete(d->store, name, err);
-        if (rc == 0)
+        if (rc == 0) {
             daemon_rm_rf(dir);
+            daemon_event(d, "instance", "deleted", name, NULL);
+        }
     }
     daemon_release(d, name);
     json_decref(inst);
@@ -1003,6 +1033,7 @@ json_t *instance_config_set(struct daemon *d, const char *name, json_t *changes,
     }
     out = with_details(d, json_incref(inst));
     json_object_set_new(out, "applied", applied);
+    daemon_event(d, "instance", "config-updated", name, json_incref(changes));
 release:
     daemon_release(d, name);
 done:

@@ -54,6 +54,9 @@ static void finish(struct daemon *d, const char *id, json_t *result, const vs_er
     json_object_set_new(op, "updated_at", json_integer(daemon_now_ms()));
     if (store_op_update(d->store, op, &e2) < 0)
         vs_warn("operation %s: %s", id, e2.msg);
+    daemon_event(d, "operation", result ? "success" : "failure", id,
+                 json_pack("{s:O, s:O}", "kind", json_object_get(op, "kind"), "target",
+                           json_object_get(op, "target")));
     json_decref(op);
     pthread_mutex_lock(&done_lock);
     pthread_cond_broadcast(&done_cond);
@@ -89,6 +92,8 @@ json_t *operation_start(struct daemon *d, const char *kind, const char *target, 
         free(j);
         return NULL;
     }
+    daemon_event(d, "operation", "created", j->id,
+                 json_pack("{s:s, s:s?}", "kind", kind, "target", target));
     j->d = d;
     j->fn = fn;
     j->req = json_deep_copy(req);

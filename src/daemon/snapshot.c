@@ -163,6 +163,7 @@ json_t *snapshot_create_op(struct daemon *d, json_t *req, const char *op_id, vs_
                   "stateful", stateful, "path", dir, "created_at", (json_int_t)daemon_now_ms());
     if (rc == 0 && store_snapshot_insert(d->store, rec, err) == 0) {
         out = rec;
+        daemon_event(d, "snapshot", "created", id, json_pack("{s:b}", "stateful", stateful));
     } else {
         daemon_rm_rf(dir);
         json_decref(rec);
@@ -179,8 +180,10 @@ int snapshot_delete(struct daemon *d, const char *name, const char *snap, vs_err
     if (!rec)
         return -1;
     int rc = store_snapshot_delete(d->store, name, snap, err);
-    if (rc == 0)
+    if (rc == 0) {
         daemon_rm_rf(str(rec, "path"));
+        daemon_event(d, "snapshot", "deleted", str(rec, "id"), NULL);
+    }
     json_decref(rec);
     return rc;
 }
@@ -229,6 +232,8 @@ int snapshot_restore(struct daemon *d, const char *name, const char *snap, vs_er
         rc = instance_start_claimed(d, inst, err);
     else if (rc == 0)
         rc = store_instance_update(d->store, inst, err);
+    if (rc == 0)
+        daemon_event(d, "snapshot", "restored", str(rec, "id"), NULL);
     daemon_release(d, name);
     json_decref(inst);
     json_decref(rec);
@@ -325,6 +330,8 @@ json_t *instance_copy_op(struct daemon *d, json_t *req, const char *op_id, vs_er
         goto done;
     }
     out = copy;
+    daemon_event(d, "instance", "created", dst,
+                 json_pack("{s:s, s:s?}", "copy_of", src, "snapshot", snap));
 done:
     json_decref(inst);
     json_decref(rec);

@@ -5,6 +5,7 @@ import json
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import yaml
@@ -31,6 +32,8 @@ def test_openapi_document_matches_the_routes_served(daemon):
     assert documented - served == set(), "documented but not served"
     # and each one really is routed (a wrong method or path is 405/404 with JSON)
     for method, path in sorted(served):
+        if path == "/1.0/events":
+            continue  # a stream (test_monitor_streams_events_as_they_happen)
         url = path.replace("{}", "nosuch")
         body = {} if method in ("POST", "PUT") else None
         status, reply = daemon.curl(method, url, body)
@@ -85,3 +88,30 @@ def test_a_second_daemon_on_the_same_socket_is_refused(daemon, tmp_path):
                         str(daemon.sock)], capture_output=True, text=True, timeout=30)
     assert r.returncode != 0 and "another vesseld is serving it" in r.stderr
     assert daemon.cli("list").returncode == 0
+
+
+def test_monitor_streams_events_as_they_happen(daemon, busybox):
+    from conftest import vessel_path
+    mon = subprocess.Popen([str(vessel_path()), "monitor", "--format", "json", "--type",
+                            "instance,snapshot"], stdout=subprocess.PIPE, text=True,
+                           env=daemon.env)
+    try:
+        time.sleep(0.3)
+        daemon.cli("launch", busybox, "m1", "-c", "command=sleep 1000", check=True)
+        daemon.cli("snapshot", "m1", check=True)
+        daemon.cli("delete", "--force", "m1", check=True)
+        seen = []
+        while len(seen) < 5:
+            line = mon.stdout.readline()
+            assert line, "the event stream ended"
+            seen.append(json.loads(line))
+    finally:
+        mon.kill()
+        mon.wait()
+    got = [(e["type"], e["action"], e["target"]) for e in seen
+           if e["action"] not in ("paused", "resumed")]
+    assert got == [("instance", "created", "m1"), ("instance", "started", "m1"),
+                   ("snapshot", "created", "m1/snap0"), ("instance", "stopped", "m1"),
+                   ("instance", "deleted", "m1")][:len(got)]
+    assert all(e["type"] != "operation" for e in seen)
+    assert [e["seq"] for e in seen] == sorted(e["seq"] for e in seen)

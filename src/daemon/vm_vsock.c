@@ -1,0 +1,88 @@
+/* A VM instance's vsock identity: the guest CID it boots with and the unix
+ * socket its virtio-vsock bridge listens on (<instance dir>/vsock.sock),
+ * through which exec reaches the guest agent (agent_client.c).
+ *
+ * The CID is kept in the instance's config as "volatile.vsock_cid" and is
+ * unique among the host's instances: a copy arrives with its source's
+ * config, so a CID another instance holds is replaced by a free one. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+
+#include "daemon/daemon.h"
+
+#define FIRST_CID 3u /* 0..2: hypervisor, local, host */
+#define CID_KEY "volatile.vsock_cid"
+/* virtio/vsock.c keeps room for a "_PORT" suffix after the path */
+#define UDS_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 12)
+
+static pthread_mutex_t cid_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static uint32_t cid_of(json_t *inst)
+{
+    const char *v = json_string_value(json_object_get(json_object_get(inst, "config"), CID_KEY));
+    char *end;
+    unsigned long c = v ? strtoul(v, &end, 10) : 0;
+    return v && !*end && c >= FIRST_CID && c < 0xffffffffu ? (uint32_t)c : 0;
+}
+
+int instance_vsock_uds(struct daemon *d, const char *name, char *uds, size_t n)
+{
+    instance_path(d, name, "vsock.sock", uds, n);
+    return strlen(uds) < UDS_MAX && strlen(uds) < n - 1 ? 0 : -1;
+}
+
+int instance_vsock(struct daemon *d, json_t *inst, char *uds, size_t n, uint32_t *cid, vs_err *err)
+{
+    const char *name = json_string_value(json_object_get(inst, "name"));
+    if (instance_vsock_uds(d, name, uds, n) < 0)
+        return vs_error(err, ENAMETOOLONG, "instance %s: its vsock socket path '%s' is too long",
+                        name, uds);
+    pthread_mutex_lock(&cid_lock);
+    json_t *all = store_instance_list(d->store, err);
+    if (!all) {
+        pthread_mutex_unlock(&cid_lock);
+        return -1;
+    }
+    size_t count = json_array_size(all);
+    uint32_t *used = calloc(count + 1, sizeof(*used));
+    size_t nused = 0;
+    size_t i;
+    json_t *o;
+    json_array_foreach(all, i, o)
+    {
+        const char *other = json_string_value(json_object_get(o, "name"));
+        if (used && other && strcmp(other, name) && cid_of(o))
+            used[nused++] = cid_of(o);
+    }
+    json_decref(all);
+    if (!used) {
+        pthread_mutex_unlock(&cid_lock);
+        return vs_error(err, ENOMEM, "out of memory");
+    }
+    uint32_t c = cid_of(inst);
+    for (bool taken = true; taken;) {
+        taken = false;
+        for (size_t k = 0; k < nused && !taken; k++)
+            taken = used[k] == c;
+        if (c < FIRST_CID || taken) {
+            c = c < FIRST_CID ? FIRST_CID : c + 1;
+            taken = true;
+        }
+    }
+    free(used);
+    int rc = 0;
+    if (c != cid_of(inst)) {
+        char buf[16];
+        snprintf(buf, sizeof(buf), "%u", c);
+        json_object_set_new(json_object_get(inst, "config"), CID_KEY, json_string(buf));
+        /* recorded before the lock goes, so a launch beside this one sees it */
+        rc = store_instance_update(d->store, inst, err);
+    }
+    pthread_mutex_unlock(&cid_lock);
+    *cid = c;
+    return rc;
+}
