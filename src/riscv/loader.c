@@ -93,71 +93,138 @@ static const char *machine_name(unsigned m)
     }
 }
 
-static int load_elf(const struct rv_ram *ram, const uint8_t *d, size_t len, const char *what,
-                    struct rv_image *out, vs_err *err)
+int rv_elf_parse(struct rv_elf *e, const uint8_t *d, size_t len, const char *what, const char *arch,
+                 vs_err *err)
 {
+    memset(e, 0, sizeof(*e));
+    if (len < SELFMAG || memcmp(d, ELFMAG, SELFMAG))
+        return vs_error(err, ENOEXEC, "%s: not an ELF file", what);
     if (len < EI_NIDENT || d[EI_CLASS] != ELFCLASS64 || d[EI_DATA] != ELFDATA2LSB) {
         if (len >= sizeof(Elf32_Ehdr) && d[EI_CLASS] == ELFCLASS32) {
             const Elf32_Ehdr *e32 = (const void *)d;
             const char *m = machine_name(e32->e_machine);
             if (e32->e_machine != EM_RISCV)
-                return vs_error(err, ENOEXEC, "%s is a 32-bit %s ELF, not a RISC-V ELF", what,
-                                m ? m : "non-RISC-V");
-            return vs_error(err, ENOEXEC, "%s is a 32-bit RISC-V ELF; the board is RV64", what);
+                return vs_error(err, ENOEXEC, "%s is a 32-bit %s ELF, not a %s ELF", what,
+                                m ? m : "non-RISC-V", arch);
+            return vs_error(err, ENOEXEC, "%s is a 32-bit RISC-V ELF, not a 64-bit %s ELF", what,
+                            arch);
         }
         return vs_error(err, ENOEXEC, "%s: not a 64-bit little-endian ELF", what);
     }
     if (len < sizeof(Elf64_Ehdr))
         return vs_error(err, ENOEXEC, "%s: truncated ELF header", what);
-    Elf64_Ehdr eh;
-    memcpy(&eh, d, sizeof(eh));
-    if (eh.e_machine != EM_RISCV) {
-        const char *m = machine_name(eh.e_machine);
+    Elf64_Ehdr *eh = &e->eh;
+    memcpy(eh, d, sizeof(*eh));
+    if (eh->e_machine != EM_RISCV) {
+        const char *m = machine_name(eh->e_machine);
         if (m)
-            return vs_error(err, ENOEXEC, "%s is an %s ELF, not a RISC-V ELF", what, m);
-        return vs_error(err, ENOEXEC, "%s is not a RISC-V ELF (e_machine %u)", what, eh.e_machine);
+            return vs_error(err, ENOEXEC, "%s is an %s ELF, not a %s ELF", what, m, arch);
+        return vs_error(err, ENOEXEC, "%s is not a %s ELF (e_machine %u)", what, arch,
+                        eh->e_machine);
     }
-    if (eh.e_type != ET_EXEC && eh.e_type != ET_DYN)
-        return vs_error(err, ENOEXEC, "%s: ELF is not an executable", what);
-    if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 || eh.e_phoff > len ||
-        (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr) > len - eh.e_phoff)
+    if (eh->e_type != ET_EXEC && eh->e_type != ET_DYN)
+        return vs_error(err, ENOEXEC, "%s: ELF is not an executable (type %u)", what, eh->e_type);
+    if (eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phnum == 0 || eh->e_phoff > len ||
+        (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr) > len - eh->e_phoff)
         return vs_error(err, ENOEXEC, "%s: bad ELF program headers", what);
+    e->data = d;
+    e->len = len;
+    return 0;
+}
 
+void rv_elf_phdr(const struct rv_elf *e, unsigned i, Elf64_Phdr *ph)
+{
+    memcpy(ph, e->data + e->eh.e_phoff + (size_t)i * sizeof(*ph), sizeof(*ph));
+}
+
+int rv_elf_load(const struct rv_elf *e, const struct rv_elf_target *t, const char *what,
+                uint64_t *low_out, uint64_t *high_out, vs_err *err)
+{
     char hb[32];
     /* check every segment before copying any */
     uint64_t low = UINT64_MAX, high = 0;
     for (unsigned pass = 0; pass < 2; pass++) {
-        for (unsigned i = 0; i < eh.e_phnum; i++) {
+        for (unsigned i = 0; i < e->eh.e_phnum; i++) {
             Elf64_Phdr ph;
-            memcpy(&ph, d + eh.e_phoff + (size_t)i * sizeof(ph), sizeof(ph));
+            rv_elf_phdr(e, i, &ph);
             if (ph.p_type != PT_LOAD || ph.p_memsz == 0)
                 continue;
+            uint64_t addr = (t->by_vaddr ? ph.p_vaddr : ph.p_paddr) + t->bias;
+            uint8_t *dst = t->place(t->ctx, addr, ph.p_memsz);
             if (pass == 0) {
-                if (ph.p_filesz > ph.p_memsz || ph.p_offset > len ||
-                    ph.p_filesz > len - ph.p_offset)
+                if (ph.p_filesz > ph.p_memsz || ph.p_offset > e->len ||
+                    ph.p_filesz > e->len - ph.p_offset)
                     return vs_error(err, ENOEXEC, "%s: ELF segment %u lies outside the file", what,
                                     i);
-                if (!in_ram(ram, ph.p_paddr, ph.p_memsz))
-                    return vs_error(err, EFBIG,
-                                    "%s: ELF segment %u (%s at 0x%llx) does not fit in "
-                                    "RAM (%.0f MiB at 0x%llx)",
-                                    what, i, human(ph.p_memsz, hb, sizeof(hb)),
-                                    (unsigned long long)ph.p_paddr, ram->size / MIB,
-                                    (unsigned long long)ram->base);
-                low = ph.p_paddr < low ? ph.p_paddr : low;
-                high = ph.p_paddr + ph.p_memsz > high ? ph.p_paddr + ph.p_memsz : high;
+                if (!dst)
+                    return vs_error(
+                        err, EFBIG, "%s: ELF segment %u (%s at 0x%llx) does not fit in %s", what, i,
+                        human(ph.p_memsz, hb, sizeof(hb)), (unsigned long long)addr, t->space);
+                low = addr < low ? addr : low;
+                high = addr + ph.p_memsz > high ? addr + ph.p_memsz : high;
             } else {
-                uint8_t *dst = ram->host + (ph.p_paddr - ram->base);
-                memcpy(dst, d + ph.p_offset, ph.p_filesz);
+                memcpy(dst, e->data + ph.p_offset, ph.p_filesz);
                 memset(dst + ph.p_filesz, 0, ph.p_memsz - ph.p_filesz);
             }
         }
         if (pass == 0 && high == 0)
             return vs_error(err, ENOEXEC, "%s: ELF has no loadable segment", what);
     }
-    out->entry = eh.e_entry;
-    out->low = low;
-    out->high = high;
+    if (low_out)
+        *low_out = low;
+    if (high_out)
+        *high_out = high;
+    return 0;
+}
+
+uint64_t rv_elf_symbol(const struct rv_elf *e, const char *name)
+{
+    const Elf64_Ehdr *eh = &e->eh;
+    if (eh->e_shentsize != sizeof(Elf64_Shdr) || eh->e_shoff > e->len ||
+        (uint64_t)eh->e_shnum * sizeof(Elf64_Shdr) > e->len - eh->e_shoff)
+        return 0;
+    const uint8_t *sht = e->data + eh->e_shoff;
+    for (unsigned i = 0; i < eh->e_shnum; i++) {
+        Elf64_Shdr sh, strh;
+        memcpy(&sh, sht + (size_t)i * sizeof(sh), sizeof(sh));
+        if (sh.sh_type != SHT_SYMTAB || sh.sh_link >= eh->e_shnum)
+            continue;
+        memcpy(&strh, sht + (size_t)sh.sh_link * sizeof(strh), sizeof(strh));
+        if (sh.sh_offset > e->len || sh.sh_size > e->len - sh.sh_offset ||
+            strh.sh_offset > e->len || strh.sh_size > e->len - strh.sh_offset)
+            continue;
+        const char *strs = (const char *)e->data + strh.sh_offset;
+        for (uint64_t k = 0; k < sh.sh_size / sizeof(Elf64_Sym); k++) {
+            Elf64_Sym sym;
+            memcpy(&sym, e->data + sh.sh_offset + k * sizeof(sym), sizeof(sym));
+            if (sym.st_name < strh.sh_size &&
+                memchr(strs + sym.st_name, 0, strh.sh_size - sym.st_name) &&
+                !strcmp(strs + sym.st_name, name))
+                return sym.st_value;
+        }
+    }
+    return 0;
+}
+
+static uint8_t *ram_place(void *ctx, uint64_t addr, uint64_t len)
+{
+    const struct rv_ram *ram = ctx;
+    return in_ram(ram, addr, len) ? ram->host + (addr - ram->base) : NULL;
+}
+
+static int load_elf(const struct rv_ram *ram, const uint8_t *d, size_t len, const char *what,
+                    struct rv_image *out, vs_err *err)
+{
+    struct rv_elf e;
+    if (rv_elf_parse(&e, d, len, what, "RISC-V", err) < 0)
+        return -1;
+    char space[64];
+    snprintf(space, sizeof(space), "RAM (%.0f MiB at 0x%llx)", ram->size / MIB,
+             (unsigned long long)ram->base);
+    struct rv_elf_target t = {.place = ram_place, .ctx = (void *)ram, .space = space};
+    if (rv_elf_load(&e, &t, what, &out->low, &out->high, err) < 0)
+        return -1;
+    out->entry = e.eh.e_entry;
     out->elf = true;
     return 0;
 }

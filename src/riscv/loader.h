@@ -7,6 +7,7 @@
 #ifndef VESSEL_RISCV_LOADER_H
 #define VESSEL_RISCV_LOADER_H
 
+#include <elf.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -39,6 +40,37 @@ int rv_load_blob(const struct rv_ram *ram, uint64_t addr, const void *data, size
                  const char *what, vs_err *err);
 /* Read a whole file into a malloc'd buffer. */
 int rv_read_file(const char *path, const char *what, uint8_t **data, size_t *len, vs_err *err);
+
+/* The one RISC-V ELF reader, for the board's firmware and kernels, user-mode
+ * programs (vessel emu) and bare-metal tests (vessel emu --bare). */
+struct rv_elf {
+    const uint8_t *data; /* the whole file */
+    size_t len;
+    Elf64_Ehdr eh;
+};
+/* A 64-bit little-endian RISC-V executable (ET_EXEC or ET_DYN) whose program
+ * headers lie inside data; otherwise one line in err naming what, e.g.
+ * "kernel k is an x86-64 ELF, not a RISC-V ELF" (arch: "RISC-V", "riscv64"). */
+int rv_elf_parse(struct rv_elf *e, const uint8_t *data, size_t len, const char *what,
+                 const char *arch, vs_err *err);
+void rv_elf_phdr(const struct rv_elf *e, unsigned i, Elf64_Phdr *ph);
+
+/* Where the segments go. */
+struct rv_elf_target {
+    bool by_vaddr; /* place by p_vaddr (a program) rather than p_paddr (firmware) */
+    uint64_t bias; /* added to every address (a static-pie's load address) */
+    /* host memory for [addr, addr + len), or NULL where that does not fit */
+    uint8_t *(*place)(void *ctx, uint64_t addr, uint64_t len);
+    void *ctx;
+    const char *space; /* for messages: "... does not fit in <space>" */
+};
+/* Copy each PT_LOAD segment (zero-filled to p_memsz) to its place, checking
+ * every segment before copying any. low/high (may be NULL): the addresses
+ * covered. */
+int rv_elf_load(const struct rv_elf *e, const struct rv_elf_target *t, const char *what,
+                uint64_t *low, uint64_t *high, vs_err *err);
+/* The value of symbol name in the ELF's symbol table, or 0. */
+uint64_t rv_elf_symbol(const struct rv_elf *e, const char *name);
 
 /* fw_dynamic's argument (OpenSBI's struct fw_dynamic_info, version 2),
  * passed in a2. */

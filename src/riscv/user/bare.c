@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "riscv/exec.h"
+#include "riscv/loader.h"
 #include "riscv/user/emu.h"
 #include "util/cleanup.h"
 
@@ -101,74 +102,32 @@ static bool bare_write(void *opaque, uint64_t pa, uint64_t val, unsigned len)
     return false;
 }
 
-static int read_at(int fd, void *buf, size_t len, uint64_t off, uint64_t fsize)
+static uint8_t *bare_place(void *ctx, uint64_t pa, uint64_t len)
 {
-    if (off > fsize || len > fsize - off)
-        return -1;
-    return pread(fd, buf, len, (off_t)off) == (ssize_t)len ? 0 : -1;
+    struct bare *b = ctx;
+    if (pa < BARE_RAM_BASE || pa - BARE_RAM_BASE > BARE_RAM_SIZE ||
+        len > BARE_RAM_SIZE - (pa - BARE_RAM_BASE))
+        return NULL;
+    return b->ram + (pa - BARE_RAM_BASE);
 }
 
 /* Load PT_LOAD segments into RAM and find the tohost/fromhost symbols. */
 static int bare_load(struct bare *b, const char *path, uint64_t *entry, vs_err *err)
 {
-    cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return vs_error_errno(err, "%s", path);
-    struct stat st;
-    if (fstat(fd, &st) < 0)
-        return vs_error_errno(err, "%s", path);
-    uint64_t fsize = (uint64_t)st.st_size;
-    Elf64_Ehdr eh;
-    if (read_at(fd, &eh, sizeof(eh), 0, fsize) < 0 || memcmp(eh.e_ident, ELFMAG, SELFMAG))
-        return vs_error(err, ENOEXEC, "%s: not an ELF file", path);
-    if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_machine != 243)
-        return vs_error(err, ENOEXEC, "%s: not a riscv64 ELF", path);
-    if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum > 64)
-        return vs_error(err, ENOEXEC, "%s: bad program headers", path);
-    for (unsigned i = 0; i < eh.e_phnum; i++) {
-        Elf64_Phdr ph;
-        if (read_at(fd, &ph, sizeof(ph), eh.e_phoff + (uint64_t)i * sizeof(ph), fsize) < 0)
-            return vs_error(err, ENOEXEC, "%s: truncated", path);
-        if (ph.p_type != PT_LOAD || !ph.p_memsz)
-            continue;
-        uint64_t pa = ph.p_paddr;
-        if (pa < BARE_RAM_BASE || pa - BARE_RAM_BASE > BARE_RAM_SIZE ||
-            ph.p_memsz > BARE_RAM_SIZE - (pa - BARE_RAM_BASE) || ph.p_filesz > ph.p_memsz)
-            return vs_error(err, ENOEXEC, "%s: segment at %#llx does not fit in RAM (%#llx+%lluM)",
-                            path, (unsigned long long)pa, BARE_RAM_BASE, BARE_RAM_SIZE >> 20);
-        if (read_at(fd, b->ram + (pa - BARE_RAM_BASE), ph.p_filesz, ph.p_offset, fsize) < 0)
-            return vs_error(err, ENOEXEC, "%s: truncated segment", path);
-    }
-    *entry = eh.e_entry;
-    /* symbols */
-    if (eh.e_shentsize != sizeof(Elf64_Shdr) || eh.e_shnum > 4096)
-        return 0;
-    for (unsigned i = 0; i < eh.e_shnum; i++) {
-        Elf64_Shdr sh, strh;
-        if (read_at(fd, &sh, sizeof(sh), eh.e_shoff + (uint64_t)i * sizeof(sh), fsize) < 0)
-            break;
-        if (sh.sh_type != SHT_SYMTAB || sh.sh_link >= eh.e_shnum)
-            continue;
-        if (read_at(fd, &strh, sizeof(strh), eh.e_shoff + (uint64_t)sh.sh_link * sizeof(strh),
-                    fsize) < 0 ||
-            strh.sh_size > (16u << 20) || sh.sh_size > (16u << 20))
-            break;
-        cleanup_free char *strs = malloc(strh.sh_size + 1);
-        cleanup_free Elf64_Sym *syms = malloc(sh.sh_size + 1);
-        if (!strs || !syms || read_at(fd, strs, strh.sh_size, strh.sh_offset, fsize) < 0 ||
-            read_at(fd, syms, sh.sh_size, sh.sh_offset, fsize) < 0)
-            break;
-        strs[strh.sh_size] = 0;
-        for (size_t k = 0; k < sh.sh_size / sizeof(Elf64_Sym); k++) {
-            if (syms[k].st_name >= strh.sh_size)
-                continue;
-            const char *name = strs + syms[k].st_name;
-            if (!strcmp(name, "tohost"))
-                b->tohost = syms[k].st_value;
-            else if (!strcmp(name, "fromhost"))
-                b->fromhost = syms[k].st_value;
-        }
-    }
+    cleanup_free uint8_t *data = NULL;
+    size_t len;
+    struct rv_elf e;
+    if (rv_read_file(path, "test program", &data, &len, err) < 0 ||
+        rv_elf_parse(&e, data, len, path, "riscv64", err) < 0)
+        return -1;
+    char space[64];
+    snprintf(space, sizeof(space), "RAM (%#llx+%lluM)", BARE_RAM_BASE, BARE_RAM_SIZE >> 20);
+    struct rv_elf_target t = {.place = bare_place, .ctx = b, .space = space};
+    if (rv_elf_load(&e, &t, path, NULL, NULL, err) < 0)
+        return -1;
+    *entry = e.eh.e_entry;
+    b->tohost = rv_elf_symbol(&e, "tohost");
+    b->fromhost = rv_elf_symbol(&e, "fromhost");
     return 0;
 }
 

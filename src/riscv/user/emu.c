@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "riscv/exec.h"
+#include "riscv/loader.h"
 #include "riscv/user/emu.h"
 #include "util/cleanup.h"
 #include "util/io.h"
@@ -30,73 +31,51 @@ void *rv_user_ptr(struct rv_user *u, uint64_t addr, uint64_t len)
     return u->mem + (addr - RV_USER_BASE);
 }
 
+static uint8_t *user_place(void *ctx, uint64_t va, uint64_t len)
+{
+    if (va > RV_USER_MMAP_START || len > RV_USER_MMAP_START - va)
+        return NULL;
+    return rv_user_ptr(ctx, va, len);
+}
+
 static int load_elf(struct rv_user *u, const char *path, uint64_t *entry, uint64_t *phdr_va,
                     unsigned *phnum, vs_err *err)
 {
-    cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return vs_error_errno(err, "%s", path);
-    struct stat st;
-    if (fstat(fd, &st) < 0)
-        return vs_error_errno(err, "%s", path);
-    Elf64_Ehdr eh;
-    if (st.st_size < (off_t)sizeof(eh) || vs_pread_full(fd, &eh, sizeof(eh), 0) < 0 ||
-        memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0)
-        return vs_error(err, ENOEXEC, "%s: not an ELF file", path);
-    if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB ||
-        eh.e_machine != EM_RISCV)
-        return vs_error(err, ENOEXEC,
-                        "%s: not a riscv64 ELF (machine %u, class %u); vessel emu runs riscv64 "
-                        "Linux programs",
-                        path, eh.e_machine, eh.e_ident[EI_CLASS]);
-    if (eh.e_type != ET_EXEC && eh.e_type != ET_DYN)
-        return vs_error(err, ENOEXEC, "%s: not an executable (ELF type %u)", path, eh.e_type);
-    if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 || eh.e_phnum > 128)
-        return vs_error(err, ENOEXEC, "%s: bad program header table", path);
-    size_t phsz = (size_t)eh.e_phnum * sizeof(Elf64_Phdr);
-    cleanup_free Elf64_Phdr *ph = malloc(phsz);
-    if (!ph)
-        return vs_error(err, ENOMEM, "out of memory");
-    if (vs_pread_full(fd, ph, phsz, eh.e_phoff) < 0)
-        return vs_error(err, ENOEXEC, "%s: truncated program headers", path);
-
-    uint64_t bias = 0;
-    for (unsigned i = 0; i < eh.e_phnum; i++)
-        if (ph[i].p_type == PT_INTERP)
+    cleanup_free uint8_t *data = NULL;
+    size_t len;
+    struct rv_elf e;
+    if (rv_read_file(path, "program", &data, &len, err) < 0 ||
+        rv_elf_parse(&e, data, len, path, "riscv64", err) < 0)
+        return -1;
+    Elf64_Phdr ph;
+    for (unsigned i = 0; i < e.eh.e_phnum; i++) {
+        rv_elf_phdr(&e, i, &ph);
+        if (ph.p_type == PT_INTERP)
             return vs_error(
                 err, ENOEXEC,
                 "%s: dynamically linked programs are not supported (build with -static)", path);
-    if (eh.e_type == ET_DYN)
-        bias = 0x40000; /* static-pie */
-    uint64_t end = 0;
-    *phdr_va = 0;
-    for (unsigned i = 0; i < eh.e_phnum; i++) {
-        const Elf64_Phdr *p = &ph[i];
-        if (p->p_type == PT_PHDR)
-            *phdr_va = p->p_vaddr + bias;
-        if (p->p_type != PT_LOAD)
-            continue;
-        uint64_t va = p->p_vaddr + bias;
-        if (p->p_filesz > p->p_memsz || p->p_offset > (uint64_t)st.st_size ||
-            p->p_filesz > (uint64_t)st.st_size - p->p_offset)
-            return vs_error(err, ENOEXEC, "%s: bad segment %u", path, i);
-        void *dst = rv_user_ptr(u, va, p->p_memsz);
-        if (!dst || va + p->p_memsz > RV_USER_MMAP_START)
-            return vs_error(err, ENOEXEC,
-                            "%s: segment %u at %#llx+%#llx is outside the emulated address space",
-                            path, i, (unsigned long long)va, (unsigned long long)p->p_memsz);
-        if (p->p_filesz && vs_pread_full(fd, dst, p->p_filesz, p->p_offset) < 0)
-            return vs_error_errno(err, "%s: reading segment %u", path, i);
-        if (!*phdr_va && p->p_offset <= eh.e_phoff &&
-            eh.e_phoff + phsz <= p->p_offset + p->p_filesz)
-            *phdr_va = va + (eh.e_phoff - p->p_offset);
-        if (va + p->p_memsz > end)
-            end = va + p->p_memsz;
     }
-    if (!end)
-        return vs_error(err, ENOEXEC, "%s: no loadable segments", path);
-    *entry = eh.e_entry + bias;
-    *phnum = eh.e_phnum;
+    struct rv_elf_target t = {.by_vaddr = true,
+                              .bias = e.eh.e_type == ET_DYN ? 0x40000 : 0, /* static-pie */
+                              .place = user_place,
+                              .ctx = u,
+                              .space = "the emulated address space"};
+    uint64_t end;
+    if (rv_elf_load(&e, &t, path, NULL, &end, err) < 0)
+        return -1;
+    /* the program headers' address, for the auxiliary vector */
+    *phdr_va = 0;
+    size_t phsz = (size_t)e.eh.e_phnum * sizeof(Elf64_Phdr);
+    for (unsigned i = 0; i < e.eh.e_phnum && !*phdr_va; i++) {
+        rv_elf_phdr(&e, i, &ph);
+        if (ph.p_type == PT_PHDR)
+            *phdr_va = ph.p_vaddr + t.bias;
+        else if (ph.p_type == PT_LOAD && ph.p_offset <= e.eh.e_phoff &&
+                 e.eh.e_phoff + phsz <= ph.p_offset + ph.p_filesz)
+            *phdr_va = ph.p_vaddr + t.bias + (e.eh.e_phoff - ph.p_offset);
+    }
+    *entry = e.eh.e_entry + t.bias;
+    *phnum = e.eh.e_phnum;
     u->brk_start = u->brk_cur = ALIGN_UP(end, 4096ull);
     u->brk_limit = RV_USER_MMAP_START;
     return 0;
