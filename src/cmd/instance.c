@@ -835,3 +835,53 @@ int cmd_monitor(int argc, char **argv)
     fclose(f);
     return 0;
 }
+
+/* trust add CERT.pem [--name N] | list | remove FINGERPRINT */
+int cmd_trust(int argc, char **argv)
+{
+    const char *usage =
+        "usage: vessel trust add CERT.pem [--name NAME] | list | remove FINGERPRINT\n";
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "list") && argc == 2) {
+        json_t *list = call("GET", "/1.0/certificates", NULL);
+        if (!list)
+            return 1;
+        size_t i;
+        json_t *v;
+        json_array_foreach(list, i, v) printf("%s\n", json_string_value(v));
+        json_decref(list);
+        return 0;
+    }
+    if (!strcmp(argv[1], "remove") && argc == 3) {
+        char path[256];
+        snprintf(path, sizeof(path), "/1.0/certificates/%s", argv[2]);
+        json_t *r = call("DELETE", path, NULL);
+        json_decref(r);
+        return r ? 0 : 1;
+    }
+    if (!strcmp(argv[1], "add") && (argc == 3 || (argc == 5 && !strcmp(argv[3], "--name")))) {
+        FILE *f = fopen(argv[2], "re");
+        if (!f) {
+            fprintf(stderr, "vessel: trust add: %s: %s\n", argv[2], strerror(errno));
+            return 1;
+        }
+        char pem[65536];
+        size_t n = fread(pem, 1, sizeof(pem) - 1, f);
+        fclose(f);
+        pem[n] = 0;
+        json_t *req =
+            json_pack("{s:s, s:s?}", "certificate", pem, "name", argc == 5 ? argv[4] : NULL);
+        json_t *r = call("POST", "/1.0/certificates", req);
+        json_decref(req);
+        if (!r)
+            return 1;
+        printf("trusted %s\n", json_string_value(json_object_get(r, "fingerprint")));
+        json_decref(r);
+        return 0;
+    }
+    fputs(usage, stderr);
+    return 2;
+}

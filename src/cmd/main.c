@@ -46,6 +46,8 @@ static const struct cmd_verb commands[] = {
     {"config", cmd_config, "set|unset|get|show NAME [KEY[=VALUE]]...",
      "an instance's settings (live where the kind allows)"},
     {"monitor", cmd_monitor, "[--type T[,T]] [--format json|pretty]", "the daemon's events"},
+    {"trust", cmd_trust, "add CERT [--name N] | list | remove FINGERPRINT",
+     "client certificates the daemon's HTTPS listener accepts"},
     {"exec", cmd_exec, "NAME [-t] [--] COMMAND [ARGS...]", "run a command in an instance"},
     {"snapshot", cmd_snapshot, "NAME [SNAPSHOT]",
      "snapshot an instance (a VM's running state too)"},

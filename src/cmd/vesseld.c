@@ -17,11 +17,15 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: vesseld [--socket PATH] [--state-dir DIR] [--vessel PATH] [--debug]\n\n"
-               "  --socket PATH     REST API socket (default /run/vessel/vessel.sock, mode 0660,\n"
-               "                    group vessel when it exists)\n"
-               "  --state-dir DIR   database, images and instances (default /var/lib/vessel)\n"
-               "  --vessel PATH     the vessel binary that runs VMs (default: beside vesseld)\n");
+    fprintf(f,
+            "usage: vesseld [--socket PATH] [--state-dir DIR] [--vessel PATH] [--https ADDR:PORT]\n"
+            "               [--debug]\n\n"
+            "  --socket PATH     REST API socket (default /run/vessel/vessel.sock, mode 0660,\n"
+            "                    group vessel when it exists)\n"
+            "  --state-dir DIR   database, images and instances (default /var/lib/vessel)\n"
+            "  --vessel PATH     the vessel binary that runs VMs (default: beside vesseld)\n"
+            "  --https ADDR:PORT also serve HTTPS on TCP, to enrolled client certificates only\n"
+            "                    ('vessel trust add CERT'); off by default\n");
 }
 
 /* The `vessel` binary next to this one (the build tree, or /usr/bin). */
@@ -40,13 +44,11 @@ static char *sibling_vessel(void)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {{"socket", required_argument, 0, 's'},
-                                         {"state-dir", required_argument, 0, 'd'},
-                                         {"vessel", required_argument, 0, 'v'},
-                                         {"debug", no_argument, 0, 'D'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {"version", no_argument, 0, 'V'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"socket", required_argument, 0, 's'}, {"state-dir", required_argument, 0, 'd'},
+        {"vessel", required_argument, 0, 'v'}, {"https", required_argument, 0, 'H'},
+        {"debug", no_argument, 0, 'D'},        {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, 'V'},      {0, 0, 0, 0}};
     struct daemon_config cfg = {.socket_path = getenv("VESSEL_SOCKET")};
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -59,6 +61,9 @@ int main(int argc, char **argv)
             break;
         case 'v':
             cfg.vessel_bin = optarg;
+            break;
+        case 'H':
+            cfg.https_addr = optarg;
             break;
         case 'D':
             vs_log_set_level(VS_LOG_DEBUG);

@@ -127,7 +127,11 @@ int daemon_start(struct daemon *d, const struct daemon_config *cfg, vs_err *err)
     operation_reconcile(d);
     image_reconcile(d);
     instance_reconcile(d);
-    return http_server_start(d, &d->http, err);
+    if (http_server_start(d, &d->http, err) < 0)
+        return -1;
+    if (cfg->https_addr && https_server_start(d, cfg->https_addr, &d->https, err) < 0)
+        return -1;
+    return 0;
 }
 
 int daemon_run(struct daemon *d, vs_err *err)
@@ -156,6 +160,7 @@ int daemon_run(struct daemon *d, vs_err *err)
 
 void daemon_free(struct daemon *d)
 {
+    http_server_stop(d->https);
     http_server_stop(d->http);
     store_close(d->store);
     for (int i = 0; i < DAEMON_MAX_BUSY; i++)

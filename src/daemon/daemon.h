@@ -21,6 +21,7 @@ struct daemon_config {
     const char *socket_path; /* default /run/vessel/vessel.sock */
     const char *state_dir;   /* default /var/lib/vessel */
     const char *vessel_bin;  /* the `vessel` executable that runs VMs */
+    const char *https_addr;  /* "ADDR:PORT" for HTTPS with client certificates, or NULL */
 };
 
 #define DAEMON_MAX_BUSY 256
@@ -34,7 +35,7 @@ struct daemon {
      * one gets 409 instead of racing the first. */
     pthread_mutex_t lock;
     char *busy[DAEMON_MAX_BUSY];
-    struct http_server *http;
+    struct http_server *http, *https;
     int stop_fd; /* eventfd: SIGTERM/SIGINT */
 };
 
@@ -91,8 +92,7 @@ json_t *instance_exec(struct daemon *d, const char *name, json_t *req, vs_err *e
  * CID (>= 3) no other instance holds, kept in config "volatile.vsock_cid"
  * (stored at once when it changes). exec reaches the guest agent there. */
 int instance_vsock_uds(struct daemon *d, const char *name, char *uds, size_t n);
-int instance_vsock(struct daemon *d, json_t *inst, char *uds, size_t n, uint32_t *cid,
-                   vs_err *err);
+int instance_vsock(struct daemon *d, json_t *inst, char *uds, size_t n, uint32_t *cid, vs_err *err);
 /* Refresh every instance's state from the host (after a daemon restart). */
 void instance_reconcile(struct daemon *d);
 /* Is name a valid instance name (letters, digits, '-', 1..63, starting with
@@ -134,6 +134,15 @@ uint64_t daemon_events_next(void);
 /* The event at *seq as a JSON line (malloc'd), waiting up to timeout_ms;
  * NULL on timeout. Advances *seq. */
 char *daemon_events_wait(uint64_t *seq, int timeout_ms);
+
+/* TLS (trust.c): the server's identity (made on first use) and the
+ * enrolled client certificates, by SHA-256 fingerprint of their DER. */
+int trust_server_identity(struct daemon *d, char **key_pem, char **cert_pem, vs_err *err);
+int trust_fingerprint_der(const void *der, size_t len, char out[65]);
+bool trust_is_enrolled(struct daemon *d, const char *fingerprint);
+json_t *trust_add(struct daemon *d, const char *pem, const char *name, vs_err *err);
+json_t *trust_list(struct daemon *d, vs_err *err);
+int trust_remove(struct daemon *d, const char *fingerprint, vs_err *err);
 
 /* Remove a directory tree (best effort; for instance and image dirs). */
 void daemon_rm_rf(const char *path);

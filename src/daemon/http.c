@@ -3,7 +3,9 @@
 #include "daemon/http.h"
 
 #include <errno.h>
+#include <gnutls/gnutls.h>
 #include <grp.h>
+#include <netdb.h>
 #include <jansson.h>
 #include <microhttpd.h>
 #include <stdlib.h>
@@ -23,6 +25,8 @@ struct http_server {
     struct daemon *d;
     struct MHD_Daemon *mhd;
     int fd;
+    bool tls; /* HTTPS: the client's certificate must be enrolled */
+    char *key_pem, *cert_pem, *trust_pem;
 };
 
 struct request {
@@ -328,6 +332,28 @@ static enum MHD_Result get_events(struct call *k)
     return ret;
 }
 
+static enum MHD_Result get_certificates(struct call *k)
+{
+    vs_err err = {0};
+    return reply_result(k, trust_list(k->d, &err), &err);
+}
+
+static enum MHD_Result post_certificates(struct call *k)
+{
+    vs_err err = {0};
+    json_t *j = trust_add(k->d, json_string_value(json_object_get(k->body, "certificate")),
+                          json_string_value(json_object_get(k->body, "name")), &err);
+    return j ? reply(k->c, MHD_HTTP_CREATED, j) : reply_err(k->c, &err);
+}
+
+static enum MHD_Result delete_certificate(struct call *k)
+{
+    vs_err err = {0};
+    if (trust_remove(k->d, k->param, &err) < 0)
+        return reply_err(k->c, &err);
+    return reply(k->c, MHD_HTTP_OK, json_pack("{s:s}", "deleted", k->param));
+}
+
 static enum MHD_Result get_images(struct call *k)
 {
     vs_err err = {0};
@@ -404,6 +430,9 @@ static const struct route {
     {"GET", "/1.0/images/{ref}", get_image, false},
     {"DELETE", "/1.0/images/{ref}", delete_image, false},
     {"GET", "/1.0/events", get_events, false},
+    {"GET", "/1.0/certificates", get_certificates, false},
+    {"POST", "/1.0/certificates", post_certificates, true},
+    {"DELETE", "/1.0/certificates/{fp}", delete_certificate, false},
     {"GET", "/1.0/operations", get_operations, false},
     {"GET", "/1.0/operations/{id}", get_operation, false},
     {"GET", "/1.0/operations/{id}/wait", get_operation_wait, false},
@@ -442,6 +471,20 @@ bool http_route_match(const char *pattern, const char *url, struct route_params 
     return *url == 0;
 }
 
+/* Is the TLS client's certificate an enrolled one? */
+static bool client_trusted(struct http_server *s, struct MHD_Connection *c)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    if (!ci || !ci->tls_session)
+        return false;
+    unsigned n = 0;
+    const gnutls_datum_t *certs = gnutls_certificate_get_peers(ci->tls_session, &n);
+    char fp[65];
+    return certs && n > 0 && trust_fingerprint_der(certs[0].data, certs[0].size, fp) == 0 &&
+           trust_is_enrolled(s->d, fp);
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
                               const char *method, const char *version, const char *upload,
                               size_t *upload_size, void **con_cls)
@@ -472,6 +515,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     }
     if (rq->too_big)
         return reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large (1 MiB max)");
+    if (s->tls && !client_trusted(s, c))
+        return reply_error(c, MHD_HTTP_FORBIDDEN,
+                           "client certificate not trusted (enroll it with 'vessel trust add' on "
+                           "the daemon's host)");
 
     struct route_params params;
     bool path_known = false;
@@ -482,6 +529,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         path_known = true;
         if (strcmp(r->method, method))
             continue;
+        if (s->tls && !strncmp(r->path, "/1.0/certificates", 17))
+            return reply_error(c, MHD_HTTP_FORBIDDEN,
+                               "certificates are managed on the daemon's unix socket only");
         struct call k = {.d = s->d, .c = c, .param = params.v[0], .param2 = params.v[1]};
         if (r->body) {
             json_error_t jerr;
@@ -587,11 +637,75 @@ int http_server_start(struct daemon *d, struct http_server **out, vs_err *err)
     return 0;
 }
 
+int https_server_start(struct daemon *d, const char *addr, struct http_server **out, vs_err *err)
+{
+    char host[256];
+    const char *colon = strrchr(addr, ':');
+    if (!colon || colon == addr || (size_t)(colon - addr) >= sizeof(host))
+        return vs_error(err, EINVAL, "--https %s: expected ADDR:PORT", addr);
+    memcpy(host, addr, (size_t)(colon - addr));
+    host[colon - addr] = 0;
+    if (host[0] == '[') {
+        memmove(host, host + 1, strlen(host));
+        host[strcspn(host, "]")] = 0;
+    }
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST}, *ai;
+    if (getaddrinfo(host, colon + 1, &hints, &ai) != 0)
+        return vs_error(err, EINVAL, "--https %s: not a numeric address and port", addr);
+    struct http_server *s = calloc(1, sizeof(*s));
+    if (!s) {
+        freeaddrinfo(ai);
+        return vs_error(err, ENOMEM, "out of memory");
+    }
+    s->d = d;
+    s->tls = true;
+    s->fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int one = 1;
+    if (s->fd >= 0)
+        setsockopt(s->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (s->fd < 0 || bind(s->fd, ai->ai_addr, ai->ai_addrlen) < 0 || listen(s->fd, 128) < 0) {
+        vs_error_errno(err, "--https %s", addr);
+        freeaddrinfo(ai);
+        http_server_stop(s);
+        return -1;
+    }
+    freeaddrinfo(ai);
+    if (trust_server_identity(d, &s->key_pem, &s->cert_pem, err) < 0) {
+        http_server_stop(s);
+        return -1;
+    }
+    /* a trust list makes libmicrohttpd ask for the client's certificate;
+     * which ones are accepted is decided per request (client_trusted) */
+    s->trust_pem = strdup(s->cert_pem);
+    s->mhd = MHD_start_daemon(
+        MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG |
+            MHD_USE_TLS,
+        0, NULL, NULL, handle, s, MHD_OPTION_LISTEN_SOCKET, s->fd, MHD_OPTION_HTTPS_MEM_KEY,
+        s->key_pem, MHD_OPTION_HTTPS_MEM_CERT, s->cert_pem, MHD_OPTION_HTTPS_MEM_TRUST,
+        s->trust_pem, MHD_OPTION_NOTIFY_COMPLETED, request_done, NULL, MHD_OPTION_EXTERNAL_LOGGER,
+        mhd_log, NULL, MHD_OPTION_CONNECTION_TIMEOUT, 600u, MHD_OPTION_END);
+    if (!s->mhd) {
+        vs_error(err, EIO, "--https %s: cannot start the HTTPS server", addr);
+        http_server_stop(s);
+        return -1;
+    }
+    s->fd = -1; /* libmicrohttpd's now */
+    *out = s;
+    return 0;
+}
+
 void http_server_stop(struct http_server *s)
 {
     if (!s)
         return;
-    MHD_stop_daemon(s->mhd);
-    unlink(s->d->socket_path);
+    if (s->mhd)
+        MHD_stop_daemon(s->mhd);
+    else if (s->fd >= 0)
+        close(s->fd);
+    if (!s->tls)
+        unlink(s->d->socket_path);
+    free(s->key_pem);
+    free(s->cert_pem);
+    free(s->trust_pem);
     free(s);
 }

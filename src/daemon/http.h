@@ -25,6 +25,9 @@ struct route_params {
 bool http_route_match(const char *pattern, const char *url, struct route_params *p);
 
 int http_server_start(struct daemon *d, struct http_server **out, vs_err *err);
+/* HTTPS on TCP at "ADDR:PORT" (IPv4 or [IPv6]); only enrolled client
+ * certificates are served, and certificates are not managed from here. */
+int https_server_start(struct daemon *d, const char *addr, struct http_server **out, vs_err *err);
 void http_server_stop(struct http_server *s);
 
 #endif

@@ -25,10 +25,10 @@ class Daemon:
         self.state, self.sock, self.proc = state, sock, None
         self.env = dict(os.environ, VESSEL_SOCKET=str(sock))
 
-    def start(self):
+    def start(self, *extra):
         self.log = open(self.state.parent / "vesseld.log", "ab")
         self.proc = subprocess.Popen([str(vesseld_path()), "--state-dir", str(self.state),
-                                      "--socket", str(self.sock)],
+                                      "--socket", str(self.sock), *extra],
                                      stdout=self.log, stderr=self.log)
         for _ in range(200):
             if self.sock.exists() and self.cli("list").returncode == 0:

@@ -4,6 +4,7 @@ admits only root and the vessel group."""
 import json
 import os
 import re
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -115,3 +116,55 @@ def test_monitor_streams_events_as_they_happen(daemon, busybox):
                    ("instance", "deleted", "m1")][:len(got)]
     assert all(e["type"] != "operation" for e in seen)
     assert [e["seq"] for e in seen] == sorted(e["seq"] for e in seen)
+
+
+def make_cert(d, name):
+    key, crt = d / f"{name}.key", d / f"{name}.crt"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(key), "-out",
+                    str(crt), "-days", "2", "-subj", f"/CN={name}"], check=True,
+                   capture_output=True)
+    return crt, key
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_https_serves_only_enrolled_client_certificates(daemon, tmp_path):
+    daemon.kill(signal.SIGTERM)
+    port = free_port()
+    daemon.start("--https", f"127.0.0.1:{port}")
+    good, bad = make_cert(tmp_path, "enrolled"), make_cert(tmp_path, "stranger")
+    r = daemon.cli("trust", "add", good[0], check=True)
+    fp = r.stdout.split()[1]
+    assert daemon.cli("trust", "list", check=True).stdout.split() == [fp]
+
+    def https(cert, path="/1.0/instances"):
+        args = ["curl", "-sk", "-o", "-", "-w", "\n%{http_code}", f"https://127.0.0.1:{port}{path}"]
+        if cert:
+            args += ["--cert", str(cert[0]), "--key", str(cert[1])]
+        p = subprocess.run(args, capture_output=True, text=True, timeout=30)
+        text, _, code = p.stdout.rpartition("\n")
+        return int(code), json.loads(text)
+
+    assert https(good) == (200, [])
+    status, body = https(bad)
+    assert status == 403 and "not trusted" in body["error"]
+    status, body = https(None)
+    assert status == 403 and "not trusted" in body["error"]
+    status, body = https(good, "/1.0/certificates")
+    assert status == 403 and "unix socket only" in body["error"]
+    # the server's certificate is made once and kept
+    crt = (daemon.state / "server.crt").read_text()
+    daemon.cli("trust", "remove", fp, check=True)
+    status, _ = https(good)
+    assert status == 403
+    daemon.kill(signal.SIGTERM)
+    daemon.start("--https", f"127.0.0.1:{port}")
+    assert (daemon.state / "server.crt").read_text() == crt
+    r = daemon.cli("trust", "add", tmp_path / "enrolled.key")
+    assert r.returncode != 0 and "PEM certificate" in r.stderr
