@@ -362,7 +362,9 @@ static int do_create(const struct oci_create_opts *o, pid_t *init_pid, int *mast
         return -1;
     int rc = -1;
     pid_t pid = -1;
-    int sync[2] = {-1, -1}, fifo_fd = -1, console = -1, console_peer = -1;
+    /* our ends; the child never returns, so its copies need no cleanup */
+    cleanup_close int sync_parent = -1, sync_child = -1, fifo_fd = -1, console = -1,
+                      console_peer = -1;
     bool state_made = false;
     if (!s->process.present) {
         vs_error(err, EINVAL, "config.json: process: missing (create needs a process to run)");
@@ -423,10 +425,13 @@ static int do_create(const struct oci_create_opts *o, pid_t *init_pid, int *mast
     if (s->process.terminal &&
         oci_console_open(o->console_socket, &console, &console_peer, err) < 0)
         goto out;
+    int sync[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync) < 0) {
         vs_error_errno(err, "socketpair");
         goto out;
     }
+    sync_parent = sync[0];
+    sync_child = sync[1];
     /* A joined pid namespace applies to our children; a new time namespace
      * with offsets is made here, because offsets must be written before
      * any process lives in it. */
@@ -479,7 +484,7 @@ static int do_create(const struct oci_create_opts *o, pid_t *init_pid, int *mast
         goto out;
     }
     if (pid == 0) {
-        close(sync[0]);
+        close(sync_parent);
         if (console_peer >= 0)
             close(console_peer);
         /* only the preserved fds (3..3+N) survive exec */
@@ -489,7 +494,7 @@ static int do_create(const struct oci_create_opts *o, pid_t *init_pid, int *mast
         struct init_ctx c = {.spec = s,
                              .st = st,
                              .rootfs = rootfs,
-                             .sync = sync[1],
+                             .sync = sync_child,
                              .fifo_fd = fifo_fd,
                              .console = console,
                              .userns = userns,
@@ -501,18 +506,15 @@ static int do_create(const struct oci_create_opts *o, pid_t *init_pid, int *mast
             stage1(&c, flags);
         container_init(&c);
     }
-    close(sync[1]);
-    sync[1] = -1;
-    if (console >= 0 && console_peer >= 0) {
-        close(console);
-        console = -1;
-    }
+    close(steal_fd(sync_child));
+    if (console >= 0 && console_peer >= 0)
+        close(steal_fd(console));
     if (two_stage) {
         pid_t first = pid;
         pid = -1;
         for (;;) {
             struct oci_sync_msg m;
-            if (oci_sync_recv(sync[0], &m) < 0) {
+            if (oci_sync_recv(sync_parent, &m) < 0) {
                 vs_error(err, EIO, "container setup exited early");
                 break;
             }
@@ -523,7 +525,7 @@ static int do_create(const struct oci_create_opts *o, pid_t *init_pid, int *mast
             if (m.type == OCI_SYNC_USERNS) {
                 if (write_id_maps(first, s, err) < 0)
                     break;
-                oci_sync_send(sync[0], OCI_SYNC_MAPS_DONE, 0, NULL);
+                oci_sync_send(sync_parent, OCI_SYNC_MAPS_DONE, 0, NULL);
             } else if (m.type == OCI_SYNC_PID) {
                 pid = m.value;
                 break;
@@ -540,13 +542,13 @@ static int do_create(const struct oci_create_opts *o, pid_t *init_pid, int *mast
         (oci_cgroup_enter(&st->cgroup, pid, err) < 0 ||
          (s->has_resources && oci_cgroup_apply(&st->cgroup, &s->resources, err) < 0)))
         goto out;
-    if (oci_sync_send(sync[0], OCI_SYNC_GO, pid, NULL) < 0) {
+    if (oci_sync_send(sync_parent, OCI_SYNC_GO, pid, NULL) < 0) {
         vs_error_errno(err, "container init vanished");
         goto out;
     }
     for (;;) {
         struct oci_sync_msg m;
-        if (oci_sync_recv(sync[0], &m) < 0) {
+        if (oci_sync_recv(sync_parent, &m) < 0) {
             int status;
             waitpid(pid, &status, 0);
             pid = -1;
@@ -563,7 +565,7 @@ static int do_create(const struct oci_create_opts *o, pid_t *init_pid, int *mast
                 oci_hooks_run("createRuntime", s->hooks.create_runtime, s->hooks.n_create_runtime,
                               state, err) < 0)
                 goto out;
-            oci_sync_send(sync[0], OCI_SYNC_HOOKS_DONE, 0, NULL);
+            oci_sync_send(sync_parent, OCI_SYNC_HOOKS_DONE, 0, NULL);
             continue;
         }
         if (m.type == OCI_SYNC_SECCOMP && m.passed_fd >= 0) {
@@ -602,16 +604,6 @@ out:
             oci_state_remove_dir(st);
         }
     }
-    if (sync[0] >= 0)
-        close(sync[0]);
-    if (sync[1] >= 0)
-        close(sync[1]);
-    if (fifo_fd >= 0)
-        close(fifo_fd);
-    if (console >= 0)
-        close(console);
-    if (console_peer >= 0)
-        close(console_peer);
     oci_spec_free(s);
     return rc;
 }

@@ -162,7 +162,10 @@ int oci_exec(const struct oci_exec_opts *o, int *exit_status, vs_err *err)
     struct oci_arena arena = {0};
     json_t *holder = NULL;
     struct oci_process p;
-    int rc = -1, sync[2] = {-1, -1}, console = -1, console_peer = -1, master = -1;
+    int rc = -1;
+    /* our ends; the helper never returns, so its copies need no cleanup */
+    cleanup_close int sync_parent = -1, sync_child = -1, console = -1, console_peer = -1,
+                      master = -1;
     int nsfd[ARRAY_SIZE(ns_files)];
     for (size_t i = 0; i < ARRAY_SIZE(ns_files); i++)
         nsfd[i] = -1;
@@ -207,10 +210,13 @@ int oci_exec(const struct oci_exec_opts *o, int *exit_status, vs_err *err)
     }
     if (p.terminal && oci_console_open(o->console_socket, &console, &console_peer, err) < 0)
         goto out;
+    int sync[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync) < 0) {
         vs_error_errno(err, "socketpair");
         goto out;
     }
+    sync_parent = sync[0];
+    sync_child = sync[1];
     prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     if (!o->detach)
         oci_block_forwarded_signals();
@@ -223,42 +229,39 @@ int oci_exec(const struct oci_exec_opts *o, int *exit_status, vs_err *err)
     if (helper == 0) {
         vs_err e = {0};
         oci_unblock_all_signals();
-        close(sync[0]);
+        close(sync_parent);
         if (console_peer >= 0)
             close(console_peer);
         syscall(SYS_close_range, 3 + o->preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC);
         for (int i = 3; i < 3 + o->preserve_fds; i++)
             fcntl(i, F_SETFD, 0);
         if (st.cgroup.n && oci_cgroup_enter(&st.cgroup, getpid(), &e) < 0)
-            oci_sync_fail(sync[1], &e);
+            oci_sync_fail(sync_child, &e);
         for (size_t i = 0; i < ARRAY_SIZE(ns_files); i++) {
             if (nsfd[i] < 0)
                 continue;
             if (setns(nsfd[i], 0) < 0) {
                 vs_error_errno(&e, "cannot join the container's %s namespace", ns_files[i].file);
-                oci_sync_fail(sync[1], &e);
+                oci_sync_fail(sync_child, &e);
             }
             close(nsfd[i]);
         }
         pid_t child = fork();
         if (child < 0) {
             vs_error_errno(&e, "fork");
-            oci_sync_fail(sync[1], &e);
+            oci_sync_fail(sync_child, &e);
         }
         if (child == 0)
-            exec_child(sync[1], console, s, &p, st.userns);
-        oci_sync_send(sync[1], OCI_SYNC_PID, child, NULL);
+            exec_child(sync_child, console, s, &p, st.userns);
+        oci_sync_send(sync_child, OCI_SYNC_PID, child, NULL);
         _exit(0);
     }
-    close(sync[1]);
-    sync[1] = -1;
-    if (console_peer >= 0) {
-        close(console);
-        console = -1;
-    }
+    close(steal_fd(sync_child));
+    if (console_peer >= 0)
+        close(steal_fd(console));
     pid_t child = -1;
     struct oci_sync_msg m;
-    while (oci_sync_recv(sync[0], &m) == 0) {
+    while (oci_sync_recv(sync_parent, &m) == 0) {
         if (m.passed_fd >= 0)
             close(m.passed_fd);
         if (m.type == OCI_SYNC_PID)
@@ -291,16 +294,6 @@ out:
     for (size_t i = 0; i < ARRAY_SIZE(ns_files); i++)
         if (nsfd[i] >= 0)
             close(nsfd[i]);
-    if (sync[0] >= 0)
-        close(sync[0]);
-    if (sync[1] >= 0)
-        close(sync[1]);
-    if (console >= 0)
-        close(console);
-    if (console_peer >= 0)
-        close(console_peer);
-    if (master >= 0)
-        close(master);
     json_decref(holder);
     oci_arena_release(&arena);
     oci_spec_free(s);
