@@ -23,7 +23,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-#include <linux/close_range.h>
 
 #include "oci/cgroup.h"
 #include "oci/linux.h"
@@ -425,13 +424,8 @@ static int do_create(const struct oci_create_opts *o, pid_t *init_pid, int *mast
     if (s->process.terminal &&
         oci_console_open(o->console_socket, &console, &console_peer, err) < 0)
         goto out;
-    int sync[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync) < 0) {
-        vs_error_errno(err, "socketpair");
+    if (oci_sync_pair(&sync_parent, &sync_child, err) < 0)
         goto out;
-    }
-    sync_parent = sync[0];
-    sync_child = sync[1];
     /* A joined pid namespace applies to our children; a new time namespace
      * with offsets is made here, because offsets must be written before
      * any process lives in it. */
@@ -487,10 +481,7 @@ static int do_create(const struct oci_create_opts *o, pid_t *init_pid, int *mast
         close(sync_parent);
         if (console_peer >= 0)
             close(console_peer);
-        /* only the preserved fds (3..3+N) survive exec */
-        syscall(SYS_close_range, 3 + o->preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC);
-        for (int i = 3; i < 3 + o->preserve_fds; i++)
-            fcntl(i, F_SETFD, 0);
+        oci_child_keep_fds(o->preserve_fds);
         struct init_ctx c = {.spec = s,
                              .st = st,
                              .rootfs = rootfs,

@@ -16,10 +16,8 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <linux/close_range.h>
 
 #include "oci/linux.h"
 #include "oci/process.h"
@@ -210,13 +208,8 @@ int oci_exec(const struct oci_exec_opts *o, int *exit_status, vs_err *err)
     }
     if (p.terminal && oci_console_open(o->console_socket, &console, &console_peer, err) < 0)
         goto out;
-    int sync[2];
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sync) < 0) {
-        vs_error_errno(err, "socketpair");
+    if (oci_sync_pair(&sync_parent, &sync_child, err) < 0)
         goto out;
-    }
-    sync_parent = sync[0];
-    sync_child = sync[1];
     prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     if (!o->detach)
         oci_block_forwarded_signals();
@@ -232,9 +225,7 @@ int oci_exec(const struct oci_exec_opts *o, int *exit_status, vs_err *err)
         close(sync_parent);
         if (console_peer >= 0)
             close(console_peer);
-        syscall(SYS_close_range, 3 + o->preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC);
-        for (int i = 3; i < 3 + o->preserve_fds; i++)
-            fcntl(i, F_SETFD, 0);
+        oci_child_keep_fds(o->preserve_fds);
         if (st.cgroup.n && oci_cgroup_enter(&st.cgroup, getpid(), &e) < 0)
             oci_sync_fail(sync_child, &e);
         for (size_t i = 0; i < ARRAY_SIZE(ns_files); i++) {

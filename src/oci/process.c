@@ -14,6 +14,7 @@
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <termios.h>
@@ -22,6 +23,23 @@
 #include "oci/linux.h"
 #include "util/cleanup.h"
 #include "util/io.h"
+
+void oci_child_keep_fds(int n)
+{
+    syscall(SYS_close_range, 3 + n, ~0U, CLOSE_RANGE_CLOEXEC);
+    for (int i = 3; i < 3 + n; i++)
+        fcntl(i, F_SETFD, 0);
+}
+
+int oci_sync_pair(int *parent, int *child, vs_err *err)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        return vs_error_errno(err, "socketpair");
+    *parent = sv[0];
+    *child = sv[1];
+    return 0;
+}
 
 int oci_sync_send(int fd, int type, int value, const char *msg)
 {

@@ -29,6 +29,10 @@ struct oci_sync_msg {
     int passed_fd; /* set by oci_sync_recv: fd sent with SCM_RIGHTS, or -1 */
 };
 
+/* In a forked child: only the preserved fds (3 .. 3 + n - 1) survive exec. */
+void oci_child_keep_fds(int n);
+/* The parent's and the child's ends of a new sync channel (close-on-exec). */
+int oci_sync_pair(int *parent, int *child, vs_err *err);
 int oci_sync_send(int fd, int type, int value, const char *msg);
 /* Wait for a message; returns 0, or -1 on EOF/error. */
 int oci_sync_recv(int fd, struct oci_sync_msg *m);

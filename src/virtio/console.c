@@ -48,19 +48,24 @@ static void write_all(int fd, const struct iovec *iov, unsigned n)
             return;
 }
 
+/* The next chain of vq into c->elem while the device runs: false when there
+ * is none (or the queue is broken, which marks the device so). */
+static bool next_elem(struct virtio_console *c, struct virtq *vq)
+{
+    if (!virtio_dev_running(&c->dev))
+        return false;
+    int ret = virtq_pop(vq, &c->elem);
+    if (ret < 0)
+        virtio_dev_set_broken_locked(&c->dev, vq->error);
+    return ret > 0;
+}
+
 static void process_tx(struct virtio_console *c)
 {
     struct virtio_dev *d = &c->dev;
     struct virtq *vq = &d->vqs[TXQ];
     bool pushed = false;
-    while (virtio_dev_running(d)) {
-        int ret = virtq_pop(vq, &c->elem);
-        if (ret < 0) {
-            virtio_dev_set_broken_locked(d, vq->error);
-            break;
-        }
-        if (ret == 0)
-            break;
+    while (next_elem(c, vq)) {
         int fd = c->out_fd >= 0 ? c->out_fd : c->client_fd;
         if (fd >= 0)
             write_all(fd, c->elem.iov, c->elem.nout);
@@ -78,14 +83,7 @@ static bool process_rx(struct virtio_console *c)
     struct virtio_dev *d = &c->dev;
     struct virtq *vq = &d->vqs[RXQ];
     bool pushed = false, alive = true;
-    while (virtio_dev_running(d)) {
-        int ret = virtq_pop(vq, &c->elem);
-        if (ret < 0) {
-            virtio_dev_set_broken_locked(d, vq->error);
-            break;
-        }
-        if (ret == 0)
-            break;
+    while (next_elem(c, vq)) {
         ssize_t n = readv(c->client_fd, &c->elem.iov[c->elem.nout], (int)c->elem.nin);
         if (n <= 0) {
             virtq_unpop(vq);
