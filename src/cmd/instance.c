@@ -206,19 +206,26 @@ int cmd_list(int argc, char **argv)
     json_t *list = call("GET", "/1.0/instances", NULL);
     if (!list)
         return 1;
-    static const char *const cols[] = {"name", "state", "type", "arch", "pid", "image"};
-    static const char *const heads[] = {"NAME", "STATE", "TYPE", "ARCH", "PID", "IMAGE"};
+    static const char *const cols[] = {"name", "state", "type", "arch", "ipv4", "pid", "image"};
+    static const char *const heads[] = {"NAME", "STATE", "TYPE", "ARCH", "IPV4", "PID", "IMAGE"};
     /* a short fingerprint reads better in a table */
     size_t i;
     json_t *r;
     json_array_foreach(list, i, r)
     {
+        /* the address on the managed network, while it is in use */
+        const char *ip =
+            json_string_value(json_object_get(json_object_get(r, "config"), "volatile.ipv4"));
+        const char *st = json_string_value(json_object_get(r, "state"));
+        if (f != FMT_JSON)
+            json_object_set_new(r, "ipv4",
+                                json_string(ip && st && strcmp(st, "stopped") ? ip : ""));
         const char *img = json_string_value(json_object_get(r, "image"));
         if (f == FMT_TABLE && img && strlen(img) > 12) {
             json_object_set_new(r, "image", json_stringn(img, 12));
         }
     }
-    print_rows(list, cols, heads, 6, f);
+    print_rows(list, cols, heads, 7, f);
     json_decref(list);
     return 0;
 }

@@ -24,6 +24,9 @@ static void usage(FILE *f)
             "                    group vessel when it exists)\n"
             "  --state-dir DIR   database, images and instances (default /var/lib/vessel)\n"
             "  --vessel PATH     the vessel binary that runs VMs (default: beside vesseld)\n"
+            "  --network BRIDGE:ADDR/PREFIX | none\n"
+            "                    the managed bridge with NAT and DHCP (default\n"
+            "                    vessel0:10.87.0.1/24; none: no network)\n"
             "  --https ADDR:PORT also serve HTTPS on TCP, to enrolled client certificates only\n"
             "                    ('vessel trust add CERT'); off by default\n");
 }
@@ -44,11 +47,15 @@ static char *sibling_vessel(void)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"socket", required_argument, 0, 's'}, {"state-dir", required_argument, 0, 'd'},
-        {"vessel", required_argument, 0, 'v'}, {"https", required_argument, 0, 'H'},
-        {"debug", no_argument, 0, 'D'},        {"help", no_argument, 0, 'h'},
-        {"version", no_argument, 0, 'V'},      {0, 0, 0, 0}};
+    static const struct option opts[] = {{"socket", required_argument, 0, 's'},
+                                         {"state-dir", required_argument, 0, 'd'},
+                                         {"vessel", required_argument, 0, 'v'},
+                                         {"https", required_argument, 0, 'H'},
+                                         {"network", required_argument, 0, 'N'},
+                                         {"debug", no_argument, 0, 'D'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {"version", no_argument, 0, 'V'},
+                                         {0, 0, 0, 0}};
     struct daemon_config cfg = {.socket_path = getenv("VESSEL_SOCKET")};
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -61,6 +68,9 @@ int main(int argc, char **argv)
             break;
         case 'v':
             cfg.vessel_bin = optarg;
+            break;
+        case 'N':
+            cfg.network = optarg;
             break;
         case 'H':
             cfg.https_addr = optarg;

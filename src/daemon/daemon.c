@@ -127,6 +127,24 @@ int daemon_start(struct daemon *d, const struct daemon_config *cfg, vs_err *err)
     operation_reconcile(d);
     image_reconcile(d);
     instance_reconcile(d);
+    /* a second daemon on the socket fails before touching anything */
+    if (http_socket_in_use(d->socket_path))
+        return vs_error(err, EADDRINUSE, "%s: another vesseld is serving it", d->socket_path);
+    /* the managed network; where none can be made, instances go without
+     * (VMs can still use user-mode networking) */
+    const char *net = cfg->network ? cfg->network : "vessel0:10.87.0.1/24";
+    if (strcmp(net, "none")) {
+        if (network_parse(net, &d->net, err) < 0)
+            return -1;
+        vs_err nerr = {0};
+        if (network_start(d, &nerr) < 0) {
+            if (cfg->network)
+                return vs_error(err, nerr.code, "%s", nerr.msg);
+            vs_warn("vesseld: no managed network (%s); instances get none", nerr.msg);
+            memset(&d->net, 0, sizeof(d->net));
+        }
+    }
+
     if (http_server_start(d, &d->http, err) < 0)
         return -1;
     if (cfg->https_addr && https_server_start(d, cfg->https_addr, &d->https, err) < 0)

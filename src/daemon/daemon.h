@@ -22,9 +22,18 @@ struct daemon_config {
     const char *state_dir;   /* default /var/lib/vessel */
     const char *vessel_bin;  /* the `vessel` executable that runs VMs */
     const char *https_addr;  /* "ADDR:PORT" for HTTPS with client certificates, or NULL */
+    const char *network;     /* "BRIDGE:ADDR/PREFIX", "none", or NULL for the default */
 };
 
 #define DAEMON_MAX_BUSY 256
+
+/* The managed network (network.c); addresses in host order. */
+struct daemon_network {
+    bool enabled;
+    char bridge[16];
+    uint32_t gateway, first, last; /* the instances' range is first..last */
+    int prefix;
+};
 
 struct daemon {
     struct daemon_config cfg;
@@ -36,6 +45,7 @@ struct daemon {
     pthread_mutex_t lock;
     char *busy[DAEMON_MAX_BUSY];
     struct http_server *http, *https;
+    struct daemon_network net;
     int stop_fd; /* eventfd: SIGTERM/SIGINT */
 };
 
@@ -143,6 +153,17 @@ bool trust_is_enrolled(struct daemon *d, const char *fingerprint);
 json_t *trust_add(struct daemon *d, const char *pem, const char *name, vs_err *err);
 json_t *trust_list(struct daemon *d, vs_err *err);
 int trust_remove(struct daemon *d, const char *fingerprint, vs_err *err);
+
+/* The managed network (network.c): bridge, NAT, dnsmasq; an address and
+ * MAC per instance (volatile.ipv4, volatile.hwaddr); a container's veth in
+ * its namespace, a VM's tap on the bridge. All no-ops when disabled. */
+int network_parse(const char *spec, struct daemon_network *n, vs_err *err);
+int network_start(struct daemon *d, vs_err *err);
+int network_assign(struct daemon *d, json_t *inst, vs_err *err);
+int network_container_attach(struct daemon *d, json_t *inst, int pid, vs_err *err);
+int network_vm_tap(struct daemon *d, json_t *inst, char tap[16], vs_err *err);
+void network_release(struct daemon *d, const char *name);
+void network_gateway(struct daemon *d, char *out, size_t n);
 
 /* Remove a directory tree (best effort; for instance and image dirs). */
 void daemon_rm_rf(const char *path);

@@ -573,6 +573,19 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     vs_debug("http: %s", buf);
 }
 
+bool http_socket_in_use(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sa.sun_path))
+        return false;
+    strcpy(sa.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool used = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+    if (fd >= 0)
+        close(fd);
+    return used;
+}
+
 /* The socket: a live daemon's is refused, a dead one's replaced; mode 0660
  * with the `vessel` group when the host has one, so its members (and root)
  * may manage instances and nobody else may. */

@@ -24,6 +24,9 @@ struct route_params {
  * p->v in order. */
 bool http_route_match(const char *pattern, const char *url, struct route_params *p);
 
+/* Does a server answer on this unix socket? */
+bool http_socket_in_use(const char *path);
+
 int http_server_start(struct daemon *d, struct http_server **out, vs_err *err);
 /* HTTPS on TCP at "ADDR:PORT" (IPv4 or [IPv6]); only enrolled client
  * certificates are served, and certificates are not managed from here. */

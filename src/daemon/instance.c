@@ -367,6 +367,13 @@ static int container_start(struct daemon *d, json_t *inst, json_t *img, vs_err *
         vs_err e = {0};
         struct oci_create_opts o = {.root = d->oci_root, .id = name, .bundle = bundle};
         int rc = oci_create(&o, &e);
+        /* the init waits in its namespaces: give it its network first */
+        struct oci_state created;
+        if (rc == 0 && d->net.enabled &&
+            (rc = oci_state_load(&created, d->oci_root, name, false, &e)) == 0) {
+            rc = network_container_attach(d, inst, created.pid, &e);
+            oci_state_release(&created);
+        }
         if (rc == 0)
             rc = oci_start(d->oci_root, name, &e);
         if (rc < 0 && write(p[1], e.msg, strlen(e.msg)) < 0)
@@ -505,9 +512,25 @@ static int vm_start(struct daemon *d, json_t *inst, json_t *img, vs_err *err)
         argv[n++] = "--memory";
         argv[n++] = config_get(inst, "limits.memory");
     }
-    if (config_get(inst, "boot.args")) {
+    /* on the managed network: a tap on the bridge, the instance's MAC, and
+     * its address for the guest as vessel.ip=ADDR/PREFIX,GATEWAY */
+    char tap[16] = "", net[96], append[4300];
+    if (network_vm_tap(d, inst, tap, err) < 0)
+        return -1;
+    const char *args = config_get(inst, "boot.args");
+    if (tap[0]) {
+        char gw[32];
+        network_gateway(d, gw, sizeof(gw));
+        snprintf(net, sizeof(net), "tap=%s,mac=%s", tap, config_get(inst, "volatile.hwaddr"));
+        argv[n++] = "--net";
+        argv[n++] = net;
+        snprintf(append, sizeof(append), "%s%svessel.ip=%s/%d,%s", args ? args : "",
+                 args ? " " : "", config_get(inst, "volatile.ipv4"), d->net.prefix, gw);
+        args = append;
+    }
+    if (args) {
         argv[n++] = "--append";
-        argv[n++] = config_get(inst, "boot.args");
+        argv[n++] = args;
     }
     if (cid[0]) {
         argv[n++] = "--vsock";
@@ -649,7 +672,10 @@ static int start_locked(struct daemon *d, json_t *inst, vs_err *err)
     json_t *img = store_image_get(d->store, str(inst, "image"), err);
     if (!img)
         return vs_error_prefix(err, "instance %s: ", str(inst, "name"));
-    int rc = is_container(inst) ? container_start(d, inst, img, err) : vm_start(d, inst, img, err);
+    /* an address on the managed network, kept for the instance's life */
+    int rc = network_assign(d, inst, err);
+    if (rc == 0)
+        rc = is_container(inst) ? container_start(d, inst, img, err) : vm_start(d, inst, img, err);
     json_decref(img);
     json_object_set_new(inst, "state", json_string(rc == 0 ? "running" : "stopped"));
     if (rc < 0)
@@ -900,6 +926,7 @@ int instance_delete(struct daemon *d, const char *name, bool force, vs_err *err)
         rc = store_instance_delete(d->store, name, err);
         if (rc == 0) {
             daemon_rm_rf(dir);
+            network_release(d, name);
             daemon_event(d, "instance", "deleted", name, NULL);
         }
     }

@@ -24,11 +24,15 @@ class Daemon:
     def __init__(self, state: Path, sock: Path):
         self.state, self.sock, self.proc = state, sock, None
         self.env = dict(os.environ, VESSEL_SOCKET=str(sock))
+        self.netns = None  # run in this network namespace (the managed-network tests)
+        self.network = "none"  # no bridge on the host the tests run on
 
     def start(self, *extra):
         self.log = open(self.state.parent / "vesseld.log", "ab")
-        self.proc = subprocess.Popen([str(vesseld_path()), "--state-dir", str(self.state),
-                                      "--socket", str(self.sock), *extra],
+        prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
+        self.proc = subprocess.Popen([*prefix, str(vesseld_path()), "--state-dir",
+                                      str(self.state), "--socket", str(self.sock), "--network",
+                                      self.network, *extra],
                                      stdout=self.log, stderr=self.log)
         for _ in range(200):
             if self.sock.exists() and self.cli("list").returncode == 0:

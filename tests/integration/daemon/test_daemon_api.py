@@ -86,7 +86,8 @@ def test_socket_admits_only_root_and_the_vessel_group(daemon):
 def test_a_second_daemon_on_the_same_socket_is_refused(daemon, tmp_path):
     from conftest import vesseld_path
     r = subprocess.run([str(vesseld_path()), "--state-dir", str(tmp_path / "other"), "--socket",
-                        str(daemon.sock)], capture_output=True, text=True, timeout=30)
+                        str(daemon.sock), "--network", "none"], capture_output=True, text=True,
+                       timeout=30)
     assert r.returncode != 0 and "another vesseld is serving it" in r.stderr
     assert daemon.cli("list").returncode == 0
 

@@ -1,0 +1,81 @@
+"""The managed network: a bridge with NAT and dnsmasq, made by a vesseld
+that runs in a network namespace this test creates (so nothing is added
+to the host's own network), and containers on it that reach each other."""
+import json
+import os
+import signal
+import subprocess
+import uuid
+
+import pytest
+
+
+@pytest.fixture
+def netns():
+    name = f"vtest-{uuid.uuid4().hex[:8]}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    subprocess.run(["ip", "-n", name, "link", "set", "lo", "up"], check=True)
+    yield name
+    subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
+def test_containers_on_the_managed_bridge_reach_each_other(daemon, busybox, netns):
+    daemon.kill(signal.SIGTERM)
+    daemon.netns, daemon.network = netns, "vbr0:10.99.7.1/24"
+    daemon.start()
+    try:
+        # the bridge, its gateway address, NAT and dnsmasq, inside the namespace only
+        link = subprocess.run(["ip", "-n", netns, "-j", "addr", "show", "vbr0"],
+                              capture_output=True, text=True, check=True).stdout
+        addrs = [a["local"] for i in json.loads(link) for a in i["addr_info"]]
+        assert "10.99.7.1" in addrs
+        assert not os.path.exists("/sys/class/net/vbr0")  # not on the host
+        nat = subprocess.run(["ip", "netns", "exec", netns, "iptables", "-t", "nat", "-S",
+                              "POSTROUTING"], capture_output=True, text=True).stdout
+        assert "10.99.7.0/24" in nat and "MASQUERADE" in nat
+        pid = int((daemon.state / "network/dnsmasq.pid").read_text())
+        assert os.path.exists(f"/proc/{pid}")
+
+        daemon.cli("launch", busybox, "srv", "-c",
+                   "command=sh -c 'while true; do echo hello-from-srv | nc -l -p 7777; done'",
+                   check=True)
+        daemon.cli("launch", busybox, "cli", "-c", "command=sleep 1000", check=True)
+        insts = daemon.list()
+        ips = {n: insts[n]["config"]["volatile.ipv4"] for n in ("srv", "cli")}
+        assert all(ip.startswith("10.99.7.") for ip in ips.values())
+        assert ips["srv"] != ips["cli"]
+        table = daemon.cli("list", check=True).stdout
+        assert "IPV4" in table.splitlines()[0] and ips["srv"] in table
+        # one container reaches the other by its address, and the gateway
+        out = daemon.cli("exec", "cli", "--", "sh", "-c",
+                         f"ip -4 addr show eth0; nc {ips['srv']} 7777 </dev/null; "
+                         "ping -c1 -W2 10.99.7.1 >/dev/null 2>&1; echo ping=$?",
+                         timeout=30, check=True).stdout
+        assert f"inet {ips['cli']}/24" in out and "hello-from-srv" in out
+        # addresses survive a restart of the instance and are freed on delete
+        daemon.cli("restart", "srv", "--force", check=True)
+        assert daemon.list()["srv"]["config"]["volatile.ipv4"] == ips["srv"]
+        daemon.cli("delete", "--force", "srv", check=True)
+        daemon.cli("launch", busybox, "srv2", "-c", "command=sleep 1000", check=True)
+        assert daemon.list()["srv2"]["config"]["volatile.ipv4"] == ips["srv"]
+    finally:
+        for n in list(daemon.list()):
+            daemon.cli("delete", "--force", n)
+        daemon.kill(signal.SIGTERM)
+        pidfile = daemon.state / "network/dnsmasq.pid"
+        if pidfile.exists():
+            try:
+                os.kill(int(pidfile.read_text()), signal.SIGTERM)
+            except (ProcessLookupError, ValueError):
+                pass
+        daemon.netns, daemon.network = None, "none"
+        daemon.start()
+
+
+def test_a_bad_network_spec_is_refused(daemon):
+    daemon.kill(signal.SIGTERM)
+    daemon.network = "vbr0:10.99.7.1"
+    with pytest.raises(AssertionError, match="prefix"):
+        daemon.start()
+    daemon.network = "none"
+    daemon.start()
