@@ -892,3 +892,43 @@ int cmd_trust(int argc, char **argv)
     fputs(usage, stderr);
     return 2;
 }
+
+/* console NAME [--follow]: what the instance wrote on its console */
+int cmd_console(int argc, char **argv)
+{
+    bool follow = false;
+    const char *name = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--follow"))
+            follow = true;
+        else if (!name && argv[i][0] != '-')
+            name = argv[i];
+        else {
+            fprintf(stderr, "usage: vessel console NAME [--follow]\n");
+            return 2;
+        }
+    }
+    if (!name) {
+        fprintf(stderr, "usage: vessel console NAME [--follow]\n");
+        return 2;
+    }
+    long long off = 0;
+    for (;;) {
+        char path[512];
+        snprintf(path, sizeof(path), "/1.0/instances/%s/console?offset=%lld", name, off);
+        json_t *r = call("GET", path, NULL);
+        if (!r)
+            return 1;
+        fputs(json_string_value(json_object_get(r, "log")), stdout);
+        fflush(stdout);
+        long long end = json_integer_value(json_object_get(r, "end"));
+        json_decref(r);
+        if (!follow)
+            return 0;
+        if (end == off) {
+            struct timespec ts = {0, 200 * 1000000L};
+            nanosleep(&ts, NULL);
+        }
+        off = end;
+    }
+}

@@ -48,6 +48,7 @@ static const struct cmd_verb commands[] = {
     {"monitor", cmd_monitor, "[--type T[,T]] [--format json|pretty]", "the daemon's events"},
     {"trust", cmd_trust, "add CERT [--name N] | list | remove FINGERPRINT",
      "client certificates the daemon's HTTPS listener accepts"},
+    {"console", cmd_console, "NAME [--follow]", "an instance's console output"},
     {"exec", cmd_exec, "NAME [-t] [--] COMMAND [ARGS...]", "run a command in an instance"},
     {"snapshot", cmd_snapshot, "NAME [SNAPSHOT]",
      "snapshot an instance (a VM's running state too)"},

@@ -184,6 +184,41 @@ static enum MHD_Result start_instance_op(struct call *k, const char *kind, opera
     return reply(k->c, MHD_HTTP_ACCEPTED, op);
 }
 
+/* GET /1.0/instances/{name}/console?offset=N: the console log from byte N
+ * (at most 1 MiB), and where it ends, so a client can follow it. */
+static enum MHD_Result get_instance_console(struct call *k)
+{
+    vs_err err = {0};
+    json_t *inst = store_instance_get(k->d->store, k->param, &err);
+    if (!inst)
+        return reply_err(k->c, &err);
+    json_decref(inst);
+    char path[4300];
+    instance_path(k->d, k->param, "console.log", path, sizeof(path));
+    const char *o = MHD_lookup_connection_value(k->c, MHD_GET_ARGUMENT_KIND, "offset");
+    long long off = o ? atoll(o) : 0;
+    FILE *f = fopen(path, "re");
+    long long size = 0;
+    char *buf = NULL;
+    size_t n = 0;
+    if (f) {
+        fseeko(f, 0, SEEK_END);
+        size = ftello(f);
+        if (off < 0 || off > size)
+            off = size;
+        size_t want = (size_t)(size - off) > (1u << 20) ? (1u << 20) : (size_t)(size - off);
+        buf = malloc(want + 1);
+        if (buf && fseeko(f, off, SEEK_SET) == 0)
+            n = fread(buf, 1, want, f);
+        fclose(f);
+    }
+    json_t *j = json_pack("{s:s%, s:I}", "log", buf ? buf : "", n, "end", (json_int_t)(off + n));
+    free(buf);
+    if (!j) /* not UTF-8: hand it over byte for byte as Latin-1 would be wrong; say so */
+        j = json_pack("{s:s, s:I}", "log", "", "end", (json_int_t)(off + n));
+    return reply(k->c, MHD_HTTP_OK, j);
+}
+
 static enum MHD_Result put_instance_config(struct call *k)
 {
     vs_err err = {0};
@@ -417,6 +452,7 @@ static const struct route {
     {"DELETE", "/1.0/instances/{name}", delete_instance, false},
     {"PUT", "/1.0/instances/{name}/state", put_instance_state, true},
     {"PUT", "/1.0/instances/{name}/config", put_instance_config, true},
+    {"GET", "/1.0/instances/{name}/console", get_instance_console, false},
     {"POST", "/1.0/instances/{name}/exec", post_instance_exec, true},
     {"GET", "/1.0/instances/{name}/snapshots", get_snapshots, false},
     {"POST", "/1.0/instances/{name}/snapshots", post_snapshots, true},
