@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "daemon/daemon.h"
+#include "daemon/image.h"
 #include "util/cleanup.h"
 #include "util/log.h"
 #include "vm/config.h"
@@ -83,6 +84,114 @@ static int copy_archive(struct archive *in, struct archive *out, vs_err *err)
     return 0;
 }
 
+/* Is every component of a relative path a plain name (no "..")? */
+static bool plain_path(const char *p)
+{
+    for (const char *c = p; *c;) {
+        size_t n = strcspn(c, "/");
+        if ((n == 2 && !strncmp(c, "..", 2)))
+            return false;
+        c += n + (c[n] == '/');
+    }
+    return true;
+}
+
+/* An image layer's whiteout (".wh.NAME": NAME goes; ".wh..wh..opq": what
+ * lower layers put in the directory goes), applied under dest. */
+static int apply_whiteout(const char *dest, const char *rel, vs_err *err)
+{
+    const char *base = strrchr(rel, '/');
+    size_t dirlen = base ? (size_t)(base - rel) : 0;
+    base = base ? base + 1 : rel;
+    char target[8192];
+    if (!plain_path(rel))
+        return vs_error(err, EINVAL, "whiteout %s: '..' in the path", rel);
+    if (!strcmp(base, ".wh..wh..opq")) {
+        snprintf(target, sizeof(target), "%s/%.*s", dest, (int)dirlen, rel);
+        DIR *dp = opendir(target);
+        struct dirent *de;
+        while (dp && (de = readdir(dp))) {
+            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+                continue;
+            char child[8500];
+            snprintf(child, sizeof(child), "%s/%s", target, de->d_name);
+            daemon_rm_rf(child);
+        }
+        if (dp)
+            closedir(dp);
+        return 0;
+    }
+    snprintf(target, sizeof(target), "%s/%.*s%s%s", dest, (int)dirlen, rel, dirlen ? "/" : "",
+             base + 4);
+    daemon_rm_rf(target);
+    return 0;
+}
+
+int image_extract(struct archive *in, const char *dest, const char *what, bool whiteouts,
+                  vs_err *err)
+{
+    struct archive *out = archive_write_disk_new();
+    archive_write_disk_set_options(out, ARCHIVE_EXTRACT_SECURE_NODOTDOT |
+                                            ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_PERM |
+                                            ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_TIME |
+                                            ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_UNLINK);
+    int entries = 0, rc = -1;
+    for (;;) {
+        struct archive_entry *e;
+        int r = archive_read_next_header(in, &e);
+        if (r == ARCHIVE_EOF)
+            break;
+        if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
+            vs_error(err, EINVAL, "%s: %s (truncated or corrupt?)", what, archive_error_string(in));
+            goto out;
+        }
+        const char *name = archive_entry_pathname(e);
+        const char *rel = name + strspn(name, "/");
+        while (!strncmp(rel, "./", 2))
+            rel += 2;
+        const char *base = strrchr(rel, '/');
+        if (whiteouts && !strncmp(base ? base + 1 : rel, ".wh.", 4)) {
+            if (apply_whiteout(dest, rel, err) < 0) {
+                vs_error_prefix(err, "%s: ", what);
+                goto out;
+            }
+            entries++;
+            continue;
+        }
+        /* entries land under dest (an absolute name is taken as relative to
+         * the rootfs; ".." is refused by SECURE_NODOTDOT); hard links too */
+        char full[8192];
+        snprintf(full, sizeof(full), "%s/%s", dest, rel);
+        archive_entry_set_pathname(e, full);
+        const char *link = archive_entry_hardlink(e);
+        if (link) {
+            char lfull[8192];
+            snprintf(lfull, sizeof(lfull), "%s/%s", dest, link + strspn(link, "/"));
+            archive_entry_set_hardlink(e, lfull);
+        }
+        r = archive_write_header(out, e);
+        if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
+            vs_error(err, archive_errno(out) == ENOSPC ? ENOSPC : EINVAL, "%s: %s: %s", what, rel,
+                     archive_error_string(out));
+            goto out;
+        }
+        if (archive_entry_size(e) > 0 && copy_archive(in, out, err) < 0) {
+            vs_error_prefix(err, "%s: %s: ", what, rel);
+            goto out;
+        }
+        if (archive_write_finish_entry(out) != ARCHIVE_OK) {
+            vs_error(err, archive_errno(out) == ENOSPC ? ENOSPC : EIO, "%s: %s: %s", what, rel,
+                     archive_error_string(out));
+            goto out;
+        }
+        entries++;
+    }
+    rc = entries;
+out:
+    archive_write_free(out);
+    return rc;
+}
+
 /* Unpack a rootfs tarball (any compression libarchive knows) into dest,
  * refusing entries that climb out of it. fingerprint gets the hex SHA-256. */
 static int unpack_rootfs(struct daemon *d, const char *op_id, const char *path, const char *dest,
@@ -104,57 +213,18 @@ static int unpack_rootfs(struct daemon *d, const char *op_id, const char *path, 
     }
     s->size = st.st_size;
     gnutls_hash_init(&s->hash, GNUTLS_DIG_SHA256);
-    struct archive *in = archive_read_new(), *out = archive_write_disk_new();
+    struct archive *in = archive_read_new();
     archive_read_support_filter_all(in);
     archive_read_support_format_tar(in);
     archive_read_support_format_gnutar(in);
-    archive_write_disk_set_options(out, ARCHIVE_EXTRACT_SECURE_NODOTDOT |
-                                            ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_PERM |
-                                            ARCHIVE_EXTRACT_OWNER | ARCHIVE_EXTRACT_TIME |
-                                            ARCHIVE_EXTRACT_XATTR | ARCHIVE_EXTRACT_UNLINK);
     int rc = -1, entries = 0;
     if (archive_read_open(in, s, NULL, source_read, NULL) != ARCHIVE_OK) {
         vs_error(err, EINVAL, "%s: not a tarball: %s", path, archive_error_string(in));
         goto out;
     }
-    for (;;) {
-        struct archive_entry *e;
-        int r = archive_read_next_header(in, &e);
-        if (r == ARCHIVE_EOF)
-            break;
-        if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
-            vs_error(err, EINVAL, "%s: %s (truncated or corrupt?)", path, archive_error_string(in));
-            goto out;
-        }
-        /* entries land under dest (an absolute name is taken as relative to
-         * the rootfs; ".." is refused by SECURE_NODOTDOT); hard links too */
-        char full[8192];
-        const char *name = archive_entry_pathname(e);
-        snprintf(full, sizeof(full), "%s/%s", dest, name + strspn(name, "/"));
-        archive_entry_set_pathname(e, full);
-        const char *link = archive_entry_hardlink(e);
-        if (link) {
-            char lfull[8192];
-            snprintf(lfull, sizeof(lfull), "%s/%s", dest, link + strspn(link, "/"));
-            archive_entry_set_hardlink(e, lfull);
-        }
-        r = archive_write_header(out, e);
-        if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
-            vs_error(err, archive_errno(out) == ENOSPC ? ENOSPC : EINVAL, "%s: %s: %s", path, name,
-                     archive_error_string(out));
-            goto out;
-        }
-        if (archive_entry_size(e) > 0 && copy_archive(in, out, err) < 0) {
-            vs_error_prefix(err, "%s: %s: ", path, name);
-            goto out;
-        }
-        if (archive_write_finish_entry(out) != ARCHIVE_OK) {
-            vs_error(err, archive_errno(out) == ENOSPC ? ENOSPC : EIO, "%s: %s: %s", path, name,
-                     archive_error_string(out));
-            goto out;
-        }
-        entries++;
-    }
+    entries = image_extract(in, dest, path, false, err);
+    if (entries < 0)
+        goto out;
     if (entries == 0) {
         vs_error(err, EINVAL, "%s: the tarball is empty", path);
         goto out;
@@ -170,7 +240,6 @@ static int unpack_rootfs(struct daemon *d, const char *op_id, const char *path, 
     rc = 0;
 out:
     archive_read_free(in);
-    archive_write_free(out);
     if (s->hash)
         gnutls_hash_deinit(s->hash, NULL);
     close(s->fd);
@@ -335,11 +404,29 @@ json_t *image_import(struct daemon *d, json_t *req, const char *op_id, vs_err *e
         struct stat st;
         if (rc == 0 && src && stat(src, &st) == 0)
             size = st.st_size;
-        /* the command a container runs when none is configured */
+        json_t *props = json_object_get(img, "properties");
+        /* an OCI layout or a docker-archive: its layers make the rootfs */
+        if (rc == 0 && image_layout_kind(rootfs) != IMAGE_ROOTFS) {
+            char layout[4300];
+            snprintf(layout, sizeof(layout), "%s/layout", tmp);
+            if (rename(rootfs, layout) < 0 || mkdir(rootfs, 0755) < 0)
+                rc = vs_error_errno(err, "%s", rootfs);
+            else
+                rc = image_from_layout(layout, rootfs, props, err);
+            if (rc < 0)
+                vs_error_prefix(err, "%s: ", src);
+            json_object_set_new(props, "format",
+                                json_string(image_layout_kind(layout) == IMAGE_OCI_LAYOUT
+                                                ? "oci"
+                                                : "docker-archive"));
+            daemon_rm_rf(layout);
+        }
+        /* the command a container runs when none is configured: the
+         * image's, else its init, else a shell */
         char init[4400];
         snprintf(init, sizeof(init), "%s/sbin/init", rootfs);
-        if (rc == 0)
-            json_object_set_new(json_object_get(img, "properties"), "command",
+        if (rc == 0 && !json_object_get(props, "command"))
+            json_object_set_new(props, "command",
                                 access(init, X_OK) == 0 ? json_pack("[s]", "/sbin/init")
                                                         : json_pack("[s]", "/bin/sh"));
     } else {

@@ -779,11 +779,29 @@ json_t *instance_create(struct daemon *d, json_t *req, vs_err *err)
     json_t *cmd = json_object_get(json_object_get(img, "properties"), "command");
     if (json_is_array(cmd) && json_array_size(cmd)) {
         /* the image's default command, kept apart from the user's setting */
-        char buf[1024] = "";
-        size_t i;
+        /* quoted so that daemon_split_command gives back the same words */
+        char buf[8192] = "";
+        size_t i, n = 0;
         json_t *a;
-        json_array_foreach(cmd, i, a) snprintf(buf + strlen(buf), sizeof(buf) - strlen(buf), "%s%s",
-                                               i ? " " : "", json_string_value(a));
+        json_array_foreach(cmd, i, a)
+        {
+            const char *w = json_string_value(a);
+            if (i && n < sizeof(buf) - 1)
+                buf[n++] = ' ';
+            if (n < sizeof(buf) - 1)
+                buf[n++] = '\'';
+            for (; w && *w && n < sizeof(buf) - 5; w++) {
+                if (*w == '\'') {
+                    memcpy(buf + n, "'\\''", 4);
+                    n += 4;
+                } else {
+                    buf[n++] = *w;
+                }
+            }
+            if (n < sizeof(buf) - 1)
+                buf[n++] = '\'';
+            buf[n] = 0;
+        }
         json_object_set_new(config, "volatile.image_command", json_string(buf));
     }
     if (!daemon_claim(d, name, err)) {

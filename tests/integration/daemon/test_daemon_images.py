@@ -1,0 +1,133 @@
+"""Container images in the formats people have: podman's docker-archive
+and OCI archive (made here with `podman import` + `podman save`, offline),
+and a hand-made two-layer docker-archive whose second layer deletes files
+with whiteouts. Layers apply in order; the image's command becomes the
+containers' default; a corrupted blob is refused."""
+import hashlib
+import io
+import json
+import os
+import subprocess
+import tarfile
+import time
+
+import pytest
+
+
+def podman(tmp, *args):
+    base = ["podman", "--root", str(tmp / "storage"), "--runroot", str(tmp / "run"),
+            "--storage-driver", "vfs", "--events-backend", "file", "--cgroup-manager",
+            "cgroupfs"]
+    return subprocess.run(base + [str(a) for a in args], capture_output=True, text=True,
+                          timeout=120, check=True)
+
+
+@pytest.fixture(scope="module")
+def podman_archives(busybox_tarball, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("podman")
+    podman(tmp, "import", "--change", 'CMD ["sh", "-c", "echo from-the-image; exec sleep 1000"]',
+           busybox_tarball, "localhost/bb:1")
+    out = {}
+    for fmt in ("docker-archive", "oci-archive"):
+        out[fmt] = tmp / f"bb-{fmt}.tar"
+        podman(tmp, "save", "--format", fmt, "-o", out[fmt], "localhost/bb:1")
+    return out
+
+
+@pytest.mark.parametrize("fmt", ["docker-archive", "oci-archive"])
+def test_podman_saved_images_run_their_command(daemon, podman_archives, fmt):
+    daemon.cli("image", "import", podman_archives[fmt], "--alias", "bb", check=True)
+    img = json.loads(daemon.cli("image", "list", "--format", "json", check=True).stdout)[0]
+    assert img["properties"]["format"] == ("oci" if fmt == "oci-archive" else "docker-archive")
+    assert img["properties"]["command"] == ["sh", "-c", "echo from-the-image; exec sleep 1000"]
+    daemon.cli("launch", "bb", "p1", check=True)  # no command given: the image's
+    for _ in range(100):
+        if "from-the-image" in daemon.cli("console", "p1", check=True).stdout:
+            break
+        time.sleep(0.05)
+    assert "from-the-image" in daemon.cli("console", "p1", check=True).stdout
+    out = daemon.cli("exec", "p1", "--", "sh", "-c", "ls /bin/busybox && ps -o args",
+                     check=True).stdout
+    assert "/bin/busybox" in out and "sleep 1000" in out
+
+
+def layer(files, whiteouts=(), opaque=()):
+    """A layer tarball: files {path: bytes}, whiteout and opaque entries."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        def add(name, data=b""):
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            t.addfile(ti, io.BytesIO(data))
+        for d in sorted({os.path.dirname(p) for p in files} | set(opaque)):
+            if d:
+                ti = tarfile.TarInfo(d)
+                ti.type = tarfile.DIRTYPE
+                ti.mode = 0o755
+                t.addfile(ti)
+        for d in opaque:
+            add(f"{d}/.wh..wh..opq")
+        for p, data in files.items():
+            add(p, data)
+        for p in whiteouts:
+            dn, bn = os.path.split(p)
+            add(os.path.join(dn, ".wh." + bn))
+    return buf.getvalue()
+
+
+def docker_archive(path, layers, cmd):
+    config = json.dumps({"architecture": "amd64", "os": "linux",
+                         "config": {"Cmd": cmd, "Env": ["PATH=/bin"]}}).encode()
+    with tarfile.open(path, "w") as t:
+        def add(name, data):
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            t.addfile(ti, io.BytesIO(data))
+        names = []
+        for i, data in enumerate(layers):
+            names.append(f"l{i}/layer.tar")
+            add(names[-1], data)
+        add("config.json", config)
+        add("manifest.json", json.dumps([{"Config": "config.json", "RepoTags": ["t:1"],
+                                          "Layers": names}]).encode())
+
+
+def test_layers_apply_in_order_with_whiteouts(daemon, busybox_tarball, tmp_path):
+    base_layer = busybox_tarball.read_bytes()  # gzip'd rootfs tar as layer 0
+    l1 = layer({"etc/motd": b"one\n", "data/a": b"a\n", "data/b": b"b\n", "keep/x": b"x\n"})
+    l2 = layer({"etc/motd": b"two\n", "data/c": b"c\n"}, whiteouts=["keep/x"], opaque=["data"])
+    arc = tmp_path / "layered.tar"
+    docker_archive(arc, [base_layer, l1, l2], ["sleep", "1000"])
+    daemon.cli("image", "import", arc, "--alias", "layered", check=True)
+    daemon.cli("launch", "layered", "w1", check=True)
+    r = daemon.cli("exec", "w1", "--", "sh", "-c", "cat /etc/motd; ls /data; ls /keep | wc -l")
+    img = next((daemon.state / "images").iterdir())
+    assert r.stdout == "two\nc\n0\n", (r.stdout, r.stderr, os.listdir(img / "rootfs"))
+
+
+def test_corrupt_or_hostile_images_are_refused(daemon, podman_archives, tmp_path):
+    # an OCI archive whose layer blob does not match its digest
+    bad = tmp_path / "bad-oci.tar"
+    with tarfile.open(podman_archives["oci-archive"]) as src, tarfile.open(bad, "w") as dst:
+        for m in src.getmembers():
+            data = src.extractfile(m).read() if m.isfile() else None
+            if data and m.name.startswith("blobs/") and len(data) > 100000:
+                data = data[:-10] + b"x" * 10
+            if data is not None:
+                m.size = len(data)
+                dst.addfile(m, io.BytesIO(data))
+            else:
+                dst.addfile(m)
+    r = daemon.cli("image", "import", bad, "--alias", "bad")
+    assert r.returncode != 0 and "does not match its digest" in r.stderr, r.stderr
+    # a docker-archive whose manifest points outside the archive
+    evil = tmp_path / "evil.tar"
+    with tarfile.open(evil, "w") as t:
+        data = json.dumps([{"Config": "../../etc/passwd", "Layers": []}]).encode()
+        ti = tarfile.TarInfo("manifest.json")
+        ti.size = len(data)
+        t.addfile(ti, io.BytesIO(data))
+    r = daemon.cli("image", "import", evil, "--alias", "evil")
+    assert r.returncode != 0 and "manifest.json" in r.stderr, r.stderr
+    assert json.loads(daemon.cli("image", "list", "--format", "json").stdout) == []
+    assert list((daemon.state / "images").iterdir()) == []
