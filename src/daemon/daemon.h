@@ -92,6 +92,8 @@ int snapshot_restore(struct daemon *d, const char *name, const char *snap, vs_er
 int snapshot_delete(struct daemon *d, const char *name, const char *snap, vs_err *err);
 json_t *instance_copy_op(struct daemon *d, json_t *req, const char *op_id, vs_err *err);
 json_t *instance_publish_op(struct daemon *d, json_t *req, const char *op_id, vs_err *err);
+/* A clone index no other instance has (a VM clone's MAC and vsock CID). */
+int instance_next_clone_index(struct daemon *d);
 /* exec (exec.c): req {"command": [..], "record_output"?: bool}. Returns
  * {"socket": PATH} where the client hands over its stdin/stdout/stderr
  * (SCM_RIGHTS, one byte 't' for a terminal or '-') and reads the exit
@@ -115,6 +117,9 @@ int instance_validate_name(const char *name, vs_err *err);
  * guest/build-<arch>.sh). Runs as operation op_id (progress in bytes). */
 json_t *image_import(struct daemon *d, json_t *req, const char *op_id, vs_err *err);
 json_t *image_list(struct daemon *d, vs_err *err);
+/* Make the prepared directory dir (under STATE/images) the image fp. */
+json_t *image_adopt(struct daemon *d, const char *dir, const char *type, const char *arch,
+                    const char *alias, json_t *props, const char *fp, long long size, vs_err *err);
 int image_delete(struct daemon *d, const char *ref, vs_err *err);
 /* Images left "importing" by a daemon that died are removed. */
 void image_reconcile(struct daemon *d);

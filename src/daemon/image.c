@@ -475,6 +475,41 @@ json_t *image_import(struct daemon *d, json_t *req, const char *op_id, vs_err *e
     return img;
 }
 
+json_t *image_adopt(struct daemon *d, const char *dir, const char *type, const char *arch,
+                    const char *alias, json_t *props, const char *fp, long long size, vs_err *err)
+{
+    if (alias && !valid_alias(alias)) {
+        vs_error(err, EINVAL, "invalid image alias '%s'", alias);
+        return NULL;
+    }
+    json_t *same = alias ? store_image_get(d->store, alias, NULL) : NULL;
+    if (!same)
+        same = store_image_get(d->store, fp, NULL);
+    if (same) {
+        json_decref(same);
+        vs_error(err, EEXIST, "an image %s%s exists already", alias ? "with alias " : fp,
+                 alias ? alias : "");
+        return NULL;
+    }
+    char final[4200];
+    snprintf(final, sizeof(final), "%s/images/%s", d->state_dir, fp);
+    if (rename(dir, final) < 0) {
+        vs_error_errno(err, "%s", final);
+        return NULL;
+    }
+    json_t *img =
+        json_pack("{s:s, s:s?, s:s, s:s, s:I, s:s, s:s, s:O, s:I}", "fingerprint", fp, "alias",
+                  alias, "type", type, "arch", arch, "size", (json_int_t)size, "path", final,
+                  "state", "ready", "properties", props, "created_at", (json_int_t)daemon_now_ms());
+    if (!img || store_image_insert(d->store, img, err) < 0) {
+        daemon_rm_rf(final);
+        json_decref(img);
+        return NULL;
+    }
+    daemon_event(d, "image", "imported", fp, json_pack("{s:s?}", "alias", alias));
+    return img;
+}
+
 json_t *image_list(struct daemon *d, vs_err *err)
 {
     return store_image_list(d->store, err);

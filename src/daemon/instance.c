@@ -804,6 +804,16 @@ json_t *instance_create(struct daemon *d, json_t *req, vs_err *err)
         }
         json_object_set_new(config, "volatile.image_command", json_string(buf));
     }
+    /* a VM template: the instance starts as a clone of its saved state */
+    const char *tstate =
+        json_string_value(json_object_get(json_object_get(img, "properties"), "state"));
+    if (tstate) {
+        char from[4300], idx[16];
+        snprintf(from, sizeof(from), "%s/%s", str(img, "path"), tstate);
+        snprintf(idx, sizeof(idx), "%d", instance_next_clone_index(d));
+        json_object_set_new(config, "volatile.restore_from", json_string(from));
+        json_object_set_new(config, "volatile.clone_index", json_string(idx));
+    }
     if (!daemon_claim(d, name, err)) {
         json_decref(config);
         json_decref(img);

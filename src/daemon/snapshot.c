@@ -22,6 +22,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <gnutls/crypto.h>
+
 #include "api/client.h"
 #include "daemon/daemon.h"
 #include "util/log.h"
@@ -313,7 +315,7 @@ json_t *instance_copy_op(struct daemon *d, json_t *req, const char *op_id, vs_er
         }
         if (rc == 0 && stateful) {
             char idx[16];
-            snprintf(idx, sizeof(idx), "%u", 1 + (unsigned)(daemon_now_ms() % 65000));
+            snprintf(idx, sizeof(idx), "%d", instance_next_clone_index(d));
             json_object_set_new(config, "volatile.restore_from", json_string(state));
             json_object_set_new(config, "volatile.clone_index", json_string(idx));
         }
@@ -342,6 +344,103 @@ done:
 }
 
 /* ---- publish ---- */
+
+int instance_next_clone_index(struct daemon *d)
+{
+    json_t *list = store_instance_list(d->store, NULL), *inst;
+    long max = 0;
+    size_t i;
+    json_array_foreach(list, i, inst)
+    {
+        const char *v = json_string_value(
+            json_object_get(json_object_get(inst, "config"), "volatile.clone_index"));
+        if (v && atol(v) > max)
+            max = atol(v);
+    }
+    json_decref(list);
+    return max >= 65535 ? 1 : (int)max + 1;
+}
+
+static int sha256_file(const char *path, char out[65], vs_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return vs_error_errno(err, "%s", path);
+    gnutls_hash_hd_t h;
+    gnutls_hash_init(&h, GNUTLS_DIG_SHA256);
+    char buf[65536];
+    ssize_t r;
+    while ((r = read(fd, buf, sizeof(buf))) > 0)
+        gnutls_hash(h, buf, (size_t)r);
+    close(fd);
+    unsigned char dg[32];
+    gnutls_hash_deinit(h, dg);
+    for (int i = 0; i < 32; i++)
+        sprintf(out + 2 * i, "%02x", dg[i]);
+    return r < 0 ? vs_error_errno(err, "%s", path) : 0;
+}
+
+/* A VM template: the running state of a VM (one of its stateful snapshots,
+ * or one taken now) with its kernel and initrd. Instances launched from it
+ * are clones of that state: they start in milliseconds, share its memory
+ * pages until they write them, and each has its own MAC and vsock CID. */
+static json_t *vm_publish(struct daemon *d, json_t *inst, json_t *rec, json_t *req,
+                          const char *op_id, vs_err *err)
+{
+    const char *name = str(inst, "name");
+    json_t *img = store_image_get(d->store, str(inst, "image"), err), *out = NULL;
+    if (!img)
+        return NULL;
+    char dir[4200], state[4300], path[4400];
+    snprintf(dir, sizeof(dir), "%s/images/publish-%s", d->state_dir, op_id);
+    snprintf(state, sizeof(state), "%s/state", dir);
+    bool stateful = false;
+    int rc = mkdir(dir, 0700) < 0 ? vs_error_errno(err, "%s", dir) : 0;
+    if (rc == 0 && rec) {
+        stateful = json_integer_value(json_object_get(rec, "stateful")) != 0;
+        rc = stateful ? copy_tree(str(rec, "path"), state, err)
+                      : vs_error(err, EINVAL,
+                                 "snapshot %s/%s holds no running state (the VM was stopped); "
+                                 "a VM template needs one",
+                                 name, str(rec, "name"));
+    } else if (rc == 0) {
+        rc = vm_snapshot(d, inst, state, &stateful, err);
+        if (rc == 0 && !stateful)
+            rc = vs_error(err, EINVAL,
+                          "instance %s is stopped: start it, or publish one of its "
+                          "stateful snapshots",
+                          name);
+    }
+    /* its kernel and initrd, for a fresh boot after a stop */
+    json_t *props = json_deep_copy(json_object_get(img, "properties")), *v;
+    const char *k;
+    json_object_foreach(props, k, v)
+    {
+        if (rc == 0 && json_is_string(v) && (!strcmp(k, "kernel") || !strcmp(k, "initrd"))) {
+            char from[4400];
+            snprintf(from, sizeof(from), "%s/%s", str(img, "path"), json_string_value(v));
+            snprintf(path, sizeof(path), "%s/%s", dir, json_string_value(v));
+            rc = copy_tree(from, path, err);
+        }
+    }
+    json_object_set_new(props, "state", json_string("state"));
+    json_object_set_new(props, "parent", json_string(str(img, "fingerprint")));
+    char fp[65];
+    snprintf(path, sizeof(path), "%s/vmstate", state);
+    if (rc == 0)
+        rc = sha256_file(path, fp, err);
+    if (rc == 0) {
+        struct stat st;
+        snprintf(path, sizeof(path), "%s/memory", state);
+        long long size = stat(path, &st) == 0 ? (long long)st.st_blocks * 512 : 0;
+        out = image_adopt(d, dir, "vm", str(inst, "arch"), str(req, "alias"), props, fp, size, err);
+    }
+    json_decref(props);
+    json_decref(img);
+    if (!out)
+        daemon_rm_rf(dir);
+    return out;
+}
 
 /* Archive the tree at dir into a tar file at path (libarchive reads the
  * disk with its ACLs, xattrs and hard links). */
@@ -414,12 +513,12 @@ json_t *instance_publish_op(struct daemon *d, json_t *req, const char *op_id, vs
     bool mounted = false, frozen = false;
     if (!inst)
         goto done;
-    if (!is_container(inst)) {
-        vs_error(err, ENOSYS, "publishing a VM is not there yet (containers only)");
-        goto done;
-    }
     if (snap && !(rec = store_snapshot_get(d->store, name, snap, err)))
         goto done;
+    if (!is_container(inst)) {
+        out = vm_publish(d, inst, rec, req, op_id, err);
+        goto done;
+    }
     img = store_image_get(d->store, str(inst, "image"), err);
     if (!img)
         goto done;

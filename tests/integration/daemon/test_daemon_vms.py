@@ -77,6 +77,24 @@ def test_riscv64_vm_beside_containers(daemon, busybox, rv_guest_files):
     assert cmd[1:3] == [b"vm", b"restore"] and b"--clone-index" in cmd
     daemon.cli("delete", "--force", "rv2", check=True)
 
+    # a template from the running state: launches are clones of it, each its own
+    r = daemon.cli("publish", "rv1/snap0", "--alias", "rv-tmpl", check=True)
+    assert "as rv-tmpl" in r.stdout
+    for n in ("t1", "t2", "t3"):
+        daemon.cli("launch", "rv-tmpl", n, check=True)
+    clones = daemon.list()
+    idx = set()
+    for n in ("t1", "t2", "t3"):
+        assert clones[n]["state"] == "running" and clones[n]["arch"] == "riscv64"
+        cmd = Path(f"/proc/{clones[n]['pid']}/cmdline").read_bytes().split(b"\0")
+        assert cmd[1:3] == [b"vm", b"restore"]
+        idx.add(cmd[cmd.index(b"--clone-index") + 1])
+    assert len(idx) == 3  # own MAC and CID each
+    r = daemon.cli("image", "delete", "rv-tmpl")
+    assert r.returncode != 0 and "used by instance" in r.stderr
+    daemon.cli("delete", "--force", "t1", "t2", "t3", check=True)
+    daemon.cli("image", "delete", "rv-tmpl", check=True)
+
     # each can be stopped and deleted without touching the others
     daemon.cli("stop", "rv1", "--timeout", "20", check=True)
     insts = daemon.list()
