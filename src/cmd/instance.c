@@ -353,13 +353,11 @@ static json_t *wait_operation(json_t *op)
 
 static int image_import(int argc, char **argv)
 {
-    static const struct option opts[] = {{"alias", required_argument, 0, 'a'},
-                                         {"vm", no_argument, 0, 'v'},
-                                         {"arch", required_argument, 0, 'A'},
-                                         {"kernel", required_argument, 0, 'k'},
-                                         {"initrd", required_argument, 0, 'i'},
-                                         {"default", no_argument, 0, 'd'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"alias", required_argument, 0, 'a'},  {"vm", no_argument, 0, 'v'},
+        {"arch", required_argument, 0, 'A'},   {"kernel", required_argument, 0, 'k'},
+        {"initrd", required_argument, 0, 'i'}, {"disk", required_argument, 0, 'D'},
+        {"default", no_argument, 0, 'd'},      {0, 0, 0, 0}};
     json_t *req = json_pack("{s:s}", "type", "container");
     int c;
     optind = 1;
@@ -375,9 +373,13 @@ static int image_import(int argc, char **argv)
             json_object_set_new(req, "arch", json_string(optarg));
             break;
         case 'k':
-        case 'i': {
+        case 'i':
+        case 'D': {
             char *abs = realpath(optarg, NULL);
-            json_object_set_new(req, c == 'k' ? "kernel" : "initrd",
+            json_object_set_new(req,
+                                c == 'k'   ? "kernel"
+                                : c == 'i' ? "initrd"
+                                           : "disk",
                                 json_string(abs ? abs : optarg));
             json_object_set_new(req, "type", json_string("vm"));
             free(abs);
@@ -398,11 +400,12 @@ static int image_import(int argc, char **argv)
         free(abs);
     }
     if (!json_object_get(req, "source") && !json_object_get(req, "kernel")) {
-        fprintf(stderr, "usage: vessel image import TARBALL [--alias A]\n"
-                        "       vessel image import --vm --kernel K [--initrd I] [--arch A] "
-                        "[--alias A]\n"
-                        "       vessel image import --default [--arch x86_64|riscv64] "
-                        "[--alias A]\n");
+        fprintf(stderr,
+                "usage: vessel image import TARBALL [--alias A]\n"
+                "       vessel image import --vm --kernel K [--initrd I] [--disk D] [--arch A] "
+                "[--alias A]\n"
+                "       vessel image import --default [--arch x86_64|riscv64] "
+                "[--alias A]\n");
         json_decref(req);
         return 2;
     }

@@ -79,6 +79,8 @@ json_t *instance_config_set(struct daemon *d, const char *name, json_t *changes,
 int instance_start_claimed(struct daemon *d, json_t *inst, vs_err *err);
 int instance_stop_claimed(struct daemon *d, json_t *inst, bool force, int timeout, vs_err *err);
 int instance_pause_claimed(struct daemon *d, json_t *inst, bool pause, vs_err *err);
+/* Record the disk a running VM writes to (from its GET /vm). */
+void instance_note_disk(json_t *inst, json_t *vm_info);
 /* The state the host shows now (the record is brought in line). */
 const char *instance_refresh_state(struct daemon *d, json_t *inst);
 /* STATE/instances/NAME[/file] */

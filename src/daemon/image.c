@@ -279,18 +279,32 @@ static int copy_file(const char *src, const char *dest, gnutls_hash_hd_t hash, o
     return 0;
 }
 
+/* A disk image's format by its magic: qcow2 or raw. */
+static const char *disk_format(const char *path)
+{
+    unsigned char m[4] = {0};
+    FILE *f = fopen(path, "re");
+    if (f) {
+        if (fread(m, 1, 4, f) != 4)
+            memset(m, 0, 4);
+        fclose(f);
+    }
+    return !memcmp(m, "QFI\xfb", 4) ? "qcow2" : "raw";
+}
+
 static int import_vm_files(json_t *req, const char *dest, char fingerprint[65], off_t *size,
-                           const char **arch, vs_err *err)
+                           const char **arch, json_t *props, vs_err *err)
 {
     const char *kernel = json_string_value(json_object_get(req, "kernel"));
     const char *initrd = json_string_value(json_object_get(req, "initrd"));
     const char *source = json_string_value(json_object_get(req, "source"));
-    char *kbuf = NULL, *ibuf = NULL;
+    const char *disk = json_string_value(json_object_get(req, "disk"));
+    char *kbuf = NULL, *ibuf = NULL, *dbuf = NULL;
     if (source && !strcmp(source, "default")) {
         enum vm_arch a = *arch && !strcmp(*arch, "riscv64") ? VM_ARCH_RISCV64 : VM_ARCH_X86_64;
         char *dir = vm_default_guest_dir(a);
         if (!dir || asprintf(&kbuf, "%s/vmlinuz", dir) < 0 ||
-            asprintf(&ibuf, "%s/initrd.img", dir) < 0) {
+            asprintf(&ibuf, "%s/initrd.img", dir) < 0 || asprintf(&dbuf, "%s/disk.img", dir) < 0) {
             free(dir);
             return vs_error(err, ENOMEM, "out of memory");
         }
@@ -300,11 +314,14 @@ static int import_vm_files(json_t *req, const char *dest, char fingerprint[65], 
             free(dir);
             free(kbuf);
             free(ibuf);
+            free(dbuf);
             return -1;
         }
         free(dir);
         kernel = kbuf;
         initrd = access(ibuf, R_OK) == 0 ? ibuf : NULL;
+        if (!disk && access(dbuf, R_OK) == 0)
+            disk = dbuf; /* the guest's root disk, where its builder makes one */
     } else if (source) {
         return vs_error(err, EINVAL,
                         "a VM image comes from \"kernel\" (+ \"initrd\") or \"source\": "
@@ -330,6 +347,19 @@ static int import_vm_files(json_t *req, const char *dest, char fingerprint[65], 
             goto out;
         }
     }
+    if (disk) {
+        /* the read-only base of every instance's own qcow2 overlay */
+        const char *fmt = disk_format(disk);
+        const char *name = strcmp(fmt, "qcow2") ? "disk.img" : "disk.qcow2";
+        snprintf(path, sizeof(path), "%s/%s", dest, name);
+        if (copy_file(disk, path, hash, size, err) < 0) {
+            gnutls_hash_deinit(hash, NULL);
+            goto out;
+        }
+        chmod(path, 0444);
+        json_object_set_new(props, "disk", json_string(name));
+        json_object_set_new(props, "disk_format", json_string(fmt));
+    }
     unsigned char digest[32];
     gnutls_hash_deinit(hash, digest);
     hex(digest, sizeof(digest), fingerprint);
@@ -337,6 +367,7 @@ static int import_vm_files(json_t *req, const char *dest, char fingerprint[65], 
 out:
     free(kbuf);
     free(ibuf);
+    free(dbuf);
     return rc;
 }
 
@@ -430,7 +461,7 @@ json_t *image_import(struct daemon *d, json_t *req, const char *op_id, vs_err *e
                                 access(init, X_OK) == 0 ? json_pack("[s]", "/sbin/init")
                                                         : json_pack("[s]", "/bin/sh"));
     } else {
-        rc = import_vm_files(req, tmp, fp, &size, &arch, err);
+        rc = import_vm_files(req, tmp, fp, &size, &arch, json_object_get(img, "properties"), err);
         json_t *props = json_object_get(img, "properties");
         json_object_set_new(props, "kernel", json_string("vmlinuz"));
         char initrd[4300];

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "api/client.h"
+#include "block/qcow2.h"
 #include "daemon/daemon.h"
 #include "oci/container.h"
 #include "oci/state.h"
@@ -441,6 +442,15 @@ gone:
 static int vm_spawn(struct daemon *d, json_t *inst, const char *const *argv, const char *sock,
                     const char *vmmlog, vs_err *err);
 
+void instance_note_disk(json_t *inst, json_t *vm_info)
+{
+    json_t *disk = json_array_get(json_object_get(json_object_get(vm_info, "config"), "disks"), 0);
+    const char *path = json_string_value(json_object_get(disk, "path"));
+    if (path)
+        json_object_set_new(json_object_get(inst, "config"), "volatile.disk_path",
+                            json_string(path));
+}
+
 static int vm_start(struct daemon *d, json_t *inst, json_t *img, vs_err *err)
 {
     const char *name = str(inst, "name");
@@ -481,13 +491,14 @@ static int vm_start(struct daemon *d, json_t *inst, json_t *img, vs_err *err)
         if (config_get(inst, "volatile.clone_index")) {
             argv[n++] = "--clone-index";
             argv[n++] = config_get(inst, "volatile.clone_index");
-            argv[n++] = "--overlay-dir";
-            argv[n++] = overlay;
             if (had_vsock && cid[0]) {
                 argv[n++] = "--vsock";
                 argv[n++] = cid;
             }
         }
+        /* the restored disks' fresh overlays stay with the instance */
+        argv[n++] = "--overlay-dir";
+        argv[n++] = overlay;
         argv[n] = NULL;
         return vm_spawn(d, inst, argv, sock, vmmlog, err);
     }
@@ -511,6 +522,23 @@ static int vm_start(struct daemon *d, json_t *inst, json_t *img, vs_err *err)
     if (config_get(inst, "limits.memory")) {
         argv[n++] = "--memory";
         argv[n++] = config_get(inst, "limits.memory");
+    }
+    /* a root disk: the instance's own qcow2 overlay on the image's base */
+    char disk[4400];
+    if (str(props, "disk")) {
+        char base[4300], overlay[4300];
+        snprintf(base, sizeof(base), "%s/%s", str(img, "path"), str(props, "disk"));
+        inst_dir(d, name, "disk.qcow2", overlay, sizeof(overlay));
+        /* the overlay the VM last wrote to (a disk snapshot moves it on) */
+        const char *last = config_get(inst, "volatile.disk_path");
+        if (last && access(last, F_OK) == 0)
+            snprintf(overlay, sizeof(overlay), "%s", last);
+        else if (access(overlay, F_OK) < 0 &&
+                 qcow2_create(overlay, 0, base, str(props, "disk_format"), err) < 0)
+            return vs_error_prefix(err, "instance %s: ", name);
+        snprintf(disk, sizeof(disk), "%s,format=qcow2", overlay);
+        argv[n++] = "--disk";
+        argv[n++] = disk;
     }
     /* on the managed network: a tap on the bridge, the instance's MAC, and
      * its address for the guest as vessel.ip=ADDR/PREFIX,GATEWAY */
@@ -608,6 +636,7 @@ static int vm_spawn(struct daemon *d, json_t *inst, const char *const *argv, con
         json_t *resp = NULL;
         vs_err e = {0};
         if (api_client_request(sock, "GET", "/vm", NULL, &resp, &e) == 0) {
+            instance_note_disk(inst, resp);
             json_decref(resp);
             return 0;
         }

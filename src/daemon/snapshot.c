@@ -109,11 +109,24 @@ static int vm_snapshot(struct daemon *d, json_t *inst, const char *dir, bool *st
         return mkdir(dir, 0700) < 0 ? vs_error_errno(err, "%s", dir) : 0;
     char sock[4200];
     instance_path(d, str(inst, "name"), "api.sock", sock, sizeof(sock));
-    json_t *body = json_pack("{s:s, s:s}", "path", dir, "type", "full"), *resp = NULL;
+    /* a VM with a disk: the disk is frozen into the snapshot too, and the
+     * VM goes on in a new overlay (recorded for its next boot) */
+    bool disk = json_object_get(json_object_get(inst, "config"), "volatile.disk_path") != NULL;
+    json_t *body = json_pack("{s:s, s:s, s:b}", "path", dir, "type", "full", "disks", disk),
+           *resp = NULL;
     int rc = api_client_request(sock, "PUT", "/snapshot", body, &resp, err);
     json_decref(body);
     json_decref(resp);
-    return rc < 0 ? vs_error_prefix(err, "instance %s: ", str(inst, "name")) : 0;
+    if (rc < 0)
+        return vs_error_prefix(err, "instance %s: ", str(inst, "name"));
+    resp = NULL;
+    vs_err e = {0};
+    if (disk && api_client_request(sock, "GET", "/vm", NULL, &resp, &e) == 0) {
+        instance_note_disk(inst, resp);
+        store_instance_update(d->store, inst, &e);
+    }
+    json_decref(resp);
+    return 0;
 }
 
 json_t *snapshot_create_op(struct daemon *d, json_t *req, const char *op_id, vs_err *err)

@@ -1,6 +1,7 @@
 """vesseld with VMs: a riscv64 Linux VM on vessel's emulator (runs
 everywhere) and an x86-64 KVM VM on the tier-1 test guest (needs /dev/kvm),
 side by side with containers, through the same commands."""
+import json
 import os
 import signal
 import subprocess
@@ -146,3 +147,32 @@ def test_x86_kvm_vm_through_the_daemon(daemon):
     assert daemon.list()["x1"]["state"] == "running"
     daemon.cli("delete", "--force", "x1", check=True)
     assert daemon.list() == {}
+
+
+def test_vm_root_disk_is_an_overlay_per_instance(daemon, rv_guest_files):
+    kernel, initrd = rv_guest_files
+    disk = kernel.parent / "disk.img"
+    base_sum = subprocess.run(["sha256sum", str(disk)], capture_output=True, text=True).stdout
+    daemon.cli("image", "import", "--vm", "--arch", "riscv64", "--kernel", kernel, "--initrd",
+               initrd, "--disk", disk, "--alias", "rv-disk", check=True)
+    img = json.loads(daemon.cli("image", "list", "--format", "json", check=True).stdout)[0]
+    assert img["properties"]["disk_format"] == "raw"
+    for n in ("d1", "d2"):
+        daemon.cli("launch", "rv-disk", n, check=True)
+    for n in ("d1", "d2"):
+        overlay = daemon.state / "instances" / n / "disk.qcow2"
+        info = json.loads(subprocess.run(["qemu-img", "info", "--output=json", "-U",
+                                          str(overlay)], capture_output=True, text=True,
+                                         check=True).stdout)
+        assert info["format"] == "qcow2"
+        assert info["full-backing-filename"] == str(Path(img["path"]) / "disk.img")
+        inst = daemon.list()[n]
+        assert inst["config"]["volatile.disk_path"] == str(overlay)
+    # a snapshot freezes the disk too; the VM goes on in a new overlay
+    daemon.cli("snapshot", "d1", check=True)
+    after = daemon.list()["d1"]["config"]["volatile.disk_path"]
+    assert ".after-" in after and Path(after).exists()
+    daemon.cli("delete", "--force", "d1", "d2", check=True)
+    # the image's base was never written
+    assert subprocess.run(["sha256sum", str(Path(img["path"]) / "disk.img")],
+                          capture_output=True, text=True).stdout.split()[0] == base_sum.split()[0]
