@@ -10,6 +10,7 @@
 #include "snapshot/snapshot.h"
 #include "util/cleanup.h"
 #include "util/parse.h"
+#include "vm/machine.h"
 
 static int parse(int argc, char **argv, const struct cmd_opt *opts, size_t nopts, char **target,
                  const char *usage)
@@ -84,7 +85,13 @@ int cmd_vm_restore(int argc, char **argv)
         return 2;
     }
     vs_err err = {0};
-    int rc = snapshot_restore(target, &o, &err);
+    struct snapshot_restore rs;
+    if (snapshot_restore_prepare(target, &o, &rs, &err) < 0) {
+        cmd_print_error(err.msg);
+        return 1;
+    }
+    int rc = vm_machine_restore(&rs.img.cfg, &rs.src, &err);
+    snapshot_restore_finish(&rs);
     if (rc < 0) {
         cmd_print_error(err.msg);
         return 1;

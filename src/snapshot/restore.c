@@ -311,17 +311,10 @@ static char *xstrdup(const char *s)
     return s ? strdup(s) : NULL;
 }
 
-int snapshot_restore(const char *dir, const struct snapshot_restore_opts *o, vs_err *err)
+/* The restored VM gets the snapshot's configuration with what the command
+ * line overrides; a clone its own MAC, vsock CID and no host ports. */
+static int apply_opts(struct vm_config *cfg, const struct snapshot_restore_opts *o, vs_err *err)
 {
-    struct snapshot_image img;
-    if (snapshot_image_open(dir, o->expect_arch, &img, err) < 0)
-        return -1;
-    int rc = -1;
-    char tmpdir[] = SNAPSHOT_RESTORE_TMP "XXXXXX";
-    const char *odir = o->overlay_dir;
-    bool temp_overlays = false;
-    struct vm_config *cfg = &img.cfg;
-
     if (o->api_sock) {
         free(cfg->api_sock);
         cfg->api_sock = xstrdup(o->api_sock);
@@ -351,71 +344,92 @@ int snapshot_restore(const char *dir, const struct snapshot_restore_opts *o, vs_
         if (cfg->vsock_cid)
             cfg->vsock_cid += 1 + (uint32_t)o->clone_index;
         /* Each clone its own vsock socket path next to its overlays. */
-        if (cfg->vsock_uds && odir) {
+        if (cfg->vsock_uds && o->overlay_dir) {
             free(cfg->vsock_uds);
-            if (asprintf(&cfg->vsock_uds, "%s/vsock.sock", odir) < 0)
+            if (asprintf(&cfg->vsock_uds, "%s/vsock.sock", o->overlay_dir) < 0)
                 cfg->vsock_uds = NULL;
         }
     }
     if (o->vsock_cid)
         cfg->vsock_cid = o->vsock_cid;
+    if ((o->api_sock && !cfg->api_sock) || (o->console && !cfg->console))
+        return vs_error(err, ENOMEM, "out of memory");
+    return 0;
+}
 
-    /* Disks: the snapshot's images stay untouched; the restored VM writes
-     * into its own qcow2 overlay on top of each writable one. */
+/* Disks: the snapshot's images stay untouched; the restored VM writes into
+ * its own qcow2 overlay on top of each writable one. */
+static int make_overlays(struct snapshot_restore *rs, const char *odir, vs_err *err)
+{
+    struct vm_config *cfg = &rs->img.cfg;
     for (unsigned i = 0; i < cfg->ndisks; i++) {
         struct vm_disk_config *d = &cfg->disks[i];
         if (d->readonly)
             continue;
         if (!odir) {
-            if (!mkdtemp(tmpdir)) {
-                vs_error_errno(err, "creating a directory for disk overlays");
-                goto out;
+            snprintf(rs->tmpdir, sizeof(rs->tmpdir), "%sXXXXXX", SNAPSHOT_RESTORE_TMP);
+            if (!mkdtemp(rs->tmpdir)) {
+                rs->tmpdir[0] = 0;
+                return vs_error_errno(err, "creating a directory for disk overlays");
             }
-            odir = tmpdir;
-            temp_overlays = true;
+            odir = rs->tmpdir;
         } else if (mkdir(odir, 0755) < 0 && errno != EEXIST) {
-            vs_error_errno(err, "overlay directory %s", odir);
-            goto out;
+            return vs_error_errno(err, "overlay directory %s", odir);
         }
-        json_t *rec = json_array_get(json_object_get(img.manifest, "disks"), i);
+        json_t *rec = json_array_get(json_object_get(rs->img.manifest, "disks"), i);
         const char *base = json_string_value(json_object_get(rec, "path"));
         const char *fmt = json_string_value(json_object_get(rec, "format"));
         char *ov = NULL;
-        if (asprintf(&ov, "%s/disk%u.qcow2", odir, i) < 0) {
-            vs_error(err, ENOMEM, "out of memory");
-            goto out;
-        }
+        if (asprintf(&ov, "%s/disk%u.qcow2", odir, i) < 0)
+            return vs_error(err, ENOMEM, "out of memory");
         unlink(ov);
         if (qcow2_create(ov, 0, base, fmt, err) < 0) {
             free(ov);
-            goto out;
+            return -1;
         }
         free(d->path);
         free(d->format);
         d->path = ov;
         d->format = strdup("qcow2");
     }
+    return 0;
+}
+
+int snapshot_restore_prepare(const char *dir, const struct snapshot_restore_opts *o,
+                             struct snapshot_restore *rs, vs_err *err)
+{
+    memset(rs, 0, sizeof(*rs));
+    if (snapshot_image_open(dir, o->expect_arch, &rs->img, err) < 0)
+        return -1;
+    if (apply_opts(&rs->img.cfg, o, err) < 0 || make_overlays(rs, o->overlay_dir, err) < 0)
+        goto fail;
     /* user networking's sections, for the backends the machine creates */
-    if (slirp_state_restore_prepare(&img.state, err) < 0 || snapshot_image_map(&img, err) < 0)
-        goto out;
+    if (slirp_state_restore_prepare(&rs->img.state, err) < 0 ||
+        snapshot_image_map(&rs->img, err) < 0)
+        goto fail;
     /* A diff snapshot of the restored VM may name this one as its parent. */
-    snapshot_restored_from(img.dir, img.id);
-    struct vm_restore_source src = {.mem = &img.mem, .state = &img.state};
+    snapshot_restored_from(rs->img.dir, rs->img.id);
     /* The machine adopts the mapped regions (and unmaps them at exit). */
-    struct guest_mem *mem = &img.mem;
-    rc = vm_machine_restore(cfg, &src, err);
-    guest_mem_init(mem);
-out:
-    if (temp_overlays) {
-        char keep[sizeof(tmpdir) + 16];
-        snprintf(keep, sizeof(keep), "%s/%s", tmpdir, SNAPSHOT_KEEP_FILE);
+    rs->src = (struct vm_restore_source){.mem = &rs->img.mem, .state = &rs->img.state};
+    return 0;
+fail:
+    snapshot_restore_finish(rs);
+    return -1;
+}
+
+void snapshot_restore_finish(struct snapshot_restore *rs)
+{
+    if (rs->tmpdir[0]) {
+        char keep[sizeof(rs->tmpdir) + 16];
+        snprintf(keep, sizeof(keep), "%s/%s", rs->tmpdir, SNAPSHOT_KEEP_FILE);
         if (access(keep, F_OK) == 0)
-            vs_info("disk overlays kept in %s: a snapshot refers to them", tmpdir);
+            vs_info("disk overlays kept in %s: a snapshot refers to them", rs->tmpdir);
         else
-            remove_tree(tmpdir);
+            remove_tree(rs->tmpdir);
+        rs->tmpdir[0] = 0;
     }
-    snapshot_image_close(&img);
-    return rc;
+    snapshot_image_close(&rs->img);
+    rs->src = (struct vm_restore_source){0};
 }
 
 int snapshot_check_cpu_features(enum vm_arch arch, const uint8_t *blob, size_t len, vs_err *err)

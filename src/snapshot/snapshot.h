@@ -93,8 +93,22 @@ struct snapshot_restore_opts {
     uint32_t vsock_cid;      /* nonzero: use this CID */
 };
 
-/* Open, validate, map and run: returns the machine's exit status. */
-int snapshot_restore(const char *dir, const struct snapshot_restore_opts *o, vs_err *err);
+/* A restore in two halves around the machine, so snapshot/ never runs one
+ * (the runner, above it, serves the API that saves snapshots):
+ * snapshot_restore_prepare opens and validates dir, applies o to its
+ * configuration, creates the disk overlays and maps memory; the caller then
+ * runs rs->img.cfg from rs->src (vm_machine_restore, which adopts the
+ * memory) and calls snapshot_restore_finish, which removes temporary
+ * overlays nobody refers to and closes the image. On failure prepare has
+ * cleaned up itself. */
+struct snapshot_restore {
+    struct snapshot_image img;
+    struct vm_restore_source src;
+    char tmpdir[sizeof(SNAPSHOT_RESTORE_TMP "XXXXXX")]; /* "" unless overlays went there */
+};
+int snapshot_restore_prepare(const char *dir, const struct snapshot_restore_opts *o,
+                             struct snapshot_restore *rs, vs_err *err);
+void snapshot_restore_finish(struct snapshot_restore *rs);
 
 /* Start count restores of dir in the background, each in outdir/clone-<i>
  * (api.sock, console.log, disk overlays, pid). Prints one line per clone. */

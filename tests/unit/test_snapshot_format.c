@@ -336,6 +336,72 @@ static void disk_layer_snapshot(void **state)
     snapshot_session_free(&s);
 }
 
+/* A restore's two halves: prepare opens, overrides the configuration,
+ * makes disk overlays and maps memory; the caller runs the machine from
+ * rs.src; finish removes a temporary overlay directory nobody kept. */
+static void restore_prepare_and_finish(void **state)
+{
+    vs_err err;
+    FILE *f = fopen(p("r.raw"), "w");
+    fputs("root", f);
+    fclose(f);
+    assert_int_equal(vm_config_add_disk(&fk.cfg, p("r.raw"), &err), 0);
+    struct snapshot_session s = {0};
+    assert_int_equal(snapshot_save(&ctl, &s, p("rs"), 0, NULL, &err), 0);
+    snapshot_session_free(&s);
+
+    struct snapshot_restore_opts o = {.console = "none",
+                                      .overlay_dir = p("rs-ov"),
+                                      .expect_arch = VM_ARCH_X86_64,
+                                      .clone_index = -1,
+                                      .vsock_cid = 7};
+    struct snapshot_restore rs;
+    assert_int_equal(snapshot_restore_prepare(p("rs"), &o, &rs, &err), 0);
+    assert_string_equal(rs.img.cfg.console, "none");
+    assert_int_equal(rs.img.cfg.vsock_cid, 7);
+    assert_string_equal(rs.img.cfg.disks[0].path, p("rs-ov/disk0.qcow2"));
+    assert_string_equal(rs.img.cfg.disks[0].format, "qcow2");
+    assert_int_equal(access(p("rs-ov/disk0.qcow2"), F_OK), 0);
+    assert_ptr_equal(rs.src.mem, &rs.img.mem);
+    assert_memory_matches(&rs.img);
+    uint32_t ver, counter;
+    assert_int_equal(state_find(rs.src.state, "fake", 0, &ver, &err), 1);
+    assert_int_equal(state_get_u32(rs.src.state, &counter, &err), 0);
+    assert_int_equal(counter, 41);
+    assert_int_equal(rs.tmpdir[0], 0);
+    snapshot_restore_finish(&rs);
+    assert_int_equal(access(p("rs-ov/disk0.qcow2"), F_OK), 0); /* --overlay-dir stays */
+
+    /* without --overlay-dir the overlays go to a temporary directory,
+     * removed at the end unless a snapshot of the restored VM keeps it */
+    o.overlay_dir = NULL;
+    assert_int_equal(snapshot_restore_prepare(p("rs"), &o, &rs, &err), 0);
+    char tmp[sizeof(rs.tmpdir)];
+    memcpy(tmp, rs.tmpdir, sizeof(tmp));
+    assert_int_equal(strncmp(tmp, SNAPSHOT_RESTORE_TMP, strlen(SNAPSHOT_RESTORE_TMP)), 0);
+    assert_int_equal(access(rs.img.cfg.disks[0].path, F_OK), 0);
+    snapshot_restore_finish(&rs);
+    assert_int_not_equal(access(tmp, F_OK), 0);
+
+    assert_int_equal(snapshot_restore_prepare(p("rs"), &o, &rs, &err), 0);
+    memcpy(tmp, rs.tmpdir, sizeof(tmp));
+    char keep[sizeof(tmp) + 16];
+    snprintf(keep, sizeof(keep), "%s/%s", tmp, SNAPSHOT_KEEP_FILE);
+    close(open(keep, O_WRONLY | O_CREAT, 0644));
+    snapshot_restore_finish(&rs);
+    assert_int_equal(access(keep, F_OK), 0);
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmp);
+    assert_int_equal(system(cmd), 0);
+
+    /* the wrong machine type is refused before anything is made */
+    o.expect_arch = VM_ARCH_RISCV64;
+    o.overlay_dir = p("rs-ov2");
+    assert_int_equal(snapshot_restore_prepare(p("rs"), &o, &rs, &err), -1);
+    assert_non_null(strstr(err.msg, "riscv64"));
+    assert_int_not_equal(access(p("rs-ov2"), F_OK), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -346,6 +412,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(cpu_feature_missing, fake_setup, fake_teardown),
         cmocka_unit_test_setup_teardown(disk_layer_snapshot, fake_setup, fake_teardown),
         cmocka_unit_test_setup_teardown(diff_after_disk_write, fake_setup, fake_teardown),
+        cmocka_unit_test_setup_teardown(restore_prepare_and_finish, fake_setup, fake_teardown),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
