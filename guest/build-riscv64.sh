@@ -3,12 +3,15 @@
 #   - a Linux kernel (Image) from linux-source-6.1, tinyconfig + guest/riscv64/kernel.config,
 #     cross-built with gcc-riscv64-linux-gnu;
 #   - an initramfs whose /init is guest/riscv64/init.c built static for riscv64,
-#     with a /dev/console node (a newc cpio written by guest/riscv64/mkcpio.py);
+#     with a /dev/console node (a newc cpio written by guest/riscv64/mkcpio.py),
+#     the guest agent /sbin/vessel-agent (src/agent, static; init starts it so
+#     `vessel exec` works, docs/guest-agent.md) and /bin/toolbox
+#     (guest/riscv64/toolbox.c: cat, echo, uname, ... for exec to run);
 #   - disk.img: a small ext4 image with the same init, for root=/dev/vda boots.
 # Output (cached outside the checkout, where `vessel vm run --arch riscv64`
 # looks for the default guest): $VESSEL_GUEST_DIR/riscv64, else
 # ${XDG_CACHE_HOME:-~/.cache}/vessel/guest/riscv64:
-#   vmlinuz (the Image), initrd.img, init, disk.img
+#   vmlinuz (the Image), initrd.img, init, vessel-agent, toolbox, disk.img
 # Idempotent: each artifact is keyed by the hash of its inputs, so a rerun
 # with nothing changed takes well under a second.
 set -euo pipefail
@@ -90,11 +93,17 @@ if [ "$(cat "$OUT/.kernel-key" 2>/dev/null)" != "$KKEY" ] || [ ! -f "$OUT/vmlinu
 fi
 
 # ---- init and initramfs ---------------------------------------------------
-IKEY=$(key_of "$SRC/init.c" "$SRC/mkcpio.py" "$HERE/build-riscv64.sh")
+AGENT_SRC="$HERE/../src/agent"
+TOOLS="cat echo env false hostname id ls sleep true uname"
+IKEY=$(key_of "$SRC/init.c" "$SRC/mkcpio.py" "$SRC/toolbox.c" "$HERE/build-riscv64.sh" \
+    "$AGENT_SRC"/*.[ch])
 if [ "$(cat "$OUT/.initrd-key" 2>/dev/null)" != "$IKEY" ] || [ ! -f "$OUT/initrd.img" ] ||
    [ ! -f "$OUT/disk.img" ]; then
     echo "build-riscv64: building init and initramfs"
     ${CROSS}gcc -static -Os -Wall -o "$OUT/init" "$SRC/init.c"
+    ${CROSS}gcc -static -Os -s -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -I"$HERE/../src" \
+        -o "$OUT/vessel-agent" "$AGENT_SRC/main.c" "$AGENT_SRC/session.c" "$AGENT_SRC/protocol.c"
+    ${CROSS}gcc -static -Os -s -Wall -o "$OUT/toolbox" "$SRC/toolbox.c"
     cat > "$OUT/build/initramfs.list" <<LIST
 dir /dev 0755 0 0
 nod /dev/console 0600 0 0 c 5 1
@@ -103,14 +112,24 @@ dir /proc 0755 0 0
 dir /sys 0755 0 0
 dir /mnt 0755 0 0
 dir /tmp 01777 0 0
+dir /sbin 0755 0 0
+dir /bin 0755 0 0
 file /init $OUT/init 0755 0 0
+file /sbin/vessel-agent $OUT/vessel-agent 0755 0 0
+file /bin/toolbox $OUT/toolbox 0755 0 0
 LIST
+    for t in $TOOLS; do
+        echo "slink /bin/$t toolbox 0777 0 0" >> "$OUT/build/initramfs.list"
+    done
     /usr/bin/python3 "$SRC/mkcpio.py" "$OUT/build/initramfs.list" > "$OUT/initrd.img.tmp"
     mv "$OUT/initrd.img.tmp" "$OUT/initrd.img"
     # an ext4 root disk carrying the same init (and a file the test reads back)
     R="$OUT/build/rootfs"
-    rm -rf "$R"; mkdir -p "$R/dev" "$R/proc" "$R/sys" "$R/mnt" "$R/tmp"
+    rm -rf "$R"; mkdir -p "$R/dev" "$R/proc" "$R/sys" "$R/mnt" "$R/tmp" "$R/sbin" "$R/bin"
     cp "$OUT/init" "$R/init"
+    cp "$OUT/vessel-agent" "$R/sbin/vessel-agent"
+    cp "$OUT/toolbox" "$R/bin/toolbox"
+    for t in $TOOLS; do ln -s toolbox "$R/bin/$t"; done
     echo "hello from the vessel riscv64 ext4 disk" > "$R/hello.txt"
     rm -f "$OUT/disk.img.tmp"
     mke2fs -q -t ext4 -L vessel-rv -d "$R" "$OUT/disk.img.tmp" 16M

@@ -6,7 +6,9 @@
 #
 # each as vmlinuz (the package's bzImage, unpacked with dpkg-deb, never
 # installed on the host) + initrd.img (gzip'd cpio: busybox-static, the
-# virtio/vsock/ext4 modules in modules.dep order, guest/x86_64/init).
+# virtio/vsock/ext4 modules in modules.dep order, guest/x86_64/init, and the
+# guest agent /sbin/vessel-agent built static from src/agent, which init
+# starts so `vessel exec` reaches the guest over vsock; docs/guest-agent.md).
 # Output goes to $VESSEL_GUEST_DIR/<name>, else ~/.cache/vessel/guest/<name>
 # (the directory `vessel vm run` without --kernel boots from). Idempotent:
 # nothing is rebuilt while the package versions and these scripts are unchanged.
@@ -28,6 +30,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 MODULES="virtio virtio_ring virtio_pci virtio_pci_modern_dev virtio_pci_legacy_dev
   virtio_mmio virtio_blk virtio_net net_failover failover virtio_console virtio-rng
   virtio_balloon vsock vmw_vsock_virtio_transport vmw_vsock_virtio_transport_common ext4"
+
+AGENT_SRC="$HERE/../src/agent"
 
 flavors=""
 out=""
@@ -92,6 +96,7 @@ build_one() {
     # The stamp names everything the output depends on.
     stamp="$pkg $ver busybox=$(dpkg-query -W -f='${Version}' busybox-static 2>/dev/null || echo ?)"
     stamp="$stamp scripts=$(cat "$HERE/build-x86_64.sh" "$HERE/x86_64/lib.sh" "$HERE/x86_64/init" | md5sum | cut -c1-16)"
+    stamp="$stamp agent=$(cat "$AGENT_SRC"/*.[ch] | md5sum | cut -c1-16)"
     stamp="$stamp mods=$extra_mods"
     for x in ${extras[@]+"${extras[@]}"} ${files[@]+"${files[@]}"}; do
         stamp="$stamp $x=$(md5sum <"${x%%=*}" | cut -c1-12)"
@@ -115,6 +120,9 @@ build_one() {
         initramfs_add_file "$work/root" "${f%%=*}" "${f#*=}"
     done
     install -m 755 "$HERE/x86_64/init" "$work/root/init"
+    gcc -static -Os -s -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -I"$HERE/../src" \
+        -o "$work/root/sbin/vessel-agent" "$AGENT_SRC/main.c" "$AGENT_SRC/session.c" \
+        "$AGENT_SRC/protocol.c" || guest_die "building the guest agent (src/agent) failed"
     echo "root:x:0:0:root:/root:/bin/sh" >"$work/root/etc/passwd"
     echo "root:x:0:" >"$work/root/etc/group"
 

@@ -4,7 +4,9 @@
  * does what the kernel command line asks (vessel.blk: mount /dev/vda and read
  * a file back; vessel.poweroff: power off), and otherwise runs a tiny
  * line-oriented shell on the console (echo, cat, ls, write, uname, nproc,
- * blk, net, tcp, poweroff, reboot). */
+ * blk, net, tcp, poweroff, reboot). The guest agent (/sbin/vessel-agent,
+ * docs/guest-agent.md) runs beside it so `vessel exec` reaches the guest
+ * over vsock. */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <net/if.h>
@@ -204,6 +206,23 @@ static void tcp_cmd(char *arg)
         printf("tcp: unknown operation %s\n", op);
 }
 
+/* The guest agent, in a session of its own; it reaps what it starts. */
+static void start_agent(void)
+{
+    struct stat st;
+    if (stat("/sbin/vessel-agent", &st) < 0)
+        return;
+    pid_t pid = fork();
+    if (pid == 0) {
+        setsid();
+        char *argv[] = {"/sbin/vessel-agent", NULL};
+        char *envp[] = {"PATH=/sbin:/bin", "HOME=/", NULL};
+        execve(argv[0], argv, envp);
+        printf("init: cannot start %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+}
+
 static void shell(void)
 {
     char line[512];
@@ -268,6 +287,8 @@ int main(void)
     mount("proc", "/proc", "proc", 0, NULL);
     mount("sysfs", "/sys", "sysfs", 0, NULL);
     mount("devtmpfs", "/dev", "devtmpfs", 0, NULL); /* EBUSY when already mounted */
+    mkdir("/dev/pts", 0755);                        /* terminals for `vessel exec -t` */
+    mount("devpts", "/dev/pts", "devpts", 0, "ptmxmode=0666");
     int fd = open("/proc/cmdline", O_RDONLY);
     if (fd >= 0) {
         ssize_t n = read(fd, cmdline, sizeof(cmdline) - 1);
@@ -287,6 +308,7 @@ int main(void)
         power(RB_POWER_OFF);
     if (has_arg("vessel.reboot"))
         power(RB_AUTOBOOT);
+    start_agent();
     shell();
     return 0;
 }

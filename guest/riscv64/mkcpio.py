@@ -3,6 +3,7 @@
   dir  NAME MODE UID GID
   nod  NAME MODE UID GID c|b MAJ MIN
   file NAME SRC MODE UID GID
+  slink NAME TARGET MODE UID GID
 usage: mkcpio.py LIST > out.cpio   (no root needed for device nodes)"""
 import stat
 import sys
@@ -31,6 +32,9 @@ def main():
             kind = stat.S_IFCHR if f[5] == "c" else stat.S_IFBLK
             entry(out, ino, f[1], kind | int(f[2], 8), int(f[3]), int(f[4]),
                   rdev=(int(f[6]), int(f[7])))
+        elif f[0] == "slink":
+            entry(out, ino, f[1], stat.S_IFLNK | int(f[3], 8), int(f[4]), int(f[5]),
+                  f[2].encode())
         elif f[0] == "file":
             data = open(f[2], "rb").read()
             entry(out, ino, f[1], stat.S_IFREG | int(f[3], 8), int(f[4]), int(f[5]), data)
