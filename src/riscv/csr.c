@@ -198,6 +198,15 @@ bool rv_csr_read(struct rv_hart *h, unsigned csr, uint64_t *val)
     case 0x747:
         *val = h->mseccfg;
         return true;
+    case 0x7a0: /* Sdtrig with no triggers: tselect reads back 0 ... */
+    case 0x7a1: /* ... and tdata1 type 0 says "no trigger here" */
+    case 0x7a2:
+    case 0x7a3:
+        *val = 0;
+        return true;
+    case 0x7a4: /* tinfo: 1 when the selected trigger does not exist */
+        *val = 1;
+        return true;
     case 0xb00:
         *val = h->minstret + (uint64_t)h->cycle_offset;
         return true;
@@ -363,6 +372,12 @@ bool rv_csr_write(struct rv_hart *h, unsigned csr, uint64_t val)
     }
     case 0x747:
         h->mseccfg = 0;
+        return true;
+    case 0x7a0: /* Sdtrig, no triggers: writes are ignored */
+    case 0x7a1:
+    case 0x7a2:
+    case 0x7a3:
+    case 0x7a4:
         return true;
     case 0xb00:
         h->cycle_offset = (int64_t)(val - h->minstret);

@@ -13,6 +13,11 @@ static uint64_t s_read_mstatus(uint64_t x)
     return csr_read(mstatus);
 }
 
+static uint64_t s_read_tselect(uint64_t x)
+{
+    return csr_read(0x7a0);
+}
+
 static uint64_t s_status_view(uint64_t x)
 {
     csr_set(sstatus, MSTATUS_SIE | MSTATUS_SUM);
@@ -65,6 +70,20 @@ int main(void)
     CHECK_EQ(last_trap.cause, 2);
     CHECK_EQ(last_trap.tval & 0xfff0007f, 0x7ff00073);
 
+    /* Sdtrig with no triggers: tselect reads back 0 whatever is written,
+     * tdata1-3 read 0 (type 0: no trigger) and ignore writes; no traps */
+    n = last_trap.count;
+    csr_write(0x7a0, 3); /* tselect */
+    CHECK_EQ(csr_read(0x7a0), 0);
+    csr_write(0x7a1, ~0ull); /* tdata1 */
+    csr_write(0x7a2, 0x1234);
+    csr_write(0x7a3, 0x5678);
+    CHECK_EQ(csr_read(0x7a1), 0);
+    CHECK_EQ(csr_read(0x7a2), 0);
+    CHECK_EQ(csr_read(0x7a3), 0);
+    CHECK_EQ(csr_read(0x7a4) & 1, 1); /* tinfo: the selected trigger does not exist */
+    CHECK_EQ(last_trap.count, n);
+
     /* counters advance */
     uint64_t i0 = csr_read(minstret), c0 = csr_read(mcycle);
     for (volatile int i = 0; i < 100; i++)
@@ -102,6 +121,9 @@ int main(void)
     CHECK_EQ(last_trap.count, n + 1);
     CHECK_EQ(last_trap.cause, 2);
     CHECK_EQ((last_trap.status & MSTATUS_MPP) >> 11, PRV_S);
+    run_in_mode(PRV_S, s_read_tselect, 0); /* the trigger CSRs are M-mode's */
+    CHECK_EQ(last_trap.count, n + 2);
+    CHECK_EQ(last_trap.cause, 2);
 
     /* sstatus is a restricted view of mstatus */
     csr_clear(mstatus, MSTATUS_SIE | MSTATUS_SUM | MSTATUS_MIE);
