@@ -4,7 +4,7 @@
  * it runs the command its name says (or `toolbox NAME ARGS...`).
  *
  *   cat [FILE...]   echo [-n] ARGS   env   false   true   sleep SECONDS
- *   uname [-asnrvm]   hostname   ls [DIR...]   id
+ *   uname [-asnrvm]   hostname   ls [DIR...]   id   tty
  */
 #include <dirent.h>
 #include <errno.h>
@@ -150,6 +150,11 @@ int main(int argc, char **argv)
         printf("%s\n", h);
         return 0;
     }
+    if (!strcmp(name, "tty")) {
+        const char *t = ttyname(0);
+        printf("%s\n", t ? t : "not a tty");
+        return t ? 0 : 1;
+    }
     if (!strcmp(name, "id")) {
         printf("uid=%u gid=%u\n", (unsigned)getuid(), (unsigned)getgid());
         return 0;
@@ -163,7 +168,7 @@ int main(int argc, char **argv)
     }
     fprintf(stderr,
             "toolbox: %s: unknown command (cat echo env false hostname id ls sleep true "
-            "uname)\n",
+            "tty uname)\n",
             name);
     return 127;
 }

@@ -176,3 +176,81 @@ def test_vm_root_disk_is_an_overlay_per_instance(daemon, rv_guest_files):
     # the image's base was never written
     assert subprocess.run(["sha256sum", str(Path(img["path"]) / "disk.img")],
                           capture_output=True, text=True).stdout.split()[0] == base_sum.split()[0]
+
+
+def vessel_cli():
+    from conftest import vessel_path  # this folder's conftest
+    return vessel_path()
+
+
+def vessel(daemon, *args, **kw):
+    """The CLI with a stdin of the test's (input=..., else empty): exec hands
+    its own stdin, stdout and stderr to the command."""
+    kw.setdefault("input", "")
+    return subprocess.run([str(vessel_cli()), *map(str, args)], capture_output=True, text=True,
+                          timeout=kw.pop("timeout", 120), env=daemon.env, **kw)
+
+
+def test_exec_in_a_riscv64_vm(daemon, rv_guest_files):
+    """`vessel exec` on a VM: the guest agent over virtio-vsock runs the command
+    with the CLI's own stdin, stdout and stderr and returns its exit status."""
+    kernel, initrd = rv_guest_files
+    daemon.cli("image", "import", "--vm", "--arch", "riscv64", "--kernel", kernel, "--initrd",
+               initrd, "--alias", "debian-rv", check=True)
+    daemon.cli("launch", "debian-rv", "rv", "-c", "limits.memory=256MiB", check=True)
+    cid = int(daemon.list()["rv"]["config"]["volatile.vsock_cid"])
+    assert cid >= 3
+    # no wait for the console: exec waits for the agent while the guest boots
+    r = vessel(daemon, "exec", "rv", "--", "uname", "-m")
+    assert (r.returncode, r.stdout, r.stderr) == (0, "riscv64\n", "")
+
+    # stdin through cat, past vsock's 256 KiB credit window
+    text = "".join(f"line {i} through the guest\n" for i in range(12000))
+    r = vessel(daemon, "exec", "rv", "--", "cat", input=text)
+    assert r.returncode == 0 and r.stderr == ""
+    assert r.stdout == text
+
+    # a failing command: its status comes back, its stderr stays on stderr
+    r = vessel(daemon, "exec", "rv", "--", "cat", "/no/such/file")
+    assert r.returncode == 1 and r.stdout == ""
+    assert r.stderr == "cat: /no/such/file: No such file or directory\n"
+    r = vessel(daemon, "exec", "rv", "--", "/no/such/program")
+    assert r.returncode == 127 and "vessel-agent: /no/such/program:" in r.stderr
+    r = vessel(daemon, "exec", "rv", "--", "false")
+    assert (r.returncode, r.stdout, r.stderr) == (1, "", "")
+
+    # -t: a terminal in the guest, relayed to the caller's
+    import pty
+    mfd, sfd = pty.openpty()
+    p = subprocess.Popen([str(vessel_cli()), "exec", "rv", "-t", "--", "tty"],
+                         stdin=sfd, stdout=sfd, stderr=sfd, env=daemon.env)
+    os.close(sfd)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(mfd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    assert p.wait(timeout=60) == 0, out
+    os.close(mfd)
+    assert b"/dev/pts/" in out
+
+    # scripts: record_output over the API
+    code, body = daemon.curl("POST", "/1.0/instances/rv/exec",
+                             {"command": ["uname", "-s", "-m"], "record_output": True})
+    assert code == 200
+    assert (body["exit_code"], body["stdout"], body["stderr"]) == (0, "Linux riscv64\n", "")
+
+    # a stopped VM: exec says so and runs nothing
+    daemon.cli("stop", "rv", "--force", check=True)
+    r = vessel(daemon, "exec", "rv", "--", "true")
+    assert r.returncode != 0 and "running" in r.stderr
+    # a restart keeps the VM's CID
+    daemon.cli("start", "rv", check=True)
+    assert int(daemon.list()["rv"]["config"]["volatile.vsock_cid"]) == cid
+    r = vessel(daemon, "exec", "rv", "--", "echo", "again")
+    assert (r.returncode, r.stdout) == (0, "again\n")
+    daemon.cli("delete", "--force", "rv", check=True)
