@@ -365,6 +365,8 @@ static void child_exec(struct agent_request *r, int fds[3], const char *slave)
             _exit(126);
     if (slave && fds[0] > 2)
         close(fds[0]);
+    if (chdir("/") < 0)
+        _exit(126);
     environ = r->envp ? r->envp : (char **)(slave ? default_env_tty : default_env);
     execvp(r->argv[0], r->argv);
     int e = errno;

@@ -229,10 +229,16 @@ json_t *instance_exec(struct daemon *d, const char *name, json_t *req, vs_err *e
     }
     char uds[4200];
     struct stat st;
-    if (vm && (instance_vsock_uds(d, name, uds, sizeof(uds)) < 0 || stat(uds, &st) < 0)) {
-        /* started by a vesseld without vsock, or a path too long for it */
-        vs_error(err, EBUSY,
-                 "instance %s runs without a vsock device, which exec needs (restart it)", name);
+    if (vm && instance_vsock_uds(d, name, uds, sizeof(uds)) < 0) {
+        vs_error(err, EINVAL,
+                 "instance %s: its directory's path is too long for the vsock socket exec needs",
+                 name);
+        goto out;
+    }
+    if (vm && stat(uds, &st) < 0) {
+        /* started by a vesseld from before the guest agent */
+        vs_error(err, EBUSY, "instance %s runs without the vsock device exec needs: restart it",
+                 name);
         goto out;
     }
     argv = command_argv(json_object_get(req, "command"), err);
