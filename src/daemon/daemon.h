@@ -172,6 +172,9 @@ int network_vm_tap(struct daemon *d, json_t *inst, char tap[16], vs_err *err);
 void network_release(struct daemon *d, const char *name);
 void network_gateway(struct daemon *d, char *out, size_t n);
 
+/* The hex SHA-256 of a file's contents. */
+int daemon_sha256_file(const char *path, char out[65], vs_err *err);
+
 /* Remove a directory tree (best effort; for instance and image dirs). */
 void daemon_rm_rf(const char *path);
 long long daemon_now_ms(void);

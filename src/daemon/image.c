@@ -371,6 +371,25 @@ out:
     return rc;
 }
 
+int daemon_sha256_file(const char *path, char out[65], vs_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return vs_error_errno(err, "%s", path);
+    gnutls_hash_hd_t h;
+    gnutls_hash_init(&h, GNUTLS_DIG_SHA256);
+    char buf[65536];
+    ssize_t r;
+    while ((r = read(fd, buf, sizeof(buf))) > 0)
+        gnutls_hash(h, buf, (size_t)r);
+    close(fd);
+    unsigned char dg[32];
+    gnutls_hash_deinit(h, dg);
+    for (int i = 0; i < 32; i++)
+        sprintf(out + 2 * i, "%02x", dg[i]);
+    return r < 0 ? vs_error_errno(err, "%s", path) : 0;
+}
+
 static bool valid_alias(const char *a)
 {
     size_t n = strlen(a);

@@ -7,7 +7,6 @@
 #include <archive.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <gnutls/crypto.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,24 +40,11 @@ static bool blob_path(const char *digest, char *out, size_t n)
 
 static int check_digest(const char *dir, const char *rel, const char *digest, vs_err *err)
 {
-    char path[8192];
+    char path[8192], hex[65];
     snprintf(path, sizeof(path), "%s/%s", dir, rel);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return vs_error_errno(err, "image blob %s", digest);
-    gnutls_hash_hd_t h;
-    gnutls_hash_init(&h, GNUTLS_DIG_SHA256);
-    char buf[65536];
-    ssize_t r;
-    while ((r = read(fd, buf, sizeof(buf))) > 0)
-        gnutls_hash(h, buf, (size_t)r);
-    close(fd);
-    unsigned char d[32];
-    gnutls_hash_deinit(h, d);
-    char hex[65];
-    for (int i = 0; i < 32; i++)
-        sprintf(hex + 2 * i, "%02x", d[i]);
-    if (r < 0 || strcmp(hex, digest + 7))
+    if (daemon_sha256_file(path, hex, err) < 0)
+        return vs_error_prefix(err, "image blob %s: ", digest);
+    if (strcmp(hex, digest + 7))
         return vs_error(err, EINVAL, "image blob %s does not match its digest (corrupt image)",
                         digest);
     return 0;

@@ -22,8 +22,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <gnutls/crypto.h>
-
 #include "api/client.h"
 #include "daemon/daemon.h"
 #include "util/log.h"
@@ -374,25 +372,6 @@ int instance_next_clone_index(struct daemon *d)
     return max >= 65535 ? 1 : (int)max + 1;
 }
 
-static int sha256_file(const char *path, char out[65], vs_err *err)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return vs_error_errno(err, "%s", path);
-    gnutls_hash_hd_t h;
-    gnutls_hash_init(&h, GNUTLS_DIG_SHA256);
-    char buf[65536];
-    ssize_t r;
-    while ((r = read(fd, buf, sizeof(buf))) > 0)
-        gnutls_hash(h, buf, (size_t)r);
-    close(fd);
-    unsigned char dg[32];
-    gnutls_hash_deinit(h, dg);
-    for (int i = 0; i < 32; i++)
-        sprintf(out + 2 * i, "%02x", dg[i]);
-    return r < 0 ? vs_error_errno(err, "%s", path) : 0;
-}
-
 /* A VM template: the running state of a VM (one of its stateful snapshots,
  * or one taken now) with its kernel and initrd. Instances launched from it
  * are clones of that state: they start in milliseconds, share its memory
@@ -441,7 +420,7 @@ static json_t *vm_publish(struct daemon *d, json_t *inst, json_t *rec, json_t *r
     char fp[65];
     snprintf(path, sizeof(path), "%s/vmstate", state);
     if (rc == 0)
-        rc = sha256_file(path, fp, err);
+        rc = daemon_sha256_file(path, fp, err);
     if (rc == 0) {
         struct stat st;
         snprintf(path, sizeof(path), "%s/memory", state);
