@@ -7,25 +7,29 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: vessel vm run [FLAGS]\n\n"
-            "  --kernel PATH        bzImage, vmlinux (ELF/PVH) or, with --arch riscv64, an Image\n"
-            "                       (default: the guest built by guest/build-<arch>.sh)\n"
-            "  --initrd PATH        initial ramdisk\n"
-            "  --append CMDLINE     kernel command line\n"
-            "  --cpus N             vCPUs, 1..64 (default 1)\n"
-            "  --memory SIZE        guest RAM, e.g. 256M, 2G (default 256M)\n"
-            "  --console stdio|none|file:PATH\n"
-            "                       serial console (stdio: Ctrl-A x quits)\n"
-            "  --no-reboot          exit 0 when the guest reboots\n"
-            "  --disk PATH[,ro][,cache=writeback|none|unsafe][,serial=ID][,format=raw|qcow2]\n"
-            "  --net user[,hostfwd=tcp::HOSTPORT-:GUESTPORT][,mac=MAC] | tap=NAME[,mac=MAC]\n"
-            "  --rng                virtio-rng device\n"
-            "  --virtio-console file:PATH|socket:PATH\n"
-            "  --vsock CID [--vsock-uds PATH]\n"
-            "  --api-sock PATH      control API (HTTP/JSON) on a unix socket\n"
-            "  --arch x86_64|riscv64\n"
-            "  --bios PATH          firmware (riscv64: OpenSBI fw_jump/fw_dynamic)\n");
+    fprintf(
+        f,
+        "usage: vessel vm run [FLAGS]\n\n"
+        "  --kernel PATH        bzImage, vmlinux (ELF/PVH) or, with --arch riscv64, an Image\n"
+        "                       (default: the guest built by guest/build-<arch>.sh)\n"
+        "  --initrd PATH        initial ramdisk\n"
+        "  --append CMDLINE     kernel command line\n"
+        "  --cpus N             vCPUs, 1..64 (default 1)\n"
+        "  --memory SIZE        guest RAM, e.g. 256M, 2G (default 256M)\n"
+        "  --console stdio|none|file:PATH\n"
+        "                       serial console (stdio: Ctrl-A x quits)\n"
+        "  --no-reboot          exit 0 when the guest reboots\n"
+        "  --disk PATH[,ro][,cache=writeback|none|unsafe][,serial=ID][,format=raw|qcow2]\n"
+        "  --net user[,hostfwd=tcp::HOSTPORT-:GUESTPORT][,mac=MAC] | tap=NAME[,mac=MAC]\n"
+        "  --rng                virtio-rng device\n"
+        "  --virtio-console file:PATH|socket:PATH\n"
+        "  --vsock CID [--vsock-uds PATH]\n"
+        "  --api-sock PATH      control API (HTTP/JSON) on a unix socket\n"
+        "  --arch x86_64|riscv64\n"
+        "  --bios PATH          firmware (riscv64: OpenSBI fw_jump/fw_dynamic)\n"
+        "  --virtio-vendor vessel|qemu\n"
+        "                       riscv64: the virtio-mmio VendorID the guest sees (qemu: QEMU's,\n"
+        "                       for guests written for QEMU's virt board)\n");
 }
 
 int cmd_vm_run(int argc, char **argv)

@@ -23,7 +23,7 @@ int cmd_vm_run_args(struct vm_config *c, int argc, char **argv, vs_err *err)
 {
     const char *kernel = NULL, *initrd = NULL, *append = NULL, *bios = NULL, *cpus = NULL;
     const char *memory = NULL, *console = NULL, *vconsole = NULL, *vsock = NULL;
-    const char *vsock_uds = NULL, *api_sock = NULL, *arch = NULL;
+    const char *vsock_uds = NULL, *api_sock = NULL, *arch = NULL, *vendor = NULL;
     struct cmd_strlist disks = {0}, nets = {0};
     const struct cmd_opt opts[] = {
         {"kernel", 0, CMD_OPT_STR, &kernel},
@@ -42,6 +42,7 @@ int cmd_vm_run_args(struct vm_config *c, int argc, char **argv, vs_err *err)
         {"api-sock", 0, CMD_OPT_STR, &api_sock},
         {"arch", 0, CMD_OPT_STR, &arch},
         {"bios", 0, CMD_OPT_STR, &bios},
+        {"virtio-vendor", 0, CMD_OPT_STR, &vendor},
     };
     char *pos[1];
     struct cmd_optparse p = {.verb = "vm run",
@@ -83,6 +84,11 @@ int cmd_vm_run_args(struct vm_config *c, int argc, char **argv, vs_err *err)
         else
             return vs_error(err, EINVAL, "--arch: unknown architecture '%s' (x86_64, riscv64)",
                             arch);
+    }
+    if (vendor) {
+        if (strcmp(vendor, "qemu") && strcmp(vendor, "vessel"))
+            return vs_error(err, EINVAL, "--virtio-vendor: '%s' is not vessel or qemu", vendor);
+        c->virtio_vendor_qemu = !strcmp(vendor, "qemu");
     }
     for (size_t i = 0; i < disks.n; i++)
         if (vm_config_add_disk(c, disks.v[i], err) < 0)

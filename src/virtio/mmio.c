@@ -29,8 +29,7 @@ enum {
     MMIO_CONFIG = 0x100,
 };
 
-#define MMIO_MAGIC_VALUE 0x74726976  /* "virt" */
-#define MMIO_VENDOR_VALUE 0x4c535356 /* "VSSL" */
+#define MMIO_MAGIC_VALUE 0x74726976 /* "virt" */
 
 static void mmio_update_irq(struct virtio_mmio *m)
 {
@@ -55,7 +54,7 @@ static const struct virtio_transport_ops mmio_tr = {
 void virtio_mmio_init(struct virtio_mmio *m, struct virtio_dev *dev, const struct irq_line *irq,
                       uint64_t base)
 {
-    *m = (struct virtio_mmio){.dev = dev, .base = base};
+    *m = (struct virtio_mmio){.dev = dev, .base = base, .vendor_id = VIRTIO_MMIO_VENDOR_VESSEL};
     if (irq)
         m->irq = *irq;
     dev->tr = &mmio_tr;
@@ -95,7 +94,7 @@ uint64_t virtio_mmio_read(void *opaque, uint64_t off, unsigned len)
         v = d->device_id;
         break;
     case MMIO_VENDOR_ID:
-        v = MMIO_VENDOR_VALUE;
+        v = m->vendor_id;
         break;
     case MMIO_DEVICE_FEATURES:
         v = m->dev_features_sel < 2 ? (uint32_t)(d->host_features >> (32 * m->dev_features_sel))
@@ -173,6 +172,18 @@ void virtio_mmio_write(void *opaque, uint64_t off, uint64_t val, unsigned len)
         virtio_write_driver_features(d, m->drv_features_sel, v);
         return;
     case MMIO_STATUS:
+        if (v & VIRTIO_STATUS_FEATURES_OK) {
+            /* This register layout (version 2) is the modern one whatever
+             * the driver acknowledged: like QEMU's modern virtio-mmio, take a
+             * driver that leaves VIRTIO_F_VERSION_1 out as speaking 1.x
+             * rather than refusing FEATURES_OK (virtio 1.2 lets a device
+             * refuse; drivers written against QEMU's virt board rely on it
+             * not doing so). */
+            pthread_mutex_lock(&d->lock);
+            if (!(d->status & VIRTIO_STATUS_FEATURES_OK))
+                d->guest_features |= 1ULL << VIRTIO_F_VERSION_1;
+            pthread_mutex_unlock(&d->lock);
+        }
         virtio_write_status(d, (uint8_t)v);
         if (v == 0) {
             pthread_mutex_lock(&d->lock);

@@ -9,10 +9,16 @@
 
 #define VIRTIO_MMIO_SIZE 0x200
 
+/* VendorID register values: vessel's own ("VSSL") and QEMU's ("QEMU"), which
+ * some guests written for QEMU's virt board check for. */
+#define VIRTIO_MMIO_VENDOR_VESSEL 0x4c535356u
+#define VIRTIO_MMIO_VENDOR_QEMU 0x554d4551u
+
 struct virtio_mmio {
     struct virtio_dev *dev;
     struct irq_line irq;
     uint32_t dev_features_sel, drv_features_sel, queue_sel;
+    uint32_t vendor_id; /* VIRTIO_MMIO_VENDOR_VESSEL unless the board says otherwise */
     uint64_t base;
 };
 

@@ -116,6 +116,8 @@ int virtio_setup_mmio(const struct vm_config *cfg, struct guest_mem *mem, struct
             goto fail;
         }
         virtio_mmio_init(s->mmio[i], s->devs[i], &irqs[i], base + i * stride);
+        if (cfg->virtio_vendor_qemu)
+            s->mmio[i]->vendor_id = VIRTIO_MMIO_VENDOR_QEMU;
         if (virtio_mmio_register(s->mmio[i], mmio, err) < 0) {
             vs_error_prefix(err, "%s: ", s->devs[i]->name);
             free(s->mmio[i]);

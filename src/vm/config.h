@@ -70,6 +70,9 @@ struct vm_config {
     char *vsock_uds;    /* host unix socket for the vsock bridge */
     char *api_sock;     /* control API socket path */
     bool default_guest; /* no --kernel was given: the default guest is used */
+    /* virtio-mmio VendorID (riscv64): false = vessel's own, true = QEMU's,
+     * for guests written against QEMU's virt board that check for it */
+    bool virtio_vendor_qemu;
 };
 
 void vm_config_init(struct vm_config *c);

@@ -63,6 +63,8 @@ json_t *vm_config_to_json(const struct vm_config *c)
     set_str(o, "virtio_console", c->vconsole);
     json_object_set_new(o, "vsock_cid", json_integer(c->vsock_cid));
     set_str(o, "vsock_uds", c->vsock_uds);
+    if (c->virtio_vendor_qemu)
+        json_object_set_new(o, "virtio_vendor", json_string("qemu"));
     return o;
 }
 
@@ -117,6 +119,10 @@ int vm_config_from_json(const json_t *j, struct vm_config *c, vs_err *err)
     c->vsock_cid = (uint32_t)v;
     c->no_reboot = json_is_true(json_object_get(j, "no_reboot"));
     c->rng = json_is_true(json_object_get(j, "rng"));
+    const char *vendor = json_string_value(json_object_get(j, "virtio_vendor"));
+    if (vendor && strcmp(vendor, "qemu") && strcmp(vendor, "vessel"))
+        return vs_error(err, EINVAL, "config: unknown virtio_vendor '%s'", vendor);
+    c->virtio_vendor_qemu = vendor && !strcmp(vendor, "qemu");
     json_t *disks = json_object_get(j, "disks");
     if (disks && (!json_is_array(disks) || json_array_size(disks) > VM_MAX_DISKS))
         return vs_error(err, EINVAL, "config: 'disks' is not an array of at most %d", VM_MAX_DISKS);

@@ -90,11 +90,27 @@ static void rng_fills_buffers(void **state)
     assert_false(fd_needs_reset(f));
 }
 
-static void refuses_legacy_driver(void **state)
+static void accepts_driver_without_version_1(void **state)
 {
     struct fake_driver *f = &((struct fixture *)*state)->f;
-    /* a driver that does not accept VERSION_1 must not get FEATURES_OK */
-    assert_false(fd_negotiate(f, 0) & VIRTIO_STATUS_FEATURES_OK);
+    /* as QEMU's modern virtio-mmio does: a driver that leaves VERSION_1 out
+     * (xv6's, written for QEMU's virt board) still gets FEATURES_OK, and the
+     * device runs as a 1.x device, which is what this register layout is */
+    assert_true(fd_negotiate(f, 0) & VIRTIO_STATUS_FEATURES_OK);
+    assert_true(virtio_has_feature(f->dev, VIRTIO_F_VERSION_1));
+    fd_setup_queue(f, 0, 8);
+    fd_driver_ok(f);
+    assert_true(fd_rd(f, 0x70) & VIRTIO_STATUS_DRIVER_OK);
+    assert_false(fd_needs_reset(f));
+}
+
+static void vendor_id(void **state)
+{
+    struct fake_driver *f = &((struct fixture *)*state)->f;
+    assert_int_equal(fd_rd(f, 0x00), 0x74726976);                /* "virt" */
+    assert_int_equal(fd_rd(f, 0x0c), VIRTIO_MMIO_VENDOR_VESSEL); /* "VSSL" */
+    f->mmio.vendor_id = VIRTIO_MMIO_VENDOR_QEMU;                 /* --virtio-vendor qemu */
+    assert_int_equal(fd_rd(f, 0x0c), 0x554d4551);                /* "QEMU", as xv6 checks */
 }
 
 static void refuses_unoffered_feature(void **state)
@@ -414,7 +430,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(identifies_as_virtio_mmio_v2),
         T(rng_fills_buffers),
-        T(refuses_legacy_driver),
+        T(accepts_driver_without_version_1),
+        T(vendor_id),
         T(refuses_unoffered_feature),
         T(indirect_table_works),
         T(zero_length_descriptor_is_skipped),

@@ -10,6 +10,7 @@
 
 #include "cmd/commands.h"
 #include "vm/config.h"
+#include "vm/config_json.h"
 
 static char kernel[] = "/tmp/vessel-test-kernel-XXXXXX";
 
@@ -85,6 +86,29 @@ static void bad_flags(void **state)
     vm_config_free(&c);
 }
 
+static void virtio_vendor(void **state)
+{
+    struct vm_config c;
+    vs_err err;
+    assert_int_equal(parse(&c, &err, "--kernel", kernel, NULL), 0);
+    assert_false(c.virtio_vendor_qemu);
+    vm_config_free(&c);
+    assert_int_equal(parse(&c, &err, "--kernel", kernel, "--virtio-vendor", "qemu", NULL), 0);
+    assert_true(c.virtio_vendor_qemu);
+    /* kept in a snapshot's config */
+    json_t *j = vm_config_to_json(&c);
+    struct vm_config back;
+    vm_config_init(&back);
+    assert_int_equal(vm_config_from_json(j, &back, &err), 0);
+    assert_true(back.virtio_vendor_qemu);
+    json_decref(j);
+    vm_config_free(&back);
+    vm_config_free(&c);
+    assert_int_equal(parse(&c, &err, "--kernel", kernel, "--virtio-vendor", "acme", NULL), -1);
+    assert_non_null(strstr(err.msg, "--virtio-vendor"));
+    vm_config_free(&c);
+}
+
 static void nets(void **state)
 {
     struct vm_config c;
@@ -108,6 +132,7 @@ int main(void)
         cmocka_unit_test(good_flags),
         cmocka_unit_test(bad_flags),
         cmocka_unit_test(nets),
+        cmocka_unit_test(virtio_vendor),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
