@@ -213,21 +213,25 @@ static json_t *get_array(json_t *o, const char *key, const char *where, vs_err *
     return v;
 }
 
-/* Array `key` of o with a zeroed table for it: its length + 1 elements of
- * `elem` bytes (the last one a terminator). Returns the table; *arr is the
- * array, NULL when it is absent or on error (then *rc is -1). */
-static void *get_array_table(json_t *o, const char *key, const char *where, size_t elem,
-                             json_t **arr, struct oci_arena *a, vs_err *err, int *rc)
+/* Array `key` of o (*arr; NULL when it is absent) and a zeroed table for it
+ * in *table: its length + 1 elements of `elem` bytes (the last one a
+ * terminator), *n its length. 0, or -1 with err set. */
+static int get_array_table(json_t *o, const char *key, const char *where, size_t elem, void *table,
+                           size_t *n, json_t **arr, struct oci_arena *a, vs_err *err)
 {
-    *arr = get_array(o, key, where, err, rc);
+    int rc = 0;
+    *n = 0;
+    *arr = get_array(o, key, where, err, &rc);
     if (!*arr)
-        return NULL;
+        return rc;
     void *tab = oci_arena_alloc(a, (json_array_size(*arr) + 1) * elem);
     if (!tab) {
         *arr = NULL;
-        *rc = vs_error(err, ENOMEM, "out of memory");
+        return vs_error(err, ENOMEM, "out of memory");
     }
-    return tab;
+    memcpy(table, &tab, sizeof(tab));
+    *n = json_array_size(*arr);
+    return 0;
 }
 
 /* The JSON path of an array element ("linux.devices[3].") into where; -1
@@ -336,25 +340,21 @@ int oci_process_parse(json_t *p, struct oci_process *out, struct oci_arena *a, v
             out->user.has_umask = true;
             out->user.umask = (uint32_t)x;
         }
-        json_t *ag;
-        out->user.additional_gids = get_array_table(u, "additionalGids", "process.user.",
-                                                    sizeof(uint32_t), &ag, a, err, &rc);
-        if (rc < 0)
+        json_t *ag, *e;
+        size_t i;
+        if (get_array_table(u, "additionalGids", "process.user.", sizeof(uint32_t),
+                            &out->user.additional_gids, &out->user.n_additional_gids, &ag, a,
+                            err) < 0)
             return -1;
-        if (ag) {
-            size_t n = json_array_size(ag), i;
-            json_t *e;
-            json_array_foreach(ag, i, e)
-            {
-                if (!json_is_integer(e) || json_integer_value(e) < 0 ||
-                    json_integer_value(e) >= UINT32_MAX)
-                    return vs_error(err, EINVAL,
-                                    "config.json: process.user.additionalGids[%zu]: expected a "
-                                    "gid",
-                                    i);
-                out->user.additional_gids[i] = (uint32_t)json_integer_value(e);
-            }
-            out->user.n_additional_gids = n;
+        json_array_foreach(ag, i, e)
+        {
+            if (!json_is_integer(e) || json_integer_value(e) < 0 ||
+                json_integer_value(e) >= UINT32_MAX)
+                return vs_error(err, EINVAL,
+                                "config.json: process.user.additionalGids[%zu]: expected a "
+                                "gid",
+                                i);
+            out->user.additional_gids[i] = (uint32_t)json_integer_value(e);
         }
     }
     json_t *caps = get_obj(p, "capabilities", w, err, &rc);
@@ -369,36 +369,31 @@ int oci_process_parse(json_t *p, struct oci_process *out, struct oci_arena *a, v
             parse_cap_set(caps, "ambient", &out->caps.ambient, err) < 0)
             return -1;
     }
-    json_t *rl;
-    out->rlimits = get_array_table(p, "rlimits", w, sizeof(*out->rlimits), &rl, a, err, &rc);
-    if (rc < 0)
+    json_t *rl, *e;
+    size_t i;
+    if (get_array_table(p, "rlimits", w, sizeof(*out->rlimits), &out->rlimits, &out->n_rlimits, &rl,
+                        a, err) < 0)
         return -1;
-    if (rl) {
-        size_t n = json_array_size(rl), i;
-        json_t *e;
-        json_array_foreach(rl, i, e)
-        {
-            char where[64];
-            const char *type = NULL;
-            if (elem_where(err, e, where, sizeof(where), "process.rlimits[%zu].", i) < 0)
-                return -1;
-            if (get_str(e, "type", where, &type, err) < 0)
-                return -1;
-            if (!type)
-                return vs_error(err, EINVAL, "config.json: %stype: missing", where);
-            size_t k;
-            for (k = 0; k < ARRAY_SIZE(rlimit_names); k++)
-                if (!strcmp(rlimit_names[k].name, type))
-                    break;
-            if (k == ARRAY_SIZE(rlimit_names))
-                return vs_error(err, EINVAL, "config.json: %stype: unknown rlimit '%s'", where,
-                                type);
-            out->rlimits[i].resource = rlimit_names[k].res;
-            if (get_u64(e, "soft", where, &out->rlimits[i].soft, err) < 0 ||
-                get_u64(e, "hard", where, &out->rlimits[i].hard, err) < 0)
-                return -1;
-        }
-        out->n_rlimits = n;
+    json_array_foreach(rl, i, e)
+    {
+        char where[64];
+        const char *type = NULL;
+        if (elem_where(err, e, where, sizeof(where), "process.rlimits[%zu].", i) < 0)
+            return -1;
+        if (get_str(e, "type", where, &type, err) < 0)
+            return -1;
+        if (!type)
+            return vs_error(err, EINVAL, "config.json: %stype: missing", where);
+        size_t k;
+        for (k = 0; k < ARRAY_SIZE(rlimit_names); k++)
+            if (!strcmp(rlimit_names[k].name, type))
+                break;
+        if (k == ARRAY_SIZE(rlimit_names))
+            return vs_error(err, EINVAL, "config.json: %stype: unknown rlimit '%s'", where, type);
+        out->rlimits[i].resource = rlimit_names[k].res;
+        if (get_u64(e, "soft", where, &out->rlimits[i].soft, err) < 0 ||
+            get_u64(e, "hard", where, &out->rlimits[i].hard, err) < 0)
+            return -1;
     }
     int64_t oom;
     int r = get_int(p, "oomScoreAdj", w, -1000, 1000, &oom, err);
@@ -528,60 +523,47 @@ int oci_resources_parse(json_t *res, struct oci_resources *r, struct oci_arena *
             parse_blkio_list(bio, "throttleWriteIOPSDevice", "write_iops", false, r, a, err) < 0)
             return -1;
     }
-    json_t *hp;
-    r->hugetlb = get_array_table(res, "hugepageLimits", "linux.resources.", sizeof(*r->hugetlb),
-                                 &hp, a, err, &rc);
-    if (rc < 0)
+    json_t *hp, *e;
+    size_t i;
+    if (get_array_table(res, "hugepageLimits", "linux.resources.", sizeof(*r->hugetlb), &r->hugetlb,
+                        &r->n_hugetlb, &hp, a, err) < 0)
         return -1;
-    if (hp) {
-        size_t n = json_array_size(hp), i;
-        json_t *e;
-        json_array_foreach(hp, i, e)
-        {
-            const char *w = "linux.resources.hugepageLimits[].";
-            if (!json_is_object(e) ||
-                get_str(e, "pageSize", w, &r->hugetlb[i].page_size, err) < 0 ||
-                get_u64(e, "limit", w, &r->hugetlb[i].limit, err) < 0)
-                return vs_error(err, EINVAL,
-                                "config.json: linux.resources.hugepageLimits[%zu]: invalid", i);
-            if (!r->hugetlb[i].page_size)
-                return vs_error(err, EINVAL,
-                                "config.json: linux.resources.hugepageLimits[%zu].pageSize: "
-                                "missing",
-                                i);
-        }
-        r->n_hugetlb = n;
+    json_array_foreach(hp, i, e)
+    {
+        const char *w = "linux.resources.hugepageLimits[].";
+        if (!json_is_object(e) || get_str(e, "pageSize", w, &r->hugetlb[i].page_size, err) < 0 ||
+            get_u64(e, "limit", w, &r->hugetlb[i].limit, err) < 0)
+            return vs_error(err, EINVAL,
+                            "config.json: linux.resources.hugepageLimits[%zu]: invalid", i);
+        if (!r->hugetlb[i].page_size)
+            return vs_error(err, EINVAL,
+                            "config.json: linux.resources.hugepageLimits[%zu].pageSize: "
+                            "missing",
+                            i);
     }
     json_t *dev;
-    r->dev_rules = get_array_table(res, "devices", "linux.resources.", sizeof(*r->dev_rules), &dev,
-                                   a, err, &rc);
-    if (rc < 0)
+    if (get_array_table(res, "devices", "linux.resources.", sizeof(*r->dev_rules), &r->dev_rules,
+                        &r->n_dev_rules, &dev, a, err) < 0)
         return -1;
-    if (dev) {
-        size_t n = json_array_size(dev), i;
-        json_t *e;
-        json_array_foreach(dev, i, e)
-        {
-            char where[64];
-            struct oci_dev_rule *d = &r->dev_rules[i];
-            const char *type = NULL;
-            if (elem_where(err, e, where, sizeof(where), "linux.resources.devices[%zu].", i) < 0)
-                return -1;
-            d->major = d->minor = -1;
-            if (get_bool(e, "allow", where, &d->allow, err) < 0 ||
-                get_str(e, "type", where, &type, err) < 0 ||
-                get_str(e, "access", where, &d->access, err) < 0 ||
-                get_int(e, "major", where, -1, INT32_MAX, &d->major, err) < 0 ||
-                get_int(e, "minor", where, -1, INT32_MAX, &d->minor, err) < 0)
-                return -1;
-            d->type = type ? type[0] : 'a';
-            if (d->type != 'a' && d->type != 'c' && d->type != 'b')
-                return vs_error(err, EINVAL, "config.json: %stype: must be a, c or b", where);
-            if (d->access && strspn(d->access, "rwm") != strlen(d->access))
-                return vs_error(err, EINVAL, "config.json: %saccess: must be made of r, w, m",
-                                where);
-        }
-        r->n_dev_rules = n;
+    json_array_foreach(dev, i, e)
+    {
+        char where[64];
+        struct oci_dev_rule *d = &r->dev_rules[i];
+        const char *type = NULL;
+        if (elem_where(err, e, where, sizeof(where), "linux.resources.devices[%zu].", i) < 0)
+            return -1;
+        d->major = d->minor = -1;
+        if (get_bool(e, "allow", where, &d->allow, err) < 0 ||
+            get_str(e, "type", where, &type, err) < 0 ||
+            get_str(e, "access", where, &d->access, err) < 0 ||
+            get_int(e, "major", where, -1, INT32_MAX, &d->major, err) < 0 ||
+            get_int(e, "minor", where, -1, INT32_MAX, &d->minor, err) < 0)
+            return -1;
+        d->type = type ? type[0] : 'a';
+        if (d->type != 'a' && d->type != 'c' && d->type != 'b')
+            return vs_error(err, EINVAL, "config.json: %stype: must be a, c or b", where);
+        if (d->access && strspn(d->access, "rwm") != strlen(d->access))
+            return vs_error(err, EINVAL, "config.json: %saccess: must be made of r, w, m", where);
     }
     json_t *uni = get_obj(res, "unified", "linux.resources.", err, &rc);
     if (rc < 0)
@@ -670,14 +652,13 @@ static int parse_seccomp(json_t *sc, struct oci_seccomp *out, struct oci_arena *
                        &out->uses_notify) < 0)
         return vs_error(err, EINVAL,
                         "config.json: linux.seccomp.defaultAction: unknown action '%s'", def);
-    json_t *sys;
-    out->rules = get_array_table(sc, "syscalls", w, sizeof(*out->rules), &sys, a, err, &rc);
-    if (rc < 0)
+    json_t *sys, *e;
+    size_t i;
+    if (get_array_table(sc, "syscalls", w, sizeof(*out->rules), &out->rules, &out->n_rules, &sys, a,
+                        err) < 0)
         return -1;
     if (!sys)
         return 0;
-    size_t n = json_array_size(sys), i;
-    json_t *e;
     json_array_foreach(sys, i, e)
     {
         char where[64];
@@ -723,7 +704,6 @@ static int parse_seccomp(json_t *sc, struct oci_seccomp *out, struct oci_arena *
             r->n_args = na;
         }
     }
-    out->n_rules = n;
     if (out->uses_notify && !out->listener_path)
         return vs_error(err, EINVAL,
                         "config.json: linux.seccomp: SCMP_ACT_NOTIFY needs listenerPath");
@@ -735,15 +715,10 @@ static int parse_seccomp(json_t *sc, struct oci_seccomp *out, struct oci_arena *
 static int parse_hook_list(json_t *hooks, const char *key, struct oci_hook **out, size_t *n,
                            struct oci_arena *a, vs_err *err)
 {
-    int rc = 0;
-    json_t *arr;
-    *out = get_array_table(hooks, key, "hooks.", sizeof(**out), &arr, a, err, &rc);
-    if (rc < 0)
+    json_t *arr, *e;
+    size_t i;
+    if (get_array_table(hooks, key, "hooks.", sizeof(**out), out, n, &arr, a, err) < 0)
         return -1;
-    if (!arr)
-        return 0;
-    size_t cnt = json_array_size(arr), i;
-    json_t *e;
     json_array_foreach(arr, i, e)
     {
         char where[64];
@@ -760,23 +735,17 @@ static int parse_hook_list(json_t *hooks, const char *key, struct oci_hook **out
             return vs_error(err, EINVAL, "config.json: %spath: must be an absolute path", where);
         h->timeout = (int)t;
     }
-    *n = cnt;
     return 0;
 }
 
 static int parse_id_maps(json_t *lx, const char *key, struct oci_id_map **out, size_t *n,
                          struct oci_arena *a, vs_err *err)
 {
-    int rc = 0;
-    json_t *arr;
-    *out = get_array_table(lx, key, "linux.", sizeof(**out), &arr, a, err, &rc);
-    if (rc < 0)
+    json_t *arr, *e;
+    size_t i;
+    if (get_array_table(lx, key, "linux.", sizeof(**out), out, n, &arr, a, err) < 0)
         return -1;
-    if (!arr)
-        return 0;
-    size_t cnt = json_array_size(arr), i;
-    json_t *e;
-    if (cnt > 340)
+    if (*n > 340)
         return vs_error(err, EINVAL, "config.json: linux.%s: too many entries", key);
     json_array_foreach(arr, i, e)
     {
@@ -792,7 +761,6 @@ static int parse_id_maps(json_t *lx, const char *key, struct oci_id_map **out, s
                             "config.json: %s: containerID, hostID and size are required", where);
         (*out)[i] = (struct oci_id_map){(uint32_t)c, (uint32_t)h, (uint32_t)s};
     }
-    *n = cnt;
     return 0;
 }
 
@@ -840,47 +808,41 @@ static int parse_linux(json_t *lx, struct oci_spec *s, vs_err *err)
         !(s->ns[OCI_NS_USER].present && !s->ns[OCI_NS_USER].path))
         return vs_error(err, EINVAL,
                         "config.json: linux.uidMappings given without a new user namespace");
-    json_t *devs;
-    s->devices = get_array_table(lx, "devices", "linux.", sizeof(*s->devices), &devs, a, err, &rc);
-    if (rc < 0)
+    json_t *devs, *e;
+    size_t i;
+    if (get_array_table(lx, "devices", "linux.", sizeof(*s->devices), &s->devices, &s->n_devices,
+                        &devs, a, err) < 0)
         return -1;
-    if (devs) {
-        size_t n = json_array_size(devs), i;
-        json_t *e;
-        json_array_foreach(devs, i, e)
-        {
-            char where[64];
-            const char *type = NULL;
-            int64_t x;
-            int r;
-            struct oci_device *d = &s->devices[i];
-            if (elem_where(err, e, where, sizeof(where), "linux.devices[%zu].", i) < 0)
-                return -1;
-            if (get_str(e, "path", where, &d->path, err) < 0 ||
-                get_str(e, "type", where, &type, err) < 0 ||
-                get_int(e, "major", where, 0, 0xfff, &d->major, err) < 0 ||
-                get_int(e, "minor", where, 0, 0xfffff, &d->minor, err) < 0)
-                return -1;
-            if (!d->path || d->path[0] != '/' || !type || strlen(type) != 1 ||
-                !strchr("cbup", type[0]))
-                return vs_error(err, EINVAL,
-                                "config.json: %s: needs an absolute path and type c, b, u or p",
-                                where);
-            d->type = type[0];
-            if ((r = get_int(e, "fileMode", where, 0, 07777, &x, err)) < 0)
-                return -1;
-            d->has_mode = r;
-            d->file_mode = (uint32_t)x;
-            if ((r = get_int(e, "uid", where, 0, UINT32_MAX - 1, &x, err)) < 0)
-                return -1;
-            d->has_uid = r;
-            d->uid = (uint32_t)x;
-            if ((r = get_int(e, "gid", where, 0, UINT32_MAX - 1, &x, err)) < 0)
-                return -1;
-            d->has_gid = r;
-            d->gid = (uint32_t)x;
-        }
-        s->n_devices = n;
+    json_array_foreach(devs, i, e)
+    {
+        char where[64];
+        const char *type = NULL;
+        int64_t x;
+        int r;
+        struct oci_device *d = &s->devices[i];
+        if (elem_where(err, e, where, sizeof(where), "linux.devices[%zu].", i) < 0)
+            return -1;
+        if (get_str(e, "path", where, &d->path, err) < 0 ||
+            get_str(e, "type", where, &type, err) < 0 ||
+            get_int(e, "major", where, 0, 0xfff, &d->major, err) < 0 ||
+            get_int(e, "minor", where, 0, 0xfffff, &d->minor, err) < 0)
+            return -1;
+        if (!d->path || d->path[0] != '/' || !type || strlen(type) != 1 || !strchr("cbup", type[0]))
+            return vs_error(err, EINVAL,
+                            "config.json: %s: needs an absolute path and type c, b, u or p", where);
+        d->type = type[0];
+        if ((r = get_int(e, "fileMode", where, 0, 07777, &x, err)) < 0)
+            return -1;
+        d->has_mode = r;
+        d->file_mode = (uint32_t)x;
+        if ((r = get_int(e, "uid", where, 0, UINT32_MAX - 1, &x, err)) < 0)
+            return -1;
+        d->has_uid = r;
+        d->uid = (uint32_t)x;
+        if ((r = get_int(e, "gid", where, 0, UINT32_MAX - 1, &x, err)) < 0)
+            return -1;
+        d->has_gid = r;
+        d->gid = (uint32_t)x;
     }
     if (get_str(lx, "cgroupsPath", "linux.", &s->cgroups_path, err) < 0 ||
         get_str(lx, "rootfsPropagation", "linux.", &s->rootfs_propagation, err) < 0 ||
