@@ -19,6 +19,8 @@
 #include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 
 #include "daemon/daemon.h"
 #include "daemon/image.h"
@@ -84,46 +86,76 @@ static int copy_archive(struct archive *in, struct archive *out, vs_err *err)
     return 0;
 }
 
-/* Is every component of a relative path a plain name (no "..")? */
-static bool plain_path(const char *p)
+int image_open_beneath(const char *dir, const char *rel, int flags)
 {
-    for (const char *c = p; *c;) {
-        size_t n = strcspn(c, "/");
-        if ((n == 2 && !strncmp(c, "..", 2)))
-            return false;
-        c += n + (c[n] == '/');
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return -1;
+    struct open_how how = {.flags = (uint64_t)(flags | O_CLOEXEC | O_NOFOLLOW),
+                           .resolve =
+                               RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
+    int fd = (int)syscall(SYS_openat2, dfd, rel[0] ? rel : ".", &how, sizeof(how));
+    int saved = errno;
+    close(dfd);
+    errno = saved;
+    return fd;
+}
+
+/* Remove name under the directory dirfd, never following a symlink (a
+ * symlink is removed, not what it points to). */
+static void rm_rf_at(int parent, const char *name)
+{
+    struct stat st;
+    if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return;
+    if (S_ISDIR(st.st_mode)) {
+        int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        DIR *dp = fd >= 0 ? fdopendir(fd) : NULL;
+        struct dirent *de;
+        while (dp && (de = readdir(dp)))
+            if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+                rm_rf_at(dirfd(dp), de->d_name);
+        if (dp)
+            closedir(dp);
+        else if (fd >= 0)
+            close(fd);
+        unlinkat(parent, name, AT_REMOVEDIR);
+    } else {
+        unlinkat(parent, name, 0);
     }
-    return true;
 }
 
 /* An image layer's whiteout (".wh.NAME": NAME goes; ".wh..wh..opq": what
- * lower layers put in the directory goes), applied under dest. */
+ * lower layers put in the directory goes), applied under dest. The
+ * directory is reached without following any symlink an earlier layer may
+ * have planted, so a whiteout never reaches outside the rootfs. */
 static int apply_whiteout(const char *dest, const char *rel, vs_err *err)
 {
     const char *base = strrchr(rel, '/');
-    size_t dirlen = base ? (size_t)(base - rel) : 0;
+    char dir[8192];
+    snprintf(dir, sizeof(dir), "%.*s", base ? (int)(base - rel) : 0, rel);
     base = base ? base + 1 : rel;
-    char target[8192];
-    if (!plain_path(rel))
-        return vs_error(err, EINVAL, "whiteout %s: '..' in the path", rel);
+    int dfd = image_open_beneath(dest, dir, O_RDONLY | O_DIRECTORY);
+    if (dfd < 0) {
+        if (errno == ENOENT)
+            return 0; /* nothing below to hide */
+        return vs_error(err, EINVAL,
+                        "whiteout %s: its directory is not a plain directory of "
+                        "the image (%s)",
+                        rel, strerror(errno));
+    }
     if (!strcmp(base, ".wh..wh..opq")) {
-        snprintf(target, sizeof(target), "%s/%.*s", dest, (int)dirlen, rel);
-        DIR *dp = opendir(target);
+        DIR *dp = fdopendir(dup(dfd));
         struct dirent *de;
-        while (dp && (de = readdir(dp))) {
-            if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-                continue;
-            char child[8500];
-            snprintf(child, sizeof(child), "%s/%s", target, de->d_name);
-            daemon_rm_rf(child);
-        }
+        while (dp && (de = readdir(dp)))
+            if (strcmp(de->d_name, ".") && strcmp(de->d_name, ".."))
+                rm_rf_at(dfd, de->d_name);
         if (dp)
             closedir(dp);
-        return 0;
+    } else if (base[4] && strcmp(base + 4, ".") && strcmp(base + 4, "..")) {
+        rm_rf_at(dfd, base + 4);
     }
-    snprintf(target, sizeof(target), "%s/%.*s%s%s", dest, (int)dirlen, rel, dirlen ? "/" : "",
-             base + 4);
-    daemon_rm_rf(target);
+    close(dfd);
     return 0;
 }
 
@@ -456,7 +488,9 @@ json_t *image_import(struct daemon *d, json_t *req, const char *op_id, vs_err *e
             size = st.st_size;
         json_t *props = json_object_get(img, "properties");
         /* an OCI layout or a docker-archive: its layers make the rootfs */
-        if (rc == 0 && image_layout_kind(rootfs) != IMAGE_ROOTFS) {
+        const char *format = json_string_value(json_object_get(req, "format"));
+        if (rc == 0 && !(format && !strcmp(format, "rootfs")) &&
+            image_layout_kind(rootfs) != IMAGE_ROOTFS) {
             char layout[4300];
             snprintf(layout, sizeof(layout), "%s/layout", tmp);
             if (rename(rootfs, layout) < 0 || mkdir(rootfs, 0755) < 0)

@@ -16,6 +16,10 @@
 int image_extract(struct archive *in, const char *dest, const char *what, bool whiteouts,
                   vs_err *err);
 
+/* Open rel under dir without following symlinks or leaving dir
+ * (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS); an fd or -1 with errno. */
+int image_open_beneath(const char *dir, const char *rel, int flags);
+
 enum image_layout { IMAGE_ROOTFS, IMAGE_OCI_LAYOUT, IMAGE_DOCKER_ARCHIVE };
 /* What an unpacked archive (or a directory) is. */
 int image_layout_kind(const char *dir);

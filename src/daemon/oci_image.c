@@ -11,17 +11,34 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "daemon/daemon.h"
 #include "daemon/image.h"
 
+/* A regular file of the layout (never through a symlink, never outside). */
+static int open_layout_file(const char *dir, const char *rel, vs_err *err)
+{
+    int fd = image_open_beneath(dir, rel, O_RDONLY);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        if (fd >= 0)
+            close(fd);
+        return vs_error(err, EINVAL, "image %s: missing or not a regular file inside the image",
+                        rel);
+    }
+    return fd;
+}
+
 static json_t *load_json(const char *dir, const char *rel, vs_err *err)
 {
-    char path[8192];
-    snprintf(path, sizeof(path), "%s/%s", dir, rel);
+    int fd = open_layout_file(dir, rel, err);
+    if (fd < 0)
+        return NULL;
     json_error_t jerr;
-    json_t *j = json_load_file(path, 0, &jerr);
+    json_t *j = json_loadfd(fd, 0, &jerr);
+    close(fd);
     if (!j)
         vs_error(err, EINVAL, "image %s: %s", rel, jerr.text);
     return j;
@@ -40,9 +57,14 @@ static bool blob_path(const char *digest, char *out, size_t n)
 
 static int check_digest(const char *dir, const char *rel, const char *digest, vs_err *err)
 {
-    char path[8192], hex[65];
-    snprintf(path, sizeof(path), "%s/%s", dir, rel);
-    if (daemon_sha256_file(path, hex, err) < 0)
+    char path[64], hex[65];
+    int fd = open_layout_file(dir, rel, err);
+    if (fd < 0)
+        return -1;
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    int rc = daemon_sha256_file(path, hex, err);
+    close(fd);
+    if (rc < 0)
         return vs_error_prefix(err, "image blob %s: ", digest);
     if (strcmp(hex, digest + 7))
         return vs_error(err, EINVAL, "image blob %s does not match its digest (corrupt image)",
@@ -52,18 +74,20 @@ static int check_digest(const char *dir, const char *rel, const char *digest, vs
 
 static int apply_layer(const char *dir, const char *rel, const char *rootfs, vs_err *err)
 {
-    char path[8192];
-    snprintf(path, sizeof(path), "%s/%s", dir, rel);
+    int fd = open_layout_file(dir, rel, err);
+    if (fd < 0)
+        return -1;
     struct archive *in = archive_read_new();
     archive_read_support_filter_all(in);
     archive_read_support_format_tar(in);
     archive_read_support_format_gnutar(in);
     int rc = -1;
-    if (archive_read_open_filename(in, path, 65536) != ARCHIVE_OK)
+    if (archive_read_open_fd(in, fd, 65536) != ARCHIVE_OK)
         vs_error(err, EINVAL, "image layer %s: %s", rel, archive_error_string(in));
     else if (image_extract(in, rootfs, rel, true, err) >= 0)
         rc = 0;
     archive_read_free(in);
+    close(fd);
     return rc;
 }
 
@@ -193,12 +217,20 @@ out:
 
 int image_layout_kind(const char *dir)
 {
+    /* a root filesystem that happens to hold a manifest.json stays one */
+    static const char *const rootfs_dirs[] = {"bin", "etc", "usr", "sbin", "lib"};
     char path[8192];
+    for (size_t i = 0; i < sizeof(rootfs_dirs) / sizeof(rootfs_dirs[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, rootfs_dirs[i]);
+        if (access(path, F_OK) == 0)
+            return IMAGE_ROOTFS;
+    }
+    struct stat st;
     snprintf(path, sizeof(path), "%s/oci-layout", dir);
-    if (access(path, R_OK) == 0)
+    if (lstat(path, &st) == 0 && S_ISREG(st.st_mode))
         return IMAGE_OCI_LAYOUT;
     snprintf(path, sizeof(path), "%s/manifest.json", dir);
-    if (access(path, R_OK) == 0)
+    if (lstat(path, &st) == 0 && S_ISREG(st.st_mode))
         return IMAGE_DOCKER_ARCHIVE;
     return IMAGE_ROOTFS;
 }

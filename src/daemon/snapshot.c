@@ -549,8 +549,10 @@ json_t *instance_publish_op(struct daemon *d, json_t *req, const char *op_id, vs
     }
     if (rc < 0)
         goto done;
-    json_t *imp = json_pack("{s:s, s:s, s:s?, s:s}", "type", "container", "source", tarball,
-                            "alias", str(req, "alias"), "arch", str(inst, "arch"));
+    /* a rootfs, whatever files the container left in it */
+    json_t *imp =
+        json_pack("{s:s, s:s, s:s?, s:s, s:s}", "type", "container", "source", tarball, "alias",
+                  str(req, "alias"), "arch", str(inst, "arch"), "format", "rootfs");
     out = image_import(d, imp, op_id, err);
     json_decref(imp);
     if (out) {

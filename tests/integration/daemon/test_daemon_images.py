@@ -131,3 +131,47 @@ def test_corrupt_or_hostile_images_are_refused(daemon, podman_archives, tmp_path
     assert r.returncode != 0 and "manifest.json" in r.stderr, r.stderr
     assert json.loads(daemon.cli("image", "list", "--format", "json").stdout) == []
     assert list((daemon.state / "images").iterdir()) == []
+
+
+def test_layers_cannot_reach_outside_the_image(daemon, tmp_path):
+    """A layer plants a symlink to a host directory; a later layer's whiteouts
+    (and an opaque marker) under it must not delete the host's files, and a
+    layer that is itself a symlink to a host tar is refused."""
+    victim = tmp_path / "victim"
+    (victim / "sub").mkdir(parents=True)
+    (victim / "secret").write_text("keep me")
+    (victim / "sub" / "file").write_text("keep me too")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as t:
+        ti = tarfile.TarInfo("x")
+        ti.type, ti.linkname = tarfile.SYMTYPE, str(victim)
+        t.addfile(ti)
+    l1 = buf.getvalue()
+    l2 = layer({}, whiteouts=["x/secret"], opaque=["x/sub"])
+    arc = tmp_path / "evil-whiteouts.tar"
+    docker_archive(arc, [l1, l2], ["sh"])
+    daemon.cli("image", "import", arc, "--alias", "evil")
+    assert (victim / "secret").read_text() == "keep me"
+    assert (victim / "sub" / "file").read_text() == "keep me too"
+    # a layer entry that is a symlink to a tarball on the host
+    host_tar = tmp_path / "host.tar"
+    with tarfile.open(host_tar, "w") as t:
+        data = b"stolen"
+        ti = tarfile.TarInfo("stolen")
+        ti.size = len(data)
+        t.addfile(ti, io.BytesIO(data))
+    arc2 = tmp_path / "evil-layer.tar"
+    with tarfile.open(arc2, "w") as t:
+        ti = tarfile.TarInfo("l.tar")
+        ti.type, ti.linkname = tarfile.SYMTYPE, str(host_tar)
+        t.addfile(ti)
+        for name, data in (("config.json", b'{"config": {}}'),
+                           ("manifest.json", json.dumps([{"Config": "config.json",
+                                                          "Layers": ["l.tar"]}]).encode())):
+            ti = tarfile.TarInfo(name)
+            ti.size = len(data)
+            t.addfile(ti, io.BytesIO(data))
+    r = daemon.cli("image", "import", arc2, "--alias", "evil2")
+    assert r.returncode != 0 and "not a regular file" in r.stderr, r.stderr
+    for img in (daemon.state / "images").iterdir():
+        assert not (img / "rootfs" / "stolen").exists()
