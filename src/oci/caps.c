@@ -38,7 +38,9 @@ int oci_caps_apply(const struct oci_caps *c, vs_err *err)
     cap_free(caps);
     if (r < 0)
         return vs_error_errno(err, "cannot set capabilities");
-    if (cap_reset_ambient() < 0 && errno != EINVAL)
+    /* one prctl, where libcap's cap_reset_ambient asks about every
+     * capability first */
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
         return vs_error_errno(err, "cannot reset ambient capabilities");
     for (int i = 0; i <= last && i < 64; i++) {
         if (!(c->ambient & (1ULL << i)))
@@ -47,7 +49,7 @@ int oci_caps_apply(const struct oci_caps *c, vs_err *err)
          * runc and crun skip the others silently */
         if (!(c->permitted & c->inheritable & (1ULL << i)))
             continue;
-        if (cap_set_ambient(i, CAP_SET) < 0)
+        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, i, 0, 0) < 0)
             return vs_error_errno(err, "cannot raise ambient capability %s", oci_cap_name(i));
     }
     return 0;

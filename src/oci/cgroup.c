@@ -428,16 +428,37 @@ static int missing(const char *ctl, const struct oci_cgroup *cg, vs_err *err)
     return vs_error(err, ENOTSUP, "cgroup: the '%s' controller is not mounted", ctl);
 }
 
+/* A v1 kernel memory limit; the file is missing (or refuses writes) on
+ * kernels that dropped it, which is an error, not something to ignore. */
+static int write_limit(const char *d, const char *file, int64_t v, const char *what, vs_err *err)
+{
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s", d, file);
+    if (access(path, F_OK) < 0)
+        return vs_error(err, ENOTSUP,
+                        "linux.resources.memory.%s: this kernel's memory controller has no %s",
+                        what, file);
+    vs_err e;
+    if (write_u64(d, file, v > 0 ? v : -1, &e) < 0)
+        return vs_error(err, e.code, "linux.resources.memory.%s: %s", what, e.msg);
+    return 0;
+}
+
 static int apply_memory(const struct oci_cgroup *cg, const struct oci_resources *r, vs_err *err)
 {
     if (!r->has_mem_limit && !r->has_mem_reservation && !r->has_mem_swap &&
-        !r->has_mem_swappiness && !r->has_disable_oom)
+        !r->has_mem_swappiness && !r->has_disable_oom && !r->has_mem_kernel &&
+        !r->has_mem_kernel_tcp)
         return 0;
     bool v2;
     const char *d = ctl_dir(cg, "memory", &v2);
     if (!d)
         return missing("memory", cg, err);
     if (v2) {
+        if (r->has_mem_kernel || r->has_mem_kernel_tcp)
+            return vs_error(err, ENOTSUP,
+                            "linux.resources.memory.kernel/kernelTCP: cgroup v2 has no separate "
+                            "kernel memory limits");
         if (r->has_mem_limit)
             if (r->mem_limit > 0 ? write_u64(d, "memory.max", r->mem_limit, err)
                                  : write_file(d, "memory.max", "max", err))
@@ -479,6 +500,42 @@ static int apply_memory(const struct oci_cgroup *cg, const struct oci_resources 
         return -1;
     if (r->has_disable_oom && r->disable_oom && write_file(d, "memory.oom_control", "1", err) < 0)
         return -1;
+    if (r->has_mem_kernel_tcp &&
+        write_limit(d, "memory.kmem.tcp.limit_in_bytes", r->mem_kernel_tcp, "kernelTCP", err) < 0)
+        return -1;
+    if (r->has_mem_kernel &&
+        write_limit(d, "memory.kmem.limit_in_bytes", r->mem_kernel, "kernel", err) < 0)
+        return -1;
+    return 0;
+}
+
+/* linux.resources.network: net_cls.classid and net_prio.ifpriomap (v1
+ * only: cgroup v2 has no such controllers). */
+static int apply_network(const struct oci_cgroup *cg, const struct oci_resources *r, vs_err *err)
+{
+    bool v2;
+    if (r->has_net_classid) {
+        const char *d = ctl_dir(cg, "net_cls", &v2);
+        if (!d || v2)
+            return vs_error(err, ENOTSUP,
+                            "linux.resources.network.classID: the 'net_cls' cgroup controller is "
+                            "not mounted on this host");
+        if (write_u64(d, "net_cls.classid", r->net_classid, err) < 0)
+            return -1;
+    }
+    if (r->n_net_prios) {
+        const char *d = ctl_dir(cg, "net_prio", &v2);
+        if (!d || v2)
+            return vs_error(err, ENOTSUP,
+                            "linux.resources.network.priorities: the 'net_prio' cgroup controller "
+                            "is not mounted on this host");
+        for (size_t i = 0; i < r->n_net_prios; i++) {
+            char b[128];
+            snprintf(b, sizeof(b), "%s %u", r->net_prios[i].name, r->net_prios[i].priority);
+            if (write_file(d, "net_prio.ifpriomap", b, err) < 0)
+                return -1;
+        }
+    }
     return 0;
 }
 
@@ -656,7 +713,7 @@ int oci_cgroup_apply(const struct oci_cgroup *cg, const struct oci_resources *r,
         return 0;
     bool v2;
     if (apply_memory(cg, r, err) < 0 || apply_cpu(cg, r, err) < 0 || apply_blkio(cg, r, err) < 0 ||
-        apply_devices(cg, r, err) < 0)
+        apply_devices(cg, r, err) < 0 || apply_network(cg, r, err) < 0)
         return -1;
     if (r->has_pids_limit && r->pids_limit != 0) {
         const char *d = ctl_dir(cg, "pids", &v2);

@@ -1,9 +1,13 @@
 /* create: the container's init is cloned straight into its new namespaces,
  * set up (mounts, pivot_root, identity), and then blocks opening exec.fifo
- * for writing until `start` opens it for reading (runc's scheme). The parent
- * writes the id maps, places the init in its cgroups and runs the
- * createRuntime hooks; a failure anywhere kills the init and removes every
- * trace (state directory, cgroups). */
+ * for writing until `start` opens it for reading (runc's scheme). The init
+ * keeps its end open until execve (close-on-exec), so `start` reads until
+ * EOF and returns only once the user's process runs (a signal sent right
+ * after start reaches that process, not the runtime's init code). `run`
+ * needs no fifo: the same happens over the sync socket. The parent writes
+ * the id maps, places the init in its cgroups and runs the createRuntime
+ * hooks; a failure anywhere kills the init and removes every trace (state
+ * directory, cgroups). */
 #include "oci/container.h"
 
 #include <errno.h>
@@ -37,7 +41,8 @@ struct init_ctx {
     struct oci_state *st;
     const char *rootfs;
     int sync;    /* child end */
-    int fifo_fd; /* O_PATH fd of exec.fifo */
+    int fifo_fd; /* O_PATH fd of exec.fifo; -1 for run (released over sync) */
+    int proc_fd; /* the host's /proc, to reopen the fifo after pivot/chroot */
     int console; /* connected console socket or -1 */
     bool userns;
     bool has_parent_hooks;
@@ -90,6 +95,46 @@ static char *state_string(struct oci_state *st, enum oci_status status)
     char *s = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     return s;
+}
+
+/* The state for hooks run in the container's namespaces: the pid is the one
+ * the container sees (runtime.md, State). */
+static char *state_string_inside(struct oci_state *st, enum oci_status status)
+{
+    pid_t host = st->pid;
+    st->pid = getpid();
+    char *s = state_string(st, status);
+    st->pid = host;
+    return s;
+}
+
+/* A new time namespace with the spec's offsets, entered by the init itself:
+ * the offsets must be written before any process is in the namespace, and
+ * making it here (in the container's user namespace, where the init holds
+ * CAP_SYS_ADMIN and CAP_SYS_TIME) works rootless too. */
+static int make_time_namespace(const struct oci_spec *s, vs_err *err)
+{
+    if (unshare(oci_ns_clone_flag(OCI_NS_TIME)) < 0)
+        return vs_error_errno(err, "cannot create a time namespace");
+    char off[128];
+    int n = 0;
+    if (s->time_monotonic.present)
+        n += snprintf(off + n, sizeof(off) - (size_t)n, "monotonic %lld %u\n",
+                      (long long)s->time_monotonic.secs, s->time_monotonic.nanosecs);
+    if (s->time_boottime.present)
+        n += snprintf(off + n, sizeof(off) - (size_t)n, "boottime %lld %u\n",
+                      (long long)s->time_boottime.secs, s->time_boottime.nanosecs);
+    if (n) {
+        /* "self": our pid in the host's /proc, seen from a new pid namespace,
+         * is not getpid() */
+        cleanup_close int ofd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+        if (ofd < 0 || write(ofd, off, (size_t)n) < 0)
+            return vs_error_errno(err, "cannot write the time namespace offsets");
+    }
+    cleanup_close int fd = open("/proc/self/ns/time_for_children", O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || setns(fd, oci_ns_clone_flag(OCI_NS_TIME)) < 0)
+        return vs_error_errno(err, "cannot enter the new time namespace");
+    return 0;
 }
 
 /* Join the namespaces given by path, the user namespace first. */
@@ -154,6 +199,16 @@ static void stage1(struct init_ctx *c, int flags)
     _exit(0);
 }
 
+/* A failure after the init was released: the error goes to the run parent
+ * (sync socket) or to `start` (the fifo, after the "0"). */
+__attribute__((noreturn)) static void late_fail(int fd, bool via_fifo, const vs_err *err)
+{
+    if (!via_fifo)
+        oci_sync_fail(fd, err);
+    dprintf(fd, "%s", err->msg);
+    _exit(127);
+}
+
 /* The container's init, in its new namespaces. Never returns. */
 __attribute__((noreturn)) static void container_init(struct init_ctx *c)
 {
@@ -170,6 +225,15 @@ __attribute__((noreturn)) static void container_init(struct init_ctx *c)
         close(c->st->lock_fd);
         c->st->lock_fd = -1;
     }
+    /* the host's /proc, for reopening exec.fifo wherever the root ends up
+     * (a container without a mount namespace has no /proc of its own) */
+    if (c->fifo_fd >= 0) {
+        c->proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (c->proc_fd < 0) {
+            vs_error_errno(&err, "cannot open /proc");
+            oci_sync_fail(fd, &err);
+        }
+    }
     if (oci_sync_recv(fd, &m) < 0 || m.type != OCI_SYNC_GO)
         _exit(1);
     c->st->pid = m.value;
@@ -180,6 +244,8 @@ __attribute__((noreturn)) static void container_init(struct init_ctx *c)
             oci_sync_fail(fd, &err);
         }
     }
+    if (s->ns[OCI_NS_TIME].present && !s->ns[OCI_NS_TIME].path && make_time_namespace(s, &err) < 0)
+        oci_sync_fail(fd, &err);
     /* the cgroup namespace is made once we are in our cgroup, so that
      * cgroup becomes the namespace's root */
     if (s->ns[OCI_NS_CGROUP].present && !s->ns[OCI_NS_CGROUP].path &&
@@ -253,19 +319,23 @@ __attribute__((noreturn)) static void container_init(struct init_ctx *c)
             _exit(1);
     }
     if (s->hooks.n_create_container) {
-        cleanup_free char *state = state_string(c->st, OCI_CREATING);
+        cleanup_free char *state = state_string_inside(c->st, OCI_CREATED);
         if (oci_hooks_run("createContainer", s->hooks.create_container, s->hooks.n_create_container,
                           state, &err) < 0)
             oci_sync_fail(fd, &err);
     }
-    if (oci_rootfs_pivot(&ro, &err) < 0 || oci_rootfs_finish(&ro, &err) < 0)
+    if (!s->ns[OCI_NS_MNT].present && oci_sysctl_apply(s, &err) < 0)
+        oci_sync_fail(fd, &err); /* through the host's /proc, before the chroot */
+    if (oci_rootfs_pivot(&ro, &err) < 0 ||
+        (s->ns[OCI_NS_MNT].present &&
+         (oci_sysctl_apply(s, &err) < 0 || oci_rootfs_finish(&ro, &err) < 0)))
         oci_sync_fail(fd, &err);
     if (slave >= 0 && oci_process_setup_tty(slave, &s->process, &err) < 0)
         oci_sync_fail(fd, &err);
     int notify_fd = -1;
-    bool seccomp_early =
-        s->seccomp.present && (!s->process.no_new_privileges || s->seccomp.uses_notify);
-    if (seccomp_early && oci_seccomp_load(&s->seccomp, &notify_fd, &err) < 0)
+    bool nnp = s->process.no_new_privileges;
+    bool seccomp_early = s->seccomp.present && (!nnp || s->seccomp.uses_notify);
+    if (seccomp_early && oci_seccomp_load(&s->seccomp, nnp, &notify_fd, &err) < 0)
         oci_sync_fail(fd, &err);
     if (notify_fd >= 0) {
         struct oci_sync_msg nm = {.type = OCI_SYNC_SECCOMP};
@@ -278,7 +348,7 @@ __attribute__((noreturn)) static void container_init(struct init_ctx *c)
         oci_sync_fail(fd, &err);
     if (s->process.caps.present && oci_caps_apply(&s->process.caps, &err) < 0)
         oci_sync_fail(fd, &err);
-    if (s->process.no_new_privileges && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+    if (nnp && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
         vs_error_errno(&err, "cannot set no_new_privs");
         oci_sync_fail(fd, &err);
     }
@@ -290,39 +360,46 @@ __attribute__((noreturn)) static void container_init(struct init_ctx *c)
     char exe[PATH_MAX];
     if (oci_find_exec(s->process.args[0], s->process.env, exe, sizeof(exe), &err) < 0)
         oci_sync_fail(fd, &err);
-    char fifo[64];
-    snprintf(fifo, sizeof(fifo), "/proc/self/fd/%d", c->fifo_fd);
     /* after READY the parent may exit (create): nothing may kill us then */
     prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
     oci_sync_send(fd, OCI_SYNC_READY, 0, NULL);
-    close(fd);
-    int wfd = open(fifo, O_WRONLY | O_CLOEXEC);
-    if (wfd < 0) {
-        dprintf(2, "vessel: cannot open exec.fifo: %s\n", strerror(errno));
-        _exit(127);
-    }
-    if (write(wfd, "0", 1) != 1)
-        _exit(127);
-    close(wfd);
-    close(c->fifo_fd);
-    if (s->hooks.n_start_container) {
-        cleanup_free char *state = state_string(c->st, OCI_RUNNING);
-        if (oci_hooks_run("startContainer", s->hooks.start_container, s->hooks.n_start_container,
-                          state, &err) < 0) {
-            dprintf(2, "vessel: %s\n", err.msg);
+    /* from here on a failure is reported to whoever started us: the run
+     * parent over the sync socket, or `start` through the fifo */
+    int report = fd;
+    bool via_fifo = c->fifo_fd >= 0;
+    if (!via_fifo) {
+        if (oci_sync_recv(fd, &m) < 0 || m.type != OCI_SYNC_START)
+            _exit(1);
+    } else {
+        close(fd);
+        char fifo[64];
+        snprintf(fifo, sizeof(fifo), "self/fd/%d", c->fifo_fd);
+        /* blocks until `start` opens the other end; kept open (close on
+         * exec) so that `start` sees EOF once the process runs */
+        report = openat(c->proc_fd, fifo, O_WRONLY | O_CLOEXEC);
+        if (report < 0) {
+            dprintf(2, "vessel: cannot open exec.fifo: %s\n", strerror(errno));
             _exit(127);
         }
+        close(c->proc_fd);
+        close(c->fifo_fd);
+        if (write(report, "0", 1) != 1)
+            _exit(127);
+    }
+    if (s->hooks.n_start_container) {
+        cleanup_free char *state = state_string_inside(c->st, OCI_CREATED);
+        if (oci_hooks_run("startContainer", s->hooks.start_container, s->hooks.n_start_container,
+                          state, &err) < 0)
+            late_fail(report, via_fifo, &err);
     }
     if (s->seccomp.present && !seccomp_early &&
-        oci_seccomp_load(&s->seccomp, &notify_fd, &err) < 0) {
-        dprintf(2, "vessel: %s\n", err.msg);
-        _exit(127);
-    }
+        oci_seccomp_load(&s->seccomp, nnp, &notify_fd, &err) < 0)
+        late_fail(report, via_fifo, &err);
     const char *empty[] = {NULL};
     execve(exe, (char *const *)s->process.args,
            (char *const *)(s->process.env ? s->process.env : empty));
-    dprintf(2, "vessel: exec %s: %s\n", exe, strerror(errno));
-    _exit(127);
+    vs_error_errno(&err, "exec %s", exe);
+    late_fail(report, via_fifo, &err);
 }
 
 /* Forward a seccomp notify fd with the container state to the listener. */
@@ -345,13 +422,52 @@ static void send_seccomp_listener(const struct oci_spec *s, struct oci_state *st
     close(sock);
 }
 
-/* Create the container; on success *init_pid holds the init and, for a
- * foreground run with a terminal and no console socket, *master the pty. */
-static int do_create(const struct oci_create_opts *o, pid_t *init_pid, int *master,
+/* What create leaves to its caller. For run, the spec stays loaded (hooks
+ * need it again) and the sync socket stays open: the init waits on it for
+ * OCI_SYNC_START instead of on exec.fifo. */
+struct created {
+    pid_t pid;
+    int master;            /* pty master for a foreground run without console socket */
+    int sync;              /* run: our end of the sync socket */
+    struct oci_spec *spec; /* run: the parsed config */
+};
+
+/* Save the config as given, for exec and the poststop hooks of later
+ * invocations: the bytes we parsed, not a re-serialization. */
+static int save_config_copy(const struct oci_state *st, const char *cfg, vs_err *err)
+{
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof(path), "%s/config.json", st->dir);
+    cleanup_close int in = open(cfg, O_RDONLY | O_CLOEXEC);
+    cleanup_close int out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (in < 0 || out < 0)
+        return vs_error_errno(err, "cannot save %s", path);
+    for (;;) {
+        ssize_t n = copy_file_range(in, NULL, out, NULL, 1 << 20, 0);
+        if (n == 0)
+            return 0;
+        if (n < 0) {
+            if (errno != EXDEV && errno != ENOSYS && errno != EINVAL)
+                return vs_error_errno(err, "cannot save %s", path);
+            char buf[8192];
+            ssize_t r;
+            while ((r = read(in, buf, sizeof(buf))) > 0)
+                if (write(out, buf, (size_t)r) != r)
+                    return vs_error_errno(err, "cannot save %s", path);
+            return r < 0 ? vs_error_errno(err, "cannot save %s", path) : 0;
+        }
+    }
+}
+
+/* Create the container. For a foreground run with a terminal and no
+ * console socket, c->master gets the pty. */
+static int do_create(const struct oci_create_opts *o, bool run, struct created *c_out,
                      struct oci_state *st, vs_err *err)
 {
-    *init_pid = -1;
-    *master = -1;
+    c_out->pid = -1;
+    c_out->master = -1;
+    c_out->sync = -1;
+    c_out->spec = NULL;
     char bundle[PATH_MAX], cfg[PATH_MAX + 16], rootfs[PATH_MAX + 16];
     if (!realpath(o->bundle ? o->bundle : ".", bundle))
         return vs_error_errno(err, "bundle %s", o->bundle ? o->bundle : ".");
@@ -391,6 +507,8 @@ static int do_create(const struct oci_create_opts *o, pid_t *init_pid, int *mast
                  "--console-socket");
         goto out;
     }
+    if (oci_spec_check_host(s, err) < 0)
+        goto out;
     if (oci_state_init(st, o->root, o->id, err) < 0)
         goto out;
     state_made = true;
@@ -399,23 +517,22 @@ static int do_create(const struct oci_create_opts *o, pid_t *init_pid, int *mast
     st->userns = userns;
     if (s->annotations)
         st->annotations = json_incref(s->annotations);
-    char path[PATH_MAX + 64];
-    snprintf(path, sizeof(path), "%s/config.json", st->dir);
-    if (json_dump_file(s->root, path, JSON_COMPACT) < 0) {
-        vs_error_errno(err, "cannot save %s", path);
+    if (save_config_copy(st, cfg, err) < 0)
         goto out;
-    }
-    snprintf(path, sizeof(path), "%s/exec.fifo", st->dir);
-    /* writable by others: the init opens it after switching to the
-     * container's user (the state directory itself stays 0700) */
-    if (mkfifo(path, 0622) < 0 || chmod(path, 0622) < 0) {
-        vs_error_errno(err, "cannot create %s", path);
-        goto out;
-    }
-    fifo_fd = open(path, O_PATH | O_CLOEXEC);
-    if (fifo_fd < 0) {
-        vs_error_errno(err, "cannot open %s", path);
-        goto out;
+    if (!run) {
+        char path[PATH_MAX + 64];
+        snprintf(path, sizeof(path), "%s/exec.fifo", st->dir);
+        /* writable by others: the init opens it after switching to the
+         * container's user (the state directory itself stays 0700) */
+        if (mkfifo(path, 0622) < 0 || chmod(path, 0622) < 0) {
+            vs_error_errno(err, "cannot create %s", path);
+            goto out;
+        }
+        fifo_fd = open(path, O_PATH | O_CLOEXEC);
+        if (fifo_fd < 0) {
+            vs_error_errno(err, "cannot open %s", path);
+            goto out;
+        }
     }
     if (s->has_resources || geteuid() == 0 || s->cgroups_path) {
         if (oci_cgroup_create(&st->cgroup, s->cgroups_path, o->id, geteuid() != 0, err) < 0)
@@ -426,9 +543,8 @@ static int do_create(const struct oci_create_opts *o, pid_t *init_pid, int *mast
         goto out;
     if (oci_sync_pair(&sync_parent, &sync_child, err) < 0)
         goto out;
-    /* A joined pid namespace applies to our children; a new time namespace
-     * with offsets is made here, because offsets must be written before
-     * any process lives in it. */
+    /* Joined pid and time namespaces apply to our children (a new time
+     * namespace is made by the init: make_time_namespace). */
     if (s->ns[OCI_NS_PID].present && s->ns[OCI_NS_PID].path) {
         cleanup_close int nfd = open(s->ns[OCI_NS_PID].path, O_RDONLY | O_CLOEXEC);
         if (nfd < 0 || setns(nfd, CLONE_NEWPID) < 0) {
@@ -436,28 +552,11 @@ static int do_create(const struct oci_create_opts *o, pid_t *init_pid, int *mast
             goto out;
         }
     }
-    if (s->ns[OCI_NS_TIME].present) {
-        if (s->ns[OCI_NS_TIME].path) {
-            cleanup_close int nfd = open(s->ns[OCI_NS_TIME].path, O_RDONLY | O_CLOEXEC);
-            if (nfd < 0 || setns(nfd, oci_ns_clone_flag(OCI_NS_TIME)) < 0) {
-                vs_error_errno(err, "cannot join the time namespace %s", s->ns[OCI_NS_TIME].path);
-                goto out;
-            }
-        } else {
-            if (unshare(oci_ns_clone_flag(OCI_NS_TIME)) < 0) {
-                vs_error_errno(err, "cannot create a time namespace");
-                goto out;
-            }
-            char off[128];
-            int n = 0;
-            if (s->time_monotonic.present)
-                n += snprintf(off + n, sizeof(off) - (size_t)n, "monotonic %lld %u\n",
-                              (long long)s->time_monotonic.secs, s->time_monotonic.nanosecs);
-            if (s->time_boottime.present)
-                n += snprintf(off + n, sizeof(off) - (size_t)n, "boottime %lld %u\n",
-                              (long long)s->time_boottime.secs, s->time_boottime.nanosecs);
-            if (n && write_proc_file(getpid(), "timens_offsets", off, err) < 0)
-                goto out;
+    if (s->ns[OCI_NS_TIME].present && s->ns[OCI_NS_TIME].path) {
+        cleanup_close int nfd = open(s->ns[OCI_NS_TIME].path, O_RDONLY | O_CLOEXEC);
+        if (nfd < 0 || setns(nfd, oci_ns_clone_flag(OCI_NS_TIME)) < 0) {
+            vs_error_errno(err, "cannot join the time namespace %s", s->ns[OCI_NS_TIME].path);
+            goto out;
         }
     }
     int flags = 0;
@@ -487,6 +586,7 @@ static int do_create(const struct oci_create_opts *o, pid_t *init_pid, int *mast
                              .rootfs = rootfs,
                              .sync = sync_child,
                              .fifo_fd = fifo_fd,
+                             .proc_fd = -1,
                              .console = console,
                              .userns = userns,
                              .has_parent_hooks =
@@ -551,7 +651,8 @@ static int do_create(const struct oci_create_opts *o, pid_t *init_pid, int *mast
             goto out;
         }
         if (m.type == OCI_SYNC_HOOKS) {
-            cleanup_free char *state = state_string(st, OCI_CREATING);
+            /* the runtime environment exists: runtime.md's step 2 is done */
+            cleanup_free char *state = state_string(st, OCI_CREATED);
             if (oci_hooks_run("prestart", s->hooks.prestart, s->hooks.n_prestart, state, err) < 0 ||
                 oci_hooks_run("createRuntime", s->hooks.create_runtime, s->hooks.n_create_runtime,
                               state, err) < 0)
@@ -570,8 +671,8 @@ static int do_create(const struct oci_create_opts *o, pid_t *init_pid, int *mast
             break;
     }
     if (console_peer >= 0) {
-        *master = oci_recv_fd(console_peer, NULL, 0);
-        if (*master < 0) {
+        c_out->master = oci_recv_fd(console_peer, NULL, 0);
+        if (c_out->master < 0) {
             vs_error(err, EIO, "did not receive the container's terminal");
             goto out;
         }
@@ -581,11 +682,17 @@ static int do_create(const struct oci_create_opts *o, pid_t *init_pid, int *mast
         goto out;
     if (o->pid_file && oci_write_pid_file(o->pid_file, pid, err) < 0)
         goto out;
-    *init_pid = pid;
+    c_out->pid = pid;
     pid = -1;
+    if (run) {
+        c_out->sync = steal_fd(sync_parent);
+        c_out->spec = steal_ptr(s);
+    }
     rc = 0;
 out:
     if (rc < 0) {
+        if (c_out->master >= 0)
+            close(steal_fd(c_out->master));
         if (pid > 0) {
             kill(pid, SIGKILL);
             waitpid(pid, NULL, 0);
@@ -602,14 +709,15 @@ out:
 int oci_create(const struct oci_create_opts *o, vs_err *err)
 {
     struct oci_state st = {.lock_fd = -1};
-    pid_t pid;
-    int master;
-    int rc = do_create(o, &pid, &master, &st, err);
+    struct created c;
+    int rc = do_create(o, false, &c, &st, err);
     oci_state_release(&st);
     return rc;
 }
 
-/* Open exec.fifo for reading: this releases the init blocked opening it. */
+/* Open exec.fifo for reading: this releases the init blocked opening it.
+ * The init writes "0", and keeps its end open until execve: EOF means the
+ * process runs; anything after the "0" is the init's error. */
 static int release_init(struct oci_state *st, vs_err *err)
 {
     char path[PATH_MAX + 64];
@@ -617,21 +725,47 @@ static int release_init(struct oci_state *st, vs_err *err)
     cleanup_close int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return vs_error_errno(err, "cannot open %s", path);
+    char msg[512];
+    size_t got = 0;
     for (;;) {
-        char c;
-        ssize_t r = read(fd, &c, 1);
-        if (r == 1)
-            break;
+        ssize_t r = read(fd, msg + got, sizeof(msg) - 1 - got);
+        if (r > 0) {
+            got += (size_t)r;
+            if (got < sizeof(msg) - 1)
+                continue;
+        }
         if (r < 0 && errno != EAGAIN && errno != EINTR)
             return vs_error_errno(err, "cannot read %s", path);
-        if (!oci_pid_alive(st->pid, st->start_time))
+        if (r == 0 && got)
+            break; /* the init's end closed: exec'd or failed */
+        if (r == 0 && !oci_pid_alive(st->pid, st->start_time))
             return vs_error(err, ESRCH, "container '%s': its init exited before start", st->id);
-        /* wakes when the init writes (or, once it had the fifo open, exits);
-         * the timeout covers an init that died before opening it */
+        /* wakes when the init writes or closes its end; the timeout covers
+         * an init that died before opening it */
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
         poll(&pfd, 1, 50);
     }
+    msg[got] = 0;
     unlink(path);
+    if (msg[0] != '0')
+        return vs_error(err, EIO, "container '%s': unexpected data from its init", st->id);
+    if (msg[1])
+        return vs_error(err, EIO, "container '%s': %s", st->id, msg + 1);
+    return 0;
+}
+
+/* run: release the init over the sync socket; its end closes at execve. */
+static int release_init_sync(struct oci_state *st, int sync, vs_err *err)
+{
+    if (oci_sync_send(sync, OCI_SYNC_START, 0, NULL) < 0)
+        return vs_error(err, ESRCH, "container '%s': its init exited before start", st->id);
+    struct oci_sync_msg m;
+    while (oci_sync_recv(sync, &m) == 0) {
+        if (m.passed_fd >= 0)
+            close(m.passed_fd);
+        if (m.type == OCI_SYNC_ERROR)
+            return vs_error(err, m.value, "%s", m.msg);
+    }
     return 0;
 }
 
@@ -643,18 +777,12 @@ static int load_spec_copy(struct oci_state *st, struct oci_spec **out, vs_err *e
     return *out ? 0 : -1;
 }
 
-static void run_poststart(struct oci_state *st)
+static void run_poststart(struct oci_state *st, const struct oci_spec *s)
 {
-    struct oci_spec *s;
-    vs_err e;
-    if (load_spec_copy(st, &s, &e) < 0)
-        return;
     if (s->hooks.n_poststart) {
         cleanup_free char *state = state_string(st, OCI_RUNNING);
-        if (oci_hooks_run("poststart", s->hooks.poststart, s->hooks.n_poststart, state, &e) < 0)
-            vs_warn("%s", e.msg);
+        oci_hooks_run_all("poststart", s->hooks.poststart, s->hooks.n_poststart, state);
     }
-    oci_spec_free(s);
 }
 
 int oci_start(const char *root, const char *id, vs_err *err)
@@ -666,21 +794,27 @@ int oci_start(const char *root, const char *id, vs_err *err)
     }
     enum oci_status status = oci_state_status(&st);
     int rc = -1;
+    struct oci_spec *s = NULL;
     if (status != OCI_CREATED)
         vs_error(err, EINVAL, "container '%s' cannot be started: it is %s", id,
                  oci_status_name(status));
     else if (release_init(&st, err) == 0) {
-        run_poststart(&st);
+        vs_err e;
+        if (load_spec_copy(&st, &s, &e) == 0)
+            run_poststart(&st, s);
         rc = 0;
     }
+    oci_spec_free(s);
     oci_state_release(&st);
     return rc;
 }
 
-/* Tear down: poststop hooks, cgroups, the state directory. */
-static int destroy(struct oci_state *st, vs_err *err)
+/* Tear down: cgroups, the state directory, then the poststop hooks (every
+ * one runs; a failure is a warning). s is the config, or NULL to load the
+ * saved copy. */
+static int destroy(struct oci_state *st, const struct oci_spec *s, vs_err *err)
 {
-    struct oci_spec *s = NULL;
+    struct oci_spec *loaded = NULL;
     vs_err e;
     if (st->cgroup.n) {
         if (oci_cgroup_is_frozen(&st->cgroup))
@@ -688,39 +822,41 @@ static int destroy(struct oci_state *st, vs_err *err)
         oci_cgroup_signal_all(&st->cgroup, SIGKILL, NULL);
     }
     int rc = oci_cgroup_destroy(&st->cgroup, err);
-    if (load_spec_copy(st, &s, &e) == 0 && s->hooks.n_poststop) {
-        cleanup_free char *state = state_string(st, OCI_STOPPED);
-        if (oci_hooks_run("poststop", s->hooks.poststop, s->hooks.n_poststop, state, &e) < 0)
-            vs_warn("%s", e.msg);
-    }
-    oci_spec_free(s);
+    if (!s && load_spec_copy(st, &loaded, &e) == 0)
+        s = loaded;
     oci_state_remove_dir(st);
+    if (s && s->hooks.n_poststop) {
+        cleanup_free char *state = state_string(st, OCI_STOPPED);
+        oci_hooks_run_all("poststop", s->hooks.poststop, s->hooks.n_poststop, state);
+    }
+    oci_spec_free(loaded);
     return rc;
 }
 
 int oci_run(const struct oci_create_opts *o, int *exit_status, vs_err *err)
 {
     struct oci_state st = {.lock_fd = -1};
-    pid_t pid;
-    int master = -1;
     struct oci_create_opts co = *o;
     co.foreground = !o->detach;
     if (!o->detach)
         oci_block_forwarded_signals();
-    if (do_create(&co, &pid, &master, &st, err) < 0) {
+    struct created c;
+    if (do_create(&co, true, &c, &st, err) < 0) {
         oci_state_release(&st);
         return -1;
     }
-    if (release_init(&st, err) < 0) {
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-        destroy(&st, NULL);
+    cleanup_close int sync = c.sync;
+    if (release_init_sync(&st, sync, err) < 0) {
+        kill(c.pid, SIGKILL);
+        waitpid(c.pid, NULL, 0);
+        destroy(&st, c.spec, NULL);
         oci_state_release(&st);
-        if (master >= 0)
-            close(master);
+        oci_spec_free(c.spec);
+        if (c.master >= 0)
+            close(c.master);
         return -1;
     }
-    run_poststart(&st);
+    run_poststart(&st, c.spec);
     /* let other invocations (kill, exec, state) in while we wait */
     if (st.lock_fd >= 0) {
         close(st.lock_fd);
@@ -729,18 +865,20 @@ int oci_run(const struct oci_create_opts *o, int *exit_status, vs_err *err)
     if (o->detach) {
         *exit_status = 0;
         oci_state_release(&st);
+        oci_spec_free(c.spec);
         return 0;
     }
-    *exit_status = oci_wait_forward(pid, master);
-    if (master >= 0)
-        close(master);
+    *exit_status = oci_wait_forward(c.pid, c.master);
+    if (c.master >= 0)
+        close(c.master);
     /* another invocation may have deleted it already */
     struct oci_state again = {.lock_fd = -1};
     int rc = 0;
     if (!o->keep && oci_state_load(&again, o->root, o->id, true, NULL) == 0 && again.pid == st.pid)
-        rc = destroy(&again, err);
+        rc = destroy(&again, c.spec, err);
     oci_state_release(&again);
     oci_state_release(&st);
+    oci_spec_free(c.spec);
     return rc;
 }
 
@@ -798,7 +936,7 @@ int oci_delete(const char *root, const char *id, bool force, vs_err *err)
             nanosleep(&ts, NULL);
         }
     }
-    rc = destroy(&st, err);
+    rc = destroy(&st, NULL, err);
 out:
     oci_state_release(&st);
     return rc;

@@ -125,7 +125,7 @@ __attribute__((noreturn)) static void exec_child(int sync, int console, const st
     }
     int nfd = -1;
     bool nnp = p->no_new_privileges;
-    if (s->seccomp.present && !nnp && oci_seccomp_load(&s->seccomp, &nfd, &err) < 0)
+    if (s->seccomp.present && !nnp && oci_seccomp_load(&s->seccomp, false, &nfd, &err) < 0)
         oci_sync_fail(sync, &err);
     if (p->caps.present && oci_caps_drop_bounding(&p->caps, &err) < 0)
         oci_sync_fail(sync, &err);
@@ -145,7 +145,7 @@ __attribute__((noreturn)) static void exec_child(int sync, int console, const st
     char exe[PATH_MAX];
     if (oci_find_exec(p->args[0], p->env, exe, sizeof(exe), &err) < 0)
         oci_sync_fail(sync, &err);
-    if (s->seccomp.present && nnp && oci_seccomp_load(&s->seccomp, &nfd, &err) < 0)
+    if (s->seccomp.present && nnp && oci_seccomp_load(&s->seccomp, true, &nfd, &err) < 0)
         oci_sync_fail(sync, &err);
     const char *empty[] = {NULL};
     execve(exe, (char *const *)p->args, (char *const *)(p->env ? p->env : empty));

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "util/io.h"
+#include "util/log.h"
 
 static int run_one(const char *kind, const struct oci_hook *h, const char *state, vs_err *err)
 {
@@ -80,4 +81,17 @@ int oci_hooks_run(const char *kind, const struct oci_hook *hooks, size_t n, cons
         if (run_one(kind, &hooks[i], state, err) < 0)
             return -1;
     return 0;
+}
+
+int oci_hooks_run_all(const char *kind, const struct oci_hook *hooks, size_t n, const char *state)
+{
+    int failed = 0;
+    for (size_t i = 0; i < n; i++) {
+        vs_err e = {0};
+        if (run_one(kind, &hooks[i], state, &e) < 0) {
+            vs_warn("%s", e.msg);
+            failed++;
+        }
+    }
+    return failed;
 }

@@ -13,14 +13,19 @@
 /* Run hooks in order with the state JSON on stdin; the first failure stops. */
 int oci_hooks_run(const char *kind, const struct oci_hook *hooks, size_t n, const char *state,
                   vs_err *err);
+/* Run every hook even when some fail (poststart, poststop); each failure is
+ * logged as a warning. Returns the number of hooks that failed. */
+int oci_hooks_run_all(const char *kind, const struct oci_hook *hooks, size_t n, const char *state);
 
 /* Drop what is not in the bounding set (needs CAP_SETPCAP: call it before
  * switching to the container's user). */
 int oci_caps_drop_bounding(const struct oci_caps *caps, vs_err *err);
 /* Set effective/permitted/inheritable, then ambient. */
 int oci_caps_apply(const struct oci_caps *caps, vs_err *err);
-/* Load the filter; *notify_fd gets the listener fd when SCMP_ACT_NOTIFY is used. */
-int oci_seccomp_load(const struct oci_seccomp *sc, int *notify_fd, vs_err *err);
+/* Load the filter; *notify_fd gets the listener fd when SCMP_ACT_NOTIFY is
+ * used. no_new_privs is process.noNewPrivileges: without it the filter is
+ * loaded with no_new_privs left off (this needs CAP_SYS_ADMIN). */
+int oci_seccomp_load(const struct oci_seccomp *sc, bool no_new_privs, int *notify_fd, vs_err *err);
 
 struct oci_rootfs_opts {
     const struct oci_spec *spec;
@@ -38,6 +43,8 @@ int oci_rootfs_prepare(const struct oci_rootfs_opts *o, vs_err *err);
 /* pivot_root into rootfs, then masked/readonly paths and the readonly root. */
 int oci_rootfs_pivot(const struct oci_rootfs_opts *o, vs_err *err);
 int oci_rootfs_finish(const struct oci_rootfs_opts *o, vs_err *err);
+/* linux.sysctl through /proc/sys of the current root. */
+int oci_sysctl_apply(const struct oci_spec *s, vs_err *err);
 
 /* SCM_RIGHTS helpers. */
 int oci_send_fd(int sock, int fd, const char *data, size_t len);

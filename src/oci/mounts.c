@@ -408,26 +408,43 @@ static int setup_dev(const struct oci_rootfs_opts *o, int rootfd, vs_err *err)
     return 0;
 }
 
+/* linux.rootfsPropagation as mount flags; 0 when unset. */
+static int rootfs_propagation(const struct oci_spec *s, unsigned long *prop, vs_err *err)
+{
+    static const struct {
+        const char *n;
+        unsigned long f;
+    } map[] = {
+        {"private", MS_PRIVATE},       {"rprivate", MS_PRIVATE | MS_REC},
+        {"shared", MS_SHARED},         {"rshared", MS_SHARED | MS_REC},
+        {"slave", MS_SLAVE},           {"rslave", MS_SLAVE | MS_REC},
+        {"unbindable", MS_UNBINDABLE}, {"runbindable", MS_UNBINDABLE | MS_REC},
+    };
+    const char *rp = s->rootfs_propagation;
+    *prop = 0;
+    if (!rp || !*rp)
+        return 0;
+    for (size_t i = 0; i < ARRAY_SIZE(map); i++)
+        if (!strcmp(rp, map[i].n)) {
+            *prop = map[i].f;
+            return 0;
+        }
+    return vs_error(err, EINVAL, "linux.rootfsPropagation '%s' is unknown", rp);
+}
+
 int oci_rootfs_prepare(const struct oci_rootfs_opts *o, vs_err *err)
 {
     const struct oci_spec *s = o->spec;
-    unsigned long prop = MS_SLAVE | MS_REC;
-    const char *rp = s->rootfs_propagation;
-    if (rp && *rp) {
-        if (!strcmp(rp, "private") || !strcmp(rp, "rprivate"))
-            prop = MS_PRIVATE | MS_REC;
-        else if (!strcmp(rp, "shared") || !strcmp(rp, "rshared"))
-            prop = MS_SHARED | MS_REC;
-        else if (!strcmp(rp, "slave") || !strcmp(rp, "rslave"))
-            prop = MS_SLAVE | MS_REC;
-        else if (!strcmp(rp, "unbindable") || !strcmp(rp, "runbindable"))
-            prop = MS_UNBINDABLE | MS_REC;
-        else
-            return vs_error(err, EINVAL, "linux.rootfsPropagation '%s' is unknown", rp);
-    }
-    /* shared propagation still needs a private step so our mounts do not
-     * leak to the host before pivot_root */
-    if (mount(NULL, "/", NULL, (prop & MS_SHARED) ? (MS_SLAVE | MS_REC) : prop, NULL) < 0)
+    unsigned long prop;
+    if (rootfs_propagation(s, &prop, err) < 0)
+        return -1;
+    /* Our copy of the host's mounts becomes slave (private when asked):
+     * nothing we mount propagates to the host. Shared and unbindable are
+     * the container root's own propagation, set once it is the root
+     * (oci_rootfs_finish): pivot_root refuses a shared new root, and an
+     * unbindable tree cannot be bind-mounted onto the rootfs. */
+    unsigned long host_prop = (prop & MS_PRIVATE) ? MS_PRIVATE | MS_REC : MS_SLAVE | MS_REC;
+    if (mount(NULL, "/", NULL, host_prop, NULL) < 0)
         return vs_error_errno(err, "cannot change the propagation of /");
     if (mount(o->rootfs, o->rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
         return vs_error_errno(err, "cannot bind-mount the rootfs %s", o->rootfs);
@@ -439,8 +456,6 @@ int oci_rootfs_prepare(const struct oci_rootfs_opts *o, vs_err *err)
             return -1;
     if (setup_dev(o, rootfd, err) < 0)
         return -1;
-    if (prop & MS_SHARED && mount(NULL, o->rootfs, NULL, prop, NULL) < 0)
-        return vs_error_errno(err, "cannot make the rootfs shared");
     return 0;
 }
 
@@ -475,9 +490,8 @@ int oci_rootfs_pivot(const struct oci_rootfs_opts *o, vs_err *err)
     return 0;
 }
 
-int oci_rootfs_finish(const struct oci_rootfs_opts *o, vs_err *err)
+int oci_sysctl_apply(const struct oci_spec *s, vs_err *err)
 {
-    const struct oci_spec *s = o->spec;
     for (size_t i = 0; i < s->n_sysctls; i++) {
         char path[PATH_MAX];
         int n = snprintf(path, sizeof(path), "/proc/sys/%s", s->sysctls[i].key);
@@ -488,6 +502,26 @@ int oci_rootfs_finish(const struct oci_rootfs_opts *o, vs_err *err)
         if (fd < 0 || write(fd, s->sysctls[i].value, strlen(s->sysctls[i].value)) < 0)
             return vs_error_errno(err, "sysctl %s", s->sysctls[i].key);
     }
+    return 0;
+}
+
+/* A mount option's propagation flag, applied again after a recursive root
+ * propagation so that each mount keeps what its own options asked. */
+static int reapply_mount_propagation(const struct oci_spec *s, vs_err *err)
+{
+    for (size_t i = 0; i < s->n_mounts; i++) {
+        struct mount_opts mo;
+        parse_options(&s->mounts[i], &mo);
+        if (mo.prop && mount(NULL, s->mounts[i].destination, NULL, mo.prop, NULL) < 0)
+            return vs_error_errno(err, "mount %s: cannot set propagation",
+                                  s->mounts[i].destination);
+    }
+    return 0;
+}
+
+int oci_rootfs_finish(const struct oci_rootfs_opts *o, vs_err *err)
+{
+    const struct oci_spec *s = o->spec;
     for (size_t i = 0; i < s->n_masked_paths; i++) {
         const char *p = s->masked_paths[i];
         struct stat st;
@@ -510,6 +544,15 @@ int oci_rootfs_finish(const struct oci_rootfs_opts *o, vs_err *err)
     }
     if (s->root_readonly && remount_bind("/", MS_RDONLY, err) < 0)
         return vs_error_prefix(err, "read-only root: ");
+    /* the root's own propagation last: an unbindable root would refuse the
+     * binds above, and pivot_root a shared one */
+    unsigned long prop;
+    if (rootfs_propagation(s, &prop, err) < 0)
+        return -1;
+    if (prop && mount(NULL, "/", NULL, prop, NULL) < 0)
+        return vs_error_errno(err, "cannot make the root %s", s->rootfs_propagation);
+    if ((prop & MS_REC) && reapply_mount_propagation(s, err) < 0)
+        return -1;
     return 0;
 }
 

@@ -41,6 +41,20 @@ int oci_parse_signal(const char *s)
         return v > 0 && v < 65 ? (int)v : -1;
     if (!strncasecmp(s, "SIG", 3))
         s += 3;
+    /* RTMIN, RTMIN+3 (systemd's stop signal), RTMAX-2 */
+    if (!strncasecmp(s, "RTMIN", 5) || !strncasecmp(s, "RTMAX", 5)) {
+        bool min = !strncasecmp(s, "RTMIN", 5);
+        long off = 0;
+        if (s[5]) {
+            if (s[5] != (min ? '+' : '-') || !s[6])
+                return -1;
+            off = strtol(s + 6, &end, 10);
+            if (*end || off < 0)
+                return -1;
+        }
+        long sig = min ? SIGRTMIN + off : SIGRTMAX - off;
+        return sig >= SIGRTMIN && sig <= SIGRTMAX ? (int)sig : -1;
+    }
     for (size_t i = 0; i < ARRAY_SIZE(names); i++)
         if (!strcasecmp(s, names[i].n))
             return names[i].sig;

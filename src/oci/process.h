@@ -20,6 +20,8 @@ enum oci_sync_type {
     OCI_SYNC_SECCOMP, /* child -> parent: seccomp notify fd attached */
     OCI_SYNC_USERNS,  /* child -> parent: user namespace made, write its id maps */
     OCI_SYNC_MAPS_DONE,
+    /* parent -> child (run): go on to exec; the child's end closes at exec */
+    OCI_SYNC_START,
 };
 
 struct oci_sync_msg {

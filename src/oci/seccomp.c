@@ -24,13 +24,22 @@ static uint32_t arch_token(const char *name)
     return 0;
 }
 
-int oci_seccomp_load(const struct oci_seccomp *sc, int *notify_fd, vs_err *err)
+int oci_seccomp_load(const struct oci_seccomp *sc, bool no_new_privs, int *notify_fd, vs_err *err)
 {
     *notify_fd = -1;
     scmp_filter_ctx ctx = seccomp_init(sc->default_action);
     if (!ctx)
         return vs_error(err, EINVAL, "seccomp: cannot create the filter");
     int rc;
+    /* libseccomp sets no_new_privs when it loads a filter unless told not
+     * to; the spec's process.noNewPrivileges decides, and without it the
+     * load needs CAP_SYS_ADMIN (the caller is still privileged then) */
+    rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, no_new_privs ? 1 : 0);
+    if (rc < 0) {
+        seccomp_release(ctx);
+        return vs_error(err, -rc, "seccomp: cannot set the no_new_privs attribute: %s",
+                        strerror(-rc));
+    }
     for (size_t i = 0; i < sc->n_archs; i++) {
         uint32_t t = arch_token(sc->archs[i]);
         if (!t) {

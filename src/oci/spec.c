@@ -403,6 +403,13 @@ int oci_process_parse(json_t *p, struct oci_process *out, struct oci_arena *a, v
         out->has_oom_score_adj = true;
         out->oom_score_adj = (int)oom;
     }
+    if (get_str(p, "apparmorProfile", w, &out->apparmor_profile, err) < 0 ||
+        get_str(p, "selinuxLabel", w, &out->selinux_label, err) < 0)
+        return -1;
+    json_t *v;
+    out->has_scheduler = (v = json_object_get(p, "scheduler")) && !json_is_null(v);
+    out->has_io_priority = (v = json_object_get(p, "ioPriority")) && !json_is_null(v);
+    out->has_personality = (v = json_object_get(p, "personality")) && !json_is_null(v);
     return 0;
 }
 
@@ -473,7 +480,48 @@ int oci_resources_parse(json_t *res, struct oci_resources *r, struct oci_arena *
         if (get_bool(mem, "disableOOMKiller", w, &r->disable_oom, err) < 0)
             return -1;
         r->has_disable_oom = json_object_get(mem, "disableOOMKiller") != NULL;
+        if ((x = get_int(mem, "kernel", w, -1, INT64_MAX, &r->mem_kernel, err)) < 0)
+            return -1;
+        r->has_mem_kernel = x;
+        if ((x = get_int(mem, "kernelTCP", w, -1, INT64_MAX, &r->mem_kernel_tcp, err)) < 0)
+            return -1;
+        r->has_mem_kernel_tcp = x;
     }
+    json_t *net = get_obj(res, "network", "linux.resources.", err, &rc);
+    if (rc < 0)
+        return -1;
+    if (net) {
+        const char *w = "linux.resources.network.";
+        int64_t cid;
+        if ((x = get_int(net, "classID", w, 0, UINT32_MAX, &cid, err)) < 0)
+            return -1;
+        r->has_net_classid = x;
+        r->net_classid = (uint32_t)cid;
+        json_t *pr;
+        if (get_array_table(net, "priorities", w, sizeof(*r->net_prios), &r->net_prios,
+                            &r->n_net_prios, &pr, a, err) < 0)
+            return -1;
+        size_t i;
+        json_t *e;
+        json_array_foreach(pr, i, e)
+        {
+            char where[64];
+            int64_t prio = 0;
+            if (elem_where(err, e, where, sizeof(where), "%spriorities[%zu].", w, i) < 0 ||
+                get_str(e, "name", where, &r->net_prios[i].name, err) < 0 ||
+                get_int(e, "priority", where, 0, UINT32_MAX, &prio, err) < 0)
+                return -1;
+            if (!r->net_prios[i].name || !*r->net_prios[i].name ||
+                strpbrk(r->net_prios[i].name, " /\n"))
+                return vs_error(err, EINVAL, "config.json: %sname: expected an interface name",
+                                where);
+            r->net_prios[i].priority = (uint32_t)prio;
+        }
+    }
+    json_t *rdma = get_obj(res, "rdma", "linux.resources.", err, &rc);
+    if (rc < 0)
+        return -1;
+    r->has_rdma = rdma && json_object_size(rdma);
     json_t *cpu = get_obj(res, "cpu", "linux.resources.", err, &rc);
     if (rc < 0)
         return -1;
@@ -900,6 +948,8 @@ static int parse_linux(json_t *lx, struct oci_spec *s, vs_err *err)
         }
         s->resources.dev_rules = r;
     }
+    json_t *rdt = json_object_get(lx, "intelRdt");
+    s->has_intel_rdt = rdt && !json_is_null(rdt);
     json_t *to = get_obj(lx, "timeOffsets", "linux.", err, &rc);
     if (rc < 0)
         return -1;

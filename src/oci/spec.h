@@ -103,6 +103,10 @@ struct oci_process {
     bool no_new_privileges;
     bool has_oom_score_adj;
     int oom_score_adj;
+    /* settings this host cannot honour are refused at create, never
+     * ignored (oci_spec_check_host) */
+    const char *apparmor_profile, *selinux_label;
+    bool has_scheduler, has_io_priority, has_personality;
 };
 
 /* Resources; "has_*" says the field was given. Values are kept as in the spec. */
@@ -139,6 +143,18 @@ struct oci_resources {
     } * dev_rules;
     size_t n_dev_rules;
     json_t *unified; /* object of file -> value (borrowed) */
+    /* memory.kernel and memory.kernelTCP (v1 kmem limits) */
+    bool has_mem_kernel, has_mem_kernel_tcp;
+    int64_t mem_kernel, mem_kernel_tcp;
+    /* network: net_cls class id and net_prio priorities per interface */
+    bool has_net_classid;
+    uint32_t net_classid;
+    struct oci_net_prio {
+        const char *name;
+        uint32_t priority;
+    } * net_prios;
+    size_t n_net_prios;
+    bool has_rdma;
 };
 
 struct oci_seccomp_arg {
@@ -214,7 +230,13 @@ struct oci_spec {
     const char *mount_label;
     struct oci_seccomp seccomp;
     struct oci_time_offset time_monotonic, time_boottime;
+    bool has_intel_rdt;
 };
+
+/* Refuse what this host cannot honour, with one line: settings whose
+ * kernel feature is missing (AppArmor, SELinux, Intel RDT), sysctls outside
+ * the container's namespaces, mounts without a mount namespace. */
+int oci_spec_check_host(const struct oci_spec *s, vs_err *err);
 
 /* Parse config.json text. On error returns NULL with a one-line message. */
 struct oci_spec *oci_spec_parse(const char *text, size_t len, vs_err *err);

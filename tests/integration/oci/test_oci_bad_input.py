@@ -65,6 +65,7 @@ def test_unknown_namespace_type(bundle):
 
 
 def test_bad_namespace_path(bundle):
+    bundle.config.pop("hostname", None)  # no uts namespace below
     bundle.config["linux"]["namespaces"] = [
         {"type": "network", "path": "/proc/self/ns/no-such"}, {"type": "mount"}, {"type": "pid"}]
     bundle.write()

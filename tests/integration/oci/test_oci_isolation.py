@@ -157,7 +157,8 @@ def test_hooks_run_with_state(bundle, tmp_path):
     kinds = [l.split(" ", 1)[0] for l in lines]
     assert kinds == ["prestart", "createRuntime", "poststart", "poststop"], lines
     st = json.loads(lines[0].split(" ", 1)[1])
-    assert st["id"] == bundle.id and st["status"] == "creating" and st["pid"] > 0
+    # runtime.md: the hooks after create's step 2 see the container created
+    assert st["id"] == bundle.id and st["status"] == "created" and st["pid"] > 0
     assert json.loads(lines[3].split(" ", 1)[1])["status"] == "stopped"
 
 
