@@ -398,6 +398,9 @@ class Lxd(System):
 
     def helpers(self):
         pids = self.monitors()
+        if self.net:  # the bridge's dnsmasq serves the instances too
+            pids += [pid for pid, argv, _ in procs() if argv and argv[0].endswith("dnsmasq")
+                     and f"--interface={self.net}" in argv]
         return len(pids), sum(rss_kib(p) for p in pids)
 
     def cleanup(self):
@@ -605,8 +608,8 @@ def print_table(res: Results, systems, n, optional, lxd_why):
         print(f"  {sysname} {key} failed: {msg}")
     for (sysname, key), note in sorted(res.notes.items()):
         if key == "helpers_n":
-            what = ("[lxc monitor] processes" if sysname == "LXD"
-                    else "vessel processes besides vesseld")
+            what = ("[lxc monitor] processes (and the bridge's dnsmasq with --lxd-bridge)"
+                    if sysname == "LXD" else "vessel processes besides vesseld")
             print(f"  {sysname} helpers with {n} running: {note.split()[0]} {what}")
     if lxd_why:
         print(f"LXD rows missing: {lxd_why}")
