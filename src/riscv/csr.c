@@ -1,7 +1,9 @@
 /* Control and status registers: access checks (privilege, read-only,
  * counter enables, TVM, FS), WARL masks, and side effects (TLB flushes,
  * interrupt re-evaluation). */
-#include "riscv/exec.h"
+#include "riscv/csr.h"
+#include "riscv/mmu.h"
+#include "riscv/trap.h"
 
 #define MSTATUS_WMASK                                                                              \
     (RV_MSTATUS_SIE | RV_MSTATUS_MIE | RV_MSTATUS_SPIE | RV_MSTATUS_MPIE | RV_MSTATUS_SPP |        \

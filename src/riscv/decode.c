@@ -1,6 +1,8 @@
-/* RVC: each 16-bit instruction is expanded to the 32-bit instruction it
- * stands for, so the interpreter has one execution path. */
-#include "riscv/exec.h"
+/* The one decoder: RVC is expanded to the 32-bit instruction it stands
+ * for, and every instruction decodes once to its operation, registers and
+ * immediate (struct rv_dentry), which both the interpreter and the
+ * translator execute. */
+#include "riscv/insn.h"
 
 #define BIT(x, n) (((x) >> (n)) & 1u)
 #define BITS(x, hi, lo) (((x) >> (lo)) & ((1u << ((hi) - (lo) + 1)) - 1))
@@ -202,148 +204,291 @@ uint32_t rv_expand_compressed(uint16_t c)
     return v;
 }
 
-void rv_decode_entry(struct rv_dentry *e, uint64_t pc, uint32_t raw)
+static const char *const op_names[RV_OP_COUNT] = {
+#define NAME1(name) [RV_OP_##name] = #name,
+#define NAME(name, ...) [RV_OP_##name] = #name,
+    RV_OTHER_OPS(NAME1) RV_ALU_OPS(NAME) RV_ALU_IMM_OPS(NAME)
+#undef NAME
+#undef NAME1
+};
+
+const char *rv_op_name(enum rv_op op)
+{
+    return (unsigned)op < RV_OP_COUNT ? op_names[op] : "?";
+}
+
+static bool valid_amo(unsigned f5)
+{
+    switch (f5) {
+    case 0x00:
+    case 0x01:
+    case 0x04:
+    case 0x08:
+    case 0x0c:
+    case 0x10:
+    case 0x14:
+    case 0x18:
+    case 0x1c:
+        return true;
+    }
+    return false;
+}
+
+/* The operation of a 32-bit instruction; RV_OP_ILLEGAL for encodings the
+ * hart does not implement. Sets *imm where it is not the I immediate. */
+static unsigned decode_op(uint32_t insn, int64_t *imm)
+{
+    unsigned f3 = (insn >> 12) & 7, f7 = insn >> 25, f6 = insn >> 26;
+    unsigned rd = (insn >> 7) & 31, rs1 = (insn >> 15) & 31, rs2 = (insn >> 20) & 31;
+    unsigned top12 = insn >> 20;
+    switch (insn & 0x7f) {
+    case 0x37:
+        *imm = rv_imm_u(insn);
+        return RV_OP_LUI;
+    case 0x17:
+        *imm = rv_imm_u(insn);
+        return RV_OP_AUIPC;
+    case 0x6f:
+        *imm = rv_imm_j(insn);
+        return RV_OP_JAL;
+    case 0x67:
+        return f3 == 0 ? RV_OP_JALR : RV_OP_ILLEGAL;
+    case 0x63: {
+        static const uint8_t ops[8] = {RV_OP_BEQ, RV_OP_BNE, RV_OP_ILLEGAL, RV_OP_ILLEGAL,
+                                       RV_OP_BLT, RV_OP_BGE, RV_OP_BLTU,    RV_OP_BGEU};
+        *imm = rv_imm_b(insn);
+        return ops[f3];
+    }
+    case 0x03: {
+        static const uint8_t ops[8] = {RV_OP_LB,  RV_OP_LH,  RV_OP_LW,  RV_OP_LD,
+                                       RV_OP_LBU, RV_OP_LHU, RV_OP_LWU, RV_OP_ILLEGAL};
+        return ops[f3];
+    }
+    case 0x23: {
+        static const uint8_t ops[8] = {RV_OP_SB,      RV_OP_SH,      RV_OP_SW,      RV_OP_SD,
+                                       RV_OP_ILLEGAL, RV_OP_ILLEGAL, RV_OP_ILLEGAL, RV_OP_ILLEGAL};
+        *imm = rv_imm_s(insn);
+        return ops[f3];
+    }
+    case 0x07:
+        return f3 == 2 ? RV_OP_FLW : f3 == 3 ? RV_OP_FLD : RV_OP_ILLEGAL;
+    case 0x27:
+        *imm = rv_imm_s(insn);
+        return f3 == 2 ? RV_OP_FSW : f3 == 3 ? RV_OP_FSD : RV_OP_ILLEGAL;
+    case 0x43:
+    case 0x47:
+    case 0x4b:
+    case 0x4f:
+    case 0x53:
+        return RV_OP_FP;
+    case 0x13:
+        switch (f3) {
+        case 0:
+            return RV_OP_ADDI;
+        case 2:
+            return RV_OP_SLTI;
+        case 3:
+            return RV_OP_SLTIU;
+        case 4:
+            return RV_OP_XORI;
+        case 6:
+            return RV_OP_ORI;
+        case 7:
+            return RV_OP_ANDI;
+        case 1:
+            *imm = (insn >> 20) & 63;
+            if (f6 == 0)
+                return RV_OP_SLLI;
+            if (f6 == 0x0a)
+                return RV_OP_BSETI;
+            if (f6 == 0x12)
+                return RV_OP_BCLRI;
+            if (f6 == 0x1a)
+                return RV_OP_BINVI;
+            switch (top12) {
+            case 0x600:
+                return RV_OP_CLZ;
+            case 0x601:
+                return RV_OP_CTZ;
+            case 0x602:
+                return RV_OP_CPOP;
+            case 0x604:
+                return RV_OP_SEXT_B;
+            case 0x605:
+                return RV_OP_SEXT_H;
+            }
+            return RV_OP_ILLEGAL;
+        default: /* 5 */
+            *imm = (insn >> 20) & 63;
+            if (f6 == 0)
+                return RV_OP_SRLI;
+            if (f6 == 0x10)
+                return RV_OP_SRAI;
+            if (f6 == 0x18)
+                return RV_OP_RORI;
+            if (f6 == 0x12)
+                return RV_OP_BEXTI;
+            if (top12 == 0x287)
+                return RV_OP_ORC_B;
+            if (top12 == 0x6b8)
+                return RV_OP_REV8;
+            return RV_OP_ILLEGAL;
+        }
+    case 0x1b:
+        switch (f3) {
+        case 0:
+            return RV_OP_ADDIW;
+        case 1:
+            if (f7 == 0) {
+                *imm = (insn >> 20) & 31;
+                return RV_OP_SLLIW;
+            }
+            if (f6 == 0x02) {
+                *imm = (insn >> 20) & 63;
+                return RV_OP_SLLI_UW;
+            }
+            if (top12 == 0x600)
+                return RV_OP_CLZW;
+            if (top12 == 0x601)
+                return RV_OP_CTZW;
+            if (top12 == 0x602)
+                return RV_OP_CPOPW;
+            return RV_OP_ILLEGAL;
+        case 5:
+            *imm = (insn >> 20) & 31;
+            if (f7 == 0)
+                return RV_OP_SRLIW;
+            if (f7 == 0x20)
+                return RV_OP_SRAIW;
+            if (f7 == 0x30)
+                return RV_OP_RORIW;
+            return RV_OP_ILLEGAL;
+        }
+        return RV_OP_ILLEGAL;
+    case 0x33:
+        switch (f7) {
+        case 0x00: {
+            static const uint8_t ops[8] = {RV_OP_ADD, RV_OP_SLL, RV_OP_SLT, RV_OP_SLTU,
+                                           RV_OP_XOR, RV_OP_SRL, RV_OP_OR,  RV_OP_AND};
+            return ops[f3];
+        }
+        case 0x20: {
+            static const uint8_t ops[8] = {RV_OP_SUB,  RV_OP_ILLEGAL, RV_OP_ILLEGAL, RV_OP_ILLEGAL,
+                                           RV_OP_XNOR, RV_OP_SRA,     RV_OP_ORN,     RV_OP_ANDN};
+            return ops[f3];
+        }
+        case 0x01: {
+            static const uint8_t ops[8] = {RV_OP_MUL, RV_OP_MULH, RV_OP_MULHSU, RV_OP_MULHU,
+                                           RV_OP_DIV, RV_OP_DIVU, RV_OP_REM,    RV_OP_REMU};
+            return ops[f3];
+        }
+        case 0x10:
+            return f3 == 2   ? RV_OP_SH1ADD
+                   : f3 == 4 ? RV_OP_SH2ADD
+                   : f3 == 6 ? RV_OP_SH3ADD
+                             : RV_OP_ILLEGAL;
+        case 0x05: {
+            static const uint8_t ops[8] = {RV_OP_ILLEGAL, RV_OP_ILLEGAL, RV_OP_ILLEGAL,
+                                           RV_OP_ILLEGAL, RV_OP_MIN,     RV_OP_MINU,
+                                           RV_OP_MAX,     RV_OP_MAXU};
+            return ops[f3];
+        }
+        case 0x30:
+            return f3 == 1 ? RV_OP_ROL : f3 == 5 ? RV_OP_ROR : RV_OP_ILLEGAL;
+        case 0x24:
+            return f3 == 1 ? RV_OP_BCLR : f3 == 5 ? RV_OP_BEXT : RV_OP_ILLEGAL;
+        case 0x14:
+            return f3 == 1 ? RV_OP_BSET : RV_OP_ILLEGAL;
+        case 0x34:
+            return f3 == 1 ? RV_OP_BINV : RV_OP_ILLEGAL;
+        }
+        return RV_OP_ILLEGAL;
+    case 0x3b:
+        switch (f7) {
+        case 0x00:
+            return f3 == 0   ? RV_OP_ADDW
+                   : f3 == 1 ? RV_OP_SLLW
+                   : f3 == 5 ? RV_OP_SRLW
+                             : RV_OP_ILLEGAL;
+        case 0x20:
+            return f3 == 0 ? RV_OP_SUBW : f3 == 5 ? RV_OP_SRAW : RV_OP_ILLEGAL;
+        case 0x01: {
+            static const uint8_t ops[8] = {RV_OP_MULW, RV_OP_ILLEGAL, RV_OP_ILLEGAL, RV_OP_ILLEGAL,
+                                           RV_OP_DIVW, RV_OP_DIVUW,   RV_OP_REMW,    RV_OP_REMUW};
+            return ops[f3];
+        }
+        case 0x04:
+            if (f3 == 0)
+                return RV_OP_ADD_UW;
+            return f3 == 4 && rs2 == 0 ? RV_OP_ZEXT_H : RV_OP_ILLEGAL;
+        case 0x10:
+            return f3 == 2   ? RV_OP_SH1ADD_UW
+                   : f3 == 4 ? RV_OP_SH2ADD_UW
+                   : f3 == 6 ? RV_OP_SH3ADD_UW
+                             : RV_OP_ILLEGAL;
+        case 0x30:
+            return f3 == 1 ? RV_OP_ROLW : f3 == 5 ? RV_OP_RORW : RV_OP_ILLEGAL;
+        }
+        return RV_OP_ILLEGAL;
+    case 0x0f:
+        if (f3 == 0) {
+            *imm = (insn >> 20) & 0xff; /* pred (7:4), succ (3:0) */
+            return RV_OP_FENCE;
+        }
+        return f3 == 1 ? RV_OP_FENCE_I : RV_OP_ILLEGAL;
+    case 0x2f: {
+        unsigned f5 = insn >> 27;
+        bool dw = f3 == 3;
+        if (f3 != 2 && f3 != 3)
+            return RV_OP_ILLEGAL;
+        if (f5 == 0x02)
+            return rs2 != 0 ? RV_OP_ILLEGAL : dw ? RV_OP_LR_D : RV_OP_LR_W;
+        if (f5 == 0x03)
+            return dw ? RV_OP_SC_D : RV_OP_SC_W;
+        if (!valid_amo(f5))
+            return RV_OP_ILLEGAL;
+        return dw ? RV_OP_AMO_D : RV_OP_AMO_W;
+    }
+    case 0x73:
+        if (f3 == 0) {
+            switch (insn) {
+            case 0x00000073:
+                return RV_OP_ECALL;
+            case 0x00100073:
+                return RV_OP_EBREAK;
+            case 0x30200073:
+                return RV_OP_MRET;
+            case 0x10200073:
+                return RV_OP_SRET;
+            case 0x10500073:
+                return RV_OP_WFI;
+            }
+            if (f7 == 0x09 && rd == 0)
+                return RV_OP_SFENCE_VMA;
+            return RV_OP_ILLEGAL;
+        }
+        *imm = top12;
+        {
+            static const uint8_t ops[8] = {RV_OP_ILLEGAL, RV_OP_CSRRW,  RV_OP_CSRRS,  RV_OP_CSRRC,
+                                           RV_OP_ILLEGAL, RV_OP_CSRRWI, RV_OP_CSRRSI, RV_OP_CSRRCI};
+            (void)rs1;
+            return ops[f3];
+        }
+    }
+    return RV_OP_ILLEGAL;
+}
+
+void rv_decode(struct rv_dentry *e, uint64_t pc, uint32_t raw)
 {
     uint32_t insn = (raw & 3) == 3 ? raw : rv_expand_compressed((uint16_t)raw);
     e->pc = pc;
     e->raw = raw;
     e->insn = insn;
     e->len = (raw & 3) == 3 ? 4 : 2;
-    e->op = RV_F_SLOW;
     e->rd = (insn >> 7) & 31;
     e->rs1 = (insn >> 15) & 31;
     e->rs2 = (insn >> 20) & 31;
+    e->aux = (uint8_t)(insn >> 27);
     e->imm = rv_imm_i(insn);
-    if (!insn)
-        return;
-    unsigned f3 = (insn >> 12) & 7, f7 = insn >> 25, f6 = insn >> 26;
-    switch (insn & 0x7f) {
-    case 0x37:
-        e->op = RV_F_LUI;
-        e->imm = rv_imm_u(insn);
-        break;
-    case 0x17:
-        e->op = RV_F_AUIPC;
-        e->imm = rv_imm_u(insn);
-        break;
-    case 0x6f:
-        e->op = RV_F_JAL;
-        e->imm = rv_imm_j(insn);
-        break;
-    case 0x67:
-        if (f3 == 0)
-            e->op = RV_F_JALR;
-        break;
-    case 0x63: {
-        static const uint8_t ops[8] = {RV_F_BEQ, RV_F_BNE, RV_F_SLOW, RV_F_SLOW,
-                                       RV_F_BLT, RV_F_BGE, RV_F_BLTU, RV_F_BGEU};
-        e->op = ops[f3];
-        e->imm = rv_imm_b(insn);
-        break;
-    }
-    case 0x03: {
-        static const uint8_t ops[8] = {RV_F_LB,  RV_F_LH,  RV_F_LW,  RV_F_LD,
-                                       RV_F_LBU, RV_F_LHU, RV_F_LWU, RV_F_SLOW};
-        e->op = ops[f3];
-        break;
-    }
-    case 0x23: {
-        static const uint8_t ops[8] = {RV_F_SB,   RV_F_SH,   RV_F_SW,   RV_F_SD,
-                                       RV_F_SLOW, RV_F_SLOW, RV_F_SLOW, RV_F_SLOW};
-        e->op = ops[f3];
-        e->imm = rv_imm_s(insn);
-        break;
-    }
-    case 0x43:
-    case 0x47:
-    case 0x4b:
-    case 0x4f:
-    case 0x53:
-        e->op = RV_F_FP;
-        break;
-    case 0x07:
-        if (f3 == 2)
-            e->op = RV_F_FLW;
-        else if (f3 == 3)
-            e->op = RV_F_FLD;
-        break;
-    case 0x27:
-        if (f3 == 2 || f3 == 3) {
-            e->op = f3 == 2 ? RV_F_FSW : RV_F_FSD;
-            e->imm = rv_imm_s(insn);
-        }
-        break;
-    case 0x13:
-        switch (f3) {
-        case 0:
-            e->op = RV_F_ADDI;
-            break;
-        case 2:
-            e->op = RV_F_SLTI;
-            break;
-        case 3:
-            e->op = RV_F_SLTIU;
-            break;
-        case 4:
-            e->op = RV_F_XORI;
-            break;
-        case 6:
-            e->op = RV_F_ORI;
-            break;
-        case 7:
-            e->op = RV_F_ANDI;
-            break;
-        case 1:
-            if (f6 == 0) {
-                e->op = RV_F_SLLI;
-                e->imm = (insn >> 20) & 63;
-            }
-            break;
-        case 5:
-            if (f6 == 0 || f6 == 0x10) {
-                e->op = f6 ? RV_F_SRAI : RV_F_SRLI;
-                e->imm = (insn >> 20) & 63;
-            }
-            break;
-        }
-        break;
-    case 0x1b:
-        if (f3 == 0) {
-            e->op = RV_F_ADDIW;
-        } else if (f3 == 1 && f7 == 0) {
-            e->op = RV_F_SLLIW;
-            e->imm = (insn >> 20) & 31;
-        } else if (f3 == 5 && (f7 == 0 || f7 == 0x20)) {
-            e->op = f7 ? RV_F_SRAIW : RV_F_SRLIW;
-            e->imm = (insn >> 20) & 31;
-        }
-        break;
-    case 0x33:
-        if (f7 == 0) {
-            static const uint8_t ops[8] = {RV_F_ADD, RV_F_SLL, RV_F_SLT, RV_F_SLTU,
-                                           RV_F_XOR, RV_F_SRL, RV_F_OR,  RV_F_AND};
-            e->op = ops[f3];
-        } else if (f7 == 0x20) {
-            if (f3 == 0)
-                e->op = RV_F_SUB;
-            else if (f3 == 5)
-                e->op = RV_F_SRA;
-        } else if (f7 == 1) {
-            static const uint8_t ops[8] = {RV_F_MUL, RV_F_SLOW, RV_F_SLOW, RV_F_SLOW,
-                                           RV_F_DIV, RV_F_DIVU, RV_F_REM,  RV_F_REMU};
-            e->op = ops[f3];
-        }
-        break;
-    case 0x3b:
-        if (f3 == 0 && f7 == 0)
-            e->op = RV_F_ADDW;
-        else if (f3 == 0 && f7 == 0x20)
-            e->op = RV_F_SUBW;
-        else if (f7 == 1) {
-            static const uint8_t ops[8] = {RV_F_MULW, RV_F_SLOW,  RV_F_SLOW, RV_F_SLOW,
-                                           RV_F_DIVW, RV_F_DIVUW, RV_F_REMW, RV_F_REMUW};
-            e->op = ops[f3];
-        }
-        break;
-    }
+    e->op = insn ? (uint8_t)decode_op(insn, &e->imm) : RV_OP_ILLEGAL;
 }

@@ -7,7 +7,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "riscv/exec.h"
+#include "riscv/hart.h"
 #include "riscv/fpu.h"
 
 /* ---------------------------------------------------------------- soft */

@@ -42,4 +42,9 @@ uint64_t rv_fp_arith(enum rv_fop op, bool dbl, uint64_t a, uint64_t b, uint64_t 
 uint64_t rv_fp_to_int(uint64_t a, bool dbl, unsigned kind, unsigned rm, uint32_t *flags);
 uint64_t rv_fp_from_int(uint64_t v, bool dbl, unsigned kind, unsigned rm, uint32_t *flags);
 
+/* Execute an OP-FP (0x53) or FMADD-family (0x43..0x4f) instruction on the
+ * hart. Returns false (having changed nothing) for an illegal instruction. */
+struct rv_hart;
+bool rv_fpu_exec(struct rv_hart *h, uint32_t insn);
+
 #endif

@@ -6,7 +6,9 @@
 #include <sched.h>
 #include <time.h>
 
-#include "riscv/exec.h"
+#include "riscv/csr.h"
+#include "riscv/mmu.h"
+#include "riscv/trap.h"
 #include "util/cleanup.h"
 
 #define MISA_RV64GC                                                                                \

@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "riscv/insn.h"
 #include "state/state.h"
 #include "util/err.h"
 
@@ -105,17 +106,8 @@ struct rv_tlb_entry {
     uintptr_t addend; /* host = vaddr + addend */
 };
 
-/* Decoded-instruction cache entry (private): decode is a pure function of
- * the instruction bits, so an entry is valid whenever pc and raw match what
- * was just fetched (no invalidation needed for self-modifying code or DMA). */
+/* The decoded-instruction cache (private; struct rv_dentry in insn.h). */
 #define RV_DCACHE_SIZE 16384
-struct rv_dentry {
-    uint64_t pc;
-    int64_t imm;
-    uint32_t raw;  /* as fetched (16 bits for RVC) */
-    uint32_t insn; /* expanded 32-bit form; 0 = illegal */
-    uint8_t op, rd, rs1, rs2, len;
-};
 
 enum rv_stop { RV_STOP_BUDGET, RV_STOP_WFI, RV_STOP_REQUEST, RV_STOP_FATAL };
 

@@ -3,7 +3,8 @@
  * fast path only looks up the TLB; everything else comes here. */
 #include <string.h>
 
-#include "riscv/exec.h"
+#include "riscv/csr.h"
+#include "riscv/mmu.h"
 
 #define PTE_V (1ull << 0)
 #define PTE_R (1ull << 1)

@@ -5,7 +5,8 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "riscv/exec.h"
+#include "riscv/insn.h"
+#include "riscv/trap.h"
 #include "riscv/hart.h"
 
 #define RAM_BASE 0x80000000ull

@@ -11,7 +11,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "riscv/exec.h"
+#include "riscv/insn.h"
+#include "riscv/trap.h"
 #include "riscv/hart.h"
 
 #define RAM_BASE 0x80000000ull

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "riscv/exec.h"
+#include "riscv/trap.h"
 #include "riscv/loader.h"
 #include "riscv/user/emu.h"
 #include "util/cleanup.h"

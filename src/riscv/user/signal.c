@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "riscv/exec.h"
+#include "riscv/hart.h"
 #include "riscv/user/emu.h"
 
 #define SA_SIGINFO_ 4u

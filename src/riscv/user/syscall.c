@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "riscv/exec.h"
+#include "riscv/hart.h"
 #include "riscv/user/emu.h"
 
 enum {

@@ -12,7 +12,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "riscv/exec.h"
+#include "riscv/trap.h"
 #include "riscv/user/emu.h"
 
 #ifndef CLONE_VM
