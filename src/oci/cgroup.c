@@ -148,10 +148,8 @@ static size_t scan_mounts(struct mount_hier *out, size_t max)
     return n;
 }
 
-enum oci_cgroup_mode oci_cgroup_detect(void)
+static enum oci_cgroup_mode mode_of(const struct mount_hier *m, size_t n)
 {
-    struct mount_hier m[OCI_CGROUP_MAX_HIER];
-    size_t n = scan_mounts(m, ARRAY_SIZE(m));
     bool v1 = false, v2 = false;
     for (size_t i = 0; i < n; i++) {
         if (m[i].v2 && !strcmp(m[i].mountpoint, "/sys/fs/cgroup"))
@@ -166,15 +164,22 @@ enum oci_cgroup_mode oci_cgroup_detect(void)
     return v2 ? OCI_CGROUP_UNIFIED : OCI_CGROUP_NONE;
 }
 
-/* The caller's own cgroup path in a hierarchy, from /proc/self/cgroup. */
-static int own_cgroup(const struct mount_hier *m, char *out, size_t len)
+enum oci_cgroup_mode oci_cgroup_detect(void)
 {
-    cleanup_fclose FILE *f = fopen("/proc/self/cgroup", "re");
-    if (!f)
-        return -1;
-    char line[1024];
-    while (fgets(line, sizeof(line), f)) {
-        line[strcspn(line, "\n")] = 0;
+    struct mount_hier m[OCI_CGROUP_MAX_HIER];
+    return mode_of(m, scan_mounts(m, ARRAY_SIZE(m)));
+}
+
+/* The caller's own cgroup path in a hierarchy, from the text of
+ * /proc/self/cgroup (read once by the caller). */
+static int own_cgroup(const struct mount_hier *m, const char *self, char *out, size_t len)
+{
+    for (const char *p = self; p && *p;) {
+        const char *nl = strchr(p, '\n');
+        char line[1024];
+        size_t l = nl ? (size_t)(nl - p) : strlen(p);
+        snprintf(line, sizeof(line), "%.*s", (int)l, p);
+        p = nl ? nl + 1 : NULL;
         char *c1 = strchr(line, ':');
         char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
         if (!c2)
@@ -309,7 +314,9 @@ int oci_cgroup_create(struct oci_cgroup *cg, const char *path, const char *id, b
                       vs_err *err)
 {
     memset(cg, 0, sizeof(*cg));
-    cg->mode = oci_cgroup_detect();
+    struct mount_hier m[OCI_CGROUP_MAX_HIER];
+    size_t n = scan_mounts(m, ARRAY_SIZE(m));
+    cg->mode = mode_of(m, n);
     if (cg->mode == OCI_CGROUP_NONE)
         return 0;
     if (path && strchr(path, ':'))
@@ -326,13 +333,17 @@ int oci_cgroup_create(struct oci_cgroup *cg, const char *path, const char *id, b
         return vs_error(err, EINVAL, "cgroupsPath '%s' must not contain '..'", rel);
     if (strspn(rel, "/") == strlen(rel))
         return vs_error(err, EINVAL, "cgroupsPath '%s' must name a cgroup below the root", rel);
-    struct mount_hier m[OCI_CGROUP_MAX_HIER];
-    size_t n = scan_mounts(m, ARRAY_SIZE(m));
+    char self[4096] = "";
+    if (rel[0] != '/') {
+        cleanup_close int fd = open("/proc/self/cgroup", O_RDONLY | O_CLOEXEC);
+        ssize_t r = fd >= 0 ? read(fd, self, sizeof(self) - 1) : -1;
+        self[r > 0 ? r : 0] = 0;
+    }
     for (size_t i = 0; i < n; i++) {
         if (cg->mode == OCI_CGROUP_UNIFIED && !m[i].v2)
             continue;
         char own[512] = "/", full[2048];
-        if (rel[0] != '/' && own_cgroup(&m[i], own, sizeof(own)) < 0)
+        if (rel[0] != '/' && own_cgroup(&m[i], self, own, sizeof(own)) < 0)
             continue;
         const char *cgpath = rel[0] == '/' ? rel : own;
         /* paths in /proc/self/cgroup are relative to the hierarchy root; the

@@ -321,8 +321,10 @@ __attribute__((noreturn)) static void container_init(struct init_ctx *c)
     if (s->hooks.n_create_container) {
         cleanup_free char *state = state_string_inside(c->st, OCI_CREATED);
         if (oci_hooks_run("createContainer", s->hooks.create_container, s->hooks.n_create_container,
-                          state, &err) < 0)
-            oci_sync_fail(fd, &err);
+                          state, &err) < 0) {
+            oci_sync_send(fd, OCI_SYNC_HOOK_FAILED, err.code, err.msg);
+            _exit(1);
+        }
     }
     if (!s->ns[OCI_NS_MNT].present && oci_sysctl_apply(s, &err) < 0)
         oci_sync_fail(fd, &err); /* through the host's /proc, before the chroot */
@@ -480,7 +482,7 @@ static int do_create(const struct oci_create_opts *o, bool run, struct created *
     /* our ends; the child never returns, so its copies need no cleanup */
     cleanup_close int sync_parent = -1, sync_child = -1, fifo_fd = -1, console = -1,
                       console_peer = -1;
-    bool state_made = false;
+    bool state_made = false, hook_failed = false;
     if (!s->process.present) {
         vs_error(err, EINVAL, "config.json: process: missing (create needs a process to run)");
         goto out;
@@ -509,6 +511,8 @@ static int do_create(const struct oci_create_opts *o, bool run, struct created *
     }
     if (oci_spec_check_host(s, err) < 0)
         goto out;
+    if (s->process.caps.unknown)
+        vs_warn("capability %s is not known to this kernel: not granted", s->process.caps.unknown);
     if (oci_state_init(st, o->root, o->id, err) < 0)
         goto out;
     state_made = true;
@@ -646,8 +650,9 @@ static int do_create(const struct oci_create_opts *o, bool run, struct created *
             vs_error(err, EIO, "container init exited during setup");
             goto out;
         }
-        if (m.type == OCI_SYNC_ERROR) {
+        if (m.type == OCI_SYNC_ERROR || m.type == OCI_SYNC_HOOK_FAILED) {
             vs_error(err, m.value, "%s", m.msg);
+            hook_failed = m.type == OCI_SYNC_HOOK_FAILED;
             goto out;
         }
         if (m.type == OCI_SYNC_HOOKS) {
@@ -655,8 +660,10 @@ static int do_create(const struct oci_create_opts *o, bool run, struct created *
             cleanup_free char *state = state_string(st, OCI_CREATED);
             if (oci_hooks_run("prestart", s->hooks.prestart, s->hooks.n_prestart, state, err) < 0 ||
                 oci_hooks_run("createRuntime", s->hooks.create_runtime, s->hooks.n_create_runtime,
-                              state, err) < 0)
+                              state, err) < 0) {
+                hook_failed = true;
                 goto out;
+            }
             oci_sync_send(sync_parent, OCI_SYNC_HOOKS_DONE, 0, NULL);
             continue;
         }
@@ -700,6 +707,12 @@ out:
         if (state_made) {
             oci_cgroup_destroy(&st->cgroup, NULL);
             oci_state_remove_dir(st);
+        }
+        /* a failed create hook stops the container and continues the
+         * lifecycle with its destruction and the poststop hooks */
+        if (hook_failed && s->hooks.n_poststop) {
+            cleanup_free char *state = state_string(st, OCI_STOPPED);
+            oci_hooks_run_all("poststop", s->hooks.poststop, s->hooks.n_poststop, state);
         }
     }
     oci_spec_free(s);
@@ -920,7 +933,9 @@ int oci_delete(const char *root, const char *id, bool force, vs_err *err)
         goto out;
     }
     enum oci_status status = oci_state_status(&st);
-    if (status == OCI_RUNNING || status == OCI_PAUSED) {
+    /* runtime.md: deleting a container that is not stopped is an error
+     * (--force kills it first) */
+    if (status != OCI_STOPPED) {
         if (!force) {
             vs_error(err, EBUSY, "cannot delete container '%s': it is %s (use --force)", id,
                      oci_status_name(status));

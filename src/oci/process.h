@@ -22,6 +22,9 @@ enum oci_sync_type {
     OCI_SYNC_MAPS_DONE,
     /* parent -> child (run): go on to exec; the child's end closes at exec */
     OCI_SYNC_START,
+    /* child -> parent: a createContainer hook failed (msg); the lifecycle
+     * goes on with destroy and the poststop hooks */
+    OCI_SYNC_HOOK_FAILED,
 };
 
 struct oci_sync_msg {

@@ -272,7 +272,8 @@ static const struct {
     {"RLIMIT_STACK", RLIMIT_STACK},
 };
 
-static int parse_cap_set(json_t *caps, const char *key, uint64_t *out, vs_err *err)
+static int parse_cap_set(json_t *caps, const char *key, uint64_t *out, const char **unknown,
+                         vs_err *err)
 {
     json_t *v = json_object_get(caps, key);
     *out = 0;
@@ -290,9 +291,11 @@ static int parse_cap_set(json_t *caps, const char *key, uint64_t *out, vs_err *e
                             "config.json: process.capabilities.%s[%zu]: expected a string", key, i);
         int c = oci_cap_from_name(json_string_value(e));
         /* Unknown capabilities are skipped, as runc and crun do, so a
-         * newer config still runs on an older kernel. */
+         * newer config still runs on an older kernel (create warns) */
         if (c >= 0 && c < 64)
             *out |= 1ULL << c;
+        else if (!*unknown)
+            *unknown = json_string_value(e);
     }
     return 0;
 }
@@ -362,11 +365,12 @@ int oci_process_parse(json_t *p, struct oci_process *out, struct oci_arena *a, v
         return -1;
     if (caps) {
         out->caps.present = true;
-        if (parse_cap_set(caps, "bounding", &out->caps.bounding, err) < 0 ||
-            parse_cap_set(caps, "effective", &out->caps.effective, err) < 0 ||
-            parse_cap_set(caps, "permitted", &out->caps.permitted, err) < 0 ||
-            parse_cap_set(caps, "inheritable", &out->caps.inheritable, err) < 0 ||
-            parse_cap_set(caps, "ambient", &out->caps.ambient, err) < 0)
+        if (parse_cap_set(caps, "bounding", &out->caps.bounding, &out->caps.unknown, err) < 0 ||
+            parse_cap_set(caps, "effective", &out->caps.effective, &out->caps.unknown, err) < 0 ||
+            parse_cap_set(caps, "permitted", &out->caps.permitted, &out->caps.unknown, err) < 0 ||
+            parse_cap_set(caps, "inheritable", &out->caps.inheritable, &out->caps.unknown, err) <
+                0 ||
+            parse_cap_set(caps, "ambient", &out->caps.ambient, &out->caps.unknown, err) < 0)
             return -1;
     }
     json_t *rl, *e;
@@ -391,6 +395,10 @@ int oci_process_parse(json_t *p, struct oci_process *out, struct oci_arena *a, v
         if (k == ARRAY_SIZE(rlimit_names))
             return vs_error(err, EINVAL, "config.json: %stype: unknown rlimit '%s'", where, type);
         out->rlimits[i].resource = rlimit_names[k].res;
+        for (size_t j = 0; j < i; j++)
+            if (out->rlimits[j].resource == rlimit_names[k].res)
+                return vs_error(err, EINVAL, "config.json: %stype: %s is listed twice", where,
+                                type);
         if (get_u64(e, "soft", where, &out->rlimits[i].soft, err) < 0 ||
             get_u64(e, "hard", where, &out->rlimits[i].hard, err) < 0)
             return -1;
@@ -996,9 +1004,9 @@ static int parse_mounts(json_t *arr, struct oci_spec *s, vs_err *err)
             get_str(e, "source", where, &m->source, err) < 0 ||
             get_str_array(e, "options", where, &m->options, &m->n_options, &s->arena, err) < 0)
             return -1;
-        if (!m->destination || m->destination[0] != '/')
-            return vs_error(err, EINVAL, "config.json: %sdestination: must be an absolute path",
-                            where);
+        /* a relative destination is relative to "/" (config.md, deprecated) */
+        if (!m->destination || !*m->destination)
+            return vs_error(err, EINVAL, "config.json: %sdestination: must be a path", where);
     }
     s->n_mounts = n;
     return 0;
@@ -1082,6 +1090,19 @@ struct oci_spec *oci_spec_parse(const char *text, size_t len, vs_err *err)
     s->annotations = get_obj(r, "annotations", "", err, &rc);
     if (rc < 0)
         goto fail;
+    if (s->annotations) {
+        const char *k;
+        json_t *v;
+        json_object_foreach(s->annotations, k, v)
+        {
+            if (!*k || !json_is_string(v)) {
+                vs_error(err, EINVAL,
+                         "config.json: annotations.%s: keys must be non-empty and values strings",
+                         k);
+                goto fail;
+            }
+        }
+    }
     json_t *lx = get_obj(r, "linux", "", err, &rc);
     if (rc < 0)
         goto fail;

@@ -77,6 +77,7 @@ struct oci_device {
 struct oci_caps {
     bool present;
     uint64_t bounding, effective, permitted, inheritable, ambient;
+    const char *unknown; /* the first name this kernel does not know, or NULL */
 };
 
 struct oci_user {

@@ -3,7 +3,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +73,27 @@ static int lock_dir(struct oci_state *st, vs_err *err)
     return 0;
 }
 
+/* The user's name from /etc/passwd, or "" (what getpwuid would give for
+ * local users, without loading NSS on every create). */
+static void user_name(uid_t uid, char *out, size_t len)
+{
+    *out = 0;
+    cleanup_fclose FILE *f = fopen("/etc/passwd", "re");
+    char line[1024];
+    while (f && fgets(line, sizeof(line), f)) {
+        char *c1 = strchr(line, ':');
+        char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+        if (!c2)
+            continue;
+        char *end;
+        unsigned long v = strtoul(c2 + 1, &end, 10);
+        if (*end == ':' && v == uid) {
+            snprintf(out, len, "%.*s", (int)(c1 - line), line);
+            return;
+        }
+    }
+}
+
 int oci_state_init(struct oci_state *st, const char *root, const char *id, vs_err *err)
 {
     memset(st, 0, sizeof(*st));
@@ -97,11 +117,11 @@ int oci_state_init(struct oci_state *st, const char *root, const char *id, vs_er
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &now);
     gmtime_r(&now.tv_sec, &tm);
-    char ts[32];
-    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(st->created, sizeof(st->created), "%s.%09ldZ", ts, now.tv_nsec);
-    struct passwd *pw = getpwuid(geteuid());
-    snprintf(st->owner, sizeof(st->owner), "%s", pw ? pw->pw_name : "");
+    /* by hand: strftime would load the time zone, which UTC does not need */
+    snprintf(st->created, sizeof(st->created), "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ",
+             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+             now.tv_nsec);
+    user_name(geteuid(), st->owner, sizeof(st->owner));
     return 0;
 }
 

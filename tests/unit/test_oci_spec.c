@@ -155,9 +155,18 @@ static void malformed(void **state)
         {"{\"ociVersion\":\"1.0.0\",\"root\":{\"path\":\"r\"},\"linux\":{\"uidMappings\":[{"
          "\"containerID\":0,\"hostID\":1,\"size\":1}]}}",
          "without a new user namespace"},
+        /* a relative destination is allowed (relative to "/"); an empty one is not */
         {"{\"ociVersion\":\"1.0.0\",\"root\":{\"path\":\"r\"},\"mounts\":[{\"destination\":"
-         "\"rel\"}]}",
+         "\"\"}]}",
          "mounts[0].destination"},
+        {"{\"ociVersion\":\"1.0.0\",\"root\":{\"path\":\"r\"},\"process\":{\"args\":[\"a\"],"
+         "\"rlimits\":[{\"type\":\"RLIMIT_CORE\",\"soft\":1,\"hard\":1},"
+         "{\"type\":\"RLIMIT_CORE\",\"soft\":2,\"hard\":2}]}}",
+         "listed twice"},
+        {"{\"ociVersion\":\"1.0.0\",\"root\":{\"path\":\"r\"},\"annotations\":{\"k\":1}}",
+         "annotations.k"},
+        {"{\"ociVersion\":\"1.0.0\",\"root\":{\"path\":\"r\"},\"annotations\":{\"\":\"v\"}}",
+         "annotations."},
         {"{\"ociVersion\":\"1.0.0\",\"root\":{\"path\":\"r\"},\"process\":{\"args\":[\"a\"],"
          "\"rlimits\":[{\"type\":\"RLIMIT_BOGUS\",\"soft\":1,\"hard\":1}]}}",
          "unknown rlimit"},

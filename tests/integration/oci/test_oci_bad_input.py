@@ -92,7 +92,9 @@ def test_duplicate_container_id(bundle):
     assert "already exists" in one_line(p)
     # the first container is untouched
     assert bundle.state()["status"] == "created" and bundle.state()["pid"] == pid
-    bundle.cmd("delete", bundle.id, check=True)  # a created container may be deleted
+    # a created container is not stopped: delete refuses it without --force
+    assert "created" in one_line(bundle.cmd("delete", bundle.id))
+    bundle.cmd("delete", "--force", bundle.id, check=True)
     reap(pid)
     assert not leftovers(bundle)
 

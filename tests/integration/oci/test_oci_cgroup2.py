@@ -38,7 +38,7 @@ def test_hybrid_uses_v1_and_v2(bundle, state_root):
     pid = bundle.state()["pid"]
     for d in dirs.values():
         assert str(pid) in open(os.path.join(d, "cgroup.procs")).read().split()
-    bundle.cmd("delete", bundle.id, check=True)
+    bundle.cmd("delete", "--force", bundle.id, check=True)  # created: not stopped
     reap(pid)
     assert not any(os.path.exists(d) for d in dirs.values())
 

@@ -440,3 +440,119 @@ def test_time_namespace_offsets_rootless(runc, rootfs, oci_tmp):
     host = float(open("/proc/uptime").read().split()[0])
     assert inside - host > 86400 * 364, (inside, host)
     assert p.stdout.split()[-1] == "0"
+
+
+# ---- the rest of config.md's and runtime.md's MUSTs (docs/oci.md's table) ----
+
+def test_process_settings_seen_inside(bundle):
+    """oomScoreAdj set, umask, domainname; consoleSize without a terminal is
+    ignored; unknown properties are ignored."""
+    proc = bundle.config["process"]
+    proc["oomScoreAdj"] = 517
+    proc["user"]["umask"] = 0o027
+    proc["consoleSize"] = {"height": 10, "width": 20}
+    proc["vesselUnknownProperty"] = {"x": 1}
+    bundle.config["vesselUnknownTopLevel"] = [1, 2]
+    bundle.config["linux"]["vesselUnknownLinux"] = "y"
+    bundle.config["domainname"] = "example.test"
+    bundle.sh("cat /proc/self/oom_score_adj; umask; cat /proc/sys/kernel/domainname")
+    p = bundle.run()
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.split() == ["517", "0027", "example.test"]
+
+
+def test_oom_score_adj_unset_is_inherited(bundle):
+    mine = open("/proc/self/oom_score_adj").read().strip()
+    p = bundle.sh("cat /proc/self/oom_score_adj").run()
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == mine
+
+
+def test_unknown_capability_is_a_warning(bundle):
+    for s in ("bounding", "effective", "permitted"):
+        bundle.config["process"]["capabilities"][s].append("CAP_VESSEL_FUTURE")
+    p = bundle.sh("grep CapEff /proc/self/status").run()
+    assert p.returncode == 0, p.stderr
+    assert "CAP_VESSEL_FUTURE" in p.stderr and "warning" in p.stderr
+
+
+def test_duplicate_rlimit_and_bad_annotation_are_refused(bundle):
+    bundle.config["process"]["rlimits"] = [{"type": "RLIMIT_CORE", "soft": 1, "hard": 1},
+                                           {"type": "RLIMIT_CORE", "soft": 2, "hard": 2}]
+    bundle.write()
+    assert "listed twice" in one_line(bundle.cmd("create", "--bundle", bundle.path, bundle.id))
+    bundle.config["process"]["rlimits"] = []
+    bundle.config["annotations"] = {"k": 1}
+    bundle.write()
+    assert "annotations.k" in one_line(bundle.cmd("create", "--bundle", bundle.path, bundle.id))
+    assert not (bundle.root / bundle.id).exists()
+
+
+def test_relative_paths(bundle, rootfs, tmp_path):
+    """root.path relative to the bundle; a relative mount destination is
+    relative to "/" (deprecated, still valid)."""
+    (bundle.path / "rootfs").symlink_to(rootfs)
+    bundle.config["root"]["path"] = "rootfs"
+    bundle.config["mounts"].append({"destination": "tmp", "type": "tmpfs", "source": "tmpfs",
+                                    "options": ["size=1m"]})
+    p = bundle.sh("awk '$5 == \"/tmp\" {print $9}' /proc/self/mountinfo").run()
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip() == "tmpfs"
+
+
+def test_config_changes_after_create_do_not_matter(bundle, tmp_path):
+    out = out_dir(bundle, tmp_path)
+    bundle.sh("echo original > /out/who; sleep 30").create()
+    pid = bundle.state()["pid"]
+    bundle.sh("echo changed > /out/who; sleep 30").write()
+    bundle.start()
+    assert wait_for(lambda: (out / "who").exists() and (out / "who").read_text() == "original\n")
+    # exec uses the config of the container too
+    p = bundle.cmd("exec", bundle.id, "sh", "-c", "echo $PATH", check=True)
+    assert p.stdout.strip().startswith("/usr/local/sbin")
+    bundle.cmd("delete", "--force", bundle.id, check=True)
+    reap(pid)
+
+
+def test_state_shape_and_annotations(bundle):
+    bundle.config["annotations"] = {"org.example.key": "value"}
+    bundle.sh("sleep 30").create()
+    st = bundle.state()
+    for k in ("ociVersion", "id", "status", "pid", "bundle"):
+        assert k in st, st
+    assert st["status"] == "created" and st["annotations"] == {"org.example.key": "value"}
+    assert os.path.isabs(st["bundle"])
+    pid = st["pid"]
+    # not stopped: delete refuses, kill works on a created container
+    assert "created" in one_line(bundle.cmd("delete", bundle.id))
+    bundle.cmd("kill", bundle.id, "KILL", check=True)
+    reap(pid)
+    assert wait_for(lambda: bundle.state()["status"] == "stopped")
+    # a stopped container: kill is an error and changes nothing, delete works
+    assert "not running" in one_line(bundle.cmd("kill", bundle.id, "TERM"))
+    assert bundle.state()["status"] == "stopped"
+    bundle.cmd("delete", bundle.id, check=True)
+    assert "does not exist" in one_line(bundle.cmd("state", bundle.id))
+    assert "does not exist" in one_line(bundle.cmd("delete", bundle.id))
+
+
+def test_missing_process_is_refused(bundle):
+    del bundle.config["process"]
+    bundle.write()
+    assert "process" in one_line(bundle.cmd("create", "--bundle", bundle.path, bundle.id))
+
+
+def test_hook_timeout_and_failing_create_hook_runs_poststop(bundle, tmp_path):
+    log = tmp_path / "poststop.json"
+    bundle.config["hooks"] = {
+        "prestart": [{"path": "/bin/sleep", "args": ["sleep", "10"], "timeout": 1}],
+        "poststop": [{"path": "/bin/sh", "args": ["sh", "-c", f"cat > {log}"]}]}
+    bundle.write()
+    t0 = time.monotonic()
+    msg = one_line(bundle.cmd("create", "--bundle", bundle.path, bundle.id))
+    assert "prestart hook /bin/sleep timed out after 1 s" in msg
+    assert time.monotonic() - t0 < 8
+    assert not (bundle.root / bundle.id).exists()
+    # runtime.md: a failing create hook stops the container, which is then
+    # destroyed and its poststop hooks run
+    assert json.loads(log.read_text())["status"] == "stopped"
