@@ -1,7 +1,10 @@
 #!/usr/bin/python3
 """vessel-runc vs crun vs runc on one busybox bundle.
 
-Measures, interleaved run by run (so load changes hit all runtimes alike):
+Measures, interleaved run by run (so load changes hit all runtimes alike,
+and in a rotating order: each round starts with the next runtime, so none
+always runs right after another's teardown, whose namespace and cgroup
+cleanup the kernel finishes asynchronously):
   * `run` of a container executing /bin/true (wall time through GNU time,
     which also reports the runtime's peak RSS),
   * create + start + delete of the same container (wall time of the three
@@ -53,12 +56,15 @@ def timed(argv, rss_file):
     argv = ["/usr/bin/time", "-f", "%M", "-o", str(rss_file)] + argv
     t0 = time.perf_counter()
     pid = os.spawnv(os.P_NOWAIT, argv[0], argv)
-    _, status, _ = os.wait4(pid, 0)
+    _, status, ru = os.wait4(pid, 0)
     dt = time.perf_counter() - t0
     rc = os.waitstatus_to_exitcode(status)
     if rc != 0:
         raise SystemExit(f"{' '.join(argv)} exited {rc}")
-    return dt, int(Path(rss_file).read_text().split()[-1])  # KiB
+    # CPU time of the runtime and the container's init (GNU time's own is
+    # negligible): on a loaded host wall time is mostly waiting for a CPU
+    cpu = ru.ru_utime + ru.ru_stime
+    return dt, int(Path(rss_file).read_text().split()[-1]), cpu  # KiB
 
 
 def reap_orphans():
@@ -98,21 +104,24 @@ def main():
         bundle = make_bundle(base, vessel)
         runtimes = {"vessel": vessel, "crun": shutil.which("crun"), "runc": shutil.which("runc")}
         runtimes = {k: v for k, v in runtimes.items() if v}
-        results = {k: {"run": [], "rss": [], "lifecycle": []} for k in runtimes}
+        results = {k: {"run": [], "rss": [], "lifecycle": [], "cpu": []} for k in runtimes}
         hybrid = []
         # vessel on the hybrid layout (crun refuses it)
         for i in range(a.runs):
-            dt, _ = timed([vessel, "--root", str(base / "state-hybrid"), "run", "--bundle",
-                           str(bundle), f"h{i}"], base / "rss")
+            dt, _, _ = timed([vessel, "--root", str(base / "state-hybrid"), "run", "--bundle",
+                              str(bundle), f"h{i}"], base / "rss")
             hybrid.append(dt)
         subprocess.run(["umount", "/sys/fs/cgroup/unified"], check=True)
+        names = list(runtimes)
         for i in range(a.runs):
-            for name, exe in runtimes.items():
+            order = names[i % len(names):] + names[:i % len(names)]
+            for name, exe in ((n, runtimes[n]) for n in order):
                 root = str(base / f"state-{name}")
-                dt, rss = timed([exe, "--root", root, "run", "--bundle", str(bundle), f"r{i}"],
-                                base / "rss")
+                dt, rss, cpu = timed([exe, "--root", root, "run", "--bundle", str(bundle),
+                                      f"r{i}"], base / "rss")
                 results[name]["run"].append(dt)
                 results[name]["rss"].append(rss)
+                results[name]["cpu"].append(cpu)
                 cid = f"l{i}"
                 t0 = time.perf_counter()
                 for argv in (["create", "--bundle", str(bundle), cid], ["start", cid],
@@ -135,17 +144,18 @@ def main():
         print("layout: a private mount namespace without /sys/fs/cgroup/unified (pure v1), "
               "because crun 1.8 refuses this host's hybrid layout; same bundle, same cgroups")
         print(f"{'runtime':8} {'run true (ms)':>14} {'create+start+delete (ms)':>25} "
-              f"{'peak RSS (MiB)':>15}")
+              f"{'peak RSS (MiB)':>15} {'run CPU (ms)':>13}")
         for name, r in results.items():
             print(f"{name:8} {ms(r['run']):14.2f} {ms(r['lifecycle']):25.2f} "
-                  f"{max(r['rss']) / 1024:15.1f}")
+                  f"{max(r['rss']) / 1024:15.1f} {ms(r['cpu']):13.2f}")
         v = results["vessel"]
         for name, r in results.items():
             if name == "vessel":
                 continue
             print(f"ratio {name}/vessel: run {ms(r['run']) / ms(v['run']):.2f}x, "
                   f"create+start+delete {ms(r['lifecycle']) / ms(v['lifecycle']):.2f}x, "
-                  f"peak RSS {max(r['rss']) / max(v['rss']):.2f}x")
+                  f"peak RSS {max(r['rss']) / max(v['rss']):.2f}x, "
+                  f"run CPU {ms(r['cpu']) / ms(v['cpu']):.2f}x")
         print(f"vessel on the unmodified hybrid layout (v1 + v2 hierarchies): "
               f"run true {ms(hybrid):.2f} ms median")
     finally:
