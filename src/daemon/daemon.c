@@ -9,7 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -95,6 +97,8 @@ int daemon_start(struct daemon *d, const struct daemon_config *cfg, vs_err *err)
 {
     memset(d, 0, sizeof(*d));
     d->stop_fd = -1;
+    d->lock_fd = -1;
+    pthread_mutex_init(&d->alloc_lock, NULL);
     pthread_mutex_init(&d->lock, NULL);
     d->state_dir = strdup(cfg->state_dir ? cfg->state_dir : "/var/lib/vessel");
     d->socket_path = strdup(cfg->socket_path ? cfg->socket_path : "/run/vessel/vessel.sock");
@@ -120,6 +124,17 @@ int daemon_start(struct daemon *d, const struct daemon_config *cfg, vs_err *err)
         }
     }
     free(sockdir);
+    /* one daemon per state directory, and one per socket: a second one
+     * fails here, before it touches anything the first one is doing */
+    snprintf(sub, sizeof(sub), "%s/vesseld.lock", d->state_dir);
+    d->lock_fd = open(sub, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (d->lock_fd < 0)
+        return vs_error_errno(err, "%s", sub);
+    if (flock(d->lock_fd, LOCK_EX | LOCK_NB) < 0)
+        return vs_error(err, EADDRINUSE, "%s: another vesseld is using this state directory",
+                        d->state_dir);
+    if (http_socket_in_use(d->socket_path))
+        return vs_error(err, EADDRINUSE, "%s: another vesseld is serving it", d->socket_path);
     snprintf(sub, sizeof(sub), "%s/vessel.db", d->state_dir);
     if (store_open(sub, &d->store, err) < 0)
         return -1;
@@ -127,9 +142,6 @@ int daemon_start(struct daemon *d, const struct daemon_config *cfg, vs_err *err)
     operation_reconcile(d);
     image_reconcile(d);
     instance_reconcile(d);
-    /* a second daemon on the socket fails before touching anything */
-    if (http_socket_in_use(d->socket_path))
-        return vs_error(err, EADDRINUSE, "%s: another vesseld is serving it", d->socket_path);
     /* the managed network; where none can be made, instances go without
      * (VMs can still use user-mode networking) */
     const char *net = cfg->network ? cfg->network : "vessel0:10.87.0.1/24";
@@ -178,9 +190,15 @@ int daemon_run(struct daemon *d, vs_err *err)
 
 void daemon_free(struct daemon *d)
 {
+    /* Threads may still be in requests or operations (a stop waiting for
+     * its timeout, an import): the store and the servers stay up for them
+     * until the process exits; only the socket goes now. */
+    if (d->http)
+        unlink(d->socket_path);
+    if (d->store)
+        return;
     http_server_stop(d->https);
     http_server_stop(d->http);
-    store_close(d->store);
     for (int i = 0; i < DAEMON_MAX_BUSY; i++)
         free(d->busy[i]);
     free(d->state_dir);

@@ -46,6 +46,9 @@ struct daemon {
     char *busy[DAEMON_MAX_BUSY];
     struct http_server *http, *https;
     struct daemon_network net;
+    int lock_fd;                /* flock on STATE/vesseld.lock: one daemon per state dir */
+    pthread_mutex_t alloc_lock; /* addresses, clone indexes, image use: taken and recorded at once */
+    int last_clone_index;
     int stop_fd; /* eventfd: SIGTERM/SIGINT */
 };
 
@@ -107,6 +110,9 @@ json_t *instance_exec(struct daemon *d, const char *name, json_t *req, vs_err *e
  * (stored at once when it changes). exec reaches the guest agent there. */
 int instance_vsock_uds(struct daemon *d, const char *name, char *uds, size_t n);
 int instance_vsock(struct daemon *d, json_t *inst, char *uds, size_t n, uint32_t *cid, vs_err *err);
+/* Was the VM in the snapshot at dir started with vsock (so its clone can be
+ * given a CID of its own)? */
+bool instance_snapshot_has_vsock(const char *dir);
 /* Refresh every instance's state from the host (after a daemon restart). */
 void instance_reconcile(struct daemon *d);
 /* Is name a valid instance name (letters, digits, '-', 1..63, starting with

@@ -605,7 +605,9 @@ int image_delete(struct daemon *d, const char *ref, vs_err *err)
     if (!img)
         return -1;
     const char *fp = json_string_value(json_object_get(img, "fingerprint"));
-    /* an instance still on it keeps it */
+    /* an instance still on it keeps it (under the lock instance creation
+     * takes, so none is being made on it meanwhile) */
+    pthread_mutex_lock(&d->alloc_lock);
     json_t *list = store_instance_list(d->store, err), *inst;
     size_t i;
     int rc = 0;
@@ -619,7 +621,10 @@ int image_delete(struct daemon *d, const char *ref, vs_err *err)
         }
     }
     json_decref(list);
-    if (rc == 0 && (rc = store_image_delete(d->store, fp, err)) == 0) {
+    if (rc == 0)
+        rc = store_image_delete(d->store, fp, err);
+    pthread_mutex_unlock(&d->alloc_lock);
+    if (rc == 0) {
         daemon_rm_rf(json_string_value(json_object_get(img, "path")));
         daemon_event(d, "image", "deleted", fp, NULL);
     }

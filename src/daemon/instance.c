@@ -185,11 +185,14 @@ static json_t *refresh(struct daemon *d, json_t *inst)
         return inst;
     const char *now = live_state(d, inst);
     if (strcmp(was, now)) {
-        json_object_set_new(inst, "state", json_string(now));
-        if (!strcmp(now, "stopped"))
-            json_object_set_new(inst, "pid", json_null());
+        bool stopped = !strcmp(now, "stopped");
         vs_err err = {0};
-        store_instance_update(d->store, inst, &err);
+        json_t *pid = json_object_get(inst, "pid");
+        store_instance_set_state(d->store, str(inst, "name"), was, now,
+                                 stopped || !pid ? 0 : json_integer_value(pid), &err);
+        json_object_set_new(inst, "state", json_string(now));
+        if (stopped)
+            json_object_set_new(inst, "pid", json_null());
     }
     return inst;
 }
@@ -280,7 +283,7 @@ int daemon_split_command(const char *cmd, json_t *out, vs_err *err)
 
 /* The OCI bundle: config.json from the runtime's default spec, the command,
  * hostname and limits set, root on the overlay of the image's rootfs. */
-static int container_write_bundle(struct daemon *d, json_t *inst, vs_err *err)
+static int container_write_bundle(struct daemon *d, json_t *inst, json_t *img, vs_err *err)
 {
     const char *name = str(inst, "name");
     json_t *spec = oci_spec_default(false, 0, 0);
@@ -299,6 +302,22 @@ static int container_write_bundle(struct daemon *d, json_t *inst, vs_err *err)
     }
     json_object_set_new(proc, "args", args);
     json_object_set_new(spec, "hostname", json_string(name));
+    /* cgroups of this daemon's own (v1 hierarchies are host-wide: two
+     * daemons' instances of one name must not share, or kill, a cgroup) */
+    unsigned h = 2166136261u;
+    for (const char *p = d->state_dir; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    char cgpath[128];
+    snprintf(cgpath, sizeof(cgpath), "/vesseld-%08x/%s", h, name);
+    json_object_set_new(json_object_get(spec, "linux"), "cgroupsPath", json_string(cgpath));
+    /* the image's environment and working directory */
+    json_t *props = json_object_get(img, "properties");
+    json_t *img_env = json_object_get(props, "env");
+    if (json_is_array(img_env) && json_array_size(img_env))
+        json_object_set(proc, "env", img_env);
+    const char *cwd = str(props, "workdir");
+    if (cwd && cwd[0] == '/')
+        json_object_set_new(proc, "cwd", json_string(cwd));
     json_object_set_new(json_object_get(spec, "root"), "readonly", json_false());
     json_t *res = json_object_get(json_object_get(spec, "linux"), "resources");
     const char *mem = config_get(inst, "limits.memory");
@@ -337,7 +356,7 @@ static int container_start(struct daemon *d, json_t *inst, json_t *img, vs_err *
     const char *name = str(inst, "name");
     vs_err ignored = {0};
     oci_delete(d->oci_root, name, true, &ignored); /* the previous run's state */
-    if (container_mount(d, inst, img, err) < 0 || container_write_bundle(d, inst, err) < 0)
+    if (container_mount(d, inst, img, err) < 0 || container_write_bundle(d, inst, img, err) < 0)
         return -1;
     char bundle[4200], log[4200];
     inst_dir(d, name, NULL, bundle, sizeof(bundle));
@@ -357,6 +376,12 @@ static int container_start(struct daemon *d, json_t *inst, json_t *img, vs_err *
     if (child == 0) {
         close(p[0]);
         setsid();
+        /* the container starts from a clean process: default signals, no
+         * daemon fds but its stdio and the error pipe (fd 3) */
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        signal(SIGPIPE, SIG_DFL);
         int null = open("/dev/null", O_RDONLY);
         int out = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
         if (null >= 0)
@@ -364,6 +389,10 @@ static int container_start(struct daemon *d, json_t *inst, json_t *img, vs_err *
         if (out >= 0) {
             dup2(out, 1);
             dup2(out, 2);
+        }
+        if (dup2(p[1], 3) == 3) {
+            p[1] = 3;
+            close_range(4, ~0U, 0);
         }
         vs_err e = {0};
         struct oci_create_opts o = {.root = d->oci_root, .id = name, .bundle = bundle};
@@ -467,7 +496,6 @@ static int vm_start(struct daemon *d, json_t *inst, json_t *img, vs_err *err)
     snprintf(console, sizeof(console), "file:%s", log);
     /* virtio-vsock for the guest agent (exec); a CID of its own, and no
      * vsock where the socket path would be too long */
-    bool had_vsock = config_get(inst, "volatile.vsock_cid") != NULL;
     char vsock[4200], cid[16] = "";
     uint32_t vcid;
     vs_err verr = {0};
@@ -491,7 +519,7 @@ static int vm_start(struct daemon *d, json_t *inst, json_t *img, vs_err *err)
         if (config_get(inst, "volatile.clone_index")) {
             argv[n++] = "--clone-index";
             argv[n++] = config_get(inst, "volatile.clone_index");
-            if (had_vsock && cid[0]) {
+            if (cid[0] && instance_snapshot_has_vsock(from)) {
                 argv[n++] = "--vsock";
                 argv[n++] = cid;
             }
@@ -603,6 +631,8 @@ static int vm_spawn(struct daemon *d, json_t *inst, const char *const *argv, con
             sigset_t none;
             sigemptyset(&none);
             sigprocmask(SIG_SETMASK, &none, NULL);
+            signal(SIGPIPE, SIG_DFL);
+            close_range(3, ~0U, 0); /* no daemon fd reaches the VM */
             execv(argv[0], (char **)argv);
             dprintf(2, "vesseld: cannot run %s: %s\n", argv[0], strerror(errno));
             _exit(127);
@@ -631,6 +661,11 @@ static int vm_spawn(struct daemon *d, json_t *inst, const char *const *argv, con
     json_object_set_new(inst, "pid", json_integer(vm));
     json_object_set_new(json_object_get(inst, "config"), "volatile.pid_start",
                         json_string(startbuf));
+    /* recorded before waiting: a daemon that dies now finds this VM again
+     * instead of starting a second one on the same disk */
+    json_object_set_new(inst, "state", json_string("starting"));
+    vs_err rec = {0};
+    store_instance_update(d->store, inst, &rec);
     /* running once its control API answers; a VMM that fails exits first */
     for (int t = 0; t < 10000; t += 10) {
         json_t *resp = NULL;
@@ -855,7 +890,13 @@ json_t *instance_create(struct daemon *d, json_t *req, vs_err *err)
     json_decref(img);
     char dir[4200];
     inst_dir(d, name, NULL, dir, sizeof(dir));
-    int rc = store_instance_insert(d->store, inst, err);
+    /* the image is checked again and the record made under the lock that
+     * image deletion takes, so no instance lands on a deleted image */
+    pthread_mutex_lock(&d->alloc_lock);
+    json_t *still = store_image_get(d->store, str(inst, "image"), err);
+    int rc = still ? store_instance_insert(d->store, inst, err) : -1;
+    json_decref(still);
+    pthread_mutex_unlock(&d->alloc_lock);
     if (rc == 0) {
         /* from here on, a failure removes everything made so far */
         rc = mkdir(dir, 0700);

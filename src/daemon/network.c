@@ -246,12 +246,19 @@ int network_assign(struct daemon *d, json_t *inst, vs_err *err)
     json_t *config = json_object_get(inst, "config");
     const char *name = json_string_value(json_object_get(inst, "name"));
     if (!json_object_get(config, "volatile.ipv4")) {
+        /* chosen and recorded under one lock: two launches never share one */
+        pthread_mutex_lock(&d->alloc_lock);
         uint32_t ip = 0;
-        if (allocate_ip(d, name, &ip, err) < 0)
+        int rc = allocate_ip(d, name, &ip, err);
+        if (rc == 0) {
+            char s[32];
+            ip_str(ip, s, sizeof(s));
+            json_object_set_new(config, "volatile.ipv4", json_string(s));
+            rc = store_instance_update(d->store, inst, err);
+        }
+        pthread_mutex_unlock(&d->alloc_lock);
+        if (rc < 0)
             return -1;
-        char s[32];
-        ip_str(ip, s, sizeof(s));
-        json_object_set_new(config, "volatile.ipv4", json_string(s));
     }
     if (!json_object_get(config, "volatile.hwaddr")) {
         unsigned char b[3];

@@ -358,8 +358,11 @@ done:
 
 int instance_next_clone_index(struct daemon *d)
 {
+    /* the highest recorded or handed out (a concurrent launch may not have
+     * recorded its own yet) */
+    pthread_mutex_lock(&d->alloc_lock);
     json_t *list = store_instance_list(d->store, NULL), *inst;
-    long max = 0;
+    long max = d->last_clone_index;
     size_t i;
     json_array_foreach(list, i, inst)
     {
@@ -369,7 +372,10 @@ int instance_next_clone_index(struct daemon *d)
             max = atol(v);
     }
     json_decref(list);
-    return max >= 65535 ? 1 : (int)max + 1;
+    int next = max >= 65535 ? 1 : (int)max + 1;
+    d->last_clone_index = next;
+    pthread_mutex_unlock(&d->alloc_lock);
+    return next;
 }
 
 /* A VM template: the running state of a VM (one of its stateful snapshots,

@@ -351,6 +351,28 @@ json_t *store_instance_list(struct store *s, vs_err *err)
 {
     return table_select(s, &instances, "ORDER BY name", NULL, false, NULL, err);
 }
+int store_instance_set_state(struct store *s, const char *name, const char *from,
+                             const char *state, long long pid, vs_err *err)
+{
+    pthread_mutex_lock(&s->lock);
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    if (sqlite3_prepare_v2(s->db,
+                           "UPDATE instances SET state = ?, pid = ? WHERE name = ? AND state = ?",
+                           -1, &st, NULL) != SQLITE_OK ||
+        sqlite3_bind_text(st, 1, state, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
+        (pid > 0 ? sqlite3_bind_int64(st, 2, pid) : sqlite3_bind_null(st, 2)) != SQLITE_OK ||
+        sqlite3_bind_text(st, 3, name, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
+        sqlite3_bind_text(st, 4, from, -1, SQLITE_TRANSIENT) != SQLITE_OK ||
+        sqlite3_step(st) != SQLITE_DONE)
+        db_error(s, err, EIO, "instances");
+    else
+        rc = sqlite3_changes(s->db) ? 0 : vs_error(err, EAGAIN, "instance '%s' changed", name);
+    sqlite3_finalize(st);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
 int store_instance_delete(struct store *s, const char *name, vs_err *err)
 {
     return table_delete(s, &instances, name, err);
