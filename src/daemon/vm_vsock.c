@@ -4,7 +4,7 @@
  *
  * The CID is kept in the instance's config as "volatile.vsock_cid" and is
  * unique among the host's instances: a copy arrives with its source's
- * config, so a CID another instance holds is replaced by a free one. */
+ * config, so a CID an older instance holds is replaced by a free one. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -13,6 +13,7 @@
 #include <sys/un.h>
 
 #include "daemon/daemon.h"
+#include "snapshot/snapshot.h"
 
 #define FIRST_CID 3u /* 0..2: hypervisor, local, host */
 #define CID_KEY "volatile.vsock_cid"
@@ -35,6 +36,28 @@ int instance_vsock_uds(struct daemon *d, const char *name, char *uds, size_t n)
     return strlen(uds) < UDS_MAX && strlen(uds) < n - 1 ? 0 : -1;
 }
 
+bool instance_snapshot_has_vsock(const char *dir)
+{
+    struct snapshot_image img;
+    vs_err err = {0};
+    if (snapshot_image_open(dir, -1, &img, &err) < 0)
+        return false;
+    bool has = img.cfg.vsock_uds != NULL;
+    snapshot_image_close(&img);
+    return has;
+}
+
+/* Does another instance hold cid with a better claim: created before this
+ * one (a copy gives way to its source, not the other way round)? */
+static bool claimed_before(json_t *other, json_t *inst)
+{
+    json_int_t a = json_integer_value(json_object_get(other, "created_at"));
+    json_int_t b = json_integer_value(json_object_get(inst, "created_at"));
+    const char *an = json_string_value(json_object_get(other, "name"));
+    const char *bn = json_string_value(json_object_get(inst, "name"));
+    return a < b || (a == b && strcmp(an, bn) < 0);
+}
+
 int instance_vsock(struct daemon *d, json_t *inst, char *uds, size_t n, uint32_t *cid, vs_err *err)
 {
     const char *name = json_string_value(json_object_get(inst, "name"));
@@ -47,30 +70,35 @@ int instance_vsock(struct daemon *d, json_t *inst, char *uds, size_t n, uint32_t
         pthread_mutex_unlock(&cid_lock);
         return -1;
     }
-    size_t count = json_array_size(all);
-    uint32_t *used = calloc(count + 1, sizeof(*used));
-    size_t nused = 0;
-    size_t i;
-    json_t *o;
-    json_array_foreach(all, i, o)
-    {
-        const char *other = json_string_value(json_object_get(o, "name"));
-        if (used && other && strcmp(other, name) && cid_of(o))
-            used[nused++] = cid_of(o);
-    }
-    json_decref(all);
+    uint32_t *used = calloc(json_array_size(all) + 1, sizeof(*used));
     if (!used) {
+        json_decref(all);
         pthread_mutex_unlock(&cid_lock);
         return vs_error(err, ENOMEM, "out of memory");
     }
     uint32_t c = cid_of(inst);
-    for (bool taken = true; taken;) {
-        taken = false;
-        for (size_t k = 0; k < nused && !taken; k++)
-            taken = used[k] == c;
-        if (c < FIRST_CID || taken) {
-            c = c < FIRST_CID ? FIRST_CID : c + 1;
-            taken = true;
+    bool keep = c != 0;
+    size_t nused = 0, i;
+    json_t *o;
+    json_array_foreach(all, i, o)
+    {
+        const char *other = json_string_value(json_object_get(o, "name"));
+        uint32_t oc = cid_of(o);
+        if (!other || !strcmp(other, name) || !oc)
+            continue;
+        used[nused++] = oc;
+        if (oc == c && claimed_before(o, inst))
+            keep = false;
+    }
+    json_decref(all);
+    if (!keep) {
+        /* the lowest CID nobody else holds */
+        for (c = FIRST_CID;; c++) {
+            bool taken = false;
+            for (size_t k = 0; k < nused && !taken; k++)
+                taken = used[k] == c;
+            if (!taken)
+                break;
         }
     }
     free(used);
