@@ -323,7 +323,8 @@ static void *starter_thread(void *opaque)
     return NULL;
 }
 
-int api_server_start(const char *path, struct vm_control *ctl, struct api_server **out, vs_err *err)
+int api_server_start(const char *path, struct vm_control *ctl, const struct vm_restore_source *from,
+                     struct api_server **out, vs_err *err)
 {
     *out = NULL;
     struct sockaddr_un sa;
@@ -333,7 +334,8 @@ int api_server_start(const char *path, struct vm_control *ctl, struct api_server
     if (!s)
         return vs_error(err, ENOMEM, "out of memory");
     s->ctl = ctl;
-    snapshot_session_init(&s->session);
+    snapshot_session_init(&s->session, from ? from->origin_dir : NULL,
+                          from ? from->origin_id : NULL);
     s->path = strdup(path);
     s->wake_fd = -1;
     s->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);

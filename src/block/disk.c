@@ -54,3 +54,13 @@ void disk_close(struct disk *d)
     if (d)
         d->ops->close(d);
 }
+
+int disk_push_overlay(struct disk *d, const char *overlay, vs_err *err)
+{
+    if (d->readonly || !d->ops->push_overlay)
+        return vs_error(err, ENOTSUP,
+                        "disk %s is not a writable qcow2 image (snapshotting a disk needs a "
+                        "qcow2 disk: qemu-img create -f qcow2 -b IMAGE -F raw overlay.qcow2)",
+                        d->path);
+    return d->ops->push_overlay(d, overlay, err);
+}

@@ -35,6 +35,11 @@ struct disk_ops {
      * reads as zeroes; may_unmap lets write_zeroes deallocate. */
     int (*discard)(struct disk *d, uint64_t off, uint64_t len);
     int (*write_zeroes)(struct disk *d, uint64_t off, uint64_t len, bool may_unmap);
+    /* Optional (NULL = unsupported): freeze the image as it is now; it
+     * becomes the read-only backing file of a new overlay created at
+     * overlay, and every later write goes there. Only while no request is
+     * in flight (the VM is paused). */
+    int (*push_overlay)(struct disk *d, const char *overlay, vs_err *err);
     /* Release everything, including d itself. */
     void (*close)(struct disk *d);
 };
@@ -77,6 +82,8 @@ int raw_open(const char *path, bool readonly, enum vm_disk_cache cache, struct d
              vs_err *err);
 /* NULL-safe. */
 void disk_close(struct disk *d);
+/* ops->push_overlay, or an error saying which disks can be frozen. */
+int disk_push_overlay(struct disk *d, const char *overlay, vs_err *err);
 
 /* Helpers for backends. */
 uint64_t iov_total(const struct iovec *iov, int iovcnt);

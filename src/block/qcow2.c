@@ -217,29 +217,12 @@ struct qcow2 {
 };
 
 static const struct disk_ops qcow2_ops;
-
-/* Writable images open in this process, so a snapshot can find the one a
- * disk device holds by path (qcow2_push_overlay). */
-static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct qcow2 *registry[64];
-
-static void registry_set(struct qcow2 *q, bool add)
-{
-    pthread_mutex_lock(&registry_lock);
-    for (size_t i = 0; i < ARRAY_SIZE(registry); i++) {
-        if (add ? !registry[i] : registry[i] == q) {
-            registry[i] = add ? q : NULL;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&registry_lock);
-}
+static int qcow2_push_overlay(struct disk *d, const char *overlay, vs_err *err);
 
 static void qcow2_free(struct qcow2 *q)
 {
     if (!q)
         return;
-    registry_set(q, false);
     if (q->fd >= 0)
         close(q->fd);
     if (q->bfd >= 0)
@@ -422,13 +405,13 @@ static int qcow2_open_depth(const char *path, bool readonly, enum vm_disk_cache 
     if (q->h.backing_file[0] && open_backing(q, cache, depth, err) < 0)
         goto fail;
     q->sync_writes = false;
+    /* the absolute path: an overlay pushed on top names it as backing */
     if (!readonly && depth == 0) {
         char abs[PATH_MAX];
         if (realpath(path, abs)) {
             free(q->path);
             q->path = strdup(abs);
         }
-        registry_set(q, true);
     }
     q->disk.ops = &qcow2_ops;
     q->disk.size = q->h.size;
@@ -867,6 +850,7 @@ static const struct disk_ops qcow2_ops = {
     .flush = qcow2_flush,
     .discard = qcow2_discard,
     .write_zeroes = qcow2_write_zeroes,
+    .push_overlay = qcow2_push_overlay,
     .close = qcow2_close,
 };
 
@@ -954,22 +938,13 @@ int qcow2_create(const char *path, uint64_t size, const char *backing, const cha
     return 0;
 }
 
-int qcow2_push_overlay(const char *path, const char *overlay, vs_err *err)
+/* disk_ops.push_overlay: the device keeps its struct disk; its state
+ * moves to a new overlay on top of this image. */
+static int qcow2_push_overlay(struct disk *d, const char *overlay, vs_err *err)
 {
+    struct qcow2 *q = d->priv;
     char abs[PATH_MAX];
-    if (!realpath(path, abs))
-        return vs_error_errno(err, "disk %s", path);
-    struct qcow2 *q = NULL;
-    pthread_mutex_lock(&registry_lock);
-    for (size_t i = 0; i < ARRAY_SIZE(registry) && !q; i++)
-        if (registry[i] && !strcmp(registry[i]->path, abs))
-            q = registry[i];
-    pthread_mutex_unlock(&registry_lock);
-    if (!q)
-        return vs_error(err, ENOENT,
-                        "disk %s is not an open writable qcow2 image (snapshotting a disk needs "
-                        "a qcow2 disk: qemu-img create -f qcow2 -b IMAGE -F raw overlay.qcow2)",
-                        path);
+    snprintf(abs, sizeof(abs), "%s", q->path);
     pthread_mutex_lock(&q->lock);
     int rc = -1;
     struct qcow2 *n = NULL;
@@ -999,7 +974,6 @@ int qcow2_push_overlay(const char *path, const char *overlay, vs_err *err)
         q->path = strdup(nabs);
         q->disk.path = q->path;
     }
-    registry_set(n, false);
     rc = 0;
 out:
     pthread_mutex_unlock(&q->lock);

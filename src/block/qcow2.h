@@ -7,7 +7,8 @@
  * Not supported (refused with a message): encryption, external data files,
  * extended L2 entries, zstd compression, writing to images with internal
  * snapshots or a dirty/corrupt flag. Compressed (zlib) clusters are read, and
- * rewritten uncompressed on write. */
+ * rewritten uncompressed on write. A writable image can be frozen under
+ * its device (disk_push_overlay). */
 #ifndef VESSEL_BLOCK_QCOW2_H
 #define VESSEL_BLOCK_QCOW2_H
 
@@ -53,12 +54,6 @@ int qcow2_open(const char *path, bool readonly, enum vm_disk_cache cache, struct
  * Fails if path exists. */
 int qcow2_create(const char *path, uint64_t size, const char *backing, const char *backing_format,
                  vs_err *err);
-
-/* Freeze the writable qcow2 image open in this process at path: it becomes
- * the read-only backing file of a new overlay created at overlay, and every
- * later write of the device holding it goes to the overlay. Only while the
- * device has no request in flight (the VM is paused). */
-int qcow2_push_overlay(const char *path, const char *overlay, vs_err *err);
 
 /* True if the first 4 bytes are the qcow2 magic. */
 bool qcow2_probe(const uint8_t *buf, size_t len);

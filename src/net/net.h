@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
+#include "state/state.h"
 #include "util/err.h"
 #include "vm/config.h"
 
@@ -40,6 +41,10 @@ struct net_backend_ops {
     int (*send)(struct net_backend *b, const struct iovec *iov, int iovcnt);
     /* Optional: which offloads the guest accepts (TUN_F_* bits). */
     void (*set_offloads)(struct net_backend *b, unsigned tun_flags);
+    /* Optional: the backend's own state, saved with its device (VM paused)
+     * and loaded after it is created, before the VM runs. */
+    int (*save)(struct net_backend *b, struct state_writer *w, vs_err *err);
+    int (*load)(struct net_backend *b, struct state_reader *r, vs_err *err);
     void (*close)(struct net_backend *b);
 };
 
@@ -54,7 +59,10 @@ struct net_backend {
 };
 
 int net_tap_open(const char *ifname, struct net_backend **out, vs_err *err);
-int net_slirp_open(const struct vm_net_config *nc, struct net_backend **out, vs_err *err);
+/* instance: the backend's order among its VM's user networks (its state
+ * section's instance). */
+int net_slirp_open(const struct vm_net_config *nc, unsigned instance, struct net_backend **out,
+                   vs_err *err);
 /* Parse "tcp::2222-:22" / "udp:127.0.0.1:5353-10.0.2.15:53". */
 int net_parse_hostfwd(const char *spec, bool *udp, uint32_t *host_addr, int *host_port,
                       uint32_t *guest_addr, int *guest_port, vs_err *err);

@@ -225,10 +225,22 @@ static void slirp_close(struct net_backend *b)
     free(s);
 }
 
+static int slirp_save(struct net_backend *b, struct state_writer *w, vs_err *err)
+{
+    return slirp_state_save_section(&((struct slirp_net *)b)->st, w, err);
+}
+
+static int slirp_load(struct net_backend *b, struct state_reader *r, vs_err *err)
+{
+    return slirp_state_load_section(&((struct slirp_net *)b)->st, r, err);
+}
+
 static const struct net_backend_ops slirp_ops = {
     .poll_fill = slirp_poll_fill,
     .poll_done = slirp_poll_done,
     .send = slirp_send,
+    .save = slirp_save,
+    .load = slirp_load,
     .close = slirp_close,
 };
 
@@ -287,7 +299,8 @@ bad:
                     spec);
 }
 
-int net_slirp_open(const struct vm_net_config *nc, struct net_backend **out, vs_err *err)
+int net_slirp_open(const struct vm_net_config *nc, unsigned instance, struct net_backend **out,
+                   vs_err *err)
 {
     struct slirp_net *s = calloc(1, sizeof(*s));
     if (!s)
@@ -322,8 +335,7 @@ int net_slirp_open(const struct vm_net_config *nc, struct net_backend **out, vs_
             goto fail;
         }
     }
-    if (slirp_state_attach(&s->st, s->slirp, &s->b, &cfg, err) < 0)
-        goto fail;
+    slirp_state_attach(&s->st, s->slirp, &s->b, &cfg, instance);
     s->b.ops = &slirp_ops;
     s->b.offloads = false;
     *out = &s->b;

@@ -22,22 +22,6 @@
  * before the guest's vCPUs ran. */
 static const int64_t probe_at_ms[] = {5, 600, 1500, 4000};
 
-/* The live backends in creation order; a backend's section instance is its
- * position here (the same machine creates them in the same order). */
-static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct slirp_state_link *registry;
-
-/* What a restore found in the snapshot, per instance. */
-struct pending {
-    bool present;
-    uint32_t slirp_version;
-    uint8_t *blob;
-    size_t blob_len;
-    struct slirp_conn *conns;
-    unsigned nconns;
-};
-static struct pending pending[VM_MAX_NETS];
-
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -124,65 +108,59 @@ unsigned slirp_state_parse_conns(const char *info, const char *neigh, struct in_
     return n;
 }
 
-int slirp_state_save_all(struct state_writer *w, vs_err *err)
+int slirp_state_save_section(struct slirp_state_link *l, struct state_writer *w, vs_err *err)
 {
-    pthread_mutex_lock(&registry_lock);
+    struct vs_buf blob;
+    vs_buf_init(&blob);
+    slirp_state_lock(l);
+    slirp_state_save(l->slirp, blob_write, &blob);
+    char *info = slirp_connection_info(l->slirp);
+    char *neigh = slirp_neighbor_info(l->slirp);
+    struct slirp_conn *conns = calloc(MAX_CONNS, sizeof(*conns));
+    unsigned n = conns ? slirp_state_parse_conns(info, neigh, l->vnetwork, l->vnetmask, l->vhost,
+                                                 conns, MAX_CONNS)
+                       : 0;
+    slirp_state_unlock(l);
+    free(info);
+    free(neigh);
     int rc = 0;
-    unsigned instance = 0;
-    for (struct slirp_state_link *l = registry; l; l = l->next, instance++) {
-        struct vs_buf blob;
-        vs_buf_init(&blob);
-        slirp_state_lock(l);
-        slirp_state_save(l->slirp, blob_write, &blob);
-        char *info = slirp_connection_info(l->slirp);
-        char *neigh = slirp_neighbor_info(l->slirp);
-        struct slirp_conn *conns = calloc(MAX_CONNS, sizeof(*conns));
-        unsigned n = conns ? slirp_state_parse_conns(info, neigh, l->vnetwork, l->vnetmask,
-                                                     l->vhost, conns, MAX_CONNS)
-                           : 0;
-        slirp_state_unlock(l);
-        free(info);
-        free(neigh);
-        if (!conns || blob.oom || blob.len > MAX_BLOB) {
-            free(conns);
-            vs_buf_free(&blob);
-            rc = vs_error(err, ENOMEM, "user networking: cannot save its state");
-            break;
-        }
-        state_begin(w, SECTION, instance, SECTION_VERSION);
-        state_put_u32(w, (uint32_t)slirp_state_version());
-        state_put_u64(w, blob.len);
-        state_put(w, blob.data, blob.len);
-        state_put_u32(w, n);
-        for (unsigned i = 0; i < n; i++) {
-            state_put_u32(w, ntohl(conns[i].guest_addr));
-            state_put_u32(w, ntohl(conns[i].peer_addr));
-            state_put_u32(w, ntohs(conns[i].guest_port));
-            state_put_u32(w, ntohs(conns[i].peer_port));
-            uint8_t mac[8] = {0};
-            memcpy(mac, conns[i].guest_mac, 6);
-            state_put(w, mac, sizeof(mac));
-        }
-        state_end(w);
-        vs_debug("slirp%u: saved %zu bytes of slirp state, %u TCP connections", instance, blob.len,
-                 n);
-        free(conns);
-        vs_buf_free(&blob);
+    if (!conns || blob.oom || blob.len > MAX_BLOB) {
+        rc = vs_error(err, ENOMEM, "user networking: cannot save its state");
+        goto out;
     }
-    pthread_mutex_unlock(&registry_lock);
+    state_begin(w, SECTION, l->instance, SECTION_VERSION);
+    state_put_u32(w, (uint32_t)slirp_state_version());
+    state_put_u64(w, blob.len);
+    state_put(w, blob.data, blob.len);
+    state_put_u32(w, n);
+    for (unsigned i = 0; i < n; i++) {
+        state_put_u32(w, ntohl(conns[i].guest_addr));
+        state_put_u32(w, ntohl(conns[i].peer_addr));
+        state_put_u32(w, ntohs(conns[i].guest_port));
+        state_put_u32(w, ntohs(conns[i].peer_port));
+        uint8_t mac[8] = {0};
+        memcpy(mac, conns[i].guest_mac, 6);
+        state_put(w, mac, sizeof(mac));
+    }
+    state_end(w);
+    vs_debug("slirp%u: saved %zu bytes of slirp state, %u TCP connections", l->instance, blob.len,
+             n);
+out:
+    free(conns);
+    vs_buf_free(&blob);
     return rc;
 }
 
 /* ---- restoring ------------------------------------------------------------ */
 
-static void pending_clear(struct pending *p)
+void slirp_state_saved_free(struct slirp_state_saved *p)
 {
     free(p->blob);
     free(p->conns);
     memset(p, 0, sizeof(*p));
 }
 
-static int read_section(struct state_reader *r, struct pending *p, vs_err *err)
+static int read_section(struct state_reader *r, struct slirp_state_saved *p, vs_err *err)
 {
     uint32_t ver, n;
     uint64_t len;
@@ -224,22 +202,20 @@ static int read_section(struct state_reader *r, struct pending *p, vs_err *err)
     return 0;
 }
 
-int slirp_state_restore_prepare(struct state_reader *r, vs_err *err)
+int slirp_state_read_section(struct state_reader *r, unsigned instance,
+                             struct slirp_state_saved *out, vs_err *err)
 {
-    for (unsigned i = 0; i < VM_MAX_NETS; i++)
-        pending_clear(&pending[i]);
-    for (unsigned i = 0; i < VM_MAX_NETS; i++) {
-        uint32_t version;
-        vs_err ignore = {0};
-        if (state_find(r, SECTION, i, &version, &ignore) < 0)
-            continue; /* that net is not user networking (or an old snapshot) */
-        if (version != SECTION_VERSION)
-            return vs_error(err, EINVAL, "%s %u: unsupported state version %u", SECTION, i,
-                            version);
-        if (read_section(r, &pending[i], err) < 0) {
-            pending_clear(&pending[i]);
-            return vs_error_prefix(err, "snapshot state: ");
-        }
+    memset(out, 0, sizeof(*out));
+    uint32_t version;
+    vs_err ignore = {0};
+    if (state_find(r, SECTION, instance, &version, &ignore) < 0)
+        return 0; /* an older snapshot, or another backend kind */
+    if (version != SECTION_VERSION)
+        return vs_error(err, EINVAL, "%s %u: unsupported state version %u", SECTION, instance,
+                        version);
+    if (read_section(r, out, err) < 0) {
+        slirp_state_saved_free(out);
+        return vs_error_prefix(err, "snapshot state: ");
     }
     return 0;
 }
@@ -258,7 +234,8 @@ static ssize_t blob_read(void *buf, size_t len, void *opaque)
     return (ssize_t)n;
 }
 
-static void load_pending(struct slirp_state_link *l, struct pending *p)
+/* With l->lock held. */
+static void load_saved(struct slirp_state_link *l, struct slirp_state_saved *p)
 {
     if (p->slirp_version > (uint32_t)slirp_state_version()) {
         vs_warn("user networking: the snapshot's slirp state is version %u, this libslirp "
@@ -272,6 +249,7 @@ static void load_pending(struct slirp_state_link *l, struct pending *p)
                     "leases start afresh",
                     strerror(-ret));
     }
+    free(l->resets);
     l->resets = p->conns;
     l->nresets = p->nconns;
     p->conns = NULL;
@@ -280,11 +258,24 @@ static void load_pending(struct slirp_state_link *l, struct pending *p)
     if (l->nresets)
         vs_debug("slirp%u: %u TCP connections of the snapshot will be reset", l->instance,
                  l->nresets);
-    pending_clear(p);
 }
 
-int slirp_state_attach(struct slirp_state_link *l, Slirp *slirp, struct net_backend *b,
-                       const SlirpConfig *cfg, vs_err *err)
+int slirp_state_load_section(struct slirp_state_link *l, struct state_reader *r, vs_err *err)
+{
+    struct slirp_state_saved saved;
+    if (slirp_state_read_section(r, l->instance, &saved, err) < 0)
+        return -1;
+    if (saved.present) {
+        slirp_state_lock(l);
+        load_saved(l, &saved);
+        slirp_state_unlock(l);
+    }
+    slirp_state_saved_free(&saved);
+    return 0;
+}
+
+void slirp_state_attach(struct slirp_state_link *l, Slirp *slirp, struct net_backend *b,
+                        const SlirpConfig *cfg, unsigned instance)
 {
     pthread_mutex_init(&l->lock, NULL);
     l->slirp = slirp;
@@ -292,31 +283,15 @@ int slirp_state_attach(struct slirp_state_link *l, Slirp *slirp, struct net_back
     l->vnetwork = cfg->vnetwork;
     l->vnetmask = cfg->vnetmask;
     l->vhost = cfg->vhost;
+    l->instance = instance;
     l->ready_ms = -1;
-    pthread_mutex_lock(&registry_lock);
-    struct slirp_state_link **tail = &registry;
-    for (l->instance = 0; *tail; tail = &(*tail)->next)
-        l->instance++;
-    l->next = NULL;
-    *tail = l;
     l->attached = true;
-    if (l->instance < VM_MAX_NETS && pending[l->instance].present)
-        load_pending(l, &pending[l->instance]);
-    pthread_mutex_unlock(&registry_lock);
-    return 0;
 }
 
 void slirp_state_detach(struct slirp_state_link *l)
 {
     if (!l->attached)
         return;
-    pthread_mutex_lock(&registry_lock);
-    for (struct slirp_state_link **pp = &registry; *pp; pp = &(*pp)->next)
-        if (*pp == l) {
-            *pp = l->next;
-            break;
-        }
-    pthread_mutex_unlock(&registry_lock);
     free(l->resets);
     l->resets = NULL;
     l->attached = false;

@@ -13,9 +13,14 @@
  * a RST whose sequence number is exactly the one the guest expects, so the
  * guest's socket is reset at once (ECONNRESET) instead of hanging.
  *
+ * The state belongs to its backend (and so to its VM): the backend saves
+ * and loads it with its device, as section "net.slirp" numbered by the
+ * backend's order among its VM's user-networking devices. Nothing is kept
+ * per process.
+ *
  * Threads: libslirp is not thread-safe. The backend's device thread makes
  * every slirp call with `lock` held; a snapshot (on the API thread, VM
- * paused) takes the same lock. */
+ * paused) and a restore's load take the same lock. */
 #ifndef VESSEL_NET_SLIRP_STATE_H
 #define VESSEL_NET_SLIRP_STATE_H
 
@@ -40,20 +45,18 @@ struct slirp_state_link {
     Slirp *slirp;
     struct net_backend *b;
     struct in_addr vnetwork, vnetmask, vhost;
-    unsigned instance; /* position among the live backends (creation order) */
+    unsigned instance; /* its section's instance: order among its VM's user networks */
     bool attached;
-    struct slirp_state_link *next;
     /* after a restore: connections to reset, probe rounds */
     struct slirp_conn *resets;
     unsigned nresets, round;
     int64_t ready_ms; /* when the guest could first receive, or -1 */
 };
 
-/* Register a new backend (after slirp_new and its hostfwd rules). In a
- * restoring process this loads the snapshot's section for this instance
- * (slirp_state_restore_prepare) and arms the resets. */
-int slirp_state_attach(struct slirp_state_link *l, Slirp *slirp, struct net_backend *b,
-                       const SlirpConfig *cfg, vs_err *err);
+/* Set up the link of a new backend (after slirp_new and its hostfwd
+ * rules). */
+void slirp_state_attach(struct slirp_state_link *l, Slirp *slirp, struct net_backend *b,
+                        const SlirpConfig *cfg, unsigned instance);
 void slirp_state_detach(struct slirp_state_link *l);
 
 static inline void slirp_state_lock(struct slirp_state_link *l)
@@ -71,12 +74,28 @@ static inline void slirp_state_unlock(struct slirp_state_link *l)
 void slirp_state_poll_fill(struct slirp_state_link *l, uint32_t *timeout_ms, bool can_rx);
 void slirp_state_poll_done(struct slirp_state_link *l);
 
-/* Snapshot (VM paused): one "net.slirp" section per backend of this
- * process: libslirp's state and the open TCP connections. */
-int slirp_state_save_all(struct state_writer *w, vs_err *err);
-/* Restore, before the machine is built: parse every "net.slirp" section of
- * the snapshot (malformed -> -1); the backends created next pick them up. */
-int slirp_state_restore_prepare(struct state_reader *r, vs_err *err);
+/* Snapshot (VM paused): the backend's "net.slirp" section: libslirp's
+ * state and the open TCP connections. */
+int slirp_state_save_section(struct slirp_state_link *l, struct state_writer *w, vs_err *err);
+/* Restore, after the backend was created and before the VM runs: load its
+ * section (none in the snapshot: nothing to do; malformed: -1) into
+ * libslirp and arm the resets of its connections. */
+int slirp_state_load_section(struct slirp_state_link *l, struct state_reader *r, vs_err *err);
+
+/* A "net.slirp" section as read from a snapshot. */
+struct slirp_state_saved {
+    bool present; /* false: the snapshot has no section for this instance */
+    uint32_t slirp_version;
+    uint8_t *blob;
+    size_t blob_len;
+    struct slirp_conn *conns;
+    unsigned nconns;
+};
+/* Parse the section of instance (malformed -> -1); free with
+ * slirp_state_saved_free. */
+int slirp_state_read_section(struct state_reader *r, unsigned instance,
+                             struct slirp_state_saved *out, vs_err *err);
+void slirp_state_saved_free(struct slirp_state_saved *s);
 
 /* A probe for one connection: Ethernet + IPv4 + TCP ACK with sequence
  * number seq from the peer to the guest (gw: slirp's gateway address, its

@@ -753,6 +753,11 @@ static int ctl_fetch_dirty_log(void *machine, unsigned region, uint64_t *bitmap,
     return 0;
 }
 
+static struct virtio_set *ctl_devices(void *machine)
+{
+    return ((struct rv_board *)machine)->virtio;
+}
+
 static void ctl_request_stop(void *machine)
 {
     machine_exit(machine, EXIT_POWEROFF, 0);
@@ -943,6 +948,7 @@ static int board_create(const struct vm_config *cfg, struct guest_mem *adopt,
         .memory = ctl_memory,
         .enable_dirty_log = ctl_enable_dirty_log,
         .fetch_dirty_log = ctl_fetch_dirty_log,
+        .devices = ctl_devices,
         .request_stop = ctl_request_stop,
         .cpu_features = ctl_cpu_features,
         .load_state = ctl_load_state,

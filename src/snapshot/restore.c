@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "block/qcow2.h"
-#include "net/slirp_state.h"
 #include "vm/config_json.h"
 #include "snapshot/disk_identity.h"
 #include "snapshot/snapshot.h"
@@ -403,14 +402,14 @@ int snapshot_restore_prepare(const char *dir, const struct snapshot_restore_opts
         return -1;
     if (apply_opts(&rs->img.cfg, o, err) < 0 || make_overlays(rs, o->overlay_dir, err) < 0)
         goto fail;
-    /* user networking's sections, for the backends the machine creates */
-    if (slirp_state_restore_prepare(&rs->img.state, err) < 0 ||
-        snapshot_image_map(&rs->img, err) < 0)
+    if (snapshot_image_map(&rs->img, err) < 0)
         goto fail;
-    /* A diff snapshot of the restored VM may name this one as its parent. */
-    snapshot_restored_from(rs->img.dir, rs->img.id);
-    /* The machine adopts the mapped regions (and unmaps them at exit). */
-    rs->src = (struct vm_restore_source){.mem = &rs->img.mem, .state = &rs->img.state};
+    /* The machine adopts the mapped regions (and unmaps them at exit); a
+     * diff snapshot of the restored VM may name this one as its parent. */
+    rs->src = (struct vm_restore_source){.mem = &rs->img.mem,
+                                         .state = &rs->img.state,
+                                         .origin_dir = rs->img.dir,
+                                         .origin_id = rs->img.id};
     return 0;
 fail:
     snapshot_restore_finish(rs);

@@ -14,14 +14,15 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "block/qcow2.h"
-#include "net/slirp_state.h"
+#include "block/disk.h"
 #include "vm/config_json.h"
 #include "snapshot/disk_identity.h"
 #include "snapshot/snapshot.h"
 #include "util/cleanup.h"
 #include "util/io.h"
 #include "util/log.h"
+#include "virtio/devices.h"
+#include "virtio/machine_glue.h"
 
 #define REGION_ALIGN (2ULL << 20)
 
@@ -38,23 +39,13 @@ void snapshot_session_free(struct snapshot_session *s)
     memset(s, 0, sizeof(*s));
 }
 
-/* Set by snapshot_restore before the machine (and its API server) starts. */
-static char *restored_dir;
-static char restored_id[33];
-
-void snapshot_restored_from(const char *dir, const char *id)
-{
-    free(restored_dir);
-    restored_dir = dir ? strdup(dir) : NULL;
-    snprintf(restored_id, sizeof(restored_id), "%s", id ? id : "");
-}
-
-void snapshot_session_init(struct snapshot_session *s)
+void snapshot_session_init(struct snapshot_session *s, const char *origin_dir,
+                           const char *origin_id)
 {
     memset(s, 0, sizeof(*s));
-    if (restored_dir) {
-        s->last_dir = strdup(restored_dir);
-        memcpy(s->last_id, restored_id, sizeof(s->last_id));
+    if (origin_dir && origin_id) {
+        s->last_dir = strdup(origin_dir);
+        snprintf(s->last_id, sizeof(s->last_id), "%s", origin_id);
         s->since_restore = s->last_dir != NULL;
     }
 }
@@ -243,6 +234,45 @@ struct save_ctx {
     bool precopied;             /* memory file written while the VM ran */
 };
 
+/* Disk layer: each writable disk, found in the machine's device list, is
+ * frozen as it is now and the VM goes on writing into a new overlay next to
+ * it, so the snapshot's disks never change again. */
+static int freeze_disk(struct virtio_dev *d, void *opaque, vs_err *err)
+{
+    struct save_ctx *c = opaque;
+    struct vm_config *cfg = (struct vm_config *)c->ctl->cfg;
+    unsigned i;
+    struct disk *disk = virtio_blk_disk(d, &i);
+    if (!disk || i >= cfg->ndisks || cfg->disks[i].readonly || c->frozen[i])
+        return 0;
+    struct vm_disk_config *dc = &cfg->disks[i];
+    char *next = NULL;
+    if (asprintf(&next, "%s.after-%.8s.qcow2", dc->path, c->id) < 0)
+        return vs_error(err, ENOMEM, "out of memory");
+    if (disk_push_overlay(disk, next, err) < 0) {
+        free(next);
+        return -1;
+    }
+    c->frozen[i] = dc->path;
+    dc->path = next;
+    free(dc->format);
+    dc->format = strdup("qcow2");
+    return 0;
+}
+
+static int freeze_disks(struct save_ctx *c, vs_err *err)
+{
+    struct vm_control *ctl = c->ctl;
+    struct virtio_set *devs = ctl->devices ? ctl->devices(ctl->machine) : NULL;
+    if (virtio_set_foreach(devs, freeze_disk, c, err) < 0)
+        return -1;
+    for (unsigned i = 0; i < ctl->cfg->ndisks; i++)
+        if (!ctl->cfg->disks[i].readonly && !c->frozen[i])
+            return vs_error(err, ENOENT, "disk %s: the machine has no device serving it",
+                            ctl->cfg->disks[i].path);
+    return 0;
+}
+
 static uint64_t region_file_offset(const struct guest_mem *mem, unsigned i)
 {
     uint64_t off = 0;
@@ -337,8 +367,7 @@ static int save_paused(struct save_ctx *c, vs_err *err)
         }
     }
 
-    if (ctl->save_state(m, &w, err) < 0 || slirp_state_save_all(&w, err) < 0 ||
-        state_writer_status(&w, err) < 0)
+    if (ctl->save_state(m, &w, err) < 0 || state_writer_status(&w, err) < 0)
         goto out_w;
     if (ctl->cpu_features && ctl->cpu_features(m, &cpu, err) < 0)
         goto out_w;
@@ -400,28 +429,8 @@ static int save_paused(struct save_ctx *c, vs_err *err)
     json_object_set_new(man, "memory",
                         json_pack("{s:s, s:o, s:I}", "file", "memory", "regions", regions,
                                   "file_size", (json_int_t)off));
-    /* Disk layer: each writable (qcow2) disk is frozen as it is now and the
-     * VM goes on writing into a new overlay next to it, so the snapshot's
-     * disks never change again. */
-    struct vm_config *wcfg = (struct vm_config *)ctl->cfg;
-    for (unsigned i = 0; c->disks && i < wcfg->ndisks; i++) {
-        struct vm_disk_config *dc = &wcfg->disks[i];
-        if (dc->readonly)
-            continue;
-        char *next = NULL;
-        if (asprintf(&next, "%s.after-%.8s.qcow2", dc->path, c->id) < 0) {
-            vs_error(err, ENOMEM, "out of memory");
-            goto out_w;
-        }
-        if (qcow2_push_overlay(dc->path, next, err) < 0) {
-            free(next);
-            goto out_w;
-        }
-        c->frozen[i] = dc->path;
-        dc->path = next;
-        free(dc->format);
-        dc->format = strdup("qcow2");
-    }
+    if (c->disks && freeze_disks(c, err) < 0)
+        goto out_w;
     json_t *disks = json_array();
     for (unsigned i = 0; i < ctl->cfg->ndisks; i++) {
         const char *dpath = c->frozen[i] ? c->frozen[i] : ctl->cfg->disks[i].path;

@@ -32,11 +32,11 @@ struct snapshot_stats {
 };
 
 void snapshot_session_free(struct snapshot_session *s);
-/* A session starts from the snapshot this process was restored from, if
- * any (snapshot_restore records it), so the first diff needs no full. */
-void snapshot_session_init(struct snapshot_session *s);
-/* Record the snapshot this process was restored from (restore.c). */
-void snapshot_restored_from(const char *dir, const char *id);
+/* A session starts from the snapshot the VM was restored from, if any
+ * (origin_dir and origin_id, from its vm_restore_source), so the first diff
+ * needs no full. */
+void snapshot_session_init(struct snapshot_session *s, const char *origin_dir,
+                           const char *origin_id);
 /* Whether a diff snapshot can be taken now. */
 bool snapshot_session_diff_possible(const struct snapshot_session *s);
 

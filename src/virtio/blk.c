@@ -35,6 +35,7 @@ struct virtio_blk {
     char name[32];
     char serial[VIRTIO_BLK_ID_BYTES + 1];
     struct disk *disk;
+    unsigned index; /* among the VM's disks */
     unsigned nq;
     int kick_fd[VIRTIO_MAX_QUEUES];
     uint64_t kick_buf[VIRTIO_MAX_QUEUES];
@@ -388,6 +389,7 @@ struct virtio_dev *virtio_blk_new(struct guest_mem *mem, const struct vm_disk_co
         return NULL;
     }
     snprintf(b->name, sizeof(b->name), "virtio-blk%u", index);
+    b->index = index;
     pthread_mutex_init(&b->ctl_lock, NULL);
     pthread_cond_init(&b->ctl_cond, NULL);
     b->ctrl_fd = -1;
@@ -473,4 +475,12 @@ fail_early:
     free(b);
     vs_error_prefix(err, "--disk: ");
     return NULL;
+}
+
+struct disk *virtio_blk_disk(struct virtio_dev *d, unsigned *index)
+{
+    if (d->ops != &blk_ops)
+        return NULL;
+    *index = to_blk(d)->index;
+    return to_blk(d)->disk;
 }

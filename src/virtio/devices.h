@@ -4,6 +4,7 @@
 #ifndef VESSEL_VIRTIO_DEVICES_H
 #define VESSEL_VIRTIO_DEVICES_H
 
+#include "block/disk.h"
 #include "util/event_loop.h"
 #include "virtio/virtio.h"
 #include "vm/config.h"
@@ -12,8 +13,13 @@ struct virtio_dev *virtio_rng_new(struct guest_mem *mem, unsigned index, vs_err 
 /* nqueues > 1 gives multi-queue (VIRTIO_BLK_F_MQ). */
 struct virtio_dev *virtio_blk_new(struct guest_mem *mem, const struct vm_disk_config *dc,
                                   unsigned index, unsigned nqueues, vs_err *err);
+/* The disk d serves and its index among the VM's disks; NULL if d is not a
+ * virtio-blk device. */
+struct disk *virtio_blk_disk(struct virtio_dev *d, unsigned *index);
+/* backend_instance: the backend's order among the VM's backends of its
+ * kind (numbers its state section). */
 struct virtio_dev *virtio_net_new(struct guest_mem *mem, const struct vm_net_config *nc,
-                                  unsigned index, vs_err *err);
+                                  unsigned index, unsigned backend_instance, vs_err *err);
 /* backend: "file:PATH" (output only), "socket:PATH" (listening unix socket). */
 struct virtio_dev *virtio_console_new(struct guest_mem *mem, const char *backend,
                                       struct vs_event_loop *loop, unsigned index, vs_err *err);

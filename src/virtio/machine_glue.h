@@ -14,6 +14,7 @@
 #include "vm/config.h"
 
 struct virtio_set; /* all virtio devices of one VM */
+struct virtio_dev;
 
 /* x86: one virtio-pci function per device from cfg (disks, nets, rng,
  * virtio-console, vsock) on the PCI bus; I/O handled on `loop` or device
@@ -32,6 +33,12 @@ int virtio_setup_mmio(const struct vm_config *cfg, struct guest_mem *mem, struct
                       uint64_t base, uint64_t stride, const struct irq_line *irqs, unsigned nslots,
                       struct vs_event_loop *loop, struct virtio_set **out, unsigned *nused,
                       vs_err *err);
+
+/* Call fn for each device, in the order they were added, until it fails
+ * (its return value). NULL s: no device. */
+int virtio_set_foreach(struct virtio_set *s,
+                       int (*fn)(struct virtio_dev *d, void *opaque, vs_err *err), void *opaque,
+                       vs_err *err);
 
 /* Quiesce (finish or record in-flight requests) before a snapshot. */
 int virtio_set_pause(struct virtio_set *s, vs_err *err);

@@ -364,6 +364,19 @@ static int net_queue_eventfd(struct virtio_dev *d, unsigned q)
     return to_net(d)->kick_fd;
 }
 
+/* The host backend's state (user networking's) goes with its device. */
+static int net_save(struct virtio_dev *d, struct state_writer *w, vs_err *err)
+{
+    struct net_backend *be = to_net(d)->be;
+    return be->ops->save ? be->ops->save(be, w, err) : 0;
+}
+
+static int net_load(struct virtio_dev *d, struct state_reader *r, vs_err *err)
+{
+    struct net_backend *be = to_net(d)->be;
+    return be->ops->load ? be->ops->load(be, r, err) : 0;
+}
+
 static const struct virtio_dev_ops net_ops = {
     .queue_notify = net_notify,
     .queue_eventfd = net_queue_eventfd,
@@ -371,11 +384,13 @@ static const struct virtio_dev_ops net_ops = {
     .reset = net_reset,
     .pause = net_pause,
     .resume = net_resume,
+    .save = net_save,
+    .load = net_load,
     .destroy = net_destroy,
 };
 
 struct virtio_dev *virtio_net_new(struct guest_mem *mem, const struct vm_net_config *nc,
-                                  unsigned index, vs_err *err)
+                                  unsigned index, unsigned backend_instance, vs_err *err)
 {
     struct virtio_net *n = calloc(1, sizeof(*n));
     if (!n) {
@@ -387,7 +402,7 @@ struct virtio_dev *virtio_net_new(struct guest_mem *mem, const struct vm_net_con
     pthread_cond_init(&n->ctl_cond, NULL);
     n->kick_fd = -1;
     int ret = nc->kind == VM_NET_TAP ? net_tap_open(nc->tap, &n->be, err)
-                                     : net_slirp_open(nc, &n->be, err);
+                                     : net_slirp_open(nc, backend_instance, &n->be, err);
     uint64_t features = (1ULL << VIRTIO_NET_F_MAC) | (1ULL << VIRTIO_NET_F_MRG_RXBUF) |
                         (1ULL << VIRTIO_NET_F_STATUS);
     if (ret == 0 && n->be->offloads)

@@ -41,9 +41,12 @@ static int create_devices(const struct vm_config *cfg, struct guest_mem *mem,
     for (unsigned i = 0; i < cfg->ndisks; i++)
         if (add(s, virtio_blk_new(mem, &cfg->disks[i], i, nq, err), err) < 0)
             return -1;
-    for (unsigned i = 0; i < cfg->nnets; i++)
-        if (add(s, virtio_net_new(mem, &cfg->nets[i], i, err), err) < 0)
+    for (unsigned i = 0, user = 0; i < cfg->nnets; i++) {
+        const struct vm_net_config *nc = &cfg->nets[i];
+        unsigned instance = nc->kind == VM_NET_TAP ? 0 : user++;
+        if (add(s, virtio_net_new(mem, nc, i, instance, err), err) < 0)
             return -1;
+    }
     if (cfg->rng && add(s, virtio_rng_new(mem, 0, err), err) < 0)
         return -1;
     if (cfg->vconsole && add(s, virtio_console_new(mem, cfg->vconsole, loop, 0, err), err) < 0)
@@ -137,6 +140,16 @@ fail:
     return -1;
 }
 
+int virtio_set_foreach(struct virtio_set *s,
+                       int (*fn)(struct virtio_dev *d, void *opaque, vs_err *err), void *opaque,
+                       vs_err *err)
+{
+    for (unsigned i = 0; s && i < s->n; i++)
+        if (fn(s->devs[i], opaque, err) < 0)
+            return -1;
+    return 0;
+}
+
 int virtio_set_pause(struct virtio_set *s, vs_err *err)
 {
     if (!s || s->paused)
@@ -163,7 +176,8 @@ int virtio_set_save(struct virtio_set *s, struct state_writer *w, vs_err *err)
     if (!s)
         return 0;
     for (unsigned i = 0; i < s->n; i++) {
-        virtio_dev_save(s->devs[i], w, i);
+        if (virtio_dev_save(s->devs[i], w, i, err) < 0)
+            return -1;
         if (s->pci[i])
             virtio_pci_save(s->pci[i], w, i);
         if (s->mmio[i])

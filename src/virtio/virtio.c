@@ -201,7 +201,7 @@ void virtio_config_put_u64(struct virtio_dev *d, uint32_t off, uint64_t v)
  *   u32 nvqs | per queue: u32 num, ready, msix_vector, last_avail, used_idx,
  *   signalled_used, signalled_valid | u64 desc, avail, used
  * Followed by the device's own section(s) from ops->save. */
-void virtio_dev_save(struct virtio_dev *d, struct state_writer *w, uint32_t instance)
+int virtio_dev_save(struct virtio_dev *d, struct state_writer *w, uint32_t instance, vs_err *err)
 {
     char name[64];
     snprintf(name, sizeof(name), "virtio/%s", d->name);
@@ -232,8 +232,9 @@ void virtio_dev_save(struct virtio_dev *d, struct state_writer *w, uint32_t inst
     }
     state_end(w);
     pthread_mutex_unlock(&d->lock);
-    if (d->ops->save)
-        d->ops->save(d, w);
+    if (d->ops->save && d->ops->save(d, w, err) < 0)
+        return -1;
+    return state_writer_status(w, err);
 }
 
 int virtio_dev_load(struct virtio_dev *d, struct state_reader *r, uint32_t instance, vs_err *err)

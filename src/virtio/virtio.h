@@ -62,8 +62,10 @@ struct virtio_dev_ops {
     /* Quiesce for a snapshot: no request in flight after return. */
     void (*pause)(struct virtio_dev *d);
     void (*resume)(struct virtio_dev *d);
-    /* Device-specific state beyond the core's (may be NULL). */
-    void (*save)(struct virtio_dev *d, struct state_writer *w);
+    /* Device-specific state beyond the core's, with what belongs to the
+     * device (its host backend's state) in sections of their own (may be
+     * NULL). */
+    int (*save)(struct virtio_dev *d, struct state_writer *w, vs_err *err);
     int (*load)(struct virtio_dev *d, struct state_reader *r, vs_err *err);
     void (*destroy)(struct virtio_dev *d);
 };
@@ -142,7 +144,7 @@ void virtio_config_put_u64(struct virtio_dev *d, uint32_t off, uint64_t v);
 
 /* Core state (status, features, config, queues) as section
  * "virtio/<name>"; then ops->save. */
-void virtio_dev_save(struct virtio_dev *d, struct state_writer *w, uint32_t instance);
+int virtio_dev_save(struct virtio_dev *d, struct state_writer *w, uint32_t instance, vs_err *err);
 int virtio_dev_load(struct virtio_dev *d, struct state_reader *r, uint32_t instance, vs_err *err);
 
 #endif

@@ -14,6 +14,8 @@
 #include "util/err.h"
 #include "vm/config.h"
 
+struct virtio_set;
+
 struct vm_control {
     void *machine;
     enum vm_arch arch;
@@ -44,8 +46,10 @@ struct vm_control {
     /* A signal the runner took for the VM: SIGINT, SIGTERM, SIGHUP end it
      * (run returns 128 + signo); SIGUSR1 asks for a dump of the vCPUs. */
     void (*host_signal)(void *machine, int signo);
-    /* Room for later: add and remove devices, memory and vCPUs while the
-     * machine runs. */
+    /* The machine's device list (virtio/machine_glue.h), which a snapshot
+     * walks (to freeze the disks); NULL: no devices. Room for later: add
+     * and remove devices, memory and vCPUs while the machine runs. */
+    struct virtio_set *(*devices)(void *machine);
     /* Host CPU features the saved state depends on (x86: CPUID words,
      * XSAVE size); recorded in the snapshot and checked on restore. */
     int (*cpu_features)(void *machine, struct vs_buf *out, vs_err *err);
@@ -57,6 +61,10 @@ struct vm_control {
 struct vm_restore_source {
     struct guest_mem *mem;      /* regions to adopt, already mapped */
     struct state_reader *state; /* device and vCPU sections */
+    /* The snapshot the state came from (absolute directory and id), so the
+     * restored VM's first diff snapshot can name it as its parent; NULL
+     * when unknown. */
+    const char *origin_dir, *origin_id;
 };
 
 #endif

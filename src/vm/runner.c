@@ -129,7 +129,7 @@ int vm_runner_run(const struct vm_machine_ops *type, const struct vm_config *cfg
         goto out;
     if (restore && ctl->load_state(ctl->machine, restore->state, err) < 0)
         goto out;
-    if (cfg->api_sock && api_server_start(cfg->api_sock, ctl, &api, err) < 0)
+    if (cfg->api_sock && api_server_start(cfg->api_sock, ctl, restore, &api, err) < 0)
         goto out;
     attach(&r, ctl);
     if (r.sigfd >= 0 && r.stopfd >= 0 &&

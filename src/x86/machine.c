@@ -807,6 +807,11 @@ static int ctl_fetch_dirty_log(void *machine, unsigned region, uint64_t *bitmap,
     return 0;
 }
 
+static struct virtio_set *ctl_devices(void *machine)
+{
+    return ((struct x86_machine *)machine)->virtio;
+}
+
 static void ctl_request_stop(void *machine)
 {
     x86_machine_request_stop(machine, X86_STOP_QUIT, "stopped by the API");
@@ -875,6 +880,7 @@ static void ctl_init(struct x86_machine *m, const struct vm_config *cfg)
                                  .memory = ctl_memory,
                                  .enable_dirty_log = ctl_enable_dirty_log,
                                  .fetch_dirty_log = ctl_fetch_dirty_log,
+                                 .devices = ctl_devices,
                                  .request_stop = ctl_request_stop,
                                  .cpu_features = ctl_cpu_features,
                                  .console_input = ctl_console_input,
@@ -976,8 +982,9 @@ static void x86_destroy(struct vm_control *ctl)
     machine_destroy(&inst->m);
     state_writer_free(&inst->m.reset_state);
     kernel_image_release(&inst->k);
+    x86_exit_stats_print(inst->m.exit_stats);
+    free(inst->m.exit_stats);
     free(inst);
-    x86_exit_stats_print();
 }
 
 /* vm_machine_ops.create: adopt is a snapshot's memory (NULL for a boot). */
@@ -998,6 +1005,7 @@ static int x86_create(const struct vm_config *cfg, struct guest_mem *adopt,
     memset(&inst->k, 0, sizeof(inst->k));
     inst->k.fd = -1;
     m->console = host->console;
+    m->exit_stats = x86_exit_stats_new();
     state_writer_init(&m->reset_state);
     struct vm_restore_source src = {.mem = adopt};
     if (!adopt) {

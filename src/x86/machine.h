@@ -96,6 +96,7 @@ struct x86_machine {
     struct vm_control ctl;
     /* vCPU and irqchip state right after creation: what a reboot restores. */
     struct state_writer reset_state;
+    struct x86_exit_stats *exit_stats; /* VESSEL_EXIT_STATS, or NULL */
 };
 
 /* vcpu.c */
@@ -115,8 +116,10 @@ int x86_vcpu_save(struct x86_vcpu *v, struct state_writer *w, vs_err *err);
 int x86_vcpu_load(struct x86_vcpu *v, struct state_reader *r, bool reset, vs_err *err);
 /* Install the signal used to kick vCPUs out of KVM_RUN (once). */
 void x86_vcpu_signal_init(void);
-/* With VESSEL_EXIT_STATS=1, print the busiest exit sources to stderr. */
-void x86_exit_stats_print(void);
+/* With VESSEL_EXIT_STATS=1, a machine's exit counters (else NULL; free()
+ * them), and the busiest exit sources printed to stderr. */
+struct x86_exit_stats *x86_exit_stats_new(void);
+void x86_exit_stats_print(struct x86_exit_stats *st);
 
 /* machine.c */
 void x86_machine_request_stop(struct x86_machine *m, enum x86_stop why, const char *fmt, ...)

@@ -39,15 +39,18 @@ static void kick_handler(int sig)
     (void)sig;
 }
 
-void x86_vcpu_signal_init(void)
+static void install_kick_handler(void)
 {
-    static bool done;
-    if (done)
-        return;
     struct sigaction sa = {.sa_handler = kick_handler};
     sigemptyset(&sa.sa_mask);
     sigaction(SIG_VCPU_KICK, &sa, NULL);
-    done = true;
+}
+
+/* A signal's disposition is the process's, not a VM's: installed once. */
+void x86_vcpu_signal_init(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, install_kick_handler);
 }
 
 static int set_cpuid(struct x86_vcpu *v, vs_err *err)
@@ -256,42 +259,39 @@ void x86_vcpu_dump(struct x86_vcpu *v, FILE *f)
 }
 
 /* VESSEL_EXIT_STATS=1: count user-space exits per port / MMIO page and
- * print the busiest at exit (finding what a guest's boot spends exits on). */
-static _Atomic uint32_t *g_port_exits, *g_mmio_exits;
-static uint64_t g_mmio_pages[256];
-static bool g_stats_checked;
+ * print the busiest when the machine goes (finding what a guest's boot
+ * spends exits on). */
+struct x86_exit_stats {
+    _Atomic uint32_t port[65536];
+    _Atomic uint32_t mmio[256];
+    uint64_t mmio_pages[256];
+};
 
-static void stats_init(void)
+struct x86_exit_stats *x86_exit_stats_new(void)
 {
-    if (g_stats_checked)
-        return;
-    g_stats_checked = true;
     const char *e = getenv("VESSEL_EXIT_STATS");
-    if (e && *e && *e != '0') {
-        g_port_exits = calloc(65536, sizeof(*g_port_exits));
-        g_mmio_exits = calloc(256, sizeof(*g_mmio_exits));
-    }
+    return e && *e && *e != '0' ? calloc(1, sizeof(struct x86_exit_stats)) : NULL;
 }
 
-void x86_exit_stats_print(void)
+void x86_exit_stats_print(struct x86_exit_stats *st)
 {
-    if (!g_port_exits)
+    if (!st)
         return;
     for (int round = 0; round < 12; round++) {
         unsigned best = 0;
         uint32_t n = 0;
         for (unsigned p = 0; p < 65536; p++)
-            if (g_port_exits[p] > n)
-                n = g_port_exits[best = p];
+            if (st->port[p] > n)
+                n = st->port[best = p];
         if (!n)
             break;
         fprintf(stderr, "exit stats: port 0x%04x %u\n", best, n);
-        g_port_exits[best] = 0;
+        st->port[best] = 0;
     }
     for (unsigned i = 0; i < 256; i++)
-        if (g_mmio_exits[i])
+        if (st->mmio[i])
             fprintf(stderr, "exit stats: mmio page 0x%llx %u\n",
-                    (unsigned long long)g_mmio_pages[i], (unsigned)g_mmio_exits[i]);
+                    (unsigned long long)st->mmio_pages[i], (unsigned)st->mmio[i]);
 }
 
 static void handle_io(struct x86_vcpu *v)
@@ -299,8 +299,9 @@ static void handle_io(struct x86_vcpu *v)
     struct kvm_run *run = v->run;
     uint8_t *p = (uint8_t *)run + run->io.data_offset;
     unsigned size = run->io.size;
-    if (g_port_exits)
-        g_port_exits[run->io.port]++;
+    struct x86_exit_stats *st = v->m->exit_stats;
+    if (st)
+        st->port[run->io.port]++;
     for (uint32_t i = 0; i < run->io.count; i++, p += size) {
         uint64_t val = 0;
         if (run->io.direction == KVM_EXIT_IO_OUT) {
@@ -318,11 +319,12 @@ static void handle_mmio(struct x86_vcpu *v)
 {
     struct kvm_run *run = v->run;
     unsigned len = run->mmio.len;
-    if (g_mmio_exits) {
+    struct x86_exit_stats *st = v->m->exit_stats;
+    if (st) {
         uint64_t page = run->mmio.phys_addr & ~0xfffULL;
         unsigned h = (unsigned)(page >> 12) % 256;
-        g_mmio_pages[h] = page;
-        g_mmio_exits[h]++;
+        st->mmio_pages[h] = page;
+        st->mmio[h]++;
     }
     if (len > 8)
         len = 8;
@@ -427,7 +429,6 @@ static void *vcpu_thread(void *arg)
 int x86_vcpu_start(struct x86_vcpu *v, vs_err *err)
 {
     x86_vcpu_signal_init();
-    stats_init();
     /* on run_loop's default 1 MiB stack (machine.c), out of THP's reach */
     int e = pthread_create(&v->thread, NULL, vcpu_thread, v);
     if (e) {

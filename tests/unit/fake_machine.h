@@ -8,7 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hw/bus.h"
 #include "snapshot/snapshot.h"
+#include "virtio/devices.h"
+#include "virtio/machine_glue.h"
 #include "vm/control.h"
 
 #define MiB (1024 * 1024)
@@ -22,6 +25,10 @@ struct fake {
     uint32_t counter;
     uint8_t cpu[80];
     size_t cpu_len;
+    /* its devices (fake_machine_plug_disks): a virtio-blk per disk on an
+     * MMIO bus nobody reads */
+    struct io_bus bus;
+    struct virtio_set *devs;
 };
 
 static int f_pause(void *m, vs_err *e)
@@ -86,10 +93,41 @@ static int f_cpu(void *m, struct vs_buf *out, vs_err *e)
     return 0;
 }
 
+static struct virtio_set *f_devices(void *m)
+{
+    return ((struct fake *)m)->devs;
+}
+
+static int f_find_disk0(struct virtio_dev *d, void *opaque, vs_err *e)
+{
+    unsigned i;
+    struct disk *k = virtio_blk_disk(d, &i);
+    if (k && i == 0)
+        *(struct disk **)opaque = k;
+    return 0;
+}
+
+/* A virtio-blk device for each disk of the fake's config (which opens it);
+ * returns disk 0 as the device holds it. */
+static inline struct disk *fake_machine_plug_disks(struct fake *f)
+{
+    static const struct irq_line irqs[8];
+    vs_err err;
+    unsigned used;
+    assert_int_equal(virtio_setup_mmio(&f->cfg, &f->mem, &f->bus, 0x10000000, 0x1000, irqs, 8, NULL,
+                                       &f->devs, &used, &err),
+                     0);
+    struct disk *d0 = NULL;
+    assert_int_equal(virtio_set_foreach(f->devs, f_find_disk0, &d0, &err), 0);
+    assert_non_null(d0);
+    return d0;
+}
+
 static void fake_machine_init(struct fake *f, struct vm_control *c)
 {
     memset(f, 0, sizeof(*f));
     guest_mem_init(&f->mem);
+    io_bus_init(&f->bus, "fake-mmio");
     vs_err err;
     assert_int_equal(guest_mem_add_anon(&f->mem, 0, 4 * MiB, &err), 0);
     assert_int_equal(guest_mem_add_anon(&f->mem, 1ULL << 30, 2 * MiB, &err), 0);
@@ -108,6 +146,7 @@ static void fake_machine_init(struct fake *f, struct vm_control *c)
                              .enable_dirty_log = f_enable,
                              .fetch_dirty_log = f_fetch,
                              .cpu_features = f_cpu,
+                             .devices = f_devices,
                              .request_stop = f_stop};
     /* guest writes: a few pages in each region */
     memset(f->mem.regions[0].hva + 8192, 0x11, 4096);
@@ -118,6 +157,8 @@ static void fake_machine_init(struct fake *f, struct vm_control *c)
 
 static void fake_machine_free(struct fake *f)
 {
+    virtio_set_destroy(f->devs);
+    io_bus_destroy(&f->bus);
     guest_mem_destroy(&f->mem);
     vm_config_free(&f->cfg);
 }

@@ -31,7 +31,7 @@ static int setup(void **state)
     snprintf(sock, sizeof(sock), "%s/api.sock", dir);
     fake_machine_init(&fk, &ctl);
     vs_err err;
-    if (api_server_start(sock, &ctl, &srv, &err) < 0) {
+    if (api_server_start(sock, &ctl, NULL, &srv, &err) < 0) {
         fprintf(stderr, "%s\n", err.msg);
         return -1;
     }
@@ -149,7 +149,7 @@ static void socket_in_use_and_stale(void **state)
     vs_err err;
     struct api_server *s2;
     /* a live server owns it */
-    assert_int_equal(api_server_start(sock, &ctl, &s2, &err), -1);
+    assert_int_equal(api_server_start(sock, &ctl, NULL, &s2, &err), -1);
     assert_non_null(strstr(err.msg, "another VM"));
     /* a stale socket file (nobody listening) is replaced */
     char stale[700];
@@ -159,7 +159,7 @@ static void socket_in_use_and_stale(void **state)
     strcpy(sa.sun_path, stale);
     assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
     close(fd);
-    assert_int_equal(api_server_start(stale, &ctl, &s2, &err), 0);
+    assert_int_equal(api_server_start(stale, &ctl, NULL, &s2, &err), 0);
     api_server_stop(s2);
     /* the client says clearly when nobody answers */
     json_t *r;

@@ -22,6 +22,7 @@ static struct fake fk;
 static struct vm_control fctl;
 static int created, destroyed, ran, loaded;
 static char sock[600];
+static const char *expect_origin; /* a restore's snapshot, as GET /vm names it */
 
 static int fk_load(void *m, struct state_reader *r, vs_err *e)
 {
@@ -74,6 +75,13 @@ static int fake_run(struct vm_control *ctl, vs_err *err)
     r = req("GET", "/vm");
     assert_string_equal(state_of(r), "paused");
     assert_string_equal(json_string_value(json_object_get(r, "arch")), "x86_64");
+    json_t *last = json_object_get(r, "last_snapshot");
+    if (expect_origin) {
+        assert_string_equal(json_string_value(json_object_get(last, "path")), expect_origin);
+        assert_true(json_is_true(json_object_get(last, "diff_possible")));
+    } else {
+        assert_null(last);
+    }
     json_decref(r);
     r = req("PUT", "/vm/resume");
     assert_string_equal(state_of(r), "running");
@@ -105,6 +113,7 @@ static void reset_counts(void)
 {
     created = destroyed = ran = loaded = 0;
     sock[0] = 0;
+    expect_origin = NULL;
 }
 
 static void registry(void **state)
@@ -202,6 +211,23 @@ static void runner_restore(void **state)
     assert_int_equal(loaded, 1);
     assert_int_equal(ran, 1);
     assert_int_equal(destroyed, 1);
+
+    /* with the control API: the restored VM's snapshots start from the one
+     * it came from (no process-wide record of it) */
+    reset_counts();
+    char dir[] = "/tmp/vessel-runner-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    snprintf(sock, sizeof(sock), "%s/api.sock", dir);
+    cfg.api_sock = strdup(sock);
+    guest_mem_init(&mem);
+    assert_int_equal(guest_mem_add_anon(&mem, 0, 2 * MiB, &err), 0);
+    assert_int_equal(state_reader_init(&r, w.buf.data, w.buf.len, &err), 0);
+    src = (struct vm_restore_source){
+        .mem = &mem, .state = &r, .origin_dir = "/snapshots/base", .origin_id = "0123abcd"};
+    expect_origin = "/snapshots/base";
+    assert_int_equal(vm_runner_run(&fake_type, &cfg, &src, &err), 7);
+    assert_int_equal(loaded, 1);
+    rmdir(dir);
     vm_config_free(&cfg);
     state_writer_free(&w);
 }

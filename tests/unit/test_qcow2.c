@@ -333,13 +333,13 @@ static void push_overlay_freezes(void **state)
     memset(model, 0xa1, 70000);
     dwrite(d, 0, model, 70000);
     write_model(p("frozen.raw"), model, size);
-    assert_int_equal(qcow2_push_overlay(p("live.qcow2"), p("next.qcow2"), &err), 0);
+    assert_int_equal(disk_push_overlay(d, p("next.qcow2"), &err), 0);
     assert_string_equal(d->path + strlen(d->path) - 10, "next.qcow2");
     memset(model + 65536, 0xb2, 100000);
     dwrite(d, 65536, model + 65536, 100000);
     assert_reads_as(d, model, size);
     /* a second layer on top works the same way */
-    assert_int_equal(qcow2_push_overlay(p("next.qcow2"), p("next2.qcow2"), &err), 0);
+    assert_int_equal(disk_push_overlay(d, p("next2.qcow2"), &err), 0);
     memset(model + MiB, 0xc3, 5000);
     dwrite(d, MiB, model + MiB, 5000);
     assert_reads_as(d, model, size);
@@ -350,9 +350,16 @@ static void push_overlay_freezes(void **state)
                      0);
     assert_int_equal(sh("qemu-img compare -q %s %s", p("live.qcow2"), p("frozen.raw")), 0);
     assert_int_equal(sh("qemu-img compare -q %s %s", p("next2.qcow2"), p("top.raw")), 0);
-    /* only open writable qcow2 images can be frozen */
-    assert_int_equal(qcow2_push_overlay(p("live.qcow2"), p("x.qcow2"), &err), -1);
-    assert_non_null(strstr(err.msg, "not an open writable qcow2"));
+    /* only writable qcow2 images can be frozen */
+    assert_int_equal(qcow2_open(p("live.qcow2"), true, VM_CACHE_WRITEBACK, &d, &err), 0);
+    assert_int_equal(disk_push_overlay(d, p("x.qcow2"), &err), -1);
+    assert_non_null(strstr(err.msg, "not a writable qcow2"));
+    disk_close(d);
+    assert_int_equal(raw_open(p("frozen.raw"), false, VM_CACHE_WRITEBACK, &d, &err), 0);
+    assert_int_equal(disk_push_overlay(d, p("x.qcow2"), &err), -1);
+    assert_non_null(strstr(err.msg, "not a writable qcow2"));
+    disk_close(d);
+    assert_int_not_equal(access(p("x.qcow2"), F_OK), 0);
     free(model);
 }
 

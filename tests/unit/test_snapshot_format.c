@@ -309,9 +309,10 @@ static void disk_layer_snapshot(void **state)
 {
     vs_err err;
     assert_int_equal(qcow2_create(p("vm.qcow2"), 1 * MiB, NULL, NULL, &err), 0);
-    struct disk *d;
-    assert_int_equal(qcow2_open(p("vm.qcow2"), false, VM_CACHE_WRITEBACK, &d, &err), 0);
     assert_int_equal(vm_config_add_disk(&fk.cfg, p("vm.qcow2"), &err), 0);
+    /* the machine's virtio-blk device holds the disk: the snapshot finds it
+     * in the machine's device list */
+    struct disk *d = fake_machine_plug_disks(&fk);
     uint8_t buf[4096];
     memset(buf, 1, sizeof(buf));
     struct iovec v = {buf, sizeof(buf)};
@@ -332,7 +333,6 @@ static void disk_layer_snapshot(void **state)
     assert_int_equal(disk_write(d, 8192, &v, 1), 0);
     assert_int_equal(snapshot_image_open(p("nodisk"), -1, &img, &err), -1);
     assert_non_null(strstr(err.msg, "changed since the snapshot"));
-    disk_close(d);
     snapshot_session_free(&s);
 }
 

@@ -47,7 +47,7 @@ static int setup(void **state)
     snprintf(fwd, sizeof(fwd), "tcp:127.0.0.1:%d-:22", x->port);
     struct vm_net_config nc = {.kind = VM_NET_USER, .nhostfwd = 1, .hostfwd = {fwd}};
     vs_err err;
-    struct virtio_dev *d = virtio_net_new(&x->f.mem, &nc, 0, &err);
+    struct virtio_dev *d = virtio_net_new(&x->f.mem, &nc, 0, 0, &err);
     if (!d) {
         fprintf(stderr, "%s\n", err.msg);
         return -1;

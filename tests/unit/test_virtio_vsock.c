@@ -255,9 +255,9 @@ static void restore_sends_transport_reset_event(void **state)
     fd_add(f, 2, &b, 1);
     struct state_writer w;
     state_writer_init(&w);
-    virtio_dev_save(f->dev, &w, 0);
-    struct state_reader r;
     vs_err err;
+    assert_int_equal(virtio_dev_save(f->dev, &w, 0, &err), 0);
+    struct state_reader r;
     assert_int_equal(state_reader_init(&r, w.buf.data, w.buf.len, &err), 0);
     assert_int_equal(virtio_dev_load(f->dev, &r, 0, &err), 0);
     state_writer_free(&w);

@@ -390,8 +390,8 @@ static void save_load_round_trip(void **state)
 
     struct state_writer w;
     state_writer_init(&w);
-    virtio_dev_save(f->dev, &w, 0);
     vs_err err;
+    assert_int_equal(virtio_dev_save(f->dev, &w, 0, &err), 0);
     assert_int_equal(state_writer_status(&w, &err), 0);
 
     /* a fresh device on the same memory continues where the old one was */
@@ -415,8 +415,8 @@ static void load_rejects_other_device(void **state)
     struct fake_driver *f = ready(state, 0);
     struct state_writer w;
     state_writer_init(&w);
-    virtio_dev_save(f->dev, &w, 0);
     vs_err err;
+    assert_int_equal(virtio_dev_save(f->dev, &w, 0, &err), 0);
     struct state_reader r;
     assert_int_equal(state_reader_init(&r, w.buf.data, w.buf.len, &err), 0);
     assert_int_equal(virtio_dev_load(f->dev, &r, 1, &err), -1); /* wrong instance */
