@@ -45,6 +45,26 @@ static json_t *call(const char *method, const char *path, json_t *body)
 
 static void split_ref(const char *ref, char *name, size_t n, const char **snap);
 
+/* A path segment percent-encoded (RFC 3986 unreserved characters kept), so
+ * a name can never add a query or another segment to the request. Returns
+ * a static buffer per slot (two names may be needed in one URL). */
+static const char *seg(const char *s, int slot)
+{
+    static char buf[2][3 * 256 + 1];
+    char *o = buf[slot & 1];
+    size_t n = 0;
+    for (; *s && n + 3 < sizeof(buf[0]); s++) {
+        unsigned char c = (unsigned char)*s;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            c == '-' || c == '.' || c == '_' || c == '~')
+            o[n++] = (char)c;
+        else
+            n += (size_t)sprintf(o + n, "%%%02X", c);
+    }
+    o[n] = 0;
+    return o;
+}
+
 enum format { FMT_TABLE, FMT_JSON, FMT_CSV, FMT_YAML };
 
 static int parse_format(const char *s, enum format *f)
@@ -235,7 +255,7 @@ int cmd_info(int argc, char **argv)
     if (need_args(argc, 2, "info NAME") < 0)
         return 2;
     char path[512];
-    snprintf(path, sizeof(path), "/1.0/instances/%s", argv[1]);
+    snprintf(path, sizeof(path), "/1.0/instances/%s", seg(argv[1], 0));
     json_t *j = call("GET", path, NULL);
     if (!j)
         return 1;
@@ -279,7 +299,7 @@ int cmd_instance_state(int argc, char **argv)
     int rc = 0;
     for (int i = optind; i < argc; i++) {
         char path[512];
-        snprintf(path, sizeof(path), "/1.0/instances/%s/state", argv[i]);
+        snprintf(path, sizeof(path), "/1.0/instances/%s/state", seg(argv[i], 0));
         json_t *resp = call("PUT", path, req);
         if (!resp)
             rc = 1;
@@ -310,9 +330,11 @@ int cmd_delete(int argc, char **argv)
         const char *snap;
         split_ref(argv[i], name, sizeof(name), &snap);
         if (snap)
-            snprintf(path, sizeof(path), "/1.0/instances/%s/snapshots/%s", name, snap);
+            snprintf(path, sizeof(path), "/1.0/instances/%s/snapshots/%s", seg(name, 0),
+                     seg(snap, 1));
         else
-            snprintf(path, sizeof(path), "/1.0/instances/%s%s", argv[i], force ? "?force=1" : "");
+            snprintf(path, sizeof(path), "/1.0/instances/%s%s", seg(argv[i], 0),
+                     force ? "?force=1" : "");
         json_t *resp = call("DELETE", path, NULL);
         if (!resp)
             rc = 1;
@@ -458,7 +480,7 @@ int cmd_image(int argc, char **argv)
         if (need_args(argc, 3, "image delete ALIAS|FINGERPRINT") < 0)
             return 2;
         char path[512];
-        snprintf(path, sizeof(path), "/1.0/images/%s", argv[2]);
+        snprintf(path, sizeof(path), "/1.0/images/%s", seg(argv[2], 0));
         json_t *resp = call("DELETE", path, NULL);
         json_decref(resp);
         return resp ? 0 : 1;
@@ -558,7 +580,7 @@ int cmd_exec(int argc, char **argv)
         json_array_append_new(cmd, json_string(argv[i]));
     json_t *req = json_pack("{s:o}", "command", cmd);
     char path[512];
-    snprintf(path, sizeof(path), "/1.0/instances/%s/exec", name);
+    snprintf(path, sizeof(path), "/1.0/instances/%s/exec", seg(name, 0));
     json_t *resp = call("POST", path, req);
     json_decref(req);
     if (!resp)
@@ -608,7 +630,7 @@ int cmd_snapshot(int argc, char **argv)
         return 2;
     }
     char path[512];
-    snprintf(path, sizeof(path), "/1.0/instances/%s/snapshots", argv[1]);
+    snprintf(path, sizeof(path), "/1.0/instances/%s/snapshots", seg(argv[1], 0));
     json_t *req = argc == 3 ? json_pack("{s:s}", "name", argv[2]) : json_object();
     json_t *snap = operation_result(call("POST", path, req));
     json_decref(req);
@@ -628,7 +650,8 @@ int cmd_restore(int argc, char **argv)
         return 2;
     }
     char path[512];
-    snprintf(path, sizeof(path), "/1.0/instances/%s/snapshots/%s/restore", argv[1], argv[2]);
+    snprintf(path, sizeof(path), "/1.0/instances/%s/snapshots/%s/restore", seg(argv[1], 0),
+             seg(argv[2], 1));
     json_t *resp = call("POST", path, NULL);
     json_decref(resp);
     return resp ? 0 : 1;
@@ -643,7 +666,7 @@ int cmd_copy(int argc, char **argv)
     char src[256], path[512];
     const char *snap;
     split_ref(argv[1], src, sizeof(src), &snap);
-    snprintf(path, sizeof(path), "/1.0/instances/%s/copy", src);
+    snprintf(path, sizeof(path), "/1.0/instances/%s/copy", seg(src, 0));
     json_t *req = json_pack("{s:s, s:s?}", "name", argv[2], "snapshot", snap);
     json_t *inst = operation_result(call("POST", path, req));
     json_decref(req);
@@ -677,7 +700,7 @@ int cmd_publish(int argc, char **argv)
     char name[256], path[512];
     const char *snap;
     split_ref(ref, name, sizeof(name), &snap);
-    snprintf(path, sizeof(path), "/1.0/instances/%s/publish", name);
+    snprintf(path, sizeof(path), "/1.0/instances/%s/publish", seg(name, 0));
     json_t *req = json_pack("{s:s?, s:s?}", "alias", alias, "snapshot", snap);
     json_t *img = operation_result(call("POST", path, req));
     json_decref(req);
@@ -701,7 +724,7 @@ int cmd_config(int argc, char **argv)
     }
     const char *verb = argv[1], *name = argv[2];
     char path[512];
-    snprintf(path, sizeof(path), "/1.0/instances/%s", name);
+    snprintf(path, sizeof(path), "/1.0/instances/%s", seg(name, 0));
     if (!strcmp(verb, "show") || !strcmp(verb, "get")) {
         if ((!strcmp(verb, "get") && argc != 4) || (!strcmp(verb, "show") && argc != 3)) {
             fputs(usage, stderr);
@@ -754,7 +777,7 @@ int cmd_config(int argc, char **argv)
             json_object_set_new(changes, argv[i], json_null());
         }
     }
-    snprintf(path, sizeof(path), "/1.0/instances/%s/config", name);
+    snprintf(path, sizeof(path), "/1.0/instances/%s/config", seg(name, 0));
     json_t *resp = call("PUT", path, changes);
     json_decref(changes);
     if (!resp)
@@ -867,7 +890,7 @@ int cmd_trust(int argc, char **argv)
     }
     if (!strcmp(argv[1], "remove") && argc == 3) {
         char path[256];
-        snprintf(path, sizeof(path), "/1.0/certificates/%s", argv[2]);
+        snprintf(path, sizeof(path), "/1.0/certificates/%s", seg(argv[2], 0));
         json_t *r = call("DELETE", path, NULL);
         json_decref(r);
         return r ? 0 : 1;
@@ -918,7 +941,7 @@ int cmd_console(int argc, char **argv)
     long long off = 0;
     for (;;) {
         char path[512];
-        snprintf(path, sizeof(path), "/1.0/instances/%s/console?offset=%lld", name, off);
+        snprintf(path, sizeof(path), "/1.0/instances/%s/console?offset=%lld", seg(name, 0), off);
         json_t *r = call("GET", path, NULL);
         if (!r)
             return 1;

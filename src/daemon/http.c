@@ -184,6 +184,52 @@ static enum MHD_Result start_instance_op(struct call *k, const char *kind, opera
     return reply(k->c, MHD_HTTP_ACCEPTED, op);
 }
 
+/* How much of buf[0..n) ends on a character boundary (a UTF-8 sequence
+ * cut by the end of the read is left out). */
+static size_t utf8_complete(const char *buf, size_t n)
+{
+    size_t i = n, back = 0;
+    while (i > 0 && back < 3 && ((unsigned char)buf[i - 1] & 0xc0) == 0x80) {
+        i--;
+        back++;
+    }
+    if (i == 0)
+        return n;
+    unsigned char lead = (unsigned char)buf[i - 1];
+    size_t need = lead >= 0xf0 ? 4 : lead >= 0xe0 ? 3 : lead >= 0xc0 ? 2 : 1;
+    return need > back + 1 ? i - 1 : n;
+}
+
+/* A copy of buf with every invalid UTF-8 sequence replaced by U+FFFD. */
+static char *utf8_sanitize(const char *buf, size_t n)
+{
+    char *out = malloc(n * 3 + 1);
+    size_t o = 0;
+    for (size_t i = 0; out && buf && i < n;) {
+        unsigned char c = (unsigned char)buf[i];
+        size_t len = c < 0x80             ? 1
+                     : (c & 0xe0) == 0xc0 ? 2
+                     : (c & 0xf0) == 0xe0 ? 3
+                     : (c & 0xf8) == 0xf0 ? 4
+                                          : 0;
+        bool ok = len > 0 && i + len <= n && !(len == 2 && c < 0xc2);
+        for (size_t k = 1; ok && k < len; k++)
+            ok = ((unsigned char)buf[i + k] & 0xc0) == 0x80;
+        if (ok && c != 0) {
+            memcpy(out + o, buf + i, len);
+            o += len;
+            i += len;
+        } else {
+            memcpy(out + o, "\xef\xbf\xbd", 3);
+            o += 3;
+            i++;
+        }
+    }
+    if (out)
+        out[o] = 0;
+    return out;
+}
+
 /* GET /1.0/instances/{name}/console?offset=N: the console log from byte N
  * (at most 1 MiB), and where it ends, so a client can follow it. */
 static enum MHD_Result get_instance_console(struct call *k)
@@ -212,10 +258,15 @@ static enum MHD_Result get_instance_console(struct call *k)
             n = fread(buf, 1, want, f);
         fclose(f);
     }
-    json_t *j = json_pack("{s:s%, s:I}", "log", buf ? buf : "", n, "end", (json_int_t)(off + n));
+    /* JSON wants UTF-8: a character cut at the end is left for the next
+     * read, and bytes that are not UTF-8 become U+FFFD */
+    size_t keep = utf8_complete(buf, n);
+    char *text = utf8_sanitize(buf, keep);
+    json_t *j = json_pack("{s:s, s:I}", "log", text ? text : "", "end", (json_int_t)(off + keep));
+    if (!j) /* what jansson still refuses (a surrogate, an overlong form) */
+        j = json_pack("{s:s, s:I}", "log", "\xef\xbf\xbd", "end", (json_int_t)(off + keep));
+    free(text);
     free(buf);
-    if (!j) /* not UTF-8: hand it over byte for byte as Latin-1 would be wrong; say so */
-        j = json_pack("{s:s, s:I}", "log", "", "end", (json_int_t)(off + n));
     return reply(k->c, MHD_HTTP_OK, j);
 }
 

@@ -528,6 +528,9 @@ static int vsock_load(struct virtio_dev *d, struct state_reader *r, vs_err *err)
     struct virtio_vsock *v = to_vs(d);
     pthread_mutex_lock(&d->lock);
     v->reset_event = true;
+    /* the generic load brought back the snapshot's config space; a clone
+     * (or a restore with --vsock) has a CID of its own */
+    virtio_config_put_u64(&v->dev, 0, v->cid);
     pthread_mutex_unlock(&d->lock);
     return 0;
 }

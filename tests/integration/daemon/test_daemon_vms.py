@@ -256,10 +256,6 @@ def test_exec_in_a_riscv64_vm(daemon, rv_guest_files):
     daemon.cli("delete", "--force", "rv", check=True)
 
 
-@pytest.mark.xfail(strict=True, reason="virtio-vsock's load brings back the snapshot's config "
-                   "space, so a clone's guest keeps the old CID and answers from it, and the "
-                   "bridge (on the new CID) drops the answer: src/virtio/vsock.c vsock_load must "
-                   "put v->cid back into the config after the generic load")
 def test_exec_in_a_clone_of_a_running_riscv64_vm(daemon, rv_guest_files):
     """A copy of a running VM is a clone of its state with a CID of its own;
     the agent that was listening answers in the clone, on the clone's socket."""
