@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <net/if.h>
+#include <net/route.h>
 #include <netinet/in.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -87,8 +88,48 @@ static void mount_blk(void)
     umount("/mnt");
 }
 
+static void eth0_config(const char *addr, const char *mask);
+
 /* Give eth0 ADDR/24 and bring it up (there is no DHCP client). */
 static void eth0_up(const char *addr)
+{
+    eth0_config(addr, "255.255.255.0");
+}
+
+/* vessel.ip=ADDR/PREFIX,GATEWAY (the management daemon's network): the
+ * address, the route to the rest of the world through the gateway. */
+static void net_from_cmdline(void)
+{
+    const char *p = strstr(cmdline, "vessel.ip=");
+    if (!p || (p != cmdline && p[-1] != ' '))
+        return;
+    char addr[32] = "", gw[32] = "";
+    int prefix = 24;
+    if (sscanf(p + 10, "%31[0-9.]/%d,%31[0-9.]", addr, &prefix, gw) < 2 || prefix < 1 ||
+        prefix > 32) {
+        printf("net: cannot read %s\n", p);
+        return;
+    }
+    struct in_addr m = {htonl(prefix == 32 ? 0xffffffffu : ~(0xffffffffu >> prefix))};
+    char mask[32];
+    inet_ntop(AF_INET, &m, mask, sizeof(mask));
+    eth0_config(addr, mask);
+    if (!gw[0])
+        return;
+    struct rtentry rt = {0};
+    struct sockaddr_in *dst = (struct sockaddr_in *)&rt.rt_dst;
+    struct sockaddr_in *via = (struct sockaddr_in *)&rt.rt_gateway;
+    struct sockaddr_in *msk = (struct sockaddr_in *)&rt.rt_genmask;
+    dst->sin_family = via->sin_family = msk->sin_family = AF_INET;
+    inet_pton(AF_INET, gw, &via->sin_addr);
+    rt.rt_flags = RTF_UP | RTF_GATEWAY;
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    if (ioctl(s, SIOCADDRT, &rt) < 0)
+        printf("net: default route via %s: %s\n", gw, strerror(errno));
+    close(s);
+}
+
+static void eth0_config(const char *addr, const char *mask)
 {
     int s = socket(AF_INET, SOCK_DGRAM, 0);
     struct ifreq ifr = {0};
@@ -98,7 +139,7 @@ static void eth0_up(const char *addr)
     inet_pton(AF_INET, addr, &sin->sin_addr);
     if (ioctl(s, SIOCSIFADDR, &ifr) < 0)
         printf("net: SIOCSIFADDR: %s\n", strerror(errno));
-    inet_pton(AF_INET, "255.255.255.0", &sin->sin_addr);
+    inet_pton(AF_INET, mask, &sin->sin_addr);
     if (ioctl(s, SIOCSIFNETMASK, &ifr) < 0)
         printf("net: SIOCSIFNETMASK: %s\n", strerror(errno));
     ioctl(s, SIOCGIFFLAGS, &ifr);
@@ -302,6 +343,7 @@ int main(void)
     printf("VESSEL-RISCV-READY cpus=%d root=%s uptime=%ld.%03lds\n", online_cpus(), root,
            (long)up.tv_sec, up.tv_nsec / 1000000);
     fflush(stdout);
+    net_from_cmdline();
     if (has_arg("vessel.blk"))
         mount_blk();
     if (has_arg("vessel.poweroff"))

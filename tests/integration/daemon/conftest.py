@@ -108,3 +108,15 @@ def busybox_tarball(tmp_path_factory) -> Path:
 def busybox(daemon, busybox_tarball):
     daemon.cli("image", "import", busybox_tarball, "--alias", "busybox", check=True)
     return "busybox"
+
+
+@pytest.fixture(scope="session")
+def rv_guest_files():
+    cache = Path(os.environ.get("VESSEL_CACHE", Path.home() / ".cache/vessel"))
+    env = dict(os.environ, VESSEL_GUEST_DIR=str(cache / "guest"))
+    p = subprocess.run([str(Path(__file__).resolve().parents[3] / "guest/build-riscv64.sh")], env=env, capture_output=True,
+                       text=True, timeout=1500)
+    if p.returncode != 0:
+        pytest.fail(f"guest/build-riscv64.sh failed:\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
+    d = cache / "guest/riscv64"
+    return d / "vmlinuz", d / "initrd.img"

@@ -79,3 +79,42 @@ def test_a_bad_network_spec_is_refused(daemon):
         daemon.start()
     daemon.network = "none"
     daemon.start()
+
+
+def test_a_riscv64_vm_and_a_container_on_one_bridge(daemon, busybox, netns, rv_guest_files):
+    """A VM gets a tap on the bridge and its address through vessel.ip=; it
+    and a container answer on their addresses inside the namespace."""
+    kernel, initrd = rv_guest_files
+    daemon.kill(signal.SIGTERM)
+    daemon.netns, daemon.network = netns, "vbr1:10.99.8.1/24"
+    daemon.start()
+    try:
+        daemon.cli("image", "import", "--vm", "--arch", "riscv64", "--kernel", kernel, "--initrd",
+                   initrd, "--alias", "rv", check=True)
+        daemon.cli("launch", "rv", "vm1", check=True)
+        daemon.cli("launch", busybox, "ct1", "-c", "command=sleep 1000", check=True)
+        insts = daemon.list()
+        vm_ip = insts["vm1"]["config"]["volatile.ipv4"]
+        ct_ip = insts["ct1"]["config"]["volatile.ipv4"]
+        # the VM's side, seen from inside it through the agent
+        out = daemon.cli("exec", "vm1", "--", "cat", "/proc/net/route", timeout=120,
+                         check=True).stdout
+        assert "eth0" in out
+        for ip in (vm_ip, ct_ip):
+            p = subprocess.run(["ip", "netns", "exec", netns, "ping", "-c", "1", "-W", "5", ip],
+                               capture_output=True, text=True, timeout=60)
+            assert p.returncode == 0, (ip, p.stdout, p.stderr)
+        table = daemon.cli("list", check=True).stdout
+        assert vm_ip in table and ct_ip in table
+    finally:
+        for n in list(daemon.list()):
+            daemon.cli("delete", "--force", n)
+        daemon.kill(signal.SIGTERM)
+        pidfile = daemon.state / "network/dnsmasq.pid"
+        if pidfile.exists():
+            try:
+                os.kill(int(pidfile.read_text()), signal.SIGTERM)
+            except (ProcessLookupError, ValueError):
+                pass
+        daemon.netns, daemon.network = None, "none"
+        daemon.start()

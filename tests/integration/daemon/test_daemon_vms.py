@@ -13,18 +13,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 
 
-@pytest.fixture(scope="session")
-def rv_guest_files():
-    cache = Path(os.environ.get("VESSEL_CACHE", Path.home() / ".cache/vessel"))
-    env = dict(os.environ, VESSEL_GUEST_DIR=str(cache / "guest"))
-    p = subprocess.run([str(ROOT / "guest/build-riscv64.sh")], env=env, capture_output=True,
-                       text=True, timeout=1500)
-    if p.returncode != 0:
-        pytest.fail(f"guest/build-riscv64.sh failed:\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}")
-    d = cache / "guest/riscv64"
-    return d / "vmlinuz", d / "initrd.img"
-
-
 def wait_console(daemon, name, text, timeout=120):
     log = daemon.state / "instances" / name / "console.log"
     end = time.time() + timeout
