@@ -46,8 +46,9 @@ struct daemon {
     char *busy[DAEMON_MAX_BUSY];
     struct http_server *http, *https;
     struct daemon_network net;
-    int lock_fd;                /* flock on STATE/vesseld.lock: one daemon per state dir */
-    pthread_mutex_t alloc_lock; /* addresses, clone indexes, image use: taken and recorded at once */
+    int lock_fd; /* flock on STATE/vesseld.lock: one daemon per state dir */
+    pthread_mutex_t
+        alloc_lock; /* addresses, clone indexes, image use: taken and recorded at once */
     int last_clone_index;
     int stop_fd; /* eventfd: SIGTERM/SIGINT */
 };
@@ -125,6 +126,9 @@ int instance_validate_name(const char *name, vs_err *err);
  * guest/build-<arch>.sh). Runs as operation op_id (progress in bytes). */
 json_t *image_import(struct daemon *d, json_t *req, const char *op_id, vs_err *err);
 json_t *image_list(struct daemon *d, vs_err *err);
+/* What can be told of an import request before it starts (type, alias,
+ * the source files): 400/404/409 at once instead of a failed operation. */
+int image_import_check(struct daemon *d, json_t *req, vs_err *err);
 /* Make the prepared directory dir (under STATE/images) the image fp. */
 json_t *image_adopt(struct daemon *d, const char *dir, const char *type, const char *arch,
                     const char *alias, json_t *props, const char *fp, long long size, vs_err *err);

@@ -31,6 +31,7 @@
 
 #define RECORD_MAX (1024 * 1024)
 #define ACCEPT_TIMEOUT_MS 30000
+#define RECORD_TIMEOUT_S 600
 
 /* argv from the request's "command" (an array of strings). */
 static char **command_argv(json_t *cmd, vs_err *err)
@@ -176,9 +177,21 @@ static json_t *record(struct daemon *d, const char *name, bool vm, char **argv, 
     size_t len[2] = {0, 0};
     struct pollfd p[2] = {{.fd = out[0], .events = POLLIN}, {.fd = errp[0], .events = POLLIN}};
     int open_n = 2;
+    /* a command that keeps its output open forever does not hold the
+     * request forever: RECORD_TIMEOUT_S, then it is killed */
+    long long deadline = daemon_now_ms() + RECORD_TIMEOUT_S * 1000LL;
+    bool timed_out = false;
     while (open_n > 0 && buf[0] && buf[1]) {
-        if (poll(p, 2, -1) < 0 && errno != EINTR)
+        long long left = deadline - daemon_now_ms();
+        int r = left > 0 ? poll(p, 2, (int)(left > 1000 ? 1000 : left)) : 0;
+        if (r < 0 && errno != EINTR)
             break;
+        if (r == 0 && daemon_now_ms() >= deadline) {
+            timed_out = true;
+            kill(-child, SIGKILL); /* the runner's session: it and what it started */
+            kill(child, SIGKILL);
+            break;
+        }
         for (int i = 0; i < 2; i++) {
             if (p[i].fd < 0 || !p[i].revents)
                 continue;
@@ -202,11 +215,16 @@ static json_t *record(struct daemon *d, const char *name, bool vm, char **argv, 
     while (waitpid(child, &status, 0) < 0 && errno == EINTR)
         ;
     json_t *r = NULL;
-    if (buf[0] && buf[1])
+    if (timed_out) {
+        vs_error(err, ETIMEDOUT,
+                 "the command ran longer than %d s (use exec without "
+                 "record_output for long commands)",
+                 RECORD_TIMEOUT_S);
+    } else if (buf[0] && buf[1])
         r = json_pack("{s:i, s:s%, s:s%}", "exit_code",
                       WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status), "stdout",
                       buf[0], len[0], "stderr", buf[1], len[1]);
-    if (!r)
+    if (!r && !timed_out)
         vs_error(err, ENOMEM, "out of memory (or output that is not UTF-8)");
     free(buf[0]);
     free(buf[1]);
@@ -248,14 +266,36 @@ json_t *instance_exec(struct daemon *d, const char *name, json_t *req, vs_err *e
         out = record(d, name, vm, argv, err);
         goto out;
     }
-    char path[4300];
+    /* The one-shot socket sits next to the daemon's own (a directory its
+     * users reach) and belongs to the caller alone. Over HTTPS there is no
+     * local caller to hand fds over: only record_output works there. */
+    json_t *uid = json_object_get(req, "caller_uid"), *gid = json_object_get(req, "caller_gid");
+    if (!uid) {
+        vs_error(err, EINVAL,
+                 "exec with the caller's own stdin/stdout needs the local socket; "
+                 "over HTTPS use \"record_output\": true");
+        goto out;
+    }
+    char path[4300], dir[4200];
+    snprintf(dir, sizeof(dir), "%s", d->socket_path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = 0;
+    else
+        snprintf(dir, sizeof(dir), ".");
     static unsigned counter;
-    snprintf(path, sizeof(path), "%s/instances/%s/exec-%d-%u.sock", d->state_dir, name, getpid(),
+    snprintf(path, sizeof(path), "%s/exec-%d-%u.sock", dir, getpid(),
              __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));
     int listener = vs_unix_listen(path, 1, err);
     if (listener < 0)
         goto out;
-    chmod(path, 0600);
+    if (chmod(path, 0600) < 0 ||
+        chown(path, (uid_t)json_integer_value(uid), (gid_t)json_integer_value(gid)) < 0) {
+        vs_error_errno(err, "%s", path);
+        close(listener);
+        unlink(path);
+        goto out;
+    }
     pid_t child = fork();
     if (child == 0) {
         child_setup();

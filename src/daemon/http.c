@@ -156,9 +156,34 @@ static enum MHD_Result put_instance_state(struct call *k)
     return reply_result(k, instance_info(k->d, k->param, &err), &err);
 }
 
+/* The uid and gid of the local caller (the unix socket's peer), or false
+ * for a TCP/TLS client. */
+static bool peer_cred(struct MHD_Connection *c, uid_t *uid, gid_t *gid)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+    if (!ci || getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+        len != sizeof(cred) || cred.pid == 0) /* pid 0: not a unix-socket peer */
+        return false;
+    *uid = cred.uid;
+    *gid = cred.gid;
+    return true;
+}
+
 static enum MHD_Result post_instance_exec(struct call *k)
 {
     vs_err err = {0};
+    /* who asked decides who may use the exec socket; not the body */
+    json_object_del(k->body, "caller_uid");
+    json_object_del(k->body, "caller_gid");
+    uid_t uid;
+    gid_t gid;
+    if (peer_cred(k->c, &uid, &gid)) {
+        json_object_set_new(k->body, "caller_uid", json_integer(uid));
+        json_object_set_new(k->body, "caller_gid", json_integer(gid));
+    }
     json_t *j = instance_exec(k->d, k->param, k->body, &err);
     return j ? reply(k->c, json_object_get(j, "socket") ? MHD_HTTP_CREATED : MHD_HTTP_OK, j)
              : reply_err(k->c, &err);
@@ -450,6 +475,8 @@ static enum MHD_Result post_images(struct call *k)
 {
     vs_err err = {0};
     const char *alias = json_string_value(json_object_get(k->body, "alias"));
+    if (image_import_check(k->d, k->body, &err) < 0)
+        return reply_err(k->c, &err);
     json_t *op = operation_start(k->d, "image_import", alias, image_import, k->body, &err);
     return op ? reply(k->c, MHD_HTTP_ACCEPTED, op) : reply_err(k->c, &err);
 }

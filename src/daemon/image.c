@@ -427,7 +427,41 @@ static bool valid_alias(const char *a)
     size_t n = strlen(a);
     if (n == 0 || n > 63 || a[0] == '-' || a[0] == '.')
         return false;
-    return strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:/") == n;
+    return strspn(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:") == n;
+}
+
+int image_import_check(struct daemon *d, json_t *req, vs_err *err)
+{
+    const char *type = json_string_value(json_object_get(req, "type"));
+    const char *alias = json_string_value(json_object_get(req, "alias"));
+    const char *arch = json_string_value(json_object_get(req, "arch"));
+    if (!type || (strcmp(type, "container") && strcmp(type, "vm")))
+        return vs_error(err, EINVAL, "image \"type\" must be \"container\" or \"vm\"");
+    if (arch && strcmp(arch, "x86_64") && strcmp(arch, "riscv64"))
+        return vs_error(err, EINVAL, "image \"arch\" must be x86_64 or riscv64, not '%s'", arch);
+    if (alias && !valid_alias(alias))
+        return vs_error(err, EINVAL, "invalid image alias '%s' (letters, digits, - _ . :)", alias);
+    json_t *have = alias ? store_image_get(d->store, alias, NULL) : NULL;
+    if (have) {
+        json_decref(have);
+        return vs_error(err, EEXIST, "an image with alias '%s' exists already", alias);
+    }
+    /* files the daemon reads as root: regular files (or a pipe being
+     * written), never a device */
+    static const char *const files[] = {"source", "kernel", "initrd", "disk"};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        const char *path = json_string_value(json_object_get(req, files[i]));
+        struct stat st;
+        if (!path || (!strcmp(files[i], "source") && !strcmp(path, "default")))
+            continue;
+        if (path[0] != '/')
+            return vs_error(err, EINVAL, "%s: give an absolute path", path);
+        if (stat(path, &st) < 0)
+            return vs_error(err, ENOENT, "%s: %s", path, strerror(errno));
+        if (!S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode))
+            return vs_error(err, EINVAL, "%s: not a regular file", path);
+    }
+    return 0;
 }
 
 json_t *image_import(struct daemon *d, json_t *req, const char *op_id, vs_err *err)

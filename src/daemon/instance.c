@@ -7,6 +7,7 @@
  * socket, OCI state) and asks the host what is running, so the list is
  * right after a daemon restart and instances never depend on the daemon. */
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -144,7 +145,9 @@ static bool vm_alive(json_t *inst)
 {
     json_t *p = json_object_get(inst, "pid");
     pid_t pid = p ? (pid_t)json_integer_value(p) : 0;
-    return pid > 0 && oci_pid_alive(pid, recorded_start(inst));
+    unsigned long long start = recorded_start(inst);
+    /* without its start time a pid could be anybody's by now */
+    return pid > 0 && start && oci_pid_alive(pid, start);
 }
 
 /* What runs on the host now: running, paused, stopped (or error). */
@@ -844,17 +847,20 @@ json_t *instance_create(struct daemon *d, json_t *req, vs_err *err)
     if (json_is_array(cmd) && json_array_size(cmd)) {
         /* the image's default command, kept apart from the user's setting */
         /* quoted so that daemon_split_command gives back the same words */
-        char buf[8192] = "";
-        size_t i, n = 0;
+        size_t cap = 16, n = 0, i;
         json_t *a;
+        json_array_foreach(cmd, i, a) cap +=
+            4 * strlen(json_string_value(a) ? json_string_value(a) : "") + 3;
+        char *buf = malloc(cap);
         json_array_foreach(cmd, i, a)
         {
             const char *w = json_string_value(a);
-            if (i && n < sizeof(buf) - 1)
+            if (!buf)
+                break;
+            if (i)
                 buf[n++] = ' ';
-            if (n < sizeof(buf) - 1)
-                buf[n++] = '\'';
-            for (; w && *w && n < sizeof(buf) - 5; w++) {
+            buf[n++] = '\'';
+            for (; w && *w; w++) {
                 if (*w == '\'') {
                     memcpy(buf + n, "'\\''", 4);
                     n += 4;
@@ -862,11 +868,12 @@ json_t *instance_create(struct daemon *d, json_t *req, vs_err *err)
                     buf[n++] = *w;
                 }
             }
-            if (n < sizeof(buf) - 1)
-                buf[n++] = '\'';
-            buf[n] = 0;
+            buf[n++] = '\'';
         }
-        json_object_set_new(config, "volatile.image_command", json_string(buf));
+        if (buf)
+            buf[n] = 0;
+        json_object_set_new(config, "volatile.image_command", json_string(buf ? buf : ""));
+        free(buf);
     }
     /* a VM template: the instance starts as a clone of its saved state */
     const char *tstate =
@@ -933,6 +940,7 @@ json_t *instance_create(struct daemon *d, json_t *req, vs_err *err)
                 umount2(root, MNT_DETACH);
             }
             daemon_rm_rf(dir);
+            network_release(d, name);
             store_instance_delete(d->store, name, &e);
         }
     }
@@ -1057,6 +1065,28 @@ void instance_reconcile(struct daemon *d)
         refresh(d, inst);
     }
     json_decref(list);
+    /* directories no record names: a delete cut off after its record went */
+    char base[4200];
+    snprintf(base, sizeof(base), "%s/instances", d->state_dir);
+    DIR *dp = opendir(base);
+    struct dirent *de;
+    while (dp && (de = readdir(dp))) {
+        if (de->d_name[0] == '.')
+            continue;
+        json_t *known = store_instance_get(d->store, de->d_name, NULL);
+        if (known) {
+            json_decref(known);
+            continue;
+        }
+        char dir[4500], root[4600];
+        snprintf(dir, sizeof(dir), "%s/%s", base, de->d_name);
+        snprintf(root, sizeof(root), "%s/rootfs", dir);
+        vs_info("removing %s: no instance record names it", dir);
+        umount2(root, MNT_DETACH);
+        daemon_rm_rf(dir);
+    }
+    if (dp)
+        closedir(dp);
 }
 
 /* For snapshot.c: the life-cycle steps, with the instance already claimed. */

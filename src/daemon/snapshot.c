@@ -160,6 +160,7 @@ json_t *snapshot_create_op(struct daemon *d, json_t *req, const char *op_id, vs_
     instance_path(d, name, "snapshots", base, sizeof(base));
     mkdir(base, 0700);
     snap_dir(d, name, snap, dir, sizeof(dir));
+    daemon_rm_rf(dir); /* left by a snapshot cut off before its record was made */
     bool stateful = false;
     int rc;
     if (is_container(inst)) {

@@ -64,10 +64,16 @@ def test_errors_are_json_with_a_fitting_status(daemon, busybox):
     assert status == 409 and "stopped already" in body["error"]
     status, body = daemon.curl("POST", "/1.0/instances", {"name": "a1", "image": busybox})
     assert status == 409
+    # what can be told at once is refused at once, not as a failed operation
     status, body = daemon.curl("POST", "/1.0/images", {"type": "disk"})
-    assert status == 202
-    op = daemon.curl("GET", f"/1.0/operations/{body['id']}/wait?timeout=10")[1]
-    assert op["status"] == "failure" and "container" in op["error"]
+    assert status == 400 and "container" in body["error"]
+    status, body = daemon.curl("POST", "/1.0/images", {"type": "container", "source": "/dev/zero"})
+    assert status == 400 and "not a regular file" in body["error"]
+    status, body = daemon.curl("POST", "/1.0/images", {"type": "container", "source": "/nope"})
+    assert status == 404
+    status, body = daemon.curl("POST", "/1.0/images", {"type": "container", "alias": busybox,
+                                                        "source": "/etc/hostname"})
+    assert status == 409 and "exists already" in body["error"]
     big = json.dumps({"name": "x" * (2 << 20)})
     status, body = daemon.curl("POST", "/1.0/instances", big)
     assert status == 413 and "too large" in body["error"]
