@@ -1,10 +1,12 @@
 #!/usr/bin/python3
 """riscv64 CPU benchmark: the same CPU-bound program (tests/riscv-isa/user/bench.c:
 a sieve, a double-precision matrix multiply, a bitwise CRC) under vessel's
-user-mode emulation (`vessel emu`), under Debian's qemu-riscv64 (TCG JIT), and
-natively on x86-64. Runs are interleaved (vessel, qemu, native, vessel, ...);
-medians, the ratios and vessel's MIPS (guest instructions retired per second,
-from VESSEL_EMU_STATS) are printed.
+user-mode emulation (`vessel emu`) with its default accelerator (the translator,
+"vessel") and with the interpreter ("interp"), under Debian's qemu-riscv64 (TCG
+JIT), and natively on x86-64. Runs are interleaved (vessel, interp, qemu, native,
+vessel, ...); medians, the ratios and vessel's MIPS (guest instructions retired
+per second, from VESSEL_EMU_STATS) are printed. The `vessel / qemu` row is the
+default accelerator's, as in earlier runs.
 
 usage: bench/riscv-cpu/run.py [--runs N] [--scale N] [--vessel PATH]
 """
@@ -68,18 +70,19 @@ def main():
     subprocess.run(["gcc", "-O2", "-o", str(native), str(SRC)], check=True)
     scale = str(a.scale)
     env = dict(os.environ, VESSEL_EMU_STATS="1")
-    times = {"vessel": [], "qemu": [], "native": []}
-    cpu = {"vessel": [], "qemu": [], "native": []}
-    mips = []
+    times = {"vessel": [], "interp": [], "qemu": [], "native": []}
+    cpu = {"vessel": [], "interp": [], "qemu": [], "native": []}
+    mips = {"vessel": [], "interp": []}
     outs = set()
     for _ in range(a.runs):
-        (dt, out, err), c = cpu_of(lambda: timed([vessel, "emu", str(rv), scale], env))
-        times["vessel"].append(dt)
-        cpu["vessel"].append(c)
-        outs.add(out)
-        m = re.search(r"\(([\d.]+) MIPS\)", err)
-        if m:
-            mips.append(float(m.group(1)))
+        for name, accel in (("vessel", []), ("interp", ["--accel", "interp"])):
+            (dt, out, err), c = cpu_of(lambda: timed([vessel, "emu", *accel, str(rv), scale], env))
+            times[name].append(dt)
+            cpu[name].append(c)
+            outs.add(out)
+            m = re.search(r"\(([\d.]+) MIPS\)", err)
+            if m:
+                mips[name].append(float(m.group(1)))
         (dt, out, _), c = cpu_of(lambda: timed(["qemu-riscv64", str(rv), scale]))
         times["qemu"].append(dt)
         cpu["qemu"].append(c)
@@ -95,11 +98,13 @@ def main():
     print(f"riscv-cpu benchmark (scale {scale}, {a.runs} interleaved runs, medians)")
     print(f"  output          {outs.pop().strip()}")
     print(f"  {'':<15} {'wall s':>8} {'cpu s':>8}")
-    for k in ("vessel", "qemu", "native"):
+    for k in ("vessel", "interp", "qemu", "native"):
         print(f"  {k:<15} {med[k]:8.3f} {mcpu[k]:8.3f}")
-    if mips:
-        print(f"  vessel MIPS     {statistics.median(mips):8.1f} (wall clock)")
-    for x, y in (("vessel", "qemu"), ("vessel", "native"), ("qemu", "native")):
+    for k in ("vessel", "interp"):
+        if mips[k]:
+            print(f"  {k + ' MIPS':<15} {statistics.median(mips[k]):8.1f} (wall clock)")
+    for x, y in (("vessel", "qemu"), ("vessel", "native"), ("qemu", "native"), ("interp", "qemu"),
+                 ("vessel", "interp")):
         print(f"  {x + ' / ' + y:<15} {med[x] / med[y]:7.2f}x {mcpu[x] / max(mcpu[y], 1e-9):7.2f}x")
 
 

@@ -9,6 +9,7 @@
 
 #include "cmd/commands.h"
 #include "cmd/opt.h"
+#include "riscv/jit.h"
 #include "riscv/user/emu.h"
 #include "util/cleanup.h"
 
@@ -16,9 +17,12 @@ extern char **environ;
 
 static void emu_usage(FILE *f)
 {
-    fprintf(f, "usage: vessel emu [--strace] PROGRAM [ARGS...]\n"
-               "       vessel emu --bare [--max-insns N] ELF\n\n"
+    fprintf(f, "usage: vessel emu [--accel jit|interp] [--strace] PROGRAM [ARGS...]\n"
+               "       vessel emu --bare [--accel jit|interp] [--max-insns N] ELF\n\n"
                "Runs a static riscv64 Linux ELF program on this machine (user-mode emulation).\n"
+               "  --accel A       jit: translate to x86-64 (the default on x86-64 hosts);\n"
+               "                  interp: the interpreter (the reference); with --bare, diff:\n"
+               "                  both in lock-step, stopping at the first difference (exit 4)\n"
                "  --strace        log every system call on stderr\n"
                "  --bare          run a bare-metal M-mode test program that reports pass/fail\n"
                "                  through the HTIF tohost word (exit status 0 = pass)\n"
@@ -29,8 +33,9 @@ int cmd_emu(int argc, char **argv)
 {
     struct rv_user_opts opts = {0};
     bool bare = false;
-    const char *max = NULL;
+    const char *max = NULL, *accel = NULL;
     const struct cmd_opt table[] = {
+        {"accel", 0, CMD_OPT_STR, &accel},
         {"strace", 0, CMD_OPT_FLAG, &opts.trace_syscalls},
         {"bare", 0, CMD_OPT_FLAG, &bare},
         {"max-insns", 0, CMD_OPT_STR, &max},
@@ -68,8 +73,30 @@ int cmd_emu(int argc, char **argv)
         return 2;
     }
     int status = 0;
+    opts.accel = rv_jit_available() ? RV_ACCEL_JIT : RV_ACCEL_INTERP;
+    bool diff = accel && !strcmp(accel, "diff");
+    if (diff && !bare) {
+        fprintf(stderr, "vessel: emu: --accel diff needs --bare\n");
+        return 2;
+    }
+    if (diff) {
+        if (rv_bare_diff(pos[0], max_insns, &status, &err) < 0) {
+            cmd_print_error(err.msg);
+            return 127;
+        }
+        fflush(stdout);
+        return status;
+    }
+    if (accel && !strcmp(accel, "interp")) {
+        opts.accel = RV_ACCEL_INTERP;
+    } else if (accel && !strcmp(accel, "jit")) {
+        opts.accel = RV_ACCEL_JIT;
+    } else if (accel) {
+        fprintf(stderr, "vessel: emu: --accel: '%s' is not jit or interp\n", accel);
+        return 2;
+    }
     if (bare) {
-        if (rv_bare_run(pos[0], max_insns, &status, &err) < 0) {
+        if (rv_bare_run(pos[0], max_insns, opts.accel, &status, &err) < 0) {
             cmd_print_error(err.msg);
             return 127;
         }

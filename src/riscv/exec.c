@@ -9,6 +9,7 @@
 
 #include "riscv/exec.h"
 #include "riscv/fpu.h"
+#include "riscv/jit.h"
 #include "riscv/mmu.h"
 #include "riscv/sem.h"
 #include "riscv/trap.h"
@@ -270,7 +271,7 @@ static enum rv_stop run(struct rv_hart *h, uint64_t max_insns)
         if (rv_check_events(h, &why))
             return why;
         uint64_t n = max_insns < BATCH ? max_insns : BATCH;
-        uint64_t done = rv_interp_batch(h, n);
+        uint64_t done = h->jit ? rv_jit_batch(h, n) : rv_interp_batch(h, n);
         if (h->fatal)
             return RV_STOP_FATAL;
         max_insns -= done < max_insns ? done : max_insns;

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "riscv/csr.h"
+#include "riscv/jit.h"
 #include "riscv/mmu.h"
 #include "riscv/trap.h"
 #include "util/cleanup.h"
@@ -28,6 +29,7 @@ void rv_hart_init(struct rv_hart *h, unsigned hartid, const struct rv_bus *bus)
 
 void rv_hart_destroy(struct rv_hart *h)
 {
+    rv_jit_destroy(h);
     pthread_mutex_destroy(&h->wait_lock);
     pthread_cond_destroy(&h->wait_cond);
 }
@@ -61,6 +63,22 @@ void rv_hart_reset(struct rv_hart *h, uint64_t pc)
     h->wfi = false;
     rv_tlb_flush_all(h);
     rv_update_ctx(h);
+}
+
+int rv_hart_set_accel(struct rv_hart *h, enum rv_accel accel, vs_err *err)
+{
+    if (accel == RV_ACCEL_INTERP) {
+        rv_jit_destroy(h);
+        return 0;
+    }
+    if (h->jit)
+        return 0;
+    return rv_jit_create(h, err);
+}
+
+void rv_hart_code_changed(struct rv_hart *h)
+{
+    h->code_written = true;
 }
 
 void rv_update_ctx(struct rv_hart *h)

@@ -163,7 +163,31 @@ struct rv_hart {
     pthread_mutex_t wait_lock;
     pthread_cond_t wait_cond;
     unsigned wake_seq; /* under wait_lock: rv_hart_wake() calls */
+
+    /* The translator (jit.c), NULL under the interpreter. Its generated
+     * code reads and writes the fields below by offset. */
+    struct rv_jit *jit;
+    int64_t jit_budget; /* instructions the current batch may still run */
+    uint64_t jit_link;  /* the exit stub an unchained block exit came from, or 0 */
+    /* One byte per RAM page: set where translated code came from. Such
+     * pages get no store TLB entries, so every store to them goes through
+     * mmu.c, which sets code_written. */
+    uint8_t *code_pages;
+    bool code_written;
+    uint64_t tlb_gen; /* bumped by every TLB flush: translations of virtual pcs go stale */
 };
+
+/* The accelerator rv_hart_run() uses: the interpreter (the reference) or
+ * the translator to x86-64 (x86-64 hosts only). */
+enum rv_accel { RV_ACCEL_INTERP, RV_ACCEL_JIT };
+
+/* Switch accelerators (before running, or between rv_hart_run() calls).
+ * -1 + err if the translator is not available here. */
+int rv_hart_set_accel(struct rv_hart *h, enum rv_accel accel, vs_err *err);
+/* The host wrote guest memory behind the hart's back (a system call's
+ * buffer, a new mapping) that may hold code: drop translations before the
+ * hart runs on. Thread-safe for the hart's own thread only. */
+void rv_hart_code_changed(struct rv_hart *h);
 
 /* Zero the hart, set misa and the bus. */
 void rv_hart_init(struct rv_hart *h, unsigned hartid, const struct rv_bus *bus);

@@ -26,6 +26,7 @@
 void rv_tlb_flush_set(struct rv_hart *h, unsigned set)
 {
     memset(h->tlb[set], 0xff, sizeof(h->tlb[set]));
+    h->tlb_gen++;
 }
 
 void rv_tlb_flush_virt(struct rv_hart *h)
@@ -38,6 +39,7 @@ void rv_tlb_flush_virt(struct rv_hart *h)
 void rv_tlb_flush_all(struct rv_hart *h)
 {
     memset(h->tlb, 0xff, sizeof(h->tlb));
+    h->tlb_gen++;
 }
 
 void rv_tlb_flush_va(struct rv_hart *h, uint64_t va)
@@ -51,6 +53,13 @@ void rv_tlb_flush_va(struct rv_hart *h, uint64_t va)
             if (e->tag == tag)
                 e->tag = UINT64_MAX;
         }
+    h->tlb_gen++;
+}
+
+/* Does RAM page pa hold translated code? (see struct rv_hart's code_pages) */
+static inline bool code_page(const struct rv_hart *h, uint64_t pa)
+{
+    return h->code_pages && h->code_pages[(pa - h->bus.ram_base) >> 12];
 }
 
 static void pmp_range(const struct rv_hart *h, unsigned i, uint64_t *lo, uint64_t *hi)
@@ -225,6 +234,8 @@ static void tlb_insert(struct rv_hart *h, enum rv_access acc, uint64_t va, uint6
     uint64_t tag = va >> 12;
     struct rv_tlb_entry *e = &h->tlb[set][acc][tag & (RV_TLB_SIZE - 1)];
     uint64_t pa_page = pa & ~0xfffull;
+    if (acc == RV_ACC_STORE && code_page(h, pa_page))
+        return; /* stores to translated code must reach store_one */
     e->tag = tag;
     e->addend = (uintptr_t)(h->bus.ram + (pa_page - h->bus.ram_base)) - (uintptr_t)(tag << 12);
     if (acc == RV_ACC_STORE && h->bus.dirty)
@@ -294,6 +305,8 @@ static bool store_one(struct rv_hart *h, uint64_t va, unsigned len, uint64_t val
         memcpy(p, &val, len);
         if (h->bus.dirty)
             h->bus.dirty(h->bus.opaque, pa, len);
+        if (code_page(h, pa))
+            h->code_written = true;
         return true;
     }
     if (h->bus.mmio_write && (len == 1 || len == 2 || len == 4 || len == 8) &&
@@ -399,6 +412,8 @@ void *rv_amo_ptr(struct rv_hart *h, uint64_t va, unsigned len, bool is_load)
     }
     if (!is_load && h->bus.dirty)
         h->bus.dirty(h->bus.opaque, pa, len);
+    if (!is_load && code_page(h, pa))
+        h->code_written = true;
     return p;
 }
 

@@ -190,6 +190,13 @@ static void matches_gnu_as(void **state)
     free(c);
 }
 
+static int32_t rd32(const uint8_t *p)
+{
+    int32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
 static void rel32_jumps(void **state)
 {
     uint8_t buf[64] = {0};
@@ -197,16 +204,16 @@ static void rel32_jumps(void **state)
     uint8_t *d = x64_jmp(&x, buf + 40);
     assert_int_equal(buf[0], 0xe9);
     assert_ptr_equal(d, buf + 1);
-    assert_int_equal(*(int32_t *)d, 40 - 5);
+    assert_int_equal(rd32(d), 40 - 5);
     d = x64_jcc(&x, X64_CC_NE, buf);
     assert_int_equal(buf[5], 0x0f);
     assert_int_equal(buf[6], 0x85);
-    assert_int_equal(*(int32_t *)d, -11);
+    assert_int_equal(rd32(d), -11);
     d = x64_call(&x, buf + 11);
     assert_int_equal(buf[11], 0xe8);
-    assert_int_equal(*(int32_t *)d, -5);
+    assert_int_equal(rd32(d), -5);
     x64_patch_rel32(d, buf + 60);
-    assert_int_equal(*(int32_t *)d, 60 - 16);
+    assert_int_equal(rd32(d), 60 - 16);
     /* overflow: nothing written past the end */
     struct x64 small = {.p = buf, .end = buf + 3};
     x64_mov_imm(&small, X64_RAX, 1ull << 40);

@@ -5,7 +5,13 @@
  * line register at 0x00100000 (bit 0 drives MEIP, bit 1 SEIP) so tests can
  * raise external interrupts. The program reports through the HTIF `tohost`
  * word: 1 = pass, (n << 1) | 1 = fail with code n; HTIF console writes
- * (device 1, command 1) are printed. */
+ * (device 1, command 1) are printed.
+ *
+ * `--accel diff` runs the program twice in lock-step, translated and
+ * interpreted, each on its own copy of the board, comparing the harts after
+ * every translated block and RAM every DIFF_MEM_EVERY blocks and at the
+ * end; time comes from the instruction count so both copies see the same
+ * timer interrupts at the same instruction. */
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -17,8 +23,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "riscv/diff.h"
+#include "riscv/exec.h"
 #include "riscv/hart.h"
+#include "riscv/jit.h"
 #include "riscv/loader.h"
+#include "riscv/trap.h"
 #include "riscv/user/emu.h"
 #include "util/cleanup.h"
 
@@ -28,17 +38,23 @@
 #define CONSOLE_BASE 0x10000000ull
 #define IRQ_BASE 0x00100000ull
 
+#define DIFF_MEM_EVERY 1024
+
 struct bare {
     struct rv_hart hart;
     uint8_t *ram;
     uint64_t tohost, fromhost; /* guest addresses, 0 if absent */
     uint64_t mtimecmp;
     uint64_t time0;
+    const uint64_t *vtime; /* lock-step: mtime from this counter instead of the clock */
+    bool quiet;            /* lock-step's second copy: its console output is not printed */
 };
 
 static uint64_t bare_time(void *opaque)
 {
     struct bare *b = opaque;
+    if (b->vtime)
+        return *b->vtime;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ((uint64_t)ts.tv_sec * 10000000ull + (uint64_t)ts.tv_nsec / 100) - b->time0;
@@ -88,7 +104,7 @@ static bool bare_write(void *opaque, uint64_t pa, uint64_t val, unsigned len)
         return true;
     }
     if (pa >= CONSOLE_BASE && pa < CONSOLE_BASE + 8) {
-        if (pa == CONSOLE_BASE) {
+        if (pa == CONSOLE_BASE && !b->quiet) {
             putchar((int)(val & 0xff));
             fflush(stdout);
         }
@@ -138,18 +154,32 @@ static uint64_t *ram_word(struct bare *b, uint64_t addr)
     return (uint64_t *)(b->ram + (addr - BARE_RAM_BASE));
 }
 
-int rv_bare_run(const char *path, uint64_t max_insns, int *status, vs_err *err)
+static void bare_close(struct bare *b)
+{
+    if (!b)
+        return;
+    rv_hart_destroy(&b->hart);
+    munmap(b->ram, BARE_RAM_SIZE);
+    free(b);
+}
+
+/* A board with the program loaded and the hart reset at its entry. */
+static struct bare *bare_open(const char *path, enum rv_accel accel, const uint64_t *vtime,
+                              vs_err *err)
 {
     struct bare *b = calloc(1, sizeof(*b));
-    if (!b)
-        return vs_error(err, ENOMEM, "out of memory");
-    int rc = -1;
+    if (!b) {
+        vs_error(err, ENOMEM, "out of memory");
+        return NULL;
+    }
     b->ram = mmap(NULL, BARE_RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (b->ram == MAP_FAILED) {
         free(b);
-        return vs_error_errno(err, "allocating guest RAM");
+        vs_error_errno(err, "allocating guest RAM");
+        return NULL;
     }
     b->mtimecmp = UINT64_MAX;
+    b->vtime = vtime;
     b->time0 = 0;
     b->time0 = bare_time(b);
     struct rv_bus bus = {
@@ -164,40 +194,64 @@ int rv_bare_run(const char *path, uint64_t max_insns, int *status, vs_err *err)
     struct rv_hart *h = &b->hart;
     rv_hart_init(h, 0, &bus);
     uint64_t entry = 0;
-    if (bare_load(b, path, &entry, err) < 0)
-        goto out;
-    uint64_t *tohost = ram_word(b, b->tohost);
-    if (!tohost) {
+    if (rv_hart_set_accel(h, accel, err) < 0 || bare_load(b, path, &entry, err) < 0)
+        goto fail;
+    if (!ram_word(b, b->tohost)) {
         vs_error(err, EINVAL, "%s: no 'tohost' symbol in RAM: cannot tell pass from fail", path);
-        goto out;
+        goto fail;
     }
     rv_hart_reset(h, entry);
+    return b;
+fail:
+    bare_close(b);
+    return NULL;
+}
+
+/* HTIF: 0 nothing, 1 console byte handled, 2 the program finished (*status) */
+static int bare_tohost(struct bare *b, int *status)
+{
+    uint64_t *tohost = ram_word(b, b->tohost);
+    uint64_t v = __atomic_load_n(tohost, __ATOMIC_ACQUIRE);
+    if (!v)
+        return 0;
+    if ((v >> 48) == 0x0101) { /* HTIF console putchar */
+        if (!b->quiet) {
+            putchar((int)(v & 0xff));
+            fflush(stdout);
+        }
+        __atomic_store_n(tohost, 0, __ATOMIC_RELEASE);
+        uint64_t *fh = ram_word(b, b->fromhost);
+        if (fh)
+            __atomic_store_n(fh, 1, __ATOMIC_RELEASE);
+        return 1;
+    }
+    if (v == 1) {
+        *status = 0;
+    } else {
+        if (!b->quiet)
+            fprintf(stderr, "vessel emu: bare-metal test FAILED with code %llu (tohost %#llx)\n",
+                    (unsigned long long)(v >> 1), (unsigned long long)v);
+        *status = 1;
+    }
+    return 2;
+}
+
+int rv_bare_run(const char *path, uint64_t max_insns, enum rv_accel accel, int *status, vs_err *err)
+{
+    struct bare *b = bare_open(path, accel, NULL, err);
+    if (!b)
+        return -1;
+    struct rv_hart *h = &b->hart;
     uint64_t used = 0;
     for (;;) {
         enum rv_stop why = rv_hart_run(h, 20000);
         used += 20000;
         rv_hart_set_irq(h, RV_MIP_MTIP, bare_time(b) >= b->mtimecmp);
-        uint64_t v = __atomic_load_n(tohost, __ATOMIC_ACQUIRE);
-        if (v) {
-            if ((v >> 48) == 0x0101) { /* HTIF console putchar */
-                putchar((int)(v & 0xff));
-                fflush(stdout);
-                __atomic_store_n(tohost, 0, __ATOMIC_RELEASE);
-                uint64_t *fh = ram_word(b, b->fromhost);
-                if (fh)
-                    __atomic_store_n(fh, 1, __ATOMIC_RELEASE);
-                continue;
-            }
-            if (v == 1) {
-                *status = 0;
-            } else {
-                fprintf(stderr,
-                        "vessel emu: bare-metal test FAILED with code %llu (tohost %#llx)\n",
-                        (unsigned long long)(v >> 1), (unsigned long long)v);
-                *status = 1;
-            }
+        int t = bare_tohost(b, status);
+        if (t == 1)
+            continue;
+        if (t == 2)
             break;
-        }
         if (why == RV_STOP_FATAL) {
             char desc[2048];
             rv_hart_describe(h, desc, sizeof(desc));
@@ -234,10 +288,115 @@ int rv_bare_run(const char *path, uint64_t max_insns, int *status, vs_err *err)
             break;
         }
     }
-    rc = 0;
-out:
-    rv_hart_destroy(h);
-    munmap(b->ram, BARE_RAM_SIZE);
-    free(b);
-    return rc;
+    bare_close(b);
+    return 0;
+}
+
+static void diff_report(struct bare *bj, struct bare *bi, uint64_t step, uint64_t block_pc,
+                        const char *what)
+{
+    char a[2048], b[2048];
+    fflush(stdout);
+    fprintf(stderr,
+            "vessel emu: lock-step: translator and interpreter differ after block %llu "
+            "(at pc %#llx): %s\n",
+            (unsigned long long)step, (unsigned long long)block_pc, what);
+    rv_hart_describe(&bj->hart, a, sizeof(a));
+    rv_hart_describe(&bi->hart, b, sizeof(b));
+    fprintf(stderr, "--- translator:\n%s--- interpreter:\n%s", a, b);
+}
+
+int rv_bare_diff(const char *path, uint64_t max_insns, int *status, vs_err *err)
+{
+    uint64_t vtime = 0, used = 0;
+    struct bare *bj = bare_open(path, RV_ACCEL_JIT, &vtime, err);
+    if (!bj)
+        return -1;
+    struct bare *bi = bare_open(path, RV_ACCEL_INTERP, &vtime, err);
+    if (!bi) {
+        bare_close(bj);
+        return -1;
+    }
+    bi->quiet = true;
+    struct rv_hart *hj = &bj->hart, *hi = &bi->hart;
+    char why[1024];
+    *status = 4; /* a difference, unless the loop says otherwise */
+    for (uint64_t step = 1;; step++) {
+        enum rv_stop sj, si;
+        for (struct bare **p = (struct bare *[]){bj, bi, NULL}; *p; p++)
+            rv_hart_set_irq(&(*p)->hart, RV_MIP_MTIP, vtime >= (*p)->mtimecmp);
+        bool stop_j = rv_check_events(hj, &sj), stop_i = rv_check_events(hi, &si);
+        uint64_t pc = hj->pc;
+        uint64_t k = stop_j ? 0 : rv_jit_step(hj);
+        uint64_t ki = stop_i ? 0 : rv_interp_batch(hi, k);
+        used += k;
+        vtime = used / 8; /* a 10 MHz timer on an 80 MHz hart */
+        if (ki != k || stop_j != stop_i) {
+            snprintf(why, sizeof(why), "the translator ran %llu instructions, the interpreter %llu",
+                     (unsigned long long)k, (unsigned long long)ki);
+            diff_report(bj, bi, step, pc, why);
+            break;
+        }
+        if (rv_hart_differs(hj, hi, why, sizeof(why))) {
+            diff_report(bj, bi, step, pc, why);
+            break;
+        }
+        int tj = bare_tohost(bj, status), ti = bare_tohost(bi, status);
+        bool end = tj == 2 || ti == 2 || hj->fatal;
+        if (tj != ti) {
+            diff_report(bj, bi, step, pc, "tohost differs");
+            *status = 4;
+            break;
+        }
+        if (end || step % DIFF_MEM_EVERY == 0) {
+            if (memcmp(bj->ram, bi->ram, BARE_RAM_SIZE)) {
+                size_t o = 0;
+                while (bj->ram[o] == bi->ram[o])
+                    o++;
+                snprintf(why, sizeof(why), "RAM differs at %#llx: %#x != %#x",
+                         (unsigned long long)(BARE_RAM_BASE + o), bj->ram[o], bi->ram[o]);
+                diff_report(bj, bi, step, pc, why);
+                *status = 4;
+                break;
+            }
+        }
+        if (hj->fatal) {
+            char desc[2048];
+            rv_hart_describe(hj, desc, sizeof(desc));
+            fprintf(stderr, "vessel emu: hart stopped: %s", desc);
+            *status = 3;
+            break;
+        }
+        if (end)
+            break;
+        if (hj->wfi) {
+            hj->wfi = hi->wfi = false;
+            if (!rv_hart_irq_pending(hj)) {
+                uint64_t dl = bj->mtimecmp, sdl = rv_hart_timer_deadline(hj);
+                if (sdl < dl)
+                    dl = sdl;
+                if (dl == UINT64_MAX) {
+                    fprintf(stderr, "vessel emu: lock-step: WFI with nothing to wake the hart\n");
+                    *status = 2;
+                    break;
+                }
+                if (dl > vtime) { /* skip to the deadline, on both copies */
+                    vtime = dl;
+                    used = dl * 8;
+                }
+            }
+        }
+        if (max_insns && used >= max_insns) {
+            fprintf(stderr, "vessel emu: bare-metal test did not finish within %llu instructions\n",
+                    (unsigned long long)max_insns);
+            *status = 2;
+            break;
+        }
+    }
+    if (*status != 4 && getenv("VESSEL_EMU_STATS"))
+        fprintf(stderr, "vessel emu: lock-step: %llu instructions agreed\n",
+                (unsigned long long)used);
+    bare_close(bj);
+    bare_close(bi);
+    return 0;
 }

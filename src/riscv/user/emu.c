@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "riscv/jit.h"
 #include "riscv/trap.h"
 #include "riscv/loader.h"
 #include "riscv/user/emu.h"
@@ -279,6 +280,8 @@ int rv_user_run(const char *path, char **argv, char **envp, const struct rv_user
     };
     struct rv_hart *h = &u->hart;
     rv_hart_init(h, 0, &bus);
+    if (rv_hart_set_accel(h, opts ? opts->accel : RV_ACCEL_INTERP, err) < 0)
+        goto out_hart;
     uint64_t entry = 0, phdr_va = 0;
     unsigned phnum = 0;
     if (load_elf(u, path, &entry, &phdr_va, &phnum, err) < 0 ||
@@ -316,6 +319,15 @@ int rv_user_run(const char *path, char **argv, char **envp, const struct rv_user
         fprintf(stderr, "vessel emu: %llu instructions in %.3f s (%.1f MIPS)\n",
                 (unsigned long long)h->minstret, secs,
                 secs > 0 ? (double)h->minstret / secs / 1e6 : 0.0);
+        if (h->jit) {
+            struct rv_jit_stats js;
+            rv_jit_get_stats(h, &js);
+            fprintf(stderr,
+                    "vessel emu: jit: %llu blocks translated, %llu chained, %llu flushes, "
+                    "%llu instructions interpreted\n",
+                    (unsigned long long)js.blocks, (unsigned long long)js.chained,
+                    (unsigned long long)js.flushes, (unsigned long long)js.fallback);
+        }
     }
     rc = 0;
 out_hart:

@@ -56,6 +56,7 @@ struct rv_user {
 
 struct rv_user_opts {
     bool trace_syscalls; /* log each system call on stderr */
+    enum rv_accel accel; /* RV_ACCEL_INTERP (0) or RV_ACCEL_JIT */
 };
 
 /* Run path with argv (argv[0] included) and envp. On normal termination
@@ -68,7 +69,11 @@ int rv_user_run(const char *path, char **argv, char **envp, const struct rv_user
 /* bare.c: run a bare-metal M-mode ELF on the test board; *status is 0 if
  * it reported pass through tohost, 1 fail, 2 out of instructions
  * (max_insns, 0 = unlimited), 3 hart stopped (message on stderr). */
-int rv_bare_run(const char *path, uint64_t max_insns, int *status, vs_err *err);
+int rv_bare_run(const char *path, uint64_t max_insns, enum rv_accel accel, int *status,
+                vs_err *err);
+/* The same program translated and interpreted in lock-step (see bare.c);
+ * *status as rv_bare_run's, or 4 if the two differ (described on stderr). */
+int rv_bare_diff(const char *path, uint64_t max_insns, int *status, vs_err *err);
 
 /* signal.c */
 /* Raise sig at pc. code != 0 marks a synchronous fault (si_code, with the

@@ -499,11 +499,14 @@ static long dispatch(struct rv_user *u, struct rv_hart *h, uint64_t nr, const ui
         return rv_user_sigaction(u, (int)a[0], a[1], a[2]);
     case NR_rt_sigreturn:
         return rv_user_sigreturn(u);
+    case NR_riscv_flush_icache:
+    case NR_mprotect:
+        /* code was written or changed protection: drop translations */
+        rv_hart_code_changed(h);
+        return 0;
     case NR_set_robust_list:
     case NR_sigaltstack:
-    case NR_riscv_flush_icache:
     case NR_madvise:
-    case NR_mprotect:
     case NR_sched_yield:
         return 0;
     case NR_rt_sigprocmask:
@@ -674,6 +677,8 @@ static long dispatch(struct rv_user *u, struct rv_hart *h, uint64_t nr, const ui
         pthread_mutex_lock(&u->lock);
         long r = do_mmap(u, a[0], a[1], (int)a[2], (int)a[3], (int)a[4], a[5]);
         pthread_mutex_unlock(&u->lock);
+        if (a[3] & MAP_FIXED) /* may replace translated code */
+            rv_hart_code_changed(h);
         return r;
     }
     case NR_munmap: {
@@ -686,6 +691,7 @@ static long dispatch(struct rv_user *u, struct rv_hart *h, uint64_t nr, const ui
         zero_range(u, a[0], len);
         mmap_mark(u, a[0], len, 0);
         pthread_mutex_unlock(&u->lock);
+        rv_hart_code_changed(h);
         return 0;
     }
     }

@@ -95,6 +95,10 @@ long rv_user_clone(struct rv_user *u, struct rv_hart *parent, const uint64_t *a)
     t->u = u;
     rv_hart_init(&t->hart, hartid, &parent->bus);
     struct rv_hart *h = &t->hart;
+    /* the same accelerator as the parent (the translator falls back to
+     * the interpreter if it cannot get its buffers) */
+    if (parent->jit && rv_hart_set_accel(h, RV_ACCEL_JIT, NULL) < 0)
+        rv_hart_set_accel(h, RV_ACCEL_INTERP, NULL);
     memcpy(h->x, parent->x, sizeof(h->x));
     memcpy(h->f, parent->f, sizeof(h->f));
     h->fflags = parent->fflags;

@@ -1,6 +1,7 @@
 """`vessel emu`: static riscv64 Linux programs (tests/riscv-isa/user/*.c, built with
 riscv64-linux-gnu-gcc -static) print the same under vessel's user-mode emulation as
-under Debian's qemu-riscv64, and faults end the program the way a signal would."""
+under Debian's qemu-riscv64, and faults end the program the way a signal would. Every
+test runs on both accelerators (the translator and the interpreter)."""
 import hashlib
 import os
 import shutil
@@ -45,10 +46,24 @@ def progs() -> dict:
     return out
 
 
+ACCEL = "jit"
+
+
+@pytest.fixture(autouse=True, params=["jit", "interp"])
+def accel(request):
+    """every test on both accelerators (`vessel emu --accel`)"""
+    global ACCEL
+    ACCEL = request.param
+    yield request.param
+    ACCEL = "jit"
+
+
 def run(cmd, **kw):
     env = dict(os.environ, VESSEL_TEST_VAR="value with spaces")
-    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=60,
-                          env=env, **kw)
+    cmd = [str(c) for c in cmd]
+    if cmd[0] == str(vessel_path()) and cmd[1:2] == ["emu"]:
+        cmd[2:2] = ["--accel", ACCEL]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=60, env=env, **kw)
 
 
 def both(prog, *args, **kw):

@@ -40,15 +40,31 @@ def isa_dir() -> Path:
     return out
 
 
-def run_bare(elf, max_insns=500_000_000):
-    return subprocess.run([str(vessel_path()), "emu", "--bare", "--max-insns", str(max_insns),
-                           str(elf)], capture_output=True, text=True, timeout=120)
+def run_bare(elf, max_insns=500_000_000, accel="jit"):
+    return subprocess.run([str(vessel_path()), "emu", "--bare", "--accel", accel, "--max-insns",
+                           str(max_insns), str(elf)], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("accel", ["jit", "interp"])
+@pytest.mark.parametrize("name", TESTS)
+def test_isa(isa_dir, name, accel):
+    p = run_bare(isa_dir / f"{name}.elf", accel=accel)
+    assert p.returncode == 0, f"{name} failed (exit {p.returncode}):\n{p.stdout}\n{p.stderr}"
 
 
 @pytest.mark.parametrize("name", TESTS)
-def test_isa(isa_dir, name):
-    p = run_bare(isa_dir / f"{name}.elf")
-    assert p.returncode == 0, f"{name} failed (exit {p.returncode}):\n{p.stdout}\n{p.stderr}"
+def test_isa_lockstep(isa_dir, name):
+    """the translator and the interpreter agree after every block and on memory"""
+    p = subprocess.run([str(vessel_path()), "emu", "--bare", "--accel", "diff", "--max-insns",
+                        "500000000", str(isa_dir / f"{name}.elf")], capture_output=True, text=True,
+                       timeout=300)
+    assert p.returncode == 0, f"{name} (exit {p.returncode}):\n{p.stdout}\n{p.stderr}"
+
+
+def test_lockstep_needs_bare(isa_dir):
+    p = subprocess.run([str(vessel_path()), "emu", "--accel", "diff", str(isa_dir / "test_rv64i.elf")],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and "--bare" in p.stderr
 
 
 def build_one(tmp_path, name, source):

@@ -1,0 +1,1139 @@
+/* The translator: RISC-V basic blocks (at most one page, at most
+ * MAX_INSNS instructions, ending at the first control transfer or
+ * instruction that may change how code is fetched) become x86-64 code.
+ *
+ * Generated code keeps the hart in rbx and the guest registers in struct
+ * rv_hart (x86 operations take them as memory operands). Integer
+ * operations, branches and jumps are emitted inline with the semantics of
+ * sem.h; loads and stores look up the same TLB as the interpreter inline and
+ * call mmu.c's slow paths on a miss; everything else calls rv_sem_exec(), the
+ * interpreter's own code. So a fault anywhere is precise: the faulting
+ * instruction's pc is stored, the slow path has set cause and tval, and the
+ * dispatcher takes the trap as the interpreter would.
+ *
+ * Each block starts by charging its instruction count to h->jit_budget and
+ * returns to the dispatcher when the budget runs out, so interrupts and stop
+ * requests are taken at block boundaries, every batch. Exits to a known pc
+ * are chained (patched into a direct jump) once the target is translated;
+ * indirect jumps look the target up in a small pc -> code table inline.
+ *
+ * Invalidation: translated code comes from RAM pages marked in
+ * h->code_pages, which get no store TLB entries, so a store there (the
+ * guest's own, from any mode) goes through mmu.c, which raises
+ * h->code_written; the block ends after that store and the cache is
+ * dropped. FENCE.I, every TLB flush (satp, SFENCE.VMA, PMP: the virtual
+ * pcs may now map elsewhere) and rv_hart_code_changed() drop it too. */
+#include "riscv/jit.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "riscv/exec.h"
+#include "riscv/fpu.h"
+#include "riscv/mmu.h"
+#include "riscv/sem.h"
+#include "riscv/trap.h"
+#include "riscv/x64.h"
+
+#if defined(__x86_64__)
+
+#define MAX_INSNS 64
+#define CODE_SIZE (64u << 20)
+#define CODE_SLACK (64u << 10) /* room for one block, checked before translating */
+#define META_SIZE (16u << 20)
+#define HASH_SIZE 65536
+#define JC_SIZE 4096
+
+/* why generated code returned to the dispatcher */
+enum jit_exit {
+    JX_CHAIN,  /* h->pc is the next block (h->jit_link: the stub to patch, or 0) */
+    JX_BUDGET, /* the batch's budget is used up; h->pc is this block's */
+    JX_TRAP,   /* h->pc faulted: h->exc_cause/exc_tval */
+    JX_EXIT,   /* an instruction asked to leave the batch (rv_sem_exec's RV_RES_EXIT) */
+    JX_FLUSH,  /* code changed (FENCE.I, a store to translated code): h->pc is next */
+};
+
+struct jit_block {
+    uint64_t pc;
+    uint32_t mode;
+    uint32_t n;
+    uint8_t *code;
+    struct jit_block *next; /* hash chain */
+    struct rv_dentry insns[];
+};
+
+struct jc_entry {
+    uint64_t pc;
+    uint8_t *code;
+};
+
+struct rv_jit {
+    uint8_t *code, *code_ptr;
+    uint64_t (*enter)(struct rv_hart *h, uint8_t *code);
+    uint8_t *epilogue;
+    uint8_t *meta;
+    size_t meta_used;
+    struct jit_block *hash[HASH_SIZE];
+    struct jc_entry jc[JC_SIZE];
+    uint32_t mode;
+    uint64_t tlb_gen;
+    int64_t start;   /* budget at the start of the batch */
+    uint64_t base;   /* minstret = base + (start - budget) */
+    size_t npages;   /* of h->code_pages */
+    bool pages_used; /* some code page is marked */
+    struct rv_jit_stats stats;
+};
+
+#define OFF_X(r) ((int32_t)(offsetof(struct rv_hart, x) + 8 * (r)))
+#define OFF_PC ((int32_t)offsetof(struct rv_hart, pc))
+#define OFF_BUDGET ((int32_t)offsetof(struct rv_hart, jit_budget))
+#define OFF_LINK ((int32_t)offsetof(struct rv_hart, jit_link))
+#define OFF_MSTATUS ((int32_t)offsetof(struct rv_hart, mstatus))
+#define OFF_TLB(set, acc)                                                                          \
+    ((int32_t)(offsetof(struct rv_hart, tlb) +                                                     \
+               ((size_t)(set)*3 + (acc)) * RV_TLB_SIZE * sizeof(struct rv_tlb_entry)))
+
+enum { RAX = X64_RAX, RCX = X64_RCX, RDX = X64_RDX, RBX = X64_RBX, RSI = X64_RSI, RDI = X64_RDI };
+
+static struct x64_mem xr(unsigned r)
+{
+    return x64_m(RBX, OFF_X(r));
+}
+
+static struct x64_mem hfield(int32_t off)
+{
+    return x64_m(RBX, off);
+}
+
+bool rv_jit_available(void)
+{
+    return true;
+}
+
+/* ---- the dispatcher's view of the mode a block was translated in ---- */
+
+/* what generated code depends on: privilege, the data TLB set, and
+ * whether the FPU is on (FP loads and stores are inline only then) */
+static uint32_t cur_mode(const struct rv_hart *h)
+{
+    return h->priv | (h->dset << 2) | ((h->mstatus & RV_MSTATUS_FS) ? 16 : 0);
+}
+
+#define MODE_DSET(m) (((m) >> 2) & 3)
+#define MODE_FP(m) (((m)&16) != 0)
+
+static void flush(struct rv_hart *h, struct rv_jit *j)
+{
+    j->code_ptr = j->epilogue + 64; /* keep the entry trampoline and epilogue */
+    j->meta_used = 0;
+    memset(j->hash, 0, sizeof(j->hash));
+    memset(j->jc, 0xff, sizeof(j->jc)); /* pc ~0 (odd) matches nothing */
+    if (j->pages_used)
+        memset(h->code_pages, 0, j->npages);
+    j->pages_used = false;
+    h->code_written = false;
+    h->jit_link = 0;
+    j->tlb_gen = h->tlb_gen;
+    j->stats.flushes++;
+}
+
+static unsigned hash_of(uint64_t pc, uint32_t mode)
+{
+    return (unsigned)(((pc >> 1) ^ (pc >> 17) ^ ((uint64_t)mode << 13)) & (HASH_SIZE - 1));
+}
+
+static struct jit_block *lookup(struct rv_jit *j, uint64_t pc, uint32_t mode)
+{
+    for (struct jit_block *b = j->hash[hash_of(pc, mode)]; b; b = b->next)
+        if (b->pc == pc && b->mode == mode)
+            return b;
+    return NULL;
+}
+
+/* ---- helpers called from generated code (SysV ABI) ---- */
+
+struct jit_ld {
+    uint64_t val, ok;
+};
+
+/* kind: length | 0x10 for sign extension */
+static struct jit_ld jit_load(struct rv_hart *h, uint64_t va, uint64_t kind)
+{
+    unsigned len = kind & 0xf;
+    uint64_t v;
+    if (!rv_load_slow(h, va, len, &v))
+        return (struct jit_ld){0, 0};
+    if (kind & 0x10) {
+        if (len == 1)
+            v = (uint64_t)(int64_t)(int8_t)v;
+        else if (len == 2)
+            v = (uint64_t)(int64_t)(int16_t)v;
+        else if (len == 4)
+            v = rv_sext32(v);
+    }
+    return (struct jit_ld){v, 1};
+}
+
+/* 0 stored, 1 trap, 2 stored into translated code */
+static uint64_t jit_store(struct rv_hart *h, uint64_t va, uint64_t val, uint64_t len)
+{
+    if (!rv_store_slow(h, va, (unsigned)len, val))
+        return 1;
+    return h->code_written ? 2 : 0;
+}
+
+/* Any instruction, through the interpreter's semantics. unexec: how many
+ * instructions of the block come after this one (already charged). */
+static uint64_t jit_exec(struct rv_hart *h, const struct rv_dentry *e, uint64_t unexec)
+{
+    struct rv_jit *j = h->jit;
+    int64_t used = j->start - h->jit_budget;
+    h->minstret = j->base + (uint64_t)used - unexec;
+    enum rv_res r = rv_sem_exec(h, e);
+    j->base = h->minstret + unexec - (uint64_t)used;
+    if (r == RV_RES_CONT && h->code_written)
+        return RV_RES_EXIT + 8; /* continue, but drop the translations first */
+    return r;
+}
+
+/* ---- code generation ---- */
+
+enum slow_kind { SLOW_LOAD, SLOW_STORE };
+
+struct slow {
+    enum slow_kind kind;
+    unsigned i;      /* instruction index */
+    uint8_t *jcc[2]; /* jumps to patch to the slow path */
+    uint8_t *resume; /* back to the fast path */
+};
+
+struct gen {
+    struct x64 x;
+    struct rv_jit *j;
+    struct jit_block *b;
+    struct slow slow[MAX_INSNS];
+    unsigned nslow;
+    /* per instruction: where its trap exit is (emitted at the end) */
+    uint8_t *trap_jumps[MAX_INSNS][4];
+    unsigned ntrap[MAX_INSNS];
+};
+
+static void call_abs(struct x64 *x, const void *fn)
+{
+    if (x64_rel32_ok(x->p + 5, fn)) {
+        x64_call(x, fn);
+    } else {
+        x64_mov_imm(x, RAX, (uint64_t)(uintptr_t)fn);
+        x64_call_r(x, RAX);
+    }
+}
+
+/* mov [x(rd)], val */
+static void store_const(struct x64 *x, unsigned rd, uint64_t v)
+{
+    if ((int64_t)v >= INT32_MIN && (int64_t)v <= INT32_MAX) {
+        x64_store_imm(x, 64, xr(rd), (int32_t)v);
+    } else {
+        x64_mov_imm(x, RAX, v);
+        x64_store(x, 64, xr(rd), RAX);
+    }
+}
+
+static void exit_with(struct gen *g, enum jit_exit why)
+{
+    x64_mov_imm(&g->x, RAX, why);
+    x64_jmp(&g->x, g->j->epilogue);
+}
+
+/* Leave to a known pc, through a stub the dispatcher may patch into a jump
+ * to the target's block (its first five bytes). */
+static void exit_chain(struct gen *g, uint64_t target)
+{
+    uint8_t *stub = g->x.p;
+    x64_mov_imm(&g->x, RAX, target); /* >= 5 bytes: room for the jmp */
+    x64_store(&g->x, 64, hfield(OFF_PC), RAX);
+    x64_mov_imm(&g->x, RCX, (uint64_t)(uintptr_t)stub);
+    x64_store(&g->x, 64, hfield(OFF_LINK), RCX);
+    exit_with(g, JX_CHAIN);
+}
+
+/* Leave with h->pc already set and nothing to chain. */
+static void exit_dynamic(struct gen *g)
+{
+    x64_store_imm(&g->x, 64, hfield(OFF_LINK), 0);
+    exit_with(g, JX_CHAIN);
+}
+
+/* Stop after instruction i (done) with h->pc set: give back the budget of
+ * the instructions after it. */
+static void refund(struct gen *g, unsigned i)
+{
+    unsigned unexec = g->b->n - i - 1;
+    if (unexec)
+        x64_alu_mi(&g->x, 64, X64_ADD, hfield(OFF_BUDGET), (int32_t)unexec);
+}
+
+/* rax = x[rs1] + imm, the effective address */
+static void emit_addr(struct gen *g, const struct rv_dentry *e)
+{
+    x64_load(&g->x, 64, RAX, xr(e->rs1));
+    if (e->imm)
+        x64_lea(&g->x, RAX, x64_m(RAX, (int32_t)e->imm));
+}
+
+/* TLB lookup of rax (len bytes) in the block's data set: on a hit rax becomes
+ * the host address; misses jump to slow path s. */
+static void emit_tlb(struct gen *g, unsigned acc, unsigned len, struct slow *s)
+{
+    struct x64 *x = &g->x;
+    int32_t tlb = OFF_TLB(MODE_DSET(g->b->mode), acc);
+    x64_mov_rr(x, 64, RCX, RAX);
+    x64_shift_ri(x, 64, X64_SHR, RCX, 12);
+    x64_mov_rr(x, 32, RDX, RCX);
+    x64_alu_ri(x, 32, X64_AND, RDX, RV_TLB_SIZE - 1);
+    x64_shift_ri(x, 32, X64_SHL, RDX, 4);
+    x64_alu_rm(x, 64, X64_CMP, RCX, x64_mi(RBX, RDX, 1, tlb));
+    s->jcc[0] = x64_jcc(x, X64_CC_NE, x->p);
+    s->jcc[1] = NULL;
+    if (len > 1) {
+        x64_mov_rr(x, 32, RCX, RAX);
+        x64_alu_ri(x, 32, X64_AND, RCX, 0xfff);
+        x64_alu_ri(x, 32, X64_CMP, RCX, (int32_t)(4096 - len));
+        s->jcc[1] = x64_jcc(x, X64_CC_A, x->p);
+    }
+    x64_alu_rm(x, 64, X64_ADD, RAX, x64_mi(RBX, RDX, 1, tlb + 8));
+}
+
+/* access length of a load or store (integer or FP) */
+static unsigned mem_len(unsigned op)
+{
+    switch (op) {
+    case RV_OP_LB:
+    case RV_OP_LBU:
+    case RV_OP_SB:
+        return 1;
+    case RV_OP_LH:
+    case RV_OP_LHU:
+    case RV_OP_SH:
+        return 2;
+    case RV_OP_LW:
+    case RV_OP_LWU:
+    case RV_OP_SW:
+    case RV_OP_FLW:
+    case RV_OP_FSW:
+        return 4;
+    default:
+        return 8;
+    }
+}
+
+static bool is_fp_mem(unsigned op)
+{
+    return op == RV_OP_FLW || op == RV_OP_FLD || op == RV_OP_FSW || op == RV_OP_FSD;
+}
+
+static struct x64_mem fr(unsigned r)
+{
+    return x64_m(RBX, (int32_t)(offsetof(struct rv_hart, f) + 8 * r));
+}
+
+static bool load_signed(unsigned op)
+{
+    return op == RV_OP_LB || op == RV_OP_LH || op == RV_OP_LW;
+}
+
+static void emit_load(struct gen *g, unsigned i, const struct rv_dentry *e)
+{
+    struct x64 *x = &g->x;
+    unsigned len = mem_len(e->op);
+    struct slow *s = &g->slow[g->nslow++];
+    s->kind = SLOW_LOAD;
+    s->i = i;
+    emit_addr(g, e);
+    emit_tlb(g, RV_ACC_LOAD, len, s);
+    struct x64_mem m = x64_m(RAX, 0);
+    if (len == 8)
+        x64_load(x, 64, RAX, m);
+    else if (load_signed(e->op))
+        x64_movsx(x, len * 8, RAX, m);
+    else if (len == 4)
+        x64_load(x, 32, RAX, m);
+    else
+        x64_movzx(x, len * 8, RAX, m);
+    s->resume = x->p;
+    if (e->op == RV_OP_FLW || e->op == RV_OP_FLD) {
+        if (e->op == RV_OP_FLW) { /* NaN-boxed */
+            x64_mov_imm(x, RCX, 0xffffffff00000000ull);
+            x64_alu_rr(x, 64, X64_OR, RAX, RCX);
+        }
+        x64_store(x, 64, fr(e->rd), RAX);
+        x64_alu_mi(x, 64, X64_OR, hfield(OFF_MSTATUS), (int32_t)RV_MSTATUS_FS);
+    } else if (e->rd) {
+        x64_store(x, 64, xr(e->rd), RAX);
+    }
+}
+
+static void emit_store(struct gen *g, unsigned i, const struct rv_dentry *e)
+{
+    struct x64 *x = &g->x;
+    unsigned len = mem_len(e->op);
+    struct slow *s = &g->slow[g->nslow++];
+    s->kind = SLOW_STORE;
+    s->i = i;
+    emit_addr(g, e);
+    emit_tlb(g, RV_ACC_STORE, len, s);
+    x64_load(x, 64, RCX, is_fp_mem(e->op) ? fr(e->rs2) : xr(e->rs2));
+    x64_store(x, len * 8, x64_m(RAX, 0), RCX);
+    s->resume = x->p;
+}
+
+/* pc of instruction i into h->pc */
+static void set_pc(struct gen *g, uint64_t pc)
+{
+    x64_mov_imm(&g->x, RAX, pc);
+    x64_store(&g->x, 64, hfield(OFF_PC), RAX);
+}
+
+static void trap_jump(struct gen *g, unsigned i, uint8_t *disp)
+{
+    g->trap_jumps[i][g->ntrap[i]++] = disp;
+}
+
+/* Anything else: rv_sem_exec() with h->pc at the instruction. Returns
+ * after the call with eax = 0 for "go on"; other results leave. */
+static void emit_helper(struct gen *g, unsigned i, const struct rv_dentry *e, bool ends)
+{
+    struct x64 *x = &g->x;
+    set_pc(g, e->pc);
+    x64_mov_rr(x, 64, RDI, RBX);
+    x64_mov_imm(x, RSI, (uint64_t)(uintptr_t)e);
+    x64_mov_imm(x, RDX, g->b->n - i - 1);
+    call_abs(x, (const void *)jit_exec);
+    /* RV_RES_CONT = 0, RV_RES_EXIT = 1, RV_RES_TRAP = 2, flush = 9 */
+    x64_alu_ri(x, 32, X64_CMP, RAX, RV_RES_TRAP);
+    trap_jump(g, i, x64_jcc(x, X64_CC_E, x->p));
+    x64_test_rr(x, 32, RAX, RAX);
+    uint8_t *cont = x64_jcc(x, X64_CC_E, x->p);
+    /* EXIT (1) or flush (9): h->pc is the next instruction */
+    refund(g, i);
+    x64_alu_ri(x, 32, X64_CMP, RAX, RV_RES_EXIT);
+    uint8_t *flush = x64_jcc(x, X64_CC_NE, x->p);
+    exit_with(g, JX_EXIT);
+    x64_patch_rel32(flush, x->p);
+    exit_with(g, JX_FLUSH);
+    x64_patch_rel32(cont, x->p);
+    if (ends) {
+        refund(g, i);
+        if (e->op == RV_OP_FENCE_I)
+            exit_with(g, JX_FLUSH);
+        else
+            exit_dynamic(g);
+    }
+}
+
+/* An ALU operation inline where x86 has it, else a call of its sem.h helper. */
+static void emit_alu(struct gen *g, const struct rv_dentry *e)
+{
+    struct x64 *x = &g->x;
+    unsigned op = e->op, rd = e->rd;
+    int32_t imm = (int32_t)e->imm;
+    if (!rd)
+        return;
+    bool w = false;
+    enum x64_alu aop;
+    enum x64_shift sop;
+    switch (op) {
+    case RV_OP_ADDI:
+        if (e->rs1 == 0) {
+            x64_store_imm(x, 64, xr(rd), imm);
+            return;
+        }
+        aop = X64_ADD;
+        goto alu_imm;
+    case RV_OP_ANDI:
+        aop = X64_AND;
+        goto alu_imm;
+    case RV_OP_ORI:
+        aop = X64_OR;
+        goto alu_imm;
+    case RV_OP_XORI:
+        aop = X64_XOR;
+        goto alu_imm;
+    case RV_OP_ADDIW:
+        aop = X64_ADD;
+        w = true;
+        goto alu_imm;
+    case RV_OP_ADD:
+        aop = X64_ADD;
+        goto alu_reg;
+    case RV_OP_SUB:
+        aop = X64_SUB;
+        goto alu_reg;
+    case RV_OP_AND:
+        aop = X64_AND;
+        goto alu_reg;
+    case RV_OP_OR:
+        aop = X64_OR;
+        goto alu_reg;
+    case RV_OP_XOR:
+        aop = X64_XOR;
+        goto alu_reg;
+    case RV_OP_ADDW:
+        aop = X64_ADD;
+        w = true;
+        goto alu_reg;
+    case RV_OP_SUBW:
+        aop = X64_SUB;
+        w = true;
+        goto alu_reg;
+    case RV_OP_SLLI:
+        sop = X64_SHL;
+        goto sh_imm;
+    case RV_OP_SRLI:
+        sop = X64_SHR;
+        goto sh_imm;
+    case RV_OP_SRAI:
+        sop = X64_SAR;
+        goto sh_imm;
+    case RV_OP_RORI:
+        sop = X64_ROR;
+        goto sh_imm;
+    case RV_OP_SLLIW:
+        sop = X64_SHL;
+        w = true;
+        goto sh_imm;
+    case RV_OP_SRLIW:
+        sop = X64_SHR;
+        w = true;
+        goto sh_imm;
+    case RV_OP_SRAIW:
+        sop = X64_SAR;
+        w = true;
+        goto sh_imm;
+    case RV_OP_SLL:
+        sop = X64_SHL;
+        goto sh_reg;
+    case RV_OP_SRL:
+        sop = X64_SHR;
+        goto sh_reg;
+    case RV_OP_SRA:
+        sop = X64_SAR;
+        goto sh_reg;
+    case RV_OP_SLLW:
+        sop = X64_SHL;
+        w = true;
+        goto sh_reg;
+    case RV_OP_SRLW:
+        sop = X64_SHR;
+        w = true;
+        goto sh_reg;
+    case RV_OP_SRAW:
+        sop = X64_SAR;
+        w = true;
+        goto sh_reg;
+    case RV_OP_SLT:
+    case RV_OP_SLTU:
+        x64_load(x, 64, RAX, xr(e->rs1));
+        x64_alu_rm(x, 64, X64_CMP, RAX, xr(e->rs2));
+        goto set;
+    case RV_OP_SLTI:
+    case RV_OP_SLTIU:
+        x64_load(x, 64, RAX, xr(e->rs1));
+        x64_alu_ri(x, 64, X64_CMP, RAX, imm);
+    set:
+        x64_setcc(x, op == RV_OP_SLT || op == RV_OP_SLTI ? X64_CC_L : X64_CC_B, RAX);
+        x64_movzx8_rr(x, RAX, RAX);
+        x64_store(x, 64, xr(rd), RAX);
+        return;
+    case RV_OP_MUL:
+    case RV_OP_MULW:
+        x64_load(x, 64, RAX, xr(e->rs1));
+        x64_load(x, 64, RCX, xr(e->rs2));
+        x64_imul_rr(x, op == RV_OP_MULW ? 32 : 64, RAX, RCX);
+        if (op == RV_OP_MULW)
+            x64_movsxd_rr(x, RAX, RAX);
+        x64_store(x, 64, xr(rd), RAX);
+        return;
+    case RV_OP_SH1ADD:
+    case RV_OP_SH2ADD:
+    case RV_OP_SH3ADD:
+        x64_load(x, 64, RAX, xr(e->rs1));
+        x64_load(x, 64, RCX, xr(e->rs2));
+        x64_lea(x, RAX, x64_mi(RCX, RAX, 2u << (op - RV_OP_SH1ADD), 0));
+        x64_store(x, 64, xr(rd), RAX);
+        return;
+    default: {
+        /* everything else: the sem.h helper, out of line */
+        x64_load(x, 64, RDI, xr(e->rs1));
+        if (rv_op_is_alu_imm(op))
+            x64_mov_imm(x, RSI, (uint64_t)e->imm);
+        else
+            x64_load(x, 64, RSI, xr(e->rs2));
+        call_abs(x, (const void *)rv_alu_helpers[op]);
+        x64_store(x, 64, xr(rd), RAX);
+        return;
+    }
+    }
+alu_imm:
+    x64_load(x, 64, RAX, xr(e->rs1));
+    x64_alu_ri(x, w ? 32 : 64, aop, RAX, imm);
+    goto done;
+alu_reg:
+    x64_load(x, 64, RAX, xr(e->rs1));
+    x64_alu_rm(x, w ? 32 : 64, aop, RAX, xr(e->rs2));
+    goto done;
+sh_imm:
+    x64_load(x, 64, RAX, xr(e->rs1));
+    if (imm)
+        x64_shift_ri(x, w ? 32 : 64, sop, RAX, (uint8_t)imm);
+    else if (w)
+        x64_mov_rr(x, 32, RAX, RAX);
+    goto done;
+sh_reg:
+    x64_load(x, 64, RAX, xr(e->rs1));
+    x64_load(x, 64, RCX, xr(e->rs2));
+    x64_shift_rcl(x, w ? 32 : 64, sop, RAX);
+done:
+    if (w)
+        x64_movsxd_rr(x, RAX, RAX);
+    x64_store(x, 64, xr(rd), RAX);
+}
+
+static enum x64_cc branch_cc(unsigned op)
+{
+    switch (op) {
+    case RV_OP_BEQ:
+        return X64_CC_E;
+    case RV_OP_BNE:
+        return X64_CC_NE;
+    case RV_OP_BLT:
+        return X64_CC_L;
+    case RV_OP_BGE:
+        return X64_CC_GE;
+    case RV_OP_BLTU:
+        return X64_CC_B;
+    default:
+        return X64_CC_AE;
+    }
+}
+
+/* Does the instruction end a block? (control transfers, and whatever may
+ * change privilege, translation or the code itself) */
+static bool ends_block(unsigned op)
+{
+    switch (op) {
+    case RV_OP_JAL:
+    case RV_OP_JALR:
+    case RV_OP_BEQ:
+    case RV_OP_BNE:
+    case RV_OP_BLT:
+    case RV_OP_BGE:
+    case RV_OP_BLTU:
+    case RV_OP_BGEU:
+    case RV_OP_ECALL:
+    case RV_OP_EBREAK:
+    case RV_OP_MRET:
+    case RV_OP_SRET:
+    case RV_OP_WFI:
+    case RV_OP_SFENCE_VMA:
+    case RV_OP_FENCE_I:
+    case RV_OP_CSRRW:
+    case RV_OP_CSRRS:
+    case RV_OP_CSRRC:
+    case RV_OP_CSRRWI:
+    case RV_OP_CSRRSI:
+    case RV_OP_CSRRCI:
+    case RV_OP_ILLEGAL:
+        return true;
+    }
+    return false;
+}
+
+static void emit_insn(struct gen *g, unsigned i)
+{
+    struct x64 *x = &g->x;
+    const struct rv_dentry *e = &g->b->insns[i];
+    uint64_t pc = e->pc, npc = pc + e->len;
+    unsigned op = e->op;
+    if (rv_op_is_alu(op)) {
+        emit_alu(g, e);
+        return;
+    }
+    switch (op) {
+    case RV_OP_LUI:
+        if (e->rd)
+            store_const(x, e->rd, (uint64_t)e->imm);
+        return;
+    case RV_OP_AUIPC:
+        if (e->rd)
+            store_const(x, e->rd, pc + (uint64_t)e->imm);
+        return;
+    case RV_OP_LB:
+    case RV_OP_LH:
+    case RV_OP_LW:
+    case RV_OP_LD:
+    case RV_OP_LBU:
+    case RV_OP_LHU:
+    case RV_OP_LWU:
+        emit_load(g, i, e);
+        return;
+    case RV_OP_SB:
+    case RV_OP_SH:
+    case RV_OP_SW:
+    case RV_OP_SD:
+        emit_store(g, i, e);
+        return;
+    case RV_OP_FLW:
+    case RV_OP_FLD:
+        if (!MODE_FP(g->b->mode))
+            break; /* FPU off: the helper raises the trap */
+        emit_load(g, i, e);
+        return;
+    case RV_OP_FSW:
+    case RV_OP_FSD:
+        if (!MODE_FP(g->b->mode))
+            break;
+        emit_store(g, i, e);
+        return;
+    case RV_OP_FP: {
+        /* the FPU directly (it changes nothing but f, fflags and FS); an
+         * illegal encoding goes the general way, which raises the trap */
+        x64_mov_rr(x, 64, RDI, RBX);
+        x64_mov_imm(x, RSI, e->insn);
+        call_abs(x, (const void *)rv_fpu_exec);
+        x64_movzx8_rr(x, RAX, RAX);
+        x64_test_rr(x, 32, RAX, RAX);
+        uint8_t *ok = x64_jcc(x, X64_CC_NE, x->p);
+        emit_helper(g, i, e, false);
+        x64_patch_rel32(ok, x->p);
+        return;
+    }
+    case RV_OP_JAL:
+        if (e->rd)
+            store_const(x, e->rd, npc);
+        exit_chain(g, pc + (uint64_t)e->imm);
+        return;
+    case RV_OP_JALR: {
+        x64_load(x, 64, RAX, xr(e->rs1));
+        if (e->imm)
+            x64_lea(x, RAX, x64_m(RAX, (int32_t)e->imm));
+        x64_alu_ri(x, 64, X64_AND, RAX, -2);
+        x64_store(x, 64, hfield(OFF_PC), RAX);
+        if (e->rd)
+            store_const(x, e->rd, npc); /* clobbers rax only for large values */
+        x64_load(x, 64, RAX, hfield(OFF_PC));
+        /* the indirect-jump cache */
+        x64_mov_rr(x, 32, RCX, RAX);
+        x64_shift_ri(x, 32, X64_SHR, RCX, 1);
+        x64_alu_ri(x, 32, X64_AND, RCX, JC_SIZE - 1);
+        x64_shift_ri(x, 32, X64_SHL, RCX, 4);
+        x64_mov_imm(x, RDX, (uint64_t)(uintptr_t)g->j->jc);
+        x64_alu_rm(x, 64, X64_CMP, RAX, x64_mi(RDX, RCX, 1, 0));
+        uint8_t *miss = x64_jcc(x, X64_CC_NE, x->p);
+        x64_jmp_m(x, x64_mi(RDX, RCX, 1, 8));
+        x64_patch_rel32(miss, x->p);
+        exit_dynamic(g);
+        return;
+    }
+    case RV_OP_BEQ:
+    case RV_OP_BNE:
+    case RV_OP_BLT:
+    case RV_OP_BGE:
+    case RV_OP_BLTU:
+    case RV_OP_BGEU: {
+        x64_load(x, 64, RAX, xr(e->rs1));
+        x64_alu_rm(x, 64, X64_CMP, RAX, xr(e->rs2));
+        uint8_t *taken = x64_jcc(x, branch_cc(op), x->p);
+        exit_chain(g, npc);
+        x64_patch_rel32(taken, x->p);
+        exit_chain(g, pc + (uint64_t)e->imm);
+        return;
+    }
+    default:
+        break;
+    }
+    emit_helper(g, i, e, ends_block(op));
+}
+
+/* The out-of-line parts: slow paths of loads and stores, and the trap exits. */
+static void emit_tails(struct gen *g)
+{
+    struct x64 *x = &g->x;
+    for (unsigned k = 0; k < g->nslow; k++) {
+        struct slow *s = &g->slow[k];
+        const struct rv_dentry *e = &g->b->insns[s->i];
+        for (unsigned m = 0; m < 2; m++)
+            if (s->jcc[m])
+                x64_patch_rel32(s->jcc[m], x->p);
+        /* rax still holds the address */
+        x64_mov_rr(x, 64, RSI, RAX);
+        x64_mov_rr(x, 64, RDI, RBX);
+        if (s->kind == SLOW_LOAD) {
+            x64_mov_imm(x, RDX, mem_len(e->op) | (load_signed(e->op) ? 0x10 : 0));
+            call_abs(x, (const void *)jit_load);
+            x64_test_rr(x, 32, RDX, RDX);
+            trap_jump(g, s->i, x64_jcc(x, X64_CC_E, x->p));
+            x64_jmp(x, s->resume);
+        } else {
+            x64_load(x, 64, RDX, is_fp_mem(e->op) ? fr(e->rs2) : xr(e->rs2));
+            x64_mov_imm(x, RCX, mem_len(e->op));
+            call_abs(x, (const void *)jit_store);
+            x64_test_rr(x, 32, RAX, RAX);
+            uint8_t *bad = x64_jcc(x, X64_CC_NE, x->p);
+            x64_jmp(x, s->resume);
+            x64_patch_rel32(bad, x->p);
+            x64_alu_ri(x, 32, X64_CMP, RAX, 1);
+            trap_jump(g, s->i, x64_jcc(x, X64_CC_E, x->p));
+            /* stored into translated code: stop after this instruction */
+            set_pc(g, e->pc + e->len);
+            refund(g, s->i);
+            exit_with(g, JX_FLUSH);
+        }
+    }
+    for (unsigned i = 0; i < g->b->n; i++) {
+        if (!g->ntrap[i])
+            continue;
+        for (unsigned m = 0; m < g->ntrap[i]; m++)
+            x64_patch_rel32(g->trap_jumps[i][m], x->p);
+        set_pc(g, g->b->insns[i].pc);
+        refund(g, i);
+        exit_with(g, JX_TRAP);
+    }
+}
+
+/* ---- translation ---- */
+
+/* Mark the RAM page of host address p as holding code, dropping store TLB
+ * entries that map it. */
+static void mark_code_page(struct rv_hart *h, struct rv_jit *j, uintptr_t p)
+{
+    size_t page = (p - (uintptr_t)h->bus.ram) >> 12;
+    if (page >= j->npages || h->code_pages[page])
+        return;
+    h->code_pages[page] = 1;
+    j->pages_used = true;
+    uintptr_t host_page = p & ~(uintptr_t)0xfff;
+    for (unsigned set = 0; set < 4; set++)
+        for (unsigned k = 0; k < RV_TLB_SIZE; k++) {
+            struct rv_tlb_entry *t = &h->tlb[set][RV_ACC_STORE][k];
+            if (t->tag != UINT64_MAX && (uintptr_t)(t->tag << 12) + t->addend == host_page)
+                t->tag = UINT64_MAX;
+        }
+}
+
+/* Host address of the instruction at pc, fetching it through the TLB (a
+ * miss fills it through mmu.c). NULL: not in RAM, or at a page end where
+ * the instruction might straddle (the interpreter runs those); *fault: the
+ * fetch faulted (exception recorded). */
+static const uint8_t *fetch_host(struct rv_hart *h, uint64_t pc, bool *fault)
+{
+    *fault = false;
+    if ((pc & 0xfff) > 0xffc)
+        return NULL;
+    const struct rv_tlb_entry *t = &h->tlb[h->iset][RV_ACC_FETCH][RV_TLB_IDX(pc)];
+    if (t->tag != (pc >> 12)) {
+        uint32_t insn;
+        if (!rv_fetch_slow(h, pc, &insn)) {
+            *fault = true;
+            return NULL;
+        }
+        if (t->tag != (pc >> 12))
+            return NULL;
+    }
+    return (const uint8_t *)(uintptr_t)(pc + t->addend);
+}
+
+enum tr_result { TR_OK, TR_FAULT, TR_INTERPRET };
+
+static enum tr_result translate(struct rv_hart *h, struct rv_jit *j, uint32_t mode,
+                                struct jit_block **out)
+{
+    uint64_t pc0 = h->pc;
+    if ((size_t)(j->code + CODE_SIZE - j->code_ptr) < CODE_SLACK ||
+        META_SIZE - j->meta_used < sizeof(struct jit_block) + MAX_INSNS * sizeof(struct rv_dentry))
+        flush(h, j);
+    struct jit_block *b = (struct jit_block *)(j->meta + j->meta_used);
+    b->pc = pc0;
+    b->mode = mode;
+    b->n = 0;
+    uint64_t pc = pc0;
+    while (b->n < MAX_INSNS) {
+        if ((pc >> 12) != (pc0 >> 12))
+            break;
+        bool fault;
+        const uint8_t *p = fetch_host(h, pc, &fault);
+        if (!p) {
+            if (b->n)
+                break;
+            return fault ? TR_FAULT : TR_INTERPRET;
+        }
+        uint32_t insn;
+        memcpy(&insn, p, 4);
+        uint32_t raw = (insn & 3) == 3 ? insn : (insn & 0xffff);
+        struct rv_dentry *e = &b->insns[b->n];
+        rv_decode(e, pc, raw);
+        mark_code_page(h, j, (uintptr_t)p);
+        b->n++;
+        pc += e->len;
+        if (ends_block(e->op))
+            break;
+    }
+    j->meta_used += sizeof(*b) + b->n * sizeof(struct rv_dentry);
+    j->meta_used = (j->meta_used + 15) & ~(size_t)15;
+
+    struct gen *g = calloc(1, sizeof(*g));
+    if (!g)
+        return TR_INTERPRET;
+    g->j = j;
+    g->b = b;
+    g->x = (struct x64){.p = j->code_ptr, .end = j->code + CODE_SIZE};
+    b->code = g->x.p;
+    /* charge the block to the budget; out of budget: back to the dispatcher */
+    x64_alu_mi(&g->x, 64, X64_SUB, hfield(OFF_BUDGET), (int32_t)b->n);
+    uint8_t *broke = x64_jcc(&g->x, X64_CC_L, g->x.p);
+    for (unsigned i = 0; i < b->n; i++)
+        emit_insn(g, i);
+    if (!ends_block(b->insns[b->n - 1].op))
+        exit_chain(g, pc);
+    emit_tails(g);
+    x64_patch_rel32(broke, g->x.p);
+    x64_alu_mi(&g->x, 64, X64_ADD, hfield(OFF_BUDGET), (int32_t)b->n);
+    set_pc(g, pc0);
+    x64_store_imm(&g->x, 64, hfield(OFF_LINK), 0);
+    exit_with(g, JX_BUDGET);
+    bool overflow = g->x.overflow;
+    j->code_ptr = g->x.p;
+    free(g);
+    if (overflow) {
+        flush(h, j);
+        return TR_INTERPRET;
+    }
+    j->code_ptr = (uint8_t *)(((uintptr_t)j->code_ptr + 15) & ~(uintptr_t)15);
+    unsigned hsh = hash_of(pc0, mode);
+    b->next = j->hash[hsh];
+    j->hash[hsh] = b;
+    j->stats.blocks++;
+    *out = b;
+    return TR_OK;
+}
+
+/* ---- the dispatcher ---- */
+
+static void sync_minstret(struct rv_hart *h, struct rv_jit *j)
+{
+    h->minstret = j->base + (uint64_t)(j->start - h->jit_budget);
+}
+
+/* run n instructions in the interpreter (keeps minstret and the budget) */
+static uint64_t interpret(struct rv_hart *h, struct rv_jit *j, uint64_t n)
+{
+    sync_minstret(h, j);
+    uint64_t done = rv_interp_batch(h, n);
+    h->jit_budget -= (int64_t)done;
+    j->base = h->minstret - (uint64_t)(j->start - h->jit_budget);
+    j->stats.fallback += done;
+    return done;
+}
+
+/* One block at h->pc (translated first if need be), or one instruction in
+ * the interpreter where there is no block. single: run that block alone,
+ * not what it chains to (the lock-step tester). False: the batch ends. */
+static bool run_one(struct rv_hart *h, struct rv_jit *j, bool single)
+{
+    if (h->code_written || h->tlb_gen != j->tlb_gen)
+        flush(h, j);
+    uint32_t mode = cur_mode(h);
+    if (mode != j->mode) {
+        memset(j->jc, 0xff, sizeof(j->jc));
+        j->mode = mode;
+        h->jit_link = 0;
+    }
+    struct jit_block *b = lookup(j, h->pc, mode);
+    if (!b) {
+        enum tr_result r = translate(h, j, mode, &b);
+        if (r == TR_FAULT) {
+            /* the fetch faulted: no instruction retired */
+            h->jit_budget--;
+            j->base--;
+            rv_take_trap(h, h->exc_cause, h->exc_tval);
+            h->jit_link = 0;
+            return true;
+        }
+        if (r == TR_INTERPRET) {
+            interpret(h, j, 1);
+            h->jit_link = 0;
+            return !(h->wfi || h->irq_check);
+        }
+        /* fetching for the translation may have filled the TLB, never
+         * flushed it: the block stands */
+        j->tlb_gen = h->tlb_gen;
+    }
+    struct jc_entry *c = &j->jc[(h->pc >> 1) & (JC_SIZE - 1)];
+    c->pc = h->pc;
+    c->code = b->code;
+    if (h->jit_link && !single) {
+        uint8_t *stub = (uint8_t *)(uintptr_t)h->jit_link;
+        struct x64 px = {.p = stub, .end = stub + 5};
+        x64_jmp(&px, b->code);
+        j->stats.chained++;
+    }
+    h->jit_link = 0;
+    if (single) {
+        /* exactly this block: whatever it jumps to finds no budget */
+        j->start += (int64_t)b->n - h->jit_budget;
+        h->jit_budget = b->n;
+    }
+    enum jit_exit why = (enum jit_exit)j->enter(h, b->code);
+    sync_minstret(h, j);
+    switch (why) {
+    case JX_CHAIN:
+        return true;
+    case JX_TRAP:
+        h->jit_link = 0;
+        rv_take_trap(h, h->exc_cause, h->exc_tval);
+        return true;
+    case JX_FLUSH:
+        h->code_written = true;
+        return true;
+    case JX_BUDGET:
+    case JX_EXIT:
+        break;
+    }
+    return false;
+}
+
+static void batch_begin(struct rv_hart *h, struct rv_jit *j, uint64_t n)
+{
+    if (n > INT64_MAX / 2)
+        n = INT64_MAX / 2;
+    h->jit_budget = (int64_t)n;
+    j->start = (int64_t)n;
+    j->base = h->minstret;
+    h->jit_link = 0;
+}
+
+uint64_t rv_jit_batch(struct rv_hart *h, uint64_t n)
+{
+    struct rv_jit *j = h->jit;
+    batch_begin(h, j, n);
+    while (!h->fatal) {
+        if (h->jit_budget <= MAX_INSNS) {
+            if (h->jit_budget > 0)
+                interpret(h, j, (uint64_t)h->jit_budget);
+            break;
+        }
+        if (!run_one(h, j, false))
+            break;
+    }
+    sync_minstret(h, j);
+    return (uint64_t)(j->start - h->jit_budget);
+}
+
+uint64_t rv_jit_step(struct rv_hart *h)
+{
+    struct rv_jit *j = h->jit;
+    batch_begin(h, j, MAX_INSNS);
+    if (!h->fatal)
+        run_one(h, j, true);
+    sync_minstret(h, j);
+    return (uint64_t)(j->start - h->jit_budget);
+}
+
+/* ---- setup ---- */
+
+int rv_jit_create(struct rv_hart *h, vs_err *err)
+{
+    struct rv_jit *j = calloc(1, sizeof(*j));
+    if (!j)
+        return vs_error(err, ENOMEM, "translator: out of memory");
+    j->code = mmap(NULL, CODE_SIZE, PROT_READ | PROT_WRITE | PROT_EXEC,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    j->meta = malloc(META_SIZE);
+    j->npages = h->bus.ram_size >> 12;
+    h->code_pages = calloc(j->npages ? j->npages : 1, 1);
+    if (j->code == MAP_FAILED || !j->meta || !h->code_pages) {
+        if (j->code != MAP_FAILED)
+            munmap(j->code, CODE_SIZE);
+        free(j->meta);
+        free(h->code_pages);
+        h->code_pages = NULL;
+        free(j);
+        return vs_error(err, ENOMEM, "translator: cannot map its code buffer");
+    }
+    /* enter(h, code): save the callee-saved registers, rbx = h, jump in;
+     * the epilogue undoes it and returns eax (the exit reason) */
+    struct x64 x = {.p = j->code, .end = j->code + 256};
+    static const int saved[] = {X64_RBX, X64_RBP, X64_R12, X64_R13, X64_R14, X64_R15};
+    for (unsigned i = 0; i < 6; i++)
+        x64_push(&x, saved[i]);
+    x64_alu_ri(&x, 64, X64_SUB, X64_RSP, 8); /* 16-byte aligned calls */
+    x64_mov_rr(&x, 64, RBX, RDI);
+    x64_jmp_r(&x, RSI);
+    j->epilogue = x.p;
+    x64_alu_ri(&x, 64, X64_ADD, X64_RSP, 8);
+    for (int i = 5; i >= 0; i--)
+        x64_pop(&x, saved[i]);
+    x64_ret(&x);
+    j->enter = (uint64_t(*)(struct rv_hart *, uint8_t *))(void *)j->code;
+    j->code_ptr = j->epilogue + 64;
+    j->mode = UINT32_MAX;
+    j->tlb_gen = h->tlb_gen;
+    memset(j->jc, 0xff, sizeof(j->jc));
+    h->jit = j;
+    return 0;
+}
+
+void rv_jit_destroy(struct rv_hart *h)
+{
+    struct rv_jit *j = h->jit;
+    if (!j)
+        return;
+    munmap(j->code, CODE_SIZE);
+    free(j->meta);
+    free(j);
+    free(h->code_pages);
+    h->code_pages = NULL;
+    h->jit = NULL;
+}
+
+void rv_jit_get_stats(struct rv_hart *h, struct rv_jit_stats *s)
+{
+    if (h->jit)
+        *s = h->jit->stats;
+    else
+        memset(s, 0, sizeof(*s));
+}
+
+#else /* not x86-64 */
+
+bool rv_jit_available(void)
+{
+    return false;
+}
+
+int rv_jit_create(struct rv_hart *h, vs_err *err)
+{
+    return vs_error(err, ENOTSUP, "the translator generates x86-64 code only");
+}
+
+void rv_jit_destroy(struct rv_hart *h) {}
+
+uint64_t rv_jit_batch(struct rv_hart *h, uint64_t n)
+{
+    return rv_interp_batch(h, n);
+}
+
+uint64_t rv_jit_step(struct rv_hart *h)
+{
+    return rv_interp_batch(h, 1);
+}
+
+void rv_jit_get_stats(struct rv_hart *h, struct rv_jit_stats *s)
+{
+    memset(s, 0, sizeof(*s));
+}
+
+#endif

@@ -1,0 +1,299 @@
+/* The translator (src/riscv/jit.c) against the interpreter: random
+ * instruction streams in lock-step (a bounded run of the fuzz target's
+ * generator), and the cases a translator gets wrong first: stores into
+ * translated code, FENCE.I, a precise fault in the middle of a block, an
+ * interrupt arriving while translated code spins in a chained loop, and
+ * an indirect-jump-heavy loop. */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "riscv_jit_diff.h"
+
+/* ---- a few encodings ---- */
+
+static uint32_t i_type(int32_t imm, unsigned rs1, unsigned f3, unsigned rd, unsigned op)
+{
+    return ((uint32_t)(imm & 0xfff) << 20) | (rs1 << 15) | (f3 << 12) | (rd << 7) | op;
+}
+
+static uint32_t s_type(int32_t imm, unsigned rs2, unsigned rs1, unsigned f3)
+{
+    return ((uint32_t)((imm >> 5) & 0x7f) << 25) | (rs2 << 20) | (rs1 << 15) | (f3 << 12) |
+           ((uint32_t)(imm & 0x1f) << 7) | 0x23;
+}
+
+static uint32_t b_type(int32_t imm, unsigned rs2, unsigned rs1, unsigned f3)
+{
+    uint32_t u = (uint32_t)imm;
+    return (((u >> 12) & 1) << 31) | (((u >> 5) & 0x3f) << 25) | (rs2 << 20) | (rs1 << 15) |
+           (f3 << 12) | (((u >> 1) & 0xf) << 8) | (((u >> 11) & 1) << 7) | 0x63;
+}
+
+static uint32_t jal(unsigned rd, int32_t imm)
+{
+    uint32_t u = (uint32_t)imm;
+    return (((u >> 20) & 1) << 31) | (((u >> 1) & 0x3ff) << 21) | (((u >> 11) & 1) << 20) |
+           (((u >> 12) & 0xff) << 12) | (rd << 7) | 0x6f;
+}
+
+#define ADDI(rd, rs1, imm) i_type(imm, rs1, 0, rd, 0x13)
+#define LD(rd, rs1, imm) i_type(imm, rs1, 3, rd, 0x03)
+#define LW(rd, rs1, imm) i_type(imm, rs1, 2, rd, 0x03)
+#define SW(rs2, rs1, imm) s_type(imm, rs2, rs1, 2)
+#define SD(rs2, rs1, imm) s_type(imm, rs2, rs1, 3)
+#define JALR(rd, rs1, imm) i_type(imm, rs1, 0, rd, 0x67)
+#define BNE(rs1, rs2, imm) b_type(imm, rs2, rs1, 1)
+#define FENCE_I 0x0000100f
+#define EBREAK 0x00100073
+
+/* ---- machines ---- */
+
+struct pair {
+    struct jd_machine j, i;
+};
+
+static int setup(void **state)
+{
+    struct pair *p = calloc(1, sizeof(*p));
+    if (!p || jd_open(&p->j, RV_ACCEL_JIT) < 0 || jd_open(&p->i, RV_ACCEL_INTERP) < 0)
+        return -1;
+    *state = p;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct pair *p = *state;
+    jd_close(&p->j);
+    jd_close(&p->i);
+    free(p);
+    return 0;
+}
+
+static uint64_t xorshift(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
+static void random_programs_agree(void **state)
+{
+    struct pair *p = *state;
+    static uint8_t data[8192];
+    char why[1024];
+    for (uint64_t seed = 1; seed <= 300; seed++) {
+        uint64_t s = seed * 0x9e3779b97f4a7c15ull;
+        for (size_t k = 0; k < sizeof(data); k += 8) {
+            uint64_t v = xorshift(&s);
+            memcpy(data + k, &v, 8);
+        }
+        /* a third of the programs mostly integer ops: bias the opcodes */
+        if (seed % 3 == 0)
+            for (size_t k = 256; k + 4 <= sizeof(data); k += 4)
+                data[k] = (uint8_t)((data[k] & 0x80) | 0x33 | ((data[k] & 1) << 3));
+        if (jd_run(&p->j, &p->i, data, sizeof(data), why, sizeof(why)))
+            fail_msg("seed %llu: %s", (unsigned long long)seed, why);
+    }
+    struct rv_jit_stats st;
+    rv_jit_get_stats(&p->j.hart, &st);
+    assert_true(st.blocks > 1000);
+}
+
+/* Load a program at JD_CODE and run it on one machine until EBREAK traps
+ * (mtvec 0 here: the hart stops with a fatal trap we check). */
+static void load(struct jd_machine *m, const uint32_t *code, unsigned n)
+{
+    memset(m->ram, 0, JD_RAM_SIZE);
+    memcpy(m->ram + JD_CODE, code, n * 4);
+    rv_hart_reset(&m->hart, JD_RAM_BASE + JD_CODE);
+    m->hart.mtvec = 0;
+}
+
+static void run_to_ebreak(struct jd_machine *m)
+{
+    for (int k = 0; k < 1000 && !m->hart.fatal; k++)
+        rv_hart_run(&m->hart, 100000);
+    assert_true(m->hart.fatal);
+    assert_int_equal(m->hart.mcause, RV_EXC_BREAKPOINT);
+}
+
+static void stores_into_translated_code(void **state)
+{
+    struct pair *p = *state;
+    /* x10 counts; the loop body's "addi x10, x10, 1" is rewritten into
+     * "addi x10, x10, 100" by a store from the same block after the first
+     * pass, with no FENCE.I: the next pass must see the new instruction */
+    uint32_t code[] = {
+        ADDI(11, 0, 3),                /* 0: x11 = 3 passes */
+        ADDI(5, 0, 0),                 /* 4 */
+        /* 8: loop */ ADDI(10, 10, 1), /* rewritten */
+        ADDI(11, 11, -1),              /* 12 */
+        SW(12, 13, 0),                 /* 16: [x13] = x12 (x13 = &insn at 8) */
+        BNE(11, 0, -12),               /* 20: back to 8 */
+        EBREAK,                        /* 24 */
+    };
+    for (int m = 0; m < 2; m++) {
+        struct jd_machine *mc = m ? &p->i : &p->j;
+        load(mc, code, sizeof(code) / 4);
+        mc->hart.x[12] = ADDI(10, 10, 100);
+        mc->hart.x[13] = JD_RAM_BASE + JD_CODE + 8;
+        run_to_ebreak(mc);
+        assert_int_equal(mc->hart.x[10], 1 + 100 + 100);
+    }
+}
+
+static void fence_i_after_rewrite(void **state)
+{
+    struct pair *p = *state;
+    /* call a function at 0x100 (returns x10 = 7), rewrite it to return 9,
+     * FENCE.I, call again: x11 = first, x10 = second */
+    uint32_t code[0x48] = {0};
+    code[0] = JALR(1, 14, 0);  /* call *x14 */
+    code[1] = ADDI(11, 10, 0); /* x11 = x10 */
+    code[2] = SW(12, 14, 0);   /* rewrite the function's first instruction */
+    code[3] = FENCE_I;
+    code[4] = JALR(1, 14, 0);
+    code[5] = EBREAK;
+    code[0x40] = ADDI(10, 0, 7); /* the function, at +0x100 */
+    code[0x41] = JALR(0, 1, 0);
+    for (int m = 0; m < 2; m++) {
+        struct jd_machine *mc = m ? &p->i : &p->j;
+        load(mc, code, sizeof(code) / 4);
+        mc->hart.x[12] = ADDI(10, 0, 9);
+        mc->hart.x[14] = JD_RAM_BASE + JD_CODE + 0x100;
+        run_to_ebreak(mc);
+        assert_int_equal(mc->hart.x[11], 7);
+        assert_int_equal(mc->hart.x[10], 9);
+    }
+}
+
+static void precise_fault_mid_block(void **state)
+{
+    struct pair *p = *state;
+    uint32_t code[] = {
+        ADDI(5, 0, 1),  /* 0 */
+        ADDI(6, 0, 2),  /* 4 */
+        LD(7, 9, 0x10), /* 8: x9 = an address outside RAM: load access fault */
+        ADDI(8, 0, 3),  /* 12: must not run */
+        EBREAK,
+    };
+    for (int m = 0; m < 2; m++) {
+        struct jd_machine *mc = m ? &p->i : &p->j;
+        load(mc, code, sizeof(code) / 4);
+        mc->hart.x[9] = 0x40000000;
+        uint64_t i0 = mc->hart.minstret;
+        rv_hart_run(&mc->hart, 1000);
+        assert_true(mc->hart.fatal); /* mtvec 0: the trap stops the hart */
+        assert_int_equal(mc->hart.mcause, RV_EXC_LOAD_ACCESS);
+        assert_int_equal(mc->hart.mepc, JD_RAM_BASE + JD_CODE + 8);
+        assert_int_equal(mc->hart.mtval, 0x40000010);
+        assert_int_equal(mc->hart.x[5], 1);
+        assert_int_equal(mc->hart.x[6], 2);
+        assert_int_equal(mc->hart.x[8], 0);
+        assert_int_equal(mc->hart.minstret - i0, 3); /* the faulting load counts */
+    }
+    /* and a store fault in the middle of a block leaves memory alone */
+    uint32_t code2[] = {ADDI(5, 0, 1), SD(5, 2, 0), SD(5, 9, 0), ADDI(8, 0, 3), EBREAK};
+    for (int m = 0; m < 2; m++) {
+        struct jd_machine *mc = m ? &p->i : &p->j;
+        load(mc, code2, sizeof(code2) / 4);
+        mc->hart.x[2] = JD_RAM_BASE + JD_DATA;
+        mc->hart.x[9] = JD_RAM_BASE + JD_RAM_SIZE; /* just past RAM */
+        rv_hart_run(&mc->hart, 1000);
+        assert_int_equal(mc->hart.mcause, RV_EXC_STORE_ACCESS);
+        assert_int_equal(mc->hart.mepc, JD_RAM_BASE + JD_CODE + 8);
+        assert_int_equal(mc->hart.mtval, JD_RAM_BASE + JD_RAM_SIZE);
+        assert_int_equal(mc->ram[JD_DATA], 1);
+        assert_int_equal(mc->hart.x[8], 0);
+    }
+}
+
+struct irq_arg {
+    struct rv_hart *h;
+};
+
+static void *raise_timer(void *arg)
+{
+    struct irq_arg *a = arg;
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    rv_hart_set_irq(a->h, RV_MIP_MTIP, true);
+    nanosleep(&ts, NULL);
+    rv_hart_request_stop(a->h);
+    return NULL;
+}
+
+static void interrupt_during_long_loop(void **state)
+{
+    struct pair *p = *state;
+    /* a chained loop that never leaves translated code on its own; the
+     * handler (at +0x100) records mcause in x20 and spins */
+    uint32_t code[0x44] = {0};
+    code[0] = ADDI(10, 10, 1);
+    code[1] = jal(0, -4);
+    code[0x40] = i_type(0x342, 0, 2, 20, 0x73); /* csrr x20, mcause */
+    code[0x41] = jal(0, 0);
+    struct jd_machine *mc = &p->j;
+    load(mc, code, sizeof(code) / 4);
+    mc->hart.mtvec = JD_RAM_BASE + JD_CODE + 0x100;
+    mc->hart.mie = RV_MIP_MTIP;
+    mc->hart.mstatus |= RV_MSTATUS_MIE;
+    struct irq_arg a = {&mc->hart};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, raise_timer, &a), 0);
+    enum rv_stop why = rv_hart_run(&mc->hart, UINT64_MAX / 2);
+    pthread_join(t, NULL);
+    assert_int_equal(why, RV_STOP_REQUEST);
+    assert_int_equal(mc->hart.x[20], RV_CAUSE_INTERRUPT | 7);
+    assert_true(mc->hart.mepc == JD_RAM_BASE + JD_CODE ||
+                mc->hart.mepc == JD_RAM_BASE + JD_CODE + 4);
+    assert_true(mc->hart.x[10] > 1000); /* the loop ran translated for a while */
+    struct rv_jit_stats st;
+    rv_jit_get_stats(&mc->hart, &st);
+    assert_true(st.chained >= 1);
+    __atomic_store_n(&mc->hart.mip, 0, __ATOMIC_SEQ_CST);
+}
+
+static void indirect_jumps(void **state)
+{
+    struct pair *p = *state;
+    /* 1000 calls through a register: the jump cache's path, both ways */
+    uint32_t code[0x44] = {0};
+    code[0] = ADDI(11, 0, 1000);
+    code[1] = JALR(1, 14, 0); /* call */
+    code[2] = ADDI(11, 11, -1);
+    code[3] = BNE(11, 0, -8);
+    code[4] = EBREAK;
+    code[0x40] = ADDI(10, 10, 3);
+    code[0x41] = JALR(0, 1, 0); /* ret */
+    for (int m = 0; m < 2; m++) {
+        struct jd_machine *mc = m ? &p->i : &p->j;
+        load(mc, code, sizeof(code) / 4);
+        mc->hart.x[14] = JD_RAM_BASE + JD_CODE + 0x100;
+        run_to_ebreak(mc);
+        assert_int_equal(mc->hart.x[10], 3000);
+        assert_int_equal(mc->hart.minstret, 1 + 1000 * 5 + 1);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(random_programs_agree, setup, teardown),
+        cmocka_unit_test_setup_teardown(stores_into_translated_code, setup, teardown),
+        cmocka_unit_test_setup_teardown(fence_i_after_rewrite, setup, teardown),
+        cmocka_unit_test_setup_teardown(precise_fault_mid_block, setup, teardown),
+        cmocka_unit_test_setup_teardown(interrupt_during_long_loop, setup, teardown),
+        cmocka_unit_test_setup_teardown(indirect_jumps, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
