@@ -103,8 +103,16 @@ static int vm_snapshot(struct daemon *d, json_t *inst, const char *dir, bool *st
 {
     const char *state = instance_refresh_state(d, inst);
     *stateful = !strcmp(state, "running") || !strcmp(state, "paused");
-    if (!*stateful)
-        return mkdir(dir, 0700) < 0 ? vs_error_errno(err, "%s", dir) : 0;
+    if (!*stateful) {
+        /* a stopped VM: its disk as it is (the top overlay; what lies
+         * under it is read-only) */
+        if (mkdir(dir, 0700) < 0)
+            return vs_error_errno(err, "%s", dir);
+        const char *disk = str(json_object_get(inst, "config"), "volatile.disk_path");
+        char to[4400];
+        snprintf(to, sizeof(to), "%s/disk.qcow2", dir);
+        return disk && access(disk, F_OK) == 0 ? copy_tree(disk, to, err) : 0;
+    }
     char sock[4200];
     instance_path(d, str(inst, "name"), "api.sock", sock, sizeof(sock));
     /* a VM with a disk: the disk is frozen into the snapshot too, and the
@@ -236,6 +244,16 @@ int snapshot_restore(struct daemon *d, const char *name, const char *snap, vs_er
         rc = copy_tree(from, upper, err);
         if (rc == 0 && mkdir(work, 0755) < 0)
             rc = vs_error_errno(err, "%s", work);
+    } else if (rc == 0 && !stateful) {
+        /* a stopped VM's snapshot: its disk comes back (as a new file: the
+         * old one may lie under other snapshots' overlays) */
+        char from[4400], to[4300], leaf[64];
+        snprintf(from, sizeof(from), "%s/disk.qcow2", str(rec, "path"));
+        snprintf(leaf, sizeof(leaf), "disk-%lld.qcow2", daemon_now_ms());
+        instance_path(d, name, leaf, to, sizeof(to));
+        if (access(from, F_OK) == 0 && (rc = copy_tree(from, to, err)) == 0)
+            json_object_set_new(json_object_get(inst, "config"), "volatile.disk_path",
+                                json_string(to));
     } else if (rc == 0 && stateful) {
         /* the VM continues from the snapshot's memory and devices */
         json_object_set_new(json_object_get(inst, "config"), "volatile.restore_from",
@@ -325,6 +343,15 @@ json_t *instance_copy_op(struct daemon *d, json_t *req, const char *op_id, vs_er
         } else if (!rec) {
             rc = vm_snapshot(d, inst, state, &stateful, err);
         }
+        /* no running state: the copy boots afresh on a copy of the disk */
+        char from[4400], to[4400];
+        snprintf(from, sizeof(from), "%s/disk.qcow2", rec ? str(rec, "path") : state);
+        snprintf(to, sizeof(to), "%s/disk.qcow2", dir);
+        if (rc == 0 && !stateful && access(from, F_OK) == 0 &&
+            (rc = rec                    ? copy_tree(from, to, err)
+                  : rename(from, to) < 0 ? vs_error_errno(err, "%s", to)
+                                         : 0) == 0)
+            json_object_set_new(config, "volatile.disk_path", json_string(to));
         if (rc == 0 && stateful) {
             char idx[16];
             snprintf(idx, sizeof(idx), "%d", instance_next_clone_index(d));

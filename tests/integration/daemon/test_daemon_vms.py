@@ -160,7 +160,22 @@ def test_vm_root_disk_is_an_overlay_per_instance(daemon, rv_guest_files):
     daemon.cli("snapshot", "d1", check=True)
     after = daemon.list()["d1"]["config"]["volatile.disk_path"]
     assert ".after-" in after and Path(after).exists()
-    daemon.cli("delete", "--force", "d1", "d2", check=True)
+    # a stopped VM's snapshot keeps its disk; restore brings it back, and a
+    # copy of the stopped VM gets a disk of its own with the same contents
+    daemon.cli("stop", "d2", "--force", check=True)
+    d2_disk = daemon.list()["d2"]["config"]["volatile.disk_path"]
+    daemon.cli("snapshot", "d2", "cold", check=True)
+    cold = daemon.curl("GET", "/1.0/instances/d2/snapshots/cold")[1]
+    assert cold["stateful"] == 0 and (Path(cold["path"]) / "disk.qcow2").exists()
+    daemon.cli("restore", "d2", "cold", check=True)
+    restored = daemon.list()["d2"]["config"]["volatile.disk_path"]
+    assert restored != d2_disk and Path(restored).exists()
+    daemon.cli("copy", "d2", "d3", check=True)
+    d3 = daemon.list()["d3"]
+    assert d3["config"]["volatile.disk_path"] == str(daemon.state / "instances/d3/disk.qcow2")
+    daemon.cli("start", "d3", check=True)
+    assert daemon.list()["d3"]["state"] == "running"
+    daemon.cli("delete", "--force", "d1", "d2", "d3", check=True)
     # the image's base was never written
     assert subprocess.run(["sha256sum", str(Path(img["path"]) / "disk.img")],
                           capture_output=True, text=True).stdout.split()[0] == base_sum.split()[0]
