@@ -999,6 +999,34 @@ int instance_change_state(struct daemon *d, const char *name, const char *action
     return rc;
 }
 
+/* Another instance that runs from files in this one's directory (a copy
+ * restored from its state, a disk overlay on its frozen disk) keeps it. */
+static int dependents_check(struct daemon *d, const char *name, vs_err *err)
+{
+    char dir[4200];
+    inst_dir(d, name, NULL, dir, sizeof(dir));
+    size_t n = strlen(dir);
+    json_t *list = store_instance_list(d->store, NULL), *other;
+    size_t i;
+    int rc = 0;
+    json_array_foreach(list, i, other)
+    {
+        if (!strcmp(str(other, "name"), name))
+            continue;
+        static const char *const keys[] = {"volatile.restore_from", "volatile.disk_path"};
+        for (size_t k = 0; k < 2 && rc == 0; k++) {
+            const char *v = config_get(other, keys[k]);
+            if (v && !strncmp(v, dir, n) && v[n] == '/')
+                rc = vs_error(err, EBUSY,
+                              "instance %s is used by instance %s (made from its "
+                              "state or disk): delete that first",
+                              name, str(other, "name"));
+        }
+    }
+    json_decref(list);
+    return rc;
+}
+
 int instance_delete(struct daemon *d, const char *name, bool force, vs_err *err)
 {
     json_t *inst = store_instance_get(d->store, name, err);
@@ -1010,8 +1038,9 @@ int instance_delete(struct daemon *d, const char *name, bool force, vs_err *err)
     }
     refresh(d, inst);
     const char *state = str(inst, "state");
-    int rc = 0;
-    if (strcmp(state, "stopped") && strcmp(state, "error") && strcmp(state, "creating")) {
+    int rc = dependents_check(d, name, err);
+    if (rc == 0 && strcmp(state, "stopped") && strcmp(state, "error") &&
+        strcmp(state, "creating")) {
         if (!force)
             rc = vs_error(err, EBUSY, "instance %s is %s: stop it first, or delete --force", name,
                           state);
