@@ -257,6 +257,7 @@ int daemon_split_command(const char *cmd, json_t *out, vs_err *err)
         if (!c || (!quote && (c == ' ' || c == '\t'))) {
             if (quote) {
                 free(word);
+                json_array_clear(out);
                 return vs_error(err, EINVAL, "command: unterminated %c quote", quote);
             }
             if (in_word)
