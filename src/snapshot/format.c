@@ -1,7 +1,11 @@
 #include "snapshot/format.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 static void put32(uint8_t *p, uint32_t v)
@@ -112,4 +116,21 @@ int snap_vmstate_check(const uint8_t *data, size_t len, struct snap_header *h, v
     if ((uint32_t)crc != h->payload_crc)
         return vs_error(err, EINVAL, "snapshot state is corrupted (CRC mismatch)");
     return 0;
+}
+
+void snap_remove_dir(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+                continue;
+            char p[PATH_MAX];
+            snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+            unlink(p);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
 }

@@ -44,4 +44,8 @@ int snap_header_decode(const uint8_t *buf, size_t len, uint64_t file_size, struc
 /* Everything: header, then payload CRC over data[0..len). */
 int snap_vmstate_check(const uint8_t *data, size_t len, struct snap_header *h, vs_err *err);
 
+/* Remove a directory vessel made (a temporary snapshot or overlay
+ * directory) and the files in it. */
+void snap_remove_dir(const char *dir);
+
 #endif

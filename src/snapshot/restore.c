@@ -1,7 +1,6 @@
 /* Opening, validating and mapping a snapshot, and running it. Everything
  * that can be wrong with a snapshot is found in snapshot_image_open, before
  * a machine or a vCPU exists. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -288,23 +287,6 @@ int snapshot_image_map(struct snapshot_image *img, vs_err *err)
     return overlay_diff(img, hva, n, &nmaps, err);
 }
 
-static void remove_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-                char p[PATH_MAX];
-                snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-                unlink(p);
-            }
-        }
-        closedir(d);
-    }
-    rmdir(dir);
-}
-
 static char *xstrdup(const char *s)
 {
     return s ? strdup(s) : NULL;
@@ -424,7 +406,7 @@ void snapshot_restore_finish(struct snapshot_restore *rs)
         if (access(keep, F_OK) == 0)
             vs_info("disk overlays kept in %s: a snapshot refers to them", rs->tmpdir);
         else
-            remove_tree(rs->tmpdir);
+            snap_remove_dir(rs->tmpdir);
         rs->tmpdir[0] = 0;
     }
     snapshot_image_close(&rs->img);

@@ -1,15 +1,15 @@
-/* Writing a snapshot directory from a paused VM. */
-#include <dirent.h>
+/* Saving a VM's snapshot through a sink (sink.h: a directory, or a stream
+ * on an fd that live migration sends), in steps: a pre-copy of memory while
+ * the VM runs (full snapshots), then with the VM paused dirty tracking,
+ * device state, memory, disk layers and the vmstate file; the sink commits
+ * after the VM runs again. */
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/sendfile.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -17,6 +17,7 @@
 #include "block/disk.h"
 #include "vm/config_json.h"
 #include "snapshot/disk_identity.h"
+#include "snapshot/sink.h"
 #include "snapshot/snapshot.h"
 #include "util/cleanup.h"
 #include "util/io.h"
@@ -87,23 +88,6 @@ static int pagemap_dirty(const struct guest_mem_region *r, uint64_t *bitmap, vs_
     return 0;
 }
 
-static void remove_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d))) {
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                continue;
-            char p[PATH_MAX];
-            snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
-            unlink(p);
-        }
-        closedir(d);
-    }
-    rmdir(dir);
-}
-
 static bool page_is_zero(const uint8_t *p)
 {
     const uint64_t *w = (const uint64_t *)p;
@@ -121,80 +105,71 @@ static bool fd_is_memfd(int fd)
     return n > 7 && !memcmp(target, "/memfd:", 7);
 }
 
-/* Pages [first, end) of region r, skipping zero pages unless keep_zero. */
-/* Copy len bytes of region r at offset at into the snapshot file. From a
- * memfd, sendfile() moves page cache to page cache without touching the
- * guest mapping (much faster under KVM, which tracks that mapping). */
-static int copy_run(int out, const struct guest_mem_region *r, bool from_fd, uint64_t at,
-                    uint64_t len, uint64_t file_off)
-{
-    if (!from_fd)
-        return vs_pwrite_full(out, r->hva + at, len, file_off + at);
-    if (lseek(out, (off_t)(file_off + at), SEEK_SET) < 0)
-        return -1;
-    off_t in = (off_t)(r->fd_offset + at);
-    while (len) {
-        ssize_t n = sendfile(out, r->fd, &in, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        len -= (uint64_t)n;
-    }
-    return 0;
-}
+/* Where a region's pages go: the sink, at the region's offset in the
+ * memory image, counting the bytes. From a memfd the sink copies from the
+ * fd (sendfile moves page cache to page cache without touching the guest
+ * mapping, much faster under KVM, which tracks that mapping). */
+struct region_out {
+    struct snapshot_sink *sink;
+    const struct guest_mem_region *r;
+    bool from_fd;
+    uint64_t file_off;
+    uint64_t *written;
+};
 
-static int write_pages(int out, const struct guest_mem_region *r, bool from_fd, uint64_t file_off,
-                       uint64_t first, uint64_t end, bool keep_zero, uint64_t *written)
+/* Pages [first, end) of the region, skipping zero pages unless keep_zero. */
+static int write_pages(const struct region_out *o, uint64_t first, uint64_t end, bool keep_zero,
+                       vs_err *err)
 {
+    const struct guest_mem_region *r = o->r;
     uint64_t run = UINT64_MAX;
     for (uint64_t pg = first; pg <= end; pg++) {
         bool data = pg < end && (keep_zero || !page_is_zero(r->hva + pg * GUEST_PAGE_SIZE));
         if (data && run == UINT64_MAX)
             run = pg;
         if (!data && run != UINT64_MAX) {
-            uint64_t len = (pg - run) * GUEST_PAGE_SIZE;
-            if (copy_run(out, r, from_fd, run * GUEST_PAGE_SIZE, len, file_off) < 0)
+            uint64_t at = run * GUEST_PAGE_SIZE, len = (pg - run) * GUEST_PAGE_SIZE;
+            if (o->sink->ops->write_memory(o->sink, o->file_off + at,
+                                           o->from_fd ? NULL : r->hva + at, r->fd,
+                                           r->fd_offset + at, len, err) < 0)
                 return -1;
-            *written += len;
+            *o->written += len;
             run = UINT64_MAX;
         }
     }
     return 0;
 }
 
-static int write_region_full(int out, const struct guest_mem_region *r, uint64_t file_off,
-                             uint64_t *written)
+static int write_region_full(struct region_out *o, vs_err *err)
 {
+    const struct guest_mem_region *r = o->r;
     uint64_t pages = r->size / GUEST_PAGE_SIZE;
-    if (r->fd >= 0 && fd_is_memfd(r->fd)) {
-        /* Pages the guest never touched are holes in the memfd: skip them
-         * without reading (and so without allocating) them. */
-        off_t pos = (off_t)r->fd_offset, end = (off_t)(r->fd_offset + r->size);
-        while (pos < end) {
-            off_t d = lseek(r->fd, pos, SEEK_DATA);
-            if (d < 0 || d >= end)
-                break;
-            off_t h = lseek(r->fd, d, SEEK_HOLE);
-            if (h < 0 || h > end)
-                h = end;
-            uint64_t a = (uint64_t)(d - (off_t)r->fd_offset) / GUEST_PAGE_SIZE;
-            uint64_t b =
-                ((uint64_t)(h - (off_t)r->fd_offset) + GUEST_PAGE_SIZE - 1) / GUEST_PAGE_SIZE;
-            if (write_pages(out, r, true, file_off, a, MIN(b, pages), false, written) < 0)
-                return -1;
-            pos = h;
-        }
-        return 0;
+    if (!(r->fd >= 0 && fd_is_memfd(r->fd)))
+        return write_pages(o, 0, pages, false, err);
+    /* Pages the guest never touched are holes in the memfd: skip them
+     * without reading (and so without allocating) them. */
+    o->from_fd = true;
+    off_t pos = (off_t)r->fd_offset, end = (off_t)(r->fd_offset + r->size);
+    while (pos < end) {
+        off_t d = lseek(r->fd, pos, SEEK_DATA);
+        if (d < 0 || d >= end)
+            break;
+        off_t h = lseek(r->fd, d, SEEK_HOLE);
+        if (h < 0 || h > end)
+            h = end;
+        uint64_t a = (uint64_t)(d - (off_t)r->fd_offset) / GUEST_PAGE_SIZE;
+        uint64_t b = ((uint64_t)(h - (off_t)r->fd_offset) + GUEST_PAGE_SIZE - 1) / GUEST_PAGE_SIZE;
+        if (write_pages(o, a, MIN(b, pages), false, err) < 0)
+            return -1;
+        pos = h;
     }
-    return write_pages(out, r, false, file_off, 0, pages, false, written);
+    return 0;
 }
 
-static int write_region_dirty(int out, const struct guest_mem_region *r, uint64_t file_off,
-                              const uint64_t *bitmap, uint64_t *written)
+static int write_region_dirty(struct region_out *o, const uint64_t *bitmap, vs_err *err)
 {
-    uint64_t pages = r->size / GUEST_PAGE_SIZE;
-    bool from_fd = r->fd >= 0 && fd_is_memfd(r->fd);
+    uint64_t pages = o->r->size / GUEST_PAGE_SIZE;
+    o->from_fd = o->r->fd >= 0 && fd_is_memfd(o->r->fd);
     for (uint64_t pg = 0; pg < pages;) {
         if (!(bitmap[pg / 64] >> (pg % 64) & 1)) {
             pg++;
@@ -203,7 +178,7 @@ static int write_region_dirty(int out, const struct guest_mem_region *r, uint64_
         uint64_t e = pg;
         while (e < pages && (bitmap[e / 64] >> (e % 64) & 1))
             e++;
-        if (write_pages(out, r, from_fd, file_off, pg, e, true, written) < 0)
+        if (write_pages(o, pg, e, true, err) < 0)
             return -1;
         pg = e;
     }
@@ -226,17 +201,145 @@ static void random_id(char out[33])
 struct save_ctx {
     struct vm_control *ctl;
     struct snapshot_session *s;
+    struct snapshot_sink *sink;
     bool diff, disks;
-    const char *tmp;
     char id[33];
     struct snapshot_stats *st;
     char *frozen[VM_MAX_DISKS]; /* disk images frozen by this snapshot */
-    bool precopied;             /* memory file written while the VM ran */
+    bool precopied;             /* memory written while the VM ran */
+    /* what the steps gather for the vmstate file */
+    uint64_t *bitmaps[GUEST_MEM_MAX_REGIONS]; /* dirty pages per region */
+    struct state_writer state;                /* device state */
+    struct vs_buf cpu;                        /* CPU features */
+    json_t *regions;                          /* memory layout */
+    uint64_t memory_size;                     /* of the memory image */
 };
 
-/* Disk layer: each writable disk, found in the machine's device list, is
- * frozen as it is now and the VM goes on writing into a new overlay next to
- * it, so the snapshot's disks never change again. */
+static uint64_t region_file_offset(const struct guest_mem *mem, unsigned i)
+{
+    uint64_t off = 0;
+    for (unsigned k = 0; k < i; k++)
+        off = ALIGN_UP(off + mem->regions[k].size, REGION_ALIGN);
+    return off;
+}
+
+static size_t bitmap_words(const struct guest_mem_region *r)
+{
+    return (r->size / GUEST_PAGE_SIZE + 63) / 64;
+}
+
+/* Full snapshot of a running VM: copy all memory while it runs, with dirty
+ * logging on, so the pause only has to copy what changed meanwhile. */
+static int precopy(struct save_ctx *c, vs_err *err)
+{
+    struct vm_control *ctl = c->ctl;
+    void *m = ctl->machine;
+    struct guest_mem *mem = ctl->memory(m);
+    if (ctl->pause(m, err) < 0)
+        return -1;
+    /* Draining the log ends the previous interval: until this snapshot
+     * exists no diff may be taken. */
+    int rc = c->s->dirty_log ? 0 : ctl->enable_dirty_log(m, err);
+    c->s->dirty_log = false;
+    for (unsigned i = 0; rc == 0 && i < mem->nregions; i++) {
+        uint64_t *scratch = calloc(bitmap_words(&mem->regions[i]), 8);
+        rc = scratch ? ctl->fetch_dirty_log(m, i, scratch, err)
+                     : vs_error(err, ENOMEM, "out of memory for the dirty bitmap");
+        free(scratch);
+    }
+    vs_err rerr = {0};
+    if (ctl->resume(m, &rerr) < 0)
+        vs_warn("snapshot: resuming the VM failed: %s", rerr.msg);
+    for (unsigned i = 0; rc == 0 && i < mem->nregions; i++) {
+        struct region_out o = {.sink = c->sink,
+                               .r = &mem->regions[i],
+                               .file_off = region_file_offset(mem, i),
+                               .written = &c->st->memory_bytes};
+        rc = write_region_full(&o, err);
+    }
+    c->precopied = rc == 0;
+    return rc;
+}
+
+/* Step 1, dirty tracking: a full snapshot starts a fresh interval (the
+ * first fetch after enabling reports everything, so drain it now); a diff
+ * takes the pages of the interval that ends here. Right after a restore the
+ * pages written since are known without a dirty log (pagemap_dirty); after
+ * that, from the log. */
+static int track_dirty(struct save_ctx *c, bool want_log, vs_err *err)
+{
+    struct vm_control *ctl = c->ctl;
+    void *m = ctl->machine;
+    struct guest_mem *mem = ctl->memory(m);
+    bool from_pagemap = c->diff && !c->s->dirty_log && c->s->since_restore;
+    if (c->diff && !(snapshot_session_diff_possible(c->s) && want_log))
+        return vs_error(err, EINVAL,
+                        "a diff snapshot needs a full snapshot of this VM first (taken by this "
+                        "process, or the one it was restored from)");
+    if (want_log && !c->s->dirty_log && !c->precopied && ctl->enable_dirty_log(m, err) < 0)
+        return -1;
+    for (unsigned i = 0; want_log && i < mem->nregions; i++) {
+        size_t words = bitmap_words(&mem->regions[i]);
+        c->bitmaps[i] = calloc(words, 8);
+        if (!c->bitmaps[i])
+            return vs_error(err, ENOMEM, "out of memory for the dirty bitmap");
+        if (ctl->fetch_dirty_log(m, i, c->bitmaps[i], err) < 0)
+            return -1;
+        /* that fetch only drained the log for the next interval */
+        if (from_pagemap) {
+            memset(c->bitmaps[i], 0, words * 8);
+            if (pagemap_dirty(&mem->regions[i], c->bitmaps[i], err) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* Step 2, device state: every vCPU and device as state sections (each
+ * device with its backend's), and the host CPU features they depend on. */
+static int save_devices(struct save_ctx *c, vs_err *err)
+{
+    struct vm_control *ctl = c->ctl;
+    if (ctl->save_state(ctl->machine, &c->state, err) < 0 ||
+        state_writer_status(&c->state, err) < 0)
+        return -1;
+    if (ctl->cpu_features && ctl->cpu_features(ctl->machine, &c->cpu, err) < 0)
+        return -1;
+    if (c->cpu.oom)
+        return vs_error(err, ENOMEM, "out of memory");
+    return 0;
+}
+
+/* Step 3, memory: every non-zero page (a full snapshot not pre-copied), or
+ * the dirty ones (a diff, or what changed since the pre-copy), at each
+ * region's 2 MiB aligned offset of the memory image. */
+static int save_memory(struct save_ctx *c, vs_err *err)
+{
+    struct guest_mem *mem = c->ctl->memory(c->ctl->machine);
+    c->regions = json_array();
+    if (!c->regions)
+        return vs_error(err, ENOMEM, "out of memory");
+    uint64_t off = 0;
+    for (unsigned i = 0; i < mem->nregions; i++) {
+        const struct guest_mem_region *r = &mem->regions[i];
+        struct region_out o = {
+            .sink = c->sink, .r = r, .file_off = off, .written = &c->st->memory_bytes};
+        int wr = c->diff || c->precopied ? write_region_dirty(&o, c->bitmaps[i], err)
+                                         : write_region_full(&o, err);
+        if (wr < 0)
+            return -1;
+        json_array_append_new(c->regions,
+                              json_pack("{s:I, s:I, s:I}", "gpa", (json_int_t)r->gpa, "size",
+                                        (json_int_t)r->size, "offset", (json_int_t)off));
+        off = ALIGN_UP(off + r->size, REGION_ALIGN);
+    }
+    c->memory_size = off;
+    return c->sink->ops->memory_size(c->sink, off, err);
+}
+
+/* Step 4, disk layers: each writable disk, found in the machine's device
+ * list, is frozen as it is now and the VM goes on writing into a new
+ * overlay next to it, so the snapshot's disks never change again. */
 static int freeze_disk(struct virtio_dev *d, void *opaque, vs_err *err)
 {
     struct save_ctx *c = opaque;
@@ -273,172 +376,18 @@ static int freeze_disks(struct save_ctx *c, vs_err *err)
     return 0;
 }
 
-static uint64_t region_file_offset(const struct guest_mem *mem, unsigned i)
+/* The identity of each disk as the snapshot leaves it (the frozen image
+ * for a frozen one), checked again at restore. */
+static json_t *disk_records(struct save_ctx *c, vs_err *err)
 {
-    uint64_t off = 0;
-    for (unsigned k = 0; k < i; k++)
-        off = ALIGN_UP(off + mem->regions[k].size, REGION_ALIGN);
-    return off;
-}
-
-/* Full snapshot of a running VM: copy all memory while it runs, with dirty
- * logging on, so the pause only has to copy what changed meanwhile. */
-static int precopy(struct save_ctx *c, vs_err *err)
-{
-    struct vm_control *ctl = c->ctl;
-    void *m = ctl->machine;
-    struct guest_mem *mem = ctl->memory(m);
-    if (ctl->pause(m, err) < 0)
-        return -1;
-    /* Draining the log ends the previous interval: until this snapshot
-     * exists no diff may be taken. */
-    int rc = c->s->dirty_log ? 0 : ctl->enable_dirty_log(m, err);
-    c->s->dirty_log = false;
-    for (unsigned i = 0; rc == 0 && i < mem->nregions; i++) {
-        uint64_t *scratch = calloc((mem->regions[i].size / GUEST_PAGE_SIZE + 63) / 64, 8);
-        rc = scratch ? ctl->fetch_dirty_log(m, i, scratch, err)
-                     : vs_error(err, ENOMEM, "out of memory for the dirty bitmap");
-        free(scratch);
-    }
-    vs_err rerr = {0};
-    if (ctl->resume(m, &rerr) < 0)
-        vs_warn("snapshot: resuming the VM failed: %s", rerr.msg);
-    if (rc < 0)
-        return -1;
-    char path[PATH_MAX + 16];
-    snprintf(path, sizeof(path), "%s/memory", c->tmp);
-    int out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (out < 0)
-        return vs_error_errno(err, "%s", path);
-    for (unsigned i = 0; rc == 0 && i < mem->nregions; i++)
-        if (write_region_full(out, &mem->regions[i], region_file_offset(mem, i),
-                              &c->st->memory_bytes) < 0)
-            rc = vs_error_errno(err, "writing guest memory to %s", path);
-    close(out);
-    c->precopied = rc == 0;
-    return rc;
-}
-
-/* Everything that needs the VM paused: state, features, memory. */
-static int save_paused(struct save_ctx *c, vs_err *err)
-{
-    struct vm_control *ctl = c->ctl;
-    void *m = ctl->machine;
-    struct guest_mem *mem = ctl->memory(m);
-    char path[PATH_MAX];
-
-    /* Dirty tracking: a full snapshot starts a fresh interval (the first
-     * fetch after enabling reports everything, so drain it now); a diff
-     * takes the pages of the interval that ends here. */
-    uint64_t *bitmaps[GUEST_MEM_MAX_REGIONS] = {0};
-    int rc = -1, memfd = -1;
-    struct state_writer w;
-    struct vs_buf cpu;
-    json_t *man = NULL;
-    char *mtext = NULL;
-    state_writer_init(&w);
-    vs_buf_init(&cpu);
-    bool want_log = ctl->enable_dirty_log && ctl->fetch_dirty_log;
-    /* Right after a restore the pages written since are known without a
-     * dirty log (pagemap_dirty); after that, from the log. */
-    bool from_pagemap = c->diff && !c->s->dirty_log && c->s->since_restore;
-    if (c->diff && !(snapshot_session_diff_possible(c->s) && want_log)) {
-        vs_error(err, EINVAL,
-                 "a diff snapshot needs a full snapshot of this VM first (taken by this "
-                 "process, or the one it was restored from)");
-        goto out;
-    }
-    if (want_log && !c->s->dirty_log && !c->precopied && ctl->enable_dirty_log(m, err) < 0)
-        goto out;
-    for (unsigned i = 0; want_log && i < mem->nregions; i++) {
-        size_t words = (mem->regions[i].size / GUEST_PAGE_SIZE + 63) / 64;
-        bitmaps[i] = calloc(words, 8);
-        if (!bitmaps[i]) {
-            vs_error(err, ENOMEM, "out of memory for the dirty bitmap");
-            goto out;
-        }
-        if (ctl->fetch_dirty_log(m, i, bitmaps[i], err) < 0)
-            goto out;
-        /* that fetch only drained the log for the next interval */
-        if (from_pagemap) {
-            memset(bitmaps[i], 0, words * 8);
-            if (pagemap_dirty(&mem->regions[i], bitmaps[i], err) < 0)
-                goto out;
-        }
-    }
-
-    if (ctl->save_state(m, &w, err) < 0 || state_writer_status(&w, err) < 0)
-        goto out_w;
-    if (ctl->cpu_features && ctl->cpu_features(m, &cpu, err) < 0)
-        goto out_w;
-    if (cpu.oom) {
-        vs_error(err, ENOMEM, "out of memory");
-        goto out_w;
-    }
-
-    snprintf(path, sizeof(path), "%s/memory", c->tmp);
-    memfd = open(
-        path, c->precopied ? O_WRONLY | O_CLOEXEC : O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (memfd < 0) {
-        vs_error_errno(err, "%s", path);
-        goto out_w;
-    }
-    json_t *regions = json_array();
-    uint64_t off = 0;
-    for (unsigned i = 0; i < mem->nregions; i++) {
-        const struct guest_mem_region *r = &mem->regions[i];
-        int wr = c->diff || c->precopied
-                     ? write_region_dirty(memfd, r, off, bitmaps[i], &c->st->memory_bytes)
-                     : write_region_full(memfd, r, off, &c->st->memory_bytes);
-        if (wr < 0) {
-            vs_error_errno(err, "writing guest memory to %s", path);
-            json_decref(regions);
-            goto out_w;
-        }
-        json_array_append_new(regions,
-                              json_pack("{s:I, s:I, s:I}", "gpa", (json_int_t)r->gpa, "size",
-                                        (json_int_t)r->size, "offset", (json_int_t)off));
-        off = ALIGN_UP(off + r->size, REGION_ALIGN);
-    }
-    if (ftruncate(memfd, (off_t)off) < 0) {
-        vs_error_errno(err, "%s", path);
-        json_decref(regions);
-        goto out_w;
-    }
-
-    /* Manifest */
-    man = json_object();
-    char created[64];
-    time_t t = time(NULL);
-    strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
-    json_object_set_new(man, "format_version", json_integer(SNAP_VERSION));
-    json_object_set_new(man, "id", json_string(c->id));
-    json_object_set_new(man, "arch", json_string(vm_arch_name(ctl->arch)));
-    json_object_set_new(man, "kind", json_string(c->diff ? "diff" : "full"));
-    json_object_set_new(man, "created", json_string(created));
-    json_object_set_new(man, "vessel_version", json_string("0.1.0"));
-    if (c->diff)
-        json_object_set_new(man, "parent",
-                            json_pack("{s:s, s:s}", "path", c->s->last_dir, "id", c->s->last_id));
-    json_t *cj = vm_config_to_json(ctl->cfg);
-    for (unsigned i = 0; i < VM_MAX_DISKS; i++)
-        if (c->frozen[i])
-            json_object_set_new(json_array_get(json_object_get(cj, "disks"), i), "path",
-                                json_string(c->frozen[i]));
-    json_object_set_new(man, "config", cj);
-    json_object_set_new(man, "memory",
-                        json_pack("{s:s, s:o, s:I}", "file", "memory", "regions", regions,
-                                  "file_size", (json_int_t)off));
-    if (c->disks && freeze_disks(c, err) < 0)
-        goto out_w;
+    const struct vm_config *cfg = c->ctl->cfg;
     json_t *disks = json_array();
-    for (unsigned i = 0; i < ctl->cfg->ndisks; i++) {
-        const char *dpath = c->frozen[i] ? c->frozen[i] : ctl->cfg->disks[i].path;
-        json_t *d =
-            disk_identity_record(dpath, c->frozen[i] ? "qcow2" : ctl->cfg->disks[i].format, err);
+    for (unsigned i = 0; disks && i < cfg->ndisks; i++) {
+        const char *dpath = c->frozen[i] ? c->frozen[i] : cfg->disks[i].path;
+        json_t *d = disk_identity_record(dpath, c->frozen[i] ? "qcow2" : cfg->disks[i].format, err);
         if (!d) {
             json_decref(disks);
-            goto out_w;
+            return NULL;
         }
         json_array_append_new(disks, d);
         /* A restored VM's overlays live in a temporary directory: this
@@ -453,32 +402,68 @@ static int save_paused(struct save_ctx *c, vs_err *err)
                 close(kfd);
         }
     }
-    json_object_set_new(man, "disks", disks);
-    mtext = json_dumps(man, JSON_INDENT(1) | JSON_SORT_KEYS);
-    if (!mtext) {
+    if (!disks)
         vs_error(err, ENOMEM, "out of memory");
-        goto out_w;
-    }
+    return disks;
+}
 
-    /* vmstate: header, then each blob 8-aligned. */
+static json_t *manifest(struct save_ctx *c, json_t *disks)
+{
+    struct vm_control *ctl = c->ctl;
+    json_t *man = json_object();
+    char created[64];
+    time_t t = time(NULL);
+    strftime(created, sizeof(created), "%Y-%m-%dT%H:%M:%SZ", gmtime(&t));
+    json_object_set_new(man, "format_version", json_integer(SNAP_VERSION));
+    json_object_set_new(man, "id", json_string(c->id));
+    json_object_set_new(man, "arch", json_string(vm_arch_name(ctl->arch)));
+    json_object_set_new(man, "kind", json_string(c->diff ? "diff" : "full"));
+    json_object_set_new(man, "created", json_string(created));
+    json_object_set_new(man, "vessel_version", json_string("0.1.0"));
+    if (c->diff)
+        json_object_set_new(man, "parent",
+                            json_pack("{s:s, s:s}", "path", c->s->last_dir, "id", c->s->last_id));
+    /* the configuration names the frozen images, not the overlays the VM
+     * went on with */
+    json_t *cj = vm_config_to_json(ctl->cfg);
+    for (unsigned i = 0; i < VM_MAX_DISKS; i++)
+        if (c->frozen[i])
+            json_object_set_new(json_array_get(json_object_get(cj, "disks"), i), "path",
+                                json_string(c->frozen[i]));
+    json_object_set_new(man, "config", cj);
+    json_object_set_new(man, "memory",
+                        json_pack("{s:s, s:O, s:I}", "file", "memory", "regions", c->regions,
+                                  "file_size", (json_int_t)c->memory_size));
+    json_object_set_new(man, "disks", disks);
+    return man;
+}
+
+/* Step 5, vmstate: the header, then each blob 8-aligned (manifest, CPU
+ * features, device state, a diff's dirty bitmap). */
+static int save_vmstate(struct save_ctx *c, json_t *disks, vs_err *err)
+{
+    struct guest_mem *mem = c->ctl->memory(c->ctl->machine);
+    json_t *man = manifest(c, disks);
+    cleanup_free char *mtext = json_dumps(man, JSON_INDENT(1) | JSON_SORT_KEYS);
+    json_decref(man);
+    if (!mtext)
+        return vs_error(err, ENOMEM, "out of memory");
     struct vs_buf f;
     vs_buf_init(&f);
     vs_buf_reserve(&f, SNAP_HEADER_SIZE);
     struct snap_header h = {.version = SNAP_VERSION,
-                            .arch =
-                                ctl->arch == VM_ARCH_RISCV64 ? SNAP_ARCH_RISCV64 : SNAP_ARCH_X86_64,
+                            .arch = c->ctl->arch == VM_ARCH_RISCV64 ? SNAP_ARCH_RISCV64
+                                                                    : SNAP_ARCH_X86_64,
                             .flags = c->diff ? SNAP_FLAG_DIFF : 0};
-    const void *blob[SNAP_NBLOBS] = {mtext, cpu.data, w.buf.data, NULL};
-    size_t blen[SNAP_NBLOBS] = {strlen(mtext), cpu.len, w.buf.len, 0};
+    const void *blob[SNAP_NBLOBS] = {mtext, c->cpu.data, c->state.buf.data, NULL};
+    size_t blen[SNAP_NBLOBS] = {strlen(mtext), c->cpu.len, c->state.buf.len, 0};
     for (int b = 0; b < SNAP_NBLOBS; b++) {
         vs_buf_reserve(&f, ALIGN_UP(f.len, 8) - f.len);
         h.blob_off[b] = f.len;
         if (b == SNAP_BLOB_DIRTY && c->diff) {
-            for (unsigned i = 0; i < mem->nregions; i++) {
-                size_t words = (mem->regions[i].size / GUEST_PAGE_SIZE + 63) / 64;
-                for (size_t k = 0; k < words; k++)
-                    vs_buf_put_u64(&f, bitmaps[i][k]);
-            }
+            for (unsigned i = 0; i < mem->nregions; i++)
+                for (size_t k = 0; k < bitmap_words(&mem->regions[i]); k++)
+                    vs_buf_put_u64(&f, c->bitmaps[i][k]);
             h.blob_len[b] = f.len - h.blob_off[b];
             continue;
         }
@@ -486,132 +471,114 @@ static int save_paused(struct save_ctx *c, vs_err *err)
             vs_buf_append(&f, blob[b], blen[b]);
         h.blob_len[b] = blen[b];
     }
+    int rc = -1;
     if (f.oom) {
-        vs_buf_free(&f);
         vs_error(err, ENOMEM, "out of memory");
-        goto out_w;
+        goto out;
     }
     h.file_size = f.len;
     h.payload_crc = (uint32_t)crc32(0, f.data + SNAP_HEADER_SIZE, (uInt)(f.len - SNAP_HEADER_SIZE));
     snap_header_encode(&h, f.data);
-    snprintf(path, sizeof(path), "%s/vmstate", c->tmp);
-    int sfd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (sfd < 0 || vs_pwrite_full(sfd, f.data, f.len, 0) < 0) {
-        vs_error_errno(err, "%s", path);
-        if (sfd >= 0)
-            close(sfd);
-        vs_buf_free(&f);
-        goto out_w;
-    }
-    close(sfd);
+    rc = c->sink->ops->write_vmstate(c->sink, f.data, f.len, err);
     c->st->state_bytes = f.len;
-    vs_buf_free(&f);
-    rc = 0;
-out_w:
 out:
-    if (memfd >= 0)
-        close(memfd);
-    free(mtext);
-    json_decref(man);
-    state_writer_free(&w);
-    vs_buf_free(&cpu);
-    for (unsigned i = 0; i < GUEST_MEM_MAX_REGIONS; i++)
-        free(bitmaps[i]);
+    vs_buf_free(&f);
+    return rc;
+}
+
+/* Everything that needs the VM paused, step by step. */
+static int save_paused(struct save_ctx *c, vs_err *err)
+{
+    struct vm_control *ctl = c->ctl;
+    bool want_log = ctl->enable_dirty_log && ctl->fetch_dirty_log;
+    json_t *disks = NULL;
+    int rc = -1;
+    if (track_dirty(c, want_log, err) == 0 && save_devices(c, err) == 0 &&
+        save_memory(c, err) == 0 && (!c->disks || freeze_disks(c, err) == 0) &&
+        (disks = disk_records(c, err)) != NULL)
+        rc = save_vmstate(c, disks, err);
     /* A failed snapshot consumed the dirty interval: the next diff would
      * miss pages, so only a full snapshot may follow. */
     c->s->dirty_log = want_log && rc == 0;
     return rc;
 }
 
-int snapshot_save(struct vm_control *ctl, struct snapshot_session *s, const char *dir,
-                  unsigned flags, struct snapshot_stats *st, vs_err *err)
+static void save_ctx_free(struct save_ctx *c)
+{
+    for (unsigned i = 0; i < VM_MAX_DISKS; i++)
+        free(c->frozen[i]);
+    for (unsigned i = 0; i < GUEST_MEM_MAX_REGIONS; i++)
+        free(c->bitmaps[i]);
+    state_writer_free(&c->state);
+    vs_buf_free(&c->cpu);
+    json_decref(c->regions);
+}
+
+int snapshot_save_to(struct vm_control *ctl, struct snapshot_session *s, struct snapshot_sink *sink,
+                     unsigned flags, struct snapshot_stats *st, vs_err *err)
 {
     struct snapshot_stats dummy;
     if (!st)
         st = &dummy;
     memset(st, 0, sizeof(*st));
     double t0 = now_ms();
-    if (!dir || !*dir)
-        return vs_error(err, EINVAL, "snapshot: no directory given");
-    struct stat sb;
-    if (lstat(dir, &sb) == 0)
-        return vs_error(err, EEXIST, "snapshot directory %s already exists", dir);
-    cleanup_free char *d1 = strdup(dir), *d2 = strdup(dir);
-    if (!d1 || !d2)
-        return vs_error(err, ENOMEM, "out of memory");
-    char parent[PATH_MAX], abs[PATH_MAX + 256], tmp[PATH_MAX + 256];
-    if (!realpath(dirname(d1), parent))
-        return vs_error_errno(err, "snapshot directory %s", dir);
-    const char *base = basename(d2);
-    snprintf(abs, sizeof(abs), "%s/%s", parent, base);
-    snprintf(tmp, sizeof(tmp), "%s/.%s.tmp-XXXXXX", parent, base);
-    if (!mkdtemp(tmp))
-        return vs_error_errno(err, "snapshot: cannot create a directory in %s", parent);
-
     void *m = ctl->machine;
     bool was_paused = ctl->is_paused(m);
     struct save_ctx c = {.ctl = ctl,
                          .s = s,
+                         .sink = sink,
                          .diff = flags & SNAPSHOT_DIFF,
                          .disks = flags & SNAPSHOT_DISKS,
-                         .tmp = tmp,
                          .st = st};
+    state_writer_init(&c.state);
+    vs_buf_init(&c.cpu);
     random_id(c.id);
-    if (!c.diff && !was_paused && ctl->enable_dirty_log && ctl->fetch_dirty_log &&
-        precopy(&c, err) < 0) {
-        remove_tree(tmp);
-        return vs_error_prefix(err, "snapshot: ");
-    }
-    if (!was_paused && ctl->pause(m, err) < 0) {
-        remove_tree(tmp);
+    if ((!c.diff && !was_paused && ctl->enable_dirty_log && ctl->fetch_dirty_log &&
+         precopy(&c, err) < 0) ||
+        (!was_paused && ctl->pause(m, err) < 0)) {
+        save_ctx_free(&c);
         return vs_error_prefix(err, "snapshot: ");
     }
     double tp = now_ms();
     int rc = save_paused(&c, err);
-    for (unsigned i = 0; i < VM_MAX_DISKS; i++)
-        free(c.frozen[i]);
+    save_ctx_free(&c);
     st->pause_ms = now_ms() - tp;
     vs_err rerr = {0};
     if (!was_paused && ctl->resume(m, &rerr) < 0)
         vs_warn("snapshot: resuming the VM failed: %s", rerr.msg);
     /* Memory was copied while paused; making it durable need not be. */
     double ts = now_ms();
-    static const char *const files[] = {"memory", "vmstate"};
-    for (size_t i = 0; rc == 0 && i < ARRAY_SIZE(files); i++) {
-        char fp[PATH_MAX + 300];
-        snprintf(fp, sizeof(fp), "%s/%s", tmp, files[i]);
-        int fd = open(fp, O_RDONLY | O_CLOEXEC);
-        if (fd < 0 || fsync(fd) < 0)
-            rc = vs_error_errno(err, "snapshot: fsync of %s", fp);
-        if (fd >= 0)
-            close(fd);
-    }
-    if (rc == 0 && chmod(tmp, 0755) < 0)
-        rc = vs_error_errno(err, "snapshot: chmod %s", tmp);
-    if (rc == 0) {
-        int pfd = open(parent, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        int tfd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (tfd >= 0)
-            fsync(tfd);
-        if (rename(tmp, abs) < 0)
-            rc = vs_error_errno(err, "snapshot: rename to %s", abs);
-        else if (pfd >= 0)
-            fsync(pfd);
-        if (pfd >= 0)
-            close(pfd);
-        if (tfd >= 0)
-            close(tfd);
-    }
+    if (rc == 0)
+        rc = sink->ops->commit(sink, err);
     st->sync_ms = now_ms() - ts;
     if (rc < 0) {
-        remove_tree(tmp);
         s->dirty_log = false; /* the dirty interval is gone: next must be full */
         return -1;
     }
-    free(s->last_dir);
-    s->last_dir = strdup(abs);
-    memcpy(s->last_id, c.id, sizeof(c.id));
-    s->since_restore = false;
+    if (sink->path) {
+        free(s->last_dir);
+        s->last_dir = strdup(sink->path);
+        memcpy(s->last_id, c.id, sizeof(c.id));
+        s->since_restore = false;
+    } else {
+        /* a stream's snapshot is nothing a later diff can name as its
+         * parent: the next diff of this session needs a full first */
+        s->dirty_log = false;
+    }
     st->total_ms = now_ms() - t0;
     return 0;
+}
+
+int snapshot_save(struct vm_control *ctl, struct snapshot_session *s, const char *dir,
+                  unsigned flags, struct snapshot_stats *st, vs_err *err)
+{
+    struct snapshot_sink *sink;
+    if (snapshot_sink_dir(dir, &sink, err) < 0) {
+        if (st)
+            memset(st, 0, sizeof(*st));
+        return -1;
+    }
+    int rc = snapshot_save_to(ctl, s, sink, flags, st, err);
+    snapshot_sink_close(sink);
+    return rc;
 }

@@ -50,6 +50,13 @@ bool snapshot_session_diff_possible(const struct snapshot_session *s);
 #define SNAPSHOT_DISKS 2u
 int snapshot_save(struct vm_control *ctl, struct snapshot_session *s, const char *dir,
                   unsigned flags, struct snapshot_stats *st, vs_err *err);
+/* The same through any sink (snapshot/sink.h): a directory, or a stream on
+ * an fd (live migration). The sink is committed on success, left
+ * uncommitted on failure; the caller closes it. A stream's snapshot is not
+ * a parent a later diff of the session can name. */
+struct snapshot_sink;
+int snapshot_save_to(struct vm_control *ctl, struct snapshot_session *s, struct snapshot_sink *sink,
+                     unsigned flags, struct snapshot_stats *st, vs_err *err);
 
 /* A validated snapshot: header, CRC, version, machine type, CPU features,
  * disks and memory files are all checked by snapshot_image_open, before any

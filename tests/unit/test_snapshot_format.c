@@ -15,8 +15,13 @@
 #include <zlib.h>
 #include <cmocka.h>
 
+#include <pthread.h>
+#include <sys/socket.h>
+
 #include "block/qcow2.h"
+#include "snapshot/sink.h"
 #include "snapshot/snapshot.h"
+#include "util/cleanup.h"
 
 #include "fake_machine.h"
 
@@ -402,6 +407,141 @@ static void restore_prepare_and_finish(void **state)
     assert_int_not_equal(access(p("rs-ov2"), F_OK), 0);
 }
 
+struct receiver {
+    int fd;
+    const char *dir;
+    int rc;
+    uint64_t bytes;
+    vs_err err;
+};
+
+static void *receive_thread(void *arg)
+{
+    struct receiver *r = arg;
+    r->rc = snapshot_stream_receive(r->fd, r->dir, &r->bytes, &r->err);
+    return NULL;
+}
+
+static bool same_file(const char *a, const char *b)
+{
+    char cmd[1200];
+    snprintf(cmd, sizeof(cmd), "cmp -s %s %s", a, b);
+    return system(cmd) == 0;
+}
+
+/* The same save through a stream (what live migration sends over a
+ * socket): the receiving end rebuilds a snapshot directory that opens,
+ * maps and holds the same memory, byte for byte, as a directory save. */
+static void save_through_a_stream(void **state)
+{
+    struct snapshot_session s = {0};
+    struct snapshot_stats st;
+    vs_err err;
+    assert_int_equal(snapshot_save(&ctl, &s, p("bydir"), 0, &st, &err), 0);
+    uint64_t dir_bytes = st.memory_bytes;
+    snapshot_session_free(&s);
+
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    struct receiver r = {.fd = sv[1], .dir = p("bystream")};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, receive_thread, &r), 0);
+    struct snapshot_sink *sink;
+    assert_int_equal(snapshot_sink_fd(sv[0], &sink, &err), 0);
+    assert_null(sink->path);
+    assert_int_equal(snapshot_save_to(&ctl, &s, sink, 0, &st, &err), 0);
+    snapshot_sink_close(sink);
+    pthread_join(t, NULL);
+    close(sv[0]);
+    close(sv[1]);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(st.memory_bytes, dir_bytes);
+    assert_int_equal(r.bytes, dir_bytes);
+    assert_false(fk.paused);
+    assert_int_equal(fk.resumes, fk.pauses);
+    /* nothing a diff can name as its parent */
+    assert_null(s.last_dir);
+    assert_false(snapshot_session_diff_possible(&s));
+    assert_true(same_file(p("bydir/memory"), p("bystream/memory")));
+    struct snapshot_image img;
+    assert_int_equal(snapshot_image_open(p("bystream"), -1, &img, &err), 0);
+    assert_int_equal(snapshot_image_map(&img, &err), 0);
+    assert_memory_matches(&img);
+    uint32_t ver, counter;
+    assert_int_equal(state_find(&img.state, "fake", 0, &ver, &err), 1);
+    assert_int_equal(state_get_u32(&img.state, &counter, &err), 0);
+    assert_int_equal(counter, 41);
+    snapshot_image_close(&img);
+    snapshot_session_free(&s);
+}
+
+static int stream_into(const char *dir, const void *bytes, size_t n, vs_err *err)
+{
+    int pfd[2];
+    assert_int_equal(pipe(pfd), 0);
+    assert_int_equal(write(pfd[1], bytes, n), (ssize_t)n);
+    close(pfd[1]);
+    int rc = snapshot_stream_receive(pfd[0], dir, NULL, err);
+    close(pfd[0]);
+    return rc;
+}
+
+/* A stream is input from another host: anything malformed, or cut short
+ * before its end record, leaves no directory. */
+static void bad_streams_refused(void **state)
+{
+    struct snapshot_session s = {0};
+    vs_err err;
+    char path[600];
+    snprintf(path, sizeof(path), "%s/good.stream", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    assert_true(fd >= 0);
+    struct snapshot_sink *sink;
+    assert_int_equal(snapshot_sink_fd(fd, &sink, &err), 0);
+    assert_int_equal(snapshot_save_to(&ctl, &s, sink, 0, NULL, &err), 0);
+    snapshot_sink_close(sink);
+    close(fd);
+    snapshot_session_free(&s);
+    size_t n;
+    uint8_t *good = slurp(path, &n);
+    assert_int_equal(stream_into(p("s-ok"), good, n, &err), 0);
+    assert_int_equal(access(p("s-ok/vmstate"), F_OK), 0);
+
+    const struct {
+        const char *what;
+        size_t len; /* bytes of the good stream */
+        size_t at;  /* flip a byte here (0: none) */
+        const char *msg;
+    } cases[] = {
+        {"cut short", n - 24, 0, "ended before its end record"},
+        {"empty", 0, 0, "ended before"},
+        {"bad magic", n, 1, "not a vessel snapshot stream"},
+        {"bad version", n, 8, "version"},
+        {"bad record type", n, 16, "unknown record type"},
+        {"reserved field", n, 20, "reserved"},
+    };
+    uint8_t *b = malloc(n);
+    for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+        memcpy(b, good, n);
+        if (cases[i].at)
+            b[cases[i].at] ^= 0x5a;
+        assert_int_equal(stream_into(p("s-bad"), b, cases[i].len, &err), -1);
+        if (!strstr(err.msg, cases[i].msg))
+            fail_msg("%s: '%s' lacks '%s'", cases[i].what, err.msg, cases[i].msg);
+        assert_int_not_equal(access(p("s-bad"), F_OK), 0);
+    }
+    /* a memory record reaching past any memory image */
+    memcpy(b, good, n);
+    b[16 + 8 + 7] = 0x7f; /* the first record's offset */
+    assert_int_equal(stream_into(p("s-bad"), b, n, &err), -1);
+    assert_non_null(strstr(err.msg, "out of range"));
+    char cmd[700];
+    snprintf(cmd, sizeof(cmd), "ls -A %s | grep -q s-bad", dir);
+    assert_int_not_equal(system(cmd), 0); /* no temporary directory left either */
+    free(b);
+    free(good);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -413,6 +553,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(disk_layer_snapshot, fake_setup, fake_teardown),
         cmocka_unit_test_setup_teardown(diff_after_disk_write, fake_setup, fake_teardown),
         cmocka_unit_test_setup_teardown(restore_prepare_and_finish, fake_setup, fake_teardown),
+        cmocka_unit_test_setup_teardown(save_through_a_stream, fake_setup, fake_teardown),
+        cmocka_unit_test_setup_teardown(bad_streams_refused, fake_setup, fake_teardown),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
