@@ -5,7 +5,10 @@ Both daemons run at once, each with private state (vesseld: its own state
 directory and socket; LXD: its own LXD_DIR, a `dir` storage pool on a
 directory made here, no network by default), both get the same busybox
 rootfs as a local image, and both run the same /sbin/init in their
-containers. Rounds alternate which system goes first; the table shows
+containers. Each daemon gives its containers a NIC on a managed bridge of
+its own (vesseld --network, an LXD bridge network), with a name and a
+subnet private to the run; --no-network leaves both without (a network
+namespace with only lo). Rounds alternate which system goes first; the table shows
 medians and the ratio vessel/LXD (below 1: vessel is faster or smaller).
 
 Per round and system:
@@ -20,7 +23,7 @@ here (instances, images, LXD's pool, network, its iptables rules, mounts,
 processes, files) is removed at the end, also after a failure or Ctrl-C.
 
 usage: bench/daemon/run.py [--instances N] [--runs R] [--vessel PATH]
-       [--vesseld PATH] [--init sleep|busybox] [--lxd-bridge]
+       [--vesseld PATH] [--init sleep|busybox] [--no-network]
        [--lxd-unprivileged] [--no-lxd] [--timeout S]      (as root)
 """
 import argparse
@@ -241,6 +244,9 @@ class System:
         """(count, RSS KiB) of per-instance host processes outside the containers."""
         return 0, 0
 
+    def helper_what(self):
+        return "helper processes"
+
     def instances(self):
         raise NotImplementedError
 
@@ -252,7 +258,10 @@ class System:
 class Vessel(System):
     name = "vessel"
 
-    def __init__(self, vessel, vesseld, base: Path, timeout):
+    def __init__(self, vessel, vesseld, base: Path, timeout, bridge: bool):
+        self.bridge = f"vbv{os.getpid() % 100000}" if bridge else None
+        self.cidr = None
+        self.network_note = ""
         self.dir = base / "vessel"
         self.dir.mkdir()
         self.sock = self.dir / "vessel.sock"
@@ -265,9 +274,24 @@ class Vessel(System):
         self.verbs = set()
 
     def start_daemon(self):
+        argv = [str(self.vesseld), "--state-dir", str(self.state), "--socket", str(self.sock),
+                "--vessel", str(self.vessel)]
+        # a vesseld with a managed network makes vessel0:10.87.0.1/24 (bridge, NAT,
+        # dnsmasq) in the host's namespace unless told otherwise, and leaves it
+        # there: the bench asks for no network, or for a bridge of its own
+        usage = quiet([str(self.vesseld), "--help"], timeout=10)
+        has_network = usage is not None and "--network" in (usage.stdout + usage.stderr)
+        if has_network:
+            if self.bridge:
+                self.cidr = free_subnet(214)
+                argv += ["--network", f"{self.bridge}:{self.cidr}"]
+            else:
+                argv += ["--network", "none"]
+        elif self.bridge:
+            self.network_note = "vesseld has no --network in this build: no bridge for vessel"
+            self.bridge = None
         self.log = open(self.dir / "vesseld.log", "ab")
-        self.proc = subprocess.Popen([str(self.vesseld), "--state-dir", str(self.state),
-                                      "--socket", str(self.sock), "--vessel", str(self.vessel)],
+        self.proc = subprocess.Popen(argv,
                                      stdout=self.log, stderr=self.log, stdin=subprocess.DEVNULL,
                                      start_new_session=True)
         self.daemon_pid = self.proc.pid
@@ -282,6 +306,9 @@ class Vessel(System):
             time.sleep(0.02)
         else:
             raise BenchError("vesseld did not answer on its socket within 30 s")
+        if self.bridge and "no managed network" in (self.dir / "vesseld.log").read_text():
+            self.network_note = f"vesseld could not make its bridge {self.bridge}: " + \
+                one_line((self.dir / "vesseld.log").read_text())
         _, out = run([str(self.vessel), "help"], timeout=10)
         self.verbs = {l.split()[0] for l in out.splitlines() if l.startswith("  ") and l.split()}
 
@@ -294,11 +321,16 @@ class Vessel(System):
         except (BenchError, ValueError, KeyError, TypeError):
             return []
 
+    def helper_what(self):
+        return "processes (vessel/vesseld besides the daemon" + \
+            (", the bridge's dnsmasq)" if self.bridge else ")")
+
     def helpers(self):
         # a VMM or shim per instance would be a vessel/vesseld process other than the daemon
         n = rss = 0
-        for pid, _, exe in procs():
-            if pid != self.daemon_pid and exe in (str(self.vessel), str(self.vesseld)):
+        for pid, argv, exe in procs():
+            if (pid != self.daemon_pid and exe in (str(self.vessel), str(self.vesseld))) or \
+                    (self.bridge and "dnsmasq" in exe and any(str(self.state) in a for a in argv)):
                 n, rss = n + 1, rss + rss_kib(pid)
         return n, rss
 
@@ -312,7 +344,28 @@ class Vessel(System):
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
+        if self.bridge:
+            self.remove_network()
         umount_all_under(self.dir)
+
+    def remove_network(self):
+        """What vesseld's managed network leaves behind on purpose (it outlives
+        the daemon, as instances do): its dnsmasq, the bridge, the NAT rule."""
+        for pid, argv, exe in procs():
+            if "dnsmasq" in exe and any(str(self.state) in a for a in argv):
+                try:
+                    os.kill(pid, signal.SIGTERM)
+                except OSError:
+                    pass
+        if Path(f"/sys/class/net/{self.bridge}").exists():
+            quiet(["ip", "link", "del", self.bridge], timeout=20)
+        if self.cidr:
+            sub = subnet_of(self.cidr)
+            for _ in range(10):  # once per start that added it
+                p = quiet(["iptables", "-t", "nat", "-D", "POSTROUTING", "-s", sub, "!", "-d",
+                           sub, "-j", "MASQUERADE"], timeout=20)
+                if not p or p.returncode != 0:
+                    break
 
 
 class Lxd(System):
@@ -359,7 +412,7 @@ class Lxd(System):
         networks = []
         if self.net:
             networks = [{"name": self.net, "type": "bridge",
-                         "config": {"ipv4.address": self.free_subnet(), "ipv4.nat": "false",
+                         "config": {"ipv4.address": free_subnet(213), "ipv4.nat": "true",
                                     "ipv6.address": "none"}}]
             devices["eth0"] = {"name": "eth0", "network": self.net, "type": "nic"}
         profile_config = {"security.privileged": "true"} if self.privileged else {}
@@ -371,16 +424,6 @@ class Lxd(System):
                                  "devices": devices}]}
         # JSON is YAML
         run(["lxd", "init", "--preseed"], env=self.env, timeout=120, input=json.dumps(preseed))
-
-    @staticmethod
-    def free_subnet():
-        """A 10.x.y.1/24 no route on this host covers (LXD's `auto` pings around)."""
-        routes = run(["ip", "-4", "route", "show", "table", "all"], timeout=10)[1]
-        used = set(re.findall(r"\b10\.(\d+)\.(\d+)\.", routes))
-        for y in range(200, 255):
-            if ("213", str(y)) not in used:
-                return f"10.213.{y}.1/24"
-        raise BenchError("no free 10.213.y.0/24 subnet for LXD's bridge")
 
     def import_image(self, rootfs_tar, meta_tar):
         self.cli("image", "import", meta_tar, rootfs_tar, "--alias", "busybox", timeout=120)
@@ -395,6 +438,10 @@ class Lxd(System):
     def monitors(self):
         prefix = f"[lxc monitor] {self.lxd_dir}/containers "
         return [pid for pid, argv, _ in procs() if argv and argv[0].startswith(prefix)]
+
+    def helper_what(self):
+        return "processes ([lxc monitor] per container" + \
+            (", the bridge's dnsmasq)" if self.net else ")")
 
     def helpers(self):
         pids = self.monitors()
@@ -427,6 +474,23 @@ class Lxd(System):
                 pass
         remove_lxd_iptables()
         umount_all_under(self.dir)
+
+
+def free_subnet(second: int) -> str:
+    """A 10.<second>.y.1/24 that no route on this host covers (rather than
+    LXD's `auto`, which probes)."""
+    routes = run(["ip", "-4", "route", "show", "table", "all"], timeout=10)[1]
+    used = set(re.findall(r"\b10\.(\d+)\.(\d+)\.", routes))
+    for y in range(200, 255):
+        if (str(second), str(y)) not in used:
+            return f"10.{second}.{y}.1/24"
+    raise BenchError(f"no free 10.{second}.y.0/24 subnet for a bridge")
+
+
+def subnet_of(cidr: str) -> str:
+    """10.214.200.1/24 -> 10.214.200.0/24"""
+    addr, prefix = cidr.split("/")
+    return ".".join(addr.split(".")[:3] + ["0"]) + "/" + prefix
 
 
 def remove_lxd_iptables():
@@ -564,7 +628,7 @@ def batch_round(res: Results, s: System, r: int, n: int):
         res.add(s.name, "rss_n", s.daemon_rss())
         count, rss = s.helpers()
         res.add(s.name, "helpers_n", rss)
-        res.notes[(s.name, "helpers_n")] = f"{count} processes"
+        res.notes[(s.name, "helpers_n")] = f"{count} {s.helper_what()}"
     t0 = time.perf_counter()
     try:
         for inst in made:
@@ -608,9 +672,7 @@ def print_table(res: Results, systems, n, optional, lxd_why):
         print(f"  {sysname} {key} failed: {msg}")
     for (sysname, key), note in sorted(res.notes.items()):
         if key == "helpers_n":
-            what = ("[lxc monitor] processes (and the bridge's dnsmasq with --lxd-bridge)"
-                    if sysname == "LXD" else "vessel processes besides vesseld")
-            print(f"  {sysname} helpers with {n} running: {note.split()[0]} {what}")
+            print(f"  {sysname} helpers with {n} running: {note}")
     if lxd_why:
         print(f"LXD rows missing: {lxd_why}")
 
@@ -638,13 +700,15 @@ def main():
     ap.add_argument("--init", choices=("sleep", "busybox"), default="sleep",
                     help="/sbin/init in the rootfs: a shell script that sleeps and exits on "
                          "SIGTERM/SIGPWR (default), or busybox init with an inittab")
-    ap.add_argument("--lxd-bridge", action="store_true",
-                    help="give LXD's containers a NIC on a managed bridge (vessel has none yet)")
+    ap.add_argument("--no-network", action="store_true",
+                    help="no bridge and no NIC for either daemon's containers "
+                         "(default: each daemon's own managed bridge)")
     ap.add_argument("--lxd-unprivileged", action="store_true",
                     help="LXD's default user-namespaced containers (vessel's are privileged)")
     ap.add_argument("--no-lxd", action="store_true", help="vessel's rows only")
     ap.add_argument("--timeout", type=int, default=120, help="bound on any one command (s)")
     a = ap.parse_args()
+    bridge = not a.no_network
     if os.geteuid() != 0:
         print("bench/daemon: run as root (overlay mounts, containers, LXD)")
         return 2
@@ -657,7 +721,7 @@ def main():
     signal.signal(signal.SIGTERM, on_term)
 
     base = Path(tempfile.mkdtemp(prefix="vbd-", dir="/tmp"))
-    systems, lxd_why, vessel, optional = [], "", None, []
+    systems, lxd_why, vessel, optional, forward0 = [], "", None, [], None
     res = Results()
     status = 0
     try:
@@ -667,14 +731,16 @@ def main():
             if not os.access(p, os.X_OK):
                 raise BenchError(f"{p} is not an executable")
         rootfs_tar, meta_tar = make_images(base, a.init)
-        vessel = Vessel(vessel_bin, vesseld_bin, base, a.timeout)
+        if bridge:  # both daemons and LXD turn IPv4 forwarding on
+            forward0 = Path("/proc/sys/net/ipv4/ip_forward").read_text().strip()
+        vessel = Vessel(vessel_bin, vesseld_bin, base, a.timeout, bridge)
         systems.append(vessel)
         vessel.start_daemon()
         vessel.import_image(rootfs_tar, meta_tar)
         if a.no_lxd:
             lxd_why = "--no-lxd"
         else:
-            lxd = Lxd(base, a.timeout, a.lxd_bridge, not a.lxd_unprivileged)
+            lxd = Lxd(base, a.timeout, bridge, not a.lxd_unprivileged)
             systems.append(lxd)
             try:
                 lxd.start_daemon()
@@ -704,8 +770,15 @@ def main():
         print(f"vessel: {vessel_bin} (main at {commit.stdout.strip() if commit else '?'}); "
               f"container /sbin/init: "
               f"{'busybox init + inittab' if a.init == 'busybox' else 'sh script: trap TERM/PWR, sleep'}")
+        if bridge:
+            print(f"vessel: bridge {vessel.bridge} {vessel.cidr}" if vessel.bridge
+                  else f"vessel: {vessel.network_note}")
+            if vessel.bridge and vessel.network_note:
+                print(f"vessel: {vessel.network_note}")
+        else:
+            print("vessel: --network none (no bridge; containers get a netns with lo only)")
         print(f"LXD: private LXD_DIR, dir pool, "
-              f"{'bridge ' + systems[-1].net if a.lxd_bridge and len(systems) > 1 else 'no network'}, "
+              f"{'bridge ' + systems[-1].net if bridge and len(systems) > 1 else 'no network'}, "
               f"{'unprivileged' if a.lxd_unprivileged else 'security.privileged=true'}; "
               f"load average {load0:.1f} -> {load1:.1f} on {os.cpu_count()} CPUs")
         print_table(res, systems, a.instances, optional, lxd_why)
@@ -722,6 +795,12 @@ def main():
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for s in reversed(systems):
             s.cleanup()
+        if forward0 is not None:
+            try:
+                if Path("/proc/sys/net/ipv4/ip_forward").read_text().strip() != forward0:
+                    Path("/proc/sys/net/ipv4/ip_forward").write_text(forward0)
+            except OSError:
+                pass
         left = mounts_under(base)
         if left:
             print(f"bench/daemon: still mounted, not removing {base}: {left[0]}")
