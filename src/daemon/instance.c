@@ -512,6 +512,11 @@ static int vm_start(struct daemon *d, json_t *inst, json_t *img, vs_err *err)
     /* a stateful snapshot to continue from (restore, copy) or a fresh boot */
     const char *from = config_get(inst, "volatile.restore_from");
     if (from) {
+        /* the instance's own snapshot names its own tap: make it again (a
+         * clone's names its source's; clones on the bridge are not there yet) */
+        char rtap[16];
+        if (!config_get(inst, "volatile.clone_index") && network_vm_tap(d, inst, rtap, err) < 0)
+            return -1;
         argv[n++] = "restore";
         argv[n++] = from;
         argv[n++] = "--arch";
