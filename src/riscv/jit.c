@@ -84,6 +84,7 @@ struct rv_jit {
     uint64_t base;   /* minstret = base + (start - budget) */
     size_t npages;   /* of h->code_pages */
     bool pages_used; /* some code page is marked */
+    bool has_fma;    /* the host has FMA3: fused multiply-adds inline */
     struct rv_jit_stats stats;
 };
 
@@ -92,11 +93,16 @@ struct rv_jit {
 #define OFF_BUDGET ((int32_t)offsetof(struct rv_hart, jit_budget))
 #define OFF_LINK ((int32_t)offsetof(struct rv_hart, jit_link))
 #define OFF_MSTATUS ((int32_t)offsetof(struct rv_hart, mstatus))
+#define OFF_FRM ((int32_t)offsetof(struct rv_hart, frm))
 #define OFF_TLB(set, acc)                                                                          \
     ((int32_t)(offsetof(struct rv_hart, tlb) +                                                     \
                ((size_t)(set)*3 + (acc)) * RV_TLB_SIZE * sizeof(struct rv_tlb_entry)))
 
 enum { RAX = X64_RAX, RCX = X64_RCX, RDX = X64_RDX, RBX = X64_RBX, RSI = X64_RSI, RDI = X64_RDI };
+/* h->jit_budget lives in r15 while generated code runs (a memory counter
+ * would put a store-to-load round trip on every block); the entry loads
+ * it and the epilogue stores it back */
+#define BUDGET X64_R15
 
 static struct x64_mem xr(unsigned r)
 {
@@ -185,14 +191,63 @@ static uint64_t jit_store(struct rv_hart *h, uint64_t va, uint64_t val, uint64_t
     return h->code_written ? 2 : 0;
 }
 
+/* Inline double-precision arithmetic leaves its exception flags in MXCSR
+ * (sticky, like fflags): fold them into h->fflags before anything else
+ * looks at fflags or runs the FPU, and whenever generated code returns. */
+static void fold_mxcsr(struct rv_hart *h)
+{
+    uint32_t m;
+    __asm__ volatile("stmxcsr %0" : "=m"(m));
+    if (!(m & 0x3f))
+        return;
+    uint32_t f = 0;
+    if (m & 0x01)
+        f |= 0x10; /* IE: NV */
+    if (m & 0x04)
+        f |= 0x08; /* ZE: DZ */
+    if (m & 0x08)
+        f |= 0x04; /* OE: OF */
+    if (m & 0x10)
+        f |= 0x02; /* UE: UF */
+    if (m & 0x20)
+        f |= 0x01; /* PE: NX */
+    h->fflags |= f;
+    m &= ~0x3fu;
+    __asm__ volatile("ldmxcsr %0" ::"m"(m));
+}
+
+/* Drop MXCSR's flags without counting them: C code (fpu.c's host path)
+ * leaves the flags of operations it has already put in fflags there. */
+static void clear_mxcsr(void)
+{
+    uint32_t m;
+    __asm__ volatile("stmxcsr %0" : "=m"(m));
+    if (m & 0x3f) {
+        m &= ~0x3fu;
+        __asm__ volatile("ldmxcsr %0" ::"m"(m));
+    }
+}
+
+/* An OP-FP or FMADD-family instruction the generated code did not do
+ * itself: the FPU's own code. */
+static bool jit_fpu(struct rv_hart *h, uint32_t insn)
+{
+    fold_mxcsr(h);
+    bool ok = rv_fpu_exec(h, insn);
+    clear_mxcsr();
+    return ok;
+}
+
 /* Any instruction, through the interpreter's semantics. unexec: how many
  * instructions of the block come after this one (already charged). */
 static uint64_t jit_exec(struct rv_hart *h, const struct rv_dentry *e, uint64_t unexec)
 {
     struct rv_jit *j = h->jit;
+    fold_mxcsr(h);
     int64_t used = j->start - h->jit_budget;
     h->minstret = j->base + (uint64_t)used - unexec;
     enum rv_res r = rv_sem_exec(h, e);
+    clear_mxcsr();
     j->base = h->minstret + unexec - (uint64_t)used;
     if (r == RV_RES_CONT && h->code_written)
         return RV_RES_EXIT + 8; /* continue, but drop the translations first */
@@ -202,6 +257,9 @@ static uint64_t jit_exec(struct rv_hart *h, const struct rv_dentry *e, uint64_t 
 /* ---- code generation ---- */
 
 enum slow_kind { SLOW_LOAD, SLOW_STORE };
+
+#define NCACHE 4
+static const int cache_hregs[NCACHE] = {X64_R12, X64_R13, X64_R14, X64_RBP};
 
 struct slow {
     enum slow_kind kind;
@@ -219,6 +277,16 @@ struct gen {
     /* per instruction: where its trap exit is (emitted at the end) */
     uint8_t *trap_jumps[MAX_INSNS][4];
     unsigned ntrap[MAX_INSNS];
+    /* guest registers held in host registers for the whole block: loaded
+     * after the budget check, stored back before every exit and around
+     * calls that may read or write x[] */
+    int8_t creg[32];
+    unsigned ncached, cached[NCACHE];
+    /* the block's body, after the budget check and the register loads: a
+     * jump back to the block's own start goes here directly */
+    uint8_t *body;
+    uint8_t *loop_broke[4];
+    unsigned nloop_broke;
 };
 
 static void call_abs(struct x64 *x, const void *fn)
@@ -231,15 +299,80 @@ static void call_abs(struct x64 *x, const void *fn)
     }
 }
 
-/* mov [x(rd)], val */
-static void store_const(struct x64 *x, unsigned rd, uint64_t v)
+/* ---- guest registers: cached in a host register, or in struct rv_hart ---- */
+
+static int creg(const struct gen *g, unsigned r)
 {
-    if ((int64_t)v >= INT32_MIN && (int64_t)v <= INT32_MAX) {
-        x64_store_imm(x, 64, xr(rd), (int32_t)v);
+    return r ? g->creg[r] : -1;
+}
+
+/* dst = x[r] */
+static void get_x(struct gen *g, int dst, unsigned r)
+{
+    int c = creg(g, r);
+    if (c >= 0)
+        x64_mov_rr(&g->x, 64, dst, c);
+    else
+        x64_load(&g->x, 64, dst, xr(r)); /* x[0] is 0 in memory too */
+}
+
+/* x[r] = src */
+static void put_x(struct gen *g, unsigned r, int src)
+{
+    int c = creg(g, r);
+    if (!r)
+        return;
+    if (c >= 0)
+        x64_mov_rr(&g->x, 64, c, src);
+    else
+        x64_store(&g->x, 64, xr(r), src);
+}
+
+/* x[r] = v (clobbers rax for values that do not fit 32 bits signed) */
+static void put_x_const(struct gen *g, unsigned r, uint64_t v)
+{
+    int c = creg(g, r);
+    if (!r)
+        return;
+    if (c >= 0) {
+        x64_mov_imm(&g->x, c, v);
+    } else if ((int64_t)v >= INT32_MIN && (int64_t)v <= INT32_MAX) {
+        x64_store_imm(&g->x, 64, xr(r), (int32_t)v);
     } else {
-        x64_mov_imm(x, RAX, v);
-        x64_store(x, 64, xr(rd), RAX);
+        x64_mov_imm(&g->x, RAX, v);
+        x64_store(&g->x, 64, xr(r), RAX);
     }
+}
+
+/* dst = x[r], nothing if dst already is x[r]'s host register */
+static void load_into(struct gen *g, int dst, unsigned r)
+{
+    if (r == 0)
+        x64_alu_rr(&g->x, 32, X64_XOR, dst, dst);
+    else if (creg(g, r) != dst)
+        get_x(g, dst, r);
+}
+
+/* dst op= x[r] */
+static void alu_x(struct gen *g, unsigned bits, enum x64_alu op, int dst, unsigned r)
+{
+    int c = creg(g, r);
+    if (c >= 0)
+        x64_alu_rr(&g->x, bits, op, dst, c);
+    else
+        x64_alu_rm(&g->x, bits, op, dst, xr(r));
+}
+
+static void cache_writeback(struct gen *g)
+{
+    for (unsigned k = 0; k < g->ncached; k++)
+        x64_store(&g->x, 64, xr(g->cached[k]), g->creg[g->cached[k]]);
+}
+
+static void cache_reload(struct gen *g)
+{
+    for (unsigned k = 0; k < g->ncached; k++)
+        x64_load(&g->x, 64, g->creg[g->cached[k]], xr(g->cached[k]));
 }
 
 static void exit_with(struct gen *g, enum jit_exit why)
@@ -252,6 +385,15 @@ static void exit_with(struct gen *g, enum jit_exit why)
  * to the target's block (its first five bytes). */
 static void exit_chain(struct gen *g, uint64_t target)
 {
+    if (target == g->b->pc && g->body && g->nloop_broke < 4) {
+        /* a loop within the block: charge the budget and go round again
+         * with the registers where they are */
+        x64_alu_ri(&g->x, 64, X64_SUB, BUDGET, (int32_t)g->b->n);
+        g->loop_broke[g->nloop_broke++] = x64_jcc(&g->x, X64_CC_L, g->x.p);
+        x64_jmp(&g->x, g->body);
+        return;
+    }
+    cache_writeback(g); /* before the stub: a patched stub jumps from its first byte */
     uint8_t *stub = g->x.p;
     x64_mov_imm(&g->x, RAX, target); /* >= 5 bytes: room for the jmp */
     x64_store(&g->x, 64, hfield(OFF_PC), RAX);
@@ -273,13 +415,13 @@ static void refund(struct gen *g, unsigned i)
 {
     unsigned unexec = g->b->n - i - 1;
     if (unexec)
-        x64_alu_mi(&g->x, 64, X64_ADD, hfield(OFF_BUDGET), (int32_t)unexec);
+        x64_alu_ri(&g->x, 64, X64_ADD, BUDGET, (int32_t)unexec);
 }
 
 /* rax = x[rs1] + imm, the effective address */
 static void emit_addr(struct gen *g, const struct rv_dentry *e)
 {
-    x64_load(&g->x, 64, RAX, xr(e->rs1));
+    get_x(g, RAX, e->rs1);
     if (e->imm)
         x64_lea(&g->x, RAX, x64_m(RAX, (int32_t)e->imm));
 }
@@ -371,8 +513,8 @@ static void emit_load(struct gen *g, unsigned i, const struct rv_dentry *e)
         }
         x64_store(x, 64, fr(e->rd), RAX);
         x64_alu_mi(x, 64, X64_OR, hfield(OFF_MSTATUS), (int32_t)RV_MSTATUS_FS);
-    } else if (e->rd) {
-        x64_store(x, 64, xr(e->rd), RAX);
+    } else {
+        put_x(g, e->rd, RAX);
     }
 }
 
@@ -385,7 +527,10 @@ static void emit_store(struct gen *g, unsigned i, const struct rv_dentry *e)
     s->i = i;
     emit_addr(g, e);
     emit_tlb(g, RV_ACC_STORE, len, s);
-    x64_load(x, 64, RCX, is_fp_mem(e->op) ? fr(e->rs2) : xr(e->rs2));
+    if (is_fp_mem(e->op))
+        x64_load(x, 64, RCX, fr(e->rs2));
+    else
+        get_x(g, RCX, e->rs2);
     x64_store(x, len * 8, x64_m(RAX, 0), RCX);
     s->resume = x->p;
 }
@@ -408,10 +553,13 @@ static void emit_helper(struct gen *g, unsigned i, const struct rv_dentry *e, bo
 {
     struct x64 *x = &g->x;
     set_pc(g, e->pc);
+    x64_store(x, 64, hfield(OFF_BUDGET), BUDGET); /* jit_exec computes minstret from it */
     x64_mov_rr(x, 64, RDI, RBX);
     x64_mov_imm(x, RSI, (uint64_t)(uintptr_t)e);
     x64_mov_imm(x, RDX, g->b->n - i - 1);
+    cache_writeback(g);
     call_abs(x, (const void *)jit_exec);
+    cache_reload(g);
     /* RV_RES_CONT = 0, RV_RES_EXIT = 1, RV_RES_TRAP = 2, flush = 9 */
     x64_alu_ri(x, 32, X64_CMP, RAX, RV_RES_TRAP);
     trap_jump(g, i, x64_jcc(x, X64_CC_E, x->p));
@@ -448,7 +596,7 @@ static void emit_alu(struct gen *g, const struct rv_dentry *e)
     switch (op) {
     case RV_OP_ADDI:
         if (e->rs1 == 0) {
-            x64_store_imm(x, 64, xr(rd), imm);
+            put_x_const(g, rd, (uint64_t)(int64_t)imm);
             return;
         }
         aop = X64_ADD;
@@ -536,70 +684,77 @@ static void emit_alu(struct gen *g, const struct rv_dentry *e)
         goto sh_reg;
     case RV_OP_SLT:
     case RV_OP_SLTU:
-        x64_load(x, 64, RAX, xr(e->rs1));
-        x64_alu_rm(x, 64, X64_CMP, RAX, xr(e->rs2));
+        get_x(g, RAX, e->rs1);
+        alu_x(g, 64, X64_CMP, RAX, e->rs2);
         goto set;
     case RV_OP_SLTI:
     case RV_OP_SLTIU:
-        x64_load(x, 64, RAX, xr(e->rs1));
+        get_x(g, RAX, e->rs1);
         x64_alu_ri(x, 64, X64_CMP, RAX, imm);
     set:
         x64_setcc(x, op == RV_OP_SLT || op == RV_OP_SLTI ? X64_CC_L : X64_CC_B, RAX);
         x64_movzx8_rr(x, RAX, RAX);
-        x64_store(x, 64, xr(rd), RAX);
+        put_x(g, rd, RAX);
         return;
     case RV_OP_MUL:
     case RV_OP_MULW:
-        x64_load(x, 64, RAX, xr(e->rs1));
-        x64_load(x, 64, RCX, xr(e->rs2));
+        get_x(g, RAX, e->rs1);
+        get_x(g, RCX, e->rs2);
         x64_imul_rr(x, op == RV_OP_MULW ? 32 : 64, RAX, RCX);
         if (op == RV_OP_MULW)
             x64_movsxd_rr(x, RAX, RAX);
-        x64_store(x, 64, xr(rd), RAX);
+        put_x(g, rd, RAX);
         return;
     case RV_OP_SH1ADD:
     case RV_OP_SH2ADD:
     case RV_OP_SH3ADD:
-        x64_load(x, 64, RAX, xr(e->rs1));
-        x64_load(x, 64, RCX, xr(e->rs2));
+        get_x(g, RAX, e->rs1);
+        get_x(g, RCX, e->rs2);
         x64_lea(x, RAX, x64_mi(RCX, RAX, 2u << (op - RV_OP_SH1ADD), 0));
-        x64_store(x, 64, xr(rd), RAX);
+        put_x(g, rd, RAX);
         return;
     default: {
         /* everything else: the sem.h helper, out of line */
-        x64_load(x, 64, RDI, xr(e->rs1));
+        get_x(g, RDI, e->rs1);
         if (rv_op_is_alu_imm(op))
             x64_mov_imm(x, RSI, (uint64_t)e->imm);
         else
-            x64_load(x, 64, RSI, xr(e->rs2));
-        call_abs(x, (const void *)rv_alu_helpers[op]);
-        x64_store(x, 64, xr(rd), RAX);
+            get_x(g, RSI, e->rs2);
+        call_abs(x, (const void *)rv_alu_helpers[op]); /* leaves x[] alone */
+        put_x(g, rd, RAX);
         return;
     }
     }
+    /* compute in rd's host register when it has one (unless rd is also the
+     * second operand, which that would overwrite), else in rax */
+    int t;
 alu_imm:
-    x64_load(x, 64, RAX, xr(e->rs1));
-    x64_alu_ri(x, w ? 32 : 64, aop, RAX, imm);
+    t = creg(g, rd) >= 0 ? creg(g, rd) : RAX;
+    load_into(g, t, e->rs1);
+    if (!(imm == 0 && (aop == X64_ADD || aop == X64_OR || aop == X64_XOR)))
+        x64_alu_ri(x, w ? 32 : 64, aop, t, imm);
     goto done;
 alu_reg:
-    x64_load(x, 64, RAX, xr(e->rs1));
-    x64_alu_rm(x, w ? 32 : 64, aop, RAX, xr(e->rs2));
+    t = creg(g, rd) >= 0 && rd != e->rs2 ? creg(g, rd) : RAX;
+    load_into(g, t, e->rs1);
+    alu_x(g, w ? 32 : 64, aop, t, e->rs2);
     goto done;
 sh_imm:
-    x64_load(x, 64, RAX, xr(e->rs1));
+    t = creg(g, rd) >= 0 ? creg(g, rd) : RAX;
+    load_into(g, t, e->rs1);
     if (imm)
-        x64_shift_ri(x, w ? 32 : 64, sop, RAX, (uint8_t)imm);
-    else if (w)
-        x64_mov_rr(x, 32, RAX, RAX);
+        x64_shift_ri(x, w ? 32 : 64, sop, t, (uint8_t)imm);
     goto done;
 sh_reg:
-    x64_load(x, 64, RAX, xr(e->rs1));
-    x64_load(x, 64, RCX, xr(e->rs2));
-    x64_shift_rcl(x, w ? 32 : 64, sop, RAX);
+    t = creg(g, rd) >= 0 ? creg(g, rd) : RAX;
+    get_x(g, RCX, e->rs2); /* before t is written: rd may be rs2 */
+    load_into(g, t, e->rs1);
+    x64_shift_rcl(x, w ? 32 : 64, sop, t);
 done:
     if (w)
-        x64_movsxd_rr(x, RAX, RAX);
-    x64_store(x, 64, xr(rd), RAX);
+        x64_movsxd_rr(x, t, t);
+    if (t != creg(g, rd))
+        put_x(g, rd, t);
 }
 
 static enum x64_cc branch_cc(unsigned op)
@@ -652,6 +807,118 @@ static bool ends_block(unsigned op)
     return false;
 }
 
+/* Double-precision operations the host does exactly as RISC-V does
+ * (fpu.c's host path, inline): add, sub, mul, div, sqrt and the fused
+ * multiply-adds in round-to-nearest-even on non-NaN operands, a NaN result
+ * made canonical, exception flags accumulating in MXCSR (see fold_mxcsr);
+ * and the sign injections and moves, which are bit operations. Anything
+ * else, another rounding mode or a NaN operand jumps to the FPU's C code
+ * that follows. Returns the jump to patch past that code, or NULL if the
+ * instruction is not done inline at all. */
+static uint8_t *emit_fp_inline(struct gen *g, const struct rv_dentry *e)
+{
+    struct x64 *x = &g->x;
+    uint32_t insn = e->insn;
+    unsigned op7 = insn & 0x7f, f7 = insn >> 25, rm = (insn >> 12) & 7;
+    unsigned rd = e->rd, rs1 = e->rs1, rs2 = e->rs2, rs3 = insn >> 27;
+    uint8_t *slow[8];
+    unsigned nslow = 0;
+    if (op7 == 0x53 && f7 == 0x11 && rm <= 2) { /* fsgnj.d, fsgnjn.d, fsgnjx.d */
+        x64_load(x, 64, RAX, fr(rs1));
+        if (rs1 == rs2 && rm == 0) {
+            x64_store(x, 64, fr(rd), RAX); /* fmv.d */
+        } else {
+            x64_load(x, 64, RCX, fr(rs2));
+            if (rm == 1)
+                x64_not(x, 64, RCX);
+            if (rm == 2)
+                x64_alu_rr(x, 64, X64_XOR, RCX, RAX);
+            x64_mov_imm(x, RDX, 1ull << 63);
+            x64_alu_rr(x, 64, X64_AND, RCX, RDX);
+            x64_not(x, 64, RDX);
+            x64_alu_rr(x, 64, X64_AND, RAX, RDX);
+            x64_alu_rr(x, 64, X64_OR, RAX, RCX);
+            x64_store(x, 64, fr(rd), RAX);
+        }
+        goto dirty;
+    }
+    if (op7 == 0x53 && f7 == 0x71 && rm == 0 && rs2 == 0) { /* fmv.x.d */
+        if (rd) {
+            x64_load(x, 64, RAX, fr(rs1));
+            put_x(g, rd, RAX);
+        }
+        return x64_jmp(x, x->p);
+    }
+    if (op7 == 0x53 && f7 == 0x79 && rm == 0 && rs2 == 0) { /* fmv.d.x */
+        get_x(g, RAX, rs1);
+        x64_store(x, 64, fr(rd), RAX);
+        goto dirty;
+    }
+    uint8_t sse = 0, fma = 0;
+    if (op7 == 0x53) {
+        switch (f7) {
+        case 0x01:
+            sse = 0x58;
+            break;
+        case 0x05:
+            sse = 0x5c;
+            break;
+        case 0x09:
+            sse = 0x59;
+            break;
+        case 0x0d:
+            sse = 0x5e;
+            break;
+        case 0x2d:
+            if (rs2 == 0)
+                sse = 0x51;
+            break;
+        }
+    } else if (((insn >> 25) & 3) == 1 && g->j->has_fma) {
+        static const uint8_t ops[4] = {0xb9, 0xbb, 0xbd, 0xbf}; /* fmadd fmsub fnmsub fnmadd */
+        fma = ops[(op7 >> 2) & 3];
+    }
+    if ((!sse && !fma) || (rm != 0 && rm != 7))
+        return NULL;
+    if (rm == 7) { /* dynamic: frm must be RNE */
+        x64_alu_mi(x, 32, X64_CMP, hfield(OFF_FRM), 0);
+        slow[nslow++] = x64_jcc(x, X64_CC_NE, x->p);
+    }
+    x64_sd_rm(x, 0x10, 0, fr(rs1));
+    x64_ucomisd(x, 0, 0);
+    slow[nslow++] = x64_jcc(x, X64_CC_P, x->p);
+    if (sse != 0x51) {
+        x64_sd_rm(x, 0x10, 1, fr(rs2));
+        x64_ucomisd(x, 1, 1);
+        slow[nslow++] = x64_jcc(x, X64_CC_P, x->p);
+    }
+    int res = 0;
+    if (fma) {
+        x64_sd_rm(x, 0x10, 2, fr(rs3));
+        x64_ucomisd(x, 2, 2);
+        slow[nslow++] = x64_jcc(x, X64_CC_P, x->p);
+        x64_vfma231sd(x, fma, 2, 0, 1);
+        res = 2;
+    } else {
+        x64_sd_rr(x, sse, 0, sse == 0x51 ? 0 : 1);
+    }
+    /* a NaN result (invalid operation) is the canonical NaN */
+    x64_ucomisd(x, res, res);
+    uint8_t *nan = x64_jcc(x, X64_CC_P, x->p);
+    x64_movsd_store(x, fr(rd), res);
+    uint8_t *stored = x64_jmp(x, x->p);
+    x64_patch_rel32(nan, x->p);
+    x64_mov_imm(x, RAX, 0x7ff8000000000000ull);
+    x64_store(x, 64, fr(rd), RAX);
+    x64_patch_rel32(stored, x->p);
+dirty:
+    x64_alu_mi(x, 64, X64_OR, hfield(OFF_MSTATUS), (int32_t)RV_MSTATUS_FS);
+    uint8_t *done = x64_jmp(x, x->p);
+    for (unsigned k = 0; k < nslow; k++)
+        x64_patch_rel32(slow[k], x->p);
+    return done;
+}
+
 static void emit_insn(struct gen *g, unsigned i)
 {
     struct x64 *x = &g->x;
@@ -664,12 +931,10 @@ static void emit_insn(struct gen *g, unsigned i)
     }
     switch (op) {
     case RV_OP_LUI:
-        if (e->rd)
-            store_const(x, e->rd, (uint64_t)e->imm);
+        put_x_const(g, e->rd, (uint64_t)e->imm);
         return;
     case RV_OP_AUIPC:
-        if (e->rd)
-            store_const(x, e->rd, pc + (uint64_t)e->imm);
+        put_x_const(g, e->rd, pc + (uint64_t)e->imm);
         return;
     case RV_OP_LB:
     case RV_OP_LH:
@@ -699,31 +964,35 @@ static void emit_insn(struct gen *g, unsigned i)
         emit_store(g, i, e);
         return;
     case RV_OP_FP: {
-        /* the FPU directly (it changes nothing but f, fflags and FS); an
+        uint8_t *done = MODE_FP(g->b->mode) ? emit_fp_inline(g, e) : NULL;
+        /* the FPU's code (it changes nothing but f, fflags and FS); an
          * illegal encoding goes the general way, which raises the trap */
         x64_mov_rr(x, 64, RDI, RBX);
         x64_mov_imm(x, RSI, e->insn);
-        call_abs(x, (const void *)rv_fpu_exec);
+        cache_writeback(g); /* the FPU writes x[rd] for compares and conversions */
+        call_abs(x, (const void *)jit_fpu);
+        cache_reload(g);
         x64_movzx8_rr(x, RAX, RAX);
         x64_test_rr(x, 32, RAX, RAX);
         uint8_t *ok = x64_jcc(x, X64_CC_NE, x->p);
         emit_helper(g, i, e, false);
         x64_patch_rel32(ok, x->p);
+        if (done)
+            x64_patch_rel32(done, x->p);
         return;
     }
     case RV_OP_JAL:
-        if (e->rd)
-            store_const(x, e->rd, npc);
+        put_x_const(g, e->rd, npc);
         exit_chain(g, pc + (uint64_t)e->imm);
         return;
     case RV_OP_JALR: {
-        x64_load(x, 64, RAX, xr(e->rs1));
+        get_x(g, RAX, e->rs1);
         if (e->imm)
             x64_lea(x, RAX, x64_m(RAX, (int32_t)e->imm));
         x64_alu_ri(x, 64, X64_AND, RAX, -2);
         x64_store(x, 64, hfield(OFF_PC), RAX);
-        if (e->rd)
-            store_const(x, e->rd, npc); /* clobbers rax only for large values */
+        put_x_const(g, e->rd, npc); /* may clobber rax */
+        cache_writeback(g);
         x64_load(x, 64, RAX, hfield(OFF_PC));
         /* the indirect-jump cache */
         x64_mov_rr(x, 32, RCX, RAX);
@@ -744,8 +1013,15 @@ static void emit_insn(struct gen *g, unsigned i)
     case RV_OP_BGE:
     case RV_OP_BLTU:
     case RV_OP_BGEU: {
-        x64_load(x, 64, RAX, xr(e->rs1));
-        x64_alu_rm(x, 64, X64_CMP, RAX, xr(e->rs2));
+        int a = creg(g, e->rs1);
+        if (a < 0) {
+            get_x(g, RAX, e->rs1);
+            a = RAX;
+        }
+        if (e->rs2 == 0)
+            x64_test_rr(x, 64, a, a); /* against zero: same flags as cmp a, 0 */
+        else
+            alu_x(g, 64, X64_CMP, a, e->rs2);
         uint8_t *taken = x64_jcc(x, branch_cc(op), x->p);
         exit_chain(g, npc);
         x64_patch_rel32(taken, x->p);
@@ -778,7 +1054,10 @@ static void emit_tails(struct gen *g)
             trap_jump(g, s->i, x64_jcc(x, X64_CC_E, x->p));
             x64_jmp(x, s->resume);
         } else {
-            x64_load(x, 64, RDX, is_fp_mem(e->op) ? fr(e->rs2) : xr(e->rs2));
+            if (is_fp_mem(e->op))
+                x64_load(x, 64, RDX, fr(e->rs2));
+            else
+                get_x(g, RDX, e->rs2);
             x64_mov_imm(x, RCX, mem_len(e->op));
             call_abs(x, (const void *)jit_store);
             x64_test_rr(x, 32, RAX, RAX);
@@ -790,6 +1069,7 @@ static void emit_tails(struct gen *g)
             /* stored into translated code: stop after this instruction */
             set_pc(g, e->pc + e->len);
             refund(g, s->i);
+            cache_writeback(g);
             exit_with(g, JX_FLUSH);
         }
     }
@@ -800,7 +1080,55 @@ static void emit_tails(struct gen *g)
             x64_patch_rel32(g->trap_jumps[i][m], x->p);
         set_pc(g, g->b->insns[i].pc);
         refund(g, i);
+        cache_writeback(g);
         exit_with(g, JX_TRAP);
+    }
+}
+
+/* Cache the guest registers the block's inline code uses most (twice at
+ * least) in host registers. */
+static void choose_cache(struct gen *g)
+{
+    unsigned uses[32] = {0};
+    memset(g->creg, -1, sizeof(g->creg));
+    g->ncached = 0;
+    for (unsigned i = 0; i < g->b->n; i++) {
+        const struct rv_dentry *e = &g->b->insns[i];
+        unsigned op = e->op;
+        bool rs1 = false, rs2 = false, rd = false;
+        if (rv_op_is_alu(op)) {
+            rs1 = rd = true;
+            rs2 = !rv_op_is_alu_imm(op);
+        } else if (op >= RV_OP_LB && op <= RV_OP_LWU) {
+            rs1 = rd = true;
+        } else if (op >= RV_OP_SB && op <= RV_OP_SD) {
+            rs1 = rs2 = true;
+        } else if (op >= RV_OP_BEQ && op <= RV_OP_BGEU) {
+            rs1 = rs2 = true;
+        } else if (op == RV_OP_JALR) {
+            rs1 = rd = true;
+        } else if (op == RV_OP_LUI || op == RV_OP_AUIPC || op == RV_OP_JAL) {
+            rd = true;
+        } else if (op == RV_OP_FLW || op == RV_OP_FLD || op == RV_OP_FSW || op == RV_OP_FSD) {
+            rs1 = true;
+        }
+        if (rs1)
+            uses[e->rs1]++;
+        if (rs2)
+            uses[e->rs2]++;
+        if (rd)
+            uses[e->rd]++;
+    }
+    uses[0] = 0;
+    while (g->ncached < NCACHE) {
+        unsigned best = 0;
+        for (unsigned r = 1; r < 32; r++)
+            if (g->creg[r] < 0 && uses[r] > uses[best])
+                best = r;
+        if (uses[best] < 2)
+            break;
+        g->creg[best] = (int8_t)cache_hregs[g->ncached];
+        g->cached[g->ncached++] = best;
     }
 }
 
@@ -892,15 +1220,24 @@ static enum tr_result translate(struct rv_hart *h, struct rv_jit *j, uint32_t mo
     g->x = (struct x64){.p = j->code_ptr, .end = j->code + CODE_SIZE};
     b->code = g->x.p;
     /* charge the block to the budget; out of budget: back to the dispatcher */
-    x64_alu_mi(&g->x, 64, X64_SUB, hfield(OFF_BUDGET), (int32_t)b->n);
+    x64_alu_ri(&g->x, 64, X64_SUB, BUDGET, (int32_t)b->n);
     uint8_t *broke = x64_jcc(&g->x, X64_CC_L, g->x.p);
+    choose_cache(g);
+    cache_reload(g);
+    g->body = g->x.p;
     for (unsigned i = 0; i < b->n; i++)
         emit_insn(g, i);
     if (!ends_block(b->insns[b->n - 1].op))
         exit_chain(g, pc);
     emit_tails(g);
+    if (g->nloop_broke) {
+        /* out of budget going round the loop: registers back first */
+        for (unsigned k = 0; k < g->nloop_broke; k++)
+            x64_patch_rel32(g->loop_broke[k], g->x.p);
+        cache_writeback(g);
+    }
     x64_patch_rel32(broke, g->x.p);
-    x64_alu_mi(&g->x, 64, X64_ADD, hfield(OFF_BUDGET), (int32_t)b->n);
+    x64_alu_ri(&g->x, 64, X64_ADD, BUDGET, (int32_t)b->n);
     set_pc(g, pc0);
     x64_store_imm(&g->x, 64, hfield(OFF_LINK), 0);
     exit_with(g, JX_BUDGET);
@@ -932,6 +1269,7 @@ static uint64_t interpret(struct rv_hart *h, struct rv_jit *j, uint64_t n)
 {
     sync_minstret(h, j);
     uint64_t done = rv_interp_batch(h, n);
+    clear_mxcsr();
     h->jit_budget -= (int64_t)done;
     j->base = h->minstret - (uint64_t)(j->start - h->jit_budget);
     j->stats.fallback += done;
@@ -987,6 +1325,7 @@ static bool run_one(struct rv_hart *h, struct rv_jit *j, bool single)
         h->jit_budget = b->n;
     }
     enum jit_exit why = (enum jit_exit)j->enter(h, b->code);
+    fold_mxcsr(h);
     sync_minstret(h, j);
     switch (why) {
     case JX_CHAIN:
@@ -1007,6 +1346,7 @@ static bool run_one(struct rv_hart *h, struct rv_jit *j, bool single)
 
 static void batch_begin(struct rv_hart *h, struct rv_jit *j, uint64_t n)
 {
+    clear_mxcsr(); /* whatever C code left there is already in fflags */
     if (n > INT64_MAX / 2)
         n = INT64_MAX / 2;
     h->jit_budget = (int64_t)n;
@@ -1071,8 +1411,10 @@ int rv_jit_create(struct rv_hart *h, vs_err *err)
         x64_push(&x, saved[i]);
     x64_alu_ri(&x, 64, X64_SUB, X64_RSP, 8); /* 16-byte aligned calls */
     x64_mov_rr(&x, 64, RBX, RDI);
+    x64_load(&x, 64, BUDGET, hfield(OFF_BUDGET));
     x64_jmp_r(&x, RSI);
     j->epilogue = x.p;
+    x64_store(&x, 64, hfield(OFF_BUDGET), BUDGET);
     x64_alu_ri(&x, 64, X64_ADD, X64_RSP, 8);
     for (int i = 5; i >= 0; i--)
         x64_pop(&x, saved[i]);
@@ -1082,6 +1424,8 @@ int rv_jit_create(struct rv_hart *h, vs_err *err)
     j->mode = UINT32_MAX;
     j->tlb_gen = h->tlb_gen;
     memset(j->jc, 0xff, sizeof(j->jc));
+    __builtin_cpu_init();
+    j->has_fma = __builtin_cpu_supports("fma");
     h->jit = j;
     return 0;
 }

@@ -268,6 +268,40 @@ void x64_jmp_m(struct x64 *x, struct x64_mem m)
     op_m(x, 32, (const uint8_t[]){0xff}, 1, 4, m, false);
 }
 
+void x64_sd_rm(struct x64 *x, uint8_t op, int xmm, struct x64_mem m)
+{
+    byte(x, 0xf2);
+    op_m(x, 32, (const uint8_t[]){0x0f, op}, 2, xmm, m, false);
+}
+
+void x64_sd_rr(struct x64 *x, uint8_t op, int dst, int src)
+{
+    byte(x, 0xf2);
+    op_r(x, 32, (const uint8_t[]){0x0f, op}, 2, dst, src, false);
+}
+
+void x64_movsd_store(struct x64 *x, struct x64_mem m, int xmm)
+{
+    byte(x, 0xf2);
+    op_m(x, 32, (const uint8_t[]){0x0f, 0x11}, 2, xmm, m, false);
+}
+
+void x64_ucomisd(struct x64 *x, int a, int b)
+{
+    byte(x, 0x66);
+    op_r(x, 32, (const uint8_t[]){0x0f, 0x2e}, 2, a, b, false);
+}
+
+void x64_vfma231sd(struct x64 *x, uint8_t op, int dst, int src1, int src2)
+{
+    /* VEX3: C4, RXB.mmmmm (0F38), W.vvvv.L.pp (W1, 66), opcode, ModRM */
+    byte(x, 0xc4);
+    byte(x, (uint8_t)((dst >= 8 ? 0 : 0x80) | 0x40 | (src2 >= 8 ? 0 : 0x20) | 0x02));
+    byte(x, (uint8_t)(0x80 | ((~src1 & 15) << 3) | 0x01));
+    byte(x, op);
+    modrm_rr(x, dst, src2);
+}
+
 bool x64_rel32_ok(const void *p, const void *target)
 {
     int64_t d = (int64_t)((intptr_t)target - (intptr_t)p);

@@ -68,6 +68,7 @@ enum x64_cc {
     X64_CC_BE = 6,
     X64_CC_A = 7,
     X64_CC_S = 8,
+    X64_CC_P = 0xa, /* parity: an unordered (NaN) ucomisd */
     X64_CC_L = 0xc,
     X64_CC_GE = 0xd,
     X64_CC_LE = 0xe,
@@ -104,6 +105,16 @@ void x64_ret(struct x64 *x);
 void x64_call_r(struct x64 *x, int r);
 void x64_jmp_r(struct x64 *x, int r);
 void x64_jmp_m(struct x64 *x, struct x64_mem m);
+/* Scalar double SSE: op is the second opcode byte after F2 0F (0x10 movsd
+ * load, 0x58 add, 0x59 mul, 0x5c sub, 0x5e div, 0x51 sqrt); xmm registers
+ * are numbered 0-15. */
+void x64_sd_rm(struct x64 *x, uint8_t op, int xmm, struct x64_mem m);
+void x64_sd_rr(struct x64 *x, uint8_t op, int dst, int src);
+void x64_movsd_store(struct x64 *x, struct x64_mem m, int xmm);
+void x64_ucomisd(struct x64 *x, int a, int b);
+/* vfmadd231sd family (FMA3), dst = +-(src1 * src2) +- dst: op 0xb9 fmadd,
+ * 0xbb fmsub, 0xbd fnmadd, 0xbf fnmsub */
+void x64_vfma231sd(struct x64 *x, uint8_t op, int dst, int src1, int src2);
 /* Relative jumps and calls with a 32-bit displacement to target. They
  * return the address of the displacement (for x64_patch_rel32) */
 uint8_t *x64_jmp(struct x64 *x, const void *target);

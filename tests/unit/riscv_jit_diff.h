@@ -192,4 +192,38 @@ static int jd_run(struct jd_machine *mj, struct jd_machine *mi, const uint8_t *d
     return 0;
 }
 
+/* The same program through rv_hart_run() in batches of random sizes on
+ * the translator (tails of batches run interpreted, blocks are cut by the
+ * budget) and in one batch on the interpreter: the same instruction count
+ * must give the same state. */
+static int jd_run_batches(struct jd_machine *mj, struct jd_machine *mi, const uint8_t *data,
+                          size_t size, uint64_t seed, char *why, size_t len)
+{
+    uint64_t regs[32];
+    memset(mj->ram, 0, JD_RAM_SIZE);
+    jd_build(mj->ram, data, size, regs);
+    memcpy(mi->ram, mj->ram, JD_RAM_SIZE);
+    jd_reset(mj, regs);
+    jd_reset(mi, regs);
+    uint64_t used = 0;
+    while (used < JD_BUDGET && !mj->hart.fatal) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        uint64_t n = 1 + (seed >> 33) % 300;
+        rv_hart_run(&mj->hart, n);
+        used += n;
+        mj->hart.wfi = false;
+    }
+    rv_hart_run(&mi->hart, used);
+    char d[512];
+    if (!mj->hart.fatal && rv_hart_differs(&mj->hart, &mi->hart, d, sizeof(d))) {
+        snprintf(why, len, "after %llu instructions: %s", (unsigned long long)used, d);
+        return 1;
+    }
+    if (!mj->hart.fatal && memcmp(mj->ram, mi->ram, JD_RAM_SIZE)) {
+        snprintf(why, len, "RAM differs after %llu instructions", (unsigned long long)used);
+        return 1;
+    }
+    return 0;
+}
+
 #endif

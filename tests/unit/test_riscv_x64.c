@@ -141,6 +141,23 @@ static void emit_all(struct cases *c)
     CASE("call r11", x64_call_r(&c->x, X64_R11));
     CASE("jmp rcx", x64_jmp_r(&c->x, X64_RCX));
     CASE("jmp qword ptr [rdx+rcx*1+8]", x64_jmp_m(&c->x, x64_mi(X64_RDX, X64_RCX, 1, 8)));
+    CASE("setp al", x64_setcc(&c->x, X64_CC_P, X64_RAX));
+    CASE("movsd xmm0, qword ptr [rbx+0x108]", x64_sd_rm(&c->x, 0x10, 0, x64_m(X64_RBX, 0x108)));
+    CASE("movsd xmm9, qword ptr [r12]", x64_sd_rm(&c->x, 0x10, 9, x64_m(X64_R12, 0)));
+    CASE("movsd qword ptr [rbx+0x110], xmm2", x64_movsd_store(&c->x, x64_m(X64_RBX, 0x110), 2));
+    CASE("movsd qword ptr [rax], xmm8", x64_movsd_store(&c->x, x64_m(X64_RAX, 0), 8));
+    CASE("addsd xmm0, xmm1", x64_sd_rr(&c->x, 0x58, 0, 1));
+    CASE("mulsd xmm3, xmm10", x64_sd_rr(&c->x, 0x59, 3, 10));
+    CASE("subsd xmm0, qword ptr [rbx+0x118]", x64_sd_rm(&c->x, 0x5c, 0, x64_m(X64_RBX, 0x118)));
+    CASE("divsd xmm11, xmm2", x64_sd_rr(&c->x, 0x5e, 11, 2));
+    CASE("sqrtsd xmm0, xmm0", x64_sd_rr(&c->x, 0x51, 0, 0));
+    CASE("ucomisd xmm0, xmm0", x64_ucomisd(&c->x, 0, 0));
+    CASE("ucomisd xmm1, xmm9", x64_ucomisd(&c->x, 1, 9));
+    CASE("vfmadd231sd xmm2, xmm0, xmm1", x64_vfma231sd(&c->x, 0xb9, 2, 0, 1));
+    CASE("vfmsub231sd xmm2, xmm0, xmm1", x64_vfma231sd(&c->x, 0xbb, 2, 0, 1));
+    CASE("vfnmadd231sd xmm2, xmm0, xmm1", x64_vfma231sd(&c->x, 0xbd, 2, 0, 1));
+    CASE("vfnmsub231sd xmm2, xmm0, xmm1", x64_vfma231sd(&c->x, 0xbf, 2, 0, 1));
+    CASE("vfmadd231sd xmm12, xmm5, xmm9", x64_vfma231sd(&c->x, 0xb9, 12, 5, 9));
 #undef FMT
 }
 
