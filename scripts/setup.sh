@@ -16,7 +16,7 @@ TEST="python3 python3-pytest python3-yaml openssl iputils-ping busybox-static cp
   qemu-system-x86 qemu-system-misc qemu-user qemu-utils opensbi u-boot-qemu
   gcc-riscv64-linux-gnu libc6-dev-riscv64-cross gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
   crun runc podman conmon containerd time uidmap fio iperf3 bc flex bison libelf-dev libssl-dev xz-utils
-  linux-source-6.1 lxd lxd-client dnsmasq-base iptables"
+  linux-source-6.1 lxd lxd-client dnsmasq-base iptables gnuplot-nox"
 
 missing=""
 for p in $BUILD $TEST; do

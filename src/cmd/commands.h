@@ -27,6 +27,8 @@ void cmd_print_names(FILE *f, const struct cmd_verb *t, size_t n);
 int cmd_vm(int argc, char **argv);  /* vm.c: the vm verbs' table */
 int cmd_oci(int argc, char **argv); /* oci.c: runc-compatible verbs (also vessel-runc) */
 int cmd_emu(int argc, char **argv); /* emu.c: riscv64 user-mode emulation */
+/* compare.c: the kinds side by side (src/compare) */
+int cmd_compare(int argc, char **argv);
 /* instance.c: the daemon's client (vesseld's REST API) */
 int cmd_launch(int argc, char **argv);
 int cmd_list(int argc, char **argv);

@@ -29,6 +29,8 @@ static const struct cmd_verb commands[] = {
     {"vm", cmd_vm, "VERB [ARGS]", "microVMs: KVM on x86_64, emulated riscv64 ('vessel vm help')"},
     {"oci", cmd_oci, "VERB [ARGS]", "OCI runtime with runc's command line (also as vessel-runc)"},
     {"emu", cmd_emu, "PROGRAM [ARGS]", "run a riscv64 Linux program (user-mode emulation)"},
+    {"compare", cmd_compare, "[--workloads L] [--runs N] [--out DIR] [--format table|json]",
+     "what each kind of virtualization costs here: a table and a chart"},
     /* instances, through the daemon (vesseld); instance.c */
     {"launch", cmd_launch, "IMAGE NAME [--vm|--container] [--arch A] [-c KEY=VALUE]...",
      "create and start an instance"},

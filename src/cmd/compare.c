@@ -1,0 +1,141 @@
+/* vessel compare [--workloads LIST] [--runs N] [--scale N] [--out DIR]
+ *                [--format table|json]
+ * Argument parsing only; src/compare does the work. */
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cmd/commands.h"
+#include "cmd/opt.h"
+#include "compare/compare.h"
+#include "util/cleanup.h"
+
+static void compare_usage(FILE *f)
+{
+    fprintf(
+        f,
+        "usage: vessel compare [--workloads cpu,memory,syscall,startup] [--runs N] [--scale N]\n"
+        "                      [--out DIR] [--format table|json]\n\n"
+        "Runs the same workloads natively, in a container (vessel-runc), in a KVM microVM\n"
+        "and under riscv64 user-mode emulation (vessel emu, each accelerator), interleaved,\n"
+        "and reports per kind the median time, the ratio to native, the start-up time (to\n"
+        "the workload's first line) and the peak RSS. Kinds that cannot run here are listed\n"
+        "as skipped, with the reason.\n"
+        "  --workloads L  comma-separated (default: all)\n"
+        "  --runs N       runs per kind and workload, 1..%d (default 3)\n"
+        "  --scale N      workload size, 1..1000 (default 4; 1 is quick)\n"
+        "  --out DIR      compare.json, compare.png, compare.svg and the gnuplot script\n"
+        "                 (default ./vessel-compare)\n"
+        "  --format F     table (with terminal bars; the default) or json, on stdout\n",
+        CMP_MAX_RUNS);
+}
+
+static int fail(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "vessel: compare: ");
+    fprintf(stderr, fmt, arg);
+    fputc('\n', stderr);
+    return 2;
+}
+
+int cmd_compare(int argc, char **argv)
+{
+    const char *workloads = NULL, *out = "vessel-compare", *format = "table";
+    int runs = 3, scale = 4;
+    const struct cmd_opt table[] = {
+        {"workloads", 'w', CMD_OPT_STR, &workloads}, {"runs", 'n', CMD_OPT_INT, &runs},
+        {"scale", 0, CMD_OPT_INT, &scale},           {"out", 'o', CMD_OPT_STR, &out},
+        {"format", 'f', CMD_OPT_STR, &format},
+    };
+    char *pos[1];
+    struct cmd_optparse p = {.verb = "compare",
+                             .opts = table,
+                             .nopts = ARRAY_SIZE(table),
+                             .pos = pos,
+                             .maxpos = 0,
+                             .hint = " (see 'vessel compare --help')"};
+    vs_err err = {0};
+    int r = cmd_opt_parse(&p, argc - 1, argv + 1, &err);
+    if (r == CMD_OPT_HELP) {
+        compare_usage(stdout);
+        return 0;
+    }
+    if (r < 0) {
+        cmd_print_error(err.msg);
+        return 2;
+    }
+    if (p.npos)
+        return fail("unexpected argument '%s' (see 'vessel compare --help')", pos[0]);
+    struct compare_opts o = {.runs = runs, .scale = scale, .out_dir = out, .progress = stderr};
+    if (runs < 1 || runs > CMP_MAX_RUNS) {
+        fprintf(stderr, "vessel: compare: --runs must be 1..%d\n", CMP_MAX_RUNS);
+        return 2;
+    }
+    if (scale < 1 || scale > 1000)
+        return fail("--scale must be 1..1000%s", "");
+    if (!strcmp(format, "json"))
+        o.json = true;
+    else if (strcmp(format, "table"))
+        return fail("--format: '%s' is not table or json", format);
+    o.workloads = (1u << CMP_W_N) - 1;
+    if (workloads && compare_parse_workloads(workloads, &o.workloads, &err) < 0) {
+        cmd_print_error(err.msg);
+        return 2;
+    }
+    if (!*out)
+        return fail("--out is empty%s", "");
+    if (mkdir(out, 0755) < 0 && errno != EEXIST)
+        return fail("--out: cannot create '%s'", out);
+
+    /* this binary runs `vessel emu`; vessel-runc beside it runs containers */
+    static char self[PATH_MAX], runc[PATH_MAX + 16];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0)
+        return fail("cannot find the vessel binary%s", "");
+    self[n] = 0;
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof(dir), "%s", self);
+    snprintf(runc, sizeof(runc), "%s/vessel-runc", dirname(dir));
+    o.vessel = self;
+    o.runc = access(runc, X_OK) == 0 ? runc : NULL;
+
+    struct compare_result *res = calloc(1, sizeof(*res));
+    if (!res)
+        return fail("out of memory%s", "");
+    r = compare_run(&o, res, &err);
+    if (r == 0 && compare_chart(res, &err) < 0)
+        r = -1;
+    char json[PATH_MAX];
+    snprintf(json, sizeof(json), "%s/compare.json", out);
+    if (r == 0) {
+        snprintf(res->json_path, sizeof(res->json_path), "%s", json);
+        r = compare_write_json(res, json, o.json ? stdout : NULL, &err);
+    }
+    if (r < 0) {
+        cmd_print_error(err.msg);
+        free(res);
+        return 1;
+    }
+    if (!o.json) {
+        compare_print_table(stdout, res);
+        compare_print_bars(stdout, res);
+        printf("\n%s", json);
+        if (res->png[0])
+            printf(", %s, %s", res->png, res->svg);
+        printf("%s%s\n", res->chart_note[0] ? "; " : "", res->chart_note);
+    }
+    /* a kind that could not be measured here is a skip; a run that failed
+     * is an error */
+    int status = 0;
+    for (int k = 0; k < CMP_K_N; k++)
+        for (int w = 0; w < CMP_W_N; w++)
+            if ((o.workloads & (1u << w)) && res->cell[k][w].failed[0])
+                status = 1;
+    free(res);
+    return status;
+}
