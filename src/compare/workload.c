@@ -177,8 +177,9 @@ static uint64_t work_cpu(unsigned long scale, uint64_t *ops)
     return crc;
 }
 
-/* --- memory: fill, copy and read a buffer much larger than the caches */
-#define MEM_BYTES (16u << 20)
+/* --- memory: fill, copy and read two buffers larger than a server's L3
+ * slice together (64 MiB) */
+#define MEM_BYTES (32u << 20)
 
 static uint64_t work_memory(unsigned long scale, uint64_t *ops)
 {
@@ -187,12 +188,13 @@ static uint64_t work_memory(unsigned long scale, uint64_t *ops)
         fprintf(stderr, "workload: out of memory\n");
         exit(1);
     }
-    /* first touch (page faults) is set-up, not bandwidth */
-    memset(a, 0, MEM_BYTES);
-    memset(b, 0, MEM_BYTES);
+    /* first touch (page faults) is set-up, not bandwidth; not with zeros,
+     * which the compiler turns into calloc (and calloc into nothing) */
+    memset(a, 0x5a, MEM_BYTES);
+    memset(b, 0xa5, MEM_BYTES);
     t_begin = now_ns(CLOCK_MONOTONIC);
     uint64_t sum = 0;
-    unsigned long passes = (scale + 1) / 2;
+    unsigned long passes = scale;
     for (unsigned long p = 0; p < passes; p++) {
         memset(a, (int)(p + 1), MEM_BYTES);
         memcpy(b, a, MEM_BYTES);
