@@ -68,10 +68,10 @@ static const struct table operations = {
          {"progress", COL_JSON}, {"result", COL_JSON}, {"error", COL_TEXT}, {"created_at", COL_INT},
          {"updated_at", COL_INT})};
 
-static const struct table snapshots = {
-    "snapshots", "snapshot",
-    COLS({"id", COL_TEXT}, {"instance", COL_TEXT}, {"name", COL_TEXT}, {"stateful", COL_INT},
-         {"path", COL_TEXT}, {"created_at", COL_INT})};
+static const struct table snapshots = {"snapshots", "snapshot",
+                                       COLS({"id", COL_TEXT}, {"instance", COL_TEXT},
+                                            {"name", COL_TEXT}, {"stateful", COL_INT},
+                                            {"path", COL_TEXT}, {"created_at", COL_INT})};
 
 static int db_error(struct store *s, vs_err *err, int code, const char *what)
 {
@@ -351,8 +351,8 @@ json_t *store_instance_list(struct store *s, vs_err *err)
 {
     return table_select(s, &instances, "ORDER BY name", NULL, false, NULL, err);
 }
-int store_instance_set_state(struct store *s, const char *name, const char *from,
-                             const char *state, long long pid, vs_err *err)
+int store_instance_set_state(struct store *s, const char *name, const char *from, const char *state,
+                             long long pid, vs_err *err)
 {
     pthread_mutex_lock(&s->lock);
     sqlite3_stmt *st = NULL;

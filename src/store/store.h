@@ -34,8 +34,8 @@ json_t *store_instance_get(struct store *s, const char *name, vs_err *err);
 json_t *store_instance_list(struct store *s, vs_err *err);
 /* Only the state and pid, and only if the state is still from (so a
  * reader's refresh never undoes a concurrent change); EAGAIN otherwise. */
-int store_instance_set_state(struct store *s, const char *name, const char *from,
-                             const char *state, long long pid, vs_err *err);
+int store_instance_set_state(struct store *s, const char *name, const char *from, const char *state,
+                             long long pid, vs_err *err);
 int store_instance_delete(struct store *s, const char *name, vs_err *err);
 
 /* Images: {"fingerprint","alias","type","arch","size","path","state",
