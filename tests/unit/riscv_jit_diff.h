@@ -37,22 +37,22 @@ struct jd_machine {
     uint8_t *ram;
 };
 
-static bool jd_no_mmio_read(void *o, uint64_t pa, unsigned len, uint64_t *v)
+static inline bool jd_no_mmio_read(void *o, uint64_t pa, unsigned len, uint64_t *v)
 {
     return false;
 }
 
-static bool jd_no_mmio_write(void *o, uint64_t pa, uint64_t v, unsigned len)
+static inline bool jd_no_mmio_write(void *o, uint64_t pa, uint64_t v, unsigned len)
 {
     return false;
 }
 
-static uint64_t jd_time(void *o)
+static inline uint64_t jd_time(void *o)
 {
     return 12345; /* fixed: both copies read the same */
 }
 
-static int jd_open(struct jd_machine *m, enum rv_accel accel)
+static inline int jd_open(struct jd_machine *m, enum rv_accel accel)
 {
     memset(m, 0, sizeof(*m));
     m->ram = mmap(NULL, JD_RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -69,27 +69,27 @@ static int jd_open(struct jd_machine *m, enum rv_accel accel)
     return rv_hart_set_accel(&m->hart, accel, NULL);
 }
 
-static void jd_close(struct jd_machine *m)
+static inline void jd_close(struct jd_machine *m)
 {
     rv_hart_destroy(&m->hart);
     munmap(m->ram, JD_RAM_SIZE);
 }
 
-static void jd_put32(uint8_t *ram, uint64_t off, uint32_t v)
+static inline void jd_put32(uint8_t *ram, uint64_t off, uint32_t v)
 {
     memcpy(ram + off, &v, 4);
 }
 
 /* Is this CSR number safe to touch (deterministic on both copies)? The
  * clock (time) is not; neither is replacing the trap handler. */
-static bool jd_csr_ok(unsigned csr)
+static inline bool jd_csr_ok(unsigned csr)
 {
     return csr != 0xc01 && csr != 0x305 && csr != 0x105;
 }
 
 /* Fill ram with the handler and a program made of data; returns the
  * number of instructions. */
-static unsigned jd_build(uint8_t *ram, const uint8_t *data, size_t size, uint64_t regs[32])
+static inline unsigned jd_build(uint8_t *ram, const uint8_t *data, size_t size, uint64_t regs[32])
 {
     /* handler: csrr t6, mepc; addi t6, t6, 4; csrw mepc, t6; mret */
     jd_put32(ram, JD_HANDLER, 0x34102ff3);
@@ -141,7 +141,7 @@ static unsigned jd_build(uint8_t *ram, const uint8_t *data, size_t size, uint64_
     return n;
 }
 
-static void jd_reset(struct jd_machine *m, const uint64_t regs[32])
+static inline void jd_reset(struct jd_machine *m, const uint64_t regs[32])
 {
     struct rv_hart *h = &m->hart;
     rv_hart_reset(h, JD_RAM_BASE + JD_CODE);
@@ -154,8 +154,8 @@ static void jd_reset(struct jd_machine *m, const uint64_t regs[32])
 
 /* Run the program on both; 0 if they agree, else 1 with a description in
  * why. */
-static int jd_run(struct jd_machine *mj, struct jd_machine *mi, const uint8_t *data, size_t size,
-                  char *why, size_t len)
+static inline int jd_run(struct jd_machine *mj, struct jd_machine *mi, const uint8_t *data,
+                         size_t size, char *why, size_t len)
 {
     uint64_t regs[32];
     memset(mj->ram, 0, JD_RAM_SIZE);
@@ -196,8 +196,8 @@ static int jd_run(struct jd_machine *mj, struct jd_machine *mi, const uint8_t *d
  * the translator (tails of batches run interpreted, blocks are cut by the
  * budget) and in one batch on the interpreter: the same instruction count
  * must give the same state. */
-static int jd_run_batches(struct jd_machine *mj, struct jd_machine *mi, const uint8_t *data,
-                          size_t size, uint64_t seed, char *why, size_t len)
+static inline int jd_run_batches(struct jd_machine *mj, struct jd_machine *mi, const uint8_t *data,
+                                 size_t size, uint64_t seed, char *why, size_t len)
 {
     uint64_t regs[32];
     memset(mj->ram, 0, JD_RAM_SIZE);
