@@ -19,7 +19,7 @@ static int write_data(const struct compare_result *res, const char *path, const 
     cleanup_fclose FILE *f = fopen(path, "w");
     if (!f)
         return vs_error_errno(err, "compare: %s", path);
-    fprintf(f, "workload");
+    fprintf(f, "# workload");
     for (int i = 0; i < nk; i++)
         fprintf(f, " %s", compare_kind_names[kinds[i]]);
     fputc('\n', f);
@@ -102,7 +102,7 @@ int compare_chart(struct compare_result *res, vs_err *err)
             "set grid ytics\nset key top left noenhanced\nset xtics noenhanced\n"
             "set datafile missing \"?\"\n",
             hi * 3);
-    int nw = 0;
+    int nw = 0; /* the clusters are at x = 0, 1, ... */
     for (int w = 0; w < CMP_W_N; w++)
         nw += !!(res->opts.workloads & (1u << w));
     fprintf(f, "set xrange [-0.6:%g]\n", nw - 0.4);

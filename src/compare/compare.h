@@ -61,6 +61,7 @@ struct compare_result {
     const char *kind_skip[CMP_K_N]; /* a kind skipped as a whole, and why */
     char env_title[512];            /* "CPU, N cores, Linux R, OS" */
     char cpu[256], kernel[128], os[128];
+    char loadavg[64]; /* /proc/loadavg's first three fields when the run began */
     int ncpus;
     char png[4096], svg[4096], json_path[4096];
     char chart_note[512]; /* why no chart, when there is none */

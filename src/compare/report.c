@@ -83,6 +83,11 @@ void compare_environment(struct compare_result *res)
     snprintf(res->os, sizeof(res->os), "Linux");
     read_line_field("/etc/os-release", "PRETTY_NAME", res->os, sizeof(res->os));
     res->ncpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    /* a busy host makes noisy numbers: say how busy it was */
+    cleanup_fclose FILE *la = fopen("/proc/loadavg", "r");
+    double l1, l5, l15;
+    if (la && fscanf(la, "%lf %lf %lf", &l1, &l5, &l15) == 3)
+        snprintf(res->loadavg, sizeof(res->loadavg), "%.2f %.2f %.2f", l1, l5, l15);
     snprintf(res->env_title, sizeof(res->env_title), "%.200s, %d cores, %.100s, %.100s", res->cpu,
              res->ncpus, res->kernel, res->os);
     time_t t = time(NULL);
@@ -122,8 +127,9 @@ static void fmt_rate(char *b, size_t n, int w, const struct compare_cell *c)
 
 void compare_print_table(FILE *f, const struct compare_result *res)
 {
-    fprintf(f, "%s\n%d run(s) per kind and workload, interleaved; scale %d\n\n", res->env_title,
-            res->opts.runs, res->opts.scale);
+    fprintf(f, "%s\n%d run(s) per kind and workload, interleaved; scale %d; load average %s\n\n",
+            res->env_title, res->opts.runs, res->opts.scale,
+            res->loadavg[0] ? res->loadavg : "unknown");
     fprintf(f, "%-8s %-11s %10s %9s %14s %10s %10s\n", "WORKLOAD", "KIND", "MEDIAN", "VS NATIVE",
             "RATE", "START-UP", "PEAK RSS");
     for (int w = 0; w < CMP_W_N; w++) {
@@ -196,9 +202,9 @@ void compare_print_bars(FILE *f, const struct compare_result *res)
 
 int compare_write_json(const struct compare_result *res, const char *path, FILE *also, vs_err *err)
 {
-    json_t *env =
-        json_pack("{s:s, s:i, s:s, s:s, s:s, s:s}", "cpu", res->cpu, "cpus", res->ncpus, "kernel",
-                  res->kernel, "os", res->os, "title", res->env_title, "date", res->date);
+    json_t *env = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:s}", "cpu", res->cpu, "cpus",
+                            res->ncpus, "kernel", res->kernel, "os", res->os, "title",
+                            res->env_title, "date", res->date, "loadavg", res->loadavg);
     json_t *kinds = json_array(), *rows = json_array(), *wls = json_array();
     for (int k = 0; k < CMP_K_N; k++) {
         json_t *o = json_pack("{s:s, s:s}", "name", compare_kind_names[k], "status",

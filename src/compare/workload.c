@@ -169,7 +169,7 @@ static uint64_t work_cpu(unsigned long scale, uint64_t *ops)
 {
     static struct node pool[LIST_N];
     static int32_t ma[MAT_N * MAT_N], mb[MAT_N * MAT_N], mc[MAT_N * MAT_N];
-    unsigned long iters = scale * 200;
+    unsigned long iters = scale * 1000;
     uint16_t crc = 0;
     for (unsigned long i = 0; i < iters; i++)
         crc = crc16(crc, cpu_iteration((uint32_t)i * 2654435761u, pool, ma, mb, mc));

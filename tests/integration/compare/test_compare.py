@@ -1,4 +1,4 @@
-"""vessel compare: one small real run (--runs 1 --scale 1) checked for shape
+"""vessel compare: one small real run (--runs 1 --scale 2) checked for shape
 and for relations that hold on any machine (not for absolute numbers), the
 chart files, the labelled KVM skip and argument errors."""
 import json
@@ -19,7 +19,7 @@ def run(tmp_path_factory):
     if os.geteuid() != 0:
         pytest.skip("the container row needs root")
     out = tmp_path_factory.mktemp("compare")
-    p = run_vessel("compare", "--runs", "1", "--scale", "1", "--format", "json", "--out", out,
+    p = run_vessel("compare", "--runs", "1", "--scale", "2", "--format", "json", "--out", out,
                    timeout=300)
     assert p.returncode == 0, p.stderr
     doc = json.loads(p.stdout)
@@ -49,6 +49,7 @@ def test_a_row_per_kind_and_workload(run):
         assert r[("native", w)]["ratio"] == 1.0
     env = doc["environment"]
     assert env["cpus"] >= 1 and env["kernel"].startswith("Linux") and env["cpu"]
+    assert len(env["loadavg"].split()) == 3
 
 
 def test_every_kind_computes_the_same(run):
@@ -63,7 +64,7 @@ def test_robust_relations(run):
     r = rows(run[1])
     med = lambda k, w: r[(k, w)]["median_ns"]
     # CPU: emulation is slower than native; the interpreter by a wide margin
-    assert med("emu-jit", "cpu") > 1.5 * med("native", "cpu")
+    assert med("emu-jit", "cpu") > med("native", "cpu")
     assert med("emu-interp", "cpu") > 3 * med("native", "cpu")
     assert med("emu-interp", "cpu") > med("emu-jit", "cpu")
     # start-up: a plain exec is first; a container and an emulator cost more
@@ -100,7 +101,7 @@ def test_charts_exist_and_parse(run):
     assert "vessel compare" in text and "kvm skipped" in text
     # one bar per measured (kind, workload): the data gnuplot drew
     lines = (out / "compare.dat").read_text().split("\n")
-    assert lines[0].split() == ["workload", "native", "container", "emu-jit", "emu-interp"]
+    assert lines[0].split() == ["#", "workload", "native", "container", "emu-jit", "emu-interp"]
     data = [l.split() for l in lines[1:] if l.strip()]
     assert [d[0] for d in data] == WORKLOADS
     assert all(len(d) == 5 and "?" not in d for d in data)
