@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include "util/cleanup.h"
 #include "x86/layout.h"
 
 #define PAGE 4096ULL
@@ -38,16 +39,18 @@ static void wr64(uint8_t *p, uint64_t v)
     wr32(p + 4, (uint32_t)(v >> 32));
 }
 
-void x86_ram_split(uint64_t mem_size, uint64_t *low_size, uint64_t *high_size)
+void x86_ram_layout(uint64_t mem_size, struct x86_ram_layout *out)
 {
-    *low_size = mem_size < X86_MMIO32_START ? mem_size : X86_MMIO32_START;
-    *high_size = mem_size - *low_size;
+    const uint64_t gib = 1ULL << 30;
+    out->size = mem_size;
+    out->low = mem_size < X86_MMIO32_START ? mem_size : X86_MMIO32_START;
+    out->high = mem_size - out->low;
+    out->mmio64_start = ALIGN_UP(X86_RAM_4G + out->high, gib);
 }
 
-unsigned x86_e820_build(uint64_t mem_size, struct x86_e820_entry *out, unsigned max)
+unsigned x86_e820_build(const struct x86_ram_layout *ram, struct x86_e820_entry *out, unsigned max)
 {
-    uint64_t low, high;
-    x86_ram_split(mem_size, &low, &high);
+    uint64_t low = ram->low, high = ram->high;
     struct x86_e820_entry e[5];
     unsigned n = 0;
     e[n++] = (struct x86_e820_entry){0, X86_EBDA_START, E820_RAM};

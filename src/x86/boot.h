@@ -57,13 +57,19 @@ struct x86_e820_entry {
     uint32_t type;
 };
 
-/* The PC memory map for mem_size bytes of RAM: RAM below the EBDA, the
- * EBDA and BIOS areas reserved (the ACPI tables live there), RAM from 1 MiB
- * to the PCI hole at 3 GiB and the rest above 4 GiB. Returns the number of
- * entries (at most 5). */
-unsigned x86_e820_build(uint64_t mem_size, struct x86_e820_entry *out, unsigned max);
-/* Where guest RAM regions go: low (from 0) and high (from 4 GiB). */
-void x86_ram_split(uint64_t mem_size, uint64_t *low_size, uint64_t *high_size);
+/* Where a machine's RAM goes, computed once from its size: low RAM from 0
+ * up to the 32-bit PCI hole at 3 GiB, the rest from 4 GiB; the 64-bit PCI
+ * window starts at the first 1 GiB boundary above RAM. */
+struct x86_ram_layout {
+    uint64_t size;         /* all of it */
+    uint64_t low, high;    /* bytes from 0 and from 4 GiB */
+    uint64_t mmio64_start; /* 64-bit PCI MMIO window */
+};
+void x86_ram_layout(uint64_t mem_size, struct x86_ram_layout *out);
+/* The PC memory map for that RAM: RAM below the EBDA, the EBDA and BIOS
+ * areas reserved (the ACPI tables live there), RAM from 1 MiB to the PCI
+ * hole and the rest above 4 GiB. Returns the number of entries (at most 5). */
+unsigned x86_e820_build(const struct x86_ram_layout *ram, struct x86_e820_entry *out, unsigned max);
 
 struct x86_bzimage {
     uint16_t version;

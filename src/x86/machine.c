@@ -245,13 +245,6 @@ static int add_ram_thp(struct guest_mem *mem, uint64_t gpa, uint64_t size, vs_er
     return 0;
 }
 
-static uint64_t mmio64_start(uint64_t mem)
-{
-    uint64_t low, high;
-    x86_ram_split(mem, &low, &high);
-    uint64_t top = X86_RAM_4G + high;
-    return (top + (1ULL << 30) - 1) & ~((1ULL << 30) - 1);
-}
 #define X86_MMIO64_SIZE (64ULL << 30)
 
 static int machine_create(struct x86_machine *m, const struct vm_config *cfg,
@@ -304,8 +297,7 @@ static int machine_create(struct x86_machine *m, const struct vm_config *cfg,
 
     /* Guest RAM: below the PCI hole, the rest above 4 GiB. */
     if (!restore) {
-        uint64_t low, high;
-        x86_ram_split(cfg->memory, &low, &high);
+        uint64_t low = m->ram.low, high = m->ram.high;
         guest_mem_init(&m->mem);
         m->mem_owned = true;
         /* A VM with a control API may be snapshotted: a memfd lets the
@@ -362,7 +354,7 @@ static int machine_create(struct x86_machine *m, const struct vm_config *cfg,
         return -1;
     m->pci.mmio32_next = X86_MMIO32_START;
     m->pci.mmio32_end = X86_PCI_MMIO32_END;
-    m->pci.mmio64_next = mmio64_start(cfg->memory);
+    m->pci.mmio64_next = m->ram.mmio64_start;
     m->pci.mmio64_end = m->pci.mmio64_next + X86_MMIO64_SIZE;
     m->pci.route_intx = route_intx;
     m->pci.machine = m;
@@ -472,10 +464,11 @@ static void kernel_image_release(struct kernel_image *k)
 
 /* Everything about the kernel and initrd that can be refused is refused
  * here, before a VM exists. */
-static int kernel_parse(const struct vm_config *cfg, struct kernel_image *k, const uint8_t *data,
-                        size_t len, vs_err *err);
+static int kernel_parse(const struct vm_config *cfg, const struct x86_ram_layout *ram,
+                        struct kernel_image *k, const uint8_t *data, size_t len, vs_err *err);
 
-static int kernel_check(const struct vm_config *cfg, struct kernel_image *k, vs_err *err)
+static int kernel_check(const struct vm_config *cfg, const struct x86_ram_layout *ram,
+                        struct kernel_image *k, vs_err *err)
 {
     memset(k, 0, sizeof(*k));
     k->fd = -1;
@@ -484,16 +477,15 @@ static int kernel_check(const struct vm_config *cfg, struct kernel_image *k, vs_
     if (map_file(cfg->kernel, "kernel", &data, &len, &k->fd, err) < 0)
         return -1;
     memcpy(k->head, data, len < KERNEL_HEAD_SIZE ? len : KERNEL_HEAD_SIZE);
-    int rc = kernel_parse(cfg, k, data, len, err);
+    int rc = kernel_parse(cfg, ram, k, data, len, err);
     munmap(data, len);
     return rc;
 }
 
-static int kernel_parse(const struct vm_config *cfg, struct kernel_image *k, const uint8_t *data,
-                        size_t len, vs_err *err)
+static int kernel_parse(const struct vm_config *cfg, const struct x86_ram_layout *ram,
+                        struct kernel_image *k, const uint8_t *data, size_t len, vs_err *err)
 {
-    uint64_t low, high;
-    x86_ram_split(cfg->memory, &low, &high);
+    uint64_t low = ram->low;
     uint64_t kernel_end;
     if (x86_is_elf(data, len)) {
         k->is_elf = true;
@@ -562,8 +554,7 @@ static void write_page_tables(struct x86_machine *m)
 static int load_kernel(struct x86_machine *m, const struct vm_config *cfg,
                        const struct kernel_image *k, vs_err *err)
 {
-    uint64_t low, high;
-    x86_ram_split(cfg->memory, &low, &high);
+    uint64_t low = m->ram.low;
     write_page_tables(m);
 
     struct x86_acpi_config ac = {.base = X86_ACPI_ADDR,
@@ -631,7 +622,7 @@ static int load_kernel(struct x86_machine *m, const struct vm_config *cfg,
     }
 
     struct x86_e820_entry e820[8];
-    unsigned ne = x86_e820_build(cfg->memory, e820, ARRAY_SIZE(e820));
+    unsigned ne = x86_e820_build(&m->ram, e820, ARRAY_SIZE(e820));
     uint64_t info;
     if (pvh) {
         /* hvm_start_info at the zero page's address, memmap and module
@@ -1006,16 +997,17 @@ static int x86_create(const struct vm_config *cfg, struct guest_mem *adopt,
     inst->k.fd = -1;
     m->console = host->console;
     m->exit_stats = x86_exit_stats_new();
+    x86_ram_layout(cfg->memory, &m->ram);
     state_writer_init(&m->reset_state);
     struct vm_restore_source src = {.mem = adopt};
     if (!adopt) {
-        if (kernel_check(cfg, &inst->k, err) < 0) {
+        if (kernel_check(cfg, &m->ram, &inst->k, err) < 0) {
             kernel_image_release(&inst->k);
             state_writer_free(&m->reset_state);
             free(inst);
             return -1;
         }
-    } else if (cfg->kernel && kernel_check(cfg, &inst->k, err) < 0) {
+    } else if (cfg->kernel && kernel_check(cfg, &m->ram, &inst->k, err) < 0) {
         /* With the kernel still at hand a restored guest's reboot boots it
          * again; without it, a reboot ends the VM. */
         kernel_image_release(&inst->k);

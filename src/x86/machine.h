@@ -23,6 +23,7 @@
 #include "vm/control.h"
 #include "vm/pause.h"
 #include "x86/acpi_pm.h"
+#include "x86/boot.h"
 
 /* Why the VM stopped running. */
 enum x86_stop {
@@ -51,6 +52,7 @@ struct x86_machine {
     const struct vm_config *cfg;
     int kvm_fd, vm_fd;
     size_t run_size;
+    struct x86_ram_layout ram; /* where cfg->memory goes, computed once */
     struct guest_mem mem;
     bool mem_owned;
     struct io_bus pio, mmio;

@@ -8,12 +8,19 @@
 #include "x86/boot.h"
 #include "x86/layout.h"
 
+static const struct x86_ram_layout *ram_of(uint64_t size)
+{
+    static struct x86_ram_layout l;
+    x86_ram_layout(size, &l);
+    return &l;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     vs_err err;
     static uint8_t zp[BP_SIZE];
     struct x86_e820_entry e820[8];
-    unsigned ne = x86_e820_build(256ULL << 20, e820, 8);
+    unsigned ne = x86_e820_build(ram_of(256ULL << 20), e820, 8);
     if (x86_is_elf(data, size)) {
         struct x86_elf elf;
         if (x86_elf_parse(data, size, &elf, &err) == 0) {

@@ -84,10 +84,36 @@ static void bzimage_refused(void **state)
     assert_int_equal(x86_bzimage_parse(img, 100, &bz, &err), -1);
 }
 
+static const struct x86_ram_layout *ram_of(uint64_t size)
+{
+    static struct x86_ram_layout l;
+    x86_ram_layout(size, &l);
+    return &l;
+}
+
+/* The RAM layout, computed once per machine: low RAM up to the PCI hole,
+ * the rest from 4 GiB, the 64-bit PCI window above it on a 1 GiB boundary. */
+static void ram_layout(void **state)
+{
+    struct x86_ram_layout l;
+    x86_ram_layout(256ULL << 20, &l);
+    assert_int_equal(l.low, 256ULL << 20);
+    assert_int_equal(l.high, 0);
+    assert_int_equal(l.mmio64_start, X86_RAM_4G);
+    x86_ram_layout(8ULL << 30, &l);
+    assert_int_equal(l.size, 8ULL << 30);
+    assert_int_equal(l.low, X86_MMIO32_START);
+    assert_int_equal(l.high, (8ULL << 30) - X86_MMIO32_START);
+    assert_int_equal(l.mmio64_start, 9ULL << 30);
+    x86_ram_layout(X86_MMIO32_START + (2ULL << 20), &l);
+    assert_int_equal(l.high, 2ULL << 20);
+    assert_int_equal(l.mmio64_start, 5ULL << 30);
+}
+
 static void e820_layout(void **state)
 {
     struct x86_e820_entry e[8];
-    unsigned n = x86_e820_build(256ULL << 20, e, 8);
+    unsigned n = x86_e820_build(ram_of(256ULL << 20), e, 8);
     assert_int_equal(n, 4);
     assert_int_equal(e[0].addr, 0);
     assert_int_equal(e[0].size, X86_EBDA_START);
@@ -100,7 +126,7 @@ static void e820_layout(void **state)
     for (unsigned i = 1; i < n; i++)
         assert_true(e[i - 1].addr + e[i - 1].size <= e[i].addr);
 
-    n = x86_e820_build(8ULL << 30, e, 8);
+    n = x86_e820_build(ram_of(8ULL << 30), e, 8);
     assert_int_equal(n, 5);
     assert_int_equal(e[3].addr + e[3].size, X86_MMIO32_START);
     assert_int_equal(e[4].addr, X86_RAM_4G);
@@ -119,7 +145,7 @@ static void zero_page(void **state)
     vs_err err;
     assert_int_equal(x86_bzimage_parse(img, sizeof(img), &bz, &err), 0);
     struct x86_e820_entry e[8];
-    unsigned n = x86_e820_build(512ULL << 20, e, 8);
+    unsigned n = x86_e820_build(ram_of(512ULL << 20), e, 8);
     static uint8_t zp[BP_SIZE];
     memset(zp, 0xcc, sizeof(zp));
     struct x86_boot_params_in in = {.image = img,
@@ -241,9 +267,10 @@ static void elf_parse(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(bzimage_ok),       cmocka_unit_test(bzimage_refused),
-        cmocka_unit_test(e820_layout),      cmocka_unit_test(zero_page),
-        cmocka_unit_test(initrd_placement), cmocka_unit_test(elf_parse),
+        cmocka_unit_test(bzimage_ok), cmocka_unit_test(bzimage_refused),
+        cmocka_unit_test(ram_layout), cmocka_unit_test(e820_layout),
+        cmocka_unit_test(zero_page),  cmocka_unit_test(initrd_placement),
+        cmocka_unit_test(elf_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
