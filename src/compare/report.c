@@ -228,6 +228,9 @@ int compare_write_json(const struct compare_result *res, const char *path, FILE 
                 json_object_set_new(row, "status", json_string("failed"));
                 json_object_set_new(row, "reason", json_string(c->failed));
             } else {
+                /* a 64-bit checksum: hex, JSON numbers stop being exact at 2^53 */
+                char check[24];
+                snprintf(check, sizeof(check), "%llx", (unsigned long long)c->check);
                 json_t *samples = json_array();
                 for (int i = 0; i < c->n; i++)
                     json_array_append_new(
@@ -236,12 +239,11 @@ int compare_write_json(const struct compare_result *res, const char *path, FILE 
                                   "startup_ns", (json_int_t)c->start_ns[i], "wall_ns",
                                   (json_int_t)c->wall_ns[i], "rss_kb", (json_int_t)c->rss_kb[i]));
                 json_object_update_new(
-                    row,
-                    json_pack("{s:s, s:i, s:f, s:f, s:f, s:f, s:I, s:I, s:I, s:o}", "status", "ok",
-                              "runs", c->n, "median_ns", c->median_ns, "ratio", c->ratio,
-                              "startup_ns", c->median_start_ns, "wall_ns", c->median_wall_ns,
-                              "peak_rss_kb", (json_int_t)c->peak_rss_kb, "ops", (json_int_t)c->ops,
-                              "check", (json_int_t)c->check, "samples", samples));
+                    row, json_pack("{s:s, s:i, s:f, s:f, s:f, s:f, s:I, s:I, s:s, s:o}", "status",
+                                   "ok", "runs", c->n, "median_ns", c->median_ns, "ratio", c->ratio,
+                                   "startup_ns", c->median_start_ns, "wall_ns", c->median_wall_ns,
+                                   "peak_rss_kb", (json_int_t)c->peak_rss_kb, "ops",
+                                   (json_int_t)c->ops, "check", check, "samples", samples));
             }
             json_array_append_new(rows, row);
         }
