@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,13 @@ static void compare_usage(FILE *f)
         "                 (default ./vessel-compare)\n"
         "  --format F     table (with terminal bars; the default) or json, on stdout\n",
         CMP_MAX_RUNS);
+}
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+    stop = 1;
 }
 
 static int fail(const char *fmt, const char *arg)
@@ -104,6 +112,13 @@ int cmd_compare(int argc, char **argv)
     o.vessel = self;
     o.runc = access(runc, X_OK) == 0 ? runc : NULL;
 
+    /* Ctrl-C or SIGTERM: stop cleanly (no scratch directory or container
+     * left behind); no SA_RESTART, so a wait for a run is interrupted */
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    o.stop = &stop;
+
     struct compare_result *res = calloc(1, sizeof(*res));
     if (!res)
         return fail("out of memory%s", "");
@@ -119,7 +134,7 @@ int cmd_compare(int argc, char **argv)
     if (r < 0) {
         cmd_print_error(err.msg);
         free(res);
-        return 1;
+        return stop ? 130 : 1;
     }
     if (!o.json) {
         compare_print_table(stdout, res);

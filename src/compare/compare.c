@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -125,6 +126,26 @@ static int make_bundles(const char *tmp, const char *workload, const struct comp
     return 0;
 }
 
+static void delete_container(const struct compare_opts *o, const char *root, const char *id)
+{
+    const char *argv[] = {
+        o->runc ? o->runc : o->vessel, "oci", "--root", root, "delete", "--force", id, NULL};
+    int skip = o->runc ? 1 : 0; /* vessel-runc has no "oci" verb */
+    if (skip)
+        argv[1] = argv[0];
+    pid_t pid = fork();
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR);
+        dup2(null, 1);
+        dup2(null, 2);
+        execv(argv[skip], (char *const *)argv + skip);
+        _exit(127);
+    }
+    int st;
+    while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+}
+
 static const char *kvm_skip(void)
 {
     if (access("/dev/kvm", F_OK) < 0)
@@ -208,8 +229,14 @@ static int measure(struct compare_result *res, const char *tmp, const char *x86,
                 }
                 struct compare_sample s;
                 vs_err e = {0};
-                int rc = compare_spawn((char *const *)argv, wn, &s, &e);
+                if (o->stop && *o->stop)
+                    return vs_error(err, EINTR, "compare: interrupted");
+                int rc = compare_spawn((char *const *)argv, wn, o->stop, &s, &e);
                 done++;
+                if (rc < 0 && k == CMP_K_CONTAINER) /* killed or failed: leave nothing */
+                    delete_container(o, root, id);
+                if (rc < 0 && o->stop && *o->stop)
+                    return vs_error(err, EINTR, "compare: interrupted");
                 if (rc < 0) {
                     pathf(c->failed, sizeof(c->failed), "%s", e.msg);
                 } else {

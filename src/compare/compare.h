@@ -9,6 +9,7 @@
 #ifndef VESSEL_COMPARE_COMPARE_H
 #define VESSEL_COMPARE_COMPARE_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -36,6 +37,9 @@ struct compare_opts {
     const char *vessel; /* this vessel binary (runs `vessel emu`) */
     const char *runc;   /* vessel-runc (NULL: `vessel oci`) */
     FILE *progress;     /* progress lines; NULL: none */
+    /* set (by the caller's signal handler) to stop: the current run is
+     * killed, its container deleted, the scratch directory removed */
+    volatile sig_atomic_t *stop;
 };
 
 /* One (kind, workload) cell. */
@@ -99,7 +103,9 @@ struct compare_sample {
     long rss_kb;
 };
 /* Spawn argv with stdout read for the workload's markers; fails (with the
- * program's last stderr line) unless it exits 0 and printed both markers. */
-int compare_spawn(char *const argv[], const char *workload, struct compare_sample *s, vs_err *err);
+ * program's last stderr line) unless it exits 0 and printed both markers;
+ * fails with code EINTR (the program killed) when *stop is set. */
+int compare_spawn(char *const argv[], const char *workload, volatile sig_atomic_t *stop,
+                  struct compare_sample *s, vs_err *err);
 
 #endif

@@ -50,7 +50,8 @@ static void last_line(int fd, char *out, size_t len)
     out[n2] = 0;
 }
 
-int compare_spawn(char *const argv[], const char *workload, struct compare_sample *s, vs_err *err)
+int compare_spawn(char *const argv[], const char *workload, volatile sig_atomic_t *stop,
+                  struct compare_sample *s, vs_err *err)
 {
     memset(s, 0, sizeof(*s));
     int pfd[2];
@@ -83,8 +84,13 @@ int compare_spawn(char *const argv[], const char *workload, struct compare_sampl
 
     char out[8192];
     size_t used = 0;
-    bool timed_out = false;
+    bool timed_out = false, stopped = false;
     for (;;) {
+        if (stop && *stop) {
+            stopped = true;
+            kill(pid, SIGKILL);
+            break;
+        }
         struct pollfd p = {.fd = rd, .events = POLLIN};
         int left = (int)(CMP_RUN_TIMEOUT_MS - (clock_ns(CLOCK_MONOTONIC) - t0) / 1000000);
         int r = left > 0 ? poll(&p, 1, left) : 0;
@@ -112,6 +118,8 @@ int compare_spawn(char *const argv[], const char *workload, struct compare_sampl
 
     char why[300];
     last_line(efd, why, sizeof(why));
+    if (stopped)
+        return vs_error(err, EINTR, "compare: interrupted");
     if (timed_out)
         return vs_error(err, ETIMEDOUT, "%s timed out after %d s", argv[0],
                         CMP_RUN_TIMEOUT_MS / 1000);

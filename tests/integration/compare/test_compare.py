@@ -143,3 +143,31 @@ def test_bad_arguments(args, needle, tmp_path):
     assert needle in line, line
     assert not p.stdout
     assert not (tmp_path / "vessel-compare").exists()
+
+
+def test_sigterm_mid_run_leaves_nothing_behind(vessel, tmp_path):
+    """SIGTERM while the container runs (the second run of the first round):
+    exit 130, one error line, no scratch directory, container or cgroup left."""
+    import glob
+    import signal
+    import subprocess
+    if os.geteuid() != 0:
+        pytest.skip("the container row needs root")
+    before = set(glob.glob("/tmp/vessel-compare-*"))
+    p = subprocess.Popen([str(vessel), "compare", "--workloads", "cpu", "--runs", "2",
+                          "--scale", "4", "--out", str(tmp_path)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in p.stderr:
+        lines.append(line)
+        if "[1/" in line:  # native done: the container is starting
+            p.send_signal(signal.SIGTERM)
+            break
+    rest = p.stderr.read()
+    assert p.wait(timeout=60) == 130
+    assert rest.strip().splitlines()[-1] == "vessel: compare: interrupted", lines + [rest]
+    assert set(glob.glob("/tmp/vessel-compare-*")) == before
+    assert not glob.glob(f"/sys/fs/cgroup/**/vessel/vcmp-{p.pid}-*", recursive=True)
+    # the workload, natively or as the container's /workload: gone
+    assert subprocess.run(["pgrep", "-f", "workload(-native|-riscv64)? cpu 4"],
+                          capture_output=True).returncode == 1
