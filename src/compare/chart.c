@@ -56,13 +56,14 @@ int compare_chart(struct compare_result *res, vs_err *err)
                                                  "#aa3377"};
     const char *out = res->opts.out_dir;
     int kinds[CMP_K_N], nk = 0;
-    double hi = 1;
+    double hi = 1, lo = 0.5;
     for (int k = 0; k < CMP_K_N; k++) {
         bool any = false;
         for (int w = 0; w < CMP_W_N; w++)
             if (res->cell[k][w].ratio > 0) {
                 any = true;
                 hi = res->cell[k][w].ratio > hi ? res->cell[k][w].ratio : hi;
+                lo = res->cell[k][w].ratio / 1.5 < lo ? res->cell[k][w].ratio / 1.5 : lo;
             }
         if (any)
             kinds[nk++] = k;
@@ -98,10 +99,10 @@ int compare_chart(struct compare_result *res, vs_err *err)
     fprintf(f,
             "set style data histograms\nset style histogram clustered gap 1\n"
             "set style fill solid 0.9 border -1\nset boxwidth 0.9\n"
-            "set logscale y\nset yrange [0.5:%g]\nset ylabel \"x native (lower is faster)\"\n"
+            "set logscale y\nset yrange [%g:%g]\nset ylabel \"x native (lower is faster)\"\n"
             "set grid ytics\nset key top left noenhanced\nset xtics noenhanced\n"
             "set datafile missing \"?\"\n",
-            hi * 3);
+            lo, hi * 3);
     int nw = 0; /* the clusters are at x = 0, 1, ... */
     for (int w = 0; w < CMP_W_N; w++)
         nw += !!(res->opts.workloads & (1u << w));
@@ -124,6 +125,13 @@ int compare_chart(struct compare_result *res, vs_err *err)
         fprintf(f, "%s'%s' using %d%s title \"%s\" lc rgb \"%s\"", i ? ", \\\n     " : "",
                 i ? "" : dat, i + 2, i ? "" : ":xtic(1)", compare_kind_names[kinds[i]],
                 colours[kinds[i]]);
+    /* the ratio above each bar: bar i of a cluster of nk (gap 1) is centred
+     * at x + (i - (nk - 1) / 2) / (nk + 1) */
+    for (int i = 0; i < nk; i++)
+        fprintf(f,
+                ", \\\n     '' using ($0 + (%d - %g) / %d.0):%d:(sprintf(\"%%.1f\", column(%d))) "
+                "with labels offset 0,0.7 font \",8\" notitle",
+                i, (nk - 1) / 2.0, nk + 1, i + 2, i + 2);
     fputc('\n', f);
     if (fflush(f))
         return vs_error_errno(err, "compare: %s", gp);
