@@ -126,19 +126,26 @@ static int make_bundles(const char *tmp, const char *workload, const struct comp
     return 0;
 }
 
+/* after a run that failed or was killed: `delete --force`, so no container
+ * (process, cgroup) outlives vessel compare */
 static void delete_container(const struct compare_opts *o, const char *root, const char *id)
 {
-    const char *argv[] = {
-        o->runc ? o->runc : o->vessel, "oci", "--root", root, "delete", "--force", id, NULL};
-    int skip = o->runc ? 1 : 0; /* vessel-runc has no "oci" verb */
-    if (skip)
-        argv[1] = argv[0];
+    const char *argv[9];
+    size_t n = 0;
+    if (o->runc) {
+        argv[n++] = o->runc;
+    } else {
+        argv[n++] = o->vessel;
+        argv[n++] = "oci";
+    }
+    const char *rest[] = {"--root", root, "delete", "--force", id, NULL};
+    memcpy(argv + n, rest, sizeof(rest));
     pid_t pid = fork();
     if (pid == 0) {
         int null = open("/dev/null", O_RDWR);
         dup2(null, 1);
         dup2(null, 2);
-        execv(argv[skip], (char *const *)argv + skip);
+        execv(argv[0], (char *const *)argv);
         _exit(127);
     }
     int st;
