@@ -169,6 +169,25 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* Time left: each cell's remaining runs at that cell's mean so far (the
+ * interpreter's runs are not the container's), the mean of all runs for a
+ * cell not yet run. */
+static double seconds_left(const struct compare_result *res, uint64_t elapsed_ms, int done)
+{
+    double left = 0, mean_all = done ? elapsed_ms / 1000.0 / done : 0;
+    for (int k = 0; k < CMP_K_N; k++)
+        for (int w = 0; w < CMP_W_N; w++) {
+            const struct compare_cell *c = &res->cell[k][w];
+            if (c->skip || c->failed[0] || !(res->opts.workloads & (1u << w)))
+                continue;
+            double sum = 0;
+            for (int i = 0; i < c->n; i++)
+                sum += c->wall_ns[i] / 1e9;
+            left += (res->opts.runs - c->n) * (c->n ? sum / c->n : mean_all);
+        }
+    return left;
+}
+
 static int measure(struct compare_result *res, const char *tmp, const char *x86, const char *rv,
                    vs_err *err)
 {
@@ -256,8 +275,7 @@ static int measure(struct compare_result *res, const char *tmp, const char *x86,
                     c->check = s.check;
                 }
                 if (o->progress) {
-                    uint64_t el = now_ms() - t_begin;
-                    double left = done ? (double)el / done * (total - done) / 1000.0 : 0;
+                    double left = seconds_left(res, now_ms() - t_begin, done);
                     if (rc < 0)
                         fprintf(o->progress,
                                 "vessel compare: [%d/%d] %s, %s, run %d/%d: failed: %s\n", done,
