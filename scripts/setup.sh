@@ -10,7 +10,7 @@ set -eu
 
 BUILD="meson ninja-build pkg-config gcc clang clang-format libclang-rt-14-dev
   libjansson-dev libseccomp-dev libcap-dev libfdt-dev libslirp-dev libglib2.0-dev
-  liburing-dev libmicrohttpd-dev libcurl4-openssl-dev zlib1g-dev libcmocka-dev libsqlite3-dev libarchive-dev
+  liburing-dev libmicrohttpd-dev  zlib1g-dev libcmocka-dev libsqlite3-dev libarchive-dev
   libgnutls28-dev"
 TEST="python3 python3-pytest python3-yaml openssl iputils-ping busybox-static cpio kmod e2fsprogs curl socat iproute2
   qemu-system-x86 qemu-system-misc qemu-user qemu-utils opensbi u-boot-qemu

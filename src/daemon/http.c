@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <gnutls/gnutls.h>
-#include <grp.h>
 #include <netdb.h>
 #include <jansson.h>
 #include <microhttpd.h>
@@ -731,8 +730,16 @@ static int listen_socket(const char *path, vs_err *err)
             close(fd);
         return -1;
     }
-    struct group *g = getgrnam("vessel");
-    if (g && chown(path, 0, g->gr_gid) < 0)
+    /* /etc/group read directly: getgrnam would map NSS's modules for good */
+    long gid = -1;
+    FILE *gf = fopen("/etc/group", "re");
+    char line[1024];
+    while (gf && gid < 0 && fgets(line, sizeof(line), gf))
+        if (!strncmp(line, "vessel:", 7) && sscanf(line, "vessel:%*[^:]:%ld:", &gid) != 1)
+            gid = -1;
+    if (gf)
+        fclose(gf);
+    if (gid >= 0 && chown(path, 0, (gid_t)gid) < 0)
         vs_warn("%s: cannot give it to group vessel: %s", path, strerror(errno));
     chmod(path, 0660);
     return fd;
