@@ -145,7 +145,7 @@ prepare() {
     [ -n "$VESSEL" ] && initramfs_add_bin "$work/root" "$VESSEL" && mv "$work/root$VESSEL" "$work/root/bin/vessel"
     # libraries vessel dlopen()s on demand (the control API), which ldd cannot see
     local so
-    for so in libmicrohttpd.so.12 libcurl.so.4; do
+    for so in libmicrohttpd.so.12; do
         so=$(/sbin/ldconfig -p | awk -v n="$so" '!f && $1 == n && /x86-64/ {print $NF; f = 1}')
         [ -n "$so" ] && initramfs_add_bin "$work/root" "$so"
     done

@@ -1,5 +1,5 @@
 /* The control API over a real unix socket, against a fake machine: the
- * libcurl client and the curl command line both speak to it. */
+ * API client (src/api/client.c) and the curl command line both speak to it. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
