@@ -7,8 +7,6 @@
  * and is renamed into place only when complete, so a failed, cancelled or
  * cut-off import leaves nothing behind (image_reconcile removes what a
  * killed daemon left). The fingerprint is the SHA-256 of the source. */
-#include <archive.h>
-#include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -22,6 +20,7 @@
 #include <linux/openat2.h>
 #include <sys/syscall.h>
 
+#include "daemon/archive_lib.h"
 #include "daemon/daemon.h"
 #include "daemon/image.h"
 #include "util/cleanup.h"
@@ -464,7 +463,18 @@ int image_import_check(struct daemon *d, json_t *req, vs_err *err)
     return 0;
 }
 
+static json_t *import(struct daemon *d, json_t *req, const char *op_id, vs_err *err);
+
 json_t *image_import(struct daemon *d, json_t *req, const char *op_id, vs_err *err)
+{
+    if (archive_lib_acquire(err) < 0)
+        return NULL;
+    json_t *img = import(d, req, op_id, err);
+    archive_lib_release();
+    return img;
+}
+
+static json_t *import(struct daemon *d, json_t *req, const char *op_id, vs_err *err)
 {
     const char *type = json_string_value(json_object_get(req, "type"));
     const char *alias = json_string_value(json_object_get(req, "alias"));

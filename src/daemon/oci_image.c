@@ -4,7 +4,6 @@
  * order with their whiteouts honoured (image_extract), OCI blobs are
  * checked against their digests, and the image's entrypoint and cmd
  * become the default command of the containers launched from it. */
-#include <archive.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -14,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "daemon/archive_lib.h"
 #include "daemon/daemon.h"
 #include "daemon/image.h"
 

@@ -9,8 +9,6 @@
  * overlay and, for a VM, its own MAC and vsock CID (a clone index).
  * Publishing turns a container (or one of its snapshots) into an image by
  * archiving its merged root filesystem and importing that. */
-#include <archive.h>
-#include <archive_entry.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <spawn.h>
@@ -23,6 +21,7 @@
 #include <unistd.h>
 
 #include "api/client.h"
+#include "daemon/archive_lib.h"
 #include "daemon/daemon.h"
 #include "util/log.h"
 
@@ -125,6 +124,8 @@ static int vm_snapshot(struct daemon *d, json_t *inst, const char *dir, bool *st
     json_decref(resp);
     if (rc < 0)
         return vs_error_prefix(err, "instance %s: ", str(inst, "name"));
+    if (json_object_get(json_object_get(inst, "config"), "volatile.vsock_cid"))
+        instance_snapshot_mark_vsock(dir);
     resp = NULL;
     vs_err e = {0};
     if (disk && api_client_request(sock, "GET", "/vm", NULL, &resp, &e) == 0) {
@@ -470,7 +471,18 @@ static json_t *vm_publish(struct daemon *d, json_t *inst, json_t *rec, json_t *r
 
 /* Archive the tree at dir into a tar file at path (libarchive reads the
  * disk with its ACLs, xattrs and hard links). */
+static int tar_tree_loaded(const char *dir, const char *path, vs_err *err);
+
 static int tar_tree(const char *dir, const char *path, vs_err *err)
+{
+    if (archive_lib_acquire(err) < 0)
+        return -1;
+    int rc = tar_tree_loaded(dir, path, err);
+    archive_lib_release();
+    return rc;
+}
+
+static int tar_tree_loaded(const char *dir, const char *path, vs_err *err)
 {
     struct archive *disk = archive_read_disk_new(), *out = archive_write_new();
     archive_read_disk_set_standard_lookup(disk);

@@ -10,10 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #include "daemon/daemon.h"
-#include "snapshot/snapshot.h"
 
 #define FIRST_CID 3u /* 0..2: hypervisor, local, host */
 #define CID_KEY "volatile.vsock_cid"
@@ -36,15 +37,25 @@ int instance_vsock_uds(struct daemon *d, const char *name, char *uds, size_t n)
     return strlen(uds) < UDS_MAX && strlen(uds) < n - 1 ? 0 : -1;
 }
 
+/* The daemon marks the stateful snapshots it takes of a VM with a vsock
+ * device (the marker travels with copies and templates), so it need not
+ * link the snapshot reader, and with it the whole VMM, to find out. */
+#define VSOCK_MARK "vesseld-vsock"
+
 bool instance_snapshot_has_vsock(const char *dir)
 {
-    struct snapshot_image img;
-    vs_err err = {0};
-    if (snapshot_image_open(dir, -1, &img, &err) < 0)
-        return false;
-    bool has = img.cfg.vsock_uds != NULL;
-    snapshot_image_close(&img);
-    return has;
+    char path[4400];
+    snprintf(path, sizeof(path), "%s/" VSOCK_MARK, dir);
+    return access(path, F_OK) == 0;
+}
+
+void instance_snapshot_mark_vsock(const char *dir)
+{
+    char path[4400];
+    snprintf(path, sizeof(path), "%s/" VSOCK_MARK, dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        close(fd);
 }
 
 /* Does another instance hold cid with a better claim: created before this
