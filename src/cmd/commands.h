@@ -45,6 +45,7 @@ int cmd_config(int argc, char **argv);
 int cmd_monitor(int argc, char **argv);
 int cmd_trust(int argc, char **argv);
 int cmd_console(int argc, char **argv);
+int cmd_operation(int argc, char **argv);
 
 /* vm verbs */
 int cmd_vm_run(int argc, char **argv);     /* vm_run.c */

@@ -958,3 +958,31 @@ int cmd_console(int argc, char **argv)
         off = end;
     }
 }
+
+/* operation list | show ID | cancel ID */
+int cmd_operation(int argc, char **argv)
+{
+    if (argc == 2 && !strcmp(argv[1], "list")) {
+        json_t *list = call("GET", "/1.0/operations", NULL);
+        if (!list)
+            return 1;
+        static const char *const cols[] = {"id", "kind", "target", "status", "error"};
+        static const char *const heads[] = {"ID", "KIND", "TARGET", "STATUS", "ERROR"};
+        print_rows(list, cols, heads, 5, FMT_TABLE);
+        json_decref(list);
+        return 0;
+    }
+    if (argc == 3 && (!strcmp(argv[1], "show") || !strcmp(argv[1], "cancel"))) {
+        char path[256];
+        snprintf(path, sizeof(path), "/1.0/operations/%s", seg(argv[2], 0));
+        json_t *r = call(!strcmp(argv[1], "show") ? "GET" : "DELETE", path, NULL);
+        if (!r)
+            return 1;
+        json_dumpf(r, stdout, JSON_INDENT(2));
+        putchar('\n');
+        json_decref(r);
+        return 0;
+    }
+    fprintf(stderr, "usage: vessel operation list | show ID | cancel ID\n");
+    return 2;
+}

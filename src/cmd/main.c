@@ -47,6 +47,7 @@ static const struct cmd_verb commands[] = {
     {"image", cmd_image, "import|list|delete ...", "the daemon's images"},
     {"config", cmd_config, "set|unset|get|show NAME [KEY[=VALUE]]...",
      "an instance's settings (live where the kind allows)"},
+    {"operation", cmd_operation, "list | show ID | cancel ID", "the daemon's long-running work"},
     {"monitor", cmd_monitor, "[--type T[,T]] [--format json|pretty]", "the daemon's events"},
     {"trust", cmd_trust, "add CERT [--name N] | list | remove FINGERPRINT",
      "client certificates the daemon's HTTPS listener accepts"},

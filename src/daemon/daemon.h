@@ -145,6 +145,10 @@ typedef json_t *(*operation_fn)(struct daemon *d, json_t *req, const char *op_id
 json_t *operation_start(struct daemon *d, const char *kind, const char *target, operation_fn fn,
                         json_t *req, vs_err *err);
 void operation_progress(struct daemon *d, const char *op_id, json_t *progress);
+/* Ask a running operation to stop; it ends "cancelled" with its partial
+ * work undone. Operations poll operation_cancelled at their steps. */
+int operation_cancel(struct daemon *d, const char *id, vs_err *err);
+bool operation_cancelled(const char *op_id);
 /* Wait up to timeout_s for the operation to end; its record. */
 json_t *operation_wait(struct daemon *d, const char *id, int timeout_s, vs_err *err);
 void operation_reconcile(struct daemon *d);

@@ -506,6 +506,14 @@ static enum MHD_Result get_operation(struct call *k)
     return reply_result(k, store_op_get(k->d->store, k->param, &err), &err);
 }
 
+static enum MHD_Result delete_operation(struct call *k)
+{
+    vs_err err = {0};
+    if (operation_cancel(k->d, k->param, &err) < 0)
+        return reply_err(k->c, &err);
+    return reply(k->c, MHD_HTTP_ACCEPTED, json_pack("{s:s}", "status", "cancelling"));
+}
+
 static enum MHD_Result get_operation_wait(struct call *k)
 {
     const char *t = MHD_lookup_connection_value(k->c, MHD_GET_ARGUMENT_KIND, "timeout");
@@ -548,6 +556,7 @@ static const struct route {
     {"DELETE", "/1.0/certificates/{fp}", delete_certificate, false},
     {"GET", "/1.0/operations", get_operations, false},
     {"GET", "/1.0/operations/{id}", get_operation, false},
+    {"DELETE", "/1.0/operations/{id}", delete_operation, false},
     {"GET", "/1.0/operations/{id}/wait", get_operation_wait, false},
 };
 

@@ -50,6 +50,10 @@ static la_ssize_t source_read(struct archive *a, void *opaque, const void **out)
         archive_set_error(a, errno, "read: %s", strerror(errno));
         return -1;
     }
+    if (operation_cancelled(s->op_id)) {
+        archive_set_error(a, ECANCELED, "cancelled");
+        return -1;
+    }
     gnutls_hash(s->hash, s->buf, (size_t)n);
     s->done += n;
     if (s->done - s->reported >= 4 * 1024 * 1024 || (n == 0 && s->done != s->reported)) {
@@ -81,7 +85,9 @@ static int copy_archive(struct archive *in, struct archive *out, vs_err *err)
                             archive_error_string(out));
     }
     if (r != ARCHIVE_EOF)
-        return vs_error(err, EINVAL, "%s", archive_error_string(in));
+        return vs_error(err, archive_errno(in) == ECANCELED ? ECANCELED : EINVAL, "%s",
+                        archive_errno(in) == ECANCELED ? "the import was cancelled"
+                                                       : archive_error_string(in));
     return 0;
 }
 
@@ -173,7 +179,11 @@ int image_extract(struct archive *in, const char *dest, const char *what, bool w
         if (r == ARCHIVE_EOF)
             break;
         if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
-            vs_error(err, EINVAL, "%s: %s (truncated or corrupt?)", what, archive_error_string(in));
+            if (archive_errno(in) == ECANCELED)
+                vs_error(err, ECANCELED, "%s: the import was cancelled", what);
+            else
+                vs_error(err, EINVAL, "%s: %s (truncated or corrupt?)", what,
+                         archive_error_string(in));
             goto out;
         }
         const char *name = archive_entry_pathname(e);
@@ -580,6 +590,9 @@ static json_t *import(struct daemon *d, json_t *req, const char *op_id, vs_err *
     if (rc == 0 && rename(tmp, final) < 0)
         rc = vs_error_errno(err, "%s", final);
     if (rc < 0) {
+        /* a cancel shows in the reader as whatever its decompressor says */
+        if (operation_cancelled(op_id))
+            vs_error(err, ECANCELED, "the import was cancelled");
         daemon_rm_rf(tmp);
         store_image_delete(d->store, tmpfp, NULL);
         json_decref(img);

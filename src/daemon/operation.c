@@ -22,7 +22,10 @@ struct op_job {
     operation_fn fn;
     json_t *req;
     char id[40];
+    bool cancel;
+    struct op_job *next; /* the running ones, for cancel */
 };
+static struct op_job *running;
 
 static void new_id(char *out, size_t n)
 {
@@ -47,7 +50,10 @@ static void finish(struct daemon *d, const char *id, json_t *result, const vs_er
     json_t *op = store_op_get(d->store, id, &e2);
     if (!op)
         return;
-    json_object_set_new(op, "status", json_string(result ? "success" : "failure"));
+    json_object_set_new(op, "status",
+                        json_string(result                   ? "success"
+                                    : err->code == ECANCELED ? "cancelled"
+                                                             : "failure"));
     json_object_set_new(op, "result", result ? result : json_object());
     if (!result)
         json_object_set_new(op, "error", json_string(err->msg[0] ? err->msg : "failed"));
@@ -69,6 +75,13 @@ static void *op_thread(void *opaque)
     vs_err err = {0};
     json_t *result = j->fn(j->d, j->req, j->id, &err);
     finish(j->d, j->id, result, &err);
+    pthread_mutex_lock(&done_lock);
+    for (struct op_job **p = &running; *p; p = &(*p)->next)
+        if (*p == j) {
+            *p = j->next;
+            break;
+        }
+    pthread_mutex_unlock(&done_lock);
     json_decref(j->req);
     free(j);
     return NULL;
@@ -97,6 +110,10 @@ json_t *operation_start(struct daemon *d, const char *kind, const char *target, 
     j->d = d;
     j->fn = fn;
     j->req = json_deep_copy(req);
+    pthread_mutex_lock(&done_lock);
+    j->next = running;
+    running = j;
+    pthread_mutex_unlock(&done_lock);
     pthread_t t;
     pthread_attr_t attr;
     pthread_attr_init(&attr);
@@ -106,6 +123,9 @@ json_t *operation_start(struct daemon *d, const char *kind, const char *target, 
     if (rc) {
         vs_error(err, rc, "cannot start the operation: %s", strerror(rc));
         finish(d, j->id, NULL, err);
+        pthread_mutex_lock(&done_lock);
+        running = j->next;
+        pthread_mutex_unlock(&done_lock);
         json_decref(j->req);
         free(j);
         json_decref(op);
@@ -175,4 +195,34 @@ void operation_reconcile(struct daemon *d)
         store_op_update(d->store, op, &err);
     }
     json_decref(ops);
+}
+
+bool operation_cancelled(const char *op_id)
+{
+    bool c = false;
+    pthread_mutex_lock(&done_lock);
+    for (struct op_job *j = running; j && op_id; j = j->next)
+        if (!strcmp(j->id, op_id))
+            c = j->cancel;
+    pthread_mutex_unlock(&done_lock);
+    return c;
+}
+
+int operation_cancel(struct daemon *d, const char *id, vs_err *err)
+{
+    bool found = false;
+    pthread_mutex_lock(&done_lock);
+    for (struct op_job *j = running; j; j = j->next)
+        if (!strcmp(j->id, id)) {
+            j->cancel = true;
+            found = true;
+        }
+    pthread_mutex_unlock(&done_lock);
+    if (found)
+        return 0;
+    json_t *op = store_op_get(d->store, id, err);
+    if (!op)
+        return -1;
+    json_decref(op);
+    return vs_error(err, EEXIST, "operation %s has ended", id);
 }

@@ -339,3 +339,28 @@ def test_config_set_is_live_for_a_running_container(daemon, busybox):
                      ("volatile.pid_start=1", "daemon's own")):
         r = daemon.cli("config", "set", "l1", bad)
         assert r.returncode != 0 and msg in r.stderr, r.stderr
+
+
+def test_cancel_an_import_leaves_nothing(daemon, busybox_tarball, tmp_path):
+    fifo = tmp_path / "slow.tar.gz"
+    os.mkfifo(fifo)
+    data = busybox_tarball.read_bytes()
+    status, op = daemon.curl("POST", "/1.0/images", {"type": "container", "source": str(fifo),
+                                                      "alias": "never"})
+    assert status == 202
+    with open(fifo, "wb") as f:
+        f.write(data[: len(data) // 2])
+        f.flush()
+        time.sleep(0.3)
+        r = daemon.cli("operation", "cancel", op["id"], check=True)
+        assert "cancelling" in r.stdout
+        try:
+            f.write(data[len(data) // 2:])  # the next read sees the cancel
+        except BrokenPipeError:
+            pass
+    end = daemon.curl("GET", f"/1.0/operations/{op['id']}/wait?timeout=30")[1]
+    assert end["status"] == "cancelled" and "cancelled" in end["error"], end
+    assert daemon.curl("GET", "/1.0/images")[1] == []
+    assert list((daemon.state / "images").iterdir()) == []
+    status, body = daemon.curl("DELETE", f"/1.0/operations/{op['id']}")
+    assert status == 409 and "has ended" in body["error"]
