@@ -120,10 +120,10 @@ static json_t *info(struct api_server *s)
     struct guest_mem *mem = ctl->memory ? ctl->memory(ctl->machine) : NULL;
     if (mem) {
         json_t *regions = json_array();
-        for (unsigned i = 0; i < mem->nregions; i++)
-            json_array_append_new(regions,
-                                  json_pack("{s:I, s:I}", "gpa", (json_int_t)mem->regions[i].gpa,
-                                            "size", (json_int_t)mem->regions[i].size));
+        const struct guest_mem_layout *l = guest_mem_layout(mem);
+        for (unsigned i = 0; i < l->n; i++)
+            json_array_append_new(regions, json_pack("{s:I, s:I}", "gpa", (json_int_t)l->r[i].gpa,
+                                                     "size", (json_int_t)l->r[i].size));
         json_object_set_new(
             j, "memory",
             json_pack("{s:I, s:o}", "total", (json_int_t)mem->total, "regions", regions));

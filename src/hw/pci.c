@@ -169,21 +169,25 @@ int pci_bus_init(struct pci_bus *b, struct io_bus *pio, struct io_bus *mmio, vs_
     return 0;
 }
 
+/* With the bus lock held: the device's BARs leave the address spaces and
+ * its slot is free. */
+static void unplug(struct pci_bus *b, unsigned s)
+{
+    struct pci_device *d = b->devs[s];
+    for (unsigned i = 0; i < 6; i++) {
+        if (b->bar_mapped[s][i])
+            io_bus_unregister(d->bars[i].io ? b->pio : b->mmio, b->bar_mapped_at[s][i], d->opaque);
+        b->bar_mapped[s][i] = false;
+    }
+    b->devs[s] = NULL;
+}
+
 void pci_bus_destroy(struct pci_bus *b)
 {
     pthread_mutex_lock(&b->lock);
-    for (unsigned s = 0; s < PCI_MAX_DEVICES; s++) {
-        struct pci_device *d = b->devs[s];
-        if (!d)
-            continue;
-        for (unsigned i = 0; i < 6; i++) {
-            if (b->bar_mapped[s][i])
-                io_bus_unregister(d->bars[i].io ? b->pio : b->mmio, b->bar_mapped_at[s][i],
-                                  d->opaque);
-            b->bar_mapped[s][i] = false;
-        }
-        b->devs[s] = NULL;
-    }
+    for (unsigned s = 0; s < PCI_MAX_DEVICES; s++)
+        if (b->devs[s])
+            unplug(b, s);
     pthread_mutex_unlock(&b->lock);
     if (b->pio) {
         io_bus_unregister(b->pio, 0xcf8, b);
@@ -263,6 +267,16 @@ int pci_register_device(struct pci_bus *b, struct pci_device *d, vs_err *err)
     remap(b, d);
     pthread_mutex_unlock(&b->lock);
     return 0;
+}
+
+int pci_unregister_device(struct pci_bus *b, struct pci_device *d)
+{
+    pthread_mutex_lock(&b->lock);
+    int rc = d->bus == b && d->slot < PCI_MAX_DEVICES && b->devs[d->slot] == d ? 0 : -1;
+    if (rc == 0)
+        unplug(b, d->slot);
+    pthread_mutex_unlock(&b->lock);
+    return rc;
 }
 
 uint32_t pci_config_read(struct pci_bus *b, unsigned slot, unsigned fn, uint32_t off, unsigned len)

@@ -97,6 +97,10 @@ enum {
 int pci_bus_init(struct pci_bus *b, struct io_bus *pio, struct io_bus *mmio, vs_err *err);
 /* Assign a slot and BAR addresses, register the BARs; d must outlive the bus. */
 int pci_register_device(struct pci_bus *b, struct pci_device *d, vs_err *err);
+/* Take d off the bus (its BARs stop decoding, its slot is free; the
+ * address space its BARs had is not given again). 0, or -1 if d is not on
+ * b. Its users quiesced: no vCPU inside its BAR handlers. */
+int pci_unregister_device(struct pci_bus *b, struct pci_device *d);
 /* Config access as the guest makes it (also used by an ECAM window). */
 uint32_t pci_config_read(struct pci_bus *b, unsigned slot, unsigned fn, uint32_t off, unsigned len);
 void pci_config_write(struct pci_bus *b, unsigned slot, unsigned fn, uint32_t off, uint32_t val,

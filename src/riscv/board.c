@@ -744,7 +744,7 @@ static int ctl_enable_dirty_log(void *machine, vs_err *err)
 static int ctl_fetch_dirty_log(void *machine, unsigned region, uint64_t *bitmap, vs_err *err)
 {
     struct rv_board *b = machine;
-    if (region >= b->mem.nregions)
+    if (region >= guest_mem_nregions(&b->mem))
         return vs_error(err, EINVAL, "no memory region %u", region);
     guest_mem_dirty_fetch(&b->mem, region, bitmap);
     /* the hart reports a page when it maps it writable: re-arm */
@@ -850,21 +850,23 @@ static int board_create(const struct vm_config *cfg, struct guest_mem *adopt,
     }
 
     if (adopt) {
-        if (adopt->nregions != 1 || adopt->regions[0].gpa != RV_RAM_BASE) {
+        if (guest_mem_nregions(adopt) != 1 || guest_mem_region(adopt, 0)->gpa != RV_RAM_BASE) {
             board_destroy(b);
             return vs_error(err, EINVAL, "riscv64 snapshot: expected one RAM region at 0x%llx",
                             RV_RAM_BASE);
         }
-        b->mem = *adopt;
-        memset(adopt, 0, sizeof(*adopt));
+        guest_mem_move(&b->mem, adopt);
     } else if (guest_mem_add_anon(&b->mem, RV_RAM_BASE, ALIGN_UP(cfg->memory, GUEST_PAGE_SIZE),
                                   err) < 0) {
         board_destroy(b);
         return -1;
     }
-    b->ram.host = b->mem.regions[0].hva;
-    b->ram.base = b->mem.regions[0].gpa;
-    b->ram.size = b->mem.regions[0].size;
+    /* the harts address RAM directly: one region, fixed for the board's
+     * life */
+    const struct guest_mem_region *ram = guest_mem_region(&b->mem, 0);
+    b->ram.host = ram->hva;
+    b->ram.base = ram->gpa;
+    b->ram.size = ram->size;
 
     struct rv_bus bus = {
         .ram = b->ram.host,

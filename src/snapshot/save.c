@@ -207,20 +207,33 @@ struct save_ctx {
     struct snapshot_stats *st;
     char *frozen[VM_MAX_DISKS]; /* disk images frozen by this snapshot */
     bool precopied;             /* memory written while the VM ran */
+    /* guest memory as the pre-copy saw it, and as the pause does (both
+     * stay readable: guest_mem.h) */
+    const struct guest_mem_layout *pre, *mem;
     /* what the steps gather for the vmstate file */
-    uint64_t *bitmaps[GUEST_MEM_MAX_REGIONS]; /* dirty pages per region */
+    uint64_t **bitmaps; /* dirty pages per region of mem */
     struct state_writer state;                /* device state */
     struct vs_buf cpu;                        /* CPU features */
     json_t *regions;                          /* memory layout */
     uint64_t memory_size;                     /* of the memory image */
 };
 
-static uint64_t region_file_offset(const struct guest_mem *mem, unsigned i)
+static uint64_t region_file_offset(const struct guest_mem_layout *mem, unsigned i)
 {
     uint64_t off = 0;
     for (unsigned k = 0; k < i; k++)
-        off = ALIGN_UP(off + mem->regions[k].size, REGION_ALIGN);
+        off = ALIGN_UP(off + mem->r[k].size, REGION_ALIGN);
     return off;
+}
+
+static bool same_regions(const struct guest_mem_layout *a, const struct guest_mem_layout *b)
+{
+    if (a->n != b->n)
+        return false;
+    for (unsigned i = 0; i < a->n; i++)
+        if (a->r[i].gpa != b->r[i].gpa || a->r[i].size != b->r[i].size)
+            return false;
+    return true;
 }
 
 static size_t bitmap_words(const struct guest_mem_region *r)
@@ -234,15 +247,15 @@ static int precopy(struct save_ctx *c, vs_err *err)
 {
     struct vm_control *ctl = c->ctl;
     void *m = ctl->machine;
-    struct guest_mem *mem = ctl->memory(m);
     if (ctl->pause(m, err) < 0)
         return -1;
     /* Draining the log ends the previous interval: until this snapshot
      * exists no diff may be taken. */
     int rc = c->s->dirty_log ? 0 : ctl->enable_dirty_log(m, err);
     c->s->dirty_log = false;
-    for (unsigned i = 0; rc == 0 && i < mem->nregions; i++) {
-        uint64_t *scratch = calloc(bitmap_words(&mem->regions[i]), 8);
+    const struct guest_mem_layout *mem = c->pre = guest_mem_layout(ctl->memory(m));
+    for (unsigned i = 0; rc == 0 && i < mem->n; i++) {
+        uint64_t *scratch = calloc(bitmap_words(&mem->r[i]), 8);
         rc = scratch ? ctl->fetch_dirty_log(m, i, scratch, err)
                      : vs_error(err, ENOMEM, "out of memory for the dirty bitmap");
         free(scratch);
@@ -250,9 +263,9 @@ static int precopy(struct save_ctx *c, vs_err *err)
     vs_err rerr = {0};
     if (ctl->resume(m, &rerr) < 0)
         vs_warn("snapshot: resuming the VM failed: %s", rerr.msg);
-    for (unsigned i = 0; rc == 0 && i < mem->nregions; i++) {
+    for (unsigned i = 0; rc == 0 && i < mem->n; i++) {
         struct region_out o = {.sink = c->sink,
-                               .r = &mem->regions[i],
+                               .r = &mem->r[i],
                                .file_off = region_file_offset(mem, i),
                                .written = &c->st->memory_bytes};
         rc = write_region_full(&o, err);
@@ -270,7 +283,6 @@ static int track_dirty(struct save_ctx *c, bool want_log, vs_err *err)
 {
     struct vm_control *ctl = c->ctl;
     void *m = ctl->machine;
-    struct guest_mem *mem = ctl->memory(m);
     bool from_pagemap = c->diff && !c->s->dirty_log && c->s->since_restore;
     if (c->diff && !(snapshot_session_diff_possible(c->s) && want_log))
         return vs_error(err, EINVAL,
@@ -278,8 +290,17 @@ static int track_dirty(struct save_ctx *c, bool want_log, vs_err *err)
                         "process, or the one it was restored from)");
     if (want_log && !c->s->dirty_log && !c->precopied && ctl->enable_dirty_log(m, err) < 0)
         return -1;
-    for (unsigned i = 0; want_log && i < mem->nregions; i++) {
-        size_t words = bitmap_words(&mem->regions[i]);
+    /* The layout is the VM's while it is paused: memory is added and
+     * removed through the same control API that takes snapshots, one
+     * request at a time. */
+    const struct guest_mem_layout *mem = c->mem = guest_mem_layout(ctl->memory(m));
+    if (c->precopied && !same_regions(c->pre, mem))
+        return vs_error(err, EBUSY, "guest memory changed while the snapshot was taken");
+    c->bitmaps = calloc(mem->n ? mem->n : 1, sizeof(*c->bitmaps));
+    if (!c->bitmaps)
+        return vs_error(err, ENOMEM, "out of memory for the dirty bitmap");
+    for (unsigned i = 0; want_log && i < mem->n; i++) {
+        size_t words = bitmap_words(&mem->r[i]);
         c->bitmaps[i] = calloc(words, 8);
         if (!c->bitmaps[i])
             return vs_error(err, ENOMEM, "out of memory for the dirty bitmap");
@@ -288,7 +309,7 @@ static int track_dirty(struct save_ctx *c, bool want_log, vs_err *err)
         /* that fetch only drained the log for the next interval */
         if (from_pagemap) {
             memset(c->bitmaps[i], 0, words * 8);
-            if (pagemap_dirty(&mem->regions[i], c->bitmaps[i], err) < 0)
+            if (pagemap_dirty(&mem->r[i], c->bitmaps[i], err) < 0)
                 return -1;
         }
     }
@@ -315,13 +336,13 @@ static int save_devices(struct save_ctx *c, vs_err *err)
  * region's 2 MiB aligned offset of the memory image. */
 static int save_memory(struct save_ctx *c, vs_err *err)
 {
-    struct guest_mem *mem = c->ctl->memory(c->ctl->machine);
+    const struct guest_mem_layout *mem = c->mem;
     c->regions = json_array();
     if (!c->regions)
         return vs_error(err, ENOMEM, "out of memory");
     uint64_t off = 0;
-    for (unsigned i = 0; i < mem->nregions; i++) {
-        const struct guest_mem_region *r = &mem->regions[i];
+    for (unsigned i = 0; i < mem->n; i++) {
+        const struct guest_mem_region *r = &mem->r[i];
         struct region_out o = {
             .sink = c->sink, .r = r, .file_off = off, .written = &c->st->memory_bytes};
         int wr = c->diff || c->precopied ? write_region_dirty(&o, c->bitmaps[i], err)
@@ -442,7 +463,7 @@ static json_t *manifest(struct save_ctx *c, json_t *disks)
  * features, device state, a diff's dirty bitmap). */
 static int save_vmstate(struct save_ctx *c, json_t *disks, vs_err *err)
 {
-    struct guest_mem *mem = c->ctl->memory(c->ctl->machine);
+    const struct guest_mem_layout *mem = c->mem;
     json_t *man = manifest(c, disks);
     cleanup_free char *mtext = json_dumps(man, JSON_INDENT(1) | JSON_SORT_KEYS);
     json_decref(man);
@@ -461,8 +482,8 @@ static int save_vmstate(struct save_ctx *c, json_t *disks, vs_err *err)
         vs_buf_reserve(&f, ALIGN_UP(f.len, 8) - f.len);
         h.blob_off[b] = f.len;
         if (b == SNAP_BLOB_DIRTY && c->diff) {
-            for (unsigned i = 0; i < mem->nregions; i++)
-                for (size_t k = 0; k < bitmap_words(&mem->regions[i]); k++)
+            for (unsigned i = 0; i < mem->n; i++)
+                for (size_t k = 0; k < bitmap_words(&mem->r[i]); k++)
                     vs_buf_put_u64(&f, c->bitmaps[i][k]);
             h.blob_len[b] = f.len - h.blob_off[b];
             continue;
@@ -507,8 +528,9 @@ static void save_ctx_free(struct save_ctx *c)
 {
     for (unsigned i = 0; i < VM_MAX_DISKS; i++)
         free(c->frozen[i]);
-    for (unsigned i = 0; i < GUEST_MEM_MAX_REGIONS; i++)
+    for (unsigned i = 0; c->bitmaps && i < c->mem->n; i++)
         free(c->bitmaps[i]);
+    free(c->bitmaps);
     state_writer_free(&c->state);
     vs_buf_free(&c->cpu);
     json_decref(c->regions);

@@ -18,7 +18,8 @@ struct virtio_dev;
 
 /* x86: one virtio-pci function per device from cfg (disks, nets, rng,
  * virtio-console, vsock) on the PCI bus; I/O handled on `loop` or device
- * threads. *out is NULL when cfg asks for no device. */
+ * threads. *out is the machine's device list (empty when cfg asks for no
+ * device: devices may be added later). */
 int virtio_setup_pci(const struct vm_config *cfg, struct guest_mem *mem, struct pci_bus *pci,
                      struct vs_event_loop *loop, struct virtio_set **out, vs_err *err);
 
@@ -34,8 +35,27 @@ int virtio_setup_mmio(const struct vm_config *cfg, struct guest_mem *mem, struct
                       struct vs_event_loop *loop, struct virtio_set **out, unsigned *nused,
                       vs_err *err);
 
+/* The device list on its own, for a machine that adds its devices itself:
+ * plugged into pci, or into MMIO slot i at base + i * stride with interrupt
+ * line irqs[i] (vendor_id: the transport's VendorID, 0 for vessel's). */
+int virtio_set_new_pci(struct pci_bus *pci, struct virtio_set **out, vs_err *err);
+int virtio_set_new_mmio(struct io_bus *mmio, uint64_t base, uint64_t stride,
+                        const struct irq_line *irqs, unsigned nslots, uint32_t vendor_id,
+                        struct virtio_set **out, vs_err *err);
+/* Plug d (from a virtio_*_new) into a free slot of the set's transport,
+ * while the machine runs or not; the set owns d from the call on, even on
+ * failure (NULL d: its constructor failed, -1 with its message). A device
+ * added to a paused set is paused too. Its state sections take the next
+ * instance number (boot devices: 0, 1, ... in config order). */
+int virtio_set_add(struct virtio_set *s, struct virtio_dev *d, vs_err *err);
+/* Unplug d and free it. Its users quiesced: the machine paused (no vCPU
+ * inside its registers), the guest's driver told. */
+int virtio_set_remove(struct virtio_set *s, struct virtio_dev *d, vs_err *err);
+unsigned virtio_set_count(struct virtio_set *s);
+
 /* Call fn for each device, in the order they were added, until it fails
- * (its return value). NULL s: no device. */
+ * (its return value), with the list held: fn must not add or remove. NULL
+ * s: no device. */
 int virtio_set_foreach(struct virtio_set *s,
                        int (*fn)(struct virtio_dev *d, void *opaque, vs_err *err), void *opaque,
                        vs_err *err);

@@ -47,9 +47,16 @@ struct vm_control {
      * (run returns 128 + signo); SIGUSR1 asks for a dump of the vCPUs. */
     void (*host_signal)(void *machine, int signo);
     /* The machine's device list (virtio/machine_glue.h), which a snapshot
-     * walks (to freeze the disks); NULL: no devices. Room for later: add
-     * and remove devices, memory and vCPUs while the machine runs. */
+     * walks (to freeze the disks) and devices are added to and removed
+     * from while the machine runs; NULL: no devices. Room for later: add
+     * and remove vCPUs. */
     struct virtio_set *(*devices)(void *machine);
+    /* Change the memory map while the machine runs (the ground for memory
+     * hot-plug, balloon and virtio-mem): add size bytes of RAM at gpa, or
+     * remove the region added at gpa (only while paused). NULL: the
+     * machine's memory is fixed. */
+    int (*add_memory)(void *machine, uint64_t gpa, uint64_t size, vs_err *err);
+    int (*remove_memory)(void *machine, uint64_t gpa, vs_err *err);
     /* Host CPU features the saved state depends on (x86: CPUID words,
      * XSAVE size); recorded in the snapshot and checked on restore. */
     int (*cpu_features)(void *machine, struct vs_buf *out, vs_err *err);

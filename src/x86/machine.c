@@ -194,19 +194,42 @@ static int get_msr_list(struct x86_machine *m, vs_err *err)
     return 0;
 }
 
-static int set_memslots(struct x86_machine *m, uint32_t flags, vs_err *err)
+/* A guest memory region as KVM memslot r->slot; size 0 deletes the slot. */
+static int set_memslot(struct x86_machine *m, const struct guest_mem_region *r, uint64_t size,
+                       vs_err *err)
 {
-    for (unsigned i = 0; i < m->mem.nregions; i++) {
-        struct guest_mem_region *r = &m->mem.regions[i];
-        struct kvm_userspace_memory_region s = {.slot = i,
-                                                .flags = flags,
-                                                .guest_phys_addr = r->gpa,
-                                                .memory_size = r->size,
-                                                .userspace_addr = (uintptr_t)r->hva};
-        if (ioctl(m->vm_fd, KVM_SET_USER_MEMORY_REGION, &s) < 0)
-            return vs_error_errno(err, "KVM_SET_USER_MEMORY_REGION %u", i);
-    }
+    bool log = __atomic_load_n(&m->dirty_log, __ATOMIC_ACQUIRE);
+    struct kvm_userspace_memory_region s = {.slot = r->slot,
+                                            .flags = log ? KVM_MEM_LOG_DIRTY_PAGES : 0,
+                                            .guest_phys_addr = r->gpa,
+                                            .memory_size = size,
+                                            .userspace_addr = (uintptr_t)r->hva};
+    if (ioctl(m->vm_fd, KVM_SET_USER_MEMORY_REGION, &s) < 0)
+        return vs_error_errno(err, "KVM_SET_USER_MEMORY_REGION %u", r->slot);
     return 0;
+}
+
+static int set_memslots(struct x86_machine *m, vs_err *err)
+{
+    const struct guest_mem_layout *l = guest_mem_layout(&m->mem);
+    for (unsigned i = 0; i < l->n; i++)
+        if (set_memslot(m, &l->r[i], l->r[i].size, err) < 0)
+            return -1;
+    return 0;
+}
+
+/* The memslots follow guest memory as regions come and go at run time
+ * (guest_mem calls these under its lock). */
+static int memslot_add(void *machine, const struct guest_mem_region *r, vs_err *err)
+{
+    return set_memslot(machine, r, r->size, err);
+}
+
+static void memslot_del(void *machine, const struct guest_mem_region *r)
+{
+    vs_err err;
+    if (set_memslot(machine, r, 0, &err) < 0)
+        vs_warn("removing guest memory at 0x%llx: %s", (unsigned long long)r->gpa, err.msg);
 }
 
 static void host_bridge_init(struct pci_device *d)
@@ -254,11 +277,10 @@ static int machine_create(struct x86_machine *m, const struct vm_config *cfg,
     m->ncpus = cfg->cpus;
     m->kvm_fd = m->vm_fd = m->wake_fd = -1;
     /* A restored VM's memory is ours from here on, whatever happens. */
-    if (restore) {
-        m->mem = *restore->mem;
-        m->mem_owned = true;
-        guest_mem_init(restore->mem);
-    }
+    guest_mem_init(&m->mem);
+    m->mem_owned = true;
+    if (restore)
+        guest_mem_move(&m->mem, restore->mem);
     pthread_mutex_init(&m->lock, NULL);
     pthread_cond_init(&m->cond, NULL);
     m->pause = (struct vm_pause){.lock = &m->lock,
@@ -298,8 +320,6 @@ static int machine_create(struct x86_machine *m, const struct vm_config *cfg,
     /* Guest RAM: below the PCI hole, the rest above 4 GiB. */
     if (!restore) {
         uint64_t low = m->ram.low, high = m->ram.high;
-        guest_mem_init(&m->mem);
-        m->mem_owned = true;
         /* A VM with a control API may be snapshotted: a memfd lets the
          * snapshot skip untouched pages and copy without the guest mapping.
          * Otherwise huge pages boot faster. VESSEL_X86_THP=0/1 overrides. */
@@ -310,8 +330,13 @@ static int machine_create(struct x86_machine *m, const struct vm_config *cfg,
         if (add(&m->mem, 0, low, err) < 0 || (high && add(&m->mem, X86_RAM_4G, high, err) < 0))
             return -1;
     }
-    if (set_memslots(m, 0, err) < 0)
+    if (set_memslots(m, err) < 0)
         return -1;
+    guest_mem_set_listener(&m->mem, &(struct guest_mem_listener){
+                                        .region_add = memslot_add,
+                                        .region_del = memslot_del,
+                                        .opaque = m,
+                                    });
     if (x86_irqchip_create(m, err) < 0)
         return -1;
     x86_msi_init(m);
@@ -401,8 +426,10 @@ static void machine_destroy(struct x86_machine *m)
         close(m->kvm_fd);
     if (m->wake_fd >= 0)
         close(m->wake_fd);
-    if (m->mem_owned)
+    if (m->mem_owned) {
+        guest_mem_set_listener(&m->mem, NULL);
         guest_mem_destroy(&m->mem);
+    }
     free(m->cpuid);
     free(m->msr_list);
     free(m->routing);
@@ -774,20 +801,23 @@ static int ctl_enable_dirty_log(void *machine, vs_err *err)
     struct x86_machine *m = machine;
     if (guest_mem_dirty_enable(&m->mem, err) < 0)
         return -1;
-    return set_memslots(m, KVM_MEM_LOG_DIRTY_PAGES, err);
+    /* memslots added from now on log too */
+    __atomic_store_n(&m->dirty_log, true, __ATOMIC_RELEASE);
+    return set_memslots(m, err);
 }
 
 static int ctl_fetch_dirty_log(void *machine, unsigned region, uint64_t *bitmap, vs_err *err)
 {
     struct x86_machine *m = machine;
-    if (region >= m->mem.nregions)
+    const struct guest_mem_layout *l = guest_mem_layout(&m->mem);
+    if (region >= l->n)
         return vs_error(err, EINVAL, "no memory region %u", region);
-    struct guest_mem_region *r = &m->mem.regions[region];
+    const struct guest_mem_region *r = &l->r[region];
     size_t words = (r->size / GUEST_PAGE_SIZE + 63) / 64;
-    struct kvm_dirty_log log = {.slot = region, .dirty_bitmap = bitmap};
+    struct kvm_dirty_log log = {.slot = r->slot, .dirty_bitmap = bitmap};
     memset(bitmap, 0, words * 8);
     if (ioctl(m->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0)
-        return vs_error_errno(err, "KVM_GET_DIRTY_LOG %u", region);
+        return vs_error_errno(err, "KVM_GET_DIRTY_LOG %u", r->slot);
     uint64_t *vmm = calloc(words, 8);
     if (!vmm)
         return vs_error(err, ENOMEM, "out of memory");
@@ -796,6 +826,31 @@ static int ctl_fetch_dirty_log(void *machine, unsigned region, uint64_t *bitmap,
         bitmap[i] |= vmm[i];
     free(vmm);
     return 0;
+}
+
+/* Memory hot-plug's ground: a region (and its memslot) added above
+ * everything the machine maps, or removed again while paused. The boot RAM
+ * stays. */
+static int ctl_add_memory(void *machine, uint64_t gpa, uint64_t size, vs_err *err)
+{
+    struct x86_machine *m = machine;
+    if (gpa < m->pci.mmio64_end)
+        return vs_error(err, EINVAL,
+                        "memory at 0x%llx: added memory goes at or above 0x%llx (past the 64-bit "
+                        "PCI window)",
+                        (unsigned long long)gpa, (unsigned long long)m->pci.mmio64_end);
+    return guest_mem_add_anon(&m->mem, gpa, size, err);
+}
+
+static int ctl_remove_memory(void *machine, uint64_t gpa, vs_err *err)
+{
+    struct x86_machine *m = machine;
+    if (gpa < m->pci.mmio64_end)
+        return vs_error(err, EINVAL, "memory at 0x%llx is the VM's boot RAM",
+                        (unsigned long long)gpa);
+    if (!vm_is_paused(&m->pause))
+        return vs_error(err, EBUSY, "pause the VM before removing memory");
+    return guest_mem_remove_region(&m->mem, gpa, err);
 }
 
 static struct virtio_set *ctl_devices(void *machine)
@@ -872,6 +927,8 @@ static void ctl_init(struct x86_machine *m, const struct vm_config *cfg)
                                  .enable_dirty_log = ctl_enable_dirty_log,
                                  .fetch_dirty_log = ctl_fetch_dirty_log,
                                  .devices = ctl_devices,
+                                 .add_memory = ctl_add_memory,
+                                 .remove_memory = ctl_remove_memory,
                                  .request_stop = ctl_request_stop,
                                  .cpu_features = ctl_cpu_features,
                                  .console_input = ctl_console_input,

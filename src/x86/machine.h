@@ -53,8 +53,9 @@ struct x86_machine {
     int kvm_fd, vm_fd;
     size_t run_size;
     struct x86_ram_layout ram; /* where cfg->memory goes, computed once */
-    struct guest_mem mem;
+    struct guest_mem mem; /* its regions are KVM memslots (their slot numbers) */
     bool mem_owned;
+    bool dirty_log; /* memslots log dirty pages */
     struct io_bus pio, mmio;
     struct kvm_cpuid2 *cpuid; /* KVM_GET_SUPPORTED_CPUID */
     uint32_t *msr_list;       /* KVM_GET_MSR_INDEX_LIST, for save/load */

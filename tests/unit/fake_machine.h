@@ -149,9 +149,9 @@ static void fake_machine_init(struct fake *f, struct vm_control *c)
                              .devices = f_devices,
                              .request_stop = f_stop};
     /* guest writes: a few pages in each region */
-    memset(f->mem.regions[0].hva + 8192, 0x11, 4096);
-    memset(f->mem.regions[0].hva + 3 * MiB + 100, 0x22, 10000);
-    memset(f->mem.regions[1].hva + 4096, 0x33, 4096);
+    memset(guest_mem_region(&f->mem, 0)->hva + 8192, 0x11, 4096);
+    memset(guest_mem_region(&f->mem, 0)->hva + 3 * MiB + 100, 0x22, 10000);
+    memset(guest_mem_region(&f->mem, 1)->hva + 4096, 0x33, 4096);
     f->counter = 41;
 }
 

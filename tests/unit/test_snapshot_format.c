@@ -66,11 +66,13 @@ static int fake_teardown(void **state)
 
 static void assert_memory_matches(struct snapshot_image *img)
 {
-    assert_int_equal(img->mem.nregions, fk.mem.nregions);
-    for (unsigned i = 0; i < fk.mem.nregions; i++) {
-        assert_int_equal(img->mem.regions[i].gpa, fk.mem.regions[i].gpa);
-        assert_int_equal(img->mem.regions[i].size, fk.mem.regions[i].size);
-        assert_memory_equal(img->mem.regions[i].hva, fk.mem.regions[i].hva, fk.mem.regions[i].size);
+    assert_int_equal(guest_mem_nregions(&img->mem), guest_mem_nregions(&fk.mem));
+    for (unsigned i = 0; i < guest_mem_nregions(&fk.mem); i++) {
+        const struct guest_mem_region *a = guest_mem_region(&img->mem, i);
+        const struct guest_mem_region *b = guest_mem_region(&fk.mem, i);
+        assert_int_equal(a->gpa, b->gpa);
+        assert_int_equal(a->size, b->size);
+        assert_memory_equal(a->hva, b->hva, b->size);
     }
 }
 
@@ -99,11 +101,11 @@ static void full_and_diff_round_trip(void **state)
     assert_int_equal(state_get_u32(&img.state, &counter, &err), 0);
     assert_int_equal(counter, 41);
     /* the mapping is private: writes do not reach the file */
-    img.mem.regions[0].hva[8192] = 0x99;
+    guest_mem_region(&img.mem, 0)->hva[8192] = 0x99;
     snapshot_image_close(&img);
     assert_int_equal(snapshot_image_open(p("full"), -1, &img, &err), 0);
     assert_int_equal(snapshot_image_map(&img, &err), 0);
-    assert_int_equal(img.mem.regions[0].hva[8192], 0x11);
+    assert_int_equal(guest_mem_region(&img.mem, 0)->hva[8192], 0x11);
     snapshot_image_close(&img);
 
     /* the guest writes two pages (one back to zero); a diff holds just those */
@@ -139,7 +141,7 @@ static void precopy_catches_late_writes(void **state)
     vs_err err;
     fk.write_before_pause = 2;
     assert_int_equal(snapshot_save(&ctl, &s, p("late"), 0, NULL, &err), 0);
-    assert_int_equal(fk.mem.regions[0].hva[30 * 4096], 0x77);
+    assert_int_equal(guest_mem_region(&fk.mem, 0)->hva[30 * 4096], 0x77);
     struct snapshot_image img;
     assert_int_equal(snapshot_image_open(p("late"), -1, &img, &err), 0);
     assert_int_equal(snapshot_image_map(&img, &err), 0);
