@@ -141,40 +141,40 @@ static void unplug(struct virtio_set *s, struct virtio_entry *e)
     discard(e);
 }
 
+/* Room for one more entry; with s->lock held. */
+static int grow(struct virtio_set *s, vs_err *err)
+{
+    if (s->n < s->cap)
+        return 0;
+    unsigned cap = s->cap ? s->cap * 2 : 8;
+    struct virtio_entry *e = realloc(s->e, cap * sizeof(*e));
+    if (!e)
+        return vs_error(err, ENOMEM, "virtio: out of memory");
+    s->e = e;
+    s->cap = cap;
+    return 0;
+}
+
 int virtio_set_add(struct virtio_set *s, struct virtio_dev *d, vs_err *err)
 {
     if (!d)
         return -1; /* its constructor failed and said why */
+    struct virtio_entry e = {.dev = d};
     pthread_mutex_lock(&s->lock);
-    int rc = -1;
-    if (s->n == s->cap) {
-        unsigned cap = s->cap ? s->cap * 2 : 8;
-        struct virtio_entry *e = realloc(s->e, cap * sizeof(*e));
-        if (!e) {
-            vs_error(err, ENOMEM, "virtio: out of memory");
-            goto out;
-        }
-        s->e = e;
-        s->cap = cap;
+    e.instance = s->next_instance;
+    int rc = plug(s, &e, err);
+    if (rc < 0) {
+        discard(&e);
+    } else if ((rc = grow(s, err)) < 0) {
+        unplug(s, &e);
+    } else {
+        /* a device that arrives while the others are quiesced is too */
+        if (s->paused && d->ops->pause)
+            d->ops->pause(d);
+        s->e[s->n++] = e;
+        s->next_instance++;
     }
-    struct virtio_entry *e = &s->e[s->n];
-    *e = (struct virtio_entry){.dev = d, .instance = s->next_instance};
-    if (plug(s, e, err) < 0) {
-        discard(e);
-        d = NULL;
-        goto out;
-    }
-    /* a device that arrives while the others are quiesced is too */
-    if (s->paused && d->ops->pause)
-        d->ops->pause(d);
-    s->next_instance++;
-    s->n++;
-    d = NULL;
-    rc = 0;
-out:
     pthread_mutex_unlock(&s->lock);
-    if (d)
-        virtio_dev_destroy(d);
     return rc;
 }
 
@@ -268,89 +268,111 @@ int virtio_setup_mmio(const struct vm_config *cfg, struct guest_mem *mem, struct
     return 0;
 }
 
-int virtio_set_foreach(struct virtio_set *s,
-                       int (*fn)(struct virtio_dev *d, void *opaque, vs_err *err), void *opaque,
-                       vs_err *err)
+/* fn for each entry, in the order of addition, with the list held, until
+ * one fails. */
+static int each_entry(struct virtio_set *s,
+                      int (*fn)(struct virtio_set *s, struct virtio_entry *e, void *opaque,
+                                vs_err *err),
+                      void *opaque, vs_err *err)
 {
     if (!s)
         return 0;
     pthread_mutex_lock(&s->lock);
     int rc = 0;
     for (unsigned i = 0; rc == 0 && i < s->n; i++)
-        rc = fn(s->e[i].dev, opaque, err) < 0 ? -1 : 0;
+        rc = fn(s, &s->e[i], opaque, err) < 0 ? -1 : 0;
     pthread_mutex_unlock(&s->lock);
     return rc;
 }
 
-int virtio_set_pause(struct virtio_set *s, vs_err *err)
+struct dev_fn {
+    int (*fn)(struct virtio_dev *d, void *opaque, vs_err *err);
+    void *opaque;
+};
+
+static int call_dev_fn(struct virtio_set *s, struct virtio_entry *e, void *opaque, vs_err *err)
+{
+    struct dev_fn *f = opaque;
+    return f->fn(e->dev, f->opaque, err);
+}
+
+int virtio_set_foreach(struct virtio_set *s,
+                       int (*fn)(struct virtio_dev *d, void *opaque, vs_err *err), void *opaque,
+                       vs_err *err)
+{
+    struct dev_fn f = {fn, opaque};
+    return each_entry(s, call_dev_fn, &f, err);
+}
+
+/* Quiesce (pause) or restart (resume) every device, once per change. */
+static void set_paused(struct virtio_set *s, bool pause)
 {
     if (!s)
-        return 0;
+        return;
     pthread_mutex_lock(&s->lock);
-    if (!s->paused) {
-        for (unsigned i = 0; i < s->n; i++)
-            if (s->e[i].dev->ops->pause)
-                s->e[i].dev->ops->pause(s->e[i].dev);
-        s->paused = true;
+    for (unsigned i = 0; s->paused != pause && i < s->n; i++) {
+        struct virtio_dev *d = s->e[i].dev;
+        void (*op)(struct virtio_dev *) = pause ? d->ops->pause : d->ops->resume;
+        if (op)
+            op(d);
     }
+    s->paused = pause;
     pthread_mutex_unlock(&s->lock);
+}
+
+int virtio_set_pause(struct virtio_set *s, vs_err *err)
+{
+    set_paused(s, true);
     return 0;
 }
 
 void virtio_set_resume(struct virtio_set *s)
 {
-    if (!s)
-        return;
-    pthread_mutex_lock(&s->lock);
-    if (s->paused) {
-        for (unsigned i = 0; i < s->n; i++)
-            if (s->e[i].dev->ops->resume)
-                s->e[i].dev->ops->resume(s->e[i].dev);
-        s->paused = false;
-    }
-    pthread_mutex_unlock(&s->lock);
+    set_paused(s, false);
+}
+
+static int save_entry(struct virtio_set *s, struct virtio_entry *e, void *w, vs_err *err)
+{
+    if (virtio_dev_save(e->dev, w, e->instance, err) < 0)
+        return -1;
+    if (e->pci)
+        virtio_pci_save(e->pci, w, e->instance);
+    if (e->mmio)
+        virtio_mmio_save(e->mmio, w, e->instance);
+    return 0;
 }
 
 int virtio_set_save(struct virtio_set *s, struct state_writer *w, vs_err *err)
 {
-    if (!s)
-        return 0;
-    pthread_mutex_lock(&s->lock);
-    int rc = 0;
-    for (unsigned i = 0; rc == 0 && i < s->n; i++) {
-        struct virtio_entry *e = &s->e[i];
-        rc = virtio_dev_save(e->dev, w, e->instance, err);
-        if (e->pci)
-            virtio_pci_save(e->pci, w, e->instance);
-        if (e->mmio)
-            virtio_mmio_save(e->mmio, w, e->instance);
-    }
-    pthread_mutex_unlock(&s->lock);
-    return rc < 0 ? -1 : state_writer_status(w, err);
+    if (each_entry(s, save_entry, w, err) < 0)
+        return -1;
+    return state_writer_status(w, err);
+}
+
+static int load_entry(struct virtio_set *s, struct virtio_entry *e, void *r, vs_err *err)
+{
+    if (virtio_dev_load(e->dev, r, e->instance, err) < 0 ||
+        (e->pci && virtio_pci_load(e->pci, r, e->instance, err) < 0) ||
+        (e->mmio && virtio_mmio_load(e->mmio, r, e->instance, err) < 0))
+        return -1;
+    return 0;
+}
+
+/* Restart what the driver had running (requests it queued while the source
+ * was paused are picked up now). */
+static int restart_entry(struct virtio_set *s, struct virtio_entry *e, void *opaque, vs_err *err)
+{
+    struct virtio_dev *d = e->dev;
+    if ((d->status & VIRTIO_STATUS_DRIVER_OK) && d->ops->driver_ok)
+        d->ops->driver_ok(d);
+    return 0;
 }
 
 int virtio_set_load(struct virtio_set *s, struct state_reader *r, vs_err *err)
 {
-    if (!s)
-        return 0;
-    pthread_mutex_lock(&s->lock);
-    int rc = 0;
-    for (unsigned i = 0; rc == 0 && i < s->n; i++) {
-        struct virtio_entry *e = &s->e[i];
-        if (virtio_dev_load(e->dev, r, e->instance, err) < 0 ||
-            (e->pci && virtio_pci_load(e->pci, r, e->instance, err) < 0) ||
-            (e->mmio && virtio_mmio_load(e->mmio, r, e->instance, err) < 0))
-            rc = -1;
-    }
-    /* restart what the driver had running (requests it queued while the
-     * source was paused are picked up now) */
-    for (unsigned i = 0; rc == 0 && i < s->n; i++) {
-        struct virtio_dev *d = s->e[i].dev;
-        if ((d->status & VIRTIO_STATUS_DRIVER_OK) && d->ops->driver_ok)
-            d->ops->driver_ok(d);
-    }
-    pthread_mutex_unlock(&s->lock);
-    return rc;
+    if (each_entry(s, load_entry, r, err) < 0)
+        return -1;
+    return each_entry(s, restart_entry, NULL, err);
 }
 
 void virtio_set_destroy(struct virtio_set *s)

@@ -499,6 +499,18 @@ static int get_blob(struct state_reader *r, void *p, uint32_t len, const char *w
     return state_get(r, p, len, err);
 }
 
+/* The vCPU state KVM hands out in fixed-size structs, saved and loaded in
+ * this order (XSAVE and the MSRs are sized at run time). */
+struct vcpu_regs {
+    struct kvm_regs regs;
+    struct kvm_sregs sregs;
+    struct kvm_xcrs xcrs;
+    struct kvm_debugregs dregs;
+    struct kvm_lapic_state lapic;
+    struct kvm_mp_state mp;
+    struct kvm_vcpu_events ev;
+};
+
 static size_t xsave_size(struct x86_vcpu *v)
 {
     int n = ioctl(v->m->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE2);
@@ -508,22 +520,17 @@ static size_t xsave_size(struct x86_vcpu *v)
 int x86_vcpu_save(struct x86_vcpu *v, struct state_writer *w, vs_err *err)
 {
     struct x86_machine *m = v->m;
-    struct kvm_regs regs;
-    struct kvm_sregs sregs;
-    struct kvm_xcrs xcrs;
-    struct kvm_debugregs dregs;
-    struct kvm_lapic_state lapic;
-    struct kvm_mp_state mp;
-    struct kvm_vcpu_events ev;
+    struct vcpu_regs st;
     size_t xs = xsave_size(v);
     void *xsave = calloc(1, xs);
     if (!xsave)
         return vs_error(err, ENOMEM, "out of memory");
     unsigned long xreq = xs > sizeof(struct kvm_xsave) ? KVM_GET_XSAVE2 : KVM_GET_XSAVE;
-    if (ioctl(v->fd, KVM_GET_REGS, &regs) < 0 || ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0 ||
-        ioctl(v->fd, xreq, xsave) < 0 || ioctl(v->fd, KVM_GET_XCRS, &xcrs) < 0 ||
-        ioctl(v->fd, KVM_GET_DEBUGREGS, &dregs) < 0 || ioctl(v->fd, KVM_GET_LAPIC, &lapic) < 0 ||
-        ioctl(v->fd, KVM_GET_MP_STATE, &mp) < 0 || ioctl(v->fd, KVM_GET_VCPU_EVENTS, &ev) < 0) {
+    if (ioctl(v->fd, KVM_GET_REGS, &st.regs) < 0 || ioctl(v->fd, KVM_GET_SREGS, &st.sregs) < 0 ||
+        ioctl(v->fd, xreq, xsave) < 0 || ioctl(v->fd, KVM_GET_XCRS, &st.xcrs) < 0 ||
+        ioctl(v->fd, KVM_GET_DEBUGREGS, &st.dregs) < 0 ||
+        ioctl(v->fd, KVM_GET_LAPIC, &st.lapic) < 0 || ioctl(v->fd, KVM_GET_MP_STATE, &st.mp) < 0 ||
+        ioctl(v->fd, KVM_GET_VCPU_EVENTS, &st.ev) < 0) {
         free(xsave);
         return vs_error_errno(err, "vCPU %u: reading state", v->id);
     }
@@ -545,14 +552,14 @@ int x86_vcpu_save(struct x86_vcpu *v, struct state_writer *w, vs_err *err)
         return vs_error_errno(err, "vCPU %u: KVM_GET_MSRS", v->id);
     }
     state_begin(w, "x86.vcpu", v->id, 1);
-    put_blob(w, &regs, sizeof(regs));
-    put_blob(w, &sregs, sizeof(sregs));
+    put_blob(w, &st.regs, sizeof(st.regs));
+    put_blob(w, &st.sregs, sizeof(st.sregs));
     put_blob(w, xsave, (uint32_t)xs);
-    put_blob(w, &xcrs, sizeof(xcrs));
-    put_blob(w, &dregs, sizeof(dregs));
-    put_blob(w, &lapic, sizeof(lapic));
-    put_blob(w, &mp, sizeof(mp));
-    put_blob(w, &ev, sizeof(ev));
+    put_blob(w, &st.xcrs, sizeof(st.xcrs));
+    put_blob(w, &st.dregs, sizeof(st.dregs));
+    put_blob(w, &st.lapic, sizeof(st.lapic));
+    put_blob(w, &st.mp, sizeof(st.mp));
+    put_blob(w, &st.ev, sizeof(st.ev));
     state_put_u32(w, (uint32_t)got);
     for (int i = 0; i < got; i++) {
         state_put_u32(w, msrs->entries[i].index);
@@ -566,20 +573,15 @@ int x86_vcpu_save(struct x86_vcpu *v, struct state_writer *w, vs_err *err)
 
 int x86_vcpu_load(struct x86_vcpu *v, struct state_reader *r, bool reset, vs_err *err)
 {
-    struct kvm_regs regs;
-    struct kvm_sregs sregs;
-    struct kvm_xcrs xcrs;
-    struct kvm_debugregs dregs;
-    struct kvm_lapic_state lapic;
-    struct kvm_mp_state mp;
-    struct kvm_vcpu_events ev;
+    struct vcpu_regs st;
     uint32_t version, n, xs;
     if (state_find(r, "x86.vcpu", v->id, &version, err) < 0)
         return -1;
     if (version != 1)
         return vs_error(err, EINVAL, "x86.vcpu state version %u is not supported", version);
-    if (get_blob(r, &regs, sizeof(regs), "regs", err) < 0 ||
-        get_blob(r, &sregs, sizeof(sregs), "sregs", err) < 0 || state_get_u32(r, &xs, err) < 0)
+    if (get_blob(r, &st.regs, sizeof(st.regs), "regs", err) < 0 ||
+        get_blob(r, &st.sregs, sizeof(st.sregs), "sregs", err) < 0 ||
+        state_get_u32(r, &xs, err) < 0)
         return -1;
     size_t want = xsave_size(v);
     if (xs != want)
@@ -589,11 +591,12 @@ int x86_vcpu_load(struct x86_vcpu *v, struct state_reader *r, bool reset, vs_err
     void *xsave = calloc(1, xs);
     if (!xsave)
         return vs_error(err, ENOMEM, "out of memory");
-    if (state_get(r, xsave, xs, err) < 0 || get_blob(r, &xcrs, sizeof(xcrs), "xcrs", err) < 0 ||
-        get_blob(r, &dregs, sizeof(dregs), "debugregs", err) < 0 ||
-        get_blob(r, &lapic, sizeof(lapic), "lapic", err) < 0 ||
-        get_blob(r, &mp, sizeof(mp), "mp_state", err) < 0 ||
-        get_blob(r, &ev, sizeof(ev), "events", err) < 0 || state_get_u32(r, &n, err) < 0) {
+    if (state_get(r, xsave, xs, err) < 0 ||
+        get_blob(r, &st.xcrs, sizeof(st.xcrs), "xcrs", err) < 0 ||
+        get_blob(r, &st.dregs, sizeof(st.dregs), "debugregs", err) < 0 ||
+        get_blob(r, &st.lapic, sizeof(st.lapic), "lapic", err) < 0 ||
+        get_blob(r, &st.mp, sizeof(st.mp), "mp_state", err) < 0 ||
+        get_blob(r, &st.ev, sizeof(st.ev), "events", err) < 0 || state_get_u32(r, &n, err) < 0) {
         free(xsave);
         return -1;
     }
@@ -630,8 +633,8 @@ int x86_vcpu_load(struct x86_vcpu *v, struct state_reader *r, bool reset, vs_err
     msrs->nmsrs = n;
     /* QEMU's order: segments and control registers before the rest. */
     int rc = 0;
-    if (ioctl(v->fd, KVM_SET_SREGS, &sregs) < 0 || ioctl(v->fd, KVM_SET_REGS, &regs) < 0 ||
-        ioctl(v->fd, KVM_SET_XSAVE, xsave) < 0 || ioctl(v->fd, KVM_SET_XCRS, &xcrs) < 0)
+    if (ioctl(v->fd, KVM_SET_SREGS, &st.sregs) < 0 || ioctl(v->fd, KVM_SET_REGS, &st.regs) < 0 ||
+        ioctl(v->fd, KVM_SET_XSAVE, xsave) < 0 || ioctl(v->fd, KVM_SET_XCRS, &st.xcrs) < 0)
         rc = vs_error_errno(err, "vCPU %u: restoring registers", v->id);
     if (!rc) {
         int set = ioctl(v->fd, KVM_SET_MSRS, msrs);
@@ -640,8 +643,9 @@ int x86_vcpu_load(struct x86_vcpu *v, struct state_reader *r, bool reset, vs_err
                           set >= 0 && (uint32_t)set < n ? msrs->entries[set].index : 0);
     }
     if (!rc &&
-        (ioctl(v->fd, KVM_SET_MP_STATE, &mp) < 0 || ioctl(v->fd, KVM_SET_LAPIC, &lapic) < 0 ||
-         ioctl(v->fd, KVM_SET_VCPU_EVENTS, &ev) < 0 || ioctl(v->fd, KVM_SET_DEBUGREGS, &dregs) < 0))
+        (ioctl(v->fd, KVM_SET_MP_STATE, &st.mp) < 0 || ioctl(v->fd, KVM_SET_LAPIC, &st.lapic) < 0 ||
+         ioctl(v->fd, KVM_SET_VCPU_EVENTS, &st.ev) < 0 ||
+         ioctl(v->fd, KVM_SET_DEBUGREGS, &st.dregs) < 0))
         rc = vs_error_errno(err, "vCPU %u: restoring interrupt state", v->id);
     /* KVM drops a TSC-deadline write while the LAPIC timer is not in
      * TSC-deadline mode, and it was not until KVM_SET_LAPIC just now: set the
