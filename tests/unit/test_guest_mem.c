@@ -1,6 +1,7 @@
 /* Guest memory: translation and its bounds, VMM dirty tracking, and regions
  * added and removed while readers translate (hot-plug's ground). */
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -183,20 +184,29 @@ static void move_to_another_owner(void **state)
  * sees the data. */
 struct reader {
     struct guest_mem *m;
-    volatile bool stop;
+    bool stop;
     unsigned long lookups, misses;
 };
 
 static void *read_loop(void *arg)
 {
     struct reader *r = arg;
-    while (!r->stop) {
+    while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
         uint32_t *p = guest_mem_ptr(r->m, 1 * MiB - 4, 4);
         if (!p || *p != 0xfeedf00d)
-            r->misses++;
-        r->lookups++;
+            __atomic_fetch_add(&r->misses, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&r->lookups, 1, __ATOMIC_RELAXED);
     }
     return NULL;
+}
+
+/* On a loaded host the readers may not have run yet: wait until they have
+ * done n more lookups. */
+static void wait_for_readers(struct reader *r, unsigned long n)
+{
+    unsigned long start = __atomic_load_n(&r->lookups, __ATOMIC_RELAXED);
+    while (__atomic_load_n(&r->lookups, __ATOMIC_RELAXED) < start + n)
+        sched_yield();
 }
 
 static void readers_while_regions_change(void **state)
@@ -211,14 +221,17 @@ static void readers_while_regions_change(void **state)
     pthread_t t[2];
     for (int i = 0; i < 2; i++)
         assert_int_equal(pthread_create(&t[i], NULL, read_loop, &rd), 0);
+    wait_for_readers(&rd, 1);
     for (int round = 0; round < 200; round++) {
         uint64_t gpa = (1ULL << 32) + (uint64_t)(round % 5) * 4 * MiB;
         assert_int_equal(guest_mem_add_anon(&m, gpa, 2 * MiB, &err), 0);
         if (round % 3 == 0)
             assert_int_equal(guest_mem_dirty_enable(&m, &err), 0);
+        if (round % 50 == 0)
+            wait_for_readers(&rd, 10);
         assert_int_equal(guest_mem_remove_region(&m, gpa, &err), 0);
     }
-    rd.stop = true;
+    __atomic_store_n(&rd.stop, true, __ATOMIC_RELEASE);
     for (int i = 0; i < 2; i++)
         pthread_join(t[i], NULL);
     assert_true(rd.lookups > 0);
