@@ -211,11 +211,11 @@ struct save_ctx {
      * stay readable: guest_mem.h) */
     const struct guest_mem_layout *pre, *mem;
     /* what the steps gather for the vmstate file */
-    uint64_t **bitmaps; /* dirty pages per region of mem */
-    struct state_writer state;                /* device state */
-    struct vs_buf cpu;                        /* CPU features */
-    json_t *regions;                          /* memory layout */
-    uint64_t memory_size;                     /* of the memory image */
+    uint64_t **bitmaps;        /* dirty pages per region of mem */
+    struct state_writer state; /* device state */
+    struct vs_buf cpu;         /* CPU features */
+    json_t *regions;           /* memory layout */
+    uint64_t memory_size;      /* of the memory image */
 };
 
 static uint64_t region_file_offset(const struct guest_mem_layout *mem, unsigned i)

@@ -53,7 +53,7 @@ struct x86_machine {
     int kvm_fd, vm_fd;
     size_t run_size;
     struct x86_ram_layout ram; /* where cfg->memory goes, computed once */
-    struct guest_mem mem; /* its regions are KVM memslots (their slot numbers) */
+    struct guest_mem mem;      /* its regions are KVM memslots (their slot numbers) */
     bool mem_owned;
     bool dirty_log; /* memslots log dirty pages */
     struct io_bus pio, mmio;
