@@ -3,6 +3,7 @@
  * leaves every instance running). */
 #include "daemon/daemon.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <signal.h>
@@ -13,6 +14,7 @@
 #include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/signalfd.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,6 +39,27 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 void daemon_rm_rf(const char *path)
 {
     nftw(path, rm_entry, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT);
+}
+
+void daemon_sweep_dir(struct daemon *d, const char *sub,
+                      bool (*known)(struct daemon *d, const char *name))
+{
+    char dir[4200];
+    snprintf(dir, sizeof(dir), "%s/%s", d->state_dir, sub);
+    DIR *dp = opendir(dir);
+    struct dirent *de;
+    while (dp && (de = readdir(dp))) {
+        if (de->d_name[0] == '.' || known(d, de->d_name))
+            continue;
+        char path[4500], root[4600];
+        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        snprintf(root, sizeof(root), "%s/rootfs", path);
+        vs_info("removing %s: no record names it", path);
+        umount2(root, MNT_DETACH); /* a container's overlay, if one is left */
+        daemon_rm_rf(path);
+    }
+    if (dp)
+        closedir(dp);
 }
 
 static int mkdir_p(const char *path, mode_t mode, vs_err *err)

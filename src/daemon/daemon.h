@@ -191,6 +191,11 @@ void network_gateway(struct daemon *d, char *out, size_t n);
 /* The hex SHA-256 of a file's contents. */
 int daemon_sha256_file(const char *path, char out[65], vs_err *err);
 
+/* Remove what lies in STATE/sub that no record names (known says which
+ * names have one): what a crash between a record and its files left. */
+void daemon_sweep_dir(struct daemon *d, const char *sub,
+                      bool (*known)(struct daemon *d, const char *name));
+
 /* Remove a directory tree (best effort; for instance and image dirs). */
 void daemon_rm_rf(const char *path);
 long long daemon_now_ms(void);

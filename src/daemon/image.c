@@ -689,6 +689,13 @@ int image_delete(struct daemon *d, const char *ref, vs_err *err)
     return rc;
 }
 
+static bool image_known(struct daemon *d, const char *name)
+{
+    json_t *img = store_image_get(d->store, name, NULL);
+    json_decref(img);
+    return img != NULL;
+}
+
 void image_reconcile(struct daemon *d)
 {
     vs_err err = {0};
@@ -703,25 +710,7 @@ void image_reconcile(struct daemon *d)
         daemon_rm_rf(json_string_value(json_object_get(img, "path")));
         store_image_delete(d->store, fp, &err);
     }
-    /* directories no record names (a crash between rename and insert) */
-    char dir[4200];
-    snprintf(dir, sizeof(dir), "%s/images", d->state_dir);
-    DIR *dp = opendir(dir);
-    struct dirent *de;
-    while (dp && (de = readdir(dp))) {
-        if (de->d_name[0] == '.')
-            continue;
-        json_t *known = store_image_get(d->store, de->d_name, NULL);
-        if (known) {
-            json_decref(known);
-            continue;
-        }
-        char path[4500];
-        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-        vs_info("removing %s: no image record names it", path);
-        daemon_rm_rf(path);
-    }
-    if (dp)
-        closedir(dp);
     json_decref(list);
+    /* directories no record names (a crash between rename and insert) */
+    daemon_sweep_dir(d, "images", image_known);
 }

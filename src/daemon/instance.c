@@ -1076,6 +1076,13 @@ int instance_delete(struct daemon *d, const char *name, bool force, vs_err *err)
     return rc;
 }
 
+static bool instance_known(struct daemon *d, const char *name)
+{
+    json_t *inst = store_instance_get(d->store, name, NULL);
+    json_decref(inst);
+    return inst != NULL;
+}
+
 void instance_reconcile(struct daemon *d)
 {
     vs_err err = {0};
@@ -1101,27 +1108,7 @@ void instance_reconcile(struct daemon *d)
     }
     json_decref(list);
     /* directories no record names: a delete cut off after its record went */
-    char base[4200];
-    snprintf(base, sizeof(base), "%s/instances", d->state_dir);
-    DIR *dp = opendir(base);
-    struct dirent *de;
-    while (dp && (de = readdir(dp))) {
-        if (de->d_name[0] == '.')
-            continue;
-        json_t *known = store_instance_get(d->store, de->d_name, NULL);
-        if (known) {
-            json_decref(known);
-            continue;
-        }
-        char dir[4500], root[4600];
-        snprintf(dir, sizeof(dir), "%s/%s", base, de->d_name);
-        snprintf(root, sizeof(root), "%s/rootfs", dir);
-        vs_info("removing %s: no instance record names it", dir);
-        umount2(root, MNT_DETACH);
-        daemon_rm_rf(dir);
-    }
-    if (dp)
-        closedir(dp);
+    daemon_sweep_dir(d, "instances", instance_known);
 }
 
 /* For snapshot.c: the life-cycle steps, with the instance already claimed. */
