@@ -27,6 +27,8 @@ static void usage(FILE *f)
         "  --api-sock PATH      control API (HTTP/JSON) on a unix socket\n"
         "  --arch x86_64|riscv64\n"
         "  --bios PATH          firmware (riscv64: OpenSBI fw_jump/fw_dynamic)\n"
+        "  --accel jit|interp   riscv64: translate guest code to x86-64 (the default on\n"
+        "                       x86-64 hosts) or interpret it (the reference)\n"
         "  --virtio-vendor vessel|qemu\n"
         "                       riscv64: the virtio-mmio VendorID the guest sees (qemu: QEMU's,\n"
         "                       for guests written for QEMU's virt board)\n");

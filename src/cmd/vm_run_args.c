@@ -24,6 +24,7 @@ int cmd_vm_run_args(struct vm_config *c, int argc, char **argv, vs_err *err)
     const char *kernel = NULL, *initrd = NULL, *append = NULL, *bios = NULL, *cpus = NULL;
     const char *memory = NULL, *console = NULL, *vconsole = NULL, *vsock = NULL;
     const char *vsock_uds = NULL, *api_sock = NULL, *arch = NULL, *vendor = NULL;
+    const char *accel = NULL;
     struct cmd_strlist disks = {0}, nets = {0};
     const struct cmd_opt opts[] = {
         {"kernel", 0, CMD_OPT_STR, &kernel},
@@ -43,6 +44,7 @@ int cmd_vm_run_args(struct vm_config *c, int argc, char **argv, vs_err *err)
         {"arch", 0, CMD_OPT_STR, &arch},
         {"bios", 0, CMD_OPT_STR, &bios},
         {"virtio-vendor", 0, CMD_OPT_STR, &vendor},
+        {"accel", 0, CMD_OPT_STR, &accel},
     };
     char *pos[1];
     struct cmd_optparse p = {.verb = "vm run",
@@ -89,6 +91,13 @@ int cmd_vm_run_args(struct vm_config *c, int argc, char **argv, vs_err *err)
         if (strcmp(vendor, "qemu") && strcmp(vendor, "vessel"))
             return vs_error(err, EINVAL, "--virtio-vendor: '%s' is not vessel or qemu", vendor);
         c->virtio_vendor_qemu = !strcmp(vendor, "qemu");
+    }
+    if (accel) {
+        if (strcmp(accel, "jit") && strcmp(accel, "interp"))
+            return vs_error(err, EINVAL, "--accel: '%s' is not jit or interp", accel);
+        if (c->arch != VM_ARCH_RISCV64)
+            return vs_error(err, EINVAL, "--accel: only for --arch riscv64 (x86_64 runs on KVM)");
+        c->accel = !strcmp(accel, "jit") ? VM_ACCEL_JIT : VM_ACCEL_INTERP;
     }
     for (size_t i = 0; i < disks.n; i++)
         if (vm_config_add_disk(c, disks.v[i], err) < 0)

@@ -22,6 +22,7 @@
 #include "riscv/clint.h"
 #include "riscv/fdt.h"
 #include "riscv/hart.h"
+#include "riscv/jit.h"
 #include "riscv/loader.h"
 #include "riscv/plic.h"
 #include "riscv/sbi.h"
@@ -218,6 +219,12 @@ static void sbi_remote_sfence(void *opaque, unsigned hart)
 {
     struct rv_board *b = opaque;
     rv_hart_flush_tlb(&b->harts[hart]);
+}
+
+static void sbi_remote_fence_i(void *opaque, unsigned hart)
+{
+    struct rv_board *b = opaque;
+    rv_hart_code_changed(&b->harts[hart]);
 }
 
 static long sbi_hart_start(void *opaque, unsigned hart, uint64_t addr, uint64_t arg)
@@ -881,6 +888,12 @@ static int board_create(const struct vm_config *cfg, struct guest_mem *adopt,
     };
     for (unsigned i = 0; i < n; i++) {
         rv_hart_init(&b->harts[i], i, &bus);
+        bool jit =
+            cfg->accel == VM_ACCEL_JIT || (cfg->accel == VM_ACCEL_DEFAULT && rv_jit_available());
+        if (jit && rv_hart_set_accel(&b->harts[i], RV_ACCEL_JIT, err) < 0) {
+            board_destroy(b); /* the harts not set up yet are zeroes: destroying them is fine */
+            return -1;
+        }
         b->hart_ptrs[i] = &b->harts[i];
         b->ctl[i].board = b;
         b->ctl[i].id = i;
@@ -901,6 +914,7 @@ static int board_create(const struct vm_config *cfg, struct guest_mem *adopt,
         .set_timer = sbi_set_timer,
         .send_ipi = sbi_send_ipi,
         .remote_sfence = sbi_remote_sfence,
+        .remote_fence_i = sbi_remote_fence_i,
         .hart_start = sbi_hart_start,
         .hart_stop = sbi_hart_stop,
         .hart_status = sbi_hart_status,

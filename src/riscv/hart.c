@@ -63,6 +63,7 @@ void rv_hart_reset(struct rv_hart *h, uint64_t pc)
     h->wfi = false;
     rv_tlb_flush_all(h);
     rv_update_ctx(h);
+    rv_hart_code_changed(h); /* a reset usually comes with new code in memory */
 }
 
 int rv_hart_set_accel(struct rv_hart *h, enum rv_accel accel, vs_err *err)
@@ -78,7 +79,7 @@ int rv_hart_set_accel(struct rv_hart *h, enum rv_accel accel, vs_err *err)
 
 void rv_hart_code_changed(struct rv_hart *h)
 {
-    h->code_written = true;
+    __atomic_fetch_add(&h->code_gen, 1, __ATOMIC_RELEASE);
 }
 
 void rv_update_ctx(struct rv_hart *h)
@@ -431,6 +432,7 @@ int rv_hart_load(struct rv_hart *h, struct state_reader *r, vs_err *err)
     h->irq_check = true;
     rv_tlb_flush_all(h);
     rv_update_ctx(h);
+    rv_hart_code_changed(h); /* memory was loaded too: translations are stale */
     return 0;
 }
 

@@ -167,13 +167,16 @@ struct rv_hart {
     /* The translator (jit.c), NULL under the interpreter. Its generated
      * code reads and writes the fields below by offset. */
     struct rv_jit *jit;
-    int64_t jit_budget; /* instructions the current batch may still run */
-    uint64_t jit_link;  /* the exit stub an unchained block exit came from, or 0 */
+    int64_t jit_budget;  /* instructions the current batch may still run */
+    uint64_t jit_link;   /* the exit stub an unchained block exit came from, or 0 */
+    uint64_t jit_jc_key; /* xor'd into pcs in the indirect-jump cache (mode, epoch) */
     /* One byte per RAM page: set where translated code came from. Such
      * pages get no store TLB entries, so every store to them goes through
      * mmu.c, which sets code_written. */
     uint8_t *code_pages;
     bool code_written;
+    uint64_t code_written_page; /* the RAM page (index) written, if only one */
+    uint32_t code_gen;          /* bumped by rv_hart_code_changed(): blocks re-check their code */
     uint64_t tlb_gen; /* bumped by every TLB flush: translations of virtual pcs go stale */
 };
 
@@ -184,9 +187,9 @@ enum rv_accel { RV_ACCEL_INTERP, RV_ACCEL_JIT };
 /* Switch accelerators (before running, or between rv_hart_run() calls).
  * -1 + err if the translator is not available here. */
 int rv_hart_set_accel(struct rv_hart *h, enum rv_accel accel, vs_err *err);
-/* The host wrote guest memory behind the hart's back (a system call's
- * buffer, a new mapping) that may hold code: drop translations before the
- * hart runs on. Thread-safe for the hart's own thread only. */
+/* Code in guest memory may have changed behind the hart's back (a system
+ * call's buffer, a new mapping, another hart's FENCE.I request): drop
+ * translations before the hart runs on. Thread-safe. */
 void rv_hart_code_changed(struct rv_hart *h);
 
 /* Zero the hart, set misa and the bus. */

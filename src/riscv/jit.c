@@ -2,27 +2,33 @@
  * MAX_INSNS instructions, ending at the first control transfer or
  * instruction that may change how code is fetched) become x86-64 code.
  *
- * Generated code keeps the hart in rbx and the guest registers in struct
- * rv_hart (x86 operations take them as memory operands). Integer
- * operations, branches and jumps are emitted inline with the semantics of
- * sem.h; loads and stores look up the same TLB as the interpreter inline and
- * call mmu.c's slow paths on a miss; everything else calls rv_sem_exec(), the
- * interpreter's own code. So a fault anywhere is precise: the faulting
- * instruction's pc is stored, the slow path has set cause and tval, and the
- * dispatcher takes the trap as the interpreter would.
+ * Generated code keeps the hart in rbx, the block's most used guest
+ * registers in r12-r14/rbp and the rest in struct rv_hart. Integer
+ * operations, branches, jumps and double-precision arithmetic are emitted
+ * inline with the semantics of sem.h and fpu.c's host path; loads and stores
+ * look up the same TLB as the interpreter inline and call mmu.c's slow paths
+ * on a miss; everything else calls rv_sem_exec(), the interpreter's own
+ * code. So a fault anywhere is precise: the faulting instruction's pc is
+ * stored, the slow path has set cause and tval, and the dispatcher takes the
+ * trap as the interpreter would.
  *
- * Each block starts by charging its instruction count to h->jit_budget and
- * returns to the dispatcher when the budget runs out, so interrupts and stop
+ * Each block starts by charging its instruction count to the budget (r15)
+ * and returns to the dispatcher when it runs out, so interrupts and stop
  * requests are taken at block boundaries, every batch. Exits to a known pc
- * are chained (patched into a direct jump) once the target is translated;
- * indirect jumps look the target up in a small pc -> code table inline.
+ * are chained (patched into a direct jump) once the target is translated,
+ * within a page, or anywhere when fetch is untranslated (M-mode, user-mode
+ * emulation); other exits and indirect jumps look the target up in a small
+ * pc -> code cache inline, which forgets everything on a TLB flush.
  *
- * Invalidation: translated code comes from RAM pages marked in
- * h->code_pages, which get no store TLB entries, so a store there (the
- * guest's own, from any mode) goes through mmu.c, which raises
- * h->code_written; the block ends after that store and the cache is
- * dropped. FENCE.I, every TLB flush (satp, SFENCE.VMA, PMP: the virtual
- * pcs may now map elsewhere) and rv_hart_code_changed() drop it too. */
+ * A block is found by virtual pc, mode and the host address its code came
+ * from, so a remapped pc finds other code. Invalidation: translated code
+ * comes from RAM pages marked in h->code_pages, which get no store TLB
+ * entries, so a store there (the guest's own, from any mode) goes through
+ * mmu.c, which records the page; the block ends after that store and the
+ * page's blocks are dropped, chains into them undone. FENCE.I and
+ * rv_hart_code_changed() (a system call's buffer, another hart's FENCE.I,
+ * reset, restore) move h->code_gen on: every block checks it on entry and
+ * the dispatcher compares a stale block with memory before running it. */
 #include "riscv/jit.h"
 
 #include <errno.h>
@@ -54,20 +60,36 @@ enum jit_exit {
     JX_TRAP,   /* h->pc faulted: h->exc_cause/exc_tval */
     JX_EXIT,   /* an instruction asked to leave the batch (rv_sem_exec's RV_RES_EXIT) */
     JX_FLUSH,  /* code changed (FENCE.I, a store to translated code): h->pc is next */
+    JX_STALE,  /* the block's code may have changed (h->code_gen moved on); h->pc is its */
+};
+
+/* a chained exit: the stub patched into a jump to a block, and the bytes
+ * it had, to undo it when the block goes */
+struct jit_link {
+    uint8_t *stub;
+    uint8_t saved[5];
+    struct jit_link *next;
 };
 
 struct jit_block {
+    struct jit_link *incoming;
     uint64_t pc;
+    uintptr_t host; /* where its first instruction is in host memory: the physical page */
     uint32_t mode;
     uint32_t n;
+    uint32_t gen;     /* h->code_gen its code was last checked at */
+    uint8_t *gen_imm; /* where the prologue compares h->code_gen with gen */
     uint8_t *code;
-    struct jit_block *next; /* hash chain */
+    struct jit_block *next;      /* hash chain */
+    struct jit_block *page_next; /* the blocks from the same RAM page */
     struct rv_dentry insns[];
 };
 
 struct jc_entry {
-    uint64_t pc;
+    uint64_t pc; /* ^ h->jit_jc_key */
     uint8_t *code;
+    struct jit_block *block;
+    uint64_t pad;
 };
 
 struct rv_jit {
@@ -78,13 +100,19 @@ struct rv_jit {
     size_t meta_used;
     struct jit_block *hash[HASH_SIZE];
     struct jc_entry jc[JC_SIZE];
+    unsigned jc_epoch;
+    /* fetch_flat() for this privilege and TLB generation */
+    uint64_t flat_tlb_gen;
+    unsigned flat_priv;
+    bool flat;
     uint32_t mode;
     uint64_t tlb_gen;
-    int64_t start;   /* budget at the start of the batch */
-    uint64_t base;   /* minstret = base + (start - budget) */
-    size_t npages;   /* of h->code_pages */
-    bool pages_used; /* some code page is marked */
-    bool has_fma;    /* the host has FMA3: fused multiply-adds inline */
+    int64_t start;                  /* budget at the start of the batch */
+    uint64_t base;                  /* minstret = base + (start - budget) */
+    size_t npages;                  /* of h->code_pages */
+    struct jit_block **page_blocks; /* per RAM page: its blocks, through page_next */
+    bool pages_used;                /* some code page is marked */
+    bool has_fma;                   /* the host has FMA3: fused multiply-adds inline */
     struct rv_jit_stats stats;
 };
 
@@ -92,8 +120,10 @@ struct rv_jit {
 #define OFF_PC ((int32_t)offsetof(struct rv_hart, pc))
 #define OFF_BUDGET ((int32_t)offsetof(struct rv_hart, jit_budget))
 #define OFF_LINK ((int32_t)offsetof(struct rv_hart, jit_link))
+#define OFF_JC_KEY ((int32_t)offsetof(struct rv_hart, jit_jc_key))
 #define OFF_MSTATUS ((int32_t)offsetof(struct rv_hart, mstatus))
 #define OFF_FRM ((int32_t)offsetof(struct rv_hart, frm))
+#define OFF_CODE_GEN ((int32_t)offsetof(struct rv_hart, code_gen))
 #define OFF_TLB(set, acc)                                                                          \
     ((int32_t)(offsetof(struct rv_hart, tlb) +                                                     \
                ((size_t)(set)*3 + (acc)) * RV_TLB_SIZE * sizeof(struct rv_tlb_entry)))
@@ -121,40 +151,119 @@ bool rv_jit_available(void)
 
 /* ---- the dispatcher's view of the mode a block was translated in ---- */
 
-/* what generated code depends on: privilege, the data TLB set, and
- * whether the FPU is on (FP loads and stores are inline only then) */
-static uint32_t cur_mode(const struct rv_hart *h)
+/* Is instruction fetch the identity with nothing to check per page? (M-mode
+ * without locked PMP entries, or no paging and no PMP: user-mode emulation)
+ * Then blocks may chain across pages; otherwise only within a page, and the
+ * dispatcher checks the fetch translation of every block it enters. */
+static bool fetch_flat(const struct rv_hart *h)
 {
-    return h->priv | (h->dset << 2) | ((h->mstatus & RV_MSTATUS_FS) ? 16 : 0);
+    if (h->priv != RV_PRIV_M && ((h->satp >> 60) != 0 || h->pmp_count != 0))
+        return false;
+    for (unsigned i = 0; i < h->pmp_count; i++)
+        if (h->pmpcfg[i] & 0x80)
+            return false;
+    return true;
+}
+
+/* what generated code depends on: privilege, the data TLB set, whether
+ * the FPU is on (FP loads and stores are inline only then), flat fetch */
+static uint32_t cur_mode(const struct rv_hart *h, struct rv_jit *j)
+{
+    if (h->tlb_gen != j->flat_tlb_gen || h->priv != j->flat_priv) {
+        /* PMP and satp writes flush the TLB: this is all that can change it */
+        j->flat = fetch_flat(h);
+        j->flat_tlb_gen = h->tlb_gen;
+        j->flat_priv = h->priv;
+    }
+    return h->priv | (h->dset << 2) | ((h->mstatus & RV_MSTATUS_FS) ? 16 : 0) | (j->flat ? 32 : 0);
 }
 
 #define MODE_DSET(m) (((m) >> 2) & 3)
 #define MODE_FP(m) (((m)&16) != 0)
+#define MODE_FLAT(m) (((m)&32) != 0)
+
+/* The indirect-jump cache maps pc ^ h->jit_jc_key to code. The key holds
+ * the mode (bits 58-63) and an epoch (bits 48-57: above any canonical
+ * address's distinct bits), so blocks of several modes live side by side
+ * and a new epoch forgets every entry without clearing the table. */
+static void jc_set_key(struct rv_hart *h, struct rv_jit *j)
+{
+    h->jit_jc_key = ((uint64_t)j->mode << 58) | ((uint64_t)j->jc_epoch << 48);
+}
+
+static void jc_new_epoch(struct rv_hart *h, struct rv_jit *j)
+{
+    j->jc_epoch = (j->jc_epoch + 1) & 1023;
+    if (!j->jc_epoch)
+        memset(j->jc, 0xff, sizeof(j->jc));
+    jc_set_key(h, j);
+}
 
 static void flush(struct rv_hart *h, struct rv_jit *j)
 {
     j->code_ptr = j->epilogue + 64; /* keep the entry trampoline and epilogue */
     j->meta_used = 0;
     memset(j->hash, 0, sizeof(j->hash));
+    memset(j->page_blocks, 0, j->npages * sizeof(*j->page_blocks));
     memset(j->jc, 0xff, sizeof(j->jc)); /* pc ~0 (odd) matches nothing */
     if (j->pages_used)
         memset(h->code_pages, 0, j->npages);
     j->pages_used = false;
-    h->code_written = false;
+    __atomic_store_n(&h->code_written, false, __ATOMIC_RELAXED);
     h->jit_link = 0;
     j->tlb_gen = h->tlb_gen;
     j->stats.flushes++;
 }
 
-static unsigned hash_of(uint64_t pc, uint32_t mode)
+static unsigned hash_of(uintptr_t host, uint32_t mode);
+
+/* Take a block out of the table, undoing the chains into it (its code
+ * stays until the next flush: nothing jumps to it any more). */
+static void unlink_block(struct rv_hart *h, struct rv_jit *j, struct jit_block *b)
 {
-    return (unsigned)(((pc >> 1) ^ (pc >> 17) ^ ((uint64_t)mode << 13)) & (HASH_SIZE - 1));
+    for (struct jit_link *l = b->incoming; l; l = l->next)
+        memcpy(l->stub, l->saved, 5);
+    b->incoming = NULL;
+    for (struct jit_block **pp = &j->hash[hash_of(b->host, b->mode)]; *pp; pp = &(*pp)->next)
+        if (*pp == b) {
+            *pp = b->next;
+            break;
+        }
+    jc_new_epoch(h, j);
 }
 
-static struct jit_block *lookup(struct rv_jit *j, uint64_t pc, uint32_t mode)
+/* Drop the blocks translated from one RAM page (a store reached it),
+ * undoing the chains into them. */
+static void invalidate_page(struct rv_hart *h, struct rv_jit *j, uint64_t page)
 {
-    for (struct jit_block *b = j->hash[hash_of(pc, mode)]; b; b = b->next)
-        if (b->pc == pc && b->mode == mode)
+    __atomic_store_n(&h->code_written, false, __ATOMIC_RELAXED);
+    if (page >= j->npages) {
+        flush(h, j);
+        return;
+    }
+    for (struct jit_block *b = j->page_blocks[page]; b; b = b->page_next)
+        unlink_block(h, j, b);
+    j->page_blocks[page] = NULL;
+    jc_new_epoch(h, j);
+    h->jit_link = 0;
+    h->code_pages[page] = 0; /* stores go fast again until code comes from it */
+    j->stats.invalidations++;
+}
+
+/* by where the code is, not its virtual pc: processes that map different
+ * code at the same addresses do not share buckets */
+static unsigned hash_of(uintptr_t host, uint32_t mode)
+{
+    return (unsigned)(((host >> 1) ^ (host >> 17) ^ ((uint64_t)mode << 11)) & (HASH_SIZE - 1));
+}
+
+/* A block is the code at a virtual pc, translated from a physical page
+ * (host address) in a mode: when the mapping changes the same pc finds
+ * another block, or none. */
+static struct jit_block *lookup(struct rv_jit *j, uint64_t pc, uint32_t mode, uintptr_t host)
+{
+    for (struct jit_block *b = j->hash[hash_of(host, mode)]; b; b = b->next)
+        if (b->pc == pc && b->mode == mode && b->host == host)
             return b;
     return NULL;
 }
@@ -188,7 +297,7 @@ static uint64_t jit_store(struct rv_hart *h, uint64_t va, uint64_t val, uint64_t
 {
     if (!rv_store_slow(h, va, (unsigned)len, val))
         return 1;
-    return h->code_written ? 2 : 0;
+    return __atomic_load_n(&h->code_written, __ATOMIC_RELAXED) ? 2 : 0;
 }
 
 /* Inline double-precision arithmetic leaves its exception flags in MXCSR
@@ -249,7 +358,7 @@ static uint64_t jit_exec(struct rv_hart *h, const struct rv_dentry *e, uint64_t 
     enum rv_res r = rv_sem_exec(h, e);
     clear_mxcsr();
     j->base = h->minstret + unexec - (uint64_t)used;
-    if (r == RV_RES_CONT && h->code_written)
+    if (r == RV_RES_CONT && __atomic_load_n(&h->code_written, __ATOMIC_RELAXED))
         return RV_RES_EXIT + 8; /* continue, but drop the translations first */
     return r;
 }
@@ -381,6 +490,8 @@ static void exit_with(struct gen *g, enum jit_exit why)
     x64_jmp(&g->x, g->j->epilogue);
 }
 
+static void exit_via_jc(struct gen *g);
+
 /* Leave to a known pc, through a stub the dispatcher may patch into a jump
  * to the target's block (its first five bytes). */
 static void exit_chain(struct gen *g, uint64_t target)
@@ -397,9 +508,37 @@ static void exit_chain(struct gen *g, uint64_t target)
     uint8_t *stub = g->x.p;
     x64_mov_imm(&g->x, RAX, target); /* >= 5 bytes: room for the jmp */
     x64_store(&g->x, 64, hfield(OFF_PC), RAX);
-    x64_mov_imm(&g->x, RCX, (uint64_t)(uintptr_t)stub);
-    x64_store(&g->x, 64, hfield(OFF_LINK), RCX);
-    exit_with(g, JX_CHAIN);
+    if (MODE_FLAT(g->b->mode) || (target >> 12) == (g->b->pc >> 12)) {
+        x64_mov_imm(&g->x, RCX, (uint64_t)(uintptr_t)stub);
+        x64_store(&g->x, 64, hfield(OFF_LINK), RCX);
+        exit_with(g, JX_CHAIN);
+    } else {
+        /* another page under translation or PMP: not chained (the mapping
+         * may change without this block being retranslated) but looked up
+         * in the indirect-jump cache, which forgets on every TLB flush */
+        exit_via_jc(g);
+    }
+}
+
+static void exit_dynamic(struct gen *g);
+
+/* Go to the block for the pc in rax (already in h->pc, registers written
+ * back) through the indirect-jump cache; on a miss, to the dispatcher. */
+static void exit_via_jc(struct gen *g)
+{
+    struct x64 *x = &g->x;
+    x64_mov_rr(x, 32, RCX, RAX);
+    x64_shift_ri(x, 32, X64_SHR, RCX, 1);
+    x64_alu_ri(x, 32, X64_AND, RCX, JC_SIZE - 1);
+    x64_shift_ri(x, 32, X64_SHL, RCX, 5);
+    x64_mov_imm(x, RDX, (uint64_t)(uintptr_t)g->j->jc);
+    x64_load(x, 64, RSI, hfield(OFF_JC_KEY));
+    x64_alu_rr(x, 64, X64_XOR, RSI, RAX);
+    x64_alu_rm(x, 64, X64_CMP, RSI, x64_mi(RDX, RCX, 1, 0));
+    uint8_t *miss = x64_jcc(x, X64_CC_NE, x->p);
+    x64_jmp_m(x, x64_mi(RDX, RCX, 1, 8));
+    x64_patch_rel32(miss, x->p);
+    exit_dynamic(g);
 }
 
 /* Leave with h->pc already set and nothing to chain. */
@@ -994,17 +1133,7 @@ static void emit_insn(struct gen *g, unsigned i)
         put_x_const(g, e->rd, npc); /* may clobber rax */
         cache_writeback(g);
         x64_load(x, 64, RAX, hfield(OFF_PC));
-        /* the indirect-jump cache */
-        x64_mov_rr(x, 32, RCX, RAX);
-        x64_shift_ri(x, 32, X64_SHR, RCX, 1);
-        x64_alu_ri(x, 32, X64_AND, RCX, JC_SIZE - 1);
-        x64_shift_ri(x, 32, X64_SHL, RCX, 4);
-        x64_mov_imm(x, RDX, (uint64_t)(uintptr_t)g->j->jc);
-        x64_alu_rm(x, 64, X64_CMP, RAX, x64_mi(RDX, RCX, 1, 0));
-        uint8_t *miss = x64_jcc(x, X64_CC_NE, x->p);
-        x64_jmp_m(x, x64_mi(RDX, RCX, 1, 8));
-        x64_patch_rel32(miss, x->p);
-        exit_dynamic(g);
+        exit_via_jc(g);
         return;
     }
     case RV_OP_BEQ:
@@ -1185,6 +1314,8 @@ static enum tr_result translate(struct rv_hart *h, struct rv_jit *j, uint32_t mo
         flush(h, j);
     struct jit_block *b = (struct jit_block *)(j->meta + j->meta_used);
     b->pc = pc0;
+    b->host = 0;
+    b->incoming = NULL;
     b->mode = mode;
     b->n = 0;
     uint64_t pc = pc0;
@@ -1204,6 +1335,8 @@ static enum tr_result translate(struct rv_hart *h, struct rv_jit *j, uint32_t mo
         struct rv_dentry *e = &b->insns[b->n];
         rv_decode(e, pc, raw);
         mark_code_page(h, j, (uintptr_t)p);
+        if (!b->n)
+            b->host = (uintptr_t)p;
         b->n++;
         pc += e->len;
         if (ends_block(e->op))
@@ -1219,6 +1352,14 @@ static enum tr_result translate(struct rv_hart *h, struct rv_jit *j, uint32_t mo
     g->b = b;
     g->x = (struct x64){.p = j->code_ptr, .end = j->code + CODE_SIZE};
     b->code = g->x.p;
+    /* code changed since this block was checked (FENCE.I)? back to the
+     * dispatcher, which compares it with memory */
+    b->gen = __atomic_load_n(&h->code_gen, __ATOMIC_ACQUIRE);
+    x64_alu_mi(&g->x, 32, X64_CMP, hfield(OFF_CODE_GEN), 0x7fffffff); /* imm32 form */
+    b->gen_imm = g->x.p - 4;
+    if (!g->x.overflow)
+        memcpy(b->gen_imm, &b->gen, 4);
+    uint8_t *stale = x64_jcc(&g->x, X64_CC_NE, g->x.p);
     /* charge the block to the budget; out of budget: back to the dispatcher */
     x64_alu_ri(&g->x, 64, X64_SUB, BUDGET, (int32_t)b->n);
     uint8_t *broke = x64_jcc(&g->x, X64_CC_L, g->x.p);
@@ -1241,6 +1382,10 @@ static enum tr_result translate(struct rv_hart *h, struct rv_jit *j, uint32_t mo
     set_pc(g, pc0);
     x64_store_imm(&g->x, 64, hfield(OFF_LINK), 0);
     exit_with(g, JX_BUDGET);
+    x64_patch_rel32(stale, g->x.p);
+    set_pc(g, pc0);
+    x64_store_imm(&g->x, 64, hfield(OFF_LINK), 0);
+    exit_with(g, JX_STALE);
     bool overflow = g->x.overflow;
     j->code_ptr = g->x.p;
     free(g);
@@ -1249,7 +1394,10 @@ static enum tr_result translate(struct rv_hart *h, struct rv_jit *j, uint32_t mo
         return TR_INTERPRET;
     }
     j->code_ptr = (uint8_t *)(((uintptr_t)j->code_ptr + 15) & ~(uintptr_t)15);
-    unsigned hsh = hash_of(pc0, mode);
+    size_t page = (b->host - (uintptr_t)h->bus.ram) >> 12;
+    b->page_next = j->page_blocks[page];
+    j->page_blocks[page] = b;
+    unsigned hsh = hash_of(b->host, mode);
     b->next = j->hash[hsh];
     j->hash[hsh] = b;
     j->stats.blocks++;
@@ -1279,19 +1427,51 @@ static uint64_t interpret(struct rv_hart *h, struct rv_jit *j, uint64_t n)
 /* One block at h->pc (translated first if need be), or one instruction in
  * the interpreter where there is no block. single: run that block alone,
  * not what it chains to (the lock-step tester). False: the batch ends. */
+/* After FENCE.I (h->code_gen moved on): is the block's code still what is
+ * in memory? Then it stands at the new generation; else it goes. */
+static bool revalidate(struct rv_hart *h, struct rv_jit *j, struct jit_block *b)
+{
+    uint32_t gen = __atomic_load_n(&h->code_gen, __ATOMIC_ACQUIRE);
+    for (unsigned i = 0; i < b->n; i++) {
+        const struct rv_dentry *e = &b->insns[i];
+        uint32_t now = 0;
+        memcpy(&now, (const void *)(b->host + (e->pc - b->pc)), e->len);
+        if (now != e->raw) {
+            unlink_block(h, j, b);
+            return false;
+        }
+    }
+    b->gen = gen;
+    memcpy(b->gen_imm, &gen, 4);
+    return true;
+}
+
 static bool run_one(struct rv_hart *h, struct rv_jit *j, bool single)
 {
-    if (h->code_written || h->tlb_gen != j->tlb_gen)
-        flush(h, j);
-    uint32_t mode = cur_mode(h);
-    if (mode != j->mode) {
-        memset(j->jc, 0xff, sizeof(j->jc));
+    if (__atomic_load_n(&h->code_written, __ATOMIC_ACQUIRE))
+        invalidate_page(h, j, h->code_written_page);
+    uint32_t mode = cur_mode(h, j);
+    if (h->tlb_gen != j->tlb_gen) {
+        /* indirect jumps were checked against the old translations */
+        j->tlb_gen = h->tlb_gen;
         j->mode = mode;
+        jc_new_epoch(h, j);
+        h->jit_link = 0;
+    } else if (mode != j->mode) {
+        j->mode = mode;
+        jc_set_key(h, j);
         h->jit_link = 0;
     }
-    struct jit_block *b = lookup(j, h->pc, mode);
+    bool fault = false;
+    struct jc_entry *c = &j->jc[(h->pc >> 1) & (JC_SIZE - 1)];
+    struct jit_block *b = c->pc == (h->pc ^ h->jit_jc_key) ? c->block : NULL;
+    const uint8_t *host = b ? (const uint8_t *)b->host : fetch_host(h, h->pc, &fault);
+    if (!b && host)
+        b = lookup(j, h->pc, mode, (uintptr_t)host);
+    if (b && b->gen != __atomic_load_n(&h->code_gen, __ATOMIC_ACQUIRE) && !revalidate(h, j, b))
+        b = NULL;
     if (!b) {
-        enum tr_result r = translate(h, j, mode, &b);
+        enum tr_result r = fault ? TR_FAULT : !host ? TR_INTERPRET : translate(h, j, mode, &b);
         if (r == TR_FAULT) {
             /* the fetch faulted: no instruction retired */
             h->jit_budget--;
@@ -1305,15 +1485,18 @@ static bool run_one(struct rv_hart *h, struct rv_jit *j, bool single)
             h->jit_link = 0;
             return !(h->wfi || h->irq_check);
         }
-        /* fetching for the translation may have filled the TLB, never
-         * flushed it: the block stands */
-        j->tlb_gen = h->tlb_gen;
     }
-    struct jc_entry *c = &j->jc[(h->pc >> 1) & (JC_SIZE - 1)];
-    c->pc = h->pc;
+    c->pc = h->pc ^ h->jit_jc_key;
     c->code = b->code;
-    if (h->jit_link && !single) {
+    c->block = b;
+    if (h->jit_link && !single && META_SIZE - j->meta_used >= sizeof(struct jit_link)) {
         uint8_t *stub = (uint8_t *)(uintptr_t)h->jit_link;
+        struct jit_link *l = (struct jit_link *)(j->meta + j->meta_used);
+        j->meta_used += (sizeof(*l) + 15) & ~(size_t)15;
+        l->stub = stub;
+        memcpy(l->saved, stub, 5);
+        l->next = b->incoming;
+        b->incoming = l;
         struct x64 px = {.p = stub, .end = stub + 5};
         x64_jmp(&px, b->code);
         j->stats.chained++;
@@ -1334,8 +1517,8 @@ static bool run_one(struct rv_hart *h, struct rv_jit *j, bool single)
         h->jit_link = 0;
         rv_take_trap(h, h->exc_cause, h->exc_tval);
         return true;
-    case JX_FLUSH:
-        h->code_written = true;
+    case JX_FLUSH: /* FENCE.I or a store into translated code: flagged already */
+    case JX_STALE: /* looked up and checked again next time round */
         return true;
     case JX_BUDGET:
     case JX_EXIT:
@@ -1394,11 +1577,13 @@ int rv_jit_create(struct rv_hart *h, vs_err *err)
     j->meta = malloc(META_SIZE);
     j->npages = h->bus.ram_size >> 12;
     h->code_pages = calloc(j->npages ? j->npages : 1, 1);
-    if (j->code == MAP_FAILED || !j->meta || !h->code_pages) {
+    j->page_blocks = calloc(j->npages ? j->npages : 1, sizeof(*j->page_blocks));
+    if (j->code == MAP_FAILED || !j->meta || !h->code_pages || !j->page_blocks) {
         if (j->code != MAP_FAILED)
             munmap(j->code, CODE_SIZE);
         free(j->meta);
         free(h->code_pages);
+        free(j->page_blocks);
         h->code_pages = NULL;
         free(j);
         return vs_error(err, ENOMEM, "translator: cannot map its code buffer");
@@ -1424,6 +1609,7 @@ int rv_jit_create(struct rv_hart *h, vs_err *err)
     j->mode = UINT32_MAX;
     j->tlb_gen = h->tlb_gen;
     memset(j->jc, 0xff, sizeof(j->jc));
+    j->flat_tlb_gen = UINT64_MAX;
     __builtin_cpu_init();
     j->has_fma = __builtin_cpu_supports("fma");
     h->jit = j;
@@ -1437,6 +1623,7 @@ void rv_jit_destroy(struct rv_hart *h)
         return;
     munmap(j->code, CODE_SIZE);
     free(j->meta);
+    free(j->page_blocks);
     free(j);
     free(h->code_pages);
     h->code_pages = NULL;

@@ -24,10 +24,11 @@ uint64_t rv_jit_step(struct rv_hart *h);
 
 /* Statistics, for tests and VESSEL_EMU_STATS. */
 struct rv_jit_stats {
-    uint64_t blocks;   /* translated */
-    uint64_t flushes;  /* whole-cache invalidations */
-    uint64_t chained;  /* direct exits patched into jumps */
-    uint64_t fallback; /* instructions the interpreter ran instead */
+    uint64_t blocks;        /* translated */
+    uint64_t flushes;       /* whole-cache invalidations */
+    uint64_t chained;       /* direct exits patched into jumps */
+    uint64_t fallback;      /* instructions the interpreter ran instead */
+    uint64_t invalidations; /* pages whose blocks a store dropped */
 };
 void rv_jit_get_stats(struct rv_hart *h, struct rv_jit_stats *s);
 

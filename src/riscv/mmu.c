@@ -62,6 +62,18 @@ static inline bool code_page(const struct rv_hart *h, uint64_t pa)
     return h->code_pages && h->code_pages[(pa - h->bus.ram_base) >> 12];
 }
 
+/* A store reached translated code: the translator drops that page's blocks
+ * (all blocks if two pages were written before it looked). */
+static void code_write(struct rv_hart *h, uint64_t pa)
+{
+    uint64_t page = (pa - h->bus.ram_base) >> 12;
+    if (!__atomic_load_n(&h->code_written, __ATOMIC_RELAXED))
+        h->code_written_page = page;
+    else if (h->code_written_page != page)
+        h->code_written_page = UINT64_MAX;
+    __atomic_store_n(&h->code_written, true, __ATOMIC_RELEASE);
+}
+
 static void pmp_range(const struct rv_hart *h, unsigned i, uint64_t *lo, uint64_t *hi)
 {
     unsigned a = (h->pmpcfg[i] & PMP_A) >> 3;
@@ -306,7 +318,7 @@ static bool store_one(struct rv_hart *h, uint64_t va, unsigned len, uint64_t val
         if (h->bus.dirty)
             h->bus.dirty(h->bus.opaque, pa, len);
         if (code_page(h, pa))
-            h->code_written = true;
+            code_write(h, pa);
         return true;
     }
     if (h->bus.mmio_write && (len == 1 || len == 2 || len == 4 || len == 8) &&
@@ -413,7 +425,7 @@ void *rv_amo_ptr(struct rv_hart *h, uint64_t va, unsigned len, bool is_load)
     if (!is_load && h->bus.dirty)
         h->bus.dirty(h->bus.opaque, pa, len);
     if (!is_load && code_page(h, pa))
-        h->code_written = true;
+        code_write(h, pa);
     return p;
 }
 

@@ -145,6 +145,12 @@ static void fence_i_noop(void *opaque, unsigned hart)
     /* the interpreter fetches from memory every time: nothing to flush */
 }
 
+/* what RFENCE's remote_fence_i does: the board's hook, or nothing */
+static hart_fn fence_i_fn(const struct rv_sbi *s)
+{
+    return s->ops.remote_fence_i ? s->ops.remote_fence_i : fence_i_noop;
+}
+
 static struct sbiret dbcn_call(struct rv_sbi *s, struct rv_hart *h, uint64_t fid, uint64_t a0,
                                uint64_t a1, uint64_t a2)
 {
@@ -206,7 +212,7 @@ static bool legacy_call(struct rv_sbi *s, struct rv_hart *h, uint64_t eid)
         ret = legacy_mask(s, h, a0, s->ops.send_ipi);
         break;
     case SBI_LEGACY_FENCE_I:
-        ret = legacy_mask(s, h, a0, fence_i_noop);
+        ret = legacy_mask(s, h, a0, fence_i_fn(s));
         break;
     case SBI_LEGACY_SFENCE_VMA:
     case SBI_LEGACY_SFENCE_VMA_ASID:
@@ -246,7 +252,7 @@ bool rv_sbi_handle(struct rv_sbi *s, struct rv_hart *h)
         break;
     case SBI_EXT_RFENCE:
         if (fid == 0)
-            r.error = for_each_in_mask(s, a0, a1, fence_i_noop);
+            r.error = for_each_in_mask(s, a0, a1, fence_i_fn(s));
         else if (fid == 1 || fid == 2)
             r.error = for_each_in_mask(s, a0, a1, s->ops.remote_sfence);
         break;

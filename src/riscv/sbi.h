@@ -52,6 +52,9 @@ struct rv_sbi_ops {
     void (*set_timer)(void *opaque, unsigned hart, uint64_t mtime);
     void (*send_ipi)(void *opaque, unsigned hart);
     void (*remote_sfence)(void *opaque, unsigned hart);
+    /* FENCE.I on another hart: its translations of code are stale.
+     * Optional (the interpreter fetches from memory every time). */
+    void (*remote_fence_i)(void *opaque, unsigned hart);
     /* HSM: start a stopped hart at addr in S-mode with a0 = hartid,
      * a1 = arg; return an SBI error code. */
     long (*hart_start)(void *opaque, unsigned hart, uint64_t addr, uint64_t arg);

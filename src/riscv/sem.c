@@ -338,8 +338,9 @@ enum rv_res rv_sem_exec(struct rv_hart *h, const struct rv_dentry *e)
         goto next;
     }
     case RV_OP_FENCE_I:
-        /* decoded instructions are checked against memory at every fetch:
-         * nothing to drop here (the translator handles it itself) */
+        /* the interpreter checks decoded instructions against memory at
+         * every fetch; translations must go */
+        rv_hart_code_changed(h);
         goto next;
     case RV_OP_ECALL:
         if (h->priv != RV_PRIV_M && h->bus.ecall && h->bus.ecall(h->bus.opaque, h)) {

@@ -35,6 +35,12 @@ enum vm_mem_backend {
 #define VM_MIN_MEMORY_RISCV64 (16ULL << 20)
 #define VM_MAX_MEMORY_RISCV64 (1ULL << 40)
 
+enum vm_accel {
+    VM_ACCEL_DEFAULT, /* the translator where the host can run it, else the interpreter */
+    VM_ACCEL_INTERP,  /* the interpreter, the reference */
+    VM_ACCEL_JIT,     /* the translator to x86-64 */
+};
+
 struct vm_disk_config {
     char *path;
     bool readonly;
@@ -73,6 +79,9 @@ struct vm_config {
     /* virtio-mmio VendorID (riscv64): false = vessel's own, true = QEMU's,
      * for guests written against QEMU's virt board that check for it */
     bool virtio_vendor_qemu;
+    /* riscv64: how the emulator runs guest code (a run-time choice: not part
+     * of a snapshot's machine state) */
+    enum vm_accel accel;
 };
 
 void vm_config_init(struct vm_config *c);

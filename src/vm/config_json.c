@@ -65,6 +65,8 @@ json_t *vm_config_to_json(const struct vm_config *c)
     set_str(o, "vsock_uds", c->vsock_uds);
     if (c->virtio_vendor_qemu)
         json_object_set_new(o, "virtio_vendor", json_string("qemu"));
+    if (c->accel != VM_ACCEL_DEFAULT)
+        json_object_set_new(o, "accel", json_string(c->accel == VM_ACCEL_JIT ? "jit" : "interp"));
     return o;
 }
 
@@ -123,6 +125,10 @@ int vm_config_from_json(const json_t *j, struct vm_config *c, vs_err *err)
     if (vendor && strcmp(vendor, "qemu") && strcmp(vendor, "vessel"))
         return vs_error(err, EINVAL, "config: unknown virtio_vendor '%s'", vendor);
     c->virtio_vendor_qemu = vendor && !strcmp(vendor, "qemu");
+    const char *accel = json_string_value(json_object_get(j, "accel"));
+    if (accel && strcmp(accel, "jit") && strcmp(accel, "interp"))
+        return vs_error(err, EINVAL, "config: unknown accel '%s'", accel);
+    c->accel = !accel ? VM_ACCEL_DEFAULT : !strcmp(accel, "jit") ? VM_ACCEL_JIT : VM_ACCEL_INTERP;
     json_t *disks = json_object_get(j, "disks");
     if (disks && (!json_is_array(disks) || json_array_size(disks) > VM_MAX_DISKS))
         return vs_error(err, EINVAL, "config: 'disks' is not an array of at most %d", VM_MAX_DISKS);

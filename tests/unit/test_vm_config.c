@@ -109,6 +109,34 @@ static void virtio_vendor(void **state)
     vm_config_free(&c);
 }
 
+static void accel(void **state)
+{
+    struct vm_config c;
+    vs_err err;
+    assert_int_equal(parse(&c, &err, "--kernel", kernel, "--arch", "riscv64", NULL), 0);
+    assert_int_equal(c.accel, VM_ACCEL_DEFAULT);
+    vm_config_free(&c);
+    assert_int_equal(
+        parse(&c, &err, "--kernel", kernel, "--arch", "riscv64", "--accel", "interp", NULL), 0);
+    assert_int_equal(c.accel, VM_ACCEL_INTERP);
+    json_t *j = vm_config_to_json(&c);
+    struct vm_config back;
+    vm_config_init(&back);
+    assert_int_equal(vm_config_from_json(j, &back, &err), 0);
+    assert_int_equal(back.accel, VM_ACCEL_INTERP);
+    json_decref(j);
+    vm_config_free(&back);
+    vm_config_free(&c);
+    assert_int_equal(
+        parse(&c, &err, "--kernel", kernel, "--arch", "riscv64", "--accel", "fast", NULL), -1);
+    assert_non_null(strstr(err.msg, "--accel"));
+    vm_config_free(&c);
+    /* x86_64 runs on KVM: nothing to choose */
+    assert_int_equal(parse(&c, &err, "--kernel", kernel, "--accel", "jit", NULL), -1);
+    assert_non_null(strstr(err.msg, "riscv64"));
+    vm_config_free(&c);
+}
+
 static void nets(void **state)
 {
     struct vm_config c;
@@ -129,10 +157,8 @@ static void nets(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(good_flags),
-        cmocka_unit_test(bad_flags),
-        cmocka_unit_test(nets),
-        cmocka_unit_test(virtio_vendor),
+        cmocka_unit_test(good_flags),    cmocka_unit_test(bad_flags), cmocka_unit_test(nets),
+        cmocka_unit_test(virtio_vendor), cmocka_unit_test(accel),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -324,9 +324,10 @@ int rv_user_run(const char *path, char **argv, char **envp, const struct rv_user
             rv_jit_get_stats(h, &js);
             fprintf(stderr,
                     "vessel emu: jit: %llu blocks translated, %llu chained, %llu flushes, "
-                    "%llu instructions interpreted\n",
+                    "%llu pages invalidated, %llu instructions interpreted\n",
                     (unsigned long long)js.blocks, (unsigned long long)js.chained,
-                    (unsigned long long)js.flushes, (unsigned long long)js.fallback);
+                    (unsigned long long)js.flushes, (unsigned long long)js.invalidations,
+                    (unsigned long long)js.fallback);
         }
     }
     rc = 0;

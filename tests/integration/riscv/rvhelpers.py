@@ -141,9 +141,18 @@ def vessel_cli(*args, timeout=60):
     return p.stdout
 
 
+# The emulator's accelerator for `vm run` (None: the default); test_boot.py
+# runs every test with each.
+ACCEL = None
+
+
+def accel_args():
+    return ["--accel", ACCEL] if ACCEL else []
+
+
 def run_rv(*args, timeout=120):
     """`vessel vm run --arch riscv64 ARGS` with no console input."""
-    cmd = [str(vessel_path()), "vm", "run", "--arch", "riscv64", *map(str, args)]
+    cmd = [str(vessel_path()), "vm", "run", "--arch", "riscv64", *accel_args(), *map(str, args)]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                           stdin=subprocess.DEVNULL, errors="replace")
 
@@ -152,7 +161,8 @@ class Console:
     """An interactive guest on vessel's stdio console."""
 
     def __init__(self, *args, verb=("vm", "run", "--arch", "riscv64")):
-        cmd = [str(vessel_path()), *verb, *map(str, args)]
+        extra = accel_args() if tuple(verb[:2]) == ("vm", "run") else []
+        cmd = [str(vessel_path()), *verb, *extra, *map(str, args)]
         self.p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE)
         self.out = b""

@@ -1,6 +1,7 @@
 """The riscv64 board end to end: Debian's OpenSBI and U-Boot, Linux from an
 initramfs and from a virtio-blk disk (with OpenSBI and with the built-in SBI),
-SMP, the console in both directions, and bad input."""
+SMP, the console in both directions, and bad input. Every test runs with the
+interpreter and with the translator (`vm run --accel`)."""
 import shutil
 import subprocess
 
@@ -10,7 +11,15 @@ import json
 import socket
 import threading
 
+import rvhelpers
 from rvhelpers import run_rv, vessel_cli
+
+
+@pytest.fixture(autouse=True, params=["interp", "jit"])
+def accel(request):
+    rvhelpers.ACCEL = request.param
+    yield request.param
+    rvhelpers.ACCEL = None
 
 MARKER = "VESSEL-RISCV-READY"
 
