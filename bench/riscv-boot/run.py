@@ -13,7 +13,10 @@
                     over the Linux boot (VESSEL_RISCV_STATS)
 
 Variants: vessel with Debian's OpenSBI (fw_dynamic, like QEMU's default firmware),
-vessel with its built-in SBI (no firmware), and QEMU with its bundled OpenSBI.
+vessel with its built-in SBI (no firmware), both with the default accelerator (the
+translator on x86-64, as in earlier runs of these rows), the built-in SBI again with
+the interpreter (`--accel interp`, "vessel+sbi/interp"), and QEMU with its bundled
+OpenSBI.
 Runs are interleaved (vessel, qemu, vessel, ...); medians and vessel/QEMU ratios
 are printed (a ratio below 1 means vessel is faster).
 
@@ -115,6 +118,9 @@ def main():
         "vessel+sbi": [vessel, "vm", "run", "--arch", "riscv64", "--memory", "256M",
                        "--cpus", cpus, "--kernel", kernel, "--initrd", initrd,
                        "--append", append],
+        "vessel+sbi/interp": [vessel, "vm", "run", "--arch", "riscv64", "--memory", "256M",
+                              "--accel", "interp", "--cpus", cpus, "--kernel", kernel,
+                              "--initrd", initrd, "--append", append],
         "qemu": ["qemu-system-riscv64", "-M", "virt", "-m", "256M", "-smp", cpus, "-nographic",
                  "-no-reboot", "-bios", "default", "-kernel", kernel, "-initrd", initrd,
                  "-append", append],
@@ -144,17 +150,17 @@ def main():
 
     print(f"riscv64 boot, {a.runs} interleaved runs each, --cpus {a.cpus}, medians "
           "(seconds; RSS in MiB)")
-    print(f"{'metric':18} {'variant':16} {'median':>8} {'min':>8} {'max':>8} {'vs qemu':>8}")
+    print(f"{'metric':18} {'variant':18} {'median':>8} {'min':>8} {'max':>8} {'vs qemu':>8}")
     for metric in ("linux-to-marker", "linux-to-exit", "uboot-prompt", "linux-max-rss"):
         q = statistics.median(res[(metric, "qemu")])
         for (m, name), v in res.items():
             if m != metric:
                 continue
             med = statistics.median(v)
-            print(f"{metric:18} {name:16} {med:8.3f} {min(v):8.3f} {max(v):8.3f} "
+            print(f"{metric:18} {name:18} {med:8.3f} {min(v):8.3f} {max(v):8.3f} "
                   f"{med / q:7.2f}x")
     for name, v in mips.items():
-        print(f"{'linux-boot-MIPS':18} {name:16} {statistics.median(v):8.0f} {min(v):8.0f} "
+        print(f"{'linux-boot-MIPS':18} {name:18} {statistics.median(v):8.0f} {min(v):8.0f} "
               f"{max(v):8.0f}")
 
 
