@@ -1,7 +1,8 @@
 /* Sv39 and Sv48: page walks at every level, gigapages and 4 KiB pages,
  * hardware A/D updates, permission faults (R/W/X, U vs SUM, MXR), invalid
  * and misaligned-superpage PTEs, non-canonical addresses, SFENCE.VMA, MPRV,
- * and satp mode switching. Faults are taken in M and recorded. */
+ * satp mode switching, and code remapped or rewritten under a translator.
+ * Faults are taken in M and recorded. */
 #include "rt.h"
 
 #define PTE_V 1ull
@@ -41,6 +42,11 @@ static uint64_t s_exec(uint64_t va)
 {
     ((void (*)(void))va)();
     return 0;
+}
+
+static uint64_t s_call(uint64_t va)
+{
+    return ((uint64_t(*)(void))va)();
 }
 
 static uint64_t s_sfence_all(uint64_t x)
@@ -149,6 +155,27 @@ static void run_suite(unsigned mode)
     n = last_trap.count;
     run_in_mode(PRV_S, s_exec, VBASE + 0x6000);
     CHECK_EQ(last_trap.count, n);
+    /* the same virtual address remapped to another page of code: what runs
+     * is the new page's (a translator must not keep the old translation),
+     * and mapping the first page back finds its code again */
+    static const uint32_t one[] = {0x00100513 /* li a0, 1 */, 0x00008067 /* ret */};
+    static const uint32_t two[] = {0x00200513 /* li a0, 2 */, 0x00008067};
+    for (int i = 0; i < 2; i++) {
+        ((volatile uint32_t *)(pages[6] + 0x100))[i] = one[i];
+        ((volatile uint32_t *)(pages[7] + 0x100))[i] = two[i];
+    }
+    __asm__ volatile("fence.i" ::: "memory");
+    CHECK_EQ(run_in_mode(PRV_S, s_call, VBASE + 0x6100), 1);
+    tables[3][6] = pte(pages[7], PTE_V | PTE_R | PTE_W | PTE_X | PTE_A | PTE_D);
+    run_in_mode(PRV_S, s_sfence_va, VBASE + 0x6000);
+    CHECK_EQ(run_in_mode(PRV_S, s_call, VBASE + 0x6100), 2);
+    tables[3][6] = pte(pages[6], PTE_V | PTE_R | PTE_W | PTE_X | PTE_A | PTE_D);
+    run_in_mode(PRV_S, s_sfence_all, 0);
+    CHECK_EQ(run_in_mode(PRV_S, s_call, VBASE + 0x6100), 1);
+    /* and code rewritten in place through its mapping, then FENCE.I */
+    ((volatile uint32_t *)(pages[6] + 0x100))[0] = 0x00300513; /* li a0, 3 */
+    __asm__ volatile("fence.i" ::: "memory");
+    CHECK_EQ(run_in_mode(PRV_S, s_call, VBASE + 0x6100), 3);
     /* U cannot execute supervisor pages (all code here is S-only) */
     extern char rt_return_stub[];
     run_in_mode(PRV_U, s_read, VBASE + 0x2000);
