@@ -6,9 +6,12 @@ user-mode emulation (`vessel emu`) with its default accelerator (the translator,
 JIT), and natively on x86-64. Runs are interleaved (vessel, interp, qemu, native,
 vessel, ...); medians, the ratios and vessel's MIPS (guest instructions retired
 per second, from VESSEL_EMU_STATS) are printed. The `vessel / qemu` row is the
-default accelerator's, as in earlier runs.
+default accelerator's, as in earlier runs. Then the same for two programs
+built from source here: a CoreMark-style set of kernels (coremark.c: list
+sort/find, matrix, state machine, CRC) and an LZ77 compressor round trip
+(compress.c).
 
-usage: bench/riscv-cpu/run.py [--runs N] [--scale N] [--vessel PATH]
+usage: bench/riscv-cpu/run.py [--runs N] [--scale N] [--vessel PATH] [--only W,...]
 """
 import argparse
 import os
@@ -22,6 +25,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SRC = ROOT / "tests/riscv-isa/user/bench.c"
+HERE = Path(__file__).resolve().parent
 
 
 def find_vessel(arg):
@@ -58,23 +62,35 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--scale", type=int, default=30)
     ap.add_argument("--vessel")
+    ap.add_argument("--only", help="comma-separated workloads: bench,coremark,compress")
     a = ap.parse_args()
     vessel = find_vessel(a.vessel)
     tmp = Path(tempfile.mkdtemp(prefix="vessel-riscv-cpu-"))
-    rv, native = tmp / "bench-riscv64", tmp / "bench-native"
     if not Path("/usr/riscv64-linux-gnu/lib/libc.a").exists():
         sys.exit("bench/riscv-cpu: the riscv64 C library is missing "
                  "(apt-get install libc6-dev-riscv64-cross; scripts/setup.sh does)")
-    subprocess.run(["riscv64-linux-gnu-gcc", "-static", "-O2", "-o", str(rv), str(SRC)],
-                   check=True)
-    subprocess.run(["gcc", "-O2", "-o", str(native), str(SRC)], check=True)
-    scale = str(a.scale)
+    # (name, source, argument): the mixed program first (the rows earlier runs
+    # compare with), then the CoreMark-style kernels and the compressor
+    workloads = [("bench", SRC, str(a.scale)),
+                 ("coremark", HERE / "coremark.c", str(a.scale * 20)),
+                 ("compress", HERE / "compress.c", str(max(1, a.scale // 10)))]
+    if a.only:
+        workloads = [w for w in workloads if w[0] in a.only.split(",")]
+    for wname, src, arg in workloads:
+        rv, native = tmp / f"{wname}-riscv64", tmp / f"{wname}-native"
+        subprocess.run(["riscv64-linux-gnu-gcc", "-static", "-O2", "-o", str(rv), str(src)],
+                       check=True)
+        subprocess.run(["gcc", "-O2", "-o", str(native), str(src)], check=True)
+        run_workload(wname, vessel, rv, native, arg, a.runs)
+
+
+def run_workload(wname, vessel, rv, native, scale, runs):
     env = dict(os.environ, VESSEL_EMU_STATS="1")
     times = {"vessel": [], "interp": [], "qemu": [], "native": []}
     cpu = {"vessel": [], "interp": [], "qemu": [], "native": []}
     mips = {"vessel": [], "interp": []}
     outs = set()
-    for _ in range(a.runs):
+    for _ in range(runs):
         for name, accel in (("vessel", []), ("interp", ["--accel", "interp"])):
             (dt, out, err), c = cpu_of(lambda: timed([vessel, "emu", *accel, str(rv), scale], env))
             times[name].append(dt)
@@ -92,10 +108,11 @@ def main():
         cpu["native"].append(c)
         outs.add(out)
     if len(outs) != 1:
-        sys.exit(f"outputs differ: {outs}")
+        sys.exit(f"{wname}: outputs differ: {outs}")
     med = {k: statistics.median(v) for k, v in times.items()}
     mcpu = {k: statistics.median(v) for k, v in cpu.items()}
-    print(f"riscv-cpu benchmark (scale {scale}, {a.runs} interleaved runs, medians)")
+    title = "riscv-cpu benchmark" if wname == "bench" else f"riscv-cpu {wname}"
+    print(f"{title} (argument {scale}, {runs} interleaved runs, medians)")
     print(f"  output          {outs.pop().strip()}")
     print(f"  {'':<15} {'wall s':>8} {'cpu s':>8}")
     for k in ("vessel", "interp", "qemu", "native"):
@@ -105,8 +122,8 @@ def main():
             print(f"  {k + ' MIPS':<15} {statistics.median(mips[k]):8.1f} (wall clock)")
     for x, y in (("vessel", "qemu"), ("vessel", "native"), ("qemu", "native"), ("interp", "qemu"),
                  ("vessel", "interp")):
-        print(f"  {x + ' / ' + y:<15} {med[x] / med[y]:7.2f}x {mcpu[x] / max(mcpu[y], 1e-9):7.2f}x")
-
+        print(f"  {x + ' / ' + y:<15} {med[x] / max(med[y], 1e-9):7.2f}x "
+              f"{mcpu[x] / max(mcpu[y], 1e-9):7.2f}x")
 
 if __name__ == "__main__":
     main()

@@ -396,6 +396,14 @@ struct gen {
     uint8_t *body;
     uint8_t *loop_broke[4];
     unsigned nloop_broke;
+    /* conditional branches inside the block: the taken side leaves from the
+     * tail, the fall-through goes on inline */
+    struct {
+        uint8_t *jcc;
+        unsigned i;
+        uint64_t target;
+    } taken[MAX_INSNS];
+    unsigned ntaken;
 };
 
 static void call_abs(struct x64 *x, const void *fn)
@@ -569,22 +577,23 @@ static void emit_addr(struct gen *g, const struct rv_dentry *e)
  * the host address; misses jump to slow path s. */
 static void emit_tlb(struct gen *g, unsigned acc, unsigned len, struct slow *s)
 {
+    /* The entry is picked by the first byte's page, its tag compared with
+     * the last byte's page: an access that crosses a page misses, as does
+     * a wrong page (the slow path splits and checks both). */
+    _Static_assert(RV_TLB_SIZE == 256 && sizeof(struct rv_tlb_entry) == 16, "entry index");
     struct x64 *x = &g->x;
     int32_t tlb = OFF_TLB(MODE_DSET(g->b->mode), acc);
-    x64_mov_rr(x, 64, RCX, RAX);
+    x64_mov_rr(x, 64, RDX, RAX);
+    x64_shift_ri(x, 64, X64_SHR, RDX, 8);
+    x64_alu_ri(x, 32, X64_AND, RDX, 0xff0); /* ((va >> 12) & 255) * 16 */
+    if (len > 1)
+        x64_lea(x, RCX, x64_m(RAX, (int32_t)len - 1));
+    else
+        x64_mov_rr(x, 64, RCX, RAX);
     x64_shift_ri(x, 64, X64_SHR, RCX, 12);
-    x64_mov_rr(x, 32, RDX, RCX);
-    x64_alu_ri(x, 32, X64_AND, RDX, RV_TLB_SIZE - 1);
-    x64_shift_ri(x, 32, X64_SHL, RDX, 4);
     x64_alu_rm(x, 64, X64_CMP, RCX, x64_mi(RBX, RDX, 1, tlb));
     s->jcc[0] = x64_jcc(x, X64_CC_NE, x->p);
     s->jcc[1] = NULL;
-    if (len > 1) {
-        x64_mov_rr(x, 32, RCX, RAX);
-        x64_alu_ri(x, 32, X64_AND, RCX, 0xfff);
-        x64_alu_ri(x, 32, X64_CMP, RCX, (int32_t)(4096 - len));
-        s->jcc[1] = x64_jcc(x, X64_CC_A, x->p);
-    }
     x64_alu_rm(x, 64, X64_ADD, RAX, x64_mi(RBX, RDX, 1, tlb + 8));
 }
 
@@ -874,6 +883,13 @@ alu_imm:
         x64_alu_ri(x, w ? 32 : 64, aop, t, imm);
     goto done;
 alu_reg:
+    if (!w && (aop == X64_ADD || aop == X64_OR || aop == X64_XOR) && (!e->rs1 || !e->rs2)) {
+        /* with x0: a move (c.mv is add rd, x0, rs2) */
+        unsigned src = e->rs1 ? e->rs1 : e->rs2;
+        t = creg(g, rd) >= 0 ? creg(g, rd) : RAX;
+        load_into(g, t, src);
+        goto done;
+    }
     t = creg(g, rd) >= 0 && rd != e->rs2 ? creg(g, rd) : RAX;
     load_into(g, t, e->rs1);
     alu_x(g, w ? 32 : 64, aop, t, e->rs2);
@@ -914,19 +930,14 @@ static enum x64_cc branch_cc(unsigned op)
     }
 }
 
-/* Does the instruction end a block? (control transfers, and whatever may
- * change privilege, translation or the code itself) */
+/* Does the instruction end a block? (jumps, and whatever may change privilege,
+ * translation or the code itself; conditional branches do not: the block
+ * goes on along the fall-through path, a trace) */
 static bool ends_block(unsigned op)
 {
     switch (op) {
     case RV_OP_JAL:
     case RV_OP_JALR:
-    case RV_OP_BEQ:
-    case RV_OP_BNE:
-    case RV_OP_BLT:
-    case RV_OP_BGE:
-    case RV_OP_BLTU:
-    case RV_OP_BGEU:
     case RV_OP_ECALL:
     case RV_OP_EBREAK:
     case RV_OP_MRET:
@@ -1151,11 +1162,11 @@ static void emit_insn(struct gen *g, unsigned i)
             x64_test_rr(x, 64, a, a); /* against zero: same flags as cmp a, 0 */
         else
             alu_x(g, 64, X64_CMP, a, e->rs2);
-        uint8_t *taken = x64_jcc(x, branch_cc(op), x->p);
-        exit_chain(g, npc);
-        x64_patch_rel32(taken, x->p);
-        exit_chain(g, pc + (uint64_t)e->imm);
-        return;
+        g->taken[g->ntaken].jcc = x64_jcc(x, branch_cc(op), x->p);
+        g->taken[g->ntaken].i = i;
+        g->taken[g->ntaken].target = pc + (uint64_t)e->imm;
+        g->ntaken++;
+        return; /* the block goes on with the fall-through */
     }
     default:
         break;
@@ -1167,6 +1178,11 @@ static void emit_insn(struct gen *g, unsigned i)
 static void emit_tails(struct gen *g)
 {
     struct x64 *x = &g->x;
+    for (unsigned k = 0; k < g->ntaken; k++) {
+        x64_patch_rel32(g->taken[k].jcc, x->p);
+        refund(g, g->taken[k].i);
+        exit_chain(g, g->taken[k].target);
+    }
     for (unsigned k = 0; k < g->nslow; k++) {
         struct slow *s = &g->slow[k];
         const struct rv_dentry *e = &g->b->insns[s->i];
