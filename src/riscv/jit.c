@@ -379,6 +379,7 @@ struct slow {
 
 struct gen {
     struct x64 x;
+    struct rv_hart *h;
     struct rv_jit *j;
     struct jit_block *b;
     struct slow slow[MAX_INSNS];
@@ -597,6 +598,31 @@ static void emit_tlb(struct gen *g, unsigned acc, unsigned len, struct slow *s)
     x64_alu_rm(x, 64, X64_ADD, RAX, x64_mi(RBX, RDX, 1, tlb + 8));
 }
 
+/* Loads where data addresses are physical and unchecked (U-mode with no
+ * paging and no PMP: user-mode emulation): RAM is one range, so a bounds
+ * check replaces the TLB lookup. rax keeps the address for the slow path
+ * (outside RAM: MMIO or a fault); *m becomes the host operand. */
+static bool emit_flat(struct gen *g, uint32_t mode, unsigned len, struct slow *s, struct x64_mem *m)
+{
+    struct x64 *x = &g->x;
+    const struct rv_bus *bus = &g->h->bus;
+    int64_t d = (int64_t)len - 1 - (int64_t)bus->ram_base;
+    if (!MODE_FLAT(mode) || (mode & 3) != RV_PRIV_U || MODE_DSET(mode) != 0 || d < INT32_MIN ||
+        d > INT32_MAX)
+        return false;
+    /* rcx = offset of the last byte in RAM; below ram_size or slow */
+    x64_lea(x, RCX, x64_m(RAX, (int32_t)d));
+    x64_alu_rm(
+        x, 64, X64_CMP, RCX,
+        x64_m(RBX, (int32_t)(offsetof(struct rv_hart, bus) + offsetof(struct rv_bus, ram_size))));
+    s->jcc[0] = x64_jcc(x, X64_CC_AE, x->p);
+    s->jcc[1] = NULL;
+    x64_alu_rm(x, 64, X64_ADD, RCX,
+               x64_m(RBX, (int32_t)(offsetof(struct rv_hart, bus) + offsetof(struct rv_bus, ram))));
+    *m = x64_m(RCX, -(int32_t)(len - 1));
+    return true;
+}
+
 /* access length of a load or store (integer or FP) */
 static unsigned mem_len(unsigned op)
 {
@@ -643,8 +669,9 @@ static void emit_load(struct gen *g, unsigned i, const struct rv_dentry *e)
     s->kind = SLOW_LOAD;
     s->i = i;
     emit_addr(g, e);
-    emit_tlb(g, RV_ACC_LOAD, len, s);
     struct x64_mem m = x64_m(RAX, 0);
+    if (!emit_flat(g, g->b->mode, len, s, &m))
+        emit_tlb(g, RV_ACC_LOAD, len, s);
     if (len == 8)
         x64_load(x, 64, RAX, m);
     else if (load_signed(e->op))
@@ -1364,6 +1391,7 @@ static enum tr_result translate(struct rv_hart *h, struct rv_jit *j, uint32_t mo
     struct gen *g = calloc(1, sizeof(*g));
     if (!g)
         return TR_INTERPRET;
+    g->h = h;
     g->j = j;
     g->b = b;
     g->x = (struct x64){.p = j->code_ptr, .end = j->code + CODE_SIZE};

@@ -23,6 +23,7 @@
 #include "riscv/hart.h"
 #include "riscv/insn.h"
 #include "riscv/jit.h"
+#include "riscv/trap.h"
 
 #define JD_RAM_BASE 0x80000000ull
 #define JD_RAM_SIZE (1ull << 20)
@@ -35,6 +36,7 @@
 struct jd_machine {
     struct rv_hart hart;
     uint8_t *ram;
+    bool user; /* run the program in U-mode with no PMP, as user-mode emulation does */
 };
 
 static inline bool jd_no_mmio_read(void *o, uint64_t pa, unsigned len, uint64_t *v)
@@ -150,6 +152,10 @@ static inline void jd_reset(struct jd_machine *m, const uint64_t regs[32])
     h->mstatus |= 1ull << 13; /* FS: initial */
     for (unsigned i = 0; i < 32; i++)
         h->f[i] = regs[i] ^ 0x3ff0000000000000ull;
+    if (m->user) { /* traps still go to the M-mode handler, which returns to U */
+        h->pmp_count = 0;
+        rv_set_priv(h, RV_PRIV_U);
+    }
 }
 
 /* Run the program on both; 0 if they agree, else 1 with a description in

@@ -108,6 +108,26 @@ static void random_programs_agree(void **state)
     assert_true(st.blocks > 1000);
 }
 
+static void random_programs_agree_in_user_mode(void **state)
+{
+    /* U-mode without paging or PMP: loads take the translator's direct
+     * path into RAM, faults outside it included */
+    struct pair *p = *state;
+    static uint8_t data[8192];
+    char why[1024];
+    p->j.user = p->i.user = true;
+    for (uint64_t seed = 1; seed <= 100; seed++) {
+        uint64_t s = seed * 0x51afd7ed558ccd1dull;
+        for (size_t k = 0; k < sizeof(data); k += 8) {
+            uint64_t v = xorshift(&s);
+            memcpy(data + k, &v, 8);
+        }
+        if (jd_run(&p->j, &p->i, data, sizeof(data), why, sizeof(why)))
+            fail_msg("seed %llu: %s", (unsigned long long)seed, why);
+    }
+    p->j.user = p->i.user = false;
+}
+
 static void random_programs_agree_in_batches(void **state)
 {
     struct pair *p = *state;
@@ -308,6 +328,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(random_programs_agree, setup, teardown),
         cmocka_unit_test_setup_teardown(random_programs_agree_in_batches, setup, teardown),
+        cmocka_unit_test_setup_teardown(random_programs_agree_in_user_mode, setup, teardown),
         cmocka_unit_test_setup_teardown(stores_into_translated_code, setup, teardown),
         cmocka_unit_test_setup_teardown(fence_i_after_rewrite, setup, teardown),
         cmocka_unit_test_setup_teardown(precise_fault_mid_block, setup, teardown),
