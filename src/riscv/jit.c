@@ -1530,6 +1530,12 @@ static bool run_one(struct rv_hart *h, struct rv_jit *j, bool single)
             return !(h->wfi || h->irq_check);
         }
     }
+    if (!single && (int64_t)b->n > h->jit_budget) {
+        /* the batch ends inside this block: the interpreter runs the rest */
+        interpret(h, j, (uint64_t)h->jit_budget);
+        h->jit_link = 0;
+        return false;
+    }
     c->pc = h->pc ^ h->jit_jc_key;
     c->code = b->code;
     c->block = b;
@@ -1586,15 +1592,9 @@ uint64_t rv_jit_batch(struct rv_hart *h, uint64_t n)
 {
     struct rv_jit *j = h->jit;
     batch_begin(h, j, n);
-    while (!h->fatal) {
-        if (h->jit_budget <= MAX_INSNS) {
-            if (h->jit_budget > 0)
-                interpret(h, j, (uint64_t)h->jit_budget);
-            break;
-        }
+    while (!h->fatal && h->jit_budget > 0)
         if (!run_one(h, j, false))
             break;
-    }
     sync_minstret(h, j);
     return (uint64_t)(j->start - h->jit_budget);
 }
