@@ -998,7 +998,7 @@ static uint8_t *emit_fp_inline(struct gen *g, const struct rv_dentry *e)
     uint32_t insn = e->insn;
     unsigned op7 = insn & 0x7f, f7 = insn >> 25, rm = (insn >> 12) & 7;
     unsigned rd = e->rd, rs1 = e->rs1, rs2 = e->rs2, rs3 = insn >> 27;
-    uint8_t *slow[8];
+    uint8_t *slow[12];
     unsigned nslow = 0;
     if (op7 == 0x53 && f7 == 0x11 && rm <= 2) { /* fsgnj.d, fsgnjn.d, fsgnjx.d */
         x64_load(x, 64, RAX, fr(rs1));
@@ -1032,28 +1032,34 @@ static uint8_t *emit_fp_inline(struct gen *g, const struct rv_dentry *e)
         goto dirty;
     }
     uint8_t sse = 0, fma = 0;
+    bool dbl;
     if (op7 == 0x53) {
-        switch (f7) {
-        case 0x01:
+        dbl = f7 & 1;
+        switch (f7 & ~1u) {
+        case 0x00:
             sse = 0x58;
             break;
-        case 0x05:
+        case 0x04:
             sse = 0x5c;
             break;
-        case 0x09:
+        case 0x08:
             sse = 0x59;
             break;
-        case 0x0d:
+        case 0x0c:
             sse = 0x5e;
             break;
-        case 0x2d:
+        case 0x2c:
             if (rs2 == 0)
                 sse = 0x51;
             break;
         }
-    } else if (((insn >> 25) & 3) == 1 && g->j->has_fma) {
-        static const uint8_t ops[4] = {0xb9, 0xbb, 0xbd, 0xbf}; /* fmadd fmsub fnmsub fnmadd */
-        fma = ops[(op7 >> 2) & 3];
+    } else {
+        unsigned fmt = (insn >> 25) & 3;
+        dbl = fmt == 1;
+        if (fmt <= 1 && g->j->has_fma) {
+            static const uint8_t ops[4] = {0xb9, 0xbb, 0xbd, 0xbf}; /* fmadd fmsub fnmsub fnmadd */
+            fma = ops[(op7 >> 2) & 3];
+        }
     }
     if ((!sse && !fma) || (rm != 0 && rm != 7))
         return NULL;
@@ -1061,31 +1067,52 @@ static uint8_t *emit_fp_inline(struct gen *g, const struct rv_dentry *e)
         x64_alu_mi(x, 32, X64_CMP, hfield(OFF_FRM), 0);
         slow[nslow++] = x64_jcc(x, X64_CC_NE, x->p);
     }
-    x64_sd_rm(x, 0x10, 0, fr(rs1));
-    x64_ucomisd(x, 0, 0);
-    slow[nslow++] = x64_jcc(x, X64_CC_P, x->p);
-    if (sse != 0x51) {
-        x64_sd_rm(x, 0x10, 1, fr(rs2));
-        x64_ucomisd(x, 1, 1);
+    /* operands: single values must be NaN-boxed (else they read as the
+     * canonical NaN: the C code's business), and no operand a NaN */
+    unsigned srcs[3] = {rs1, rs2, rs3}, nsrc = fma ? 3 : sse == 0x51 ? 1 : 2;
+    for (unsigned k = 0; k < nsrc; k++) {
+        if (dbl) {
+            x64_sd_rm(x, 0x10, (int)k, fr(srcs[k]));
+            x64_ucomisd(x, (int)k, (int)k);
+        } else {
+            struct x64_mem hi = fr(srcs[k]);
+            hi.disp += 4;
+            x64_alu_mi(x, 32, X64_CMP, hi, -1);
+            slow[nslow++] = x64_jcc(x, X64_CC_NE, x->p);
+            x64_ss_rm(x, 0x10, (int)k, fr(srcs[k]));
+            x64_ucomiss(x, (int)k, (int)k);
+        }
         slow[nslow++] = x64_jcc(x, X64_CC_P, x->p);
     }
     int res = 0;
     if (fma) {
-        x64_sd_rm(x, 0x10, 2, fr(rs3));
-        x64_ucomisd(x, 2, 2);
-        slow[nslow++] = x64_jcc(x, X64_CC_P, x->p);
-        x64_vfma231sd(x, fma, 2, 0, 1);
+        if (dbl)
+            x64_vfma231sd(x, fma, 2, 0, 1);
+        else
+            x64_vfma231ss(x, fma, 2, 0, 1);
         res = 2;
-    } else {
+    } else if (dbl) {
         x64_sd_rr(x, sse, 0, sse == 0x51 ? 0 : 1);
+    } else {
+        x64_ss_rr(x, sse, 0, sse == 0x51 ? 0 : 1);
     }
     /* a NaN result (invalid operation) is the canonical NaN */
-    x64_ucomisd(x, res, res);
+    if (dbl)
+        x64_ucomisd(x, res, res);
+    else
+        x64_ucomiss(x, res, res);
     uint8_t *nan = x64_jcc(x, X64_CC_P, x->p);
-    x64_movsd_store(x, fr(rd), res);
+    if (dbl) {
+        x64_movsd_store(x, fr(rd), res);
+    } else {
+        struct x64_mem hi = fr(rd);
+        hi.disp += 4;
+        x64_movss_store(x, fr(rd), res);
+        x64_store_imm(x, 32, hi, -1); /* NaN-boxed */
+    }
     uint8_t *stored = x64_jmp(x, x->p);
     x64_patch_rel32(nan, x->p);
-    x64_mov_imm(x, RAX, 0x7ff8000000000000ull);
+    x64_mov_imm(x, RAX, dbl ? 0x7ff8000000000000ull : 0xffffffff7fc00000ull);
     x64_store(x, 64, fr(rd), RAX);
     x64_patch_rel32(stored, x->p);
 dirty:

@@ -302,6 +302,39 @@ void x64_vfma231sd(struct x64 *x, uint8_t op, int dst, int src1, int src2)
     modrm_rr(x, dst, src2);
 }
 
+void x64_ss_rm(struct x64 *x, uint8_t op, int xmm, struct x64_mem m)
+{
+    byte(x, 0xf3);
+    op_m(x, 32, (const uint8_t[]){0x0f, op}, 2, xmm, m, false);
+}
+
+void x64_ss_rr(struct x64 *x, uint8_t op, int dst, int src)
+{
+    byte(x, 0xf3);
+    op_r(x, 32, (const uint8_t[]){0x0f, op}, 2, dst, src, false);
+}
+
+void x64_movss_store(struct x64 *x, struct x64_mem m, int xmm)
+{
+    byte(x, 0xf3);
+    op_m(x, 32, (const uint8_t[]){0x0f, 0x11}, 2, xmm, m, false);
+}
+
+void x64_ucomiss(struct x64 *x, int a, int b)
+{
+    op_r(x, 32, (const uint8_t[]){0x0f, 0x2e}, 2, a, b, false);
+}
+
+void x64_vfma231ss(struct x64 *x, uint8_t op, int dst, int src1, int src2)
+{
+    /* as x64_vfma231sd with VEX.W0 */
+    byte(x, 0xc4);
+    byte(x, (uint8_t)((dst >= 8 ? 0 : 0x80) | 0x40 | (src2 >= 8 ? 0 : 0x20) | 0x02));
+    byte(x, (uint8_t)(((~src1 & 15) << 3) | 0x01));
+    byte(x, op);
+    modrm_rr(x, dst, src2);
+}
+
 bool x64_rel32_ok(const void *p, const void *target)
 {
     int64_t d = (int64_t)((intptr_t)target - (intptr_t)p);

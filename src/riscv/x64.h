@@ -115,6 +115,12 @@ void x64_ucomisd(struct x64 *x, int a, int b);
 /* vfmadd231sd family (FMA3), dst = +-(src1 * src2) +- dst: op 0xb9 fmadd,
  * 0xbb fmsub, 0xbd fnmadd, 0xbf fnmsub */
 void x64_vfma231sd(struct x64 *x, uint8_t op, int dst, int src1, int src2);
+/* The same in single precision (F3 0F ..; ucomiss; vfmadd231ss family) */
+void x64_ss_rm(struct x64 *x, uint8_t op, int xmm, struct x64_mem m);
+void x64_ss_rr(struct x64 *x, uint8_t op, int dst, int src);
+void x64_movss_store(struct x64 *x, struct x64_mem m, int xmm);
+void x64_ucomiss(struct x64 *x, int a, int b);
+void x64_vfma231ss(struct x64 *x, uint8_t op, int dst, int src1, int src2);
 /* Relative jumps and calls with a 32-bit displacement to target. They
  * return the address of the displacement (for x64_patch_rel32) */
 uint8_t *x64_jmp(struct x64 *x, const void *target);

@@ -158,6 +158,15 @@ static void emit_all(struct cases *c)
     CASE("vfnmadd231sd xmm2, xmm0, xmm1", x64_vfma231sd(&c->x, 0xbd, 2, 0, 1));
     CASE("vfnmsub231sd xmm2, xmm0, xmm1", x64_vfma231sd(&c->x, 0xbf, 2, 0, 1));
     CASE("vfmadd231sd xmm12, xmm5, xmm9", x64_vfma231sd(&c->x, 0xb9, 12, 5, 9));
+    CASE("movss xmm0, dword ptr [rbx+0x108]", x64_ss_rm(&c->x, 0x10, 0, x64_m(X64_RBX, 0x108)));
+    CASE("movss dword ptr [rbx+0x110], xmm2", x64_movss_store(&c->x, x64_m(X64_RBX, 0x110), 2));
+    CASE("addss xmm0, xmm1", x64_ss_rr(&c->x, 0x58, 0, 1));
+    CASE("divss xmm9, xmm2", x64_ss_rr(&c->x, 0x5e, 9, 2));
+    CASE("sqrtss xmm0, xmm0", x64_ss_rr(&c->x, 0x51, 0, 0));
+    CASE("ucomiss xmm0, xmm0", x64_ucomiss(&c->x, 0, 0));
+    CASE("ucomiss xmm1, xmm10", x64_ucomiss(&c->x, 1, 10));
+    CASE("vfmadd231ss xmm2, xmm0, xmm1", x64_vfma231ss(&c->x, 0xb9, 2, 0, 1));
+    CASE("vfnmsub231ss xmm11, xmm3, xmm12", x64_vfma231ss(&c->x, 0xbf, 11, 3, 12));
 #undef FMT
 }
 
