@@ -2,8 +2,9 @@
  * instruction streams in lock-step (a bounded run of the fuzz target's
  * generator), and the cases a translator gets wrong first: stores into
  * translated code, FENCE.I, a precise fault in the middle of a block, an
- * interrupt arriving while translated code spins in a chained loop, and
- * an indirect-jump-heavy loop. */
+ * interrupt arriving while translated code spins in a chained loop, an
+ * indirect-jump-heavy loop, and LR/SC contention between two harts on two
+ * host threads. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -301,6 +302,52 @@ static void interrupt_during_long_loop(void **state)
     __atomic_store_n(&mc->hart.mip, 0, __ATOMIC_SEQ_CST);
 }
 
+static void *run_until_stopped(void *arg)
+{
+    struct rv_hart *h = arg;
+    for (int k = 0; k < 100000 && !h->fatal; k++)
+        rv_hart_run(h, 1000000);
+    return NULL;
+}
+
+static void lr_sc_contention_between_harts(void **state)
+{
+    /* two translated harts on two host threads increment one word with
+     * LR/SC retry loops: no increment may be lost */
+    struct pair *p = *state;
+    enum { N = 100000 };
+    const uint32_t lr = (0x02u << 27) | (11u << 15) | (2u << 12) | (10u << 7) | 0x2f;
+    const uint32_t sc = (0x03u << 27) | (10u << 20) | (11u << 15) | (2u << 12) | (12u << 7) | 0x2f;
+    uint32_t code[] = {
+        lr, ADDI(10, 10, 1), sc, BNE(12, 0, -12), ADDI(13, 13, -1), BNE(13, 0, -20), EBREAK};
+    struct jd_machine *m = &p->j;
+    load(m, code, sizeof(code) / 4);
+    static struct rv_hart other;
+    rv_hart_init(&other, 1, &m->hart.bus);
+    assert_int_equal(rv_hart_set_accel(&other, RV_ACCEL_JIT, NULL), 0);
+    rv_hart_reset(&other, JD_RAM_BASE + JD_CODE);
+    other.mtvec = 0;
+    struct rv_hart *hs[2] = {&m->hart, &other};
+    for (int k = 0; k < 2; k++) {
+        hs[k]->x[11] = JD_RAM_BASE + JD_DATA;
+        hs[k]->x[13] = N;
+    }
+    memset(m->ram + JD_DATA, 0, 4);
+    pthread_t t[2];
+    for (int k = 0; k < 2; k++)
+        assert_int_equal(pthread_create(&t[k], NULL, run_until_stopped, hs[k]), 0);
+    for (int k = 0; k < 2; k++)
+        pthread_join(t[k], NULL);
+    for (int k = 0; k < 2; k++) {
+        assert_true(hs[k]->fatal);
+        assert_int_equal(hs[k]->mcause, RV_EXC_BREAKPOINT);
+    }
+    uint32_t v;
+    memcpy(&v, m->ram + JD_DATA, 4);
+    assert_int_equal(v, 2 * N);
+    rv_hart_destroy(&other);
+}
+
 static void indirect_jumps(void **state)
 {
     struct pair *p = *state;
@@ -334,6 +381,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(precise_fault_mid_block, setup, teardown),
         cmocka_unit_test_setup_teardown(interrupt_during_long_loop, setup, teardown),
         cmocka_unit_test_setup_teardown(indirect_jumps, setup, teardown),
+        cmocka_unit_test_setup_teardown(lr_sc_contention_between_harts, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
