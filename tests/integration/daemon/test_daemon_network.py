@@ -1,6 +1,7 @@
 """The managed network: a bridge with NAT and dnsmasq, made by a vesseld
 that runs in a network namespace this test creates (so nothing is added
 to the host's own network), and containers on it that reach each other."""
+import contextlib
 import json
 import os
 import signal
@@ -19,11 +20,31 @@ def netns():
     subprocess.run(["ip", "netns", "del", name], capture_output=True)
 
 
-def test_containers_on_the_managed_bridge_reach_each_other(daemon, busybox, netns):
+@contextlib.contextmanager
+def daemon_in(daemon, netns, network):
+    """The test's daemon restarted inside netns with a managed network; at
+    the end its instances, its dnsmasq and it go, and it comes back plain."""
     daemon.kill(signal.SIGTERM)
-    daemon.netns, daemon.network = netns, "vbr0:10.99.7.1/24"
+    daemon.netns, daemon.network = netns, network
     daemon.start()
     try:
+        yield
+    finally:
+        for n in list(daemon.list()):
+            daemon.cli("delete", "--force", n)
+        daemon.kill(signal.SIGTERM)
+        pidfile = daemon.state / "network/dnsmasq.pid"
+        if pidfile.exists():
+            try:
+                os.kill(int(pidfile.read_text()), signal.SIGTERM)
+            except (ProcessLookupError, ValueError):
+                pass
+        daemon.netns, daemon.network = None, "none"
+        daemon.start()
+
+
+def test_containers_on_the_managed_bridge_reach_each_other(daemon, busybox, netns):
+    with daemon_in(daemon, netns, "vbr0:10.99.7.1/24"):
         # the bridge, its gateway address, NAT and dnsmasq, inside the namespace only
         link = subprocess.run(["ip", "-n", netns, "-j", "addr", "show", "vbr0"],
                               capture_output=True, text=True, check=True).stdout
@@ -58,18 +79,6 @@ def test_containers_on_the_managed_bridge_reach_each_other(daemon, busybox, netn
         daemon.cli("delete", "--force", "srv", check=True)
         daemon.cli("launch", busybox, "srv2", "-c", "command=sleep 1000", check=True)
         assert daemon.list()["srv2"]["config"]["volatile.ipv4"] == ips["srv"]
-    finally:
-        for n in list(daemon.list()):
-            daemon.cli("delete", "--force", n)
-        daemon.kill(signal.SIGTERM)
-        pidfile = daemon.state / "network/dnsmasq.pid"
-        if pidfile.exists():
-            try:
-                os.kill(int(pidfile.read_text()), signal.SIGTERM)
-            except (ProcessLookupError, ValueError):
-                pass
-        daemon.netns, daemon.network = None, "none"
-        daemon.start()
 
 
 def test_a_bad_network_spec_is_refused(daemon):
@@ -85,10 +94,7 @@ def test_a_riscv64_vm_and_a_container_on_one_bridge(daemon, busybox, netns, rv_g
     """A VM gets a tap on the bridge and its address through vessel.ip=; it
     and a container answer on their addresses inside the namespace."""
     kernel, initrd = rv_guest_files
-    daemon.kill(signal.SIGTERM)
-    daemon.netns, daemon.network = netns, "vbr1:10.99.8.1/24"
-    daemon.start()
-    try:
+    with daemon_in(daemon, netns, "vbr1:10.99.8.1/24"):
         daemon.cli("image", "import", "--vm", "--arch", "riscv64", "--kernel", kernel, "--initrd",
                    initrd, "--alias", "rv", check=True)
         daemon.cli("launch", "rv", "vm1", check=True)
@@ -106,15 +112,3 @@ def test_a_riscv64_vm_and_a_container_on_one_bridge(daemon, busybox, netns, rv_g
             assert p.returncode == 0, (ip, p.stdout, p.stderr)
         table = daemon.cli("list", check=True).stdout
         assert vm_ip in table and ct_ip in table
-    finally:
-        for n in list(daemon.list()):
-            daemon.cli("delete", "--force", n)
-        daemon.kill(signal.SIGTERM)
-        pidfile = daemon.state / "network/dnsmasq.pid"
-        if pidfile.exists():
-            try:
-                os.kill(int(pidfile.read_text()), signal.SIGTERM)
-            except (ProcessLookupError, ValueError):
-                pass
-        daemon.netns, daemon.network = None, "none"
-        daemon.start()
