@@ -5,7 +5,10 @@
  *   PUT  /vm/pause       stop every vCPU
  *   PUT  /vm/resume
  *   PUT  /vm/stop        power off
- *   PUT  /snapshot       {"path": DIR, "type": "full"|"diff"} */
+ *   PUT  /snapshot       {"path": DIR, "type": "full"|"diff"}
+ *   PUT  /migrate        {"uri": "tcp:HOST:PORT", ...}: start a live migration
+ *   GET  /migrate        its progress
+ *   PUT  /migrate/cancel stop it; the VM runs on here */
 #include "api/server.h"
 
 #include <errno.h>
@@ -22,6 +25,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "migrate/source.h"
 #include "vm/config_json.h"
 #include "snapshot/snapshot.h"
 #include "util/dynlib.h"
@@ -71,6 +75,7 @@ struct api_server {
     struct vm_control *ctl;
     struct snapshot_session session;
     struct snapshot_stats last_stats;
+    struct migration *migration; /* the last one started, or NULL */
 };
 
 struct request {
@@ -171,6 +176,61 @@ static enum MHD_Result do_snapshot(struct api_server *s, struct MHD_Connection *
                            (json_int_t)st.state_bytes));
 }
 
+/* The guest runs on the destination now: this VM stops (exit status 0). */
+static void migration_done(void *opaque)
+{
+    struct api_server *s = opaque;
+    if (s->ctl->request_stop)
+        s->ctl->request_stop(s->ctl->machine);
+}
+
+static enum MHD_Result progress_reply(struct api_server *s, struct MHD_Connection *c,
+                                      unsigned status)
+{
+    struct migrate_progress p;
+    migration_progress(s->migration, &p);
+    return reply(c, status, migrate_progress_json(&p));
+}
+
+static enum MHD_Result do_migrate(struct api_server *s, struct MHD_Connection *c,
+                                  struct request *rq, const char *url, bool get, bool put)
+{
+    vs_err err = {0};
+    if (!strcmp(url, "/migrate/cancel")) {
+        if (!put)
+            return reply_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use PUT");
+        if (!s->migration)
+            return reply_error(c, MHD_HTTP_CONFLICT, "no migration was started");
+        if (migration_cancel(s->migration, &err) < 0)
+            return reply_error(c, MHD_HTTP_CONFLICT, err.msg);
+        return progress_reply(s, c, MHD_HTTP_OK);
+    }
+    if (get) {
+        if (!s->migration)
+            return reply(c, MHD_HTTP_OK, json_pack("{s:s}", "state", "none"));
+        return progress_reply(s, c, MHD_HTTP_OK);
+    }
+    if (!put)
+        return reply_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET or PUT");
+    if (s->migration && migration_active(s->migration))
+        return reply_error(c, MHD_HTTP_CONFLICT, "a migration is already in progress");
+    json_error_t jerr;
+    json_t *body = json_loadb(rq->body ? rq->body : "", rq->len, 0, &jerr);
+    struct migrate_params p;
+    int rc = migrate_params_from_json(body, &p, &err);
+    json_decref(body);
+    if (rc < 0)
+        return reply_error(c, err.code == ENOTSUP ? MHD_HTTP_NOT_IMPLEMENTED : MHD_HTTP_BAD_REQUEST,
+                           err.msg);
+    migration_free(s->migration);
+    s->migration = NULL;
+    /* the rounds consume the dirty log: the next diff snapshot needs a full */
+    s->session.dirty_log = false;
+    if (migration_start(s->ctl, &p, migration_done, s, &s->migration, &err) < 0)
+        return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, err.msg);
+    return progress_reply(s, c, MHD_HTTP_ACCEPTED);
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
                               const char *method, const char *version, const char *upload,
                               size_t *upload_size, void **con_cls)
@@ -232,8 +292,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     if (!strcmp(url, "/snapshot")) {
         if (!put)
             return reply_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use PUT");
+        if (s->migration && migration_active(s->migration))
+            return reply_error(c, MHD_HTTP_CONFLICT, "a migration is in progress");
         return do_snapshot(s, c, rq);
     }
+    if (!strcmp(url, "/migrate") || !strcmp(url, "/migrate/cancel"))
+        return do_migrate(s, c, rq, url, get, put);
     return reply_error(c, MHD_HTTP_NOT_FOUND, "no such resource (see docs/api.md)");
 }
 
@@ -392,6 +456,7 @@ void api_server_stop(struct api_server *s)
     else if (s->fd >= 0)
         close(s->fd);
     unlink(s->path);
+    migration_free(s->migration);
     snapshot_session_free(&s->session);
     free(s->path);
     free(s);

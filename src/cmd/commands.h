@@ -48,10 +48,12 @@ int cmd_console(int argc, char **argv);
 int cmd_operation(int argc, char **argv);
 
 /* vm verbs */
-int cmd_vm_run(int argc, char **argv);     /* vm_run.c */
-int cmd_vm_api(int argc, char **argv);     /* vm_api.c: pause, resume, stop, info, snapshot */
-int cmd_vm_restore(int argc, char **argv); /* vm_restore.c */
-int cmd_vm_clone(int argc, char **argv);   /* vm_restore.c */
+int cmd_vm_run(int argc, char **argv);      /* vm_run.c */
+int cmd_vm_api(int argc, char **argv);      /* vm_api.c: pause, resume, stop, info, snapshot */
+int cmd_vm_restore(int argc, char **argv);  /* vm_restore.c */
+int cmd_vm_migrate(int argc, char **argv);  /* vm_migrate.c: the source */
+int cmd_vm_incoming(int argc, char **argv); /* vm_migrate.c: vm run --incoming */
+int cmd_vm_clone(int argc, char **argv);    /* vm_restore.c */
 
 /* `vm run` flags into a config (argv[0] is "run"), vm_run_args.c */
 struct vm_config;

@@ -14,6 +14,8 @@ static const struct cmd_verb vm_verbs[] = {
     {"stop", cmd_vm_api, "--api-sock PATH", "stop a running VM"},
     {"info", cmd_vm_api, "--api-sock PATH", "a running VM's state and config as JSON"},
     {"snapshot", cmd_vm_api, "--api-sock PATH [--diff] [--disk] DIR", "save a running VM to DIR"},
+    {"migrate", cmd_vm_migrate, "--api-sock PATH --to tcp:HOST:PORT [FLAGS]",
+     "move a running VM to another host ('vm migrate --help')"},
     {"restore", cmd_vm_restore, "DIR [FLAGS]", "continue a snapshot ('vm restore --help')"},
     {"clone", cmd_vm_clone, "DIR --count N [--dir OUTDIR]", "N VMs sharing a snapshot's pages"},
     {"help", vm_help, "", "this list"},

@@ -25,6 +25,9 @@ static void usage(FILE *f)
         "  --virtio-console file:PATH|socket:PATH\n"
         "  --vsock CID [--vsock-uds PATH]\n"
         "  --api-sock PATH      control API (HTTP/JSON) on a unix socket\n"
+        "  --incoming tcp:ADDR:PORT|unix:PATH\n"
+        "                       wait for a live migration and run the VM it brings\n"
+        "                       (only --api-sock, --console and --arch apply)\n"
         "  --arch x86_64|riscv64\n"
         "  --bios PATH          firmware (riscv64: OpenSBI fw_jump/fw_dynamic)\n"
         "  --accel jit|interp   riscv64: translate guest code to x86-64 (the default on\n"
@@ -42,6 +45,9 @@ int cmd_vm_run(int argc, char **argv)
             return 0;
         }
     }
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--incoming") || !strncmp(argv[i], "--incoming=", 11))
+            return cmd_vm_incoming(argc, argv);
     struct vm_config cfg;
     vs_err err = {0};
     vm_config_init(&cfg);

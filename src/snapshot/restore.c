@@ -73,6 +73,10 @@ static int check_memory(struct snapshot_image *img, vs_err *err)
             return vs_error(err, EINVAL, "snapshot manifest: memory region %zu is invalid", i);
         bitmap_bytes += ((uint64_t)size / GUEST_PAGE_SIZE + 63) / 64 * 8;
     }
+    if ((img->hdr.flags & SNAP_FLAG_DIFF) && img->hdr.blob_len[SNAP_BLOB_DIRTY] != bitmap_bytes)
+        return vs_error(err, EINVAL, "snapshot dirty bitmap does not match its memory regions");
+    if (!img->dir)
+        return 0; /* a stream: the receiver holds the memory */
     char path[PATH_MAX];
     snprintf(path, sizeof(path), "%s/memory", img->dir);
     struct stat st;
@@ -81,8 +85,69 @@ static int check_memory(struct snapshot_image *img, vs_err *err)
     if (st.st_size < fsize)
         return vs_error(err, EINVAL, "snapshot memory file %s is truncated (%lld of %lld bytes)",
                         path, (long long)st.st_size, (long long)fsize);
-    if ((img->hdr.flags & SNAP_FLAG_DIFF) && img->hdr.blob_len[SNAP_BLOB_DIRTY] != bitmap_bytes)
-        return vs_error(err, EINVAL, "snapshot dirty bitmap does not match its memory regions");
+    return 0;
+}
+
+/* Everything in img->vmstate, checked: header and CRC, machine type,
+ * manifest, configuration, CPU features, memory regions, device state and
+ * disks (the newest snapshot's are verified). Returns -2 when err should
+ * name the snapshot. */
+static int image_parse(struct snapshot_image *img, int expect_arch, int depth, vs_err *err)
+{
+    if (snap_vmstate_check(img->vmstate, img->vmstate_len, &img->hdr, err) < 0)
+        return -1;
+    img->arch = img->hdr.arch == SNAP_ARCH_RISCV64 ? VM_ARCH_RISCV64 : VM_ARCH_X86_64;
+    if (expect_arch >= 0 && (enum vm_arch)expect_arch != img->arch) {
+        enum vm_arch want = (enum vm_arch)expect_arch;
+        vs_error(err, EINVAL,
+                 "snapshot was taken on %s %s machine%s and cannot be restored on %s %s machine",
+                 img->arch == VM_ARCH_X86_64 ? "an" : "a", vm_arch_name(img->arch),
+                 img->arch == VM_ARCH_X86_64 ? " (KVM)" : " (emulated)",
+                 want == VM_ARCH_X86_64 ? "an" : "a", vm_arch_name(want));
+        return -1;
+    }
+    json_error_t jerr;
+    img->manifest = json_loadb((const char *)img->vmstate + img->hdr.blob_off[SNAP_BLOB_MANIFEST],
+                               img->hdr.blob_len[SNAP_BLOB_MANIFEST], 0, &jerr);
+    if (!img->manifest) {
+        vs_error(err, EINVAL, "snapshot manifest is not valid JSON: %s", jerr.text);
+        return -1;
+    }
+    const char *id = json_string_value(json_object_get(img->manifest, "id"));
+    const char *march = json_string_value(json_object_get(img->manifest, "arch"));
+    if (!id || strlen(id) >= sizeof(img->id) || !march || strcmp(march, vm_arch_name(img->arch))) {
+        vs_error(err, EINVAL, "snapshot manifest: missing id or wrong machine type");
+        return -1;
+    }
+    strcpy(img->id, id);
+    if (vm_config_from_json(json_object_get(img->manifest, "config"), &img->cfg, err) < 0)
+        return -2;
+    if (img->cfg.arch != img->arch) {
+        vs_error(err, EINVAL, "configuration is for another machine type than the state");
+        return -2;
+    }
+    if (snapshot_check_cpu_features(img->arch, img->vmstate + img->hdr.blob_off[SNAP_BLOB_CPU],
+                                    img->hdr.blob_len[SNAP_BLOB_CPU], err) < 0)
+        return -1;
+    if (check_memory(img, err) < 0)
+        return -1;
+    if (state_reader_init(&img->state, img->vmstate + img->hdr.blob_off[SNAP_BLOB_STATE],
+                          img->hdr.blob_len[SNAP_BLOB_STATE], err) < 0)
+        return -2;
+    json_t *disks = json_object_get(img->manifest, "disks");
+    if (json_array_size(disks) != img->cfg.ndisks) {
+        vs_error(err, EINVAL, "snapshot manifest: disk list does not match the configuration");
+        return -1;
+    }
+    size_t i;
+    json_t *d;
+    /* Only the newest snapshot's disk records count: a diff's parent saw
+     * the disks as they were earlier. */
+    json_array_foreach(disks, i, d)
+    {
+        if (depth == 0 && disk_identity_verify(d, err) < 0)
+            return -1;
+    }
     return 0;
 }
 
@@ -107,56 +172,11 @@ static int open_depth(const char *dir, int expect_arch, int depth, struct snapsh
     snprintf(path, sizeof(path), "%s/vmstate", abs);
     if (read_file(path, &img->vmstate, &img->vmstate_len, err) < 0)
         goto fail;
-    if (snap_vmstate_check(img->vmstate, img->vmstate_len, &img->hdr, err) < 0)
+    int rc = image_parse(img, expect_arch, depth, err);
+    if (rc < 0) {
+        if (rc == -2)
+            vs_error_prefix(err, "snapshot %s: ", abs);
         goto fail;
-    img->arch = img->hdr.arch == SNAP_ARCH_RISCV64 ? VM_ARCH_RISCV64 : VM_ARCH_X86_64;
-    if (expect_arch >= 0 && (enum vm_arch)expect_arch != img->arch) {
-        enum vm_arch want = (enum vm_arch)expect_arch;
-        vs_error(err, EINVAL,
-                 "snapshot was taken on %s %s machine%s and cannot be restored on %s %s machine",
-                 img->arch == VM_ARCH_X86_64 ? "an" : "a", vm_arch_name(img->arch),
-                 img->arch == VM_ARCH_X86_64 ? " (KVM)" : " (emulated)",
-                 want == VM_ARCH_X86_64 ? "an" : "a", vm_arch_name(want));
-        goto fail;
-    }
-    json_error_t jerr;
-    img->manifest = json_loadb((const char *)img->vmstate + img->hdr.blob_off[SNAP_BLOB_MANIFEST],
-                               img->hdr.blob_len[SNAP_BLOB_MANIFEST], 0, &jerr);
-    if (!img->manifest) {
-        vs_error(err, EINVAL, "snapshot manifest is not valid JSON: %s", jerr.text);
-        goto fail;
-    }
-    const char *id = json_string_value(json_object_get(img->manifest, "id"));
-    const char *march = json_string_value(json_object_get(img->manifest, "arch"));
-    if (!id || strlen(id) >= sizeof(img->id) || !march || strcmp(march, vm_arch_name(img->arch))) {
-        vs_error(err, EINVAL, "snapshot manifest: missing id or wrong machine type");
-        goto fail;
-    }
-    strcpy(img->id, id);
-    if (vm_config_from_json(json_object_get(img->manifest, "config"), &img->cfg, err) < 0 ||
-        img->cfg.arch != img->arch)
-        goto fail_prefix;
-    if (snapshot_check_cpu_features(img->arch, img->vmstate + img->hdr.blob_off[SNAP_BLOB_CPU],
-                                    img->hdr.blob_len[SNAP_BLOB_CPU], err) < 0)
-        goto fail;
-    if (check_memory(img, err) < 0)
-        goto fail;
-    if (state_reader_init(&img->state, img->vmstate + img->hdr.blob_off[SNAP_BLOB_STATE],
-                          img->hdr.blob_len[SNAP_BLOB_STATE], err) < 0)
-        goto fail_prefix;
-    json_t *disks = json_object_get(img->manifest, "disks");
-    if (json_array_size(disks) != img->cfg.ndisks) {
-        vs_error(err, EINVAL, "snapshot manifest: disk list does not match the configuration");
-        goto fail;
-    }
-    size_t i;
-    json_t *d;
-    /* Only the newest snapshot's disk records count: a diff's parent saw
-     * the disks as they were earlier. */
-    json_array_foreach(disks, i, d)
-    {
-        if (depth == 0 && disk_identity_verify(d, err) < 0)
-            goto fail;
     }
     if (img->hdr.flags & SNAP_FLAG_DIFF) {
         json_t *par = json_object_get(img->manifest, "parent");
@@ -184,11 +204,26 @@ static int open_depth(const char *dir, int expect_arch, int depth, struct snapsh
         }
     }
     return 0;
-fail_prefix:
-    vs_error_prefix(err, "snapshot %s: ", abs);
 fail:
     snapshot_image_close(img);
     return -1;
+}
+
+int snapshot_image_from_vmstate(uint8_t *vmstate, size_t len, int expect_arch,
+                                struct snapshot_image *img, vs_err *err)
+{
+    memset(img, 0, sizeof(*img));
+    vm_config_init(&img->cfg);
+    guest_mem_init(&img->mem);
+    img->vmstate = vmstate;
+    img->vmstate_len = len;
+    if (image_parse(img, expect_arch, 0, err) < 0 ||
+        ((img->hdr.flags & SNAP_FLAG_DIFF) &&
+         vs_error(err, EINVAL, "a diff snapshot cannot arrive as a stream") < 0)) {
+        snapshot_image_close(img);
+        return -1;
+    }
+    return 0;
 }
 
 void snapshot_image_close(struct snapshot_image *img)

@@ -117,14 +117,28 @@ struct region_out {
     uint64_t *written;
 };
 
-/* Pages [first, end) of the region, skipping zero pages unless keep_zero. */
+/* Pages [first, end) of the region, skipping zero pages unless keep_zero;
+ * kept zero pages go as zero records where the sink has them (a migration
+ * stream), as data otherwise. */
 static int write_pages(const struct region_out *o, uint64_t first, uint64_t end, bool keep_zero,
                        vs_err *err)
 {
     const struct guest_mem_region *r = o->r;
-    uint64_t run = UINT64_MAX;
+    bool zero_records = keep_zero && o->sink->ops->zero_memory;
+    uint64_t run = UINT64_MAX, zrun = UINT64_MAX;
     for (uint64_t pg = first; pg <= end; pg++) {
-        bool data = pg < end && (keep_zero || !page_is_zero(r->hva + pg * GUEST_PAGE_SIZE));
+        bool zero =
+            pg < end && (!keep_zero || zero_records) && page_is_zero(r->hva + pg * GUEST_PAGE_SIZE);
+        bool data = pg < end && !zero;
+        bool zdata = pg < end && zero && zero_records;
+        if (zdata && zrun == UINT64_MAX)
+            zrun = pg;
+        if (!zdata && zrun != UINT64_MAX) {
+            if (o->sink->ops->zero_memory(o->sink, o->file_off + zrun * GUEST_PAGE_SIZE,
+                                          (pg - zrun) * GUEST_PAGE_SIZE, err) < 0)
+                return -1;
+            zrun = UINT64_MAX;
+        }
         if (data && run == UINT64_MAX)
             run = pg;
         if (!data && run != UINT64_MAX) {
@@ -602,5 +616,68 @@ int snapshot_save(struct vm_control *ctl, struct snapshot_session *s, const char
     }
     int rc = snapshot_save_to(ctl, s, sink, flags, st, err);
     snapshot_sink_close(sink);
+    return rc;
+}
+
+/* ---- live migration (migrate/source.c) ---- */
+
+uint64_t snapshot_region_offset(const struct guest_mem_layout *mem, unsigned i)
+{
+    return region_file_offset(mem, i);
+}
+
+int snapshot_send_region(struct snapshot_sink *sink, const struct guest_mem_layout *mem, unsigned i,
+                         const uint64_t *bitmap, uint64_t *written, vs_err *err)
+{
+    struct region_out o = {
+        .sink = sink, .r = &mem->r[i], .file_off = region_file_offset(mem, i), .written = written};
+    return bitmap ? write_region_dirty(&o, bitmap, err) : write_region_full(&o, err);
+}
+
+static int flush_disk(struct virtio_dev *d, void *opaque, vs_err *err)
+{
+    unsigned i;
+    struct disk *disk = virtio_blk_disk(d, &i);
+    if (!disk || disk->readonly)
+        return 0;
+    int rc = disk_flush(disk);
+    if (rc < 0)
+        return vs_error(err, -rc, "disk %s: flush failed: %s", disk->path, strerror(-rc));
+    return 0;
+}
+
+int snapshot_save_final(struct vm_control *ctl, struct snapshot_sink *sink,
+                        const struct guest_mem_layout *pre, uint64_t *const *pending,
+                        struct snapshot_stats *st, vs_err *err)
+{
+    memset(st, 0, sizeof(*st));
+    if (!ctl->is_paused(ctl->machine))
+        return vs_error(err, EINVAL, "migration: the VM must be paused for its last round");
+    if (!ctl->enable_dirty_log || !ctl->fetch_dirty_log)
+        return vs_error(err, ENOTSUP, "migration: this machine cannot track dirty pages");
+    /* a throwaway session: rounds of a migration are no snapshot parent */
+    struct snapshot_session session = {.dirty_log = true};
+    struct save_ctx c = {
+        .ctl = ctl, .s = &session, .sink = sink, .st = st, .precopied = true, .pre = pre};
+    state_writer_init(&c.state);
+    vs_buf_init(&c.cpu);
+    random_id(c.id);
+    double t0 = now_ms();
+    struct virtio_set *devs = ctl->devices ? ctl->devices(ctl->machine) : NULL;
+    json_t *disks = NULL;
+    int rc = -1;
+    /* The destination opens shared disks after this: every write the
+     * guest completed must be in the image first. */
+    if (virtio_set_foreach(devs, flush_disk, NULL, err) == 0 && track_dirty(&c, true, err) == 0) {
+        for (unsigned i = 0; pending && i < c.mem->n; i++)
+            for (size_t k = 0; pending[i] && k < bitmap_words(&c.mem->r[i]); k++)
+                c.bitmaps[i][k] |= pending[i][k];
+        if (save_devices(&c, err) == 0 && save_memory(&c, err) == 0 &&
+            (disks = disk_records(&c, err)) != NULL)
+            rc = save_vmstate(&c, disks, err);
+    }
+    save_ctx_free(&c);
+    snapshot_session_free(&session);
+    st->pause_ms = st->total_ms = now_ms() - t0;
     return rc;
 }

@@ -35,23 +35,6 @@ void snapshot_sink_close(struct snapshot_sink *s)
 }
 
 /* Copy len bytes from fd at fd_off to out (at its file position). */
-static int send_from_fd(int out, int fd, uint64_t fd_off, uint64_t len)
-{
-    off_t in = (off_t)fd_off;
-    while (len) {
-        ssize_t n = sendfile(out, fd, &in, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0) {
-            if (n == 0)
-                errno = EIO;
-            return -1;
-        }
-        len -= (uint64_t)n;
-    }
-    return 0;
-}
-
 /* ---- a directory ---- */
 
 struct dir_sink {
@@ -80,8 +63,9 @@ static int dir_write_memory(struct snapshot_sink *s, uint64_t off, const void *b
     int out = dir_memory_fd(d, err);
     if (out < 0)
         return -1;
-    int r = buf ? vs_pwrite_full(out, buf, len, off)
-                : (lseek(out, (off_t)off, SEEK_SET) < 0 ? -1 : send_from_fd(out, fd, fd_off, len));
+    int r =
+        buf ? vs_pwrite_full(out, buf, len, off)
+            : (lseek(out, (off_t)off, SEEK_SET) < 0 ? -1 : vs_sendfile_full(out, fd, fd_off, len));
     if (r < 0)
         return vs_error_errno(err, "writing guest memory to %s/memory", d->tmp);
     return 0;
@@ -231,7 +215,7 @@ static int fd_write_memory(struct snapshot_sink *s, uint64_t off, const void *bu
     struct fd_sink *f = (struct fd_sink *)s;
     if (put_record(f, REC_MEMORY, off, len, err) < 0)
         return -1;
-    if ((buf ? vs_write_full(f->fd, buf, len) : send_from_fd(f->fd, fd, fd_off, len)) < 0)
+    if ((buf ? vs_write_full(f->fd, buf, len) : vs_sendfile_full(f->fd, fd, fd_off, len)) < 0)
         return vs_error_errno(err, "snapshot stream: guest memory");
     return 0;
 }

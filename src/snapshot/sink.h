@@ -33,6 +33,9 @@ struct snapshot_sink_ops {
      * can (a memfd's page cache). */
     int (*write_memory)(struct snapshot_sink *s, uint64_t off, const void *buf, int fd,
                         uint64_t fd_off, uint64_t len, vs_err *err);
+    /* Optional (NULL: zero pages are written as data): len bytes at off
+     * read as zero from now on. */
+    int (*zero_memory)(struct snapshot_sink *s, uint64_t off, uint64_t len, vs_err *err);
     /* The memory image is size bytes (never written ranges read as zero). */
     int (*memory_size)(struct snapshot_sink *s, uint64_t size, vs_err *err);
     int (*write_vmstate)(struct snapshot_sink *s, const void *buf, size_t len, vs_err *err);

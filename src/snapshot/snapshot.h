@@ -58,6 +58,23 @@ struct snapshot_sink;
 int snapshot_save_to(struct vm_control *ctl, struct snapshot_session *s, struct snapshot_sink *sink,
                      unsigned flags, struct snapshot_stats *st, vs_err *err);
 
+/* Live migration (migrate/source.c) sends guest memory in rounds while the
+ * VM runs, then the rest with it paused, through a sink of its own. */
+/* Where region i of mem starts in the memory image. */
+uint64_t snapshot_region_offset(const struct guest_mem_layout *mem, unsigned i);
+/* Region i of mem to sink: every non-zero page (bitmap NULL), or the pages
+ * bitmap marks (zero ones as zero records where the sink has them). */
+int snapshot_send_region(struct snapshot_sink *sink, const struct guest_mem_layout *mem, unsigned i,
+                         const uint64_t *bitmap, uint64_t *written, vs_err *err);
+/* The last round, with the VM paused (it stays paused): flush the disks,
+ * then the pages dirtied since the rounds' last fetch OR'ed with pending
+ * (per region of pre, pages a round fetched but did not send; NULL: none),
+ * the device state and the vmstate. pre is the layout the rounds sent; a
+ * different one now fails. The caller commits the sink. */
+int snapshot_save_final(struct vm_control *ctl, struct snapshot_sink *sink,
+                        const struct guest_mem_layout *pre, uint64_t *const *pending,
+                        struct snapshot_stats *st, vs_err *err);
+
 /* A validated snapshot: header, CRC, version, machine type, CPU features,
  * disks and memory files are all checked by snapshot_image_open, before any
  * vCPU exists. */
@@ -77,6 +94,12 @@ struct snapshot_image {
 
 /* expect_arch: -1 for any, else the machine type the caller will run. */
 int snapshot_image_open(const char *dir, int expect_arch, struct snapshot_image *img, vs_err *err);
+/* The same for a snapshot that arrived as a stream (live migration): the
+ * vmstate (taken over: freed by snapshot_image_close, also on failure) is
+ * checked as snapshot_image_open checks a file; img->dir is NULL and the
+ * memory is the receiver's. */
+int snapshot_image_from_vmstate(uint8_t *vmstate, size_t len, int expect_arch,
+                                struct snapshot_image *img, vs_err *err);
 /* Map guest memory MAP_PRIVATE from the memory file(s): nothing is read. */
 int snapshot_image_map(struct snapshot_image *img, vs_err *err);
 void snapshot_image_close(struct snapshot_image *img);

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <sys/socket.h>
+#include <sys/sendfile.h>
 #include <unistd.h>
 
 enum io_op { IO_READ, IO_WRITE, IO_PREAD, IO_PWRITE, IO_SEND };
@@ -66,4 +67,21 @@ int vs_pwrite_full(int fd, const void *buf, size_t n, uint64_t off)
 int vs_send_full(int fd, const void *buf, size_t n, int flags)
 {
     return io_full(IO_SEND, fd, (void *)buf, n, 0, flags);
+}
+
+int vs_sendfile_full(int out, int fd, uint64_t fd_off, uint64_t len)
+{
+    off_t in = (off_t)fd_off;
+    while (len) {
+        ssize_t n = sendfile(out, fd, &in, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n == 0)
+                errno = EIO;
+            return -1;
+        }
+        len -= (uint64_t)n;
+    }
+    return 0;
 }

@@ -18,4 +18,8 @@ int vs_pwrite_full(int fd, const void *buf, size_t n, uint64_t off);
 /* send(2) with flags (MSG_NOSIGNAL for a peer that may have gone). */
 int vs_send_full(int fd, const void *buf, size_t n, int flags);
 
+/* len bytes of fd from offset fd_off to out by sendfile(2) (page cache to
+ * socket or file without passing through user space). */
+int vs_sendfile_full(int out, int fd, uint64_t fd_off, uint64_t len);
+
 #endif

@@ -72,6 +72,11 @@ struct vm_restore_source {
      * restored VM's first diff snapshot can name it as its parent; NULL
      * when unknown. */
     const char *origin_dir, *origin_id;
+    /* Called once the machine holds the state, before a vCPU runs; -1
+     * (err set) ends it there, the guest never having run. NULL: run at
+     * once. (A migration's destination waits here for the source's go.) */
+    int (*ready)(void *opaque, vs_err *err);
+    void *ready_opaque;
 };
 
 #endif

@@ -131,6 +131,8 @@ int vm_runner_run(const struct vm_machine_ops *type, const struct vm_config *cfg
         goto out;
     if (cfg->api_sock && api_server_start(cfg->api_sock, ctl, restore, &api, err) < 0)
         goto out;
+    if (restore && restore->ready && restore->ready(restore->ready_opaque, err) < 0)
+        goto out;
     attach(&r, ctl);
     if (r.sigfd >= 0 && r.stopfd >= 0 &&
         pthread_create(&r.sig_thread, NULL, signal_thread, &r) == 0)

@@ -1,0 +1,268 @@
+/* vessel vm migrate (the source: start, watch, cancel a live migration
+ * through the VM's control API) and vessel vm run --incoming (the
+ * destination). The work is in src/migrate. */
+#include <errno.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/client.h"
+#include "cmd/commands.h"
+#include "cmd/opt.h"
+#include "migrate/incoming.h"
+#include "migrate/uri.h"
+#include "util/cleanup.h"
+#include "util/parse.h"
+
+/* "20ms", "1.5ms", "2s", "500us"; a bare number is milliseconds. */
+static int parse_ms(const char *s, double *out, vs_err *err)
+{
+    char *end;
+    double v = strtod(s, &end);
+    double scale = 1;
+    if (end == s)
+        return vs_error(err, EINVAL, "'%s' is not a duration (e.g. 20ms)", s);
+    if (!strcmp(end, "s"))
+        scale = 1000;
+    else if (!strcmp(end, "us"))
+        scale = 0.001;
+    else if (*end && strcmp(end, "ms"))
+        return vs_error(err, EINVAL, "'%s' is not a duration (e.g. 20ms)", s);
+    *out = v * scale;
+    return 0;
+}
+
+static void human(double bytes, char *buf, size_t n)
+{
+    const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    unsigned i = 0;
+    while (bytes >= 1024 && i < 4) {
+        bytes /= 1024;
+        i++;
+    }
+    snprintf(buf, n, "%.1f %s", bytes, u[i]);
+}
+
+static double jnum(json_t *j, const char *k)
+{
+    return json_number_value(json_object_get(j, k));
+}
+
+static void show(json_t *p, bool tty, unsigned *last_round)
+{
+    const char *state = json_string_value(json_object_get(p, "state"));
+    unsigned round = (unsigned)jnum(p, "round");
+    double sent = jnum(p, "bytes_sent"), left = jnum(p, "bytes_remaining");
+    double total = jnum(p, "memory_total"), pages = jnum(p, "pages_sent");
+    double frac = round == 0 ? (total > 0 ? pages * 4096 / total : 0)
+                             : (sent + left > 0 ? sent / (sent + left) : 1);
+    if (frac > 1)
+        frac = 1;
+    char s1[32], s2[32], s3[32], s4[32];
+    human(sent, s1, sizeof(s1));
+    human(left, s2, sizeof(s2));
+    human(jnum(p, "dirty_rate"), s3, sizeof(s3));
+    human(jnum(p, "bandwidth"), s4, sizeof(s4));
+    char line[256];
+    int throttle = (int)jnum(p, "throttle_pct");
+    snprintf(line, sizeof(line),
+             "%-10s round %u  %s sent, %s left  dirty %s/s  link %s/s  downtime ~%.1f ms%s",
+             state ? state : "?", round, s1, s2, s3, s4, jnum(p, "expected_downtime_ms"),
+             throttle ? "  throttled" : "");
+    if (tty) {
+        char bar[31];
+        int fill = (int)lround(frac * 30);
+        for (int i = 0; i < 30; i++)
+            bar[i] = i < fill ? '#' : '.';
+        bar[30] = 0;
+        fprintf(stderr, "\r\033[K[%s] %3d%% %s", bar, (int)lround(frac * 100), line);
+        if (throttle)
+            fprintf(stderr, " %d%%", throttle);
+        fflush(stderr);
+    } else if (round != *last_round) {
+        fprintf(stderr, "%s\n", line);
+    }
+    *last_round = round;
+}
+
+static bool terminal_state(const char *s)
+{
+    return s && (!strcmp(s, "completed") || !strcmp(s, "failed") || !strcmp(s, "cancelled") ||
+                 !strcmp(s, "unknown") || !strcmp(s, "none"));
+}
+
+/* Poll the VM's progress until the migration ends; 0 when it completed. */
+static int watch(const char *api_sock, bool quiet)
+{
+    bool tty = !quiet && isatty(STDERR_FILENO);
+    unsigned last_round = ~0u;
+    vs_err err = {0};
+    for (;;) {
+        json_t *p = NULL;
+        if (api_client_request(api_sock, "GET", "/migrate", NULL, &p, &err) < 0) {
+            if (tty)
+                fprintf(stderr, "\n");
+            cmd_print_error(err.msg);
+            return 1;
+        }
+        const char *state = json_string_value(json_object_get(p, "state"));
+        if (!quiet)
+            show(p, tty, &last_round);
+        if (terminal_state(state)) {
+            if (tty)
+                fprintf(stderr, "\n");
+            int rc = strcmp(state, "completed") != 0;
+            if (!rc) {
+                char s1[32];
+                human(jnum(p, "bytes_sent"), s1, sizeof(s1));
+                printf("migrated: downtime %.2f ms, %s sent in %u rounds, %.0f ms in all\n",
+                       jnum(p, "downtime_ms"), s1, (unsigned)jnum(p, "round"), jnum(p, "total_ms"));
+            } else {
+                const char *e = json_string_value(json_object_get(p, "error"));
+                fprintf(stderr, "vessel: migration %s: %s\n", state, e ? e : "no migration");
+            }
+            json_decref(p);
+            return rc;
+        }
+        json_decref(p);
+        usleep(100 * 1000);
+    }
+}
+
+int cmd_vm_migrate(int argc, char **argv)
+{
+    const char *api_sock = NULL, *to = NULL, *downtime = NULL, *bandwidth = NULL;
+    bool auto_converge = false, postcopy = false, cancel = false, status = false, detach = false;
+    bool quiet = false;
+    const struct cmd_opt opts[] = {
+        {"api-sock", 0, CMD_OPT_STR, &api_sock},
+        {"to", 0, CMD_OPT_STR, &to},
+        {"downtime-limit", 0, CMD_OPT_STR, &downtime},
+        {"bandwidth", 0, CMD_OPT_STR, &bandwidth},
+        {"auto-converge", 0, CMD_OPT_FLAG, &auto_converge},
+        {"postcopy", 0, CMD_OPT_FLAG, &postcopy},
+        {"cancel", 0, CMD_OPT_FLAG, &cancel},
+        {"status", 0, CMD_OPT_FLAG, &status},
+        {"detach", 'd', CMD_OPT_FLAG, &detach},
+        {"quiet", 'q', CMD_OPT_FLAG, &quiet},
+    };
+    struct cmd_optparse p = {.verb = "vm migrate", .opts = opts, .nopts = ARRAY_SIZE(opts)};
+    vs_err err = {0};
+    int r = cmd_opt_parse(&p, argc - 1, argv + 1, &err);
+    if (r == CMD_OPT_HELP) {
+        printf("usage: vessel vm migrate --api-sock PATH --to tcp:HOST:PORT|unix:PATH\n"
+               "           [--downtime-limit 20ms] [--bandwidth RATE] [--auto-converge]\n"
+               "           [--detach] [--quiet]\n"
+               "       vessel vm migrate --api-sock PATH --status|--cancel\n\n"
+               "The destination waits with: vessel vm run --incoming tcp:ADDR:PORT\n");
+        return 0;
+    }
+    if (r < 0) {
+        cmd_print_error(err.msg);
+        return 2;
+    }
+    if (!api_sock) {
+        cmd_print_error("vm migrate: --api-sock PATH is required");
+        return 2;
+    }
+    json_t *resp = NULL;
+    if (cancel) {
+        if (api_client_request(api_sock, "PUT", "/migrate/cancel", NULL, &resp, &err) < 0) {
+            cmd_print_error(err.msg);
+            return 1;
+        }
+        json_decref(resp);
+        return watch(api_sock, true) == 0 ? 1 : 0; /* cancelled (or finished first) */
+    }
+    if (status) {
+        if (api_client_request(api_sock, "GET", "/migrate", NULL, &resp, &err) < 0) {
+            cmd_print_error(err.msg);
+            return 1;
+        }
+        char *s = json_dumps(resp, JSON_INDENT(2) | JSON_SORT_KEYS);
+        printf("%s\n", s ? s : "{}");
+        free(s);
+        json_decref(resp);
+        return 0;
+    }
+    if (!to) {
+        cmd_print_error("vm migrate: --to tcp:HOST:PORT or unix:PATH is required");
+        return 2;
+    }
+    if (mig_uri_check(to, &err) < 0) {
+        cmd_print_error(err.msg);
+        return 2;
+    }
+    json_t *body = json_pack("{s:s, s:b, s:b}", "uri", to, "auto_converge", auto_converge,
+                             "postcopy", postcopy);
+    if (downtime) {
+        double ms = 0;
+        if (parse_ms(downtime, &ms, &err) < 0) {
+            json_decref(body);
+            cmd_print_error(err.msg);
+            return 2;
+        }
+        json_object_set_new(body, "downtime_limit_ms", json_real(ms));
+    }
+    if (bandwidth)
+        json_object_set_new(body, "bandwidth", json_string(bandwidth));
+    r = api_client_request(api_sock, "PUT", "/migrate", body, &resp, &err);
+    json_decref(body);
+    if (r < 0) {
+        cmd_print_error(err.msg);
+        return 1;
+    }
+    json_decref(resp);
+    if (detach)
+        return 0;
+    return watch(api_sock, quiet);
+}
+
+int cmd_vm_incoming(int argc, char **argv)
+{
+    const char *uri = NULL, *api_sock = NULL, *console = NULL, *arch = NULL;
+    const struct cmd_opt opts[] = {
+        {"incoming", 0, CMD_OPT_STR, &uri},
+        {"api-sock", 0, CMD_OPT_STR, &api_sock},
+        {"console", 0, CMD_OPT_STR, &console},
+        {"arch", 0, CMD_OPT_STR, &arch},
+    };
+    struct cmd_optparse p = {.verb = "vm run --incoming",
+                             .opts = opts,
+                             .nopts = ARRAY_SIZE(opts),
+                             .hint = " (with --incoming the configuration comes from the source; "
+                                     "only --api-sock, --console and --arch apply)"};
+    vs_err err = {0};
+    if (cmd_opt_parse(&p, argc - 1, argv + 1, &err) != 0) {
+        cmd_print_error(err.msg[0] ? err.msg : "vm run --incoming: --help comes alone");
+        return 2;
+    }
+    if (mig_uri_check(uri, &err) < 0) {
+        cmd_print_error(err.msg);
+        return 2;
+    }
+    if (console && strcmp(console, "stdio") && strcmp(console, "none") &&
+        strncmp(console, "file:", 5)) {
+        fprintf(stderr, "vessel: --console: '%s' is not stdio, none or file:PATH\n", console);
+        return 2;
+    }
+    struct mig_incoming_opts o = {
+        .uri = uri, .api_sock = api_sock, .console = console, .expect_arch = -1};
+    if (arch) {
+        if (strcmp(arch, "x86_64") && strcmp(arch, "riscv64")) {
+            fprintf(stderr, "vessel: --arch: '%s' is not x86_64 or riscv64\n", arch);
+            return 2;
+        }
+        o.expect_arch = strcmp(arch, "riscv64") ? VM_ARCH_X86_64 : VM_ARCH_RISCV64;
+    }
+    int status = mig_incoming_run(&o, &err);
+    if (status < 0) {
+        cmd_print_error(err.msg);
+        return 1;
+    }
+    return status;
+}

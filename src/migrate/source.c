@@ -1,0 +1,672 @@
+/* The source of a live migration (docs/migration.md). One thread per
+ * migration, started by the control API:
+ *
+ *   connect, HELLO (machine, memory layout, CPU features), wait for ACCEPT
+ *   round 0   every non-zero page, the guest running, dirty logging on
+ *   round n   the pages dirtied during round n-1, until what is left would
+ *             take less than the downtime limit at the measured bandwidth
+ *             (auto-converge throttles a guest that dirties faster)
+ *   last      pause; the rest of the pages, every device's state and the
+ *             vmstate; END; wait for READY; GO; wait for RUNNING
+ *
+ * Until GO is sent any failure (the link, the destination, a refusal, a
+ * cancel) resumes the guest here as if nothing happened. After GO the
+ * destination may be running it: a failure then leaves the guest paused
+ * here and says so (state "unknown"), never running twice. */
+#include "migrate/source.h"
+
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "migrate/uri.h"
+#include "migrate/wire.h"
+#include "snapshot/sink.h"
+#include "snapshot/snapshot.h"
+#include "util/buf.h"
+#include "util/io.h"
+#include "util/log.h"
+#include "util/parse.h"
+
+#define CONNECT_TIMEOUT_MS 5000
+#define ACCEPT_TIMEOUT_MS 30000
+#define READY_TIMEOUT_MS 60000 /* the destination checks the state and builds the machine */
+#define RUNNING_TIMEOUT_MS 10000
+#define THROTTLE_WINDOW_US 10000
+
+struct migration;
+
+struct mig_sink {
+    struct snapshot_sink s;
+    struct migration *m;
+};
+
+struct migration {
+    struct vm_control *ctl;
+    struct migrate_params p;
+    void (*on_done)(void *opaque);
+    void *opaque;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    struct migrate_progress prog; /* under lock */
+    bool reported;                /* a terminal state was read (under lock) */
+    bool cancel;                  /* atomic */
+    bool no_return;               /* GO sent (under lock) */
+    int fd;
+    double t_start;
+    struct mig_sink sink;
+    /* auto-converge */
+    pthread_t throttle;
+    bool throttle_on, throttle_stop;
+    unsigned throttle_pct; /* atomic */
+};
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+const char *migrate_state_name(enum migrate_state s)
+{
+    static const char *const names[] = {"none",      "setup",  "active",    "completing",
+                                        "completed", "failed", "cancelled", "unknown"};
+    return s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
+}
+
+json_t *migrate_progress_json(const struct migrate_progress *p)
+{
+    json_t *j = json_pack(
+        "{s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:i, s:f, s:f}", "state",
+        migrate_state_name(p->state), "round", (int)p->round, "memory_total",
+        (json_int_t)p->memory_total, "bytes_sent", (json_int_t)p->bytes_sent, "pages_sent",
+        (json_int_t)p->pages_sent, "zero_pages", (json_int_t)p->zero_pages, "bytes_remaining",
+        (json_int_t)p->bytes_remaining, "dirty_rate", p->dirty_rate, "bandwidth", p->bandwidth,
+        "expected_downtime_ms", p->expected_downtime_ms, "throttle_pct", (int)p->throttle_pct,
+        "downtime_ms", p->downtime_ms, "total_ms", p->total_ms);
+    if (j && p->error[0])
+        json_object_set_new(j, "error", json_string(p->error));
+    return j;
+}
+
+int migrate_params_from_json(const json_t *body, struct migrate_params *p, vs_err *err)
+{
+    memset(p, 0, sizeof(*p));
+    p->downtime_limit_us = 20000;
+    p->max_throttle = 99;
+    if (!json_is_object(body))
+        return vs_error(err, EINVAL, "body must be a JSON object with \"uri\"");
+    const char *uri = json_string_value(json_object_get(body, "uri"));
+    if (!uri)
+        return vs_error(err, EINVAL, "\"uri\" (tcp:HOST:PORT or unix:PATH) is required");
+    if (strlen(uri) >= sizeof(p->uri))
+        return vs_error(err, EINVAL, "\"uri\" is too long");
+    if (mig_uri_check(uri, err) < 0)
+        return -1;
+    strcpy(p->uri, uri);
+    json_t *dl = json_object_get(body, "downtime_limit_ms");
+    if (dl) {
+        double v = json_number_value(dl);
+        if (!json_is_number(dl) || !(v >= 0.1 && v <= 60000))
+            return vs_error(err, EINVAL, "\"downtime_limit_ms\" must be a number in [0.1, 60000]");
+        p->downtime_limit_us = (uint64_t)(v * 1000);
+    }
+    json_t *bw = json_object_get(body, "bandwidth");
+    if (json_is_integer(bw) && json_integer_value(bw) >= 0) {
+        p->bandwidth = (uint64_t)json_integer_value(bw);
+    } else if (json_is_string(bw)) {
+        if (vs_parse_size(json_string_value(bw), 1, &p->bandwidth, err) < 0)
+            return vs_error_prefix(err, "\"bandwidth\" (bytes per second): ");
+    } else if (bw && !json_is_null(bw)) {
+        return vs_error(err, EINVAL, "\"bandwidth\" is bytes per second (a number or \"100M\")");
+    }
+    if (p->bandwidth && p->bandwidth < 65536)
+        return vs_error(err, EINVAL, "\"bandwidth\" below 64 KiB/s would never finish");
+    json_t *ac = json_object_get(body, "auto_converge");
+    if (ac && !json_is_boolean(ac))
+        return vs_error(err, EINVAL, "\"auto_converge\" is true or false");
+    p->auto_converge = json_is_true(ac);
+    json_t *pc = json_object_get(body, "postcopy");
+    if (pc && !json_is_boolean(pc))
+        return vs_error(err, EINVAL, "\"postcopy\" is true or false");
+    if (json_is_true(pc))
+        return vs_error(err, ENOTSUP,
+                        "post-copy migration is not available yet; use \"auto_converge\" for a "
+                        "guest that dirties memory faster than the link");
+    json_t *mt = json_object_get(body, "max_throttle_pct");
+    if (mt) {
+        json_int_t v = json_integer_value(mt);
+        if (!json_is_integer(mt) || v < 1 || v > 99)
+            return vs_error(err, EINVAL, "\"max_throttle_pct\" is 1..99");
+        p->max_throttle = (unsigned)v;
+    }
+    return 0;
+}
+
+static bool cancelled(struct migration *m)
+{
+    return __atomic_load_n(&m->cancel, __ATOMIC_ACQUIRE);
+}
+
+#define UPDATE(m, stmt)                                                                            \
+    do {                                                                                           \
+        pthread_mutex_lock(&(m)->lock);                                                            \
+        stmt;                                                                                      \
+        pthread_mutex_unlock(&(m)->lock);                                                          \
+    } while (0)
+
+/* ---- the sink: snapshot records as migration records ---- */
+
+/* Keep to the bandwidth cap: sleep until the bytes sent so far are due. */
+static void pace(struct migration *m, uint64_t sent)
+{
+    if (!m->p.bandwidth)
+        return;
+    double due = m->t_start + (double)sent * 1e3 / (double)m->p.bandwidth;
+    double wait = due - now_ms();
+    if (wait > 0)
+        usleep((useconds_t)(wait * 1e3));
+}
+
+static int account(struct migration *m, uint64_t wire, uint64_t data_pages, uint64_t zero_pages,
+                   vs_err *err)
+{
+    uint64_t sent;
+    pthread_mutex_lock(&m->lock);
+    m->prog.bytes_sent += wire;
+    m->prog.pages_sent += data_pages;
+    m->prog.zero_pages += zero_pages;
+    sent = m->prog.bytes_sent;
+    pthread_mutex_unlock(&m->lock);
+    pace(m, sent);
+    if (cancelled(m))
+        return vs_error(err, ECANCELED, "migration cancelled");
+    return 0;
+}
+
+static int sink_memory(struct snapshot_sink *s, uint64_t off, const void *buf, int fd,
+                       uint64_t fd_off, uint64_t len, vs_err *err)
+{
+    struct migration *m = ((struct mig_sink *)s)->m;
+    if (cancelled(m))
+        return vs_error(err, ECANCELED, "migration cancelled");
+    if (buf) {
+        if (mig_send(m->fd, MIG_MEMORY, off, buf, len, err) < 0)
+            return -1;
+    } else {
+        if (mig_send(m->fd, MIG_MEMORY, off, NULL, len, err) < 0)
+            return -1;
+        if (vs_sendfile_full(m->fd, fd, fd_off, len) < 0)
+            return vs_error_errno(err, "migration: sending guest memory");
+    }
+    return account(m, MIG_RECORD_SIZE + len, len / GUEST_PAGE_SIZE, 0, err);
+}
+
+static int sink_zero(struct snapshot_sink *s, uint64_t off, uint64_t len, vs_err *err)
+{
+    struct migration *m = ((struct mig_sink *)s)->m;
+    if (mig_send(m->fd, MIG_ZERO, off, NULL, len, err) < 0)
+        return -1;
+    return account(m, MIG_RECORD_SIZE, 0, len / GUEST_PAGE_SIZE, err);
+}
+
+static int sink_size(struct snapshot_sink *s, uint64_t size, vs_err *err)
+{
+    return 0; /* the HELLO told the destination */
+}
+
+static int sink_vmstate(struct snapshot_sink *s, const void *buf, size_t len, vs_err *err)
+{
+    struct migration *m = ((struct mig_sink *)s)->m;
+    if (mig_send(m->fd, MIG_VMSTATE, 0, buf, len, err) < 0)
+        return -1;
+    return account(m, MIG_RECORD_SIZE + len, 0, 0, err);
+}
+
+static int sink_commit(struct snapshot_sink *s, vs_err *err)
+{
+    struct migration *m = ((struct mig_sink *)s)->m;
+    return mig_send(m->fd, MIG_END, 0, NULL, 0, err);
+}
+
+static void sink_close(struct snapshot_sink *s) {}
+
+static const struct snapshot_sink_ops mig_sink_ops = {
+    .write_memory = sink_memory,
+    .zero_memory = sink_zero,
+    .memory_size = sink_size,
+    .write_vmstate = sink_vmstate,
+    .commit = sink_commit,
+    .close = sink_close,
+};
+
+/* ---- auto-converge ---- */
+
+/* Throttling is pausing: in every 10 ms window the guest stands still for
+ * throttle_pct of it (as QEMU's cpu-throttle puts vCPUs to sleep). */
+static void *throttle_thread(void *arg)
+{
+    struct migration *m = arg;
+    pthread_setname_np(pthread_self(), "vessel-throttle");
+    struct vm_control *ctl = m->ctl;
+    for (;;) {
+        pthread_mutex_lock(&m->lock);
+        bool stop = m->throttle_stop;
+        pthread_mutex_unlock(&m->lock);
+        if (stop)
+            break;
+        unsigned pct = __atomic_load_n(&m->throttle_pct, __ATOMIC_ACQUIRE);
+        vs_err err = {0};
+        if (pct && ctl->pause(ctl->machine, &err) == 0) {
+            usleep(THROTTLE_WINDOW_US * pct / 100);
+            ctl->resume(ctl->machine, &err);
+        }
+        usleep(THROTTLE_WINDOW_US * (100 - pct) / 100);
+    }
+    return NULL;
+}
+
+static void throttle_set(struct migration *m, unsigned pct)
+{
+    __atomic_store_n(&m->throttle_pct, pct, __ATOMIC_RELEASE);
+    UPDATE(m, m->prog.throttle_pct = pct);
+    if (pct && !m->throttle_on && pthread_create(&m->throttle, NULL, throttle_thread, m) == 0)
+        m->throttle_on = true;
+}
+
+static void throttle_stop(struct migration *m)
+{
+    if (!m->throttle_on)
+        return;
+    UPDATE(m, m->throttle_stop = true);
+    pthread_join(m->throttle, NULL);
+    m->throttle_on = false;
+    UPDATE(m, m->throttle_stop = false);
+    __atomic_store_n(&m->throttle_pct, 0, __ATOMIC_RELEASE);
+}
+
+/* ---- the job ---- */
+
+static uint64_t popcount_bitmap(const uint64_t *b, size_t words)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < words; i++)
+        n += (uint64_t)__builtin_popcountll(b[i]);
+    return n;
+}
+
+static size_t words_of(const struct guest_mem_region *r)
+{
+    return (r->size / GUEST_PAGE_SIZE + 63) / 64;
+}
+
+/* What a destination that hung up had to say, if it said it in time. */
+static void peer_reason(struct migration *m, vs_err *err)
+{
+    struct pollfd p = {.fd = m->fd, .events = POLLIN};
+    if (poll(&p, 1, 200) != 1)
+        return;
+    struct mig_record r;
+    char msg[MIG_MAX_MESSAGE + 1];
+    vs_err e2 = {0};
+    if (mig_recv_record(m->fd, 0, &r, &e2) == 0 && r.type == MIG_REFUSE &&
+        mig_recv_message(m->fd, &r, msg, &e2) == 0)
+        vs_error(err, EPROTO, "the destination refused the migration: %s", msg);
+}
+
+/* Wait for the destination's answer of type want; REFUSE becomes err. */
+static int expect(struct migration *m, uint32_t want, int timeout_ms, vs_err *err)
+{
+    struct mig_record r;
+    if (mig_recv_record(m->fd, timeout_ms, &r, err) < 0)
+        return -1;
+    if (r.type == MIG_REFUSE) {
+        char msg[MIG_MAX_MESSAGE + 1];
+        if (mig_recv_message(m->fd, &r, msg, err) < 0)
+            return -1;
+        return vs_error(err, EPROTO, "the destination refused the migration: %s", msg);
+    }
+    if (r.type != want || r.off || r.len)
+        return vs_error(err, EPROTO, "migration: expected %s from the destination, got %s",
+                        mig_type_name(want), mig_type_name(r.type));
+    return 0;
+}
+
+static int hello(struct migration *m, const struct guest_mem_layout *mem, vs_err *err)
+{
+    struct vm_control *ctl = m->ctl;
+    json_t *regions = json_array();
+    for (unsigned i = 0; i < mem->n; i++)
+        json_array_append_new(regions,
+                              json_pack("{s:I, s:I, s:I}", "gpa", (json_int_t)mem->r[i].gpa, "size",
+                                        (json_int_t)mem->r[i].size, "offset",
+                                        (json_int_t)snapshot_region_offset(mem, i)));
+    struct vs_buf cpu;
+    vs_buf_init(&cpu);
+    if (ctl->cpu_features && ctl->cpu_features(ctl->machine, &cpu, err) < 0) {
+        json_decref(regions);
+        vs_buf_free(&cpu);
+        return -1;
+    }
+    char *hex = malloc(cpu.len * 2 + 1);
+    for (size_t i = 0; hex && i < cpu.len; i++)
+        snprintf(hex + 2 * i, 3, "%02x", cpu.data[i]);
+    if (hex)
+        hex[cpu.len * 2] = 0;
+    json_t *j =
+        json_pack("{s:s, s:{s:I, s:o}, s:s, s:s}", "arch", vm_arch_name(ctl->arch), "memory",
+                  "size", (json_int_t)snapshot_region_offset(mem, mem->n), "regions", regions,
+                  "cpu_features", hex ? hex : "", "vessel_version", "0.1.0");
+    free(hex);
+    vs_buf_free(&cpu);
+    char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!text)
+        return vs_error(err, ENOMEM, "out of memory");
+    uint8_t h[MIG_HEADER_SIZE];
+    mig_header_encode(h);
+    int rc = vs_send_full(m->fd, h, sizeof(h), MSG_NOSIGNAL) < 0
+                 ? vs_error_errno(err, "migration: sending to the destination")
+                 : mig_send(m->fd, MIG_HELLO, 0, text, strlen(text), err);
+    free(text);
+    if (rc < 0)
+        return -1;
+    return expect(m, MIG_ACCEPT, ACCEPT_TIMEOUT_MS, err);
+}
+
+static void set_failed(struct migration *m, const vs_err *err)
+{
+    pthread_mutex_lock(&m->lock);
+    m->prog.state = err->code == ECANCELED || cancelled(m) ? MIGRATE_CANCELLED : MIGRATE_FAILED;
+    snprintf(m->prog.error, sizeof(m->prog.error), "%s", err->msg);
+    m->prog.total_ms = now_ms() - m->t_start;
+    pthread_cond_broadcast(&m->cond);
+    pthread_mutex_unlock(&m->lock);
+}
+
+static int job(struct migration *m, bool *paused_by_us, double *t_pause, vs_err *err)
+{
+    struct vm_control *ctl = m->ctl;
+    void *vm = ctl->machine;
+    if (!ctl->enable_dirty_log || !ctl->fetch_dirty_log || !ctl->memory)
+        return vs_error(err, ENOTSUP, "this machine cannot track dirty memory");
+    if (ctl->is_paused(vm))
+        return vs_error(err, EBUSY, "the VM is paused: resume it before migrating");
+    int fd = mig_connect(m->p.uri, CONNECT_TIMEOUT_MS, err);
+    UPDATE(m, m->fd = fd);
+    if (fd < 0)
+        return -1;
+    if (cancelled(m))
+        return vs_error(err, ECANCELED, "migration cancelled");
+    /* Start a clean dirty interval with the layout fixed: the pause makes
+     * the drain and the layout one moment. */
+    if (ctl->pause(vm, err) < 0)
+        return -1;
+    int rc = ctl->enable_dirty_log(vm, err);
+    const struct guest_mem_layout *mem = guest_mem_layout(ctl->memory(vm));
+    uint64_t **bitmaps = calloc(mem->n ? mem->n : 1, sizeof(*bitmaps));
+    if (!bitmaps)
+        rc = vs_error(err, ENOMEM, "out of memory");
+    for (unsigned i = 0; rc == 0 && i < mem->n; i++) {
+        bitmaps[i] = calloc(words_of(&mem->r[i]), 8);
+        rc = bitmaps[i] ? ctl->fetch_dirty_log(vm, i, bitmaps[i], err)
+                        : vs_error(err, ENOMEM, "out of memory for the dirty bitmap");
+    }
+    vs_err rerr = {0};
+    ctl->resume(vm, &rerr);
+    UPDATE(m, m->prog.memory_total = ctl->memory(vm)->total);
+    if (rc == 0)
+        rc = hello(m, mem, err);
+    if (rc < 0)
+        goto out;
+    UPDATE(m, m->prog.state = MIGRATE_ACTIVE);
+
+    /* round 0: everything */
+    double t_round = now_ms(), t_fetch = t_round;
+    uint64_t sent0 = 0;
+    for (unsigned i = 0; rc == 0 && i < mem->n; i++)
+        rc = snapshot_send_region(&m->sink.s, mem, i, NULL, &sent0, err);
+    unsigned throttle = 0;
+    uint64_t last_bytes = 0;
+    for (unsigned round = 1; rc == 0; round++) {
+        double t = now_ms();
+        uint64_t round_bytes;
+        pthread_mutex_lock(&m->lock);
+        round_bytes = m->prog.bytes_sent;
+        pthread_mutex_unlock(&m->lock);
+        if (guest_mem_layout(ctl->memory(vm)) != mem) {
+            rc = vs_error(err, EBUSY, "guest memory was resized during the migration");
+            break;
+        }
+        uint64_t dirty = 0;
+        for (unsigned i = 0; rc == 0 && i < mem->n; i++) {
+            memset(bitmaps[i], 0, words_of(&mem->r[i]) * 8);
+            rc = ctl->fetch_dirty_log(vm, i, bitmaps[i], err);
+            dirty += popcount_bitmap(bitmaps[i], words_of(&mem->r[i]));
+        }
+        if (rc < 0)
+            break;
+        double now = now_ms();
+        double bw = (double)(round_bytes - last_bytes) * 1e3 / fmax(t - t_round, 0.5);
+        last_bytes = round_bytes;
+        if (m->p.bandwidth && bw > (double)m->p.bandwidth)
+            bw = (double)m->p.bandwidth;
+        double remaining = (double)dirty * GUEST_PAGE_SIZE;
+        double rate = remaining * 1e3 / fmax(now - t_fetch, 0.5);
+        double expected = remaining * 1e3 / fmax(bw, 1.0);
+        t_round = t_fetch = now;
+        UPDATE(m, (m->prog.round = round, m->prog.bytes_remaining = (uint64_t)remaining,
+                   m->prog.dirty_rate = rate, m->prog.bandwidth = bw,
+                   m->prog.expected_downtime_ms = expected));
+        if (expected * 1e3 <= (double)m->p.downtime_limit_us)
+            break;
+        /* A guest dirtying more than half of what the link carries will
+         * not converge on its own: slow it down, in growing steps. */
+        if (m->p.auto_converge && round >= 2 && rate > bw / 2 && throttle < m->p.max_throttle) {
+            throttle = throttle ? throttle + 10 : 20;
+            if (throttle > m->p.max_throttle)
+                throttle = m->p.max_throttle;
+            throttle_set(m, throttle);
+        }
+        uint64_t sent = 0;
+        for (unsigned i = 0; rc == 0 && i < mem->n; i++)
+            rc = snapshot_send_region(&m->sink.s, mem, i, bitmaps[i], &sent, err);
+        if (rc == 0)
+            for (unsigned i = 0; i < mem->n; i++)
+                memset(bitmaps[i], 0, words_of(&mem->r[i]) * 8);
+    }
+    throttle_stop(m);
+    if (rc < 0)
+        goto out;
+
+    /* the last round: the guest stands still from here */
+    UPDATE(m, m->prog.state = MIGRATE_COMPLETING);
+    *t_pause = now_ms();
+    if (ctl->pause(vm, err) < 0) {
+        rc = -1;
+        goto out;
+    }
+    *paused_by_us = true;
+    struct snapshot_stats st;
+    rc = snapshot_save_final(ctl, &m->sink.s, mem, bitmaps, &st, err);
+    if (rc == 0)
+        rc = m->sink.s.ops->commit(&m->sink.s, err);
+    if (rc == 0)
+        rc = expect(m, MIG_READY, READY_TIMEOUT_MS, err);
+    if (rc == 0 && cancelled(m))
+        rc = vs_error(err, ECANCELED, "migration cancelled");
+    if (rc < 0)
+        goto out;
+    /* the point of no return */
+    pthread_mutex_lock(&m->lock);
+    m->no_return = true;
+    pthread_mutex_unlock(&m->lock);
+    if (mig_send(m->fd, MIG_GO, 0, NULL, 0, err) < 0 ||
+        expect(m, MIG_RUNNING, RUNNING_TIMEOUT_MS, err) < 0) {
+        rc = -2;
+        goto out;
+    }
+    UPDATE(m, m->prog.downtime_ms = now_ms() - *t_pause);
+out:
+    for (unsigned i = 0; bitmaps && i < mem->n; i++)
+        free(bitmaps[i]);
+    free(bitmaps);
+    return rc;
+}
+
+static void *migration_thread(void *arg)
+{
+    struct migration *m = arg;
+    pthread_setname_np(pthread_self(), "vessel-migrate");
+    struct vm_control *ctl = m->ctl;
+    vs_err err = {0};
+    bool paused_by_us = false;
+    double t_pause = 0;
+    int rc = job(m, &paused_by_us, &t_pause, &err);
+    throttle_stop(m);
+    if (rc == -1 && m->fd >= 0 && err.code != ECANCELED)
+        peer_reason(m, &err);
+    pthread_mutex_lock(&m->lock);
+    int fd = m->fd;
+    m->fd = -1;
+    pthread_mutex_unlock(&m->lock);
+    if (fd >= 0)
+        close(fd);
+    if (rc == -1) {
+        vs_err rerr = {0};
+        if (paused_by_us && ctl->resume(ctl->machine, &rerr) < 0)
+            vs_warn("migration: resuming the VM failed: %s", rerr.msg);
+        vs_warn("migration to %s failed: %s; the VM runs on here", m->p.uri, err.msg);
+        set_failed(m, &err);
+        return NULL;
+    }
+    pthread_mutex_lock(&m->lock);
+    m->prog.total_ms = now_ms() - m->t_start;
+    if (rc == -2) {
+        m->prog.state = MIGRATE_UNKNOWN;
+        snprintf(m->prog.error, sizeof(m->prog.error),
+                 "%s: the destination was told to run the guest but did not confirm it does; "
+                 "the guest stays paused here (resume it only if the destination has no guest)",
+                 err.msg);
+        vs_warn("migration to %s: %s", m->p.uri, m->prog.error);
+        pthread_cond_broadcast(&m->cond);
+        pthread_mutex_unlock(&m->lock);
+        return NULL;
+    }
+    m->prog.state = MIGRATE_COMPLETED;
+    vs_info("migrated to %s: %.1f ms downtime, %.1f MiB in %u rounds, %.0f ms in all", m->p.uri,
+            m->prog.downtime_ms, m->prog.bytes_sent / 1048576.0, m->prog.round, m->prog.total_ms);
+    pthread_cond_broadcast(&m->cond);
+    /* Whoever started it learns the outcome before this VM goes away. */
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += 2;
+    while (!m->reported && !cancelled(m) &&
+           pthread_cond_timedwait(&m->cond, &m->lock, &dl) != ETIMEDOUT)
+        ;
+    pthread_mutex_unlock(&m->lock);
+    if (m->on_done)
+        m->on_done(m->opaque);
+    return NULL;
+}
+
+int migration_start(struct vm_control *ctl, const struct migrate_params *p,
+                    void (*on_done)(void *opaque), void *opaque, struct migration **out,
+                    vs_err *err)
+{
+    struct migration *m = calloc(1, sizeof(*m));
+    if (!m)
+        return vs_error(err, ENOMEM, "out of memory");
+    m->ctl = ctl;
+    m->p = *p;
+    m->on_done = on_done;
+    m->opaque = opaque;
+    m->fd = -1;
+    m->sink.s.ops = &mig_sink_ops;
+    m->sink.m = m;
+    m->prog.state = MIGRATE_SETUP;
+    m->t_start = now_ms();
+    pthread_mutex_init(&m->lock, NULL);
+    pthread_cond_init(&m->cond, NULL);
+    int rc = pthread_create(&m->thread, NULL, migration_thread, m);
+    if (rc) {
+        pthread_mutex_destroy(&m->lock);
+        pthread_cond_destroy(&m->cond);
+        free(m);
+        return vs_error(err, rc, "migration: cannot start a thread: %s", strerror(rc));
+    }
+    *out = m;
+    return 0;
+}
+
+static bool terminal(enum migrate_state s)
+{
+    return s == MIGRATE_COMPLETED || s == MIGRATE_FAILED || s == MIGRATE_CANCELLED ||
+           s == MIGRATE_UNKNOWN;
+}
+
+void migration_progress(struct migration *m, struct migrate_progress *out)
+{
+    pthread_mutex_lock(&m->lock);
+    *out = m->prog;
+    if (!terminal(out->state))
+        out->total_ms = now_ms() - m->t_start;
+    else if (!m->reported) {
+        m->reported = true;
+        pthread_cond_broadcast(&m->cond);
+    }
+    pthread_mutex_unlock(&m->lock);
+}
+
+bool migration_active(struct migration *m)
+{
+    pthread_mutex_lock(&m->lock);
+    bool a = !terminal(m->prog.state);
+    pthread_mutex_unlock(&m->lock);
+    return a;
+}
+
+int migration_cancel(struct migration *m, vs_err *err)
+{
+    pthread_mutex_lock(&m->lock);
+    int rc = 0;
+    if (terminal(m->prog.state))
+        rc = vs_error(err, EINVAL, "no migration in progress (it is %s)",
+                      migrate_state_name(m->prog.state));
+    else if (m->no_return)
+        rc = vs_error(err, EBUSY, "too late to cancel: the destination was told to run the guest");
+    else
+        __atomic_store_n(&m->cancel, true, __ATOMIC_RELEASE);
+    /* wake a thread blocked on the link; it then sees the flag */
+    if (rc == 0 && m->fd >= 0)
+        shutdown(m->fd, SHUT_RDWR);
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+void migration_free(struct migration *m)
+{
+    if (!m)
+        return;
+    pthread_mutex_lock(&m->lock);
+    bool no_return = m->no_return;
+    if (!no_return)
+        __atomic_store_n(&m->cancel, true, __ATOMIC_RELEASE);
+    if (!no_return && m->fd >= 0)
+        shutdown(m->fd, SHUT_RDWR);
+    pthread_cond_broadcast(&m->cond);
+    pthread_mutex_unlock(&m->lock);
+    pthread_join(m->thread, NULL);
+    pthread_mutex_destroy(&m->lock);
+    pthread_cond_destroy(&m->cond);
+    free(m);
+}

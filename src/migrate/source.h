@@ -1,0 +1,70 @@
+/* The source side of live migration: a job on its own thread that sends a
+ * running VM's memory in rounds (pre-copy), throttles a guest that dirties
+ * memory faster than the link (auto-converge), then pauses it, sends the
+ * rest and its device state, and hands it over. The control API starts,
+ * watches and cancels it (docs/migration.md). */
+#ifndef VESSEL_MIGRATE_SOURCE_H
+#define VESSEL_MIGRATE_SOURCE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include "util/err.h"
+#include "vm/control.h"
+
+struct migrate_params {
+    char uri[512];
+    uint64_t downtime_limit_us; /* the pause the last round may take (default 20 ms) */
+    uint64_t bandwidth;         /* bytes per second; 0: as fast as the link goes */
+    bool auto_converge;
+    unsigned max_throttle; /* percent, for auto-converge (default 99) */
+};
+
+enum migrate_state {
+    MIGRATE_NONE,
+    MIGRATE_SETUP,      /* connecting, HELLO */
+    MIGRATE_ACTIVE,     /* rounds while the guest runs */
+    MIGRATE_COMPLETING, /* guest paused: the last round and the handover */
+    MIGRATE_COMPLETED,  /* the guest runs on the destination; this VM stops */
+    MIGRATE_FAILED,     /* the guest runs on here, as before */
+    MIGRATE_CANCELLED,  /* the same, by request */
+    MIGRATE_UNKNOWN,    /* the link failed after GO: the guest stays paused here */
+};
+
+struct migrate_progress {
+    enum migrate_state state;
+    unsigned round;
+    uint64_t memory_total;    /* bytes of guest memory */
+    uint64_t bytes_sent;      /* on the wire so far */
+    uint64_t pages_sent;      /* data pages */
+    uint64_t zero_pages;      /* sent as zero records or skipped */
+    uint64_t bytes_remaining; /* dirty memory left to send */
+    double dirty_rate;        /* bytes per second the guest dirties */
+    double bandwidth;         /* bytes per second measured */
+    double expected_downtime_ms;
+    unsigned throttle_pct;
+    double downtime_ms; /* the guest's pause, once completed */
+    double total_ms;
+    char error[768];
+};
+
+struct migration;
+
+/* Parse the API's request body into params (defaults for what it omits). */
+int migrate_params_from_json(const json_t *body, struct migrate_params *p, vs_err *err);
+/* Start migrating the VM behind ctl. on_done runs on the job's thread once
+ * the guest runs on the destination (the runner stops this VM). */
+int migration_start(struct vm_control *ctl, const struct migrate_params *p,
+                    void (*on_done)(void *opaque), void *opaque, struct migration **out,
+                    vs_err *err);
+void migration_progress(struct migration *m, struct migrate_progress *out);
+bool migration_active(struct migration *m);
+/* Stop a migration in flight; the guest goes on here. -1 if it is past the
+ * point of no return (or over). */
+int migration_cancel(struct migration *m, vs_err *err);
+/* Cancel if needed, wait for the thread and free. NULL-safe. */
+void migration_free(struct migration *m);
+const char *migrate_state_name(enum migrate_state s);
+json_t *migrate_progress_json(const struct migrate_progress *p);
+
+#endif

@@ -1,0 +1,129 @@
+#include "migrate/wire.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "util/io.h"
+
+static void put_le(uint8_t *p, uint64_t v, unsigned bytes)
+{
+    for (unsigned i = 0; i < bytes; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le(const uint8_t *p, unsigned bytes)
+{
+    uint64_t v = 0;
+    for (unsigned i = 0; i < bytes; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+void mig_header_encode(uint8_t out[MIG_HEADER_SIZE])
+{
+    memcpy(out, MIG_MAGIC, 8);
+    put_le(out + 8, MIG_VERSION, 4);
+    put_le(out + 12, 0, 4);
+}
+
+int mig_header_decode(const uint8_t in[MIG_HEADER_SIZE], vs_err *err)
+{
+    if (memcmp(in, MIG_MAGIC, 8))
+        return vs_error(err, EPROTO, "not a vessel migration stream");
+    uint32_t v = (uint32_t)get_le(in + 8, 4);
+    if (v != MIG_VERSION)
+        return vs_error(err, EPROTO, "migration stream version %u is not %u", v, MIG_VERSION);
+    if (get_le(in + 12, 4))
+        return vs_error(err, EPROTO, "migration stream: reserved header field set");
+    return 0;
+}
+
+void mig_record_encode(uint8_t out[MIG_RECORD_SIZE], uint32_t type, uint64_t off, uint64_t len)
+{
+    put_le(out, type, 4);
+    put_le(out + 4, 0, 4);
+    put_le(out + 8, off, 8);
+    put_le(out + 16, len, 8);
+}
+
+int mig_record_decode(const uint8_t in[MIG_RECORD_SIZE], struct mig_record *r, vs_err *err)
+{
+    r->type = (uint32_t)get_le(in, 4);
+    r->off = get_le(in + 8, 8);
+    r->len = get_le(in + 16, 8);
+    if (get_le(in + 4, 4))
+        return vs_error(err, EPROTO, "migration stream: reserved record field set");
+    return 0;
+}
+
+const char *mig_type_name(uint32_t type)
+{
+    switch (type) {
+    case MIG_HELLO:
+        return "HELLO";
+    case MIG_MEMORY:
+        return "MEMORY";
+    case MIG_ZERO:
+        return "ZERO";
+    case MIG_VMSTATE:
+        return "VMSTATE";
+    case MIG_END:
+        return "END";
+    case MIG_GO:
+        return "GO";
+    case MIG_ACCEPT:
+        return "ACCEPT";
+    case MIG_REFUSE:
+        return "REFUSE";
+    case MIG_READY:
+        return "READY";
+    case MIG_RUNNING:
+        return "RUNNING";
+    default:
+        return "unknown";
+    }
+}
+
+int mig_send(int fd, uint32_t type, uint64_t off, const void *payload, uint64_t len, vs_err *err)
+{
+    uint8_t h[MIG_RECORD_SIZE];
+    mig_record_encode(h, type, off, len);
+    if (vs_send_full(fd, h, sizeof(h), MSG_NOSIGNAL | (len ? MSG_MORE : 0)) < 0 ||
+        (payload && len && vs_send_full(fd, payload, (size_t)len, MSG_NOSIGNAL) < 0))
+        return vs_error_errno(err, "migration: sending %s", mig_type_name(type));
+    return 0;
+}
+
+int mig_recv_record(int fd, int timeout_ms, struct mig_record *r, vs_err *err)
+{
+    if (timeout_ms >= 0) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int n;
+        while ((n = poll(&p, 1, timeout_ms)) < 0 && errno == EINTR)
+            ;
+        if (n == 0)
+            return vs_error(err, ETIMEDOUT, "migration: no answer from the peer in %d ms",
+                            timeout_ms);
+    }
+    uint8_t h[MIG_RECORD_SIZE];
+    if (vs_read_full(fd, h, sizeof(h)) < 0)
+        return errno == EIO ? vs_error(err, ECONNRESET, "migration: the peer closed the connection")
+                            : vs_error_errno(err, "migration: reading from the peer");
+    return mig_record_decode(h, r, err);
+}
+
+int mig_recv_message(int fd, const struct mig_record *r, char *buf, vs_err *err)
+{
+    if (r->off || r->len > MIG_MAX_MESSAGE)
+        return vs_error(err, EPROTO, "migration: %s message too long", mig_type_name(r->type));
+    if (vs_read_full(fd, buf, (size_t)r->len) < 0)
+        return vs_error_errno(err, "migration: reading from the peer");
+    buf[r->len] = 0;
+    /* one line of printable text: the peer's words reach a terminal */
+    for (size_t i = 0; i < r->len; i++)
+        if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f)
+            buf[i] = ' ';
+    return 0;
+}

@@ -1,0 +1,73 @@
+/* The live-migration stream (docs/migration.md): what a source vessel sends
+ * a destination over one connection, and the destination's answers on the
+ * same connection, both as records with one header format.
+ *
+ *   "VESMIG01" | u32 version (1) | u32 0        (source, once)
+ *   record: u32 type | u32 0 | u64 offset | u64 len | len bytes of payload
+ *
+ *   source -> destination
+ *     HELLO    JSON: machine type, memory image size and regions, CPU features
+ *     MEMORY   len bytes of the memory image at offset
+ *     ZERO     [offset, offset + len) of the memory image reads as zero
+ *     VMSTATE  the vmstate (docs/snapshot-format.md) of the paused VM
+ *     END      nothing more follows; the source waits for READY
+ *     GO       (after READY) start the guest
+ *   destination -> source
+ *     ACCEPT   (after HELLO) this machine can be taken
+ *     REFUSE   one line saying why; the destination then closes
+ *     READY    the machine is built and its state loaded, waiting for GO
+ *     RUNNING  the guest runs on the destination
+ *
+ * Everything little-endian. The destination treats every field as hostile
+ * (migrate/incoming.c); tests/fuzz/fuzz_migrate_stream.c feeds it. */
+#ifndef VESSEL_MIGRATE_WIRE_H
+#define VESSEL_MIGRATE_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "util/err.h"
+
+#define MIG_MAGIC "VESMIG01"
+#define MIG_VERSION 1u
+#define MIG_HEADER_SIZE 16
+#define MIG_RECORD_SIZE 24
+#define MIG_MAX_HELLO (64u * 1024)
+#define MIG_MAX_MESSAGE 4096u
+#define MIG_MAX_VMSTATE (256u << 20)
+
+enum mig_type {
+    MIG_HELLO = 1,
+    MIG_MEMORY = 2,
+    MIG_ZERO = 3,
+    MIG_VMSTATE = 4,
+    MIG_END = 5,
+    MIG_GO = 6,
+    MIG_ACCEPT = 0x101,
+    MIG_REFUSE = 0x102,
+    MIG_READY = 0x103,
+    MIG_RUNNING = 0x104,
+};
+
+struct mig_record {
+    uint32_t type;
+    uint64_t off, len;
+};
+
+void mig_header_encode(uint8_t out[MIG_HEADER_SIZE]);
+int mig_header_decode(const uint8_t in[MIG_HEADER_SIZE], vs_err *err);
+void mig_record_encode(uint8_t out[MIG_RECORD_SIZE], uint32_t type, uint64_t off, uint64_t len);
+/* Checks the reserved field; the type and lengths are the reader's to judge. */
+int mig_record_decode(const uint8_t in[MIG_RECORD_SIZE], struct mig_record *r, vs_err *err);
+const char *mig_type_name(uint32_t type);
+
+/* Send one record with its payload (may be NULL when len is 0) on a socket;
+ * MSG_NOSIGNAL, so a peer that went away is an error, not a signal. */
+int mig_send(int fd, uint32_t type, uint64_t off, const void *payload, uint64_t len, vs_err *err);
+/* Read one record header from fd, waiting at most timeout_ms (-1: no
+ * limit); the payload is the caller's to read. */
+int mig_recv_record(int fd, int timeout_ms, struct mig_record *r, vs_err *err);
+/* A short reply's payload (REFUSE's message), at most MIG_MAX_MESSAGE
+ * bytes, into a NUL-terminated buffer of that size + 1. */
+int mig_recv_message(int fd, const struct mig_record *r, char *buf, vs_err *err);
+
+#endif
