@@ -55,7 +55,7 @@ static void refuse(const struct mig_io *io, const char *why)
 {
     uint8_t h[MIG_RECORD_SIZE];
     size_t n = strnlen(why, MIG_MAX_MESSAGE);
-    mig_record_encode(h, MIG_REFUSE, 0, n);
+    mig_record_encode(h, MIG_REFUSE, 0, n, why);
     if (io->write(io->opaque, h, sizeof(h)) == 0)
         io->write(io->opaque, why, n);
 }
@@ -207,6 +207,8 @@ int mig_receive(struct mig_incoming *in, const struct mig_io *io, vs_err *err)
                 return vs_error(err, ENOMEM, "out of memory");
             int rc = io_read(io, text, (size_t)r.len, err);
             if (rc == 0)
+                rc = mig_record_check(&r, text, err);
+            if (rc == 0)
                 rc = check_hello(in, text, (size_t)r.len, err);
             free(text);
             if (rc == 0)
@@ -216,7 +218,7 @@ int mig_receive(struct mig_incoming *in, const struct mig_io *io, vs_err *err)
                 return -1;
             }
             uint8_t ok[MIG_RECORD_SIZE];
-            mig_record_encode(ok, MIG_ACCEPT, 0, 0);
+            mig_record_encode(ok, MIG_ACCEPT, 0, 0, NULL);
             if (io->write(io->opaque, ok, sizeof(ok)) < 0)
                 return vs_error(err, ECONNRESET, "migration: the source went away");
             hello = true;
@@ -229,13 +231,16 @@ int mig_receive(struct mig_incoming *in, const struct mig_io *io, vs_err *err)
                                 "%llu-byte memory image",
                                 (unsigned long long)r.off, (unsigned long long)r.len,
                                 (unsigned long long)in->image_size);
-            if (io_read(io, in->image + r.off, (size_t)r.len, err) < 0)
+            if (io_read(io, in->image + r.off, (size_t)r.len, err) < 0 ||
+                mig_record_check(&r, in->image + r.off, err) < 0)
                 return -1;
             in->memory_bytes += r.len;
             break;
         case MIG_ZERO:
             if (r.off > in->image_size || r.len > in->image_size - r.off)
                 return vs_error(err, EPROTO, "migration stream: zero record outside the image");
+            if (mig_record_check(&r, NULL, err) < 0)
+                return -1;
             zero_range(in, r.off, r.len);
             in->zero_bytes += r.len;
             break;
@@ -246,13 +251,14 @@ int mig_receive(struct mig_incoming *in, const struct mig_io *io, vs_err *err)
             if (!in->vmstate)
                 return vs_error(err, ENOMEM, "out of memory for the VM state");
             in->vmstate_len = (size_t)r.len;
-            if (io_read(io, in->vmstate, in->vmstate_len, err) < 0)
+            if (io_read(io, in->vmstate, in->vmstate_len, err) < 0 ||
+                mig_record_check(&r, in->vmstate, err) < 0)
                 return -1;
             break;
         case MIG_END:
             if (r.off || r.len || !in->vmstate)
                 return vs_error(err, EPROTO, "migration stream: END before the VM state");
-            return 0;
+            return mig_record_check(&r, NULL, err);
         default:
             return vs_error(err, EPROTO, "migration stream: unexpected %s record (type %u)",
                             mig_type_name(r.type), r.type);
@@ -368,8 +374,7 @@ int mig_incoming_run(const struct mig_incoming_opts *o, vs_err *err)
         unlink(o->uri + 5);
     if (fd < 0)
         return vs_error(err, aerr, "migration: accept: %s", strerror(aerr));
-    int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    mig_socket_tune(fd);
 
     struct mig_incoming in;
     mig_incoming_init(&in, o->expect_arch, host_memory());

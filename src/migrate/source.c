@@ -46,6 +46,7 @@ struct migration;
 struct mig_sink {
     struct snapshot_sink s;
     struct migration *m;
+    uint8_t *bounce;
 };
 
 struct migration {
@@ -193,22 +194,33 @@ static int account(struct migration *m, uint64_t wire, uint64_t data_pages, uint
     return 0;
 }
 
+/* Memory goes through a bounce buffer: the guest may write a page while it
+ * is sent, and the record's CRC must be of the bytes that leave. */
+#define BOUNCE (256u << 10)
+
 static int sink_memory(struct snapshot_sink *s, uint64_t off, const void *buf, int fd,
                        uint64_t fd_off, uint64_t len, vs_err *err)
 {
-    struct migration *m = ((struct mig_sink *)s)->m;
-    if (cancelled(m))
-        return vs_error(err, ECANCELED, "migration cancelled");
-    if (buf) {
-        if (mig_send(m->fd, MIG_MEMORY, off, buf, len, err) < 0)
+    struct mig_sink *k = (struct mig_sink *)s;
+    struct migration *m = k->m;
+    while (len) {
+        if (cancelled(m))
+            return vs_error(err, ECANCELED, "migration cancelled");
+        size_t n = (size_t)(len < BOUNCE ? len : BOUNCE);
+        if (buf)
+            memcpy(k->bounce, buf, n);
+        else if (vs_pread_full(fd, k->bounce, n, fd_off) < 0)
+            return vs_error_errno(err, "migration: reading guest memory");
+        if (mig_send(m->fd, MIG_MEMORY, off, k->bounce, n, err) < 0 ||
+            account(m, MIG_RECORD_SIZE + n, n / GUEST_PAGE_SIZE, 0, err) < 0)
             return -1;
-    } else {
-        if (mig_send(m->fd, MIG_MEMORY, off, NULL, len, err) < 0)
-            return -1;
-        if (vs_sendfile_full(m->fd, fd, fd_off, len) < 0)
-            return vs_error_errno(err, "migration: sending guest memory");
+        if (buf)
+            buf = (const uint8_t *)buf + n;
+        fd_off += n;
+        off += n;
+        len -= n;
     }
-    return account(m, MIG_RECORD_SIZE + len, len / GUEST_PAGE_SIZE, 0, err);
+    return 0;
 }
 
 static int sink_zero(struct snapshot_sink *s, uint64_t off, uint64_t len, vs_err *err)
@@ -541,11 +553,14 @@ static void *migration_thread(void *arg)
     pthread_mutex_unlock(&m->lock);
     if (fd >= 0)
         close(fd);
+    if (rc == -1 && cancelled(m))
+        vs_error(&err, ECANCELED, "migration cancelled");
     if (rc == -1) {
         vs_err rerr = {0};
         if (paused_by_us && ctl->resume(ctl->machine, &rerr) < 0)
             vs_warn("migration: resuming the VM failed: %s", rerr.msg);
-        vs_warn("migration to %s failed: %s; the VM runs on here", m->p.uri, err.msg);
+        vs_warn("migration to %s %s: %s; the VM runs on here", m->p.uri,
+                err.code == ECANCELED ? "stopped" : "failed", err.msg);
         set_failed(m, &err);
         return NULL;
     }
@@ -584,8 +599,12 @@ int migration_start(struct vm_control *ctl, const struct migrate_params *p,
                     vs_err *err)
 {
     struct migration *m = calloc(1, sizeof(*m));
-    if (!m)
+    uint8_t *bounce = malloc(BOUNCE);
+    if (!m || !bounce) {
+        free(m);
+        free(bounce);
         return vs_error(err, ENOMEM, "out of memory");
+    }
     m->ctl = ctl;
     m->p = *p;
     m->on_done = on_done;
@@ -593,6 +612,7 @@ int migration_start(struct vm_control *ctl, const struct migrate_params *p,
     m->fd = -1;
     m->sink.s.ops = &mig_sink_ops;
     m->sink.m = m;
+    m->sink.bounce = bounce;
     m->prog.state = MIGRATE_SETUP;
     m->t_start = now_ms();
     pthread_mutex_init(&m->lock, NULL);
@@ -601,6 +621,7 @@ int migration_start(struct vm_control *ctl, const struct migrate_params *p,
     if (rc) {
         pthread_mutex_destroy(&m->lock);
         pthread_cond_destroy(&m->cond);
+        free(bounce);
         free(m);
         return vs_error(err, rc, "migration: cannot start a thread: %s", strerror(rc));
     }
@@ -668,5 +689,6 @@ void migration_free(struct migration *m)
     pthread_join(m->thread, NULL);
     pthread_mutex_destroy(&m->lock);
     pthread_cond_destroy(&m->cond);
+    free(m->sink.bounce);
     free(m);
 }

@@ -71,12 +71,18 @@ int mig_uri_check(const char *uri, vs_err *err)
     return parse(uri, &u, err);
 }
 
-static void tune(int fd, int family)
+void mig_socket_tune(int fd)
 {
-    if (family == AF_UNIX)
-        return;
-    int one = 1;
+    int one = 1, idle = 5, intvl = 2, cnt = 3;
+    unsigned user_timeout = 10000;
+    /* a cut link or a host that died is an error within seconds, not
+     * after TCP's quarter of an hour of retransmissions */
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof(user_timeout));
 }
 
 int mig_listen(const char *uri, vs_err *err)
@@ -174,7 +180,7 @@ int mig_connect(const char *uri, int timeout_ms, vs_err *err)
         if (fd < 0)
             continue;
         if (connect_timeout(fd, a->ai_addr, a->ai_addrlen, timeout_ms) == 0) {
-            tune(fd, a->ai_family);
+            mig_socket_tune(fd);
             break;
         }
         vs_error_errno(err, "connecting to %s", uri);

@@ -10,6 +10,8 @@
 int mig_listen(const char *uri, vs_err *err);
 /* A connected socket, giving up after timeout_ms. */
 int mig_connect(const char *uri, int timeout_ms, vs_err *err);
+/* TCP options for a migration connection (no-ops on a unix socket). */
+void mig_socket_tune(int fd);
 /* Checks the form only (for argument parsing). */
 int mig_uri_check(const char *uri, vs_err *err);
 

@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <zlib.h>
 
 #include "util/io.h"
 
@@ -40,10 +41,28 @@ int mig_header_decode(const uint8_t in[MIG_HEADER_SIZE], vs_err *err)
     return 0;
 }
 
-void mig_record_encode(uint8_t out[MIG_RECORD_SIZE], uint32_t type, uint64_t off, uint64_t len)
+static uint32_t record_crc(uint32_t type, uint64_t off, uint64_t len, const void *payload)
+{
+    uint8_t h[MIG_RECORD_SIZE];
+    put_le(h, type, 4);
+    put_le(h + 4, 0, 4);
+    put_le(h + 8, off, 8);
+    put_le(h + 16, len, 8);
+    uLong c = crc32(0, h, sizeof(h));
+    const uint8_t *p = payload;
+    for (uint64_t done = 0; p && done < len;) {
+        uInt n = (uInt)(len - done > (1u << 30) ? 1u << 30 : len - done);
+        c = crc32(c, p + done, n);
+        done += n;
+    }
+    return (uint32_t)c;
+}
+
+void mig_record_encode(uint8_t out[MIG_RECORD_SIZE], uint32_t type, uint64_t off, uint64_t len,
+                       const void *payload)
 {
     put_le(out, type, 4);
-    put_le(out + 4, 0, 4);
+    put_le(out + 4, record_crc(type, off, len, payload), 4);
     put_le(out + 8, off, 8);
     put_le(out + 16, len, 8);
 }
@@ -51,10 +70,18 @@ void mig_record_encode(uint8_t out[MIG_RECORD_SIZE], uint32_t type, uint64_t off
 int mig_record_decode(const uint8_t in[MIG_RECORD_SIZE], struct mig_record *r, vs_err *err)
 {
     r->type = (uint32_t)get_le(in, 4);
+    r->crc = (uint32_t)get_le(in + 4, 4);
     r->off = get_le(in + 8, 8);
     r->len = get_le(in + 16, 8);
-    if (get_le(in + 4, 4))
-        return vs_error(err, EPROTO, "migration stream: reserved record field set");
+    return 0;
+}
+
+int mig_record_check(const struct mig_record *r, const void *payload, vs_err *err)
+{
+    if (record_crc(r->type, r->off, r->len, payload) != r->crc)
+        return vs_error(err, EBADMSG,
+                        "migration stream: %s record at %#llx corrupted (CRC mismatch)",
+                        mig_type_name(r->type), (unsigned long long)r->off);
     return 0;
 }
 
@@ -89,7 +116,7 @@ const char *mig_type_name(uint32_t type)
 int mig_send(int fd, uint32_t type, uint64_t off, const void *payload, uint64_t len, vs_err *err)
 {
     uint8_t h[MIG_RECORD_SIZE];
-    mig_record_encode(h, type, off, len);
+    mig_record_encode(h, type, off, len, payload);
     if (vs_send_full(fd, h, sizeof(h), MSG_NOSIGNAL | (len ? MSG_MORE : 0)) < 0 ||
         (payload && len && vs_send_full(fd, payload, (size_t)len, MSG_NOSIGNAL) < 0))
         return vs_error_errno(err, "migration: sending %s", mig_type_name(type));
@@ -111,7 +138,9 @@ int mig_recv_record(int fd, int timeout_ms, struct mig_record *r, vs_err *err)
     if (vs_read_full(fd, h, sizeof(h)) < 0)
         return errno == EIO ? vs_error(err, ECONNRESET, "migration: the peer closed the connection")
                             : vs_error_errno(err, "migration: reading from the peer");
-    return mig_record_decode(h, r, err);
+    mig_record_decode(h, r, err);
+    /* answers carry no payload but REFUSE's message */
+    return r->type == MIG_REFUSE || mig_record_check(r, NULL, err) == 0 ? 0 : -1;
 }
 
 int mig_recv_message(int fd, const struct mig_record *r, char *buf, vs_err *err)
@@ -120,6 +149,8 @@ int mig_recv_message(int fd, const struct mig_record *r, char *buf, vs_err *err)
         return vs_error(err, EPROTO, "migration: %s message too long", mig_type_name(r->type));
     if (vs_read_full(fd, buf, (size_t)r->len) < 0)
         return vs_error_errno(err, "migration: reading from the peer");
+    if (mig_record_check(r, buf, err) < 0)
+        return -1;
     buf[r->len] = 0;
     /* one line of printable text: the peer's words reach a terminal */
     for (size_t i = 0; i < r->len; i++)

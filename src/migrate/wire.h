@@ -3,7 +3,10 @@
  * same connection, both as records with one header format.
  *
  *   "VESMIG01" | u32 version (1) | u32 0        (source, once)
- *   record: u32 type | u32 0 | u64 offset | u64 len | len bytes of payload
+ *   record: u32 type | u32 crc | u64 offset | u64 len | len bytes of payload
+ *
+ * crc is the CRC32 of the record header (with crc 0) and its payload: a
+ * byte changed on the way is found before anything is used.
  *
  *   source -> destination
  *     HELLO    JSON: machine type, memory image size and regions, CPU features
@@ -49,15 +52,20 @@ enum mig_type {
 };
 
 struct mig_record {
-    uint32_t type;
+    uint32_t type, crc;
     uint64_t off, len;
 };
 
 void mig_header_encode(uint8_t out[MIG_HEADER_SIZE]);
 int mig_header_decode(const uint8_t in[MIG_HEADER_SIZE], vs_err *err);
-void mig_record_encode(uint8_t out[MIG_RECORD_SIZE], uint32_t type, uint64_t off, uint64_t len);
-/* Checks the reserved field; the type and lengths are the reader's to judge. */
+/* A header with the CRC of itself and payload (len bytes; NULL when the
+ * record has none). */
+void mig_record_encode(uint8_t out[MIG_RECORD_SIZE], uint32_t type, uint64_t off, uint64_t len,
+                       const void *payload);
+/* The type and lengths are the reader's to judge; the CRC is checked by
+ * mig_record_check once the payload is in. */
 int mig_record_decode(const uint8_t in[MIG_RECORD_SIZE], struct mig_record *r, vs_err *err);
+int mig_record_check(const struct mig_record *r, const void *payload, vs_err *err);
 const char *mig_type_name(uint32_t type);
 
 /* Send one record with its payload (may be NULL when len is 0) on a socket;
