@@ -264,6 +264,65 @@ static void start_agent(void)
     }
 }
 
+/* Background work for the migration tests, each in a child of its own:
+ * ticker counts in a tight loop and keeps "COUNT MAX_GAP_US" in /ticker
+ * (the largest gap of the guest's own clock between two iterations). */
+static void ticker(void)
+{
+    if (fork() != 0)
+        return;
+    unsigned long long count = 0, max_gap = 0;
+    struct timespec last, now, written;
+    clock_gettime(CLOCK_MONOTONIC, &last);
+    written = last;
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        unsigned long long gap = (unsigned long long)(now.tv_sec - last.tv_sec) * 1000000ull +
+                                 (unsigned long long)(now.tv_nsec - last.tv_nsec) / 1000;
+        if (count > 0 && gap > max_gap)
+            max_gap = gap;
+        last = now;
+        count++;
+        if ((now.tv_sec - written.tv_sec) * 1000 + (now.tv_nsec - written.tv_nsec) / 1000000 >= 20) {
+            char buf[64];
+            int n = snprintf(buf, sizeof(buf), "%llu %llu\n", count, max_gap);
+            int fd = open("/ticker", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            if (fd >= 0) {
+                if (write(fd, buf, (size_t)n) < 0)
+                    _exit(1);
+                close(fd);
+            }
+            clock_gettime(CLOCK_MONOTONIC, &written);
+            last = written;
+        }
+    }
+}
+
+/* dirty MIB [SPIN]: write a word in each page of MIB MiB, over and over,
+ * counting SPIN iterations between pages, so how fast it dirties memory
+ * follows the CPU time the guest gets (what auto-converge throttles). */
+static void dirty(const char *arg)
+{
+    long mib = arg ? atol(arg) : 0;
+    const char *sp = arg ? strchr(arg, ' ') : NULL;
+    long spin = sp ? atol(sp + 1) : 0;
+    if (mib <= 0 || mib > 4096 || spin < 0) {
+        printf("dirty: MIB (1..4096) [SPIN] expected\n");
+        return;
+    }
+    if (fork() != 0)
+        return;
+    volatile unsigned char *p = malloc((size_t)mib << 20);
+    if (!p)
+        _exit(1);
+    for (unsigned char v = 1;; v++)
+        for (size_t i = 0; i < ((size_t)mib << 20); i += 4096) {
+            p[i] = v;
+            for (volatile long k = 0; k < spin; k++)
+                ;
+        }
+}
+
 static void shell(void)
 {
     char line[512];
@@ -314,6 +373,10 @@ static void shell(void)
             tcp_cmd(arg);
         else if (!strcmp(line, "blk"))
             mount_blk();
+        else if (!strcmp(line, "ticker"))
+            ticker();
+        else if (!strcmp(line, "dirty"))
+            dirty(arg);
         else if (!strcmp(line, "poweroff"))
             power(RB_POWER_OFF);
         else if (!strcmp(line, "reboot"))

@@ -83,7 +83,8 @@ struct request {
     char *body;
     size_t len;
     bool too_big;
-    bool stop_after; /* power off once the reply went out */
+    bool stop_after;         /* power off once the reply went out */
+    bool told_migration_end; /* the reply holds a migration's final state */
 };
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, json_t *j)
@@ -185,10 +186,11 @@ static void migration_done(void *opaque)
 }
 
 static enum MHD_Result progress_reply(struct api_server *s, struct MHD_Connection *c,
-                                      unsigned status)
+                                      struct request *rq, unsigned status)
 {
     struct migrate_progress p;
     migration_progress(s->migration, &p);
+    rq->told_migration_end = p.state >= MIGRATE_COMPLETED;
     return reply(c, status, migrate_progress_json(&p));
 }
 
@@ -203,12 +205,12 @@ static enum MHD_Result do_migrate(struct api_server *s, struct MHD_Connection *c
             return reply_error(c, MHD_HTTP_CONFLICT, "no migration was started");
         if (migration_cancel(s->migration, &err) < 0)
             return reply_error(c, MHD_HTTP_CONFLICT, err.msg);
-        return progress_reply(s, c, MHD_HTTP_OK);
+        return progress_reply(s, c, rq, MHD_HTTP_OK);
     }
     if (get) {
         if (!s->migration)
             return reply(c, MHD_HTTP_OK, json_pack("{s:s}", "state", "none"));
-        return progress_reply(s, c, MHD_HTTP_OK);
+        return progress_reply(s, c, rq, MHD_HTTP_OK);
     }
     if (!put)
         return reply_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET or PUT");
@@ -228,7 +230,7 @@ static enum MHD_Result do_migrate(struct api_server *s, struct MHD_Connection *c
     s->session.dirty_log = false;
     if (migration_start(s->ctl, &p, migration_done, s, &s->migration, &err) < 0)
         return reply_error(c, MHD_HTTP_INTERNAL_SERVER_ERROR, err.msg);
-    return progress_reply(s, c, MHD_HTTP_ACCEPTED);
+    return progress_reply(s, c, rq, MHD_HTTP_ACCEPTED);
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
@@ -308,6 +310,9 @@ static void request_done(void *cls, struct MHD_Connection *c, void **con_cls,
     if (rq) {
         if (rq->stop_after)
             rq->s->ctl->request_stop(rq->s->ctl->machine);
+        /* only now is the reply out: a migrated VM may stop after it */
+        if (rq->told_migration_end && code == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+            migration_reported(rq->s->migration);
         free(rq->body);
         free(rq);
     }

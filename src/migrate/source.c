@@ -287,16 +287,24 @@ static void *throttle_thread(void *arg)
     return NULL;
 }
 
+/* The machine's own throttle where it has one (its vCPUs sleep their
+ * share), else a thread that pauses and resumes the whole VM. */
 static void throttle_set(struct migration *m, unsigned pct)
 {
     __atomic_store_n(&m->throttle_pct, pct, __ATOMIC_RELEASE);
     UPDATE(m, m->prog.throttle_pct = pct);
-    if (pct && !m->throttle_on && pthread_create(&m->throttle, NULL, throttle_thread, m) == 0)
+    if (m->ctl->throttle)
+        m->ctl->throttle(m->ctl->machine, pct);
+    else if (pct && !m->throttle_on && pthread_create(&m->throttle, NULL, throttle_thread, m) == 0)
         m->throttle_on = true;
 }
 
 static void throttle_stop(struct migration *m)
 {
+    if (m->ctl->throttle && __atomic_load_n(&m->throttle_pct, __ATOMIC_ACQUIRE)) {
+        m->ctl->throttle(m->ctl->machine, 0);
+        __atomic_store_n(&m->throttle_pct, 0, __ATOMIC_RELEASE);
+    }
     if (!m->throttle_on)
         return;
     UPDATE(m, m->throttle_stop = true);
@@ -641,7 +649,13 @@ void migration_progress(struct migration *m, struct migrate_progress *out)
     *out = m->prog;
     if (!terminal(out->state))
         out->total_ms = now_ms() - m->t_start;
-    else if (!m->reported) {
+    pthread_mutex_unlock(&m->lock);
+}
+
+void migration_reported(struct migration *m)
+{
+    pthread_mutex_lock(&m->lock);
+    if (terminal(m->prog.state) && !m->reported) {
         m->reported = true;
         pthread_cond_broadcast(&m->cond);
     }

@@ -58,6 +58,9 @@ int migration_start(struct vm_control *ctl, const struct migrate_params *p,
                     void (*on_done)(void *opaque), void *opaque, struct migration **out,
                     vs_err *err);
 void migration_progress(struct migration *m, struct migrate_progress *out);
+/* Someone has been told how it ended (a reply with the final progress went
+ * out): a completed migration's on_done need not wait any longer. */
+void migration_reported(struct migration *m);
 bool migration_active(struct migration *m);
 /* Stop a migration in flight; the guest goes on here. -1 if it is past the
  * point of no return (or over). */

@@ -92,8 +92,9 @@ struct rv_board {
     enum boot_mode mode;
     bool booted_once; /* RAM was written by a previous boot */
     bool booted_once_warned;
-    bool overcommitted; /* more harts than host CPUs */
-    bool restored;      /* state loaded from a snapshot: no boot */
+    bool overcommitted;    /* more harts than host CPUs */
+    bool restored;         /* state loaded from a snapshot: no boot */
+    unsigned throttle_pct; /* atomic: the share of time each hart sleeps (migration) */
     struct vm_control vmctl;
 
     pthread_mutex_t lock;
@@ -341,6 +342,40 @@ static bool hart_park(struct rv_board *b, struct hart_ctl *c)
     }
 }
 
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Auto-converge (a migration slowing a guest that dirties memory faster
+ * than the link): after each slice the hart owes pct/(100-pct) of the time
+ * it ran and sleeps it off in steps of at most 2 ms, so a pause or a stop
+ * still reaches it quickly. Returns whether it slept. */
+static bool hart_throttle(struct rv_board *b, int64_t *slice_start, int64_t *debt_ns)
+{
+    unsigned pct = __atomic_load_n(&b->throttle_pct, __ATOMIC_ACQUIRE);
+    int64_t now = mono_ns();
+    if (!pct || !*slice_start) {
+        *slice_start = now;
+        *debt_ns = 0;
+        return false;
+    }
+    *debt_ns += (now - *slice_start) * pct / (100 - pct);
+    bool slept = false;
+    while (*debt_ns >= 1000000 && !vm_pause_requested(&b->pause) &&
+           __atomic_load_n(&b->exit, __ATOMIC_ACQUIRE) == EXIT_NONE) {
+        int64_t step = *debt_ns < 2000000 ? *debt_ns : 2000000;
+        struct timespec ts = {0, step};
+        nanosleep(&ts, NULL);
+        *debt_ns -= step;
+        slept = true;
+    }
+    *slice_start = mono_ns();
+    return slept;
+}
+
 static void *hart_thread(void *arg)
 {
     struct hart_ctl *c = arg;
@@ -353,6 +388,7 @@ static void *hart_thread(void *arg)
     pthread_mutex_lock(&b->lock);
     bool run = hart_park(b, c);
     pthread_mutex_unlock(&b->lock);
+    int64_t slice_start = 0, debt_ns = 0;
     while (run) {
         clint_update_timer(&b->clint, c->id);
         enum rv_stop r = rv_hart_run(h, SLICE_INSNS);
@@ -372,6 +408,8 @@ static void *hart_thread(void *arg)
             rv_hart_wait(h, ns);
         } else if (r == RV_STOP_FATAL) {
             report_fatal(b, h);
+        } else if (r == RV_STOP_BUDGET && hart_throttle(b, &slice_start, &debt_ns)) {
+            /* slept off its share */
         } else if (r == RV_STOP_BUDGET && b->overcommitted) {
             /* More harts than host CPUs: a hart spinning on a lock must not
              * hold a CPU for a whole scheduler slice while the hart it
@@ -760,6 +798,12 @@ static int ctl_fetch_dirty_log(void *machine, unsigned region, uint64_t *bitmap,
     return 0;
 }
 
+static void ctl_throttle(void *machine, unsigned pct)
+{
+    struct rv_board *b = machine;
+    __atomic_store_n(&b->throttle_pct, pct > 99 ? 99 : pct, __ATOMIC_RELEASE);
+}
+
 static struct virtio_set *ctl_devices(void *machine)
 {
     return ((struct rv_board *)machine)->virtio;
@@ -964,6 +1008,7 @@ static int board_create(const struct vm_config *cfg, struct guest_mem *adopt,
         .memory = ctl_memory,
         .enable_dirty_log = ctl_enable_dirty_log,
         .fetch_dirty_log = ctl_fetch_dirty_log,
+        .throttle = ctl_throttle,
         .devices = ctl_devices,
         .request_stop = ctl_request_stop,
         .cpu_features = ctl_cpu_features,

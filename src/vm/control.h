@@ -37,6 +37,10 @@ struct vm_control {
      * The first call after enable_dirty_log reports everything. */
     int (*enable_dirty_log)(void *machine, vs_err *err);
     int (*fetch_dirty_log)(void *machine, unsigned region, uint64_t *bitmap, vs_err *err);
+    /* Slow the guest down: every vCPU sleeps pct percent of the time (0:
+     * full speed; live migration's auto-converge). NULL: the caller pauses
+     * and resumes the whole VM instead. */
+    void (*throttle)(void *machine, unsigned pct);
     /* Ask the VM to shut down as if powered off (API "stop", the console's
      * quit key): run returns 0. */
     void (*request_stop)(void *machine);

@@ -1,0 +1,245 @@
+"""Live migration between two hosts made on this machine (network
+namespaces joined by veth): a guest moves and goes on there; every failure
+leaves the source guest running as if nothing happened, with nothing left
+behind; a guest dirtying memory faster than the link converges only with
+auto-converge."""
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from migutil import Guest, fd_count  # noqa: E402
+
+PORT = 4444
+
+
+def source_counter(src, rv_counter, sock):
+    g = Guest(src.vessel("vm", "run", "--arch", "riscv64", "--memory", "64M", "--kernel",
+                         rv_counter, "--console", "stdio", "--api-sock", sock))
+    g.expect(b"count 00000003", timeout=60)
+    return g
+
+
+def source_linux(src, rv_linux, sock, memory="256M"):
+    g = Guest(src.vessel("vm", "run", "--arch", "riscv64", "--kernel", rv_linux / "vmlinuz",
+                         "--initrd", rv_linux / "initrd.img", "--memory", memory, "--append",
+                         "console=ttyS0", "--console", "stdio", "--api-sock", sock))
+    g.expect(b"vessel-rv# ", timeout=120)
+    return g
+
+
+def destination(dst, *extra, port=PORT):
+    g = Guest(dst.vessel("vm", "run", "--incoming", f"tcp:{dst.addr}:{port}", "--console",
+                         "stdio", *extra))
+    dst.wait_listening(port, g.p)
+    return g
+
+
+def migrate(src, sock, to, *flags, timeout=120):
+    return src.run("vm", "migrate", "--api-sock", sock, "--to", to, *flags, timeout=timeout)
+
+
+def ticks(g) -> int:
+    """The count the guest's ticker (a tight loop in the guest) reached."""
+    for _ in range(50):
+        m = re.search(r"^(\d+) (\d+)\r?$", g.run("cat /ticker"), re.M)
+        if m:
+            return int(m.group(1))
+        time.sleep(0.1)
+    raise AssertionError("the guest's ticker wrote nothing")
+
+
+def still_counting(g, before=None):
+    """The counter guest keeps printing, and never restarted from 0."""
+    n = len(g.counts())
+    deadline = time.monotonic() + 20
+    while len(g.counts()) < n + 3:
+        assert g.p.poll() is None, f"the source exited {g.p.returncode}: {g.stderr()}"
+        assert time.monotonic() < deadline, "the source's counter stopped"
+        time.sleep(0.05)
+    c = g.counts()
+    assert c == sorted(c) and c[0] == 0 and c == list(range(len(c))), "the counter restarted"
+    assert b"guest broken" not in g.all
+
+
+def test_counter_continues_on_the_other_host(hosts, rv_counter, tmp_path):
+    src, dst = hosts
+    sock = tmp_path / "src.sock"
+    g = source_counter(src, rv_counter, sock)
+    d = destination(dst, "--api-sock", tmp_path / "dst.sock")
+    try:
+        p = migrate(src, sock, f"tcp:{dst.addr}:{PORT}")
+        assert p.returncode == 0, p.stderr
+        assert "migrated: downtime" in p.stdout, p.stdout
+        assert g.p.wait(timeout=20) == 0, "the source must exit 0 once the guest runs elsewhere"
+        last = g.counts()[-1]
+        # the destination's console goes on from where the source's stopped
+        deadline = time.monotonic() + 30
+        while not d.counts() or d.counts()[-1] < last + 3:
+            assert d.p.poll() is None, d.stderr()
+            assert time.monotonic() < deadline, f"no counting on the destination: {d.all[-500:]}"
+            d.pump(0.2)
+        first = d.counts()[0]
+        assert last <= first <= last + 2, f"source stopped at {last}, destination began at {first}"
+        assert b"guest broken" not in d.all
+        info = json.loads(dst.run("vm", "info", "--api-sock", tmp_path / "dst.sock").stdout)
+        assert info["state"] == "running" and info["arch"] == "riscv64"
+    finally:
+        g.kill()
+        d.kill()
+
+
+def test_linux_guest_moves_with_its_shell_files_and_clock(hosts, rv_linux, tmp_path):
+    src, dst = hosts
+    sock = tmp_path / "src.sock"
+    g = source_linux(src, rv_linux, sock)
+    d = None
+    try:
+        g.run("write /proc/sys/kernel/hostname written-before-the-move")
+        g.run("ticker")
+        time.sleep(0.3)
+        count_before = ticks(g)
+        up_before = float([l for l in g.run("cat /proc/uptime").splitlines()
+                           if l[:1].isdigit()][-1].split()[0])
+        d = destination(dst)
+        p = migrate(src, sock, f"tcp:{dst.addr}:{PORT}", "--downtime-limit", "20ms")
+        assert p.returncode == 0, p.stderr
+        assert g.p.wait(timeout=20) == 0
+        # the same shell answers on the destination, with what was written before
+        assert "written-before-the-move" in d.run("cat /proc/sys/kernel/hostname")
+        assert ticks(d) > count_before, "the guest's own loop did not go on"
+        up_after = float([l for l in d.run("cat /proc/uptime").splitlines()
+                          if l[:1].isdigit()][-1].split()[0])
+        assert up_before <= up_after < up_before + 60
+    finally:
+        g.kill()
+        if d:
+            d.kill()
+
+
+def test_every_failure_leaves_the_source_running(hosts, rv_linux, tmp_path):
+    src, dst = hosts
+    sock = tmp_path / "src.sock"
+    g = source_linux(src, rv_linux, sock)
+    to = f"tcp:{dst.addr}:{PORT}"
+    try:
+        g.run("write /proc/sys/kernel/hostname still-the-source")
+        fds = fd_count(g.p.pid)
+
+        def source_fine():
+            assert g.p.poll() is None, g.stderr()
+            assert "still-the-source" in g.run("cat /proc/sys/kernel/hostname")
+            assert fd_count(g.p.pid) == fds, "the failed migration left an fd behind"
+            st = json.loads(src.run("vm", "info", "--api-sock", sock).stdout)
+            assert st["state"] == "running"
+
+        # nobody listening
+        p = migrate(src, sock, to)
+        assert p.returncode == 1 and "connecting to" in p.stderr, p.stderr
+        source_fine()
+
+        # a destination that refuses the machine (it takes x86_64 only)
+        d = destination(dst, "--arch", "x86_64")
+        p = migrate(src, sock, to)
+        assert p.returncode == 1 and "refused" in p.stderr and "x86_64" in p.stderr, p.stderr
+        assert d.p.wait(timeout=10) != 0
+        source_fine()
+
+        # the destination dies mid-stream (a capped link makes the stream last)
+        d = destination(dst)
+        m = subprocess.Popen(src.vessel("vm", "migrate", "--api-sock", sock, "--to", to,
+                                        "--bandwidth", "4M", "--quiet"),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.0)
+        d.kill()
+        out, err = m.communicate(timeout=60)
+        assert m.returncode == 1 and "failed" in err, err
+        source_fine()
+        assert not dst.listening(PORT)
+
+        # one byte changed on the way (a proxy on the destination's host)
+        d = destination(dst)
+        proxy = subprocess.Popen(dst.cmd(sys.executable, HERE / "flip_proxy.py", dst.addr,
+                                         PORT + 1, dst.addr, PORT, 300000),
+                                 stdout=subprocess.PIPE, text=True)
+        assert proxy.stdout.readline().strip() == "ready"
+        p = migrate(src, sock, f"tcp:{dst.addr}:{PORT + 1}")
+        assert p.returncode == 1 and "corrupted" in p.stderr, p.stderr
+        assert d.p.wait(timeout=10) != 0
+        assert "corrupted" in d.stderr()
+        proxy.kill()
+        proxy.wait()
+        source_fine()
+
+        # cancelled
+        d = destination(dst)
+        p = migrate(src, sock, to, "--bandwidth", "2M", "--detach")
+        assert p.returncode == 0, p.stderr
+        time.sleep(0.8)
+        p = src.run("vm", "migrate", "--api-sock", sock, "--cancel")
+        assert p.returncode == 0, p.stderr
+        st = json.loads(src.run("vm", "migrate", "--api-sock", sock, "--status").stdout)
+        assert st["state"] == "cancelled", st
+        assert d.p.wait(timeout=15) != 0
+        source_fine()
+
+        # the link cut while memory streams: TCP gives up within seconds
+        d = destination(dst)
+        m = subprocess.Popen(src.vessel("vm", "migrate", "--api-sock", sock, "--to", to,
+                                        "--bandwidth", "2M", "--quiet"),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.0)
+        subprocess.run(dst.cmd("ip", "link", "set", dst.dev, "down"), check=True)
+        out, err = m.communicate(timeout=90)
+        assert m.returncode == 1 and "failed" in err, err
+        d.kill()
+        subprocess.run(dst.cmd("ip", "link", "set", dst.dev, "up"), check=True)
+        source_fine()
+
+        # after all that, a migration goes through
+        d = destination(dst)
+        p = migrate(src, sock, to)
+        assert p.returncode == 0, p.stderr
+        assert g.p.wait(timeout=20) == 0
+        assert "still-the-source" in d.run("cat /proc/sys/kernel/hostname")
+        d.kill()
+    finally:
+        g.kill()
+
+
+def test_a_guest_outrunning_the_link_converges_only_with_auto_converge(hosts, rv_linux,
+                                                                        tmp_path):
+    src, dst = hosts
+    sock = tmp_path / "src.sock"
+    g = source_linux(src, rv_linux, sock)
+    to = f"tcp:{dst.addr}:{PORT}"
+    try:
+        # 24 MiB rewritten over and over, faster than a 16 MiB/s link carries
+        g.run("dirty 24 4000")
+        time.sleep(1)
+        d = destination(dst)
+        p = migrate(src, sock, to, "--bandwidth", "16M", "--downtime-limit", "100ms",
+                    "--detach")
+        assert p.returncode == 0, p.stderr
+        time.sleep(6)
+        st = json.loads(src.run("vm", "migrate", "--api-sock", sock, "--status").stdout)
+        assert st["state"] == "active" and st["round"] >= 2, st
+        assert st["expected_downtime_ms"] > 100 and st["dirty_rate"] > st["bandwidth"] / 2, st
+        assert src.run("vm", "migrate", "--api-sock", sock, "--cancel").returncode == 0
+        assert d.p.wait(timeout=15) != 0
+
+        d = destination(dst)
+        p = migrate(src, sock, to, "--bandwidth", "16M", "--downtime-limit", "100ms",
+                    "--auto-converge", timeout=180)
+        assert p.returncode == 0, p.stderr
+        assert g.p.wait(timeout=20) == 0
+        assert "vessel-rv" in d.run("echo still-here")
+        d.kill()
+    finally:
+        g.kill()
