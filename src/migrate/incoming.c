@@ -21,6 +21,7 @@
 #include "migrate/wire.h"
 #include "snapshot/snapshot.h"
 #include "util/io.h"
+#include "vm/config_json.h"
 #include "util/log.h"
 #include "vm/machine.h"
 
@@ -30,6 +31,7 @@ void mig_incoming_init(struct mig_incoming *in, int expect_arch, uint64_t max_me
     in->expect_arch = expect_arch;
     in->max_memory = max_memory;
     in->memfd = -1;
+    vm_config_init(&in->cfg);
 }
 
 void mig_incoming_free(struct mig_incoming *in)
@@ -42,6 +44,10 @@ void mig_incoming_free(struct mig_incoming *in)
     in->image = NULL;
     in->memfd = -1;
     in->vmstate = NULL;
+    vm_config_free(&in->cfg);
+    vm_config_init(&in->cfg);
+    json_decref(in->config);
+    in->config = NULL;
 }
 
 static int io_read(const struct mig_io *io, void *buf, size_t len, vs_err *err)
@@ -141,6 +147,20 @@ static int check_hello(struct mig_incoming *in, const char *text, size_t len, vs
         next = (uint64_t)off + (uint64_t)rs;
     }
     in->nregions = (unsigned)json_array_size(regions);
+    json_t *cfg = json_object_get(j, "config");
+    if (!json_is_object(cfg)) {
+        vs_error(err, EPROTO, "migration HELLO: no configuration");
+        goto out;
+    }
+    if (vm_config_from_json(cfg, &in->cfg, err) < 0) {
+        vs_error_prefix(err, "migration HELLO: ");
+        goto out;
+    }
+    if (in->cfg.arch != in->arch) {
+        vs_error(err, EPROTO, "migration HELLO: the configuration is for another machine type");
+        goto out;
+    }
+    in->config = json_incref(cfg);
     const char *cpu = json_string_value(json_object_get(j, "cpu_features"));
     if (cpu && *cpu) {
         uint8_t *blob = NULL;
@@ -183,12 +203,11 @@ static int zero_range(struct mig_incoming *in, uint64_t off, uint64_t len)
     return 0;
 }
 
-int mig_receive(struct mig_incoming *in, const struct mig_io *io, vs_err *err)
+/* Records until HELLO has been answered (hello_only) or until END. */
+static int receive_records(struct mig_incoming *in, const struct mig_io *io, bool hello_only,
+                           vs_err *err)
 {
-    uint8_t h[MIG_HEADER_SIZE];
-    if (io_read(io, h, sizeof(h), err) < 0 || mig_header_decode(h, err) < 0)
-        return -1;
-    bool hello = false;
+    bool hello = in->image != NULL;
     for (;;) {
         uint8_t rh[MIG_RECORD_SIZE];
         struct mig_record r;
@@ -222,6 +241,8 @@ int mig_receive(struct mig_incoming *in, const struct mig_io *io, vs_err *err)
             if (io->write(io->opaque, ok, sizeof(ok)) < 0)
                 return vs_error(err, ECONNRESET, "migration: the source went away");
             hello = true;
+            if (hello_only)
+                return 0;
             break;
         }
         case MIG_MEMORY:
@@ -255,6 +276,15 @@ int mig_receive(struct mig_incoming *in, const struct mig_io *io, vs_err *err)
                 mig_record_check(&r, in->vmstate, err) < 0)
                 return -1;
             break;
+        case MIG_SYNC: {
+            if (r.off || r.len || mig_record_check(&r, NULL, err) < 0)
+                return vs_error(err, EPROTO, "migration stream: bad SYNC record");
+            uint8_t ok[MIG_RECORD_SIZE];
+            mig_record_encode(ok, MIG_SYNCED, 0, 0, NULL);
+            if (io->write(io->opaque, ok, sizeof(ok)) < 0)
+                return vs_error(err, ECONNRESET, "migration: the source went away");
+            break;
+        }
         case MIG_END:
             if (r.off || r.len || !in->vmstate)
                 return vs_error(err, EPROTO, "migration stream: END before the VM state");
@@ -264,6 +294,28 @@ int mig_receive(struct mig_incoming *in, const struct mig_io *io, vs_err *err)
                             mig_type_name(r.type), r.type);
         }
     }
+}
+
+int mig_receive_hello(struct mig_incoming *in, const struct mig_io *io, vs_err *err)
+{
+    uint8_t h[MIG_HEADER_SIZE];
+    if (io_read(io, h, sizeof(h), err) < 0 || mig_header_decode(h, err) < 0)
+        return -1;
+    return receive_records(in, io, true, err);
+}
+
+int mig_receive_rest(struct mig_incoming *in, const struct mig_io *io, vs_err *err)
+{
+    if (!in->image)
+        return vs_error(err, EINVAL, "migration: no HELLO yet");
+    return receive_records(in, io, false, err);
+}
+
+int mig_receive(struct mig_incoming *in, const struct mig_io *io, vs_err *err)
+{
+    if (mig_receive_hello(in, io, err) < 0)
+        return -1;
+    return mig_receive_rest(in, io, err);
 }
 
 int mig_incoming_map(struct mig_incoming *in, struct guest_mem *mem, vs_err *err)
@@ -320,16 +372,40 @@ static int check_layout(const struct mig_incoming *in, const struct snapshot_ima
     return 0;
 }
 
-struct ready_ctx {
+struct dest_ctx {
     int fd;
-    bool readied, running;
+    const struct mig_io *io;
+    struct mig_incoming *in;
+    struct snapshot_image img;
+    bool have_img, readied, running;
 };
+
+/* The machine is built (while memory streamed in): receive the rest, up to
+ * END, and check the state the way a restore checks a snapshot. */
+static int on_fetch_state(void *opaque, struct state_reader **state, vs_err *err)
+{
+    struct dest_ctx *c = opaque;
+    struct mig_incoming *in = c->in;
+    if (mig_receive_rest(in, c->io, err) < 0)
+        return -1;
+    uint8_t *vmstate = in->vmstate;
+    in->vmstate = NULL;
+    if (snapshot_image_from_vmstate(vmstate, in->vmstate_len, (int)in->arch, &c->img, err) < 0)
+        return vs_error_prefix(err, "migrated state: ");
+    c->have_img = true;
+    if (check_layout(in, &c->img, err) < 0)
+        return -1;
+    if (!json_equal(json_object_get(c->img.manifest, "config"), in->config))
+        return vs_error(err, EPROTO, "migration: the configuration changed during the migration");
+    *state = &c->img.state;
+    return 0;
+}
 
 /* The machine holds the migrated state: tell the source, and start only on
  * its GO (until then the source may still take the guest back). */
 static int on_ready(void *opaque, vs_err *err)
 {
-    struct ready_ctx *c = opaque;
+    struct dest_ctx *c = opaque;
     if (mig_send(c->fd, MIG_READY, 0, NULL, 0, err) < 0)
         return -1;
     c->readied = true;
@@ -379,46 +455,39 @@ int mig_incoming_run(const struct mig_incoming_opts *o, vs_err *err)
     struct mig_incoming in;
     mig_incoming_init(&in, o->expect_arch, host_memory());
     struct mig_io io = {.read = sock_read, .write = sock_write, .opaque = &fd};
-    struct snapshot_image img;
-    memset(&img, 0, sizeof(img));
-    vm_config_init(&img.cfg);
-    guest_mem_init(&img.mem);
-    struct ready_ctx rc = {.fd = fd};
+    struct dest_ctx c = {.fd = fd, .io = &io, .in = &in};
+    struct guest_mem mem;
+    guest_mem_init(&mem);
     int status = -1;
-    if (mig_receive(&in, &io, err) < 0)
-        goto refuse;
-    uint8_t *state = in.vmstate;
-    in.vmstate = NULL;
-    if (snapshot_image_from_vmstate(state, in.vmstate_len, (int)in.arch, &img, err) < 0) {
-        vs_error_prefix(err, "migrated state: ");
-        goto refuse;
-    }
-    if (check_layout(&in, &img, err) < 0)
+    if (mig_receive_hello(&in, &io, err) < 0)
         goto refuse;
     /* Host-side choices are this command line's, not the source's. */
-    free(img.cfg.api_sock);
-    img.cfg.api_sock = xstrdup(o->api_sock);
-    free(img.cfg.console);
-    img.cfg.console = xstrdup(o->console ? o->console : "stdio");
-    if (mig_incoming_map(&in, &img.mem, err) < 0)
+    free(in.cfg.api_sock);
+    in.cfg.api_sock = xstrdup(o->api_sock);
+    free(in.cfg.console);
+    in.cfg.console = xstrdup(o->console ? o->console : "stdio");
+    if (mig_incoming_map(&in, &mem, err) < 0) {
+        guest_mem_destroy(&mem);
         goto refuse;
-    mig_incoming_free(&in); /* the regions hold their own references */
-    vs_info("migration received; starting the guest");
+    }
+    /* The machine is built now, while memory streams in; the state is
+     * loaded when it arrives (on_fetch_state), the vCPUs start on GO. */
     struct vm_restore_source src = {
-        .mem = &img.mem, .state = &img.state, .ready = on_ready, .ready_opaque = &rc};
-    status = vm_machine_restore(&img.cfg, &src, err);
-    if (status < 0 && !rc.readied)
+        .mem = &mem, .fetch_state = on_fetch_state, .ready = on_ready, .ready_opaque = &c};
+    status = vm_machine_restore(&in.cfg, &src, err);
+    if (status < 0 && !c.readied)
         goto refuse;
     goto out;
 refuse:
-    if (!rc.readied && rc.fd >= 0)
+    if (!c.readied && c.fd >= 0)
         refuse(&io, err->msg);
     vs_error_prefix(err, "incoming migration refused: ");
     status = -1;
 out:
-    if (rc.fd >= 0)
-        close(rc.fd);
-    snapshot_image_close(&img);
+    if (c.fd >= 0)
+        close(c.fd);
+    if (c.have_img)
+        snapshot_image_close(&c.img);
     mig_incoming_free(&in);
     return status;
 }

@@ -5,6 +5,7 @@
 #define VESSEL_MIGRATE_INCOMING_H
 
 #include <stdbool.h>
+#include <jansson.h>
 #include <stdint.h>
 #include "mem/guest_mem.h"
 #include "util/err.h"
@@ -37,6 +38,8 @@ struct mig_incoming {
     size_t vmstate_len;
     uint64_t memory_bytes, zero_bytes; /* as received */
     unsigned records;
+    struct vm_config cfg; /* from HELLO */
+    json_t *config;       /* the same as sent */
 };
 
 void mig_incoming_init(struct mig_incoming *in, int expect_arch, uint64_t max_memory);
@@ -44,6 +47,10 @@ void mig_incoming_init(struct mig_incoming *in, int expect_arch, uint64_t max_me
  * answered with ACCEPT, or REFUSE and an error), memory, zero ranges and the
  * vmstate. Everything is bounds-checked; -1 with err naming what was wrong. */
 int mig_receive(struct mig_incoming *in, const struct mig_io *io, vs_err *err);
+/* The same in two steps: up to HELLO's answer (the machine can be built
+ * from in->cfg then), and the rest up to END. */
+int mig_receive_hello(struct mig_incoming *in, const struct mig_io *io, vs_err *err);
+int mig_receive_rest(struct mig_incoming *in, const struct mig_io *io, vs_err *err);
 /* Map the memory image's regions as guest memory (shared with the memfd;
  * mem takes its own references). */
 int mig_incoming_map(struct mig_incoming *in, struct guest_mem *mem, vs_err *err);

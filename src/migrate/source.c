@@ -34,6 +34,7 @@
 #include "util/io.h"
 #include "util/log.h"
 #include "util/parse.h"
+#include "vm/config_json.h"
 
 #define CONNECT_TIMEOUT_MS 5000
 #define ACCEPT_TIMEOUT_MS 30000
@@ -94,6 +95,11 @@ json_t *migrate_progress_json(const struct migrate_progress *p)
         (json_int_t)p->bytes_remaining, "dirty_rate", p->dirty_rate, "bandwidth", p->bandwidth,
         "expected_downtime_ms", p->expected_downtime_ms, "throttle_pct", (int)p->throttle_pct,
         "downtime_ms", p->downtime_ms, "total_ms", p->total_ms);
+    if (j && p->state == MIGRATE_COMPLETED)
+        json_object_set_new(j, "downtime_parts",
+                            json_pack("{s:f, s:f, s:f}", "final_round_ms", p->final_round_ms,
+                                      "destination_ms", p->destination_ms, "handover_ms",
+                                      p->handover_ms));
     if (j && p->error[0])
         json_object_set_new(j, "error", json_string(p->error));
     return j;
@@ -361,6 +367,17 @@ static int expect(struct migration *m, uint32_t want, int timeout_ms, vs_err *er
     return 0;
 }
 
+/* Wait until the destination has taken in everything sent so far: socket
+ * buffers hold megabytes, and a round is over (its bandwidth measured, the
+ * guest ready to be paused) only when they are empty, or the last round
+ * would wait for them with the guest stopped. */
+static int sync_peer(struct migration *m, vs_err *err)
+{
+    if (mig_send(m->fd, MIG_SYNC, 0, NULL, 0, err) < 0)
+        return -1;
+    return expect(m, MIG_SYNCED, READY_TIMEOUT_MS, err);
+}
+
 static int hello(struct migration *m, const struct guest_mem_layout *mem, vs_err *err)
 {
     struct vm_control *ctl = m->ctl;
@@ -382,10 +399,10 @@ static int hello(struct migration *m, const struct guest_mem_layout *mem, vs_err
         snprintf(hex + 2 * i, 3, "%02x", cpu.data[i]);
     if (hex)
         hex[cpu.len * 2] = 0;
-    json_t *j =
-        json_pack("{s:s, s:{s:I, s:o}, s:s, s:s}", "arch", vm_arch_name(ctl->arch), "memory",
-                  "size", (json_int_t)snapshot_region_offset(mem, mem->n), "regions", regions,
-                  "cpu_features", hex ? hex : "", "vessel_version", "0.1.0");
+    json_t *j = json_pack("{s:s, s:{s:I, s:o}, s:s, s:s, s:o}", "arch", vm_arch_name(ctl->arch),
+                          "memory", "size", (json_int_t)snapshot_region_offset(mem, mem->n),
+                          "regions", regions, "cpu_features", hex ? hex : "", "vessel_version",
+                          "0.1.0", "config", vm_config_to_json(ctl->cfg));
     free(hex);
     vs_buf_free(&cpu);
     char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
@@ -455,6 +472,8 @@ static int job(struct migration *m, bool *paused_by_us, double *t_pause, vs_err 
     uint64_t sent0 = 0;
     for (unsigned i = 0; rc == 0 && i < mem->n; i++)
         rc = snapshot_send_region(&m->sink.s, mem, i, NULL, &sent0, err);
+    if (rc == 0)
+        rc = sync_peer(m, err);
     unsigned throttle = 0;
     uint64_t last_bytes = 0;
     for (unsigned round = 1; rc == 0; round++) {
@@ -501,6 +520,8 @@ static int job(struct migration *m, bool *paused_by_us, double *t_pause, vs_err 
         for (unsigned i = 0; rc == 0 && i < mem->n; i++)
             rc = snapshot_send_region(&m->sink.s, mem, i, bitmaps[i], &sent, err);
         if (rc == 0)
+            rc = sync_peer(m, err);
+        if (rc == 0)
             for (unsigned i = 0; i < mem->n; i++)
                 memset(bitmaps[i], 0, words_of(&mem->r[i]) * 8);
     }
@@ -520,8 +541,10 @@ static int job(struct migration *m, bool *paused_by_us, double *t_pause, vs_err 
     rc = snapshot_save_final(ctl, &m->sink.s, mem, bitmaps, &st, err);
     if (rc == 0)
         rc = m->sink.s.ops->commit(&m->sink.s, err);
+    double t_end = now_ms();
     if (rc == 0)
         rc = expect(m, MIG_READY, READY_TIMEOUT_MS, err);
+    double t_ready = now_ms();
     if (rc == 0 && cancelled(m))
         rc = vs_error(err, ECANCELED, "migration cancelled");
     if (rc < 0)
@@ -535,7 +558,9 @@ static int job(struct migration *m, bool *paused_by_us, double *t_pause, vs_err 
         rc = -2;
         goto out;
     }
-    UPDATE(m, m->prog.downtime_ms = now_ms() - *t_pause);
+    double t_run = now_ms();
+    UPDATE(m, (m->prog.downtime_ms = t_run - *t_pause, m->prog.final_round_ms = t_end - *t_pause,
+               m->prog.destination_ms = t_ready - t_end, m->prog.handover_ms = t_run - t_ready));
 out:
     for (unsigned i = 0; bitmaps && i < mem->n; i++)
         free(bitmaps[i]);

@@ -43,7 +43,10 @@ struct migrate_progress {
     double bandwidth;         /* bytes per second measured */
     double expected_downtime_ms;
     unsigned throttle_pct;
-    double downtime_ms; /* the guest's pause, once completed */
+    double downtime_ms;    /* the guest's pause, once completed, made of: */
+    double final_round_ms; /* pause, last pages, device state and vmstate sent */
+    double destination_ms; /* END until READY: the destination checks and loads the state */
+    double handover_ms;    /* GO until RUNNING */
     double total_ms;
     char error[768];
 };

@@ -4,8 +4,8 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <zlib.h>
 
+#include "util/crc32c.h"
 #include "util/io.h"
 
 static void put_le(uint8_t *p, uint64_t v, unsigned bytes)
@@ -48,14 +48,10 @@ static uint32_t record_crc(uint32_t type, uint64_t off, uint64_t len, const void
     put_le(h + 4, 0, 4);
     put_le(h + 8, off, 8);
     put_le(h + 16, len, 8);
-    uLong c = crc32(0, h, sizeof(h));
-    const uint8_t *p = payload;
-    for (uint64_t done = 0; p && done < len;) {
-        uInt n = (uInt)(len - done > (1u << 30) ? 1u << 30 : len - done);
-        c = crc32(c, p + done, n);
-        done += n;
-    }
-    return (uint32_t)c;
+    uint32_t c = vs_crc32c(0, h, sizeof(h));
+    if (payload && len)
+        c = vs_crc32c(c, payload, (size_t)len);
+    return c;
 }
 
 void mig_record_encode(uint8_t out[MIG_RECORD_SIZE], uint32_t type, uint64_t off, uint64_t len,

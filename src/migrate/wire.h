@@ -5,7 +5,7 @@
  *   "VESMIG01" | u32 version (1) | u32 0        (source, once)
  *   record: u32 type | u32 crc | u64 offset | u64 len | len bytes of payload
  *
- * crc is the CRC32 of the record header (with crc 0) and its payload: a
+ * crc is the CRC-32C of the record header (with crc 0) and its payload: a
  * byte changed on the way is found before anything is used.
  *
  *   source -> destination
@@ -15,11 +15,13 @@
  *     VMSTATE  the vmstate (docs/snapshot-format.md) of the paused VM
  *     END      nothing more follows; the source waits for READY
  *     GO       (after READY) start the guest
+ *     SYNC     answer SYNCED once everything before it is in
  *   destination -> source
  *     ACCEPT   (after HELLO) this machine can be taken
  *     REFUSE   one line saying why; the destination then closes
  *     READY    the machine is built and its state loaded, waiting for GO
  *     RUNNING  the guest runs on the destination
+ *     SYNCED   everything before the SYNC is in
  *
  * Everything little-endian. The destination treats every field as hostile
  * (migrate/incoming.c); tests/fuzz/fuzz_migrate_stream.c feeds it. */
@@ -45,10 +47,12 @@ enum mig_type {
     MIG_VMSTATE = 4,
     MIG_END = 5,
     MIG_GO = 6,
+    MIG_SYNC = 7,
     MIG_ACCEPT = 0x101,
     MIG_REFUSE = 0x102,
     MIG_READY = 0x103,
     MIG_RUNNING = 0x104,
+    MIG_SYNCED = 0x105,
 };
 
 struct mig_record {

@@ -71,7 +71,7 @@ struct vm_control {
  * state sections are loaded after the devices are created. */
 struct vm_restore_source {
     struct guest_mem *mem;      /* regions to adopt, already mapped */
-    struct state_reader *state; /* device and vCPU sections */
+    struct state_reader *state; /* device and vCPU sections, or NULL: see fetch_state */
     /* The snapshot the state came from (absolute directory and id), so the
      * restored VM's first diff snapshot can name it as its parent; NULL
      * when unknown. */
@@ -80,7 +80,11 @@ struct vm_restore_source {
      * (err set) ends it there, the guest never having run. NULL: run at
      * once. (A migration's destination waits here for the source's go.) */
     int (*ready)(void *opaque, vs_err *err);
-    void *ready_opaque;
+    /* With state NULL: called once the machine is built, to wait for the
+     * state (a migration's destination builds the machine while memory
+     * streams in, and loads the state when it arrives). */
+    int (*fetch_state)(void *opaque, struct state_reader **state, vs_err *err);
+    void *ready_opaque; /* for ready and fetch_state */
 };
 
 #endif

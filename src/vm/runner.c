@@ -127,7 +127,14 @@ int vm_runner_run(const struct vm_machine_ops *type, const struct vm_config *cfg
     struct vm_host host = {.console = console};
     if (type->create(cfg, adopt, &host, &ctl, err) < 0)
         goto out;
-    if (restore && ctl->load_state(ctl->machine, restore->state, err) < 0)
+    struct state_reader *state = restore ? restore->state : NULL;
+    if (restore && !state &&
+        (!restore->fetch_state || restore->fetch_state(restore->ready_opaque, &state, err) < 0)) {
+        if (!restore->fetch_state)
+            vs_error(err, EINVAL, "a restore with no state to load");
+        goto out;
+    }
+    if (restore && ctl->load_state(ctl->machine, state, err) < 0)
         goto out;
     if (cfg->api_sock && api_server_start(cfg->api_sock, ctl, restore, &api, err) < 0)
         goto out;

@@ -14,6 +14,7 @@
 #include "migrate/incoming.h"
 #include "migrate/wire.h"
 #include "snapshot/snapshot.h"
+#include "vm/config_json.h"
 
 struct feed {
     const uint8_t *p;
@@ -38,10 +39,22 @@ static int sink_write(void *opaque, const void *buf, size_t len)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const char hello[] =
-        "{\"arch\":\"riscv64\",\"memory\":{\"size\":2097152,\"regions\":[{\"gpa\":2147483648,"
-        "\"size\":1048576,\"offset\":0},{\"gpa\":2151677952,\"size\":1048576,\"offset\":1048576}]}"
-        "}";
+    static char hello[4096];
+    if (!hello[0]) {
+        struct vm_config cfg;
+        vm_config_init(&cfg);
+        cfg.arch = VM_ARCH_RISCV64;
+        json_t *j = json_pack("{s:s, s:{s:i, s:[{s:I, s:i, s:i}, {s:I, s:i, s:i}]}, s:o}", "arch",
+                              "riscv64", "memory", "size", 2 << 20, "regions", "gpa",
+                              (json_int_t)0x80000000LL, "size", 1 << 20, "offset", 0, "gpa",
+                              (json_int_t)0x80400000LL, "size", 1 << 20, "offset", 1 << 20,
+                              "config", vm_config_to_json(&cfg));
+        char *t = json_dumps(j, JSON_COMPACT);
+        snprintf(hello, sizeof(hello), "%s", t);
+        free(t);
+        json_decref(j);
+        vm_config_free(&cfg);
+    }
     uint8_t *buf = malloc(size + 128 + sizeof(hello));
     if (!buf)
         return 0;
@@ -50,10 +63,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         data++;
         size--;
         mig_header_encode(buf);
-        mig_record_encode(buf + MIG_HEADER_SIZE, MIG_HELLO, 0, sizeof(hello) - 1, hello);
+        mig_record_encode(buf + MIG_HEADER_SIZE, MIG_HELLO, 0, strlen(hello), hello);
         n = MIG_HEADER_SIZE + MIG_RECORD_SIZE;
-        memcpy(buf + n, hello, sizeof(hello) - 1);
-        n += sizeof(hello) - 1;
+        memcpy(buf + n, hello, strlen(hello));
+        n += strlen(hello);
     }
     bool fix_crc = size && !(data[0] & 2);
     if (!fix_crc) {

@@ -22,6 +22,7 @@
 #include "migrate/uri.h"
 #include "migrate/wire.h"
 #include "util/io.h"
+#include "vm/config_json.h"
 
 static void test_uri(void **state)
 {
@@ -145,8 +146,23 @@ static void put(struct feed *f, uint32_t type, uint64_t off, const void *p, uint
     f->len += paylen;
 }
 
-static const char HELLO[] = "{\"arch\":\"riscv64\",\"memory\":{\"size\":65536,\"regions\":["
-                            "{\"gpa\":2147483648,\"size\":65536,\"offset\":0}]}}";
+/* a HELLO for a riscv64 machine with 64 KiB of RAM, with a configuration */
+static char HELLO[4096];
+
+static void make_hello(void)
+{
+    struct vm_config cfg;
+    vm_config_init(&cfg);
+    cfg.arch = VM_ARCH_RISCV64;
+    json_t *j = json_pack("{s:s, s:{s:i, s:[{s:I, s:i, s:i}]}, s:o}", "arch", "riscv64", "memory",
+                          "size", 65536, "regions", "gpa", (json_int_t)0x80000000LL, "size", 65536,
+                          "offset", 0, "config", vm_config_to_json(&cfg));
+    char *t = json_dumps(j, JSON_COMPACT);
+    snprintf(HELLO, sizeof(HELLO), "%s", t);
+    free(t);
+    json_decref(j);
+    vm_config_free(&cfg);
+}
 
 static void start(struct feed *f, const char *hello)
 {
@@ -261,6 +277,9 @@ static void test_receive_hostile(void **state)
         "\"offset\":4096},{\"gpa\":0,\"size\":4096,\"offset\":0}]}}",
         "{\"arch\":\"riscv64\",\"memory\":{\"size\":8192,\"regions\":[]}}",
         "{\"arch\":\"riscv64\",\"memory\":{\"size\":8192,\"regions\":[{\"gpa\":1,\"size\":4096,"
+        "\"offset\":0}]}}",
+        /* no configuration */
+        "{\"arch\":\"riscv64\",\"memory\":{\"size\":8192,\"regions\":[{\"gpa\":0,\"size\":4096,"
         "\"offset\":0}]}}",
     };
     for (size_t i = 0; i < sizeof(hellos) / sizeof(hellos[0]); i++) {
@@ -477,6 +496,7 @@ static void test_migrate_cancel(void **state)
 
 int main(void)
 {
+    make_hello();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_uri),
         cmocka_unit_test(test_params),

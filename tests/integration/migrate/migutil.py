@@ -12,9 +12,9 @@ PROMPT = b"vessel-rv# "
 class Guest:
     """A VM process whose console is its stdout (and stdin)."""
 
-    def __init__(self, argv):
+    def __init__(self, argv, env=None):
         self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE)
+                                  stderr=subprocess.PIPE, env=env)
         self.buf = b""
         self.all = b""
 
