@@ -92,7 +92,7 @@ static void show(json_t *p, bool tty, unsigned *last_round)
 static bool terminal_state(const char *s)
 {
     return s && (!strcmp(s, "completed") || !strcmp(s, "failed") || !strcmp(s, "cancelled") ||
-                 !strcmp(s, "unknown") || !strcmp(s, "none"));
+                 !strcmp(s, "unknown") || !strcmp(s, "lost") || !strcmp(s, "none"));
 }
 
 /* Poll the VM's progress until the migration ends; 0 when it completed. */
@@ -119,8 +119,12 @@ static int watch(const char *api_sock, bool quiet)
             if (!rc) {
                 char s1[32];
                 human(jnum(p, "bytes_sent"), s1, sizeof(s1));
-                printf("migrated: downtime %.2f ms, %s sent in %u rounds, %.0f ms in all\n",
+                printf("migrated: downtime %.2f ms, %s sent in %u rounds, %.0f ms in all",
                        jnum(p, "downtime_ms"), s1, (unsigned)jnum(p, "round"), jnum(p, "total_ms"));
+                if (json_is_true(json_object_get(p, "postcopy")))
+                    printf(", post-copy after round %u (%.0f pages fetched on demand)",
+                           (unsigned)jnum(p, "round"), jnum(p, "postcopy_requests"));
+                printf("\n");
             } else {
                 const char *e = json_string_value(json_object_get(p, "error"));
                 fprintf(stderr, "vessel: migration %s: %s\n", state, e ? e : "no migration");
@@ -154,11 +158,12 @@ int cmd_vm_migrate(int argc, char **argv)
     vs_err err = {0};
     int r = cmd_opt_parse(&p, argc - 1, argv + 1, &err);
     if (r == CMD_OPT_HELP) {
-        printf("usage: vessel vm migrate --api-sock PATH --to tcp:HOST:PORT|unix:PATH\n"
-               "           [--downtime-limit 20ms] [--bandwidth RATE] [--auto-converge]\n"
-               "           [--detach] [--quiet]\n"
-               "       vessel vm migrate --api-sock PATH --status|--cancel\n\n"
-               "The destination waits with: vessel vm run --incoming tcp:ADDR:PORT\n");
+        printf(
+            "usage: vessel vm migrate --api-sock PATH --to tcp:HOST:PORT|unix:PATH\n"
+            "           [--downtime-limit 20ms] [--bandwidth RATE] [--auto-converge] [--postcopy]\n"
+            "           [--detach] [--quiet]\n"
+            "       vessel vm migrate --api-sock PATH --status|--cancel\n\n"
+            "The destination waits with: vessel vm run --incoming tcp:ADDR:PORT\n");
         return 0;
     }
     if (r < 0) {

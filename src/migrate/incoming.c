@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "migrate/postcopy.h"
 #include "migrate/uri.h"
 #include "migrate/wire.h"
 #include "snapshot/snapshot.h"
@@ -41,6 +42,8 @@ void mig_incoming_free(struct mig_incoming *in)
     if (in->memfd >= 0)
         close(in->memfd);
     free(in->vmstate);
+    free(in->missing);
+    in->missing = NULL;
     in->image = NULL;
     in->memfd = -1;
     in->vmstate = NULL;
@@ -276,6 +279,21 @@ static int receive_records(struct mig_incoming *in, const struct mig_io *io, boo
                 mig_record_check(&r, in->vmstate, err) < 0)
                 return -1;
             break;
+        case MIG_POSTCOPY: {
+            size_t words = 0;
+            for (unsigned i = 0; i < in->nregions; i++)
+                words += (in->regions[i].size / GUEST_PAGE_SIZE + 63) / 64;
+            if (in->missing || r.off || r.len != words * 8)
+                return vs_error(err, EPROTO, "migration stream: bad POSTCOPY record");
+            in->missing = malloc(words * 8 + 8);
+            if (!in->missing)
+                return vs_error(err, ENOMEM, "out of memory for the post-copy bitmap");
+            in->missing_words = words;
+            if (io_read(io, in->missing, words * 8, err) < 0 ||
+                mig_record_check(&r, in->missing, err) < 0)
+                return -1;
+            break;
+        }
         case MIG_SYNC: {
             if (r.off || r.len || mig_record_check(&r, NULL, err) < 0)
                 return vs_error(err, EPROTO, "migration stream: bad SYNC record");
@@ -326,6 +344,7 @@ int mig_incoming_map(struct mig_incoming *in, struct guest_mem *mem, vs_err *err
                          in->memfd, (off_t)r->offset);
         if (hva == MAP_FAILED)
             return vs_error_errno(err, "migration: mapping guest memory");
+        in->regions[i].hva = hva;
         int fd = fcntl(in->memfd, F_DUPFD_CLOEXEC, 0);
         if (guest_mem_add_region(mem, r->gpa, r->size, hva, fd, r->offset, err) < 0) {
             munmap(hva, r->size);
@@ -374,6 +393,7 @@ static int check_layout(const struct mig_incoming *in, const struct snapshot_ima
 
 struct dest_ctx {
     int fd;
+    struct postcopy *pc;
     const struct mig_io *io;
     struct mig_incoming *in;
     struct snapshot_image img;
@@ -415,12 +435,18 @@ static int on_ready(void *opaque, vs_err *err)
     if (r.type != MIG_GO || r.off || r.len)
         return vs_error(err, EPROTO, "migration: expected GO from the source, got %s",
                         mig_type_name(r.type));
+    /* post-copy: the pages still on the source come on demand and in the
+     * background from now on */
+    if (c->in->missing && postcopy_start(c->fd, c->in, &c->pc, err) < 0)
+        return -1;
     vs_err werr = {0};
     if (mig_send(c->fd, MIG_RUNNING, 0, NULL, 0, &werr) < 0)
         vs_warn("%s (the guest runs here anyway: the source gave it up)", werr.msg);
     c->running = true;
-    close(c->fd);
-    c->fd = -1;
+    if (!c->pc) {
+        close(c->fd);
+        c->fd = -1;
+    }
     return 0;
 }
 
@@ -475,6 +501,7 @@ int mig_incoming_run(const struct mig_incoming_opts *o, vs_err *err)
     struct vm_restore_source src = {
         .mem = &mem, .fetch_state = on_fetch_state, .ready = on_ready, .ready_opaque = &c};
     status = vm_machine_restore(&in.cfg, &src, err);
+    postcopy_stop(c.pc);
     if (status < 0 && !c.readied)
         goto refuse;
     goto out;

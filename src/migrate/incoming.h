@@ -21,6 +21,7 @@ struct mig_io {
 
 struct mig_image_region {
     uint64_t gpa, size, offset; /* offset in the memory image */
+    uint8_t *hva;               /* the guest's mapping, once mapped */
 };
 
 struct mig_incoming {
@@ -38,6 +39,10 @@ struct mig_incoming {
     size_t vmstate_len;
     uint64_t memory_bytes, zero_bytes; /* as received */
     unsigned records;
+    /* post-copy: the pages still to come, one bit per page of each region
+     * (regions' words concatenated), or NULL for pre-copy */
+    uint64_t *missing;
+    size_t missing_words;
     struct vm_config cfg; /* from HELLO */
     json_t *config;       /* the same as sent */
 };

@@ -80,26 +80,30 @@ static double now_ms(void)
 
 const char *migrate_state_name(enum migrate_state s)
 {
-    static const char *const names[] = {"none",      "setup",  "active",    "completing",
-                                        "completed", "failed", "cancelled", "unknown"};
+    static const char *const names[] = {"none",     "setup",     "active", "completing",
+                                        "postcopy", "completed", "failed", "cancelled",
+                                        "unknown",  "lost"};
     return s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
 }
 
 json_t *migrate_progress_json(const struct migrate_progress *p)
 {
-    json_t *j = json_pack(
-        "{s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:i, s:f, s:f}", "state",
-        migrate_state_name(p->state), "round", (int)p->round, "memory_total",
-        (json_int_t)p->memory_total, "bytes_sent", (json_int_t)p->bytes_sent, "pages_sent",
-        (json_int_t)p->pages_sent, "zero_pages", (json_int_t)p->zero_pages, "bytes_remaining",
-        (json_int_t)p->bytes_remaining, "dirty_rate", p->dirty_rate, "bandwidth", p->bandwidth,
-        "expected_downtime_ms", p->expected_downtime_ms, "throttle_pct", (int)p->throttle_pct,
-        "downtime_ms", p->downtime_ms, "total_ms", p->total_ms);
+    json_t *j =
+        json_pack("{s:s, s:i, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:i, s:f, s:f, s:I}", "state",
+                  migrate_state_name(p->state), "round", (int)p->round, "memory_total",
+                  (json_int_t)p->memory_total, "bytes_sent", (json_int_t)p->bytes_sent,
+                  "pages_sent", (json_int_t)p->pages_sent, "zero_pages", (json_int_t)p->zero_pages,
+                  "bytes_remaining", (json_int_t)p->bytes_remaining, "dirty_rate", p->dirty_rate,
+                  "bandwidth", p->bandwidth, "expected_downtime_ms", p->expected_downtime_ms,
+                  "throttle_pct", (int)p->throttle_pct, "downtime_ms", p->downtime_ms, "total_ms",
+                  p->total_ms, "postcopy_requests", (json_int_t)p->postcopy_requests);
     if (j && p->state == MIGRATE_COMPLETED)
         json_object_set_new(j, "downtime_parts",
                             json_pack("{s:f, s:f, s:f}", "final_round_ms", p->final_round_ms,
                                       "destination_ms", p->destination_ms, "handover_ms",
                                       p->handover_ms));
+    if (j)
+        json_object_set_new(j, "postcopy", json_boolean(p->postcopy));
     if (j && p->error[0])
         json_object_set_new(j, "error", json_string(p->error));
     return j;
@@ -145,10 +149,7 @@ int migrate_params_from_json(const json_t *body, struct migrate_params *p, vs_er
     json_t *pc = json_object_get(body, "postcopy");
     if (pc && !json_is_boolean(pc))
         return vs_error(err, EINVAL, "\"postcopy\" is true or false");
-    if (json_is_true(pc))
-        return vs_error(err, ENOTSUP,
-                        "post-copy migration is not available yet; use \"auto_converge\" for a "
-                        "guest that dirties memory faster than the link");
+    p->postcopy = json_is_true(pc);
     json_t *mt = json_object_get(body, "max_throttle_pct");
     if (mt) {
         json_int_t v = json_integer_value(mt);
@@ -378,6 +379,113 @@ static int sync_peer(struct migration *m, vs_err *err)
     return expect(m, MIG_SYNCED, READY_TIMEOUT_MS, err);
 }
 
+/* ---- post-copy ---- */
+
+static int send_postcopy_bitmap(struct migration *m, const struct guest_mem_layout *mem,
+                                uint64_t **bitmaps, vs_err *err)
+{
+    size_t words = 0;
+    for (unsigned i = 0; i < mem->n; i++)
+        words += words_of(&mem->r[i]);
+    uint64_t *all = malloc(words * 8 + 8);
+    if (!all)
+        return vs_error(err, ENOMEM, "out of memory");
+    size_t at = 0;
+    for (unsigned i = 0; i < mem->n; i++) {
+        memcpy(all + at, bitmaps[i], words_of(&mem->r[i]) * 8);
+        at += words_of(&mem->r[i]);
+    }
+    int rc = mig_send(m->fd, MIG_POSTCOPY, 0, all, words * 8, err);
+    free(all);
+    return rc;
+}
+
+/* Send the pages of region i from page pg on (up to n), clearing their
+ * bits; returns how many were due. */
+static int send_pages(struct migration *m, const struct guest_mem_layout *mem, unsigned i,
+                      uint64_t pg, uint64_t n, uint64_t **bitmaps, uint64_t *left, vs_err *err)
+{
+    const struct guest_mem_region *r = &mem->r[i];
+    uint64_t base = snapshot_region_offset(mem, i);
+    for (uint64_t k = pg; k < pg + n; k++) {
+        if (!(bitmaps[i][k / 64] >> (k % 64) & 1))
+            continue;
+        uint64_t e = k;
+        while (e < pg + n && (bitmaps[i][e / 64] >> (e % 64) & 1)) {
+            bitmaps[i][e / 64] &= ~(1ULL << (e % 64));
+            e++;
+        }
+        if (m->sink.s.ops->write_memory(&m->sink.s, base + k * GUEST_PAGE_SIZE,
+                                        r->hva + k * GUEST_PAGE_SIZE, -1, 0,
+                                        (e - k) * GUEST_PAGE_SIZE, err) < 0)
+            return -1;
+        *left -= e - k;
+        k = e;
+    }
+    return 0;
+}
+
+/* The guest runs on the destination: answer its page requests first, and
+ * stream the rest of the pages in between; then wait until it has them. */
+static int postcopy_serve(struct migration *m, const struct guest_mem_layout *mem,
+                          uint64_t **bitmaps, vs_err *err)
+{
+    uint64_t left = 0;
+    for (unsigned i = 0; i < mem->n; i++)
+        left += popcount_bitmap(bitmaps[i], words_of(&mem->r[i]));
+    unsigned ri = 0;
+    uint64_t cursor = 0;
+    while (left) {
+        UPDATE(m, m->prog.bytes_remaining = left * GUEST_PAGE_SIZE);
+        struct pollfd p = {.fd = m->fd, .events = POLLIN};
+        while (poll(&p, 1, 0) == 1) {
+            struct mig_record r;
+            if (mig_recv_record(m->fd, 0, &r, err) < 0)
+                return -1;
+            if (r.type != MIG_PAGE_REQUEST || r.len)
+                return vs_error(err, EPROTO, "post-copy: unexpected %s from the destination",
+                                mig_type_name(r.type));
+            UPDATE(m, m->prog.postcopy_requests++);
+            for (unsigned i = 0; i < mem->n; i++) {
+                uint64_t base = snapshot_region_offset(mem, i);
+                if (r.off >= base && r.off < base + mem->r[i].size) {
+                    if (send_pages(m, mem, i, (r.off - base) / GUEST_PAGE_SIZE, 1, bitmaps, &left,
+                                   err) < 0)
+                        return -1;
+                    break;
+                }
+            }
+        }
+        /* the background: the next 64 pages that are due */
+        while (ri < mem->n && cursor >= mem->r[ri].size / GUEST_PAGE_SIZE) {
+            ri++;
+            cursor = 0;
+        }
+        if (ri >= mem->n)
+            break;
+        uint64_t n = mem->r[ri].size / GUEST_PAGE_SIZE - cursor;
+        if (n > 64)
+            n = 64;
+        if (send_pages(m, mem, ri, cursor, n, bitmaps, &left, err) < 0)
+            return -1;
+        cursor += n;
+    }
+    UPDATE(m, m->prog.bytes_remaining = 0);
+    if (mig_send(m->fd, MIG_POSTCOPY_DONE, 0, NULL, 0, err) < 0)
+        return -1;
+    /* requests still in flight are for pages already sent */
+    for (;;) {
+        struct mig_record r;
+        if (mig_recv_record(m->fd, READY_TIMEOUT_MS, &r, err) < 0)
+            return -1;
+        if (r.type == MIG_COMPLETE)
+            return 0;
+        if (r.type != MIG_PAGE_REQUEST)
+            return vs_error(err, EPROTO, "post-copy: unexpected %s from the destination",
+                            mig_type_name(r.type));
+    }
+}
+
 static int hello(struct migration *m, const struct guest_mem_layout *mem, vs_err *err)
 {
     struct vm_control *ctl = m->ctl;
@@ -476,6 +584,7 @@ static int job(struct migration *m, bool *paused_by_us, double *t_pause, vs_err 
         rc = sync_peer(m, err);
     unsigned throttle = 0;
     uint64_t last_bytes = 0;
+    bool postcopy = false;
     for (unsigned round = 1; rc == 0; round++) {
         double t = now_ms();
         uint64_t round_bytes;
@@ -508,6 +617,12 @@ static int job(struct migration *m, bool *paused_by_us, double *t_pause, vs_err 
                    m->prog.expected_downtime_ms = expected));
         if (expected * 1e3 <= (double)m->p.downtime_limit_us)
             break;
+        /* not converging: with post-copy the guest moves now and its
+         * pages follow */
+        if (m->p.postcopy && round >= 2) {
+            postcopy = true;
+            break;
+        }
         /* A guest dirtying more than half of what the link carries will
          * not converge on its own: slow it down, in growing steps. */
         if (m->p.auto_converge && round >= 2 && rate > bw / 2 && throttle < m->p.max_throttle) {
@@ -538,7 +653,9 @@ static int job(struct migration *m, bool *paused_by_us, double *t_pause, vs_err 
     }
     *paused_by_us = true;
     struct snapshot_stats st;
-    rc = snapshot_save_final(ctl, &m->sink.s, mem, bitmaps, &st, err);
+    rc = snapshot_save_final(ctl, &m->sink.s, mem, bitmaps, postcopy, &st, err);
+    if (rc == 0 && postcopy)
+        rc = send_postcopy_bitmap(m, mem, bitmaps, err);
     if (rc == 0)
         rc = m->sink.s.ops->commit(&m->sink.s, err);
     double t_end = now_ms();
@@ -561,6 +678,11 @@ static int job(struct migration *m, bool *paused_by_us, double *t_pause, vs_err 
     double t_run = now_ms();
     UPDATE(m, (m->prog.downtime_ms = t_run - *t_pause, m->prog.final_round_ms = t_end - *t_pause,
                m->prog.destination_ms = t_ready - t_end, m->prog.handover_ms = t_run - t_ready));
+    if (postcopy) {
+        UPDATE(m, (m->prog.state = MIGRATE_POSTCOPY, m->prog.postcopy = true));
+        if (postcopy_serve(m, mem, bitmaps, err) < 0)
+            rc = -3;
+    }
 out:
     for (unsigned i = 0; bitmaps && i < mem->n; i++)
         free(bitmaps[i]);
@@ -599,6 +721,17 @@ static void *migration_thread(void *arg)
     }
     pthread_mutex_lock(&m->lock);
     m->prog.total_ms = now_ms() - m->t_start;
+    if (rc == -3) {
+        m->prog.state = MIGRATE_LOST;
+        snprintf(m->prog.error, sizeof(m->prog.error),
+                 "post-copy broke off (%s): the guest ran on the destination, which now misses "
+                 "pages, and cannot go on there; this paused copy is older than what it did",
+                 err.msg);
+        vs_warn("migration to %s: %s", m->p.uri, m->prog.error);
+        pthread_cond_broadcast(&m->cond);
+        pthread_mutex_unlock(&m->lock);
+        return NULL;
+    }
     if (rc == -2) {
         m->prog.state = MIGRATE_UNKNOWN;
         snprintf(m->prog.error, sizeof(m->prog.error),
@@ -665,7 +798,7 @@ int migration_start(struct vm_control *ctl, const struct migrate_params *p,
 static bool terminal(enum migrate_state s)
 {
     return s == MIGRATE_COMPLETED || s == MIGRATE_FAILED || s == MIGRATE_CANCELLED ||
-           s == MIGRATE_UNKNOWN;
+           s == MIGRATE_UNKNOWN || s == MIGRATE_LOST;
 }
 
 void migration_progress(struct migration *m, struct migrate_progress *out)

@@ -17,6 +17,7 @@ struct migrate_params {
     uint64_t downtime_limit_us; /* the pause the last round may take (default 20 ms) */
     uint64_t bandwidth;         /* bytes per second; 0: as fast as the link goes */
     bool auto_converge;
+    bool postcopy;         /* switch to post-copy when pre-copy does not converge */
     unsigned max_throttle; /* percent, for auto-converge (default 99) */
 };
 
@@ -25,10 +26,12 @@ enum migrate_state {
     MIGRATE_SETUP,      /* connecting, HELLO */
     MIGRATE_ACTIVE,     /* rounds while the guest runs */
     MIGRATE_COMPLETING, /* guest paused: the last round and the handover */
+    MIGRATE_POSTCOPY,   /* the guest runs on the destination, pages follow */
     MIGRATE_COMPLETED,  /* the guest runs on the destination; this VM stops */
     MIGRATE_FAILED,     /* the guest runs on here, as before */
     MIGRATE_CANCELLED,  /* the same, by request */
     MIGRATE_UNKNOWN,    /* the link failed after GO: the guest stays paused here */
+    MIGRATE_LOST,       /* post-copy broke off: the destination's guest misses pages */
 };
 
 struct migrate_progress {
@@ -43,10 +46,12 @@ struct migrate_progress {
     double bandwidth;         /* bytes per second measured */
     double expected_downtime_ms;
     unsigned throttle_pct;
-    double downtime_ms;    /* the guest's pause, once completed, made of: */
-    double final_round_ms; /* pause, last pages, device state and vmstate sent */
-    double destination_ms; /* END until READY: the destination checks and loads the state */
-    double handover_ms;    /* GO until RUNNING */
+    bool postcopy;              /* switched to post-copy */
+    uint64_t postcopy_requests; /* pages the destination's guest waited for */
+    double downtime_ms;         /* the guest's pause, once completed, made of: */
+    double final_round_ms;      /* pause, last pages, device state and vmstate sent */
+    double destination_ms;      /* END until READY: the destination checks and loads the state */
+    double handover_ms;         /* GO until RUNNING */
     double total_ms;
     char error[768];
 };

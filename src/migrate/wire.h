@@ -16,12 +16,17 @@
  *     END      nothing more follows; the source waits for READY
  *     GO       (after READY) start the guest
  *     SYNC     answer SYNCED once everything before it is in
+ *     POSTCOPY (before END) the pages still to come after the switch: one
+ *              bit per page of each region, 64-bit words, regions in order
+ *     POSTCOPY_DONE  every page the POSTCOPY bitmap named has been sent
  *   destination -> source
  *     ACCEPT   (after HELLO) this machine can be taken
  *     REFUSE   one line saying why; the destination then closes
  *     READY    the machine is built and its state loaded, waiting for GO
  *     RUNNING  the guest runs on the destination
  *     SYNCED   everything before the SYNC is in
+ *     PAGE_REQUEST  (post-copy) the guest waits for the page at offset
+ *     COMPLETE (post-copy) every page is in: the source may go
  *
  * Everything little-endian. The destination treats every field as hostile
  * (migrate/incoming.c); tests/fuzz/fuzz_migrate_stream.c feeds it. */
@@ -48,11 +53,15 @@ enum mig_type {
     MIG_END = 5,
     MIG_GO = 6,
     MIG_SYNC = 7,
+    MIG_POSTCOPY = 8,
+    MIG_POSTCOPY_DONE = 9,
     MIG_ACCEPT = 0x101,
     MIG_REFUSE = 0x102,
     MIG_READY = 0x103,
     MIG_RUNNING = 0x104,
     MIG_SYNCED = 0x105,
+    MIG_PAGE_REQUEST = 0x106,
+    MIG_COMPLETE = 0x107,
 };
 
 struct mig_record {

@@ -221,6 +221,7 @@ struct save_ctx {
     struct snapshot_stats *st;
     char *frozen[VM_MAX_DISKS]; /* disk images frozen by this snapshot */
     bool precopied;             /* memory written while the VM ran */
+    bool no_pages;              /* post-copy: the pages follow after the switch */
     /* guest memory as the pre-copy saw it, and as the pause does (both
      * stay readable: guest_mem.h) */
     const struct guest_mem_layout *pre, *mem;
@@ -359,8 +360,9 @@ static int save_memory(struct save_ctx *c, vs_err *err)
         const struct guest_mem_region *r = &mem->r[i];
         struct region_out o = {
             .sink = c->sink, .r = r, .file_off = off, .written = &c->st->memory_bytes};
-        int wr = c->diff || c->precopied ? write_region_dirty(&o, c->bitmaps[i], err)
-                                         : write_region_full(&o, err);
+        int wr = c->no_pages               ? 0
+                 : c->diff || c->precopied ? write_region_dirty(&o, c->bitmaps[i], err)
+                                           : write_region_full(&o, err);
         if (wr < 0)
             return -1;
         json_array_append_new(c->regions,
@@ -647,7 +649,7 @@ static int flush_disk(struct virtio_dev *d, void *opaque, vs_err *err)
 }
 
 int snapshot_save_final(struct vm_control *ctl, struct snapshot_sink *sink,
-                        const struct guest_mem_layout *pre, uint64_t *const *pending,
+                        const struct guest_mem_layout *pre, uint64_t **pending, bool postcopy,
                         struct snapshot_stats *st, vs_err *err)
 {
     memset(st, 0, sizeof(*st));
@@ -670,8 +672,12 @@ int snapshot_save_final(struct vm_control *ctl, struct snapshot_sink *sink,
      * guest completed must be in the image first. */
     if (virtio_set_foreach(devs, flush_disk, NULL, err) == 0 && track_dirty(&c, true, err) == 0) {
         for (unsigned i = 0; pending && i < c.mem->n; i++)
-            for (size_t k = 0; pending[i] && k < bitmap_words(&c.mem->r[i]); k++)
+            for (size_t k = 0; pending[i] && k < bitmap_words(&c.mem->r[i]); k++) {
                 c.bitmaps[i][k] |= pending[i][k];
+                if (postcopy)
+                    pending[i][k] = c.bitmaps[i][k];
+            }
+        c.no_pages = postcopy && pending;
         if (save_devices(&c, err) == 0 && save_memory(&c, err) == 0 &&
             (disks = disk_records(&c, err)) != NULL)
             rc = save_vmstate(&c, disks, err);

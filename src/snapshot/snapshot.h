@@ -70,9 +70,10 @@ int snapshot_send_region(struct snapshot_sink *sink, const struct guest_mem_layo
  * then the pages dirtied since the rounds' last fetch OR'ed with pending
  * (per region of pre, pages a round fetched but did not send; NULL: none),
  * the device state and the vmstate. pre is the layout the rounds sent; a
- * different one now fails. The caller commits the sink. */
+ * different one now fails. The caller commits the sink. postcopy: no pages
+ * are written; pending is left holding every page still to be sent. */
 int snapshot_save_final(struct vm_control *ctl, struct snapshot_sink *sink,
-                        const struct guest_mem_layout *pre, uint64_t *const *pending,
+                        const struct guest_mem_layout *pre, uint64_t **pending, bool postcopy,
                         struct snapshot_stats *st, vs_err *err);
 
 /* A validated snapshot: header, CRC, version, machine type, CPU features,

@@ -83,7 +83,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct mig_record r;
         vs_err e;
         mig_record_decode(data, &r, &e);
-        bool payload = r.type == MIG_HELLO || r.type == MIG_MEMORY || r.type == MIG_VMSTATE;
+        bool payload = r.type == MIG_HELLO || r.type == MIG_MEMORY || r.type == MIG_VMSTATE ||
+                       r.type == MIG_POSTCOPY;
         size_t plen = payload ? (size_t)r.len : 0;
         if (payload && r.len > size - MIG_RECORD_SIZE) {
             memcpy(buf + n, data, size);

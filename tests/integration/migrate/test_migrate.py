@@ -243,3 +243,65 @@ def test_a_guest_outrunning_the_link_converges_only_with_auto_converge(hosts, rv
         d.kill()
     finally:
         g.kill()
+
+
+def wait_state(src, sock, want, timeout=60):
+    deadline = time.monotonic() + timeout
+    while True:
+        st = json.loads(src.run("vm", "migrate", "--api-sock", sock, "--status").stdout)
+        if st["state"] == want:
+            return st
+        assert st["state"] in ("setup", "active", "completing", "postcopy"), st
+        assert time.monotonic() < deadline, st
+        time.sleep(0.05)
+
+
+def test_postcopy_moves_a_guest_outrunning_the_link(hosts, rv_linux, tmp_path):
+    src, dst = hosts
+    sock = tmp_path / "src.sock"
+    g = source_linux(src, rv_linux, sock)
+    d = None
+    try:
+        g.run("write /proc/sys/kernel/hostname written-before-the-move")
+        g.run("ticker")
+        g.run("dirty 24 4000")
+        time.sleep(1)
+        before = ticks(g)
+        d = destination(dst)
+        p = migrate(src, sock, f"tcp:{dst.addr}:{PORT}", "--bandwidth", "16M",
+                    "--downtime-limit", "20ms", "--postcopy", timeout=180)
+        assert p.returncode == 0, p.stderr
+        assert "post-copy after round" in p.stdout, p.stdout
+        assert g.p.wait(timeout=20) == 0
+        # the guest ran on the destination before its last pages arrived,
+        # and has all of them now
+        assert "written-before-the-move" in d.run("cat /proc/sys/kernel/hostname")
+        assert ticks(d) > before
+        assert b"Oops" not in d.all and b"Unable to handle" not in d.all, d.all[-3000:]
+    finally:
+        g.kill()
+        if d:
+            d.kill()
+
+
+def test_postcopy_without_its_source_says_the_guest_is_lost(hosts, rv_linux, tmp_path):
+    src, dst = hosts
+    sock = tmp_path / "src.sock"
+    g = source_linux(src, rv_linux, sock)
+    d = None
+    try:
+        g.run("dirty 24 4000")
+        time.sleep(1)
+        d = destination(dst)
+        p = migrate(src, sock, f"tcp:{dst.addr}:{PORT}", "--bandwidth", "4M", "--postcopy",
+                    "--detach")
+        assert p.returncode == 0, p.stderr
+        wait_state(src, sock, "postcopy", timeout=120)
+        g.kill()  # the source host dies mid post-copy
+        assert d.p.wait(timeout=30) != 0, "a guest with holes must not run on"
+        err = d.stderr()
+        assert "the guest is lost" in err, err
+    finally:
+        g.kill()
+        if d:
+            d.kill()

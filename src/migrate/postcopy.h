@@ -1,0 +1,24 @@
+/* The destination's side of post-copy migration: the guest runs before all
+ * of its memory has arrived. Its regions are registered with userfaultfd;
+ * a fault on a page the source still holds asks the source for it at once
+ * (PAGE_REQUEST), a fault on a page that was never sent (zero at the
+ * source) gets a zero page, and pages streaming in the background are
+ * placed with UFFDIO_COPY, which never overwrites a page the guest already
+ * has. If the source goes away before every page is in, the guest cannot go
+ * on: the process says so and exits. */
+#ifndef VESSEL_MIGRATE_POSTCOPY_H
+#define VESSEL_MIGRATE_POSTCOPY_H
+
+#include "migrate/incoming.h"
+#include "util/err.h"
+
+struct postcopy;
+
+/* Register the regions of in (mapped, with hva) and start the fault and
+ * receive threads on the connection fd (theirs from now on). */
+int postcopy_start(int fd, struct mig_incoming *in, struct postcopy **out, vs_err *err);
+/* Wait for the last page (or, when the guest stopped first, give up on
+ * the rest) and free everything. NULL-safe. */
+void postcopy_stop(struct postcopy *pc);
+
+#endif
