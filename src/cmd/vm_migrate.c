@@ -142,9 +142,16 @@ int cmd_vm_migrate(int argc, char **argv)
     const char *api_sock = NULL, *to = NULL, *downtime = NULL, *bandwidth = NULL;
     bool auto_converge = false, postcopy = false, cancel = false, status = false, detach = false;
     bool quiet = false;
+    const char *tls_psk = NULL, *tls_ca = NULL, *tls_cert = NULL, *tls_key = NULL;
+    const char *tls_host = NULL;
     const struct cmd_opt opts[] = {
         {"api-sock", 0, CMD_OPT_STR, &api_sock},
         {"to", 0, CMD_OPT_STR, &to},
+        {"tls-psk", 0, CMD_OPT_STR, &tls_psk},
+        {"tls-ca", 0, CMD_OPT_STR, &tls_ca},
+        {"tls-cert", 0, CMD_OPT_STR, &tls_cert},
+        {"tls-key", 0, CMD_OPT_STR, &tls_key},
+        {"tls-hostname", 0, CMD_OPT_STR, &tls_host},
         {"downtime-limit", 0, CMD_OPT_STR, &downtime},
         {"bandwidth", 0, CMD_OPT_STR, &bandwidth},
         {"auto-converge", 0, CMD_OPT_FLAG, &auto_converge},
@@ -161,7 +168,8 @@ int cmd_vm_migrate(int argc, char **argv)
         printf(
             "usage: vessel vm migrate --api-sock PATH --to tcp:HOST:PORT|unix:PATH\n"
             "           [--downtime-limit 20ms] [--bandwidth RATE] [--auto-converge] [--postcopy]\n"
-            "           [--detach] [--quiet]\n"
+            "           [--tls-psk FILE | --tls-ca CA [--tls-cert CERT --tls-key KEY]\n"
+            "            [--tls-hostname NAME]] [--detach] [--quiet]\n"
             "       vessel vm migrate --api-sock PATH --status|--cancel\n\n"
             "The destination waits with: vessel vm run --incoming tcp:ADDR:PORT\n");
         return 0;
@@ -215,6 +223,29 @@ int cmd_vm_migrate(int argc, char **argv)
     }
     if (bandwidth)
         json_object_set_new(body, "bandwidth", json_string(bandwidth));
+    if (tls_psk || tls_ca || tls_cert || tls_key || tls_host) {
+        /* the VM process opens the files: absolute paths */
+        json_t *tls = json_object();
+        const char *names[] = {"psk_file", "ca", "cert", "key"};
+        const char *flags[] = {"psk", "ca", "cert", "key"};
+        const char *vals[] = {tls_psk, tls_ca, tls_cert, tls_key};
+        for (int i = 0; i < 4; i++) {
+            if (!vals[i])
+                continue;
+            char *abs = realpath(vals[i], NULL);
+            if (!abs) {
+                fprintf(stderr, "vessel: --tls-%s %s: %s\n", flags[i], vals[i], strerror(errno));
+                json_decref(tls);
+                json_decref(body);
+                return 2;
+            }
+            json_object_set_new(tls, names[i], json_string(abs));
+            free(abs);
+        }
+        if (tls_host)
+            json_object_set_new(tls, "hostname", json_string(tls_host));
+        json_object_set_new(body, "tls", tls);
+    }
     r = api_client_request(api_sock, "PUT", "/migrate", body, &resp, &err);
     json_decref(body);
     if (r < 0) {
@@ -230,17 +261,18 @@ int cmd_vm_migrate(int argc, char **argv)
 int cmd_vm_incoming(int argc, char **argv)
 {
     const char *uri = NULL, *api_sock = NULL, *console = NULL, *arch = NULL;
+    const char *tls_psk = NULL, *tls_ca = NULL, *tls_cert = NULL, *tls_key = NULL;
     const struct cmd_opt opts[] = {
-        {"incoming", 0, CMD_OPT_STR, &uri},
-        {"api-sock", 0, CMD_OPT_STR, &api_sock},
-        {"console", 0, CMD_OPT_STR, &console},
-        {"arch", 0, CMD_OPT_STR, &arch},
+        {"incoming", 0, CMD_OPT_STR, &uri},    {"tls-psk", 0, CMD_OPT_STR, &tls_psk},
+        {"tls-ca", 0, CMD_OPT_STR, &tls_ca},   {"tls-cert", 0, CMD_OPT_STR, &tls_cert},
+        {"tls-key", 0, CMD_OPT_STR, &tls_key}, {"api-sock", 0, CMD_OPT_STR, &api_sock},
+        {"console", 0, CMD_OPT_STR, &console}, {"arch", 0, CMD_OPT_STR, &arch},
     };
     struct cmd_optparse p = {.verb = "vm run --incoming",
                              .opts = opts,
                              .nopts = ARRAY_SIZE(opts),
                              .hint = " (with --incoming the configuration comes from the source; "
-                                     "only --api-sock, --console and --arch apply)"};
+                                     "only --api-sock, --console, --arch and --tls-* apply)"};
     vs_err err = {0};
     if (cmd_opt_parse(&p, argc - 1, argv + 1, &err) != 0) {
         cmd_print_error(err.msg[0] ? err.msg : "vm run --incoming: --help comes alone");
@@ -256,7 +288,20 @@ int cmd_vm_incoming(int argc, char **argv)
         return 2;
     }
     struct mig_incoming_opts o = {
-        .uri = uri, .api_sock = api_sock, .console = console, .expect_arch = -1};
+        .uri = uri,
+        .api_sock = api_sock,
+        .console = console,
+        .expect_arch = -1,
+        .tls = {.psk_file = tls_psk, .ca = tls_ca, .cert = tls_cert, .key = tls_key}};
+    if (tls_psk && (tls_ca || tls_cert)) {
+        cmd_print_error("vm run --incoming: --tls-psk or certificates, not both");
+        return 2;
+    }
+    if ((tls_ca || tls_key) && !tls_cert) {
+        cmd_print_error(
+            "vm run --incoming: TLS with certificates needs --tls-cert (and --tls-key)");
+        return 2;
+    }
     if (arch) {
         if (strcmp(arch, "x86_64") && strcmp(arch, "riscv64")) {
             fprintf(stderr, "vessel: --arch: '%s' is not x86_64 or riscv64\n", arch);

@@ -358,14 +358,14 @@ int mig_incoming_map(struct mig_incoming *in, struct guest_mem *mem, vs_err *err
 
 /* ---- the destination process ---- */
 
-static int sock_read(void *opaque, void *buf, size_t len)
+static int conn_read(void *opaque, void *buf, size_t len)
 {
-    return vs_read_full(*(int *)opaque, buf, len);
+    return mig_conn_read(opaque, buf, len);
 }
 
-static int sock_write(void *opaque, const void *buf, size_t len)
+static int conn_write(void *opaque, const void *buf, size_t len)
 {
-    return vs_send_full(*(int *)opaque, buf, len, MSG_NOSIGNAL);
+    return mig_conn_write(opaque, buf, len);
 }
 
 /* The state's memory layout must be the one the HELLO announced and the
@@ -392,7 +392,8 @@ static int check_layout(const struct mig_incoming *in, const struct snapshot_ima
 }
 
 struct dest_ctx {
-    int fd;
+    int fd; /* the connection, until post-copy or the end takes it */
+    struct mig_conn *conn;
     struct postcopy *pc;
     const struct mig_io *io;
     struct mig_incoming *in;
@@ -426,24 +427,25 @@ static int on_fetch_state(void *opaque, struct state_reader **state, vs_err *err
 static int on_ready(void *opaque, vs_err *err)
 {
     struct dest_ctx *c = opaque;
-    if (mig_send(c->fd, MIG_READY, 0, NULL, 0, err) < 0)
+    if (mig_send(c->conn, MIG_READY, 0, NULL, 0, err) < 0)
         return -1;
     c->readied = true;
     struct mig_record r;
-    if (mig_recv_record(c->fd, 30000, &r, err) < 0)
+    if (mig_recv_record(c->conn, 30000, &r, err) < 0)
         return vs_error_prefix(err, "waiting for the source's go-ahead: ");
     if (r.type != MIG_GO || r.off || r.len)
         return vs_error(err, EPROTO, "migration: expected GO from the source, got %s",
                         mig_type_name(r.type));
     /* post-copy: the pages still on the source come on demand and in the
      * background from now on */
-    if (c->in->missing && postcopy_start(c->fd, c->in, &c->pc, err) < 0)
+    if (c->in->missing && postcopy_start(c->conn, c->in, &c->pc, err) < 0)
         return -1;
     vs_err werr = {0};
-    if (mig_send(c->fd, MIG_RUNNING, 0, NULL, 0, &werr) < 0)
+    if (mig_send(c->conn, MIG_RUNNING, 0, NULL, 0, &werr) < 0)
         vs_warn("%s (the guest runs here anyway: the source gave it up)", werr.msg);
     c->running = true;
     if (!c->pc) {
+        mig_conn_end(c->conn);
         close(c->fd);
         c->fd = -1;
     }
@@ -477,11 +479,17 @@ int mig_incoming_run(const struct mig_incoming_opts *o, vs_err *err)
     if (fd < 0)
         return vs_error(err, aerr, "migration: accept: %s", strerror(aerr));
     mig_socket_tune(fd);
+    struct mig_conn conn;
+    if (mig_tls_wanted(&o->tls) ? mig_tls_server(&conn, fd, &o->tls, err) < 0
+                                : (mig_conn_plain(&conn, fd), 0)) {
+        close(fd);
+        return vs_error_prefix(err, "incoming migration refused: ");
+    }
 
     struct mig_incoming in;
     mig_incoming_init(&in, o->expect_arch, host_memory());
-    struct mig_io io = {.read = sock_read, .write = sock_write, .opaque = &fd};
-    struct dest_ctx c = {.fd = fd, .io = &io, .in = &in};
+    struct mig_io io = {.read = conn_read, .write = conn_write, .opaque = &conn};
+    struct dest_ctx c = {.fd = fd, .conn = &conn, .io = &io, .in = &in};
     struct guest_mem mem;
     guest_mem_init(&mem);
     int status = -1;
@@ -511,8 +519,10 @@ refuse:
     vs_error_prefix(err, "incoming migration refused: ");
     status = -1;
 out:
-    if (c.fd >= 0)
+    if (c.fd >= 0) {
+        mig_conn_end(&conn);
         close(c.fd);
+    }
     if (c.have_img)
         snapshot_image_close(&c.img);
     mig_incoming_free(&in);

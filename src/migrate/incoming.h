@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <stdint.h>
 #include "mem/guest_mem.h"
+#include "migrate/tls.h"
 #include "util/err.h"
 #include "vm/config.h"
 
@@ -70,6 +71,7 @@ struct mig_incoming_opts {
     const char *api_sock;
     const char *console;
     int expect_arch;
+    struct mig_tls_opts tls; /* none set: plain */
 };
 int mig_incoming_run(const struct mig_incoming_opts *o, vs_err *err);
 

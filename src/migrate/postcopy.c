@@ -21,7 +21,8 @@
 #define BOUNCE (256u << 10)
 
 struct postcopy {
-    int fd, uffd, stop_fd;
+    struct mig_conn *conn;
+    int uffd, stop_fd;
     struct mig_incoming *in;
     pthread_t fault_thread, recv_thread;
     bool fault_started, recv_started;
@@ -86,7 +87,7 @@ static void clear_bit(uint64_t *b, uint64_t bit)
 static int send_locked(struct postcopy *pc, uint32_t type, uint64_t off, vs_err *err)
 {
     pthread_mutex_lock(&pc->send_lock);
-    int rc = mig_send(pc->fd, type, off, NULL, 0, err);
+    int rc = mig_send(pc->conn, type, off, NULL, 0, err);
     pthread_mutex_unlock(&pc->send_lock);
     return rc;
 }
@@ -157,7 +158,7 @@ static void *fault_thread(void *arg)
 
 static int recv_full(struct postcopy *pc, void *buf, size_t n)
 {
-    return vs_read_full(pc->fd, buf, n);
+    return mig_conn_read(pc->conn, buf, n);
 }
 
 static void unregister_all(struct postcopy *pc)
@@ -233,12 +234,13 @@ static void *recv_thread(void *arg)
     return NULL;
 }
 
-int postcopy_start(int fd, struct mig_incoming *in, struct postcopy **out, vs_err *err)
+int postcopy_start(struct mig_conn *conn, struct mig_incoming *in, struct postcopy **out,
+                   vs_err *err)
 {
     struct postcopy *pc = calloc(1, sizeof(*pc));
     if (!pc)
         return vs_error(err, ENOMEM, "out of memory");
-    pc->fd = fd;
+    pc->conn = conn;
     pc->in = in;
     pc->uffd = -1;
     pc->stop_fd = eventfd(0, EFD_CLOEXEC);
@@ -314,7 +316,7 @@ void postcopy_stop(struct postcopy *pc)
     __atomic_store_n(&pc->stopping, true, __ATOMIC_RELEASE);
     if (pc->recv_started) {
         if (!__atomic_load_n(&pc->done, __ATOMIC_ACQUIRE))
-            shutdown(pc->fd, SHUT_RDWR); /* the guest stopped first */
+            shutdown(pc->conn->fd, SHUT_RDWR); /* the guest stopped first */
         pthread_join(pc->recv_thread, NULL);
     }
     uint64_t one = 1;

@@ -15,8 +15,10 @@
 struct postcopy;
 
 /* Register the regions of in (mapped, with hva) and start the fault and
- * receive threads on the connection fd (theirs from now on). */
-int postcopy_start(int fd, struct mig_incoming *in, struct postcopy **out, vs_err *err);
+ * receive threads on the connection (theirs from now on; the caller ends
+ * and closes it after postcopy_stop). */
+int postcopy_start(struct mig_conn *conn, struct mig_incoming *in, struct postcopy **out,
+                   vs_err *err);
 /* Wait for the last page (or, when the guest stopped first, give up on
  * the rest) and free everything. NULL-safe. */
 void postcopy_stop(struct postcopy *pc);

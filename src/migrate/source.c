@@ -63,6 +63,7 @@ struct migration {
     bool cancel;                  /* atomic */
     bool no_return;               /* GO sent (under lock) */
     int fd;
+    struct mig_conn conn; /* on fd: plain or TLS */
     double t_start;
     struct mig_sink sink;
     /* auto-converge */
@@ -150,6 +151,37 @@ int migrate_params_from_json(const json_t *body, struct migrate_params *p, vs_er
     if (pc && !json_is_boolean(pc))
         return vs_error(err, EINVAL, "\"postcopy\" is true or false");
     p->postcopy = json_is_true(pc);
+    json_t *tls = json_object_get(body, "tls");
+    if (tls && !json_is_object(tls))
+        return vs_error(err, EINVAL, "\"tls\" is an object: psk_file, or ca [cert key] [hostname]");
+    static const char *const tls_keys[] = {"psk_file", "ca", "cert", "key", "hostname"};
+    char *const tls_slots[] = {p->tls_psk, p->tls_ca, p->tls_cert, p->tls_key, p->tls_host};
+    for (size_t i = 0; tls && i < 5; i++) {
+        json_t *v = json_object_get(tls, tls_keys[i]);
+        if (!v)
+            continue;
+        const char *str = json_string_value(v);
+        if (!str || !*str || strlen(str) >= sizeof(p->tls_psk) || (i < 4 && str[0] != '/'))
+            return vs_error(err, EINVAL, "\"tls\".\"%s\" must be %s", tls_keys[i],
+                            i < 4 ? "an absolute path" : "a host name");
+        strcpy(tls_slots[i], str);
+    }
+    if (p->tls_psk[0] && (p->tls_ca[0] || p->tls_cert[0]))
+        return vs_error(err, EINVAL, "\"tls\": a pre-shared key or certificates, not both");
+    if (!p->tls_psk[0] && (p->tls_cert[0] || p->tls_key[0]) && !p->tls_ca[0])
+        return vs_error(err, EINVAL, "\"tls\": a CA is needed to check the destination");
+    if (!p->tls_host[0] && p->tls_ca[0] && !strncmp(p->uri, "tcp:", 4)) {
+        /* the name the destination's certificate must carry: the host dialled */
+        const char *h = p->uri + 4, *e = h[0] == '[' ? strchr(h, ']') : strrchr(h, ':');
+        if (h[0] == '[')
+            h++;
+        snprintf(p->tls_host, sizeof(p->tls_host), "%.*s", e ? (int)(e - h) : 0, h);
+    }
+    p->tls = (struct mig_tls_opts){.psk_file = p->tls_psk[0] ? p->tls_psk : NULL,
+                                   .ca = p->tls_ca[0] ? p->tls_ca : NULL,
+                                   .cert = p->tls_cert[0] ? p->tls_cert : NULL,
+                                   .key = p->tls_key[0] ? p->tls_key : NULL,
+                                   .hostname = p->tls_host[0] ? p->tls_host : NULL};
     json_t *mt = json_object_get(body, "max_throttle_pct");
     if (mt) {
         json_int_t v = json_integer_value(mt);
@@ -218,7 +250,7 @@ static int sink_memory(struct snapshot_sink *s, uint64_t off, const void *buf, i
             memcpy(k->bounce, buf, n);
         else if (vs_pread_full(fd, k->bounce, n, fd_off) < 0)
             return vs_error_errno(err, "migration: reading guest memory");
-        if (mig_send(m->fd, MIG_MEMORY, off, k->bounce, n, err) < 0 ||
+        if (mig_send(&m->conn, MIG_MEMORY, off, k->bounce, n, err) < 0 ||
             account(m, MIG_RECORD_SIZE + n, n / GUEST_PAGE_SIZE, 0, err) < 0)
             return -1;
         if (buf)
@@ -233,7 +265,7 @@ static int sink_memory(struct snapshot_sink *s, uint64_t off, const void *buf, i
 static int sink_zero(struct snapshot_sink *s, uint64_t off, uint64_t len, vs_err *err)
 {
     struct migration *m = ((struct mig_sink *)s)->m;
-    if (mig_send(m->fd, MIG_ZERO, off, NULL, len, err) < 0)
+    if (mig_send(&m->conn, MIG_ZERO, off, NULL, len, err) < 0)
         return -1;
     return account(m, MIG_RECORD_SIZE, 0, len / GUEST_PAGE_SIZE, err);
 }
@@ -246,7 +278,7 @@ static int sink_size(struct snapshot_sink *s, uint64_t size, vs_err *err)
 static int sink_vmstate(struct snapshot_sink *s, const void *buf, size_t len, vs_err *err)
 {
     struct migration *m = ((struct mig_sink *)s)->m;
-    if (mig_send(m->fd, MIG_VMSTATE, 0, buf, len, err) < 0)
+    if (mig_send(&m->conn, MIG_VMSTATE, 0, buf, len, err) < 0)
         return -1;
     return account(m, MIG_RECORD_SIZE + len, 0, 0, err);
 }
@@ -254,7 +286,7 @@ static int sink_vmstate(struct snapshot_sink *s, const void *buf, size_t len, vs
 static int sink_commit(struct snapshot_sink *s, vs_err *err)
 {
     struct migration *m = ((struct mig_sink *)s)->m;
-    return mig_send(m->fd, MIG_END, 0, NULL, 0, err);
+    return mig_send(&m->conn, MIG_END, 0, NULL, 0, err);
 }
 
 static void sink_close(struct snapshot_sink *s) {}
@@ -340,13 +372,13 @@ static size_t words_of(const struct guest_mem_region *r)
 static void peer_reason(struct migration *m, vs_err *err)
 {
     struct pollfd p = {.fd = m->fd, .events = POLLIN};
-    if (poll(&p, 1, 200) != 1)
+    if (!mig_conn_pending(&m->conn) && poll(&p, 1, 200) != 1)
         return;
     struct mig_record r;
     char msg[MIG_MAX_MESSAGE + 1];
     vs_err e2 = {0};
-    if (mig_recv_record(m->fd, 0, &r, &e2) == 0 && r.type == MIG_REFUSE &&
-        mig_recv_message(m->fd, &r, msg, &e2) == 0)
+    if (mig_recv_record(&m->conn, 0, &r, &e2) == 0 && r.type == MIG_REFUSE &&
+        mig_recv_message(&m->conn, &r, msg, &e2) == 0)
         vs_error(err, EPROTO, "the destination refused the migration: %s", msg);
 }
 
@@ -354,11 +386,11 @@ static void peer_reason(struct migration *m, vs_err *err)
 static int expect(struct migration *m, uint32_t want, int timeout_ms, vs_err *err)
 {
     struct mig_record r;
-    if (mig_recv_record(m->fd, timeout_ms, &r, err) < 0)
+    if (mig_recv_record(&m->conn, timeout_ms, &r, err) < 0)
         return -1;
     if (r.type == MIG_REFUSE) {
         char msg[MIG_MAX_MESSAGE + 1];
-        if (mig_recv_message(m->fd, &r, msg, err) < 0)
+        if (mig_recv_message(&m->conn, &r, msg, err) < 0)
             return -1;
         return vs_error(err, EPROTO, "the destination refused the migration: %s", msg);
     }
@@ -374,7 +406,7 @@ static int expect(struct migration *m, uint32_t want, int timeout_ms, vs_err *er
  * would wait for them with the guest stopped. */
 static int sync_peer(struct migration *m, vs_err *err)
 {
-    if (mig_send(m->fd, MIG_SYNC, 0, NULL, 0, err) < 0)
+    if (mig_send(&m->conn, MIG_SYNC, 0, NULL, 0, err) < 0)
         return -1;
     return expect(m, MIG_SYNCED, READY_TIMEOUT_MS, err);
 }
@@ -395,7 +427,7 @@ static int send_postcopy_bitmap(struct migration *m, const struct guest_mem_layo
         memcpy(all + at, bitmaps[i], words_of(&mem->r[i]) * 8);
         at += words_of(&mem->r[i]);
     }
-    int rc = mig_send(m->fd, MIG_POSTCOPY, 0, all, words * 8, err);
+    int rc = mig_send(&m->conn, MIG_POSTCOPY, 0, all, words * 8, err);
     free(all);
     return rc;
 }
@@ -438,9 +470,9 @@ static int postcopy_serve(struct migration *m, const struct guest_mem_layout *me
     while (left) {
         UPDATE(m, m->prog.bytes_remaining = left * GUEST_PAGE_SIZE);
         struct pollfd p = {.fd = m->fd, .events = POLLIN};
-        while (poll(&p, 1, 0) == 1) {
+        while (mig_conn_pending(&m->conn) || poll(&p, 1, 0) == 1) {
             struct mig_record r;
-            if (mig_recv_record(m->fd, 0, &r, err) < 0)
+            if (mig_recv_record(&m->conn, 0, &r, err) < 0)
                 return -1;
             if (r.type != MIG_PAGE_REQUEST || r.len)
                 return vs_error(err, EPROTO, "post-copy: unexpected %s from the destination",
@@ -471,12 +503,12 @@ static int postcopy_serve(struct migration *m, const struct guest_mem_layout *me
         cursor += n;
     }
     UPDATE(m, m->prog.bytes_remaining = 0);
-    if (mig_send(m->fd, MIG_POSTCOPY_DONE, 0, NULL, 0, err) < 0)
+    if (mig_send(&m->conn, MIG_POSTCOPY_DONE, 0, NULL, 0, err) < 0)
         return -1;
     /* requests still in flight are for pages already sent */
     for (;;) {
         struct mig_record r;
-        if (mig_recv_record(m->fd, READY_TIMEOUT_MS, &r, err) < 0)
+        if (mig_recv_record(&m->conn, READY_TIMEOUT_MS, &r, err) < 0)
             return -1;
         if (r.type == MIG_COMPLETE)
             return 0;
@@ -519,9 +551,9 @@ static int hello(struct migration *m, const struct guest_mem_layout *mem, vs_err
         return vs_error(err, ENOMEM, "out of memory");
     uint8_t h[MIG_HEADER_SIZE];
     mig_header_encode(h);
-    int rc = vs_send_full(m->fd, h, sizeof(h), MSG_NOSIGNAL) < 0
+    int rc = mig_conn_write(&m->conn, h, sizeof(h)) < 0
                  ? vs_error_errno(err, "migration: sending to the destination")
-                 : mig_send(m->fd, MIG_HELLO, 0, text, strlen(text), err);
+                 : mig_send(&m->conn, MIG_HELLO, 0, text, strlen(text), err);
     free(text);
     if (rc < 0)
         return -1;
@@ -552,6 +584,9 @@ static int job(struct migration *m, bool *paused_by_us, double *t_pause, vs_err 
         return -1;
     if (cancelled(m))
         return vs_error(err, ECANCELED, "migration cancelled");
+    if (mig_tls_wanted(&m->p.tls) ? mig_tls_client(&m->conn, fd, &m->p.tls, err) < 0
+                                  : (mig_conn_plain(&m->conn, fd), 0))
+        return -1;
     /* Start a clean dirty interval with the layout fixed: the pause makes
      * the drain and the layout one moment. */
     if (ctl->pause(vm, err) < 0)
@@ -670,7 +705,7 @@ static int job(struct migration *m, bool *paused_by_us, double *t_pause, vs_err 
     pthread_mutex_lock(&m->lock);
     m->no_return = true;
     pthread_mutex_unlock(&m->lock);
-    if (mig_send(m->fd, MIG_GO, 0, NULL, 0, err) < 0 ||
+    if (mig_send(&m->conn, MIG_GO, 0, NULL, 0, err) < 0 ||
         expect(m, MIG_RUNNING, RUNNING_TIMEOUT_MS, err) < 0) {
         rc = -2;
         goto out;
@@ -702,6 +737,7 @@ static void *migration_thread(void *arg)
     throttle_stop(m);
     if (rc == -1 && m->fd >= 0 && err.code != ECANCELED)
         peer_reason(m, &err);
+    mig_conn_end(&m->conn);
     pthread_mutex_lock(&m->lock);
     int fd = m->fd;
     m->fd = -1;
@@ -773,6 +809,12 @@ int migration_start(struct vm_control *ctl, const struct migrate_params *p,
     }
     m->ctl = ctl;
     m->p = *p;
+    /* the TLS options point into the params: into this copy now */
+    m->p.tls = (struct mig_tls_opts){.psk_file = p->tls.psk_file ? m->p.tls_psk : NULL,
+                                     .ca = p->tls.ca ? m->p.tls_ca : NULL,
+                                     .cert = p->tls.cert ? m->p.tls_cert : NULL,
+                                     .key = p->tls.key ? m->p.tls_key : NULL,
+                                     .hostname = p->tls.hostname ? m->p.tls_host : NULL};
     m->on_done = on_done;
     m->opaque = opaque;
     m->fd = -1;

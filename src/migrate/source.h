@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include "migrate/tls.h"
 #include "util/err.h"
 #include "vm/control.h"
 
@@ -19,6 +20,9 @@ struct migrate_params {
     bool auto_converge;
     bool postcopy;         /* switch to post-copy when pre-copy does not converge */
     unsigned max_throttle; /* percent, for auto-converge (default 99) */
+    /* TLS: the strings, and tls pointing at the ones given */
+    char tls_psk[512], tls_ca[512], tls_cert[512], tls_key[512], tls_host[256];
+    struct mig_tls_opts tls;
 };
 
 enum migrate_state {

@@ -109,20 +109,30 @@ const char *mig_type_name(uint32_t type)
     }
 }
 
-int mig_send(int fd, uint32_t type, uint64_t off, const void *payload, uint64_t len, vs_err *err)
+int mig_send(struct mig_conn *c, uint32_t type, uint64_t off, const void *payload, uint64_t len,
+             vs_err *err)
 {
     uint8_t h[MIG_RECORD_SIZE];
     mig_record_encode(h, type, off, len, payload);
-    if (vs_send_full(fd, h, sizeof(h), MSG_NOSIGNAL | (len ? MSG_MORE : 0)) < 0 ||
-        (payload && len && vs_send_full(fd, payload, (size_t)len, MSG_NOSIGNAL) < 0))
+    int rc;
+    if (c->tls || !payload || !len) {
+        rc = mig_conn_write(c, h, sizeof(h));
+        if (rc == 0 && payload && len)
+            rc = mig_conn_write(c, payload, (size_t)len);
+    } else {
+        rc = vs_send_full(c->fd, h, sizeof(h), MSG_NOSIGNAL | MSG_MORE);
+        if (rc == 0)
+            rc = vs_send_full(c->fd, payload, (size_t)len, MSG_NOSIGNAL);
+    }
+    if (rc < 0)
         return vs_error_errno(err, "migration: sending %s", mig_type_name(type));
     return 0;
 }
 
-int mig_recv_record(int fd, int timeout_ms, struct mig_record *r, vs_err *err)
+int mig_recv_record(struct mig_conn *c, int timeout_ms, struct mig_record *r, vs_err *err)
 {
-    if (timeout_ms >= 0) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
+    if (timeout_ms >= 0 && !mig_conn_pending(c)) {
+        struct pollfd p = {.fd = c->fd, .events = POLLIN};
         int n;
         while ((n = poll(&p, 1, timeout_ms)) < 0 && errno == EINTR)
             ;
@@ -131,7 +141,7 @@ int mig_recv_record(int fd, int timeout_ms, struct mig_record *r, vs_err *err)
                             timeout_ms);
     }
     uint8_t h[MIG_RECORD_SIZE];
-    if (vs_read_full(fd, h, sizeof(h)) < 0)
+    if (mig_conn_read(c, h, sizeof(h)) < 0)
         return errno == EIO ? vs_error(err, ECONNRESET, "migration: the peer closed the connection")
                             : vs_error_errno(err, "migration: reading from the peer");
     mig_record_decode(h, r, err);
@@ -139,11 +149,11 @@ int mig_recv_record(int fd, int timeout_ms, struct mig_record *r, vs_err *err)
     return r->type == MIG_REFUSE || mig_record_check(r, NULL, err) == 0 ? 0 : -1;
 }
 
-int mig_recv_message(int fd, const struct mig_record *r, char *buf, vs_err *err)
+int mig_recv_message(struct mig_conn *c, const struct mig_record *r, char *buf, vs_err *err)
 {
     if (r->off || r->len > MIG_MAX_MESSAGE)
         return vs_error(err, EPROTO, "migration: %s message too long", mig_type_name(r->type));
-    if (vs_read_full(fd, buf, (size_t)r->len) < 0)
+    if (mig_conn_read(c, buf, (size_t)r->len) < 0)
         return vs_error_errno(err, "migration: reading from the peer");
     if (mig_record_check(r, buf, err) < 0)
         return -1;

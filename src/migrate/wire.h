@@ -35,6 +35,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "migrate/tls.h"
 #include "util/err.h"
 
 #define MIG_MAGIC "VESMIG01"
@@ -83,12 +84,13 @@ const char *mig_type_name(uint32_t type);
 
 /* Send one record with its payload (may be NULL when len is 0) on a socket;
  * MSG_NOSIGNAL, so a peer that went away is an error, not a signal. */
-int mig_send(int fd, uint32_t type, uint64_t off, const void *payload, uint64_t len, vs_err *err);
+int mig_send(struct mig_conn *c, uint32_t type, uint64_t off, const void *payload, uint64_t len,
+             vs_err *err);
 /* Read one record header from fd, waiting at most timeout_ms (-1: no
  * limit); the payload is the caller's to read. */
-int mig_recv_record(int fd, int timeout_ms, struct mig_record *r, vs_err *err);
+int mig_recv_record(struct mig_conn *c, int timeout_ms, struct mig_record *r, vs_err *err);
 /* A short reply's payload (REFUSE's message), at most MIG_MAX_MESSAGE
  * bytes, into a NUL-terminated buffer of that size + 1. */
-int mig_recv_message(int fd, const struct mig_record *r, char *buf, vs_err *err);
+int mig_recv_message(struct mig_conn *c, const struct mig_record *r, char *buf, vs_err *err);
 
 #endif

@@ -316,15 +316,16 @@ struct dest {
     int rc;
     vs_err err;
     bool got_go;
+    const struct mig_tls_opts *tls; /* the destination's, or NULL */
 };
 
-static int sock_read(void *o, void *b, size_t n)
+static int conn_read(void *o, void *b, size_t n)
 {
-    return vs_read_full(*(int *)o, b, n);
+    return mig_conn_read(o, b, n);
 }
-static int sock_write(void *o, const void *b, size_t n)
+static int conn_write(void *o, const void *b, size_t n)
 {
-    return vs_send_full(*(int *)o, b, n, MSG_NOSIGNAL);
+    return mig_conn_write(o, b, n);
 }
 
 static void *dest_thread(void *arg)
@@ -343,32 +344,50 @@ static void *dest_thread(void *arg)
         close(fd);
         return NULL;
     }
-    struct mig_io io = {.read = sock_read, .write = sock_write, .opaque = &fd};
+    struct mig_conn conn;
+    if (d->tls) {
+        d->rc = mig_tls_server(&conn, fd, d->tls, &d->err);
+        if (d->rc < 0) {
+            close(fd);
+            return NULL;
+        }
+    } else {
+        mig_conn_plain(&conn, fd);
+    }
+    struct mig_io io = {.read = conn_read, .write = conn_write, .opaque = &conn};
     mig_incoming_init(&d->in, -1, 1 << 30);
     d->rc = mig_receive(&d->in, &io, &d->err);
     if (d->rc == 0 && d->mode == DEST_REFUSE_STATE) {
-        mig_send(fd, MIG_REFUSE, 0, "no room for this guest", 22, &d->err);
+        mig_send(&conn, MIG_REFUSE, 0, "no room for this guest", 22, &d->err);
     } else if (d->rc == 0) {
         struct mig_record r;
-        if (mig_send(fd, MIG_READY, 0, NULL, 0, &d->err) == 0 &&
-            mig_recv_record(fd, 5000, &r, &d->err) == 0 && r.type == MIG_GO) {
+        if (mig_send(&conn, MIG_READY, 0, NULL, 0, &d->err) == 0 &&
+            mig_recv_record(&conn, 5000, &r, &d->err) == 0 && r.type == MIG_GO) {
             d->got_go = true;
-            mig_send(fd, MIG_RUNNING, 0, NULL, 0, &d->err);
+            mig_send(&conn, MIG_RUNNING, 0, NULL, 0, &d->err);
         }
     }
+    mig_conn_end(&conn);
     close(fd);
     return NULL;
 }
 
-static void dest_start(struct dest *d, pthread_t *t, enum dest_mode mode)
+static void dest_start_tls(struct dest *d, pthread_t *t, enum dest_mode mode,
+                           const struct mig_tls_opts *tls)
 {
     memset(d, 0, sizeof(*d));
     d->mode = mode;
+    d->tls = tls;
     snprintf(d->uri, sizeof(d->uri), "unix:/tmp/vessel-test-mig-%d.sock", getpid());
     vs_err err;
     d->lfd = mig_listen(d->uri, &err);
     assert_true(d->lfd >= 0);
     assert_int_equal(pthread_create(t, NULL, dest_thread, d), 0);
+}
+
+static void dest_start(struct dest *d, pthread_t *t, enum dest_mode mode)
+{
+    dest_start_tls(d, t, mode, NULL);
 }
 
 static bool done_called;
@@ -426,6 +445,60 @@ static void test_migrate_fake_machine(void **state)
     close(d.lfd);
     unlink(d.uri + 5);
     fake_machine_free(&f);
+}
+
+/* The same over TLS with a pre-shared key; a source with another key is
+ * refused at the handshake and runs on. */
+static void test_migrate_over_tls_psk(void **state)
+{
+    char good[64], bad[64];
+    snprintf(good, sizeof(good), "/tmp/vessel-test-psk-%d", getpid());
+    snprintf(bad, sizeof(bad), "/tmp/vessel-test-psk-bad-%d", getpid());
+    FILE *f = fopen(good, "w");
+    fprintf(f, "vessel:000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n");
+    fclose(f);
+    f = fopen(bad, "w");
+    fprintf(f, "vessel:ff0102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n");
+    fclose(f);
+    struct mig_tls_opts dtls = {.psk_file = good};
+    for (int round = 0; round < 2; round++) {
+        struct fake f2;
+        struct vm_control ctl;
+        fake_machine_init(&f2, &ctl);
+        struct dest d;
+        pthread_t t;
+        dest_start_tls(&d, &t, DEST_OK, &dtls);
+        char body[512];
+        snprintf(body, sizeof(body), "{\"uri\": \"%s\", \"tls\": {\"psk_file\": \"%s\"}}", d.uri,
+                 round ? bad : good);
+        json_t *j = json_loads(body, 0, NULL);
+        struct migrate_params p;
+        vs_err err;
+        assert_int_equal(migrate_params_from_json(j, &p, &err), 0);
+        json_decref(j);
+        struct migration *m;
+        done_called = false;
+        assert_int_equal(migration_start(&ctl, &p, on_done, NULL, &m, &err), 0);
+        struct migrate_progress pr = wait_end(m);
+        pthread_join(t, NULL);
+        migration_free(m);
+        if (round == 0) {
+            if (pr.state != MIGRATE_COMPLETED)
+                fail_msg("state %s: %s", migrate_state_name(pr.state), pr.error);
+            assert_true(d.got_go);
+            assert_int_equal(d.in.image[8192], 0x11);
+        } else {
+            assert_int_equal(pr.state, MIGRATE_FAILED);
+            assert_non_null(strstr(pr.error, "TLS"));
+            assert_false(f2.paused);
+        }
+        mig_incoming_free(&d.in);
+        close(d.lfd);
+        unlink(d.uri + 5);
+        fake_machine_free(&f2);
+    }
+    unlink(good);
+    unlink(bad);
 }
 
 static void test_migrate_refused_source_runs_on(void **state)
@@ -504,6 +577,7 @@ int main(void)
         cmocka_unit_test(test_receive_good),
         cmocka_unit_test(test_receive_hostile),
         cmocka_unit_test(test_migrate_fake_machine),
+        cmocka_unit_test(test_migrate_over_tls_psk),
         cmocka_unit_test(test_migrate_refused_source_runs_on),
         cmocka_unit_test(test_migrate_cancel),
     };

@@ -305,3 +305,62 @@ def test_postcopy_without_its_source_says_the_guest_is_lost(hosts, rv_linux, tmp
         g.kill()
         if d:
             d.kill()
+
+
+def make_certs(d: Path, ip: str):
+    """A CA, a certificate for the destination's address signed by it, and a
+    second CA that signed nothing of it."""
+    def ossl(*args):
+        subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True)
+    for ca in ("ca", "rogue"):
+        ossl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", d / f"{ca}.key", "-out", d / f"{ca}.pem", "-days", "2",
+             "-subj", f"/CN=vessel test {ca}")
+    ossl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
+         d / "dst.key", "-out", d / "dst.csr", "-subj", "/CN=destination")
+    (d / "ext").write_text(f"subjectAltName=IP:{ip}\n")
+    ossl("x509", "-req", "-in", d / "dst.csr", "-CA", d / "ca.pem", "-CAkey", d / "ca.key",
+         "-CAcreateserial", "-out", d / "dst.pem", "-days", "2", "-extfile", d / "ext")
+
+
+def test_migration_over_tls(hosts, rv_counter, tmp_path):
+    src, dst = hosts
+    make_certs(tmp_path, dst.addr)
+    sock = tmp_path / "src.sock"
+    to = f"tcp:{dst.addr}:{PORT}"
+    g = source_counter(src, rv_counter, sock)
+    try:
+        # a destination whose certificate the source's CA did not sign
+        d = destination(dst, "--tls-cert", tmp_path / "dst.pem", "--tls-key", tmp_path / "dst.key")
+        p = migrate(src, sock, to, "--tls-ca", tmp_path / "rogue.pem")
+        assert p.returncode == 1 and "TLS handshake" in p.stderr, p.stderr
+        assert d.p.wait(timeout=15) != 0
+        still_counting(g)
+        # a plain source to a TLS destination is refused too
+        d = destination(dst, "--tls-cert", tmp_path / "dst.pem", "--tls-key", tmp_path / "dst.key")
+        p = migrate(src, sock, to)
+        assert p.returncode == 1, p.stderr
+        assert d.p.wait(timeout=15) != 0
+        still_counting(g)
+        # pre-shared keys that differ
+        (tmp_path / "a.psk").write_text("vessel:" + "11" * 32 + "\n")
+        (tmp_path / "b.psk").write_text("vessel:" + "22" * 32 + "\n")
+        d = destination(dst, "--tls-psk", tmp_path / "a.psk")
+        p = migrate(src, sock, to, "--tls-psk", tmp_path / "b.psk")
+        assert p.returncode == 1 and "TLS handshake" in p.stderr, p.stderr
+        assert d.p.wait(timeout=15) != 0
+        still_counting(g)
+        # the right CA: the guest moves, encrypted
+        d = destination(dst, "--tls-cert", tmp_path / "dst.pem", "--tls-key", tmp_path / "dst.key")
+        p = migrate(src, sock, to, "--tls-ca", tmp_path / "ca.pem")
+        assert p.returncode == 0, p.stderr
+        assert g.p.wait(timeout=20) == 0
+        last = g.counts()[-1]
+        deadline = time.monotonic() + 30
+        while not d.counts() or d.counts()[-1] < last + 3:
+            assert d.p.poll() is None and time.monotonic() < deadline, d.stderr()
+            d.pump(0.2)
+        assert last <= d.counts()[0] <= last + 2
+        d.kill()
+    finally:
+        g.kill()
