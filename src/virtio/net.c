@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 #include "net/net.h"
 #include "util/log.h"
@@ -56,6 +57,10 @@ struct virtio_net {
     struct virtq_elem elem;
     struct virtq_elem rx_elems[RX_MAX_BUFS];
     unsigned long rx_dropped;
+    /* after a restore or migration: RARP frames from the guest's MAC still
+     * to send, and when the next is due (CLOCK_MONOTONIC ns) */
+    unsigned announce_left;
+    int64_t announce_next;
 };
 
 static struct virtio_net *to_net(struct virtio_dev *d)
@@ -211,6 +216,46 @@ static void process_tx(struct virtio_net *n)
         kick(n);
 }
 
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* A self-announce, as QEMU's after a migration: a RARP frame from the
+ * guest's MAC goes out through the backend, so the switch or bridge on the
+ * new host learns where the guest is now before the guest says anything.
+ * Host-side, whether or not the guest's driver is up. Three frames, 50,
+ * 150 and 250 ms apart. */
+static void announce(struct virtio_net *n, int *timeout)
+{
+    if (!n->announce_left)
+        return;
+    int64_t now = mono_ns();
+    if (now >= n->announce_next) {
+        uint8_t hdr[NET_VNET_HDR_LEN] = {0}, f[60] = {0};
+        const uint8_t *mac = n->dev.config;
+        memset(f, 0xff, 6);
+        memcpy(f + 6, mac, 6);
+        f[12] = 0x80, f[13] = 0x35;                 /* RARP */
+        f[14] = 0, f[15] = 1;                       /* Ethernet */
+        f[16] = 0x08, f[17] = 0x00;                 /* IPv4 */
+        f[18] = 6, f[19] = 4, f[20] = 0, f[21] = 3; /* reverse request */
+        memcpy(f + 22, mac, 6);
+        memcpy(f + 32, mac, 6);
+        struct iovec iov[2] = {{hdr, sizeof(hdr)}, {f, sizeof(f)}};
+        n->be->ops->send(n->be, iov, 2);
+        n->announce_left--;
+        n->announce_next = now + (int64_t)(3 - n->announce_left) * 100000000 - 50000000;
+    }
+    if (n->announce_left) {
+        int ms = (int)((n->announce_next - now) / 1000000) + 1;
+        if (*timeout < 0 || ms < *timeout)
+            *timeout = ms;
+    }
+}
+
 static void *net_thread(void *opaque)
 {
     struct virtio_net *n = opaque;
@@ -233,6 +278,8 @@ static void *net_thread(void *opaque)
         int timeout = -1;
         int nb =
             n->be->ops->poll_fill(n->be, fds + 1, POLL_MAX, &timeout, !stop && net_can_receive(n));
+        if (!stop)
+            announce(n, &timeout);
         int ret = poll(fds, (nfds_t)nb + 1, timeout);
         if (ret < 0 && errno != EINTR) {
             vs_err_log("%s: poll: %s", n->name, strerror(errno));
@@ -373,8 +420,14 @@ static int net_save(struct virtio_dev *d, struct state_writer *w, vs_err *err)
 
 static int net_load(struct virtio_dev *d, struct state_reader *r, vs_err *err)
 {
-    struct net_backend *be = to_net(d)->be;
-    return be->ops->load ? be->ops->load(be, r, err) : 0;
+    struct virtio_net *n = to_net(d);
+    struct net_backend *be = n->be;
+    if (be->ops->load && be->ops->load(be, r, err) < 0)
+        return -1;
+    /* restored elsewhere (or migrated): tell the network where we are */
+    n->announce_left = 3;
+    n->announce_next = mono_ns() + 50000000; /* the guest runs by then */
+    return 0;
 }
 
 static const struct virtio_dev_ops net_ops = {

@@ -364,3 +364,39 @@ def test_migration_over_tls(hosts, rv_counter, tmp_path):
         d.kill()
     finally:
         g.kill()
+
+
+def test_the_destination_announces_the_guest_on_its_network(hosts, rv_counter, tmp_path):
+    """Over tap networking the new host's bridge must learn the guest's MAC at
+    once: the destination sends RARP frames from it (QEMU's self-announce)."""
+    src, dst = hosts
+    mac = "52:54:00:ab:cd:ef"
+    for h in (src, dst):
+        subprocess.run(h.cmd("ip", "tuntap", "add", "vtap0", "mode", "tap"), check=True)
+        subprocess.run(h.cmd("ip", "link", "set", "vtap0", "up"), check=True)
+    sniffer = subprocess.Popen(dst.cmd(sys.executable, "-c", """
+import socket, sys
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x8035))
+s.bind(("vtap0", 0))
+s.settimeout(60)
+print("ready", flush=True)
+f = s.recv(100)
+print(f[6:12].hex(":"), f[12:14].hex(), f[20:22].hex(), flush=True)
+"""), stdout=subprocess.PIPE, text=True)
+    assert sniffer.stdout.readline().strip() == "ready"
+    sock = tmp_path / "src.sock"
+    g = Guest(src.vessel("vm", "run", "--arch", "riscv64", "--memory", "64M", "--kernel",
+                         rv_counter, "--console", "stdio", "--api-sock", sock, "--net",
+                         f"tap=vtap0,mac={mac}"))
+    g.expect(b"count 00000003", timeout=60)
+    d = destination(dst)
+    try:
+        p = migrate(src, sock, f"tcp:{dst.addr}:{PORT}")
+        assert p.returncode == 0, p.stderr
+        out, _ = sniffer.communicate(timeout=30)
+        src_mac, ethertype, op = out.split()
+        assert (src_mac, ethertype, op) == (mac, "8035", "0003"), out
+    finally:
+        sniffer.kill()
+        g.kill()
+        d.kill()
