@@ -7,36 +7,23 @@
 
 #include "util/crc32c.h"
 #include "util/io.h"
-
-static void put_le(uint8_t *p, uint64_t v, unsigned bytes)
-{
-    for (unsigned i = 0; i < bytes; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, unsigned bytes)
-{
-    uint64_t v = 0;
-    for (unsigned i = 0; i < bytes; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
+#include "util/le.h"
 
 void mig_header_encode(uint8_t out[MIG_HEADER_SIZE])
 {
     memcpy(out, MIG_MAGIC, 8);
-    put_le(out + 8, MIG_VERSION, 4);
-    put_le(out + 12, 0, 4);
+    vs_put_le(out + 8, MIG_VERSION, 4);
+    vs_put_le(out + 12, 0, 4);
 }
 
 int mig_header_decode(const uint8_t in[MIG_HEADER_SIZE], vs_err *err)
 {
     if (memcmp(in, MIG_MAGIC, 8))
         return vs_error(err, EPROTO, "not a vessel migration stream");
-    uint32_t v = (uint32_t)get_le(in + 8, 4);
+    uint32_t v = (uint32_t)vs_get_le(in + 8, 4);
     if (v != MIG_VERSION)
         return vs_error(err, EPROTO, "migration stream version %u is not %u", v, MIG_VERSION);
-    if (get_le(in + 12, 4))
+    if (vs_get_le(in + 12, 4))
         return vs_error(err, EPROTO, "migration stream: reserved header field set");
     return 0;
 }
@@ -44,10 +31,10 @@ int mig_header_decode(const uint8_t in[MIG_HEADER_SIZE], vs_err *err)
 static uint32_t record_crc(uint32_t type, uint64_t off, uint64_t len, const void *payload)
 {
     uint8_t h[MIG_RECORD_SIZE];
-    put_le(h, type, 4);
-    put_le(h + 4, 0, 4);
-    put_le(h + 8, off, 8);
-    put_le(h + 16, len, 8);
+    vs_put_le(h, type, 4);
+    vs_put_le(h + 4, 0, 4);
+    vs_put_le(h + 8, off, 8);
+    vs_put_le(h + 16, len, 8);
     uint32_t c = vs_crc32c(0, h, sizeof(h));
     if (payload && len)
         c = vs_crc32c(c, payload, (size_t)len);
@@ -57,18 +44,18 @@ static uint32_t record_crc(uint32_t type, uint64_t off, uint64_t len, const void
 void mig_record_encode(uint8_t out[MIG_RECORD_SIZE], uint32_t type, uint64_t off, uint64_t len,
                        const void *payload)
 {
-    put_le(out, type, 4);
-    put_le(out + 4, record_crc(type, off, len, payload), 4);
-    put_le(out + 8, off, 8);
-    put_le(out + 16, len, 8);
+    vs_put_le(out, type, 4);
+    vs_put_le(out + 4, record_crc(type, off, len, payload), 4);
+    vs_put_le(out + 8, off, 8);
+    vs_put_le(out + 16, len, 8);
 }
 
 int mig_record_decode(const uint8_t in[MIG_RECORD_SIZE], struct mig_record *r, vs_err *err)
 {
-    r->type = (uint32_t)get_le(in, 4);
-    r->crc = (uint32_t)get_le(in + 4, 4);
-    r->off = get_le(in + 8, 8);
-    r->len = get_le(in + 16, 8);
+    r->type = (uint32_t)vs_get_le(in, 4);
+    r->crc = (uint32_t)vs_get_le(in + 4, 4);
+    r->off = vs_get_le(in + 8, 8);
+    r->len = vs_get_le(in + 16, 8);
     return 0;
 }
 

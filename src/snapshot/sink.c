@@ -17,6 +17,7 @@
 #include "snapshot/format.h"
 #include "util/cleanup.h"
 #include "util/io.h"
+#include "util/le.h"
 
 #define STREAM_MAGIC "VESSTRM1"
 #define STREAM_VERSION 1
@@ -177,33 +178,19 @@ struct fd_sink {
     bool started; /* stream header written */
 };
 
-static void put_le(uint8_t *p, uint64_t v, unsigned bytes)
-{
-    for (unsigned i = 0; i < bytes; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get_le(const uint8_t *p, unsigned bytes)
-{
-    uint64_t v = 0;
-    for (unsigned i = 0; i < bytes; i++)
-        v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 static int put_record(struct fd_sink *f, uint32_t type, uint64_t off, uint64_t len, vs_err *err)
 {
     if (!f->started) {
         uint8_t h[STREAM_HEADER_SIZE] = STREAM_MAGIC;
-        put_le(h + 8, STREAM_VERSION, 4);
+        vs_put_le(h + 8, STREAM_VERSION, 4);
         if (vs_write_full(f->fd, h, sizeof(h)) < 0)
             return vs_error_errno(err, "snapshot stream");
         f->started = true;
     }
     uint8_t r[RECORD_HEADER_SIZE] = {0};
-    put_le(r, type, 4);
-    put_le(r + 8, off, 8);
-    put_le(r + 16, len, 8);
+    vs_put_le(r, type, 4);
+    vs_put_le(r + 8, off, 8);
+    vs_put_le(r + 16, len, 8);
     if (vs_write_full(f->fd, r, sizeof(r)) < 0)
         return vs_error_errno(err, "snapshot stream");
     return 0;
@@ -281,9 +268,9 @@ static int recv_records(int fd, struct snapshot_sink *d, uint64_t *mem_bytes, vs
         return -1;
     if (memcmp(h, STREAM_MAGIC, 8))
         return vs_error(err, EINVAL, "not a vessel snapshot stream");
-    if (get_le(h + 8, 4) != STREAM_VERSION)
+    if (vs_get_le(h + 8, 4) != STREAM_VERSION)
         return vs_error(err, EINVAL, "snapshot stream version %u is not %u",
-                        (unsigned)get_le(h + 8, 4), STREAM_VERSION);
+                        (unsigned)vs_get_le(h + 8, 4), STREAM_VERSION);
     cleanup_free uint8_t *chunk = malloc(RECV_CHUNK);
     if (!chunk)
         return vs_error(err, ENOMEM, "out of memory");
@@ -292,9 +279,9 @@ static int recv_records(int fd, struct snapshot_sink *d, uint64_t *mem_bytes, vs
         uint8_t r[RECORD_HEADER_SIZE];
         if (recv_full(fd, r, sizeof(r), err) < 0)
             return -1;
-        uint32_t type = (uint32_t)get_le(r, 4);
-        uint64_t off = get_le(r + 8, 8), len = get_le(r + 16, 8);
-        if (get_le(r + 4, 4))
+        uint32_t type = (uint32_t)vs_get_le(r, 4);
+        uint64_t off = vs_get_le(r + 8, 8), len = vs_get_le(r + 16, 8);
+        if (vs_get_le(r + 4, 4))
             return vs_error(err, EINVAL, "snapshot stream: reserved field set");
         switch (type) {
         case REC_MEMORY:

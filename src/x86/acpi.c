@@ -4,6 +4,7 @@
 #include <string.h>
 #include "util/buf.h"
 #include "x86/layout.h"
+#include "util/le.h"
 
 #define OEM_ID "VESSEL"
 #define OEM_TABLE_ID "VESSELVM"
@@ -22,12 +23,6 @@ unsigned x86_acpi_pci_gsi(const struct x86_acpi_config *c, unsigned slot, unsign
     return c->pci_gsi_base + (slot + pin) % c->pci_gsi_count;
 }
 
-static void put_le(uint8_t *p, uint64_t v, unsigned n)
-{
-    for (unsigned i = 0; i < n; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
 /* Standard 36-byte description header; length and checksum filled later. */
 static void header(struct vs_buf *b, const char *sig, uint8_t rev)
 {
@@ -39,16 +34,16 @@ static void header(struct vs_buf *b, const char *sig, uint8_t rev)
     h[8] = rev;
     memcpy(h + 10, OEM_ID, 6);
     memcpy(h + 16, OEM_TABLE_ID, 8);
-    put_le(h + 24, 1, 4);      /* OEM revision */
+    vs_put_le(h + 24, 1, 4);   /* OEM revision */
     memcpy(h + 28, "VSSL", 4); /* creator ID */
-    put_le(h + 32, 1, 4);      /* creator revision */
+    vs_put_le(h + 32, 1, 4);   /* creator revision */
 }
 
 static void finish_table(struct vs_buf *b)
 {
     if (b->oom)
         return;
-    put_le(b->data + 4, b->len, 4);
+    vs_put_le(b->data + 4, b->len, 4);
     b->data[9] = 0;
     b->data[9] = (uint8_t)(0 - x86_acpi_checksum(b->data, b->len));
 }
@@ -60,7 +55,7 @@ static void gas_io(uint8_t *p, uint16_t port, uint8_t bits)
     p[1] = bits;
     p[2] = 0;
     p[3] = bits == 8 ? 1 : bits == 16 ? 2 : 3; /* access size */
-    put_le(p + 4, port, 8);
+    vs_put_le(p + 4, port, 8);
 }
 
 /* ---- AML ---- */
@@ -179,8 +174,8 @@ static void aml_device(struct vs_buf *b, const char *seg, const struct vs_buf *b
 static void res_io(struct vs_buf *r, uint16_t port, uint8_t len)
 {
     uint8_t d[8] = {0x47, 0x01};
-    put_le(d + 2, port, 2);
-    put_le(d + 4, port, 2);
+    vs_put_le(d + 2, port, 2);
+    vs_put_le(d + 4, port, 2);
     d[6] = 1;
     d[7] = len;
     vs_buf_append(r, d, sizeof(d));
@@ -189,7 +184,7 @@ static void res_io(struct vs_buf *r, uint16_t port, uint8_t len)
 static void res_irq(struct vs_buf *r, unsigned irq)
 {
     uint8_t d[3] = {0x22};
-    put_le(d + 1, 1u << irq, 2);
+    vs_put_le(d + 1, 1u << irq, 2);
     vs_buf_append(r, d, sizeof(d));
 }
 
@@ -202,9 +197,9 @@ static void res_addr(struct vs_buf *r, unsigned w, uint8_t type, uint64_t min, u
 {
     static const uint8_t tag[9] = {[2] = 0x88, [4] = 0x87, [8] = 0x8a};
     uint8_t d[6 + 5 * 8] = {tag[w], (uint8_t)(3 + 5 * w), 0, type, 0x0c, tflags};
-    put_le(d + 6 + w, min, w);
-    put_le(d + 6 + 2 * w, max, w);
-    put_le(d + 6 + 4 * w, max - min + 1, w);
+    vs_put_le(d + 6 + w, min, w);
+    vs_put_le(d + 6 + 2 * w, max, w);
+    vs_put_le(d + 6 + 4 * w, max - min + 1, w);
     vs_buf_append(r, d, 6 + 5 * w);
 }
 
@@ -321,33 +316,33 @@ static void build_fadt(struct vs_buf *t, uint64_t dsdt, uint64_t facs)
     if (t->oom)
         return;
     uint8_t *f = t->data + off - 36;
-    put_le(f + 36, facs, 4);
-    put_le(f + 40, dsdt, 4);
+    vs_put_le(f + 36, facs, 4);
+    vs_put_le(f + 40, dsdt, 4);
     f[45] = 0; /* preferred PM profile: unspecified */
-    put_le(f + 46, X86_SCI_IRQ, 2);
-    put_le(f + 48, 0, 4); /* no SMI_CMD: always in ACPI mode */
-    put_le(f + 56, X86_PM1A_EVT_PORT, 4);
-    put_le(f + 64, X86_PM1A_CNT_PORT, 4);
-    put_le(f + 76, X86_PM_TMR_PORT, 4);
-    f[88] = 4;                           /* PM1_EVT_LEN */
-    f[89] = 2;                           /* PM1_CNT_LEN */
-    f[91] = 4;                           /* PM_TMR_LEN */
-    put_le(f + 96, 0x65, 2);             /* no C2 */
-    put_le(f + 98, 0x3e9, 2);            /* no C3 */
-    f[108] = 0x32;                       /* CMOS century register */
-    put_le(f + 109, 0x0003 | 0x0004, 2); /* legacy devices, 8042, no VGA */
-    uint32_t flags = 1u << 0             /* WBINVD */
-                     | 1u << 2           /* C1 on all CPUs */
-                     | 1u << 4           /* power button is not a fixed feature */
-                     | 1u << 5           /* no fixed sleep button */
-                     | 1u << 6           /* RTC wake status not fixed */
-                     | 1u << 8           /* 32-bit PM timer */
-                     | 1u << 10;         /* reset register supported */
-    put_le(f + 112, flags, 4);
+    vs_put_le(f + 46, X86_SCI_IRQ, 2);
+    vs_put_le(f + 48, 0, 4); /* no SMI_CMD: always in ACPI mode */
+    vs_put_le(f + 56, X86_PM1A_EVT_PORT, 4);
+    vs_put_le(f + 64, X86_PM1A_CNT_PORT, 4);
+    vs_put_le(f + 76, X86_PM_TMR_PORT, 4);
+    f[88] = 4;                              /* PM1_EVT_LEN */
+    f[89] = 2;                              /* PM1_CNT_LEN */
+    f[91] = 4;                              /* PM_TMR_LEN */
+    vs_put_le(f + 96, 0x65, 2);             /* no C2 */
+    vs_put_le(f + 98, 0x3e9, 2);            /* no C3 */
+    f[108] = 0x32;                          /* CMOS century register */
+    vs_put_le(f + 109, 0x0003 | 0x0004, 2); /* legacy devices, 8042, no VGA */
+    uint32_t flags = 1u << 0                /* WBINVD */
+                     | 1u << 2              /* C1 on all CPUs */
+                     | 1u << 4              /* power button is not a fixed feature */
+                     | 1u << 5              /* no fixed sleep button */
+                     | 1u << 6              /* RTC wake status not fixed */
+                     | 1u << 8              /* 32-bit PM timer */
+                     | 1u << 10;            /* reset register supported */
+    vs_put_le(f + 112, flags, 4);
     gas_io(f + 116, X86_RESET_PORT, 8);
     f[128] = 0x06; /* reset value: CPU reset + full reset */
-    put_le(f + 132, facs, 8);
-    put_le(f + 140, dsdt, 8);
+    vs_put_le(f + 132, facs, 8);
+    vs_put_le(f + 140, dsdt, 8);
     gas_io(f + 148, X86_PM1A_EVT_PORT, 32);
     gas_io(f + 172, X86_PM1A_CNT_PORT, 16);
     gas_io(f + 208, X86_PM_TMR_PORT, 32);
@@ -365,16 +360,16 @@ static void build_madt(struct vs_buf *t, const struct x86_acpi_config *c)
         vs_buf_append(t, lapic, sizeof(lapic));
     }
     uint8_t ioapic[12] = {1, 12, 0 /* id */, 0};
-    put_le(ioapic + 4, X86_IOAPIC_ADDR, 4);
-    put_le(ioapic + 8, 0, 4);
+    vs_put_le(ioapic + 4, X86_IOAPIC_ADDR, 4);
+    vs_put_le(ioapic + 8, 0, 4);
     vs_buf_append(t, ioapic, sizeof(ioapic));
     /* IRQ0 (PIT) -> GSI2, edge; IRQ9 (SCI) level, active high. */
     uint8_t iso0[10] = {2, 10, 0, 0};
-    put_le(iso0 + 4, 2, 4);
+    vs_put_le(iso0 + 4, 2, 4);
     vs_buf_append(t, iso0, sizeof(iso0));
     uint8_t iso9[10] = {2, 10, 0, X86_SCI_IRQ};
-    put_le(iso9 + 4, X86_SCI_IRQ, 4);
-    put_le(iso9 + 8, 0x000d, 2);
+    vs_put_le(iso9 + 4, X86_SCI_IRQ, 4);
+    vs_put_le(iso9 + 8, 0x000d, 2);
     vs_buf_append(t, iso9, sizeof(iso9));
     /* LINT1 of every processor is NMI. */
     uint8_t nmi[6] = {4, 6, 0xff, 0, 0, 1};
@@ -396,7 +391,7 @@ static void build_facs(struct vs_buf *t)
     if (t->oom)
         return;
     memcpy(t->data + off, "FACS", 4);
-    put_le(t->data + off + 4, 64, 4);
+    vs_put_le(t->data + off + 4, 64, 4);
     t->data[off + 32] = 2; /* version */
 }
 
@@ -455,9 +450,9 @@ int x86_acpi_build(const struct x86_acpi_config *c, uint8_t *buf, size_t size, s
     memcpy(r, "RSD PTR ", 8);
     memcpy(r + 9, OEM_ID, 6);
     r[15] = 2; /* ACPI 2.0+: XSDT */
-    put_le(r + 16, 0, 4);
-    put_le(r + 20, 36, 4);
-    put_le(r + 24, xsdt, 8);
+    vs_put_le(r + 16, 0, 4);
+    vs_put_le(r + 20, 36, 4);
+    vs_put_le(r + 24, xsdt, 8);
     r[8] = (uint8_t)(0 - x86_acpi_checksum(r, 20));
     r[32] = (uint8_t)(0 - x86_acpi_checksum(r, 36));
 
