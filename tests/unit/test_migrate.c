@@ -142,7 +142,8 @@ static void put(struct feed *f, uint32_t type, uint64_t off, const void *p, uint
 {
     mig_record_encode(f->buf + f->len, type, off, len, paylen == len ? p : NULL);
     f->len += MIG_RECORD_SIZE;
-    memcpy(f->buf + f->len, p, paylen);
+    if (paylen)
+        memcpy(f->buf + f->len, p, paylen);
     f->len += paylen;
 }
 
