@@ -13,6 +13,9 @@ migration starts:
   dirty-fast  `dirty 32 SPIN` with a short spin: faster than the link
               can carry at --bandwidth (both get the same cap), migrated
               with auto-converge on both
+  postcopy    the same guest and cap, with post-copy on both (vessel:
+              --postcopy switches after round 2; QEMU: postcopy-ram, and
+              migrate-start-postcopy once its second round began)
 
 Per run: total time, downtime as each VMM reports it (vessel: its pause
 until the destination's RUNNING; QEMU: query-migrate's "downtime"), bytes
@@ -38,7 +41,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMPT = b"vessel-rv# "
-WORKLOADS = {"idle": None, "dirty-slow": "dirty 32 40000", "dirty-fast": "dirty 32 2000"}
+WORKLOADS = {"idle": None, "dirty-slow": "dirty 32 40000", "dirty-fast": "dirty 32 2000",
+             "postcopy": "dirty 32 2000"}
 
 
 class Guest:
@@ -153,6 +157,8 @@ def run_vessel(a, guest, workload, tmp):
         flags = ["--downtime-limit", "20ms", "--quiet"]
         if workload == "dirty-fast":
             flags += ["--bandwidth", a.bandwidth, "--auto-converge"]
+        if workload == "postcopy":
+            flags += ["--bandwidth", a.bandwidth, "--postcopy"]
         t0 = time.monotonic()
         p = subprocess.run([a.vessel, "vm", "migrate", "--api-sock", str(sock), "--to",
                             f"tcp:127.0.0.1:{port}", "--detach", *flags], capture_output=True,
@@ -200,17 +206,25 @@ def run_qemu(a, guest, workload, tmp):
         wait_port(port, dst.p)
         qs = QMP(sq)
         params = {"downtime-limit": 20}
-        if workload == "dirty-fast":
+        if workload in ("dirty-fast", "postcopy"):
             params["max-bandwidth"] = parse_size(a.bandwidth)
-            qs.cmd("migrate-set-capabilities",
-                   capabilities=[{"capability": "auto-converge", "state": True}])
+            cap = "auto-converge" if workload == "dirty-fast" else "postcopy-ram"
+            caps = [{"capability": cap, "state": True}]
+            qs.cmd("migrate-set-capabilities", capabilities=caps)
+            if workload == "postcopy":
+                QMP(dq).cmd("migrate-set-capabilities", capabilities=caps)
         else:
             params["max-bandwidth"] = 1 << 40
         qs.cmd("migrate-set-parameters", **params)
         t0 = time.monotonic()
         qs.cmd("migrate", uri=f"tcp:127.0.0.1:{port}")
+        started_postcopy = False
         while True:
             st = qs.cmd("query-migrate")
+            if workload == "postcopy" and not started_postcopy and \
+                    st.get("ram", {}).get("dirty-sync-count", 0) >= 2:
+                qs.cmd("migrate-start-postcopy")
+                started_postcopy = True
             if st.get("status") in ("completed", "failed", "cancelled"):
                 break
             if time.monotonic() - t0 > a.timeout:
@@ -247,7 +261,7 @@ def main():
     ap.add_argument("--guest", default=os.environ.get(
         "VESSEL_GUEST_DIR", str(Path.home() / ".cache/vessel/guest")) + "/riscv64")
     ap.add_argument("--bandwidth", default="32M")
-    ap.add_argument("--workloads", default="idle,dirty-slow,dirty-fast")
+    ap.add_argument("--workloads", default="idle,dirty-slow,dirty-fast,postcopy")
     ap.add_argument("--timeout", type=float, default=180)
     a = ap.parse_args()
     guest = Path(a.guest)

@@ -418,6 +418,10 @@ static int on_fetch_state(void *opaque, struct state_reader **state, vs_err *err
         return -1;
     if (!json_equal(json_object_get(c->img.manifest, "config"), in->config))
         return vs_error(err, EPROTO, "migration: the configuration changed during the migration");
+    /* post-copy: from here on whatever touches a page still on the source
+     * (loading the devices included) waits for it */
+    if (in->missing && postcopy_start(c->conn, in, &c->pc, err) < 0)
+        return -1;
     *state = &c->img.state;
     return 0;
 }
@@ -427,6 +431,19 @@ static int on_fetch_state(void *opaque, struct state_reader **state, vs_err *err
 static int on_ready(void *opaque, vs_err *err)
 {
     struct dest_ctx *c = opaque;
+    if (c->pc) {
+        /* post-copy owns the connection: the handover goes through it */
+        if (postcopy_send(c->pc, MIG_READY, err) < 0)
+            return -1;
+        c->readied = true;
+        if (postcopy_wait_go(c->pc, 30000, err) < 0)
+            return -1;
+        vs_err werr = {0};
+        if (postcopy_send(c->pc, MIG_RUNNING, &werr) < 0)
+            vs_warn("%s (the guest runs here anyway: the source gave it up)", werr.msg);
+        c->running = true;
+        return 0;
+    }
     if (mig_send(c->conn, MIG_READY, 0, NULL, 0, err) < 0)
         return -1;
     c->readied = true;
@@ -436,19 +453,13 @@ static int on_ready(void *opaque, vs_err *err)
     if (r.type != MIG_GO || r.off || r.len)
         return vs_error(err, EPROTO, "migration: expected GO from the source, got %s",
                         mig_type_name(r.type));
-    /* post-copy: the pages still on the source come on demand and in the
-     * background from now on */
-    if (c->in->missing && postcopy_start(c->conn, c->in, &c->pc, err) < 0)
-        return -1;
     vs_err werr = {0};
     if (mig_send(c->conn, MIG_RUNNING, 0, NULL, 0, &werr) < 0)
         vs_warn("%s (the guest runs here anyway: the source gave it up)", werr.msg);
     c->running = true;
-    if (!c->pc) {
-        mig_conn_end(c->conn);
-        close(c->fd);
-        c->fd = -1;
-    }
+    mig_conn_end(c->conn);
+    close(c->fd);
+    c->fd = -1;
     return 0;
 }
 
@@ -509,13 +520,14 @@ int mig_incoming_run(const struct mig_incoming_opts *o, vs_err *err)
     struct vm_restore_source src = {
         .mem = &mem, .fetch_state = on_fetch_state, .ready = on_ready, .ready_opaque = &c};
     status = vm_machine_restore(&in.cfg, &src, err);
-    postcopy_stop(c.pc);
     if (status < 0 && !c.readied)
         goto refuse;
+    postcopy_stop(c.pc);
     goto out;
 refuse:
     if (!c.readied && c.fd >= 0)
         refuse(&io, err->msg);
+    postcopy_stop(c.pc);
     vs_error_prefix(err, "incoming migration refused: ");
     status = -1;
 out:

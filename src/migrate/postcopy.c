@@ -12,6 +12,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "migrate/wire.h"
@@ -29,7 +30,10 @@ struct postcopy {
     pthread_mutex_t send_lock;
     uint64_t *requested; /* pages asked for (fault thread only) */
     bool done;           /* atomic: every page is in */
-    bool stopping;       /* atomic: the guest stopped; give up quietly */
+    pthread_mutex_t go_lock;
+    pthread_cond_t go_cond;
+    int go;        /* under go_lock: 1 GO came, -1 the connection failed first */
+    bool stopping; /* atomic: the guest stopped; give up quietly */
     uint64_t faults, requests;
 };
 
@@ -186,6 +190,13 @@ static void *recv_thread(void *arg)
             break;
         }
         mig_record_decode(h, &r, &err);
+        if (r.type == MIG_GO) {
+            pthread_mutex_lock(&pc->go_lock);
+            pc->go = mig_record_check(&r, NULL, &err) == 0 && !r.off && !r.len ? 1 : -1;
+            pthread_cond_broadcast(&pc->go_cond);
+            pthread_mutex_unlock(&pc->go_lock);
+            continue;
+        }
         if (r.type == MIG_POSTCOPY_DONE) {
             if (mig_record_check(&r, NULL, &err) < 0 || missing_left(pc))
                 lost = "the source said it was done";
@@ -222,6 +233,15 @@ static void *recv_thread(void *arg)
     }
     free(bounce);
     if (lost) {
+        pthread_mutex_lock(&pc->go_lock);
+        if (pc->go == 0) {
+            /* before GO: the guest never ran here, the source keeps it */
+            pc->go = -1;
+            pthread_cond_broadcast(&pc->go_cond);
+            pthread_mutex_unlock(&pc->go_lock);
+            return NULL;
+        }
+        pthread_mutex_unlock(&pc->go_lock);
         guest_lost(pc, lost); /* returns only when the guest stopped anyway */
         return NULL;
     }
@@ -232,6 +252,34 @@ static void *recv_thread(void *arg)
     if (send_locked(pc, MIG_COMPLETE, 0, &err) < 0)
         vs_warn("post-copy: telling the source it may go: %s", err.msg);
     return NULL;
+}
+
+int postcopy_send(struct postcopy *pc, uint32_t type, vs_err *err)
+{
+    return send_locked(pc, type, 0, err);
+}
+
+int postcopy_wait_go(struct postcopy *pc, int timeout_ms, vs_err *err)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += timeout_ms / 1000;
+    dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+    if (dl.tv_nsec >= 1000000000) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&pc->go_lock);
+    int rc = 0;
+    while (pc->go == 0 && rc == 0)
+        rc = pthread_cond_timedwait(&pc->go_cond, &pc->go_lock, &dl);
+    int go = pc->go;
+    pthread_mutex_unlock(&pc->go_lock);
+    if (go == 1)
+        return 0;
+    return vs_error(err, go < 0 ? ECONNRESET : ETIMEDOUT,
+                    "migration: no go-ahead from the source (%s)",
+                    go < 0 ? "the connection failed" : "timed out");
 }
 
 int postcopy_start(struct mig_conn *conn, struct mig_incoming *in, struct postcopy **out,
@@ -245,6 +293,8 @@ int postcopy_start(struct mig_conn *conn, struct mig_incoming *in, struct postco
     pc->uffd = -1;
     pc->stop_fd = eventfd(0, EFD_CLOEXEC);
     pthread_mutex_init(&pc->send_lock, NULL);
+    pthread_mutex_init(&pc->go_lock, NULL);
+    pthread_cond_init(&pc->go_cond, NULL);
     pc->requested = calloc(in->missing_words + 1, 8);
     /* The pages still to come are here in an older version (an earlier
      * round sent them before the guest wrote them again): drop them, so
@@ -329,6 +379,8 @@ void postcopy_stop(struct postcopy *pc)
     if (pc->stop_fd >= 0)
         close(pc->stop_fd);
     pthread_mutex_destroy(&pc->send_lock);
+    pthread_mutex_destroy(&pc->go_lock);
+    pthread_cond_destroy(&pc->go_cond);
     free(pc->requested);
     free(pc);
 }

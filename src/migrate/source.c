@@ -457,6 +457,50 @@ static int send_pages(struct migration *m, const struct guest_mem_layout *mem, u
     return 0;
 }
 
+/* A page the destination's guest (or its machine, loading) waits for. */
+static int serve_request(struct migration *m, const struct guest_mem_layout *mem,
+                         uint64_t **bitmaps, uint64_t off, uint64_t *left, vs_err *err)
+{
+    UPDATE(m, m->prog.postcopy_requests++);
+    for (unsigned i = 0; i < mem->n; i++) {
+        uint64_t base = snapshot_region_offset(mem, i);
+        if (off >= base && off < base + mem->r[i].size)
+            return send_pages(m, mem, i, (off - base) / GUEST_PAGE_SIZE, 1, bitmaps, left, err);
+    }
+    return 0; /* not guest memory: nothing to send, the destination knows */
+}
+
+/* expect() for the post-copy handover: from END on the destination may
+ * already wait for pages (its machine loads with guest memory registered),
+ * so requests are served while READY, then RUNNING, is awaited. */
+static int expect_serving(struct migration *m, uint32_t want, int timeout_ms,
+                          const struct guest_mem_layout *mem, uint64_t **bitmaps, vs_err *err)
+{
+    double deadline = now_ms() + timeout_ms;
+    uint64_t left = UINT64_MAX / 2;
+    for (;;) {
+        int wait = (int)(deadline - now_ms());
+        struct mig_record r;
+        if (mig_recv_record(&m->conn, wait > 0 ? wait : 0, &r, err) < 0)
+            return -1;
+        if (r.type == MIG_PAGE_REQUEST && !r.len) {
+            if (serve_request(m, mem, bitmaps, r.off, &left, err) < 0)
+                return -1;
+            continue;
+        }
+        if (r.type == MIG_REFUSE) {
+            char msg[MIG_MAX_MESSAGE + 1];
+            if (mig_recv_message(&m->conn, &r, msg, err) < 0)
+                return -1;
+            return vs_error(err, EPROTO, "the destination refused the migration: %s", msg);
+        }
+        if (r.type != want || r.off || r.len)
+            return vs_error(err, EPROTO, "migration: expected %s from the destination, got %s",
+                            mig_type_name(want), mig_type_name(r.type));
+        return 0;
+    }
+}
+
 /* The guest runs on the destination: answer its page requests first, and
  * stream the rest of the pages in between; then wait until it has them. */
 static int postcopy_serve(struct migration *m, const struct guest_mem_layout *mem,
@@ -477,16 +521,8 @@ static int postcopy_serve(struct migration *m, const struct guest_mem_layout *me
             if (r.type != MIG_PAGE_REQUEST || r.len)
                 return vs_error(err, EPROTO, "post-copy: unexpected %s from the destination",
                                 mig_type_name(r.type));
-            UPDATE(m, m->prog.postcopy_requests++);
-            for (unsigned i = 0; i < mem->n; i++) {
-                uint64_t base = snapshot_region_offset(mem, i);
-                if (r.off >= base && r.off < base + mem->r[i].size) {
-                    if (send_pages(m, mem, i, (r.off - base) / GUEST_PAGE_SIZE, 1, bitmaps, &left,
-                                   err) < 0)
-                        return -1;
-                    break;
-                }
-            }
+            if (serve_request(m, mem, bitmaps, r.off, &left, err) < 0)
+                return -1;
         }
         /* the background: the next 64 pages that are due */
         while (ri < mem->n && cursor >= mem->r[ri].size / GUEST_PAGE_SIZE) {
@@ -695,7 +731,8 @@ static int job(struct migration *m, bool *paused_by_us, double *t_pause, vs_err 
         rc = m->sink.s.ops->commit(&m->sink.s, err);
     double t_end = now_ms();
     if (rc == 0)
-        rc = expect(m, MIG_READY, READY_TIMEOUT_MS, err);
+        rc = postcopy ? expect_serving(m, MIG_READY, READY_TIMEOUT_MS, mem, bitmaps, err)
+                      : expect(m, MIG_READY, READY_TIMEOUT_MS, err);
     double t_ready = now_ms();
     if (rc == 0 && cancelled(m))
         rc = vs_error(err, ECANCELED, "migration cancelled");
@@ -706,8 +743,9 @@ static int job(struct migration *m, bool *paused_by_us, double *t_pause, vs_err 
     m->no_return = true;
     pthread_mutex_unlock(&m->lock);
     if (mig_send(&m->conn, MIG_GO, 0, NULL, 0, err) < 0 ||
-        expect(m, MIG_RUNNING, RUNNING_TIMEOUT_MS, err) < 0) {
-        rc = -2;
+        (postcopy ? expect_serving(m, MIG_RUNNING, RUNNING_TIMEOUT_MS, mem, bitmaps, err)
+                  : expect(m, MIG_RUNNING, RUNNING_TIMEOUT_MS, err)) < 0) {
+        rc = postcopy ? -3 : -2;
         goto out;
     }
     double t_run = now_ms();
