@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -30,6 +31,12 @@ struct postcopy {
     pthread_mutex_t send_lock;
     uint64_t *requested; /* pages asked for (fault thread only) */
     bool done;           /* atomic: every page is in */
+    /* minor faults (shmem): stale pages stay in the memfd, the guest's
+     * mappings of them are dropped, and a page arriving is written over
+     * the stale one through the receiving mapping, then mapped in with
+     * UFFDIO_CONTINUE; else stale pages are punched out (slow: about 2 us a
+     * page with the guest stopped) and arrivals copied in with UFFDIO_COPY */
+    bool minor;
     pthread_mutex_t go_lock;
     pthread_cond_t go_cond;
     int go;        /* under go_lock: 1 GO came, -1 the connection failed first */
@@ -96,9 +103,24 @@ static int send_locked(struct postcopy *pc, uint32_t type, uint64_t off, vs_err 
     return rc;
 }
 
-/* Place one page; a page already there (EEXIST) stays as it is. */
-static int place(struct postcopy *pc, uint8_t *dst, const void *src, bool zero)
+static int map_in(struct postcopy *pc, uint8_t *dst)
 {
+    struct uffdio_continue c = {.range = {.start = (uintptr_t)dst, .len = GUEST_PAGE_SIZE}};
+    return ioctl(pc->uffd, UFFDIO_CONTINUE, &c) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* Place one page that was due (dst in the guest's mapping, img the same
+ * page in the receiving mapping); one already there stays as it is. */
+static int place(struct postcopy *pc, uint8_t *dst, uint8_t *img, const void *src, bool zero)
+{
+    if (pc->minor) {
+        /* not mapped in the guest's view until map_in: no one sees it torn */
+        if (zero)
+            memset(img, 0, GUEST_PAGE_SIZE);
+        else
+            memcpy(img, src, GUEST_PAGE_SIZE);
+        return map_in(pc, dst);
+    }
     int rc;
     if (zero) {
         struct uffdio_zeropage z = {.range = {.start = (uintptr_t)dst, .len = GUEST_PAGE_SIZE}};
@@ -141,6 +163,7 @@ static void *fault_thread(void *arg)
             uint64_t bit, page;
             if (!locate(in, off, &ri, &bit, &page))
                 break;
+            bool minor = msg.arg.pagefault.flags & UFFD_PAGEFAULT_FLAG_MINOR;
             if (test_bit(in->missing, bit)) {
                 /* the source has it: ask once, its arrival wakes the guest */
                 if (!test_bit(pc->requested, bit)) {
@@ -150,9 +173,13 @@ static void *fault_thread(void *arg)
                     if (send_locked(pc, MIG_PAGE_REQUEST, off, &err) < 0)
                         guest_lost(pc, "the link to the source failed");
                 }
+            } else if (minor) {
+                /* here and current: map it in */
+                map_in(pc, (uint8_t *)(uintptr_t)addr);
             } else {
                 /* never sent: zero at the source */
-                place(pc, (uint8_t *)(uintptr_t)addr, NULL, true);
+                struct uffdio_zeropage z = {.range = {.start = addr, .len = GUEST_PAGE_SIZE}};
+                ioctl(pc->uffd, UFFDIO_ZEROPAGE, &z);
             }
             break;
         }
@@ -224,7 +251,8 @@ static void *recv_thread(void *arg)
         for (uint64_t k = 0; k < r.len / GUEST_PAGE_SIZE; k++) {
             if (!test_bit(in->missing, bit + k))
                 continue; /* already placed */
-            if (place(pc, dst + k * GUEST_PAGE_SIZE, bounce + k * GUEST_PAGE_SIZE, zero) < 0) {
+            uint8_t *img = in->image + in->regions[ri].offset + (page + k) * GUEST_PAGE_SIZE;
+            if (place(pc, dst + k * GUEST_PAGE_SIZE, img, bounce + k * GUEST_PAGE_SIZE, zero) < 0) {
                 lost = "placing a page failed";
                 break;
             }
@@ -296,9 +324,28 @@ int postcopy_start(struct mig_conn *conn, struct mig_incoming *in, struct postco
     pthread_mutex_init(&pc->go_lock, NULL);
     pthread_cond_init(&pc->go_cond, NULL);
     pc->requested = calloc(in->missing_words + 1, 8);
+    pc->uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+    if (pc->uffd < 0) {
+        vs_error_errno(err, "post-copy: userfaultfd");
+        goto fail;
+    }
+    struct uffdio_api api = {.api = UFFD_API, .features = UFFD_FEATURE_MINOR_SHMEM};
+    if (ioctl(pc->uffd, UFFDIO_API, &api) == 0) {
+        pc->minor = true;
+    } else {
+        /* an older kernel: missing faults only (the API call is once per fd) */
+        close(pc->uffd);
+        pc->uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+        api = (struct uffdio_api){.api = UFFD_API};
+        if (pc->uffd < 0 || ioctl(pc->uffd, UFFDIO_API, &api) < 0) {
+            vs_error_errno(err, "post-copy: UFFDIO_API");
+            goto fail;
+        }
+    }
     /* The pages still to come are here in an older version (an earlier
-     * round sent them before the guest wrote them again): drop them, so
-     * the guest faults on them instead of reading what is stale. */
+     * round sent them before the guest wrote them again): nothing may see
+     * them. With minor faults it is enough that the guest's mappings do not
+     * map them; else they go from the memfd. */
     uint64_t base = 0;
     for (unsigned i = 0; i < in->nregions; i++) {
         const struct mig_image_region *r = &in->regions[i];
@@ -311,9 +358,12 @@ int postcopy_start(struct mig_conn *conn, struct mig_incoming *in, struct postco
             uint64_t e = pg;
             while (e < pages && test_bit(in->missing, base * 64 + e))
                 e++;
-            if (fallocate(in->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                          (off_t)(r->offset + pg * GUEST_PAGE_SIZE),
-                          (off_t)((e - pg) * GUEST_PAGE_SIZE)) < 0) {
+            int rc = pc->minor ? madvise(r->hva + pg * GUEST_PAGE_SIZE, (e - pg) * GUEST_PAGE_SIZE,
+                                         MADV_DONTNEED)
+                               : fallocate(in->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                                           (off_t)(r->offset + pg * GUEST_PAGE_SIZE),
+                                           (off_t)((e - pg) * GUEST_PAGE_SIZE));
+            if (rc < 0) {
                 vs_error_errno(err, "post-copy: dropping stale guest pages");
                 goto fail;
             }
@@ -321,20 +371,10 @@ int postcopy_start(struct mig_conn *conn, struct mig_incoming *in, struct postco
         }
         base += (pages + 63) / 64;
     }
-    pc->uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-    if (pc->uffd < 0) {
-        vs_error_errno(err, "post-copy: userfaultfd");
-        goto fail;
-    }
-    struct uffdio_api api = {.api = UFFD_API};
-    if (ioctl(pc->uffd, UFFDIO_API, &api) < 0) {
-        vs_error_errno(err, "post-copy: UFFDIO_API");
-        goto fail;
-    }
     for (unsigned i = 0; i < in->nregions; i++) {
         struct uffdio_register reg = {
             .range = {.start = (uintptr_t)in->regions[i].hva, .len = in->regions[i].size},
-            .mode = UFFDIO_REGISTER_MODE_MISSING};
+            .mode = UFFDIO_REGISTER_MODE_MISSING | (pc->minor ? UFFDIO_REGISTER_MODE_MINOR : 0)};
         if (ioctl(pc->uffd, UFFDIO_REGISTER, &reg) < 0) {
             vs_error_errno(err, "post-copy: registering guest memory with userfaultfd");
             goto fail;

@@ -64,6 +64,7 @@ struct migration {
     bool no_return;               /* GO sent (under lock) */
     int fd;
     struct mig_conn conn; /* on fd: plain or TLS */
+    bool urgent;          /* sending a page a guest waits for: not held to the cap */
     double t_start;
     struct mig_sink sink;
     /* auto-converge */
@@ -227,7 +228,8 @@ static int account(struct migration *m, uint64_t wire, uint64_t data_pages, uint
     m->prog.zero_pages += zero_pages;
     sent = m->prog.bytes_sent;
     pthread_mutex_unlock(&m->lock);
-    pace(m, sent);
+    if (!m->urgent)
+        pace(m, sent);
     if (cancelled(m))
         return vs_error(err, ECANCELED, "migration cancelled");
     return 0;
@@ -464,8 +466,12 @@ static int serve_request(struct migration *m, const struct guest_mem_layout *mem
     UPDATE(m, m->prog.postcopy_requests++);
     for (unsigned i = 0; i < mem->n; i++) {
         uint64_t base = snapshot_region_offset(mem, i);
-        if (off >= base && off < base + mem->r[i].size)
-            return send_pages(m, mem, i, (off - base) / GUEST_PAGE_SIZE, 1, bitmaps, left, err);
+        if (off >= base && off < base + mem->r[i].size) {
+            m->urgent = true;
+            int rc = send_pages(m, mem, i, (off - base) / GUEST_PAGE_SIZE, 1, bitmaps, left, err);
+            m->urgent = false;
+            return rc;
+        }
     }
     return 0; /* not guest memory: nothing to send, the destination knows */
 }
@@ -688,9 +694,9 @@ static int job(struct migration *m, bool *paused_by_us, double *t_pause, vs_err 
                    m->prog.expected_downtime_ms = expected));
         if (expected * 1e3 <= (double)m->p.downtime_limit_us)
             break;
-        /* not converging: with post-copy the guest moves now and its
-         * pages follow */
-        if (m->p.postcopy && round >= 2) {
+        /* not converging after the first full pass: with post-copy the
+         * guest moves now and its pages follow */
+        if (m->p.postcopy && round >= 1) {
             postcopy = true;
             break;
         }
