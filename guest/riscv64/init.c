@@ -4,9 +4,10 @@
  * does what the kernel command line asks (vessel.blk: mount /dev/vda and read
  * a file back; vessel.poweroff: power off), and otherwise runs a tiny
  * line-oriented shell on the console (echo, cat, ls, write, uname, nproc,
- * blk, net, tcp, poweroff, reboot). The guest agent (/sbin/vessel-agent,
+ * blk, net, netsend, tcp, alloc, readdev, poweroff, reboot). The guest agent (/sbin/vessel-agent,
  * docs/guest-agent.md) runs beside it so `vessel exec` reaches the guest
  * over vsock. */
+#define _GNU_SOURCE /* O_DIRECT */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <net/if.h>
@@ -20,6 +21,7 @@
 #include <poll.h>
 #include <sys/mount.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/reboot.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -180,6 +182,42 @@ static void net_cmd(char *arg)
     close(s);
 }
 
+/* netsend ADDR HOST PORT KIB: send KIB KiB over TCP to HOST:PORT, then wait
+ * for the peer to close (the NIC rate-limit tests time it on the host). */
+static void netsend_cmd(char *arg)
+{
+    char addr[32], host[32];
+    unsigned port, kib;
+    if (sscanf(arg, "%31s %31s %u %u", addr, host, &port, &kib) != 4) {
+        printf("usage: netsend ADDR HOST PORT KIB\n");
+        return;
+    }
+    eth0_up(addr);
+    struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, host, &dst.sin_addr);
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(s, (struct sockaddr *)&dst, sizeof(dst)) < 0) {
+        printf("netsend: connect %s:%u: %s\n", host, port, strerror(errno));
+        close(s);
+        return;
+    }
+    static char buf[16384];
+    memset(buf, 'v', sizeof(buf));
+    long long left = (long long)kib << 10, sent = 0;
+    while (left > 0) {
+        ssize_t n = write(s, buf, left < (long long)sizeof(buf) ? (size_t)left : sizeof(buf));
+        if (n <= 0)
+            break;
+        left -= n;
+        sent += n;
+    }
+    shutdown(s, SHUT_WR);
+    while (read(s, buf, sizeof(buf)) > 0)
+        ;
+    close(s);
+    printf("netsend: %lld bytes sent\n", sent);
+}
+
 /* tcp up ADDR | connect HOST PORT | listen PORT | accept FD | send FD TEXT |
  * recv FD SECONDS | close FD: TCP sockets that stay open between commands
  * (and across a snapshot), so tests can see what a restored guest's open
@@ -323,6 +361,61 @@ static void dirty(const char *arg)
         }
 }
 
+/* alloc MIB: touch MIB MiB of fresh memory, then free it (the balloon's
+ * free page reporting tests: the host sees the pages come and go). */
+static void alloc_cmd(const char *arg)
+{
+    long mib = atol(arg);
+    size_t len = (size_t)mib << 20;
+    char *p = mib > 0 ? mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                             -1, 0)
+                      : MAP_FAILED;
+    if (p == MAP_FAILED) {
+        printf("alloc: %ld MiB: %s\n", mib, strerror(errno));
+        return;
+    }
+    for (size_t off = 0; off < len; off += 4096)
+        p[off] = (char)(off >> 12 | 1);
+    munmap(p, len);
+    printf("alloc: %ld MiB touched and freed\n", mib);
+}
+
+/* readdev PATH MIB [BLOCK]: read MIB MiB of a block device with O_DIRECT
+ * (no page cache) in BLOCK-byte reads (default 64 KiB) and print how long
+ * it took (the rate-limit tests). */
+static void readdev_cmd(char *arg)
+{
+    char path[128];
+    long mib = 0, block = 65536;
+    if (sscanf(arg, "%127s %ld %ld", path, &mib, &block) < 2 || mib <= 0 || block < 512 ||
+        block > (1 << 20) || block % 512) {
+        printf("usage: readdev PATH MIB [BLOCK]\n");
+        return;
+    }
+    int fd = open(path, O_RDONLY | O_DIRECT);
+    void *buf = NULL;
+    if (fd < 0 || posix_memalign(&buf, 4096, (size_t)block)) {
+        printf("readdev: %s: %s\n", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    long long total = 0, want = (long long)mib << 20;
+    while (total < want) {
+        ssize_t n = pread(fd, buf, (size_t)block, total);
+        if (n <= 0)
+            break;
+        total += n;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    long ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+    printf("readdev: %lld bytes in %ld ms\n", total, ms);
+    free(buf);
+    close(fd);
+}
+
 static void shell(void)
 {
     char line[512];
@@ -373,6 +466,12 @@ static void shell(void)
             tcp_cmd(arg);
         else if (!strcmp(line, "blk"))
             mount_blk();
+        else if (!strcmp(line, "alloc") && arg)
+            alloc_cmd(arg);
+        else if (!strcmp(line, "readdev") && arg)
+            readdev_cmd(arg);
+        else if (!strcmp(line, "netsend") && arg)
+            netsend_cmd(arg);
         else if (!strcmp(line, "ticker"))
             ticker();
         else if (!strcmp(line, "dirty"))

@@ -5,6 +5,7 @@
  *   PUT  /vm/pause       stop every vCPU
  *   PUT  /vm/resume
  *   PUT  /vm/stop        power off
+ *   PATCH /vm            {"balloon": {...}}: change resources (api/resources.c)
  *   PUT  /snapshot       {"path": DIR, "type": "full"|"diff"}
  *   PUT  /migrate        {"uri": "tcp:HOST:PORT", ...}: start a live migration
  *   GET  /migrate        its progress
@@ -25,6 +26,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "api/resources.h"
 #include "migrate/source.h"
 #include "vm/config_json.h"
 #include "snapshot/snapshot.h"
@@ -139,6 +141,7 @@ static json_t *info(struct api_server *s)
                             json_pack("{s:s, s:s, s:b}", "path", s->session.last_dir, "id",
                                       s->session.last_id, "diff_possible",
                                       snapshot_session_diff_possible(&s->session)));
+    api_resources_info(ctl, j);
     return j;
 }
 
@@ -233,6 +236,20 @@ static enum MHD_Result do_migrate(struct api_server *s, struct MHD_Connection *c
     return progress_reply(s, c, rq, MHD_HTTP_ACCEPTED);
 }
 
+static enum MHD_Result do_patch(struct api_server *s, struct MHD_Connection *c, struct request *rq)
+{
+    json_error_t jerr;
+    json_t *body = json_loadb(rq->body ? rq->body : "", rq->len, 0, &jerr);
+    vs_err err = {0};
+    int rc = body ? api_resources_patch(s->ctl, body, &err)
+                  : vs_error(&err, EINVAL, "body is not JSON: %s", jerr.text);
+    json_decref(body);
+    if (rc < 0)
+        return reply_error(c, err.code == ENOTSUP ? MHD_HTTP_NOT_IMPLEMENTED : MHD_HTTP_BAD_REQUEST,
+                           err.msg);
+    return reply(c, MHD_HTTP_OK, info(s));
+}
+
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
                               const char *method, const char *version, const char *upload,
                               size_t *upload_size, void **con_cls)
@@ -268,9 +285,11 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     struct vm_control *ctl = s->ctl;
     bool get = !strcmp(method, "GET"), put = !strcmp(method, "PUT") || !strcmp(method, "POST");
     vs_err err = {0};
+    if (!strcmp(url, "/vm") && !strcmp(method, "PATCH"))
+        return do_patch(s, c, rq);
     if (!strcmp(url, "/vm") || !strcmp(url, "/")) {
         if (!get)
-            return reply_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET /vm");
+            return reply_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET or PATCH /vm");
         return reply(c, MHD_HTTP_OK, info(s));
     }
     if (!strcmp(url, "/vm/pause") || !strcmp(url, "/vm/resume")) {

@@ -50,6 +50,7 @@ int cmd_operation(int argc, char **argv);
 /* vm verbs */
 int cmd_vm_run(int argc, char **argv);      /* vm_run.c */
 int cmd_vm_api(int argc, char **argv);      /* vm_api.c: pause, resume, stop, info, snapshot */
+int cmd_vm_update(int argc, char **argv);   /* vm_update.c: change a running VM's resources */
 int cmd_vm_restore(int argc, char **argv);  /* vm_restore.c */
 int cmd_vm_migrate(int argc, char **argv);  /* vm_migrate.c: the source */
 int cmd_vm_incoming(int argc, char **argv); /* vm_migrate.c: vm run --incoming */

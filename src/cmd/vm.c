@@ -13,6 +13,8 @@ static const struct cmd_verb vm_verbs[] = {
     {"resume", cmd_vm_api, "--api-sock PATH", "resume a paused VM"},
     {"stop", cmd_vm_api, "--api-sock PATH", "stop a running VM"},
     {"info", cmd_vm_api, "--api-sock PATH", "a running VM's state and config as JSON"},
+    {"update", cmd_vm_update, "--api-sock PATH [--balloon SIZE] ...",
+     "change a running VM's resources ('vm update --help')"},
     {"snapshot", cmd_vm_api, "--api-sock PATH [--diff] [--disk] DIR", "save a running VM to DIR"},
     {"migrate", cmd_vm_migrate, "--api-sock PATH --to tcp:HOST:PORT [FLAGS]",
      "move a running VM to another host ('vm migrate --help')"},

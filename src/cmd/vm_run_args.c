@@ -24,7 +24,7 @@ int cmd_vm_run_args(struct vm_config *c, int argc, char **argv, vs_err *err)
     const char *kernel = NULL, *initrd = NULL, *append = NULL, *bios = NULL, *cpus = NULL;
     const char *memory = NULL, *console = NULL, *vconsole = NULL, *vsock = NULL;
     const char *vsock_uds = NULL, *api_sock = NULL, *arch = NULL, *vendor = NULL;
-    const char *accel = NULL;
+    const char *accel = NULL, *balloon = NULL;
     struct cmd_strlist disks = {0}, nets = {0};
     const struct cmd_opt opts[] = {
         {"kernel", 0, CMD_OPT_STR, &kernel},
@@ -45,6 +45,7 @@ int cmd_vm_run_args(struct vm_config *c, int argc, char **argv, vs_err *err)
         {"bios", 0, CMD_OPT_STR, &bios},
         {"virtio-vendor", 0, CMD_OPT_STR, &vendor},
         {"accel", 0, CMD_OPT_STR, &accel},
+        {"balloon", 0, CMD_OPT_STR, &balloon},
     };
     char *pos[1];
     struct cmd_optparse p = {.verb = "vm run",
@@ -99,6 +100,8 @@ int cmd_vm_run_args(struct vm_config *c, int argc, char **argv, vs_err *err)
             return vs_error(err, EINVAL, "--accel: only for --arch riscv64 (x86_64 runs on KVM)");
         c->accel = !strcmp(accel, "jit") ? VM_ACCEL_JIT : VM_ACCEL_INTERP;
     }
+    if (balloon && vm_config_set_balloon(c, balloon, err) < 0)
+        return -1;
     for (size_t i = 0; i < disks.n; i++)
         if (vm_config_add_disk(c, disks.v[i], err) < 0)
             return -1;

@@ -9,6 +9,9 @@
 #include "virtio/virtio.h"
 #include "vm/config.h"
 
+/* virtio-balloon (virtio/balloon.h has its controls). */
+struct virtio_dev *virtio_balloon_new(struct guest_mem *mem, const struct vm_balloon_config *bc,
+                                      vs_err *err);
 struct virtio_dev *virtio_rng_new(struct guest_mem *mem, unsigned index, vs_err *err);
 /* nqueues > 1 gives multi-queue (VIRTIO_BLK_F_MQ). */
 struct virtio_dev *virtio_blk_new(struct guest_mem *mem, const struct vm_disk_config *dc,

@@ -233,7 +233,7 @@ int vm_config_validate(const struct vm_config *c, vs_err *err)
     if (c->ndisks > VM_MAX_DISKS || c->nnets > VM_MAX_NETS)
         return vs_error(err, E2BIG, "at most %d disks and %d network devices", VM_MAX_DISKS,
                         VM_MAX_NETS);
-    return 0;
+    return vm_config_validate_resources(c, err);
 }
 
 static enum vm_mem_backend mem_backend(const struct vm_config *c)

@@ -58,6 +58,15 @@ struct vm_net_config {
     unsigned nhostfwd;
 };
 
+/* virtio-balloon (--balloon): absent unless enabled. */
+struct vm_balloon_config {
+    bool enabled;
+    uint64_t size;       /* bytes the guest gives up from boot on */
+    unsigned stats_secs; /* how often the guest is asked for statistics; 0: never */
+    bool deflate_on_oom;
+    bool free_page_reporting;
+};
+
 struct vm_config {
     enum vm_arch arch;
     char *kernel, *initrd, *append, *bios;
@@ -82,6 +91,8 @@ struct vm_config {
     /* riscv64: how the emulator runs guest code (a run-time choice: not part
      * of a snapshot's machine state) */
     enum vm_accel accel;
+    /* dynamic resources (vm/config_resources.c) */
+    struct vm_balloon_config balloon;
 };
 
 void vm_config_init(struct vm_config *c);
@@ -112,5 +123,10 @@ const char *vm_arch_name(enum vm_arch arch);
 /* "52:54:00:12:34:56" into mac; -1 for anything else, a multicast address
  * included (it cannot be a NIC's). */
 int vm_parse_mac(const char *s, uint8_t mac[6]);
+/* --balloon SPEC: "on", or a comma list of size=BYTES, stats=SECONDS,
+ * deflate-on-oom=on|off, free-page-reporting=on|off (defaults: 0, 1, on, on). */
+int vm_config_set_balloon(struct vm_config *c, const char *spec, vs_err *err);
+/* The dynamic-resource part of vm_config_validate. */
+int vm_config_validate_resources(const struct vm_config *c, vs_err *err);
 
 #endif

@@ -67,6 +67,7 @@ json_t *vm_config_to_json(const struct vm_config *c)
         json_object_set_new(o, "virtio_vendor", json_string("qemu"));
     if (c->accel != VM_ACCEL_DEFAULT)
         json_object_set_new(o, "accel", json_string(c->accel == VM_ACCEL_JIT ? "jit" : "interp"));
+    vm_config_resources_to_json(c, o);
     return o;
 }
 
@@ -176,6 +177,8 @@ int vm_config_from_json(const json_t *j, struct vm_config *c, vs_err *err)
             n->hostfwd[n->nhostfwd++] = strdup(json_string_value(f));
         }
     }
+    if (vm_config_resources_from_json(j, c, err) < 0)
+        return -1;
     /* the same limits as flags (vm_config_validate) */
     if (vm_config_validate(c, err) < 0)
         return vs_error_prefix(err, "config: ");

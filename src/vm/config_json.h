@@ -10,5 +10,8 @@
 json_t *vm_config_to_json(const struct vm_config *c);
 /* Fills c (initialised by the caller); every value is range-checked. */
 int vm_config_from_json(const json_t *j, struct vm_config *c, vs_err *err);
+/* The dynamic-resource keys (vm/config_resources.c), called by the two above. */
+void vm_config_resources_to_json(const struct vm_config *c, json_t *o);
+int vm_config_resources_from_json(const json_t *j, struct vm_config *c, vs_err *err);
 
 #endif
