@@ -5,6 +5,9 @@
  *
  *   cat [FILE...]   echo [-n] ARGS   env   false   true   sleep SECONDS
  *   uname [-asnrvm]   hostname   ls [DIR...]   id   tty
+ *   set-cpus N      online CPUs 0..N-1 and offline the rest (what `vessel vm
+ *                   update --cpus N` asks the guest agent to run, as
+ *                   qemu-ga's guest-set-vcpus)
  */
 #include <dirent.h>
 #include <errno.h>
@@ -12,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -119,6 +123,56 @@ static int ls(int argc, char **argv)
     return rc;
 }
 
+/* Write "0" or "1" to cpu's online file; 0 or an errno. */
+static int cpu_online(int cpu, int on)
+{
+    char path[96];
+    snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%d/online", cpu);
+    int fd = open(path, O_WRONLY);
+    if (fd < 0)
+        return errno;
+    int rc = write(fd, on ? "1" : "0", 1) == 1 ? 0 : errno;
+    close(fd);
+    return rc;
+}
+
+static int set_cpus(int argc, char **argv)
+{
+    int want = argc == 2 ? atoi(argv[1]) : 0, present = 1, rc = 0;
+    if (want < 1) {
+        fprintf(stderr, "usage: set-cpus N (N >= 1)\n");
+        return 2;
+    }
+    char path[96];
+    struct stat st;
+    for (;; present++) {
+        snprintf(path, sizeof(path), "/sys/devices/system/cpu/cpu%d", present);
+        if (stat(path, &st) < 0)
+            break;
+    }
+    if (want > present) {
+        fprintf(stderr, "set-cpus: %d CPUs asked for, %d present\n", want, present);
+        rc = 1;
+    }
+    /* cpu0 has no online file: it stays */
+    for (int cpu = present - 1; cpu >= want && cpu > 0; cpu--) {
+        int e = cpu_online(cpu, 0);
+        if (e && e != ENOENT) {
+            fprintf(stderr, "set-cpus: cpu%d offline: %s\n", cpu, strerror(e));
+            rc = 1;
+        }
+    }
+    for (int cpu = 1; cpu < want && cpu < present; cpu++) {
+        int e = cpu_online(cpu, 1);
+        if (e) {
+            fprintf(stderr, "set-cpus: cpu%d online: %s\n", cpu, strerror(e));
+            rc = 1;
+        }
+    }
+    printf("set-cpus: %ld online\n", sysconf(_SC_NPROCESSORS_ONLN));
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     const char *name = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
@@ -139,6 +193,8 @@ int main(int argc, char **argv)
         return uname_cmd(argc, argv);
     if (!strcmp(name, "ls"))
         return ls(argc, argv);
+    if (!strcmp(name, "set-cpus"))
+        return set_cpus(argc, argv);
     if (!strcmp(name, "env")) {
         for (char **e = environ; *e; e++)
             printf("%s\n", *e);
@@ -167,8 +223,8 @@ int main(int argc, char **argv)
         return 0;
     }
     fprintf(stderr,
-            "toolbox: %s: unknown command (cat echo env false hostname id ls sleep true "
-            "tty uname)\n",
+            "toolbox: %s: unknown command (cat echo env false hostname id ls set-cpus sleep "
+            "true tty uname)\n",
             name);
     return 127;
 }

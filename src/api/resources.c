@@ -1,11 +1,15 @@
 /* PATCH /vm and the resource part of GET /vm: the balloon (virtio-balloon),
- * found on the machine's device list. */
+ * the disks (size, rate limit) and NICs (rate limit), found on the machine's
+ * device list, and the vCPUs the guest may run. */
 #include "api/resources.h"
 
 #include <errno.h>
 #include <string.h>
 
+#include "block/disk.h"
 #include "virtio/balloon.h"
+#include "virtio/devices.h"
+#include "vm/config_json.h"
 #include "virtio/machine_glue.h"
 #include "virtio/virtio.h"
 
@@ -49,11 +53,79 @@ static json_t *balloon_json(struct virtio_dev *d)
     return j;
 }
 
+/* The VM's disks and NICs by index. */
+struct dev_index {
+    struct virtio_dev *disk[VM_MAX_DISKS], *net[VM_MAX_NETS];
+};
+
+static int index_dev(struct virtio_dev *d, void *opaque, vs_err *err)
+{
+    struct dev_index *x = opaque;
+    unsigned i;
+    if (virtio_blk_disk(d, &i) && i < VM_MAX_DISKS)
+        x->disk[i] = d;
+    else if (virtio_is_net(d, &i) && i < VM_MAX_NETS)
+        x->net[i] = d;
+    return 0;
+}
+
+static void index_devices(struct vm_control *ctl, struct dev_index *x)
+{
+    memset(x, 0, sizeof(*x));
+    if (ctl->devices)
+        virtio_set_foreach(ctl->devices(ctl->machine), index_dev, x, NULL);
+}
+
+static void set_rate(json_t *o, const struct vs_rate_config *rc, uint64_t throttled)
+{
+    json_t *r = vm_rate_to_json(rc);
+    json_object_set_new(o, "rate_limit", r ? r : json_null());
+    json_object_set_new(o, "throttled", json_integer((json_int_t)throttled));
+}
+
+static void io_info(struct vm_control *ctl, json_t *info)
+{
+    struct dev_index x;
+    index_devices(ctl, &x);
+    json_t *disks = json_array(), *nets = json_array();
+    struct vs_rate_config rc;
+    uint64_t throttled;
+    for (unsigned i = 0; i < VM_MAX_DISKS; i++) {
+        unsigned idx;
+        struct disk *dk = x.disk[i] ? virtio_blk_disk(x.disk[i], &idx) : NULL;
+        if (!dk)
+            continue;
+        json_t *o = json_pack("{s:i, s:I, s:b}", "index", (int)i, "size", (json_int_t)dk->size,
+                              "readonly", dk->readonly);
+        virtio_blk_get_rate_limit(x.disk[i], &rc, &throttled);
+        set_rate(o, &rc, throttled);
+        json_array_append_new(disks, o);
+    }
+    for (unsigned i = 0; i < VM_MAX_NETS; i++) {
+        if (!x.net[i])
+            continue;
+        json_t *o = json_pack("{s:i}", "index", (int)i);
+        virtio_net_get_rate_limit(x.net[i], &rc, &throttled);
+        set_rate(o, &rc, throttled);
+        json_array_append_new(nets, o);
+    }
+    json_object_set_new(info, "disks", disks);
+    json_object_set_new(info, "nets", nets);
+}
+
 void api_resources_info(struct vm_control *ctl, json_t *info)
 {
+    io_info(ctl, info);
     struct virtio_dev *b = find_balloon(ctl);
     if (b)
         json_object_set_new(info, "balloon", balloon_json(b));
+    if (ctl->vcpu_counts) {
+        unsigned present, allowed, running;
+        ctl->vcpu_counts(ctl->machine, &present, &allowed, &running);
+        json_object_set_new(info, "vcpus",
+                            json_pack("{s:i, s:i, s:i}", "present", (int)present, "allowed",
+                                      (int)allowed, "running", (int)running));
+    }
 }
 
 /* An integer member in [0, max], or absent (*present false). */
@@ -114,15 +186,114 @@ static int patch_balloon(struct vm_control *ctl, const json_t *b, vs_err *err)
     return 0;
 }
 
+/* What "disks" or "nets" asks for, checked. */
+struct io_change {
+    struct virtio_dev *dev;
+    bool has_size, has_rate;
+    uint64_t size;
+    struct vs_rate_config rate;
+};
+
+static int check_io(const json_t *arr, bool disks, struct virtio_dev **devs, unsigned ndev,
+                    struct io_change *out, unsigned *nout, vs_err *err)
+{
+    static const char *const disk_keys[] = {"index", "size", "rate_limit", NULL};
+    static const char *const net_keys[] = {"index", "rate_limit", NULL};
+    const char *what = disks ? "disks" : "nets";
+    *nout = 0;
+    if (!arr)
+        return 0;
+    if (!json_is_array(arr) || json_array_size(arr) > ndev)
+        return vs_error(err, EINVAL, "%s: must be an array of at most %u changes", what, ndev);
+    size_t i;
+    json_t *e;
+    json_array_foreach(arr, i, e)
+    {
+        if (!json_is_object(e))
+            return vs_error(err, EINVAL, "%s: each change is an object", what);
+        if (check_keys(e, what, disks ? disk_keys : net_keys, err) < 0)
+            return -1;
+        uint64_t idx;
+        bool has_idx;
+        if (get_uint(e, what, "index", ndev - 1, &idx, &has_idx, err) < 0)
+            return -1;
+        if (!has_idx || !devs[idx])
+            return vs_error(err, EINVAL, "%s: no %s with index %llu", what,
+                            disks ? "disk" : "network device", (unsigned long long)idx);
+        struct io_change *c = &out[(*nout)++];
+        memset(c, 0, sizeof(*c));
+        c->dev = devs[idx];
+        if (disks && get_uint(e, what, "size", INT64_MAX, &c->size, &c->has_size, err) < 0)
+            return -1;
+        json_t *r = json_object_get(e, "rate_limit");
+        c->has_rate = r != NULL;
+        if (r && vm_rate_from_json(r, what, &c->rate, err) < 0)
+            return -1;
+        if (c->has_size) {
+            unsigned di;
+            struct disk *dk = virtio_blk_disk(c->dev, &di);
+            if (dk->readonly)
+                return vs_error(err, EROFS, "disk %u (%s) is read-only: it cannot be resized", di,
+                                dk->path);
+            if (c->size < dk->size || c->size % 512)
+                return vs_error(err, EINVAL,
+                                "disk %u: %llu bytes: a disk only grows while the VM runs, in "
+                                "multiples of 512 (it has %llu)",
+                                di, (unsigned long long)c->size, (unsigned long long)dk->size);
+        }
+    }
+    return 0;
+}
+
+static int apply_io(struct io_change *c, unsigned n, bool disks, vs_err *err)
+{
+    for (unsigned i = 0; i < n; i++) {
+        if (c[i].has_size && virtio_blk_resize(c[i].dev, c[i].size, err) < 0)
+            return -1;
+        if (c[i].has_rate) {
+            if (disks)
+                virtio_blk_set_rate_limit(c[i].dev, &c[i].rate);
+            else
+                virtio_net_set_rate_limit(c[i].dev, &c[i].rate);
+        }
+    }
+    return 0;
+}
+
 int api_resources_patch(struct vm_control *ctl, const json_t *body, vs_err *err)
 {
-    static const char *const keys[] = {"balloon", NULL};
+    static const char *const keys[] = {"balloon", "cpus", "disks", "nets", NULL};
     if (!json_is_object(body))
         return vs_error(err, EINVAL, "the body must be a JSON object of resources");
     if (check_keys(body, "PATCH /vm", keys, err) < 0)
         return -1;
+    uint64_t cpus;
+    bool has_cpus;
+    if (get_uint(body, "PATCH /vm", "cpus", 1024, &cpus, &has_cpus, err) < 0)
+        return -1;
+    if (has_cpus) {
+        if (!ctl->set_vcpus)
+            return vs_error(err, ENOTSUP,
+                            "cpus: this machine cannot change its vCPUs while it runs");
+        unsigned present, allowed, running;
+        ctl->vcpu_counts(ctl->machine, &present, &allowed, &running);
+        if (cpus < 1 || cpus > present)
+            return vs_error(err, EINVAL, "cpus: %llu is not in 1..%u (the VM's --max-cpus)",
+                            (unsigned long long)cpus, present);
+    }
+    struct dev_index x;
+    index_devices(ctl, &x);
+    struct io_change dc[VM_MAX_DISKS], nc[VM_MAX_NETS];
+    unsigned ndc, nnc;
+    if (check_io(json_object_get(body, "disks"), true, x.disk, VM_MAX_DISKS, dc, &ndc, err) < 0 ||
+        check_io(json_object_get(body, "nets"), false, x.net, VM_MAX_NETS, nc, &nnc, err) < 0)
+        return -1;
     json_t *b = json_object_get(body, "balloon");
     if (b && patch_balloon(ctl, b, err) < 0)
+        return -1;
+    if (apply_io(dc, ndc, true, err) < 0 || apply_io(nc, nnc, false, err) < 0)
+        return -1;
+    if (has_cpus && ctl->set_vcpus(ctl->machine, (unsigned)cpus, err) < 0)
         return -1;
     return 0;
 }

@@ -15,6 +15,8 @@ static void usage(FILE *f)
         "  --initrd PATH        initial ramdisk\n"
         "  --append CMDLINE     kernel command line\n"
         "  --cpus N             vCPUs, 1..64 (default 1)\n"
+        "  --max-cpus M         riscv64: M harts present, N of them run; 'vm update --cpus'\n"
+        "                       changes N live (default: N)\n"
         "  --memory SIZE        guest RAM, e.g. 256M, 2G (default 256M)\n"
         "  --console stdio|none|file:PATH\n"
         "                       serial console (stdio: Ctrl-A x quits)\n"

@@ -24,7 +24,7 @@ int cmd_vm_run_args(struct vm_config *c, int argc, char **argv, vs_err *err)
     const char *kernel = NULL, *initrd = NULL, *append = NULL, *bios = NULL, *cpus = NULL;
     const char *memory = NULL, *console = NULL, *vconsole = NULL, *vsock = NULL;
     const char *vsock_uds = NULL, *api_sock = NULL, *arch = NULL, *vendor = NULL;
-    const char *accel = NULL, *balloon = NULL;
+    const char *accel = NULL, *balloon = NULL, *max_cpus = NULL;
     struct cmd_strlist disks = {0}, nets = {0};
     const struct cmd_opt opts[] = {
         {"kernel", 0, CMD_OPT_STR, &kernel},
@@ -46,6 +46,7 @@ int cmd_vm_run_args(struct vm_config *c, int argc, char **argv, vs_err *err)
         {"virtio-vendor", 0, CMD_OPT_STR, &vendor},
         {"accel", 0, CMD_OPT_STR, &accel},
         {"balloon", 0, CMD_OPT_STR, &balloon},
+        {"max-cpus", 0, CMD_OPT_STR, &max_cpus},
     };
     char *pos[1];
     struct cmd_optparse p = {.verb = "vm run",
@@ -102,6 +103,11 @@ int cmd_vm_run_args(struct vm_config *c, int argc, char **argv, vs_err *err)
     }
     if (balloon && vm_config_set_balloon(c, balloon, err) < 0)
         return -1;
+    if (max_cpus) {
+        if (vs_parse_u64(max_cpus, 1, VM_MAX_CPUS, &v, err) < 0)
+            return vs_error_prefix(err, "--max-cpus: ");
+        c->max_cpus = (unsigned)v;
+    }
     for (size_t i = 0; i < disks.n; i++)
         if (vm_config_add_disk(c, disks.v[i], err) < 0)
             return -1;

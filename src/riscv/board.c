@@ -74,6 +74,7 @@ struct hart_ctl {
 struct rv_board {
     const struct vm_config *cfg;
     unsigned nharts;
+    unsigned allowed_harts; /* HSM starts only harts below this (hot-plug), under lock */
     struct guest_mem mem;
     struct rv_ram ram;
     struct rv_hart *harts;
@@ -235,6 +236,8 @@ static long sbi_hart_start(void *opaque, unsigned hart, uint64_t addr, uint64_t 
     pthread_mutex_lock(&b->lock);
     if (b->ctl[hart].state != HART_STOPPED) {
         ret = SBI_ERR_ALREADY_AVAILABLE;
+    } else if (hart >= b->allowed_harts) {
+        ret = SBI_ERR_DENIED; /* present, not plugged: 'vm update --cpus' */
     } else {
         b->ctl[hart].start_addr = addr;
         b->ctl[hart].start_arg = arg;
@@ -537,6 +540,13 @@ static int board_boot(struct rv_board *b, vs_err *err)
 
     /* the device tree goes at the top of RAM (below 3 GiB, like QEMU) */
     const char *append = cfg->append ? cfg->append : DEFAULT_APPEND;
+    cleanup_free char *append_cpus = NULL;
+    if (b->allowed_harts < b->nharts) {
+        /* harts beyond --cpus are present but not started at boot */
+        if (asprintf(&append_cpus, "%s maxcpus=%u", append, b->allowed_harts) < 0)
+            return vs_error(err, ENOMEM, "out of memory");
+        append = append_cpus;
+    }
     struct rv_fdt_config fc;
     fill_fdt_config(b, &fc, append);
     cleanup_free uint8_t *initrd = NULL;
@@ -684,6 +694,50 @@ static bool ctl_is_paused(void *machine)
     return vm_is_paused(&((struct rv_board *)machine)->pause);
 }
 
+static int ctl_set_vcpus(void *machine, unsigned n, vs_err *err)
+{
+    struct rv_board *b = machine;
+    if (n < 1 || n > b->nharts)
+        return vs_error(err, EINVAL, "cpus: %u is not in 1..%u (--max-cpus)", n, b->nharts);
+    pthread_mutex_lock(&b->lock);
+    b->allowed_harts = n;
+    pthread_mutex_unlock(&b->lock);
+    return 0;
+}
+
+static void ctl_vcpu_counts(void *machine, unsigned *present, unsigned *allowed, unsigned *running)
+{
+    struct rv_board *b = machine;
+    pthread_mutex_lock(&b->lock);
+    *present = b->nharts;
+    *allowed = b->allowed_harts;
+    *running = 0;
+    for (unsigned i = 0; i < b->nharts; i++)
+        *running += b->ctl[i].state == HART_STARTED || b->ctl[i].state == HART_START_PENDING;
+    pthread_mutex_unlock(&b->lock);
+}
+
+/* Section "riscv-board-cpus" version 1: u32 allowed_harts (absent in older
+ * snapshots: --cpus). */
+static void cpus_save(struct rv_board *b, struct state_writer *w)
+{
+    state_begin(w, "riscv-board-cpus", 0, 1);
+    state_put_u32(w, b->allowed_harts);
+    state_end(w);
+}
+
+static int cpus_load(struct rv_board *b, struct state_reader *r, vs_err *err)
+{
+    uint32_t version, n;
+    vs_err absent;
+    if (state_find(r, "riscv-board-cpus", 0, &version, &absent) < 0)
+        return 0;
+    if (version != 1 || state_get_u32(r, &n, err) < 0 || n < 1 || n > b->nharts)
+        return vs_error(err, EINVAL, "riscv-board-cpus: bad state");
+    b->allowed_harts = n;
+    return 0;
+}
+
 /* Section "riscv-board": machine-level state the devices do not hold. */
 static void board_save(struct rv_board *b, struct state_writer *w)
 {
@@ -731,6 +785,7 @@ static int ctl_save_state(void *machine, struct state_writer *w, vs_err *err)
     if (!ctl_is_paused(b))
         return vs_error(err, EBUSY, "the machine must be paused to save its state");
     board_save(b, w);
+    cpus_save(b, w);
     for (unsigned i = 0; i < b->nharts; i++) {
         if (rv_hart_save(&b->harts[i], w) < 0)
             return vs_error(err, EIO, "hart %u: saving state failed", i);
@@ -745,7 +800,7 @@ static int ctl_save_state(void *machine, struct state_writer *w, vs_err *err)
 
 static int board_load_state(struct rv_board *b, struct state_reader *r, vs_err *err)
 {
-    if (board_load(b, r, err) < 0)
+    if (board_load(b, r, err) < 0 || cpus_load(b, r, err) < 0)
         return -1;
     for (unsigned i = 0; i < b->nharts; i++) {
         if (rv_hart_load(&b->harts[i], r, err) < 0)
@@ -869,6 +924,9 @@ static int board_create(const struct vm_config *cfg, struct guest_mem *adopt,
                         struct serial_console *console, struct rv_board **out, vs_err *err)
 {
     unsigned n = cfg->cpus ? cfg->cpus : 1;
+    unsigned allowed = n;
+    if (cfg->max_cpus > n)
+        n = cfg->max_cpus;
     if (n > RV_CLINT_MAX_HARTS || n > RV_PLIC_MAX_CTX / 2)
         return vs_error(err, EINVAL, "riscv64 board: at most %d harts (asked for %u)",
                         RV_CLINT_MAX_HARTS, n);
@@ -880,6 +938,7 @@ static int board_create(const struct vm_config *cfg, struct guest_mem *adopt,
         return vs_error(err, ENOMEM, "out of memory");
     b->cfg = cfg;
     b->nharts = n;
+    b->allowed_harts = allowed;
     b->overcommitted = n > 1 && (long)n > sysconf(_SC_NPROCESSORS_ONLN);
     pthread_mutex_init(&b->lock, NULL);
     pthread_cond_init(&b->cond, NULL);
@@ -1015,6 +1074,8 @@ static int board_create(const struct vm_config *cfg, struct guest_mem *adopt,
         .load_state = ctl_load_state,
         .console_input = ctl_console_input,
         .host_signal = ctl_host_signal,
+        .set_vcpus = ctl_set_vcpus,
+        .vcpu_counts = ctl_vcpu_counts,
     };
     *out = b;
     return 0;

@@ -11,9 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "block/disk.h"
 #include "util/log.h"
+#include "util/rate_limit.h"
 #include "virtio/blk.h"
 #include "virtio/devices.h"
 
@@ -21,6 +23,7 @@
 #define BLK_MAX_INFLIGHT 256
 #define TAG_KICK 1ULL /* user_data: (q << 8) | TAG_KICK */
 #define TAG_CTRL 2ULL
+#define TAG_TIMER 3ULL     /* the rate limiter's wait is over */
 #define TAG_IO_MIN 4096ULL /* user_data >= this is a struct blk_io * */
 
 struct blk_io {
@@ -52,6 +55,11 @@ struct virtio_blk {
     unsigned inflight;
     struct blk_io *free_list;
     struct blk_io *ios;
+    /* rate limit (under dev.lock); the I/O thread's retry timer */
+    struct vs_rate_limit rl;
+    bool rl_on;
+    bool timer_armed; /* I/O thread only */
+    struct __kernel_timespec timer_ts;
 };
 
 static struct virtio_blk *to_blk(struct virtio_dev *d)
@@ -133,6 +141,25 @@ static uint8_t run_sync(struct virtio_blk *b, struct virtio_blk_req *r)
     return VIRTIO_BLK_S_OK;
 }
 
+/* Wake the I/O thread after ns (one timer at a time: every queue waits
+ * on the same buckets). */
+static void arm_timer(struct virtio_blk *b, uint64_t ns)
+{
+    if (b->timer_armed)
+        return;
+    b->timer_armed = true;
+    b->timer_ts.tv_sec = (long long)(ns / 1000000000ull);
+    b->timer_ts.tv_nsec = (long long)(ns % 1000000000ull);
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
+    if (!sqe) {
+        io_uring_submit(&b->ring);
+        sqe = io_uring_get_sqe(&b->ring);
+    }
+    io_uring_prep_timeout(sqe, &b->timer_ts, 0, 0);
+    io_uring_sqe_set_data64(sqe, TAG_TIMER);
+    io_uring_submit(&b->ring);
+}
+
 /* Pop and start everything queue q has. */
 static void process_queue(struct virtio_blk *b, unsigned q, bool *notify)
 {
@@ -153,6 +180,17 @@ static void process_queue(struct virtio_blk *b, unsigned q, bool *notify)
                                              &io->req) < 0) {
             virtio_dev_set_broken_locked(d, "virtio-blk request without header or status");
             ret = -1;
+        }
+        if (ret > 0 && b->rl_on) {
+            bool data = io->req.type == VIRTIO_BLK_T_IN || io->req.type == VIRTIO_BLK_T_OUT;
+            uint64_t wait = vs_rate_limit_take(&b->rl, data ? io->req.len : 0, vs_now_ns());
+            if (wait) {
+                /* over the limit: back on the ring until the buckets refill */
+                virtq_unpop(&d->vqs[q]);
+                pthread_mutex_unlock(&d->lock);
+                arm_timer(b, wait);
+                return;
+            }
         }
         pthread_mutex_unlock(&d->lock);
         if (ret <= 0)
@@ -256,6 +294,9 @@ static void *blk_thread(void *opaque)
             } else if (tag == TAG_CTRL) {
                 drain_eventfd(b->ctrl_fd);
                 arm_poll(b, b->ctrl_fd, TAG_CTRL);
+                rescan_all = true;
+            } else if (tag == TAG_TIMER) {
+                b->timer_armed = false;
                 rescan_all = true;
             }
         }
@@ -465,6 +506,7 @@ struct virtio_dev *virtio_blk_new(struct guest_mem *mem, const struct vm_disk_co
         goto fail;
     }
     b->thread_started = true;
+    virtio_blk_set_rate_limit(d, &dc->rate);
     return d;
 fail:
     blk_destroy(d);
@@ -483,4 +525,61 @@ struct disk *virtio_blk_disk(struct virtio_dev *d, unsigned *index)
         return NULL;
     *index = to_blk(d)->index;
     return to_blk(d)->disk;
+}
+
+int virtio_blk_resize(struct virtio_dev *d, uint64_t size, vs_err *err)
+{
+    if (d->ops != &blk_ops)
+        return vs_error(err, EINVAL, "%s is not a disk", d->name);
+    struct virtio_blk *b = to_blk(d);
+    struct disk *disk = b->disk;
+    if (disk->readonly)
+        return vs_error(err, EROFS, "disk %u (%s) is read-only: it cannot be resized", b->index,
+                        disk->path);
+    if (size == 0 || size % 512)
+        return vs_error(err, EINVAL, "disk %u: %llu bytes is not a positive multiple of 512",
+                        b->index, (unsigned long long)size);
+    if (size < disk->size)
+        return vs_error(err, EINVAL,
+                        "disk %u: shrinking from %llu to %llu bytes under a running guest would "
+                        "cut off its data: only growing is allowed",
+                        b->index, (unsigned long long)disk->size, (unsigned long long)size);
+    struct stat st;
+    if (disk->direct_fd < 0 || fstat(disk->direct_fd, &st) < 0 || !S_ISREG(st.st_mode))
+        return vs_error(err, ENOTSUP,
+                        "disk %u (%s): only raw image files can be resized while the VM runs",
+                        b->index, disk->path);
+    if (size == disk->size)
+        return 0;
+    if ((uint64_t)st.st_size < size && ftruncate(disk->direct_fd, (off_t)size) < 0)
+        return vs_error_errno(err, "disk %u: growing %s", b->index, disk->path);
+    pthread_mutex_lock(&d->lock);
+    disk->size = size; /* requests are checked against it under this lock */
+    virtio_config_put_u64(d, VIRTIO_BLK_CFG_CAPACITY, size / 512);
+    if (d->status & VIRTIO_STATUS_DRIVER_OK)
+        virtio_config_changed_locked(d);
+    pthread_mutex_unlock(&d->lock);
+    return 0;
+}
+
+void virtio_blk_set_rate_limit(struct virtio_dev *d, const struct vs_rate_config *rc)
+{
+    struct virtio_blk *b = to_blk(d);
+    pthread_mutex_lock(&d->lock);
+    uint64_t throttled = b->rl.throttled;
+    vs_rate_limit_set(&b->rl, rc, vs_now_ns());
+    b->rl.throttled = throttled;
+    b->rl_on = vs_rate_config_active(rc);
+    pthread_mutex_unlock(&d->lock);
+    if (b->thread_started)
+        ctrl_kick(b); /* requests held back may go now */
+}
+
+void virtio_blk_get_rate_limit(struct virtio_dev *d, struct vs_rate_config *rc, uint64_t *throttled)
+{
+    struct virtio_blk *b = to_blk(d);
+    pthread_mutex_lock(&d->lock);
+    *rc = b->rl.cfg;
+    *throttled = b->rl.throttled;
+    pthread_mutex_unlock(&d->lock);
 }

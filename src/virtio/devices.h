@@ -19,10 +19,24 @@ struct virtio_dev *virtio_blk_new(struct guest_mem *mem, const struct vm_disk_co
 /* The disk d serves and its index among the VM's disks; NULL if d is not a
  * virtio-blk device. */
 struct disk *virtio_blk_disk(struct virtio_dev *d, unsigned *index);
+/* Grow a virtio-blk disk while the guest runs (raw image files; the guest
+ * gets a config interrupt and sees the new capacity). Refused: read-only
+ * disks (EROFS), shrinking, sizes not a multiple of 512, other formats. */
+int virtio_blk_resize(struct virtio_dev *d, uint64_t size, vs_err *err);
+/* The disk's I/O rate limit, changeable at any time (all zero: none). */
+void virtio_blk_set_rate_limit(struct virtio_dev *d, const struct vs_rate_config *rc);
+void virtio_blk_get_rate_limit(struct virtio_dev *d, struct vs_rate_config *rc,
+                               uint64_t *throttled);
 /* backend_instance: the backend's order among the VM's backends of its
  * kind (numbers its state section). */
 struct virtio_dev *virtio_net_new(struct guest_mem *mem, const struct vm_net_config *nc,
                                   unsigned index, unsigned backend_instance, vs_err *err);
+/* The NIC's transmit (guest -> host) rate limit, changeable at any time. */
+void virtio_net_set_rate_limit(struct virtio_dev *d, const struct vs_rate_config *rc);
+void virtio_net_get_rate_limit(struct virtio_dev *d, struct vs_rate_config *rc,
+                               uint64_t *throttled);
+/* virtio-net or not, and its index among the VM's NICs */
+bool virtio_is_net(const struct virtio_dev *d, unsigned *index);
 /* backend: "file:PATH" (output only), "socket:PATH" (listening unix socket). */
 struct virtio_dev *virtio_console_new(struct guest_mem *mem, const char *backend,
                                       struct vs_event_loop *loop, unsigned index, vs_err *err);

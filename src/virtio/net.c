@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include "net/net.h"
 #include "util/log.h"
+#include "util/rate_limit.h"
 #include "virtio/devices.h"
 
 #define VIRTIO_NET_F_CSUM 0
@@ -61,6 +62,12 @@ struct virtio_net {
      * to send, and when the next is due (CLOCK_MONOTONIC ns) */
     unsigned announce_left;
     int64_t announce_next;
+    /* transmit rate limit (under dev.lock), and when the thread retries the
+     * frames it held back (CLOCK_MONOTONIC ns, 0: none; thread only) */
+    struct vs_rate_limit rl;
+    bool rl_on;
+    uint64_t tx_retry_ns;
+    unsigned index; /* among the VM's NICs */
 };
 
 static struct virtio_net *to_net(struct virtio_dev *d)
@@ -192,6 +199,7 @@ static void process_tx(struct virtio_net *n)
     struct virtq *vq = &d->vqs[TXQ];
     bool pushed = false;
     unsigned budget;
+    n->tx_retry_ns = 0;
     for (budget = 0; budget < 256 && virtio_dev_running(d); budget++) {
         int ret = virtq_pop(vq, &n->elem);
         if (ret < 0) {
@@ -200,6 +208,17 @@ static void process_tx(struct virtio_net *n)
         }
         if (ret == 0)
             break;
+        if (n->rl_on) {
+            size_t len = iov_length(n->elem.iov, n->elem.nout);
+            uint64_t now = vs_now_ns();
+            uint64_t wait = vs_rate_limit_take(
+                &n->rl, len > NET_VNET_HDR_LEN ? len - NET_VNET_HDR_LEN : 0, now);
+            if (wait) {
+                virtq_unpop(vq); /* sent when the buckets have refilled */
+                n->tx_retry_ns = now + wait;
+                break;
+            }
+        }
         pthread_mutex_unlock(&d->lock);
         if (iov_length(n->elem.iov, n->elem.nout) > NET_VNET_HDR_LEN)
             n->be->ops->send(n->be, n->elem.iov, (int)n->elem.nout);
@@ -256,6 +275,36 @@ static void announce(struct virtio_net *n, int *timeout)
     }
 }
 
+bool virtio_is_net(const struct virtio_dev *d, unsigned *index)
+{
+    if (d->device_id != VIRTIO_ID_NET)
+        return false;
+    *index = ((const struct virtio_net *)d)->index;
+    return true;
+}
+
+void virtio_net_set_rate_limit(struct virtio_dev *d, const struct vs_rate_config *rc)
+{
+    struct virtio_net *n = to_net(d);
+    pthread_mutex_lock(&d->lock);
+    uint64_t throttled = n->rl.throttled;
+    vs_rate_limit_set(&n->rl, rc, vs_now_ns());
+    n->rl.throttled = throttled;
+    n->rl_on = vs_rate_config_active(rc);
+    pthread_mutex_unlock(&d->lock);
+    if (n->thread_started)
+        kick(n);
+}
+
+void virtio_net_get_rate_limit(struct virtio_dev *d, struct vs_rate_config *rc, uint64_t *throttled)
+{
+    struct virtio_net *n = to_net(d);
+    pthread_mutex_lock(&d->lock);
+    *rc = n->rl.cfg;
+    *throttled = n->rl.throttled;
+    pthread_mutex_unlock(&d->lock);
+}
+
 static void *net_thread(void *opaque)
 {
     struct virtio_net *n = opaque;
@@ -280,6 +329,12 @@ static void *net_thread(void *opaque)
             n->be->ops->poll_fill(n->be, fds + 1, POLL_MAX, &timeout, !stop && net_can_receive(n));
         if (!stop)
             announce(n, &timeout);
+        if (n->tx_retry_ns) {
+            uint64_t now = vs_now_ns();
+            int ms = n->tx_retry_ns > now ? (int)((n->tx_retry_ns - now + 999999) / 1000000) : 0;
+            if (timeout < 0 || ms < timeout)
+                timeout = ms;
+        }
         int ret = poll(fds, (nfds_t)nb + 1, timeout);
         if (ret < 0 && errno != EINTR) {
             vs_err_log("%s: poll: %s", n->name, strerror(errno));
@@ -451,6 +506,9 @@ struct virtio_dev *virtio_net_new(struct guest_mem *mem, const struct vm_net_con
         return NULL;
     }
     snprintf(n->name, sizeof(n->name), "virtio-net%u", index);
+    n->index = index;
+    vs_rate_limit_set(&n->rl, &nc->rate, vs_now_ns());
+    n->rl_on = vs_rate_config_active(&nc->rate);
     pthread_mutex_init(&n->ctl_lock, NULL);
     pthread_cond_init(&n->ctl_cond, NULL);
     n->kick_fd = -1;

@@ -121,6 +121,8 @@ int vm_config_add_disk(struct vm_config *c, const char *spec, vs_err *err)
                 ret = vs_error(err, EINVAL, "--disk: unknown format '%s' (raw, qcow2)", v);
             else
                 d.format = strdup(v);
+        } else if ((ret = vm_rate_option(&d.rate, "--disk", k, v, err)) != 0) {
+            ret = ret < 0 ? -1 : 0;
         } else {
             ret = vs_error(err, EINVAL, "--disk: unknown option '%s'", k);
         }
@@ -169,6 +171,8 @@ int vm_config_add_net(struct vm_config *c, const char *spec, vs_err *err)
                 ret = vs_error(err, E2BIG, "--net: at most %d hostfwd rules", VM_MAX_HOSTFWD);
             else
                 n.hostfwd[n.nhostfwd++] = strdup(v);
+        } else if ((ret = vm_rate_option(&n.rate, "--net", k, v, err)) != 0) {
+            ret = ret < 0 ? -1 : 0;
         } else {
             ret = vs_error(err, EINVAL, "--net: unknown option '%s'", k);
         }

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "util/err.h"
+#include "util/rate_limit.h"
 
 #define VM_MAX_DISKS 16
 #define VM_MAX_NETS 8
@@ -45,8 +46,9 @@ struct vm_disk_config {
     char *path;
     bool readonly;
     enum vm_disk_cache cache;
-    char *serial; /* virtio-blk ID string, default derived from index */
-    char *format; /* "raw", "qcow2", or NULL to probe */
+    char *serial;               /* virtio-blk ID string, default derived from index */
+    char *format;               /* "raw", "qcow2", or NULL to probe */
+    struct vs_rate_config rate; /* bw=, iops= (changeable live) */
 };
 
 struct vm_net_config {
@@ -56,6 +58,7 @@ struct vm_net_config {
     bool mac_set;
     char *hostfwd[VM_MAX_HOSTFWD]; /* "tcp::2222-:22" */
     unsigned nhostfwd;
+    struct vs_rate_config rate; /* bw=, iops= per direction (changeable live) */
 };
 
 /* virtio-balloon (--balloon): absent unless enabled. */
@@ -93,6 +96,7 @@ struct vm_config {
     enum vm_accel accel;
     /* dynamic resources (vm/config_resources.c) */
     struct vm_balloon_config balloon;
+    unsigned max_cpus; /* vCPUs present (hot-pluggable up to); 0: cpus */
 };
 
 void vm_config_init(struct vm_config *c);
@@ -126,6 +130,11 @@ int vm_parse_mac(const char *s, uint8_t mac[6]);
 /* --balloon SPEC: "on", or a comma list of size=BYTES, stats=SECONDS,
  * deflate-on-oom=on|off, free-page-reporting=on|off (defaults: 0, 1, on, on). */
 int vm_config_set_balloon(struct vm_config *c, const char *spec, vs_err *err);
+/* A --disk or --net rate-limit option (bw=SIZE per second, bw-burst=SIZE,
+ * iops=N, iops-burst=N): 1 if k was one (stored in r), 0 if not, -1 if its
+ * value is bad. */
+int vm_rate_option(struct vs_rate_config *r, const char *what, const char *k, const char *v,
+                   vs_err *err);
 /* The dynamic-resource part of vm_config_validate. */
 int vm_config_validate_resources(const struct vm_config *c, vs_err *err);
 

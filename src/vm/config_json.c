@@ -37,6 +37,8 @@ json_t *vm_config_to_json(const struct vm_config *c)
         json_object_set_new(jd, "cache", json_string(cache_name(d->cache)));
         set_str(jd, "serial", d->serial);
         set_str(jd, "format", d->format);
+        if (vs_rate_config_active(&d->rate))
+            json_object_set_new(jd, "rate_limit", vm_rate_to_json(&d->rate));
         json_array_append_new(disks, jd);
     }
     json_object_set_new(o, "disks", disks);
@@ -56,6 +58,8 @@ json_t *vm_config_to_json(const struct vm_config *c)
         for (unsigned j = 0; j < n->nhostfwd; j++)
             json_array_append_new(fw, json_string(n->hostfwd[j]));
         json_object_set_new(jn, "hostfwd", fw);
+        if (vs_rate_config_active(&n->rate))
+            json_object_set_new(jn, "rate_limit", vm_rate_to_json(&n->rate));
         json_array_append_new(nets, jn);
     }
     json_object_set_new(o, "nets", nets);
@@ -149,6 +153,8 @@ int vm_config_from_json(const json_t *j, struct vm_config *c, vs_err *err)
         d->cache = cache && !strcmp(cache, "none")     ? VM_CACHE_NONE
                    : cache && !strcmp(cache, "unsafe") ? VM_CACHE_UNSAFE
                                                        : VM_CACHE_WRITEBACK;
+        if (vm_rate_from_json(json_object_get(e, "rate_limit"), "config: disk", &d->rate, err) < 0)
+            return -1;
     }
     json_t *nets = json_object_get(j, "nets");
     if (nets && (!json_is_array(nets) || json_array_size(nets) > VM_MAX_NETS))
@@ -176,6 +182,8 @@ int vm_config_from_json(const json_t *j, struct vm_config *c, vs_err *err)
                 return vs_error(err, EINVAL, "config: bad hostfwd list");
             n->hostfwd[n->nhostfwd++] = strdup(json_string_value(f));
         }
+        if (vm_rate_from_json(json_object_get(e, "rate_limit"), "config: net", &n->rate, err) < 0)
+            return -1;
     }
     if (vm_config_resources_from_json(j, c, err) < 0)
         return -1;

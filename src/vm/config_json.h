@@ -13,5 +13,9 @@ int vm_config_from_json(const json_t *j, struct vm_config *c, vs_err *err);
 /* The dynamic-resource keys (vm/config_resources.c), called by the two above. */
 void vm_config_resources_to_json(const struct vm_config *c, json_t *o);
 int vm_config_resources_from_json(const json_t *j, struct vm_config *c, vs_err *err);
+/* A rate limit as {"bytes_per_s", "bytes_burst", "ops_per_s", "ops_burst"}
+ * (NULL when it limits nothing), and back (absent or null: none). */
+json_t *vm_rate_to_json(const struct vs_rate_config *r);
+int vm_rate_from_json(const json_t *j, const char *what, struct vs_rate_config *r, vs_err *err);
 
 #endif

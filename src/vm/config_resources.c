@@ -64,6 +64,13 @@ int vm_config_set_balloon(struct vm_config *c, const char *spec, vs_err *err)
 
 int vm_config_validate_resources(const struct vm_config *c, vs_err *err)
 {
+    if (c->max_cpus && (c->max_cpus < c->cpus || c->max_cpus > VM_MAX_CPUS))
+        return vs_error(err, EINVAL, "max-cpus: %u is not in %u..%d (at least --cpus)", c->max_cpus,
+                        c->cpus, VM_MAX_CPUS);
+    if (c->max_cpus > c->cpus && c->arch != VM_ARCH_RISCV64)
+        return vs_error(err, ENOTSUP,
+                        "max-cpus: vCPU hot-plug is only on riscv64 so far (x86_64 needs ACPI CPU "
+                        "hotplug)");
     const struct vm_balloon_config *b = &c->balloon;
     if (b->enabled) {
         uint64_t keep = c->memory / 16 > (16ULL << 20) ? c->memory / 16 : 16ULL << 20;
@@ -82,6 +89,8 @@ int vm_config_validate_resources(const struct vm_config *c, vs_err *err)
 
 void vm_config_resources_to_json(const struct vm_config *c, json_t *o)
 {
+    if (c->max_cpus)
+        json_object_set_new(o, "max_cpus", json_integer(c->max_cpus));
     const struct vm_balloon_config *b = &c->balloon;
     if (b->enabled)
         json_object_set_new(o, "balloon",
@@ -93,6 +102,11 @@ void vm_config_resources_to_json(const struct vm_config *c, json_t *o)
 
 int vm_config_resources_from_json(const json_t *j, struct vm_config *c, vs_err *err)
 {
+    json_t *mc = json_object_get(j, "max_cpus");
+    if (mc && (!json_is_integer(mc) || json_integer_value(mc) < 0 ||
+               json_integer_value(mc) > VM_MAX_CPUS))
+        return vs_error(err, EINVAL, "config: 'max_cpus' is not an integer in 0..%d", VM_MAX_CPUS);
+    c->max_cpus = (unsigned)json_integer_value(mc);
     json_t *b = json_object_get(j, "balloon");
     if (!b || json_is_null(b))
         return 0;
@@ -108,5 +122,58 @@ int vm_config_resources_from_json(const json_t *j, struct vm_config *c, vs_err *
         .deflate_on_oom = json_is_true(json_object_get(b, "deflate_on_oom")),
         .free_page_reporting = json_is_true(json_object_get(b, "free_page_reporting")),
     };
+    return 0;
+}
+
+int vm_rate_option(struct vs_rate_config *r, const char *what, const char *k, const char *v,
+                   vs_err *err)
+{
+    uint64_t *field = !strcmp(k, "bw")           ? &r->bytes_per_s
+                      : !strcmp(k, "bw-burst")   ? &r->bytes_burst
+                      : !strcmp(k, "iops")       ? &r->ops_per_s
+                      : !strcmp(k, "iops-burst") ? &r->ops_burst
+                                                 : NULL;
+    if (!field)
+        return 0;
+    if (!v)
+        return vs_error(err, EINVAL, "%s: %s needs a value", what, k);
+    bool bytes = field == &r->bytes_per_s || field == &r->bytes_burst;
+    int rc = bytes ? vs_parse_size(v, 1, field, err) : vs_parse_u64(v, 0, 1ULL << 40, field, err);
+    if (rc < 0)
+        return vs_error_prefix(err, "%s: %s: ", what, k);
+    return 1;
+}
+
+json_t *vm_rate_to_json(const struct vs_rate_config *r)
+{
+    if (!vs_rate_config_active(r))
+        return NULL;
+    return json_pack("{s:I, s:I, s:I, s:I}", "bytes_per_s", (json_int_t)r->bytes_per_s,
+                     "bytes_burst", (json_int_t)r->bytes_burst, "ops_per_s",
+                     (json_int_t)r->ops_per_s, "ops_burst", (json_int_t)r->ops_burst);
+}
+
+int vm_rate_from_json(const json_t *j, const char *what, struct vs_rate_config *r, vs_err *err)
+{
+    memset(r, 0, sizeof(*r));
+    if (!j || json_is_null(j))
+        return 0;
+    static const char *const keys[] = {"bytes_per_s", "bytes_burst", "ops_per_s", "ops_burst"};
+    uint64_t *fields[] = {&r->bytes_per_s, &r->bytes_burst, &r->ops_per_s, &r->ops_burst};
+    if (!json_is_object(j))
+        return vs_error(err, EINVAL, "%s: rate_limit must be an object", what);
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)j, k, v)
+    {
+        unsigned i = 0;
+        while (i < 4 && strcmp(k, keys[i]))
+            i++;
+        if (i == 4)
+            return vs_error(err, EINVAL, "%s: rate_limit: unknown key \"%s\"", what, k);
+        if (!json_is_integer(v) || json_integer_value(v) < 0)
+            return vs_error(err, EINVAL, "%s: rate_limit: \"%s\" must be an integer >= 0", what, k);
+        *fields[i] = (uint64_t)json_integer_value(v);
+    }
     return 0;
 }

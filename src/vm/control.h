@@ -61,6 +61,11 @@ struct vm_control {
      * machine's memory is fixed. */
     int (*add_memory)(void *machine, uint64_t gpa, uint64_t size, vs_err *err);
     int (*remove_memory)(void *machine, uint64_t gpa, vs_err *err);
+    /* vCPU hot-plug: let the guest run n of the vCPUs present from boot
+     * (1..max_cpus; the guest onlines and offlines them itself, and cannot
+     * start more than n), and the counts now. NULL: a fixed set. */
+    int (*set_vcpus)(void *machine, unsigned n, vs_err *err);
+    void (*vcpu_counts)(void *machine, unsigned *present, unsigned *allowed, unsigned *running);
     /* Host CPU features the saved state depends on (x86: CPUID words,
      * XSAVE size); recorded in the snapshot and checked on restore. */
     int (*cpu_features)(void *machine, struct vs_buf *out, vs_err *err);
