@@ -18,6 +18,7 @@ static void usage(FILE *f)
         "  --max-cpus M         riscv64: M harts present, N of them run; 'vm update --cpus'\n"
         "                       changes N live (default: N)\n"
         "  --memory SIZE        guest RAM, e.g. 256M, 2G (default 256M)\n"
+        "  --mergeable          guest RAM open to the kernel's same-page merging (KSM)\n"
         "  --console stdio|none|file:PATH\n"
         "                       serial console (stdio: Ctrl-A x quits)\n"
         "  --no-reboot          exit 0 when the guest reboots\n"

@@ -47,6 +47,7 @@ int cmd_vm_run_args(struct vm_config *c, int argc, char **argv, vs_err *err)
         {"accel", 0, CMD_OPT_STR, &accel},
         {"balloon", 0, CMD_OPT_STR, &balloon},
         {"max-cpus", 0, CMD_OPT_STR, &max_cpus},
+        {"mergeable", 0, CMD_OPT_FLAG, &c->mergeable},
     };
     char *pos[1];
     struct cmd_optparse p = {.verb = "vm run",

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include "util/log.h"
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -139,6 +140,25 @@ int guest_mem_add_anon(struct guest_mem *m, uint64_t gpa, uint64_t size, vs_err 
     if (guest_mem_add_region(m, gpa, size, p, fd, 0, err) < 0) {
         munmap(p, size);
         close(fd);
+        return -1;
+    }
+    return 0;
+}
+
+int guest_mem_add_mergeable(struct guest_mem *m, uint64_t gpa, uint64_t size, vs_err *err)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    if (p == MAP_FAILED)
+        return vs_error_errno(err, "cannot map %llu bytes of guest memory",
+                              (unsigned long long)size);
+    /* 4 KiB pages: KSM does not merge inside huge pages */
+    madvise(p, size, MADV_NOHUGEPAGE);
+    if (madvise(p, size, MADV_MERGEABLE) < 0)
+        vs_warn("--mergeable: madvise(MADV_MERGEABLE): %s (no KSM in this kernel?)",
+                strerror(errno));
+    if (guest_mem_add_region(m, gpa, size, p, -1, 0, err) < 0) {
+        munmap(p, size);
         return -1;
     }
     return 0;

@@ -67,6 +67,11 @@ void guest_mem_move(struct guest_mem *dst, struct guest_mem *m);
 /* Map size bytes of anonymous shared memory (memfd, so it can be snapshotted
  * and shared) at gpa. */
 int guest_mem_add_anon(struct guest_mem *m, uint64_t gpa, uint64_t size, vs_err *err);
+/* Map size bytes of private anonymous memory at gpa, marked for the
+ * kernel's same-page merging (KSM, --mergeable): KSM only merges private
+ * anonymous pages, never a memfd's. A snapshot copies it through the
+ * mapping. */
+int guest_mem_add_mergeable(struct guest_mem *m, uint64_t gpa, uint64_t size, vs_err *err);
 /* Add an existing host range; m owns hva (munmap) and fd (close) from a
  * successful call on. */
 int guest_mem_add_region(struct guest_mem *m, uint64_t gpa, uint64_t size, uint8_t *hva, int fd,

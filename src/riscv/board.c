@@ -966,8 +966,8 @@ static int board_create(const struct vm_config *cfg, struct guest_mem *adopt,
                             RV_RAM_BASE);
         }
         guest_mem_move(&b->mem, adopt);
-    } else if (guest_mem_add_anon(&b->mem, RV_RAM_BASE, ALIGN_UP(cfg->memory, GUEST_PAGE_SIZE),
-                                  err) < 0) {
+    } else if ((cfg->mergeable ? guest_mem_add_mergeable : guest_mem_add_anon)(
+                   &b->mem, RV_RAM_BASE, ALIGN_UP(cfg->memory, GUEST_PAGE_SIZE), err) < 0) {
         board_destroy(b);
         return -1;
     }

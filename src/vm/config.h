@@ -97,6 +97,7 @@ struct vm_config {
     /* dynamic resources (vm/config_resources.c) */
     struct vm_balloon_config balloon;
     unsigned max_cpus; /* vCPUs present (hot-pluggable up to); 0: cpus */
+    bool mergeable;    /* guest RAM private anonymous and MADV_MERGEABLE (KSM) */
 };
 
 void vm_config_init(struct vm_config *c);

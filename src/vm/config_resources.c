@@ -91,6 +91,8 @@ void vm_config_resources_to_json(const struct vm_config *c, json_t *o)
 {
     if (c->max_cpus)
         json_object_set_new(o, "max_cpus", json_integer(c->max_cpus));
+    if (c->mergeable)
+        json_object_set_new(o, "mergeable", json_true());
     const struct vm_balloon_config *b = &c->balloon;
     if (b->enabled)
         json_object_set_new(o, "balloon",
@@ -107,6 +109,7 @@ int vm_config_resources_from_json(const json_t *j, struct vm_config *c, vs_err *
                json_integer_value(mc) > VM_MAX_CPUS))
         return vs_error(err, EINVAL, "config: 'max_cpus' is not an integer in 0..%d", VM_MAX_CPUS);
     c->max_cpus = (unsigned)json_integer_value(mc);
+    c->mergeable = json_is_true(json_object_get(j, "mergeable"));
     json_t *b = json_object_get(j, "balloon");
     if (!b || json_is_null(b))
         return 0;
