@@ -100,6 +100,7 @@ IKEY=$(key_of "$SRC/init.c" "$SRC/mkcpio.py" "$SRC/toolbox.c" "$HERE/build-riscv
 if [ "$(cat "$OUT/.initrd-key" 2>/dev/null)" != "$IKEY" ] || [ ! -f "$OUT/initrd.img" ] ||
    [ ! -f "$OUT/disk.img" ]; then
     echo "build-riscv64: building init and initramfs"
+    mkdir -p "$OUT/build"
     ${CROSS}gcc -static -Os -Wall -o "$OUT/init" "$SRC/init.c"
     ${CROSS}gcc -static -Os -s -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -I"$HERE/../src" \
         -o "$OUT/vessel-agent" "$AGENT_SRC/main.c" "$AGENT_SRC/session.c" "$AGENT_SRC/protocol.c"
