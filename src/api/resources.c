@@ -10,6 +10,7 @@
 #include "virtio/balloon.h"
 #include "virtio/devices.h"
 #include "vm/config_json.h"
+#include "vm/limits.h"
 #include "virtio/machine_glue.h"
 #include "virtio/virtio.h"
 
@@ -116,6 +117,16 @@ static void io_info(struct vm_control *ctl, json_t *info)
 void api_resources_info(struct vm_control *ctl, json_t *info)
 {
     io_info(ctl, info);
+    if (ctl->limits) {
+        struct vm_limits_info li;
+        vm_limits_get(ctl->limits, &li);
+        json_t *o =
+            json_pack("{s:b, s:I, s:f, s:I}", "active", li.active, "memory", (json_int_t)li.memory,
+                      "cpus", li.cpu_millis / 1000.0, "memory_usage", (json_int_t)li.memory_usage);
+        if (li.cgroup[0])
+            json_object_set_new(o, "cgroup", json_string(li.cgroup));
+        json_object_set_new(info, "limits", o);
+    }
     struct virtio_dev *b = find_balloon(ctl);
     if (b)
         json_object_set_new(info, "balloon", balloon_json(b));
@@ -262,7 +273,7 @@ static int apply_io(struct io_change *c, unsigned n, bool disks, vs_err *err)
 
 int api_resources_patch(struct vm_control *ctl, const json_t *body, vs_err *err)
 {
-    static const char *const keys[] = {"balloon", "cpus", "disks", "nets", NULL};
+    static const char *const keys[] = {"balloon", "cpus", "disks", "nets", "limits", NULL};
     if (!json_is_object(body))
         return vs_error(err, EINVAL, "the body must be a JSON object of resources");
     if (check_keys(body, "PATCH /vm", keys, err) < 0)
@@ -288,8 +299,33 @@ int api_resources_patch(struct vm_control *ctl, const json_t *body, vs_err *err)
     if (check_io(json_object_get(body, "disks"), true, x.disk, VM_MAX_DISKS, dc, &ndc, err) < 0 ||
         check_io(json_object_get(body, "nets"), false, x.net, VM_MAX_NETS, nc, &nnc, err) < 0)
         return -1;
+    static const char *const limit_keys[] = {"memory", "cpus", NULL};
+    json_t *lim = json_object_get(body, "limits");
+    uint64_t lim_mem = 0;
+    bool has_mem = false, has_lcpu = false;
+    unsigned lim_cpu = 0;
+    if (lim) {
+        if (!json_is_object(lim) || check_keys(lim, "limits", limit_keys, err) < 0)
+            return vs_error(err, EINVAL, "limits: must be an object of \"memory\" and \"cpus\"");
+        if (get_uint(lim, "limits", "memory", INT64_MAX, &lim_mem, &has_mem, err) < 0)
+            return -1;
+        json_t *cv = json_object_get(lim, "cpus");
+        if (cv) {
+            double v = json_number_value(cv);
+            if (!json_is_number(cv) || v < 0 || (v > 0 && v < 0.01) || v > VM_MAX_CPUS * 4)
+                return vs_error(err, EINVAL,
+                                "limits: \"cpus\" must be a number in 0.01..%d (0: no cap)",
+                                VM_MAX_CPUS * 4);
+            lim_cpu = (unsigned)(v * 1000 + 0.5);
+            has_lcpu = true;
+        }
+        if (!ctl->limits)
+            return vs_error(err, ENOTSUP, "limits: this VM cannot take caps");
+    }
     json_t *b = json_object_get(body, "balloon");
     if (b && patch_balloon(ctl, b, err) < 0)
+        return -1;
+    if (lim && vm_limits_set(ctl->limits, has_mem, lim_mem, has_lcpu, lim_cpu, err) < 0)
         return -1;
     if (apply_io(dc, ndc, true, err) < 0 || apply_io(nc, nnc, false, err) < 0)
         return -1;

@@ -24,7 +24,8 @@ int cmd_vm_run_args(struct vm_config *c, int argc, char **argv, vs_err *err)
     const char *kernel = NULL, *initrd = NULL, *append = NULL, *bios = NULL, *cpus = NULL;
     const char *memory = NULL, *console = NULL, *vconsole = NULL, *vsock = NULL;
     const char *vsock_uds = NULL, *api_sock = NULL, *arch = NULL, *vendor = NULL;
-    const char *accel = NULL, *balloon = NULL, *max_cpus = NULL;
+    const char *accel = NULL, *balloon = NULL, *max_cpus = NULL, *limit_mem = NULL;
+    const char *limit_cpus = NULL;
     struct cmd_strlist disks = {0}, nets = {0};
     const struct cmd_opt opts[] = {
         {"kernel", 0, CMD_OPT_STR, &kernel},
@@ -48,6 +49,8 @@ int cmd_vm_run_args(struct vm_config *c, int argc, char **argv, vs_err *err)
         {"balloon", 0, CMD_OPT_STR, &balloon},
         {"max-cpus", 0, CMD_OPT_STR, &max_cpus},
         {"mergeable", 0, CMD_OPT_FLAG, &c->mergeable},
+        {"limit-memory", 0, CMD_OPT_STR, &limit_mem},
+        {"limit-cpus", 0, CMD_OPT_STR, &limit_cpus},
     };
     char *pos[1];
     struct cmd_optparse p = {.verb = "vm run",
@@ -104,6 +107,10 @@ int cmd_vm_run_args(struct vm_config *c, int argc, char **argv, vs_err *err)
     }
     if (balloon && vm_config_set_balloon(c, balloon, err) < 0)
         return -1;
+    if (limit_mem && vs_parse_size(limit_mem, 1ULL << 20, &c->limit_memory, err) < 0)
+        return vs_error_prefix(err, "--limit-memory: ");
+    if (limit_cpus && vm_parse_cpu_limit(limit_cpus, &c->limit_cpu_millis, err) < 0)
+        return vs_error_prefix(err, "--limit-cpus: ");
     if (max_cpus) {
         if (vs_parse_u64(max_cpus, 1, VM_MAX_CPUS, &v, err) < 0)
             return vs_error_prefix(err, "--max-cpus: ");

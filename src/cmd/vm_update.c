@@ -37,7 +37,9 @@ static void usage(FILE *f)
                "                          grow disk I (raw images) and/or set its rate limit\n"
                "                          (bytes and operations per second; 0: no limit)\n"
                "  --net I[,bw=SIZE][,bw-burst=SIZE][,iops=N][,iops-burst=N]\n"
-               "                          NIC I's transmit rate limit (packets for iops)\n");
+               "                          NIC I's transmit rate limit (packets for iops)\n"
+               "  --limit-memory SIZE     cap the VM process's memory (its cgroup; 0: none)\n"
+               "  --limit-cpus N.N        cap its CPU time, in CPUs (0: none)\n");
 }
 
 /* "I,size=..,bw=..": one element of "disks" or "nets". */
@@ -85,11 +87,28 @@ static int io_change(const char *spec, bool disk, json_t *arr, vs_err *err)
 }
 
 static int build_body(const char *balloon, const char *stats, const char *cpus,
-                      const struct cmd_strlist *disks, const struct cmd_strlist *nets, json_t **out,
-                      vs_err *err)
+                      const struct cmd_strlist *disks, const struct cmd_strlist *nets,
+                      const char *lim_mem, const char *lim_cpus, json_t **out, vs_err *err)
 {
     json_t *body = json_object();
     uint64_t v;
+    if (lim_mem || lim_cpus) {
+        json_t *l = json_object();
+        json_object_set_new(body, "limits", l);
+        unsigned millis;
+        if (lim_mem && vs_parse_size(lim_mem, 1ULL << 20, &v, err) < 0) {
+            json_decref(body);
+            return vs_error_prefix(err, "--limit-memory: ");
+        }
+        if (lim_mem)
+            json_object_set_new(l, "memory", json_integer((json_int_t)v));
+        if (lim_cpus && vm_parse_cpu_limit(lim_cpus, &millis, err) < 0) {
+            json_decref(body);
+            return vs_error_prefix(err, "--limit-cpus: ");
+        }
+        if (lim_cpus)
+            json_object_set_new(l, "cpus", json_real(millis / 1000.0));
+    }
     for (int k = 0; k < 2; k++) {
         const struct cmd_strlist *l = k ? nets : disks;
         if (!l->n)
@@ -175,11 +194,13 @@ static int guest_set_cpus(const char *api_sock, unsigned n, json_t **resp, vs_er
 int cmd_vm_update(int argc, char **argv)
 {
     const char *api_sock = NULL, *balloon = NULL, *stats = NULL, *cpus = NULL;
+    const char *lim_mem = NULL, *lim_cpus = NULL;
     struct cmd_strlist disks = {0}, nets = {0};
     const struct cmd_opt opts[] = {
-        {"disk", 0, CMD_OPT_LIST, &disks},         {"net", 0, CMD_OPT_LIST, &nets},
-        {"api-sock", 0, CMD_OPT_STR, &api_sock},   {"balloon", 0, CMD_OPT_STR, &balloon},
-        {"balloon-stats", 0, CMD_OPT_STR, &stats}, {"cpus", 0, CMD_OPT_STR, &cpus},
+        {"limit-memory", 0, CMD_OPT_STR, &lim_mem}, {"limit-cpus", 0, CMD_OPT_STR, &lim_cpus},
+        {"disk", 0, CMD_OPT_LIST, &disks},          {"net", 0, CMD_OPT_LIST, &nets},
+        {"api-sock", 0, CMD_OPT_STR, &api_sock},    {"balloon", 0, CMD_OPT_STR, &balloon},
+        {"balloon-stats", 0, CMD_OPT_STR, &stats},  {"cpus", 0, CMD_OPT_STR, &cpus},
     };
     char *pos[1];
     struct cmd_optparse p = {
@@ -199,7 +220,7 @@ int cmd_vm_update(int argc, char **argv)
         return 2;
     }
     json_t *body = NULL, *resp = NULL;
-    if (build_body(balloon, stats, cpus, &disks, &nets, &body, &err) < 0) {
+    if (build_body(balloon, stats, cpus, &disks, &nets, lim_mem, lim_cpus, &body, &err) < 0) {
         cmd_print_error(err.msg);
         return 2;
     }

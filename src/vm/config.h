@@ -98,6 +98,9 @@ struct vm_config {
     struct vm_balloon_config balloon;
     unsigned max_cpus; /* vCPUs present (hot-pluggable up to); 0: cpus */
     bool mergeable;    /* guest RAM private anonymous and MADV_MERGEABLE (KSM) */
+    /* caps for the VM process's own cgroup (vm/limits.h); 0: none */
+    uint64_t limit_memory;     /* bytes */
+    unsigned limit_cpu_millis; /* thousandths of a CPU */
 };
 
 void vm_config_init(struct vm_config *c);
@@ -136,6 +139,8 @@ int vm_config_set_balloon(struct vm_config *c, const char *spec, vs_err *err);
  * value is bad. */
 int vm_rate_option(struct vs_rate_config *r, const char *what, const char *k, const char *v,
                    vs_err *err);
+/* "1.5" CPUs into thousandths (0.01 .. VM_MAX_CPUS * 4, or 0: no cap). */
+int vm_parse_cpu_limit(const char *s, unsigned *millis, vs_err *err);
 /* The dynamic-resource part of vm_config_validate. */
 int vm_config_validate_resources(const struct vm_config *c, vs_err *err);
 

@@ -93,6 +93,10 @@ void vm_config_resources_to_json(const struct vm_config *c, json_t *o)
         json_object_set_new(o, "max_cpus", json_integer(c->max_cpus));
     if (c->mergeable)
         json_object_set_new(o, "mergeable", json_true());
+    if (c->limit_memory || c->limit_cpu_millis)
+        json_object_set_new(o, "limits",
+                            json_pack("{s:I, s:i}", "memory", (json_int_t)c->limit_memory,
+                                      "cpu_millis", (int)c->limit_cpu_millis));
     const struct vm_balloon_config *b = &c->balloon;
     if (b->enabled)
         json_object_set_new(o, "balloon",
@@ -110,6 +114,16 @@ int vm_config_resources_from_json(const json_t *j, struct vm_config *c, vs_err *
         return vs_error(err, EINVAL, "config: 'max_cpus' is not an integer in 0..%d", VM_MAX_CPUS);
     c->max_cpus = (unsigned)json_integer_value(mc);
     c->mergeable = json_is_true(json_object_get(j, "mergeable"));
+    json_t *lim = json_object_get(j, "limits");
+    if (lim) {
+        json_t *m = json_object_get(lim, "memory"), *cpu = json_object_get(lim, "cpu_millis");
+        if (!json_is_object(lim) || (m && !json_is_integer(m)) || (cpu && !json_is_integer(cpu)) ||
+            json_integer_value(m) < 0 || json_integer_value(cpu) < 0 ||
+            json_integer_value(cpu) > VM_MAX_CPUS * 4000)
+            return vs_error(err, EINVAL, "config: 'limits' is not a valid limits object");
+        c->limit_memory = (uint64_t)json_integer_value(m);
+        c->limit_cpu_millis = (unsigned)json_integer_value(cpu);
+    }
     json_t *b = json_object_get(j, "balloon");
     if (!b || json_is_null(b))
         return 0;
@@ -178,5 +192,17 @@ int vm_rate_from_json(const json_t *j, const char *what, struct vs_rate_config *
             return vs_error(err, EINVAL, "%s: rate_limit: \"%s\" must be an integer >= 0", what, k);
         *fields[i] = (uint64_t)json_integer_value(v);
     }
+    return 0;
+}
+
+int vm_parse_cpu_limit(const char *s, unsigned *millis, vs_err *err)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || v < 0 || (v > 0 && v < 0.01) || v > VM_MAX_CPUS * 4)
+        return vs_error(err, EINVAL, "'%s' is not a number of CPUs in 0.01..%d (0: no cap)", s,
+                        VM_MAX_CPUS * 4);
+    *millis = (unsigned)(v * 1000 + 0.5);
     return 0;
 }

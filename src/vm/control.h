@@ -66,6 +66,9 @@ struct vm_control {
      * start more than n), and the counts now. NULL: a fixed set. */
     int (*set_vcpus)(void *machine, unsigned n, vs_err *err);
     void (*vcpu_counts)(void *machine, unsigned *present, unsigned *allowed, unsigned *running);
+    /* The VM process's CPU and memory caps (vm/limits.h), set by the
+     * runner after create; NULL: none can be set. */
+    struct vm_limits *limits;
     /* Host CPU features the saved state depends on (x86: CPUID words,
      * XSAVE size); recorded in the snapshot and checked on restore. */
     int (*cpu_features)(void *machine, struct vs_buf *out, vs_err *err);

@@ -16,6 +16,7 @@
 #include "api/server.h"
 #include "hw/serial_console.h"
 #include "util/log.h"
+#include "vm/limits.h"
 #include "vm/machine.h"
 
 struct runner {
@@ -125,8 +126,11 @@ int vm_runner_run(const struct vm_machine_ops *type, const struct vm_config *cfg
     struct api_server *api = NULL;
     struct vm_control *ctl = NULL;
     struct vm_host host = {.console = console};
-    if (type->create(cfg, adopt, &host, &ctl, err) < 0)
+    struct vm_limits *limits = NULL;
+    /* into its own cgroup before guest RAM is touched, so it is charged there */
+    if (vm_limits_start(cfg, &limits, err) < 0 || type->create(cfg, adopt, &host, &ctl, err) < 0)
         goto out;
+    ctl->limits = limits;
     struct state_reader *state = restore ? restore->state : NULL;
     if (restore && !state &&
         (!restore->fetch_state || restore->fetch_state(restore->ready_opaque, &state, err) < 0)) {
@@ -163,6 +167,7 @@ out:
     attach(&r, NULL);
     if (ctl)
         type->destroy(ctl);
+    vm_limits_stop(limits);
     serial_console_close(console);
     if (r.sigfd >= 0)
         close(r.sigfd);

@@ -1,9 +1,12 @@
 """Dynamic resources of a running riscv64 Linux guest: the balloon (inflate
 lowers what the guest has and the VM process's RSS, deflate gives it back,
-statistics arrive, free page reporting returns what the guest freed) and
-hart hot-plug through SBI HSM (nproc follows `vessel vm update --cpus`).
-Numbers are printed (pytest -s) as well as checked."""
+statistics arrive, free page reporting returns what the guest freed, the
+state survives a snapshot), hart hot-plug through SBI HSM (nproc follows
+`vessel vm update --cpus`), a virtio-blk disk grown live and rate-limited
+(measured near the limit), and the VM process's own cgroup caps. Numbers
+are printed (pytest -s) as well as checked."""
 import json
+import os
 import subprocess
 import threading
 import time
@@ -287,3 +290,59 @@ def test_disk_resize_and_rate_limit(rv_guest, console, tmp_path):
     c.send("poweroff\n")
     c.expect("reboot: Power down", timeout=60)
     assert c.p.wait(timeout=30) == 0
+
+
+def cgroup_file(pid, controller, name):
+    """A cgroup file of pid's cgroup for controller (v1 hierarchy, else v2)."""
+    for line in open(f"/proc/{pid}/cgroup"):
+        _, ctls, path = line.rstrip("\n").split(":", 2)
+        if controller in ctls.split(","):
+            for mnt in open("/proc/self/mountinfo"):
+                f = mnt.split()
+                sep = f.index("-")
+                if f[sep + 1] == "cgroup" and controller in f[-1].split(","):
+                    root = f[3]
+                    rel = path[len(root):] if root != "/" and path.startswith(root) else path
+                    return f"{f[4]}{rel}/{name}"
+    pytest.skip(f"no {controller} cgroup controller here")
+
+
+def cpu_seconds(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_cgroup_caps_for_the_vm_process(rv_guest, console, tmp_path):
+    sock = tmp_path / "api.sock"
+    c = boot(console, rv_guest, sock, "--memory", "256M", "--limit-memory", "512M",
+             "--limit-cpus", "0.25")
+    pid = info(sock)["pid"]
+    lim = info(sock)["limits"]
+    assert lim["active"] and lim["memory"] == 512 * MiB and lim["cpus"] == 0.25
+    assert f"vessel/vm-{pid}" in open(f"/proc/{pid}/cgroup").read()
+    quota = cgroup_file(pid, "cpu", "cpu.cfs_quota_us")
+    assert open(quota).read().strip() == "25000"
+    memlim = cgroup_file(pid, "memory", "memory.limit_in_bytes")
+    assert int(open(memlim).read()) == 512 * MiB
+    assert lim["memory_usage"] > 16 * MiB  # guest RAM is charged to the VM's cgroup
+    # a CPU-bound guest gets about a quarter of a CPU
+    def busy_share():
+        t0, c0 = time.monotonic(), cpu_seconds(pid)
+        for _ in range(4):
+            c.command("alloc 200", timeout=300)
+        return (cpu_seconds(pid) - c0) / (time.monotonic() - t0)
+    share = busy_share()
+    # live: lift both caps
+    out = json.loads(update(sock, "--limit-cpus", "0", "--limit-memory", "0").stdout)
+    assert out["limits"]["cpus"] == 0 and out["limits"]["memory"] == 0
+    assert open(quota).read().strip() == "-1"
+    free_share = busy_share()
+    print(f"\n--limit-cpus 0.25: the VM used {share:.2f} CPUs; uncapped {free_share:.2f}")
+    assert share <= 0.32 and free_share > share * 1.5
+    p = update(sock, "--limit-cpus", "1000", check=False)
+    assert p.returncode == 2 and "number of CPUs" in p.stderr, p.stderr  # refused before sending
+    c.send("poweroff\n")
+    c.expect("reboot: Power down", timeout=60)
+    assert c.p.wait(timeout=30) == 0
+    # the process left its cgroup and removed it
+    assert not os.path.exists(os.path.dirname(quota))
