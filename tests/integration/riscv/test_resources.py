@@ -7,6 +7,7 @@ state survives a snapshot), hart hot-plug through SBI HSM (nproc follows
 are printed (pytest -s) as well as checked."""
 import json
 import os
+import socket
 import subprocess
 import threading
 import time
@@ -346,3 +347,50 @@ def test_cgroup_caps_for_the_vm_process(rv_guest, console, tmp_path):
     assert c.p.wait(timeout=30) == 0
     # the process left its cgroup and removed it
     assert not os.path.exists(os.path.dirname(quota))
+
+
+def test_nic_transmit_rate_limit(rv_guest, console, tmp_path):
+    sock = tmp_path / "api.sock"
+    c = boot(console, rv_guest, sock, "--net", "user,bw=512K,bw-burst=64K")
+    assert info(sock)["nets"][0]["rate_limit"]["bytes_per_s"] == 512 * 1024
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    srv.settimeout(120)
+    port = srv.getsockname()[1]
+
+    def receive(kib):
+        got = {}
+
+        def serve():
+            conn, _ = srv.accept()
+            with conn:
+                n, t0 = 0, None
+                while True:
+                    d = conn.recv(65536)
+                    if not d:
+                        break
+                    if t0 is None:
+                        t0 = time.monotonic()
+                    n += len(d)
+                got["bytes"], got["secs"] = n, time.monotonic() - t0
+        th = threading.Thread(target=serve, daemon=True)
+        th.start()
+        out = c.command(f"netsend 10.0.2.15 10.0.2.2 {port} {kib}", timeout=120)
+        th.join(30)
+        assert f"netsend: {kib * 1024} bytes sent" in out, out
+        assert got["bytes"] == kib * 1024
+        return got["bytes"] / got["secs"]
+
+    limited = receive(1536)  # 1.5 MiB at 512 KiB/s: about 3 s
+    update(sock, "--net", "0,bw=0")
+    free = receive(1536)
+    print(f"\nvirtio-net transmit: limit 512 KiB/s -> {limited / 1024:.0f} KiB/s; "
+          f"unlimited {free / 1024:.0f} KiB/s")
+    assert 0.8 * 512 * 1024 <= limited <= 1.2 * 512 * 1024
+    assert free > 2 * limited
+    assert info(sock)["nets"][0]["rate_limit"] is None
+    srv.close()
+    c.send("poweroff\n")
+    c.expect("reboot: Power down", timeout=60)
+    assert c.p.wait(timeout=30) == 0
