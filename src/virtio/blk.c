@@ -16,6 +16,7 @@
 #include "block/disk.h"
 #include "util/log.h"
 #include "util/rate_limit.h"
+#include "virtio/rate_state.h"
 #include "virtio/blk.h"
 #include "virtio/devices.h"
 
@@ -405,6 +406,26 @@ static void blk_destroy(struct virtio_dev *d)
     free(b);
 }
 
+static int blk_save(struct virtio_dev *d, struct state_writer *w, vs_err *err)
+{
+    struct vs_rate_config rc;
+    uint64_t throttled;
+    virtio_blk_get_rate_limit(d, &rc, &throttled);
+    virtio_rate_save(w, d->name, &rc); /* none too: a limit lifted live stays lifted */
+    return 0;
+}
+
+static int blk_load(struct virtio_dev *d, struct state_reader *r, vs_err *err)
+{
+    struct vs_rate_config rc;
+    bool found;
+    if (virtio_rate_load(r, d->name, &rc, &found, err) < 0)
+        return -1;
+    if (found)
+        virtio_blk_set_rate_limit(d, &rc);
+    return 0;
+}
+
 static int blk_queue_eventfd(struct virtio_dev *d, unsigned q)
 {
     struct virtio_blk *b = to_blk(d);
@@ -418,6 +439,8 @@ static const struct virtio_dev_ops blk_ops = {
     .reset = blk_reset,
     .pause = blk_pause,
     .resume = blk_resume,
+    .save = blk_save,
+    .load = blk_load,
     .destroy = blk_destroy,
 };
 

@@ -15,6 +15,7 @@
 #include "net/net.h"
 #include "util/log.h"
 #include "util/rate_limit.h"
+#include "virtio/rate_state.h"
 #include "virtio/devices.h"
 
 #define VIRTIO_NET_F_CSUM 0
@@ -470,6 +471,10 @@ static int net_queue_eventfd(struct virtio_dev *d, unsigned q)
 static int net_save(struct virtio_dev *d, struct state_writer *w, vs_err *err)
 {
     struct net_backend *be = to_net(d)->be;
+    struct vs_rate_config rc;
+    uint64_t throttled;
+    virtio_net_get_rate_limit(d, &rc, &throttled);
+    virtio_rate_save(w, d->name, &rc); /* none too: a limit lifted live stays lifted */
     return be->ops->save ? be->ops->save(be, w, err) : 0;
 }
 
@@ -477,6 +482,12 @@ static int net_load(struct virtio_dev *d, struct state_reader *r, vs_err *err)
 {
     struct virtio_net *n = to_net(d);
     struct net_backend *be = n->be;
+    struct vs_rate_config rc;
+    bool found;
+    if (virtio_rate_load(r, d->name, &rc, &found, err) < 0)
+        return -1;
+    if (found)
+        virtio_net_set_rate_limit(d, &rc);
     if (be->ops->load && be->ops->load(be, r, err) < 0)
         return -1;
     /* restored elsewhere (or migrated): tell the network where we are */

@@ -154,9 +154,16 @@ def test_free_page_reporting_returns_freed_memory(rv_guest, console, tmp_path):
     assert c.p.wait(timeout=30) == 0
 
 
-def test_balloon_survives_snapshot_and_restore(rv_guest, console, tmp_path):
+def test_resources_survive_snapshot_and_restore(rv_guest, console, tmp_path):
     sock = tmp_path / "api.sock"
-    c = boot(console, rv_guest, sock, "--memory", "128M", "--balloon", "stats=1")
+    disk = tmp_path / "d.img"
+    with open(disk, "wb") as f:
+        f.truncate(8 * MiB)
+    c = boot(console, rv_guest, sock, "--memory", "128M", "--balloon", "stats=1", "--disk",
+             f"{disk},bw=1M", "--cpus", "1", "--max-cpus", "2")
+    # changed live: kept by the snapshot (the config still says bw=1M, 1 hart)
+    update(sock, "--disk", "0,bw=0,iops=300")
+    update(sock, "--cpus", "2")  # no vsock bridge: only what the host allows
     update(sock, "--balloon", "32M")
     wait_for(lambda: info(sock)["balloon"]["actual_bytes"] == 32 * MiB, "inflate to 32 MiB")
     wait_for(lambda: info(sock)["balloon"].get("stats"), "balloon statistics")
@@ -166,7 +173,11 @@ def test_balloon_survives_snapshot_and_restore(rv_guest, console, tmp_path):
     sock2 = tmp_path / "api2.sock"
     r = console(snap, "--api-sock", sock2, verb=("vm", "restore"))
     assert "\r\nafter\r\n" in r.command("echo after")
-    b = info(sock2)["balloon"]
+    i2 = info(sock2)
+    assert i2["disks"][0]["rate_limit"]["ops_per_s"] == 300
+    assert i2["disks"][0]["rate_limit"]["bytes_per_s"] == 0
+    assert i2["vcpus"] == {"present": 2, "allowed": 2, "running": 1}
+    b = i2["balloon"]
     assert b["target_bytes"] == 32 * MiB and b["actual_bytes"] == 32 * MiB
     assert b["stats"]["total_memory"] > 0
     # the statistics buffer the guest left with the device still refreshes
