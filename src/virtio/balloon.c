@@ -1,7 +1,8 @@
 /* virtio-balloon device: inflate and deflate requests and free page reports
- * are served on the vCPU thread that kicked (a madvise per run of pages);
- * a small thread asks the guest for fresh statistics every few seconds by
- * handing back the statistics buffer it holds (virtio 1.2, 5.5.6.3).
+ * are served by the device's thread (a madvise per run of pages, off the
+ * vCPU that kicked), which also asks the guest for fresh statistics every
+ * few seconds by handing back the statistics buffer it holds (virtio 1.2,
+ * 5.5.6.3).
  *
  * Pages the guest gives up are dropped from the host: MADV_REMOVE punches
  * them out of a memfd (shared) mapping, MADV_DONTNEED drops them from a
@@ -38,8 +39,10 @@ struct virtio_balloon {
     uint16_t stats_head;
     struct virtq_elem stats_elem;
     bool paused;
+    unsigned pending;                               /* queues kicked, for the thread */
+    bool busy;                                      /* the thread is serving chains */
     uint64_t inflated, deflated, reported, refused; /* bytes, bytes, bytes, pages */
-    /* the statistics thread */
+    /* the device's thread */
     pthread_t thread;
     bool thread_started, exit_requested;
     pthread_cond_t cond;
@@ -59,7 +62,7 @@ static uint64_t now_ms(void)
 
 struct release_ctx {
     struct virtio_balloon *b;
-    uint64_t *count;
+    uint64_t count; /* bytes */
 };
 
 static void release(void *opaque, uint8_t *hva, uint64_t gpa, uint64_t len)
@@ -70,50 +73,28 @@ static void release(void *opaque, uint8_t *hva, uint64_t gpa, uint64_t len)
                  (unsigned long long)gpa, strerror(errno));
     /* a diff snapshot records the page as it is now (a hole) */
     guest_mem_mark_dirty(c->b->dev.mem, gpa, len);
-    *c->count += len;
+    c->count += len;
 }
 
 /* Only count: the guest takes the pages back by touching them. */
 static void take_back(void *opaque, uint8_t *hva, uint64_t gpa, uint64_t len)
 {
     struct release_ctx *c = opaque;
-    *c->count += len;
+    c->count += len;
 }
 
-/* Lock held. Serve every chain queued on the inflate or deflate queue. */
-static bool serve_pfns(struct virtio_balloon *b, unsigned q)
+/* Lock held; dropped while the pages of one chain are given back (madvise
+ * is slow: tens of microseconds a call on some hosts, and the vCPUs and the
+ * API must not wait for the device's lock meanwhile). The driver waits for
+ * each chain to be used before it touches the pages again, so the chain is
+ * pushed only once they are gone. */
+static void serve_chain(struct virtio_balloon *b, unsigned q)
 {
     struct virtio_dev *d = &b->dev;
-    struct balloon_range ranges[PFN_BATCH];
-    struct release_ctx c = {b, q == Q_INFLATE ? &b->inflated : &b->deflated};
-    bool pushed = false;
-    while (virtio_dev_running(d)) {
-        int ret = virtq_pop(&d->vqs[q], &b->elem);
-        if (ret < 0) {
-            virtio_dev_set_broken_locked(d, d->vqs[q].error);
-            break;
-        }
-        if (ret == 0)
-            break;
-        size_t pos = 0, n;
-        while ((n = balloon_parse_pfns(b->elem.iov, b->elem.nout, &pos, PFN_BATCH, ranges)) > 0)
-            for (size_t i = 0; i < n; i++)
-                balloon_release_range(d->mem, ranges[i], q == Q_INFLATE ? release : take_back, &c,
-                                      &b->refused);
-        virtq_push(&d->vqs[q], &b->elem, 0);
-        pushed = true;
-    }
-    return pushed;
-}
-
-/* Lock held. Each chain is free ranges, one per descriptor. */
-static bool serve_reports(struct virtio_balloon *b)
-{
-    struct virtio_dev *d = &b->dev;
-    struct release_ctx c = {b, &b->reported};
-    struct virtq *vq = &d->vqs[b->q_report];
-    bool pushed = false;
-    while (virtio_dev_running(d)) {
+    struct virtq *vq = &d->vqs[q];
+    struct release_ctx c = {b, 0};
+    uint64_t refused = 0;
+    while (virtio_dev_running(d) && !b->paused) {
         int ret = virtq_pop(vq, &b->elem);
         if (ret < 0) {
             virtio_dev_set_broken_locked(d, vq->error);
@@ -121,15 +102,29 @@ static bool serve_reports(struct virtio_balloon *b)
         }
         if (ret == 0)
             break;
-        for (unsigned i = 0; i < b->elem.nout + b->elem.nin; i++) {
-            struct balloon_range r = {b->elem.gpa[i], b->elem.iov[i].iov_len};
-            if (balloon_align_range(&r.gpa, &r.len))
-                balloon_release_range(d->mem, r, release, &c, &b->refused);
+        pthread_mutex_unlock(&d->lock);
+        if (q == Q_INFLATE || q == Q_DEFLATE) {
+            struct balloon_range ranges[PFN_BATCH];
+            size_t pos = 0, n;
+            while ((n = balloon_parse_pfns(b->elem.iov, b->elem.nout, &pos, PFN_BATCH, ranges)) > 0)
+                for (size_t i = 0; i < n; i++)
+                    balloon_release_range(d->mem, ranges[i], q == Q_INFLATE ? release : take_back,
+                                          &c, &refused);
+        } else {
+            /* a free page report: one free range per descriptor */
+            for (unsigned i = 0; i < b->elem.nout + b->elem.nin; i++) {
+                struct balloon_range r = {b->elem.gpa[i], b->elem.iov[i].iov_len};
+                if (balloon_align_range(&r.gpa, &r.len))
+                    balloon_release_range(d->mem, r, release, &c, &refused);
+            }
         }
+        pthread_mutex_lock(&d->lock);
+        *(q == Q_INFLATE ? &b->inflated : q == Q_DEFLATE ? &b->deflated : &b->reported) += c.count;
+        b->refused += refused;
+        c.count = refused = 0;
         virtq_push(vq, &b->elem, 0);
-        pushed = true;
+        virtio_queue_notify_locked(d, q);
     }
-    return pushed;
 }
 
 /* Lock held. The driver put (back) its statistics buffer: read it and keep
@@ -174,18 +169,17 @@ static void request_stats(struct virtio_balloon *b)
         virtio_queue_notify_locked(d, b->q_stats);
 }
 
+/* A kick (vCPU thread): the device's thread serves it. Statistics are only
+ * read, so they are taken at once. */
 static void balloon_notify(struct virtio_dev *d, unsigned q)
 {
     struct virtio_balloon *b = to_bl(d);
     pthread_mutex_lock(&d->lock);
-    if (q == Q_INFLATE || q == Q_DEFLATE) {
-        if (serve_pfns(b, q))
-            virtio_queue_notify_locked(d, q);
-    } else if (b->has_stats && q == b->q_stats) {
+    if (b->has_stats && q == b->q_stats) {
         serve_stats(b);
-    } else if (b->has_reporting && q == b->q_report) {
-        if (serve_reports(b))
-            virtio_queue_notify_locked(d, q);
+    } else if (q < d->nvqs) {
+        b->pending |= 1u << q;
+        pthread_cond_broadcast(&b->cond);
     }
     pthread_mutex_unlock(&d->lock);
 }
@@ -196,34 +190,63 @@ static void balloon_driver_ok(struct virtio_dev *d)
         balloon_notify(d, q);
 }
 
-static void *stats_thread(void *opaque)
+/* Serves inflate, deflate and report chains, and asks for statistics every
+ * stats_secs. */
+static void *balloon_thread(void *opaque)
 {
     struct virtio_balloon *b = opaque;
     struct virtio_dev *d = &b->dev;
     pthread_mutex_lock(&d->lock);
+    uint64_t next_stats = 0;
+    unsigned secs = b->stats_secs;
     while (!b->exit_requested) {
-        if (!b->stats_secs) {
-            pthread_cond_wait(&b->cond, &d->lock);
+        if (secs != b->stats_secs) { /* a new interval starts now */
+            secs = b->stats_secs;
+            next_stats = 0;
+        }
+        if (b->pending && !b->paused) {
+            unsigned pending = b->pending;
+            b->pending = 0;
+            b->busy = true;
+            for (unsigned q = 0; q < d->nvqs; q++)
+                if ((pending >> q) & 1 && !(b->has_stats && q == b->q_stats))
+                    serve_chain(b, q);
+            b->busy = false;
+            pthread_cond_broadcast(&b->cond); /* pause and reset wait for this */
             continue;
         }
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += b->stats_secs;
-        int r = 0;
-        unsigned secs = b->stats_secs;
-        while (!b->exit_requested && b->stats_secs == secs && r != ETIMEDOUT)
-            r = pthread_cond_timedwait(&b->cond, &d->lock, &ts);
-        if (r == ETIMEDOUT && !b->exit_requested)
+        uint64_t now = now_ms();
+        if (b->stats_secs && next_stats && now >= next_stats) {
             request_stats(b);
+            next_stats = 0;
+        }
+        if (b->stats_secs && !next_stats)
+            next_stats = now + b->stats_secs * 1000ull;
+        if (!b->stats_secs) {
+            next_stats = 0;
+            pthread_cond_wait(&b->cond, &d->lock);
+        } else {
+            struct timespec ts = {(time_t)(next_stats / 1000), (long)(next_stats % 1000) * 1000000};
+            pthread_cond_timedwait(&b->cond, &d->lock, &ts);
+        }
     }
     pthread_mutex_unlock(&d->lock);
     return NULL;
+}
+
+/* Lock held: until the thread is between chains. */
+static void wait_idle(struct virtio_balloon *b)
+{
+    while (b->busy)
+        pthread_cond_wait(&b->cond, &b->dev.lock);
 }
 
 static void balloon_reset(struct virtio_dev *d)
 {
     struct virtio_balloon *b = to_bl(d);
     pthread_mutex_lock(&d->lock);
+    wait_idle(b);
+    b->pending = 0;
     b->stats_held = false;
     /* a new driver starts with every page */
     virtio_config_put_u32(d, VIRTIO_BALLOON_CFG_ACTUAL, 0);
@@ -239,17 +262,22 @@ static void balloon_config_write(struct virtio_dev *d, uint32_t off, unsigned le
     pthread_mutex_unlock(&d->lock);
 }
 
+/* Quiesce: the chain being served finishes, nothing new starts. */
 static void balloon_pause(struct virtio_dev *d)
 {
     pthread_mutex_lock(&d->lock);
     to_bl(d)->paused = true;
+    wait_idle(to_bl(d));
     pthread_mutex_unlock(&d->lock);
 }
 
 static void balloon_resume(struct virtio_dev *d)
 {
+    struct virtio_balloon *b = to_bl(d);
     pthread_mutex_lock(&d->lock);
-    to_bl(d)->paused = false;
+    b->paused = false;
+    b->pending = (1u << d->nvqs) - 1; /* what was kicked meanwhile */
+    pthread_cond_broadcast(&b->cond);
     pthread_mutex_unlock(&d->lock);
 }
 
@@ -314,7 +342,7 @@ static int balloon_load(struct virtio_dev *d, struct state_reader *r, vs_err *er
     b->deflated = counts[1];
     b->reported = counts[2];
     b->refused = counts[3];
-    pthread_cond_signal(&b->cond);
+    pthread_cond_broadcast(&b->cond);
     pthread_mutex_unlock(&d->lock);
     return 0;
 }
@@ -325,7 +353,7 @@ static void balloon_destroy(struct virtio_dev *d)
     if (b->thread_started) {
         pthread_mutex_lock(&d->lock);
         b->exit_requested = true;
-        pthread_cond_signal(&b->cond);
+        pthread_cond_broadcast(&b->cond);
         pthread_mutex_unlock(&d->lock);
         pthread_join(b->thread, NULL);
     }
@@ -393,7 +421,7 @@ int virtio_balloon_set_stats_interval(struct virtio_dev *d, unsigned secs, vs_er
                         MAX_STATS_SECS);
     pthread_mutex_lock(&d->lock);
     b->stats_secs = secs;
-    pthread_cond_signal(&b->cond);
+    pthread_cond_broadcast(&b->cond);
     pthread_mutex_unlock(&d->lock);
     return 0;
 }
@@ -463,13 +491,13 @@ struct virtio_dev *virtio_balloon_new(struct guest_mem *mem, const struct vm_bal
         balloon_destroy(&b->dev);
         return NULL;
     }
-    int ret = pthread_create(&b->thread, NULL, stats_thread, b);
+    int ret = pthread_create(&b->thread, NULL, balloon_thread, b);
     if (ret) {
         vs_error(err, ret, "virtio-balloon: cannot start its thread: %s", strerror(ret));
         balloon_destroy(&b->dev);
         return NULL;
     }
-    pthread_setname_np(b->thread, "balloon-stats");
+    pthread_setname_np(b->thread, "virtio-balloon");
     b->thread_started = true;
     return &b->dev;
 }

@@ -55,10 +55,11 @@ struct balloon_range {
 };
 
 /* The driver->device bytes of an inflate/deflate chain as le32 pfns,
- * consecutive ones merged into ranges. Reads at most max_pfns pfns starting
- * at pfn index *pos (bytes past the last whole pfn are ignored) and
- * advances *pos; returns the number of ranges written to out (room for
- * max_pfns), 0 when the chain is used up. */
+ * sorted and merged into runs of consecutive pages (a pfn given twice
+ * counts once). Reads at most max_pfns (at most 256) pfns starting at pfn
+ * index *pos (bytes past the last whole pfn are ignored) and advances *pos;
+ * returns the number of ranges written to out (room for max_pfns), 0 when
+ * the chain is used up. */
 size_t balloon_parse_pfns(const struct iovec *iov, unsigned n, size_t *pos, size_t max_pfns,
                           struct balloon_range *out);
 

@@ -1,5 +1,6 @@
 /* virtio-balloon request parsing: statistics buffers, pfn lists and page
  * ranges from the guest, checked before the host acts on them. */
+#include <stdlib.h>
 #include <string.h>
 #include "virtio/balloon.h"
 
@@ -30,21 +31,36 @@ int balloon_parse_stats(const uint8_t *buf, size_t len, struct balloon_stats *st
     return n;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
 size_t balloon_parse_pfns(const struct iovec *iov, unsigned n, size_t *pos, size_t max_pfns,
                           struct balloon_range *out)
 {
-    size_t nr = 0;
-    for (size_t k = 0; k < max_pfns; k++) {
+    /* The driver hands out pages in the order its allocator gave them,
+     * often descending: sorted, a chain of 256 pfns is a few runs, and
+     * each run is one madvise (a call costs far more than a page). */
+    uint64_t gpa[256];
+    size_t nr = 0, k = 0;
+    if (max_pfns > 256)
+        max_pfns = 256;
+    for (; k < max_pfns; k++) {
         uint8_t b[4];
         if (iov_to_buf(iov, n, (*pos) * 4, b, 4) != 4)
             break;
         (*pos)++;
-        uint64_t gpa = (uint64_t)(b[0] | b[1] << 8 | b[2] << 16 | (uint32_t)b[3] << 24)
-                       << VIRTIO_BALLOON_PFN_SHIFT;
-        if (nr && out[nr - 1].gpa + out[nr - 1].len == gpa)
+        gpa[k] = (uint64_t)(b[0] | b[1] << 8 | b[2] << 16 | (uint32_t)b[3] << 24)
+                 << VIRTIO_BALLOON_PFN_SHIFT;
+    }
+    qsort(gpa, k, sizeof(gpa[0]), cmp_u64);
+    for (size_t i = 0; i < k; i++) {
+        if (nr && out[nr - 1].gpa + out[nr - 1].len == gpa[i])
             out[nr - 1].len += VIRTIO_BALLOON_PAGE;
-        else
-            out[nr++] = (struct balloon_range){gpa, VIRTIO_BALLOON_PAGE};
+        else if (!nr || gpa[i] >= out[nr - 1].gpa + out[nr - 1].len) /* duplicates once */
+            out[nr++] = (struct balloon_range){gpa[i], VIRTIO_BALLOON_PAGE};
     }
     return nr;
 }

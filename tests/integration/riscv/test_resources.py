@@ -343,14 +343,24 @@ def test_cgroup_caps_for_the_vm_process(rv_guest, console, tmp_path):
         for _ in range(4):
             c.command("alloc 200", timeout=300)
         return (cpu_seconds(pid) - c0) / (time.monotonic() - t0)
+    stat = cgroup_file(pid, "cpu", "cpu.stat")
+
+    def throttled():
+        for line in open(stat):
+            if line.startswith("nr_throttled"):
+                return int(line.split()[1])
+        return 0
+    th0 = throttled()
     share = busy_share()
+    assert throttled() > th0, "the cap never throttled the VM"
     # live: lift both caps
     out = json.loads(update(sock, "--limit-cpus", "0", "--limit-memory", "0").stdout)
     assert out["limits"]["cpus"] == 0 and out["limits"]["memory"] == 0
     assert open(quota).read().strip() == "-1"
     free_share = busy_share()
     print(f"\n--limit-cpus 0.25: the VM used {share:.2f} CPUs; uncapped {free_share:.2f}")
-    assert share <= 0.32 and free_share > share * 1.5
+    # the cap holds; uncapped the share depends on what else runs on the host
+    assert share <= 0.32
     p = update(sock, "--limit-cpus", "1000", check=False)
     assert p.returncode == 2 and "number of CPUs" in p.stderr, p.stderr  # refused before sending
     c.send("poweroff\n")
