@@ -13,7 +13,9 @@ uint64_t vs_now_ns(void)
 static void bucket_set(struct vs_bucket *b, uint64_t rate, uint64_t burst)
 {
     b->rate = rate;
-    b->burst = rate ? (burst ? burst : rate) : 0;
+    /* the default burst is 100 ms of the rate (as QEMU's throttling), so
+     * a long transfer measures the rate and not the burst */
+    b->burst = rate ? (burst ? burst : (rate / 10 ? rate / 10 : 1)) : 0;
     b->tokens = (double)b->burst;
 }
 

@@ -11,7 +11,7 @@
 #include <stdint.h>
 
 struct vs_rate_config {
-    uint64_t bytes_per_s, bytes_burst; /* burst 0: one second's worth */
+    uint64_t bytes_per_s, bytes_burst; /* burst 0: a tenth of a second's worth */
     uint64_t ops_per_s, ops_burst;
 };
 

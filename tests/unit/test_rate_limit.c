@@ -72,13 +72,23 @@ static void ops_and_bytes_together(void **state)
     assert_true(vs_rate_limit_take(&rl, 512, 10 * 1000000ull) > 0);
 }
 
+static void default_burst_is_a_tenth(void **state)
+{
+    struct vs_rate_limit rl;
+    struct vs_rate_config c = {.bytes_per_s = 1000000, .ops_per_s = 5};
+    vs_rate_limit_set(&rl, &c, 0);
+    assert_int_equal(rl.bytes.burst, 100000);
+    assert_int_equal(rl.ops.burst, 1);
+    assert_int_equal(vs_rate_limit_take(&rl, 100000, 0), 0);
+    assert_true(vs_rate_limit_take(&rl, 1, 0) > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(no_limit_never_waits),
-        cmocka_unit_test(bandwidth_with_burst),
-        cmocka_unit_test(bigger_than_burst_leaves_debt),
-        cmocka_unit_test(ops_and_bytes_together),
+        cmocka_unit_test(no_limit_never_waits),          cmocka_unit_test(bandwidth_with_burst),
+        cmocka_unit_test(bigger_than_burst_leaves_debt), cmocka_unit_test(ops_and_bytes_together),
+        cmocka_unit_test(default_burst_is_a_tenth),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
