@@ -415,3 +415,22 @@ def test_nic_transmit_rate_limit(rv_guest, console, tmp_path):
     c.send("poweroff\n")
     c.expect("reboot: Power down", timeout=60)
     assert c.p.wait(timeout=30) == 0
+
+
+def test_balloon_deflates_on_oom(rv_guest, console, tmp_path):
+    sock = tmp_path / "api.sock"
+    c = boot(console, rv_guest, sock, "--memory", "256M",
+             "--balloon", "stats=0,deflate-on-oom=on,free-page-reporting=off")
+    update(sock, "--balloon", "200M")
+    wait_for(lambda: info(sock)["balloon"]["actual_bytes"] == 200 * MiB, "inflate to 200 MiB")
+    # the guest needs more than the balloon left it: its shrinker deflates
+    out = c.command("alloc 150", timeout=300)
+    b = info(sock)["balloon"]
+    print(f"\ndeflate-on-oom: the guest took {b['deflated_bytes'] >> 20} MiB back, "
+          f"{b['actual_bytes'] >> 20} MiB still in the balloon (target {b['target_bytes'] >> 20})")
+    assert "touched and freed" in out, out
+    assert b["deflated_bytes"] > 0 and b["actual_bytes"] < 200 * MiB
+    assert b["target_bytes"] == 200 * MiB  # the host's target stands
+    c.send("poweroff\n")
+    c.expect("reboot: Power down", timeout=60)
+    assert c.p.wait(timeout=30) == 0
