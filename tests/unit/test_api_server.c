@@ -123,6 +123,45 @@ static void bad_requests(void **state)
     assert_non_null(strstr(err.msg, "GET"));
 }
 
+/* PATCH /vm: every bad value refused with a line that says why; a
+ * balloon plugged into the fake machine answers. */
+static void patch_resources(void **state)
+{
+    vs_err err;
+    req("PATCH", "/vm", json_pack("{s:i}", "bogus", 1), -1, &err);
+    assert_non_null(strstr(err.msg, "unknown key \"bogus\""));
+    req("PATCH", "/vm", json_pack("{s:{s:i}}", "balloon", "target_bytes", 0), -1, &err);
+    assert_non_null(strstr(err.msg, "no balloon"));
+    req("PATCH", "/vm", json_pack("{s:i}", "cpus", 2), -1, &err);
+    assert_non_null(strstr(err.msg, "cannot change its vCPUs"));
+    req("PATCH", "/vm", json_pack("{s:[{s:i, s:i}]}", "disks", "index", 0, "size", 4096), -1, &err);
+    assert_non_null(strstr(err.msg, "no disk with index 0"));
+    req("PATCH", "/vm", json_pack("{s:{s:f}}", "limits", "cpus", 1.0), -1, &err);
+    assert_non_null(strstr(err.msg, "cannot take caps"));
+    req("PATCH", "/vm", json_pack("{s:{s:s}}", "balloon", "target_bytes", "lots"), -1, &err);
+    assert_non_null(strstr(err.msg, "must be an integer"));
+
+    fk.cfg.balloon = (struct vm_balloon_config){.enabled = true};
+    static const struct irq_line irqs[8];
+    unsigned used;
+    assert_int_equal(virtio_setup_mmio(&fk.cfg, &fk.mem, &fk.bus, 0x10000000, 0x1000, irqs, 8, NULL,
+                                       &fk.devs, &used, &err),
+                     0);
+    json_t *r = req(
+        "PATCH", "/vm",
+        json_pack("{s:{s:i, s:i}}", "balloon", "target_bytes", 0, "stats_interval_s", 7), 0, &err);
+    json_t *b = json_object_get(r, "balloon");
+    assert_non_null(b);
+    assert_int_equal(json_integer_value(json_object_get(b, "stats_interval_s")), 7);
+    assert_int_equal(json_integer_value(json_object_get(b, "max_target_bytes")), 0);
+    json_decref(r);
+    /* 6 MiB of RAM: the guest keeps 16 MiB, so nothing can go */
+    req("PATCH", "/vm", json_pack("{s:{s:i}}", "balloon", "target_bytes", 4096), -1, &err);
+    assert_non_null(strstr(err.msg, "more than the guest can give"));
+    req("PATCH", "/vm", json_pack("{s:{s:i}}", "balloon", "stats_interval_s", 3601), -1, &err);
+    assert_non_null(strstr(err.msg, "0..3600"));
+}
+
 static void curl_command_line(void **state)
 {
     if (system("command -v curl >/dev/null") != 0) {
@@ -175,6 +214,7 @@ int main(void)
         cmocka_unit_test(bad_requests),
         cmocka_unit_test(curl_command_line),
         cmocka_unit_test(socket_in_use_and_stale),
+        cmocka_unit_test(patch_resources),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
+#include <errno.h>
 #include <cmocka.h>
 
 #include "test_virtio_driver.h"
@@ -305,6 +307,43 @@ static void pause_holds_requests_until_resume(void **state)
     assert_int_equal(wait_status(f, 0, &r, NULL), VIRTIO_BLK_S_OK);
 }
 
+/* Grown live: the file, the capacity, a config interrupt, and requests
+ * beyond the old end work; shrinking, odd sizes and read-only disks are
+ * refused with the disk untouched. */
+static void resize_grows_disk(void **state)
+{
+    struct fixture *x = *state;
+    struct fake_driver *f = ready(state, 1);
+    vs_err err;
+    unsigned irqs = f->irq_raised;
+    assert_int_equal(virtio_blk_resize(f->dev, 2 * DISK_SIZE, &err), 0);
+    assert_int_equal(virtio_mmio_read(&f->mmio, 0x100, 8), 2 * DISK_SIZE / 512);
+    assert_true(f->irq_raised > irqs);
+    assert_int_equal(fd_rd(f, 0x60) & 2, 2); /* InterruptStatus: config changed */
+    struct stat st;
+    assert_int_equal(stat(x->path, &st), 0);
+    assert_int_equal(st.st_size, 2 * DISK_SIZE);
+    assert_int_equal(do_req(f, 0, VIRTIO_BLK_T_IN, DISK_SIZE / 512 + 5, 512, NULL),
+                     VIRTIO_BLK_S_OK);
+    assert_int_equal(virtio_blk_resize(f->dev, DISK_SIZE, &err), -1);
+    assert_non_null(strstr(err.msg, "only growing"));
+    assert_int_equal(virtio_blk_resize(f->dev, 3 * DISK_SIZE + 100, &err), -1);
+    assert_int_equal(virtio_mmio_read(&f->mmio, 0x100, 8), 2 * DISK_SIZE / 512);
+}
+
+static void resize_refuses_readonly(void **state)
+{
+    struct fixture *x = *state;
+    struct fake_driver *f = ready(state, 1);
+    vs_err err;
+    assert_int_equal(virtio_blk_resize(f->dev, 2 * DISK_SIZE, &err), -1);
+    assert_int_equal(err.code, EROFS);
+    assert_non_null(strstr(err.msg, "read-only"));
+    struct stat st;
+    assert_int_equal(stat(x->path, &st), 0);
+    assert_int_equal(st.st_size, DISK_SIZE);
+}
+
 static void reset_then_reinit(void **state)
 {
     struct fake_driver *f = ready(state, 1);
@@ -331,6 +370,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(second_queue_serves, setup_mq, teardown),
         cmocka_unit_test_setup_teardown(pause_holds_requests_until_resume, setup_rw, teardown),
         cmocka_unit_test_setup_teardown(reset_then_reinit, setup_rw, teardown),
+        cmocka_unit_test_setup_teardown(resize_grows_disk, setup_rw, teardown),
+        cmocka_unit_test_setup_teardown(resize_refuses_readonly, setup_ro, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
