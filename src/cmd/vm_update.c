@@ -25,7 +25,8 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: vessel vm update --api-sock PATH [--balloon SIZE] "
-               "[--balloon-stats SECONDS] [--cpus N] [--disk I,...] [--net I,...]\n\n"
+               "[--balloon-stats SECONDS] [--cpus N] [--disk I,...] [--net I,...]\n"
+               "                        [--limit-memory SIZE] [--limit-cpus N.N]\n\n"
                "  --balloon SIZE          the balloon's size: memory the guest gives back\n"
                "                          (0 gives it all back), e.g. 512M\n"
                "  --balloon-stats SECONDS how often the guest reports its memory statistics\n"
