@@ -24,6 +24,8 @@ static void usage(FILE *f)
         "  --rng                virtio-rng device\n"
         "  --virtio-console file:PATH|socket:PATH\n"
         "  --vsock CID [--vsock-uds PATH]\n"
+        "  --share HOST_DIR:TAG shared folder over virtio-fs (Debian's virtiofsd); the guest\n"
+        "                       mounts it with 'mount -t virtiofs TAG DIR' (repeatable)\n"
         "  --api-sock PATH      control API (HTTP/JSON) on a unix socket\n"
         "  --incoming tcp:ADDR:PORT|unix:PATH\n"
         "                       wait for a live migration and run the VM it brings\n"

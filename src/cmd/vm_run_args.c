@@ -25,7 +25,7 @@ int cmd_vm_run_args(struct vm_config *c, int argc, char **argv, vs_err *err)
     const char *memory = NULL, *console = NULL, *vconsole = NULL, *vsock = NULL;
     const char *vsock_uds = NULL, *api_sock = NULL, *arch = NULL, *vendor = NULL;
     const char *accel = NULL;
-    struct cmd_strlist disks = {0}, nets = {0};
+    struct cmd_strlist disks = {0}, nets = {0}, shares = {0};
     const struct cmd_opt opts[] = {
         {"kernel", 0, CMD_OPT_STR, &kernel},
         {"initrd", 0, CMD_OPT_STR, &initrd},
@@ -45,6 +45,7 @@ int cmd_vm_run_args(struct vm_config *c, int argc, char **argv, vs_err *err)
         {"bios", 0, CMD_OPT_STR, &bios},
         {"virtio-vendor", 0, CMD_OPT_STR, &vendor},
         {"accel", 0, CMD_OPT_STR, &accel},
+        {"share", 0, CMD_OPT_LIST, &shares},
     };
     char *pos[1];
     struct cmd_optparse p = {.verb = "vm run",
@@ -104,6 +105,9 @@ int cmd_vm_run_args(struct vm_config *c, int argc, char **argv, vs_err *err)
             return -1;
     for (size_t i = 0; i < nets.n; i++)
         if (vm_config_add_net(c, nets.v[i], err) < 0)
+            return -1;
+    for (size_t i = 0; i < shares.n; i++)
+        if (vm_config_add_share(c, shares.v[i], err) < 0)
             return -1;
     if (set_str(&c->kernel, kernel) || set_str(&c->initrd, initrd) || set_str(&c->append, append) ||
         set_str(&c->bios, bios) || set_str(&c->console, console) ||

@@ -230,6 +230,9 @@ static int create_devices(const struct vm_config *cfg, struct guest_mem *mem,
         virtio_set_add(s, virtio_vsock_new(mem, cfg->vsock_cid, cfg->vsock_uds, loop, err), err) <
             0)
         return -1;
+    for (unsigned i = 0; i < cfg->nshares; i++)
+        if (virtio_set_add(s, virtio_fs_new(mem, &cfg->shares[i], i, loop, err), err) < 0)
+            return -1;
     return 0;
 }
 

@@ -325,6 +325,8 @@ static int machine_create(struct x86_machine *m, const struct vm_config *cfg,
          * Otherwise huge pages boot faster. VESSEL_X86_THP=0/1 overrides. */
         const char *e = getenv("VESSEL_X86_THP");
         bool thp = e && *e ? *e == '1' : !cfg->api_sock;
+        /* a vhost-user backend (virtiofsd) maps guest RAM by its memfd */
+        thp = thp && !cfg->nshares;
         int (*add)(struct guest_mem *, uint64_t, uint64_t, vs_err *) =
             thp ? add_ram_thp : guest_mem_add_anon;
         if (add(&m->mem, 0, low, err) < 0 || (high && add(&m->mem, X86_RAM_4G, high, err) < 0))
