@@ -14,6 +14,7 @@
 
 #include "hw/fw_cfg.h"
 #include "x86/acpi.h"
+#include "x86/fw_cfg_items.h"
 
 #define RAM_SIZE (1ULL << 20)
 
@@ -306,6 +307,46 @@ static void test_loader_bounds(void **state)
     fw_cfg_loader_free(&l);
 }
 
+static void test_x86_items(void **state)
+{
+    struct fx *x = *state;
+    vs_err err;
+    struct x86_ram_layout ram;
+    x86_ram_layout(5ULL << 30, &ram); /* 3 GiB low, 2 GiB above 4 GiB */
+    struct x86_acpi_config ac = {.ncpus = 4,
+                                 .pci_mmio32_start = 0xc0000000ULL,
+                                 .pci_mmio32_end = 0xfec00000ULL,
+                                 .pci_gsi_base = 16,
+                                 .pci_gsi_count = 8};
+    unsigned slots[] = {3, 1};
+    struct x86_fw_cfg_config c = {.ram = &ram,
+                                  .ncpus = 4,
+                                  .cmdline = "console=ttyS0",
+                                  .acpi = &ac,
+                                  .boot_slots = slots,
+                                  .nboot = 2};
+    assert_int_equal(x86_fw_cfg_populate(&x->f, &c, &err), 0);
+    sel(x, FW_CFG_RAM_SIZE);
+    uint64_t size = fw_cfg_io_read(&x->f, 1, 4) | fw_cfg_io_read(&x->f, 1, 4) << 32;
+    assert_true(size == 5ULL << 30);
+    sel(x, FW_CFG_NB_CPUS);
+    assert_int_equal(fw_cfg_io_read(&x->f, 1, 2), 4);
+    const struct fw_cfg_item *e = fw_cfg_find_file(&x->f, "etc/e820");
+    assert_non_null(e);
+    assert_int_equal(e->len, 40);
+    assert_true(le(e->data + 8, 8) == ram.low);
+    assert_true(le(e->data + 20, 8) == 0x100000000ULL);
+    assert_true(le(e->data + 28, 8) == ram.high);
+    assert_int_equal(le(e->data + 36, 4), 1);
+    const struct fw_cfg_item *b = fw_cfg_find_file(&x->f, "bootorder");
+    assert_string_equal((char *)b->data,
+                        "/pci@i0cf8/scsi@3/disk@0,0\n/pci@i0cf8/scsi@1/disk@0,0\n");
+    sel(x, FW_CFG_CMDLINE_DATA);
+    assert_int_equal(rd8(x), 'c');
+    assert_non_null(fw_cfg_find_file(&x->f, "etc/table-loader"));
+    assert_non_null(fw_cfg_find_file(&x->f, "etc/acpi/rsdp"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -314,6 +355,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dma, setup, teardown),
         cmocka_unit_test_setup_teardown(test_table_loader, setup, teardown),
         cmocka_unit_test_setup_teardown(test_loader_bounds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_x86_items, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
