@@ -32,6 +32,8 @@ static void usage(FILE *f)
         "                       (only --api-sock, --console and --arch apply)\n"
         "  --arch x86_64|riscv64\n"
         "  --bios PATH          firmware (riscv64: OpenSBI fw_jump/fw_dynamic)\n"
+        "  --firmware bios|PATH x86_64: boot the disks through firmware (bios: Debian's\n"
+        "                       SeaBIOS) instead of a kernel\n"
         "  --accel jit|interp   riscv64: translate guest code to x86-64 (the default on\n"
         "                       x86-64 hosts) or interpret it (the reference)\n"
         "  --virtio-vendor vessel|qemu\n"

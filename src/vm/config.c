@@ -25,6 +25,7 @@ void vm_config_free(struct vm_config *c)
     free(c->initrd);
     free(c->append);
     free(c->bios);
+    free(c->firmware);
     free(c->console);
     free(c->vconsole);
     free(c->vsock_uds);
@@ -265,6 +266,11 @@ int vm_config_validate(const struct vm_config *c, vs_err *err)
     if (c->ndisks > VM_MAX_DISKS || c->nnets > VM_MAX_NETS)
         return vs_error(err, E2BIG, "at most %d disks and %d network devices", VM_MAX_DISKS,
                         VM_MAX_NETS);
+    if (c->firmware && c->arch != VM_ARCH_X86_64)
+        return vs_error(err, EINVAL, "firmware: only for x86_64 (riscv64 takes --bios)");
+    if (c->firmware && (c->kernel || c->initrd))
+        return vs_error(err, EINVAL,
+                        "firmware: boots from the disks; --kernel and --initrd are not for it");
     if (c->nshares > VM_MAX_SHARES)
         return vs_error(err, E2BIG, "share: at most %d shared directories", VM_MAX_SHARES);
     for (unsigned i = 0; i < c->nshares; i++) {
@@ -296,9 +302,50 @@ static enum vm_mem_backend mem_backend(const struct vm_config *c)
     return c->api_sock ? VM_MEM_MEMFD : VM_MEM_THP;
 }
 
+/* --firmware bios|uefi|PATH into an image path. */
+static int resolve_firmware(struct vm_config *c, vs_err *err)
+{
+    if (!strcmp(c->firmware, "uefi"))
+        return vs_error(err, ENOTSUP,
+                        "firmware: uefi (OVMF) is not supported yet; --firmware bios or a "
+                        "SeaBIOS-compatible image");
+    if (!strcmp(c->firmware, "bios")) {
+        free(c->firmware);
+        c->firmware = NULL;
+        const char *names[] = {"bios-256k.bin", "bios.bin"};
+        for (size_t i = 0; i < ARRAY_SIZE(names) && !c->firmware; i++) {
+            char *p;
+            if (asprintf(&p, "%s/%s", VM_SEABIOS_DIR, names[i]) < 0)
+                return vs_error(err, ENOMEM, "out of memory");
+            if (access(p, R_OK) == 0)
+                c->firmware = p;
+            else
+                free(p);
+        }
+        if (!c->firmware)
+            return vs_error(err, ENOENT,
+                            "firmware: no SeaBIOS in %s (apt-get install seabios; "
+                            "scripts/setup.sh does)",
+                            VM_SEABIOS_DIR);
+    }
+    if (check_file("firmware", c->firmware, err) < 0)
+        return -1;
+    struct stat st;
+    if (stat(c->firmware, &st) == 0 &&
+        (st.st_size < 65536 || st.st_size > (16 << 20) || st.st_size % 4096))
+        return vs_error(err, EINVAL,
+                        "firmware %s: %lld bytes is not a BIOS image (64 KiB to 16 MiB, "
+                        "whole pages)",
+                        c->firmware, (long long)st.st_size);
+    return 0;
+}
+
 int vm_config_resolve_boot(struct vm_config *c, vs_err *err)
 {
-    if (!c->kernel) {
+    if (c->firmware) {
+        if (resolve_firmware(c, err) < 0)
+            return -1;
+    } else if (!c->kernel) {
         /* No --kernel: boot the default guest built by guest/build-*.sh. */
         cleanup_free char *dir = vm_default_guest_dir(c->arch);
         if (!dir)
@@ -314,7 +361,7 @@ int vm_config_resolve_boot(struct vm_config *c, vs_err *err)
                             "(build it with guest/build-%s.sh)",
                             c->kernel, vm_arch_name(c->arch));
     }
-    if (check_file("kernel", c->kernel, err) < 0)
+    if (c->kernel && check_file("kernel", c->kernel, err) < 0)
         return -1;
     if (c->initrd && check_file("initrd", c->initrd, err) < 0)
         return -1;

@@ -69,6 +69,9 @@ struct vm_share_config {
 struct vm_config {
     enum vm_arch arch;
     char *kernel, *initrd, *append, *bios;
+    /* x86_64: boot through firmware from the disks instead of a kernel:
+     * "bios" (SeaBIOS) or an image's path; resolved to a path */
+    char *firmware;
     unsigned cpus;
     uint64_t memory; /* bytes */
     enum vm_mem_backend mem_backend;
@@ -110,7 +113,8 @@ void vm_config_free(struct vm_config *c);
 int vm_config_validate(const struct vm_config *c, vs_err *err);
 /* Before a fresh boot: no kernel means the default guest (vm_default_guest_dir),
  * the kernel, initrd and firmware must be readable files, shared
- * directories directories and virtiofsd there to serve them, the console
+ * directories directories and virtiofsd there to serve them, a firmware
+ * name (--firmware bios) becomes its image's path, the console
  * defaults to stdio, and the memory backend is chosen: a memfd where the VM
  * may be snapshotted (it has a control API), shares its RAM with a
  * vhost-user backend (a share) or on riscv64, huge pages
@@ -120,6 +124,8 @@ int vm_config_add_disk(struct vm_config *c, const char *spec, vs_err *err);
 int vm_config_add_net(struct vm_config *c, const char *spec, vs_err *err);
 /* "HOST_DIR:TAG" (the last ':' separates them); the directory must exist. */
 int vm_config_add_share(struct vm_config *c, const char *spec, vs_err *err);
+/* Debian's SeaBIOS image for --firmware bios. */
+#define VM_SEABIOS_DIR "/usr/share/seabios"
 /* The virtiofsd that serves shares: $VESSEL_VIRTIOFSD, else Debian's
  * (/usr/lib/qemu/virtiofsd, package qemu-system-common). */
 const char *vm_virtiofsd_path(void);

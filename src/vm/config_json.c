@@ -24,6 +24,7 @@ json_t *vm_config_to_json(const struct vm_config *c)
     set_str(o, "initrd", c->initrd);
     set_str(o, "append", c->append);
     set_str(o, "bios", c->bios);
+    set_str(o, "firmware", c->firmware);
     json_object_set_new(o, "cpus", json_integer(c->cpus));
     json_object_set_new(o, "memory", json_integer((json_int_t)c->memory));
     set_str(o, "console", c->console);
@@ -117,6 +118,7 @@ int vm_config_from_json(const json_t *j, struct vm_config *c, vs_err *err)
     uint64_t v = c->cpus;
     if (get_str(j, "kernel", &c->kernel, err) < 0 || get_str(j, "initrd", &c->initrd, err) < 0 ||
         get_str(j, "append", &c->append, err) < 0 || get_str(j, "bios", &c->bios, err) < 0 ||
+        get_str(j, "firmware", &c->firmware, err) < 0 ||
         get_str(j, "console", &c->console, err) < 0 ||
         get_str(j, "virtio_console", &c->vconsole, err) < 0 ||
         get_str(j, "vsock_uds", &c->vsock_uds, err) < 0 ||
