@@ -53,13 +53,36 @@ struct virtio_fs {
     char tag[VIRTIO_FS_TAG_LEN + 1];
     struct vhost_user_frontend fe;
     pid_t daemon;
-    char rundir[64], sock_path[80];
+    char rundir[64], sock_path[80], log_path[96];
     struct virtq_elem elem;
 };
 
 static struct virtio_fs *to_fs(struct virtio_dev *d)
 {
     return (struct virtio_fs *)d;
+}
+
+/* The last line virtiofsd wrote to its log, for a failure's message. */
+static void last_log_line(struct virtio_fs *f, char *out, size_t len)
+{
+    out[0] = 0;
+    cleanup_close int fd = f->log_path[0] ? open(f->log_path, O_RDONLY | O_CLOEXEC) : -1;
+    char buf[512];
+    off_t end = fd >= 0 ? lseek(fd, 0, SEEK_END) : -1;
+    if (end <= 0)
+        return;
+    off_t from = end > (off_t)sizeof(buf) - 1 ? end - (off_t)sizeof(buf) + 1 : 0;
+    ssize_t n = pread(fd, buf, sizeof(buf) - 1, from);
+    if (n <= 0)
+        return;
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    buf[n] = 0;
+    char *line = strrchr(buf, '\n');
+    const char *src = line ? line + 1 : buf;
+    size_t k = strlen(src) < len ? strlen(src) : len - 1;
+    memcpy(out, src, k);
+    out[k] = 0;
 }
 
 /* Answer everything queued on q with EIO (the backend is gone). Lock held. */
@@ -98,6 +121,10 @@ static void fs_on_failed(struct vhost_user_frontend *fe)
 {
     struct virtio_fs *f = to_fs(fe->dev);
     struct virtio_dev *d = &f->dev;
+    char said[256];
+    last_log_line(f, said, sizeof(said));
+    if (said[0])
+        vs_warn("(virtiofsd's last words: %s)", said);
     pthread_mutex_lock(&d->lock);
     for (unsigned q = 0; q < d->nvqs; q++) {
         struct virtq *vq = &d->vqs[q];
@@ -155,22 +182,34 @@ static int fs_save(struct virtio_dev *d, struct state_writer *w, vs_err *err)
                     f->what);
 }
 
+/* Wait up to ms for the daemon to exit; true if it did. */
+static bool reaped(struct virtio_fs *f, int ms)
+{
+    struct timespec ts = {0, 5 * 1000 * 1000};
+    for (int i = 0; i <= ms / 5; i++) {
+        if (waitpid(f->daemon, NULL, WNOHANG) != 0)
+            return true;
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
+/* virtiofsd exits when its frontend hangs up (the socket closed before);
+ * SIGTERM, then SIGKILL, if it does not. */
 static void stop_daemon(struct virtio_fs *f)
 {
-    if (f->daemon > 0) {
+    if (f->daemon > 0 && !reaped(f, 1000)) {
         kill(f->daemon, SIGTERM);
-        struct timespec ts = {0, 10 * 1000 * 1000};
-        int i = 0;
-        while (waitpid(f->daemon, NULL, WNOHANG) == 0 && i++ < 100)
-            nanosleep(&ts, NULL);
-        if (i > 100) {
+        if (!reaped(f, 1000)) {
             kill(f->daemon, SIGKILL);
             waitpid(f->daemon, NULL, 0);
         }
-        f->daemon = 0;
     }
+    f->daemon = 0;
     if (f->sock_path[0])
         unlink(f->sock_path);
+    if (f->log_path[0])
+        unlink(f->log_path);
     if (f->rundir[0])
         rmdir(f->rundir);
 }
@@ -179,8 +218,8 @@ static void fs_destroy(struct virtio_dev *d)
 {
     struct virtio_fs *f = to_fs(d);
     vhost_user_frontend_unwatch(&f->fe);
-    stop_daemon(f);
     vhost_user_frontend_destroy(&f->fe);
+    stop_daemon(f);
     virtio_dev_fini(d);
     free(f);
 }
@@ -226,6 +265,10 @@ static int start_daemon(struct virtio_fs *f, const struct vm_share_config *sc, v
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    /* its messages in a log next to its socket: quoted when it fails (it
+     * also complains there when vessel hangs up at the end) */
+    snprintf(f->log_path, sizeof(f->log_path), "%s/virtiofsd.log", f->rundir);
+    posix_spawn_file_actions_addopen(&fa, 2, f->log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     extern char **environ;
     int rc = posix_spawn(&f->daemon, bin, &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
@@ -239,8 +282,12 @@ static int start_daemon(struct virtio_fs *f, const struct vm_share_config *sc, v
         int status;
         if (waitpid(f->daemon, &status, WNOHANG) == f->daemon) {
             f->daemon = 0;
-            return vs_error(err, ECHILD, "%s: %s exited (status %d) before it was ready", f->what,
-                            bin, WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+            char said[256];
+            last_log_line(f, said, sizeof(said));
+            return vs_error(err, ECHILD, "%s: %s exited (status %d) before it was ready%s%s",
+                            f->what, bin,
+                            WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status),
+                            said[0] ? ": " : "", said);
         }
         int fd = vs_unix_connect(f->sock_path, NULL);
         if (fd >= 0)

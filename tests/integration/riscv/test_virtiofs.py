@@ -99,7 +99,7 @@ def test_virtiofsd_killed(rv_guest, console, tmp_path):
     assert c.p.wait(timeout=30) == 0
     err = c.p.stderr.read().decode(errors="replace")
     assert err.count("virtio-fs share 'hostshare'") == 1, err
-    assert "fails every request" in err
+    assert err.count("fails every request") == 1, err
 
 
 def test_snapshot_refused(rv_guest, console, tmp_path):
@@ -132,3 +132,16 @@ def test_bad_share(tmp_path, spec, message):
                        capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
     assert p.returncode != 0
     assert message in p.stderr, p.stderr
+
+
+def test_virtiofsd_that_never_starts(rv_guest, tmp_path):
+    """A virtiofsd that exits at once: vessel says so (with its status) and
+    does not start the VM."""
+    p = subprocess.run([str(vessel_path()), "vm", "run", "--arch", "riscv64",
+                        "--kernel", str(rv_guest / "vmlinuz"), "--share", f"{tmp_path}:tag"],
+                       capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL,
+                       env=dict(os.environ, VESSEL_VIRTIOFSD="/bin/false"))
+    assert p.returncode != 0
+    assert "virtio-fs share 'tag': /bin/false exited (status 1) before it was ready" in p.stderr, \
+        p.stderr
+    assert not list(Path(os.environ.get("TMPDIR", "/tmp")).glob("vessel-fs-*/sock"))
