@@ -312,7 +312,10 @@ static int resolve_firmware(struct vm_config *c, vs_err *err)
     if (!strcmp(c->firmware, "bios")) {
         free(c->firmware);
         c->firmware = NULL;
-        const char *names[] = {"bios-256k.bin", "bios.bin"};
+        /* the 128 KiB build: all of it fits the legacy BIOS area, which is
+         * where vessel puts it (bios-256k.bin wants its lower half there
+         * too, as i440FX/Q35 shadowing gives it) */
+        const char *names[] = {"bios.bin", "bios-256k.bin"};
         for (size_t i = 0; i < ARRAY_SIZE(names) && !c->firmware; i++) {
             char *p;
             if (asprintf(&p, "%s/%s", VM_SEABIOS_DIR, names[i]) < 0)

@@ -24,6 +24,7 @@ struct x86_firmware {
     uint8_t *image;
     size_t len;
     char line[256]; /* the debug port's current line */
+    bool log;       /* VESSEL_FIRMWARE_LOG=1: its lines on stderr */
     size_t nline;
 };
 
@@ -38,7 +39,10 @@ static void debug_write(void *opaque, uint64_t off, uint64_t val, unsigned len)
     char c = (char)val;
     if (c == '\n' || fw->nline == sizeof(fw->line) - 1) {
         fw->line[fw->nline] = 0;
-        vs_debug("firmware: %s", fw->line);
+        if (fw->log)
+            vs_warn("firmware: %s", fw->line);
+        else
+            vs_debug("firmware: %s", fw->line);
         fw->nline = 0;
     }
     if (c != '\n' && c != '\r')
@@ -113,6 +117,8 @@ int x86_firmware_create(struct x86_machine *m, vs_err *err)
     if (!fw)
         return vs_error(err, ENOMEM, "out of memory");
     m->firmware = fw;
+    const char *e = getenv("VESSEL_FIRMWARE_LOG");
+    fw->log = e && *e == '1';
     if (read_image(fw, m->cfg->firmware, err) < 0)
         return -1;
     /* the image ends at 4 GiB */

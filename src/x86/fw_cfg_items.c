@@ -43,6 +43,7 @@ static int add_bootorder(struct fw_cfg *f, const unsigned *slots, unsigned n, vs
     size_t len = 0;
     for (unsigned i = 0; i < n; i++)
         len += (size_t)snprintf(buf + len, 40, "/pci@i0cf8/scsi@%x/disk@0,0\n", slots[i] & 0x1f);
+    buf[--len] = 0; /* newlines between entries, none after the last */
     int rc = fw_cfg_add_file(f, "bootorder", buf, (uint32_t)len + 1, err);
     free(buf);
     return rc;

@@ -339,8 +339,7 @@ static void test_x86_items(void **state)
     assert_true(le(e->data + 28, 8) == ram.high);
     assert_int_equal(le(e->data + 36, 4), 1);
     const struct fw_cfg_item *b = fw_cfg_find_file(&x->f, "bootorder");
-    assert_string_equal((char *)b->data,
-                        "/pci@i0cf8/scsi@3/disk@0,0\n/pci@i0cf8/scsi@1/disk@0,0\n");
+    assert_string_equal((char *)b->data, "/pci@i0cf8/scsi@3/disk@0,0\n/pci@i0cf8/scsi@1/disk@0,0");
     sel(x, FW_CFG_CMDLINE_DATA);
     assert_int_equal(rd8(x), 'c');
     assert_non_null(fw_cfg_find_file(&x->f, "etc/table-loader"));
