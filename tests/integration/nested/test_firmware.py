@@ -1,5 +1,9 @@
 """Tier 2: `vessel vm run --firmware bios` in the nested lab (real KVM in
-L1). Debian's SeaBIOS starts at the reset vector, finds the platform
+L1). Debian's stock kernel from a disk built by guest/build-disk.sh: SeaBIOS
+-> GRUB (from the MBR) -> the kernel and initramfs from an ext2 partition ->
+the guest's init marker and its shell; the same disk under QEMU q35 with
+the same SeaBIOS on the host (TCG), the cross-check that the disk, not
+vessel, is right. And with a boot sector assembled here: Debian's SeaBIOS starts at the reset vector, finds the platform
 through fw_cfg (QEMU's host bridge IDs, etc/e820, bootorder, the ACPI tables
 through etc/table-loader), prints on COM1 through its serial console
 (etc/sercon-port), reads the virtio-blk disk's boot sector and runs it: a
@@ -8,7 +12,11 @@ machine off through ACPI (vessel exits 0). A disk with no boot sector:
 SeaBIOS's own message reaches the console.
 """
 import base64
+import gzip
+import os
+import select
 import shutil
+import time
 import subprocess
 from pathlib import Path
 
@@ -46,6 +54,19 @@ msg: .asciz "\r\nVESSEL-MBR-OK booted by the firmware\r\n"
 """
 
 
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(scope="module")
+def os_disk() -> Path:
+    p = subprocess.run([str(ROOT / "guest/build-disk.sh")], capture_output=True, text=True,
+                       timeout=900)
+    assert p.returncode == 0, f"guest/build-disk.sh failed:\n{p.stderr[-3000:]}"
+    path = subprocess.run([str(ROOT / "guest/build-disk.sh"), "--print-path"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    return Path(path)
+
+
 @pytest.fixture(scope="module")
 def mbr(tmp_path_factory) -> bytes:
     if not shutil.which("as"):
@@ -67,7 +88,7 @@ def put_file(batch: lab.LabBatch, path: str, data: bytes):
 
 
 @pytest.fixture(scope="module")
-def firmware_boots(lab_ready, mbr):
+def firmware_boots(lab_ready, mbr, os_disk):
     if not SEABIOS.exists():
         pytest.fail(f"{SEABIOS} is missing (apt-get install seabios; scripts/setup.sh does)")
     batch = lab.LabBatch()
@@ -76,6 +97,12 @@ def firmware_boots(lab_ready, mbr):
     batch.shell("dd if=/dev/zero of=/tmp/disk.img bs=1M count=1 2>/dev/null && "
                 "dd if=/tmp/mbr.bin of=/tmp/disk.img conv=notrunc 2>/dev/null && "
                 "dd if=/dev/zero of=/tmp/empty.img bs=1M count=1 2>/dev/null")
+    put_file(batch, "/tmp/os.img.gz", gzip.compress(os_disk.read_bytes(), 1))
+    batch.shell("gunzip /tmp/os.img.gz")
+    batch.boot("vessel-seabios-grub-linux",
+               ["vessel", "vm", "run", "--firmware", "/tmp/bios.bin", "--memory", "256M",
+                "--disk", "/tmp/os.img"],
+               ["echo firmware-says-$((6*7))", "cat /proc/cmdline", "poweroff"], timeout=240)
     batch.boot("vessel-seabios-mbr",
                ["env", "VESSEL_FIRMWARE_LOG=1", "vessel", "vm", "run", "--firmware",
                 "/tmp/bios.bin", "--memory", "128M", "--disk", "/tmp/disk.img"], [],
@@ -83,7 +110,7 @@ def firmware_boots(lab_ready, mbr):
     batch.boot("vessel-seabios-empty",
                ["vessel", "vm", "run", "--firmware", "/tmp/bios.bin", "--memory", "128M",
                 "--disk", "/tmp/empty.img"], [], timeout=40, marker="No bootable device")
-    return batch.run(timeout=500)
+    return batch.run(timeout=800)
 
 
 def test_seabios_boots_a_disk(firmware_boots):
@@ -93,6 +120,44 @@ def test_seabios_boots_a_disk(firmware_boots):
     assert r.ended and not r.timeout and r.status == 0, str(r)
     print(f"\nvessel + SeaBIOS in L2: start to the boot sector's marker {r.marker_ms} ms, "
           f"own RSS {r.own_kb} KiB")
+
+
+def test_seabios_grub_debian_kernel(firmware_boots):
+    """SeaBIOS -> GRUB -> Debian's kernel -> the init's shell -> poweroff."""
+    r = firmware_boots.results["vessel-seabios-grub-linux"]
+    assert "Booting `Debian (vessel disk)'" in r.output, str(r)
+    assert lab.MARKER in r.output, str(r)
+    assert "firmware-says-42" in lab.after_marker(r.output), str(r)
+    assert "BOOT_IMAGE=/boot/vmlinuz console=ttyS0 quiet" in r.output, str(r)
+    assert r.ended and not r.timeout and r.status == 0, str(r)
+    print(f"\nvessel + SeaBIOS + GRUB in L2: start to the init marker {r.marker_ms} ms, "
+          f"own RSS {r.own_kb} KiB")
+
+
+def test_disk_boots_under_qemu_q35(os_disk, tmp_path):
+    """The cross-check: QEMU q35 (TCG, on the host) with the same SeaBIOS
+    boots the same disk to the guest's marker."""
+    qemu = shutil.which("qemu-system-x86_64")
+    if not qemu:
+        pytest.fail("qemu-system-x86_64 is missing (scripts/setup.sh installs it)")
+    p = subprocess.Popen([qemu, "-M", "q35", "-accel", "tcg", "-m", "256", "-bios", str(SEABIOS),
+                          "-drive", f"file={os_disk},if=virtio,format=raw,snapshot=on",
+                          "-display", "none", "-serial", "stdio", "-no-reboot"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    out = b""
+    deadline = time.monotonic() + 300
+    try:
+        while lab.MARKER.encode() not in out and time.monotonic() < deadline:
+            if select.select([p.stdout], [], [], 1)[0]:
+                chunk = os.read(p.stdout.fileno(), 65536)
+                if not chunk:
+                    break
+                out += chunk
+    finally:
+        p.kill()
+        p.wait()
+    text = out.decode(errors="replace")
+    assert "GRUB loading" in text and lab.MARKER in text, text[-3000:]
 
 
 def test_seabios_says_nothing_to_boot(firmware_boots):
