@@ -157,7 +157,7 @@ def test_disk_boots_under_qemu_q35(os_disk, tmp_path):
         p.kill()
         p.wait()
     text = out.decode(errors="replace")
-    assert "GRUB loading" in text and lab.MARKER in text, text[-3000:]
+    assert "Booting `Debian (vessel disk)'" in text and lab.MARKER in text, text[-3000:]
 
 
 def test_seabios_says_nothing_to_boot(firmware_boots):
