@@ -145,3 +145,27 @@ def test_virtiofsd_that_never_starts(rv_guest, tmp_path):
     assert "virtio-fs share 'tag': /bin/false exited (status 1) before it was ready" in p.stderr, \
         p.stderr
     assert not list(Path(os.environ.get("TMPDIR", "/tmp")).glob("vessel-fs-*/sock"))
+
+
+def test_share_across_guest_reboot(rv_guest, console, tmp_path):
+    """A guest reboot resets the device (vessel takes the rings back from
+    virtiofsd) and the new kernel starts it again: the share mounts and
+    works in the second boot too."""
+    share = tmp_path / "share"
+    share.mkdir()
+    (share / "f.txt").write_text("same file, second boot\n")
+    c = boot(console, rv_guest, share)
+    assert "same file, second boot" in c.command("cat /mnt/f.txt")
+    c.send("reboot\n")
+    c.expect("reboot: Restarting system", timeout=60)
+    c.expect(MARKER, timeout=120)
+    c.expect("vessel-rv# ")
+    assert "mount: hostshare on /mnt ok" in c.command("mount virtiofs hostshare /mnt")
+    assert "same file, second boot" in c.command("cat /mnt/f.txt")
+    c.command("write /mnt/g.txt after the reboot")
+    assert (share / "g.txt").read_text() == "after the reboot\n"
+    c.send("poweroff\n")
+    c.expect("reboot: Power down", timeout=60)
+    assert c.p.wait(timeout=30) == 0
+    err = c.p.stderr.read().decode(errors="replace")
+    assert "virtio-fs" not in err, err
