@@ -3,8 +3,8 @@
  * It mounts the pseudo file systems, prints the marker the tests wait for,
  * does what the kernel command line asks (vessel.blk: mount /dev/vda and read
  * a file back; vessel.poweroff: power off), and otherwise runs a tiny
- * line-oriented shell on the console (echo, cat, ls, write, mount, uname,
- * nproc, blk, net, tcp, poweroff, reboot). The guest agent (/sbin/vessel-agent,
+ * line-oriented shell on the console (echo, cat, ls, write, mount, read,
+ * uname, nproc, blk, net, tcp, poweroff, reboot). The guest agent (/sbin/vessel-agent,
  * docs/guest-agent.md) runs beside it so `vessel exec` reaches the guest
  * over vsock. */
 #include <arpa/inet.h>
@@ -388,6 +388,24 @@ static void shell(void)
                 printf("mount: %s on %s: %s\n", src, dir, strerror(errno));
             else
                 printf("mount: %s on %s ok\n", src, dir);
+        } else if (!strcmp(line, "read") && arg) {
+            /* read PATH: read it all, say how many bytes and how long */
+            static char buf[65536];
+            struct timespec t0, t1;
+            clock_gettime(CLOCK_MONOTONIC, &t0);
+            int fd = open(arg, O_RDONLY);
+            long long total = 0;
+            ssize_t n = fd < 0 ? -1 : 0;
+            while (fd >= 0 && (n = read(fd, buf, sizeof(buf))) > 0)
+                total += n;
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            if (n < 0)
+                printf("read: %s: %s\n", arg, strerror(errno));
+            else
+                printf("read: %lld bytes in %ld ms\n", total,
+                       (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
+            if (fd >= 0)
+                close(fd);
         } else if (!strcmp(line, "poweroff"))
             power(RB_POWER_OFF);
         else if (!strcmp(line, "reboot"))
