@@ -112,6 +112,7 @@ def test_snapshot_refused(rv_guest, console, tmp_path):
                         str(tmp_path / "snap")], capture_output=True, text=True, timeout=60)
     assert p.returncode != 0
     assert "cannot be snapshotted" in p.stderr, p.stderr
+    assert not (tmp_path / "snap").exists(), "a refused snapshot left a directory behind"
     vessel_cli("vm", "resume", "--api-sock", sock)
     assert "\r\nafter-refusal\r\n" in c.command("echo after-refusal")
     c.send("poweroff\n")
