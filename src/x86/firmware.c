@@ -18,13 +18,17 @@
 #define BIOS_AREA_SIZE 0x20000ULL
 #define DEBUG_PORT 0x402
 #define PCI_VENDOR_REDHAT 0x1af4
+/* SeaBIOS reboots this long after finding nothing to boot (its default:
+ * never); with --no-reboot the VM then ends */
+#define BOOT_FAIL_WAIT_MS 5000
 
 struct x86_firmware {
     struct fw_cfg cfg;
     uint8_t *image;
     size_t len;
-    char line[256]; /* the debug port's current line */
-    bool log;       /* VESSEL_FIRMWARE_LOG=1: its lines on stderr */
+    char line[256];    /* the debug port's current line */
+    bool log;          /* VESSEL_FIRMWARE_LOG=1: its lines on stderr */
+    bool said_nothing; /* "found nothing to boot" was said */
     size_t nline;
 };
 
@@ -39,6 +43,12 @@ static void debug_write(void *opaque, uint64_t off, uint64_t val, unsigned len)
     char c = (char)val;
     if (c == '\n' || fw->nline == sizeof(fw->line) - 1) {
         fw->line[fw->nline] = 0;
+        /* SeaBIOS's verdict on the disks, said once however often it retries */
+        if (!fw->said_nothing && strstr(fw->line, "No bootable device")) {
+            fw->said_nothing = true;
+            vs_warn("the firmware found nothing to boot on the disks (it retries every %u s)",
+                    BOOT_FAIL_WAIT_MS / 1000);
+        }
         if (fw->log)
             vs_warn("firmware: %s", fw->line);
         else
@@ -158,8 +168,10 @@ int x86_firmware_create(struct x86_machine *m, vs_err *err)
                                   .nboot = boot_slots(m, slots, VM_MAX_DISKS)};
     /* SeaBIOS's text output goes to COM1 too (no VGA here) */
     uint8_t sercon[2] = {0xf8, 0x03};
+    uint8_t fail_wait[4] = {BOOT_FAIL_WAIT_MS & 0xff, (BOOT_FAIL_WAIT_MS >> 8) & 0xff, 0, 0};
     if (x86_fw_cfg_populate(&fw->cfg, &c, err) < 0 ||
-        fw_cfg_add_file(&fw->cfg, "etc/sercon-port", sercon, 2, err) < 0)
+        fw_cfg_add_file(&fw->cfg, "etc/sercon-port", sercon, 2, err) < 0 ||
+        fw_cfg_add_file(&fw->cfg, "etc/boot-fail-wait", fail_wait, 4, err) < 0)
         return -1;
     cmos_memory(m);
     return 0;
