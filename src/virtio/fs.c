@@ -54,6 +54,7 @@ struct virtio_fs {
     struct vhost_user_frontend fe;
     pid_t daemon;
     char rundir[64], sock_path[80], log_path[96];
+    int log_fd; /* virtiofsd's log, kept open once its path is gone */
     struct virtq_elem elem;
 };
 
@@ -66,7 +67,7 @@ static struct virtio_fs *to_fs(struct virtio_dev *d)
 static void last_log_line(struct virtio_fs *f, char *out, size_t len)
 {
     out[0] = 0;
-    cleanup_close int fd = f->log_path[0] ? open(f->log_path, O_RDONLY | O_CLOEXEC) : -1;
+    int fd = f->log_fd;
     char buf[512];
     off_t end = fd >= 0 ? lseek(fd, 0, SEEK_END) : -1;
     if (end <= 0)
@@ -212,6 +213,9 @@ static void stop_daemon(struct virtio_fs *f)
         unlink(f->log_path);
     if (f->rundir[0])
         rmdir(f->rundir);
+    if (f->log_fd >= 0)
+        close(f->log_fd);
+    f->log_fd = -1;
 }
 
 static void fs_destroy(struct virtio_dev *d)
@@ -269,6 +273,7 @@ static int start_daemon(struct virtio_fs *f, const struct vm_share_config *sc, v
      * also complains there when vessel hangs up at the end) */
     snprintf(f->log_path, sizeof(f->log_path), "%s/virtiofsd.log", f->rundir);
     posix_spawn_file_actions_addopen(&fa, 2, f->log_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    f->log_fd = open(f->log_path, O_RDONLY | O_CREAT | O_CLOEXEC, 0600);
     extern char **environ;
     int rc = posix_spawn(&f->daemon, bin, &fa, NULL, argv, environ);
     posix_spawn_file_actions_destroy(&fa);
@@ -290,8 +295,15 @@ static int start_daemon(struct virtio_fs *f, const struct vm_share_config *sc, v
                             said[0] ? ": " : "", said);
         }
         int fd = vs_unix_connect(f->sock_path, NULL);
-        if (fd >= 0)
+        if (fd >= 0) {
+            /* connected: nothing needs the paths any more, so a vessel
+             * killed with SIGKILL leaves nothing behind */
+            unlink(f->sock_path);
+            unlink(f->log_path);
+            rmdir(f->rundir);
+            f->sock_path[0] = f->log_path[0] = f->rundir[0] = 0;
             return fd;
+        }
         nanosleep(&ts, NULL);
     }
     return vs_error(err, ETIMEDOUT, "%s: %s did not open %s within 10 s", f->what, bin,
@@ -312,6 +324,7 @@ struct virtio_dev *virtio_fs_new(struct guest_mem *mem, const struct vm_share_co
     virtio_dev_init(&f->dev, f->name, VIRTIO_ID_FS, 0, VIRTIO_FS_NQUEUES, VIRTQ_MAX_SIZE, &fs_ops,
                     mem);
     f->fe.sock = -1;
+    f->log_fd = -1;
     f->fe.on_failed = fs_on_failed;
     /* config: tag[36] (NUL-padded), le32 num_request_queues */
     f->dev.config_len = VIRTIO_FS_TAG_LEN + 4;
@@ -331,7 +344,7 @@ struct virtio_dev *virtio_fs_new(struct guest_mem *mem, const struct vm_share_co
         fs_destroy(&f->dev);
         return NULL;
     }
-    vs_debug("%s: %s pid %d on %s, features 0x%llx", f->what, vm_virtiofsd_path(), (int)f->daemon,
-             f->sock_path, (unsigned long long)f->dev.host_features);
+    vs_debug("%s: %s pid %d, features 0x%llx", f->what, vm_virtiofsd_path(), (int)f->daemon,
+             (unsigned long long)f->dev.host_features);
     return &f->dev;
 }

@@ -4,8 +4,8 @@
  * area, in RAM: SeaBIOS writes to itself there, with no chipset PAM to
  * unlock), fw_cfg at ports 0x510/0x514 carrying the machine's description
  * (x86/fw_cfg_items.h), the CMOS memory-size fields, SeaBIOS's debug port
- * 0x402 (lines at debug log level; on stderr with VESSEL_FIRMWARE_LOG=1), and a host bridge SeaBIOS recognises as
- * QEMU's (subsystem 1af4:1100). The vCPUs start in their reset state. */
+ * 0x402 (lines at debug log level; on stderr with VESSEL_FIRMWARE_LOG=1), and a host bridge SeaBIOS
+ * recognises as QEMU's (subsystem 1af4:1100). The vCPUs start in their reset state. */
 #ifndef VESSEL_X86_FIRMWARE_H
 #define VESSEL_X86_FIRMWARE_H
 
