@@ -402,8 +402,9 @@ static void shell(void)
             if (n < 0)
                 printf("read: %s: %s\n", arg, strerror(errno));
             else
-                printf("read: %lld bytes in %ld ms\n", total,
-                       (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
+                printf(
+                    "read: %lld bytes in %ld ms\n", total,
+                    (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
             if (fd >= 0)
                 close(fd);
         } else if (!strcmp(line, "poweroff"))
