@@ -13,7 +13,8 @@ BUILD="meson ninja-build pkg-config gcc clang clang-format libclang-rt-14-dev
   liburing-dev libmicrohttpd-dev  zlib1g-dev libcmocka-dev libsqlite3-dev libarchive-dev
   libgnutls28-dev"
 TEST="python3 python3-pytest python3-yaml openssl iputils-ping busybox-static cpio kmod e2fsprogs curl socat iproute2
-  qemu-system-x86 qemu-system-misc qemu-user qemu-utils opensbi u-boot-qemu
+  qemu-system-x86 qemu-system-misc qemu-system-common qemu-user qemu-utils opensbi u-boot-qemu seabios
+  grub-pc-bin grub-common
   gcc-riscv64-linux-gnu libc6-dev-riscv64-cross gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
   crun runc podman conmon containerd time uidmap fio iperf3 bc flex bison libelf-dev libssl-dev xz-utils
   linux-source-6.1 lxd lxd-client dnsmasq-base iptables gnuplot-nox"

@@ -3,8 +3,9 @@
  * It mounts the pseudo file systems, prints the marker the tests wait for,
  * does what the kernel command line asks (vessel.blk: mount /dev/vda and read
  * a file back; vessel.poweroff: power off), and otherwise runs a tiny
- * line-oriented shell on the console (echo, cat, ls, write, uname, nproc,
- * blk, net, netsend, tcp, alloc, readdev, poweroff, reboot). The guest agent (/sbin/vessel-agent,
+ * line-oriented shell on the console (echo, cat, ls, write, mount, read,
+ * uname, nproc, blk, net, netsend, tcp, alloc, readdev, ticker, dirty,
+ * poweroff, reboot). The guest agent (/sbin/vessel-agent,
  * docs/guest-agent.md) runs beside it so `vessel exec` reaches the guest
  * over vsock. */
 #define _GNU_SOURCE /* O_DIRECT */
@@ -53,6 +54,8 @@ static void cat_file(const char *path)
     ssize_t n;
     while ((n = read(fd, buf, sizeof(buf))) > 0)
         fwrite(buf, 1, (size_t)n, stdout);
+    if (n < 0)
+        printf("cat: %s: %s\n", path, strerror(errno));
     close(fd);
     fflush(stdout);
 }
@@ -441,7 +444,7 @@ static void shell(void)
             /* write PATH TEXT: TEXT and a newline into PATH (e.g. /dev/hvc0) */
             char *text = strchr(arg, ' ');
             *text++ = 0;
-            int fd = open(arg, O_WRONLY);
+            int fd = open(arg, O_WRONLY | O_CREAT | O_TRUNC, 0644);
             if (fd < 0 || write(fd, text, strlen(text)) < 0 || write(fd, "\n", 1) < 0)
                 printf("write: %s: %s\n", arg, strerror(errno));
             if (fd >= 0)
@@ -476,7 +479,35 @@ static void shell(void)
             ticker();
         else if (!strcmp(line, "dirty"))
             dirty(arg);
-        else if (!strcmp(line, "poweroff"))
+        else if (!strcmp(line, "mount") && arg) {
+            /* mount TYPE SOURCE DIR (e.g. virtiofs TAG /mnt) */
+            char type[32], src[128], dir[128];
+            if (sscanf(arg, "%31s %127s %127s", type, src, dir) != 3)
+                printf("usage: mount TYPE SOURCE DIR\n");
+            else if (mount(src, dir, type, 0, NULL) < 0)
+                printf("mount: %s on %s: %s\n", src, dir, strerror(errno));
+            else
+                printf("mount: %s on %s ok\n", src, dir);
+        } else if (!strcmp(line, "read") && arg) {
+            /* read PATH: read it all, say how many bytes and how long */
+            static char buf[65536];
+            struct timespec t0, t1;
+            clock_gettime(CLOCK_MONOTONIC, &t0);
+            int fd = open(arg, O_RDONLY);
+            long long total = 0;
+            ssize_t n = fd < 0 ? -1 : 0;
+            while (fd >= 0 && (n = read(fd, buf, sizeof(buf))) > 0)
+                total += n;
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            if (n < 0)
+                printf("read: %s: %s\n", arg, strerror(errno));
+            else
+                printf(
+                    "read: %lld bytes in %ld ms\n", total,
+                    (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
+            if (fd >= 0)
+                close(fd);
+        } else if (!strcmp(line, "poweroff"))
             power(RB_POWER_OFF);
         else if (!strcmp(line, "reboot"))
             power(RB_AUTOBOOT);

@@ -25,8 +25,8 @@ int cmd_vm_run_args(struct vm_config *c, int argc, char **argv, vs_err *err)
     const char *memory = NULL, *console = NULL, *vconsole = NULL, *vsock = NULL;
     const char *vsock_uds = NULL, *api_sock = NULL, *arch = NULL, *vendor = NULL;
     const char *accel = NULL, *balloon = NULL, *max_cpus = NULL, *limit_mem = NULL;
-    const char *limit_cpus = NULL;
-    struct cmd_strlist disks = {0}, nets = {0};
+    const char *limit_cpus = NULL, *firmware = NULL;
+    struct cmd_strlist disks = {0}, nets = {0}, shares = {0};
     const struct cmd_opt opts[] = {
         {"kernel", 0, CMD_OPT_STR, &kernel},
         {"initrd", 0, CMD_OPT_STR, &initrd},
@@ -51,6 +51,8 @@ int cmd_vm_run_args(struct vm_config *c, int argc, char **argv, vs_err *err)
         {"mergeable", 0, CMD_OPT_FLAG, &c->mergeable},
         {"limit-memory", 0, CMD_OPT_STR, &limit_mem},
         {"limit-cpus", 0, CMD_OPT_STR, &limit_cpus},
+        {"share", 0, CMD_OPT_LIST, &shares},
+        {"firmware", 0, CMD_OPT_STR, &firmware},
     };
     char *pos[1];
     struct cmd_optparse p = {.verb = "vm run",
@@ -122,10 +124,13 @@ int cmd_vm_run_args(struct vm_config *c, int argc, char **argv, vs_err *err)
     for (size_t i = 0; i < nets.n; i++)
         if (vm_config_add_net(c, nets.v[i], err) < 0)
             return -1;
+    for (size_t i = 0; i < shares.n; i++)
+        if (vm_config_add_share(c, shares.v[i], err) < 0)
+            return -1;
     if (set_str(&c->kernel, kernel) || set_str(&c->initrd, initrd) || set_str(&c->append, append) ||
-        set_str(&c->bios, bios) || set_str(&c->console, console) ||
-        set_str(&c->vconsole, vconsole) || set_str(&c->vsock_uds, vsock_uds) ||
-        set_str(&c->api_sock, api_sock))
+        set_str(&c->bios, bios) || set_str(&c->firmware, firmware) ||
+        set_str(&c->console, console) || set_str(&c->vconsole, vconsole) ||
+        set_str(&c->vsock_uds, vsock_uds) || set_str(&c->api_sock, api_sock))
         return vs_error(err, ENOMEM, "out of memory");
     if (vm_config_validate(c, err) < 0)
         return -1;

@@ -44,5 +44,9 @@ struct virtio_dev *virtio_console_new(struct guest_mem *mem, const char *backend
  * only). */
 struct virtio_dev *virtio_vsock_new(struct guest_mem *mem, uint32_t cid, const char *uds,
                                     struct vs_event_loop *loop, vs_err *err);
+/* virtio-fs for one --share: starts virtiofsd on the share's directory and
+ * serves the device through it over vhost-user (virtio/fs.c). */
+struct virtio_dev *virtio_fs_new(struct guest_mem *mem, const struct vm_share_config *sc,
+                                 unsigned index, struct vs_event_loop *loop, vs_err *err);
 
 #endif

@@ -233,6 +233,9 @@ static int create_devices(const struct vm_config *cfg, struct guest_mem *mem,
     if (cfg->balloon.enabled &&
         virtio_set_add(s, virtio_balloon_new(mem, &cfg->balloon, err), err) < 0)
         return -1;
+    for (unsigned i = 0; i < cfg->nshares; i++)
+        if (virtio_set_add(s, virtio_fs_new(mem, &cfg->shares[i], i, loop, err), err) < 0)
+            return -1;
     return 0;
 }
 

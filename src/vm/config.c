@@ -25,6 +25,7 @@ void vm_config_free(struct vm_config *c)
     free(c->initrd);
     free(c->append);
     free(c->bios);
+    free(c->firmware);
     free(c->console);
     free(c->vconsole);
     free(c->vsock_uds);
@@ -33,6 +34,10 @@ void vm_config_free(struct vm_config *c)
         free(c->disks[i].path);
         free(c->disks[i].serial);
         free(c->disks[i].format);
+    }
+    for (unsigned i = 0; i < c->nshares; i++) {
+        free(c->shares[i].dir);
+        free(c->shares[i].tag);
     }
     for (unsigned i = 0; i < c->nnets; i++) {
         free(c->nets[i].tap);
@@ -192,6 +197,34 @@ int vm_config_add_net(struct vm_config *c, const char *spec, vs_err *err)
     return 0;
 }
 
+const char *vm_virtiofsd_path(void)
+{
+    const char *p = getenv("VESSEL_VIRTIOFSD");
+    return p && *p ? p : "/usr/lib/qemu/virtiofsd";
+}
+
+int vm_config_add_share(struct vm_config *c, const char *spec, vs_err *err)
+{
+    if (c->nshares == VM_MAX_SHARES)
+        return vs_error(err, E2BIG, "--share: at most %d shared directories", VM_MAX_SHARES);
+    const char *colon = strrchr(spec, ':');
+    if (!colon || colon == spec || !colon[1])
+        return vs_error(err, EINVAL, "--share: '%s' is not HOST_DIR:TAG", spec);
+    cleanup_free char *dir = strndup(spec, (size_t)(colon - spec));
+    if (!dir)
+        return vs_error(err, ENOMEM, "out of memory");
+    char *abs = realpath(dir, NULL);
+    if (!abs)
+        return vs_error_errno(err, "--share: %s", dir);
+    struct vm_share_config sh = {.dir = abs, .tag = strdup(colon + 1)};
+    if (!sh.tag) {
+        free(abs);
+        return vs_error(err, ENOMEM, "out of memory");
+    }
+    c->shares[c->nshares++] = sh;
+    return 0;
+}
+
 static int check_file(const char *what, const char *path, vs_err *err)
 {
     struct stat st;
@@ -237,12 +270,33 @@ int vm_config_validate(const struct vm_config *c, vs_err *err)
     if (c->ndisks > VM_MAX_DISKS || c->nnets > VM_MAX_NETS)
         return vs_error(err, E2BIG, "at most %d disks and %d network devices", VM_MAX_DISKS,
                         VM_MAX_NETS);
+    if (c->firmware && c->arch != VM_ARCH_X86_64)
+        return vs_error(err, EINVAL, "firmware: only for x86_64 (riscv64 takes --bios)");
+    if (c->firmware && (c->kernel || c->initrd))
+        return vs_error(err, EINVAL,
+                        "firmware: boots from the disks; --kernel and --initrd are not for it");
+    if (c->nshares > VM_MAX_SHARES)
+        return vs_error(err, E2BIG, "share: at most %d shared directories", VM_MAX_SHARES);
+    for (unsigned i = 0; i < c->nshares; i++) {
+        const struct vm_share_config *s = &c->shares[i];
+        if (!s->dir || s->dir[0] != '/')
+            return vs_error(err, EINVAL, "share: directory '%s' is not an absolute path",
+                            s->dir ? s->dir : "");
+        size_t n = s->tag ? strlen(s->tag) : 0;
+        if (n < 1 || n > VM_SHARE_TAG_MAX)
+            return vs_error(err, EINVAL, "share: tag '%s' is not 1 to %d bytes long",
+                            s->tag ? s->tag : "", VM_SHARE_TAG_MAX);
+        for (unsigned j = 0; j < i; j++)
+            if (!strcmp(c->shares[j].tag, s->tag))
+                return vs_error(err, EINVAL, "share: tag '%s' is used twice", s->tag);
+    }
     return vm_config_validate_resources(c, err);
 }
 
 static enum vm_mem_backend mem_backend(const struct vm_config *c)
 {
-    if (c->arch == VM_ARCH_RISCV64)
+    /* a vhost-user backend (virtiofsd) maps guest RAM by its fd */
+    if (c->arch == VM_ARCH_RISCV64 || c->nshares)
         return VM_MEM_MEMFD;
     /* A VM with a control API may be snapshotted: a memfd lets the snapshot
      * copy pages without faulting them in. Otherwise huge pages boot faster. */
@@ -252,9 +306,53 @@ static enum vm_mem_backend mem_backend(const struct vm_config *c)
     return c->api_sock ? VM_MEM_MEMFD : VM_MEM_THP;
 }
 
+/* --firmware bios|uefi|PATH into an image path. */
+static int resolve_firmware(struct vm_config *c, vs_err *err)
+{
+    if (!strcmp(c->firmware, "uefi"))
+        return vs_error(err, ENOTSUP,
+                        "firmware: uefi (OVMF) is not supported yet; --firmware bios or a "
+                        "SeaBIOS-compatible image");
+    if (!strcmp(c->firmware, "bios")) {
+        free(c->firmware);
+        c->firmware = NULL;
+        /* the 128 KiB build: all of it fits the legacy BIOS area, which is
+         * where vessel puts it (bios-256k.bin wants its lower half there
+         * too, as i440FX/Q35 shadowing gives it) */
+        const char *names[] = {"bios.bin", "bios-256k.bin"};
+        for (size_t i = 0; i < ARRAY_SIZE(names) && !c->firmware; i++) {
+            char *p;
+            if (asprintf(&p, "%s/%s", VM_SEABIOS_DIR, names[i]) < 0)
+                return vs_error(err, ENOMEM, "out of memory");
+            if (access(p, R_OK) == 0)
+                c->firmware = p;
+            else
+                free(p);
+        }
+        if (!c->firmware)
+            return vs_error(err, ENOENT,
+                            "firmware: no SeaBIOS in %s (apt-get install seabios; "
+                            "scripts/setup.sh does)",
+                            VM_SEABIOS_DIR);
+    }
+    if (check_file("firmware", c->firmware, err) < 0)
+        return -1;
+    struct stat st;
+    if (stat(c->firmware, &st) == 0 &&
+        (st.st_size < 65536 || st.st_size > (16 << 20) || st.st_size % 4096))
+        return vs_error(err, EINVAL,
+                        "firmware %s: %lld bytes is not a BIOS image (64 KiB to 16 MiB, "
+                        "whole pages)",
+                        c->firmware, (long long)st.st_size);
+    return 0;
+}
+
 int vm_config_resolve_boot(struct vm_config *c, vs_err *err)
 {
-    if (!c->kernel) {
+    if (c->firmware) {
+        if (resolve_firmware(c, err) < 0)
+            return -1;
+    } else if (!c->kernel) {
         /* No --kernel: boot the default guest built by guest/build-*.sh. */
         cleanup_free char *dir = vm_default_guest_dir(c->arch);
         if (!dir)
@@ -270,12 +368,24 @@ int vm_config_resolve_boot(struct vm_config *c, vs_err *err)
                             "(build it with guest/build-%s.sh)",
                             c->kernel, vm_arch_name(c->arch));
     }
-    if (check_file("kernel", c->kernel, err) < 0)
+    if (c->kernel && check_file("kernel", c->kernel, err) < 0)
         return -1;
     if (c->initrd && check_file("initrd", c->initrd, err) < 0)
         return -1;
     if (c->bios && check_file("bios", c->bios, err) < 0)
         return -1;
+    for (unsigned i = 0; i < c->nshares; i++) {
+        struct stat st;
+        if (stat(c->shares[i].dir, &st) < 0)
+            return vs_error_errno(err, "share %s", c->shares[i].dir);
+        if (!S_ISDIR(st.st_mode))
+            return vs_error(err, ENOTDIR, "share %s is not a directory", c->shares[i].dir);
+    }
+    if (c->nshares && access(vm_virtiofsd_path(), X_OK) < 0)
+        return vs_error_errno(err,
+                              "shares need virtiofsd (%s; apt-get install qemu-system-common, or "
+                              "set VESSEL_VIRTIOFSD)",
+                              vm_virtiofsd_path());
     if (!c->console)
         c->console = strdup("stdio");
     c->mem_backend = mem_backend(c);

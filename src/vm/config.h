@@ -13,6 +13,8 @@
 #define VM_MAX_NETS 8
 #define VM_MAX_HOSTFWD 8
 #define VM_MAX_CPUS 64
+#define VM_MAX_SHARES 4
+#define VM_SHARE_TAG_MAX 36 /* virtio-fs config space */
 
 enum vm_arch { VM_ARCH_X86_64, VM_ARCH_RISCV64 };
 enum vm_disk_cache { VM_CACHE_WRITEBACK, VM_CACHE_NONE, VM_CACHE_UNSAFE };
@@ -70,9 +72,18 @@ struct vm_balloon_config {
     bool free_page_reporting;
 };
 
+/* A host directory shared with the guest over virtio-fs (virtiofsd). */
+struct vm_share_config {
+    char *dir; /* absolute */
+    char *tag; /* what the guest mounts: 1..VM_SHARE_TAG_MAX bytes */
+};
+
 struct vm_config {
     enum vm_arch arch;
     char *kernel, *initrd, *append, *bios;
+    /* x86_64: boot through firmware from the disks instead of a kernel:
+     * "bios" (SeaBIOS) or an image's path; resolved to a path */
+    char *firmware;
     unsigned cpus;
     uint64_t memory; /* bytes */
     enum vm_mem_backend mem_backend;
@@ -87,6 +98,8 @@ struct vm_config {
     uint32_t vsock_cid; /* 0 = no vsock device */
     char *vsock_uds;    /* host unix socket for the vsock bridge */
     char *api_sock;     /* control API socket path */
+    struct vm_share_config shares[VM_MAX_SHARES];
+    unsigned nshares;
     bool default_guest; /* no --kernel was given: the default guest is used */
     /* virtio-mmio VendorID (riscv64): false = vessel's own, true = QEMU's,
      * for guests written against QEMU's virt board that check for it */
@@ -113,16 +126,28 @@ void vm_config_free(struct vm_config *c);
  *              multiple of VM_MEMORY_ALIGN
  *   vsock_cid  0 (none) or 3 .. 0xfffffffe (0-2 are the hypervisor's, local, host)
  *   console    NULL, "stdio", "none" or "file:PATH"
- *   disks, nets at most VM_MAX_DISKS, VM_MAX_NETS */
+ *   disks, nets at most VM_MAX_DISKS, VM_MAX_NETS
+ *   shares     at most VM_MAX_SHARES, absolute directories, distinct tags of
+ *              1..VM_SHARE_TAG_MAX bytes */
 int vm_config_validate(const struct vm_config *c, vs_err *err);
 /* Before a fresh boot: no kernel means the default guest (vm_default_guest_dir),
- * the kernel, initrd and firmware must be readable files, the console
+ * the kernel, initrd and firmware must be readable files, shared
+ * directories directories and virtiofsd there to serve them, a firmware
+ * name (--firmware bios) becomes its image's path, the console
  * defaults to stdio, and the memory backend is chosen: a memfd where the VM
- * may be snapshotted (it has a control API) or on riscv64, huge pages
+ * may be snapshotted (it has a control API), shares its RAM with a
+ * vhost-user backend (a share) or on riscv64, huge pages
  * otherwise; VESSEL_X86_THP=0/1 overrides on x86_64. */
 int vm_config_resolve_boot(struct vm_config *c, vs_err *err);
 int vm_config_add_disk(struct vm_config *c, const char *spec, vs_err *err);
 int vm_config_add_net(struct vm_config *c, const char *spec, vs_err *err);
+/* "HOST_DIR:TAG" (the last ':' separates them); the directory must exist. */
+int vm_config_add_share(struct vm_config *c, const char *spec, vs_err *err);
+/* Debian's SeaBIOS image for --firmware bios. */
+#define VM_SEABIOS_DIR "/usr/share/seabios"
+/* The virtiofsd that serves shares: $VESSEL_VIRTIOFSD, else Debian's
+ * (/usr/lib/qemu/virtiofsd, package qemu-system-common). */
+const char *vm_virtiofsd_path(void);
 /* Where guest/build-*.sh put the default guest for arch (cached outside the
  * checkout): $VESSEL_GUEST_DIR, else $XDG_CACHE_HOME/vessel/guest, else
  * ~/.cache/vessel/guest; then /<arch>. Returns a malloc'd path. */

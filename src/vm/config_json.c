@@ -24,6 +24,7 @@ json_t *vm_config_to_json(const struct vm_config *c)
     set_str(o, "initrd", c->initrd);
     set_str(o, "append", c->append);
     set_str(o, "bios", c->bios);
+    set_str(o, "firmware", c->firmware);
     json_object_set_new(o, "cpus", json_integer(c->cpus));
     json_object_set_new(o, "memory", json_integer((json_int_t)c->memory));
     set_str(o, "console", c->console);
@@ -63,6 +64,16 @@ json_t *vm_config_to_json(const struct vm_config *c)
         json_array_append_new(nets, jn);
     }
     json_object_set_new(o, "nets", nets);
+    if (c->nshares) {
+        json_t *shares = json_array();
+        for (unsigned i = 0; i < c->nshares; i++) {
+            json_t *js = json_object();
+            set_str(js, "dir", c->shares[i].dir);
+            set_str(js, "tag", c->shares[i].tag);
+            json_array_append_new(shares, js);
+        }
+        json_object_set_new(o, "shares", shares);
+    }
     json_object_set_new(o, "rng", json_boolean(c->rng));
     set_str(o, "virtio_console", c->vconsole);
     json_object_set_new(o, "vsock_cid", json_integer(c->vsock_cid));
@@ -112,6 +123,7 @@ int vm_config_from_json(const json_t *j, struct vm_config *c, vs_err *err)
     uint64_t v = c->cpus;
     if (get_str(j, "kernel", &c->kernel, err) < 0 || get_str(j, "initrd", &c->initrd, err) < 0 ||
         get_str(j, "append", &c->append, err) < 0 || get_str(j, "bios", &c->bios, err) < 0 ||
+        get_str(j, "firmware", &c->firmware, err) < 0 ||
         get_str(j, "console", &c->console, err) < 0 ||
         get_str(j, "virtio_console", &c->vconsole, err) < 0 ||
         get_str(j, "vsock_uds", &c->vsock_uds, err) < 0 ||
@@ -187,6 +199,17 @@ int vm_config_from_json(const json_t *j, struct vm_config *c, vs_err *err)
     }
     if (vm_config_resources_from_json(j, c, err) < 0)
         return -1;
+    json_t *shares = json_object_get(j, "shares");
+    if (shares && (!json_is_array(shares) || json_array_size(shares) > VM_MAX_SHARES))
+        return vs_error(err, EINVAL, "config: 'shares' is not an array of at most %d",
+                        VM_MAX_SHARES);
+    json_array_foreach(shares, i, e)
+    {
+        struct vm_share_config *s = &c->shares[c->nshares++];
+        memset(s, 0, sizeof(*s));
+        if (get_str(e, "dir", &s->dir, err) < 0 || get_str(e, "tag", &s->tag, err) < 0)
+            return -1;
+    }
     /* the same limits as flags (vm_config_validate) */
     if (vm_config_validate(c, err) < 0)
         return vs_error_prefix(err, "config: ");

@@ -71,6 +71,10 @@ int vm_config_validate_resources(const struct vm_config *c, vs_err *err)
         return vs_error(err, ENOTSUP,
                         "max-cpus: vCPU hot-plug is only on riscv64 so far (x86_64 needs ACPI CPU "
                         "hotplug)");
+    if (c->mergeable && c->nshares)
+        return vs_error(err, EINVAL,
+                        "mergeable: KSM merges only private memory, and a --share needs guest RAM "
+                        "a vhost-user backend can map (a memfd): not both");
     const struct vm_balloon_config *b = &c->balloon;
     if (b->enabled) {
         uint64_t keep = c->memory / 16 > (16ULL << 20) ? c->memory / 16 : 16ULL << 20;

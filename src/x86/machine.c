@@ -27,6 +27,7 @@
 #include "x86/cpuid.h"
 #include "x86/layout.h"
 #include "x86/machine.h"
+#include "x86/firmware.h"
 
 static const struct vm_pause_hooks pause_hooks;
 
@@ -325,6 +326,8 @@ static int machine_create(struct x86_machine *m, const struct vm_config *cfg,
          * Otherwise huge pages boot faster. VESSEL_X86_THP=0/1 overrides. */
         const char *e = getenv("VESSEL_X86_THP");
         bool thp = e && *e ? *e == '1' : !cfg->api_sock;
+        /* a vhost-user backend (virtiofsd) maps guest RAM by its memfd */
+        thp = thp && !cfg->nshares;
         int (*add)(struct guest_mem *, uint64_t, uint64_t, vs_err *) = cfg->mergeable
                                                                            ? guest_mem_add_mergeable
                                                                        : thp ? add_ram_thp
@@ -397,6 +400,8 @@ static int machine_create(struct x86_machine *m, const struct vm_config *cfg,
     if (vs_event_loop_start_thread(&m->loop, "vessel-io", err) < 0)
         return -1;
     m->loop_started = true;
+    if (cfg->firmware && !restore && x86_firmware_create(m, err) < 0)
+        return -1;
 
     for (unsigned i = 0; i < m->ncpus; i++)
         if (x86_vcpu_create(m, i, err) < 0)
@@ -1030,11 +1035,22 @@ static void x86_destroy(struct vm_control *ctl)
 {
     struct x86_instance *inst = ctl->machine;
     machine_destroy(&inst->m);
+    x86_firmware_destroy(&inst->m);
     state_writer_free(&inst->m.reset_state);
     kernel_image_release(&inst->k);
     x86_exit_stats_print(inst->m.exit_stats);
     free(inst->m.exit_stats);
     free(inst);
+}
+
+/* Power-on and reboot: the kernel loaded, or the firmware's image put
+ * back (the vCPUs then start at the reset vector). */
+static int boot(struct x86_instance *inst, vs_err *err)
+{
+    struct x86_machine *m = &inst->m;
+    if (m->firmware)
+        return x86_firmware_boot(m, err);
+    return load_kernel(m, m->cfg, &inst->k, err);
 }
 
 /* vm_machine_ops.create: adopt is a snapshot's memory (NULL for a boot). */
@@ -1059,7 +1075,7 @@ static int x86_create(const struct vm_config *cfg, struct guest_mem *adopt,
     x86_ram_layout(cfg->memory, &m->ram);
     state_writer_init(&m->reset_state);
     struct vm_restore_source src = {.mem = adopt};
-    if (!adopt) {
+    if (!adopt && !cfg->firmware) {
         if (kernel_check(cfg, &m->ram, &inst->k, err) < 0) {
             kernel_image_release(&inst->k);
             state_writer_free(&m->reset_state);
@@ -1075,7 +1091,7 @@ static int x86_create(const struct vm_config *cfg, struct guest_mem *adopt,
     /* machine_create adopts the snapshot's memory first thing */
     if (machine_create(m, cfg, adopt ? &src : NULL, err) < 0)
         goto fail;
-    if (!adopt && load_kernel(m, cfg, &inst->k, err) < 0)
+    if (!adopt && boot(inst, err) < 0)
         goto fail;
     ctl_init(m, cfg);
     *out = &m->ctl;
@@ -1102,9 +1118,9 @@ static int x86_run(struct vm_control *ctl, vs_err *err)
         if (why == X86_STOP_SIGNAL)
             return 128 + m->stop_signal;
         /* A restored VM started without a kernel image cannot boot again. */
-        if (why != X86_STOP_REBOOT || cfg->no_reboot || inst->k.fd < 0)
+        if (why != X86_STOP_REBOOT || cfg->no_reboot || (inst->k.fd < 0 && !m->firmware))
             return 0;
-        if (machine_reset(m, err) < 0 || load_kernel(m, cfg, &inst->k, err) < 0)
+        if (machine_reset(m, err) < 0 || boot(inst, err) < 0)
             return vs_error_prefix(err, "reboot: ");
     }
 }

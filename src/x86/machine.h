@@ -100,6 +100,7 @@ struct x86_machine {
     /* vCPU and irqchip state right after creation: what a reboot restores. */
     struct state_writer reset_state;
     struct x86_exit_stats *exit_stats; /* VESSEL_EXIT_STATS, or NULL */
+    struct x86_firmware *firmware;     /* --firmware: x86/firmware.h, or NULL */
 };
 
 /* vcpu.c */
