@@ -620,6 +620,10 @@ static int job(struct migration *m, bool *paused_by_us, double *t_pause, vs_err 
         return vs_error(err, ENOTSUP, "this machine cannot track dirty memory");
     if (ctl->is_paused(vm))
         return vs_error(err, EBUSY, "the VM is paused: resume it before migrating");
+    if (ctl->cfg && ctl->cfg->nshares)
+        return vs_error(err, ENOTSUP,
+                        "a VM with a --share cannot be migrated: the share's state is in "
+                        "virtiofsd, not in vessel");
     int fd = mig_connect(m->p.uri, CONNECT_TIMEOUT_MS, err);
     UPDATE(m, m->fd = fd);
     if (fd < 0)
