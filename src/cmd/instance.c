@@ -226,11 +226,20 @@ int cmd_list(int argc, char **argv)
     json_t *list = call("GET", "/1.0/instances", NULL);
     if (!list)
         return 1;
-    static const char *const cols[] = {"name", "state", "type", "arch", "ipv4", "pid", "image"};
-    static const char *const heads[] = {"NAME", "STATE", "TYPE", "ARCH", "IPV4", "PID", "IMAGE"};
+    static const char *const cols[] = {"name", "state", "type",  "arch",
+                                       "ipv4", "pid",   "image", "location"};
+    static const char *const heads[] = {"NAME", "STATE", "TYPE",  "ARCH",
+                                        "IPV4", "PID",   "IMAGE", "LOCATION"};
     /* a short fingerprint reads better in a table */
     size_t i;
     json_t *r;
+    bool clustered = false, stale = false;
+    json_array_foreach(list, i, r)
+    {
+        const char *loc = json_string_value(json_object_get(r, "location"));
+        clustered |= loc && strcmp(loc, "local");
+        stale |= json_is_true(json_object_get(r, "stale"));
+    }
     json_array_foreach(list, i, r)
     {
         /* the address on the managed network, while it is in use */
@@ -245,7 +254,11 @@ int cmd_list(int argc, char **argv)
             json_object_set_new(r, "image", json_stringn(img, 12));
         }
     }
-    print_rows(list, cols, heads, 7, f);
+    /* the hosts of a cluster: a LOCATION column */
+    print_rows(list, cols, heads, clustered ? 8 : 7, f);
+    if (stale)
+        fprintf(stderr, "vessel: warning: the cluster store (etcd) has no quorum: this list may "
+                        "be stale\n");
     json_decref(list);
     return 0;
 }

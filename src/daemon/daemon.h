@@ -50,7 +50,8 @@ struct daemon {
     pthread_mutex_t
         alloc_lock; /* addresses, clone indexes, image use: taken and recorded at once */
     int last_clone_index;
-    int stop_fd; /* eventfd: SIGTERM/SIGINT */
+    int stop_fd;             /* eventfd: SIGTERM/SIGINT */
+    struct cluster *cluster; /* NULL: one host, SQLite (cluster.c) */
 };
 
 /* Open the store, reconcile it with what runs on the host (instances that
@@ -187,6 +188,28 @@ int network_container_attach(struct daemon *d, json_t *inst, int pid, vs_err *er
 int network_vm_tap(struct daemon *d, json_t *inst, char tap[16], vs_err *err);
 void network_release(struct daemon *d, const char *name);
 void network_gateway(struct daemon *d, char *out, size_t n);
+
+/* Clusters (cluster.c): with STATE/cluster.json the store is etcd's and
+ * this host one member. cluster_open (before the reconciliations) opens
+ * that store into d->store; cluster_start keeps this host's lease alive. */
+int cluster_open(struct daemon *d, vs_err *err);
+void cluster_start(struct daemon *d);
+/* What "location" this host's instances get: its name, or "local". */
+const char *daemon_location(struct daemon *d);
+/* Does inst live on this host (always, on a single host)? */
+bool daemon_instance_local(struct daemon *d, json_t *inst);
+bool cluster_host_online(struct daemon *d, const char *host);
+/* Another host's instance as listed: "unknown" while its host is offline. */
+void cluster_annotate(struct daemon *d, json_t *inst);
+/* 0 when name is this host's instance (or none); EREMOTE naming its host. */
+int cluster_check_local(struct daemon *d, const char *name, vs_err *err);
+/* GET /1.0/cluster; POST /1.0/cluster {"action":"init"|"join","name"?,
+ * "etcd"?,"address"?}: this host's records go into the cluster. */
+json_t *cluster_info(struct daemon *d, vs_err *err);
+json_t *cluster_form(struct daemon *d, json_t *req, vs_err *err);
+/* The members with status online|offline and their instance counts. */
+json_t *cluster_members(struct daemon *d, vs_err *err);
+int cluster_remove(struct daemon *d, const char *host, bool force, vs_err *err);
 
 /* The hex SHA-256 of a file's contents. */
 int daemon_sha256_file(const char *path, char out[65], vs_err *err);

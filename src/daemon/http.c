@@ -89,6 +89,12 @@ static enum MHD_Result reply_err(struct MHD_Connection *c, const vs_err *err)
     case ENOSPC:
         status = MHD_HTTP_INSUFFICIENT_STORAGE;
         break;
+    case EREMOTE: /* another cluster host's instance */
+        status = 421;
+        break;
+    case EHOSTUNREACH: /* the cluster store: unreachable, or no quorum */
+        status = MHD_HTTP_SERVICE_UNAVAILABLE;
+        break;
     default:
         status = MHD_HTTP_INTERNAL_SERVER_ERROR;
         break;
@@ -524,6 +530,32 @@ static enum MHD_Result get_operation_wait(struct call *k)
     return reply_result(k, operation_wait(k->d, k->param, timeout, &err), &err);
 }
 
+static enum MHD_Result get_cluster(struct call *k)
+{
+    vs_err err = {0};
+    return reply_result(k, cluster_info(k->d, &err), &err);
+}
+
+static enum MHD_Result post_cluster(struct call *k)
+{
+    vs_err err = {0};
+    return reply_result(k, cluster_form(k->d, k->body, &err), &err);
+}
+
+static enum MHD_Result get_cluster_members(struct call *k)
+{
+    vs_err err = {0};
+    return reply_result(k, cluster_members(k->d, &err), &err);
+}
+
+static enum MHD_Result delete_cluster_member(struct call *k)
+{
+    vs_err err = {0};
+    if (cluster_remove(k->d, k->param, query_true(k, "force"), &err) < 0)
+        return reply_err(k->c, &err);
+    return reply(k->c, MHD_HTTP_OK, json_pack("{s:s}", "removed", k->param));
+}
+
 /* The routes: a path is literal segments and at most one {param}. */
 static const struct route {
     const char *method, *path;
@@ -558,6 +590,10 @@ static const struct route {
     {"GET", "/1.0/operations/{id}", get_operation, false},
     {"DELETE", "/1.0/operations/{id}", delete_operation, false},
     {"GET", "/1.0/operations/{id}/wait", get_operation_wait, false},
+    {"GET", "/1.0/cluster", get_cluster, false},
+    {"POST", "/1.0/cluster", post_cluster, true},
+    {"GET", "/1.0/cluster/members", get_cluster_members, false},
+    {"DELETE", "/1.0/cluster/members/{host}", delete_cluster_member, false},
 };
 
 static enum MHD_Result get_server(struct call *k)
@@ -655,6 +691,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
             return reply_error(c, MHD_HTTP_FORBIDDEN,
                                "certificates are managed on the daemon's unix socket only");
         struct call k = {.d = s->d, .c = c, .param = params.v[0], .param2 = params.v[1]};
+        /* in a cluster, only an instance's own host acts on it */
+        vs_err remote = {0};
+        if (!strncmp(r->path, "/1.0/instances/{name}", 21) &&
+            (strcmp(r->method, "GET") || strstr(r->path, "/console")) &&
+            cluster_check_local(s->d, k.param, &remote) < 0)
+            return reply_err(c, &remote);
         if (r->body) {
             json_error_t jerr;
             k.body = json_loadb(rq->body ? rq->body : "", rq->len, 0, &jerr);

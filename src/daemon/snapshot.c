@@ -299,10 +299,11 @@ json_t *instance_copy_op(struct daemon *d, json_t *req, const char *op_id, vs_er
         if (!strncmp(k, "volatile.", 9) && strcmp(k, "volatile.image_command"))
             json_object_del(config, k);
     }
-    json_t *copy = json_pack("{s:s, s:s, s:s, s:s, s:s, s:n, s:o, s:I, s:s}", "name", dst, "type",
-                             str(inst, "type"), "arch", str(inst, "arch"), "image",
-                             str(inst, "image"), "state", "creating", "pid", "config", config,
-                             "created_at", (json_int_t)daemon_now_ms(), "location", "local");
+    json_t *copy =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:n, s:o, s:I, s:s}", "name", dst, "type",
+                  str(inst, "type"), "arch", str(inst, "arch"), "image", str(inst, "image"),
+                  "state", "creating", "pid", "config", config, "created_at",
+                  (json_int_t)daemon_now_ms(), "location", daemon_location(d));
     if (store_instance_insert(d->store, copy, err) < 0) {
         json_decref(copy);
         goto done;

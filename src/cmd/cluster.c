@@ -1,0 +1,161 @@
+/* vessel cluster init|join|list|remove: the daemons of several hosts as one
+ * (docs/cluster.md). Arguments only; the daemon does the work. */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/client.h"
+#include "cmd/commands.h"
+
+static json_t *call(const char *method, const char *path, json_t *body)
+{
+    const char *sock = getenv("VESSEL_SOCKET");
+    if (!sock || !sock[0])
+        sock = "/run/vessel/vessel.sock";
+    json_t *resp = NULL;
+    vs_err err = {0};
+    if (api_client_request(sock, method, path, body, &resp, &err) < 0) {
+        if (err.code == ECONNREFUSED || err.code == ENOENT)
+            fprintf(stderr, "vessel: cannot reach vesseld at %s: is the daemon running?\n", sock);
+        else
+            cmd_print_error(err.msg);
+        return NULL;
+    }
+    return resp;
+}
+
+/* init [--name HOST] [--etcd ADDR[,ADDR]] [--address ADDR]
+ * join ETCD-ADDR[,ADDR...] [--name HOST] [--address ADDR] */
+static int form(int argc, char **argv)
+{
+    static const struct option opts[] = {{"name", required_argument, 0, 'n'},
+                                         {"etcd", required_argument, 0, 'e'},
+                                         {"address", required_argument, 0, 'a'},
+                                         {0, 0, 0, 0}};
+    bool init = !strcmp(argv[0], "init");
+    const char *name = NULL, *etcd = NULL, *address = NULL;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "n:e:a:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'n':
+            name = optarg;
+            break;
+        case 'e':
+            etcd = optarg;
+            break;
+        case 'a':
+            address = optarg;
+            break;
+        default:
+            return 2;
+        }
+    }
+    if (!init && optind < argc)
+        etcd = argv[optind++];
+    if (optind != argc || (!init && !etcd)) {
+        fprintf(stderr, "usage: vessel cluster %s\n",
+                init ? "init [--name HOST] [--etcd ADDR[,ADDR]] [--address ADDR]"
+                     : "join ETCD-ADDR[,ADDR...] [--name HOST] [--address ADDR]");
+        return 2;
+    }
+    json_t *req = json_pack("{s:s, s:s?, s:s?, s:s?}", "action", argv[0], "name", name, "etcd",
+                            etcd, "address", address);
+    json_t *r = call("POST", "/1.0/cluster", req);
+    json_decref(req);
+    if (!r)
+        return 1;
+    printf("%s cluster on %s as host %s\n", init ? "formed the" : "joined the",
+           json_string_value(json_object_get(r, "etcd")),
+           json_string_value(json_object_get(r, "name")));
+    json_decref(r);
+    return 0;
+}
+
+static int list(int argc, char **argv)
+{
+    bool as_json = argc == 3 && !strcmp(argv[1], "--format") && !strcmp(argv[2], "json");
+    if (argc != 1 && !as_json) {
+        fprintf(stderr, "usage: vessel cluster list [--format json]\n");
+        return 2;
+    }
+    json_t *hosts = call("GET", "/1.0/cluster/members", NULL), *h;
+    if (!hosts)
+        return 1;
+    size_t i;
+    bool stale = false;
+    if (as_json) {
+        json_dumpf(hosts, stdout, JSON_INDENT(2));
+        putchar('\n');
+    } else {
+        printf("%-20s  %-8s  %-9s  %-16s  %s\n", "NAME", "STATUS", "INSTANCES", "ADDRESS", "ETCD");
+        json_array_foreach(hosts, i, h)
+        {
+            const char *addr = json_string_value(json_object_get(h, "address"));
+            printf("%-20s  %-8s  %-9lld  %-16s  %s%s\n",
+                   json_string_value(json_object_get(h, "name")),
+                   json_string_value(json_object_get(h, "status")),
+                   (long long)json_integer_value(json_object_get(h, "instances")),
+                   addr && addr[0] ? addr : "-", json_string_value(json_object_get(h, "etcd")),
+                   json_is_true(json_object_get(h, "self")) ? "  (this host)" : "");
+        }
+    }
+    json_array_foreach(hosts, i, h) stale |= json_is_true(json_object_get(h, "stale"));
+    if (stale)
+        fprintf(stderr, "vessel: warning: the cluster store (etcd) has no quorum: this list may "
+                        "be stale\n");
+    json_decref(hosts);
+    return 0;
+}
+
+static int remove_host(int argc, char **argv)
+{
+    bool force = false;
+    const char *host = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--force") || !strcmp(argv[i], "-f"))
+            force = true;
+        else if (!host)
+            host = argv[i];
+        else
+            host = NULL, argc = 0;
+    }
+    if (!host) {
+        fprintf(stderr, "usage: vessel cluster remove HOST [--force]\n");
+        return 2;
+    }
+    char path[512];
+    snprintf(path, sizeof(path), "/1.0/cluster/members/%s%s", host, force ? "?force=1" : "");
+    if (strchr(host, '/') || strchr(host, '?')) {
+        fprintf(stderr, "vessel: bad host name '%s'\n", host);
+        return 2;
+    }
+    json_t *r = call("DELETE", path, NULL);
+    json_decref(r);
+    return r ? 0 : 1;
+}
+
+static const struct cmd_verb verbs[] = {
+    {"init", form, "[--name HOST] [--etcd ADDR[,ADDR]] [--address ADDR]",
+     "make this host the first of a cluster whose state is on etcd"},
+    {"join", form, "ETCD-ADDR[,ADDR...] [--name HOST] [--address ADDR]",
+     "join the cluster on that etcd (this host's instances and images go with it)"},
+    {"list", list, "[--format json]", "the hosts, online or offline"},
+    {"remove", remove_host, "HOST [--force]", "forget a host (one that is offline)"},
+};
+
+int cmd_cluster(int argc, char **argv)
+{
+    const struct cmd_verb *v =
+        argc > 1 ? cmd_find(verbs, sizeof(verbs) / sizeof(verbs[0]), argv[1]) : NULL;
+    if (!v) {
+        fprintf(stderr, "usage: vessel cluster VERB\n\n");
+        cmd_print_verbs(stderr, "cluster ", verbs, sizeof(verbs) / sizeof(verbs[0]));
+        return 2;
+    }
+    return v->run(argc - 1, argv + 1);
+}
