@@ -142,6 +142,7 @@ static void lease_take(struct cluster *c)
     if (etcd_txn(c->etcd, cmp, ops, NULL, &ok, &err) == 0) {
         if (ok) {
             c->lease = id;
+            atomic_store(&c->online, true);
             if (atomic_exchange(&c->removed, false))
                 vs_info("cluster: host %s is a member again", c->host);
         } else {
@@ -187,6 +188,7 @@ void cluster_start(struct daemon *d)
     struct cluster *c = d->cluster;
     if (!c || c->thread)
         return;
+    lease_take(c); /* online before the first request, when etcd answers */
     pthread_attr_t a;
     pthread_attr_init(&a);
     pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
@@ -260,6 +262,15 @@ int cluster_check_local(struct daemon *d, const char *name, vs_err *err)
     }
     json_decref(inst);
     return rc;
+}
+
+int cluster_check_writable(struct daemon *d, vs_err *err)
+{
+    /* the lease's keepalive needs the etcd leader, and so a quorum: when it
+     * failed, a request would change the host and then fail to record it */
+    if (!d->cluster || atomic_load(&d->cluster->online))
+        return 0;
+    return vs_error(err, ETCD_UNAVAILABLE, ETCD_NO_QUORUM_MSG);
 }
 
 json_t *cluster_info(struct daemon *d, vs_err *err)

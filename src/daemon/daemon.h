@@ -203,6 +203,9 @@ bool cluster_host_online(struct daemon *d, const char *host);
 void cluster_annotate(struct daemon *d, json_t *inst);
 /* 0 when name is this host's instance (or none); EREMOTE naming its host. */
 int cluster_check_local(struct daemon *d, const char *name, vs_err *err);
+/* 0, or EHOSTUNREACH while this host cannot reach an etcd quorum (its
+ * lease's keepalive fails): a change to an instance is refused up front. */
+int cluster_check_writable(struct daemon *d, vs_err *err);
 /* GET /1.0/cluster; POST /1.0/cluster {"action":"init"|"join","name"?,
  * "etcd"?,"address"?}: this host's records go into the cluster. */
 json_t *cluster_info(struct daemon *d, vs_err *err);

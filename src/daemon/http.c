@@ -691,8 +691,12 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
             return reply_error(c, MHD_HTTP_FORBIDDEN,
                                "certificates are managed on the daemon's unix socket only");
         struct call k = {.d = s->d, .c = c, .param = params.v[0], .param2 = params.v[1]};
-        /* in a cluster, only an instance's own host acts on it */
+        /* in a cluster: no changes without an etcd quorum (exec changes
+         * nothing), and only an instance's own host acts on it */
         vs_err remote = {0};
+        if (strcmp(r->method, "GET") && !strstr(r->path, "/exec") &&
+            strncmp(r->path, "/1.0/cluster", 12) && cluster_check_writable(s->d, &remote) < 0)
+            return reply_err(c, &remote);
         if (!strncmp(r->path, "/1.0/instances/{name}", 21) &&
             (strcmp(r->method, "GET") || strstr(r->path, "/console")) &&
             cluster_check_local(s->d, k.param, &remote) < 0)

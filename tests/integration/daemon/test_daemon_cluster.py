@@ -1,0 +1,272 @@
+"""Clusters: three hosts, each a network namespace this test makes (joined
+by veth pairs to a bridge in a fourth namespace; addresses only inside
+them), each with an etcd member (one three-member etcd cluster) and a
+vesseld. Containers launched on every host are listed from every host with
+their location; two hosts creating one name at once: one wins; a stopped
+host turns offline; with two etcd members down the survivors' reads say
+stale, writes are refused and instances keep running; with the members
+back everything converges."""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from conftest import Daemon
+from vesselpaths import vessel_path
+
+ETCD = shutil.which("etcd")
+SUBNET = "10.231.0"
+
+
+def ns_run(ns, *args, **kw):
+    return subprocess.run(["ip", "netns", "exec", ns, *map(str, args)], capture_output=True,
+                          text=True, **kw)
+
+
+class Host:
+    def __init__(self, i, ns, tmp: Path):
+        self.i, self.ns, self.name = i, ns, f"h{i}"
+        self.addr = f"{SUBNET}.{i}"
+        self.dir = tmp / self.name
+        self.dir.mkdir()
+        self.etcd = None
+        self.daemon = Daemon(self.dir / "state", self.dir / "vessel.sock")
+        self.daemon.netns = ns
+
+    def start_etcd(self, peers):
+        cluster = ",".join(f"h{j}=http://{SUBNET}.{j}:2380" for j in peers)
+        log = open(self.dir / "etcd.log", "ab")
+        self.etcd = subprocess.Popen(
+            ["ip", "netns", "exec", self.ns, ETCD, "--name", self.name,
+             "--data-dir", str(self.dir / "etcd"),
+             "--listen-client-urls", f"http://{self.addr}:2379",
+             "--advertise-client-urls", f"http://{self.addr}:2379",
+             "--listen-peer-urls", f"http://{self.addr}:2380",
+             "--initial-advertise-peer-urls", f"http://{self.addr}:2380",
+             "--initial-cluster", cluster, "--initial-cluster-token", "vessel-test",
+             # a loaded 2-core machine: slower heartbeats than the defaults
+             "--heartbeat-interval", "200", "--election-timeout", "2000"],
+            stdout=log, stderr=log)
+
+    def stop_etcd(self):
+        if self.etcd and self.etcd.poll() is None:
+            self.etcd.kill()
+            self.etcd.wait(timeout=10)
+
+    def cli(self, *args, **kw):
+        return self.daemon.cli(*args, **kw)
+
+    def list(self):
+        p = self.cli("list", "--format", "json", check=True)
+        return {i["name"]: i for i in json.loads(p.stdout)}
+
+    def members(self):
+        p = self.cli("cluster", "list", "--format", "json", check=True)
+        return {h["name"]: h for h in json.loads(p.stdout)}
+
+
+def wait_for(what, fn, timeout=30.0, step=0.3):
+    end = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < end:
+        try:
+            last = fn()
+            if last:
+                return last
+        except (AssertionError, subprocess.TimeoutExpired, json.JSONDecodeError) as e:
+            last = e
+        time.sleep(step)
+    raise AssertionError(f"timed out waiting for {what} (last: {last})")
+
+
+@pytest.fixture
+def cluster(tmp_path, busybox_tarball):
+    if os.geteuid() != 0:
+        pytest.skip("the daemon tests run as root (namespaces, containers)")
+    if not ETCD:
+        pytest.skip("etcd is not installed (scripts/setup.sh installs etcd-server): "
+                    "the cluster tests need it")
+    tag = uuid.uuid4().hex[:6]
+    br_ns = f"vcl-{tag}-br"
+    names = [f"vcl-{tag}-{i}" for i in (1, 2, 3)]
+    made = []
+    hosts = []
+    try:
+        for ns in [br_ns, *names]:
+            subprocess.run(["ip", "netns", "add", ns], check=True)
+            made.append(ns)
+            subprocess.run(["ip", "-n", ns, "link", "set", "lo", "up"], check=True)
+        subprocess.run(["ip", "-n", br_ns, "link", "add", "br0", "type", "bridge"], check=True)
+        subprocess.run(["ip", "-n", br_ns, "link", "set", "br0", "up"], check=True)
+        for i, ns in enumerate(names, 1):
+            # made inside the host's namespace, its peer moved to the bridge's
+            subprocess.run(["ip", "-n", ns, "link", "add", "eth0", "type", "veth", "peer",
+                            "name", f"p{i}", "netns", br_ns], check=True)
+            subprocess.run(["ip", "-n", br_ns, "link", "set", f"p{i}", "master", "br0", "up"],
+                           check=True)
+            subprocess.run(["ip", "-n", ns, "addr", "add", f"{SUBNET}.{i}/24", "dev", "eth0"],
+                           check=True)
+            subprocess.run(["ip", "-n", ns, "link", "set", "eth0", "up"], check=True)
+            hosts.append(Host(i, ns, tmp_path))
+        for h in hosts:
+            h.start_etcd([1, 2, 3])
+
+        def healthy():
+            return all('"health":"true"' in ns_run(h.ns, "curl", "-s", "-m", "2",
+                                                    f"http://{h.addr}:2379/health").stdout
+                       for h in hosts)
+        wait_for("a healthy three-member etcd", healthy, timeout=60)
+        for h in hosts:
+            h.daemon.start()
+        yield hosts
+    finally:
+        for h in hosts:
+            if h.daemon.proc and h.daemon.proc.poll() is None:
+                try:
+                    for name, inst in h.list().items():
+                        if inst.get("location") == h.name:
+                            h.cli("delete", "--force", name, timeout=60)
+                except AssertionError:
+                    pass
+            h.daemon.kill(signal.SIGTERM)
+        runc = vessel_path().parent / "vessel-runc"
+        for h in hosts:
+            # what a failed test left running: containers by their OCI state
+            root = h.daemon.state / "containers"
+            for c in (root.iterdir() if root.exists() else []):
+                subprocess.run([str(runc), "--root", str(root), "delete", "--force", c.name],
+                               capture_output=True)
+            h.stop_etcd()
+            subprocess.run(["umount", "-R", "-l", str(h.daemon.state)], capture_output=True)
+        for ns in made:
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def endpoints(h, hosts):
+    """This host's etcd member first, then the others."""
+    order = [h] + [o for o in hosts if o is not h]
+    return ",".join(f"{o.addr}:2379" for o in order)
+
+
+def launch(h, name):
+    return h.cli("launch", "busybox", name, "-c", "command=sleep 100000", timeout=120)
+
+
+def test_three_hosts_one_view_offline_and_quorum(cluster, busybox_tarball):
+    h1, h2, h3 = cluster
+    # a single host first: its own container comes along when it joins
+    h3.cli("image", "import", busybox_tarball, "--alias", "busybox", check=True)
+    p = launch(h3, "c3")
+    assert p.returncode == 0, p.stderr
+    p = h1.cli("cluster", "init", "--name", "h1", "--etcd", endpoints(h1, cluster),
+               "--address", h1.addr, check=True)
+    assert "as host h1" in p.stdout
+    for h in (h2, h3):
+        h.cli("cluster", "join", endpoints(h, cluster), "--name", h.name, "--address", h.addr,
+              check=True)
+    # a second init, and a name taken, are refused
+    p = h2.cli("cluster", "join", endpoints(h2, cluster))
+    assert p.returncode != 0 and "already host h2" in p.stderr
+    members = wait_for("three members online",
+                       lambda: (m := h1.members()) and
+                       all(m[n]["status"] == "online" for n in ("h1", "h2", "h3")) and m)
+    assert members["h3"]["instances"] == 1 and members["h1"]["self"]
+
+    for h in (h1, h2):
+        h.cli("image", "import", busybox_tarball, "--alias", "busybox", check=True)
+        p = launch(h, f"c{h.i}")
+        assert p.returncode == 0, p.stderr
+    # every host lists every instance, with its location
+    for h in cluster:
+        lst = h.list()
+        for i in (1, 2, 3):
+            assert lst[f"c{i}"]["location"] == f"h{i}", lst
+            assert lst[f"c{i}"]["state"] == "running", lst
+        table = h.cli("list", check=True).stdout
+        assert "LOCATION" in table.splitlines()[0]
+
+    # another host's instance: refused with the host to ask
+    p = h1.cli("stop", "c2")
+    assert p.returncode != 0 and "on host h2" in p.stderr
+
+    # two hosts create one name at once: one wins, the other is told
+    results = {}
+
+    def race(h):
+        results[h.name] = launch(h, "same")
+    threads = [threading.Thread(target=race, args=(h,)) for h in (h1, h2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    codes = sorted(r.returncode for r in results.values())
+    assert codes[0] == 0 and codes[1] != 0, results
+    loser = next(r for r in results.values() if r.returncode != 0)
+    assert "already exists" in loser.stderr, loser.stderr
+    owner = h1.list()["same"]["location"]
+    assert next(h for h in cluster if h.name == owner).cli("delete", "--force", "same") \
+        .returncode == 0
+
+    # host 3 stops (its daemon and its etcd member): offline within seconds,
+    # its instance unknown; the instance itself keeps running
+    c3_pid = h3.list()["c3"]["pid"]
+    h3.daemon.kill(signal.SIGTERM)
+    h3.stop_etcd()
+    t0 = time.monotonic()
+    wait_for("h3 offline", lambda: h1.members()["h3"]["status"] == "offline", timeout=15)
+    offline_after = time.monotonic() - t0
+    print(f"host 3 offline after {offline_after:.1f} s")
+    assert h1.list()["c3"]["state"] == "unknown"
+    assert h2.list()["c3"]["state"] == "unknown"
+    os.kill(c3_pid, 0)
+
+    # a second etcd member down: no quorum. Reads say stale, writes are
+    # refused with a clear message, instances keep running.
+    c1_pid, c2_pid = h1.list()["c1"]["pid"], h2.list()["c2"]["pid"]
+    h2.stop_etcd()
+    p = h1.cli("list", "--format", "json", timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert "stale" in p.stderr, p.stderr
+    stale = {i["name"]: i for i in json.loads(p.stdout)}
+    assert stale["c1"]["state"] == "running" and stale["c1"].get("stale")
+    p = launch(h1, "nope")
+    assert p.returncode != 0 and "no quorum" in p.stderr, p.stderr
+    p = h1.cli("stop", "c1", "--force")
+    assert p.returncode != 0 and "no quorum" in p.stderr, p.stderr
+    # daemon 2 lost its member; it reads from host 1's, stale too
+    p = h2.cli("list", timeout=60)
+    assert p.returncode == 0 and "stale" in p.stderr, p.stdout + p.stderr
+    for pid in (c1_pid, c2_pid, c3_pid):
+        os.kill(pid, 0)
+
+    # quorum back, host 3 back: everything converges
+    h2.start_etcd([1, 2, 3])
+    h3.start_etcd([1, 2, 3])
+    t0 = time.monotonic()
+    wait_for("writes accepted again", lambda: launch(h1, "after").returncode == 0, timeout=60,
+             step=1)
+    print(f"writes accepted {time.monotonic() - t0:.1f} s after quorum was restored")
+    h3.daemon.start()
+    wait_for("h3 online", lambda: h1.members()["h3"]["status"] == "online", timeout=20)
+    for h in cluster:
+        lst = wait_for(f"{h.name}'s list converged",
+                       lambda: (l := h.list()) and all(
+                           l[n]["state"] == "running" and not l[n].get("stale")
+                           for n in ("c1", "c2", "c3", "after")) and l)
+        assert {n: lst[n]["location"] for n in ("c1", "c2", "c3", "after")} == {
+            "c1": "h1", "c2": "h2", "c3": "h3", "after": "h1"}
+    # c3 was never started twice: the same process
+    assert h3.list()["c3"]["pid"] == c3_pid
+
+    # a host that is offline can be removed; an online one cannot
+    p = h1.cli("cluster", "remove", "h2")
+    assert p.returncode != 0 and "online" in p.stderr
+    p = h1.cli("cluster", "remove", "h1")
+    assert p.returncode != 0 and "this host" in p.stderr
