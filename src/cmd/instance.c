@@ -143,15 +143,13 @@ static int need_args(int argc, int want, const char *usage)
 
 int cmd_launch(int argc, char **argv)
 {
-    static const struct option opts[] = {{"vm", no_argument, 0, 'v'},
-                                         {"container", no_argument, 0, 'C'},
-                                         {"arch", required_argument, 0, 'a'},
-                                         {"config", required_argument, 0, 'c'},
-                                         {"no-start", no_argument, 0, 'n'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"vm", no_argument, 0, 'v'},         {"container", no_argument, 0, 'C'},
+        {"arch", required_argument, 0, 'a'}, {"config", required_argument, 0, 'c'},
+        {"no-start", no_argument, 0, 'n'},   {"target", required_argument, 0, 't'},
+        {"help", no_argument, 0, 'h'},       {0, 0, 0, 0}};
     const char *usage = "launch IMAGE NAME [--vm|--container] [--arch x86_64|riscv64] "
-                        "[-c KEY=VALUE]... [--no-start]";
+                        "[-c KEY=VALUE]... [--no-start] [--target HOST]";
     json_t *req = json_object(), *config = json_object();
     json_object_set_new(req, "config", config);
     int c, rc = 1;
@@ -169,6 +167,9 @@ int cmd_launch(int argc, char **argv)
             break;
         case 'n':
             json_object_set_new(req, "start", json_false());
+            break;
+        case 't': /* a cluster host (docs/cluster.md) */
+            json_object_set_new(req, "target", json_string(optarg));
             break;
         case 'c': {
             char *eq = strchr(optarg, '=');
@@ -600,6 +601,14 @@ int cmd_exec(int argc, char **argv)
         return 1;
     const char *sock = json_string_value(json_object_get(resp, "socket"));
     int rc = sock ? exec_over_socket(sock, tty && isatty(0)) : 1;
+    if (!sock && json_is_integer(json_object_get(resp, "exit_code"))) {
+        /* another cluster host's instance: its output came recorded */
+        const char *out = json_string_value(json_object_get(resp, "stdout"));
+        const char *errs = json_string_value(json_object_get(resp, "stderr"));
+        fputs(out ? out : "", stdout);
+        fputs(errs ? errs : "", stderr);
+        rc = (int)json_integer_value(json_object_get(resp, "exit_code"));
+    }
     json_decref(resp);
     return rc;
 }

@@ -32,7 +32,8 @@ static const struct cmd_verb commands[] = {
     {"compare", cmd_compare, "[--workloads L] [--runs N] [--out DIR] [--format table|json]",
      "what each kind of virtualization costs here: a table and a chart"},
     /* instances, through the daemon (vesseld); instance.c */
-    {"launch", cmd_launch, "IMAGE NAME [--vm|--container] [--arch A] [-c KEY=VALUE]...",
+    {"launch", cmd_launch,
+     "IMAGE NAME [--vm|--container] [--arch A] [-c KEY=VALUE]... [--target HOST]",
      "create and start an instance"},
     {"list", cmd_list, "[--format table|json|csv|yaml]", "the daemon's instances"},
     {"ls", cmd_list, "", NULL},

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "daemon/daemon.h"
+#include "daemon/http.h"
 #include "store/etcd.h"
 #include "util/log.h"
 
@@ -39,6 +40,9 @@ struct cluster {
     pthread_mutex_t alive_lock;
     json_t *alive; /* {host: true} of the last look, and when */
     long long alive_at;
+    json_t *hosts; /* {host: record} of the last look, and when */
+    long long hosts_at;
+    struct http_server *api; /* HTTPS for the other members (address given) */
 };
 
 static char *key(struct cluster *c, char *buf, const char *a, const char *b)
@@ -189,6 +193,13 @@ void cluster_start(struct daemon *d)
     if (!c || c->thread)
         return;
     lease_take(c); /* online before the first request, when etcd answers */
+    if (c->address[0] && !c->api) {
+        char addr[300];
+        vs_err err = {0};
+        snprintf(addr, sizeof(addr), "%s:%d", c->address, CLUSTER_API_PORT);
+        if (https_server_start(d, addr, &c->api, &err) < 0)
+            vs_warn("cluster: no API for the other hosts on %s: %s", addr, err.msg);
+    }
     pthread_attr_t a;
     pthread_attr_init(&a);
     pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
@@ -244,7 +255,75 @@ void cluster_annotate(struct daemon *d, json_t *inst)
         json_object_set_new(inst, "state", json_string("unknown"));
 }
 
-int cluster_check_local(struct daemon *d, const char *name, vs_err *err)
+/* {host: record} of the members, at most 2 s old */
+static json_t *host_records(struct cluster *c, vs_err *err)
+{
+    pthread_mutex_lock(&c->alive_lock);
+    long long now = daemon_now_ms();
+    if (!c->hosts || now - c->hosts_at > 2000) {
+        char k[1024];
+        json_t *kvs = etcd_range(c->etcd, key(c, k, "hosts/", NULL), true, NULL, err), *kv;
+        if (!kvs) {
+            pthread_mutex_unlock(&c->alive_lock);
+            return NULL;
+        }
+        json_decref(c->hosts);
+        c->hosts = json_object();
+        size_t i;
+        json_array_foreach(kvs, i, kv)
+        {
+            json_t *h = json_loads(json_string_value(json_object_get(kv, "value")), 0, NULL);
+            const char *name = json_string_value(json_object_get(h, "name"));
+            if (name)
+                json_object_set(c->hosts, name, h);
+            json_decref(h);
+        }
+        json_decref(kvs);
+        c->hosts_at = now;
+    }
+    json_t *out = json_incref(c->hosts);
+    pthread_mutex_unlock(&c->alive_lock);
+    return out;
+}
+
+json_t *cluster_host_record(struct daemon *d, const char *host, vs_err *err)
+{
+    if (!d->cluster) {
+        vs_error(err, EINVAL, "this host is not in a cluster");
+        return NULL;
+    }
+    json_t *all = host_records(d->cluster, err);
+    if (!all)
+        return NULL;
+    json_t *h = json_incref(json_object_get(all, host));
+    json_decref(all);
+    if (!h)
+        vs_error(err, ENOENT, "no host %s in the cluster", host);
+    return h;
+}
+
+bool cluster_trusts(struct daemon *d, const char *fingerprint)
+{
+    if (!d->cluster)
+        return false;
+    json_t *all = host_records(d->cluster, NULL), *h;
+    const char *name;
+    bool ok = false;
+    json_object_foreach(all, name, h)
+    {
+        const char *fp = json_string_value(json_object_get(h, "certificate"));
+        ok |= fp && !strcmp(fp, fingerprint);
+    }
+    json_decref(all);
+    return ok;
+}
+
+bool cluster_is_self(struct daemon *d, const char *host)
+{
+    return d->cluster && !strcmp(d->cluster->host, host);
+}
+
+int cluster_check_local(struct daemon *d, const char *name, char *host, size_t n, vs_err *err)
 {
     if (!d->cluster)
         return 0;
@@ -255,10 +334,8 @@ int cluster_check_local(struct daemon *d, const char *name, vs_err *err)
     int rc = 0;
     if (!daemon_instance_local(d, inst)) {
         const char *loc = json_string_value(json_object_get(inst, "location"));
-        rc = vs_error(err, EREMOTE,
-                      "instance %s is on host %s: run this on %s (requests are not forwarded "
-                      "between hosts yet)",
-                      name, loc, loc);
+        snprintf(host, n, "%s", loc);
+        rc = vs_error(err, EREMOTE, "instance %s is on host %s: run this on %s", name, loc, loc);
     }
     json_decref(inst);
     return rc;
@@ -380,6 +457,22 @@ json_t *cluster_form(struct daemon *d, json_t *req, vs_err *err)
     /* the cluster's record and this host's, in one transaction */
     json_t *hostrec = json_pack("{s:s, s:s, s:s, s:I}", "name", c->host, "address", c->address,
                                 "etcd", c->endpoints, "joined_at", (json_int_t)daemon_now_ms());
+    /* where the other daemons reach this one, and how they know it */
+    char *key_pem = NULL, *cert_pem = NULL, fp[65], api[300];
+    if (c->address[0]) {
+        if (trust_server_identity(d, &key_pem, &cert_pem, err) < 0 ||
+            cluster_cert_fingerprint(cert_pem, fp) < 0) {
+            free(key_pem);
+            free(cert_pem);
+            json_decref(hostrec);
+            goto fail;
+        }
+        snprintf(api, sizeof(api), "%s:%d", c->address, CLUSTER_API_PORT);
+        json_object_set_new(hostrec, "api", json_string(api));
+        json_object_set_new(hostrec, "certificate", json_string(fp));
+        free(key_pem);
+        free(cert_pem);
+    }
     char *hosttext = json_dumps(hostrec, JSON_COMPACT);
     json_decref(hostrec);
     snprintf(val, sizeof(val), "{\"created_at\":%lld,\"created_by\":\"%s\"}", daemon_now_ms(),
@@ -555,6 +648,7 @@ int cluster_remove(struct daemon *d, const char *host, bool force, vs_err *err)
     if (rc == 0) {
         pthread_mutex_lock(&c->alive_lock);
         c->alive_at = 0;
+        c->hosts_at = 0;
         pthread_mutex_unlock(&c->alive_lock);
         daemon_event(d, "cluster", "removed", host, NULL);
     }

@@ -201,8 +201,22 @@ bool daemon_instance_local(struct daemon *d, json_t *inst);
 bool cluster_host_online(struct daemon *d, const char *host);
 /* Another host's instance as listed: "unknown" while its host is offline. */
 void cluster_annotate(struct daemon *d, json_t *inst);
-/* 0 when name is this host's instance (or none); EREMOTE naming its host. */
-int cluster_check_local(struct daemon *d, const char *name, vs_err *err);
+/* 0 when name is this host's instance (or none); EREMOTE with its host in
+ * host[n]. */
+int cluster_check_local(struct daemon *d, const char *name, char *host, size_t n, vs_err *err);
+/* Forwarding to another host's daemon (cluster_forward.c): the daemons'
+ * HTTPS API on ADDRESS:CLUSTER_API_PORT of hosts given an address, each
+ * member's certificate in its hosts/ record. */
+#define CLUSTER_API_PORT 8443
+json_t *cluster_host_record(struct daemon *d, const char *host, vs_err *err);
+bool cluster_is_self(struct daemon *d, const char *host);
+/* Is fingerprint a member's certificate (its daemon may call this one)? */
+bool cluster_trusts(struct daemon *d, const char *fingerprint);
+int cluster_cert_fingerprint(const char *pem, char out[65]);
+/* method url (with its query) and body to host's daemon: its status and
+ * body (malloc'd). */
+int cluster_forward(struct daemon *d, const char *host, const char *method, const char *url,
+                    const char *body, size_t body_len, unsigned *status, char **reply, vs_err *err);
 /* 0, or EHOSTUNREACH while this host cannot reach an etcd quorum (its
  * lease's keepalive fails): a change to an instance is refused up front. */
 int cluster_check_writable(struct daemon *d, vs_err *err);

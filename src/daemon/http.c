@@ -113,6 +113,59 @@ static bool query_true(struct call *k, const char *key)
     return v && (!strcmp(v, "1") || !strcmp(v, "true") || !v[0]);
 }
 
+/* ---- another cluster host's requests ---- */
+
+struct query {
+    char buf[1024];
+    size_t n;
+};
+
+static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                               const char *value)
+{
+    struct query *q = cls;
+    const char *parts[2] = {key, value};
+    for (int p = 0; p < 2 && parts[p]; p++) {
+        if (q->n + 2 < sizeof(q->buf)) {
+            char sep = p ? '=' : q->n == 0 ? '?' : '&';
+            q->buf[q->n++] = sep;
+        }
+        for (const unsigned char *c = (const unsigned char *)parts[p]; *c; c++) {
+            if (q->n + 4 >= sizeof(q->buf))
+                break;
+            if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+                *c == '-' || *c == '.' || *c == '_')
+                q->buf[q->n++] = (char)*c;
+            else
+                q->n += (size_t)snprintf(q->buf + q->n, 4, "%%%02X", *c);
+        }
+    }
+    q->buf[q->n] = 0;
+    return MHD_YES;
+}
+
+/* The request, as it came, to host's daemon; its answer, as it came. */
+static enum MHD_Result forward(struct MHD_Connection *c, struct daemon *d, const char *host,
+                               const char *method, const char *url, const char *body, size_t len)
+{
+    struct query q = {.n = 0};
+    q.buf[0] = 0;
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_arg, &q);
+    char full[2200];
+    snprintf(full, sizeof(full), "%s%s", url, q.buf);
+    unsigned status = 0;
+    char *text = NULL;
+    vs_err err = {0};
+    if (cluster_forward(d, host, method, full, body, len, &status, &text, &err) < 0)
+        return reply_err(c, &err);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 /* ---- handlers ---- */
 
 static enum MHD_Result get_server(struct call *k);
@@ -126,6 +179,24 @@ static enum MHD_Result get_instances(struct call *k)
 static enum MHD_Result post_instances(struct call *k)
 {
     vs_err err = {0};
+    /* --target HOST: made by that host's daemon */
+    const char *target = json_string_value(json_object_get(k->body, "target"));
+    if (target && !k->d->cluster)
+        return reply_error(k->c, MHD_HTTP_BAD_REQUEST,
+                           "\"target\" names a cluster host, and this host is in no cluster");
+    if (target && !cluster_is_self(k->d, target)) {
+        json_t *fwd = json_deep_copy(k->body);
+        json_object_del(fwd, "target");
+        char *text = json_dumps(fwd, JSON_COMPACT);
+        json_decref(fwd);
+        if (!text)
+            return reply_error(k->c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+        enum MHD_Result r =
+            forward(k->c, k->d, target, "POST", "/1.0/instances", text, strlen(text));
+        free(text);
+        return r;
+    }
+    json_object_del(k->body, "target");
     json_t *j = instance_create(k->d, k->body, &err);
     return j ? reply(k->c, MHD_HTTP_CREATED, j) : reply_err(k->c, &err);
 }
@@ -640,7 +711,7 @@ static bool client_trusted(struct http_server *s, struct MHD_Connection *c)
     const gnutls_datum_t *certs = gnutls_certificate_get_peers(ci->tls_session, &n);
     char fp[65];
     return certs && n > 0 && trust_fingerprint_der(certs[0].data, certs[0].size, fp) == 0 &&
-           trust_is_enrolled(s->d, fp);
+           (trust_is_enrolled(s->d, fp) || cluster_trusts(s->d, fp));
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
@@ -694,13 +765,30 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         /* in a cluster: no changes without an etcd quorum (exec changes
          * nothing), and only an instance's own host acts on it */
         vs_err remote = {0};
+        char owner[256];
         if (strcmp(r->method, "GET") && !strstr(r->path, "/exec") &&
             strncmp(r->path, "/1.0/cluster", 12) && cluster_check_writable(s->d, &remote) < 0)
             return reply_err(c, &remote);
         if (!strncmp(r->path, "/1.0/instances/{name}", 21) &&
             (strcmp(r->method, "GET") || strstr(r->path, "/console")) &&
-            cluster_check_local(s->d, k.param, &remote) < 0)
-            return reply_err(c, &remote);
+            cluster_check_local(s->d, k.param, owner, sizeof(owner), &remote) < 0) {
+            if (remote.code != EREMOTE)
+                return reply_err(c, &remote);
+            if (!strstr(r->path, "/exec"))
+                return forward(c, s->d, owner, method, url, rq->body, rq->len);
+            /* an exec streams through a socket on the caller's host: on
+             * another host it runs with its output recorded (no stdin, no
+             * terminal), and the caller prints that */
+            json_t *body = json_loadb(rq->body ? rq->body : "", rq->len, 0, NULL);
+            json_object_set_new(body, "record_output", json_true());
+            char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+            json_decref(body);
+            if (!text)
+                return reply_error(c, MHD_HTTP_BAD_REQUEST, "the body must be a JSON object");
+            enum MHD_Result ret = forward(c, s->d, owner, method, url, text, strlen(text));
+            free(text);
+            return ret;
+        }
         if (r->body) {
             json_error_t jerr;
             k.body = json_loadb(rq->body ? rq->body : "", rq->len, 0, &jerr);

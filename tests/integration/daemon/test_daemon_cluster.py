@@ -192,9 +192,25 @@ def test_three_hosts_one_view_offline_and_quorum(cluster, busybox_tarball):
         table = h.cli("list", check=True).stdout
         assert "LOCATION" in table.splitlines()[0]
 
-    # another host's instance: refused with the host to ask
-    p = h1.cli("stop", "c2")
-    assert p.returncode != 0 and "on host h2" in p.stderr
+    # another host's instance: the request goes to its daemon (HTTPS between
+    # the daemons, each checking the other's certificate against the cluster)
+    p = h1.cli("exec", "c2", "--", "sh", "-c", "echo hello from $(hostname); exit 3")
+    assert p.returncode == 3 and p.stdout == "hello from c2\n", (p.returncode, p.stdout,
+                                                                 p.stderr)
+    p = h1.cli("launch", "busybox", "t2", "--target", "h2", "-c", "command=sleep 100000")
+    assert p.returncode == 0, p.stderr
+    assert h3.list()["t2"]["location"] == "h2"
+    assert h2.list()["t2"]["state"] == "running"
+    h3.cli("stop", "t2", "--force", check=True)
+    assert h2.list()["t2"]["state"] == "stopped"
+    h1.cli("delete", "t2", check=True)
+    assert "t2" not in h2.list()
+    p = h1.cli("launch", "busybox", "t9", "--target", "nowhere")
+    assert p.returncode != 0 and "no host nowhere" in p.stderr, p.stderr
+    # a client that is not a member gets nothing from the daemons' API
+    r = ns_run(h1.ns, "curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}",
+               f"https://{h2.addr}:8443/1.0/instances")
+    assert r.stdout in ("403", "000"), r.stdout
 
     # two hosts create one name at once: one wins, the other is told
     results = {}
