@@ -343,11 +343,23 @@ int cluster_check_local(struct daemon *d, const char *name, char *host, size_t n
 
 int cluster_check_writable(struct daemon *d, vs_err *err)
 {
-    /* the lease's keepalive needs the etcd leader, and so a quorum: when it
-     * failed, a request would change the host and then fail to record it */
-    if (!d->cluster || atomic_load(&d->cluster->online))
+    /* A change made on the host that cannot be recorded would leave the
+     * two apart (a stop that stops, then fails to say so): it is refused
+     * unless a quorum confirms a read now. The lease's keepalive and the
+     * store's recent reads and writes say so at once when it did not. */
+    struct cluster *c = d->cluster;
+    if (!c)
         return 0;
-    return vs_error(err, ETCD_UNAVAILABLE, ETCD_NO_QUORUM_MSG);
+    if (!atomic_load(&c->online) || etcd_degraded(c->etcd))
+        return vs_error(err, ETCD_UNAVAILABLE, ETCD_NO_QUORUM_MSG);
+    char k[1024];
+    bool stale = false;
+    vs_err e = {0};
+    json_t *probe = etcd_range(c->etcd, key(c, k, "cluster", NULL), false, &stale, &e);
+    json_decref(probe);
+    if (!probe || stale)
+        return vs_error(err, ETCD_UNAVAILABLE, ETCD_NO_QUORUM_MSG);
+    return 0;
 }
 
 json_t *cluster_info(struct daemon *d, vs_err *err)

@@ -23,6 +23,8 @@ int etcd_open(const char *endpoints, struct etcd **out, vs_err *err);
 void etcd_close(struct etcd *e);
 /* The endpoints as given. */
 const char *etcd_endpoints(struct etcd *e);
+/* Did a read or write find no quorum in the last few seconds? */
+bool etcd_degraded(struct etcd *e);
 
 /* Records of keys: [{"key","value" (text),"create_revision","mod_revision",
  * "lease"}] sorted by key; prefix: every key that starts with key. *stale

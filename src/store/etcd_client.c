@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdio.h>
@@ -20,9 +21,15 @@
  * taken for one without quorum (etcd itself waits ~7 s before it gives up). */
 #define ETCD_TIMEOUT_MS 2500
 #define ETCD_CONNECT_MS 1000
+/* After a read without quorum, reads are served stale this long before a
+ * linearizable one is tried again. */
+#define ETCD_DEGRADED_MS 3000
 
 struct etcd {
     char *spec;
+    /* until then (monotonic ms) reads go straight to a serializable read:
+     * a linearizable one just timed out, and each would wait as long */
+    _Atomic long long degraded_until;
     unsigned n;
     struct {
         char host[256], port[16];
@@ -154,6 +161,13 @@ void etcd_close(struct etcd *e)
 const char *etcd_endpoints(struct etcd *e)
 {
     return e->spec;
+}
+
+static long long now_ms(void);
+
+bool etcd_degraded(struct etcd *e)
+{
+    return now_ms() < atomic_load(&e->degraded_until);
 }
 
 static long long now_ms(void)
@@ -325,8 +339,14 @@ json_t *etcd_range(struct etcd *e, const char *key, bool prefix, bool *stale, vs
     if (stale)
         *stale = false;
     vs_err e1 = {0};
-    json_t *reply = call(e, "/v3/kv/range", req, ETCD_TIMEOUT_MS, &e1);
+    json_t *reply = NULL;
+    if (now_ms() >= atomic_load(&e->degraded_until))
+        reply = call(e, "/v3/kv/range", req, ETCD_TIMEOUT_MS, &e1);
+    else
+        vs_error(&e1, ETCD_UNAVAILABLE, "no quorum a moment ago");
     if (!reply && e1.code == ETCD_UNAVAILABLE) {
+        if (now_ms() >= atomic_load(&e->degraded_until))
+            atomic_store(&e->degraded_until, now_ms() + ETCD_DEGRADED_MS);
         /* no quorum (or no leader): what any member has, marked stale */
         json_object_set_new(req, "serializable", json_true());
         reply = call(e, "/v3/kv/range", req, ETCD_TIMEOUT_MS, NULL);
@@ -365,8 +385,10 @@ static int write_call(struct etcd *e, const char *path, json_t *req, json_t **re
     *reply = call(e, path, req, ETCD_TIMEOUT_MS, &e1);
     if (*reply)
         return 0;
-    if (e1.code == ETCD_UNAVAILABLE)
+    if (e1.code == ETCD_UNAVAILABLE) {
+        atomic_store(&e->degraded_until, now_ms() + ETCD_DEGRADED_MS);
         return vs_error(err, ETCD_UNAVAILABLE, ETCD_NO_QUORUM_MSG " [%s]", e1.msg);
+    }
     return vs_error(err, e1.code, "%s", e1.msg);
 }
 
