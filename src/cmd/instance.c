@@ -149,7 +149,7 @@ int cmd_launch(int argc, char **argv)
         {"no-start", no_argument, 0, 'n'},   {"target", required_argument, 0, 't'},
         {"help", no_argument, 0, 'h'},       {0, 0, 0, 0}};
     const char *usage = "launch IMAGE NAME [--vm|--container] [--arch x86_64|riscv64] "
-                        "[-c KEY=VALUE]... [--no-start] [--target HOST]";
+                        "[-c KEY=VALUE]... [--no-start] [--target HOST|auto]";
     json_t *req = json_object(), *config = json_object();
     json_object_set_new(req, "config", config);
     int c, rc = 1;

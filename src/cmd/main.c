@@ -33,7 +33,7 @@ static const struct cmd_verb commands[] = {
      "what each kind of virtualization costs here: a table and a chart"},
     /* instances, through the daemon (vesseld); instance.c */
     {"launch", cmd_launch,
-     "IMAGE NAME [--vm|--container] [--arch A] [-c KEY=VALUE]... [--target HOST]",
+     "IMAGE NAME [--vm|--container] [--arch A] [-c KEY=VALUE]... [--target HOST|auto]",
      "create and start an instance"},
     {"list", cmd_list, "[--format table|json|csv|yaml]", "the daemon's instances"},
     {"ls", cmd_list, "", NULL},

@@ -38,11 +38,12 @@ struct cluster {
     long long lease;
     atomic_bool online, removed;
     pthread_mutex_t alive_lock;
-    json_t *alive; /* {host: true} of the last look, and when */
+    json_t *alive; /* {host: alive/ value} of the last look, and when */
     long long alive_at;
     json_t *hosts; /* {host: record} of the last look, and when */
     long long hosts_at;
     struct http_server *api; /* HTTPS for the other members (address given) */
+    unsigned beats;
 };
 
 static char *key(struct cluster *c, char *buf, const char *a, const char *b)
@@ -128,6 +129,22 @@ int cluster_open(struct daemon *d, vs_err *err)
     return 0;
 }
 
+/* What placement weighs (cluster_place): this host's CPUs and available
+ * memory, as the value of alive/HOST. */
+static void host_stats(char *out, size_t n, long long since)
+{
+    long long avail_kb = 0;
+    FILE *f = fopen("/proc/meminfo", "re");
+    char line[256];
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "MemAvailable: %lld kB", &avail_kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    snprintf(out, n, "{\"since\":%lld,\"cpus\":%ld,\"mem_available\":%lld}", since,
+             sysconf(_SC_NPROCESSORS_ONLN), avail_kb * 1024);
+}
+
 /* Take a lease and put alive/HOST on it (only while hosts/HOST exists, so
  * a removed host does not come back as a member). */
 static void lease_take(struct cluster *c)
@@ -138,8 +155,8 @@ static void lease_take(struct cluster *c)
         vs_debug("cluster: no lease: %s", err.msg);
         return;
     }
-    char k_host[1024], k_alive[1024], val[128];
-    snprintf(val, sizeof(val), "{\"since\":%lld}", daemon_now_ms());
+    char k_host[1024], k_alive[1024], val[256];
+    host_stats(val, sizeof(val), daemon_now_ms());
     json_t *cmp = json_pack("[o]", etcd_cmp_exists(key(c, k_host, "hosts", c->host), true));
     json_t *ops = json_pack("[o]", etcd_op_put(key(c, k_alive, "alive", c->host), val, id));
     bool ok = false;
@@ -178,6 +195,11 @@ static void *lease_loop(void *arg)
                 atomic_store(&c->online, false);
             } else {
                 atomic_store(&c->online, true);
+                if (++c->beats % 5 == 0 && !atomic_load(&c->removed)) {
+                    char k[1024], val[256];
+                    host_stats(val, sizeof(val), daemon_now_ms());
+                    etcd_put(c->etcd, key(c, k, "alive", c->host), val, c->lease, NULL);
+                }
             }
         }
         if (c->lease <= 0)
@@ -209,7 +231,8 @@ void cluster_start(struct daemon *d)
     pthread_attr_destroy(&a);
 }
 
-/* {host: true} of the members whose lease is alive, at most 1 s old. */
+/* {host: its alive/ value} of the members whose lease is alive, at most
+ * 1 s old. */
 static json_t *alive_hosts(struct cluster *c)
 {
     pthread_mutex_lock(&c->alive_lock);
@@ -225,8 +248,11 @@ static json_t *alive_hosts(struct cluster *c)
             json_array_foreach(kvs, i, kv)
             {
                 const char *name = json_string_value(json_object_get(kv, "key"));
+                json_t *v = json_loads(json_string_value(json_object_get(kv, "value")), 0, NULL);
                 if (name && strlen(name) > n)
-                    json_object_set_new(c->alive, name + n, json_true());
+                    json_object_set_new(c->alive, name + n, v ? v : json_object());
+                else
+                    json_decref(v);
             }
             json_decref(kvs);
             c->alive_at = now;
@@ -664,5 +690,72 @@ int cluster_remove(struct daemon *d, const char *host, bool force, vs_err *err)
         pthread_mutex_unlock(&c->alive_lock);
         daemon_event(d, "cluster", "removed", host, NULL);
     }
+    return rc;
+}
+
+/* Has host an image that ref names (alias, fingerprint or its prefix)? */
+static bool host_has_image(struct daemon *d, const char *host, const char *ref)
+{
+    struct cluster *c = d->cluster;
+    char k[1024];
+    snprintf(k, sizeof(k), "%simages/%s/", c->prefix, host);
+    json_t *kvs = etcd_range(c->etcd, k, true, NULL, NULL), *kv;
+    size_t i;
+    bool has = false;
+    json_array_foreach(kvs, i, kv)
+    {
+        json_t *img = json_loads(json_string_value(json_object_get(kv, "value")), 0, NULL);
+        const char *alias = json_string_value(json_object_get(img, "alias"));
+        const char *fp = json_string_value(json_object_get(img, "fingerprint"));
+        const char *state = json_string_value(json_object_get(img, "state"));
+        has |= state && !strcmp(state, "ready") &&
+               ((alias && !strcmp(alias, ref)) || (fp && ref[0] && !strncmp(fp, ref, strlen(ref))));
+        json_decref(img);
+    }
+    json_decref(kvs);
+    return has;
+}
+
+int cluster_place(struct daemon *d, const char *image, char *host, size_t n, vs_err *err)
+{
+    struct cluster *c = d->cluster;
+    if (!c)
+        return vs_error(err, EINVAL,
+                        "\"target\": \"auto\" places in a cluster, and this host "
+                        "is in no cluster");
+    json_t *alive = alive_hosts(c), *insts = store_instance_list(d->store, err), *v, *inst;
+    if (!insts) {
+        json_decref(alive);
+        return -1;
+    }
+    const char *name, *best = NULL;
+    double best_load = 0;
+    long long best_mem = 0;
+    json_object_foreach(alive, name, v)
+    {
+        if (!image || !host_has_image(d, name, image))
+            continue;
+        size_t i;
+        int count = 0;
+        json_array_foreach(insts, i, inst)
+        {
+            const char *loc = json_string_value(json_object_get(inst, "location"));
+            count += loc && !strcmp(loc, name);
+        }
+        long long cpus = json_integer_value(json_object_get(v, "cpus"));
+        long long mem = json_integer_value(json_object_get(v, "mem_available"));
+        double load = (double)count / (double)(cpus > 0 ? cpus : 1);
+        /* the fewest instances per CPU; then the most available memory */
+        if (!best || load < best_load || (load == best_load && mem > best_mem)) {
+            best = name;
+            best_load = load;
+            best_mem = mem;
+        }
+    }
+    int rc = best ? (snprintf(host, n, "%s", best), 0)
+                  : vs_error(err, ENOENT, "no online host of the cluster has image '%s'",
+                             image ? image : "");
+    json_decref(alive);
+    json_decref(insts);
     return rc;
 }

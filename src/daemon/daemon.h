@@ -210,6 +210,10 @@ int cluster_check_local(struct daemon *d, const char *name, char *host, size_t n
 #define CLUSTER_API_PORT 8443
 json_t *cluster_host_record(struct daemon *d, const char *host, vs_err *err);
 bool cluster_is_self(struct daemon *d, const char *host);
+/* Where "target": "auto" puts an instance of image: among the online hosts
+ * that have the image, the one with the fewest instances per CPU, then the
+ * most available memory (docs/cluster.md). */
+int cluster_place(struct daemon *d, const char *image, char *host, size_t n, vs_err *err);
 /* Is fingerprint a member's certificate (its daemon may call this one)? */
 bool cluster_trusts(struct daemon *d, const char *fingerprint);
 int cluster_cert_fingerprint(const char *pem, char out[65]);

@@ -181,6 +181,13 @@ static enum MHD_Result post_instances(struct call *k)
     vs_err err = {0};
     /* --target HOST: made by that host's daemon */
     const char *target = json_string_value(json_object_get(k->body, "target"));
+    char placed[256];
+    if (target && !strcmp(target, "auto")) {
+        if (cluster_place(k->d, json_string_value(json_object_get(k->body, "image")), placed,
+                          sizeof(placed), &err) < 0)
+            return reply_err(k->c, &err);
+        target = placed;
+    }
     if (target && !k->d->cluster)
         return reply_error(k->c, MHD_HTTP_BAD_REQUEST,
                            "\"target\" names a cluster host, and this host is in no cluster");

@@ -192,6 +192,19 @@ def test_three_hosts_one_view_offline_and_quorum(cluster, busybox_tarball):
         table = h.cli("list", check=True).stdout
         assert "LOCATION" in table.splitlines()[0]
 
+    # automatic placement: the fewest instances per CPU (all three have the
+    # image and one instance each, and the same CPUs): one on each
+    for n in ("a1", "a2", "a3"):
+        p = h1.cli("launch", "busybox", n, "--target", "auto", "-c", "command=sleep 100000")
+        assert p.returncode == 0, p.stderr
+    lst = h2.list()
+    assert sorted(lst[n]["location"] for n in ("a1", "a2", "a3")) == ["h1", "h2", "h3"], lst
+    for n in ("a1", "a2", "a3"):
+        h1.cli("delete", "--force", n, check=True)  # forwarded to the owner
+    assert not {"a1", "a2", "a3"} & set(h3.list())
+    p = h1.cli("launch", "no-such-image", "a4", "--target", "auto")
+    assert p.returncode != 0 and "no online host of the cluster has image" in p.stderr
+
     # another host's instance: the request goes to its daemon (HTTPS between
     # the daemons, each checking the other's certificate against the cluster)
     p = h1.cli("exec", "c2", "--", "sh", "-c", "echo hello from $(hostname); exit 3")
