@@ -35,9 +35,12 @@ static int form(int argc, char **argv)
     static const struct option opts[] = {{"name", required_argument, 0, 'n'},
                                          {"etcd", required_argument, 0, 'e'},
                                          {"address", required_argument, 0, 'a'},
+                                         {"etcd-ca", required_argument, 0, 'A'},
+                                         {"etcd-cert", required_argument, 0, 'C'},
+                                         {"etcd-key", required_argument, 0, 'K'},
                                          {0, 0, 0, 0}};
     bool init = !strcmp(argv[0], "init");
-    const char *name = NULL, *etcd = NULL, *address = NULL;
+    const char *name = NULL, *etcd = NULL, *address = NULL, *ca = NULL, *cert = NULL, *key = NULL;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "n:e:a:", opts, NULL)) != -1) {
@@ -51,6 +54,27 @@ static int form(int argc, char **argv)
         case 'a':
             address = optarg;
             break;
+        case 'A': /* TLS to etcd: paths on the daemon's host */
+            ca = realpath(optarg, NULL);
+            if (!ca) {
+                fprintf(stderr, "vessel: --etcd-ca %s: %s\n", optarg, strerror(errno));
+                return 2;
+            }
+            break;
+        case 'C':
+            cert = realpath(optarg, NULL);
+            if (!cert) {
+                fprintf(stderr, "vessel: --etcd-cert %s: %s\n", optarg, strerror(errno));
+                return 2;
+            }
+            break;
+        case 'K':
+            key = realpath(optarg, NULL);
+            if (!key) {
+                fprintf(stderr, "vessel: --etcd-key %s: %s\n", optarg, strerror(errno));
+                return 2;
+            }
+            break;
         default:
             return 2;
         }
@@ -59,12 +83,15 @@ static int form(int argc, char **argv)
         etcd = argv[optind++];
     if (optind != argc || (!init && !etcd)) {
         fprintf(stderr, "usage: vessel cluster %s\n",
-                init ? "init [--name HOST] [--etcd ADDR[,ADDR]] [--address ADDR]"
-                     : "join ETCD-ADDR[,ADDR...] [--name HOST] [--address ADDR]");
+                init ? "init [--name HOST] [--etcd ADDR[,ADDR]] [--address ADDR] [TLS]"
+                     : "join ETCD-ADDR[,ADDR...] [--name HOST] [--address ADDR] [TLS]\n"
+                       "  TLS: --etcd-ca CA.pem [--etcd-cert CERT.pem --etcd-key KEY.pem] "
+                       "(https:// addresses)");
         return 2;
     }
-    json_t *req = json_pack("{s:s, s:s?, s:s?, s:s?}", "action", argv[0], "name", name, "etcd",
-                            etcd, "address", address);
+    json_t *req = json_pack("{s:s, s:s?, s:s?, s:s?, s:s?, s:s?, s:s?}", "action", argv[0], "name",
+                            name, "etcd", etcd, "address", address, "etcd_ca", ca, "etcd_cert",
+                            cert, "etcd_key", key);
     json_t *r = call("POST", "/1.0/cluster", req);
     json_decref(req);
     if (!r)
@@ -140,9 +167,11 @@ static int remove_host(int argc, char **argv)
 }
 
 static const struct cmd_verb verbs[] = {
-    {"init", form, "[--name HOST] [--etcd ADDR[,ADDR]] [--address ADDR]",
+    {"init", form,
+     "[--name HOST] [--etcd ADDR[,ADDR]] [--address ADDR] [--etcd-ca CA --etcd-cert C "
+     "--etcd-key K]",
      "make this host the first of a cluster whose state is on etcd"},
-    {"join", form, "ETCD-ADDR[,ADDR...] [--name HOST] [--address ADDR]",
+    {"join", form, "ETCD-ADDR[,ADDR...] [--name HOST] [--address ADDR] [--etcd-ca ...]",
      "join the cluster on that etcd (this host's instances and images go with it)"},
     {"list", list, "[--format json]", "the hosts, online or offline"},
     {"remove", remove_host, "HOST [--force]", "forget a host (one that is offline)"},

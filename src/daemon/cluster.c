@@ -33,7 +33,8 @@
 
 struct cluster {
     char *host, *endpoints, *prefix, *address;
-    struct etcd *etcd; /* the store's client */
+    char *ca, *cert, *key; /* TLS to etcd, or NULL */
+    struct etcd *etcd;     /* the store's client */
     pthread_t thread;
     long long lease;
     atomic_bool online, removed;
@@ -92,11 +93,27 @@ static struct cluster *cluster_new(const char *host, const char *endpoints, cons
     return c;
 }
 
+/* "etcd_ca", "etcd_cert", "etcd_key" of a request or cluster.json */
+static void tls_from(struct cluster *c, json_t *j)
+{
+    const char *v;
+    if ((v = json_string_value(json_object_get(j, "etcd_ca"))))
+        c->ca = strdup(v);
+    if ((v = json_string_value(json_object_get(j, "etcd_cert"))))
+        c->cert = strdup(v);
+    if ((v = json_string_value(json_object_get(j, "etcd_key"))))
+        c->key = strdup(v);
+}
+
 static struct store *open_store(struct cluster *c, vs_err *err)
 {
     struct store *s = NULL;
-    struct store_etcd_config cfg = {
-        .endpoints = c->endpoints, .prefix = c->prefix, .host = c->host};
+    struct store_etcd_config cfg = {.endpoints = c->endpoints,
+                                    .prefix = c->prefix,
+                                    .host = c->host,
+                                    .ca = c->ca,
+                                    .cert = c->cert,
+                                    .key = c->key};
     if (store_open_etcd(&cfg, &s, err) < 0)
         return NULL;
     c->etcd = store_etcd(s);
@@ -120,12 +137,14 @@ int cluster_open(struct daemon *d, vs_err *err)
     }
     d->cluster = cluster_new(host, eps, json_string_value(json_object_get(cfg, "prefix")),
                              json_string_value(json_object_get(cfg, "address")));
+    if (d->cluster)
+        tls_from(d->cluster, cfg);
     json_decref(cfg);
     if (!d->cluster)
         return vs_error(err, ENOMEM, "out of memory");
     if (!(d->store = open_store(d->cluster, err)))
         return vs_error_prefix(err, "%s: ", path);
-    vs_info("vesseld: host %s of the cluster on %s", host, eps);
+    vs_info("vesseld: host %s of the cluster on %s", d->cluster->host, d->cluster->endpoints);
     return 0;
 }
 
@@ -394,9 +413,10 @@ json_t *cluster_info(struct daemon *d, vs_err *err)
     struct cluster *c = d->cluster;
     if (!c)
         return json_pack("{s:b}", "enabled", false);
-    return json_pack("{s:b, s:s, s:s, s:s, s:s, s:b, s:b}", "enabled", true, "name", c->host,
+    return json_pack("{s:b, s:s, s:s, s:s, s:s, s:b, s:b, s:b}", "enabled", true, "name", c->host,
                      "etcd", c->endpoints, "prefix", c->prefix, "address", c->address, "online",
-                     atomic_load(&c->online), "removed", atomic_load(&c->removed));
+                     atomic_load(&c->online), "removed", atomic_load(&c->removed), "etcd_tls",
+                     c->ca != NULL);
 }
 
 static int write_config(struct daemon *d, struct cluster *c, vs_err *err)
@@ -404,8 +424,9 @@ static int write_config(struct daemon *d, struct cluster *c, vs_err *err)
     char path[4200], tmp[4300];
     cluster_path(d, path, sizeof(path));
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s}", "name", c->host, "etcd", c->endpoints, "prefix",
-                          c->prefix, "address", c->address);
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s?, s:s?, s:s?}", "name", c->host, "etcd",
+                          c->endpoints, "prefix", c->prefix, "address", c->address, "etcd_ca",
+                          c->ca, "etcd_cert", c->cert, "etcd_key", c->key);
     int rc = json_dump_file(j, tmp, JSON_INDENT(2));
     json_decref(j);
     if (rc < 0 || rename(tmp, path) < 0) {
@@ -484,6 +505,7 @@ json_t *cluster_form(struct daemon *d, json_t *req, vs_err *err)
         vs_error(err, ENOMEM, "out of memory");
         return NULL;
     }
+    tls_from(c, req);
     struct store *s = open_store(c, err);
     json_t *out = NULL;
     char k_cluster[1024], k_host[1024], val[512];
@@ -576,6 +598,9 @@ fail:
     free(c->endpoints);
     free(c->prefix);
     free(c->address);
+    free(c->ca);
+    free(c->cert);
+    free(c->key);
     free(c);
     return NULL;
 }

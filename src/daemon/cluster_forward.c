@@ -89,6 +89,7 @@ int cluster_forward(struct daemon *d, const char *host, const char *method, cons
     gnutls_session_t sess = NULL;
     int fd = -1, rc = -1;
     size_t len = 0, cap = 0;
+    long long deadline = daemon_now_ms() + FORWARD_TIMEOUT_MS;
     if (trust_server_identity(d, &key_pem, &cert_pem, err) < 0 || connect_to(api, &fd, err) < 0)
         goto out;
     gnutls_datum_t k = {(unsigned char *)key_pem, (unsigned)strlen(key_pem)};
@@ -105,7 +106,7 @@ int cluster_forward(struct daemon *d, const char *host, const char *method, cons
     int r;
     do
         r = gnutls_handshake(sess);
-    while (r < 0 && !gnutls_error_is_fatal(r));
+    while (r < 0 && !gnutls_error_is_fatal(r) && daemon_now_ms() < deadline);
     if (r < 0) {
         vs_error(err, EHOSTUNREACH, "TLS with host %s (%s): %s", host, api, gnutls_strerror(r));
         goto out;
@@ -145,7 +146,9 @@ int cluster_forward(struct daemon *d, const char *host, const char *method, cons
             cap += 65536;
         }
         ssize_t got = gnutls_record_recv(sess, buf + len, cap - len - 1);
-        if (got == GNUTLS_E_AGAIN || got == GNUTLS_E_INTERRUPTED)
+        /* AGAIN: the socket's timeout (then give up), or a TLS 1.3 message
+         * that was not data */
+        if ((got == GNUTLS_E_AGAIN || got == GNUTLS_E_INTERRUPTED) && daemon_now_ms() < deadline)
             continue;
         if (got == 0 || got == GNUTLS_E_PREMATURE_TERMINATION)
             break;

@@ -531,7 +531,8 @@ int store_open_etcd(const struct store_etcd_config *cfg, struct store **out, vs_
         e_close(&s->base);
         return vs_error(err, ENOMEM, "out of memory");
     }
-    if (etcd_open(cfg->endpoints, &s->etcd, err) < 0) {
+    if (etcd_open(cfg->endpoints, &s->etcd, err) < 0 ||
+        etcd_set_tls(s->etcd, cfg->ca, cfg->cert, cfg->key, err) < 0) {
         e_close(&s->base);
         return -1;
     }

@@ -2,8 +2,9 @@
  * /v3/kv/range, /v3/kv/put, /v3/kv/txn, /v3/kv/deleterange,
  * /v3/lease/grant, /v3/lease/keepalive; keys and values base64), over
  * HTTP/1.0 on TCP: one connection per request, no library to load (the
- * daemon's own API client dropped libcurl for its start-up cost). Plain
- * http:// only; TLS to etcd is not implemented yet.
+ * daemon's own API client dropped libcurl for its start-up cost); https://
+ * endpoints through GnuTLS (etcd_set_tls: the CA that signed etcd's
+ * certificate, and a client certificate when etcd asks for one).
  *
  * Endpoints are tried in order while they refuse connections. A read that
  * cannot be confirmed by a quorum in time is retried as a serializable
@@ -18,8 +19,12 @@
 
 struct etcd;
 
-/* endpoints: "http://HOST:PORT[,http://HOST:PORT...]" */
+/* endpoints: "http[s]://HOST:PORT[,...]" */
 int etcd_open(const char *endpoints, struct etcd **out, vs_err *err);
+/* For https:// endpoints: PEM files of the CA etcd's certificate must
+ * chain to (its name must match the endpoint's host), and optionally this
+ * client's certificate and key. */
+int etcd_set_tls(struct etcd *e, const char *ca, const char *cert, const char *key, vs_err *err);
 void etcd_close(struct etcd *e);
 /* The endpoints as given. */
 const char *etcd_endpoints(struct etcd *e);

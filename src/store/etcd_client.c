@@ -1,8 +1,10 @@
 /* etcd's v3 JSON gateway over HTTP/1.0 (etcd.h). */
 #include "store/etcd.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <gnutls/gnutls.h>
 #include <stdatomic.h>
 #include <netdb.h>
 #include <poll.h>
@@ -33,7 +35,9 @@ struct etcd {
     unsigned n;
     struct {
         char host[256], port[16];
+        bool tls; /* https:// */
     } ep[ETCD_MAX_ENDPOINTS];
+    gnutls_certificate_credentials_t cred; /* the CA, and our certificate if any */
 };
 
 static const char b64chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -118,13 +122,10 @@ int etcd_open(const char *endpoints, struct etcd **out, vs_err *err)
     }
     char *copy = strdup(endpoints), *save = NULL;
     for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (!strncmp(tok, "https://", 8)) {
-            free(copy);
-            etcd_close(e);
-            return vs_error(err, ENOTSUP, "etcd endpoint %s: TLS to etcd is not supported yet",
-                            tok);
-        }
-        if (!strncmp(tok, "http://", 7))
+        bool tls = !strncmp(tok, "https://", 8);
+        if (tls)
+            tok += 8;
+        else if (!strncmp(tok, "http://", 7))
             tok += 7;
         char *slash = strchr(tok, '/');
         if (slash)
@@ -137,8 +138,9 @@ int etcd_open(const char *endpoints, struct etcd **out, vs_err *err)
                 (int)sizeof(e->ep[0].port)) {
             free(copy);
             etcd_close(e);
-            return vs_error(err, EINVAL, "etcd endpoint '%s': expected http://HOST:PORT", tok);
+            return vs_error(err, EINVAL, "etcd endpoint '%s': expected http[s]://HOST:PORT", tok);
         }
+        e->ep[e->n].tls = tls;
         e->n++;
     }
     free(copy);
@@ -150,10 +152,32 @@ int etcd_open(const char *endpoints, struct etcd **out, vs_err *err)
     return 0;
 }
 
+int etcd_set_tls(struct etcd *e, const char *ca, const char *cert, const char *key, vs_err *err)
+{
+    if (!ca && !cert)
+        return 0;
+    if (!ca || (!cert) != (!key))
+        return vs_error(err, EINVAL,
+                        "TLS to etcd needs its CA (and a certificate with its key, or neither)");
+    int r;
+    if (gnutls_certificate_allocate_credentials(&e->cred) < 0)
+        return vs_error(err, ENOMEM, "out of memory");
+    if ((r = gnutls_certificate_set_x509_trust_file(e->cred, ca, GNUTLS_X509_FMT_PEM)) <= 0)
+        return vs_error(err, EINVAL, "etcd CA %s: %s", ca,
+                        r == 0 ? "no certificate in it" : gnutls_strerror(r));
+    if (cert &&
+        (r = gnutls_certificate_set_x509_key_file(e->cred, cert, key, GNUTLS_X509_FMT_PEM)) < 0)
+        return vs_error(err, EINVAL, "etcd client certificate %s / key %s: %s", cert, key,
+                        gnutls_strerror(r));
+    return 0;
+}
+
 void etcd_close(struct etcd *e)
 {
     if (!e)
         return;
+    if (e->cred)
+        gnutls_certificate_free_credentials(e->cred);
     free(e->spec);
     free(e);
 }
@@ -192,6 +216,156 @@ static int wait_fd(int fd, short ev, long long deadline)
     }
 }
 
+/* The request over TLS (blocking, with the socket's timeouts): the whole
+ * reply in *out. */
+static int tls_exchange(struct etcd *e, unsigned i, int fd, const char *req, size_t n,
+                        long long deadline, char **out, size_t *len, vs_err *err)
+{
+    long long left = deadline - now_ms();
+    struct timeval tv = {.tv_sec = left / 1000, .tv_usec = (left % 1000) * 1000};
+    int fl = fcntl(fd, F_GETFL);
+    if (left <= 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
+        return vs_error(err, ETIMEDOUT, "etcd %s:%s: no answer in time", e->ep[i].host,
+                        e->ep[i].port);
+    if (!e->cred)
+        return vs_error(err, EINVAL,
+                        "etcd %s:%s: https needs the CA of etcd's certificate (--etcd-ca)",
+                        e->ep[i].host, e->ep[i].port);
+    gnutls_session_t sess;
+    if (gnutls_init(&sess, GNUTLS_CLIENT) < 0)
+        return vs_error(err, ENOMEM, "out of memory");
+    unsigned char ipbuf[16];
+    bool is_ip = inet_pton(AF_INET, e->ep[i].host, ipbuf) == 1 ||
+                 inet_pton(AF_INET6, e->ep[i].host, ipbuf) == 1;
+    int rc = -1, r;
+    char *buf = NULL;
+    size_t cap = 0, got = 0;
+    if (gnutls_set_default_priority(sess) < 0 ||
+        gnutls_credentials_set(sess, GNUTLS_CRD_CERTIFICATE, e->cred) < 0 ||
+        (!is_ip &&
+         gnutls_server_name_set(sess, GNUTLS_NAME_DNS, e->ep[i].host, strlen(e->ep[i].host)) < 0)) {
+        vs_error(err, EIO, "etcd %s:%s: TLS setup failed", e->ep[i].host, e->ep[i].port);
+        goto out;
+    }
+    /* the server's certificate must chain to the CA and name the host */
+    gnutls_session_set_verify_cert(sess, e->ep[i].host, 0);
+    gnutls_transport_set_int(sess, fd);
+    gnutls_handshake_set_timeout(sess, (unsigned)left);
+    do
+        r = gnutls_handshake(sess);
+    while (r < 0 && !gnutls_error_is_fatal(r) && now_ms() < deadline);
+    if (r < 0) {
+        int code = r == GNUTLS_E_TIMEDOUT || r == GNUTLS_E_PULL_ERROR ? ETIMEDOUT : EIO;
+        if (r == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR) {
+            gnutls_datum_t why = {0};
+            gnutls_certificate_verification_status_print(
+                gnutls_session_get_verify_cert_status(sess), GNUTLS_CRT_X509, &why, 0);
+            vs_error(err, EIO, "etcd %s:%s: its certificate is not trusted: %s", e->ep[i].host,
+                     e->ep[i].port, why.data ? (const char *)why.data : "?");
+            gnutls_free(why.data);
+        } else {
+            vs_error(err, code, "etcd %s:%s: TLS: %s", e->ep[i].host, e->ep[i].port,
+                     gnutls_strerror(r));
+        }
+        goto out;
+    }
+    for (size_t off = 0; off < n;) {
+        ssize_t w = gnutls_record_send(sess, req + off, n - off);
+        if ((w == GNUTLS_E_AGAIN || w == GNUTLS_E_INTERRUPTED) && now_ms() < deadline)
+            continue;
+        if (w < 0) {
+            vs_error(err, ETIMEDOUT, "etcd %s:%s: %s", e->ep[i].host, e->ep[i].port,
+                     gnutls_strerror((int)w));
+            goto out;
+        }
+        off += (size_t)w;
+    }
+    for (;;) {
+        if (got + 4097 > cap) {
+            char *nb = cap + 65536 > ETCD_MAX_REPLY ? NULL : realloc(buf, cap + 65536);
+            if (!nb) {
+                vs_error(err, EIO, "etcd %s:%s: reply too large", e->ep[i].host, e->ep[i].port);
+                goto out;
+            }
+            buf = nb;
+            cap += 65536;
+        }
+        ssize_t k = gnutls_record_recv(sess, buf + got, cap - got - 1);
+        /* AGAIN: the socket's timeout, or a TLS 1.3 message that was not
+         * data (a session ticket) */
+        if ((k == GNUTLS_E_INTERRUPTED || k == GNUTLS_E_AGAIN) && now_ms() < deadline)
+            continue;
+        if (k == 0 || k == GNUTLS_E_PREMATURE_TERMINATION)
+            break;
+        if (k < 0) {
+            vs_error(err, ETIMEDOUT, "etcd %s:%s: %s", e->ep[i].host, e->ep[i].port,
+                     gnutls_strerror((int)k));
+            goto out;
+        }
+        got += (size_t)k;
+    }
+    *out = buf;
+    *len = got;
+    buf = NULL;
+    rc = 0;
+out:
+    gnutls_bye(sess, GNUTLS_SHUT_WR);
+    gnutls_deinit(sess);
+    free(buf);
+    return rc;
+}
+
+/* The request in the clear, non-blocking with poll against the deadline. */
+static int plain_exchange(struct etcd *e, unsigned i, int fd, const char *req, size_t n,
+                          long long deadline, int timeout_ms, char **out, size_t *len, vs_err *err)
+{
+    char *reply = NULL;
+    size_t got = 0, cap = 0;
+    int r;
+    for (size_t off = 0; off < n;) {
+        ssize_t w = send(fd, req + off, n - off, MSG_NOSIGNAL);
+        if (w > 0) {
+            off += (size_t)w;
+        } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+            return vs_error(err, ECONNREFUSED, "etcd %s:%s: %s", e->ep[i].host, e->ep[i].port,
+                            strerror(errno));
+        } else if ((r = wait_fd(fd, POLLOUT, deadline)) < 0) {
+            return vs_error(err, -r, "etcd %s:%s: %s", e->ep[i].host, e->ep[i].port, strerror(-r));
+        }
+    }
+    for (;;) {
+        if (got + 4096 > cap) {
+            char *nb = cap + 65536 > ETCD_MAX_REPLY ? NULL : realloc(reply, cap + 65536);
+            if (!nb) {
+                free(reply);
+                return vs_error(err, EIO, "etcd %s:%s: reply too large", e->ep[i].host,
+                                e->ep[i].port);
+            }
+            reply = nb;
+            cap += 65536;
+        }
+        ssize_t k = recv(fd, reply + got, cap - got - 1, 0);
+        if (k > 0) {
+            got += (size_t)k;
+        } else if (k == 0) {
+            break;
+        } else if (errno != EAGAIN && errno != EINTR) {
+            free(reply);
+            return vs_error(err, EIO, "etcd %s:%s: %s", e->ep[i].host, e->ep[i].port,
+                            strerror(errno));
+        } else if (wait_fd(fd, POLLIN, deadline) < 0) {
+            free(reply);
+            return vs_error(err, ETIMEDOUT, "etcd %s:%s: no answer in %d ms", e->ep[i].host,
+                            e->ep[i].port, timeout_ms);
+        }
+    }
+    *out = reply;
+    *len = got;
+    return 0;
+}
+
 /* One POST to endpoint i. -1 with ECONNREFUSED (try another endpoint),
  * ETIMEDOUT, or EIO for an HTTP error (the gateway's message). */
 static json_t *post(struct etcd *e, unsigned i, const char *path, const char *body, int timeout_ms,
@@ -205,7 +379,7 @@ static json_t *post(struct etcd *e, unsigned i, const char *path, const char *bo
     long long start = now_ms(), deadline = start + timeout_ms;
     int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), r = 0;
     char *reply = NULL, *req = NULL;
-    size_t len = 0, cap = 0;
+    size_t len = 0;
     json_t *out = NULL;
     if (fd < 0) {
         vs_error_errno(err, "socket");
@@ -230,43 +404,10 @@ static json_t *post(struct etcd *e, unsigned i, const char *path, const char *bo
         vs_error(err, ENOMEM, "out of memory");
         goto done;
     }
-    for (size_t off = 0; off < (size_t)n;) {
-        ssize_t w = send(fd, req + off, (size_t)n - off, MSG_NOSIGNAL);
-        if (w > 0) {
-            off += (size_t)w;
-        } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
-            vs_error(err, ECONNREFUSED, "etcd %s:%s: %s", e->ep[i].host, e->ep[i].port,
-                     strerror(errno));
-            goto done;
-        } else if ((r = wait_fd(fd, POLLOUT, deadline)) < 0) {
-            vs_error(err, -r, "etcd %s:%s: %s", e->ep[i].host, e->ep[i].port, strerror(-r));
-            goto done;
-        }
-    }
-    for (;;) {
-        if (len + 4096 > cap) {
-            char *nb = cap + 65536 > ETCD_MAX_REPLY ? NULL : realloc(reply, cap + 65536);
-            if (!nb) {
-                vs_error(err, EIO, "etcd %s:%s: reply too large", e->ep[i].host, e->ep[i].port);
-                goto done;
-            }
-            reply = nb;
-            cap += 65536;
-        }
-        ssize_t got = recv(fd, reply + len, cap - len - 1, 0);
-        if (got > 0) {
-            len += (size_t)got;
-        } else if (got == 0) {
-            break;
-        } else if (errno != EAGAIN && errno != EINTR) {
-            vs_error(err, EIO, "etcd %s:%s: %s", e->ep[i].host, e->ep[i].port, strerror(errno));
-            goto done;
-        } else if ((r = wait_fd(fd, POLLIN, deadline)) < 0) {
-            vs_error(err, ETIMEDOUT, "etcd %s:%s: no answer in %d ms", e->ep[i].host, e->ep[i].port,
-                     timeout_ms);
-            goto done;
-        }
-    }
+    if ((e->ep[i].tls ? tls_exchange(e, i, fd, req, (size_t)n, deadline, &reply, &len, err)
+                      : plain_exchange(e, i, fd, req, (size_t)n, deadline, timeout_ms, &reply, &len,
+                                       err)) < 0)
+        goto done;
     reply[len] = 0;
     int status = 0;
     char *hdr_end = strstr(reply, "\r\n\r\n");

@@ -67,6 +67,7 @@ int store_open(const char *path, struct store **out, vs_err *err);
  * files and threads live there), keyed under it. */
 struct store_etcd_config {
     const char *endpoints, *prefix, *host;
+    const char *ca, *cert, *key; /* TLS to https:// endpoints (etcd_set_tls) */
 };
 int store_open_etcd(const struct store_etcd_config *cfg, struct store **out, vs_err *err);
 /* The etcd client under an etcd store (cluster membership uses it), or

@@ -156,6 +156,7 @@ def endpoints(h, hosts):
 
 
 def launch(h, name):
+    """A container (h: a Host or a conftest Daemon)."""
     return h.cli("launch", "busybox", name, "-c", "command=sleep 100000", timeout=120)
 
 
@@ -299,3 +300,88 @@ def test_three_hosts_one_view_offline_and_quorum(cluster, busybox_tarball):
     assert p.returncode != 0 and "online" in p.stderr
     p = h1.cli("cluster", "remove", "h1")
     assert p.returncode != 0 and "this host" in p.stderr
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_certs(d: Path):
+    """A CA, etcd's server certificate (for 127.0.0.1) and a client
+    certificate signed by it, and a second CA that signed nothing here."""
+    def run(*args):
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    for ca in ("ca", "other-ca"):
+        run("req", "-x509", *ec, "-keyout", f"{ca}.key", "-out", f"{ca}.pem", "-days", "2",
+            "-subj", f"/CN={ca}")
+    for name, ext in (("server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth"),
+                      ("client", "extendedKeyUsage=clientAuth")):
+        run("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}")
+        (d / f"{name}.ext").write_text(ext + "\n")
+        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext")
+
+
+@pytest.fixture
+def tls_etcd(tmp_path):
+    if not ETCD or not shutil.which("openssl"):
+        pytest.skip("etcd or openssl is not installed (scripts/setup.sh installs both)")
+    d = tmp_path / "tls"
+    d.mkdir()
+    make_certs(d)
+    port, peer = free_port(), free_port()
+    url = f"https://127.0.0.1:{port}"
+    log = open(d / "etcd.log", "ab")
+    p = subprocess.Popen([ETCD, "--name", "t", "--data-dir", str(d / "data"),
+                          "--listen-client-urls", url, "--advertise-client-urls", url,
+                          "--listen-peer-urls", f"http://127.0.0.1:{peer}",
+                          "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+                          "--initial-cluster", f"t=http://127.0.0.1:{peer}",
+                          "--cert-file", str(d / "server.pem"), "--key-file", str(d / "server.key"),
+                          "--client-cert-auth", "--trusted-ca-file", str(d / "ca.pem")],
+                         stdout=log, stderr=log)
+    try:
+        wait_for("etcd over TLS", lambda: '"health":"true"' in subprocess.run(
+            ["curl", "-s", "-m", "2", "--cacert", d / "ca.pem", "--cert", d / "client.pem",
+             "--key", d / "client.key", f"{url}/health"], capture_output=True, text=True).stdout)
+        yield url, d
+    finally:
+        p.kill()
+        p.wait(timeout=10)
+
+
+def test_cluster_store_over_tls(tls_etcd, daemon, busybox_tarball):
+    url, d = tls_etcd
+    daemon.cli("image", "import", busybox_tarball, "--alias", "busybox", check=True)
+    # etcd asks for a client certificate: without one, nothing changes
+    p = daemon.cli("cluster", "init", "--name", "t1", "--etcd", url, "--etcd-ca", d / "ca.pem")
+    assert p.returncode != 0 and "TLS" in p.stderr, p.stderr
+    # a CA that did not sign etcd's certificate
+    p = daemon.cli("cluster", "init", "--name", "t1", "--etcd", url, "--etcd-ca",
+                   d / "other-ca.pem", "--etcd-cert", d / "client.pem", "--etcd-key",
+                   d / "client.key")
+    assert p.returncode != 0 and "not trusted" in p.stderr, p.stderr
+    # plain http to a TLS port fails too
+    p = daemon.cli("cluster", "init", "--name", "t1", "--etcd", url.replace("https", "http"))
+    assert p.returncode != 0
+    assert daemon.curl("GET", "/1.0/cluster")[1]["enabled"] is False
+    daemon.cli("cluster", "init", "--name", "t1", "--etcd", url, "--etcd-ca", d / "ca.pem",
+               "--etcd-cert", d / "client.pem", "--etcd-key", d / "client.key", check=True)
+    info = daemon.curl("GET", "/1.0/cluster")[1]
+    assert info["enabled"] and info["etcd_tls"], info
+    assert launch(daemon, "tls1").returncode == 0
+    assert daemon.list()["tls1"]["location"] == "t1"
+    # the record is in etcd (read with etcd's own client over TLS)
+    r = subprocess.run(["curl", "-s", "--cacert", d / "ca.pem", "--cert", d / "client.pem",
+                        "--key", d / "client.key", f"{url}/v3/kv/range", "-d",
+                        json.dumps({"key": "L3Zlc3NlbC9pbnN0YW5jZXMvdGxzMQ=="})],
+                       capture_output=True, text=True)
+    assert '"count":"1"' in r.stdout, r.stdout
+    # a restarted daemon finds its TLS settings in cluster.json
+    daemon.kill(signal.SIGTERM)
+    daemon.start()
+    assert daemon.list()["tls1"]["state"] == "running"
