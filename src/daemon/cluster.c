@@ -144,6 +144,22 @@ int cluster_open(struct daemon *d, vs_err *err)
         return vs_error(err, ENOMEM, "out of memory");
     if (!(d->store = open_store(d->cluster, err)))
         return vs_error_prefix(err, "%s: ", path);
+    /* A host removed from the cluster (cluster remove --force) has no
+     * records there any more: started anyway, it would take its running
+     * instances' directories for leftovers and sweep them. An etcd that
+     * cannot answer now says nothing either way. */
+    char k[1024];
+    vs_err e = {0};
+    json_t *me = etcd_range(d->cluster->etcd, key(d->cluster, k, "hosts", d->cluster->host), false,
+                            NULL, &e);
+    size_t found = me ? json_array_size(me) : 1;
+    json_decref(me);
+    if (found == 0)
+        return vs_error(err, ENOENT,
+                        "host %s was removed from the cluster on %s: its instances there were "
+                        "forgotten; move %s away to run this host alone again (its SQLite state "
+                        "is from before it joined)",
+                        d->cluster->host, d->cluster->endpoints, path);
     vs_info("vesseld: host %s of the cluster on %s", d->cluster->host, d->cluster->endpoints);
     return 0;
 }

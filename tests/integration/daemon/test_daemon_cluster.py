@@ -300,6 +300,16 @@ def test_three_hosts_one_view_offline_and_quorum(cluster, busybox_tarball):
     assert p.returncode != 0 and "online" in p.stderr
     p = h1.cli("cluster", "remove", "h1")
     assert p.returncode != 0 and "this host" in p.stderr
+    h3.daemon.kill(signal.SIGTERM)
+    wait_for("h3 offline", lambda: h1.members()["h3"]["status"] == "offline", timeout=20)
+    p = h1.cli("cluster", "remove", "h3")
+    assert p.returncode != 0 and "still has 1 instance" in p.stderr, p.stderr
+    h1.cli("cluster", "remove", "h3", "--force", check=True)
+    assert "h3" not in h1.members() and "c3" not in h2.list()
+    # the removed host's daemon does not come back and sweep what still runs
+    with pytest.raises(AssertionError, match="was removed from the cluster"):
+        h3.daemon.start()
+    os.kill(c3_pid, 0)
 
 
 def free_port():
