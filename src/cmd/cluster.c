@@ -166,6 +166,35 @@ static int remove_host(int argc, char **argv)
     return r ? 0 : 1;
 }
 
+/* move NAME --target HOST: a container to another cluster host */
+int cmd_move(int argc, char **argv)
+{
+    const char *name = NULL, *target = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--target") && i + 1 < argc)
+            target = argv[++i];
+        else if (!name && argv[i][0] != '-')
+            name = argv[i];
+        else
+            name = NULL, argc = 0;
+    }
+    if (!name || !target || strchr(name, '/') || strchr(name, '?')) {
+        fprintf(stderr, "usage: vessel move NAME --target HOST\n");
+        return 2;
+    }
+    char path[512];
+    snprintf(path, sizeof(path), "/1.0/instances/%s/move", name);
+    json_t *req = json_pack("{s:s}", "target", target);
+    json_t *r = call("POST", path, req);
+    json_decref(req);
+    if (!r)
+        return 1;
+    printf("%s: on host %s, %s\n", name, json_string_value(json_object_get(r, "location")),
+           json_string_value(json_object_get(r, "state")));
+    json_decref(r);
+    return 0;
+}
+
 static const struct cmd_verb verbs[] = {
     {"init", form,
      "[--name HOST] [--etcd ADDR[,ADDR]] [--address ADDR] [--etcd-ca CA --etcd-cert C "

@@ -59,6 +59,7 @@ static const struct cmd_verb commands[] = {
     {"restore", cmd_restore, "NAME SNAPSHOT", "go back to a snapshot"},
     {"copy", cmd_copy, "SOURCE[/SNAPSHOT] NAME", "a copy with its own identity"},
     {"publish", cmd_publish, "NAME[/SNAPSHOT] [--alias ALIAS]", "make an image of a container"},
+    {"move", cmd_move, "NAME --target HOST", "a container to another cluster host"},
     {"cluster", cmd_cluster, "init|join|list|remove ...",
      "several hosts' daemons as one, their state on etcd"},
     {"version", cmd_version, "", "print the version"},

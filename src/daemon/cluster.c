@@ -734,8 +734,12 @@ int cluster_remove(struct daemon *d, const char *host, bool force, vs_err *err)
     return rc;
 }
 
-/* Has host an image that ref names (alias, fingerprint or its prefix)? */
-static bool host_has_image(struct daemon *d, const char *host, const char *ref)
+const char *cluster_prefix(struct daemon *d)
+{
+    return d->cluster ? d->cluster->prefix : "";
+}
+
+bool cluster_host_has_image(struct daemon *d, const char *host, const char *ref)
 {
     struct cluster *c = d->cluster;
     char k[1024];
@@ -774,7 +778,7 @@ int cluster_place(struct daemon *d, const char *image, char *host, size_t n, vs_
     long long best_mem = 0;
     json_object_foreach(alive, name, v)
     {
-        if (!image || !host_has_image(d, name, image))
+        if (!image || !cluster_host_has_image(d, name, image))
             continue;
         size_t i;
         int count = 0;

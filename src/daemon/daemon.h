@@ -99,6 +99,9 @@ int snapshot_restore(struct daemon *d, const char *name, const char *snap, vs_er
 int snapshot_delete(struct daemon *d, const char *name, const char *snap, vs_err *err);
 json_t *instance_copy_op(struct daemon *d, json_t *req, const char *op_id, vs_err *err);
 json_t *instance_publish_op(struct daemon *d, json_t *req, const char *op_id, vs_err *err);
+/* Archive the tree at dir into a tar file at path (a container's changes,
+ * for publish and for moves between hosts). */
+int snapshot_tar_tree(const char *dir, const char *path, vs_err *err);
 /* A clone index no other instance has (a VM clone's MAC and vsock CID). */
 int instance_next_clone_index(struct daemon *d);
 /* exec (exec.c): req {"command": [..], "record_output"?: bool}. Returns
@@ -217,6 +220,14 @@ int cluster_place(struct daemon *d, const char *image, char *host, size_t n, vs_
 /* Is fingerprint a member's certificate (its daemon may call this one)? */
 bool cluster_trusts(struct daemon *d, const char *fingerprint);
 int cluster_cert_fingerprint(const char *pem, char out[65]);
+/* The cluster's etcd key prefix ("" on a single host). */
+const char *cluster_prefix(struct daemon *d);
+/* Has host a ready image that ref names (alias, fingerprint or prefix)? */
+bool cluster_host_has_image(struct daemon *d, const char *host, const char *ref);
+/* Moving a container (cluster_move.c): on its owner, req {"target": HOST};
+ * on the target, the tar of its overlay's upper directory. */
+json_t *cluster_move(struct daemon *d, const char *name, json_t *req, vs_err *err);
+int cluster_receive(struct daemon *d, const char *name, const char *tar, size_t len, vs_err *err);
 /* method url (with its query) and body to host's daemon: its status and
  * body (malloc'd). */
 int cluster_forward(struct daemon *d, const char *host, const char *method, const char *url,

@@ -18,6 +18,8 @@
 #include "util/log.h"
 
 #define MAX_BODY (1024 * 1024)
+/* a container moved from another cluster host: its changes as a tar */
+#define MAX_RECEIVE (1024L * 1024 * 1024)
 #define API_VERSION "1.0"
 
 struct http_server {
@@ -41,6 +43,9 @@ struct call {
     struct MHD_Connection *c;
     const char *param, *param2; /* {name}, then {snap} */
     json_t *body;               /* NULL for GET/DELETE */
+    const char *raw;            /* the body as it came (routes without a JSON body) */
+    size_t raw_len;
+    bool tls; /* over HTTPS: another cluster host's daemon or an enrolled client */
 };
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, json_t *j)
@@ -620,6 +625,27 @@ static enum MHD_Result post_cluster(struct call *k)
     return reply_result(k, cluster_form(k->d, k->body, &err), &err);
 }
 
+static enum MHD_Result post_instance_move(struct call *k)
+{
+    vs_err err = {0};
+    return reply_result(k, cluster_move(k->d, k->param, k->body, &err), &err);
+}
+
+/* Only another member's daemon sends one (over HTTPS, with its certificate). */
+static enum MHD_Result post_cluster_receive(struct call *k)
+{
+    const char *name = MHD_lookup_connection_value(k->c, MHD_GET_ARGUMENT_KIND, "name");
+    if (!k->tls)
+        return reply_error(k->c, MHD_HTTP_FORBIDDEN,
+                           "instances are received from another cluster host's daemon only");
+    if (!name)
+        return reply_error(k->c, MHD_HTTP_BAD_REQUEST, "?name=INSTANCE is required");
+    vs_err err = {0};
+    if (cluster_receive(k->d, name, k->raw, k->raw_len, &err) < 0)
+        return reply_err(k->c, &err);
+    return reply(k->c, MHD_HTTP_OK, json_pack("{s:s}", "received", name));
+}
+
 static enum MHD_Result get_cluster_members(struct call *k)
 {
     vs_err err = {0};
@@ -656,6 +682,7 @@ static const struct route {
     {"POST", "/1.0/instances/{name}/snapshots/{snap}/restore", post_snapshot_restore, false},
     {"POST", "/1.0/instances/{name}/copy", post_instance_copy, true},
     {"POST", "/1.0/instances/{name}/publish", post_instance_publish, true},
+    {"POST", "/1.0/instances/{name}/move", post_instance_move, true},
     {"GET", "/1.0/images", get_images, false},
     {"POST", "/1.0/images", post_images, true},
     {"GET", "/1.0/images/{ref}", get_image, false},
@@ -672,6 +699,7 @@ static const struct route {
     {"POST", "/1.0/cluster", post_cluster, true},
     {"GET", "/1.0/cluster/members", get_cluster_members, false},
     {"DELETE", "/1.0/cluster/members/{host}", delete_cluster_member, false},
+    {"POST", "/1.0/cluster/receive", post_cluster_receive, false},
 };
 
 static enum MHD_Result get_server(struct call *k)
@@ -735,7 +763,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         return MHD_YES;
     }
     if (*upload_size) {
-        if (rq->len + *upload_size > MAX_BODY) {
+        long max = s->tls && !strcmp(url, "/1.0/cluster/receive") ? MAX_RECEIVE : MAX_BODY;
+        if (rq->len + *upload_size > (size_t)max) {
             rq->too_big = true;
         } else {
             char *b = realloc(rq->body, rq->len + *upload_size + 1);
@@ -768,7 +797,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         if (s->tls && !strncmp(r->path, "/1.0/certificates", 17))
             return reply_error(c, MHD_HTTP_FORBIDDEN,
                                "certificates are managed on the daemon's unix socket only");
-        struct call k = {.d = s->d, .c = c, .param = params.v[0], .param2 = params.v[1]};
+        struct call k = {.d = s->d,
+                         .c = c,
+                         .param = params.v[0],
+                         .param2 = params.v[1],
+                         .raw = rq->body,
+                         .raw_len = rq->len,
+                         .tls = s->tls};
         /* in a cluster: no changes without an etcd quorum (exec changes
          * nothing), and only an instance's own host acts on it */
         vs_err remote = {0};

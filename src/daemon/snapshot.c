@@ -474,7 +474,7 @@ static json_t *vm_publish(struct daemon *d, json_t *inst, json_t *rec, json_t *r
  * disk with its ACLs, xattrs and hard links). */
 static int tar_tree_loaded(const char *dir, const char *path, vs_err *err);
 
-static int tar_tree(const char *dir, const char *path, vs_err *err)
+int snapshot_tar_tree(const char *dir, const char *path, vs_err *err)
 {
     if (archive_lib_acquire(err) < 0)
         return -1;
@@ -588,7 +588,7 @@ json_t *instance_publish_op(struct daemon *d, json_t *req, const char *op_id, vs
         mounted = true;
     }
     snprintf(tarball, sizeof(tarball), "%s/images/publish-%s.tar", d->state_dir, op_id);
-    int rc = tar_tree(root, tarball, err);
+    int rc = snapshot_tar_tree(root, tarball, err);
     if (frozen) {
         vs_err e = {0};
         instance_pause_claimed(d, inst, false, &e);

@@ -226,6 +226,24 @@ def test_three_hosts_one_view_offline_and_quorum(cluster, busybox_tarball):
                f"https://{h2.addr}:8443/1.0/instances")
     assert r.stdout in ("403", "000"), r.stdout
 
+    # a running container moves to another host with what it wrote (asked
+    # on a third host: the owner does the move)
+    # (a command that ends on SIGTERM: the move stops it cleanly first)
+    h1.cli("launch", "busybox", "m1", "-c",
+           "command=sh -c 'trap \"exit 0\" TERM; while true; do sleep 1; done'", check=True)
+    h1.cli("exec", "m1", "--", "sh", "-c", "echo moved-with-me > /root/mark", check=True)
+    t0 = time.monotonic()
+    p = h3.cli("move", "m1", "--target", "h2")
+    print(f"move of a running container: {time.monotonic() - t0:.2f} s")
+    assert p.returncode == 0 and "on host h2, running" in p.stdout, p.stdout + p.stderr
+    assert h1.list()["m1"]["location"] == "h2" and h2.list()["m1"]["state"] == "running"
+    p = h1.cli("exec", "m1", "--", "cat", "/root/mark")
+    assert p.stdout == "moved-with-me\n", p.stdout + p.stderr
+    assert not (h1.daemon.state / "instances/m1").exists()
+    p = h1.cli("move", "m1", "--target", "h2")
+    assert p.returncode != 0 and "on host h2 already" in p.stderr, p.stderr
+    h2.cli("delete", "--force", "m1", check=True)
+
     # two hosts create one name at once: one wins, the other is told
     results = {}
 
