@@ -195,6 +195,27 @@ int cmd_move(int argc, char **argv)
     return 0;
 }
 
+static int evacuate(int argc, char **argv)
+{
+    if (argc != 2 || strchr(argv[1], '/') || strchr(argv[1], '?')) {
+        fprintf(stderr, "usage: vessel cluster evacuate HOST\n");
+        return 2;
+    }
+    char path[512];
+    snprintf(path, sizeof(path), "/1.0/cluster/members/%s/evacuate", argv[1]);
+    json_t *r = call("POST", path, NULL), *v;
+    if (!r)
+        return 1;
+    const char *name;
+    json_object_foreach(json_object_get(r, "moved"), name, v)
+        printf("%s: moved to host %s\n", name, json_string_value(v));
+    json_object_foreach(json_object_get(r, "stayed"), name, v)
+        printf("%s: stays: %s\n", name, json_string_value(v));
+    int rc = json_object_size(json_object_get(r, "stayed")) ? 1 : 0;
+    json_decref(r);
+    return rc;
+}
+
 static const struct cmd_verb verbs[] = {
     {"init", form,
      "[--name HOST] [--etcd ADDR[,ADDR]] [--address ADDR] [--etcd-ca CA --etcd-cert C "
@@ -204,6 +225,7 @@ static const struct cmd_verb verbs[] = {
      "join the cluster on that etcd (this host's instances and images go with it)"},
     {"list", list, "[--format json]", "the hosts, online or offline"},
     {"remove", remove_host, "HOST [--force]", "forget a host (one that is offline)"},
+    {"evacuate", evacuate, "HOST", "move the host's containers to the other hosts"},
 };
 
 int cmd_cluster(int argc, char **argv)

@@ -734,6 +734,11 @@ int cluster_remove(struct daemon *d, const char *host, bool force, vs_err *err)
     return rc;
 }
 
+const char *cluster_host_name(struct daemon *d)
+{
+    return d->cluster ? d->cluster->host : NULL;
+}
+
 const char *cluster_prefix(struct daemon *d)
 {
     return d->cluster ? d->cluster->prefix : "";
@@ -761,7 +766,8 @@ bool cluster_host_has_image(struct daemon *d, const char *host, const char *ref)
     return has;
 }
 
-int cluster_place(struct daemon *d, const char *image, char *host, size_t n, vs_err *err)
+int cluster_place(struct daemon *d, const char *image, const char *exclude, char *host, size_t n,
+                  vs_err *err)
 {
     struct cluster *c = d->cluster;
     if (!c)
@@ -778,7 +784,8 @@ int cluster_place(struct daemon *d, const char *image, char *host, size_t n, vs_
     long long best_mem = 0;
     json_object_foreach(alive, name, v)
     {
-        if (!image || !cluster_host_has_image(d, name, image))
+        if (!image || (exclude && !strcmp(name, exclude)) ||
+            !cluster_host_has_image(d, name, image))
             continue;
         size_t i;
         int count = 0;

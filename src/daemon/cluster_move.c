@@ -259,3 +259,41 @@ int cluster_receive(struct daemon *d, const char *name, const char *tar, size_t 
     daemon_release(d, name);
     return rc;
 }
+
+json_t *cluster_evacuate(struct daemon *d, vs_err *err)
+{
+    if (!d->cluster) {
+        vs_error(err, EINVAL, "this host is not in a cluster");
+        return NULL;
+    }
+    if (cluster_check_writable(d, err) < 0)
+        return NULL;
+    json_t *list = store_instance_list(d->store, err), *inst;
+    if (!list)
+        return NULL;
+    json_t *moved = json_object(), *stayed = json_object();
+    size_t i;
+    json_array_foreach(list, i, inst)
+    {
+        const char *name = str(inst, "name");
+        if (!daemon_instance_local(d, inst))
+            continue;
+        if (strcmp(str(inst, "type"), "container")) {
+            json_object_set_new(stayed, name, json_string("a VM (moves of VMs are not done yet)"));
+            continue;
+        }
+        char target[256];
+        vs_err e = {0};
+        json_t *req = NULL, *r = NULL;
+        if (cluster_place(d, str(inst, "image"), cluster_host_name(d), target, sizeof(target),
+                          &e) == 0 &&
+            (req = json_pack("{s:s}", "target", target)) && (r = cluster_move(d, name, req, &e)))
+            json_object_set_new(moved, name, json_string(target));
+        else
+            json_object_set_new(stayed, name, json_string(e.msg));
+        json_decref(req);
+        json_decref(r);
+    }
+    json_decref(list);
+    return json_pack("{s:o, s:o}", "moved", moved, "stayed", stayed);
+}

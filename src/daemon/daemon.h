@@ -216,10 +216,13 @@ bool cluster_is_self(struct daemon *d, const char *host);
 /* Where "target": "auto" puts an instance of image: among the online hosts
  * that have the image, the one with the fewest instances per CPU, then the
  * most available memory (docs/cluster.md). */
-int cluster_place(struct daemon *d, const char *image, char *host, size_t n, vs_err *err);
+int cluster_place(struct daemon *d, const char *image, const char *exclude, char *host, size_t n,
+                  vs_err *err);
 /* Is fingerprint a member's certificate (its daemon may call this one)? */
 bool cluster_trusts(struct daemon *d, const char *fingerprint);
 int cluster_cert_fingerprint(const char *pem, char out[65]);
+/* This host's name in the cluster, or NULL. */
+const char *cluster_host_name(struct daemon *d);
 /* The cluster's etcd key prefix ("" on a single host). */
 const char *cluster_prefix(struct daemon *d);
 /* Has host a ready image that ref names (alias, fingerprint or prefix)? */
@@ -228,6 +231,9 @@ bool cluster_host_has_image(struct daemon *d, const char *host, const char *ref)
  * on the target, the tar of its overlay's upper directory. */
 json_t *cluster_move(struct daemon *d, const char *name, json_t *req, vs_err *err);
 int cluster_receive(struct daemon *d, const char *name, const char *tar, size_t len, vs_err *err);
+/* This host's containers moved elsewhere (placed as "auto", other hosts
+ * only); VMs stay. {"moved": {name: host}, "stayed": {name: reason}} */
+json_t *cluster_evacuate(struct daemon *d, vs_err *err);
 /* method url (with its query) and body to host's daemon: its status and
  * body (malloc'd). */
 int cluster_forward(struct daemon *d, const char *host, const char *method, const char *url,

@@ -188,7 +188,7 @@ static enum MHD_Result post_instances(struct call *k)
     const char *target = json_string_value(json_object_get(k->body, "target"));
     char placed[256];
     if (target && !strcmp(target, "auto")) {
-        if (cluster_place(k->d, json_string_value(json_object_get(k->body, "image")), placed,
+        if (cluster_place(k->d, json_string_value(json_object_get(k->body, "image")), NULL, placed,
                           sizeof(placed), &err) < 0)
             return reply_err(k->c, &err);
         target = placed;
@@ -646,6 +646,20 @@ static enum MHD_Result post_cluster_receive(struct call *k)
     return reply(k->c, MHD_HTTP_OK, json_pack("{s:s}", "received", name));
 }
 
+/* Done by the host itself: asked elsewhere, forwarded there. */
+static enum MHD_Result post_cluster_evacuate(struct call *k)
+{
+    vs_err err = {0};
+    if (!k->d->cluster)
+        return reply_error(k->c, MHD_HTTP_NOT_FOUND, "this host is not in a cluster");
+    if (!cluster_is_self(k->d, k->param)) {
+        char url[400];
+        snprintf(url, sizeof(url), "/1.0/cluster/members/%s/evacuate", k->param);
+        return forward(k->c, k->d, k->param, "POST", url, NULL, 0);
+    }
+    return reply_result(k, cluster_evacuate(k->d, &err), &err);
+}
+
 static enum MHD_Result get_cluster_members(struct call *k)
 {
     vs_err err = {0};
@@ -700,6 +714,7 @@ static const struct route {
     {"GET", "/1.0/cluster/members", get_cluster_members, false},
     {"DELETE", "/1.0/cluster/members/{host}", delete_cluster_member, false},
     {"POST", "/1.0/cluster/receive", post_cluster_receive, false},
+    {"POST", "/1.0/cluster/members/{host}/evacuate", post_cluster_evacuate, false},
 };
 
 static enum MHD_Result get_server(struct call *k)

@@ -313,6 +313,20 @@ def test_three_hosts_one_view_offline_and_quorum(cluster, busybox_tarball):
     # c3 was never started twice: the same process
     assert h3.list()["c3"]["pid"] == c3_pid
 
+    # evacuate: a host's containers go to the other hosts, running
+    h2.cli("delete", "--force", "c2", check=True)
+    for n in ("e1", "e2"):
+        h2.cli("launch", "busybox", n, "-c",
+               "command=sh -c 'trap \"exit 0\" TERM; while true; do sleep 1; done'", check=True)
+    p = h1.cli("cluster", "evacuate", "h2")
+    assert p.returncode == 0 and p.stdout.count("moved to host") == 2, p.stdout + p.stderr
+    lst = h3.list()
+    for n in ("e1", "e2"):
+        assert lst[n]["location"] in ("h1", "h3") and lst[n]["state"] == "running", lst
+        owner = next(h for h in cluster if h.name == lst[n]["location"])
+        owner.cli("delete", "--force", n, check=True)
+    assert not [n for n, i in h1.list().items() if i["location"] == "h2"]
+
     # a host that is offline can be removed; an online one cannot
     p = h1.cli("cluster", "remove", "h2")
     assert p.returncode != 0 and "online" in p.stderr
