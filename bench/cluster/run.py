@@ -15,6 +15,7 @@ Measured, medians:
   a launch with --target host 2 and an exec of host 2's instance, both
   asked on host 1 (forwarded over the daemons' HTTPS), against the single
   host's local launch and exec
+  `vessel move` of a running container between hosts 1 and 2 (cluster only)
 The instances for the list rows are made with --no-start (records and
 directories; the list's cost is the store and the state of each local
 instance). Prints the figures and the ratio cluster/single (above 1: the
@@ -200,6 +201,17 @@ def main():
         for r in range(a.runs):
             hosts[1].cli("delete", "--force", f"t{r}", check=True)
 
+        # a running container moved back and forth between hosts 1 and 2
+        # (a command that ends on SIGTERM, so the stop is clean and short)
+        hosts[0].cli("launch", "busybox", "mv", "-c",
+                     "command=sh -c 'trap \"exit 0\" TERM; while true; do sleep 0.2; done'",
+                     check=True)
+        moves = []
+        for r in range(a.runs):
+            moves.append(hosts[0].timed("move", "mv", "--target", "h2" if r % 2 == 0 else "h1"))
+        owner = hosts[1] if a.runs % 2 else hosts[0]
+        owner.cli("delete", "--force", "mv", check=True)
+
         # N instances: all on the single host; N/3 on each cluster host
         t = time.perf_counter()
         for k in range(a.instances):
@@ -224,6 +236,8 @@ def main():
         print(f"{'':44}  {'single':>9}  {'cluster':>9}  {'cluster/single':>14}")
         for what, s, c in rows:
             print(f"{what:44}  {s * 1000:7.1f}ms  {c * 1000:7.1f}ms  {c / s:13.2f}x")
+        print(f"{'move of a running container (cluster only)':44}  {'-':>9}  "
+              f"{statistics.median(moves) * 1000:7.1f}ms")
     finally:
         for n in nodes:
             root = n.dir / "state/containers"
