@@ -69,6 +69,21 @@ static int connect_to(const char *api, int *fd_out, vs_err *err)
     return 0;
 }
 
+/* gnutls_record_send takes at most one record's worth at a time */
+static int send_all(gnutls_session_t sess, const char *p, size_t n, long long deadline)
+{
+    while (n > 0) {
+        ssize_t w = gnutls_record_send(sess, p, n);
+        if ((w == GNUTLS_E_AGAIN || w == GNUTLS_E_INTERRUPTED) && daemon_now_ms() < deadline)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
 int cluster_forward(struct daemon *d, const char *host, const char *method, const char *url,
                     const char *body, size_t body_len, unsigned *status, char **reply, vs_err *err)
 {
@@ -130,8 +145,8 @@ int cluster_forward(struct daemon *d, const char *host, const char *method, cons
         vs_error(err, ENOMEM, "out of memory");
         goto out;
     }
-    if (gnutls_record_send(sess, req, (size_t)rl) != rl ||
-        (body_len && gnutls_record_send(sess, body, body_len) != (ssize_t)body_len)) {
+    if (send_all(sess, req, (size_t)rl, deadline) < 0 ||
+        send_all(sess, body, body_len, deadline) < 0) {
         vs_error(err, EIO, "sending to host %s failed", host);
         goto out;
     }

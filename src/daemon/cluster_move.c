@@ -116,11 +116,9 @@ json_t *cluster_move(struct daemon *d, const char *name, json_t *req, vs_err *er
                  name);
         goto done;
     }
-    if (!cluster_host_has_image(d, target, str(inst, "image"))) {
-        vs_error(err, ENOENT, "host %s has no image %.12s (instance %s's): import it there first",
-                 target, str(inst, "image"), name);
+    char fp[65] = "";
+    if (cluster_ensure_image(d, target, str(inst, "image"), fp, err) < 0)
         goto done;
-    }
     const char *state = instance_refresh_state(d, inst);
     if (!strcmp(state, "running") || !strcmp(state, "paused") || !strcmp(state, "starting")) {
         if (instance_stop_claimed(d, inst, false, 30, err) < 0)
@@ -296,4 +294,137 @@ json_t *cluster_evacuate(struct daemon *d, vs_err *err)
     }
     json_decref(list);
     return json_pack("{s:o, s:o}", "moved", moved, "stayed", stayed);
+}
+
+/* ---- images copied to the host that needs them ---- */
+
+int cluster_ensure_image(struct daemon *d, const char *target, const char *ref, char fp[65],
+                         vs_err *err)
+{
+    json_t *img = store_image_get(d->store, ref, NULL);
+    if (img)
+        snprintf(fp, 65, "%s", str(img, "fingerprint"));
+    if (cluster_host_has_image(d, target, img ? fp : ref)) {
+        json_decref(img);
+        return 0;
+    }
+    if (!img)
+        return vs_error(err, ENOENT, "host %s has no image '%s', and neither has this host", target,
+                        ref);
+    if (strcmp(str(img, "state"), "ready")) {
+        json_decref(img);
+        return vs_error(err, EBUSY, "image '%s' is still being imported", ref);
+    }
+    /* the image's directory as a tar, its record as hex JSON in the query */
+    char tar[4300], *buf = NULL, *reply = NULL, *meta = NULL, *url = NULL;
+    size_t len = 0;
+    int rc = -1;
+    snprintf(tar, sizeof(tar), "%s/images/.send-%s.tar", d->state_dir, fp);
+    json_t *m =
+        json_pack("{s:s?, s:s, s:s, s:O, s:I}", "alias",
+                  json_string_value(json_object_get(img, "alias")), "type", str(img, "type"),
+                  "arch", str(img, "arch"), "properties", json_object_get(img, "properties"),
+                  "size", json_integer_value(json_object_get(img, "size")));
+    char *mtext = m ? json_dumps(m, JSON_COMPACT) : NULL;
+    json_decref(m);
+    if (!mtext || !(meta = malloc(2 * strlen(mtext) + 1))) {
+        vs_error(err, ENOMEM, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; mtext[i]; i++)
+        sprintf(meta + 2 * i, "%02x", (unsigned char)mtext[i]);
+    meta[2 * strlen(mtext)] = 0;
+    if (snapshot_tar_tree(str(img, "path"), tar, err) < 0 || !(buf = read_all(tar, &len, err)))
+        goto out;
+    if (asprintf(&url, "/1.0/cluster/receive?image=%s&meta=%s", fp, meta) < 0) {
+        url = NULL;
+        vs_error(err, ENOMEM, "out of memory");
+        goto out;
+    }
+    unsigned status = 0;
+    if (cluster_forward(d, target, "POST", url, buf, len, &status, &reply, err) < 0)
+        goto out;
+    if (status != 200) {
+        json_t *e = json_loads(reply, 0, NULL);
+        vs_error(err, EIO, "copying image %.12s to host %s: %s", fp, target,
+                 json_string_value(json_object_get(e, "error")) ?: "refused");
+        json_decref(e);
+        goto out;
+    }
+    vs_info("image %.12s copied to host %s", fp, target);
+    rc = 0;
+out:
+    unlink(tar);
+    free(buf);
+    free(reply);
+    free(meta);
+    free(mtext);
+    free(url);
+    json_decref(img);
+    return rc;
+}
+
+int cluster_receive_image(struct daemon *d, const char *fp, const char *meta_hex, const char *tar,
+                          size_t len, vs_err *err)
+{
+    if (strlen(fp) != 64 || strspn(fp, "0123456789abcdef") != 64)
+        return vs_error(err, EINVAL, "bad image fingerprint");
+    json_t *have = store_image_get(d->store, fp, NULL);
+    json_decref(have);
+    if (have)
+        return 0; /* a copy that raced another: one is enough */
+    size_t mlen = meta_hex ? strlen(meta_hex) / 2 : 0;
+    char *mtext = calloc(1, mlen + 1);
+    for (size_t i = 0; mtext && i < mlen; i++) {
+        unsigned v;
+        if (sscanf(meta_hex + 2 * i, "%2x", &v) != 1)
+            break;
+        mtext[i] = (char)v;
+    }
+    json_t *m = mtext ? json_loads(mtext, 0, NULL) : NULL;
+    free(mtext);
+    if (!json_is_object(m) || !json_string_value(json_object_get(m, "type")) ||
+        !json_string_value(json_object_get(m, "arch"))) {
+        json_decref(m);
+        return vs_error(err, EINVAL, "the image's record is missing or malformed");
+    }
+    char dir[4200], path[4300];
+    snprintf(dir, sizeof(dir), "%s/images/.recv-%s", d->state_dir, fp);
+    snprintf(path, sizeof(path), "%s.tar", dir);
+    daemon_rm_rf(dir);
+    int rc = mkdir(dir, 0700) < 0 ? vs_error_errno(err, "%s", dir) : 0;
+    int fd = rc == 0 ? open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
+    if (rc == 0 && (fd < 0 || write(fd, tar, len) != (ssize_t)len || lseek(fd, 0, SEEK_SET) < 0))
+        rc = vs_error_errno(err, "%s", path);
+    if (rc == 0 && archive_lib_acquire(err) == 0) {
+        struct archive *in = archive_read_new();
+        archive_read_support_format_tar(in);
+        if (archive_read_open_fd(in, fd, 65536) != ARCHIVE_OK)
+            rc = vs_error(err, EINVAL, "the image is not a tar: %s", archive_error_string(in));
+        else if (image_extract(in, dir, "the copied image", false, err) < 0)
+            rc = -1;
+        archive_read_free(in);
+        archive_lib_release();
+    } else if (rc == 0) {
+        rc = -1;
+    }
+    if (fd >= 0)
+        close(fd);
+    unlink(path);
+    if (rc == 0) {
+        /* the alias only where this host has no other image by that name */
+        const char *alias = json_string_value(json_object_get(m, "alias"));
+        json_t *taken = alias ? store_image_get(d->store, alias, NULL) : NULL;
+        json_t *img = image_adopt(d, dir, json_string_value(json_object_get(m, "type")),
+                                  json_string_value(json_object_get(m, "arch")),
+                                  taken ? NULL : alias, json_object_get(m, "properties"), fp,
+                                  json_integer_value(json_object_get(m, "size")), err);
+        json_decref(taken);
+        rc = img ? 0 : -1;
+        json_decref(img);
+    }
+    if (rc < 0)
+        daemon_rm_rf(dir);
+    json_decref(m);
+    return rc;
 }

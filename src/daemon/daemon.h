@@ -231,6 +231,13 @@ bool cluster_host_has_image(struct daemon *d, const char *host, const char *ref)
  * on the target, the tar of its overlay's upper directory. */
 json_t *cluster_move(struct daemon *d, const char *name, json_t *req, vs_err *err);
 int cluster_receive(struct daemon *d, const char *name, const char *tar, size_t len, vs_err *err);
+/* Images copied to the host that needs them (cluster_move.c): unless
+ * target has the image ref names, this host's copy is sent there (its
+ * directory as a tar). fp: the image's fingerprint when this host has it. */
+int cluster_ensure_image(struct daemon *d, const char *target, const char *ref, char fp[65],
+                         vs_err *err);
+int cluster_receive_image(struct daemon *d, const char *fp, const char *meta_hex, const char *tar,
+                          size_t len, vs_err *err);
 /* This host's containers moved elsewhere (placed as "auto", other hosts
  * only); VMs stay. {"moved": {name: host}, "stayed": {name: reason}} */
 json_t *cluster_evacuate(struct daemon *d, vs_err *err);

@@ -199,6 +199,15 @@ static enum MHD_Result post_instances(struct call *k)
     if (target && !cluster_is_self(k->d, target)) {
         json_t *fwd = json_deep_copy(k->body);
         json_object_del(fwd, "target");
+        /* the image goes along where the target has none by that name */
+        const char *ref = json_string_value(json_object_get(k->body, "image"));
+        char fp[65] = "";
+        if (ref && cluster_ensure_image(k->d, target, ref, fp, &err) < 0) {
+            json_decref(fwd);
+            return reply_err(k->c, &err);
+        }
+        if (fp[0]) /* this host's image, by its fingerprint: not another of that alias */
+            json_object_set_new(fwd, "image", json_string(fp));
         char *text = json_dumps(fwd, JSON_COMPACT);
         json_decref(fwd);
         if (!text)
@@ -635,12 +644,19 @@ static enum MHD_Result post_instance_move(struct call *k)
 static enum MHD_Result post_cluster_receive(struct call *k)
 {
     const char *name = MHD_lookup_connection_value(k->c, MHD_GET_ARGUMENT_KIND, "name");
+    const char *image = MHD_lookup_connection_value(k->c, MHD_GET_ARGUMENT_KIND, "image");
     if (!k->tls)
         return reply_error(k->c, MHD_HTTP_FORBIDDEN,
                            "instances are received from another cluster host's daemon only");
+    vs_err err = {0};
+    if (image) {
+        const char *meta = MHD_lookup_connection_value(k->c, MHD_GET_ARGUMENT_KIND, "meta");
+        if (cluster_receive_image(k->d, image, meta, k->raw, k->raw_len, &err) < 0)
+            return reply_err(k->c, &err);
+        return reply(k->c, MHD_HTTP_OK, json_pack("{s:s}", "received", image));
+    }
     if (!name)
         return reply_error(k->c, MHD_HTTP_BAD_REQUEST, "?name=INSTANCE is required");
-    vs_err err = {0};
     if (cluster_receive(k->d, name, k->raw, k->raw_len, &err) < 0)
         return reply_err(k->c, &err);
     return reply(k->c, MHD_HTTP_OK, json_pack("{s:s}", "received", name));

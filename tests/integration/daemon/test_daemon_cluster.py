@@ -6,11 +6,13 @@ their location; two hosts creating one name at once: one wins; a stopped
 host turns offline; with two etcd members down the survivors' reads say
 stale, writes are refused and instances keep running; with the members
 back everything converges."""
+import io
 import json
 import os
 import shutil
 import signal
 import subprocess
+import tarfile
 import threading
 import time
 import uuid
@@ -225,6 +227,22 @@ def test_three_hosts_one_view_offline_and_quorum(cluster, busybox_tarball):
     r = ns_run(h1.ns, "curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}",
                f"https://{h2.addr}:8443/1.0/instances")
     assert r.stdout in ("403", "000"), r.stdout
+
+    # an image only host 1 has goes along to the host a launch targets
+    variant = h1.dir / "variant.tar.gz"
+    with tarfile.open(busybox_tarball) as src, tarfile.open(variant, "w:gz") as dst:
+        for m in src.getmembers():
+            dst.addfile(m, src.extractfile(m) if m.isfile() else None)
+        data = b"variant\n"
+        info = tarfile.TarInfo("./etc/variant")
+        info.size = len(data)
+        dst.addfile(info, io.BytesIO(data))
+    h1.cli("image", "import", variant, "--alias", "variant", check=True)
+    p = h1.cli("launch", "variant", "v1", "--target", "h3", "-c", "command=sleep 100000")
+    assert p.returncode == 0, p.stderr
+    assert "variant" in h3.cli("image", "list", check=True).stdout
+    assert h1.cli("exec", "v1", "--", "cat", "/etc/variant").stdout == "variant\n"
+    h1.cli("delete", "--force", "v1", check=True)
 
     # a running container moves to another host with what it wrote (asked
     # on a third host: the owner does the move)
