@@ -34,6 +34,7 @@ struct request {
     char *body;
     size_t len;
     bool too_big;
+    bool trusted, member; /* HTTPS: an enrolled client or a member's daemon; a member's */
 };
 
 /* What a handler gets: the matched path parameter (an instance name, an
@@ -45,7 +46,8 @@ struct call {
     json_t *body;               /* NULL for GET/DELETE */
     const char *raw;            /* the body as it came (routes without a JSON body) */
     size_t raw_len;
-    bool tls; /* over HTTPS: another cluster host's daemon or an enrolled client */
+    bool tls;    /* over HTTPS: another cluster host's daemon or an enrolled client */
+    bool member; /* over HTTPS from another cluster host's daemon */
 };
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, json_t *j)
@@ -645,9 +647,10 @@ static enum MHD_Result post_cluster_receive(struct call *k)
 {
     const char *name = MHD_lookup_connection_value(k->c, MHD_GET_ARGUMENT_KIND, "name");
     const char *image = MHD_lookup_connection_value(k->c, MHD_GET_ARGUMENT_KIND, "image");
-    if (!k->tls)
+    if (!k->member)
         return reply_error(k->c, MHD_HTTP_FORBIDDEN,
-                           "instances are received from another cluster host's daemon only");
+                           "instances and images are received from another cluster host's daemon "
+                           "only");
     vs_err err = {0};
     if (image) {
         const char *meta = MHD_lookup_connection_value(k->c, MHD_GET_ARGUMENT_KIND, "meta");
@@ -767,17 +770,20 @@ bool http_route_match(const char *pattern, const char *url, struct route_params 
 }
 
 /* Is the TLS client's certificate an enrolled one? */
-static bool client_trusted(struct http_server *s, struct MHD_Connection *c)
+static bool client_trusted(struct http_server *s, struct MHD_Connection *c, bool *member)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    *member = false;
     if (!ci || !ci->tls_session)
         return false;
     unsigned n = 0;
     const gnutls_datum_t *certs = gnutls_certificate_get_peers(ci->tls_session, &n);
     char fp[65];
-    return certs && n > 0 && trust_fingerprint_der(certs[0].data, certs[0].size, fp) == 0 &&
-           (trust_is_enrolled(s->d, fp) || cluster_trusts(s->d, fp));
+    if (!certs || n == 0 || trust_fingerprint_der(certs[0].data, certs[0].size, fp) < 0)
+        return false;
+    *member = cluster_trusts(s->d, fp); /* another cluster host's daemon */
+    return *member || trust_is_enrolled(s->d, fp);
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
@@ -790,11 +796,13 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         rq = calloc(1, sizeof(*rq));
         if (!rq)
             return MHD_NO;
+        /* who is calling, before any body is taken in */
+        rq->trusted = !s->tls || client_trusted(s, c, &rq->member);
         *con_cls = rq;
         return MHD_YES;
     }
     if (*upload_size) {
-        long max = s->tls && !strcmp(url, "/1.0/cluster/receive") ? MAX_RECEIVE : MAX_BODY;
+        long max = rq->member && !strcmp(url, "/1.0/cluster/receive") ? MAX_RECEIVE : MAX_BODY;
         if (rq->len + *upload_size > (size_t)max) {
             rq->too_big = true;
         } else {
@@ -811,7 +819,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     }
     if (rq->too_big)
         return reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large (1 MiB max)");
-    if (s->tls && !client_trusted(s, c))
+    bool member = rq->member;
+    if (!rq->trusted)
         return reply_error(c, MHD_HTTP_FORBIDDEN,
                            "client certificate not trusted (enroll it with 'vessel trust add' on "
                            "the daemon's host)");
@@ -834,7 +843,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
                          .param2 = params.v[1],
                          .raw = rq->body,
                          .raw_len = rq->len,
-                         .tls = s->tls};
+                         .tls = s->tls,
+                         .member = member};
         /* in a cluster: no changes without an etcd quorum (exec changes
          * nothing), and only an instance's own host acts on it */
         vs_err remote = {0};
