@@ -119,14 +119,22 @@ static int list(int argc, char **argv)
         json_dumpf(hosts, stdout, JSON_INDENT(2));
         putchar('\n');
     } else {
-        printf("%-20s  %-8s  %-9s  %-16s  %s\n", "NAME", "STATUS", "INSTANCES", "ADDRESS", "ETCD");
+        printf("%-20s  %-8s  %-9s  %-4s  %-9s  %-16s  %s\n", "NAME", "STATUS", "INSTANCES", "CPUS",
+               "AVAIL-MEM", "ADDRESS", "ETCD");
         json_array_foreach(hosts, i, h)
         {
             const char *addr = json_string_value(json_object_get(h, "address"));
-            printf("%-20s  %-8s  %-9lld  %-16s  %s%s\n",
+            char cpus[16] = "-", mem[24] = "-";
+            if (json_object_get(h, "cpus"))
+                snprintf(cpus, sizeof(cpus), "%lld",
+                         (long long)json_integer_value(json_object_get(h, "cpus")));
+            if (json_object_get(h, "mem_available"))
+                snprintf(mem, sizeof(mem), "%lldMiB",
+                         (long long)json_integer_value(json_object_get(h, "mem_available")) >> 20);
+            printf("%-20s  %-8s  %-9lld  %-4s  %-9s  %-16s  %s%s\n",
                    json_string_value(json_object_get(h, "name")),
                    json_string_value(json_object_get(h, "status")),
-                   (long long)json_integer_value(json_object_get(h, "instances")),
+                   (long long)json_integer_value(json_object_get(h, "instances")), cpus, mem,
                    addr && addr[0] ? addr : "-", json_string_value(json_object_get(h, "etcd")),
                    json_is_true(json_object_get(h, "self")) ? "  (this host)" : "");
         }

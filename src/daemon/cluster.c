@@ -655,6 +655,12 @@ json_t *cluster_members(struct daemon *d, vs_err *err)
         json_object_set_new(h, "status", json_string(on ? "online" : "offline"));
         json_object_set_new(h, "instances", json_integer(n));
         json_object_set_new(h, "self", json_boolean(self));
+        /* what placement weighs, as the host last said */
+        json_t *st = json_object_get(alive, name);
+        if (json_object_get(st, "cpus"))
+            json_object_set(h, "cpus", json_object_get(st, "cpus"));
+        if (json_object_get(st, "mem_available"))
+            json_object_set(h, "mem_available", json_object_get(st, "mem_available"));
         if (stale)
             json_object_set_new(h, "stale", json_true());
         json_array_append_new(out, h);

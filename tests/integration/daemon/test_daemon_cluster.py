@@ -181,6 +181,9 @@ def test_three_hosts_one_view_offline_and_quorum(cluster, busybox_tarball):
                        lambda: (m := h1.members()) and
                        all(m[n]["status"] == "online" for n in ("h1", "h2", "h3")) and m)
     assert members["h3"]["instances"] == 1 and members["h1"]["self"]
+    assert members["h2"]["cpus"] >= 1 and members["h2"]["mem_available"] > 0
+    table = h1.cli("cluster", "list", check=True).stdout
+    assert "AVAIL-MEM" in table and "(this host)" in table, table
 
     for h in (h1, h2):
         h.cli("image", "import", busybox_tarball, "--alias", "busybox", check=True)
