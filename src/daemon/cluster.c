@@ -180,8 +180,28 @@ static void host_stats(char *out, size_t n, long long since)
              sysconf(_SC_NPROCESSORS_ONLN), avail_kb * 1024);
 }
 
-/* Take a lease and put alive/HOST on it (only while hosts/HOST exists, so
- * a removed host does not come back as a member). */
+/* Put alive/HOST on lease id, only while hosts/HOST exists (a removed
+ * host does not come back as a member): 1 put, 0 removed, -1 error. */
+static int put_alive(struct cluster *c, long long id)
+{
+    vs_err err = {0};
+    char k_host[1024], k_alive[1024], val[256];
+    host_stats(val, sizeof(val), daemon_now_ms());
+    json_t *cmp = json_pack("[o]", etcd_cmp_exists(key(c, k_host, "hosts", c->host), true));
+    json_t *ops = json_pack("[o]", etcd_op_put(key(c, k_alive, "alive", c->host), val, id));
+    bool ok = false;
+    int rc = etcd_txn(c->etcd, cmp, ops, NULL, &ok, &err) < 0 ? -1 : ok;
+    json_decref(cmp);
+    json_decref(ops);
+    if (rc == 0 && !atomic_exchange(&c->removed, true))
+        vs_warn("cluster: host %s was removed from the cluster; it stays out until it joins again",
+                c->host);
+    if (rc == 1 && atomic_exchange(&c->removed, false))
+        vs_info("cluster: host %s is a member again", c->host);
+    return rc;
+}
+
+/* Take a lease and put alive/HOST on it. */
 static void lease_take(struct cluster *c)
 {
     vs_err err = {0};
@@ -190,27 +210,13 @@ static void lease_take(struct cluster *c)
         vs_debug("cluster: no lease: %s", err.msg);
         return;
     }
-    char k_host[1024], k_alive[1024], val[256];
-    host_stats(val, sizeof(val), daemon_now_ms());
-    json_t *cmp = json_pack("[o]", etcd_cmp_exists(key(c, k_host, "hosts", c->host), true));
-    json_t *ops = json_pack("[o]", etcd_op_put(key(c, k_alive, "alive", c->host), val, id));
-    bool ok = false;
-    if (etcd_txn(c->etcd, cmp, ops, NULL, &ok, &err) == 0) {
-        if (ok) {
-            c->lease = id;
-            atomic_store(&c->online, true);
-            if (atomic_exchange(&c->removed, false))
-                vs_info("cluster: host %s is a member again", c->host);
-        } else {
-            if (!atomic_exchange(&c->removed, true))
-                vs_warn("cluster: host %s was removed from the cluster; it stays out until it "
-                        "joins again",
-                        c->host);
-            etcd_lease_revoke(c->etcd, id, NULL);
-        }
+    int rc = put_alive(c, id);
+    if (rc == 1) {
+        c->lease = id;
+        atomic_store(&c->online, true);
+    } else {
+        etcd_lease_revoke(c->etcd, id, NULL);
     }
-    json_decref(cmp);
-    json_decref(ops);
 }
 
 static void *lease_loop(void *arg)
@@ -230,16 +236,17 @@ static void *lease_loop(void *arg)
                 atomic_store(&c->online, false);
             } else {
                 atomic_store(&c->online, true);
-                if (++c->beats % 5 == 0 && !atomic_load(&c->removed)) {
-                    char k[1024], val[256];
-                    host_stats(val, sizeof(val), daemon_now_ms());
-                    etcd_put(c->etcd, key(c, k, "alive", c->host), val, c->lease, NULL);
+                /* what placement weighs, fresh; and out if it was removed */
+                if (++c->beats % 5 == 0 && put_alive(c, c->lease) == 0) {
+                    etcd_lease_revoke(c->etcd, c->lease, NULL);
+                    c->lease = 0;
                 }
             }
         }
         if (c->lease <= 0)
             atomic_store(&c->online, false);
-        usleep(1000 * 1000);
+        /* a removed host looks again now and then, for a join */
+        usleep(atomic_load(&c->removed) ? 10 * 1000 * 1000 : 1000 * 1000);
     }
     return NULL;
 }
