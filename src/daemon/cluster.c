@@ -221,7 +221,8 @@ static void lease_take(struct cluster *c)
 
 static void *lease_loop(void *arg)
 {
-    struct cluster *c = arg;
+    struct daemon *d = arg;
+    struct cluster *c = d->cluster;
     for (;;) {
         if (c->lease <= 0) {
             lease_take(c);
@@ -241,6 +242,8 @@ static void *lease_loop(void *arg)
                     etcd_lease_revoke(c->etcd, c->lease, NULL);
                     c->lease = 0;
                 }
+                if (c->lease > 0)
+                    cluster_ha_tick(d);
             }
         }
         if (c->lease <= 0)
@@ -267,7 +270,7 @@ void cluster_start(struct daemon *d)
     pthread_attr_t a;
     pthread_attr_init(&a);
     pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-    int rc = pthread_create(&c->thread, &a, lease_loop, c);
+    int rc = pthread_create(&c->thread, &a, lease_loop, d);
     if (rc != 0)
         vs_warn("cluster: cannot start the lease thread: %s", strerror(rc));
     pthread_attr_destroy(&a);

@@ -232,10 +232,12 @@ int cluster_receive(struct daemon *d, const char *name, const char *tar, size_t 
             rc = vs_error_errno(err, "%s", sub);
     }
     snprintf(path, sizeof(path), "%s.recv.tar", dir);
-    int fd = rc == 0 ? open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
-    if (rc == 0 && (fd < 0 || write(fd, tar, len) != (ssize_t)len || lseek(fd, 0, SEEK_SET) < 0))
+    /* no tar: a fresh start from the image (a high-availability restart) */
+    int fd = rc == 0 && len ? open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
+    if (rc == 0 && len &&
+        (fd < 0 || write(fd, tar, len) != (ssize_t)len || lseek(fd, 0, SEEK_SET) < 0))
         rc = vs_error_errno(err, "%s", path);
-    if (rc == 0 && archive_lib_acquire(err) == 0) {
+    if (rc == 0 && len && archive_lib_acquire(err) == 0) {
         struct archive *in = archive_read_new();
         archive_read_support_format_tar(in);
         snprintf(sub, sizeof(sub), "%s/upper", dir);
@@ -246,7 +248,7 @@ int cluster_receive(struct daemon *d, const char *name, const char *tar, size_t 
             rc = -1;
         archive_read_free(in);
         archive_lib_release();
-    } else if (rc == 0) {
+    } else if (rc == 0 && len) {
         rc = -1;
     }
     if (fd >= 0)

@@ -238,6 +238,11 @@ int cluster_ensure_image(struct daemon *d, const char *target, const char *ref, 
                          vs_err *err);
 int cluster_receive_image(struct daemon *d, const char *fp, const char *meta_hex, const char *tar,
                           size_t len, vs_err *err);
+/* High availability (cluster_ha.c), every second while this host holds
+ * its lease: instances another host took over are stopped here, and the
+ * first online host restarts containers with cluster.ha=true whose host
+ * went offline on a healthy host. */
+void cluster_ha_tick(struct daemon *d);
 /* This host's containers moved elsewhere (placed as "auto", other hosts
  * only); VMs stay. {"moved": {name: host}, "stayed": {name: reason}} */
 json_t *cluster_evacuate(struct daemon *d, vs_err *err);

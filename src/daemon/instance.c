@@ -35,10 +35,9 @@ static const struct config_key {
     bool container, vm;
     bool live_container; /* applied to a running container (else at the next start) */
 } config_keys[] = {
-    {"limits.cpu", true, true, true},
-    {"limits.memory", true, true, true},
-    {"command", true, false, false},
-    {"boot.args", false, true, false},
+    {"limits.cpu", true, true, true},  {"limits.memory", true, true, true},
+    {"command", true, false, false},   {"boot.args", false, true, false},
+    {"cluster.ha", true, false, true}, /* restarted elsewhere when its host is lost */
 };
 
 static bool key_is_live(const char *key, bool container)
@@ -118,6 +117,8 @@ static int check_config(const char *type, const char *key, json_t *val, vs_err *
             return vs_error(err, ERANGE,
                             "config limits.memory=%s: must be 32MiB..%lluMiB (this host's RAM)", v,
                             (unsigned long long)(host >> 20));
+    } else if (!strcmp(key, "cluster.ha") && strcmp(v, "true") && strcmp(v, "false")) {
+        return vs_error(err, EINVAL, "config cluster.ha=%s: true or false", v);
     } else if (!strcmp(key, "command")) {
         json_t *words = json_array();
         int rc = daemon_split_command(v, words, err);

@@ -283,6 +283,11 @@ def test_three_hosts_one_view_offline_and_quorum(cluster, busybox_tarball):
     assert next(h for h in cluster if h.name == owner).cli("delete", "--force", "same") \
         .returncode == 0
 
+    # a container marked for high availability on host 3
+    p = h3.cli("launch", "busybox", "ha1", "-c", "command=sleep 100000", "-c", "cluster.ha=true")
+    assert p.returncode == 0, p.stderr
+    ha1_old_pid = h3.list()["ha1"]["pid"]
+
     # host 3 stops (its daemon and its etcd member): offline within seconds,
     # its instance unknown; the instance itself keeps running
     c3_pid = h3.list()["c3"]["pid"]
@@ -295,6 +300,14 @@ def test_three_hosts_one_view_offline_and_quorum(cluster, busybox_tarball):
     assert h1.list()["c3"]["state"] == "unknown"
     assert h2.list()["c3"]["state"] == "unknown"
     os.kill(c3_pid, 0)
+    # the HA container is restarted on a healthy host; the other one waits
+    t0 = time.monotonic()
+    lst = wait_for("ha1 restarted elsewhere",
+                   lambda: (l := h1.list()) and l["ha1"]["location"] in ("h1", "h2") and
+                   l["ha1"]["state"] == "running" and l, timeout=30)
+    print(f"HA restart on {lst['ha1']['location']} {time.monotonic() - t0:.1f} s after host 3 "
+          f"was seen offline")
+    assert lst["c3"]["location"] == "h3"
 
     # a second etcd member down: no quorum. Reads say stale, writes are
     # refused with a clear message, instances keep running.
@@ -324,6 +337,18 @@ def test_three_hosts_one_view_offline_and_quorum(cluster, busybox_tarball):
     print(f"writes accepted {time.monotonic() - t0:.1f} s after quorum was restored")
     h3.daemon.start()
     wait_for("h3 online", lambda: h1.members()["h3"]["status"] == "online", timeout=20)
+    # the old owner stops its copy of what another host took over
+    def gone():
+        try:
+            os.kill(ha1_old_pid, 0)
+            return False
+        except ProcessLookupError:
+            return True
+    wait_for("host 3's copy of ha1 stopped", gone, timeout=60, step=1)
+    assert not (h3.daemon.state / "instances/ha1").exists()
+    owner = next(h for h in cluster if h.name == h1.list()["ha1"]["location"])
+    assert owner.list()["ha1"]["state"] == "running"
+    owner.cli("delete", "--force", "ha1", check=True)
     for h in cluster:
         lst = wait_for(f"{h.name}'s list converged",
                        lambda: (l := h.list()) and all(
