@@ -37,6 +37,15 @@ static json_t *offline_since; /* {instance: ms first seen offline}, the HA threa
 /* Stop and remove what runs here of instances recorded on another host. */
 static void fence(struct daemon *d)
 {
+    /* one read of every record, not one per directory; a store that
+     * cannot answer says nothing */
+    json_t *all = store_instance_list(d->store, NULL), *rec;
+    if (!all)
+        return;
+    json_t *byname = json_object();
+    size_t i;
+    json_array_foreach(all, i, rec) json_object_set(byname, str(rec, "name"), rec);
+    json_decref(all);
     char dir[4200];
     snprintf(dir, sizeof(dir), "%s/instances", d->state_dir);
     DIR *dp = opendir(dir);
@@ -50,11 +59,9 @@ static void fence(struct daemon *d)
         if (stat(path, &st) < 0 || time(NULL) - st.st_mtime < FENCE_AGE_S)
             continue;
         vs_err e = {0};
-        json_t *inst = store_instance_get(d->store, de->d_name, &e);
-        if (!inst || daemon_instance_local(d, inst) || !daemon_claim(d, de->d_name, NULL)) {
-            json_decref(inst);
+        json_t *inst = json_object_get(byname, de->d_name);
+        if (!inst || daemon_instance_local(d, inst) || !daemon_claim(d, de->d_name, NULL))
             continue;
-        }
         vs_warn("instance %s runs on host %s now: stopping and removing it here", de->d_name,
                 str(inst, "location"));
         char root[4600];
@@ -65,10 +72,10 @@ static void fence(struct daemon *d)
         network_release(d, de->d_name);
         daemon_event(d, "instance", "fenced", de->d_name, NULL);
         daemon_release(d, de->d_name);
-        json_decref(inst);
     }
     if (dp)
         closedir(dp);
+    json_decref(byname);
 }
 
 static void restart_elsewhere(struct daemon *d, json_t *inst, const char *lost)
