@@ -473,3 +473,30 @@ def test_cluster_store_over_tls(tls_etcd, daemon, busybox_tarball):
     daemon.kill(signal.SIGTERM)
     daemon.start()
     assert daemon.list()["tls1"]["state"] == "running"
+
+
+def test_rv_vm_across_hosts(cluster, rv_guest_files):
+    """A riscv64 VM launched from host 1 onto host 2 (its image copied there
+    on demand), listed on host 3, a command run in it from host 3. (A short
+    test name: the VM's vsock socket path must fit a sockaddr_un.)"""
+    h1, h2, h3 = cluster
+    h1.cli("cluster", "init", "--name", "h1", "--etcd", endpoints(h1, cluster), "--address",
+           h1.addr, check=True)
+    for h in (h2, h3):
+        h.cli("cluster", "join", endpoints(h, cluster), "--name", h.name, "--address", h.addr,
+              check=True)
+    kernel, initrd = rv_guest_files
+    h1.cli("image", "import", "--vm", "--arch", "riscv64", "--kernel", kernel, "--initrd",
+           initrd, "--alias", "debian-rv", check=True)
+    p = h1.cli("launch", "debian-rv", "rv1", "--target", "h2", "-c", "limits.memory=256MiB",
+               timeout=180)
+    assert p.returncode == 0, p.stderr
+    assert "debian-rv" in h2.cli("image", "list", check=True).stdout
+    lst = h3.list()
+    assert lst["rv1"]["location"] == "h2" and lst["rv1"]["type"] == "vm"
+    assert lst["rv1"]["state"] == "running", lst
+    # the guest agent answers once the guest is up; exec waits for it
+    p = h3.cli("exec", "rv1", "--", "uname", "-m", timeout=180)
+    assert p.returncode == 0 and p.stdout == "riscv64\n", p.stdout + p.stderr
+    h1.cli("delete", "--force", "rv1", check=True)
+    assert "rv1" not in h2.list()
