@@ -17,7 +17,7 @@ TEST="python3 python3-pytest python3-yaml openssl iputils-ping busybox-static cp
   grub-pc-bin grub-common
   gcc-riscv64-linux-gnu libc6-dev-riscv64-cross gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
   crun runc podman conmon containerd time uidmap fio iperf3 bc flex bison libelf-dev libssl-dev xz-utils
-  linux-source-6.1 lxd lxd-client dnsmasq-base iptables gnuplot-nox"
+  linux-source-6.1 lxd lxd-client dnsmasq-base iptables gnuplot-nox etcd-server etcd-client"
 
 missing=""
 for p in $BUILD $TEST; do
@@ -29,5 +29,21 @@ if [ -n "$missing" ]; then
   [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing
+fi
+# etcd-server's package enables and starts a host-wide etcd on 127.0.0.1:2379.
+# vessel's tests start their own members (temporary data dirs, free ports,
+# their own network namespaces) and a shared one would only hold ports and
+# state between runs: keep the packaged service off. A cluster's etcd is
+# configured by whoever runs the cluster (docs/cluster.md).
+if [ -e /lib/systemd/system/etcd.service ] && command -v systemctl >/dev/null 2>&1 &&
+  [ -d /run/systemd/system ]; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO systemctl disable --now etcd >/dev/null 2>&1 || true
+elif [ -x /etc/init.d/etcd ] && command -v update-rc.d >/dev/null 2>&1; then
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO /etc/init.d/etcd stop >/dev/null 2>&1 || true
+  $SUDO update-rc.d etcd disable >/dev/null 2>&1 || true
 fi
 echo "setup: all packages present"

@@ -46,6 +46,8 @@ int cmd_monitor(int argc, char **argv);
 int cmd_trust(int argc, char **argv);
 int cmd_console(int argc, char **argv);
 int cmd_operation(int argc, char **argv);
+int cmd_cluster(int argc, char **argv); /* cluster.c: init|join|list|remove */
+int cmd_move(int argc, char **argv);    /* cluster.c: a container to another host */
 
 /* vm verbs */
 int cmd_vm_run(int argc, char **argv);      /* vm_run.c */

@@ -143,15 +143,13 @@ static int need_args(int argc, int want, const char *usage)
 
 int cmd_launch(int argc, char **argv)
 {
-    static const struct option opts[] = {{"vm", no_argument, 0, 'v'},
-                                         {"container", no_argument, 0, 'C'},
-                                         {"arch", required_argument, 0, 'a'},
-                                         {"config", required_argument, 0, 'c'},
-                                         {"no-start", no_argument, 0, 'n'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"vm", no_argument, 0, 'v'},         {"container", no_argument, 0, 'C'},
+        {"arch", required_argument, 0, 'a'}, {"config", required_argument, 0, 'c'},
+        {"no-start", no_argument, 0, 'n'},   {"target", required_argument, 0, 't'},
+        {"help", no_argument, 0, 'h'},       {0, 0, 0, 0}};
     const char *usage = "launch IMAGE NAME [--vm|--container] [--arch x86_64|riscv64] "
-                        "[-c KEY=VALUE]... [--no-start]";
+                        "[-c KEY=VALUE]... [--no-start] [--target HOST|auto]";
     json_t *req = json_object(), *config = json_object();
     json_object_set_new(req, "config", config);
     int c, rc = 1;
@@ -169,6 +167,9 @@ int cmd_launch(int argc, char **argv)
             break;
         case 'n':
             json_object_set_new(req, "start", json_false());
+            break;
+        case 't': /* a cluster host (docs/cluster.md) */
+            json_object_set_new(req, "target", json_string(optarg));
             break;
         case 'c': {
             char *eq = strchr(optarg, '=');
@@ -226,11 +227,20 @@ int cmd_list(int argc, char **argv)
     json_t *list = call("GET", "/1.0/instances", NULL);
     if (!list)
         return 1;
-    static const char *const cols[] = {"name", "state", "type", "arch", "ipv4", "pid", "image"};
-    static const char *const heads[] = {"NAME", "STATE", "TYPE", "ARCH", "IPV4", "PID", "IMAGE"};
+    static const char *const cols[] = {"name", "state", "type",  "arch",
+                                       "ipv4", "pid",   "image", "location"};
+    static const char *const heads[] = {"NAME", "STATE", "TYPE",  "ARCH",
+                                        "IPV4", "PID",   "IMAGE", "LOCATION"};
     /* a short fingerprint reads better in a table */
     size_t i;
     json_t *r;
+    bool clustered = false, stale = false;
+    json_array_foreach(list, i, r)
+    {
+        const char *loc = json_string_value(json_object_get(r, "location"));
+        clustered |= loc && strcmp(loc, "local");
+        stale |= json_is_true(json_object_get(r, "stale"));
+    }
     json_array_foreach(list, i, r)
     {
         /* the address on the managed network, while it is in use */
@@ -245,7 +255,11 @@ int cmd_list(int argc, char **argv)
             json_object_set_new(r, "image", json_stringn(img, 12));
         }
     }
-    print_rows(list, cols, heads, 7, f);
+    /* the hosts of a cluster: a LOCATION column */
+    print_rows(list, cols, heads, clustered ? 8 : 7, f);
+    if (stale)
+        fprintf(stderr, "vessel: warning: the cluster store (etcd) has no quorum: this list may "
+                        "be stale\n");
     json_decref(list);
     return 0;
 }
@@ -587,6 +601,14 @@ int cmd_exec(int argc, char **argv)
         return 1;
     const char *sock = json_string_value(json_object_get(resp, "socket"));
     int rc = sock ? exec_over_socket(sock, tty && isatty(0)) : 1;
+    if (!sock && json_is_integer(json_object_get(resp, "exit_code"))) {
+        /* another cluster host's instance: its output came recorded */
+        const char *out = json_string_value(json_object_get(resp, "stdout"));
+        const char *errs = json_string_value(json_object_get(resp, "stderr"));
+        fputs(out ? out : "", stdout);
+        fputs(errs ? errs : "", stderr);
+        rc = (int)json_integer_value(json_object_get(resp, "exit_code"));
+    }
     json_decref(resp);
     return rc;
 }

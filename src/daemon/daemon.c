@@ -159,12 +159,13 @@ int daemon_start(struct daemon *d, const struct daemon_config *cfg, vs_err *err)
     if (http_socket_in_use(d->socket_path))
         return vs_error(err, EADDRINUSE, "%s: another vesseld is serving it", d->socket_path);
     snprintf(sub, sizeof(sub), "%s/vessel.db", d->state_dir);
-    if (store_open(sub, &d->store, err) < 0)
+    if (cluster_open(d, err) < 0 || (!d->store && store_open(sub, &d->store, err) < 0))
         return -1;
     /* what a previous daemon left: finish or roll back, then look at what runs */
     operation_reconcile(d);
     image_reconcile(d);
     instance_reconcile(d);
+    cluster_start(d);
     /* the managed network; where none can be made, instances go without
      * (VMs can still use user-mode networking) */
     const char *net = cfg->network ? cfg->network : "vessel0:10.87.0.1/24";

@@ -50,7 +50,8 @@ struct daemon {
     pthread_mutex_t
         alloc_lock; /* addresses, clone indexes, image use: taken and recorded at once */
     int last_clone_index;
-    int stop_fd; /* eventfd: SIGTERM/SIGINT */
+    int stop_fd;             /* eventfd: SIGTERM/SIGINT */
+    struct cluster *cluster; /* NULL: one host, SQLite (cluster.c) */
 };
 
 /* Open the store, reconcile it with what runs on the host (instances that
@@ -98,6 +99,9 @@ int snapshot_restore(struct daemon *d, const char *name, const char *snap, vs_er
 int snapshot_delete(struct daemon *d, const char *name, const char *snap, vs_err *err);
 json_t *instance_copy_op(struct daemon *d, json_t *req, const char *op_id, vs_err *err);
 json_t *instance_publish_op(struct daemon *d, json_t *req, const char *op_id, vs_err *err);
+/* Archive the tree at dir into a tar file at path (a container's changes,
+ * for publish and for moves between hosts). */
+int snapshot_tar_tree(const char *dir, const char *path, vs_err *err);
 /* A clone index no other instance has (a VM clone's MAC and vsock CID). */
 int instance_next_clone_index(struct daemon *d);
 /* exec (exec.c): req {"command": [..], "record_output"?: bool}. Returns
@@ -187,6 +191,75 @@ int network_container_attach(struct daemon *d, json_t *inst, int pid, vs_err *er
 int network_vm_tap(struct daemon *d, json_t *inst, char tap[16], vs_err *err);
 void network_release(struct daemon *d, const char *name);
 void network_gateway(struct daemon *d, char *out, size_t n);
+
+/* Clusters (cluster.c): with STATE/cluster.json the store is etcd's and
+ * this host one member. cluster_open (before the reconciliations) opens
+ * that store into d->store; cluster_start keeps this host's lease alive. */
+int cluster_open(struct daemon *d, vs_err *err);
+void cluster_start(struct daemon *d);
+/* What "location" this host's instances get: its name, or "local". */
+const char *daemon_location(struct daemon *d);
+/* Does inst live on this host (always, on a single host)? */
+bool daemon_instance_local(struct daemon *d, json_t *inst);
+bool cluster_host_online(struct daemon *d, const char *host);
+/* Another host's instance as listed: "unknown" while its host is offline. */
+void cluster_annotate(struct daemon *d, json_t *inst);
+/* 0 when name is this host's instance (or none); EREMOTE with its host in
+ * host[n]. */
+int cluster_check_local(struct daemon *d, const char *name, char *host, size_t n, vs_err *err);
+/* Forwarding to another host's daemon (cluster_forward.c): the daemons'
+ * HTTPS API on ADDRESS:CLUSTER_API_PORT of hosts given an address, each
+ * member's certificate in its hosts/ record. */
+#define CLUSTER_API_PORT 8443
+json_t *cluster_host_record(struct daemon *d, const char *host, vs_err *err);
+bool cluster_is_self(struct daemon *d, const char *host);
+/* Where "target": "auto" puts an instance of image: among the online hosts
+ * that have the image, the one with the fewest instances per CPU, then the
+ * most available memory (docs/cluster.md). */
+int cluster_place(struct daemon *d, const char *image, const char *exclude, char *host, size_t n,
+                  vs_err *err);
+/* Is fingerprint a member's certificate (its daemon may call this one)? */
+bool cluster_trusts(struct daemon *d, const char *fingerprint);
+int cluster_cert_fingerprint(const char *pem, char out[65]);
+/* This host's name in the cluster, or NULL. */
+const char *cluster_host_name(struct daemon *d);
+/* The cluster's etcd key prefix ("" on a single host). */
+const char *cluster_prefix(struct daemon *d);
+/* Has host a ready image that ref names (alias, fingerprint or prefix)? */
+bool cluster_host_has_image(struct daemon *d, const char *host, const char *ref);
+/* Moving a container (cluster_move.c): on its owner, req {"target": HOST};
+ * on the target, the tar of its overlay's upper directory. */
+json_t *cluster_move(struct daemon *d, const char *name, json_t *req, vs_err *err);
+int cluster_receive(struct daemon *d, const char *name, const char *tar, size_t len, vs_err *err);
+/* Images copied to the host that needs them (cluster_move.c): unless
+ * target has the image ref names, this host's copy is sent there (its
+ * directory as a tar). fp: the image's fingerprint when this host has it. */
+int cluster_ensure_image(struct daemon *d, const char *target, const char *ref, char fp[65],
+                         vs_err *err);
+int cluster_receive_image(struct daemon *d, const char *fp, const char *meta_hex, const char *tar,
+                          size_t len, vs_err *err);
+/* High availability (cluster_ha.c), every second while this host holds
+ * its lease: instances another host took over are stopped here, and the
+ * first online host restarts containers with cluster.ha=true whose host
+ * went offline on a healthy host. */
+void cluster_ha_tick(struct daemon *d);
+/* This host's containers moved elsewhere (placed as "auto", other hosts
+ * only); VMs stay. {"moved": {name: host}, "stayed": {name: reason}} */
+json_t *cluster_evacuate(struct daemon *d, vs_err *err);
+/* method url (with its query) and body to host's daemon: its status and
+ * body (malloc'd). */
+int cluster_forward(struct daemon *d, const char *host, const char *method, const char *url,
+                    const char *body, size_t body_len, unsigned *status, char **reply, vs_err *err);
+/* 0, or EHOSTUNREACH while this host cannot reach an etcd quorum (its
+ * lease's keepalive fails): a change to an instance is refused up front. */
+int cluster_check_writable(struct daemon *d, vs_err *err);
+/* GET /1.0/cluster; POST /1.0/cluster {"action":"init"|"join","name"?,
+ * "etcd"?,"address"?}: this host's records go into the cluster. */
+json_t *cluster_info(struct daemon *d, vs_err *err);
+json_t *cluster_form(struct daemon *d, json_t *req, vs_err *err);
+/* The members with status online|offline and their instance counts. */
+json_t *cluster_members(struct daemon *d, vs_err *err);
+int cluster_remove(struct daemon *d, const char *host, bool force, vs_err *err);
 
 /* The hex SHA-256 of a file's contents. */
 int daemon_sha256_file(const char *path, char out[65], vs_err *err);

@@ -18,6 +18,8 @@
 #include "util/log.h"
 
 #define MAX_BODY (1024 * 1024)
+/* a container moved from another cluster host: its changes as a tar */
+#define MAX_RECEIVE (1024L * 1024 * 1024)
 #define API_VERSION "1.0"
 
 struct http_server {
@@ -32,6 +34,7 @@ struct request {
     char *body;
     size_t len;
     bool too_big;
+    bool trusted, member; /* HTTPS: an enrolled client or a member's daemon; a member's */
 };
 
 /* What a handler gets: the matched path parameter (an instance name, an
@@ -41,6 +44,10 @@ struct call {
     struct MHD_Connection *c;
     const char *param, *param2; /* {name}, then {snap} */
     json_t *body;               /* NULL for GET/DELETE */
+    const char *raw;            /* the body as it came (routes without a JSON body) */
+    size_t raw_len;
+    bool tls;    /* over HTTPS: another cluster host's daemon or an enrolled client */
+    bool member; /* over HTTPS from another cluster host's daemon */
 };
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, json_t *j)
@@ -89,6 +96,12 @@ static enum MHD_Result reply_err(struct MHD_Connection *c, const vs_err *err)
     case ENOSPC:
         status = MHD_HTTP_INSUFFICIENT_STORAGE;
         break;
+    case EREMOTE: /* another cluster host's instance */
+        status = 421;
+        break;
+    case EHOSTUNREACH: /* the cluster store: unreachable, or no quorum */
+        status = MHD_HTTP_SERVICE_UNAVAILABLE;
+        break;
     default:
         status = MHD_HTTP_INTERNAL_SERVER_ERROR;
         break;
@@ -107,6 +120,59 @@ static bool query_true(struct call *k, const char *key)
     return v && (!strcmp(v, "1") || !strcmp(v, "true") || !v[0]);
 }
 
+/* ---- another cluster host's requests ---- */
+
+struct query {
+    char buf[1024];
+    size_t n;
+};
+
+static enum MHD_Result add_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                               const char *value)
+{
+    struct query *q = cls;
+    const char *parts[2] = {key, value};
+    for (int p = 0; p < 2 && parts[p]; p++) {
+        if (q->n + 2 < sizeof(q->buf)) {
+            char sep = p ? '=' : q->n == 0 ? '?' : '&';
+            q->buf[q->n++] = sep;
+        }
+        for (const unsigned char *c = (const unsigned char *)parts[p]; *c; c++) {
+            if (q->n + 4 >= sizeof(q->buf))
+                break;
+            if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+                *c == '-' || *c == '.' || *c == '_')
+                q->buf[q->n++] = (char)*c;
+            else
+                q->n += (size_t)snprintf(q->buf + q->n, 4, "%%%02X", *c);
+        }
+    }
+    q->buf[q->n] = 0;
+    return MHD_YES;
+}
+
+/* The request, as it came, to host's daemon; its answer, as it came. */
+static enum MHD_Result forward(struct MHD_Connection *c, struct daemon *d, const char *host,
+                               const char *method, const char *url, const char *body, size_t len)
+{
+    struct query q = {.n = 0};
+    q.buf[0] = 0;
+    MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, add_arg, &q);
+    char full[2200];
+    snprintf(full, sizeof(full), "%s%s", url, q.buf);
+    unsigned status = 0;
+    char *text = NULL;
+    vs_err err = {0};
+    if (cluster_forward(d, host, method, full, body, len, &status, &text, &err) < 0)
+        return reply_err(c, &err);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
 /* ---- handlers ---- */
 
 static enum MHD_Result get_server(struct call *k);
@@ -120,6 +186,40 @@ static enum MHD_Result get_instances(struct call *k)
 static enum MHD_Result post_instances(struct call *k)
 {
     vs_err err = {0};
+    /* --target HOST: made by that host's daemon */
+    const char *target = json_string_value(json_object_get(k->body, "target"));
+    char placed[256];
+    if (target && !strcmp(target, "auto")) {
+        if (cluster_place(k->d, json_string_value(json_object_get(k->body, "image")), NULL, placed,
+                          sizeof(placed), &err) < 0)
+            return reply_err(k->c, &err);
+        target = placed;
+    }
+    if (target && !k->d->cluster)
+        return reply_error(k->c, MHD_HTTP_BAD_REQUEST,
+                           "\"target\" names a cluster host, and this host is in no cluster");
+    if (target && !cluster_is_self(k->d, target)) {
+        json_t *fwd = json_deep_copy(k->body);
+        json_object_del(fwd, "target");
+        /* the image goes along where the target has none by that name */
+        const char *ref = json_string_value(json_object_get(k->body, "image"));
+        char fp[65] = "";
+        if (ref && cluster_ensure_image(k->d, target, ref, fp, &err) < 0) {
+            json_decref(fwd);
+            return reply_err(k->c, &err);
+        }
+        if (fp[0]) /* this host's image, by its fingerprint: not another of that alias */
+            json_object_set_new(fwd, "image", json_string(fp));
+        char *text = json_dumps(fwd, JSON_COMPACT);
+        json_decref(fwd);
+        if (!text)
+            return reply_error(k->c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+        enum MHD_Result r =
+            forward(k->c, k->d, target, "POST", "/1.0/instances", text, strlen(text));
+        free(text);
+        return r;
+    }
+    json_object_del(k->body, "target");
     json_t *j = instance_create(k->d, k->body, &err);
     return j ? reply(k->c, MHD_HTTP_CREATED, j) : reply_err(k->c, &err);
 }
@@ -524,6 +624,75 @@ static enum MHD_Result get_operation_wait(struct call *k)
     return reply_result(k, operation_wait(k->d, k->param, timeout, &err), &err);
 }
 
+static enum MHD_Result get_cluster(struct call *k)
+{
+    vs_err err = {0};
+    return reply_result(k, cluster_info(k->d, &err), &err);
+}
+
+static enum MHD_Result post_cluster(struct call *k)
+{
+    vs_err err = {0};
+    return reply_result(k, cluster_form(k->d, k->body, &err), &err);
+}
+
+static enum MHD_Result post_instance_move(struct call *k)
+{
+    vs_err err = {0};
+    return reply_result(k, cluster_move(k->d, k->param, k->body, &err), &err);
+}
+
+/* Only another member's daemon sends one (over HTTPS, with its certificate). */
+static enum MHD_Result post_cluster_receive(struct call *k)
+{
+    const char *name = MHD_lookup_connection_value(k->c, MHD_GET_ARGUMENT_KIND, "name");
+    const char *image = MHD_lookup_connection_value(k->c, MHD_GET_ARGUMENT_KIND, "image");
+    if (!k->member)
+        return reply_error(k->c, MHD_HTTP_FORBIDDEN,
+                           "instances and images are received from another cluster host's daemon "
+                           "only");
+    vs_err err = {0};
+    if (image) {
+        const char *meta = MHD_lookup_connection_value(k->c, MHD_GET_ARGUMENT_KIND, "meta");
+        if (cluster_receive_image(k->d, image, meta, k->raw, k->raw_len, &err) < 0)
+            return reply_err(k->c, &err);
+        return reply(k->c, MHD_HTTP_OK, json_pack("{s:s}", "received", image));
+    }
+    if (!name)
+        return reply_error(k->c, MHD_HTTP_BAD_REQUEST, "?name=INSTANCE is required");
+    if (cluster_receive(k->d, name, k->raw, k->raw_len, &err) < 0)
+        return reply_err(k->c, &err);
+    return reply(k->c, MHD_HTTP_OK, json_pack("{s:s}", "received", name));
+}
+
+/* Done by the host itself: asked elsewhere, forwarded there. */
+static enum MHD_Result post_cluster_evacuate(struct call *k)
+{
+    vs_err err = {0};
+    if (!k->d->cluster)
+        return reply_error(k->c, MHD_HTTP_NOT_FOUND, "this host is not in a cluster");
+    if (!cluster_is_self(k->d, k->param)) {
+        char url[400];
+        snprintf(url, sizeof(url), "/1.0/cluster/members/%s/evacuate", k->param);
+        return forward(k->c, k->d, k->param, "POST", url, NULL, 0);
+    }
+    return reply_result(k, cluster_evacuate(k->d, &err), &err);
+}
+
+static enum MHD_Result get_cluster_members(struct call *k)
+{
+    vs_err err = {0};
+    return reply_result(k, cluster_members(k->d, &err), &err);
+}
+
+static enum MHD_Result delete_cluster_member(struct call *k)
+{
+    vs_err err = {0};
+    if (cluster_remove(k->d, k->param, query_true(k, "force"), &err) < 0)
+        return reply_err(k->c, &err);
+    return reply(k->c, MHD_HTTP_OK, json_pack("{s:s}", "removed", k->param));
+}
+
 /* The routes: a path is literal segments and at most one {param}. */
 static const struct route {
     const char *method, *path;
@@ -546,6 +715,7 @@ static const struct route {
     {"POST", "/1.0/instances/{name}/snapshots/{snap}/restore", post_snapshot_restore, false},
     {"POST", "/1.0/instances/{name}/copy", post_instance_copy, true},
     {"POST", "/1.0/instances/{name}/publish", post_instance_publish, true},
+    {"POST", "/1.0/instances/{name}/move", post_instance_move, true},
     {"GET", "/1.0/images", get_images, false},
     {"POST", "/1.0/images", post_images, true},
     {"GET", "/1.0/images/{ref}", get_image, false},
@@ -558,6 +728,12 @@ static const struct route {
     {"GET", "/1.0/operations/{id}", get_operation, false},
     {"DELETE", "/1.0/operations/{id}", delete_operation, false},
     {"GET", "/1.0/operations/{id}/wait", get_operation_wait, false},
+    {"GET", "/1.0/cluster", get_cluster, false},
+    {"POST", "/1.0/cluster", post_cluster, true},
+    {"GET", "/1.0/cluster/members", get_cluster_members, false},
+    {"DELETE", "/1.0/cluster/members/{host}", delete_cluster_member, false},
+    {"POST", "/1.0/cluster/receive", post_cluster_receive, false},
+    {"POST", "/1.0/cluster/members/{host}/evacuate", post_cluster_evacuate, false},
 };
 
 static enum MHD_Result get_server(struct call *k)
@@ -594,17 +770,20 @@ bool http_route_match(const char *pattern, const char *url, struct route_params 
 }
 
 /* Is the TLS client's certificate an enrolled one? */
-static bool client_trusted(struct http_server *s, struct MHD_Connection *c)
+static bool client_trusted(struct http_server *s, struct MHD_Connection *c, bool *member)
 {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    *member = false;
     if (!ci || !ci->tls_session)
         return false;
     unsigned n = 0;
     const gnutls_datum_t *certs = gnutls_certificate_get_peers(ci->tls_session, &n);
     char fp[65];
-    return certs && n > 0 && trust_fingerprint_der(certs[0].data, certs[0].size, fp) == 0 &&
-           trust_is_enrolled(s->d, fp);
+    if (!certs || n == 0 || trust_fingerprint_der(certs[0].data, certs[0].size, fp) < 0)
+        return false;
+    *member = cluster_trusts(s->d, fp); /* another cluster host's daemon */
+    return *member || trust_is_enrolled(s->d, fp);
 }
 
 static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *url,
@@ -617,11 +796,14 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         rq = calloc(1, sizeof(*rq));
         if (!rq)
             return MHD_NO;
+        /* who is calling, before any body is taken in */
+        rq->trusted = !s->tls || client_trusted(s, c, &rq->member);
         *con_cls = rq;
         return MHD_YES;
     }
     if (*upload_size) {
-        if (rq->len + *upload_size > MAX_BODY) {
+        long max = rq->member && !strcmp(url, "/1.0/cluster/receive") ? MAX_RECEIVE : MAX_BODY;
+        if (rq->len + *upload_size > (size_t)max) {
             rq->too_big = true;
         } else {
             char *b = realloc(rq->body, rq->len + *upload_size + 1);
@@ -637,7 +819,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     }
     if (rq->too_big)
         return reply_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "request body too large (1 MiB max)");
-    if (s->tls && !client_trusted(s, c))
+    bool member = rq->member;
+    if (!rq->trusted)
         return reply_error(c, MHD_HTTP_FORBIDDEN,
                            "client certificate not trusted (enroll it with 'vessel trust add' on "
                            "the daemon's host)");
@@ -654,7 +837,41 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         if (s->tls && !strncmp(r->path, "/1.0/certificates", 17))
             return reply_error(c, MHD_HTTP_FORBIDDEN,
                                "certificates are managed on the daemon's unix socket only");
-        struct call k = {.d = s->d, .c = c, .param = params.v[0], .param2 = params.v[1]};
+        struct call k = {.d = s->d,
+                         .c = c,
+                         .param = params.v[0],
+                         .param2 = params.v[1],
+                         .raw = rq->body,
+                         .raw_len = rq->len,
+                         .tls = s->tls,
+                         .member = member};
+        /* in a cluster: no changes without an etcd quorum (exec changes
+         * nothing), and only an instance's own host acts on it */
+        vs_err remote = {0};
+        char owner[256];
+        if (strcmp(r->method, "GET") && !strstr(r->path, "/exec") &&
+            strncmp(r->path, "/1.0/cluster", 12) && cluster_check_writable(s->d, &remote) < 0)
+            return reply_err(c, &remote);
+        if (!strncmp(r->path, "/1.0/instances/{name}", 21) &&
+            (strcmp(r->method, "GET") || strstr(r->path, "/console")) &&
+            cluster_check_local(s->d, k.param, owner, sizeof(owner), &remote) < 0) {
+            if (remote.code != EREMOTE)
+                return reply_err(c, &remote);
+            if (!strstr(r->path, "/exec"))
+                return forward(c, s->d, owner, method, url, rq->body, rq->len);
+            /* an exec streams through a socket on the caller's host: on
+             * another host it runs with its output recorded (no stdin, no
+             * terminal), and the caller prints that */
+            json_t *body = json_loadb(rq->body ? rq->body : "", rq->len, 0, NULL);
+            json_object_set_new(body, "record_output", json_true());
+            char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+            json_decref(body);
+            if (!text)
+                return reply_error(c, MHD_HTTP_BAD_REQUEST, "the body must be a JSON object");
+            enum MHD_Result ret = forward(c, s->d, owner, method, url, text, strlen(text));
+            free(text);
+            return ret;
+        }
         if (r->body) {
             json_error_t jerr;
             k.body = json_loadb(rq->body ? rq->body : "", rq->len, 0, &jerr);

@@ -691,9 +691,10 @@ int image_delete(struct daemon *d, const char *ref, vs_err *err)
 
 static bool image_known(struct daemon *d, const char *name)
 {
-    json_t *img = store_image_get(d->store, name, NULL);
+    vs_err e = {0};
+    json_t *img = store_image_get(d->store, name, &e);
     json_decref(img);
-    return img != NULL;
+    return img != NULL || e.code != ENOENT; /* a store that cannot answer */
 }
 
 void image_reconcile(struct daemon *d)

@@ -35,10 +35,9 @@ static const struct config_key {
     bool container, vm;
     bool live_container; /* applied to a running container (else at the next start) */
 } config_keys[] = {
-    {"limits.cpu", true, true, true},
-    {"limits.memory", true, true, true},
-    {"command", true, false, false},
-    {"boot.args", false, true, false},
+    {"limits.cpu", true, true, true},  {"limits.memory", true, true, true},
+    {"command", true, false, false},   {"boot.args", false, true, false},
+    {"cluster.ha", true, false, true}, /* restarted elsewhere when its host is lost */
 };
 
 static bool key_is_live(const char *key, bool container)
@@ -118,6 +117,8 @@ static int check_config(const char *type, const char *key, json_t *val, vs_err *
             return vs_error(err, ERANGE,
                             "config limits.memory=%s: must be 32MiB..%lluMiB (this host's RAM)", v,
                             (unsigned long long)(host >> 20));
+    } else if (!strcmp(key, "cluster.ha") && strcmp(v, "true") && strcmp(v, "false")) {
+        return vs_error(err, EINVAL, "config cluster.ha=%s: true or false", v);
     } else if (!strcmp(key, "command")) {
         json_t *words = json_array();
         int rc = daemon_split_command(v, words, err);
@@ -184,6 +185,10 @@ static const char *live_state(struct daemon *d, json_t *inst)
 static json_t *refresh(struct daemon *d, json_t *inst)
 {
     const char *was = str(inst, "state");
+    if (!daemon_instance_local(d, inst)) {
+        cluster_annotate(d, inst); /* another host's: as its record says */
+        return inst;
+    }
     if (!strcmp(was, "creating") || !strcmp(was, "error"))
         return inst;
     const char *now = live_state(d, inst);
@@ -228,8 +233,14 @@ static json_t *with_details(struct daemon *d, json_t *inst)
 json_t *instance_list(struct daemon *d, vs_err *err)
 {
     json_t *list = store_instance_list(d->store, err), *inst;
+    bool stale = store_stale(d->store);
     size_t i;
-    json_array_foreach(list, i, inst) refresh(d, inst);
+    json_array_foreach(list, i, inst)
+    {
+        refresh(d, inst);
+        if (stale) /* a cluster store without quorum: as last known */
+            json_object_set_new(inst, "stale", json_true());
+    }
     return list;
 }
 
@@ -896,10 +907,10 @@ json_t *instance_create(struct daemon *d, json_t *req, vs_err *err)
         json_decref(img);
         return NULL;
     }
-    json_t *inst =
-        json_pack("{s:s, s:s, s:s, s:s, s:s, s:n, s:o, s:I, s:s}", "name", name, "type", itype,
-                  "arch", iarch, "image", str(img, "fingerprint"), "state", "creating", "pid",
-                  "config", config, "created_at", (json_int_t)daemon_now_ms(), "location", "local");
+    json_t *inst = json_pack("{s:s, s:s, s:s, s:s, s:s, s:n, s:o, s:I, s:s}", "name", name, "type",
+                             itype, "arch", iarch, "image", str(img, "fingerprint"), "state",
+                             "creating", "pid", "config", config, "created_at",
+                             (json_int_t)daemon_now_ms(), "location", daemon_location(d));
     json_decref(img);
     char dir[4200];
     inst_dir(d, name, NULL, dir, sizeof(dir));
@@ -1078,9 +1089,11 @@ int instance_delete(struct daemon *d, const char *name, bool force, vs_err *err)
 
 static bool instance_known(struct daemon *d, const char *name)
 {
-    json_t *inst = store_instance_get(d->store, name, NULL);
+    vs_err e = {0};
+    json_t *inst = store_instance_get(d->store, name, &e);
     json_decref(inst);
-    return inst != NULL;
+    /* a store that cannot answer (etcd unreachable) knows nothing away */
+    return inst != NULL || e.code != ENOENT;
 }
 
 void instance_reconcile(struct daemon *d)
@@ -1091,6 +1104,8 @@ void instance_reconcile(struct daemon *d)
     json_array_foreach(list, i, inst)
     {
         const char *name = str(inst, "name");
+        if (!daemon_instance_local(d, inst))
+            continue; /* another host's */
         if (!strcmp(str(inst, "state"), "creating")) {
             /* a create cut off half-way is rolled back */
             vs_info("instance %s: its creation was cut off; removing it", name);

@@ -299,10 +299,11 @@ json_t *instance_copy_op(struct daemon *d, json_t *req, const char *op_id, vs_er
         if (!strncmp(k, "volatile.", 9) && strcmp(k, "volatile.image_command"))
             json_object_del(config, k);
     }
-    json_t *copy = json_pack("{s:s, s:s, s:s, s:s, s:s, s:n, s:o, s:I, s:s}", "name", dst, "type",
-                             str(inst, "type"), "arch", str(inst, "arch"), "image",
-                             str(inst, "image"), "state", "creating", "pid", "config", config,
-                             "created_at", (json_int_t)daemon_now_ms(), "location", "local");
+    json_t *copy =
+        json_pack("{s:s, s:s, s:s, s:s, s:s, s:n, s:o, s:I, s:s}", "name", dst, "type",
+                  str(inst, "type"), "arch", str(inst, "arch"), "image", str(inst, "image"),
+                  "state", "creating", "pid", "config", config, "created_at",
+                  (json_int_t)daemon_now_ms(), "location", daemon_location(d));
     if (store_instance_insert(d->store, copy, err) < 0) {
         json_decref(copy);
         goto done;
@@ -473,7 +474,7 @@ static json_t *vm_publish(struct daemon *d, json_t *inst, json_t *rec, json_t *r
  * disk with its ACLs, xattrs and hard links). */
 static int tar_tree_loaded(const char *dir, const char *path, vs_err *err);
 
-static int tar_tree(const char *dir, const char *path, vs_err *err)
+int snapshot_tar_tree(const char *dir, const char *path, vs_err *err)
 {
     if (archive_lib_acquire(err) < 0)
         return -1;
@@ -587,7 +588,7 @@ json_t *instance_publish_op(struct daemon *d, json_t *req, const char *op_id, vs
         mounted = true;
     }
     snprintf(tarball, sizeof(tarball), "%s/images/publish-%s.tar", d->state_dir, op_id);
-    int rc = tar_tree(root, tarball, err);
+    int rc = snapshot_tar_tree(root, tarball, err);
     if (frozen) {
         vs_err e = {0};
         instance_pause_claimed(d, inst, false, &e);

@@ -1,4 +1,5 @@
-/* The SQLite backend of the daemon's store (store.h). WAL mode with
+/* The SQLite backend of the daemon's store (store.h), the default: one
+ * host, nothing to install or start. WAL mode with
  * synchronous=NORMAL: a committed change survives the daemon being killed
  * at any moment (the WAL is in the page cache); a power cut may lose the
  * last commits but never corrupts the database, and a launch is not three
@@ -12,9 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/records.h"
 #include "util/log.h"
 
-struct store {
+struct sqlite_store {
+    struct store base;
     sqlite3 *db;
     pthread_mutex_t lock; /* one statement at a time on the shared connection */
 };
@@ -40,47 +43,17 @@ static const char *const migrations[] = {
     "CREATE INDEX snapshots_by_instance ON snapshots(instance);",
 };
 
-enum col_kind { COL_TEXT, COL_INT, COL_JSON };
-struct column {
-    const char *name;
-    enum col_kind kind;
-};
-struct table {
-    const char *name, *what; /* SQL table; "instance" for messages */
-    const struct column *cols;
-    unsigned ncols; /* cols[0] is the primary key */
-};
+#define instances store_instances
+#define images store_images
+#define operations store_operations
+#define snapshots store_snapshots
 
-#define COLS(...)                                                                                  \
-    (const struct column[]){__VA_ARGS__},                                                          \
-        sizeof((const struct column[]){__VA_ARGS__}) / sizeof(struct column)
-static const struct table instances = {
-    "instances", "instance",
-    COLS({"name", COL_TEXT}, {"type", COL_TEXT}, {"arch", COL_TEXT}, {"image", COL_TEXT},
-         {"state", COL_TEXT}, {"pid", COL_INT}, {"config", COL_JSON}, {"created_at", COL_INT},
-         {"location", COL_TEXT})};
-static const struct table images = {"images", "image",
-                                    COLS({"fingerprint", COL_TEXT}, {"alias", COL_TEXT},
-                                         {"type", COL_TEXT}, {"arch", COL_TEXT}, {"size", COL_INT},
-                                         {"path", COL_TEXT}, {"state", COL_TEXT},
-                                         {"properties", COL_JSON}, {"created_at", COL_INT})};
-static const struct table operations = {
-    "operations", "operation",
-    COLS({"id", COL_TEXT}, {"kind", COL_TEXT}, {"target", COL_TEXT}, {"status", COL_TEXT},
-         {"progress", COL_JSON}, {"result", COL_JSON}, {"error", COL_TEXT}, {"created_at", COL_INT},
-         {"updated_at", COL_INT})};
-
-static const struct table snapshots = {"snapshots", "snapshot",
-                                       COLS({"id", COL_TEXT}, {"instance", COL_TEXT},
-                                            {"name", COL_TEXT}, {"stateful", COL_INT},
-                                            {"path", COL_TEXT}, {"created_at", COL_INT})};
-
-static int db_error(struct store *s, vs_err *err, int code, const char *what)
+static int db_error(struct sqlite_store *s, vs_err *err, int code, const char *what)
 {
     return vs_error(err, code, "store: %s: %s", what, sqlite3_errmsg(s->db));
 }
 
-static int exec_sql(struct store *s, const char *sql, vs_err *err)
+static int exec_sql(struct sqlite_store *s, const char *sql, vs_err *err)
 {
     char *msg = NULL;
     if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
@@ -91,8 +64,9 @@ static int exec_sql(struct store *s, const char *sql, vs_err *err)
     return 0;
 }
 
-int store_schema_version(struct store *s)
+static int sq_schema_version(struct store *base_)
 {
+    struct sqlite_store *s = (struct sqlite_store *)base_;
     sqlite3_stmt *st;
     int v = -1;
     pthread_mutex_lock(&s->lock);
@@ -105,9 +79,9 @@ int store_schema_version(struct store *s)
     return v;
 }
 
-static int migrate(struct store *s, vs_err *err)
+static int migrate(struct sqlite_store *s, vs_err *err)
 {
-    int have = store_schema_version(s);
+    int have = sq_schema_version(&s->base);
     int want = (int)(sizeof(migrations) / sizeof(migrations[0]));
     if (have < 0)
         return db_error(s, err, EIO, "reading the schema version");
@@ -132,18 +106,22 @@ static int migrate(struct store *s, vs_err *err)
     return 0;
 }
 
+static const struct store_ops sqlite_ops;
+static void sq_close(struct store *base_);
+
 int store_open(const char *path, struct store **out, vs_err *err)
 {
     *out = NULL;
-    struct store *s = calloc(1, sizeof(*s));
+    struct sqlite_store *s = calloc(1, sizeof(*s));
     if (!s)
         return vs_error(err, ENOMEM, "out of memory");
+    s->base.ops = &sqlite_ops;
     pthread_mutex_init(&s->lock, NULL);
     if (sqlite3_open_v2(path, &s->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                         NULL) != SQLITE_OK) {
         vs_error(err, EIO, "store %s: %s", path, s->db ? sqlite3_errmsg(s->db) : "cannot open");
-        store_close(s);
+        sq_close(&s->base);
         return -1;
     }
     sqlite3_busy_timeout(s->db, 5000);
@@ -151,15 +129,16 @@ int store_open(const char *path, struct store **out, vs_err *err)
                  err) < 0 ||
         migrate(s, err) < 0) {
         vs_error_prefix(err, "%s: ", path);
-        store_close(s);
+        sq_close(&s->base);
         return -1;
     }
-    *out = s;
+    *out = &s->base;
     return 0;
 }
 
-void store_close(struct store *s)
+static void sq_close(struct store *base_)
 {
+    struct sqlite_store *s = (struct sqlite_store *)base_;
     if (!s)
         return;
     if (s->db)
@@ -216,7 +195,7 @@ static json_t *row_to_json(sqlite3_stmt *st, const struct table *t)
     return j;
 }
 
-static int table_write(struct store *s, const struct table *t, json_t *rec, bool update,
+static int table_write(struct sqlite_store *s, const struct table *t, json_t *rec, bool update,
                        vs_err *err)
 {
     const char *key = json_string_value(json_object_get(rec, t->cols[0].name));
@@ -273,7 +252,7 @@ out:
 
 /* SELECT every column; where is appended (with one text parameter when arg
  * is set). Returns an array, or the first row (NULL and ENOENT if none). */
-static json_t *table_select(struct store *s, const struct table *t, const char *where,
+static json_t *table_select(struct sqlite_store *s, const struct table *t, const char *where,
                             const char *arg, bool one, const char *ref, vs_err *err)
 {
     char sql[1024];
@@ -316,7 +295,7 @@ done:
     return out;
 }
 
-static int table_delete(struct store *s, const struct table *t, const char *key, vs_err *err)
+static int table_delete(struct sqlite_store *s, const struct table *t, const char *key, vs_err *err)
 {
     char sql[256];
     snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE %s = ?", t->name, t->cols[0].name);
@@ -337,25 +316,30 @@ static int table_delete(struct store *s, const struct table *t, const char *key,
     return rc;
 }
 
-int store_instance_insert(struct store *s, json_t *inst, vs_err *err)
+static int sq_instance_insert(struct store *base_, json_t *inst, vs_err *err)
 {
+    struct sqlite_store *s = (struct sqlite_store *)base_;
     return table_write(s, &instances, inst, false, err);
 }
-int store_instance_update(struct store *s, json_t *inst, vs_err *err)
+static int sq_instance_update(struct store *base_, json_t *inst, vs_err *err)
 {
+    struct sqlite_store *s = (struct sqlite_store *)base_;
     return table_write(s, &instances, inst, true, err);
 }
-json_t *store_instance_get(struct store *s, const char *name, vs_err *err)
+static json_t *sq_instance_get(struct store *base_, const char *name, vs_err *err)
 {
+    struct sqlite_store *s = (struct sqlite_store *)base_;
     return table_select(s, &instances, "WHERE name = ?", name, true, name, err);
 }
-json_t *store_instance_list(struct store *s, vs_err *err)
+static json_t *sq_instance_list(struct store *base_, vs_err *err)
 {
+    struct sqlite_store *s = (struct sqlite_store *)base_;
     return table_select(s, &instances, "ORDER BY name", NULL, false, NULL, err);
 }
-int store_instance_set_state(struct store *s, const char *name, const char *from, const char *state,
-                             long long pid, vs_err *err)
+static int sq_instance_set_state(struct store *base_, const char *name, const char *from,
+                                 const char *state, long long pid, vs_err *err)
 {
+    struct sqlite_store *s = (struct sqlite_store *)base_;
     pthread_mutex_lock(&s->lock);
     sqlite3_stmt *st = NULL;
     int rc = -1;
@@ -375,21 +359,25 @@ int store_instance_set_state(struct store *s, const char *name, const char *from
     return rc;
 }
 
-int store_instance_delete(struct store *s, const char *name, vs_err *err)
+static int sq_instance_delete(struct store *base_, const char *name, vs_err *err)
 {
+    struct sqlite_store *s = (struct sqlite_store *)base_;
     return table_delete(s, &instances, name, err);
 }
 
-int store_image_insert(struct store *s, json_t *img, vs_err *err)
+static int sq_image_insert(struct store *base_, json_t *img, vs_err *err)
 {
+    struct sqlite_store *s = (struct sqlite_store *)base_;
     return table_write(s, &images, img, false, err);
 }
-int store_image_update(struct store *s, json_t *img, vs_err *err)
+static int sq_image_update(struct store *base_, json_t *img, vs_err *err)
 {
+    struct sqlite_store *s = (struct sqlite_store *)base_;
     return table_write(s, &images, img, true, err);
 }
-json_t *store_image_get(struct store *s, const char *ref, vs_err *err)
+static json_t *sq_image_get(struct store *base_, const char *ref, vs_err *err)
 {
+    struct sqlite_store *s = (struct sqlite_store *)base_;
     json_t *j = table_select(s, &images, "WHERE alias = ?", ref, true, ref, NULL);
     if (j)
         return j;
@@ -402,50 +390,87 @@ json_t *store_image_get(struct store *s, const char *ref, vs_err *err)
     snprintf(pat, sizeof(pat), "%.64s%%", ref);
     return table_select(s, &images, "WHERE fingerprint LIKE ?", pat, true, ref, err);
 }
-json_t *store_image_list(struct store *s, vs_err *err)
+static json_t *sq_image_list(struct store *base_, vs_err *err)
 {
+    struct sqlite_store *s = (struct sqlite_store *)base_;
     return table_select(s, &images, "ORDER BY created_at", NULL, false, NULL, err);
 }
-int store_image_delete(struct store *s, const char *fingerprint, vs_err *err)
+static int sq_image_delete(struct store *base_, const char *fingerprint, vs_err *err)
 {
+    struct sqlite_store *s = (struct sqlite_store *)base_;
     return table_delete(s, &images, fingerprint, err);
 }
 
-int store_op_insert(struct store *s, json_t *op, vs_err *err)
+static int sq_op_insert(struct store *base_, json_t *op, vs_err *err)
 {
+    struct sqlite_store *s = (struct sqlite_store *)base_;
     return table_write(s, &operations, op, false, err);
 }
-int store_op_update(struct store *s, json_t *op, vs_err *err)
+static int sq_op_update(struct store *base_, json_t *op, vs_err *err)
 {
+    struct sqlite_store *s = (struct sqlite_store *)base_;
     return table_write(s, &operations, op, true, err);
 }
-json_t *store_op_get(struct store *s, const char *id, vs_err *err)
+static json_t *sq_op_get(struct store *base_, const char *id, vs_err *err)
 {
+    struct sqlite_store *s = (struct sqlite_store *)base_;
     return table_select(s, &operations, "WHERE id = ?", id, true, id, err);
 }
-json_t *store_op_list(struct store *s, vs_err *err)
+static json_t *sq_op_list(struct store *base_, vs_err *err)
 {
+    struct sqlite_store *s = (struct sqlite_store *)base_;
     return table_select(s, &operations, "ORDER BY created_at", NULL, false, NULL, err);
 }
 
-int store_snapshot_insert(struct store *s, json_t *snap, vs_err *err)
+static int sq_snapshot_insert(struct store *base_, json_t *snap, vs_err *err)
 {
+    struct sqlite_store *s = (struct sqlite_store *)base_;
     return table_write(s, &snapshots, snap, false, err);
 }
-json_t *store_snapshot_get(struct store *s, const char *instance, const char *name, vs_err *err)
+static json_t *sq_snapshot_get(struct store *base_, const char *instance, const char *name,
+                               vs_err *err)
 {
+    struct sqlite_store *s = (struct sqlite_store *)base_;
     char id[512];
     snprintf(id, sizeof(id), "%s/%s", instance, name);
     return table_select(s, &snapshots, "WHERE id = ?", id, true, id, err);
 }
-json_t *store_snapshot_list(struct store *s, const char *instance, vs_err *err)
+static json_t *sq_snapshot_list(struct store *base_, const char *instance, vs_err *err)
 {
+    struct sqlite_store *s = (struct sqlite_store *)base_;
     return table_select(s, &snapshots, "WHERE instance = ? ORDER BY created_at", instance, false,
                         NULL, err);
 }
-int store_snapshot_delete(struct store *s, const char *instance, const char *name, vs_err *err)
+static int sq_snapshot_delete(struct store *base_, const char *instance, const char *name,
+                              vs_err *err)
 {
+    struct sqlite_store *s = (struct sqlite_store *)base_;
     char id[512];
     snprintf(id, sizeof(id), "%s/%s", instance, name);
     return table_delete(s, &snapshots, id, err);
 }
+
+static const struct store_ops sqlite_ops = {
+    .name = "sqlite",
+    .close = sq_close,
+    .schema_version = sq_schema_version,
+    .instance_insert = sq_instance_insert,
+    .instance_update = sq_instance_update,
+    .instance_get = sq_instance_get,
+    .instance_list = sq_instance_list,
+    .instance_set_state = sq_instance_set_state,
+    .instance_delete = sq_instance_delete,
+    .image_insert = sq_image_insert,
+    .image_update = sq_image_update,
+    .image_get = sq_image_get,
+    .image_list = sq_image_list,
+    .image_delete = sq_image_delete,
+    .snapshot_insert = sq_snapshot_insert,
+    .snapshot_get = sq_snapshot_get,
+    .snapshot_list = sq_snapshot_list,
+    .snapshot_delete = sq_snapshot_delete,
+    .op_insert = sq_op_insert,
+    .op_update = sq_op_update,
+    .op_get = sq_op_get,
+    .op_list = sq_op_list,
+};
