@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <jansson.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -15,6 +16,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "migrate/postcopy.h"
@@ -67,6 +69,25 @@ static void refuse(const struct mig_io *io, const char *why)
     mig_record_encode(h, MIG_REFUSE, 0, n, why);
     if (io->write(io->opaque, h, sizeof(h)) == 0)
         io->write(io->opaque, why, n);
+}
+
+/* After a REFUSE: close only once the source has read it. Closing with its
+ * stream still unread here would send a reset, which can throw the REFUSE
+ * away before the source reads it; so say we are done (FIN) and drop what
+ * still arrives until the source closes, for at most 3 s. */
+static void linger_for_source(int fd)
+{
+    shutdown(fd, SHUT_WR);
+    struct timespec t0, now;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    char buf[65536];
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long left = 3000 - ((now.tv_sec - t0.tv_sec) * 1000 + (now.tv_nsec - t0.tv_nsec) / 1000000);
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (left <= 0 || poll(&p, 1, (int)left) != 1 || read(fd, buf, sizeof(buf)) <= 0)
+            break;
+    }
 }
 
 static int hex_decode(const char *s, uint8_t **out, size_t *len, vs_err *err)
@@ -525,8 +546,10 @@ int mig_incoming_run(const struct mig_incoming_opts *o, vs_err *err)
     postcopy_stop(c.pc);
     goto out;
 refuse:
-    if (!c.readied && c.fd >= 0)
+    if (!c.readied && c.fd >= 0) {
         refuse(&io, err->msg);
+        linger_for_source(c.fd);
+    }
     postcopy_stop(c.pc);
     vs_error_prefix(err, "incoming migration refused: ");
     status = -1;

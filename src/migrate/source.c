@@ -65,6 +65,7 @@ struct migration {
     int fd;
     struct mig_conn conn; /* on fd: plain or TLS */
     bool urgent;          /* sending a page a guest waits for: not held to the cap */
+    bool serving;         /* post-copy: the destination sends page requests */
     double t_start;
     struct mig_sink sink;
     /* auto-converge */
@@ -247,6 +248,10 @@ static int sink_memory(struct snapshot_sink *s, uint64_t off, const void *buf, i
     while (len) {
         if (cancelled(m))
             return vs_error(err, ECANCELED, "migration cancelled");
+        /* the destination only speaks up mid-stream to refuse: stop at once */
+        struct pollfd p = {.fd = m->fd, .events = POLLIN};
+        if (!m->urgent && !m->serving && (mig_conn_pending(&m->conn) || poll(&p, 1, 0) == 1))
+            return vs_error(err, EPROTO, "the destination stopped the stream");
         size_t n = (size_t)(len < BOUNCE ? len : BOUNCE);
         if (buf)
             memcpy(k->bounce, buf, n);
@@ -737,6 +742,7 @@ static int job(struct migration *m, bool *paused_by_us, double *t_pause, vs_err 
     rc = snapshot_save_final(ctl, &m->sink.s, mem, bitmaps, postcopy, &st, err);
     if (rc == 0 && postcopy)
         rc = send_postcopy_bitmap(m, mem, bitmaps, err);
+    m->serving = postcopy;
     if (rc == 0)
         rc = m->sink.s.ops->commit(&m->sink.s, err);
     double t_end = now_ms();
