@@ -33,6 +33,7 @@
 #include "util/dynlib.h"
 #include "util/log.h"
 #include "util/cleanup.h"
+#include "util/thread_role.h"
 
 /* libmicrohttpd is loaded when the API is first used, not linked: a VM that
  * is never asked anything then does not map it and its TLS dependency tree
@@ -255,6 +256,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
                               size_t *upload_size, void **con_cls)
 {
     struct api_server *s = cls;
+    /* the server's thread, whoever started it (a no-op once it has its filter) */
+    vs_thread_role_enter(VS_THREAD_API, "vessel-api");
     struct request *rq = *con_cls;
     if (!rq) {
         rq = calloc(1, sizeof(*rq));
@@ -395,6 +398,8 @@ static int start_daemon(struct api_server *s, vs_err *err)
 static void *starter_thread(void *opaque)
 {
     struct api_server *s = opaque;
+    /* libmicrohttpd's thread, started from here, inherits the filter */
+    vs_thread_role_enter(VS_THREAD_API, "vessel-api");
     struct pollfd p[2] = {{.fd = s->fd, .events = POLLIN}, {.fd = s->wake_fd, .events = POLLIN}};
     while (poll(p, 2, -1) < 0 && errno == EINTR)
         ;

@@ -46,8 +46,12 @@ static int arg_u64(const char *name, const char *s, uint64_t min, uint64_t max, 
 int cmd_vm_restore(int argc, char **argv)
 {
     const char *api_sock = NULL, *console = NULL, *overlay_dir = NULL, *arch = NULL;
-    const char *vsock = NULL, *clone_index = NULL;
+    const char *vsock = NULL, *clone_index = NULL, *seccomp = NULL, *landlock = NULL;
+    struct cmd_strlist landlock_rw = {0};
     const struct cmd_opt opts[] = {
+        {"seccomp", 0, CMD_OPT_STR, &seccomp},
+        {"landlock", 0, CMD_OPT_STR, &landlock},
+        {"landlock-rw", 0, CMD_OPT_LIST, &landlock_rw},
         {"api-sock", 0, CMD_OPT_STR, &api_sock},
         {"console", 0, CMD_OPT_STR, &console},
         {"overlay-dir", 0, CMD_OPT_STR, &overlay_dir},
@@ -58,7 +62,8 @@ int cmd_vm_restore(int argc, char **argv)
     char *target;
     int r = parse(argc, argv, opts, ARRAY_SIZE(opts), &target,
                   "DIR [--api-sock PATH] [--console stdio|none|file:PATH] [--overlay-dir DIR] "
-                  "[--arch x86_64|riscv64] [--vsock CID] [--clone-index N]");
+                  "[--arch x86_64|riscv64] [--vsock CID] [--clone-index N] "
+                  "[--seccomp on|off|log] [--landlock on|off] [--landlock-rw DIR]");
     if (r)
         return r > 0 ? 0 : 2;
     struct snapshot_restore_opts o = {.api_sock = api_sock,
@@ -85,10 +90,30 @@ int cmd_vm_restore(int argc, char **argv)
         return 2;
     }
     vs_err err = {0};
+    enum vm_seccomp sc = VM_SECCOMP_ON;
+    bool ll = false;
+    if ((seccomp && vm_parse_seccomp(seccomp, &sc, &err) < 0) ||
+        (landlock && vm_parse_on_off("landlock", landlock, &ll, &err) < 0)) {
+        cmd_print_error(err.msg);
+        return 2;
+    }
     struct snapshot_restore rs;
     if (snapshot_restore_prepare(target, &o, &rs, &err) < 0) {
         cmd_print_error(err.msg);
         return 1;
+    }
+    /* the host's choices, not the snapshot's */
+    rs.img.cfg.seccomp = sc;
+    rs.img.cfg.landlock = ll;
+    /* the disk overlays' directory: removed when a temporary one */
+    const char *ovdir = rs.tmpdir[0] ? rs.tmpdir : overlay_dir;
+    for (size_t i = 0; ll && i <= landlock_rw.n; i++) {
+        const char *d = i < landlock_rw.n ? landlock_rw.v[i] : ovdir;
+        if (d && vm_config_add_landlock_rw(&rs.img.cfg, d, &err) < 0) {
+            cmd_print_error(err.msg);
+            snapshot_restore_finish(&rs);
+            return 1;
+        }
     }
     int rc = vm_machine_restore(&rs.img.cfg, &rs.src, &err);
     snapshot_restore_finish(&rs);

@@ -47,7 +47,12 @@ static void usage(FILE *f)
         "                       x86-64 hosts) or interpret it (the reference)\n"
         "  --virtio-vendor vessel|qemu\n"
         "                       riscv64: the virtio-mmio VendorID the guest sees (qemu: QEMU's,\n"
-        "                       for guests written for QEMU's virt board)\n");
+        "                       for guests written for QEMU's virt board)\n"
+        "  --seccomp on|off|log per-thread system call filters (default on; off is for\n"
+        "                       debugging; log: the kernel logs what they would refuse)\n"
+        "  --landlock on|off    open only this VM's files (default off; docs/security.md)\n"
+        "  --landlock-rw DIR    with --landlock=on: may also create files beneath DIR\n"
+        "                       (snapshots; the API socket's directory always)\n");
 }
 
 int cmd_vm_run(int argc, char **argv)

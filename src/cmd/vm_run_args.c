@@ -26,7 +26,8 @@ int cmd_vm_run_args(struct vm_config *c, int argc, char **argv, vs_err *err)
     const char *vsock_uds = NULL, *api_sock = NULL, *arch = NULL, *vendor = NULL;
     const char *accel = NULL, *balloon = NULL, *max_cpus = NULL, *limit_mem = NULL;
     const char *limit_cpus = NULL, *firmware = NULL;
-    struct cmd_strlist disks = {0}, nets = {0}, shares = {0};
+    const char *seccomp = NULL, *landlock = NULL;
+    struct cmd_strlist disks = {0}, nets = {0}, shares = {0}, landlock_rw = {0};
     const struct cmd_opt opts[] = {
         {"kernel", 0, CMD_OPT_STR, &kernel},
         {"initrd", 0, CMD_OPT_STR, &initrd},
@@ -53,6 +54,9 @@ int cmd_vm_run_args(struct vm_config *c, int argc, char **argv, vs_err *err)
         {"limit-cpus", 0, CMD_OPT_STR, &limit_cpus},
         {"share", 0, CMD_OPT_LIST, &shares},
         {"firmware", 0, CMD_OPT_STR, &firmware},
+        {"seccomp", 0, CMD_OPT_STR, &seccomp},
+        {"landlock", 0, CMD_OPT_STR, &landlock},
+        {"landlock-rw", 0, CMD_OPT_LIST, &landlock_rw},
     };
     char *pos[1];
     struct cmd_optparse p = {.verb = "vm run",
@@ -118,6 +122,13 @@ int cmd_vm_run_args(struct vm_config *c, int argc, char **argv, vs_err *err)
             return vs_error_prefix(err, "--max-cpus: ");
         c->max_cpus = (unsigned)v;
     }
+    if (seccomp && vm_parse_seccomp(seccomp, &c->seccomp, err) < 0)
+        return -1;
+    if (landlock && vm_parse_on_off("landlock", landlock, &c->landlock, err) < 0)
+        return -1;
+    for (size_t i = 0; i < landlock_rw.n; i++)
+        if (vm_config_add_landlock_rw(c, landlock_rw.v[i], err) < 0)
+            return -1;
     for (size_t i = 0; i < disks.n; i++)
         if (vm_config_add_disk(c, disks.v[i], err) < 0)
             return -1;

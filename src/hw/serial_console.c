@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "util/cleanup.h"
+#include "util/thread_role.h"
 
 #define ESCAPE_CHAR 0x01 /* Ctrl-A */
 #define INPUT_CHUNK 256
@@ -152,6 +153,7 @@ void serial_console_flush(struct serial_console *c)
 static void *output_thread(void *arg)
 {
     struct serial_console *c = arg;
+    vs_thread_role_enter(VS_THREAD_IO, "console-out");
     pthread_mutex_lock(&c->out_lock);
     while (!c->out_stopping) {
         if (!c->out_len) {
@@ -288,6 +290,7 @@ static size_t filter_escape(struct serial_console *c, uint8_t *buf, size_t len, 
 static void *input_thread(void *arg)
 {
     struct serial_console *c = arg;
+    vs_thread_role_enter(VS_THREAD_IO, "console-in");
     /* Room for a Ctrl-A the escape filter may re-insert. */
     uint8_t buf[INPUT_CHUNK * 2];
     while (!c->stopping) {

@@ -33,6 +33,7 @@
 #include "virtio/machine_glue.h"
 #include "vm/machine.h"
 #include "vm/pause.h"
+#include "util/thread_role.h"
 
 #define MIB (1024ull * 1024ull)
 #define KERNEL_OFFSET 0x200000ull       /* the kernel (or U-Boot) after 2 MiB of firmware */
@@ -387,6 +388,7 @@ static void *hart_thread(void *arg)
     char name[16];
     snprintf(name, sizeof(name), "rv-hart%u", c->id);
     pthread_setname_np(pthread_self(), name);
+    vs_thread_role_enter(VS_THREAD_VCPU, name);
 
     pthread_mutex_lock(&b->lock);
     bool run = hart_park(b, c);

@@ -1,4 +1,5 @@
 #include "util/event_loop.h"
+#include "util/thread_role.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -116,6 +117,7 @@ int vs_event_loop_run(struct vs_event_loop *l, vs_err *err)
 
 static void *loop_thread(void *arg)
 {
+    vs_thread_role_enter(VS_THREAD_IO, "event-loop");
     vs_event_loop_run(arg, NULL);
     return NULL;
 }

@@ -19,6 +19,7 @@
 #include "virtio/rate_state.h"
 #include "virtio/blk.h"
 #include "virtio/devices.h"
+#include "util/thread_role.h"
 
 #define BLK_RING_ENTRIES 512
 #define BLK_MAX_INFLIGHT 256
@@ -265,6 +266,7 @@ static void *blk_thread(void *opaque)
 {
     struct virtio_blk *b = opaque;
     bool notify[VIRTIO_MAX_QUEUES] = {0};
+    vs_thread_role_enter(VS_THREAD_IO, b->name);
     for (unsigned q = 0; q < b->nq; q++)
         arm_poll(b, b->kick_fd[q], ((uint64_t)q << 8) | TAG_KICK);
     arm_poll(b, b->ctrl_fd, TAG_CTRL);

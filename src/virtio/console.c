@@ -17,6 +17,7 @@
 #include "util/log.h"
 #include "virtio/devices.h"
 #include "util/unix_socket.h"
+#include "util/thread_role.h"
 
 #define RXQ 0
 #define TXQ 1
@@ -103,6 +104,7 @@ static void *console_thread(void *opaque)
 {
     struct virtio_console *c = opaque;
     struct virtio_dev *d = &c->dev;
+    vs_thread_role_enter(VS_THREAD_IO, c->name);
     while (!c->exit_requested) {
         struct pollfd fds[3] = {{.fd = c->kick_fd, .events = POLLIN}};
         int n = 1;

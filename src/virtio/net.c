@@ -17,6 +17,7 @@
 #include "util/rate_limit.h"
 #include "virtio/rate_state.h"
 #include "virtio/devices.h"
+#include "util/thread_role.h"
 
 #define VIRTIO_NET_F_CSUM 0
 #define VIRTIO_NET_F_GUEST_CSUM 1
@@ -166,6 +167,7 @@ static void net_receive(void *opaque, const uint8_t *frame, size_t len)
 {
     struct virtio_net *n = opaque;
     struct virtio_dev *d = &n->dev;
+    vs_thread_role_enter(VS_THREAD_IO, n->name);
     pthread_mutex_lock(&d->lock);
     bool stopped = n->stop_requested;
     if (!virtio_dev_running(d) || !d->vqs[RXQ].ready) {

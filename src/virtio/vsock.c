@@ -20,6 +20,7 @@
 #include "util/log.h"
 #include "virtio/devices.h"
 #include "util/unix_socket.h"
+#include "util/thread_role.h"
 
 #define RXQ 0
 #define TXQ 1
@@ -425,6 +426,7 @@ static void *vsock_thread(void *opaque)
 {
     struct virtio_vsock *v = opaque;
     struct virtio_dev *d = &v->dev;
+    vs_thread_role_enter(VS_THREAD_IO, "virtio-vsock0");
     struct pollfd fds[MAX_CONNS + 2];
     int idx[MAX_CONNS + 2];
     while (!v->exit_requested) {

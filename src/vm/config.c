@@ -44,6 +44,8 @@ void vm_config_free(struct vm_config *c)
         for (unsigned j = 0; j < c->nets[i].nhostfwd; j++)
             free(c->nets[i].hostfwd[j]);
     }
+    for (unsigned i = 0; i < c->nlandlock_rw; i++)
+        free(c->landlock_rw[i]);
     vm_config_init(c);
 }
 
@@ -237,6 +239,38 @@ static int check_file(const char *what, const char *path, vs_err *err)
     return 0;
 }
 
+int vm_parse_seccomp(const char *s, enum vm_seccomp *out, vs_err *err)
+{
+    if (!strcmp(s, "on"))
+        *out = VM_SECCOMP_ON;
+    else if (!strcmp(s, "off"))
+        *out = VM_SECCOMP_OFF;
+    else if (!strcmp(s, "log"))
+        *out = VM_SECCOMP_LOG;
+    else
+        return vs_error(err, EINVAL, "--seccomp: '%s' is not on, off or log", s);
+    return 0;
+}
+
+int vm_parse_on_off(const char *flag, const char *s, bool *out, vs_err *err)
+{
+    if (strcmp(s, "on") && strcmp(s, "off"))
+        return vs_error(err, EINVAL, "--%s: '%s' is not on or off", flag, s);
+    *out = !strcmp(s, "on");
+    return 0;
+}
+
+int vm_config_add_landlock_rw(struct vm_config *c, const char *dir, vs_err *err)
+{
+    if (c->nlandlock_rw >= VM_MAX_LANDLOCK_RW)
+        return vs_error(err, E2BIG, "--landlock-rw: at most %d directories", VM_MAX_LANDLOCK_RW);
+    c->landlock_rw[c->nlandlock_rw] = strdup(dir);
+    if (!c->landlock_rw[c->nlandlock_rw])
+        return vs_error(err, ENOMEM, "out of memory");
+    c->nlandlock_rw++;
+    return 0;
+}
+
 int vm_config_validate(const struct vm_config *c, vs_err *err)
 {
     if (c->cpus < 1 || c->cpus > VM_MAX_CPUS)
@@ -267,6 +301,8 @@ int vm_config_validate(const struct vm_config *c, vs_err *err)
     if (c->console && strcmp(c->console, "stdio") && strcmp(c->console, "none") &&
         strncmp(c->console, "file:", 5))
         return vs_error(err, EINVAL, "console: '%s' is not stdio, none or file:PATH", c->console);
+    if (c->seccomp != VM_SECCOMP_ON && c->seccomp != VM_SECCOMP_OFF && c->seccomp != VM_SECCOMP_LOG)
+        return vs_error(err, EINVAL, "seccomp: mode %d is not on, off or log", (int)c->seccomp);
     if (c->ndisks > VM_MAX_DISKS || c->nnets > VM_MAX_NETS)
         return vs_error(err, E2BIG, "at most %d disks and %d network devices", VM_MAX_DISKS,
                         VM_MAX_NETS);

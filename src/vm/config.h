@@ -15,6 +15,7 @@
 #define VM_MAX_CPUS 64
 #define VM_MAX_SHARES 4
 #define VM_SHARE_TAG_MAX 36 /* virtio-fs config space */
+#define VM_MAX_LANDLOCK_RW 8
 
 enum vm_arch { VM_ARCH_X86_64, VM_ARCH_RISCV64 };
 enum vm_disk_cache { VM_CACHE_WRITEBACK, VM_CACHE_NONE, VM_CACHE_UNSAFE };
@@ -42,6 +43,15 @@ enum vm_accel {
     VM_ACCEL_DEFAULT, /* the translator where the host can run it, else the interpreter */
     VM_ACCEL_INTERP,  /* the interpreter, the reference */
     VM_ACCEL_JIT,     /* the translator to x86-64 */
+};
+
+/* How the VM process is confined (src/jail, docs/security.md): choices of
+ * the host that runs it, not part of a snapshot's machine state. The zero
+ * value is the confined one. */
+enum vm_seccomp {
+    VM_SECCOMP_ON,  /* per-thread allow-lists; anything else stops the process */
+    VM_SECCOMP_OFF, /* for debugging only */
+    VM_SECCOMP_LOG, /* the kernel logs what the lists would refuse, and lets it run */
 };
 
 struct vm_disk_config {
@@ -114,6 +124,10 @@ struct vm_config {
     /* caps for the VM process's own cgroup (vm/limits.h); 0: none */
     uint64_t limit_memory;     /* bytes */
     unsigned limit_cpu_millis; /* thousandths of a CPU */
+    enum vm_seccomp seccomp;               /* --seccomp=on|off|log */
+    bool landlock;                         /* --landlock=on: only the VM's own files */
+    char *landlock_rw[VM_MAX_LANDLOCK_RW]; /* --landlock-rw DIR: may create files beneath */
+    unsigned nlandlock_rw;
 };
 
 void vm_config_init(struct vm_config *c);
@@ -153,6 +167,12 @@ const char *vm_virtiofsd_path(void);
  * ~/.cache/vessel/guest; then /<arch>. Returns a malloc'd path. */
 char *vm_default_guest_dir(enum vm_arch arch);
 const char *vm_arch_name(enum vm_arch arch);
+/* "on", "off" or "log" (--seccomp) */
+int vm_parse_seccomp(const char *s, enum vm_seccomp *out, vs_err *err);
+/* "on" or "off" (--landlock, --jail-...) */
+int vm_parse_on_off(const char *flag, const char *s, bool *out, vs_err *err);
+/* Another --landlock-rw directory (an absolute path is kept as given). */
+int vm_config_add_landlock_rw(struct vm_config *c, const char *dir, vs_err *err);
 /* "52:54:00:12:34:56" into mac; -1 for anything else, a multicast address
  * included (it cannot be a NIC's). */
 int vm_parse_mac(const char *s, uint8_t mac[6]);

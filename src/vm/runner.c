@@ -15,6 +15,8 @@
 
 #include "api/server.h"
 #include "hw/serial_console.h"
+#include "jail/landlock.h"
+#include "jail/seccomp_vm.h"
 #include "util/log.h"
 #include "vm/limits.h"
 #include "vm/machine.h"
@@ -57,6 +59,7 @@ static void *signal_thread(void *arg)
 {
     struct runner *r = arg;
     pthread_setname_np(pthread_self(), "vessel-signals");
+    vs_thread_role_enter(VS_THREAD_IO, "vessel-signals");
     for (;;) {
         struct pollfd p[2] = {{.fd = r->stopfd, .events = POLLIN},
                               {.fd = r->sigfd, .events = POLLIN}};
@@ -89,6 +92,16 @@ int vm_runner_run(const struct vm_machine_ops *type, const struct vm_config *cfg
                   struct vm_restore_source *restore, vs_err *err)
 {
     struct guest_mem *adopt = restore ? restore->mem : NULL;
+    /* Before the first thread starts: landlock covers only the threads a
+     * thread starts after it restricts itself; each thread loads its role's
+     * seccomp filter when it starts (src/jail/seccomp_vm.c), this one
+     * before run. */
+    if (jail_landlock_apply(cfg, restore ? restore->origin_dir : NULL, err) < 0 ||
+        jail_seccomp_prepare(cfg, err) < 0) {
+        if (adopt)
+            guest_mem_destroy(adopt);
+        return -1;
+    }
     /* Every thread of the VM process (console, I/O loop, virtio workers,
      * vCPUs) gets a 1 MiB stack instead of glibc's 8 MiB: a mapping smaller
      * than 2 MiB can never be backed by a transparent huge page, which on a
@@ -154,6 +167,7 @@ int vm_runner_run(const struct vm_machine_ops *type, const struct vm_config *cfg
     if (serial_console_start(console, console_sink, console_quit, &r, err) < 0)
         goto out;
     serial_console_rx_ready(console);
+    vs_thread_role_enter(VS_THREAD_MAIN, "vessel-main");
     status = type->run(ctl, err);
 out:
     if (r.sig_thread_started) {
@@ -176,6 +190,7 @@ out:
     sigaction(SIGPIPE, &old_pipe, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_mutex_destroy(&r.lock);
+    jail_seccomp_finish();
     return status;
 }
 

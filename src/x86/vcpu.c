@@ -15,6 +15,7 @@
 #include "x86/cpuid.h"
 #include "x86/layout.h"
 #include "x86/machine.h"
+#include "util/thread_role.h"
 
 #define SIG_VCPU_KICK (SIGRTMIN + 2)
 
@@ -355,6 +356,7 @@ static void *vcpu_thread(void *arg)
     char name[16];
     snprintf(name, sizeof(name), "vcpu%u", v->id);
     pthread_setname_np(pthread_self(), name);
+    vs_thread_role_enter(VS_THREAD_VCPU, name);
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIG_VCPU_KICK);
