@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <libgen.h>
 #include <limits.h>
 #include <linux/landlock.h>
 #include <stdint.h>
@@ -17,8 +16,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "block/qcow2.h"
-#include "util/cleanup.h"
+#include "jail/files.h"
 #include "util/log.h"
 
 #ifndef LANDLOCK_ACCESS_FS_TRUNCATE
@@ -88,113 +86,26 @@ static int allow(struct rules *r, const char *path, uint64_t access, vs_err *err
     return 0;
 }
 
-static int allow_dir_of(struct rules *r, const char *path, uint64_t access, vs_err *err)
+static int rule_for(void *opaque, const char *path, enum jail_access a, vs_err *err)
 {
-    if (!path)
-        return 0;
-    cleanup_free char *copy = strdup(path);
-    if (!copy)
-        return vs_error(err, ENOMEM, "out of memory");
-    return allow(r, dirname(copy), access, err);
-}
-
-/* A disk and, for qcow2, its backing files (read-only), as the block layer
- * will open them. */
-static int allow_disk(struct rules *r, const char *path, bool writable, vs_err *err)
-{
-    char cur[PATH_MAX];
-    snprintf(cur, sizeof(cur), "%s", path);
-    for (int depth = 0; depth < 16; depth++) {
-        if (allow(r, cur, depth == 0 && writable ? FS_FILE_RW : FS_READ, err) < 0)
-            return -1;
-        int fd = open(cur, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            return 0; /* the block layer reports it */
-        static uint8_t buf[65536];
-        ssize_t n = pread(fd, buf, sizeof(buf), 0);
-        struct stat st;
-        int sr = fstat(fd, &st);
-        close(fd);
-        struct qcow2_header h;
-        vs_err ignore = {0};
-        if (n <= 0 || sr < 0 || !qcow2_probe(buf, (size_t)n) ||
-            qcow2_header_parse(buf, (size_t)n, (uint64_t)st.st_size, &h, &ignore) < 0 ||
-            !h.backing_file[0])
-            return 0;
-        if (h.backing_file[0] == '/') {
-            snprintf(cur, sizeof(cur), "%s", h.backing_file);
-        } else {
-            char dir[PATH_MAX];
-            snprintf(dir, sizeof(dir), "%s", cur);
-            char *d = dirname(dir);
-            if ((size_t)snprintf(cur, sizeof(cur), "%s/%s", d, h.backing_file) >= sizeof(cur))
-                return vs_error(err, ENAMETOOLONG, "landlock: backing file of %s", path);
-        }
-    }
-    return 0;
-}
-
-static const char *file_of(const char *spec, const char *prefix)
-{
-    size_t n = strlen(prefix);
-    return spec && !strncmp(spec, prefix, n) ? spec + n : NULL;
+    static const uint64_t rights[] = {
+        [JAIL_SYSTEM] = FS_READ | LANDLOCK_ACCESS_FS_EXECUTE,
+        [JAIL_READ] = FS_READ,
+        [JAIL_READ_WRITE] = FS_FILE_RW,
+        [JAIL_DEVICE] = FS_FILE_RW | LANDLOCK_ACCESS_FS_IOCTL_DEV,
+        [JAIL_SOCKETS] = LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_REMOVE_FILE,
+        [JAIL_CREATE] = FS_CREATE,
+    };
+    return allow(opaque, path, rights[a], err);
 }
 
 static int add_rules(struct rules *r, const struct vm_config *cfg, const char *origin_dir,
                      vs_err *err)
 {
-    static const char *const system_read[] = {
-        "/usr/lib",         "/lib",
-        "/lib64",           "/usr/lib64",
-        "/etc/ld.so.cache", "/etc/resolv.conf",
-        "/etc/hosts",       "/etc/nsswitch.conf",
-        "/etc/gai.conf",    "/dev/urandom",
-        "/dev/random",      "/sys/devices/system/cpu",
-        "/proc/self",       "/usr/share/zoneinfo",
-    };
-    for (size_t i = 0; i < sizeof(system_read) / sizeof(system_read[0]); i++)
-        if (allow(r, system_read[i], FS_READ | LANDLOCK_ACCESS_FS_EXECUTE, err) < 0)
-            return -1;
-    if (allow(r, "/dev/null", FS_FILE_RW, err) < 0)
+    /* this process's own /proc entries (readlink of its fds) */
+    if (allow(r, "/proc/self", FS_READ, err) < 0)
         return -1;
-    if (cfg->arch == VM_ARCH_X86_64 &&
-        allow(r, "/dev/kvm", FS_FILE_RW | LANDLOCK_ACCESS_FS_IOCTL_DEV, err) < 0)
-        return -1;
-    for (unsigned i = 0; i < cfg->nnets; i++)
-        if (cfg->nets[i].kind == VM_NET_TAP &&
-            allow(r, "/dev/net/tun", FS_FILE_RW | LANDLOCK_ACCESS_FS_IOCTL_DEV, err) < 0)
-            return -1;
-    if (allow(r, cfg->kernel, FS_READ, err) < 0 || allow(r, cfg->initrd, FS_READ, err) < 0 ||
-        allow(r, cfg->bios, FS_READ, err) < 0 || allow(r, origin_dir, FS_READ, err) < 0)
-        return -1;
-    for (unsigned i = 0; i < cfg->ndisks; i++)
-        if (allow_disk(r, cfg->disks[i].path, !cfg->disks[i].readonly, err) < 0)
-            return -1;
-    /* output files: made now if missing (the console would make them), so
-     * the rule can name the file rather than its directory */
-    const char *outputs[] = {file_of(cfg->console, "file:"), file_of(cfg->vconsole, "file:")};
-    for (size_t i = 0; i < 2; i++) {
-        if (!outputs[i])
-            continue;
-        int fd = open(outputs[i], O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-        if (fd >= 0)
-            close(fd);
-        if (allow(r, outputs[i], FS_FILE_RW, err) < 0)
-            return -1;
-    }
-    /* sockets the VM binds (a stale one is removed first) */
-    const uint64_t sock = LANDLOCK_ACCESS_FS_MAKE_SOCK | LANDLOCK_ACCESS_FS_REMOVE_FILE;
-    if (allow_dir_of(r, file_of(cfg->vconsole, "socket:"), sock, err) < 0 ||
-        allow_dir_of(r, cfg->vsock_uds, sock, err) < 0)
-        return -1;
-    /* the API socket's directory: its socket and the snapshots a daemon
-     * keeps next to it */
-    if (allow_dir_of(r, cfg->api_sock, FS_CREATE, err) < 0)
-        return -1;
-    for (unsigned i = 0; i < cfg->nlandlock_rw; i++)
-        if (allow(r, cfg->landlock_rw[i], FS_CREATE, err) < 0)
-            return -1;
-    return 0;
+    return jail_vm_files(cfg, origin_dir, rule_for, r, err);
 }
 
 int jail_landlock_apply(const struct vm_config *cfg, const char *origin_dir, vs_err *err)

@@ -340,6 +340,13 @@ static int build(scmp_filter_ctx ctx, enum vs_thread_role role, bool kvm, vs_err
                                       SCMP_A0_32(SCMP_CMP_EQ, (uint32_t)families[i])),
                      "socket", err) < 0)
                 return -1;
+        /* netlink (routing, firewall) answers EAFNOSUPPORT: glibc's resolver
+         * copes without it, and a VMM has no business there */
+        if (rule(ctx,
+                 seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EAFNOSUPPORT), SCMP_SYS(socket), 1,
+                                  SCMP_A0_32(SCMP_CMP_EQ, AF_NETLINK)),
+                 "socket", err) < 0)
+            return -1;
         if (allow_ioctls(ctx, tty_ioctls, N(tty_ioctls), err) < 0)
             return -1;
     }
