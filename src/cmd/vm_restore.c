@@ -47,11 +47,16 @@ int cmd_vm_restore(int argc, char **argv)
 {
     const char *api_sock = NULL, *console = NULL, *overlay_dir = NULL, *arch = NULL;
     const char *vsock = NULL, *clone_index = NULL, *seccomp = NULL, *landlock = NULL;
+    const char *jail = NULL, *jail_uid = NULL, *jail_gid = NULL, *jail_fsize = NULL;
     struct cmd_strlist landlock_rw = {0};
     const struct cmd_opt opts[] = {
         {"seccomp", 0, CMD_OPT_STR, &seccomp},
         {"landlock", 0, CMD_OPT_STR, &landlock},
         {"landlock-rw", 0, CMD_OPT_LIST, &landlock_rw},
+        {"jail", 0, CMD_OPT_STR, &jail},
+        {"jail-uid", 0, CMD_OPT_STR, &jail_uid},
+        {"jail-gid", 0, CMD_OPT_STR, &jail_gid},
+        {"jail-fsize", 0, CMD_OPT_STR, &jail_fsize},
         {"api-sock", 0, CMD_OPT_STR, &api_sock},
         {"console", 0, CMD_OPT_STR, &console},
         {"overlay-dir", 0, CMD_OPT_STR, &overlay_dir},
@@ -63,7 +68,8 @@ int cmd_vm_restore(int argc, char **argv)
     int r = parse(argc, argv, opts, ARRAY_SIZE(opts), &target,
                   "DIR [--api-sock PATH] [--console stdio|none|file:PATH] [--overlay-dir DIR] "
                   "[--arch x86_64|riscv64] [--vsock CID] [--clone-index N] "
-                  "[--seccomp on|off|log] [--landlock on|off] [--landlock-rw DIR]");
+                  "[--seccomp on|off|log] [--landlock on|off] [--landlock-rw DIR] [--jail DIR "
+                  "[--jail-uid N] [--jail-gid N] [--jail-fsize SIZE]]");
     if (r)
         return r > 0 ? 0 : 2;
     struct snapshot_restore_opts o = {.api_sock = api_sock,
@@ -107,9 +113,11 @@ int cmd_vm_restore(int argc, char **argv)
     rs.img.cfg.landlock = ll;
     /* the disk overlays' directory: removed when a temporary one */
     const char *ovdir = rs.tmpdir[0] ? rs.tmpdir : overlay_dir;
-    for (size_t i = 0; ll && i <= landlock_rw.n; i++) {
+    for (size_t i = 0; i <= landlock_rw.n; i++) {
         const char *d = i < landlock_rw.n ? landlock_rw.v[i] : ovdir;
-        if (d && vm_config_add_landlock_rw(&rs.img.cfg, d, &err) < 0) {
+        if ((d && vm_config_add_landlock_rw(&rs.img.cfg, d, &err) < 0) ||
+            (i == landlock_rw.n &&
+             vm_config_set_jail(&rs.img.cfg, jail, jail_uid, jail_gid, jail_fsize, &err) < 0)) {
             cmd_print_error(err.msg);
             snapshot_restore_finish(&rs);
             return 1;

@@ -52,7 +52,10 @@ static void usage(FILE *f)
         "                       debugging; log: the kernel logs what they would refuse)\n"
         "  --landlock on|off    open only this VM's files (default off; docs/security.md)\n"
         "  --landlock-rw DIR    with --landlock=on: may also create files beneath DIR\n"
-        "                       (snapshots; the API socket's directory always)\n");
+        "                       (snapshots; the API socket's directory always)\n"
+        "  --jail DIR           run in namespaces of its own with DIR as its root, holding\n"
+        "                       only this VM's files; drops to --jail-uid/--jail-gid\n"
+        "                       (default 65534) once set up; --jail-fsize SIZE limits files\n");
 }
 
 int cmd_vm_run(int argc, char **argv)

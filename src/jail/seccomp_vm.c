@@ -239,6 +239,9 @@ struct prog {
 };
 
 static struct prog g_progs[VS_THREAD_NROLES];
+/* --jail: every thread takes the jail's ids (glibc's setxid broadcast) */
+static bool g_jail;
+static uint32_t g_jail_uid, g_jail_gid;
 static bool g_ready;
 static char g_names[512][24];
 static __thread char t_name[40];
@@ -295,6 +298,22 @@ static int build(scmp_filter_ctx ctx, enum vs_thread_role role, bool kvm, vs_err
              seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(rt_sigaction), 1,
                               SCMP_A0_32(SCMP_CMP_EQ, SIGSYS)),
              "rt_sigaction", err) < 0)
+        return -1;
+    if (g_jail &&
+        (rule(ctx,
+              seccomp_rule_add(
+                  ctx, SCMP_ACT_ALLOW, SCMP_SYS(setresuid), 3, SCMP_A0_32(SCMP_CMP_EQ, g_jail_uid),
+                  SCMP_A1_32(SCMP_CMP_EQ, g_jail_uid), SCMP_A2_32(SCMP_CMP_EQ, g_jail_uid)),
+              "setresuid", err) ||
+         rule(ctx,
+              seccomp_rule_add(
+                  ctx, SCMP_ACT_ALLOW, SCMP_SYS(setresgid), 3, SCMP_A0_32(SCMP_CMP_EQ, g_jail_gid),
+                  SCMP_A1_32(SCMP_CMP_EQ, g_jail_gid), SCMP_A2_32(SCMP_CMP_EQ, g_jail_gid)),
+              "setresgid", err) ||
+         rule(ctx,
+              seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(setgroups), 1,
+                               SCMP_A0_32(SCMP_CMP_EQ, 0)),
+              "setgroups", err)))
         return -1;
     if (control) {
         if (allow_names(ctx, control_calls, N(control_calls), err) < 0 ||
@@ -446,11 +465,17 @@ static void sigsys_reporter(int sig, siginfo_t *si, void *uc)
     n = put(msg, n, sizeof(msg), "); the VM process is stopped\n");
     ssize_t w = syscall(SYS_write, 2, msg, n);
     (void)w;
-    /* die of SIGSYS, as SECCOMP_RET_KILL_PROCESS would: it is blocked in
-     * this handler and delivered, with its default action, on return */
+    /* die of SIGSYS, as SECCOMP_RET_KILL_PROCESS would, with its default
+     * action once it is unblocked; the first process of a PID namespace
+     * (--jail) ignores it, and exits instead */
     struct sigaction dfl = {.sa_handler = SIG_DFL};
     sigaction(sig, &dfl, NULL);
     syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), sig);
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    sigprocmask(SIG_UNBLOCK, &set, NULL);
+    syscall(SYS_exit_group, 128 + sig);
 }
 
 #ifdef VESSEL_TEST_HOOKS
@@ -533,6 +558,9 @@ int jail_seccomp_prepare(const struct vm_config *cfg, vs_err *err)
     if (cfg->seccomp == VM_SECCOMP_OFF)
         return 0;
     bool kvm = cfg->arch == VM_ARCH_X86_64;
+    g_jail = cfg->jail != NULL;
+    g_jail_uid = cfg->jail_uid;
+    g_jail_gid = cfg->jail_gid;
     for (int r = 0; r < VS_THREAD_NROLES; r++)
         if (compile((enum vs_thread_role)r, kvm, cfg->seccomp == VM_SECCOMP_LOG, &g_progs[r], err) <
             0)

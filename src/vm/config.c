@@ -46,6 +46,7 @@ void vm_config_free(struct vm_config *c)
     }
     for (unsigned i = 0; i < c->nlandlock_rw; i++)
         free(c->landlock_rw[i]);
+    free(c->jail);
     vm_config_init(c);
 }
 
@@ -269,6 +270,33 @@ int vm_config_add_landlock_rw(struct vm_config *c, const char *dir, vs_err *err)
         return vs_error(err, ENOMEM, "out of memory");
     c->nlandlock_rw++;
     return 0;
+}
+
+int vm_config_set_jail(struct vm_config *c, const char *dir, const char *uid, const char *gid,
+                       const char *fsize, vs_err *err)
+{
+    if (!dir) {
+        if (uid || gid || fsize)
+            return vs_error(err, EINVAL, "--jail-uid, --jail-gid and --jail-fsize need --jail");
+        return 0;
+    }
+    uint64_t v;
+    c->jail_uid = c->jail_gid = 65534;
+    if (uid) {
+        if (vs_parse_u64(uid, 1, UINT32_MAX - 1, &v, err) < 0)
+            return vs_error_prefix(err, "--jail-uid (not root): ");
+        c->jail_uid = (uint32_t)v;
+    }
+    if (gid) {
+        if (vs_parse_u64(gid, 1, UINT32_MAX - 1, &v, err) < 0)
+            return vs_error_prefix(err, "--jail-gid (not root): ");
+        c->jail_gid = (uint32_t)v;
+    }
+    if (fsize && vs_parse_size(fsize, 1 << 20, &c->jail_fsize, err) < 0)
+        return vs_error_prefix(err, "--jail-fsize: ");
+    free(c->jail);
+    c->jail = strdup(dir);
+    return c->jail ? 0 : vs_error(err, ENOMEM, "out of memory");
 }
 
 int vm_config_validate(const struct vm_config *c, vs_err *err)

@@ -15,6 +15,7 @@
 
 #include "api/server.h"
 #include "hw/serial_console.h"
+#include "jail/jail.h"
 #include "jail/landlock.h"
 #include "jail/seccomp_vm.h"
 #include "util/log.h"
@@ -96,8 +97,15 @@ int vm_runner_run(const struct vm_machine_ops *type, const struct vm_config *cfg
      * thread starts after it restricts itself; each thread loads its role's
      * seccomp filter when it starts (src/jail/seccomp_vm.c), this one
      * before run. */
-    if (jail_landlock_apply(cfg, restore ? restore->origin_dir : NULL, err) < 0 ||
-        jail_seccomp_prepare(cfg, err) < 0) {
+    const char *origin = restore ? restore->origin_dir : NULL;
+    int jailed_status = 0, j = jail_enter(cfg, origin, &jailed_status, err);
+    if (j != 0) {
+        /* -1: no jail; 1: the jailed child ran the VM and has ended */
+        if (adopt)
+            guest_mem_destroy(adopt);
+        return j < 0 ? -1 : jailed_status;
+    }
+    if (jail_landlock_apply(cfg, origin, err) < 0 || jail_seccomp_prepare(cfg, err) < 0) {
         if (adopt)
             guest_mem_destroy(adopt);
         return -1;
@@ -167,6 +175,9 @@ int vm_runner_run(const struct vm_machine_ops *type, const struct vm_config *cfg
     if (serial_console_start(console, console_sink, console_quit, &r, err) < 0)
         goto out;
     serial_console_rx_ready(console);
+    /* set up (files open, sockets bound): the jail's uid from here on */
+    if (jail_drop_privileges(cfg, err) < 0)
+        goto out;
     vs_thread_role_enter(VS_THREAD_MAIN, "vessel-main");
     status = type->run(ctl, err);
 out:

@@ -11,7 +11,7 @@ import pytest
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "snapshot"))
 sys.path.insert(0, str(HERE.parent / "riscv"))
-from rvhelpers import rv_guest, sbi_payload  # noqa: E402,F401
+from rvhelpers import console, rv_guest, sbi_payload  # noqa: E402,F401
 from snaputil import VM  # noqa: E402
 
 CROSS = "riscv64-linux-gnu-"

@@ -1,0 +1,133 @@
+"""The jail (vessel vm run --jail DIR, src/jail/jail.c), seen from outside
+through /proc/PID of the jailed VM process: its own namespaces, a root
+holding only its files, a /proc with only itself, no network but
+loopback, the unprivileged uid, no capabilities, its own cgroups and
+limits; and the guest inside still boots, answers on its console and
+snapshots."""
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from snaputil import api, counts, wait_for
+from vesselpaths import vessel_path
+
+RUN = ("vm", "run", "--arch", "riscv64", "--memory", "64M")
+NOBODY = 65534
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="--jail needs root")
+
+
+def jailed_pid(parent: int) -> int:
+    """The jailed VM process: the only child of `vessel vm run --jail`."""
+    def child():
+        try:
+            kids = open(f"/proc/{parent}/task/{parent}/children").read().split()
+        except FileNotFoundError:
+            return None
+        return int(kids[0]) if kids else None
+    return wait_for(child, what="the jailed child")
+
+
+def status(pid):
+    return {k: v.strip() for k, v in (l.split(":", 1) for l in
+                                      open(f"/proc/{pid}/status").read().splitlines())}
+
+
+def all_files(root):
+    out = []
+    for d, dirs, files in os.walk(root):
+        rel = os.path.relpath(d, root)
+        if rel in ("proc", "sys") or rel.startswith(("usr/lib", "proc/", "sys/")):
+            dirs[:] = []
+            continue
+        out += [os.path.normpath(os.path.join("/", rel, f)) for f in files + dirs]
+    return sorted(out)
+
+
+def test_jailed_vm_sees_only_its_own_files_processes_and_network(vms, rv_counter, tmp_path):
+    vmdir = tmp_path / "vm"
+    vmdir.mkdir()
+    os.chown(vmdir, NOBODY, NOBODY)  # the jailed process writes its snapshots here
+    (tmp_path / "host-secret").write_text("not for the guest")
+    root = tmp_path / "jail"
+    vm = vms("vm", *RUN, "--kernel", rv_counter, "--jail", root)
+    vm.wait_count(3)
+    pid = jailed_pid(vm.p.pid)
+    st = status(pid)
+    # an unprivileged uid and gid, no capabilities, no_new_privs, seccomp
+    assert st["Uid"].split() == [str(NOBODY)] * 4 and st["Gid"].split() == [str(NOBODY)] * 4
+    assert int(st["CapEff"], 16) == 0 and int(st["CapPrm"], 16) == 0
+    assert st["NoNewPrivs"] == "1" and st["Seccomp"] == "2"
+    # pid 1 of a PID namespace of its own; its own mount, IPC, UTS, network, cgroup namespaces
+    assert st["NSpid"].split()[-1] == "1"
+    for ns in ("mnt", "pid", "ipc", "uts", "net", "cgroup"):
+        assert os.readlink(f"/proc/{pid}/ns/{ns}") != os.readlink(f"/proc/self/ns/{ns}"), ns
+    # its root: the VM's own files at their usual paths, the libraries, nothing else
+    files = all_files(f"/proc/{pid}/root")
+    assert str(rv_counter) in files
+    assert str(vm.console) in files and str(vm.sock) in files
+    for host_file in ("/etc/passwd", "/etc/shadow", "/home", "/root/.bashrc", "/bin/sh",
+                      str(tmp_path / "host-secret"), "/var", "/boot"):
+        assert host_file not in files, host_file
+    assert set(os.listdir(f"/proc/{pid}/root/etc")) <= {
+        "ld.so.cache", "resolv.conf", "hosts", "nsswitch.conf", "gai.conf"}
+    assert sorted(os.listdir(f"/proc/{pid}/root/dev")) == ["null", "random", "urandom"]
+    # the host's processes are not in its /proc
+    pids = [e for e in os.listdir(f"/proc/{pid}/root/proc") if e.isdigit()]
+    assert pids == ["1"], pids
+    # only loopback
+    devs = [l.split(":")[0].strip() for l in open(f"/proc/{pid}/net/dev").read().splitlines()[2:]]
+    assert devs == ["lo"], devs
+    limits = open(f"/proc/{pid}/limits").read()
+    assert "Max open files            4096" in limits
+    assert "Max core file size        0" in limits
+    cgroups = open(f"/proc/{pid}/cgroup").read()
+    assert f"vessel-vm-{vm.p.pid}" in cgroups, cgroups
+    assert subprocess.run(["nsenter", f"--uts=/proc/{pid}/ns/uts", "hostname"],
+                          capture_output=True, text=True).stdout.strip() == "vessel-vm"
+    # the guest runs on, the API answers, a snapshot is written as the jail's uid
+    assert api("info", vm.sock)["state"] == "running"
+    api("snapshot", vm.sock, vmdir / "snap")
+    assert sorted(os.listdir(vmdir / "snap")) == ["memory", "vmstate"]
+    assert os.stat(vmdir / "snap" / "vmstate").st_uid == NOBODY
+    assert vm.stop() == 0
+    # nothing left behind: the jail's mounts went with its namespace, its cgroups are removed
+    assert os.listdir(root) == []
+    assert f"vessel-vm-{vm.p.pid}" not in subprocess.run(
+        ["find", "/sys/fs/cgroup", "-maxdepth", "4", "-name", f"vessel-vm-{vm.p.pid}"],
+        capture_output=True, text=True).stdout
+
+
+def test_jail_forwards_signals_and_seccomp_deaths(rv_counter, tmp_path):
+    """SIGTERM to `vessel vm run --jail` reaches the VM inside, and a thread
+    killed by seccomp inside still says which call it made."""
+    p = subprocess.Popen([str(vessel_path()), *RUN, "--kernel", str(rv_counter), "--jail",
+                          str(tmp_path / "j1"), "--console", f"file:{tmp_path / 'c1.log'}"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    wait_for(lambda: (tmp_path / "c1.log").exists() and
+             len(counts((tmp_path / "c1.log").read_text())) >= 3, what="count lines")
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=20) == 128 + signal.SIGTERM, p.stderr.read()
+    env = dict(os.environ, VESSEL_TEST_SECCOMP_PROBE="execve")
+    r = subprocess.run([str(vessel_path()), *RUN, "--kernel", str(rv_counter), "--jail",
+                        str(tmp_path / "j2"), "--console", f"file:{tmp_path / 'c2.log'}"],
+                       env=env, capture_output=True, text=True, timeout=30,
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 128 + signal.SIGSYS, r
+    assert "thread rv-hart0 (vcpu) made forbidden system call execve(" in r.stderr
+
+
+def test_linux_boots_in_the_jail_and_its_console_works(rv_guest, console, tmp_path):
+    c = console("--kernel", rv_guest / "vmlinuz", "--initrd", rv_guest / "initrd.img",
+                "--append", "console=ttyS0", "--jail", tmp_path / "jail", "--landlock=on")
+    c.expect("VESSEL-RISCV-READY", timeout=120)
+    c.expect("vessel-rv# ")
+    out = c.command("echo typed-into-a-jailed-vm")
+    assert "\r\ntyped-into-a-jailed-vm\r\n" in out
+    c.send("poweroff\n")
+    c.expect("reboot: Power down", timeout=60)
+    assert c.p.wait(timeout=30) == 0
