@@ -154,11 +154,53 @@ static void nets(void **state)
     vm_config_free(&c);
 }
 
+static void isolation(void **state)
+{
+    struct vm_config c;
+    vs_err err;
+    /* the zero value is the confined one: seccomp on, no jail */
+    assert_int_equal(parse(&c, &err, "--kernel", kernel, NULL), 0);
+    assert_int_equal(c.seccomp, VM_SECCOMP_ON);
+    assert_false(c.landlock);
+    assert_null(c.jail);
+    vm_config_free(&c);
+    assert_int_equal(parse(&c, &err, "--kernel", kernel, "--seccomp=log", "--landlock", "on",
+                           "--landlock-rw", "/srv/a", "--landlock-rw", "/srv/b", "--jail", "/run/j",
+                           "--jail-fsize", "8G", NULL),
+                     0);
+    assert_int_equal(c.seccomp, VM_SECCOMP_LOG);
+    assert_true(c.landlock);
+    assert_int_equal(c.nlandlock_rw, 2);
+    assert_string_equal(c.landlock_rw[1], "/srv/b");
+    assert_string_equal(c.jail, "/run/j");
+    assert_int_equal(c.jail_uid, 65534);
+    assert_int_equal(c.jail_gid, 65534);
+    assert_int_equal(c.jail_fsize, 8ULL << 30);
+    vm_config_free(&c);
+    assert_int_equal(parse(&c, &err, "--kernel", kernel, "--seccomp", "strict", NULL), -1);
+    assert_non_null(strstr(err.msg, "--seccomp"));
+    vm_config_free(&c);
+    assert_int_equal(parse(&c, &err, "--kernel", kernel, "--landlock", "yes", NULL), -1);
+    vm_config_free(&c);
+    /* ids need a jail, and the jail's uid is never root */
+    assert_int_equal(parse(&c, &err, "--kernel", kernel, "--jail-uid", "1000", NULL), -1);
+    vm_config_free(&c);
+    assert_int_equal(
+        parse(&c, &err, "--kernel", kernel, "--jail", "/run/j", "--jail-uid", "0", NULL), -1);
+    vm_config_free(&c);
+    assert_int_equal(parse(&c, &err, "--kernel", kernel, "--jail", "/run/j", "--jail-uid", "1000",
+                           "--jail-gid", "100", NULL),
+                     0);
+    assert_int_equal(c.jail_uid, 1000);
+    assert_int_equal(c.jail_gid, 100);
+    vm_config_free(&c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(good_flags),    cmocka_unit_test(bad_flags), cmocka_unit_test(nets),
-        cmocka_unit_test(virtio_vendor), cmocka_unit_test(accel),
+        cmocka_unit_test(virtio_vendor), cmocka_unit_test(accel),     cmocka_unit_test(isolation),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
