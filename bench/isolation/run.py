@@ -6,6 +6,8 @@ seccomp + landlock, and with seccomp + landlock + the jail (needs root).
   to-marker   process start -> the initramfs /init prints VESSEL-RISCV-READY
   to-exit     process start -> process exit after the guest's poweroff
               (vessel.poweroff), tear-down and, for the jail, its outer process
+  cpu         user + system CPU seconds of the VM process(es) over that run
+              (less sensitive than wall time to other work on a shared host)
 
 Runs are interleaved (none, seccomp, ..., none, ...); medians and the ratio to
 "none" are printed (the issue's target: within 2 %).
@@ -14,6 +16,7 @@ usage: bench/isolation/run.py [--runs N] [--vessel PATH]
 """
 import argparse
 import os
+import resource
 import select
 import statistics
 import subprocess
@@ -41,8 +44,14 @@ def guest_dir():
     return cache / "vessel/guest/riscv64"
 
 
+def cpu_children():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def timed(cmd, timeout=120):
-    """(seconds to the marker, seconds to exit)."""
+    """(seconds to the marker, seconds to exit, CPU seconds)."""
+    c0 = cpu_children()
     t0 = time.monotonic()
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          stdin=subprocess.DEVNULL)
@@ -66,7 +75,7 @@ def timed(cmd, timeout=120):
     t_exit = time.monotonic() - t0
     if rc != 0 or t_mark is None:
         raise RuntimeError(f"exit {rc}: {' '.join(cmd)}\n{out[-2000:].decode(errors='replace')}")
-    return t_mark, t_exit
+    return t_mark, t_exit, cpu_children() - c0
 
 
 def main():
@@ -91,16 +100,16 @@ def main():
     res = {}
     for i in range(a.runs):
         for name, extra in variants:
-            m, e = timed(base + extra)
-            res.setdefault(name, []).append((m, e))
+            res.setdefault(name, []).append(timed(base + extra))
         print(f"run {i + 1}/{a.runs} done", file=sys.stderr)
-    ref = {k: statistics.median(x[k] for x in res["none"]) for k in (0, 1)}
+    ref = [statistics.median(x[k] for x in res["none"]) for k in (0, 1, 2)]
     print(f"riscv64 Linux boot, {a.runs} interleaved runs, medians (ratio to none)")
-    print(f"{'variant':<24} {'to-marker s':>12} {'ratio':>7} {'to-exit s':>10} {'ratio':>7}")
+    print(f"{'variant':<24} {'to-marker s':>12} {'ratio':>6} {'to-exit s':>10} {'ratio':>6}"
+          f" {'cpu s':>7} {'ratio':>6}")
     for name, _ in variants:
-        m = statistics.median(x[0] for x in res[name])
-        e = statistics.median(x[1] for x in res[name])
-        print(f"{name:<24} {m:>12.3f} {m / ref[0]:>7.3f} {e:>10.3f} {e / ref[1]:>7.3f}")
+        m, e, c = (statistics.median(x[k] for x in res[name]) for k in (0, 1, 2))
+        print(f"{name:<24} {m:>12.3f} {m / ref[0]:>6.3f} {e:>10.3f} {e / ref[1]:>6.3f}"
+              f" {c:>7.3f} {c / ref[2]:>6.3f}")
 
 
 if __name__ == "__main__":
