@@ -12,9 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <linux/capability.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,6 +25,11 @@
 #include "util/log.h"
 
 #define MAX_CGROUPS 8
+
+/* --jail by a user other than root: a user namespace maps that user to
+ * root inside (and no one else); the jail's capabilities are dropped once
+ * it is built instead of changing uid (no other uid is mapped). */
+static bool g_rootless;
 
 /* mkdir -p of path's parents, then path itself as a directory or an empty
  * file (a bind mount's target) */
@@ -86,6 +93,20 @@ static int bind_one(void *opaque, const char *path, enum jail_access a, vs_err *
         flags |= MS_RDONLY;
     if (a != JAIL_SYSTEM)
         flags |= MS_NOEXEC;
+    /* keep what the source's mount already forbids: in a user namespace
+     * (rootless) those flags are locked and a remount without them fails */
+    struct statvfs sv;
+    if (statvfs(target, &sv) == 0) {
+        static const struct {
+            unsigned long st, ms;
+        } keep[] = {{ST_NOSUID, MS_NOSUID},    {ST_NODEV, MS_NODEV},
+                    {ST_NOEXEC, MS_NOEXEC},    {ST_RDONLY, MS_RDONLY},
+                    {ST_NOATIME, MS_NOATIME},  {ST_NODIRATIME, MS_NODIRATIME},
+                    {ST_RELATIME, MS_RELATIME}};
+        for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
+            if (sv.f_flag & keep[i].st)
+                flags |= keep[i].ms;
+    }
     if (mount(NULL, target, NULL, flags, NULL) < 0)
         return vs_error_errno(err, "--jail: remount %s", target);
     return 0;
@@ -190,6 +211,50 @@ static bool host_network(const struct vm_config *cfg)
     return cfg->nnets > 0;
 }
 
+/* Every capability, for good: the bounding set, the ambient set, and the
+ * effective, permitted and inheritable sets (of the only thread there is). */
+static int drop_capabilities(vs_err *err)
+{
+    for (int c = 0; c <= 63; c++)
+        if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
+            return vs_error_errno(err, "--jail: dropping capability %d", c);
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+    struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+    struct __user_cap_data_struct d[2] = {{0}};
+    if (syscall(SYS_capset, &h, d) < 0)
+        return vs_error_errno(err, "--jail: capset");
+    return 0;
+}
+
+static int write_file(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = write(fd, text, strlen(text));
+    int e = errno;
+    close(fd);
+    errno = e;
+    return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+/* Rootless: this user as root of a user namespace of its own. */
+static int enter_user_namespace(vs_err *err)
+{
+    uid_t uid = getuid();
+    gid_t gid = getgid();
+    if (unshare(CLONE_NEWUSER) < 0)
+        return vs_error_errno(err, "--jail: a user namespace (rootless)");
+    char map[64];
+    snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)uid);
+    if (write_file("/proc/self/setgroups", "deny") < 0 || write_file("/proc/self/uid_map", map) < 0)
+        return vs_error_errno(err, "--jail: mapping uid %u", (unsigned)uid);
+    snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)gid);
+    if (write_file("/proc/self/gid_map", map) < 0)
+        return vs_error_errno(err, "--jail: mapping gid %u", (unsigned)gid);
+    return 0;
+}
+
 /* In the child: everything but the uid change. */
 static int build_jail(const struct vm_config *cfg, const char *origin_dir, vs_err *err)
 {
@@ -228,6 +293,8 @@ static int build_jail(const struct vm_config *cfg, const char *origin_dir, vs_er
         return -1;
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         return vs_error_errno(err, "--jail: no_new_privs");
+    if (g_rootless && drop_capabilities(err) < 0)
+        return -1;
     return 0;
 }
 
@@ -268,8 +335,9 @@ int jail_enter(const struct vm_config *cfg, const char *origin_dir, int *status,
 {
     if (!cfg->jail)
         return 0;
-    if (geteuid() != 0)
-        return vs_error(err, EPERM, "--jail: needs root (rootless jails are further work)");
+    g_rootless = geteuid() != 0;
+    if (g_rootless && enter_user_namespace(err) < 0)
+        return -1;
     if (mkdir(cfg->jail, 0700) < 0 && errno != EEXIST)
         return vs_error_errno(err, "--jail %s", cfg->jail);
     /* the child is the first process of a PID namespace of its own */
@@ -291,7 +359,8 @@ int jail_enter(const struct vm_config *cfg, const char *origin_dir, int *status,
         prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
         char cgroups[MAX_CGROUPS][PATH_MAX];
         int ncg = 0;
-        join_cgroups(self, cgroups, &ncg);
+        if (!g_rootless) /* a user's own cgroups need delegation: further work */
+            join_cgroups(self, cgroups, &ncg);
         /* tell the parent which cgroups to remove when the VM is gone */
         for (int i = 0; i < ncg; i++) {
             size_t len = strlen(cgroups[i]) + 1;
@@ -325,8 +394,8 @@ int jail_enter(const struct vm_config *cfg, const char *origin_dir, int *status,
 
 int jail_drop_privileges(const struct vm_config *cfg, vs_err *err)
 {
-    if (!cfg->jail)
-        return 0;
+    if (!cfg->jail || g_rootless)
+        return 0; /* rootless: no capabilities since the jail was built */
     gid_t g = cfg->jail_gid;
     uid_t u = cfg->jail_uid;
     /* glibc makes every thread of the process take them (the seccomp

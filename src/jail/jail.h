@@ -7,7 +7,10 @@
  * closed, no core dumps, at most 4096 open files and, with --jail-fsize,
  * no file larger than that; after its setup it drops to an unprivileged
  * uid and gid. The process that called jail_enter stays outside, waits for
- * it and forwards SIGINT, SIGTERM, SIGHUP and SIGUSR1. */
+ * it and forwards SIGINT, SIGTERM, SIGHUP and SIGUSR1. A caller that is not
+ * root (rootless) first enters a user namespace that maps it to root
+ * inside; its jail has no cgroups of its own and drops every capability
+ * once built instead of changing uid. */
 #ifndef VESSEL_JAIL_JAIL_H
 #define VESSEL_JAIL_JAIL_H
 

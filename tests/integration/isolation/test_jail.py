@@ -5,9 +5,11 @@ loopback, the unprivileged uid, no capabilities, its own cgroups and
 limits; and the guest inside still boots, answers on its console and
 snapshots."""
 import os
+import shutil
 import signal
 import subprocess
-import time
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -131,3 +133,59 @@ def test_linux_boots_in_the_jail_and_its_console_works(rv_guest, console, tmp_pa
     c.send("poweroff\n")
     c.expect("reboot: Power down", timeout=60)
     assert c.p.wait(timeout=30) == 0
+
+
+def as_nobody(*argv):
+    return ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", *map(str, argv)]
+
+
+@pytest.fixture
+def user_home():
+    """A directory of nobody's own that nobody can reach (pytest's are 0700)."""
+    d = tempfile.mkdtemp(prefix="vessel-rootless-")
+    os.chmod(d, 0o755)
+    os.chown(d, NOBODY, NOBODY)
+    yield Path(d)
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_rootless_jail(rv_counter, user_home):
+    """A user who is not root runs a jailed VM: a user namespace maps it to
+    root inside, the jail is built the same way, then every capability is
+    dropped (no other uid is mapped to change to)."""
+    if not shutil.which("setpriv"):
+        pytest.skip("setpriv (util-linux) is missing")
+    home = user_home
+    shutil.copy(rv_counter, home / "counter.bin")
+    os.chown(home / "counter.bin", NOBODY, NOBODY)
+    console, sock = home / "c.log", home / "api.sock"
+    p = subprocess.Popen(as_nobody(vessel_path(), *RUN, "--kernel", home / "counter.bin",
+                                   "--jail", home / "jail", "--landlock=on",
+                                   "--console", f"file:{console}", "--api-sock", sock),
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        wait_for(lambda: p.poll() is not None or
+                 (console.exists() and len(counts(console.read_text())) >= 3), what="counting")
+        assert p.poll() is None, p.stderr.read()
+        pid = jailed_pid(p.pid)
+        st = status(pid)
+        assert st["Uid"].split() == [str(NOBODY)] * 4  # as seen from outside
+        assert int(st["CapEff"], 16) == 0 and int(st["CapBnd"], 16) == 0
+        assert st["NoNewPrivs"] == "1" and st["Seccomp"] == "2"
+        for ns in ("user", "mnt", "pid", "ipc", "uts", "net"):
+            assert os.readlink(f"/proc/{pid}/ns/{ns}") != os.readlink(f"/proc/self/ns/{ns}"), ns
+        assert [e for e in os.listdir(f"/proc/{pid}/root/proc") if e.isdigit()] == ["1"]
+        assert "/etc/passwd" not in all_files(f"/proc/{pid}/root")
+        r = subprocess.run(as_nobody(vessel_path(), "vm", "snapshot", "--api-sock", sock,
+                                     home / "snap"), capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        assert sorted(os.listdir(home / "snap")) == ["memory", "vmstate"]
+        r = subprocess.run(as_nobody(vessel_path(), "vm", "stop", "--api-sock", sock),
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        assert p.wait(timeout=20) == 0
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
