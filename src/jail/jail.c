@@ -402,5 +402,11 @@ int jail_drop_privileges(const struct vm_config *cfg, vs_err *err)
      * lists allow exactly these ids) */
     if (setgroups(0, NULL) < 0 || setresgid(g, g, g) < 0 || setresuid(u, u, u) < 0)
         return vs_error_errno(err, "--jail: becoming uid %u gid %u", (unsigned)u, (unsigned)g);
+    /* a uid change makes the process undumpable, its /proc/self root's: a
+     * diff snapshot reads /proc/self/pagemap. Nothing else can reach it: no
+     * other process is in its PID namespace, no list has ptrace or
+     * process_vm_readv, and RLIMIT_CORE is 0 */
+    if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
+        return vs_error_errno(err, "--jail: dumpable");
     return 0;
 }

@@ -189,3 +189,23 @@ def test_rootless_jail(rv_counter, user_home):
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+def test_restore_in_a_jail_and_diff_snapshot(vms, rv_counter, tmp_path):
+    """A snapshot restored into a jail (with landlock) runs on, and its diff
+    snapshot (which reads the restored memory's origin and /proc/self/pagemap
+    as the jail's uid) is written."""
+    src = vms("src", *RUN, "--kernel", rv_counter)
+    src.wait_count(3)
+    api("snapshot", src.sock, tmp_path / "snap")
+    assert src.stop() == 0
+    out = tmp_path / "restored"
+    out.mkdir()
+    os.chown(out, NOBODY, NOBODY)
+    r = vms("restored", "vm", "restore", tmp_path / "snap", "--jail", tmp_path / "jail",
+            "--landlock=on", "--landlock-rw", out)
+    r.wait_count(3)
+    assert status(jailed_pid(r.p.pid))["Uid"].split()[0] == str(NOBODY)
+    api("snapshot", r.sock, "--diff", out / "diff")
+    assert sorted(os.listdir(out / "diff")) == ["memory", "vmstate"]
+    assert r.stop() == 0
