@@ -60,6 +60,11 @@ def test_log_mode_lets_the_call_run(rv_counter, tmp_path):
         assert api("stop", sock)
         assert p.wait(timeout=10) == 0
         assert "seccomp" not in p.stderr.read()
+        # the kernel logged it: thread, call (openat: 257 on x86-64)
+        d = subprocess.run(["dmesg"], capture_output=True, text=True)
+        if d.returncode == 0:
+            assert any(f"pid={p.pid} " in l and 'comm="rv-hart0"' in l and "syscall=257 " in l
+                       for l in d.stdout.splitlines()), "no audit line for the logged call"
     finally:
         if p.poll() is None:
             p.kill()
