@@ -10,7 +10,9 @@ seccomp + landlock, and with seccomp + landlock + the jail (needs root).
               (less sensitive than wall time to other work on a shared host)
 
 Runs are interleaved (none, seccomp, ..., none, ...); medians and the ratio to
-"none" are printed (the issue's target: within 2 %).
+"none" are printed (the issue's target: within 2 %). Then the cost of one
+system call under each thread role's filter (tests/unit/test_jail_seccomp
+--bench, from the same build).
 
 usage: bench/isolation/run.py [--runs N] [--vessel PATH]
 """
@@ -110,6 +112,10 @@ def main():
         m, e, c = (statistics.median(x[k] for x in res[name]) for k in (0, 1, 2))
         print(f"{name:<24} {m:>12.3f} {m / ref[0]:>6.3f} {e:>10.3f} {e / ref[1]:>6.3f}"
               f" {c:>7.3f} {c / ref[2]:>6.3f}")
+    micro = Path(vessel).parents[2] / "tests/unit/test_jail_seccomp"
+    if micro.exists():
+        print(subprocess.run([str(micro), "--bench"], capture_output=True, text=True).stdout,
+              end="")
 
 
 if __name__ == "__main__":
