@@ -46,6 +46,7 @@
 
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
+#include <linux/userfaultfd.h>
 
 #include "util/log.h"
 
@@ -243,6 +244,11 @@ static const unsigned long kvm_state_ioctls[] = {
  * feature negotiation (a vCPU write), the console's terminal is put back
  * on exit, slirp asks how much a socket holds. */
 static const unsigned long tap_ioctls[] = {TUNSETOFFLOAD};
+/* Post-copy migration's destination fills guest pages on demand
+ * (src/migrate/postcopy.c: its fault and receive threads, and the
+ * main thread that tears it down). */
+static const unsigned long uffd_ioctls[] = {UFFDIO_COPY, UFFDIO_ZEROPAGE, UFFDIO_WAKE,
+                                            UFFDIO_UNREGISTER};
 static const unsigned long tty_ioctls[] = {TCGETS,     TCSETS,   TCSETSW, TCSETSF,
                                            TIOCGWINSZ, FIONREAD, FIONBIO};
 
@@ -384,7 +390,8 @@ static int build(scmp_filter_ctx ctx, enum vs_thread_role role, bool kvm, vs_err
                                   SCMP_A0_32(SCMP_CMP_EQ, AF_NETLINK)),
                  "socket", err) < 0)
             return -1;
-        if (allow_ioctls(ctx, tty_ioctls, N(tty_ioctls), err) < 0)
+        if (allow_ioctls(ctx, tty_ioctls, N(tty_ioctls), err) < 0 ||
+            allow_ioctls(ctx, uffd_ioctls, N(uffd_ioctls), err) < 0)
             return -1;
     }
     if (allow_ioctls(ctx, tap_ioctls, N(tap_ioctls), err) < 0)

@@ -19,6 +19,7 @@
 #include "migrate/wire.h"
 #include "util/io.h"
 #include "util/log.h"
+#include "util/thread_role.h"
 
 #define BOUNCE (256u << 10)
 
@@ -137,6 +138,7 @@ static void *fault_thread(void *arg)
 {
     struct postcopy *pc = arg;
     pthread_setname_np(pthread_self(), "vessel-uffd");
+    vs_thread_role_enter(VS_THREAD_IO, "vessel-uffd");
     struct mig_incoming *in = pc->in;
     for (;;) {
         struct pollfd p[2] = {{.fd = pc->uffd, .events = POLLIN},
@@ -205,6 +207,7 @@ static void *recv_thread(void *arg)
 {
     struct postcopy *pc = arg;
     pthread_setname_np(pthread_self(), "vessel-postcopy");
+    vs_thread_role_enter(VS_THREAD_IO, "vessel-postcopy");
     struct mig_incoming *in = pc->in;
     uint8_t *bounce = malloc(BOUNCE);
     const char *lost = bounce ? NULL : "out of memory";
