@@ -99,8 +99,8 @@ static void malformed_queue(unsigned round)
     for (unsigned k = 0; k < 200; k++) {
         /* one new chain at a time, now and then far ahead of the ring */
         avail[1] = (uint16_t)(avail[1] + (k % 50 == 49 ? 40000 : 1));
-        R32(b + 0x050) = k % 3;                                  /* notify, some queues absent */
-        R32(b + 0x064) = rnd();                                  /* interrupt ack garbage */
+        R32(b + 0x050) = k % 3; /* notify, some queues absent */
+        R32(b + 0x064) = rnd(); /* interrupt ack garbage */
     }
 }
 
