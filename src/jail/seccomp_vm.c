@@ -96,6 +96,8 @@ static const char *const base_calls[] = {
     "geteuid",
     "getgid",
     "getegid",
+    "sysinfo", /* the balloon's statistics, glibc's memory size queries */
+    "getrusage",
     /* mmap and mprotect: without PROT_EXEC, see the rules below */
 };
 
@@ -105,7 +107,18 @@ static const char *const base_calls[] = {
  * creates, connects or starts anything. */
 static const char *const vcpu_calls[] = {
     /* ioctl: by request number, kvm_vcpu_ioctls and tap_ioctls */
-    "pread64", "pwrite64", /* virtio config space backed by files (none today) */
+    "pread64",
+    "pwrite64", /* virtio config space backed by files (none today) */
+    /* vhost-user (virtio-fs): a guest's queue setup sends the backend its
+     * messages and fds over the socket the device holds and waits for the
+     * reply */
+    "sendmsg",
+    "recvmsg",
+    "sendto",
+    "recvfrom",
+    "poll",
+    "ppoll",
+    "eventfd2",
 };
 
 /* Device workers, the event loop (user networking through libslirp, the
@@ -135,61 +148,17 @@ static const char *const io_calls[] = {
  * the main thread, booting again after a guest reboot (reading the kernel)
  * and tearing the machine down. */
 static const char *const control_calls[] = {
-    "openat",
-    "open",
-    "creat",
-    "mkdir",
-    "mkdirat",
-    "unlink",
-    "unlinkat",
-    "rmdir",
-    "rename",
-    "renameat",
-    "renameat2",
-    "ftruncate",
-    "truncate",
-    "sendfile",
-    "copy_file_range",
-    "splice",
-    "getdents64",
-    "readlink",
-    "readlinkat",
-    "access",
-    "faccessat",
-    "faccessat2",
-    "stat",
-    "lstat",
-    "statfs",
-    "fstatfs",
-    "chmod",
-    "fchmod",
-    "fchmodat",
-    "chown",
-    "fchown",
-    "fchownat",
-    "umask",
-    "utimensat",
-    "flock",
-    "syncfs",
-    "sync_file_range",
-    "epoll_create1",
-    "pipe2",
-    "socketpair",
-    "io_uring_setup",
-    "memfd_create",
-    "wait4",
-    "getcwd",
-    "sysinfo",
-    "prctl",
-    "rt_sigaction",
-    "seccomp",
-    "sched_setaffinity",
-    "getrlimit",
-    "prlimit64",
-    "getppid",
-    "mlock",
-    "munlock",
-    "msync",
+    "openat", "open", "creat", "mkdir", "mkdirat", "unlink", "unlinkat", "rmdir", "rename",
+    "renameat", "renameat2", "ftruncate", "truncate", "sendfile", "copy_file_range", "splice",
+    "getdents64", "readlink", "readlinkat", "access", "faccessat", "faccessat2", "stat", "lstat",
+    "statfs", "fstatfs", "chmod", "fchmod", "fchmodat", "chown", "fchown", "fchownat", "umask",
+    "utimensat", "flock", "syncfs", "sync_file_range", "epoll_create1", "pipe2", "socketpair",
+    "io_uring_setup", "memfd_create",
+    /* virtio-fs: stopping the virtiofsd it started at setup (its own
+     * child; landlock's signal scope and the jail's PID namespace keep
+     * any other process out of reach) */
+    "kill", "waitid", "wait4", "getcwd", "sysinfo", "prctl", "rt_sigaction", "seccomp",
+    "sched_setaffinity", "getrlimit", "prlimit64", "getppid", "mlock", "munlock", "msync",
     /* clone with CLONE_THREAD, tgkill, mmap/mprotect with PROT_EXEC: rules below */
 };
 

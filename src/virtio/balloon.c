@@ -18,6 +18,7 @@
 #include "util/log.h"
 #include "virtio/balloon.h"
 #include "virtio/devices.h"
+#include "util/thread_role.h"
 
 #define Q_INFLATE 0
 #define Q_DEFLATE 1
@@ -196,6 +197,7 @@ static void *balloon_thread(void *opaque)
 {
     struct virtio_balloon *b = opaque;
     struct virtio_dev *d = &b->dev;
+    vs_thread_role_enter(VS_THREAD_IO, "virtio-balloon");
     pthread_mutex_lock(&d->lock);
     uint64_t next_stats = 0;
     unsigned secs = b->stats_secs;
