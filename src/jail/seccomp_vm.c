@@ -216,8 +216,8 @@ static const unsigned long tap_ioctls[] = {TUNSETOFFLOAD};
 /* Post-copy migration's destination fills guest pages on demand
  * (src/migrate/postcopy.c: its fault and receive threads, and the
  * main thread that tears it down). */
-static const unsigned long uffd_ioctls[] = {UFFDIO_COPY, UFFDIO_ZEROPAGE, UFFDIO_WAKE,
-                                            UFFDIO_UNREGISTER};
+static const unsigned long uffd_ioctls[] = {UFFDIO_COPY, UFFDIO_ZEROPAGE, UFFDIO_CONTINUE,
+                                            UFFDIO_WAKE, UFFDIO_UNREGISTER};
 static const unsigned long tty_ioctls[] = {TCGETS,     TCSETS,   TCSETSW, TCSETSF,
                                            TIOCGWINSZ, FIONREAD, FIONBIO};
 
