@@ -122,8 +122,8 @@ struct vm_config {
     unsigned max_cpus; /* vCPUs present (hot-pluggable up to); 0: cpus */
     bool mergeable;    /* guest RAM private anonymous and MADV_MERGEABLE (KSM) */
     /* caps for the VM process's own cgroup (vm/limits.h); 0: none */
-    uint64_t limit_memory;     /* bytes */
-    unsigned limit_cpu_millis; /* thousandths of a CPU */
+    uint64_t limit_memory;                 /* bytes */
+    unsigned limit_cpu_millis;             /* thousandths of a CPU */
     enum vm_seccomp seccomp;               /* --seccomp=on|off|log */
     bool landlock;                         /* --landlock=on: only the VM's own files */
     char *landlock_rw[VM_MAX_LANDLOCK_RW]; /* --landlock-rw DIR: may create files beneath */
