@@ -389,22 +389,28 @@ static void peer_reason(struct migration *m, vs_err *err)
         vs_error(err, EPROTO, "the destination refused the migration: %s", msg);
 }
 
+/* The destination's answer r is want; a REFUSE becomes err with its words. */
+static int answer_is(struct migration *m, const struct mig_record *r, uint32_t want, vs_err *err)
+{
+    if (r->type == MIG_REFUSE) {
+        char msg[MIG_MAX_MESSAGE + 1];
+        if (mig_recv_message(&m->conn, r, msg, err) < 0)
+            return -1;
+        return vs_error(err, EPROTO, "the destination refused the migration: %s", msg);
+    }
+    if (r->type != want || r->off || r->len)
+        return vs_error(err, EPROTO, "migration: expected %s from the destination, got %s",
+                        mig_type_name(want), mig_type_name(r->type));
+    return 0;
+}
+
 /* Wait for the destination's answer of type want; REFUSE becomes err. */
 static int expect(struct migration *m, uint32_t want, int timeout_ms, vs_err *err)
 {
     struct mig_record r;
     if (mig_recv_record(&m->conn, timeout_ms, &r, err) < 0)
         return -1;
-    if (r.type == MIG_REFUSE) {
-        char msg[MIG_MAX_MESSAGE + 1];
-        if (mig_recv_message(&m->conn, &r, msg, err) < 0)
-            return -1;
-        return vs_error(err, EPROTO, "the destination refused the migration: %s", msg);
-    }
-    if (r.type != want || r.off || r.len)
-        return vs_error(err, EPROTO, "migration: expected %s from the destination, got %s",
-                        mig_type_name(want), mig_type_name(r.type));
-    return 0;
+    return answer_is(m, &r, want, err);
 }
 
 /* Wait until the destination has taken in everything sent so far: socket
@@ -499,16 +505,7 @@ static int expect_serving(struct migration *m, uint32_t want, int timeout_ms,
                 return -1;
             continue;
         }
-        if (r.type == MIG_REFUSE) {
-            char msg[MIG_MAX_MESSAGE + 1];
-            if (mig_recv_message(&m->conn, &r, msg, err) < 0)
-                return -1;
-            return vs_error(err, EPROTO, "the destination refused the migration: %s", msg);
-        }
-        if (r.type != want || r.off || r.len)
-            return vs_error(err, EPROTO, "migration: expected %s from the destination, got %s",
-                            mig_type_name(want), mig_type_name(r.type));
-        return 0;
+        return answer_is(m, &r, want, err);
     }
 }
 

@@ -55,6 +55,19 @@ def ticks(g) -> int:
     raise AssertionError("the guest's ticker wrote nothing")
 
 
+def counts_on(d, last):
+    """The counter guest, moved, counts on at the destination from last (the
+    source's final count): no restart, no jump."""
+    deadline = time.monotonic() + 30
+    while not d.counts() or d.counts()[-1] < last + 3:
+        assert d.p.poll() is None, d.stderr()
+        assert time.monotonic() < deadline, f"no counting on the destination: {d.all[-500:]}"
+        d.pump(0.2)
+    first = d.counts()[0]
+    assert last <= first <= last + 2, f"source stopped at {last}, destination began at {first}"
+    assert b"guest broken" not in d.all
+
+
 def still_counting(g, before=None):
     """The counter guest keeps printing, and never restarted from 0."""
     n = len(g.counts())
@@ -78,16 +91,8 @@ def test_counter_continues_on_the_other_host(hosts, rv_counter, tmp_path):
         assert p.returncode == 0, p.stderr
         assert "migrated: downtime" in p.stdout, p.stdout
         assert g.p.wait(timeout=20) == 0, "the source must exit 0 once the guest runs elsewhere"
-        last = g.counts()[-1]
         # the destination's console goes on from where the source's stopped
-        deadline = time.monotonic() + 30
-        while not d.counts() or d.counts()[-1] < last + 3:
-            assert d.p.poll() is None, d.stderr()
-            assert time.monotonic() < deadline, f"no counting on the destination: {d.all[-500:]}"
-            d.pump(0.2)
-        first = d.counts()[0]
-        assert last <= first <= last + 2, f"source stopped at {last}, destination began at {first}"
-        assert b"guest broken" not in d.all
+        counts_on(d, g.counts()[-1])
         info = json.loads(dst.run("vm", "info", "--api-sock", tmp_path / "dst.sock").stdout)
         assert info["state"] == "running" and info["arch"] == "riscv64"
     finally:
@@ -355,12 +360,7 @@ def test_migration_over_tls(hosts, rv_counter, tmp_path):
         p = migrate(src, sock, to, "--tls-ca", tmp_path / "ca.pem")
         assert p.returncode == 0, p.stderr
         assert g.p.wait(timeout=20) == 0
-        last = g.counts()[-1]
-        deadline = time.monotonic() + 30
-        while not d.counts() or d.counts()[-1] < last + 3:
-            assert d.p.poll() is None and time.monotonic() < deadline, d.stderr()
-            d.pump(0.2)
-        assert last <= d.counts()[0] <= last + 2
+        counts_on(d, g.counts()[-1])
         d.kill()
     finally:
         g.kill()
