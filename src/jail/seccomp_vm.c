@@ -331,10 +331,12 @@ static int build(scmp_filter_ctx ctx, enum vs_thread_role role, bool kvm, vs_err
                  "mprotect", err))
             return -1;
     }
-    if (role == VS_THREAD_IO) {
-        if (allow_names(ctx, io_calls, N(io_calls), err) < 0)
-            return -1;
-        /* read-only opens: no O_WRONLY, O_RDWR, O_CREAT or O_TRUNC */
+    if (role == VS_THREAD_IO && allow_names(ctx, io_calls, N(io_calls), err) < 0)
+        return -1;
+    /* read-only opens: no O_WRONLY, O_RDWR, O_CREAT or O_TRUNC. x86 vCPU
+     * threads need them too: a stock Debian kernel under KVM had a vCPU
+     * thread open a file while the guest booted (found in the nested lab) */
+    if (role == VS_THREAD_IO || role == VS_THREAD_VCPU) {
         if (rule(ctx,
                  seccomp_rule_add(
                      ctx, SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,

@@ -98,10 +98,16 @@ static void common_work(void)
         _exit(5);
 }
 
+/* vCPU threads may read files (an x86 vCPU thread opens one while a Debian
+ * kernel boots), never write or create them */
 static void vcpu_open(void)
 {
     common_work();
-    open("/etc/passwd", O_RDONLY);
+    int fd = open("/etc/passwd", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        _exit(10);
+    close(fd);
+    open("/tmp/vessel-seccomp-test", O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
 }
 
 static void vcpu_exec_mapping(void)
@@ -159,7 +165,7 @@ static void main_execve(void)
 static void *vcpu_thread_opens(void *arg)
 {
     vs_thread_role_enter(VS_THREAD_VCPU, "test-thread");
-    open("/etc/passwd", O_RDONLY);
+    open("/etc/passwd", O_RDWR);
     return arg;
 }
 
