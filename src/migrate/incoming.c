@@ -155,20 +155,13 @@ static int check_hello(struct mig_incoming *in, const char *text, size_t len, vs
     uint64_t next = 0;
     json_array_foreach(regions, i, r)
     {
-        json_int_t gpa = json_integer_value(json_object_get(r, "gpa"));
-        json_int_t rs = json_integer_value(json_object_get(r, "size"));
-        json_int_t off = json_integer_value(json_object_get(r, "offset"));
-        if (gpa < 0 || rs <= 0 || off < 0 || (uint64_t)gpa % GUEST_PAGE_SIZE ||
-            (uint64_t)rs % GUEST_PAGE_SIZE || (uint64_t)off % GUEST_PAGE_SIZE ||
-            (uint64_t)off < next || (uint64_t)rs > in->image_size ||
-            (uint64_t)off > in->image_size - (uint64_t)rs ||
-            (uint64_t)gpa > UINT64_MAX - (uint64_t)rs) {
+        struct mig_image_region *reg = &in->regions[i];
+        if (!snapshot_region_parse(r, in->image_size, &reg->gpa, &reg->size, &reg->offset) ||
+            reg->offset < next) {
             vs_error(err, EPROTO, "migration HELLO: memory region %zu is invalid", i);
             goto out;
         }
-        in->regions[i] = (struct mig_image_region){
-            .gpa = (uint64_t)gpa, .size = (uint64_t)rs, .offset = (uint64_t)off};
-        next = (uint64_t)off + (uint64_t)rs;
+        next = reg->offset + reg->size;
     }
     in->nregions = (unsigned)json_array_size(regions);
     json_t *cfg = json_object_get(j, "config");

@@ -567,10 +567,8 @@ static int hello(struct migration *m, const struct guest_mem_layout *mem, vs_err
     struct vm_control *ctl = m->ctl;
     json_t *regions = json_array();
     for (unsigned i = 0; i < mem->n; i++)
-        json_array_append_new(regions,
-                              json_pack("{s:I, s:I, s:I}", "gpa", (json_int_t)mem->r[i].gpa, "size",
-                                        (json_int_t)mem->r[i].size, "offset",
-                                        (json_int_t)snapshot_region_offset(mem, i)));
+        json_array_append_new(regions, snapshot_region_json(mem->r[i].gpa, mem->r[i].size,
+                                                            snapshot_region_offset(mem, i)));
     struct vs_buf cpu;
     vs_buf_init(&cpu);
     if (ctl->cpu_features && ctl->cpu_features(ctl->machine, &cpu, err) < 0) {

@@ -65,13 +65,10 @@ static int check_memory(struct snapshot_image *img, vs_err *err)
     uint64_t bitmap_bytes = 0;
     json_array_foreach(regions, i, r)
     {
-        json_int_t gpa = json_integer_value(json_object_get(r, "gpa"));
-        json_int_t size = json_integer_value(json_object_get(r, "size"));
-        json_int_t off = json_integer_value(json_object_get(r, "offset"));
-        if (gpa < 0 || size <= 0 || off < 0 || gpa % GUEST_PAGE_SIZE || size % GUEST_PAGE_SIZE ||
-            off % GUEST_PAGE_SIZE || off > fsize || size > fsize - off)
+        uint64_t gpa, size, off;
+        if (fsize < 0 || !snapshot_region_parse(r, (uint64_t)fsize, &gpa, &size, &off))
             return vs_error(err, EINVAL, "snapshot manifest: memory region %zu is invalid", i);
-        bitmap_bytes += ((uint64_t)size / GUEST_PAGE_SIZE + 63) / 64 * 8;
+        bitmap_bytes += (size / GUEST_PAGE_SIZE + 63) / 64 * 8;
     }
     if ((img->hdr.flags & SNAP_FLAG_DIFF) && img->hdr.blob_len[SNAP_BLOB_DIRTY] != bitmap_bytes)
         return vs_error(err, EINVAL, "snapshot dirty bitmap does not match its memory regions");

@@ -365,9 +365,7 @@ static int save_memory(struct save_ctx *c, vs_err *err)
                                            : write_region_full(&o, err);
         if (wr < 0)
             return -1;
-        json_array_append_new(c->regions,
-                              json_pack("{s:I, s:I, s:I}", "gpa", (json_int_t)r->gpa, "size",
-                                        (json_int_t)r->size, "offset", (json_int_t)off));
+        json_array_append_new(c->regions, snapshot_region_json(r->gpa, r->size, off));
         off = ALIGN_UP(off + r->size, REGION_ALIGN);
     }
     c->memory_size = off;
@@ -626,6 +624,29 @@ int snapshot_save(struct vm_control *ctl, struct snapshot_session *s, const char
 uint64_t snapshot_region_offset(const struct guest_mem_layout *mem, unsigned i)
 {
     return region_file_offset(mem, i);
+}
+
+json_t *snapshot_region_json(uint64_t gpa, uint64_t size, uint64_t offset)
+{
+    return json_pack("{s:I, s:I, s:I}", "gpa", (json_int_t)gpa, "size", (json_int_t)size, "offset",
+                     (json_int_t)offset);
+}
+
+bool snapshot_region_parse(const json_t *r, uint64_t image_size, uint64_t *gpa, uint64_t *size,
+                           uint64_t *offset)
+{
+    json_int_t g = json_integer_value(json_object_get(r, "gpa"));
+    json_int_t sz = json_integer_value(json_object_get(r, "size"));
+    json_int_t off = json_integer_value(json_object_get(r, "offset"));
+    if (g < 0 || sz <= 0 || off < 0 || (uint64_t)g % GUEST_PAGE_SIZE ||
+        (uint64_t)sz % GUEST_PAGE_SIZE || (uint64_t)off % GUEST_PAGE_SIZE ||
+        (uint64_t)sz > image_size || (uint64_t)off > image_size - (uint64_t)sz ||
+        (uint64_t)g > UINT64_MAX - (uint64_t)sz)
+        return false;
+    *gpa = (uint64_t)g;
+    *size = (uint64_t)sz;
+    *offset = (uint64_t)off;
+    return true;
 }
 
 int snapshot_send_region(struct snapshot_sink *sink, const struct guest_mem_layout *mem, unsigned i,

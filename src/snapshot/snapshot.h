@@ -62,6 +62,12 @@ int snapshot_save_to(struct vm_control *ctl, struct snapshot_session *s, struct 
  * VM runs, then the rest with it paused, through a sink of its own. */
 /* Where region i of mem starts in the memory image. */
 uint64_t snapshot_region_offset(const struct guest_mem_layout *mem, unsigned i);
+/* A memory region as a manifest (and a migration HELLO) names it, and back:
+ * parsing checks page alignment and that it lies inside an image of
+ * image_size bytes; false when it does not. */
+json_t *snapshot_region_json(uint64_t gpa, uint64_t size, uint64_t offset);
+bool snapshot_region_parse(const json_t *r, uint64_t image_size, uint64_t *gpa, uint64_t *size,
+                           uint64_t *offset);
 /* Region i of mem to sink: every non-zero page (bitmap NULL), or the pages
  * bitmap marks (zero ones as zero records where the sink has them). */
 int snapshot_send_region(struct snapshot_sink *sink, const struct guest_mem_layout *mem, unsigned i,
