@@ -4,8 +4,8 @@
  * does what the kernel command line asks (vessel.blk: mount /dev/vda and read
  * a file back; vessel.poweroff: power off), and otherwise runs a tiny
  * line-oriented shell on the console (echo, cat, ls, write, mount, read,
- * uname, nproc, blk, net, netsend, tcp, alloc, readdev, ticker, dirty,
- * poweroff, reboot). The guest agent (/sbin/vessel-agent,
+ * uname, nproc, blk, net, netsend, tcp, alloc, readdev, poke, peek, ticker,
+ * dirty, poweroff, reboot). The guest agent (/sbin/vessel-agent,
  * docs/guest-agent.md) runs beside it so `vessel exec` reaches the guest
  * over vsock. */
 #define _GNU_SOURCE /* O_DIRECT */
@@ -16,6 +16,7 @@
 #include <netinet/in.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -383,6 +384,48 @@ static void alloc_cmd(const char *arg)
     printf("alloc: %ld MiB touched and freed\n", mib);
 }
 
+/* poke PATH OFFSET TEXT / peek PATH OFFSET: write TEXT as one 4 KiB block
+ * at OFFSET (a multiple of 4096) of a block device, or read that block back
+ * and print its text, both with O_DIRECT: straight to and from the disk, not
+ * the guest's page cache (the disk-migration tests). */
+static void poke_peek_cmd(char *arg, bool poke)
+{
+    char path[128];
+    long long off = -1;
+    int n = 0;
+    if (sscanf(arg, "%127s %lld %n", path, &off, &n) < 2 || off < 0 || off % 4096 ||
+        (poke && !arg[n])) {
+        printf(poke ? "usage: poke PATH OFFSET TEXT\n" : "usage: peek PATH OFFSET\n");
+        return;
+    }
+    char *buf = NULL;
+    int fd = open(path, (poke ? O_RDWR | O_SYNC : O_RDONLY) | O_DIRECT);
+    if (fd < 0 || posix_memalign((void **)&buf, 4096, 4096)) {
+        printf("%s: %s: %s\n", poke ? "poke" : "peek", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    memset(buf, 0, 4096);
+    if (poke) {
+        strncpy(buf, arg + n, 4095);
+        if (pwrite(fd, buf, 4096, off) != 4096)
+            printf("poke: %s: %s\n", path, strerror(errno));
+        else
+            printf("poke: ok\n");
+    } else if (pread(fd, buf, 4096, off) != 4096) {
+        printf("peek: %s: %s\n", path, strerror(errno));
+    } else {
+        buf[4095] = 0;
+        for (char *c = buf; *c; c++)
+            if (*c < ' ' || *c > '~')
+                *c = '.';
+        printf("peek: [%s]\n", buf);
+    }
+    free(buf);
+    close(fd);
+}
+
 /* readdev PATH MIB [BLOCK]: read MIB MiB of a block device with O_DIRECT
  * (no page cache) in BLOCK-byte reads (default 64 KiB) and print how long
  * it took (the rate-limit tests). */
@@ -473,6 +516,10 @@ static void shell(void)
             alloc_cmd(arg);
         else if (!strcmp(line, "readdev") && arg)
             readdev_cmd(arg);
+        else if (!strcmp(line, "poke") && arg)
+            poke_peek_cmd(arg, true);
+        else if (!strcmp(line, "peek") && arg)
+            poke_peek_cmd(arg, false);
         else if (!strcmp(line, "netsend") && arg)
             netsend_cmd(arg);
         else if (!strcmp(line, "ticker"))

@@ -40,6 +40,11 @@ struct disk_ops {
      * overlay, and every later write goes there. Only while no request is
      * in flight (the VM is paused). */
     int (*push_overlay)(struct disk *d, const char *overlay, vs_err *err);
+    /* Optional (NULL: all of it is): 1 if any of [off, off + len) is held
+     * by this image itself, 0 if all of it reads through to the backing
+     * file (or as zeroes where there is none); -errno. What a migration
+     * copies of an overlay whose backing file the destination has too. */
+    int (*allocated)(struct disk *d, uint64_t off, uint64_t len);
     /* Release everything, including d itself. */
     void (*close)(struct disk *d);
 };

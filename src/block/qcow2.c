@@ -831,6 +831,25 @@ static int qcow2_write(struct disk *d, uint64_t off, const struct iovec *iov, in
     return for_each_chunk(q, off, iov, iovcnt, write_chunk_fn);
 }
 
+/* 1 when a cluster of [off, off + len) is this image's own (data, a zero
+ * cluster or a compressed one), 0 when all of it reads through to the
+ * backing file (or as zeroes without one). */
+static int qcow2_allocated(struct disk *d, uint64_t off, uint64_t len)
+{
+    struct qcow2 *q = d->priv;
+    int r = 0;
+    pthread_mutex_lock(&q->lock);
+    for (uint64_t vc = off >> q->h.cluster_bits;
+         r == 0 && len && vc << q->h.cluster_bits < off + len; vc++) {
+        uint64_t e;
+        r = l2_entry(q, vc, &e);
+        if (r == 0 && e)
+            r = 1;
+    }
+    pthread_mutex_unlock(&q->lock);
+    return r;
+}
+
 static int qcow2_flush(struct disk *d)
 {
     struct qcow2 *q = d->priv;
@@ -851,8 +870,34 @@ static const struct disk_ops qcow2_ops = {
     .discard = qcow2_discard,
     .write_zeroes = qcow2_write_zeroes,
     .push_overlay = qcow2_push_overlay,
+    .allocated = qcow2_allocated,
     .close = qcow2_close,
 };
+
+bool qcow2_is(const struct disk *d)
+{
+    return d && d->ops == &qcow2_ops;
+}
+
+int qcow2_backing_of(struct disk *d, char **path, const char **format)
+{
+    *path = NULL;
+    *format = NULL;
+    if (!qcow2_is(d))
+        return 0;
+    struct qcow2 *q = d->priv;
+    if (!q->h.backing_file[0])
+        return 0;
+    char *bp = backing_path(q->path, q->h.backing_file);
+    if (!bp)
+        return -ENOMEM;
+    *path = realpath(bp, NULL);
+    free(bp);
+    if (!*path)
+        return -errno;
+    *format = q->bq ? "qcow2" : "raw";
+    return 0;
+}
 
 /* ---- creation ---- */
 

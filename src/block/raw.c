@@ -128,6 +128,17 @@ static int raw_write_zeroes(struct disk *d, uint64_t off, uint64_t len, bool may
     return 0;
 }
 
+/* Holes of a sparse file read as zeroes: 0 when [off, off + len) is one
+ * (SEEK_DATA), so a migration reads only what the file holds. */
+static int raw_allocated(struct disk *d, uint64_t off, uint64_t len)
+{
+    struct raw_disk *r = (struct raw_disk *)d;
+    off_t data = lseek(r->fd, (off_t)off, SEEK_DATA);
+    if (data < 0)
+        return errno == ENXIO ? 0 : 1; /* past the last data, or no SEEK_DATA here */
+    return (uint64_t)data < off + len;
+}
+
 static void raw_close(struct disk *d)
 {
     struct raw_disk *r = (struct raw_disk *)d;
@@ -142,6 +153,7 @@ static const struct disk_ops raw_ops = {
     .flush = raw_flush,
     .discard = raw_discard,
     .write_zeroes = raw_write_zeroes,
+    .allocated = raw_allocated,
     .close = raw_close,
 };
 

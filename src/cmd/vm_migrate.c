@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -141,7 +142,7 @@ int cmd_vm_migrate(int argc, char **argv)
 {
     const char *api_sock = NULL, *to = NULL, *downtime = NULL, *bandwidth = NULL;
     bool auto_converge = false, postcopy = false, cancel = false, status = false, detach = false;
-    bool quiet = false;
+    bool quiet = false, copy_disks = false;
     const char *tls_psk = NULL, *tls_ca = NULL, *tls_cert = NULL, *tls_key = NULL;
     const char *tls_host = NULL;
     const struct cmd_opt opts[] = {
@@ -156,6 +157,7 @@ int cmd_vm_migrate(int argc, char **argv)
         {"bandwidth", 0, CMD_OPT_STR, &bandwidth},
         {"auto-converge", 0, CMD_OPT_FLAG, &auto_converge},
         {"postcopy", 0, CMD_OPT_FLAG, &postcopy},
+        {"copy-disks", 0, CMD_OPT_FLAG, &copy_disks},
         {"cancel", 0, CMD_OPT_FLAG, &cancel},
         {"status", 0, CMD_OPT_FLAG, &status},
         {"detach", 'd', CMD_OPT_FLAG, &detach},
@@ -168,10 +170,13 @@ int cmd_vm_migrate(int argc, char **argv)
         printf(
             "usage: vessel vm migrate --api-sock PATH --to tcp:HOST:PORT|unix:PATH\n"
             "           [--downtime-limit 20ms] [--bandwidth RATE] [--auto-converge] [--postcopy]\n"
+            "           [--copy-disks]\n"
             "           [--tls-psk FILE | --tls-ca CA [--tls-cert CERT --tls-key KEY]\n"
             "            [--tls-hostname NAME]] [--detach] [--quiet]\n"
             "       vessel vm migrate --api-sock PATH --status|--cancel\n\n"
-            "The destination waits with: vessel vm run --incoming tcp:ADDR:PORT\n");
+            "The destination waits with: vessel vm run --incoming tcp:ADDR:PORT\n"
+            "--copy-disks moves the writable disks with the memory (the destination\n"
+            "creates them in its --storage DIR); without it they are shared storage.\n");
         return 0;
     }
     if (r < 0) {
@@ -210,8 +215,8 @@ int cmd_vm_migrate(int argc, char **argv)
         cmd_print_error(err.msg);
         return 2;
     }
-    json_t *body = json_pack("{s:s, s:b, s:b}", "uri", to, "auto_converge", auto_converge,
-                             "postcopy", postcopy);
+    json_t *body = json_pack("{s:s, s:b, s:b, s:b}", "uri", to, "auto_converge", auto_converge,
+                             "postcopy", postcopy, "copy_disks", copy_disks);
     if (downtime) {
         double ms = 0;
         if (parse_ms(downtime, &ms, &err) < 0) {
@@ -260,19 +265,21 @@ int cmd_vm_migrate(int argc, char **argv)
 
 int cmd_vm_incoming(int argc, char **argv)
 {
-    const char *uri = NULL, *api_sock = NULL, *console = NULL, *arch = NULL;
+    const char *uri = NULL, *api_sock = NULL, *console = NULL, *arch = NULL, *storage = NULL;
     const char *tls_psk = NULL, *tls_ca = NULL, *tls_cert = NULL, *tls_key = NULL;
     const struct cmd_opt opts[] = {
-        {"incoming", 0, CMD_OPT_STR, &uri},    {"tls-psk", 0, CMD_OPT_STR, &tls_psk},
-        {"tls-ca", 0, CMD_OPT_STR, &tls_ca},   {"tls-cert", 0, CMD_OPT_STR, &tls_cert},
-        {"tls-key", 0, CMD_OPT_STR, &tls_key}, {"api-sock", 0, CMD_OPT_STR, &api_sock},
-        {"console", 0, CMD_OPT_STR, &console}, {"arch", 0, CMD_OPT_STR, &arch},
+        {"incoming", 0, CMD_OPT_STR, &uri},      {"tls-psk", 0, CMD_OPT_STR, &tls_psk},
+        {"storage", 0, CMD_OPT_STR, &storage},   {"tls-ca", 0, CMD_OPT_STR, &tls_ca},
+        {"tls-cert", 0, CMD_OPT_STR, &tls_cert}, {"tls-key", 0, CMD_OPT_STR, &tls_key},
+        {"api-sock", 0, CMD_OPT_STR, &api_sock}, {"console", 0, CMD_OPT_STR, &console},
+        {"arch", 0, CMD_OPT_STR, &arch},
     };
-    struct cmd_optparse p = {.verb = "vm run --incoming",
-                             .opts = opts,
-                             .nopts = ARRAY_SIZE(opts),
-                             .hint = " (with --incoming the configuration comes from the source; "
-                                     "only --api-sock, --console, --arch and --tls-* apply)"};
+    struct cmd_optparse p = {
+        .verb = "vm run --incoming",
+        .opts = opts,
+        .nopts = ARRAY_SIZE(opts),
+        .hint = " (with --incoming the configuration comes from the source; "
+                "only --api-sock, --console, --arch, --storage and --tls-* apply)"};
     vs_err err = {0};
     if (cmd_opt_parse(&p, argc - 1, argv + 1, &err) != 0) {
         cmd_print_error(err.msg[0] ? err.msg : "vm run --incoming: --help comes alone");
@@ -287,8 +294,21 @@ int cmd_vm_incoming(int argc, char **argv)
         fprintf(stderr, "vessel: --console: '%s' is not stdio, none or file:PATH\n", console);
         return 2;
     }
+    char *storage_abs = NULL;
+    if (storage) {
+        struct stat st;
+        int e = stat(storage, &st) < 0                     ? errno
+                : !S_ISDIR(st.st_mode)                     ? ENOTDIR
+                : !(storage_abs = realpath(storage, NULL)) ? errno
+                                                           : 0;
+        if (e) {
+            fprintf(stderr, "vessel: --storage %s: %s\n", storage, strerror(e));
+            return 2;
+        }
+    }
     struct mig_incoming_opts o = {
         .uri = uri,
+        .storage = storage_abs,
         .api_sock = api_sock,
         .console = console,
         .expect_arch = -1,
@@ -310,6 +330,7 @@ int cmd_vm_incoming(int argc, char **argv)
         o.expect_arch = strcmp(arch, "riscv64") ? VM_ARCH_X86_64 : VM_ARCH_RISCV64;
     }
     int status = mig_incoming_run(&o, &err);
+    free(storage_abs);
     if (status < 0) {
         cmd_print_error(err.msg);
         return 1;

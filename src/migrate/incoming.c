@@ -46,6 +46,7 @@ void mig_incoming_free(struct mig_incoming *in)
     free(in->vmstate);
     free(in->missing);
     in->missing = NULL;
+    mig_disks_in_free(&in->disks, false);
     in->image = NULL;
     in->memfd = -1;
     in->vmstate = NULL;
@@ -177,6 +178,8 @@ static int check_hello(struct mig_incoming *in, const char *text, size_t len, vs
         vs_error(err, EPROTO, "migration HELLO: the configuration is for another machine type");
         goto out;
     }
+    if (mig_disks_in_parse(&in->disks, json_object_get(j, "disks"), &in->cfg, err) < 0)
+        goto out;
     in->config = json_incref(cfg);
     const char *cpu = json_string_value(json_object_get(j, "cpu_features"));
     if (cpu && *cpu) {
@@ -282,6 +285,32 @@ static int receive_records(struct mig_incoming *in, const struct mig_io *io, boo
             zero_range(in, r.off, r.len);
             in->zero_bytes += r.len;
             break;
+        case MIG_DISK:
+        case MIG_DISK_ZERO: {
+            struct mig_disk_in *d;
+            uint64_t at;
+            if (mig_disks_in_check(&in->disks, r.off, r.len, &d, &at, err) < 0)
+                return -1;
+            int wr;
+            if (r.type == MIG_DISK_ZERO) {
+                if (mig_record_check(&r, NULL, err) < 0)
+                    return -1;
+                memset(in->disks.buf, 0, (size_t)r.len);
+            } else if (io_read(io, in->disks.buf, (size_t)r.len, err) < 0 ||
+                       mig_record_check(&r, in->disks.buf, err) < 0) {
+                return -1;
+            }
+            if (r.type == MIG_DISK_ZERO && d->disk->ops->write_zeroes) {
+                wr = d->disk->ops->write_zeroes(d->disk, at, r.len, true);
+            } else {
+                struct iovec iov = {.iov_base = in->disks.buf, .iov_len = (size_t)r.len};
+                wr = disk_write(d->disk, at, &iov, 1);
+            }
+            if (wr < 0)
+                return vs_error(err, -wr, "migration: writing disk %s: %s", d->path, strerror(-wr));
+            in->disk_bytes += r.len;
+            break;
+        }
         case MIG_VMSTATE:
             if (in->vmstate || r.off || !r.len || r.len > MIG_MAX_VMSTATE)
                 return vs_error(err, EPROTO, "migration stream: bad VMSTATE record");
@@ -411,6 +440,7 @@ struct dest_ctx {
     struct postcopy *pc;
     const struct mig_io *io;
     struct mig_incoming *in;
+    struct vm_restore_source *src;
     struct snapshot_image img;
     bool have_img, readied, running;
 };
@@ -421,11 +451,17 @@ static int on_fetch_state(void *opaque, struct state_reader **state, vs_err *err
 {
     struct dest_ctx *c = opaque;
     struct mig_incoming *in = c->in;
-    if (mig_receive_rest(in, c->io, err) < 0)
+    /* disks moving along are written through the machine's own */
+    if (mig_disks_in_attach(&in->disks, c->src->ctl, err) < 0 ||
+        mig_receive_rest(in, c->io, err) < 0 || mig_disks_in_flush(&in->disks, err) < 0)
         return -1;
     uint8_t *vmstate = in->vmstate;
     in->vmstate = NULL;
-    if (snapshot_image_from_vmstate(vmstate, in->vmstate_len, (int)in->arch, &c->img, err) < 0)
+    uint64_t moved = 0;
+    for (unsigned i = 0; i < in->disks.n; i++)
+        moved |= 1ull << in->disks.d[i].index;
+    if (snapshot_image_from_vmstate(vmstate, in->vmstate_len, (int)in->arch, moved, &c->img, err) <
+        0)
         return vs_error_prefix(err, "migrated state: ");
     c->have_img = true;
     if (check_layout(in, &c->img, err) < 0)
@@ -518,7 +554,8 @@ int mig_incoming_run(const struct mig_incoming_opts *o, vs_err *err)
     struct guest_mem mem;
     guest_mem_init(&mem);
     int status = -1;
-    if (mig_receive_hello(&in, &io, err) < 0)
+    if (mig_receive_hello(&in, &io, err) < 0 ||
+        mig_disks_in_create(&in.disks, o->storage, &in.cfg, err) < 0)
         goto refuse;
     /* Host-side choices are this command line's, not the source's. */
     free(in.cfg.api_sock);
@@ -533,6 +570,7 @@ int mig_incoming_run(const struct mig_incoming_opts *o, vs_err *err)
      * loaded when it arrives (on_fetch_state), the vCPUs start on GO. */
     struct vm_restore_source src = {
         .mem = &mem, .fetch_state = on_fetch_state, .ready = on_ready, .ready_opaque = &c};
+    c.src = &src;
     status = vm_machine_restore(&in.cfg, &src, err);
     if (status < 0 && !c.readied)
         goto refuse;
@@ -553,6 +591,8 @@ out:
     }
     if (c.have_img)
         snapshot_image_close(&c.img);
+    /* disks created for a guest that never ran here go again */
+    mig_disks_in_free(&in.disks, !c.running);
     mig_incoming_free(&in);
     return status;
 }

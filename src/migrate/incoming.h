@@ -8,6 +8,7 @@
 #include <jansson.h>
 #include <stdint.h>
 #include "mem/guest_mem.h"
+#include "migrate/disks.h"
 #include "migrate/tls.h"
 #include "util/err.h"
 #include "vm/config.h"
@@ -38,14 +39,15 @@ struct mig_incoming {
     unsigned nregions;
     uint8_t *vmstate; /* the final state (malloc'd) */
     size_t vmstate_len;
-    uint64_t memory_bytes, zero_bytes; /* as received */
+    uint64_t memory_bytes, zero_bytes, disk_bytes; /* as received */
     unsigned records;
     /* post-copy: the pages still to come, one bit per page of each region
      * (regions' words concatenated), or NULL for pre-copy */
     uint64_t *missing;
     size_t missing_words;
-    struct vm_config cfg; /* from HELLO */
-    json_t *config;       /* the same as sent */
+    struct mig_disks_in disks; /* disks that move along (--copy-disks) */
+    struct vm_config cfg;      /* from HELLO */
+    json_t *config;            /* the same as sent */
 };
 
 void mig_incoming_init(struct mig_incoming *in, int expect_arch, uint64_t max_memory);
@@ -70,6 +72,7 @@ struct mig_incoming_opts {
     const char *uri;
     const char *api_sock;
     const char *console;
+    const char *storage; /* where disks that move along are created */
     int expect_arch;
     struct mig_tls_opts tls; /* none set: plain */
 };

@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "migrate/disks.h"
 #include "migrate/uri.h"
 #include "migrate/wire.h"
 #include "snapshot/sink.h"
@@ -105,8 +106,10 @@ json_t *migrate_progress_json(const struct migrate_progress *p)
                             json_pack("{s:f, s:f, s:f}", "final_round_ms", p->final_round_ms,
                                       "destination_ms", p->destination_ms, "handover_ms",
                                       p->handover_ms));
-    if (j)
+    if (j) {
         json_object_set_new(j, "postcopy", json_boolean(p->postcopy));
+        json_object_set_new(j, "disk_bytes_sent", json_integer((json_int_t)p->disk_bytes_sent));
+    }
     if (j && p->error[0])
         json_object_set_new(j, "error", json_string(p->error));
     return j;
@@ -153,6 +156,10 @@ int migrate_params_from_json(const json_t *body, struct migrate_params *p, vs_er
     if (pc && !json_is_boolean(pc))
         return vs_error(err, EINVAL, "\"postcopy\" is true or false");
     p->postcopy = json_is_true(pc);
+    json_t *cd = json_object_get(body, "copy_disks");
+    if (cd && !json_is_boolean(cd))
+        return vs_error(err, EINVAL, "\"copy_disks\" is true or false");
+    p->copy_disks = json_is_true(cd);
     json_t *tls = json_object_get(body, "tls");
     if (tls && !json_is_object(tls))
         return vs_error(err, EINVAL, "\"tls\" is an object: psk_file, or ca [cert key] [hostname]");
@@ -297,6 +304,20 @@ static int sink_commit(struct snapshot_sink *s, vs_err *err)
 }
 
 static void sink_close(struct snapshot_sink *s) {}
+
+/* A disk record (--copy-disks), held to the same cap as memory. */
+static int disk_send(void *opaque, uint32_t type, uint64_t off, const void *buf, uint64_t len,
+                     vs_err *err)
+{
+    struct migration *m = opaque;
+    struct pollfd p = {.fd = m->fd, .events = POLLIN};
+    if (!m->serving && (mig_conn_pending(&m->conn) || poll(&p, 1, 0) == 1))
+        return vs_error(err, EPROTO, "the destination stopped the stream");
+    if (mig_send(&m->conn, type, off, type == MIG_DISK ? buf : NULL, len, err) < 0)
+        return -1;
+    UPDATE(m, m->prog.disk_bytes_sent += type == MIG_DISK ? len : 0);
+    return account(m, MIG_RECORD_SIZE + (type == MIG_DISK ? len : 0), 0, 0, err);
+}
 
 static const struct snapshot_sink_ops mig_sink_ops = {
     .write_memory = sink_memory,
@@ -562,7 +583,8 @@ static int postcopy_serve(struct migration *m, const struct guest_mem_layout *me
     }
 }
 
-static int hello(struct migration *m, const struct guest_mem_layout *mem, vs_err *err)
+static int hello(struct migration *m, const struct guest_mem_layout *mem,
+                 const struct mig_disks *disks, vs_err *err)
 {
     struct vm_control *ctl = m->ctl;
     json_t *regions = json_array();
@@ -585,6 +607,8 @@ static int hello(struct migration *m, const struct guest_mem_layout *mem, vs_err
                           "memory", "size", (json_int_t)snapshot_region_offset(mem, mem->n),
                           "regions", regions, "cpu_features", hex ? hex : "", "vessel_version",
                           "0.1.0", "config", vm_config_to_json(ctl->cfg));
+    if (j && disks)
+        json_object_set_new(j, "disks", mig_disks_hello(disks));
     free(hex);
     vs_buf_free(&cpu);
     char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
@@ -624,19 +648,24 @@ static int job(struct migration *m, bool *paused_by_us, double *t_pause, vs_err 
         return vs_error(err, ENOTSUP,
                         "a VM with a --share cannot be migrated: the share's state is in "
                         "virtiofsd, not in vessel");
+    /* disks moving along: tracked from before their first chunk is read */
+    struct mig_disks *disks = NULL;
+    if (m->p.copy_disks && mig_disks_start(ctl, &disks, err) < 0)
+        return -1;
     int fd = mig_connect(m->p.uri, CONNECT_TIMEOUT_MS, err);
     UPDATE(m, m->fd = fd);
-    if (fd < 0)
+    if (fd < 0 || (cancelled(m) && vs_error(err, ECANCELED, "migration cancelled") < 0) ||
+        (mig_tls_wanted(&m->p.tls) ? mig_tls_client(&m->conn, fd, &m->p.tls, err) < 0
+                                   : (mig_conn_plain(&m->conn, fd), 0))) {
+        mig_disks_stop(disks);
         return -1;
-    if (cancelled(m))
-        return vs_error(err, ECANCELED, "migration cancelled");
-    if (mig_tls_wanted(&m->p.tls) ? mig_tls_client(&m->conn, fd, &m->p.tls, err) < 0
-                                  : (mig_conn_plain(&m->conn, fd), 0))
-        return -1;
+    }
     /* Start a clean dirty interval with the layout fixed: the pause makes
      * the drain and the layout one moment. */
-    if (ctl->pause(vm, err) < 0)
+    if (ctl->pause(vm, err) < 0) {
+        mig_disks_stop(disks);
         return -1;
+    }
     int rc = ctl->enable_dirty_log(vm, err);
     const struct guest_mem_layout *mem = guest_mem_layout(ctl->memory(vm));
     uint64_t **bitmaps = calloc(mem->n ? mem->n : 1, sizeof(*bitmaps));
@@ -651,14 +680,16 @@ static int job(struct migration *m, bool *paused_by_us, double *t_pause, vs_err 
     ctl->resume(vm, &rerr);
     UPDATE(m, m->prog.memory_total = ctl->memory(vm)->total);
     if (rc == 0)
-        rc = hello(m, mem, err);
+        rc = hello(m, mem, disks, err);
     if (rc < 0)
         goto out;
     UPDATE(m, m->prog.state = MIGRATE_ACTIVE);
 
-    /* round 0: everything */
+    /* round 0: everything (the disks first: memory sent last is dirtied
+     * least by the time the rounds start) */
     double t_round = now_ms(), t_fetch = t_round;
     uint64_t sent0 = 0;
+    rc = mig_disks_send_all(disks, disk_send, m, err);
     for (unsigned i = 0; rc == 0 && i < mem->n; i++)
         rc = snapshot_send_region(&m->sink.s, mem, i, NULL, &sent0, err);
     if (rc == 0)
@@ -676,12 +707,14 @@ static int job(struct migration *m, bool *paused_by_us, double *t_pause, vs_err 
             rc = vs_error(err, EBUSY, "guest memory was resized during the migration");
             break;
         }
-        uint64_t dirty = 0;
+        uint64_t dirty = 0, disk_dirty = 0;
         for (unsigned i = 0; rc == 0 && i < mem->n; i++) {
             memset(bitmaps[i], 0, words_of(&mem->r[i]) * 8);
             rc = ctl->fetch_dirty_log(vm, i, bitmaps[i], err);
             dirty += popcount_bitmap(bitmaps[i], words_of(&mem->r[i]));
         }
+        if (rc == 0)
+            rc = mig_disks_fetch(disks, &disk_dirty, err);
         if (rc < 0)
             break;
         double now = now_ms();
@@ -689,7 +722,7 @@ static int job(struct migration *m, bool *paused_by_us, double *t_pause, vs_err 
         last_bytes = round_bytes;
         if (m->p.bandwidth && bw > (double)m->p.bandwidth)
             bw = (double)m->p.bandwidth;
-        double remaining = (double)dirty * GUEST_PAGE_SIZE;
+        double remaining = (double)dirty * GUEST_PAGE_SIZE + (double)disk_dirty;
         double rate = remaining * 1e3 / fmax(now - t_fetch, 0.5);
         double expected = remaining * 1e3 / fmax(bw, 1.0);
         t_round = t_fetch = now;
@@ -713,6 +746,7 @@ static int job(struct migration *m, bool *paused_by_us, double *t_pause, vs_err 
             throttle_set(m, throttle);
         }
         uint64_t sent = 0;
+        rc = mig_disks_send_dirty(disks, disk_send, m, err);
         for (unsigned i = 0; rc == 0 && i < mem->n; i++)
             rc = snapshot_send_region(&m->sink.s, mem, i, bitmaps[i], &sent, err);
         if (rc == 0)
@@ -733,8 +767,14 @@ static int job(struct migration *m, bool *paused_by_us, double *t_pause, vs_err 
         goto out;
     }
     *paused_by_us = true;
+    /* the pause finished every disk request: the last chunks written */
+    uint64_t disk_left;
+    rc = mig_disks_fetch(disks, &disk_left, err);
+    if (rc == 0)
+        rc = mig_disks_send_dirty(disks, disk_send, m, err);
     struct snapshot_stats st;
-    rc = snapshot_save_final(ctl, &m->sink.s, mem, bitmaps, postcopy, &st, err);
+    if (rc == 0)
+        rc = snapshot_save_final(ctl, &m->sink.s, mem, bitmaps, postcopy, &st, err);
     if (rc == 0 && postcopy)
         rc = send_postcopy_bitmap(m, mem, bitmaps, err);
     m->serving = postcopy;
@@ -768,6 +808,7 @@ static int job(struct migration *m, bool *paused_by_us, double *t_pause, vs_err 
             rc = -3;
     }
 out:
+    mig_disks_stop(disks);
     for (unsigned i = 0; bitmaps && i < mem->n; i++)
         free(bitmaps[i]);
     free(bitmaps);

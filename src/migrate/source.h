@@ -19,6 +19,7 @@ struct migrate_params {
     uint64_t bandwidth;         /* bytes per second; 0: as fast as the link goes */
     bool auto_converge;
     bool postcopy;         /* switch to post-copy when pre-copy does not converge */
+    bool copy_disks;       /* writable disks move too (migrate/disks.h) */
     unsigned max_throttle; /* percent, for auto-converge (default 99) */
     /* TLS: the strings, and tls pointing at the ones given */
     char tls_psk[512], tls_ca[512], tls_cert[512], tls_key[512], tls_host[256];
@@ -45,7 +46,8 @@ struct migrate_progress {
     uint64_t bytes_sent;      /* on the wire so far */
     uint64_t pages_sent;      /* data pages */
     uint64_t zero_pages;      /* sent as zero records or skipped */
-    uint64_t bytes_remaining; /* dirty memory left to send */
+    uint64_t bytes_remaining; /* dirty memory (and disk) left to send */
+    uint64_t disk_bytes_sent; /* --copy-disks: disk data sent so far */
     double dirty_rate;        /* bytes per second the guest dirties */
     double bandwidth;         /* bytes per second measured */
     double expected_downtime_ms;

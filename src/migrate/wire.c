@@ -79,6 +79,10 @@ const char *mig_type_name(uint32_t type)
         return "ZERO";
     case MIG_VMSTATE:
         return "VMSTATE";
+    case MIG_DISK:
+        return "DISK";
+    case MIG_DISK_ZERO:
+        return "DISK_ZERO";
     case MIG_END:
         return "END";
     case MIG_GO:
@@ -91,6 +95,18 @@ const char *mig_type_name(uint32_t type)
         return "READY";
     case MIG_RUNNING:
         return "RUNNING";
+    case MIG_SYNC:
+        return "SYNC";
+    case MIG_SYNCED:
+        return "SYNCED";
+    case MIG_POSTCOPY:
+        return "POSTCOPY";
+    case MIG_POSTCOPY_DONE:
+        return "POSTCOPY_DONE";
+    case MIG_PAGE_REQUEST:
+        return "PAGE_REQUEST";
+    case MIG_COMPLETE:
+        return "COMPLETE";
     default:
         return "unknown";
     }

@@ -19,6 +19,9 @@
  *     POSTCOPY (before END) the pages still to come after the switch: one
  *              bit per page of each region, 64-bit words, regions in order
  *     POSTCOPY_DONE  every page the POSTCOPY bitmap named has been sent
+ *     DISK     (--copy-disks) len bytes of a disk: offset = disk index << 56 |
+ *              byte offset in that disk (migrate/disks.h)
+ *     DISK_ZERO  the same range of that disk reads as zeroes
  *   destination -> source
  *     ACCEPT   (after HELLO) this machine can be taken
  *     REFUSE   one line saying why; the destination then closes
@@ -56,6 +59,8 @@ enum mig_type {
     MIG_SYNC = 7,
     MIG_POSTCOPY = 8,
     MIG_POSTCOPY_DONE = 9,
+    MIG_DISK = 10,
+    MIG_DISK_ZERO = 11,
     MIG_ACCEPT = 0x101,
     MIG_REFUSE = 0x102,
     MIG_READY = 0x103,

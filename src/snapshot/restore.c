@@ -142,7 +142,8 @@ static int image_parse(struct snapshot_image *img, int expect_arch, int depth, v
      * the disks as they were earlier. */
     json_array_foreach(disks, i, d)
     {
-        if (depth == 0 && disk_identity_verify(d, err) < 0)
+        if (depth == 0 && !(i < 64 && (img->moved_disks >> i & 1)) &&
+            disk_identity_verify(d, err) < 0)
             return -1;
     }
     return 0;
@@ -206,10 +207,11 @@ fail:
     return -1;
 }
 
-int snapshot_image_from_vmstate(uint8_t *vmstate, size_t len, int expect_arch,
+int snapshot_image_from_vmstate(uint8_t *vmstate, size_t len, int expect_arch, uint64_t moved_disks,
                                 struct snapshot_image *img, vs_err *err)
 {
     memset(img, 0, sizeof(*img));
+    img->moved_disks = moved_disks;
     vm_config_init(&img->cfg);
     guest_mem_init(&img->mem);
     img->vmstate = vmstate;

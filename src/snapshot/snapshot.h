@@ -97,6 +97,9 @@ struct snapshot_image {
     struct snapshot_image *parent; /* diff snapshots: the one below */
     struct guest_mem mem;          /* filled by snapshot_image_map */
     struct state_reader state;
+    /* disks (a bit per index) that moved with a migration stream: not
+     * checked against their records */
+    uint64_t moved_disks;
 };
 
 /* expect_arch: -1 for any, else the machine type the caller will run. */
@@ -105,7 +108,7 @@ int snapshot_image_open(const char *dir, int expect_arch, struct snapshot_image 
  * vmstate (taken over: freed by snapshot_image_close, also on failure) is
  * checked as snapshot_image_open checks a file; img->dir is NULL and the
  * memory is the receiver's. */
-int snapshot_image_from_vmstate(uint8_t *vmstate, size_t len, int expect_arch,
+int snapshot_image_from_vmstate(uint8_t *vmstate, size_t len, int expect_arch, uint64_t moved_disks,
                                 struct snapshot_image *img, vs_err *err);
 /* Map guest memory MAP_PRIVATE from the memory file(s): nothing is read. */
 int snapshot_image_map(struct snapshot_image *img, vs_err *err);

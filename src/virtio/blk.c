@@ -56,6 +56,11 @@ struct virtio_blk {
     pthread_cond_t ctl_cond;
     bool stop_requested, stopped, exit_requested;
     unsigned inflight;
+    /* migration: one bit per chunk written since the last fetch (NULL: not
+     * tracking); under ctl_lock */
+    uint64_t *dirty;
+    size_t dirty_words;
+    unsigned dirty_shift;
     struct blk_io *free_list;
     struct blk_io *ios;
     /* rate limit (under dev.lock); the I/O thread's retry timer */
@@ -88,6 +93,30 @@ static void drain_eventfd(int fd)
         ;
 }
 
+static void mark_dirty(struct virtio_blk *b, uint64_t off, uint64_t len)
+{
+    if (!len)
+        return;
+    for (uint64_t c = off >> b->dirty_shift; c <= (off + len - 1) >> b->dirty_shift; c++)
+        if (c / 64 < b->dirty_words)
+            b->dirty[c / 64] |= 1ull << (c % 64);
+}
+
+/* Under ctl_lock: a write-type request completed (whether or not it
+ * succeeded, the image may have changed): its chunks are dirty. Marked at
+ * completion, not submission, so a chunk read after its bit is fetched
+ * holds the write or is marked again. */
+static void track_write(struct virtio_blk *b, const struct virtio_blk_req *r)
+{
+    if (!b->dirty)
+        return;
+    if (r->type == VIRTIO_BLK_T_OUT)
+        mark_dirty(b, r->offset, r->len);
+    else if (r->type == VIRTIO_BLK_T_DISCARD || r->type == VIRTIO_BLK_T_WRITE_ZEROES)
+        for (unsigned i = 0; i < r->nranges; i++)
+            mark_dirty(b, r->ranges[i].off, r->ranges[i].len);
+}
+
 /* Complete a request: status byte, used ring, interrupt if wanted. */
 static void complete(struct virtio_blk *b, struct blk_io *io, uint8_t status, bool *notify)
 {
@@ -100,6 +129,7 @@ static void complete(struct virtio_blk *b, struct blk_io *io, uint8_t status, bo
     io->next_free = b->free_list;
     b->free_list = io;
     pthread_mutex_lock(&b->ctl_lock);
+    track_write(b, &io->req);
     b->inflight--;
     pthread_mutex_unlock(&b->ctl_lock);
 }
@@ -431,6 +461,7 @@ static void blk_destroy(struct virtio_dev *d)
     if (b->ctrl_fd >= 0)
         close(b->ctrl_fd);
     disk_close(b->disk);
+    free(b->dirty);
     free(b->ios);
     pthread_mutex_destroy(&b->ctl_lock);
     pthread_cond_destroy(&b->ctl_cond);
@@ -580,6 +611,49 @@ struct disk *virtio_blk_disk(struct virtio_dev *d, unsigned *index)
         return NULL;
     *index = to_blk(d)->index;
     return to_blk(d)->disk;
+}
+
+int virtio_blk_track_start(struct virtio_dev *d, unsigned chunk_shift, size_t *words, vs_err *err)
+{
+    if (d->ops != &blk_ops)
+        return vs_error(err, EINVAL, "%s is not a disk", d->name);
+    struct virtio_blk *b = to_blk(d);
+    uint64_t chunks = (b->disk->size + (1ull << chunk_shift) - 1) >> chunk_shift;
+    size_t n = (size_t)((chunks + 63) / 64);
+    uint64_t *bits = calloc(n ? n : 1, 8);
+    if (!bits)
+        return vs_error(err, ENOMEM, "%s: out of memory for its dirty map", d->name);
+    pthread_mutex_lock(&b->ctl_lock);
+    free(b->dirty);
+    b->dirty = bits;
+    b->dirty_words = n;
+    b->dirty_shift = chunk_shift;
+    pthread_mutex_unlock(&b->ctl_lock);
+    *words = n;
+    return 0;
+}
+
+void virtio_blk_track_fetch(struct virtio_dev *d, uint64_t *out, size_t words)
+{
+    struct virtio_blk *b = to_blk(d);
+    pthread_mutex_lock(&b->ctl_lock);
+    for (size_t i = 0; b->dirty && i < words && i < b->dirty_words; i++) {
+        out[i] |= b->dirty[i];
+        b->dirty[i] = 0;
+    }
+    pthread_mutex_unlock(&b->ctl_lock);
+}
+
+void virtio_blk_track_stop(struct virtio_dev *d)
+{
+    if (d->ops != &blk_ops)
+        return;
+    struct virtio_blk *b = to_blk(d);
+    pthread_mutex_lock(&b->ctl_lock);
+    free(b->dirty);
+    b->dirty = NULL;
+    b->dirty_words = 0;
+    pthread_mutex_unlock(&b->ctl_lock);
 }
 
 int virtio_blk_resize(struct virtio_dev *d, uint64_t size, vs_err *err)

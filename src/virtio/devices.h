@@ -19,6 +19,13 @@ struct virtio_dev *virtio_blk_new(struct guest_mem *mem, const struct vm_disk_co
 /* The disk d serves and its index among the VM's disks; NULL if d is not a
  * virtio-blk device. */
 struct disk *virtio_blk_disk(struct virtio_dev *d, unsigned *index);
+/* Live migration's dirty tracking: from start on, every chunk (1 <<
+ * chunk_shift bytes) the guest writes, discards or zeroes is marked once
+ * the request completes; fetch ORs the marks into out (words 64-bit words,
+ * as start reported) and clears them; stop ends it. */
+int virtio_blk_track_start(struct virtio_dev *d, unsigned chunk_shift, size_t *words, vs_err *err);
+void virtio_blk_track_fetch(struct virtio_dev *d, uint64_t *out, size_t words);
+void virtio_blk_track_stop(struct virtio_dev *d);
 /* Grow a virtio-blk disk while the guest runs (raw image files; the guest
  * gets a config interrupt and sees the new capacity). Refused: read-only
  * disks (EROFS), shrinking, sizes not a multiple of 512, other formats. */

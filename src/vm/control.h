@@ -93,6 +93,8 @@ struct vm_restore_source {
      * streams in, and loads the state when it arrives). */
     int (*fetch_state)(void *opaque, struct state_reader **state, vs_err *err);
     void *ready_opaque; /* for ready and fetch_state */
+    /* Set by the runner once the machine is built, before fetch_state. */
+    struct vm_control *ctl;
 };
 
 #endif

@@ -152,6 +152,8 @@ int vm_runner_run(const struct vm_machine_ops *type, const struct vm_config *cfg
     if (vm_limits_start(cfg, &limits, err) < 0 || type->create(cfg, adopt, &host, &ctl, err) < 0)
         goto out;
     ctl->limits = limits;
+    if (restore)
+        restore->ctl = ctl;
     struct state_reader *state = restore ? restore->state : NULL;
     if (restore && !state &&
         (!restore->fetch_state || restore->fetch_state(restore->ready_opaque, &state, err) < 0)) {

@@ -106,7 +106,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct snapshot_image img;
         uint8_t *state = in.vmstate;
         in.vmstate = NULL;
-        if (snapshot_image_from_vmstate(state, in.vmstate_len, (int)in.arch, &img, &err) == 0)
+        if (snapshot_image_from_vmstate(state, in.vmstate_len, (int)in.arch, 0, &img, &err) == 0)
             snapshot_image_close(&img);
     }
     mig_incoming_free(&in);

@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "fake_machine.h"
+#include "migrate/disks.h"
 #include "migrate/incoming.h"
 #include "migrate/source.h"
 #include "migrate/uri.h"
@@ -568,6 +569,69 @@ static void test_migrate_cancel(void **state)
     fake_machine_free(&f);
 }
 
+/* --copy-disks, destination side: the HELLO's disk list is checked against
+ * the configuration, records against the disks announced. */
+static void test_disks_in_parse_and_check(void **state)
+{
+    struct vm_config cfg;
+    vm_config_init(&cfg);
+    cfg.ndisks = 2;
+    cfg.disks[0].path = strdup("/src/a.img");
+    cfg.disks[1].path = strdup("/src/ro.img");
+    cfg.disks[1].readonly = true;
+    struct mig_disks_in di;
+    vs_err err;
+    const char *bad[] = {
+        "{}",
+        "[{\"index\": 1, \"size\": 65536, \"format\": \"raw\"}]",  /* read-only: shared */
+        "[{\"index\": 2, \"size\": 65536, \"format\": \"raw\"}]",  /* no such disk */
+        "[{\"index\": 0, \"size\": 0, \"format\": \"raw\"}]",      /* empty */
+        "[{\"index\": 0, \"size\": 65536, \"format\": \"vmdk\"}]", /* unknown format */
+        "[{\"index\": 0, \"size\": 65536, \"format\": \"raw\", \"backing\": \"/b\", "
+        "\"backing_format\": \"raw\"}]", /* a raw image has no backing file */
+        "[{\"index\": 0, \"size\": 65536, \"format\": \"qcow2\", \"backing\": \"rel\", "
+        "\"backing_format\": \"raw\"}]", /* relative backing path */
+        "[{\"index\": 0, \"size\": 65536, \"format\": \"raw\"}, "
+        "{\"index\": 0, \"size\": 65536, \"format\": \"raw\"}]",              /* twice */
+        "[{\"index\": 0, \"size\": 72057594037927937, \"format\": \"raw\"}]", /* 2^56 + 1 */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        json_t *j = json_loads(bad[i], 0, NULL);
+        assert_non_null(j);
+        assert_int_equal(mig_disks_in_parse(&di, j, &cfg, &err), -1);
+        assert_int_equal(err.code, EPROTO);
+        mig_disks_in_free(&di, false);
+        json_decref(j);
+    }
+    json_t *j = json_loads("[{\"index\": 0, \"size\": 1048576, \"format\": \"raw\"}]", 0, NULL);
+    assert_int_equal(mig_disks_in_parse(&di, j, &cfg, &err), 0);
+    json_decref(j);
+    assert_int_equal(di.n, 1);
+    struct mig_disk_in *d;
+    uint64_t at;
+    /* the machine is not built yet: nothing may be written */
+    assert_int_equal(mig_disks_in_check(&di, 0, 4096, &d, &at, &err), -1);
+    assert_non_null(strstr(err.msg, "before the machine"));
+    struct disk fake = {.size = 1048576};
+    di.d[0].disk = &fake;
+    assert_int_equal(mig_disks_in_check(&di, 65536, 65536, &d, &at, &err), 0);
+    assert_int_equal(at, 65536);
+    /* outside the disk, too long, empty, another disk */
+    assert_int_equal(mig_disks_in_check(&di, 1048576 - 4096, 8192, &d, &at, &err), -1);
+    assert_int_equal(mig_disks_in_check(&di, 0, MIG_DISK_CHUNK + 1, &d, &at, &err), -1);
+    assert_int_equal(mig_disks_in_check(&di, 0, 0, &d, &at, &err), -1);
+    assert_int_equal(mig_disks_in_check(&di, 1ull << MIG_DISK_INDEX_SHIFT, 4096, &d, &at, &err),
+                     -1);
+    assert_non_null(strstr(err.msg, "not moving"));
+    assert_int_equal(
+        mig_disks_in_check(&di, UINT64_MAX & ~(MIG_DISK_MAX_SIZE - 1), 4096, &d, &at, &err), -1);
+    /* no --storage: a clear refusal */
+    assert_int_equal(mig_disks_in_create(&di, NULL, &cfg, &err), -1);
+    assert_non_null(strstr(err.msg, "--storage"));
+    mig_disks_in_free(&di, false);
+    vm_config_free(&cfg);
+}
+
 int main(void)
 {
     make_hello();
@@ -581,6 +645,7 @@ int main(void)
         cmocka_unit_test(test_migrate_over_tls_psk),
         cmocka_unit_test(test_migrate_refused_source_runs_on),
         cmocka_unit_test(test_migrate_cancel),
+        cmocka_unit_test(test_disks_in_parse_and_check),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,10 +26,10 @@ def source_counter(src, rv_counter, sock):
     return g
 
 
-def source_linux(src, rv_linux, sock, memory="256M"):
+def source_linux(src, rv_linux, sock, memory="256M", extra=()):
     g = Guest(src.vessel("vm", "run", "--arch", "riscv64", "--kernel", rv_linux / "vmlinuz",
                          "--initrd", rv_linux / "initrd.img", "--memory", memory, "--append",
-                         "console=ttyS0", "--console", "stdio", "--api-sock", sock))
+                         "console=ttyS0", "--console", "stdio", "--api-sock", sock, *extra))
     g.expect(b"vessel-rv# ", timeout=120)
     return g
 
@@ -98,6 +98,34 @@ def test_counter_continues_on_the_other_host(hosts, rv_counter, tmp_path):
     finally:
         g.kill()
         d.kill()
+
+
+def test_x86_counter_continues_on_the_other_host(kvm, hosts, tmp_path):
+    """The tier-1 x86 guest on /dev/kvm (vCPU, LAPIC/IOAPIC, PIT, kvm-clock
+    state and KVM's dirty log) moves and counts on, from where it was."""
+    sys.path.insert(0, str(HERE.parent / "snapshot"))
+    from snaputil import x86_guest_dir
+    src, dst = hosts
+    sock = tmp_path / "src.sock"
+    g = Guest(src.vessel("vm", "run", "--kernel", x86_guest_dir() / "guest.elf", "--append",
+                         "test=counter touch=64", "--memory", "256M", "--console", "stdio",
+                         "--api-sock", sock))
+    d = None
+    try:
+        g.expect(b"count 00000003", timeout=60)
+        d = destination(dst, "--api-sock", tmp_path / "dst.sock", "--arch", "x86_64")
+        p = migrate(src, sock, f"tcp:{dst.addr}:{PORT}")
+        assert p.returncode == 0, p.stderr
+        m = re.search(r"downtime ([0-9.]+) ms", p.stdout)
+        assert m, p.stdout
+        assert g.p.wait(timeout=20) == 0
+        counts_on(d, g.counts()[-1])
+        info = json.loads(dst.run("vm", "info", "--api-sock", tmp_path / "dst.sock").stdout)
+        assert info["state"] == "running" and info["arch"] == "x86_64"
+    finally:
+        g.kill()
+        if d:
+            d.kill()
 
 
 def test_linux_guest_moves_with_its_shell_files_and_clock(hosts, rv_linux, tmp_path):
@@ -400,3 +428,126 @@ print(f[6:12].hex(":"), f[12:14].hex(), f[20:22].hex(), flush=True)
         sniffer.kill()
         g.kill()
         d.kill()
+
+
+MiB = 1 << 20
+
+
+def peek(g, dev, off) -> str:
+    """The text in the 4 KiB block at off of dev, read past the guest's page
+    cache (O_DIRECT): what the disk holds."""
+    out = g.run(f"peek {dev} {off}")
+    m = re.search(r"peek: \[([^\]]*)\]", out)
+    assert m, out
+    return m.group(1).rstrip(".")
+
+
+def migration_state(src, sock) -> dict:
+    p = src.run("vm", "migrate", "--api-sock", sock, "--status")
+    return json.loads(p.stdout) if p.returncode == 0 else {}
+
+
+def test_local_disks_move_with_the_guest(hosts, rv_linux, tmp_path):
+    """--copy-disks: a raw disk and a qcow2 overlay (on a base image both
+    hosts have) move with the memory; what the host wrote before boot, what
+    the guest wrote before the move and what it wrote while the memory was
+    still streaming are on the destination's disks, read there past the
+    page cache; the overlay stays an overlay of the same base."""
+    src, dst = hosts
+    sdir, store = tmp_path / "source", tmp_path / "storage"
+    sdir.mkdir()
+    store.mkdir()
+    raw, base, overlay = sdir / "data.img", tmp_path / "base.img", sdir / "system.qcow2"
+    with open(raw, "wb") as f:
+        f.truncate(16 * MiB)
+        f.seek(4 * MiB)
+        f.write(b"written-by-the-host")
+    with open(base, "wb") as f:
+        f.truncate(32 * MiB)
+        f.seek(2 * MiB)
+        f.write(b"from-the-base-image")
+    subprocess.run(["qemu-img", "create", "-q", "-f", "qcow2", "-b", str(base), "-F", "raw",
+                    str(overlay)], check=True)
+    sock = tmp_path / "src.sock"
+    g = source_linux(src, rv_linux, sock, extra=("--disk", raw, "--disk", overlay))
+    d = mig = None
+    try:
+        assert "poke: ok" in g.run(f"poke /dev/vda {MiB} written-before-the-move")
+        assert "poke: ok" in g.run(f"poke /dev/vdb {MiB} overlay-before-the-move")
+        d = destination(dst, "--storage", store)
+        # a capped link keeps the memory streaming while the guest writes on
+        mig = subprocess.Popen(src.vessel("vm", "migrate", "--api-sock", sock, "--to",
+                                          f"tcp:{dst.addr}:{PORT}", "--copy-disks",
+                                          "--bandwidth", "4M", "--quiet"),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while migration_state(src, sock).get("state") != "active":
+            assert time.monotonic() < deadline and mig.poll() is None, mig.stderr.read()
+            time.sleep(0.05)
+        # the disks' first pass is done once memory streams
+        while migration_state(src, sock).get("disk_bytes_sent", 0) == 0:
+            assert time.monotonic() < deadline and mig.poll() is None, mig.stderr.read()
+            time.sleep(0.05)
+        assert "poke: ok" in g.run(f"poke /dev/vda {MiB} written-during-the-move")
+        assert "poke: ok" in g.run(f"poke /dev/vdb {3 * MiB} overlay-during-the-move")
+        assert migration_state(src, sock).get("state") == "active", \
+            "the migration ended before the guest wrote: nothing was tested"
+        out, err = mig.communicate(timeout=180)
+        assert mig.returncode == 0, err
+        assert g.p.wait(timeout=20) == 0
+        # on the destination, read from its disks
+        assert peek(d, "/dev/vda", MiB) == "written-during-the-move"
+        assert peek(d, "/dev/vda", 4 * MiB) == "written-by-the-host"
+        assert peek(d, "/dev/vdb", MiB) == "overlay-before-the-move"
+        assert peek(d, "/dev/vdb", 2 * MiB) == "from-the-base-image"
+        assert peek(d, "/dev/vdb", 3 * MiB) == "overlay-during-the-move"
+        # the destination's own files: raw stays raw and sparse, the overlay
+        # an overlay of the same base holding only its own clusters
+        moved_raw, moved_ov = store / "data.img", store / "system.qcow2"
+        assert moved_raw.stat().st_size == 16 * MiB
+        assert moved_raw.stat().st_blocks * 512 < 2 * MiB
+        info = json.loads(subprocess.run(["qemu-img", "info", "--output=json", str(moved_ov)],
+                                         capture_output=True, text=True, check=True).stdout)
+        assert info["format"] == "qcow2" and info["backing-filename"] == str(base), info
+        assert info["virtual-size"] == 32 * MiB and info["actual-size"] < 4 * MiB, info
+        # the source's disks are as the source left them
+        assert raw.read_bytes()[MiB:MiB + 23] == b"written-during-the-move"
+    finally:
+        if mig and mig.poll() is None:
+            mig.kill()
+        g.kill()
+        if d:
+            d.kill()
+
+
+def test_moving_disks_are_refused_where_they_cannot_land(hosts, rv_linux, tmp_path):
+    """A destination without --storage, or one that already has a file by
+    that name, refuses before anything runs: the source goes on, the file
+    there is untouched, nothing is left behind."""
+    src, dst = hosts
+    raw, store = tmp_path / "data.img", tmp_path / "storage"
+    store.mkdir()
+    with open(raw, "wb") as f:
+        f.truncate(8 * MiB)
+    sock = tmp_path / "src.sock"
+    g = source_linux(src, rv_linux, sock, extra=("--disk", raw))
+    to = f"tcp:{dst.addr}:{PORT}"
+    try:
+        d = destination(dst)
+        p = migrate(src, sock, to, "--copy-disks")
+        assert p.returncode == 1 and "--storage" in p.stderr, p.stderr
+        assert d.p.wait(timeout=10) != 0
+        assert "alive" in g.run("echo alive")
+        (store / "data.img").write_bytes(b"precious")
+        d = destination(dst, "--storage", store)
+        p = migrate(src, sock, to, "--copy-disks")
+        assert p.returncode == 1 and "already exists" in p.stderr, p.stderr
+        assert d.p.wait(timeout=10) != 0
+        assert (store / "data.img").read_bytes() == b"precious"
+        assert sorted(x.name for x in store.iterdir()) == ["data.img"]
+        assert g.p.poll() is None
+        assert "alive" in g.run("echo alive")
+        st = json.loads(src.run("vm", "info", "--api-sock", sock).stdout)
+        assert st["state"] == "running"
+    finally:
+        g.kill()
