@@ -3,6 +3,7 @@
  * only talk to vesseld's REST API (docs/daemon-api.md). */
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -941,25 +942,9 @@ int cmd_trust(int argc, char **argv)
     return 2;
 }
 
-/* console NAME [--follow]: what the instance wrote on its console */
-int cmd_console(int argc, char **argv)
+/* The console log from the start: everything, or followed as it grows. */
+static int console_show_log(const char *name, bool follow)
 {
-    bool follow = false;
-    const char *name = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--follow"))
-            follow = true;
-        else if (!name && argv[i][0] != '-')
-            name = argv[i];
-        else {
-            fprintf(stderr, "usage: vessel console NAME [--follow]\n");
-            return 2;
-        }
-    }
-    if (!name) {
-        fprintf(stderr, "usage: vessel console NAME [--follow]\n");
-        return 2;
-    }
     long long off = 0;
     for (;;) {
         char path[512];
@@ -979,6 +964,177 @@ int cmd_console(int argc, char **argv)
         }
         off = end;
     }
+}
+
+/* The console connection the daemon hands over on its one-shot socket. */
+static int console_receive(const char *path)
+{
+    vs_err err = {0};
+    int s = vs_unix_connect(path, &err);
+    if (s < 0) {
+        cmd_print_error(err.msg);
+        return -1;
+    }
+    char byte;
+    struct iovec iov = {&byte, 1};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    struct msghdr m = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
+    ssize_t n;
+    do
+        n = recvmsg(s, &m, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    close(s);
+    struct cmsghdr *c = n == 1 ? CMSG_FIRSTHDR(&m) : NULL;
+    if (!c || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int))) {
+        cmd_print_error("console: the daemon did not hand over the console");
+        return -1;
+    }
+    int fd;
+    memcpy(&fd, CMSG_DATA(c), sizeof(fd));
+    return fd;
+}
+
+static bool write_all(int fd, const char *buf, size_t len)
+{
+    while (len) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        buf += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+#define CONSOLE_ESCAPE 0x01 /* Ctrl-A */
+
+/* Relay the terminal and the console until the detach key (Ctrl-A q), the
+ * end of stdin or the console's end. Ctrl-A Ctrl-A sends one Ctrl-A. */
+static int console_relay(int con)
+{
+    struct termios saved;
+    bool raw = isatty(0) && tcgetattr(0, &saved) == 0;
+    if (raw) {
+        struct termios r = saved;
+        cfmakeraw(&r);
+        tcsetattr(0, TCSANOW, &r);
+        fprintf(stderr, "To detach from the console, press: <ctrl>+a q\r\n");
+    }
+    bool escape = false, stdin_open = true;
+    int rc = 0;
+    char buf[4096], out[8192];
+    for (;;) {
+        struct pollfd p[2] = {{.fd = stdin_open ? 0 : -1, .events = POLLIN},
+                              {.fd = con, .events = POLLIN}};
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (p[1].revents) {
+            ssize_t n = read(con, buf, sizeof(buf));
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0) {
+                /* the VM or the container ended, or another client took over */
+                if (raw)
+                    tcsetattr(0, TCSANOW, &saved);
+                raw = false;
+                fprintf(stderr, "\nvessel: console: the console was closed\n");
+                rc = 1;
+                break;
+            }
+            if (!write_all(1, buf, (size_t)n))
+                break;
+        }
+        if (p[0].revents) {
+            ssize_t n = read(0, buf, sizeof(buf));
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0) {
+                /* end of input: what was typed goes, nothing more comes */
+                stdin_open = false;
+                shutdown(con, SHUT_WR);
+                break;
+            }
+            size_t o = 0;
+            bool detach = false;
+            for (ssize_t i = 0; i < n && !detach; i++) {
+                char ch = buf[i];
+                if (!escape && ch == CONSOLE_ESCAPE) {
+                    escape = true;
+                    continue;
+                }
+                if (escape) {
+                    escape = false;
+                    if (ch == 'q' || ch == 'Q') {
+                        detach = true;
+                        continue;
+                    }
+                    if (ch != CONSOLE_ESCAPE)
+                        out[o++] = CONSOLE_ESCAPE; /* not a command: both keys go */
+                }
+                out[o++] = ch;
+            }
+            if (o && !write_all(con, out, o))
+                break;
+            if (detach)
+                break;
+        }
+    }
+    if (raw) {
+        tcsetattr(0, TCSANOW, &saved);
+        fputc('\n', stderr);
+    }
+    close(con);
+    return rc;
+}
+
+/* console NAME [--show-log [--follow]]: attach to the instance's console, or
+ * what it wrote there */
+int cmd_console(int argc, char **argv)
+{
+    static const char usage[] = "usage: vessel console NAME [--show-log [--follow]]\n"
+                                "  attached: type to the console; <ctrl>+a q detaches, "
+                                "<ctrl>+a <ctrl>+a sends <ctrl>+a\n";
+    bool follow = false, show_log = false;
+    const char *name = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--follow"))
+            follow = true;
+        else if (!strcmp(argv[i], "--show-log"))
+            show_log = true;
+        else if (!name && argv[i][0] != '-')
+            name = argv[i];
+        else {
+            fputs(usage, stderr);
+            return 2;
+        }
+    }
+    if (!name) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    /* --follow alone is the log too (what `console` did before attaching) */
+    if (show_log || follow)
+        return console_show_log(name, follow);
+    char path[512];
+    snprintf(path, sizeof(path), "/1.0/instances/%s/console", seg(name, 0));
+    json_t *req = json_object();
+    json_t *resp = call("POST", path, req);
+    json_decref(req);
+    if (!resp)
+        return 1;
+    const char *sock = json_string_value(json_object_get(resp, "socket"));
+    int con = sock ? console_receive(sock) : -1;
+    json_decref(resp);
+    return con < 0 ? 1 : console_relay(con);
 }
 
 /* operation list | show ID | cancel ID */

@@ -66,7 +66,8 @@ int cmd_vm_restore(int argc, char **argv)
     };
     char *target;
     int r = parse(argc, argv, opts, ARRAY_SIZE(opts), &target,
-                  "DIR [--api-sock PATH] [--console stdio|none|file:PATH] [--overlay-dir DIR] "
+                  "DIR [--api-sock PATH] [--console stdio|none|file:PATH|[file:PATH,]socket:PATH] "
+                  "[--overlay-dir DIR] "
                   "[--arch x86_64|riscv64] [--vsock CID] [--clone-index N] "
                   "[--seccomp on|off|log] [--landlock on|off] [--landlock-rw DIR] [--jail DIR "
                   "[--jail-uid N] [--jail-gid N] [--jail-fsize SIZE]]");

@@ -231,6 +231,40 @@ static json_t *record(struct daemon *d, const char *name, bool vm, char **argv, 
     return r;
 }
 
+/* The one-shot socket sits next to the daemon's own (a directory its
+ * users reach) and belongs to the caller alone. Over HTTPS there is no
+ * local caller to hand fds over. */
+int daemon_oneshot_listen(struct daemon *d, json_t *req, const char *kind, char *path, size_t n,
+                          vs_err *err)
+{
+    json_t *uid = json_object_get(req, "caller_uid"), *gid = json_object_get(req, "caller_gid");
+    if (!uid)
+        return vs_error(err, EINVAL,
+                        "%s with the caller's own stdin/stdout needs the local socket%s", kind,
+                        strcmp(kind, "exec") ? "" : "; over HTTPS use \"record_output\": true");
+    char dir[4200];
+    snprintf(dir, sizeof(dir), "%s", d->socket_path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = 0;
+    else
+        snprintf(dir, sizeof(dir), ".");
+    static unsigned counter;
+    snprintf(path, n, "%s/%s-%d-%u.sock", dir, kind, getpid(),
+             __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));
+    int listener = vs_unix_listen(path, 1, err);
+    if (listener < 0)
+        return -1;
+    if (chmod(path, 0600) < 0 ||
+        chown(path, (uid_t)json_integer_value(uid), (gid_t)json_integer_value(gid)) < 0) {
+        vs_error_errno(err, "%s", path);
+        close(listener);
+        unlink(path);
+        return -1;
+    }
+    return listener;
+}
+
 json_t *instance_exec(struct daemon *d, const char *name, json_t *req, vs_err *err)
 {
     json_t *inst = instance_info(d, name, err);
@@ -266,36 +300,10 @@ json_t *instance_exec(struct daemon *d, const char *name, json_t *req, vs_err *e
         out = record(d, name, vm, argv, err);
         goto out;
     }
-    /* The one-shot socket sits next to the daemon's own (a directory its
-     * users reach) and belongs to the caller alone. Over HTTPS there is no
-     * local caller to hand fds over: only record_output works there. */
-    json_t *uid = json_object_get(req, "caller_uid"), *gid = json_object_get(req, "caller_gid");
-    if (!uid) {
-        vs_error(err, EINVAL,
-                 "exec with the caller's own stdin/stdout needs the local socket; "
-                 "over HTTPS use \"record_output\": true");
-        goto out;
-    }
-    char path[4300], dir[4200];
-    snprintf(dir, sizeof(dir), "%s", d->socket_path);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        *slash = 0;
-    else
-        snprintf(dir, sizeof(dir), ".");
-    static unsigned counter;
-    snprintf(path, sizeof(path), "%s/exec-%d-%u.sock", dir, getpid(),
-             __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));
-    int listener = vs_unix_listen(path, 1, err);
+    char path[4300];
+    int listener = daemon_oneshot_listen(d, req, "exec", path, sizeof(path), err);
     if (listener < 0)
         goto out;
-    if (chmod(path, 0600) < 0 ||
-        chown(path, (uid_t)json_integer_value(uid), (gid_t)json_integer_value(gid)) < 0) {
-        vs_error_errno(err, "%s", path);
-        close(listener);
-        unlink(path);
-        goto out;
-    }
     pid_t child = fork();
     if (child == 0) {
         child_setup();

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,6 +28,7 @@
 #include "oci/state.h"
 #include "util/log.h"
 #include "util/parse.h"
+#include "util/unix_socket.h"
 #include "vm/config.h"
 
 /* The config keys an instance takes; anything else is refused. */
@@ -35,9 +37,11 @@ static const struct config_key {
     bool container, vm;
     bool live_container; /* applied to a running container (else at the next start) */
 } config_keys[] = {
-    {"limits.cpu", true, true, true},  {"limits.memory", true, true, true},
-    {"command", true, false, false},   {"boot.args", false, true, false},
-    {"cluster.ha", true, false, true}, /* restarted elsewhere when its host is lost */
+    {"limits.cpu", true, true, true},    {"limits.memory", true, true, true},
+    {"command", true, false, false},     {"boot.args", false, true, false},
+    {"cluster.ha", true, false, true},   /* restarted elsewhere when its host is lost */
+    {"console.tty", true, false, false}, /* its process on a terminal `vessel console` attaches to
+                                          */
 };
 
 static bool key_is_live(const char *key, bool container)
@@ -117,8 +121,9 @@ static int check_config(const char *type, const char *key, json_t *val, vs_err *
             return vs_error(err, ERANGE,
                             "config limits.memory=%s: must be 32MiB..%lluMiB (this host's RAM)", v,
                             (unsigned long long)(host >> 20));
-    } else if (!strcmp(key, "cluster.ha") && strcmp(v, "true") && strcmp(v, "false")) {
-        return vs_error(err, EINVAL, "config cluster.ha=%s: true or false", v);
+    } else if ((!strcmp(key, "cluster.ha") || !strcmp(key, "console.tty")) && strcmp(v, "true") &&
+               strcmp(v, "false")) {
+        return vs_error(err, EINVAL, "config %s=%s: true or false", key, v);
     } else if (!strcmp(key, "command")) {
         json_t *words = json_array();
         int rc = daemon_split_command(v, words, err);
@@ -305,7 +310,8 @@ static int container_write_bundle(struct daemon *d, json_t *inst, json_t *img, v
     if (!spec)
         return vs_error(err, ENOMEM, "out of memory");
     json_t *proc = json_object_get(spec, "process");
-    json_object_set_new(proc, "terminal", json_false());
+    const char *tty = config_get(inst, "console.tty");
+    json_object_set_new(proc, "terminal", json_boolean(tty && !strcmp(tty, "true")));
     json_t *args = json_array();
     const char *cmd = config_get(inst, "command");
     if (!cmd)
@@ -411,7 +417,23 @@ static int container_start(struct daemon *d, json_t *inst, json_t *img, vs_err *
         }
         vs_err e = {0};
         struct oci_create_opts o = {.root = d->oci_root, .id = name, .bundle = bundle};
-        int rc = oci_create(&o, &e);
+        /* with a terminal: a keeper process holds its master (console.c) */
+        const char *tty = config_get(inst, "console.tty");
+        char ocisock[4200], csock[4200];
+        inst_dir(d, name, "oci-console.sock", ocisock, sizeof(ocisock));
+        inst_dir(d, name, "console.sock", csock, sizeof(csock));
+        unlink(csock);
+        int rc = 0;
+        if (tty && !strcmp(tty, "true")) {
+            int l = vs_unix_listen(ocisock, 1, &e);
+            rc = l < 0 ? -1 : console_keeper_start(l, log, csock, &e);
+            if (l >= 0)
+                close(l);
+            o.console_socket = ocisock;
+        }
+        if (rc == 0)
+            rc = oci_create(&o, &e);
+        unlink(ocisock);
         /* the init waits in its namespaces: give it its network first */
         struct oci_state created;
         if (rc == 0 && d->net.enabled &&
@@ -498,7 +520,7 @@ void instance_note_disk(json_t *inst, json_t *vm_info)
 static int vm_start(struct daemon *d, json_t *inst, json_t *img, vs_err *err)
 {
     const char *name = str(inst, "name");
-    char sock[4200], log[4200], vmmlog[4200], kernel[4200], initrd[4200], console[4300];
+    char sock[4200], log[4200], vmmlog[4200], kernel[4200], initrd[4200], console[8600];
     char overlay[4200];
     inst_dir(d, name, NULL, overlay, sizeof(overlay));
     inst_dir(d, name, "api.sock", sock, sizeof(sock));
@@ -508,7 +530,14 @@ static int vm_start(struct daemon *d, json_t *inst, json_t *img, vs_err *err)
     snprintf(kernel, sizeof(kernel), "%s/%s", str(img, "path"), str(props, "kernel"));
     snprintf(initrd, sizeof(initrd), "%s/%s", str(img, "path"),
              str(props, "initrd") ? str(props, "initrd") : "");
-    snprintf(console, sizeof(console), "file:%s", log);
+    /* the serial console: its log, and a socket `vessel console` attaches to
+     * (where the path fits a unix socket address) */
+    char csock[4200];
+    inst_dir(d, name, "console.sock", csock, sizeof(csock));
+    if (strlen(csock) < sizeof(((struct sockaddr_un *)0)->sun_path))
+        snprintf(console, sizeof(console), "file:%s,socket:%s", log, csock);
+    else
+        snprintf(console, sizeof(console), "file:%s", log);
     /* virtio-vsock for the guest agent (exec); a CID of its own, and no
      * vsock where the socket path would be too long */
     char vsock[4200], cid[16] = "";
