@@ -94,7 +94,7 @@ fi
 
 # ---- init and initramfs ---------------------------------------------------
 AGENT_SRC="$HERE/../src/agent"
-TOOLS="cat echo env false hostname id ls set-cpus sleep true tty uname"
+TOOLS="cat echo env false hostname id ls pwd set-cpus sleep true tty uname"
 IKEY=$(key_of "$SRC/init.c" "$SRC/mkcpio.py" "$SRC/toolbox.c" "$HERE/build-riscv64.sh" \
     "$AGENT_SRC"/*.[ch])
 if [ "$(cat "$OUT/.initrd-key" 2>/dev/null)" != "$IKEY" ] || [ ! -f "$OUT/initrd.img" ] ||

@@ -556,23 +556,84 @@ static int exec_over_socket(const char *path, bool tty)
     return status;
 }
 
+/* One of exec's flags at argv[*i] (taking its value): 1 taken, 0 not a
+ * flag of exec's, -1 a bad one (said). */
+static int exec_flag(int argc, char **argv, int *i, bool *tty, json_t *req)
+{
+    const char *a = argv[*i];
+    if (!strcmp(a, "-t") || !strcmp(a, "--tty")) {
+        *tty = true;
+        return 1;
+    }
+    const char *flags[] = {"--cwd", "--user", "--env"};
+    for (size_t f = 0; f < 3; f++) {
+        size_t l = strlen(flags[f]);
+        const char *v;
+        if (!strncmp(a, flags[f], l) && a[l] == '=')
+            v = a + l + 1;
+        else if (!strcmp(a, flags[f]) && *i + 1 < argc)
+            v = argv[++*i];
+        else
+            continue;
+        if (f == 0) {
+            json_object_set_new(req, "cwd", json_string(v));
+        } else if (f == 1) {
+            /* UID[:GID], numeric as LXD's --user and --group */
+            char *end;
+            errno = 0;
+            unsigned long long uid = strtoull(v, &end, 10), gid = 0;
+            bool ok = end != v && errno == 0 && uid < 0xffffffffULL;
+            if (ok && *end == ':') {
+                const char *g = end + 1;
+                gid = strtoull(g, &end, 10);
+                ok = end != g && errno == 0 && gid < 0xffffffffULL;
+            }
+            if (!ok || *end) {
+                fprintf(stderr, "vessel: exec: --user '%s': expected UID[:GID] (numbers)\n", v);
+                return -1;
+            }
+            json_object_set_new(req, "user", json_integer((json_int_t)uid));
+            json_object_set_new(req, "group", json_integer((json_int_t)gid));
+        } else {
+            const char *eq = strchr(v, '=');
+            if (!eq || eq == v) {
+                fprintf(stderr, "vessel: exec: --env '%s': expected NAME=VALUE\n", v);
+                return -1;
+            }
+            json_t *env = json_object_get(req, "environment");
+            if (!env)
+                json_object_set_new(req, "environment", env = json_object());
+            char name[256];
+            snprintf(name, sizeof(name), "%.*s", (int)(eq - v), v);
+            json_object_set_new(env, name, json_string(eq + 1));
+        }
+        return 1;
+    }
+    return 0;
+}
+
 int cmd_exec(int argc, char **argv)
 {
+    static const char usage[] = "usage: vessel exec NAME [-t] [--cwd DIR] [--user UID[:GID]] "
+                                "[--env NAME=VALUE]... [--] COMMAND [ARGS...]\n";
     bool tty = false;
+    json_t *req = json_object();
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
-        if (!strcmp(argv[i], "--")) {
+        if (!strcmp(argv[i], "--"))
             break;
-        } else if (!strcmp(argv[i], "-t") || !strcmp(argv[i], "--tty")) {
-            tty = true;
-        } else {
-            fprintf(stderr, "vessel: exec: unknown flag '%s'\n", argv[i]);
+        int r = exec_flag(argc, argv, &i, &tty, req);
+        if (r <= 0) {
+            if (r == 0)
+                fprintf(stderr, "vessel: exec: unknown flag '%s'\n", argv[i]);
+            json_decref(req);
             return 2;
         }
     }
     /* NAME [--] CMD... (flags may also come after the name) */
     if (i >= argc || !strcmp(argv[i], "--")) {
-        fprintf(stderr, "usage: vessel exec NAME [-t] [--] COMMAND [ARGS...]\n");
+        fputs(usage, stderr);
+        json_decref(req);
         return 2;
     }
     const char *name = argv[i++];
@@ -581,19 +642,23 @@ int cmd_exec(int argc, char **argv)
             i++;
             break;
         }
-        if (!strcmp(argv[i], "-t") || !strcmp(argv[i], "--tty"))
-            tty = true;
-        else
+        int r = exec_flag(argc, argv, &i, &tty, req);
+        if (r < 0) {
+            json_decref(req);
+            return 2;
+        }
+        if (r == 0)
             break;
     }
     if (i >= argc) {
-        fprintf(stderr, "usage: vessel exec NAME [-t] [--] COMMAND [ARGS...]\n");
+        fputs(usage, stderr);
+        json_decref(req);
         return 2;
     }
     json_t *cmd = json_array();
     for (; i < argc; i++)
         json_array_append_new(cmd, json_string(argv[i]));
-    json_t *req = json_pack("{s:o}", "command", cmd);
+    json_object_set_new(req, "command", cmd);
     char path[512];
     snprintf(path, sizeof(path), "/1.0/instances/%s/exec", seg(name, 0));
     json_t *resp = call("POST", path, req);
