@@ -131,6 +131,9 @@ int instance_vsock(struct daemon *d, json_t *inst, char *uds, size_t n, uint32_t
 bool instance_snapshot_has_vsock(const char *dir);
 /* Mark a stateful snapshot dir as taken of a VM with virtio-vsock. */
 void instance_snapshot_mark_vsock(const char *dir);
+/* ... and one whose first NIC was a tap on the managed bridge */
+bool instance_snapshot_has_net(const char *dir);
+void instance_snapshot_mark_net(const char *dir);
 /* Refresh every instance's state from the host (after a daemon restart). */
 void instance_reconcile(struct daemon *d);
 /* Is name a valid instance name (letters, digits, '-', 1..63, starting with

@@ -23,6 +23,7 @@
 
 #include "api/client.h"
 #include "block/qcow2.h"
+#include "daemon/agent_client.h"
 #include "daemon/daemon.h"
 #include "oci/container.h"
 #include "oci/state.h"
@@ -517,6 +518,48 @@ void instance_note_disk(json_t *inst, json_t *vm_info)
                             json_string(path));
 }
 
+static int vm_stop(struct daemon *d, json_t *inst, bool force, int timeout, vs_err *err);
+
+/* A clone on the managed network resumes with its source's MAC, address and
+ * hostname inside the guest: the guest agent gives it its own
+ * (vessel-agent --set-identity), before anything else talks to it. */
+static int vm_clone_identity(struct daemon *d, json_t *inst, vs_err *err)
+{
+    const char *name = str(inst, "name");
+    char uds[4200], ip[64], gw[32], log[4200];
+    if (instance_vsock_uds(d, name, uds, sizeof(uds)) < 0)
+        return vs_error(err, ENAMETOOLONG, "instance %s: the vsock socket path is too long", name);
+    network_gateway(d, gw, sizeof(gw));
+    snprintf(ip, sizeof(ip), "%s/%d,%s", config_get(inst, "volatile.ipv4"), d->net.prefix, gw);
+    char *argv[] = {"/sbin/vessel-agent",
+                    "--set-identity",
+                    "--mac",
+                    (char *)config_get(inst, "volatile.hwaddr"),
+                    "--ip",
+                    ip,
+                    "--hostname",
+                    (char *)name,
+                    NULL};
+    /* what it says goes to the VMM's log */
+    inst_dir(d, name, "vmm.log", log, sizeof(log));
+    int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    int out = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    int status = null < 0 || out < 0 ? vs_error_errno(err, "%s", log)
+                                     : agent_client_run(uds, argv, false, null, out, out, err);
+    if (null >= 0)
+        close(null);
+    if (out >= 0)
+        close(out);
+    if (status < 0)
+        return vs_error_prefix(err, "instance %s: giving the clone its own address: ", name);
+    if (status != 0)
+        return vs_error(err, EIO,
+                        "instance %s: giving the clone its own address failed (status %d; its "
+                        "vmm.log says why)",
+                        name, status);
+    return 0;
+}
+
 static int vm_start(struct daemon *d, json_t *inst, json_t *img, vs_err *err)
 {
     const char *name = str(inst, "name");
@@ -552,11 +595,24 @@ static int vm_start(struct daemon *d, json_t *inst, json_t *img, vs_err *err)
     /* a stateful snapshot to continue from (restore, copy) or a fresh boot */
     const char *from = config_get(inst, "volatile.restore_from");
     if (from) {
-        /* the instance's own snapshot names its own tap: make it again (a
-         * clone's names its source's; clones on the bridge are not there yet) */
-        char rtap[16];
-        if (!config_get(inst, "volatile.clone_index") && network_vm_tap(d, inst, rtap, err) < 0)
+        /* the instance's own snapshot names its own tap: make it again. A
+         * clone's names its source's: it gets a tap and MAC of its own
+         * (--net), and its own address inside the guest once it runs */
+        const char *clone = config_get(inst, "volatile.clone_index");
+        char rtap[16] = "", netov[96] = "";
+        if (!clone && network_vm_tap(d, inst, rtap, err) < 0)
             return -1;
+        if (clone && d->net.enabled && instance_snapshot_has_net(from)) {
+            if (!cid[0] || !instance_snapshot_has_vsock(from))
+                return vs_error(err, EINVAL,
+                                "instance %s: a clone on the managed network needs the guest "
+                                "agent (vsock) to take its own address",
+                                name);
+            if (network_vm_tap(d, inst, rtap, err) < 0)
+                return -1;
+            snprintf(netov, sizeof(netov), "0,tap=%s,mac=%s", rtap,
+                     config_get(inst, "volatile.hwaddr"));
+        }
         argv[n++] = "restore";
         argv[n++] = from;
         argv[n++] = "--arch";
@@ -572,12 +628,23 @@ static int vm_start(struct daemon *d, json_t *inst, json_t *img, vs_err *err)
                 argv[n++] = "--vsock";
                 argv[n++] = cid;
             }
+            if (netov[0]) {
+                argv[n++] = "--net";
+                argv[n++] = netov;
+            }
         }
         /* the restored disks' fresh overlays stay with the instance */
         argv[n++] = "--overlay-dir";
         argv[n++] = overlay;
         argv[n] = NULL;
-        return vm_spawn(d, inst, argv, sock, vmmlog, err);
+        if (vm_spawn(d, inst, argv, sock, vmmlog, err) < 0)
+            return -1;
+        if (netov[0] && vm_clone_identity(d, inst, err) < 0) {
+            vs_err e = {0};
+            vm_stop(d, inst, true, 0, &e);
+            return -1;
+        }
+        return 0;
     }
     argv[n++] = "run";
     argv[n++] = "--arch";
