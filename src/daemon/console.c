@@ -171,6 +171,11 @@ static void keeper_serve(int oci_listener, const char *log, const char *attach_s
         return;
     vs_err err = {0};
     int listener = vs_unix_listen(attach_sock, 1, &err);
+    /* our socket's inode: a keeper of the container's next start may have
+     * replaced it by the time this one ends */
+    struct stat mine = {0};
+    if (listener >= 0)
+        stat(attach_sock, &mine);
     int logfd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     int client = -1;
     char buf[16384];
@@ -214,8 +219,10 @@ static void keeper_serve(int oci_listener, const char *log, const char *attach_s
         }
     }
     if (listener >= 0) {
+        struct stat now;
         close(listener);
-        unlink(attach_sock);
+        if (stat(attach_sock, &now) == 0 && now.st_ino == mine.st_ino && now.st_dev == mine.st_dev)
+            unlink(attach_sock);
     }
 }
 

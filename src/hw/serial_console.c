@@ -157,8 +157,10 @@ static void write_client(struct serial_console *c, const uint8_t *buf, size_t le
                 continue;
         }
         if (n <= 0) {
-            shutdown(c->client_fd, SHUT_RDWR); /* the input thread closes it */
+            /* the input thread closes it (this may be a vCPU thread, whose
+             * seccomp list has no shutdown or close of a socket) */
             c->client_fd = -1;
+            serial_console_rx_ready(c);
             return;
         }
         buf += n;
@@ -370,6 +372,15 @@ static void *socket_input_thread(void *arg)
             drain_wake(c);
         if (c->stopping)
             break;
+        pthread_mutex_lock(&c->out_lock);
+        bool dropped = conn >= 0 && c->client_fd != conn;
+        pthread_mutex_unlock(&c->out_lock);
+        if (dropped) {
+            /* the output side gave up on this client */
+            close(conn);
+            conn = -1;
+            continue;
+        }
         if (p[0].revents & POLLIN) {
             int nc = accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC);
             if (nc >= 0) {

@@ -106,6 +106,12 @@ def test_console_of_a_container_with_a_terminal(daemon, busybox):
     assert b.detach()[0] == 0
     # its output went to the log too
     assert "42-from-sh" in daemon.cli("console", "c1", "--show-log", check=True).stdout
+    # a restart gives it a new terminal, and the console follows
+    daemon.cli("restart", "--force", "c1", check=True)
+    c = Attached(daemon, "c1")
+    c.type(b"echo after-$((2+3))\n")
+    c.expect(b"after-5")
+    assert c.detach()[0] == 0
 
 
 def test_console_of_a_container_without_a_terminal_says_so(daemon, busybox):
