@@ -150,11 +150,13 @@ def test_copies_and_template_clones_of_a_riscv64_vm_on_the_bridge(daemon, netns,
             neigh = subprocess.run(["ip", "-n", netns, "-j", "neigh", "show", ips[n]],
                                    capture_output=True, text=True, check=True).stdout
             assert [e.get("lladdr") for e in json.loads(neigh)] == [macs[n]], (n, neigh)
-            # inside: its own MAC and hostname
+            # inside: its own MAC, and a clone its own hostname (the riscv64
+            # guest's init sets none: the source has the kernel's)
             out = daemon.cli("exec", n, "--", "cat", "/sys/class/net/eth0/address",
                              check=True, timeout=60).stdout
             assert out.strip() == macs[n]
-            assert daemon.cli("exec", n, "--", "hostname", check=True).stdout.strip() == n
+            if n != "src":
+                assert daemon.cli("exec", n, "--", "hostname", check=True).stdout.strip() == n
         # the source ran on throughout, and a copy stopped and started boots afresh on its
         # own address (vessel.ip=)
         assert daemon.list()["src"]["state"] == "running"
