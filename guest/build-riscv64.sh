@@ -94,7 +94,7 @@ fi
 
 # ---- init and initramfs ---------------------------------------------------
 AGENT_SRC="$HERE/../src/agent"
-TOOLS="cat echo env false hostname id ls set-cpus sleep true tty uname"
+TOOLS="cat echo env false hostname id ls pwd set-cpus sleep true tty uname"
 IKEY=$(key_of "$SRC/init.c" "$SRC/mkcpio.py" "$SRC/toolbox.c" "$HERE/build-riscv64.sh" \
     "$AGENT_SRC"/*.[ch])
 if [ "$(cat "$OUT/.initrd-key" 2>/dev/null)" != "$IKEY" ] || [ ! -f "$OUT/initrd.img" ] ||
@@ -103,7 +103,8 @@ if [ "$(cat "$OUT/.initrd-key" 2>/dev/null)" != "$IKEY" ] || [ ! -f "$OUT/initrd
     mkdir -p "$OUT/build"
     ${CROSS}gcc -static -Os -Wall -o "$OUT/init" "$SRC/init.c"
     ${CROSS}gcc -static -Os -s -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -I"$HERE/../src" \
-        -o "$OUT/vessel-agent" "$AGENT_SRC/main.c" "$AGENT_SRC/session.c" "$AGENT_SRC/protocol.c"
+        -o "$OUT/vessel-agent" "$AGENT_SRC/main.c" "$AGENT_SRC/session.c" "$AGENT_SRC/protocol.c" \
+        "$AGENT_SRC/identity.c"
     ${CROSS}gcc -static -Os -s -Wall -o "$OUT/toolbox" "$SRC/toolbox.c"
     cat > "$OUT/build/initramfs.list" <<LIST
 dir /dev 0755 0 0

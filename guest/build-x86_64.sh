@@ -122,7 +122,7 @@ build_one() {
     install -m 755 "$HERE/x86_64/init" "$work/root/init"
     gcc -static -Os -s -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -I"$HERE/../src" \
         -o "$work/root/sbin/vessel-agent" "$AGENT_SRC/main.c" "$AGENT_SRC/session.c" \
-        "$AGENT_SRC/protocol.c" || guest_die "building the guest agent (src/agent) failed"
+        "$AGENT_SRC/protocol.c" "$AGENT_SRC/identity.c" || guest_die "building the guest agent (src/agent) failed"
     echo "root:x:0:0:root:/root:/bin/sh" >"$work/root/etc/passwd"
     echo "root:x:0:" >"$work/root/etc/group"
 

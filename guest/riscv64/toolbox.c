@@ -211,6 +211,13 @@ int main(int argc, char **argv)
         printf("%s\n", t ? t : "not a tty");
         return t ? 0 : 1;
     }
+    if (!strcmp(name, "pwd")) {
+        char cwd[4096];
+        if (!getcwd(cwd, sizeof(cwd)))
+            return 1;
+        printf("%s\n", cwd);
+        return 0;
+    }
     if (!strcmp(name, "id")) {
         printf("uid=%u gid=%u\n", (unsigned)getuid(), (unsigned)getgid());
         return 0;

@@ -4,6 +4,7 @@
  * Static, libc only, so one binary fits any guest of its architecture.
  *
  *   vessel-agent [--port N]
+ *   vessel-agent --set-identity [--mac MAC] [--ip ADDR/PREFIX[,GW]] [--hostname NAME]
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* built outside meson too (guest/build-*.sh) */
@@ -19,6 +20,7 @@
 #include <unistd.h>
 #include <linux/vm_sockets.h>
 
+#include "agent/identity.h"
 #include "agent/protocol.h"
 #include "agent/session.h"
 
@@ -46,6 +48,8 @@ static int listen_vsock(unsigned port)
 int main(int argc, char **argv)
 {
     unsigned long port = AGENT_VSOCK_PORT;
+    if (argc > 1 && !strcmp(argv[1], "--set-identity"))
+        return agent_set_identity(argc - 2, argv + 2);
     for (int i = 1; i < argc; i++) {
         char *end;
         if (!strcmp(argv[i], "--port") && i + 1 < argc) {

@@ -106,7 +106,24 @@ long agent_frame_parse(const uint8_t *buf, size_t n, enum agent_sender from, str
 uint8_t *agent_request_build(uint32_t flags, uint16_t rows, uint16_t cols, char *const argv[],
                              char *const envp[], size_t *len, const char **why)
 {
+    if (flags & ~AGENT_FLAG_TTY)
+        return fail(why, "unknown request flags"), NULL;
+    return agent_request_build_ex(flags, rows, cols, argv, envp, NULL, 0, 0, len, why);
+}
+
+uint8_t *agent_request_build_ex(uint32_t flags, uint16_t rows, uint16_t cols, char *const argv[],
+                                char *const envp[], const char *cwd, uint32_t uid, uint32_t gid,
+                                size_t *len, const char **why)
+{
     size_t argc = 0, envc = 0, strings = 0;
+    if (cwd) {
+        if (cwd[0] != '/')
+            return fail(why, "the working directory must be an absolute path"), NULL;
+        flags |= AGENT_FLAG_CWD;
+        strings += strlen(cwd) + 1;
+    } else
+        flags &= ~AGENT_FLAG_CWD;
+    size_t fixed = REQ_FIXED + ((flags & AGENT_FLAG_USER) ? 8 : 0);
     for (; argv && argv[argc]; argc++)
         strings += strlen(argv[argc]) + 1;
     for (; envp && envp[envc]; envc++)
@@ -115,11 +132,11 @@ uint8_t *agent_request_build(uint32_t flags, uint16_t rows, uint16_t cols, char 
         return fail(why, "an empty command"), NULL;
     if (argc > AGENT_MAX_ARGS || envc > AGENT_MAX_ENV)
         return fail(why, "too many arguments or environment variables"), NULL;
-    if (strings > AGENT_REQUEST_MAX - REQ_FIXED)
+    if (strings > AGENT_REQUEST_MAX - fixed)
         return fail(why, "the command line and environment are over 256 KiB"), NULL;
-    if (flags & ~AGENT_FLAG_TTY)
+    if (flags & ~AGENT_FLAGS_KNOWN)
         return fail(why, "unknown request flags"), NULL;
-    size_t plen = REQ_FIXED + strings;
+    size_t plen = fixed + strings;
     uint8_t *out = malloc(AGENT_HDR_LEN + plen);
     if (!out)
         return fail(why, "out of memory"), NULL;
@@ -131,9 +148,13 @@ uint8_t *agent_request_build(uint32_t flags, uint16_t rows, uint16_t cols, char 
     put_u16(p + 10, cols);
     agent_put_u32(p + 12, (uint32_t)argc);
     agent_put_u32(p + 16, (uint32_t)envc);
-    p += REQ_FIXED;
-    for (size_t i = 0; i < argc + envc; i++) {
-        const char *s = i < argc ? argv[i] : envp[i - argc];
+    if (flags & AGENT_FLAG_USER) {
+        agent_put_u32(p + REQ_FIXED, uid);
+        agent_put_u32(p + REQ_FIXED + 4, gid);
+    }
+    p += fixed;
+    for (size_t i = 0; i < argc + envc + (cwd ? 1 : 0); i++) {
+        const char *s = i < argc ? argv[i] : i < argc + envc ? envp[i - argc] : cwd;
         size_t l = strlen(s) + 1;
         memcpy(p, s, l);
         p += l;
@@ -151,17 +172,21 @@ int agent_request_decode(const uint8_t *p, uint32_t len, struct agent_request *r
         return fail(why, "an unsupported protocol version");
     uint32_t flags = agent_get_u32(p + 4);
     uint32_t argc = agent_get_u32(p + 12), envc = agent_get_u32(p + 16);
-    if (flags & ~AGENT_FLAG_TTY)
+    if (flags & ~AGENT_FLAGS_KNOWN)
         return fail(why, "unknown request flags");
     if (argc == 0 || argc > AGENT_MAX_ARGS || envc > AGENT_MAX_ENV)
         return fail(why, "a request with no command or too many strings");
-    /* the strings must be exactly argc + envc NUL-terminated ones */
-    const uint8_t *s = p + REQ_FIXED, *end = p + len;
+    size_t fixed = REQ_FIXED + ((flags & AGENT_FLAG_USER) ? 8 : 0);
+    uint32_t extra = (flags & AGENT_FLAG_CWD) ? 1 : 0;
+    if (len <= fixed)
+        return fail(why, "a request of the wrong size");
+    /* the strings must be exactly argc + envc (+ the cwd) NUL-terminated ones */
+    const uint8_t *s = p + fixed, *end = p + len;
     uint32_t count = 0;
     for (const uint8_t *q = s; q < end; q++)
         if (!*q)
             count++;
-    if (count != argc + envc || end[-1] != 0)
+    if (count != argc + envc + extra || end[-1] != 0)
         return fail(why, "request strings that do not match their counts");
     size_t slen = (size_t)(end - s);
     r->mem = malloc(slen ? slen : 1);
@@ -173,7 +198,19 @@ int agent_request_decode(const uint8_t *p, uint32_t len, struct agent_request *r
     }
     memcpy(r->mem, s, slen);
     char *q = r->mem;
-    for (uint32_t i = 0; i < argc + envc; i++) {
+    if (flags & AGENT_FLAG_USER) {
+        r->uid = agent_get_u32(p + REQ_FIXED);
+        r->gid = agent_get_u32(p + REQ_FIXED + 4);
+    }
+    for (uint32_t i = 0; i < argc + envc + extra; i++) {
+        if (i == argc + envc) {
+            if (q[0] != '/') {
+                agent_request_free(r);
+                return fail(why, "a working directory that is not an absolute path");
+            }
+            r->cwd = q;
+            break;
+        }
         if (i < argc)
             r->argv[i] = q;
         else if (!strchr(q, '=') || q[0] == '=') {

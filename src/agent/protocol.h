@@ -43,6 +43,9 @@ enum agent_sender { AGENT_FROM_HOST, AGENT_FROM_GUEST };
 
 /* REQUEST flags */
 #define AGENT_FLAG_TTY 1u
+#define AGENT_FLAG_CWD 2u  /* one more string after the environment: the working directory */
+#define AGENT_FLAG_USER 4u /* u32 uid, u32 gid between the fixed fields and the strings */
+#define AGENT_FLAGS_KNOWN (AGENT_FLAG_TTY | AGENT_FLAG_CWD | AGENT_FLAG_USER)
 
 struct agent_frame {
     uint8_t type;
@@ -57,6 +60,8 @@ struct agent_request {
     uint32_t argc, envc;
     char **argv; /* argc strings, NULL-terminated */
     char **envp; /* envc strings, NULL-terminated; NULL when envc is 0 (the agent's default) */
+    char *cwd;   /* with AGENT_FLAG_CWD: an absolute path; else NULL ("/") */
+    uint32_t uid, gid; /* with AGENT_FLAG_USER */
     char *mem;
 };
 
@@ -75,6 +80,11 @@ long agent_frame_parse(const uint8_t *buf, size_t n, enum agent_sender from, str
  * size; NULL with *why when argv is empty or the request is over a limit. */
 uint8_t *agent_request_build(uint32_t flags, uint16_t rows, uint16_t cols, char *const argv[],
                              char *const envp[], size_t *len, const char **why);
+/* The same with a working directory (cwd non-NULL sets AGENT_FLAG_CWD) and a
+ * user (AGENT_FLAG_USER in flags: uid and gid). */
+uint8_t *agent_request_build_ex(uint32_t flags, uint16_t rows, uint16_t cols, char *const argv[],
+                                char *const envp[], const char *cwd, uint32_t uid, uint32_t gid,
+                                size_t *len, const char **why);
 /* Decode a REQUEST payload: 0, or -1 with *why (nothing to free then). */
 int agent_request_decode(const uint8_t *p, uint32_t len, struct agent_request *r, const char **why);
 void agent_request_free(struct agent_request *r);

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -365,8 +366,19 @@ static void child_exec(struct agent_request *r, int fds[3], const char *slave)
             _exit(126);
     if (slave && fds[0] > 2)
         close(fds[0]);
-    if (chdir("/") < 0)
+    /* the host's user and working directory (AGENT_FLAG_USER, _CWD): the
+     * user first, so the directory is entered with its rights */
+    if (r->flags & AGENT_FLAG_USER) {
+        gid_t g = (gid_t)r->gid;
+        if (setgroups(1, &g) < 0 || setgid(g) < 0 || setuid((uid_t)r->uid) < 0) {
+            dprintf(2, "vessel-agent: user %u:%u: %s\n", r->uid, r->gid, strerror(errno));
+            _exit(126);
+        }
+    }
+    if (chdir(r->cwd ? r->cwd : "/") < 0) {
+        dprintf(2, "vessel-agent: cd %s: %s\n", r->cwd ? r->cwd : "/", strerror(errno));
         _exit(126);
+    }
     environ = r->envp ? r->envp : (char **)(slave ? default_env_tty : default_env);
     execvp(r->argv[0], r->argv);
     int e = errno;

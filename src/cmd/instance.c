@@ -3,6 +3,7 @@
  * only talk to vesseld's REST API (docs/daemon-api.md). */
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -555,23 +556,84 @@ static int exec_over_socket(const char *path, bool tty)
     return status;
 }
 
+/* One of exec's flags at argv[*i] (taking its value): 1 taken, 0 not a
+ * flag of exec's, -1 a bad one (said). */
+static int exec_flag(int argc, char **argv, int *i, bool *tty, json_t *req)
+{
+    const char *a = argv[*i];
+    if (!strcmp(a, "-t") || !strcmp(a, "--tty")) {
+        *tty = true;
+        return 1;
+    }
+    const char *flags[] = {"--cwd", "--user", "--env"};
+    for (size_t f = 0; f < 3; f++) {
+        size_t l = strlen(flags[f]);
+        const char *v;
+        if (!strncmp(a, flags[f], l) && a[l] == '=')
+            v = a + l + 1;
+        else if (!strcmp(a, flags[f]) && *i + 1 < argc)
+            v = argv[++*i];
+        else
+            continue;
+        if (f == 0) {
+            json_object_set_new(req, "cwd", json_string(v));
+        } else if (f == 1) {
+            /* UID[:GID], numeric as LXD's --user and --group */
+            char *end;
+            errno = 0;
+            unsigned long long uid = strtoull(v, &end, 10), gid = 0;
+            bool ok = end != v && errno == 0 && uid < 0xffffffffULL;
+            if (ok && *end == ':') {
+                const char *g = end + 1;
+                gid = strtoull(g, &end, 10);
+                ok = end != g && errno == 0 && gid < 0xffffffffULL;
+            }
+            if (!ok || *end) {
+                fprintf(stderr, "vessel: exec: --user '%s': expected UID[:GID] (numbers)\n", v);
+                return -1;
+            }
+            json_object_set_new(req, "user", json_integer((json_int_t)uid));
+            json_object_set_new(req, "group", json_integer((json_int_t)gid));
+        } else {
+            const char *eq = strchr(v, '=');
+            if (!eq || eq == v) {
+                fprintf(stderr, "vessel: exec: --env '%s': expected NAME=VALUE\n", v);
+                return -1;
+            }
+            json_t *env = json_object_get(req, "environment");
+            if (!env)
+                json_object_set_new(req, "environment", env = json_object());
+            char name[256];
+            snprintf(name, sizeof(name), "%.*s", (int)(eq - v), v);
+            json_object_set_new(env, name, json_string(eq + 1));
+        }
+        return 1;
+    }
+    return 0;
+}
+
 int cmd_exec(int argc, char **argv)
 {
+    static const char usage[] = "usage: vessel exec NAME [-t] [--cwd DIR] [--user UID[:GID]] "
+                                "[--env NAME=VALUE]... [--] COMMAND [ARGS...]\n";
     bool tty = false;
+    json_t *req = json_object();
     int i = 1;
     for (; i < argc && argv[i][0] == '-'; i++) {
-        if (!strcmp(argv[i], "--")) {
+        if (!strcmp(argv[i], "--"))
             break;
-        } else if (!strcmp(argv[i], "-t") || !strcmp(argv[i], "--tty")) {
-            tty = true;
-        } else {
-            fprintf(stderr, "vessel: exec: unknown flag '%s'\n", argv[i]);
+        int r = exec_flag(argc, argv, &i, &tty, req);
+        if (r <= 0) {
+            if (r == 0)
+                fprintf(stderr, "vessel: exec: unknown flag '%s'\n", argv[i]);
+            json_decref(req);
             return 2;
         }
     }
     /* NAME [--] CMD... (flags may also come after the name) */
     if (i >= argc || !strcmp(argv[i], "--")) {
-        fprintf(stderr, "usage: vessel exec NAME [-t] [--] COMMAND [ARGS...]\n");
+        fputs(usage, stderr);
+        json_decref(req);
         return 2;
     }
     const char *name = argv[i++];
@@ -580,19 +642,23 @@ int cmd_exec(int argc, char **argv)
             i++;
             break;
         }
-        if (!strcmp(argv[i], "-t") || !strcmp(argv[i], "--tty"))
-            tty = true;
-        else
+        int r = exec_flag(argc, argv, &i, &tty, req);
+        if (r < 0) {
+            json_decref(req);
+            return 2;
+        }
+        if (r == 0)
             break;
     }
     if (i >= argc) {
-        fprintf(stderr, "usage: vessel exec NAME [-t] [--] COMMAND [ARGS...]\n");
+        fputs(usage, stderr);
+        json_decref(req);
         return 2;
     }
     json_t *cmd = json_array();
     for (; i < argc; i++)
         json_array_append_new(cmd, json_string(argv[i]));
-    json_t *req = json_pack("{s:o}", "command", cmd);
+    json_object_set_new(req, "command", cmd);
     char path[512];
     snprintf(path, sizeof(path), "/1.0/instances/%s/exec", seg(name, 0));
     json_t *resp = call("POST", path, req);
@@ -941,25 +1007,9 @@ int cmd_trust(int argc, char **argv)
     return 2;
 }
 
-/* console NAME [--follow]: what the instance wrote on its console */
-int cmd_console(int argc, char **argv)
+/* The console log from the start: everything, or followed as it grows. */
+static int console_show_log(const char *name, bool follow)
 {
-    bool follow = false;
-    const char *name = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--follow"))
-            follow = true;
-        else if (!name && argv[i][0] != '-')
-            name = argv[i];
-        else {
-            fprintf(stderr, "usage: vessel console NAME [--follow]\n");
-            return 2;
-        }
-    }
-    if (!name) {
-        fprintf(stderr, "usage: vessel console NAME [--follow]\n");
-        return 2;
-    }
     long long off = 0;
     for (;;) {
         char path[512];
@@ -979,6 +1029,177 @@ int cmd_console(int argc, char **argv)
         }
         off = end;
     }
+}
+
+/* The console connection the daemon hands over on its one-shot socket. */
+static int console_receive(const char *path)
+{
+    vs_err err = {0};
+    int s = vs_unix_connect(path, &err);
+    if (s < 0) {
+        cmd_print_error(err.msg);
+        return -1;
+    }
+    char byte;
+    struct iovec iov = {&byte, 1};
+    union {
+        char buf[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } u;
+    struct msghdr m = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
+    ssize_t n;
+    do
+        n = recvmsg(s, &m, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    close(s);
+    struct cmsghdr *c = n == 1 ? CMSG_FIRSTHDR(&m) : NULL;
+    if (!c || c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int))) {
+        cmd_print_error("console: the daemon did not hand over the console");
+        return -1;
+    }
+    int fd;
+    memcpy(&fd, CMSG_DATA(c), sizeof(fd));
+    return fd;
+}
+
+static bool write_all(int fd, const char *buf, size_t len)
+{
+    while (len) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        buf += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+#define CONSOLE_ESCAPE 0x01 /* Ctrl-A */
+
+/* Relay the terminal and the console until the detach key (Ctrl-A q), the
+ * end of stdin or the console's end. Ctrl-A Ctrl-A sends one Ctrl-A. */
+static int console_relay(int con)
+{
+    struct termios saved;
+    bool raw = isatty(0) && tcgetattr(0, &saved) == 0;
+    if (raw) {
+        struct termios r = saved;
+        cfmakeraw(&r);
+        tcsetattr(0, TCSANOW, &r);
+        fprintf(stderr, "To detach from the console, press: <ctrl>+a q\r\n");
+    }
+    bool escape = false, stdin_open = true;
+    int rc = 0;
+    char buf[4096], out[8192];
+    for (;;) {
+        struct pollfd p[2] = {{.fd = stdin_open ? 0 : -1, .events = POLLIN},
+                              {.fd = con, .events = POLLIN}};
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (p[1].revents) {
+            ssize_t n = read(con, buf, sizeof(buf));
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0) {
+                /* the VM or the container ended, or another client took over */
+                if (raw)
+                    tcsetattr(0, TCSANOW, &saved);
+                raw = false;
+                fprintf(stderr, "\nvessel: console: the console was closed\n");
+                rc = 1;
+                break;
+            }
+            if (!write_all(1, buf, (size_t)n))
+                break;
+        }
+        if (p[0].revents) {
+            ssize_t n = read(0, buf, sizeof(buf));
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0) {
+                /* end of input: what was typed goes, nothing more comes */
+                stdin_open = false;
+                shutdown(con, SHUT_WR);
+                break;
+            }
+            size_t o = 0;
+            bool detach = false;
+            for (ssize_t i = 0; i < n && !detach; i++) {
+                char ch = buf[i];
+                if (!escape && ch == CONSOLE_ESCAPE) {
+                    escape = true;
+                    continue;
+                }
+                if (escape) {
+                    escape = false;
+                    if (ch == 'q' || ch == 'Q') {
+                        detach = true;
+                        continue;
+                    }
+                    if (ch != CONSOLE_ESCAPE)
+                        out[o++] = CONSOLE_ESCAPE; /* not a command: both keys go */
+                }
+                out[o++] = ch;
+            }
+            if (o && !write_all(con, out, o))
+                break;
+            if (detach)
+                break;
+        }
+    }
+    if (raw) {
+        tcsetattr(0, TCSANOW, &saved);
+        fputc('\n', stderr);
+    }
+    close(con);
+    return rc;
+}
+
+/* console NAME [--show-log [--follow]]: attach to the instance's console, or
+ * what it wrote there */
+int cmd_console(int argc, char **argv)
+{
+    static const char usage[] = "usage: vessel console NAME [--show-log [--follow]]\n"
+                                "  attached: type to the console; <ctrl>+a q detaches, "
+                                "<ctrl>+a <ctrl>+a sends <ctrl>+a\n";
+    bool follow = false, show_log = false;
+    const char *name = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-f") || !strcmp(argv[i], "--follow"))
+            follow = true;
+        else if (!strcmp(argv[i], "--show-log"))
+            show_log = true;
+        else if (!name && argv[i][0] != '-')
+            name = argv[i];
+        else {
+            fputs(usage, stderr);
+            return 2;
+        }
+    }
+    if (!name) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    /* --follow alone is the log too (what `console` did before attaching) */
+    if (show_log || follow)
+        return console_show_log(name, follow);
+    char path[512];
+    snprintf(path, sizeof(path), "/1.0/instances/%s/console", seg(name, 0));
+    json_t *req = json_object();
+    json_t *resp = call("POST", path, req);
+    json_decref(req);
+    if (!resp)
+        return 1;
+    const char *sock = json_string_value(json_object_get(resp, "socket"));
+    int con = sock ? console_receive(sock) : -1;
+    json_decref(resp);
+    return con < 0 ? 1 : console_relay(con);
 }
 
 /* operation list | show ID | cancel ID */

@@ -290,8 +290,11 @@ int cmd_vm_incoming(int argc, char **argv)
         return 2;
     }
     if (console && strcmp(console, "stdio") && strcmp(console, "none") &&
-        strncmp(console, "file:", 5)) {
-        fprintf(stderr, "vessel: --console: '%s' is not stdio, none or file:PATH\n", console);
+        strncmp(console, "file:", 5) && strncmp(console, "socket:", 7)) {
+        fprintf(
+            stderr,
+            "vessel: --console: '%s' is not stdio, none, file:PATH or [file:PATH,]socket:PATH\n",
+            console);
         return 2;
     }
     char *storage_abs = NULL;

@@ -48,7 +48,7 @@ int cmd_vm_restore(int argc, char **argv)
     const char *api_sock = NULL, *console = NULL, *overlay_dir = NULL, *arch = NULL;
     const char *vsock = NULL, *clone_index = NULL, *seccomp = NULL, *landlock = NULL;
     const char *jail = NULL, *jail_uid = NULL, *jail_gid = NULL, *jail_fsize = NULL;
-    struct cmd_strlist landlock_rw = {0};
+    struct cmd_strlist landlock_rw = {0}, nets = {0};
     const struct cmd_opt opts[] = {
         {"seccomp", 0, CMD_OPT_STR, &seccomp},
         {"landlock", 0, CMD_OPT_STR, &landlock},
@@ -63,13 +63,16 @@ int cmd_vm_restore(int argc, char **argv)
         {"arch", 0, CMD_OPT_STR, &arch},
         {"vsock", 0, CMD_OPT_STR, &vsock},
         {"clone-index", 0, CMD_OPT_STR, &clone_index},
+        {"net", 0, CMD_OPT_LIST, &nets},
     };
     char *target;
-    int r = parse(argc, argv, opts, ARRAY_SIZE(opts), &target,
-                  "DIR [--api-sock PATH] [--console stdio|none|file:PATH] [--overlay-dir DIR] "
-                  "[--arch x86_64|riscv64] [--vsock CID] [--clone-index N] "
-                  "[--seccomp on|off|log] [--landlock on|off] [--landlock-rw DIR] [--jail DIR "
-                  "[--jail-uid N] [--jail-gid N] [--jail-fsize SIZE]]");
+    int r = parse(
+        argc, argv, opts, ARRAY_SIZE(opts), &target,
+        "DIR [--api-sock PATH] [--console stdio|none|file:PATH|[file:PATH,]socket:PATH] "
+        "[--overlay-dir DIR] "
+        "[--arch x86_64|riscv64] [--vsock CID] [--clone-index N] [--net I,tap=NAME[,mac=MAC]]... "
+        "[--seccomp on|off|log] [--landlock on|off] [--landlock-rw DIR] [--jail DIR "
+        "[--jail-uid N] [--jail-gid N] [--jail-fsize SIZE]]");
     if (r)
         return r > 0 ? 0 : 2;
     struct snapshot_restore_opts o = {.api_sock = api_sock,
@@ -89,6 +92,17 @@ int cmd_vm_restore(int argc, char **argv)
         arg_u64("clone-index", clone_index, 0, 65535, &index) < 0)
         return 2;
     o.vsock_cid = (uint32_t)cid;
+    if (nets.n > VM_MAX_NETS) {
+        fprintf(stderr, "vessel: --net: at most %d\n", VM_MAX_NETS);
+        return 2;
+    }
+    for (size_t i = 0; i < nets.n; i++) {
+        vs_err nerr = {0};
+        if (snapshot_parse_net_override(nets.v[i], &o.nets[o.nnets++], &nerr) < 0) {
+            cmd_print_error(nerr.msg);
+            return 2;
+        }
+    }
     if (clone_index)
         o.clone_index = (int)index;
     if (!target) {

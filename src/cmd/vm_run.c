@@ -22,7 +22,7 @@ static void usage(FILE *f)
         "  --limit-memory SIZE  --limit-cpus N.N\n"
         "                       caps for the VM process (its own cgroup); 'vm update' changes "
         "them\n"
-        "  --console stdio|none|file:PATH\n"
+        "  --console stdio|none|file:PATH|[file:PATH,]socket:PATH\n"
         "                       serial console (stdio: Ctrl-A x quits)\n"
         "  --no-reboot          exit 0 when the guest reboots\n"
         "  --disk PATH[,ro][,cache=writeback|none|unsafe][,serial=ID][,format=raw|qcow2]\n"

@@ -87,8 +87,10 @@ int cmd_vm_run_args(struct vm_config *c, int argc, char **argv, vs_err *err)
         c->memory = v;
     }
     if (console && strcmp(console, "stdio") && strcmp(console, "none") &&
-        strncmp(console, "file:", 5))
-        return vs_error(err, EINVAL, "--console: '%s' is not stdio, none or file:PATH", console);
+        strncmp(console, "file:", 5) && strncmp(console, "socket:", 7))
+        return vs_error(err, EINVAL,
+                        "--console: '%s' is not stdio, none, file:PATH or [file:PATH,]socket:PATH",
+                        console);
     if (vsock) {
         /* CIDs 0-2 are reserved (hypervisor, local, host) */
         if (vs_parse_u64(vsock, 3, 0xfffffffe, &v, err) < 0)

@@ -283,14 +283,57 @@ static int relay(struct client *c, int *status, vs_err *err)
 int agent_client_session(int conn, char *const argv[], char *const envp[], bool tty, int in,
                          int out, int err_fd, vs_err *err)
 {
+    struct agent_exec_opts x = {.envp = envp};
+    return agent_client_session_ex(conn, argv, &x, tty, in, out, err_fd, err);
+}
+
+/* The agent's default environment with the caller's entries on top (a name
+ * given replaces the default's): the guest gets one complete environment,
+ * which any agent version takes. NULL when there is nothing to add. */
+static char **merged_env(char *const add[], bool tty)
+{
+    static const char *const defaults[] = {
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root",
+        "TERM=xterm"};
+    size_t n_add = 0;
+    while (add && add[n_add])
+        n_add++;
+    if (!n_add)
+        return NULL;
+    char **env = calloc(n_add + 4, sizeof(char *));
+    if (!env)
+        return NULL;
+    size_t k = 0;
+    for (size_t i = 0; i < (tty ? 3u : 2u); i++) {
+        size_t kl = strcspn(defaults[i], "=");
+        bool replaced = false;
+        for (size_t j = 0; j < n_add && !replaced; j++)
+            replaced = !strncmp(add[j], defaults[i], kl) && add[j][kl] == '=';
+        if (!replaced)
+            env[k++] = (char *)defaults[i];
+    }
+    for (size_t j = 0; j < n_add; j++)
+        env[k++] = add[j];
+    return env;
+}
+
+int agent_client_session_ex(int conn, char *const argv[], const struct agent_exec_opts *x, bool tty,
+                            int in, int out, int err_fd, vs_err *err)
+{
     struct client c = {.conn = conn, .in = in, .out = out, .err_fd = err_fd, .tty = tty};
     int status = -1;
     if (tty)
         ioctl(out, TIOCGWINSZ, &c.ws);
     const char *why = NULL;
     size_t len;
-    uint8_t *req = agent_request_build(tty ? AGENT_FLAG_TTY : 0, c.ws.ws_row, c.ws.ws_col, argv,
-                                       envp, &len, &why);
+    char **env = x->add_env ? merged_env(x->envp, tty) : NULL;
+    uint32_t flags = (tty ? AGENT_FLAG_TTY : 0) | (x->has_user ? AGENT_FLAG_USER : 0);
+    uint8_t *req = agent_request_build_ex(flags, c.ws.ws_row, c.ws.ws_col, argv,
+                                          env          ? env
+                                          : x->add_env ? NULL
+                                                       : x->envp,
+                                          x->cwd, x->uid, x->gid, &len, &why);
+    free(env);
     if (!req) {
         vs_error(err, EINVAL, "exec: %s", why);
         goto out;
@@ -320,8 +363,15 @@ out:
 int agent_client_run(const char *uds, char *const argv[], bool tty, int in, int out, int err_fd,
                      vs_err *err)
 {
+    struct agent_exec_opts x = {0};
+    return agent_client_run_ex(uds, argv, &x, tty, in, out, err_fd, err);
+}
+
+int agent_client_run_ex(const char *uds, char *const argv[], const struct agent_exec_opts *x,
+                        bool tty, int in, int out, int err_fd, vs_err *err)
+{
     int conn = agent_client_connect(uds, AGENT_VSOCK_PORT, AGENT_CONNECT_TIMEOUT_MS, err);
     if (conn < 0)
         return -1;
-    return agent_client_session(conn, argv, NULL, tty, in, out, err_fd, err);
+    return agent_client_session_ex(conn, argv, x, tty, in, out, err_fd, err);
 }

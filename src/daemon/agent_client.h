@@ -31,6 +31,19 @@ int agent_client_connect(const char *uds, uint32_t port, int timeout_ms, vs_err 
 int agent_client_session(int conn, char *const argv[], char *const envp[], bool tty, int in,
                          int out, int err_fd, vs_err *err);
 
+/* What else a command may ask for: a working directory (absolute), a user
+ * (has_user: uid, gid) and an environment: envp as the whole environment,
+ * or with add_env the agent's default with envp's entries on top. */
+struct agent_exec_opts {
+    const char *cwd;
+    bool has_user, add_env;
+    uint32_t uid, gid;
+    char *const *envp;
+};
+int agent_client_session_ex(int conn, char *const argv[], const struct agent_exec_opts *x, bool tty,
+                            int in, int out, int err_fd, vs_err *err);
+int agent_client_run_ex(const char *uds, char *const argv[], const struct agent_exec_opts *x,
+                        bool tty, int in, int out, int err_fd, vs_err *err);
 /* agent_client_connect on AGENT_VSOCK_PORT, then agent_client_session. */
 int agent_client_run(const char *uds, char *const argv[], bool tty, int in, int out, int err_fd,
                      vs_err *err);

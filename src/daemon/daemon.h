@@ -109,6 +109,17 @@ int instance_next_clone_index(struct daemon *d);
  * (SCM_RIGHTS, one byte 't' for a terminal or '-') and reads the exit
  * status (int32), or with record_output {"exit_code","stdout","stderr"}. */
 json_t *instance_exec(struct daemon *d, const char *name, json_t *req, vs_err *err);
+/* A one-shot unix socket for the local caller (caller_uid/caller_gid in req)
+ * next to the daemon's socket: the listener, its path in path. */
+int daemon_oneshot_listen(struct daemon *d, json_t *req, const char *kind, char *path, size_t n,
+                          vs_err *err);
+/* console: a one-shot socket on which the caller receives a connection to
+ * the instance's console (SCM_RIGHTS), {"socket": PATH}. */
+json_t *instance_console_attach(struct daemon *d, const char *name, json_t *req, vs_err *err);
+/* In a child about to create a container with a terminal: fork the process
+ * that keeps the terminal's master (its output to log, a client attached on
+ * attach_sock), receiving it on the listening oci_listener. */
+int console_keeper_start(int oci_listener, const char *log, const char *attach_sock, vs_err *err);
 /* A VM's vsock identity (vm_vsock.c): the bridge socket uds (<instance
  * dir>/vsock.sock; -1 when that path is too long for a socket) and a guest
  * CID (>= 3) no other instance holds, kept in config "volatile.vsock_cid"
@@ -120,6 +131,9 @@ int instance_vsock(struct daemon *d, json_t *inst, char *uds, size_t n, uint32_t
 bool instance_snapshot_has_vsock(const char *dir);
 /* Mark a stateful snapshot dir as taken of a VM with virtio-vsock. */
 void instance_snapshot_mark_vsock(const char *dir);
+/* ... and one whose first NIC was a tap on the managed bridge */
+bool instance_snapshot_has_net(const char *dir);
+void instance_snapshot_mark_net(const char *dir);
 /* Refresh every instance's state from the host (after a daemon restart). */
 void instance_reconcile(struct daemon *d);
 /* Is name a valid instance name (letters, digits, '-', 1..63, starting with

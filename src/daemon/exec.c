@@ -56,11 +56,83 @@ static char **command_argv(json_t *cmd, vs_err *err)
     return argv;
 }
 
-/* In a child of the daemon: run argv in the container on fds 0..2 (already
- * in place) and return its exit status. */
-static int run_in_container(struct daemon *d, const char *name, char **argv, bool tty)
+/* What an exec request asks for besides the command: LXD's "cwd", "user",
+ * "group" and "environment". */
+struct exec_req {
+    char **argv;
+    const char *cwd;
+    bool has_user;
+    uint32_t uid, gid;
+    char **env; /* "K=V" entries, NULL-terminated */
+    size_t n_env;
+    char user[32];
+};
+
+static void exec_req_free(struct exec_req *x)
 {
-    struct oci_exec_opts o = {.root = d->oci_root, .id = name, .args = argv, .tty = tty};
+    free(x->argv);
+    for (size_t i = 0; i < x->n_env; i++)
+        free(x->env[i]);
+    free(x->env);
+}
+
+static int exec_req_parse(json_t *req, struct exec_req *x, vs_err *err)
+{
+    memset(x, 0, sizeof(*x));
+    json_t *cwd = json_object_get(req, "cwd"), *user = json_object_get(req, "user"),
+           *group = json_object_get(req, "group"), *env = json_object_get(req, "environment");
+    if (cwd && (!json_is_string(cwd) || json_string_value(cwd)[0] != '/'))
+        return vs_error(err, EINVAL, "\"cwd\" must be an absolute path");
+    x->cwd = json_string_value(cwd);
+    if ((user && (!json_is_integer(user) || json_integer_value(user) < 0 ||
+                  json_integer_value(user) > 0xfffffffe)) ||
+        (group && (!json_is_integer(group) || json_integer_value(group) < 0 ||
+                   json_integer_value(group) > 0xfffffffe)))
+        return vs_error(err, EINVAL, "\"user\" and \"group\" must be numeric ids");
+    if (group && !user)
+        return vs_error(err, EINVAL, "\"group\" needs \"user\"");
+    if (user) {
+        x->has_user = true;
+        x->uid = (uint32_t)json_integer_value(user);
+        x->gid = group ? (uint32_t)json_integer_value(group) : 0;
+        snprintf(x->user, sizeof(x->user), "%u:%u", x->uid, x->gid);
+    }
+    if (env && !json_is_object(env))
+        return vs_error(err, EINVAL, "\"environment\" must be an object of strings");
+    size_t n = json_object_size(env);
+    if (n > 4096)
+        return vs_error(err, EINVAL, "\"environment\": too many entries");
+    x->env = calloc(n + 1, sizeof(char *));
+    if (!x->env)
+        return vs_error(err, ENOMEM, "out of memory");
+    const char *k;
+    json_t *v;
+    json_object_foreach(env, k, v)
+    {
+        if (!json_is_string(v) || !k[0] || strchr(k, '=') ||
+            strlen(json_string_value(v)) != json_string_length(v))
+            return vs_error(err, EINVAL,
+                            "\"environment\": '%s' needs a name without '=' and a string value", k);
+        if (asprintf(&x->env[x->n_env], "%s=%s", k, json_string_value(v)) < 0)
+            return vs_error(err, ENOMEM, "out of memory");
+        x->n_env++;
+    }
+    x->argv = command_argv(json_object_get(req, "command"), err);
+    return x->argv ? 0 : -1;
+}
+
+/* In a child of the daemon: run the command in the container on fds 0..2
+ * (already in place) and return its exit status. */
+static int run_in_container(struct daemon *d, const char *name, struct exec_req *x, bool tty)
+{
+    struct oci_exec_opts o = {.root = d->oci_root,
+                              .id = name,
+                              .args = x->argv,
+                              .tty = tty,
+                              .cwd = x->cwd,
+                              .user = x->has_user ? x->user : NULL,
+                              .env = x->env,
+                              .n_env = x->n_env};
     int status = 0;
     vs_err err = {0};
     if (oci_exec(&o, &status, &err) < 0) {
@@ -71,7 +143,7 @@ static int run_in_container(struct daemon *d, const char *name, char **argv, boo
 }
 
 /* In a child of the daemon: the same through the VM's guest agent. */
-static int run_in_vm(struct daemon *d, const char *name, char **argv, bool tty)
+static int run_in_vm(struct daemon *d, const char *name, struct exec_req *x, bool tty)
 {
     char uds[4200];
     vs_err err = {0};
@@ -80,8 +152,15 @@ static int run_in_vm(struct daemon *d, const char *name, char **argv, bool tty)
     int status = -1;
     if (instance_vsock_uds(d, name, uds, sizeof(uds)) < 0)
         vs_error(&err, ENAMETOOLONG, "the VM's vsock socket path is too long");
-    else
-        status = agent_client_run(uds, argv, tty, 0, 1, 2, &err);
+    else {
+        struct agent_exec_opts o = {.cwd = x->cwd,
+                                    .has_user = x->has_user,
+                                    .uid = x->uid,
+                                    .gid = x->gid,
+                                    .add_env = x->n_env > 0,
+                                    .envp = x->env};
+        status = agent_client_run_ex(uds, x->argv, &o, tty, 0, 1, 2, &err);
+    }
     if (status < 0) {
         dprintf(2, "vessel exec: %s: %s\n", name, err.msg);
         return 126;
@@ -89,9 +168,9 @@ static int run_in_vm(struct daemon *d, const char *name, char **argv, bool tty)
     return status;
 }
 
-static int run_command(struct daemon *d, const char *name, bool vm, char **argv, bool tty)
+static int run_command(struct daemon *d, const char *name, bool vm, struct exec_req *x, bool tty)
 {
-    return vm ? run_in_vm(d, name, argv, tty) : run_in_container(d, name, argv, tty);
+    return vm ? run_in_vm(d, name, x, tty) : run_in_container(d, name, x, tty);
 }
 
 static void child_setup(void)
@@ -124,8 +203,8 @@ static int recv_fds(int sock, int fds[3], bool *tty)
     return 0;
 }
 
-static void serve_one(struct daemon *d, const char *name, bool vm, char **argv, bool tty_allowed,
-                      int listener, const char *path)
+static void serve_one(struct daemon *d, const char *name, bool vm, struct exec_req *x,
+                      bool tty_allowed, int listener, const char *path)
 {
     struct pollfd p = {.fd = listener, .events = POLLIN};
     int ready = poll(&p, 1, ACCEPT_TIMEOUT_MS);
@@ -140,14 +219,14 @@ static void serve_one(struct daemon *d, const char *name, bool vm, char **argv, 
         dup2(fds[i], i);
         close(fds[i]);
     }
-    int32_t status = run_command(d, name, vm, argv, tty && tty_allowed);
+    int32_t status = run_command(d, name, vm, x, tty && tty_allowed);
     if (write(conn, &status, sizeof(status)) != sizeof(status))
         _exit(1);
     _exit(0);
 }
 
 /* Run argv on pipes and collect up to RECORD_MAX of each stream. */
-static json_t *record(struct daemon *d, const char *name, bool vm, char **argv, vs_err *err)
+static json_t *record(struct daemon *d, const char *name, bool vm, struct exec_req *x, vs_err *err)
 {
     int out[2], errp[2];
     if (pipe2(out, O_CLOEXEC) < 0)
@@ -164,7 +243,7 @@ static json_t *record(struct daemon *d, const char *name, bool vm, char **argv, 
         dup2(null, 0);
         dup2(out[1], 1);
         dup2(errp[1], 2);
-        _exit(run_command(d, name, vm, argv, false));
+        _exit(run_command(d, name, vm, x, false));
     }
     close(out[1]);
     close(errp[1]);
@@ -231,13 +310,47 @@ static json_t *record(struct daemon *d, const char *name, bool vm, char **argv, 
     return r;
 }
 
+/* The one-shot socket sits next to the daemon's own (a directory its
+ * users reach) and belongs to the caller alone. Over HTTPS there is no
+ * local caller to hand fds over. */
+int daemon_oneshot_listen(struct daemon *d, json_t *req, const char *kind, char *path, size_t n,
+                          vs_err *err)
+{
+    json_t *uid = json_object_get(req, "caller_uid"), *gid = json_object_get(req, "caller_gid");
+    if (!uid)
+        return vs_error(err, EINVAL,
+                        "%s with the caller's own stdin/stdout needs the local socket%s", kind,
+                        strcmp(kind, "exec") ? "" : "; over HTTPS use \"record_output\": true");
+    char dir[4200];
+    snprintf(dir, sizeof(dir), "%s", d->socket_path);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *slash = 0;
+    else
+        snprintf(dir, sizeof(dir), ".");
+    static unsigned counter;
+    snprintf(path, n, "%s/%s-%d-%u.sock", dir, kind, getpid(),
+             __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));
+    int listener = vs_unix_listen(path, 1, err);
+    if (listener < 0)
+        return -1;
+    if (chmod(path, 0600) < 0 ||
+        chown(path, (uid_t)json_integer_value(uid), (gid_t)json_integer_value(gid)) < 0) {
+        vs_error_errno(err, "%s", path);
+        close(listener);
+        unlink(path);
+        return -1;
+    }
+    return listener;
+}
+
 json_t *instance_exec(struct daemon *d, const char *name, json_t *req, vs_err *err)
 {
     json_t *inst = instance_info(d, name, err);
     if (!inst)
         return NULL;
     json_t *out = NULL;
-    char **argv = NULL;
+    struct exec_req x = {0};
     const char *type = json_string_value(json_object_get(inst, "type"));
     const char *state = json_string_value(json_object_get(inst, "state"));
     bool vm = strcmp(type, "container") != 0;
@@ -259,50 +372,23 @@ json_t *instance_exec(struct daemon *d, const char *name, json_t *req, vs_err *e
                  name);
         goto out;
     }
-    argv = command_argv(json_object_get(req, "command"), err);
-    if (!argv)
+    if (exec_req_parse(req, &x, err) < 0)
         goto out;
     if (json_is_true(json_object_get(req, "record_output"))) {
-        out = record(d, name, vm, argv, err);
+        out = record(d, name, vm, &x, err);
         goto out;
     }
-    /* The one-shot socket sits next to the daemon's own (a directory its
-     * users reach) and belongs to the caller alone. Over HTTPS there is no
-     * local caller to hand fds over: only record_output works there. */
-    json_t *uid = json_object_get(req, "caller_uid"), *gid = json_object_get(req, "caller_gid");
-    if (!uid) {
-        vs_error(err, EINVAL,
-                 "exec with the caller's own stdin/stdout needs the local socket; "
-                 "over HTTPS use \"record_output\": true");
-        goto out;
-    }
-    char path[4300], dir[4200];
-    snprintf(dir, sizeof(dir), "%s", d->socket_path);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        *slash = 0;
-    else
-        snprintf(dir, sizeof(dir), ".");
-    static unsigned counter;
-    snprintf(path, sizeof(path), "%s/exec-%d-%u.sock", dir, getpid(),
-             __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED));
-    int listener = vs_unix_listen(path, 1, err);
+    char path[4300];
+    int listener = daemon_oneshot_listen(d, req, "exec", path, sizeof(path), err);
     if (listener < 0)
         goto out;
-    if (chmod(path, 0600) < 0 ||
-        chown(path, (uid_t)json_integer_value(uid), (gid_t)json_integer_value(gid)) < 0) {
-        vs_error_errno(err, "%s", path);
-        close(listener);
-        unlink(path);
-        goto out;
-    }
     pid_t child = fork();
     if (child == 0) {
         child_setup();
         /* a grandchild serves, so the daemon has nothing to reap later */
         pid_t g = fork();
         if (g == 0)
-            serve_one(d, name, vm, argv, true, listener, path);
+            serve_one(d, name, vm, &x, true, listener, path);
         _exit(g < 0);
     }
     close(listener);
@@ -315,7 +401,7 @@ json_t *instance_exec(struct daemon *d, const char *name, json_t *req, vs_err *e
         ;
     out = json_pack("{s:s}", "socket", path);
 out:
-    free(argv);
+    exec_req_free(&x);
     json_decref(inst);
     return out;
 }

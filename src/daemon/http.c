@@ -288,6 +288,23 @@ static enum MHD_Result post_instance_exec(struct call *k)
              : reply_err(k->c, &err);
 }
 
+/* POST /1.0/instances/{name}/console: a one-shot socket that hands the
+ * caller a connection to the instance's console (console.c). */
+static enum MHD_Result post_instance_console(struct call *k)
+{
+    vs_err err = {0};
+    json_object_del(k->body, "caller_uid");
+    json_object_del(k->body, "caller_gid");
+    uid_t uid;
+    gid_t gid;
+    if (peer_cred(k->c, &uid, &gid)) {
+        json_object_set_new(k->body, "caller_uid", json_integer(uid));
+        json_object_set_new(k->body, "caller_gid", json_integer(gid));
+    }
+    json_t *j = instance_console_attach(k->d, k->param, k->body, &err);
+    return j ? reply(k->c, MHD_HTTP_CREATED, j) : reply_err(k->c, &err);
+}
+
 /* Start an operation on instance k->param: claimed here (a second request
  * gets 409 at once), released by the operation. */
 static enum MHD_Result start_instance_op(struct call *k, const char *kind, operation_fn fn)
@@ -707,6 +724,7 @@ static const struct route {
     {"PUT", "/1.0/instances/{name}/state", put_instance_state, true},
     {"PUT", "/1.0/instances/{name}/config", put_instance_config, true},
     {"GET", "/1.0/instances/{name}/console", get_instance_console, false},
+    {"POST", "/1.0/instances/{name}/console", post_instance_console, true},
     {"POST", "/1.0/instances/{name}/exec", post_instance_exec, true},
     {"GET", "/1.0/instances/{name}/snapshots", get_snapshots, false},
     {"POST", "/1.0/instances/{name}/snapshots", post_snapshots, true},
@@ -849,7 +867,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
          * nothing), and only an instance's own host acts on it */
         vs_err remote = {0};
         char owner[256];
-        if (strcmp(r->method, "GET") && !strstr(r->path, "/exec") &&
+        if (strcmp(r->method, "GET") && !strstr(r->path, "/exec") && !strstr(r->path, "/console") &&
             strncmp(r->path, "/1.0/cluster", 12) && cluster_check_writable(s->d, &remote) < 0)
             return reply_err(c, &remote);
         if (!strncmp(r->path, "/1.0/instances/{name}", 21) &&

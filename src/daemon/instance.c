@@ -16,17 +16,20 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "api/client.h"
 #include "block/qcow2.h"
+#include "daemon/agent_client.h"
 #include "daemon/daemon.h"
 #include "oci/container.h"
 #include "oci/state.h"
 #include "util/log.h"
 #include "util/parse.h"
+#include "util/unix_socket.h"
 #include "vm/config.h"
 
 /* The config keys an instance takes; anything else is refused. */
@@ -35,9 +38,11 @@ static const struct config_key {
     bool container, vm;
     bool live_container; /* applied to a running container (else at the next start) */
 } config_keys[] = {
-    {"limits.cpu", true, true, true},  {"limits.memory", true, true, true},
-    {"command", true, false, false},   {"boot.args", false, true, false},
-    {"cluster.ha", true, false, true}, /* restarted elsewhere when its host is lost */
+    {"limits.cpu", true, true, true},    {"limits.memory", true, true, true},
+    {"command", true, false, false},     {"boot.args", false, true, false},
+    {"cluster.ha", true, false, true},   /* restarted elsewhere when its host is lost */
+    {"console.tty", true, false, false}, /* its process on a terminal `vessel console` attaches to
+                                          */
 };
 
 static bool key_is_live(const char *key, bool container)
@@ -117,8 +122,9 @@ static int check_config(const char *type, const char *key, json_t *val, vs_err *
             return vs_error(err, ERANGE,
                             "config limits.memory=%s: must be 32MiB..%lluMiB (this host's RAM)", v,
                             (unsigned long long)(host >> 20));
-    } else if (!strcmp(key, "cluster.ha") && strcmp(v, "true") && strcmp(v, "false")) {
-        return vs_error(err, EINVAL, "config cluster.ha=%s: true or false", v);
+    } else if ((!strcmp(key, "cluster.ha") || !strcmp(key, "console.tty")) && strcmp(v, "true") &&
+               strcmp(v, "false")) {
+        return vs_error(err, EINVAL, "config %s=%s: true or false", key, v);
     } else if (!strcmp(key, "command")) {
         json_t *words = json_array();
         int rc = daemon_split_command(v, words, err);
@@ -305,7 +311,8 @@ static int container_write_bundle(struct daemon *d, json_t *inst, json_t *img, v
     if (!spec)
         return vs_error(err, ENOMEM, "out of memory");
     json_t *proc = json_object_get(spec, "process");
-    json_object_set_new(proc, "terminal", json_false());
+    const char *tty = config_get(inst, "console.tty");
+    json_object_set_new(proc, "terminal", json_boolean(tty && !strcmp(tty, "true")));
     json_t *args = json_array();
     const char *cmd = config_get(inst, "command");
     if (!cmd)
@@ -411,7 +418,23 @@ static int container_start(struct daemon *d, json_t *inst, json_t *img, vs_err *
         }
         vs_err e = {0};
         struct oci_create_opts o = {.root = d->oci_root, .id = name, .bundle = bundle};
-        int rc = oci_create(&o, &e);
+        /* with a terminal: a keeper process holds its master (console.c) */
+        const char *tty = config_get(inst, "console.tty");
+        char ocisock[4200], csock[4200];
+        inst_dir(d, name, "oci-console.sock", ocisock, sizeof(ocisock));
+        inst_dir(d, name, "console.sock", csock, sizeof(csock));
+        unlink(csock);
+        int rc = 0;
+        if (tty && !strcmp(tty, "true")) {
+            int l = vs_unix_listen(ocisock, 1, &e);
+            rc = l < 0 ? -1 : console_keeper_start(l, log, csock, &e);
+            if (l >= 0)
+                close(l);
+            o.console_socket = ocisock;
+        }
+        if (rc == 0)
+            rc = oci_create(&o, &e);
+        unlink(ocisock);
         /* the init waits in its namespaces: give it its network first */
         struct oci_state created;
         if (rc == 0 && d->net.enabled &&
@@ -495,10 +518,52 @@ void instance_note_disk(json_t *inst, json_t *vm_info)
                             json_string(path));
 }
 
+static int vm_stop(struct daemon *d, json_t *inst, bool force, int timeout, vs_err *err);
+
+/* A clone on the managed network resumes with its source's MAC, address and
+ * hostname inside the guest: the guest agent gives it its own
+ * (vessel-agent --set-identity), before anything else talks to it. */
+static int vm_clone_identity(struct daemon *d, json_t *inst, vs_err *err)
+{
+    const char *name = str(inst, "name");
+    char uds[4200], ip[64], gw[32], log[4200];
+    if (instance_vsock_uds(d, name, uds, sizeof(uds)) < 0)
+        return vs_error(err, ENAMETOOLONG, "instance %s: the vsock socket path is too long", name);
+    network_gateway(d, gw, sizeof(gw));
+    snprintf(ip, sizeof(ip), "%s/%d,%s", config_get(inst, "volatile.ipv4"), d->net.prefix, gw);
+    char *argv[] = {"/sbin/vessel-agent",
+                    "--set-identity",
+                    "--mac",
+                    (char *)config_get(inst, "volatile.hwaddr"),
+                    "--ip",
+                    ip,
+                    "--hostname",
+                    (char *)name,
+                    NULL};
+    /* what it says goes to the VMM's log */
+    inst_dir(d, name, "vmm.log", log, sizeof(log));
+    int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    int out = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    int status = null < 0 || out < 0 ? vs_error_errno(err, "%s", log)
+                                     : agent_client_run(uds, argv, false, null, out, out, err);
+    if (null >= 0)
+        close(null);
+    if (out >= 0)
+        close(out);
+    if (status < 0)
+        return vs_error_prefix(err, "instance %s: giving the clone its own address: ", name);
+    if (status != 0)
+        return vs_error(err, EIO,
+                        "instance %s: giving the clone its own address failed (status %d; its "
+                        "vmm.log says why)",
+                        name, status);
+    return 0;
+}
+
 static int vm_start(struct daemon *d, json_t *inst, json_t *img, vs_err *err)
 {
     const char *name = str(inst, "name");
-    char sock[4200], log[4200], vmmlog[4200], kernel[4200], initrd[4200], console[4300];
+    char sock[4200], log[4200], vmmlog[4200], kernel[4200], initrd[4200], console[8600];
     char overlay[4200];
     inst_dir(d, name, NULL, overlay, sizeof(overlay));
     inst_dir(d, name, "api.sock", sock, sizeof(sock));
@@ -508,7 +573,14 @@ static int vm_start(struct daemon *d, json_t *inst, json_t *img, vs_err *err)
     snprintf(kernel, sizeof(kernel), "%s/%s", str(img, "path"), str(props, "kernel"));
     snprintf(initrd, sizeof(initrd), "%s/%s", str(img, "path"),
              str(props, "initrd") ? str(props, "initrd") : "");
-    snprintf(console, sizeof(console), "file:%s", log);
+    /* the serial console: its log, and a socket `vessel console` attaches to
+     * (where the path fits a unix socket address) */
+    char csock[4200];
+    inst_dir(d, name, "console.sock", csock, sizeof(csock));
+    if (strlen(csock) < sizeof(((struct sockaddr_un *)0)->sun_path))
+        snprintf(console, sizeof(console), "file:%s,socket:%s", log, csock);
+    else
+        snprintf(console, sizeof(console), "file:%s", log);
     /* virtio-vsock for the guest agent (exec); a CID of its own, and no
      * vsock where the socket path would be too long */
     char vsock[4200], cid[16] = "";
@@ -523,11 +595,24 @@ static int vm_start(struct daemon *d, json_t *inst, json_t *img, vs_err *err)
     /* a stateful snapshot to continue from (restore, copy) or a fresh boot */
     const char *from = config_get(inst, "volatile.restore_from");
     if (from) {
-        /* the instance's own snapshot names its own tap: make it again (a
-         * clone's names its source's; clones on the bridge are not there yet) */
-        char rtap[16];
-        if (!config_get(inst, "volatile.clone_index") && network_vm_tap(d, inst, rtap, err) < 0)
+        /* the instance's own snapshot names its own tap: make it again. A
+         * clone's names its source's: it gets a tap and MAC of its own
+         * (--net), and its own address inside the guest once it runs */
+        const char *clone = config_get(inst, "volatile.clone_index");
+        char rtap[16] = "", netov[96] = "";
+        if (!clone && network_vm_tap(d, inst, rtap, err) < 0)
             return -1;
+        if (clone && d->net.enabled && instance_snapshot_has_net(from)) {
+            if (!cid[0] || !instance_snapshot_has_vsock(from))
+                return vs_error(err, EINVAL,
+                                "instance %s: a clone on the managed network needs the guest "
+                                "agent (vsock) to take its own address",
+                                name);
+            if (network_vm_tap(d, inst, rtap, err) < 0)
+                return -1;
+            snprintf(netov, sizeof(netov), "0,tap=%s,mac=%s", rtap,
+                     config_get(inst, "volatile.hwaddr"));
+        }
         argv[n++] = "restore";
         argv[n++] = from;
         argv[n++] = "--arch";
@@ -543,12 +628,23 @@ static int vm_start(struct daemon *d, json_t *inst, json_t *img, vs_err *err)
                 argv[n++] = "--vsock";
                 argv[n++] = cid;
             }
+            if (netov[0]) {
+                argv[n++] = "--net";
+                argv[n++] = netov;
+            }
         }
         /* the restored disks' fresh overlays stay with the instance */
         argv[n++] = "--overlay-dir";
         argv[n++] = overlay;
         argv[n] = NULL;
-        return vm_spawn(d, inst, argv, sock, vmmlog, err);
+        if (vm_spawn(d, inst, argv, sock, vmmlog, err) < 0)
+            return -1;
+        if (netov[0] && vm_clone_identity(d, inst, err) < 0) {
+            vs_err e = {0};
+            vm_stop(d, inst, true, 0, &e);
+            return -1;
+        }
+        return 0;
     }
     argv[n++] = "run";
     argv[n++] = "--arch";

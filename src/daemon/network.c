@@ -9,8 +9,9 @@
  * bridge, its MAC, a dnsmasq dhcp-host entry (for guests with a DHCP
  * client) and the address on its kernel command line as vessel.ip= (for
  * vessel's own guests). dnsmasq and the bridge outlive the daemon, as the
- * instances do; a restarted daemon adopts them. The host-side commands are
- * iproute2's `ip`, `nsenter` and `iptables`, run with posix_spawn. */
+ * instances do; a restarted daemon adopts them. Per instance the links and
+ * addresses are made with rtnetlink (rtnl.c); setting up the bridge once,
+ * NAT and dnsmasq run iproute2's `ip` and `iptables` with posix_spawn. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +26,7 @@
 #include <unistd.h>
 
 #include "daemon/daemon.h"
+#include "daemon/rtnl.h"
 #include "util/log.h"
 
 extern char **environ;
@@ -296,9 +298,8 @@ void network_release(struct daemon *d, const char *name)
     unlink(path);
     char tap[16];
     link_name("vt", name, tap);
-    const char *del[] = {"ip", "link", "del", tap, NULL};
     vs_err e = {0};
-    run(del, &e);
+    rtnl_link_del(tap, &e);
 }
 
 int network_container_attach(struct daemon *d, json_t *inst, int pid, vs_err *err)
@@ -309,24 +310,23 @@ int network_container_attach(struct daemon *d, json_t *inst, int pid, vs_err *er
     const char *name = json_string_value(json_object_get(inst, "name"));
     const char *ip = json_string_value(json_object_get(config, "volatile.ipv4"));
     const char *mac = json_string_value(json_object_get(config, "volatile.hwaddr"));
-    char host[16], pidstr[16], netns[64], cidr[48], gw[32];
+    char host[16];
     link_name("vh", name, host);
-    snprintf(pidstr, sizeof(pidstr), "%d", pid);
-    snprintf(netns, sizeof(netns), "--net=/proc/%d/ns/net", pid);
-    snprintf(cidr, sizeof(cidr), "%s/%d", ip, d->net.prefix);
-    ip_str(d->net.gateway, gw, sizeof(gw));
-    const char *del[] = {"ip", "link", "del", host, NULL};
+    unsigned m[6];
+    uint8_t hw[6];
+    struct in_addr a;
+    if (!ip || !mac || inet_pton(AF_INET, ip, &a) != 1 ||
+        sscanf(mac, "%x:%x:%x:%x:%x:%x", &m[0], &m[1], &m[2], &m[3], &m[4], &m[5]) != 6)
+        return vs_error(err, EINVAL, "instance %s: no valid volatile.ipv4/hwaddr", name);
+    for (int i = 0; i < 6; i++)
+        hw[i] = (uint8_t)m[i];
+    /* rtnetlink, not ip(8) and nsenter(1): five spawned programs less per
+     * start (rtnl.c); a stale pair from a previous run goes first */
     vs_err e = {0};
-    run(del, &e); /* a stale one from a previous run */
-    const char *add[] = {"ip",   "link", "add",     host, "type",  "veth", "peer",
-                         "name", "eth0", "address", mac,  "netns", pidstr, NULL};
-    const char *master[] = {"ip", "link", "set", host, "master", d->net.bridge, "up", NULL};
-    const char *in_addr[] = {"nsenter", netns, "ip", "addr", "add", cidr, "dev", "eth0", NULL};
-    const char *in_up[] = {"nsenter", netns, "ip", "link", "set", "eth0", "up", NULL};
-    const char *in_lo[] = {"nsenter", netns, "ip", "link", "set", "lo", "up", NULL};
-    const char *in_route[] = {"nsenter", netns, "ip", "route", "add", "default", "via", gw, NULL};
-    if (run(add, err) < 0 || run(master, err) < 0 || run(in_addr, err) < 0 || run(in_up, err) < 0 ||
-        run(in_lo, err) < 0 || run(in_route, err) < 0)
+    rtnl_link_del(host, &e);
+    if (rtnl_veth_add(host, "eth0", hw, pid, err) < 0 ||
+        rtnl_link_up(host, d->net.bridge, err) < 0 ||
+        rtnl_netns_configure(pid, "eth0", a.s_addr, d->net.prefix, htonl(d->net.gateway), err) < 0)
         return vs_error_prefix(err, "instance %s: ", name);
     return 0;
 }
@@ -338,12 +338,9 @@ int network_vm_tap(struct daemon *d, json_t *inst, char tap[16], vs_err *err)
         return 0;
     const char *name = json_string_value(json_object_get(inst, "name"));
     link_name("vt", name, tap);
-    const char *del[] = {"ip", "link", "del", tap, NULL};
     vs_err e = {0};
-    run(del, &e);
-    const char *add[] = {"ip", "tuntap", "add", "dev", tap, "mode", "tap", NULL};
-    const char *master[] = {"ip", "link", "set", tap, "master", d->net.bridge, "up", NULL};
-    if (run(add, err) < 0 || run(master, err) < 0)
+    rtnl_link_del(tap, &e);
+    if (rtnl_tap_add(tap, err) < 0 || rtnl_link_up(tap, d->net.bridge, err) < 0)
         return vs_error_prefix(err, "instance %s: ", name);
     return 0;
 }

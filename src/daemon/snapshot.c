@@ -126,6 +126,8 @@ static int vm_snapshot(struct daemon *d, json_t *inst, const char *dir, bool *st
         return vs_error_prefix(err, "instance %s: ", str(inst, "name"));
     if (json_object_get(json_object_get(inst, "config"), "volatile.vsock_cid"))
         instance_snapshot_mark_vsock(dir);
+    if (d->net.enabled && json_object_get(json_object_get(inst, "config"), "volatile.hwaddr"))
+        instance_snapshot_mark_net(dir);
     resp = NULL;
     vs_err e = {0};
     if (disk && api_client_request(sock, "GET", "/vm", NULL, &resp, &e) == 0) {

@@ -58,6 +58,26 @@ void instance_snapshot_mark_vsock(const char *dir)
         close(fd);
 }
 
+/* The same for a VM whose first NIC is a tap on the managed bridge: a clone
+ * of it needs a tap of its own (and a new address inside the guest). */
+#define NET_MARK "vesseld-net"
+
+bool instance_snapshot_has_net(const char *dir)
+{
+    char path[4400];
+    snprintf(path, sizeof(path), "%s/" NET_MARK, dir);
+    return access(path, F_OK) == 0;
+}
+
+void instance_snapshot_mark_net(const char *dir)
+{
+    char path[4400];
+    snprintf(path, sizeof(path), "%s/" NET_MARK, dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        close(fd);
+}
+
 /* Does another instance hold cid with a better claim: created before this
  * one (a copy gives way to its source, not the other way round)? */
 static bool claimed_before(json_t *other, json_t *inst)

@@ -9,12 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "util/cleanup.h"
 #include "util/thread_role.h"
+#include "util/unix_socket.h"
 
 #define ESCAPE_CHAR 0x01 /* Ctrl-A */
 #define INPUT_CHUNK 256
@@ -26,7 +28,12 @@ struct serial_console {
     bool own_out; /* out_fd was opened by us */
     int in_fd;    /* -1: no input */
     int wake_fd;  /* eventfd: rx room or stop */
-    bool tty;     /* in_fd is a terminal we put in raw mode */
+    /* socket mode: a listening unix socket; one attached client at a time
+     * (a new one takes over) gets the output and gives the input */
+    int listen_fd;
+    int client_fd; /* changed under out_lock */
+    char *sock_path;
+    bool tty; /* in_fd is a terminal we put in raw mode */
     struct termios saved;
     pthread_t thread;
     bool thread_started;
@@ -76,7 +83,28 @@ int serial_console_open(const char *spec, struct serial_console **out, vs_err *e
     struct serial_console *c = calloc(1, sizeof(*c));
     if (!c)
         return vs_error(err, ENOMEM, "out of memory");
-    c->out_fd = c->in_fd = c->wake_fd = -1;
+    c->out_fd = c->in_fd = c->wake_fd = c->listen_fd = c->client_fd = -1;
+    /* "[file:PATH,]socket:SOCK": output to the file and the attached client */
+    cleanup_free char *file_spec = NULL;
+    const char *sock = spec ? strstr(spec, "socket:") : NULL;
+    if (sock && (sock == spec || (sock > spec && sock[-1] == ','))) {
+        if (!sock[7]) {
+            free(c);
+            return vs_error(err, EINVAL, "--console %s: socket: needs a path", spec);
+        }
+        c->listen_fd = vs_unix_listen(sock + 7, 1, err);
+        if (c->listen_fd < 0) {
+            free(c);
+            return vs_error_prefix(err, "console socket: ");
+        }
+        c->sock_path = strdup(sock + 7);
+        if (sock == spec) {
+            spec = "none";
+        } else {
+            file_spec = strndup(spec, (size_t)(sock - 1 - spec));
+            spec = file_spec;
+        }
+    }
     if (!spec || !strcmp(spec, "stdio")) {
         c->out_fd = STDOUT_FILENO;
         c->in_fd = STDIN_FILENO;
@@ -86,13 +114,21 @@ int serial_console_open(const char *spec, struct serial_console **out, vs_err *e
         c->out_fd = open(spec + 5, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
         if (c->out_fd < 0) {
             vs_error_errno(err, "console file %s", spec + 5);
+            if (c->listen_fd >= 0)
+                close(c->listen_fd);
+            free(c->sock_path);
             free(c);
             return -1;
         }
         c->own_out = true;
     } else {
+        if (c->listen_fd >= 0)
+            close(c->listen_fd);
+        free(c->sock_path);
         free(c);
-        return vs_error(err, EINVAL, "--console %s: expected stdio, none or file:PATH", spec);
+        return vs_error(err, EINVAL,
+                        "--console %s: expected stdio, none, file:PATH or [file:PATH,]socket:PATH",
+                        spec);
     }
     pthread_mutex_init(&c->out_lock, NULL);
     pthread_condattr_t ca;
@@ -100,14 +136,41 @@ int serial_console_open(const char *spec, struct serial_console **out, vs_err *e
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&c->out_cond, &ca);
     pthread_condattr_destroy(&ca);
-    if (c->out_fd >= 0 && start_thread(&c->out_thread, output_thread, c) == 0)
+    if ((c->out_fd >= 0 || c->listen_fd >= 0) &&
+        start_thread(&c->out_thread, output_thread, c) == 0)
         c->out_thread_started = true;
     *out = c;
     return 0;
 }
 
+/* Called with out_lock held: the attached client gets the output if it keeps
+ * up; one that stalls for a second is dropped (the guest never waits on it). */
+static void write_client(struct serial_console *c, const uint8_t *buf, size_t len)
+{
+    while (c->client_fd >= 0 && len) {
+        ssize_t n = send(c->client_fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN) {
+            struct pollfd p = {.fd = c->client_fd, .events = POLLOUT};
+            if (poll(&p, 1, 1000) == 1)
+                continue;
+        }
+        if (n <= 0) {
+            /* the input thread closes it (this may be a vCPU thread, whose
+             * seccomp list has no shutdown or close of a socket) */
+            c->client_fd = -1;
+            serial_console_rx_ready(c);
+            return;
+        }
+        buf += n;
+        len -= (size_t)n;
+    }
+}
+
 static void write_out(struct serial_console *c, const uint8_t *buf, size_t len)
 {
+    write_client(c, buf, len);
     if (c->out_fd < 0)
         return;
     while (len) {
@@ -180,7 +243,7 @@ static void *output_thread(void *arg)
 
 void serial_console_write(struct serial_console *c, const uint8_t *buf, size_t len)
 {
-    if (!c || c->out_fd < 0)
+    if (!c || (c->out_fd < 0 && c->listen_fd < 0))
         return;
     pthread_mutex_lock(&c->out_lock);
     if (!c->out_thread_started) {
@@ -287,6 +350,74 @@ static size_t filter_escape(struct serial_console *c, uint8_t *buf, size_t len, 
     return o;
 }
 
+/* Socket mode: accept clients (the newest takes over) and push what the
+ * attached one sends, as is (the client does its own detach key). */
+static void *socket_input_thread(void *arg)
+{
+    struct serial_console *c = arg;
+    vs_thread_role_enter(VS_THREAD_IO, "console-sock");
+    uint8_t buf[INPUT_CHUNK];
+    int conn = -1; /* the input side of the attached client */
+    while (!c->stopping) {
+        struct pollfd p[3] = {{.fd = c->listen_fd, .events = POLLIN},
+                              {.fd = c->wake_fd, .events = POLLIN},
+                              {.fd = conn, .events = POLLIN}};
+        int r = poll(p, 3, -1);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (p[1].revents & POLLIN)
+            drain_wake(c);
+        if (c->stopping)
+            break;
+        pthread_mutex_lock(&c->out_lock);
+        bool dropped = conn >= 0 && c->client_fd != conn;
+        pthread_mutex_unlock(&c->out_lock);
+        if (dropped) {
+            /* the output side gave up on this client */
+            close(conn);
+            conn = -1;
+            continue;
+        }
+        if (p[0].revents & POLLIN) {
+            int nc = accept4(c->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+            if (nc >= 0) {
+                pthread_mutex_lock(&c->out_lock);
+                c->client_fd = nc;
+                pthread_mutex_unlock(&c->out_lock);
+                if (conn >= 0)
+                    close(conn); /* the previous client is detached */
+                conn = nc;
+            }
+            continue;
+        }
+        if (conn < 0 || !(p[2].revents & (POLLIN | POLLHUP | POLLERR)))
+            continue;
+        ssize_t n = read(conn, buf, sizeof(buf));
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (n <= 0) {
+            pthread_mutex_lock(&c->out_lock);
+            if (c->client_fd == conn)
+                c->client_fd = -1;
+            pthread_mutex_unlock(&c->out_lock);
+            close(conn);
+            conn = -1;
+            continue;
+        }
+        if (!push_all(c, buf, (size_t)n))
+            break;
+    }
+    pthread_mutex_lock(&c->out_lock);
+    c->client_fd = -1;
+    pthread_mutex_unlock(&c->out_lock);
+    if (conn >= 0)
+        close(conn);
+    return NULL;
+}
+
 static void *input_thread(void *arg)
 {
     struct serial_console *c = arg;
@@ -331,7 +462,24 @@ static void *input_thread(void *arg)
 int serial_console_start(struct serial_console *c, serial_console_sink_fn sink,
                          serial_console_quit_fn quit, void *opaque, vs_err *err)
 {
-    if (c->in_fd < 0 || c->thread_started)
+    if (c->thread_started)
+        return 0;
+    if (c->listen_fd >= 0) {
+        c->sink = sink;
+        c->quit = quit;
+        c->opaque = opaque;
+        c->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (c->wake_fd < 0)
+            return vs_error_errno(err, "console eventfd");
+        int e = start_thread(&c->thread, socket_input_thread, c);
+        if (e) {
+            errno = e;
+            return vs_error_errno(err, "console socket thread");
+        }
+        c->thread_started = true;
+        return 0;
+    }
+    if (c->in_fd < 0)
         return 0;
     /* A closed stdin (vessel ... <&-) means no input rather than an error. */
     if (fcntl(c->in_fd, F_GETFD) < 0) {
@@ -398,5 +546,10 @@ void serial_console_close(struct serial_console *c)
         close(c->wake_fd);
     if (c->own_out && c->out_fd >= 0)
         close(c->out_fd);
+    if (c->listen_fd >= 0) {
+        close(c->listen_fd);
+        unlink(c->sock_path);
+    }
+    free(c->sock_path);
     free(c);
 }

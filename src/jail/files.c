@@ -83,6 +83,24 @@ static const char *file_of(const char *spec, const char *prefix)
     return spec && !strncmp(spec, prefix, n) ? spec + n : NULL;
 }
 
+/* The serial console's "file:LOG,socket:SOCK": the log (copied into buf) and
+ * the socket. */
+static const char *console_file(const char *spec, char *buf, size_t n)
+{
+    const char *f = file_of(spec, "file:");
+    const char *s = f ? strstr(f, ",socket:") : NULL;
+    if (!f || !s)
+        return f;
+    snprintf(buf, n, "%.*s", (int)(s - f), f);
+    return buf;
+}
+
+static const char *console_socket(const char *spec)
+{
+    const char *s = spec ? strstr(spec, "socket:") : NULL;
+    return s && (s == spec || s[-1] == ',') ? s + 7 : NULL;
+}
+
 int jail_vm_files(const struct vm_config *cfg, const char *origin_dir, jail_file_fn fn,
                   void *opaque, vs_err *err)
 {
@@ -104,7 +122,9 @@ int jail_vm_files(const struct vm_config *cfg, const char *origin_dir, jail_file
             return -1;
     /* output files: made now if missing (the console would make them), so
      * a rule can name the file rather than its directory */
-    const char *outputs[] = {file_of(cfg->console, "file:"), file_of(cfg->vconsole, "file:")};
+    char log[PATH_MAX];
+    const char *outputs[] = {console_file(cfg->console, log, sizeof(log)),
+                             file_of(cfg->vconsole, "file:")};
     for (size_t i = 0; i < 2; i++) {
         if (!outputs[i])
             continue;
@@ -116,6 +136,7 @@ int jail_vm_files(const struct vm_config *cfg, const char *origin_dir, jail_file
     }
     /* sockets the VM binds (a stale one is removed first) */
     if (dir_of(fn, opaque, file_of(cfg->vconsole, "socket:"), JAIL_SOCKETS, err) < 0 ||
+        dir_of(fn, opaque, console_socket(cfg->console), JAIL_SOCKETS, err) < 0 ||
         dir_of(fn, opaque, cfg->vsock_uds, JAIL_SOCKETS, err) < 0)
         return -1;
     /* the API socket's directory: its socket and the snapshots a daemon

@@ -326,6 +326,30 @@ static char *xstrdup(const char *s)
     return s ? strdup(s) : NULL;
 }
 
+int snapshot_parse_net_override(char *spec, struct snapshot_net_override *o, vs_err *err)
+{
+    memset(o, 0, sizeof(*o));
+    char *save = NULL, *tok = strtok_r(spec, ",", &save);
+    char *end;
+    unsigned long idx = tok ? strtoul(tok, &end, 10) : 0;
+    if (!tok || end == tok || *end || idx >= VM_MAX_NETS)
+        return vs_error(err, EINVAL, "--net: expected I,tap=NAME[,mac=MAC] (I: 0..%d)",
+                        VM_MAX_NETS - 1);
+    o->index = (unsigned)idx;
+    while ((tok = strtok_r(NULL, ",", &save))) {
+        if (!strncmp(tok, "tap=", 4) && tok[4] && strlen(tok + 4) < 16)
+            o->tap = tok + 4;
+        else if (!strncmp(tok, "mac=", 4) && vm_parse_mac(tok + 4, o->mac) == 0)
+            o->mac_set = true;
+        else
+            return vs_error(err, EINVAL, "--net: '%s' is not tap=NAME (under 16 bytes) or mac=MAC",
+                            tok);
+    }
+    if (!o->tap && !o->mac_set)
+        return vs_error(err, EINVAL, "--net %u: nothing to change (tap=, mac=)", o->index);
+    return 0;
+}
+
 /* The restored VM gets the snapshot's configuration with what the command
  * line overrides; a clone its own MAC, vsock CID and no host ports. */
 static int apply_opts(struct vm_config *cfg, const struct snapshot_restore_opts *o, vs_err *err)
@@ -367,6 +391,27 @@ static int apply_opts(struct vm_config *cfg, const struct snapshot_restore_opts 
     }
     if (o->vsock_cid)
         cfg->vsock_cid = o->vsock_cid;
+    for (unsigned i = 0; i < o->nnets; i++) {
+        const struct snapshot_net_override *n = &o->nets[i];
+        if (n->index >= cfg->nnets)
+            return vs_error(err, EINVAL, "--net %u: the snapshot's VM has %u network device(s)",
+                            n->index, cfg->nnets);
+        struct vm_net_config *nc = &cfg->nets[n->index];
+        if (n->tap) {
+            if (nc->kind != VM_NET_TAP)
+                return vs_error(err, EINVAL,
+                                "--net %u,tap=: the snapshot's network device %u is not on a tap",
+                                n->index, n->index);
+            free(nc->tap);
+            nc->tap = xstrdup(n->tap);
+            if (!nc->tap)
+                return vs_error(err, ENOMEM, "out of memory");
+        }
+        if (n->mac_set) {
+            memcpy(nc->mac, n->mac, 6);
+            nc->mac_set = true;
+        }
+    }
     if ((o->api_sock && !cfg->api_sock) || (o->console && !cfg->console))
         return vs_error(err, ENOMEM, "out of memory");
     return 0;

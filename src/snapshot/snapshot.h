@@ -131,7 +131,19 @@ struct snapshot_restore_opts {
     int expect_arch;         /* -1: any */
     int clone_index;         /* >= 0: derive a new MAC and vsock CID */
     uint32_t vsock_cid;      /* nonzero: use this CID */
+    /* --net I,tap=NAME[,mac=MAC]: NIC I on another tap and/or MAC (a copy of
+     * a VM on a bridge cannot share its source's tap) */
+    struct snapshot_net_override {
+        unsigned index;
+        const char *tap; /* NULL: keep */
+        uint8_t mac[6];
+        bool mac_set;
+    } nets[VM_MAX_NETS];
+    unsigned nnets;
 };
+/* Parse "I,tap=NAME[,mac=MAC]" (or "I,mac=MAC") into o; NAME points into
+ * spec, which must outlive o. */
+int snapshot_parse_net_override(char *spec, struct snapshot_net_override *o, vs_err *err);
 
 /* A restore in two halves around the machine, so snapshot/ never runs one
  * (the runner, above it, serves the API that saves snapshots):

@@ -327,8 +327,10 @@ int vm_config_validate(const struct vm_config *c, vs_err *err)
     if (c->vsock_cid && (c->vsock_cid < 3 || c->vsock_cid == UINT32_MAX))
         return vs_error(err, EINVAL, "vsock: guest CID %u is reserved", c->vsock_cid);
     if (c->console && strcmp(c->console, "stdio") && strcmp(c->console, "none") &&
-        strncmp(c->console, "file:", 5))
-        return vs_error(err, EINVAL, "console: '%s' is not stdio, none or file:PATH", c->console);
+        strncmp(c->console, "file:", 5) && strncmp(c->console, "socket:", 7))
+        return vs_error(err, EINVAL,
+                        "console: '%s' is not stdio, none, file:PATH or [file:PATH,]socket:PATH",
+                        c->console);
     if (c->seccomp != VM_SECCOMP_ON && c->seccomp != VM_SECCOMP_OFF && c->seccomp != VM_SECCOMP_LOG)
         return vs_error(err, EINVAL, "seccomp: mode %d is not on, off or log", (int)c->seccomp);
     if (c->ndisks > VM_MAX_DISKS || c->nnets > VM_MAX_NETS)

@@ -80,6 +80,52 @@ static void request_round_trip(void **state)
     assert_null(agent_request_build(2, 0, 0, argv, NULL, &len, &why));
 }
 
+/* The extensions: a working directory and a user, each optional. */
+static void request_cwd_and_user(void **state)
+{
+    (void)state;
+    char *argv[] = {"pwd", NULL};
+    char *envp[] = {"A=1", NULL};
+    size_t len;
+    const char *why = NULL;
+    uint8_t *b =
+        agent_request_build_ex(AGENT_FLAG_USER, 0, 0, argv, envp, "/tmp", 1000, 1001, &len, &why);
+    assert_non_null(b);
+    struct agent_request r;
+    assert_int_equal(
+        agent_request_decode(b + AGENT_HDR_LEN, (uint32_t)(len - AGENT_HDR_LEN), &r, &why), 0);
+    assert_int_equal(r.flags, AGENT_FLAG_USER | AGENT_FLAG_CWD);
+    assert_string_equal(r.cwd, "/tmp");
+    assert_int_equal(r.uid, 1000);
+    assert_int_equal(r.gid, 1001);
+    assert_int_equal(r.envc, 1);
+    assert_string_equal(r.envp[0], "A=1");
+    assert_string_equal(r.argv[0], "pwd");
+    agent_request_free(&r);
+    /* the cwd flag without its string, and a string without the flag */
+    uint8_t *p = b + AGENT_HDR_LEN;
+    uint32_t plen = (uint32_t)(len - AGENT_HDR_LEN);
+    agent_put_u32(p + 4, AGENT_FLAG_USER);
+    assert_int_equal(agent_request_decode(p, plen, &r, &why), -1);
+    agent_put_u32(p + 4, AGENT_FLAG_CWD | AGENT_FLAG_USER | 8);
+    assert_int_equal(agent_request_decode(p, plen, &r, &why), -1);
+    free(b);
+    /* only a cwd; a relative one is refused at both ends */
+    b = agent_request_build_ex(0, 0, 0, argv, NULL, "/", 0, 0, &len, &why);
+    assert_int_equal(
+        agent_request_decode(b + AGENT_HDR_LEN, (uint32_t)(len - AGENT_HDR_LEN), &r, &why), 0);
+    assert_string_equal(r.cwd, "/");
+    assert_int_equal(r.flags, AGENT_FLAG_CWD);
+    agent_request_free(&r);
+    /* ...the decoder sees "/" turned into "x" */
+    p = b + len - 2;
+    *p = 'x';
+    assert_int_equal(
+        agent_request_decode(b + AGENT_HDR_LEN, (uint32_t)(len - AGENT_HDR_LEN), &r, &why), -1);
+    free(b);
+    assert_null(agent_request_build_ex(0, 0, 0, argv, NULL, "tmp", 0, 0, &len, &why));
+}
+
 /* Mutate one good request payload into each way a host could get it wrong. */
 static void bad_requests(void **state)
 {
@@ -490,12 +536,12 @@ static void hostile_host(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(request_round_trip), cmocka_unit_test(bad_requests),
-        cmocka_unit_test(frame_checks),       cmocka_unit_test(reader_chunks),
-        cmocka_unit_test(streams_and_status), cmocka_unit_test(not_found_and_signals),
-        cmocka_unit_test(large_streams),      cmocka_unit_test(closed_stdout),
-        cmocka_unit_test(tty_session),        cmocka_unit_test(hostile_guest),
-        cmocka_unit_test(hostile_host),
+        cmocka_unit_test(request_round_trip),    cmocka_unit_test(request_cwd_and_user),
+        cmocka_unit_test(bad_requests),          cmocka_unit_test(frame_checks),
+        cmocka_unit_test(reader_chunks),         cmocka_unit_test(streams_and_status),
+        cmocka_unit_test(not_found_and_signals), cmocka_unit_test(large_streams),
+        cmocka_unit_test(closed_stdout),         cmocka_unit_test(tty_session),
+        cmocka_unit_test(hostile_guest),         cmocka_unit_test(hostile_host),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -544,6 +544,31 @@ static void bad_streams_refused(void **state)
     free(good);
 }
 
+/* vm restore --net I,tap=NAME[,mac=MAC] */
+static void net_override_parse(void **state)
+{
+    (void)state;
+    struct snapshot_net_override o;
+    vs_err err;
+    char a[] = "0,tap=vt-copy1,mac=52:54:00:12:34:56";
+    assert_int_equal(snapshot_parse_net_override(a, &o, &err), 0);
+    assert_int_equal(o.index, 0);
+    assert_string_equal(o.tap, "vt-copy1");
+    assert_true(o.mac_set);
+    assert_int_equal(o.mac[5], 0x56);
+    char b[] = "1,mac=52:54:00:00:00:01";
+    assert_int_equal(snapshot_parse_net_override(b, &o, &err), 0);
+    assert_null(o.tap);
+    assert_int_equal(o.index, 1);
+    const char *bad[] = {
+        "", "x,tap=a", "0", "0,tap=", "0,mac=zz", "0,foo=1", "0,tap=a-name-of-sixteen", "99,tap=a"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char buf[64];
+        snprintf(buf, sizeof(buf), "%s", bad[i]);
+        assert_int_equal(snapshot_parse_net_override(buf, &o, &err), -1);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -557,6 +582,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(restore_prepare_and_finish, fake_setup, fake_teardown),
         cmocka_unit_test_setup_teardown(save_through_a_stream, fake_setup, fake_teardown),
         cmocka_unit_test_setup_teardown(bad_streams_refused, fake_setup, fake_teardown),
+        cmocka_unit_test(net_override_parse),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

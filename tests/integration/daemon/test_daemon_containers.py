@@ -41,7 +41,7 @@ def test_container_launch_list_stop_start_delete(daemon, busybox):
     pids = [ln.split()[0] for ln in out.splitlines() if ln.strip() and ln.split()[0].isdigit()]
     assert "1" in pids and all(int(p) < 50 for p in pids), out
     assert "\nc1\n" in out  # hostname is the instance name
-    assert daemon.cli("console", "c1", check=True).stdout == out
+    assert daemon.cli("console", "c1", "--show-log", check=True).stdout == out
     # the table for people
     table = daemon.cli("list", check=True).stdout
     assert table.splitlines()[0].split()[:3] == ["NAME", "STATE", "TYPE"]

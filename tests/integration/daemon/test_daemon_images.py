@@ -42,10 +42,10 @@ def test_podman_saved_images_run_their_command(daemon, podman_archives, fmt):
     assert img["properties"]["command"] == ["sh", "-c", "echo from-the-image; exec sleep 1000"]
     daemon.cli("launch", "bb", "p1", check=True)  # no command given: the image's
     for _ in range(100):
-        if "from-the-image" in daemon.cli("console", "p1", check=True).stdout:
+        if "from-the-image" in daemon.cli("console", "p1", "--show-log", check=True).stdout:
             break
         time.sleep(0.05)
-    assert "from-the-image" in daemon.cli("console", "p1", check=True).stdout
+    assert "from-the-image" in daemon.cli("console", "p1", "--show-log", check=True).stdout
     out = daemon.cli("exec", "p1", "--", "sh", "-c", "ls /bin/busybox && ps -o args",
                      check=True).stdout
     assert "/bin/busybox" in out and "sleep 1000" in out

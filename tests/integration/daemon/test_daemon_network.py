@@ -112,3 +112,57 @@ def test_a_riscv64_vm_and_a_container_on_one_bridge(daemon, busybox, netns, rv_g
             assert p.returncode == 0, (ip, p.stdout, p.stderr)
         table = daemon.cli("list", check=True).stdout
         assert vm_ip in table and ct_ip in table
+
+
+def test_copies_and_template_clones_of_a_riscv64_vm_on_the_bridge(daemon, netns, rv_guest_files):
+    """A copy of a running VM and a VM launched from a VM template resume
+    from their source's state, which names the source's tap: each gets a tap
+    and MAC of its own (vm restore --net) and, through the guest agent, its
+    own address and hostname; all answer ping on their own addresses while
+    the source runs on."""
+    kernel, initrd = rv_guest_files
+    with daemon_in(daemon, netns, "vbr2:10.99.9.1/24"):
+        daemon.cli("image", "import", "--vm", "--arch", "riscv64", "--kernel", kernel, "--initrd",
+                   initrd, "--alias", "rv", check=True)
+        daemon.cli("launch", "rv", "src", "-c", "limits.memory=256MiB", check=True)
+        # the guest agent is up (the copy resumes with it running)
+        daemon.cli("exec", "src", "--", "true", timeout=120, check=True)
+        daemon.cli("copy", "src", "cp1", check=True, timeout=120)
+        daemon.cli("start", "cp1", check=True, timeout=120)
+        daemon.cli("publish", "src", "--alias", "rv-tpl", check=True, timeout=120)
+        daemon.cli("launch", "rv-tpl", "tp1", check=True, timeout=120)
+        daemon.cli("launch", "rv-tpl", "tp2", check=True, timeout=120)
+        insts = daemon.list()
+        names = ("src", "cp1", "tp1", "tp2")
+        assert all(insts[n]["state"] == "running" for n in names)
+        ips = {n: insts[n]["config"]["volatile.ipv4"] for n in names}
+        macs = {n: insts[n]["config"]["volatile.hwaddr"] for n in names}
+        assert len(set(ips.values())) == 4 and len(set(macs.values())) == 4
+        # each on a tap of its own on the bridge
+        taps = subprocess.run(["ip", "-n", netns, "-j", "link", "show", "master", "vbr2"],
+                              capture_output=True, text=True, check=True).stdout
+        assert len([i for i in json.loads(taps) if i["ifname"].startswith("vt")]) == 4
+        for n in names:
+            p = subprocess.run(["ip", "netns", "exec", netns, "ping", "-c", "2", "-W", "5",
+                                ips[n]], capture_output=True, text=True, timeout=60)
+            assert p.returncode == 0, (n, ips[n], p.stdout, p.stderr)
+            # the answer came from this instance's MAC, not its source's
+            neigh = subprocess.run(["ip", "-n", netns, "-j", "neigh", "show", ips[n]],
+                                   capture_output=True, text=True, check=True).stdout
+            assert [e.get("lladdr") for e in json.loads(neigh)] == [macs[n]], (n, neigh)
+            # inside: its own MAC, and a clone its own hostname (the riscv64
+            # guest's init sets none: the source has the kernel's)
+            out = daemon.cli("exec", n, "--", "cat", "/sys/class/net/eth0/address",
+                             check=True, timeout=60).stdout
+            assert out.strip() == macs[n]
+            if n != "src":
+                assert daemon.cli("exec", n, "--", "hostname", check=True).stdout.strip() == n
+        # the source ran on throughout, and a copy stopped and started boots afresh on its
+        # own address (vessel.ip=)
+        assert daemon.list()["src"]["state"] == "running"
+        daemon.cli("stop", "--force", "tp1", check=True)
+        daemon.cli("start", "tp1", check=True, timeout=120)
+        daemon.cli("exec", "tp1", "--", "true", timeout=120, check=True)
+        p = subprocess.run(["ip", "netns", "exec", netns, "ping", "-c", "1", "-W", "5",
+                            ips["tp1"]], capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, (p.stdout, p.stderr)
