@@ -73,8 +73,22 @@ static void hex(const unsigned char *b, size_t n, char *out)
         sprintf(out + 2 * i, "%02x", b[i]);
 }
 
+/* libarchive's message with the system's reason where there is one (a full
+ * disk is only "Write failed" otherwise). */
+static const char *write_failure(struct archive *a, char *buf, size_t n)
+{
+    int e = archive_errno(a);
+    const char *s = archive_error_string(a);
+    if (e > 0 && (!s || !strstr(s, strerror(e))))
+        snprintf(buf, n, "%s: %s", s ? s : "write failed", strerror(e));
+    else
+        snprintf(buf, n, "%s", s ? s : "write failed");
+    return buf;
+}
+
 static int copy_archive(struct archive *in, struct archive *out, vs_err *err)
 {
+    char why[512];
     const void *buf;
     size_t len;
     la_int64_t off;
@@ -82,7 +96,7 @@ static int copy_archive(struct archive *in, struct archive *out, vs_err *err)
     while ((r = archive_read_data_block(in, &buf, &len, &off)) == ARCHIVE_OK) {
         if (archive_write_data_block(out, buf, len, off) != ARCHIVE_OK)
             return vs_error(err, archive_errno(out) == ENOSPC ? ENOSPC : EIO, "%s",
-                            archive_error_string(out));
+                            write_failure(out, why, sizeof(why)));
     }
     if (r != ARCHIVE_EOF)
         return vs_error(err, archive_errno(in) == ECANCELED ? ECANCELED : EINVAL, "%s",
@@ -186,8 +200,11 @@ int image_extract(struct archive *in, const char *dest, const char *what, bool w
                          archive_error_string(in));
             goto out;
         }
+        /* a copy: setting the entry's path below frees the name */
+        char rel_buf[4096], why[512];
         const char *name = archive_entry_pathname(e);
-        const char *rel = name + strspn(name, "/");
+        snprintf(rel_buf, sizeof(rel_buf), "%s", name ? name : "");
+        const char *rel = rel_buf + strspn(rel_buf, "/");
         while (!strncmp(rel, "./", 2))
             rel += 2;
         const char *base = strrchr(rel, '/');
@@ -213,7 +230,7 @@ int image_extract(struct archive *in, const char *dest, const char *what, bool w
         r = archive_write_header(out, e);
         if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
             vs_error(err, archive_errno(out) == ENOSPC ? ENOSPC : EINVAL, "%s: %s: %s", what, rel,
-                     archive_error_string(out));
+                     write_failure(out, why, sizeof(why)));
             goto out;
         }
         if (archive_entry_size(e) > 0 && copy_archive(in, out, err) < 0) {
@@ -222,7 +239,7 @@ int image_extract(struct archive *in, const char *dest, const char *what, bool w
         }
         if (archive_write_finish_entry(out) != ARCHIVE_OK) {
             vs_error(err, archive_errno(out) == ENOSPC ? ENOSPC : EIO, "%s: %s: %s", what, rel,
-                     archive_error_string(out));
+                     write_failure(out, why, sizeof(why)));
             goto out;
         }
         entries++;

@@ -175,3 +175,40 @@ def test_layers_cannot_reach_outside_the_image(daemon, tmp_path):
     assert r.returncode != 0 and "not a regular file" in r.stderr, r.stderr
     for img in (daemon.state / "images").iterdir():
         assert not (img / "rootfs" / "stolen").exists()
+
+
+def test_a_disk_that_fills_during_an_import_leaves_nothing(daemon, tmp_path):
+    """The image store's file system fills half-way through an import (a
+    2 MiB tmpfs over it, a 6 MiB tarball): one clear line naming the full
+    disk, no image listed, no partial files, and the next import that fits
+    works."""
+    big = tmp_path / "big.tar"
+    with tarfile.open(big, "w") as t:
+        for i in range(3):
+            data = os.urandom(2 << 20)
+            ti = tarfile.TarInfo(f"blob{i}")
+            ti.size = len(data)
+            t.addfile(ti, io.BytesIO(data))
+    small = tmp_path / "small.tar"
+    with tarfile.open(small, "w") as t:
+        data = b"fits\n"
+        ti = tarfile.TarInfo("etc/hello")
+        ti.size = len(data)
+        t.addfile(ti, io.BytesIO(data))
+    images = daemon.state / "images"
+    images.mkdir(exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(images)], check=True)
+    try:
+        for kind in ([], ["--vm", "--kernel"]):
+            r = daemon.cli("image", "import", *kind, big, "--alias", "big")
+            assert r.returncode != 0, r.stdout
+            lines = [l for l in r.stderr.splitlines() if l.strip()]
+            assert len(lines) == 1 and "No space left on device" in lines[0], r.stderr
+            assert json.loads(daemon.cli("image", "list", "--format", "json").stdout) == []
+            assert list(images.iterdir()) == []
+        r = daemon.cli("image", "import", small, "--alias", "small")
+        assert r.returncode == 0, r.stderr
+        assert [i["alias"] for i in
+                json.loads(daemon.cli("image", "list", "--format", "json").stdout)] == ["small"]
+    finally:
+        subprocess.run(["umount", "-l", str(images)])

@@ -3,6 +3,7 @@ everywhere) and an x86-64 KVM VM on the tier-1 test guest (needs /dev/kvm),
 side by side with containers, through the same commands."""
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -135,6 +136,75 @@ def test_x86_kvm_vm_through_the_daemon(daemon):
     assert daemon.list()["x1"]["state"] == "running"
     daemon.cli("delete", "--force", "x1", check=True)
     assert daemon.list() == {}
+
+
+def counts_in(daemon, name):
+    log = daemon.state / "instances" / name / "console.log"
+    text = log.read_text(errors="replace") if log.exists() else ""
+    return [int(x, 16) for x in re.findall(r"count ([0-9a-f]{8})\n", text)]
+
+
+def wait_counting(daemon, name, past, timeout=30):
+    """name's console shows the counter past `past`."""
+    end = time.time() + timeout
+    while time.time() < end:
+        c = counts_in(daemon, name)
+        if c and c[-1] > past:
+            return c
+        time.sleep(0.1)
+    raise AssertionError(f"{name}: the counter did not pass {past}: {counts_in(daemon, name)[-3:]}")
+
+
+def test_four_kinds_side_by_side(kvm, daemon, busybox, rv_guest_files):
+    """An x86-64 KVM VM (the tier-1 guest on /dev/kvm), a riscv64 Linux VM
+    and two containers under one daemon: listed together, the x86 VM
+    snapshotted with its running state, copied into a clone that counts on
+    from the snapshot, restored, then stopped and deleted without touching
+    the others."""
+    subprocess.run([str(ROOT / "tests/guests/x86/build.sh")], check=True, capture_output=True)
+    guest = ROOT / "tests/guests/out/x86/guest.elf"
+    daemon.cli("image", "import", "--vm", "--kernel", guest, "--alias", "tier1", check=True)
+    kernel, initrd = rv_guest_files
+    daemon.cli("image", "import", "--vm", "--arch", "riscv64", "--kernel", kernel, "--initrd",
+               initrd, "--alias", "debian-rv", check=True)
+    daemon.cli("launch", "tier1", "x1", "-c", "boot.args=test=counter", "-c",
+               "limits.memory=128MiB", check=True)
+    daemon.cli("launch", "debian-rv", "rv1", "-c", "limits.memory=256MiB", check=True)
+    for n in ("ct1", "ct2"):
+        daemon.cli("launch", busybox, n, "-c", "command=sleep 1000", check=True)
+    wait_console(daemon, "rv1", "VESSEL-RISCV-READY")
+    wait_counting(daemon, "x1", 3)
+    insts = daemon.list()
+    assert sorted(insts) == ["ct1", "ct2", "rv1", "x1"]
+    assert all(i["state"] == "running" for i in insts.values()), insts
+    assert (insts["x1"]["type"], insts["x1"]["arch"]) == ("vm", "x86_64")
+    assert (insts["rv1"]["type"], insts["rv1"]["arch"]) == ("vm", "riscv64")
+    assert insts["ct1"]["type"] == "container"
+    table = daemon.cli("list", check=True).stdout
+    for n in ("x1", "rv1", "ct1", "ct2"):
+        assert n in table
+
+    # the x86 VM's running state, snapshotted while it counts on
+    before = counts_in(daemon, "x1")[-1]
+    daemon.cli("snapshot", "x1", "s0", check=True)
+    at_snapshot = counts_in(daemon, "x1")[-1]
+    wait_counting(daemon, "x1", at_snapshot + 3)
+    # its clone continues from the snapshot's count, not from 0
+    daemon.cli("copy", "x1/s0", "x2", check=True)
+    daemon.cli("start", "x2", check=True)
+    c = wait_counting(daemon, "x2", at_snapshot + 3)
+    assert before <= c[0] <= at_snapshot + 1 and c == sorted(c), (before, at_snapshot, c[:5])
+    assert daemon.list()["x2"]["pid"] != daemon.list()["x1"]["pid"]
+    # restore takes x1 back to the snapshot's count
+    daemon.cli("restore", "x1", "s0", check=True)
+    assert daemon.list()["x1"]["state"] == "running"
+    # each goes without touching the others
+    daemon.cli("delete", "--force", "x1", "x2", check=True)
+    insts = daemon.list()
+    assert sorted(insts) == ["ct1", "ct2", "rv1"]
+    assert all(i["state"] == "running" for i in insts.values()), insts
+    daemon.cli("delete", "--force", "rv1", "ct1", check=True)
+    assert daemon.list()["ct2"]["state"] == "running"
 
 
 def test_vm_root_disk_is_an_overlay_per_instance(daemon, rv_guest_files):
