@@ -266,20 +266,21 @@ int cmd_vm_migrate(int argc, char **argv)
 int cmd_vm_incoming(int argc, char **argv)
 {
     const char *uri = NULL, *api_sock = NULL, *console = NULL, *arch = NULL, *storage = NULL;
+    const char *vsock_uds = NULL;
     const char *tls_psk = NULL, *tls_ca = NULL, *tls_cert = NULL, *tls_key = NULL;
     const struct cmd_opt opts[] = {
-        {"incoming", 0, CMD_OPT_STR, &uri},      {"tls-psk", 0, CMD_OPT_STR, &tls_psk},
-        {"storage", 0, CMD_OPT_STR, &storage},   {"tls-ca", 0, CMD_OPT_STR, &tls_ca},
-        {"tls-cert", 0, CMD_OPT_STR, &tls_cert}, {"tls-key", 0, CMD_OPT_STR, &tls_key},
-        {"api-sock", 0, CMD_OPT_STR, &api_sock}, {"console", 0, CMD_OPT_STR, &console},
-        {"arch", 0, CMD_OPT_STR, &arch},
+        {"incoming", 0, CMD_OPT_STR, &uri},    {"tls-psk", 0, CMD_OPT_STR, &tls_psk},
+        {"storage", 0, CMD_OPT_STR, &storage}, {"vsock-uds", 0, CMD_OPT_STR, &vsock_uds},
+        {"tls-ca", 0, CMD_OPT_STR, &tls_ca},   {"tls-cert", 0, CMD_OPT_STR, &tls_cert},
+        {"tls-key", 0, CMD_OPT_STR, &tls_key}, {"api-sock", 0, CMD_OPT_STR, &api_sock},
+        {"console", 0, CMD_OPT_STR, &console}, {"arch", 0, CMD_OPT_STR, &arch},
     };
     struct cmd_optparse p = {
         .verb = "vm run --incoming",
         .opts = opts,
         .nopts = ARRAY_SIZE(opts),
         .hint = " (with --incoming the configuration comes from the source; "
-                "only --api-sock, --console, --arch, --storage and --tls-* apply)"};
+                "only --api-sock, --console, --arch, --storage, --vsock-uds and --tls-* apply)"};
     vs_err err = {0};
     if (cmd_opt_parse(&p, argc - 1, argv + 1, &err) != 0) {
         cmd_print_error(err.msg[0] ? err.msg : "vm run --incoming: --help comes alone");
@@ -312,6 +313,7 @@ int cmd_vm_incoming(int argc, char **argv)
     struct mig_incoming_opts o = {
         .uri = uri,
         .storage = storage_abs,
+        .vsock_uds = vsock_uds,
         .api_sock = api_sock,
         .console = console,
         .expect_arch = -1,

@@ -6,8 +6,7 @@
  *
  * The transaction is what keeps one instance on one host: if the record
  * changed in between, nothing moves (the target's copy has no record and
- * goes at its next sweep). VMs need live migration between daemons, which
- * is further work. */
+ * goes at its next sweep). VMs move live (cluster_move_vm.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -110,10 +109,7 @@ json_t *cluster_move(struct daemon *d, const char *name, json_t *req, vs_err *er
     if (!inst)
         goto done;
     if (strcmp(str(inst, "type"), "container")) {
-        vs_error(err, EINVAL,
-                 "instance %s is a VM: moving VMs between hosts needs live migration between "
-                 "daemons, which is not done yet",
-                 name);
+        out = cluster_move_vm(d, name, target, inst, err); /* live */
         goto done;
     }
     char fp[65] = "";

@@ -125,6 +125,13 @@ int console_keeper_start(int oci_listener, const char *log, const char *attach_s
  * CID (>= 3) no other instance holds, kept in config "volatile.vsock_cid"
  * (stored at once when it changes). exec reaches the guest agent there. */
 int instance_vsock_uds(struct daemon *d, const char *name, char *uds, size_t n);
+/* A VM arriving by live migration (cluster_move_vm.c), on the target: its
+ * directory and a `vessel vm run --incoming` listening on addr; returns
+ * {"uri", "pid", "pid_start"}. drop: that process and directory go again
+ * (the move failed), unless the instance is this host's by now. */
+json_t *instance_incoming(struct daemon *d, const char *name, const char *addr, vs_err *err);
+int instance_incoming_drop(struct daemon *d, const char *name, pid_t pid, unsigned long long start,
+                           vs_err *err);
 int instance_vsock(struct daemon *d, json_t *inst, char *uds, size_t n, uint32_t *cid, vs_err *err);
 /* Was the VM in the snapshot at dir started with vsock (so its clone can be
  * given a CID of its own)? */
@@ -244,6 +251,9 @@ bool cluster_host_has_image(struct daemon *d, const char *host, const char *ref)
 /* Moving a container (cluster_move.c): on its owner, req {"target": HOST};
  * on the target, the tar of its overlay's upper directory. */
 json_t *cluster_move(struct daemon *d, const char *name, json_t *req, vs_err *err);
+/* A running VM, live (cluster_move_vm.c), for cluster_move (claimed). */
+json_t *cluster_move_vm(struct daemon *d, const char *name, const char *target, json_t *inst,
+                        vs_err *err);
 int cluster_receive(struct daemon *d, const char *name, const char *tar, size_t len, vs_err *err);
 /* Images copied to the host that needs them (cluster_move.c): unless
  * target has the image ref names, this host's copy is sent there (its

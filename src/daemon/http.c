@@ -677,6 +677,28 @@ static enum MHD_Result post_cluster_receive(struct call *k)
     }
     if (!name)
         return reply_error(k->c, MHD_HTTP_BAD_REQUEST, "?name=INSTANCE is required");
+    /* a VM moving here live: ?incoming=1 starts its destination, ?drop=PID:START
+     * removes it again after a failed move */
+    const char *incoming = MHD_lookup_connection_value(k->c, MHD_GET_ARGUMENT_KIND, "incoming");
+    const char *drop = MHD_lookup_connection_value(k->c, MHD_GET_ARGUMENT_KIND, "drop");
+    if (incoming) {
+        json_t *self = cluster_host_record(k->d, cluster_host_name(k->d), &err);
+        const char *addr = json_string_value(json_object_get(self, "address"));
+        json_t *r = addr ? instance_incoming(k->d, name, addr, &err) : NULL;
+        if (self && !addr)
+            vs_error(&err, EINVAL, "this host has no cluster address for a VM to move to");
+        json_decref(self);
+        return reply_result(k, r, &err);
+    }
+    if (drop) {
+        long long pid = 0;
+        unsigned long long start = 0;
+        if (sscanf(drop, "%lld:%llu", &pid, &start) != 2 || pid <= 0)
+            return reply_error(k->c, MHD_HTTP_BAD_REQUEST, "?drop=PID:START");
+        if (instance_incoming_drop(k->d, name, (pid_t)pid, start, &err) < 0)
+            return reply_err(k->c, &err);
+        return reply(k->c, MHD_HTTP_OK, json_pack("{s:s}", "dropped", name));
+    }
     if (cluster_receive(k->d, name, k->raw, k->raw_len, &err) < 0)
         return reply_err(k->c, &err);
     return reply(k->c, MHD_HTTP_OK, json_pack("{s:s}", "received", name));

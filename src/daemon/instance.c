@@ -6,15 +6,18 @@
  * The daemon records what it started (pid and its start time, control
  * socket, OCI state) and asks the host what is running, so the list is
  * right after a daemon restart and instances never depend on the daemon. */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -508,6 +511,7 @@ gone:
 
 static int vm_spawn(struct daemon *d, json_t *inst, const char *const *argv, const char *sock,
                     const char *vmmlog, vs_err *err);
+static int vm_spawn_process(json_t *inst, const char *const *argv, const char *vmmlog, vs_err *err);
 
 void instance_note_disk(json_t *inst, json_t *vm_info)
 {
@@ -714,13 +718,11 @@ static int vm_start(struct daemon *d, json_t *inst, json_t *img, vs_err *err)
     return vm_spawn(d, inst, argv, sock, vmmlog, err);
 }
 
-/* Start argv (a `vessel vm run|restore`) as a VM process of its own and
- * wait until its control API answers. */
-static int vm_spawn(struct daemon *d, json_t *inst, const char *const *argv, const char *sock,
-                    const char *vmmlog, vs_err *err)
+/* Start argv as a VM process of its own: its pid and start time go into
+ * inst ("pid", volatile.pid_start). */
+static int vm_spawn_process(json_t *inst, const char *const *argv, const char *vmmlog, vs_err *err)
 {
     const char *name = str(inst, "name");
-    unlink(sock);
     /* Double fork: the VM process is nobody's child in the daemon, so it
      * outlives the daemon and the daemon never has to reap it. */
     int p[2];
@@ -777,6 +779,20 @@ static int vm_spawn(struct daemon *d, json_t *inst, const char *const *argv, con
     json_object_set_new(inst, "pid", json_integer(vm));
     json_object_set_new(json_object_get(inst, "config"), "volatile.pid_start",
                         json_string(startbuf));
+    return 0;
+}
+
+/* Start argv (a `vessel vm run|restore`) as a VM process of its own and
+ * wait until its control API answers. */
+static int vm_spawn(struct daemon *d, json_t *inst, const char *const *argv, const char *sock,
+                    const char *vmmlog, vs_err *err)
+{
+    unlink(sock);
+    if (vm_spawn_process(inst, argv, vmmlog, err) < 0)
+        return -1;
+    const char *name = str(inst, "name");
+    pid_t vm = (pid_t)json_integer_value(json_object_get(inst, "pid"));
+    unsigned long long start = recorded_start(inst);
     /* recorded before waiting: a daemon that dies now finds this VM again
      * instead of starting a second one on the same disk */
     json_object_set_new(inst, "state", json_string("starting"));
@@ -1327,4 +1343,153 @@ release:
 done:
     json_decref(inst);
     return out;
+}
+
+/* ---- a VM arriving by live migration (cluster_move_vm.c) ---- */
+
+/* Something listens on TCP port in this network namespace. */
+static bool tcp_listening(unsigned port)
+{
+    static const char *const tables[] = {"/proc/net/tcp", "/proc/net/tcp6"};
+    for (size_t i = 0; i < 2; i++) {
+        FILE *f = fopen(tables[i], "r");
+        char line[512];
+        bool found = false;
+        while (f && !found && fgets(line, sizeof(line), f)) {
+            unsigned p = 0, st = 0;
+            /* "  0: 0100007F:115C 00000000:0000 0A ..." */
+            char *colon = strchr(line, ':');
+            colon = colon ? strchr(colon + 1, ':') : NULL;
+            if (colon && sscanf(colon + 1, "%x %*s %x", &p, &st) == 2 && p == port && st == 0x0A)
+                found = true;
+        }
+        if (f)
+            fclose(f);
+        if (found)
+            return true;
+    }
+    return false;
+}
+
+/* A port nothing uses on addr now (the VM binds it a moment later). */
+static int free_port(const char *addr, unsigned *port, vs_err *err)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICHOST}, *ai;
+    if (getaddrinfo(addr, "0", &hints, &ai) != 0)
+        return vs_error(err, EINVAL, "this host's cluster address %s is not an address", addr);
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    int rc = fd >= 0 && bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
+                     getsockname(fd, (struct sockaddr *)&ss, &len) == 0
+                 ? 0
+                 : vs_error_errno(err, "a port on %s", addr);
+    if (rc == 0)
+        *port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                               : ((struct sockaddr_in *)&ss)->sin_port);
+    if (fd >= 0)
+        close(fd);
+    freeaddrinfo(ai);
+    return rc;
+}
+
+json_t *instance_incoming(struct daemon *d, const char *name, const char *addr, vs_err *err)
+{
+    if (instance_validate_name(name, err) < 0)
+        return NULL;
+    char dir[4200], sock[4200], log[4200], csock[4200], vmmlog[4200], console[8600], uds[4200];
+    inst_dir(d, name, NULL, dir, sizeof(dir));
+    struct stat st;
+    if (lstat(dir, &st) == 0) {
+        vs_error(err, EEXIST, "instance %s has files on this host already", name);
+        return NULL;
+    }
+    unsigned port = 0;
+    if (free_port(addr, &port, err) < 0)
+        return NULL;
+    if (mkdir(dir, 0700) < 0) {
+        vs_error_errno(err, "%s", dir);
+        return NULL;
+    }
+    inst_dir(d, name, "api.sock", sock, sizeof(sock));
+    inst_dir(d, name, "console.log", log, sizeof(log));
+    inst_dir(d, name, "console.sock", csock, sizeof(csock));
+    inst_dir(d, name, "vmm.log", vmmlog, sizeof(vmmlog));
+    if (strlen(csock) < sizeof(((struct sockaddr_un *)0)->sun_path))
+        snprintf(console, sizeof(console), "file:%s,socket:%s", log, csock);
+    else
+        snprintf(console, sizeof(console), "file:%s", log);
+    char uri[600];
+    snprintf(uri, sizeof(uri), strchr(addr, ':') ? "tcp:[%s]:%u" : "tcp:%s:%u", addr, port);
+    const char *argv[20];
+    int n = 0;
+    argv[n++] = d->vessel_bin;
+    argv[n++] = "vm";
+    argv[n++] = "run";
+    argv[n++] = "--incoming";
+    argv[n++] = uri;
+    argv[n++] = "--api-sock";
+    argv[n++] = sock;
+    argv[n++] = "--console";
+    argv[n++] = console;
+    argv[n++] = "--storage"; /* local disks arrive here (--copy-disks) */
+    argv[n++] = dir;
+    if (instance_vsock_uds(d, name, uds, sizeof(uds)) == 0) {
+        argv[n++] = "--vsock-uds";
+        argv[n++] = uds;
+    }
+    argv[n] = NULL;
+    json_t *inst = json_pack("{s:s, s:{}}", "name", name, "config");
+    if (vm_spawn_process(inst, argv, vmmlog, err) < 0) {
+        json_decref(inst);
+        daemon_rm_rf(dir);
+        return NULL;
+    }
+    pid_t vm = (pid_t)json_integer_value(json_object_get(inst, "pid"));
+    unsigned long long start = recorded_start(inst);
+    for (int t = 0; !tcp_listening(port); t += 10) {
+        if (t > 10000 || !oci_pid_alive(vm, start)) {
+            kill(vm, SIGKILL);
+            vs_error(err, EIO, "instance %s: the incoming VM did not listen on %s", name, uri);
+            json_decref(inst);
+            daemon_rm_rf(dir);
+            return NULL;
+        }
+        sleep_ms(10);
+    }
+    json_t *out = json_pack("{s:s, s:i, s:s}", "uri", uri, "pid", (int)vm, "pid_start",
+                            config_get(inst, "volatile.pid_start"));
+    json_decref(inst);
+    return out;
+}
+
+int instance_incoming_drop(struct daemon *d, const char *name, pid_t pid, unsigned long long start,
+                           vs_err *err)
+{
+    if (instance_validate_name(name, err) < 0)
+        return -1;
+    json_t *inst = store_instance_get(d->store, name, NULL);
+    bool mine = inst && daemon_instance_local(d, inst);
+    json_decref(inst);
+    if (mine)
+        return vs_error(err, EBUSY, "instance %s runs on this host: nothing to drop", name);
+    char dir[4200], cmd[8192];
+    inst_dir(d, name, NULL, dir, sizeof(dir));
+    /* only the VM process started for it (its command line names the directory) */
+    snprintf(cmd, sizeof(cmd), "/proc/%d/cmdline", (int)pid);
+    int fd = pid > 0 && start && oci_pid_alive(pid, start) ? open(cmd, O_RDONLY | O_CLOEXEC) : -1;
+    if (fd >= 0) {
+        ssize_t r = read(fd, cmd, sizeof(cmd) - 1);
+        close(fd);
+        for (ssize_t i = 0; i < r; i++)
+            if (!cmd[i])
+                cmd[i] = ' ';
+        if (r > 0 && (cmd[r] = 0, strstr(cmd, "--incoming")) && strstr(cmd, dir)) {
+            kill(pid, SIGKILL);
+            for (int t = 0; t < 5000 && oci_pid_alive(pid, start); t += 10)
+                sleep_ms(10);
+        }
+    }
+    daemon_rm_rf(dir);
+    return 0;
 }

@@ -562,6 +562,10 @@ int mig_incoming_run(const struct mig_incoming_opts *o, vs_err *err)
     in.cfg.api_sock = xstrdup(o->api_sock);
     free(in.cfg.console);
     in.cfg.console = xstrdup(o->console ? o->console : "stdio");
+    if (o->vsock_uds && in.cfg.vsock_cid) {
+        free(in.cfg.vsock_uds);
+        in.cfg.vsock_uds = xstrdup(o->vsock_uds);
+    }
     if (mig_incoming_map(&in, &mem, err) < 0) {
         guest_mem_destroy(&mem);
         goto refuse;

@@ -72,7 +72,8 @@ struct mig_incoming_opts {
     const char *uri;
     const char *api_sock;
     const char *console;
-    const char *storage; /* where disks that move along are created */
+    const char *storage;   /* where disks that move along are created */
+    const char *vsock_uds; /* this host's socket for the vsock bridge */
     int expect_arch;
     struct mig_tls_opts tls; /* none set: plain */
 };

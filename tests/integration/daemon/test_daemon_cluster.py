@@ -500,5 +500,21 @@ def test_rv_vm_across_hosts(cluster, rv_guest_files):
     # the guest agent answers once the guest is up; exec waits for it
     p = h3.cli("exec", "rv1", "--", "uname", "-m", timeout=180)
     assert p.returncode == 0 and p.stdout == "riscv64\n", p.stdout + p.stderr
+    # a live move to host 3, asked on host 1 (the owner, host 2, does it): the
+    # same guest goes on there (its boot id is the same: it did not boot again)
+    boot = h3.cli("exec", "rv1", "--", "cat", "/proc/sys/kernel/random/boot_id",
+                  check=True).stdout
+    p = h1.cli("move", "rv1", "--target", "h3", timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    lst = h1.list()
+    assert lst["rv1"]["location"] == "h3" and lst["rv1"]["state"] == "running", lst
+    p = h1.cli("exec", "rv1", "--", "cat", "/proc/sys/kernel/random/boot_id", timeout=60)
+    assert p.returncode == 0 and p.stdout == boot, (boot, p.stdout, p.stderr)
+    assert not (h2.daemon.state / "instances" / "rv1").exists()
+    # a stopped VM does not move live: one clear line, it stays where it is
+    h1.cli("stop", "rv1", "--force", check=True)
+    p = h1.cli("move", "rv1", "--target", "h2")
+    assert p.returncode != 0 and "moves live, while it runs" in p.stderr, p.stderr
+    assert h1.list()["rv1"]["location"] == "h3"
     h1.cli("delete", "--force", "rv1", check=True)
-    assert "rv1" not in h2.list()
+    assert "rv1" not in h3.list()
