@@ -16,6 +16,10 @@ migration starts:
   postcopy    the same guest and cap, with post-copy on both (vessel:
               --postcopy switches after round 2; QEMU: postcopy-ram, and
               migrate-start-postcopy once its second round began)
+  idle-x86    x86-64 under KVM on this host's /dev/kvm instead: the tier-1
+              test guest (tests/guests/x86, `test=counter`, 256 MiB) on
+              vessel and on QEMU -M microvm -accel kvm, idle but for its
+              counter on the serial port (needs /dev/kvm; skipped without)
 
 Per run: total time, downtime as each VMM reports it (vessel: its pause
 until the destination's RUNNING; QEMU: query-migrate's "downtime"), bytes
@@ -24,7 +28,7 @@ alternate which VMM goes first; the table shows medians and the ratio
 vessel/QEMU (below 1: vessel is faster or sends less). No assertions.
 
 usage: bench/migrate/run.py [--runs N] [--vessel PATH] [--guest DIR]
-       [--bandwidth 32M] [--workloads idle,dirty-slow,dirty-fast]
+       [--bandwidth 32M] [--workloads idle,dirty-slow,dirty-fast,postcopy,idle-x86]
 """
 import argparse
 import json
@@ -42,7 +46,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 PROMPT = b"vessel-rv# "
 WORKLOADS = {"idle": None, "dirty-slow": "dirty 32 40000", "dirty-fast": "dirty 32 2000",
-             "postcopy": "dirty 32 2000"}
+             "postcopy": "dirty 32 2000", "idle-x86": None}
+X86 = ROOT / "tests/guests/out/x86"
+
+
+def x86_ready():
+    subprocess.run([str(ROOT / "tests/guests/x86/build.sh"), str(X86)], check=True,
+                   capture_output=True)
 
 
 class Guest:
@@ -144,13 +154,19 @@ def prepare(g, workload):
 def run_vessel(a, guest, workload, tmp):
     sock = tmp / "v-src.sock"
     port = free_port()
-    src = Guest([a.vessel, "vm", "run", "--arch", "riscv64", *guest_args(guest), "--memory",
-                 "256M", "--append", "console=ttyS0", "--console", "stdio", "--api-sock",
-                 str(sock)])
+    x86 = workload == "idle-x86"
+    machine = ["--kernel", str(X86 / "guest.elf"), "--append", "test=counter"] if x86 else \
+        ["--arch", "riscv64", *guest_args(guest), "--append", "console=ttyS0"]
+    src = Guest([a.vessel, "vm", "run", *machine, "--memory", "256M", "--console", "stdio",
+                 "--api-sock", str(sock)])
     dst = None
     try:
-        src.expect()
-        prepare(src, workload)
+        if x86:
+            src.expect(b"count 00000010")
+            time.sleep(1)
+        else:
+            src.expect()
+            prepare(src, workload)
         dst = Guest([a.vessel, "vm", "run", "--incoming", f"tcp:127.0.0.1:{port}", "--console",
                      "stdio"])
         wait_port(port, dst.p)
@@ -180,7 +196,11 @@ def run_vessel(a, guest, workload, tmp):
         total = time.monotonic() - t0
         if st.get("state") != "completed":
             raise RuntimeError(f"vessel migration: {st}")
-        dst.run("echo moved")
+        if x86:
+            dst.buf = b""
+            dst.expect(b"count ")
+        else:
+            dst.run("echo moved")
         print(f"  vessel downtime parts: {st.get('downtime_parts')}", flush=True)
         return {"total_ms": st["total_ms"], "downtime_ms": st["downtime_ms"],
                 "bytes": st["bytes_sent"], "rounds": st["round"], "wall_ms": total * 1e3}
@@ -192,15 +212,25 @@ def run_vessel(a, guest, workload, tmp):
 
 def run_qemu(a, guest, workload, tmp):
     port = free_port()
-    base = [a.qemu, "-M", "virt", "-m", "256M", "-nographic", "-monitor", "none", "-serial",
-            "stdio", *["-kernel", str(guest / "vmlinuz"), "-initrd", str(guest / "initrd.img")],
-            "-append", "console=ttyS0"]
+    x86 = workload == "idle-x86"
+    if x86:
+        base = ["qemu-system-x86_64", "-accel", "kvm", "-M", "microvm", "-m", "256M",
+                "-nodefaults", "-display", "none", "-monitor", "none", "-serial", "stdio",
+                "-kernel", str(X86 / "guest32.elf"), "-append", "test=counter"]
+    else:
+        base = [a.qemu, "-M", "virt", "-m", "256M", "-nographic", "-monitor", "none", "-serial",
+                "stdio", *["-kernel", str(guest / "vmlinuz"), "-initrd",
+                           str(guest / "initrd.img")], "-append", "console=ttyS0"]
     sq, dq = tmp / "q-src.qmp", tmp / "q-dst.qmp"
     src = Guest(base + ["-qmp", f"unix:{sq},server=on,wait=off"])
     dst = qs = qd = None
     try:
-        src.expect()
-        prepare(src, workload)
+        if x86:
+            src.expect(b"count 00000010")
+            time.sleep(1)
+        else:
+            src.expect()
+            prepare(src, workload)
         dst = Guest(base + ["-qmp", f"unix:{dq},server=on,wait=off", "-incoming",
                             f"tcp:127.0.0.1:{port}"])
         wait_port(port, dst.p)
@@ -234,7 +264,11 @@ def run_qemu(a, guest, workload, tmp):
         total = time.monotonic() - t0
         if st["status"] != "completed":
             raise RuntimeError(f"QEMU migration: {st}")
-        dst.run("echo moved")
+        if x86:
+            dst.buf = b""
+            dst.expect(b"count ")
+        else:
+            dst.run("echo moved")
         ram = st.get("ram", {})
         return {"total_ms": st.get("total-time", total * 1e3), "downtime_ms": st.get("downtime"),
                 "bytes": ram.get("transferred"), "rounds": ram.get("dirty-sync-count"),
@@ -261,10 +295,16 @@ def main():
     ap.add_argument("--guest", default=os.environ.get(
         "VESSEL_GUEST_DIR", str(Path.home() / ".cache/vessel/guest")) + "/riscv64")
     ap.add_argument("--bandwidth", default="32M")
-    ap.add_argument("--workloads", default="idle,dirty-slow,dirty-fast,postcopy")
+    ap.add_argument("--workloads", default="idle,dirty-slow,dirty-fast,postcopy,idle-x86")
     ap.add_argument("--timeout", type=float, default=180)
     a = ap.parse_args()
     guest = Path(a.guest)
+    if "idle-x86" in a.workloads.split(","):
+        if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+            print("idle-x86: skipped: /dev/kvm is not usable here", file=sys.stderr)
+            a.workloads = ",".join(w for w in a.workloads.split(",") if w != "idle-x86")
+        else:
+            x86_ready()
     results = {}
     with tempfile.TemporaryDirectory(prefix="vessel-bench-migrate-") as t:
         tmp = Path(t)
