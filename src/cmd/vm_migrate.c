@@ -267,20 +267,23 @@ int cmd_vm_incoming(int argc, char **argv)
 {
     const char *uri = NULL, *api_sock = NULL, *console = NULL, *arch = NULL, *storage = NULL;
     const char *vsock_uds = NULL;
+    struct cmd_strlist nets = {0};
     const char *tls_psk = NULL, *tls_ca = NULL, *tls_cert = NULL, *tls_key = NULL;
     const struct cmd_opt opts[] = {
-        {"incoming", 0, CMD_OPT_STR, &uri},    {"tls-psk", 0, CMD_OPT_STR, &tls_psk},
-        {"storage", 0, CMD_OPT_STR, &storage}, {"vsock-uds", 0, CMD_OPT_STR, &vsock_uds},
-        {"tls-ca", 0, CMD_OPT_STR, &tls_ca},   {"tls-cert", 0, CMD_OPT_STR, &tls_cert},
-        {"tls-key", 0, CMD_OPT_STR, &tls_key}, {"api-sock", 0, CMD_OPT_STR, &api_sock},
-        {"console", 0, CMD_OPT_STR, &console}, {"arch", 0, CMD_OPT_STR, &arch},
+        {"incoming", 0, CMD_OPT_STR, &uri},      {"tls-psk", 0, CMD_OPT_STR, &tls_psk},
+        {"storage", 0, CMD_OPT_STR, &storage},   {"vsock-uds", 0, CMD_OPT_STR, &vsock_uds},
+        {"net", 0, CMD_OPT_LIST, &nets},         {"tls-ca", 0, CMD_OPT_STR, &tls_ca},
+        {"tls-cert", 0, CMD_OPT_STR, &tls_cert}, {"tls-key", 0, CMD_OPT_STR, &tls_key},
+        {"api-sock", 0, CMD_OPT_STR, &api_sock}, {"console", 0, CMD_OPT_STR, &console},
+        {"arch", 0, CMD_OPT_STR, &arch},
     };
     struct cmd_optparse p = {
         .verb = "vm run --incoming",
         .opts = opts,
         .nopts = ARRAY_SIZE(opts),
         .hint = " (with --incoming the configuration comes from the source; "
-                "only --api-sock, --console, --arch, --storage, --vsock-uds and --tls-* apply)"};
+                "only --api-sock, --console, --arch, --storage, --vsock-uds, --net I,tap=NAME "
+                "and --tls-* apply)"};
     vs_err err = {0};
     if (cmd_opt_parse(&p, argc - 1, argv + 1, &err) != 0) {
         cmd_print_error(err.msg[0] ? err.msg : "vm run --incoming: --help comes alone");
@@ -298,6 +301,20 @@ int cmd_vm_incoming(int argc, char **argv)
             console);
         return 2;
     }
+    struct snapshot_net_override ov[VM_MAX_NETS];
+    unsigned nov = 0;
+    for (size_t i = 0; i < nets.n; i++) {
+        vs_err nerr = {0};
+        if (nov == VM_MAX_NETS || snapshot_parse_net_override(nets.v[i], &ov[nov], &nerr) < 0) {
+            cmd_print_error(nerr.msg[0] ? nerr.msg : "vm run --incoming: too many --net");
+            return 2;
+        }
+        if (ov[nov++].mac_set) {
+            cmd_print_error("vm run --incoming: --net ...,mac=: a VM keeps its MAC when it moves "
+                            "(only tap=NAME applies)");
+            return 2;
+        }
+    }
     char *storage_abs = NULL;
     if (storage) {
         struct stat st;
@@ -314,6 +331,8 @@ int cmd_vm_incoming(int argc, char **argv)
         .uri = uri,
         .storage = storage_abs,
         .vsock_uds = vsock_uds,
+        .nets = ov,
+        .nnets = nov,
         .api_sock = api_sock,
         .console = console,
         .expect_arch = -1,

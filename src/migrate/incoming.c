@@ -562,6 +562,8 @@ int mig_incoming_run(const struct mig_incoming_opts *o, vs_err *err)
     in.cfg.api_sock = xstrdup(o->api_sock);
     free(in.cfg.console);
     in.cfg.console = xstrdup(o->console ? o->console : "stdio");
+    if (snapshot_apply_net_overrides(&in.cfg, o->nets, o->nnets, err) < 0)
+        goto refuse;
     if (o->vsock_uds && in.cfg.vsock_cid) {
         free(in.cfg.vsock_uds);
         in.cfg.vsock_uds = xstrdup(o->vsock_uds);

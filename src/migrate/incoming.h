@@ -10,6 +10,7 @@
 #include "mem/guest_mem.h"
 #include "migrate/disks.h"
 #include "migrate/tls.h"
+#include "snapshot/snapshot.h"
 #include "util/err.h"
 #include "vm/config.h"
 
@@ -74,6 +75,9 @@ struct mig_incoming_opts {
     const char *console;
     const char *storage;   /* where disks that move along are created */
     const char *vsock_uds; /* this host's socket for the vsock bridge */
+    /* NICs on this host's taps (--net I,tap=NAME) */
+    const struct snapshot_net_override *nets;
+    unsigned nnets;
     int expect_arch;
     struct mig_tls_opts tls; /* none set: plain */
 };

@@ -326,6 +326,33 @@ static char *xstrdup(const char *s)
     return s ? strdup(s) : NULL;
 }
 
+int snapshot_apply_net_overrides(struct vm_config *cfg, const struct snapshot_net_override *nets,
+                                 unsigned nnets, vs_err *err)
+{
+    for (unsigned i = 0; i < nnets; i++) {
+        const struct snapshot_net_override *n = &nets[i];
+        if (n->index >= cfg->nnets)
+            return vs_error(err, EINVAL, "--net %u: the VM has %u network device(s)", n->index,
+                            cfg->nnets);
+        struct vm_net_config *nc = &cfg->nets[n->index];
+        if (n->tap) {
+            if (nc->kind != VM_NET_TAP)
+                return vs_error(err, EINVAL,
+                                "--net %u,tap=: the VM's network device %u is not on a tap",
+                                n->index, n->index);
+            free(nc->tap);
+            nc->tap = xstrdup(n->tap);
+            if (!nc->tap)
+                return vs_error(err, ENOMEM, "out of memory");
+        }
+        if (n->mac_set) {
+            memcpy(nc->mac, n->mac, 6);
+            nc->mac_set = true;
+        }
+    }
+    return 0;
+}
+
 int snapshot_parse_net_override(char *spec, struct snapshot_net_override *o, vs_err *err)
 {
     memset(o, 0, sizeof(*o));
@@ -391,27 +418,8 @@ static int apply_opts(struct vm_config *cfg, const struct snapshot_restore_opts 
     }
     if (o->vsock_cid)
         cfg->vsock_cid = o->vsock_cid;
-    for (unsigned i = 0; i < o->nnets; i++) {
-        const struct snapshot_net_override *n = &o->nets[i];
-        if (n->index >= cfg->nnets)
-            return vs_error(err, EINVAL, "--net %u: the snapshot's VM has %u network device(s)",
-                            n->index, cfg->nnets);
-        struct vm_net_config *nc = &cfg->nets[n->index];
-        if (n->tap) {
-            if (nc->kind != VM_NET_TAP)
-                return vs_error(err, EINVAL,
-                                "--net %u,tap=: the snapshot's network device %u is not on a tap",
-                                n->index, n->index);
-            free(nc->tap);
-            nc->tap = xstrdup(n->tap);
-            if (!nc->tap)
-                return vs_error(err, ENOMEM, "out of memory");
-        }
-        if (n->mac_set) {
-            memcpy(nc->mac, n->mac, 6);
-            nc->mac_set = true;
-        }
-    }
+    if (snapshot_apply_net_overrides(cfg, o->nets, o->nnets, err) < 0)
+        return -1;
     if ((o->api_sock && !cfg->api_sock) || (o->console && !cfg->console))
         return vs_error(err, ENOMEM, "out of memory");
     return 0;

@@ -144,6 +144,9 @@ struct snapshot_restore_opts {
 /* Parse "I,tap=NAME[,mac=MAC]" (or "I,mac=MAC") into o; NAME points into
  * spec, which must outlive o. */
 int snapshot_parse_net_override(char *spec, struct snapshot_net_override *o, vs_err *err);
+/* Apply them to cfg (a restore's, or a migration destination's). */
+int snapshot_apply_net_overrides(struct vm_config *cfg, const struct snapshot_net_override *nets,
+                                 unsigned nnets, vs_err *err);
 
 /* A restore in two halves around the machine, so snapshot/ never runs one
  * (the runner, above it, serves the API that saves snapshots):
