@@ -4,8 +4,8 @@
  * does what the kernel command line asks (vessel.blk: mount /dev/vda and read
  * a file back; vessel.poweroff: power off), and otherwise runs a tiny
  * line-oriented shell on the console (echo, cat, ls, write, mount, read,
- * uname, nproc, blk, net, netsend, tcp, alloc, readdev, poke, peek, ticker,
- * dirty, poweroff, reboot). The guest agent (/sbin/vessel-agent,
+ * uname, nproc, blk, net, netsend, netrecv, tcp, alloc, readdev, poke,
+ * peek, ticker, dirty, poweroff, reboot). The guest agent (/sbin/vessel-agent,
  * docs/guest-agent.md) runs beside it so `vessel exec` reaches the guest
  * over vsock. */
 #define _GNU_SOURCE /* O_DIRECT */
@@ -158,6 +158,22 @@ static void eth0_config(const char *addr, const char *mask)
 /* net ADDR HOST PORT TEXT: give eth0 ADDR/24, bring it up, connect to
  * HOST:PORT over TCP, send TEXT and print what comes back. Enough to show
  * virtio-net and user networking without a DHCP client. */
+/* Bring eth0 up as addr, then a TCP connection to host:port (-1 with the
+ * reason printed, prefixed by what). */
+static int tcp_connect(const char *what, const char *addr, const char *host, unsigned port)
+{
+    eth0_up(addr);
+    struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    inet_pton(AF_INET, host, &dst.sin_addr);
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(s, (struct sockaddr *)&dst, sizeof(dst)) < 0) {
+        printf("%s: connect %s:%u: %s\n", what, host, port, strerror(errno));
+        close(s);
+        return -1;
+    }
+    return s;
+}
+
 static void net_cmd(char *arg)
 {
     char addr[32], host[32], text[128];
@@ -166,15 +182,9 @@ static void net_cmd(char *arg)
         printf("usage: net ADDR HOST PORT TEXT\n");
         return;
     }
-    eth0_up(addr);
-    struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    inet_pton(AF_INET, host, &dst.sin_addr);
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    if (connect(s, (struct sockaddr *)&dst, sizeof(dst)) < 0) {
-        printf("net: connect %s:%u: %s\n", host, port, strerror(errno));
-        close(s);
+    int s = tcp_connect("net", addr, host, port);
+    if (s < 0)
         return;
-    }
     char buf[256];
     ssize_t n;
     if (write(s, text, strlen(text)) < 0 || (n = read(s, buf, sizeof(buf) - 1)) < 0) {
@@ -196,15 +206,9 @@ static void netsend_cmd(char *arg)
         printf("usage: netsend ADDR HOST PORT KIB\n");
         return;
     }
-    eth0_up(addr);
-    struct sockaddr_in dst = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    inet_pton(AF_INET, host, &dst.sin_addr);
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    if (connect(s, (struct sockaddr *)&dst, sizeof(dst)) < 0) {
-        printf("netsend: connect %s:%u: %s\n", host, port, strerror(errno));
-        close(s);
+    int s = tcp_connect("netsend", addr, host, port);
+    if (s < 0)
         return;
-    }
     static char buf[16384];
     memset(buf, 'v', sizeof(buf));
     long long left = (long long)kib << 10, sent = 0;
@@ -220,6 +224,32 @@ static void netsend_cmd(char *arg)
         ;
     close(s);
     printf("netsend: %lld bytes sent\n", sent);
+}
+
+/* netrecv ADDR HOST PORT: connect, read until the peer closes, print how
+ * many bytes in how long (the receive rate-limit test). */
+static void netrecv_cmd(char *arg)
+{
+    char addr[32], host[32];
+    unsigned port;
+    if (sscanf(arg, "%31s %31s %u", addr, host, &port) != 3) {
+        printf("usage: netrecv ADDR HOST PORT\n");
+        return;
+    }
+    int s = tcp_connect("netrecv", addr, host, port);
+    if (s < 0)
+        return;
+    static char buf[16384];
+    long long got = 0;
+    ssize_t n;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while ((n = read(s, buf, sizeof(buf))) > 0)
+        got += n;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    close(s);
+    printf("netrecv: %lld bytes in %ld ms\n", got,
+           (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
 }
 
 /* tcp up ADDR | connect HOST PORT | listen PORT | accept FD | send FD TEXT |
@@ -520,6 +550,8 @@ static void shell(void)
             poke_peek_cmd(arg, true);
         else if (!strcmp(line, "peek") && arg)
             poke_peek_cmd(arg, false);
+        else if (!strcmp(line, "netrecv") && arg)
+            netrecv_cmd(arg);
         else if (!strcmp(line, "netsend") && arg)
             netsend_cmd(arg);
         else if (!strcmp(line, "ticker"))

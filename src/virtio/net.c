@@ -64,11 +64,12 @@ struct virtio_net {
      * to send, and when the next is due (CLOCK_MONOTONIC ns) */
     unsigned announce_left;
     int64_t announce_next;
-    /* transmit rate limit (under dev.lock), and when the thread retries the
-     * frames it held back (CLOCK_MONOTONIC ns, 0: none; thread only) */
-    struct vs_rate_limit rl;
+    /* rate limits, one bucket pair per direction with the same settings
+     * (under dev.lock), and when the thread retries the frames it held back
+     * (CLOCK_MONOTONIC ns, 0: none) */
+    struct vs_rate_limit rl, rx_rl;
     bool rl_on;
-    uint64_t tx_retry_ns;
+    uint64_t tx_retry_ns, rx_retry_ns;
     unsigned index; /* among the VM's NICs */
 };
 
@@ -129,10 +130,27 @@ static bool deliver(struct virtio_net *n, const uint8_t *frame, size_t len)
     return true;
 }
 
+/* Lock held: may a frame of len bytes go to the guest now? Takes its
+ * tokens if so; otherwise notes when to try again. */
+static bool rx_allowed(struct virtio_net *n, size_t len)
+{
+    if (!n->rl_on)
+        return true;
+    uint64_t now = vs_now_ns();
+    uint64_t wait =
+        vs_rate_limit_take(&n->rx_rl, len > NET_VNET_HDR_LEN ? len - NET_VNET_HDR_LEN : 0, now);
+    n->rx_retry_ns = wait ? now + wait : 0;
+    return wait == 0;
+}
+
 static void flush_pending(struct virtio_net *n, bool *notify_rx)
 {
     while (n->pend_count) {
         struct pending_frame *p = &n->pending[n->pend_head];
+        if (!rx_allowed(n, p->len)) {
+            n->rx_blocked = true; /* the thread comes back at rx_retry_ns */
+            return;
+        }
         if (!deliver(n, p->data, p->len)) {
             n->rx_blocked = true;
             return;
@@ -174,7 +192,7 @@ static void net_receive(void *opaque, const uint8_t *frame, size_t len)
         pthread_mutex_unlock(&d->lock);
         return; /* link not up yet: drop, like a cable not plugged in */
     }
-    if (!stopped && !n->pend_count && deliver(n, frame, len)) {
+    if (!stopped && !n->pend_count && rx_allowed(n, len) && deliver(n, frame, len)) {
         /* one interrupt per poll round, not per frame: the backend hands
          * over a burst (a socket read becomes many segments) and the
          * guest takes it in one go */
@@ -290,10 +308,14 @@ void virtio_net_set_rate_limit(struct virtio_dev *d, const struct vs_rate_config
 {
     struct virtio_net *n = to_net(d);
     pthread_mutex_lock(&d->lock);
-    uint64_t throttled = n->rl.throttled;
+    uint64_t throttled = n->rl.throttled, rx_throttled = n->rx_rl.throttled;
     vs_rate_limit_set(&n->rl, rc, vs_now_ns());
+    vs_rate_limit_set(&n->rx_rl, rc, vs_now_ns());
     n->rl.throttled = throttled;
+    n->rx_rl.throttled = rx_throttled;
     n->rl_on = vs_rate_config_active(rc);
+    if (!n->rl_on)
+        n->rx_retry_ns = 0;
     pthread_mutex_unlock(&d->lock);
     if (n->thread_started)
         kick(n);
@@ -304,7 +326,7 @@ void virtio_net_get_rate_limit(struct virtio_dev *d, struct vs_rate_config *rc, 
     struct virtio_net *n = to_net(d);
     pthread_mutex_lock(&d->lock);
     *rc = n->rl.cfg;
-    *throttled = n->rl.throttled;
+    *throttled = n->rl.throttled + n->rx_rl.throttled;
     pthread_mutex_unlock(&d->lock);
 }
 
@@ -332,9 +354,12 @@ static void *net_thread(void *opaque)
             n->be->ops->poll_fill(n->be, fds + 1, POLL_MAX, &timeout, !stop && net_can_receive(n));
         if (!stop)
             announce(n, &timeout);
-        if (n->tx_retry_ns) {
+        for (int dir = 0; dir < 2; dir++) {
+            uint64_t at = dir ? n->rx_retry_ns : n->tx_retry_ns;
+            if (!at)
+                continue;
             uint64_t now = vs_now_ns();
-            int ms = n->tx_retry_ns > now ? (int)((n->tx_retry_ns - now + 999999) / 1000000) : 0;
+            int ms = at > now ? (int)((at - now + 999999) / 1000000) : 0;
             if (timeout < 0 || ms < timeout)
                 timeout = ms;
         }
@@ -521,6 +546,7 @@ struct virtio_dev *virtio_net_new(struct guest_mem *mem, const struct vm_net_con
     snprintf(n->name, sizeof(n->name), "virtio-net%u", index);
     n->index = index;
     vs_rate_limit_set(&n->rl, &nc->rate, vs_now_ns());
+    vs_rate_limit_set(&n->rx_rl, &nc->rate, vs_now_ns());
     n->rl_on = vs_rate_config_active(&nc->rate);
     pthread_mutex_init(&n->ctl_lock, NULL);
     pthread_cond_init(&n->ctl_cond, NULL);

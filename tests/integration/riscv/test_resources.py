@@ -7,6 +7,7 @@ state survives a snapshot), hart hot-plug through SBI HSM (nproc follows
 are printed (pytest -s) as well as checked."""
 import json
 import os
+import re
 import socket
 import subprocess
 import threading
@@ -371,6 +372,46 @@ def test_cgroup_caps_for_the_vm_process(rv_guest, console, tmp_path):
     assert c.p.wait(timeout=30) == 0
     # the process left its cgroup and removed it
     assert not os.path.exists(os.path.dirname(quota))
+
+
+def test_nic_receive_rate_limit(rv_guest, console, tmp_path):
+    """The same limit holds frames for the guest back: what it receives
+    arrives at the limit's rate, and at once when the limit is lifted."""
+    sock = tmp_path / "api.sock"
+    c = boot(console, rv_guest, sock, "--net", "user,bw=128K,bw-burst=16K")
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    srv.settimeout(120)
+    port = srv.getsockname()[1]
+    data = b"r" * (512 * 1024)
+
+    def send_one():
+        conn, _ = srv.accept()
+        with conn:
+            conn.sendall(data)
+
+    def received():
+        th = threading.Thread(target=send_one, daemon=True)
+        th.start()
+        out = c.command(f"netrecv 10.0.2.15 10.0.2.2 {port}", timeout=120)
+        th.join(30)
+        m = re.search(r"netrecv: (\d+) bytes in (\d+) ms", out)
+        assert m and int(m.group(1)) == len(data), out
+        return len(data) / max(int(m.group(2)), 1) * 1000
+
+    limited = received()  # 512 KiB at 128 KiB/s: about 4 s
+    assert info(sock)["nets"][0]["throttled"] > 0
+    update(sock, "--net", "0,bw=0")
+    free = received()
+    print(f"\nvirtio-net receive: limit 128 KiB/s -> {limited / 1024:.0f} KiB/s; "
+          f"unlimited {free / 1024:.0f} KiB/s")
+    assert limited <= 1.2 * 128 * 1024
+    assert free > 2 * limited
+    srv.close()
+    c.send("poweroff\n")
+    c.expect("reboot: Power down", timeout=60)
+    assert c.p.wait(timeout=30) == 0
 
 
 def test_nic_transmit_rate_limit(rv_guest, console, tmp_path):
