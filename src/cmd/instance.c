@@ -1,5 +1,5 @@
 /* The daemon's client verbs, shaped like LXD's: launch, list, info,
- * start|stop|restart|pause|resume, delete, image import|list|delete. They
+ * start|stop|restart|pause|resume, delete, image import|list|delete|alias. They
  * only talk to vesseld's REST API (docs/daemon-api.md). */
 #include <errno.h>
 #include <getopt.h>
@@ -469,10 +469,42 @@ static int image_import(int argc, char **argv)
     return rc;
 }
 
+/* image alias create ALIAS IMAGE | delete ALIAS | list (as lxc image alias) */
+static int image_alias(int argc, char **argv)
+{
+    const char *usage = "image alias create ALIAS IMAGE | delete ALIAS | list";
+    if (argc == 2 && !strcmp(argv[1], "list")) {
+        json_t *list = call("GET", "/1.0/images", NULL), *img, *rows = json_array();
+        if (!list)
+            return 1;
+        size_t i;
+        json_array_foreach(list, i, img) if (json_is_string(json_object_get(img, "alias")))
+            json_array_append(rows, img);
+        static const char *const cols[] = {"alias", "fingerprint", "type"};
+        static const char *const heads[] = {"ALIAS", "FINGERPRINT", "TYPE"};
+        print_rows(rows, cols, heads, 3, FMT_TABLE);
+        json_decref(rows);
+        json_decref(list);
+        return 0;
+    }
+    bool create = argc == 4 && !strcmp(argv[1], "create");
+    if (!create && !(argc == 3 && !strcmp(argv[1], "delete"))) {
+        fprintf(stderr, "usage: vessel %s\n", usage);
+        return 2;
+    }
+    char path[512];
+    snprintf(path, sizeof(path), "/1.0/images/%s", seg(create ? argv[3] : argv[2], 0));
+    json_t *body = json_pack("{s:o}", "alias", create ? json_string(argv[2]) : json_null());
+    json_t *resp = call("PATCH", path, body);
+    json_decref(body);
+    json_decref(resp);
+    return resp ? 0 : 1;
+}
+
 int cmd_image(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: vessel image import|list|delete ...\n");
+        fprintf(stderr, "usage: vessel image import|list|delete|alias ...\n");
         return 2;
     }
     if (!strcmp(argv[1], "import"))
@@ -500,7 +532,9 @@ int cmd_image(int argc, char **argv)
         json_decref(resp);
         return resp ? 0 : 1;
     }
-    fprintf(stderr, "vessel: unknown image verb '%s' (import, list, delete)\n", argv[1]);
+    if (!strcmp(argv[1], "alias"))
+        return image_alias(argc - 1, argv + 1);
+    fprintf(stderr, "vessel: unknown image verb '%s' (import, list, delete, alias)\n", argv[1]);
     return 2;
 }
 

@@ -45,7 +45,7 @@ static const struct cmd_verb commands[] = {
     {"resume", cmd_instance_state, "NAME...", "resume instances"},
     {"delete", cmd_delete, "NAME[/SNAPSHOT]... [--force]", "delete instances or snapshots"},
     {"rm", cmd_delete, "", NULL},
-    {"image", cmd_image, "import|list|delete ...", "the daemon's images"},
+    {"image", cmd_image, "import|list|delete|alias ...", "the daemon's images"},
     {"config", cmd_config, "set|unset|get|show NAME [KEY[=VALUE]]...",
      "an instance's settings (live where the kind allows)"},
     {"operation", cmd_operation, "list | show ID | cancel ID", "the daemon's long-running work"},

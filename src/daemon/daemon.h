@@ -160,6 +160,9 @@ int image_import_check(struct daemon *d, json_t *req, vs_err *err);
 json_t *image_adopt(struct daemon *d, const char *dir, const char *type, const char *arch,
                     const char *alias, json_t *props, const char *fp, long long size, vs_err *err);
 int image_delete(struct daemon *d, const char *ref, vs_err *err);
+/* PATCH /1.0/images/{ref} {"alias": NAME|null}: give the image that alias
+ * (unique among images) or take its alias away. */
+json_t *image_set_alias(struct daemon *d, const char *ref, json_t *req, vs_err *err);
 /* Images left "importing" by a daemon that died are removed. */
 void image_reconcile(struct daemon *d);
 

@@ -611,6 +611,12 @@ static enum MHD_Result delete_image(struct call *k)
     return reply(k->c, MHD_HTTP_OK, json_pack("{s:s}", "deleted", k->param));
 }
 
+static enum MHD_Result patch_image(struct call *k)
+{
+    vs_err err = {0};
+    return reply_result(k, image_set_alias(k->d, k->param, k->body, &err), &err);
+}
+
 static enum MHD_Result get_operations(struct call *k)
 {
     vs_err err = {0};
@@ -760,6 +766,7 @@ static const struct route {
     {"POST", "/1.0/images", post_images, true},
     {"GET", "/1.0/images/{ref}", get_image, false},
     {"DELETE", "/1.0/images/{ref}", delete_image, false},
+    {"PATCH", "/1.0/images/{ref}", patch_image, true},
     {"GET", "/1.0/events", get_events, false},
     {"GET", "/1.0/certificates", get_certificates, false},
     {"POST", "/1.0/certificates", post_certificates, true},

@@ -706,6 +706,43 @@ int image_delete(struct daemon *d, const char *ref, vs_err *err)
     return rc;
 }
 
+json_t *image_set_alias(struct daemon *d, const char *ref, json_t *req, vs_err *err)
+{
+    json_t *a = json_object_get(req, "alias");
+    if (!json_is_object(req) || !a || (!json_is_string(a) && !json_is_null(a))) {
+        vs_error(err, EINVAL, "body must be {\"alias\": NAME} or {\"alias\": null}");
+        return NULL;
+    }
+    const char *alias = json_string_value(a);
+    if (alias && !valid_alias(alias)) {
+        vs_error(err, EINVAL, "invalid image alias '%s' (letters, digits, - _ . :)", alias);
+        return NULL;
+    }
+    /* one alias names one image: checked and set under the lock imports take */
+    pthread_mutex_lock(&d->alloc_lock);
+    json_t *img = store_image_get(d->store, ref, err), *out = NULL;
+    json_t *other = img && alias ? store_image_get(d->store, alias, NULL) : NULL;
+    const char *fp = json_string_value(json_object_get(img, "fingerprint"));
+    if (!img) {
+        /* err says why */
+    } else if (!strcmp(json_string_value(json_object_get(img, "state")) ?: "", "importing")) {
+        vs_error(err, EBUSY, "image '%s' is still being imported", ref);
+    } else if (other && strcmp(json_string_value(json_object_get(other, "fingerprint")), fp)) {
+        vs_error(err, EEXIST, "alias '%s' names image %.12s already", alias,
+                 json_string_value(json_object_get(other, "fingerprint")));
+    } else {
+        json_object_set_new(img, "alias", alias ? json_string(alias) : json_null());
+        if (store_image_update(d->store, img, err) == 0) {
+            daemon_event(d, "image", "updated", fp, json_pack("{s:o}", "alias", json_incref(a)));
+            out = json_incref(img);
+        }
+    }
+    pthread_mutex_unlock(&d->alloc_lock);
+    json_decref(other);
+    json_decref(img);
+    return out;
+}
+
 static bool image_known(struct daemon *d, const char *name)
 {
     vs_err e = {0};

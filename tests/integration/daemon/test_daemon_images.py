@@ -212,3 +212,38 @@ def test_a_disk_that_fills_during_an_import_leaves_nothing(daemon, tmp_path):
                 json.loads(daemon.cli("image", "list", "--format", "json").stdout)] == ["small"]
     finally:
         subprocess.run(["umount", "-l", str(images)])
+
+
+def test_image_aliases(daemon, busybox_tarball, tmp_path):
+    """image alias create/delete/list, as lxc image alias: an alias names one
+    image; launching by it works; taken, unknown and bad aliases are refused
+    in one line."""
+    daemon.cli("image", "import", busybox_tarball, "--alias", "bb", check=True)
+    fp = json.loads(daemon.cli("image", "list", "--format", "json", check=True).stdout)[0][
+        "fingerprint"]
+    daemon.cli("image", "alias", "create", "busybox-latest", "bb", check=True)
+    listed = daemon.cli("image", "alias", "list", check=True).stdout
+    assert "busybox-latest" in listed and fp[:12] in listed and "bb " not in listed
+    daemon.cli("launch", "busybox-latest", "c1", "-c", "command=sleep 1000", check=True)
+    assert daemon.list()["c1"]["state"] == "running"
+    for args, why in ((["create", "bad alias", fp[:12]], "invalid image alias"),
+                      (["create", "x", "no-such-image"], "no-such-image"),
+                      (["delete", "bb"], "bb")):
+        r = daemon.cli("image", "alias", *args)
+        lines = [l for l in r.stderr.splitlines() if l.strip()]
+        assert r.returncode != 0 and len(lines) == 1 and why in lines[0], r.stderr
+    # an alias another image holds is refused, and stays with it
+    small = tmp_path / "small.tar"
+    with tarfile.open(small, "w") as t:
+        ti = tarfile.TarInfo("etc/hello")
+        ti.size = 3
+        t.addfile(ti, io.BytesIO(b"hi\n"))
+    daemon.cli("image", "import", small, "--alias", "other", check=True)
+    r = daemon.cli("image", "alias", "create", "other", fp[:12])
+    assert r.returncode != 0 and "names image" in r.stderr, r.stderr
+    assert daemon.cli("image", "alias", "list").stdout.count("other") == 1
+    daemon.cli("image", "alias", "delete", "busybox-latest", check=True)
+    assert json.loads(daemon.cli("image", "list", "--format", "json").stdout)[0]["alias"] is None
+    r = daemon.cli("image", "alias")
+    assert r.returncode == 2 and "usage" in r.stderr
+    daemon.cli("delete", "--force", "c1", check=True)
