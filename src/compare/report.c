@@ -120,6 +120,10 @@ static void fmt_rate(char *b, size_t n, int w, const struct compare_cell *c)
     case CMP_W_SYSCALL:
         snprintf(b, n, "%.2f us/call", ns / 1e3 / (double)c->ops);
         break;
+    case CMP_W_DISK:
+    case CMP_W_NET:
+        snprintf(b, n, "%.0f MB/s", c->ops / (ns / 1e3));
+        break;
     default:
         snprintf(b, n, "-");
     }
@@ -130,7 +134,7 @@ void compare_print_table(FILE *f, const struct compare_result *res)
     fprintf(f, "%s\n%d run(s) per kind and workload, interleaved; scale %d; load average %s\n\n",
             res->env_title, res->opts.runs, res->opts.scale,
             res->loadavg[0] ? res->loadavg : "unknown");
-    fprintf(f, "%-8s %-11s %10s %9s %14s %10s %10s\n", "WORKLOAD", "KIND", "MEDIAN", "VS NATIVE",
+    fprintf(f, "%-8s %-15s %10s %9s %14s %10s %10s\n", "WORKLOAD", "KIND", "MEDIAN", "VS NATIVE",
             "RATE", "START-UP", "PEAK RSS");
     for (int w = 0; w < CMP_W_N; w++) {
         if (!(res->opts.workloads & (1u << w)))
@@ -139,11 +143,11 @@ void compare_print_table(FILE *f, const struct compare_result *res)
             const struct compare_cell *c = &res->cell[k][w];
             const char *wn = compare_workload_names[w], *kn = compare_kind_names[k];
             if (c->skip) {
-                fprintf(f, "%-8s %-11s skipped: %s\n", wn, kn, c->skip);
+                fprintf(f, "%-8s %-15s skipped: %s\n", wn, kn, c->skip);
                 continue;
             }
             if (!cell_ok(c)) {
-                fprintf(f, "%-8s %-11s failed: %s\n", wn, kn, c->failed);
+                fprintf(f, "%-8s %-15s failed: %s\n", wn, kn, c->failed);
                 continue;
             }
             char med[32], rate[32], st[32], ratio[32];
@@ -151,13 +155,15 @@ void compare_print_table(FILE *f, const struct compare_result *res)
             fmt_rate(rate, sizeof(rate), w, c);
             fmt_time(st, sizeof(st), c->median_start_ns);
             snprintf(ratio, sizeof(ratio), c->ratio > 0 ? "%.2fx" : "-", c->ratio);
-            fprintf(f, "%-8s %-11s %10s %9s %14s %10s %7.1f MiB\n", wn, kn, med, ratio, rate, st,
+            fprintf(f, "%-8s %-15s %10s %9s %14s %10s %7.1f MiB\n", wn, kn, med, ratio, rate, st,
                     c->peak_rss_kb / 1024.0);
         }
     }
     fprintf(f, "\nMEDIAN: the workload's own timing of its kernel (start-up: spawn to the "
-               "workload's first line);\nSTART-UP: spawn to the workload's first line, median; "
-               "PEAK RSS: the process running the workload (the emulator for emu-*).\n");
+               "workload's first line;\na command: its wall time); START-UP: spawn to the "
+               "workload's first line (VMs: as the host saw it\non the console), median; PEAK "
+               "RSS: the process running the workload (the emulator for emu-*,\nthe VMM, guest "
+               "memory included, for VMs).\n");
 }
 
 void compare_print_bars(FILE *f, const struct compare_result *res)
@@ -186,7 +192,7 @@ void compare_print_bars(FILE *f, const struct compare_result *res)
         fprintf(f, "%s\n", compare_workload_names[w]);
         for (int k = 0; k < CMP_K_N; k++) {
             const struct compare_cell *c = &res->cell[k][w];
-            fprintf(f, "  %-11s ", compare_kind_names[k]);
+            fprintf(f, "  %-15s ", compare_kind_names[k]);
             if (c->ratio <= 0) {
                 fprintf(f, "(%s)\n", c->skip ? "skipped" : "failed");
                 continue;
