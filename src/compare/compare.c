@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <ftw.h>
 #include <jansson.h>
 #include <limits.h>
@@ -81,6 +82,50 @@ static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *ft
     return 0;
 }
 
+/* A user's command runs in the container over the host's own files: rootfs
+ * (empty) gets the host's top-level directories as read-only bind mounts
+ * and its top-level symbolic links (/bin -> usr/bin), all but the ones the
+ * spec mounts afresh. */
+static int host_root_mounts(const char *rootfs, json_t *mounts, vs_err *err)
+{
+    DIR *d = opendir("/");
+    if (!d)
+        return vs_error_errno(err, "compare: opendir /");
+    struct dirent *e;
+    int r = 0;
+    while (r == 0 && (e = readdir(d))) {
+        const char *n = e->d_name;
+        if (n[0] == '.' || !strcmp(n, "proc") || !strcmp(n, "sys") || !strcmp(n, "dev"))
+            continue;
+        char host[PATH_MAX], in[PATH_MAX], target[PATH_MAX];
+        pathf(host, sizeof(host), "/%s", n);
+        pathf(in, sizeof(in), "%s/%s", rootfs, n);
+        struct stat st;
+        if (lstat(host, &st) < 0)
+            continue;
+        if (S_ISLNK(st.st_mode)) {
+            ssize_t l = readlink(host, target, sizeof(target) - 1);
+            if (l > 0) {
+                target[l] = 0;
+                if (symlink(target, in) < 0 && errno != EEXIST)
+                    r = vs_error_errno(err, "compare: symlink %s", in);
+            }
+            continue;
+        }
+        if (!S_ISDIR(st.st_mode))
+            continue;
+        if (mkdir(in, 0755) < 0 && errno != EEXIST) {
+            r = vs_error_errno(err, "compare: mkdir %s", in);
+            break;
+        }
+        json_array_append_new(mounts,
+                              json_pack("{s:s, s:s, s:s, s:[ss]}", "destination", host, "type",
+                                        "bind", "source", host, "options", "rbind", "ro"));
+    }
+    closedir(d);
+    return r;
+}
+
 /* Point a default spec's bundle at rootfs (read-only) running args. */
 static int write_bundle(const char *bundle, const char *rootfs, json_t *args, int w,
                         const char *data, vs_err *err)
@@ -115,6 +160,15 @@ static int write_bundle(const char *bundle, const char *rootfs, json_t *args, in
         json_array_append_new(mounts,
                               json_pack("{s:s, s:s, s:s, s:[ss]}", "destination", "/data", "type",
                                         "bind", "source", data, "options", "rbind", "rw"));
+    if (w == CMP_W_COMMAND && host_root_mounts(rootfs, mounts, err) < 0) {
+        json_decref(cfg);
+        return -1;
+    }
+    if (w == CMP_W_COMMAND) { /* relative paths mean what they mean natively */
+        char cwd[PATH_MAX];
+        if (getcwd(cwd, sizeof(cwd)))
+            json_object_set_new(proc, "cwd", json_string(cwd));
+    }
     if (w == CMP_W_NET) {
         /* the host's network namespace (podman's --network host): a new one's
          * loopback is down, and vessel-runc does not bring it up */
@@ -169,7 +223,11 @@ static int make_bundles(const char *tmp, const char *workload, const struct comp
             if (w == CMP_W_DISK)
                 json_array_append_new(args, json_string("/data/disk"));
         }
-        if (write_bundle(bundle, w == CMP_W_COMMAND ? "/" : rootfs, args, w, data, err) < 0)
+        char hostroot[PATH_MAX];
+        pathf(hostroot, sizeof(hostroot), "%s/hostroot", tmp);
+        if (w == CMP_W_COMMAND && mkdir(hostroot, 0755) < 0)
+            return vs_error_errno(err, "compare: mkdir %s", hostroot);
+        if (write_bundle(bundle, w == CMP_W_COMMAND ? hostroot : rootfs, args, w, data, err) < 0)
             return -1;
     }
     return 0;

@@ -154,6 +154,8 @@ void compare_print_table(FILE *f, const struct compare_result *res)
             fmt_time(med, sizeof(med), c->median_ns);
             fmt_rate(rate, sizeof(rate), w, c);
             fmt_time(st, sizeof(st), c->median_start_ns);
+            if (w == CMP_W_COMMAND && c->median_start_ns == 0) /* no marker to see */
+                snprintf(st, sizeof(st), "-");
             snprintf(ratio, sizeof(ratio), c->ratio > 0 ? "%.2fx" : "-", c->ratio);
             fprintf(f, "%-8s %-15s %10s %9s %14s %10s %7.1f MiB\n", wn, kn, med, ratio, rate, st,
                     c->peak_rss_kb / 1024.0);
