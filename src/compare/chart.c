@@ -112,6 +112,8 @@ int compare_chart(struct compare_result *res, vs_err *err)
     char note[8][512];
     int nn = 0;
     for (int k = 0; k < CMP_K_N && nn < 8; k++) {
+        if (!CMP_KIND_ON(res, k))
+            continue;
         if (res->kind_skip[k]) {
             snprintf(note[nn++], sizeof(note[0]), "%s skipped: %s", compare_kind_names[k],
                      res->kind_skip[k]);

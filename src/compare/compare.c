@@ -52,6 +52,29 @@ int compare_parse_workloads(const char *list, unsigned *mask, vs_err *err)
     return 0;
 }
 
+int compare_parse_kinds(const char *list, unsigned *mask, vs_err *err)
+{
+    *mask = 0;
+    const char *p = list;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        int found = -1;
+        for (int k = 0; k < CMP_K_N; k++)
+            if (strlen(compare_kind_names[k]) == n && !strncmp(p, compare_kind_names[k], n))
+                found = k;
+        if (found < 0)
+            return vs_error(err, EINVAL,
+                            "compare: unknown kind '%.*s' (native, container, kvm, riscv-vm-jit, "
+                            "riscv-vm-interp, emu-jit, emu-interp)",
+                            (int)n, p);
+        *mask |= 1u << found;
+        p += n + (p[n] == ',');
+    }
+    if (!*mask)
+        return vs_error(err, EINVAL, "compare: --kinds is empty");
+    return 0;
+}
+
 /* snprintf for paths, without -Wformat-truncation's guesses: the paths here
  * are short (a mkdtemp directory and fixed names) */
 static void __attribute__((format(printf, 3, 4))) pathf(char *buf, size_t n, const char *fmt, ...)
@@ -418,6 +441,9 @@ static void decide_skips(struct compare_result *res, struct compare_ctx *ctx, co
     if (user && !ks[CMP_K_KVM])
         ks[CMP_K_KVM] = "the KVM row's guest is a bare kernel, not Linux: a Linux program "
                         "cannot run in it";
+    for (int k = 0; k < CMP_K_N; k++)
+        if (!CMP_KIND_ON(res, k))
+            ks[k] = "not asked for (--kinds)";
     for (int k = 0; k < CMP_K_N; k++)
         for (int w = 0; w < CMP_W_N; w++) {
             const char *why = ks[k];

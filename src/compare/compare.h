@@ -45,6 +45,7 @@ enum compare_kind {
 
 struct compare_opts {
     unsigned workloads; /* bit (1 << enum compare_workload) */
+    unsigned kinds;     /* bit (1 << enum compare_kind): the rows asked for (--kinds) */
     int runs;           /* 1 .. CMP_MAX_RUNS */
     int scale;          /* workload size, 1 .. 1000 (4: the default) */
     const char *out_dir;
@@ -89,11 +90,16 @@ struct compare_result {
     char date[64];
 };
 
+/* a kind left out with --kinds has no row at all (it was not asked for) */
+#define CMP_KIND_ON(res, k) (((res)->opts.kinds >> (k)) & 1u)
+
 extern const char *const compare_workload_names[CMP_W_N];
 extern const char *const compare_kind_names[CMP_K_N];
 
 /* "cpu,memory" into a bit mask; -1 with err on an unknown name. */
 int compare_parse_workloads(const char *list, unsigned *mask, vs_err *err);
+/* "native,kvm" into a bit mask; -1 with err on an unknown name. */
+int compare_parse_kinds(const char *list, unsigned *mask, vs_err *err);
 
 /* Build (or find cached) workload binaries: paths into x86 and rv (either
  * may come back empty with *why set when that compiler is missing). */

@@ -140,6 +140,8 @@ void compare_print_table(FILE *f, const struct compare_result *res)
         if (!(res->opts.workloads & (1u << w)))
             continue;
         for (int k = 0; k < CMP_K_N; k++) {
+            if (!CMP_KIND_ON(res, k))
+                continue;
             const struct compare_cell *c = &res->cell[k][w];
             const char *wn = compare_workload_names[w], *kn = compare_kind_names[k];
             if (c->skip) {
@@ -193,6 +195,8 @@ void compare_print_bars(FILE *f, const struct compare_result *res)
             continue;
         fprintf(f, "%s\n", compare_workload_names[w]);
         for (int k = 0; k < CMP_K_N; k++) {
+            if (!CMP_KIND_ON(res, k))
+                continue;
             const struct compare_cell *c = &res->cell[k][w];
             fprintf(f, "  %-15s ", compare_kind_names[k]);
             if (c->ratio <= 0) {
@@ -215,6 +219,8 @@ int compare_write_json(const struct compare_result *res, const char *path, FILE 
                             res->env_title, "date", res->date, "loadavg", res->loadavg);
     json_t *kinds = json_array(), *rows = json_array(), *wls = json_array();
     for (int k = 0; k < CMP_K_N; k++) {
+        if (!CMP_KIND_ON(res, k))
+            continue;
         json_t *o = json_pack("{s:s, s:s}", "name", compare_kind_names[k], "status",
                               res->kind_skip[k] ? "skipped" : "measured");
         if (res->kind_skip[k])
@@ -226,6 +232,8 @@ int compare_write_json(const struct compare_result *res, const char *path, FILE 
             continue;
         json_array_append_new(wls, json_string(compare_workload_names[w]));
         for (int k = 0; k < CMP_K_N; k++) {
+            if (!CMP_KIND_ON(res, k))
+                continue;
             const struct compare_cell *c = &res->cell[k][w];
             json_t *row = json_pack("{s:s, s:s}", "workload", compare_workload_names[w], "kind",
                                     compare_kind_names[k]);
