@@ -109,9 +109,9 @@ int compare_chart(struct compare_result *res, vs_err *err)
     fprintf(f, "set xrange [-0.6:%g]\n", nw - 0.4);
     /* kinds and cells that were not measured are named under the chart, one
      * line each, not dropped */
-    char note[8][512];
+    char note[12][512];
     int nn = 0;
-    for (int k = 0; k < CMP_K_N && nn < 8; k++) {
+    for (int k = 0; k < CMP_K_N && nn < 12; k++) {
         if (!CMP_KIND_ON(res, k))
             continue;
         if (res->kind_skip[k]) {
@@ -119,17 +119,25 @@ int compare_chart(struct compare_result *res, vs_err *err)
                      res->kind_skip[k]);
             continue;
         }
-        const char *why = NULL;
-        char which[256] = "";
-        for (int w = 0; w < CMP_W_N; w++)
-            if ((res->opts.workloads & (1u << w)) && res->cell[k][w].skip) {
-                why = res->cell[k][w].skip;
-                snprintf(which + strlen(which), sizeof(which) - strlen(which), "%s%s",
-                         which[0] ? "," : "", compare_workload_names[w]);
-            }
-        if (why)
+        /* one line per distinct reason, naming its workloads */
+        const char *done[CMP_W_N];
+        int nd = 0;
+        for (int w0 = 0; w0 < CMP_W_N && nn < 12; w0++) {
+            const char *why = res->cell[k][w0].skip;
+            bool seen = false;
+            for (int i = 0; i < nd; i++)
+                seen |= done[i] == why;
+            if (!(res->opts.workloads & (1u << w0)) || !why || seen)
+                continue;
+            done[nd++] = why;
+            char which[256] = "";
+            for (int w = w0; w < CMP_W_N; w++)
+                if ((res->opts.workloads & (1u << w)) && res->cell[k][w].skip == why)
+                    snprintf(which + strlen(which), sizeof(which) - strlen(which), "%s%s",
+                             which[0] ? "," : "", compare_workload_names[w]);
             snprintf(note[nn++], sizeof(note[0]), "%s skipped for %s: %s", compare_kind_names[k],
                      which, why);
+        }
     }
     if (nn) {
         fprintf(f, "set bmargin %d\n", 3 + nn);
