@@ -21,7 +21,8 @@ WORKLOADS = ["cpu", "syscall", "disk", "net", "startup"]
 
 def compare(rv_guest, tmp, *args, timeout=1200):
     env = dict(os.environ, VESSEL_GUEST_DIR=str(rv_guest.parent))
-    return subprocess.run([str(vessel_path()), "compare", *map(str, args), "--out", str(tmp)],
+    # --out first: after "--" everything is the command
+    return subprocess.run([str(vessel_path()), "compare", "--out", str(tmp), *map(str, args)],
                           capture_output=True, text=True, timeout=timeout, env=env,
                           stdin=subprocess.DEVNULL)
 
