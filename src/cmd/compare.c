@@ -1,5 +1,6 @@
-/* vessel compare [--workloads LIST] [--runs N] [--scale N] [--out DIR]
- *                [--format table|json] [--riscv64-binary PATH] [-- CMD ARGS]
+/* vessel compare [--workloads LIST] [--kinds LIST] [--runs N] [--scale N]
+ *                [--out DIR] [--format table|json] [--riscv64-binary PATH]
+ *                [-- CMD ARGS]
  * Argument parsing only; src/compare does the work. */
 #include <errno.h>
 #include <libgen.h>

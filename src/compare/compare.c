@@ -416,9 +416,11 @@ static void decide_skips(struct compare_result *res, struct compare_ctx *ctx, co
     const struct compare_opts *o = &res->opts;
     const char **ks = res->kind_skip;
     const char *kvm_limit = NULL;
-    ks[CMP_K_KVM] = compare_kvm_check(&kvm_limit);
-    if (!ks[CMP_K_KVM])
-        ks[CMP_K_KVM] = compare_build_bare_guest(ctx->bare, sizeof(ctx->bare));
+    if (CMP_KIND_ON(res, CMP_K_KVM)) {
+        ks[CMP_K_KVM] = compare_kvm_check(&kvm_limit);
+        if (!ks[CMP_K_KVM])
+            ks[CMP_K_KVM] = compare_build_bare_guest(ctx->bare, sizeof(ctx->bare));
+    }
     if (!ks[CMP_K_KVM] && kvm_limit)
         ctx->kvm_ring0 = true;
     if (geteuid() != 0)
