@@ -64,6 +64,7 @@ _start64:
     call _ustart                    /* never returns */
 1:  mov %r15, %rdi
     xor %esi, %esi
+    sub $8, %rsp                    /* as if called: rsp + 8 16-byte aligned (SSE spills) */
     lea _ustart(%rip), %rcx
     mov $0x2, %r11                  /* user RFLAGS: interrupts stay off */
     sysretq

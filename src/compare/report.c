@@ -200,7 +200,10 @@ void compare_print_bars(FILE *f, const struct compare_result *res)
             const struct compare_cell *c = &res->cell[k][w];
             fprintf(f, "  %-15s ", compare_kind_names[k]);
             if (c->ratio <= 0) {
-                fprintf(f, "(%s)\n", c->skip ? "skipped" : "failed");
+                fprintf(f, "(%s)\n",
+                        c->skip        ? "skipped"
+                        : c->failed[0] ? "failed"
+                                       : "no native row to compare with");
                 continue;
             }
             int n = (int)lround(width * log(c->ratio / lo) / log(hi / lo));
