@@ -2,7 +2,8 @@
  * shell, so the guest builds from Debian packages without a riscv64 busybox.
  * It mounts the pseudo file systems, prints the marker the tests wait for,
  * does what the kernel command line asks (vessel.blk: mount /dev/vda and read
- * a file back; vessel.poweroff: power off), and otherwise runs a tiny
+ * a file back; vessel.run: run a program from /dev/vda, then power off;
+ * vessel.poweroff: power off), and otherwise runs a tiny
  * line-oriented shell on the console (echo, cat, ls, write, mount, read,
  * uname, nproc, blk, net, netsend, netrecv, tcp, alloc, readdev, poke,
  * peek, ticker, dirty, poweroff, reboot). The guest agent (/sbin/vessel-agent,
@@ -28,6 +29,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -317,6 +319,44 @@ static void tcp_cmd(char *arg)
         printf("tcp: closed\n");
     } else
         printf("tcp: unknown operation %s\n", op);
+}
+
+/* vessel.run=ARG,ARG,...: run /mnt/run from the ext4 disk /dev/vda (read
+ * only) with those arguments, its output on the console, then power off
+ * (`vessel compare` runs its workload, or a user's program, this way). */
+static void run_from_disk(void)
+{
+    const char *p = strstr(cmdline, "vessel.run=");
+    if (!p || (p != cmdline && p[-1] != ' '))
+        return;
+    static char args[1024];
+    snprintf(args, sizeof(args), "%s", p + 11);
+    args[strcspn(args, " \n")] = 0;
+    char *argv[32] = {"/mnt/run"};
+    int argc = 1;
+    for (char *a = strtok(args, ","); a && argc < 31; a = strtok(NULL, ","))
+        argv[argc++] = a;
+    argv[argc] = NULL;
+    mkdir("/mnt", 0755);
+    if (mount("/dev/vda", "/mnt", "ext4", MS_RDONLY, NULL) < 0) {
+        printf("VESSEL-RUN-FAIL: mount /dev/vda: %s\n", strerror(errno));
+        power(RB_POWER_OFF);
+    }
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char *envp[] = {"PATH=/mnt:/bin:/sbin", "HOME=/", NULL};
+        execve(argv[0], argv, envp);
+        printf("VESSEL-RUN-FAIL: %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    int st = 0;
+    while (pid > 0 && waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    printf("VESSEL-RUN-EXIT %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+    fflush(stdout);
+    umount("/mnt");
+    power(RB_POWER_OFF);
 }
 
 /* The guest agent, in a session of its own; it reaps what it starts. */
@@ -616,6 +656,7 @@ int main(void)
            (long)up.tv_sec, up.tv_nsec / 1000000);
     fflush(stdout);
     net_from_cmdline();
+    run_from_disk();
     if (has_arg("vessel.blk"))
         mount_blk();
     if (has_arg("vessel.poweroff"))

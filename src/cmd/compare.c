@@ -1,5 +1,6 @@
-/* vessel compare [--workloads LIST] [--runs N] [--scale N] [--out DIR]
- *                [--format table|json]
+/* vessel compare [--workloads LIST] [--kinds LIST] [--runs N] [--scale N]
+ *                [--out DIR] [--format table|json] [--riscv64-binary PATH]
+ *                [-- CMD ARGS]
  * Argument parsing only; src/compare does the work. */
 #include <errno.h>
 #include <libgen.h>
@@ -20,19 +21,26 @@ static void compare_usage(FILE *f)
 {
     fprintf(
         f,
-        "usage: vessel compare [--workloads cpu,memory,syscall,startup] [--runs N] [--scale N]\n"
-        "                      [--out DIR] [--format table|json]\n\n"
-        "Runs the same workloads natively, in a container (vessel-runc), in a KVM microVM\n"
-        "and under riscv64 user-mode emulation (vessel emu, each accelerator), interleaved,\n"
-        "and reports per kind the median time, the ratio to native, the start-up time (to\n"
-        "the workload's first line) and the peak RSS. Kinds that cannot run here are listed\n"
-        "as skipped, with the reason.\n"
+        "usage: vessel compare [--workloads cpu,memory,syscall,disk,net,startup] [--runs N]\n"
+        "                      [--kinds LIST] [--scale N] [--out DIR] [--format table|json]\n"
+        "                      [--riscv64-binary PATH] [-- CMD ARGS]\n\n"
+        "Runs the same workloads natively, in a container (vessel-runc), in a KVM microVM,\n"
+        "in the emulated riscv64 machine (vessel vm run --arch riscv64) and under riscv64\n"
+        "user-mode emulation (vessel emu), with each riscv64 accelerator, interleaved, and\n"
+        "reports per kind the median time, the ratio to native, the start-up time (to the\n"
+        "workload's first line) and the peak RSS. Kinds that cannot run here are listed as\n"
+        "skipped, with the reason.\n"
         "  --workloads L  comma-separated (default: all)\n"
+        "  --kinds L      the kinds to run, comma-separated (default: all): native, container,\n"
+        "                 kvm, riscv-vm-jit, riscv-vm-interp, emu-jit, emu-interp\n"
         "  --runs N       runs per kind and workload, 1..%d (default 3)\n"
         "  --scale N      workload size, 1..1000 (default 4; 1 is quick)\n"
         "  --out DIR      compare.json, compare.png, compare.svg and the gnuplot script\n"
         "                 (default ./vessel-compare)\n"
-        "  --format F     table (with terminal bars; the default) or json, on stdout\n",
+        "  --format F     table (with terminal bars; the default) or json, on stdout\n"
+        "  -- CMD ARGS    measure this command instead: natively and in the container as\n"
+        "                 given (over the host's root, read-only), and in the riscv64 kinds\n"
+        "                 as --riscv64-binary PATH with the same ARGS\n",
         CMP_MAX_RUNS);
 }
 
@@ -53,12 +61,23 @@ static int fail(const char *fmt, const char *arg)
 
 int cmd_compare(int argc, char **argv)
 {
-    const char *workloads = NULL, *out = "vessel-compare", *format = "table";
+    const char *workloads = NULL, *out = "vessel-compare", *format = "table", *rv_binary = NULL,
+               *kinds = NULL;
+    /* `-- CMD ARGS`: the user's command, split off before the options */
+    char **cmd = NULL;
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--")) {
+            cmd = argv + i + 1;
+            argv[i] = NULL;
+            argc = i;
+            break;
+        }
     int runs = 3, scale = 4;
     const struct cmd_opt table[] = {
         {"workloads", 'w', CMD_OPT_STR, &workloads}, {"runs", 'n', CMD_OPT_INT, &runs},
         {"scale", 0, CMD_OPT_INT, &scale},           {"out", 'o', CMD_OPT_STR, &out},
-        {"format", 'f', CMD_OPT_STR, &format},
+        {"format", 'f', CMD_OPT_STR, &format},       {"riscv64-binary", 0, CMD_OPT_STR, &rv_binary},
+        {"kinds", 'k', CMD_OPT_STR, &kinds},
     };
     char *pos[1];
     struct cmd_optparse p = {.verb = "compare",
@@ -90,10 +109,37 @@ int cmd_compare(int argc, char **argv)
         o.json = true;
     else if (strcmp(format, "table"))
         return fail("--format: '%s' is not table or json", format);
-    o.workloads = (1u << CMP_W_N) - 1;
+    o.kinds = (1u << CMP_K_N) - 1;
+    if (kinds && compare_parse_kinds(kinds, &o.kinds, &err) < 0) {
+        cmd_print_error(err.msg);
+        return 2;
+    }
+    o.workloads = CMP_W_BUILTIN;
     if (workloads && compare_parse_workloads(workloads, &o.workloads, &err) < 0) {
         cmd_print_error(err.msg);
         return 2;
+    }
+    if (cmd && !cmd[0])
+        return fail("'--' needs a command after it%s", "");
+    if (cmd && workloads)
+        return fail("--workloads and '-- CMD' exclude each other (the command is the "
+                    "workload)%s",
+                    "");
+    if (rv_binary && !cmd)
+        return fail("--riscv64-binary needs '-- CMD ARGS' (the command it is a build of)%s", "");
+    if (rv_binary && access(rv_binary, R_OK) < 0)
+        return fail("--riscv64-binary: cannot read '%s'", rv_binary);
+    if (cmd) {
+        o.workloads = 1u << CMP_W_COMMAND;
+        o.cmd = cmd;
+        o.rv_binary = rv_binary;
+        /* the riscv64 VM's init takes the arguments comma-separated on the
+         * kernel command line */
+        for (char **a = cmd + 1; rv_binary && *a; a++)
+            if (strpbrk(*a, ", \t\n\"") || !**a)
+                return fail("'%s': an argument for the riscv64 VM may not be empty or hold a "
+                            "comma, a quote or white space",
+                            *a);
     }
     if (!*out)
         return fail("--out is empty%s", "");

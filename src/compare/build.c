@@ -14,10 +14,17 @@
 #include "compare/compare.h"
 #include "util/cleanup.h"
 
-extern const char compare_workload_source[];
-extern const size_t compare_workload_source_len;
+extern const char compare_workload_source[], compare_bare_start[], compare_bare_libc[],
+    compare_bare_ld[];
+extern const size_t compare_workload_source_len, compare_bare_start_len, compare_bare_libc_len,
+    compare_bare_ld_len;
 
 #define CMP_CFLAGS "-static -O2 -std=gnu11"
+/* the KVM row's guest: freestanding, loaded at its physical addresses */
+#define CMP_BARE_FLAGS                                                                             \
+    "-DVESSEL_BARE", "-ffreestanding", "-fno-pic", "-fno-pie", "-no-pie", "-nostdlib",             \
+        "-fno-stack-protector", "-fno-asynchronous-unwind-tables", "-Wl,--build-id=none",          \
+        "-Wl,-z,max-page-size=4096", "-Wl,-z,noexecstack", "-Wl,--no-warn-rwx-segments"
 
 /* FNV-1a, 64 bits: a cache key, not a security boundary */
 static uint64_t fnv1a(uint64_t h, const void *p, size_t n)
@@ -64,8 +71,10 @@ static int mkdir_p(const char *dir, vs_err *err)
     }
 }
 
-/* Run cc; on failure, err carries the compiler's first error line. */
-static int compile(const char *cc, const char *src, const char *out, vs_err *err)
+/* Run cc (extra: more arguments before the sources, NULL-terminated); on
+ * failure, err carries the compiler's first error line. */
+static int compile_with(const char *cc, const char *const *extra, const char *src, const char *out,
+                        vs_err *err)
 {
     char tmp[PATH_MAX + 32], log[PATH_MAX + 8];
     snprintf(tmp, sizeof(tmp), "%s.tmp.%d", out, (int)getpid());
@@ -79,7 +88,13 @@ static int compile(const char *cc, const char *src, const char *out, vs_err *err
             dup2(fd, 1);
             dup2(fd, 2);
         }
-        execlp(cc, cc, "-static", "-O2", "-std=gnu11", "-o", tmp, src, (char *)NULL);
+        const char *argv[40] = {cc, "-static", "-O2", "-std=gnu11", "-o", tmp};
+        size_t n = 6;
+        for (; extra && *extra && n < 36; extra++)
+            argv[n++] = *extra;
+        argv[n++] = src;
+        argv[n] = NULL;
+        execvp(cc, (char *const *)argv);
         _exit(127);
     }
     int st;
@@ -97,18 +112,78 @@ static int compile(const char *cc, const char *src, const char *out, vs_err *err
     return vs_error(err, 0, "compare: %s failed to build the workload: %s", cc, f ? line : log);
 }
 
+static int compile(const char *cc, const char *src, const char *out, vs_err *err)
+{
+    return compile_with(cc, NULL, src, out, err);
+}
+
 static int cache_dir(char *dir, size_t len, vs_err *err)
 {
     const char *base = getenv("VESSEL_CACHE");
     const char *home = getenv("HOME");
     uint64_t h = fnv1a(0xcbf29ce484222325ull, compare_workload_source, compare_workload_source_len);
     h = fnv1a(h, CMP_CFLAGS, sizeof(CMP_CFLAGS));
+    h = fnv1a(h, compare_bare_start, compare_bare_start_len);
+    h = fnv1a(h, compare_bare_libc, compare_bare_libc_len);
+    h = fnv1a(h, compare_bare_ld, compare_bare_ld_len);
     int n = base ? snprintf(dir, len, "%s/compare/%016llx", base, (unsigned long long)h)
                  : snprintf(dir, len, "%s/.cache/vessel/compare/%016llx", home ? home : "/root",
                             (unsigned long long)h);
     if (n < 0 || (size_t)n >= len)
         return vs_error(err, ENAMETOOLONG, "compare: cache path too long");
     return mkdir_p(dir, err);
+}
+
+/* dir/name holds data, written whole or not at all */
+static int write_source(const char *dir, const char *name, const char *data, size_t len,
+                        vs_err *err)
+{
+    char path[PATH_MAX], tmp[PATH_MAX + 32];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    if (access(path, R_OK) == 0)
+        return 0;
+    snprintf(tmp, sizeof(tmp), "%s.%d", path, (int)getpid());
+    cleanup_fclose FILE *f = fopen(tmp, "w");
+    if (!f || fwrite(data, 1, len, f) != len || fflush(f) != 0)
+        return vs_error_errno(err, "compare: write %s", tmp);
+    if (rename(tmp, path) < 0)
+        return vs_error_errno(err, "compare: rename %s", tmp);
+    return 0;
+}
+
+const char *compare_build_bare_guest(char *elf, size_t len)
+{
+    static char why[600];
+#if !defined(__x86_64__)
+    return "the KVM row's guest is built for x86-64 hosts only";
+#endif
+    char dir[PATH_MAX - 64];
+    vs_err e = {0};
+    if (cache_dir(dir, sizeof(dir), &e) < 0 ||
+        write_source(dir, "workload.c", compare_workload_source, compare_workload_source_len, &e) <
+            0 ||
+        write_source(dir, "bare_start.S", compare_bare_start, compare_bare_start_len, &e) < 0 ||
+        write_source(dir, "bare_libc.c", compare_bare_libc, compare_bare_libc_len, &e) < 0 ||
+        write_source(dir, "bare.ld", compare_bare_ld, compare_bare_ld_len, &e) < 0) {
+        snprintf(why, sizeof(why), "%s", e.msg);
+        return why;
+    }
+    snprintf(elf, len, "%s/workload-kvm.elf", dir);
+    if (access(elf, R_OK) == 0)
+        return NULL;
+    char ld[PATH_MAX], start[PATH_MAX], libc[PATH_MAX], t[PATH_MAX + 8];
+    snprintf(ld, sizeof(ld), "%s/bare.ld", dir);
+    snprintf(t, sizeof(t), "-T%s", ld);
+    snprintf(start, sizeof(start), "%s/bare_start.S", dir);
+    snprintf(libc, sizeof(libc), "%s/bare_libc.c", dir);
+    char src[PATH_MAX];
+    snprintf(src, sizeof(src), "%s/workload.c", dir);
+    const char *extra[] = {CMP_BARE_FLAGS, t, start, libc, NULL};
+    if (compile_with("gcc", extra, src, elf, &e) < 0) {
+        snprintf(why, sizeof(why), "%s", e.msg);
+        return why;
+    }
+    return NULL;
 }
 
 int compare_build_workloads(char *x86, size_t x86len, char *rv, size_t rvlen, const char **rv_why,

@@ -52,8 +52,8 @@ static void gp_string(FILE *f, const char *s)
 
 int compare_chart(struct compare_result *res, vs_err *err)
 {
-    static const char *const colours[CMP_K_N] = {"#4477aa", "#228833", "#ccbb44", "#ee6677",
-                                                 "#aa3377"};
+    static const char *const colours[CMP_K_N] = {"#4477aa", "#228833", "#ccbb44", "#66ccee",
+                                                 "#bbbbbb", "#ee6677", "#aa3377"};
     const char *out = res->opts.out_dir;
     int kinds[CMP_K_N], nk = 0;
     double hi = 1, lo = 0.5;
@@ -107,18 +107,46 @@ int compare_chart(struct compare_result *res, vs_err *err)
     for (int w = 0; w < CMP_W_N; w++)
         nw += !!(res->opts.workloads & (1u << w));
     fprintf(f, "set xrange [-0.6:%g]\n", nw - 0.4);
-    /* kinds that were not measured are named under the chart, not dropped */
-    char note[1024] = "";
-    size_t used = 0;
-    for (int k = 0; k < CMP_K_N; k++)
-        if (res->kind_skip[k])
-            used += (size_t)snprintf(note + used, used < sizeof(note) ? sizeof(note) - used : 0,
-                                     "%s%s skipped: %s", used ? "; " : "", compare_kind_names[k],
-                                     res->kind_skip[k]);
-    if (note[0]) {
-        fprintf(f, "set bmargin 5\nset label 1 ");
-        gp_string(f, note);
-        fprintf(f, " at screen 0.01, screen 0.02 left font \",9\" noenhanced\n");
+    /* kinds and cells that were not measured are named under the chart, one
+     * line each, not dropped */
+    char note[12][512];
+    int nn = 0;
+    for (int k = 0; k < CMP_K_N && nn < 12; k++) {
+        if (!CMP_KIND_ON(res, k))
+            continue;
+        if (res->kind_skip[k]) {
+            snprintf(note[nn++], sizeof(note[0]), "%s skipped: %s", compare_kind_names[k],
+                     res->kind_skip[k]);
+            continue;
+        }
+        /* one line per distinct reason, naming its workloads */
+        const char *done[CMP_W_N];
+        int nd = 0;
+        for (int w0 = 0; w0 < CMP_W_N && nn < 12; w0++) {
+            const char *why = res->cell[k][w0].skip;
+            bool seen = false;
+            for (int i = 0; i < nd; i++)
+                seen |= done[i] == why;
+            if (!(res->opts.workloads & (1u << w0)) || !why || seen)
+                continue;
+            done[nd++] = why;
+            char which[256] = "";
+            for (int w = w0; w < CMP_W_N; w++)
+                if ((res->opts.workloads & (1u << w)) && res->cell[k][w].skip == why)
+                    snprintf(which + strlen(which), sizeof(which) - strlen(which), "%s%s",
+                             which[0] ? "," : "", compare_workload_names[w]);
+            snprintf(note[nn++], sizeof(note[0]), "%s skipped for %s: %s", compare_kind_names[k],
+                     which, why);
+        }
+    }
+    if (nn) {
+        fprintf(f, "set bmargin %d\n", 3 + nn);
+        for (int i = 0; i < nn; i++) {
+            fprintf(f, "set label %d ", i + 1);
+            gp_string(f, note[i]);
+            fprintf(f, " at screen 0.01, screen %.3f left font \",8\" noenhanced\n",
+                    0.012 + 0.026 * (nn - 1 - i));
+        }
     }
     fprintf(f, "plot ");
     for (int i = 0; i < nk; i++)
@@ -136,8 +164,8 @@ int compare_chart(struct compare_result *res, vs_err *err)
     if (fflush(f))
         return vs_error_errno(err, "compare: %s", gp);
 
-    const char *terms[2][2] = {{"pngcairo size 1000,600 font \"sans,10\"", res->png},
-                               {"svg size 1000,600 dynamic font \"sans,10\"", res->svg}};
+    const char *terms[2][2] = {{"pngcairo size 1200,700 font \"sans,10\"", res->png},
+                               {"svg size 1200,700 dynamic font \"sans,10\"", res->svg}};
     for (int t = 0; t < 2; t++) {
         char setup[PATH_MAX + 200];
         snprintf(setup, sizeof(setup), "set terminal %s; set output '%s'", terms[t][0],

@@ -120,6 +120,10 @@ static void fmt_rate(char *b, size_t n, int w, const struct compare_cell *c)
     case CMP_W_SYSCALL:
         snprintf(b, n, "%.2f us/call", ns / 1e3 / (double)c->ops);
         break;
+    case CMP_W_DISK:
+    case CMP_W_NET:
+        snprintf(b, n, "%.0f MB/s", c->ops / (ns / 1e3));
+        break;
     default:
         snprintf(b, n, "-");
     }
@@ -130,34 +134,40 @@ void compare_print_table(FILE *f, const struct compare_result *res)
     fprintf(f, "%s\n%d run(s) per kind and workload, interleaved; scale %d; load average %s\n\n",
             res->env_title, res->opts.runs, res->opts.scale,
             res->loadavg[0] ? res->loadavg : "unknown");
-    fprintf(f, "%-8s %-11s %10s %9s %14s %10s %10s\n", "WORKLOAD", "KIND", "MEDIAN", "VS NATIVE",
+    fprintf(f, "%-8s %-15s %10s %9s %14s %10s %10s\n", "WORKLOAD", "KIND", "MEDIAN", "VS NATIVE",
             "RATE", "START-UP", "PEAK RSS");
     for (int w = 0; w < CMP_W_N; w++) {
         if (!(res->opts.workloads & (1u << w)))
             continue;
         for (int k = 0; k < CMP_K_N; k++) {
+            if (!CMP_KIND_ON(res, k))
+                continue;
             const struct compare_cell *c = &res->cell[k][w];
             const char *wn = compare_workload_names[w], *kn = compare_kind_names[k];
             if (c->skip) {
-                fprintf(f, "%-8s %-11s skipped: %s\n", wn, kn, c->skip);
+                fprintf(f, "%-8s %-15s skipped: %s\n", wn, kn, c->skip);
                 continue;
             }
             if (!cell_ok(c)) {
-                fprintf(f, "%-8s %-11s failed: %s\n", wn, kn, c->failed);
+                fprintf(f, "%-8s %-15s failed: %s\n", wn, kn, c->failed);
                 continue;
             }
             char med[32], rate[32], st[32], ratio[32];
             fmt_time(med, sizeof(med), c->median_ns);
             fmt_rate(rate, sizeof(rate), w, c);
             fmt_time(st, sizeof(st), c->median_start_ns);
+            if (w == CMP_W_COMMAND && c->median_start_ns == 0) /* no marker to see */
+                snprintf(st, sizeof(st), "-");
             snprintf(ratio, sizeof(ratio), c->ratio > 0 ? "%.2fx" : "-", c->ratio);
-            fprintf(f, "%-8s %-11s %10s %9s %14s %10s %7.1f MiB\n", wn, kn, med, ratio, rate, st,
+            fprintf(f, "%-8s %-15s %10s %9s %14s %10s %7.1f MiB\n", wn, kn, med, ratio, rate, st,
                     c->peak_rss_kb / 1024.0);
         }
     }
     fprintf(f, "\nMEDIAN: the workload's own timing of its kernel (start-up: spawn to the "
-               "workload's first line);\nSTART-UP: spawn to the workload's first line, median; "
-               "PEAK RSS: the process running the workload (the emulator for emu-*).\n");
+               "workload's first line;\na command: its wall time); START-UP: spawn to the "
+               "workload's first line (VMs: as the host saw it\non the console), median; PEAK "
+               "RSS: the process running the workload (the emulator for emu-*,\nthe VMM, guest "
+               "memory included, for VMs).\n");
 }
 
 void compare_print_bars(FILE *f, const struct compare_result *res)
@@ -185,10 +195,15 @@ void compare_print_bars(FILE *f, const struct compare_result *res)
             continue;
         fprintf(f, "%s\n", compare_workload_names[w]);
         for (int k = 0; k < CMP_K_N; k++) {
+            if (!CMP_KIND_ON(res, k))
+                continue;
             const struct compare_cell *c = &res->cell[k][w];
-            fprintf(f, "  %-11s ", compare_kind_names[k]);
+            fprintf(f, "  %-15s ", compare_kind_names[k]);
             if (c->ratio <= 0) {
-                fprintf(f, "(%s)\n", c->skip ? "skipped" : "failed");
+                fprintf(f, "(%s)\n",
+                        c->skip        ? "skipped"
+                        : c->failed[0] ? "failed"
+                                       : "no native row to compare with");
                 continue;
             }
             int n = (int)lround(width * log(c->ratio / lo) / log(hi / lo));
@@ -207,6 +222,8 @@ int compare_write_json(const struct compare_result *res, const char *path, FILE 
                             res->env_title, "date", res->date, "loadavg", res->loadavg);
     json_t *kinds = json_array(), *rows = json_array(), *wls = json_array();
     for (int k = 0; k < CMP_K_N; k++) {
+        if (!CMP_KIND_ON(res, k))
+            continue;
         json_t *o = json_pack("{s:s, s:s}", "name", compare_kind_names[k], "status",
                               res->kind_skip[k] ? "skipped" : "measured");
         if (res->kind_skip[k])
@@ -218,6 +235,8 @@ int compare_write_json(const struct compare_result *res, const char *path, FILE 
             continue;
         json_array_append_new(wls, json_string(compare_workload_names[w]));
         for (int k = 0; k < CMP_K_N; k++) {
+            if (!CMP_KIND_ON(res, k))
+                continue;
             const struct compare_cell *c = &res->cell[k][w];
             json_t *row = json_pack("{s:s, s:s}", "workload", compare_workload_names[w], "kind",
                                     compare_kind_names[k]);

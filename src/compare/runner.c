@@ -1,6 +1,7 @@
-/* One measured run: spawn a command (the workload natively, or vessel-runc /
- * vessel emu running it), read the workload's markers from its stdout and
- * take the peak RSS the workload reports (its VmHWM). */
+/* One measured run: spawn a command (the workload natively, or vessel-runc,
+ * vessel emu or vessel vm run running it), read the workload's markers from
+ * its stdout and take the peak RSS the workload reports (its VmHWM), or for
+ * a VM or a user's command, the peak RSS of the process vessel spawned. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -50,9 +51,18 @@ static void last_line(int fd, char *out, size_t len)
     out[n2] = 0;
 }
 
-int compare_spawn(char *const argv[], const char *workload, volatile sig_atomic_t *stop,
-                  struct compare_sample *s, vs_err *err)
+/* The host's time when a marker first showed up in the output */
+static void note_marker(const char *out, const char *marker, uint64_t *at)
 {
+    if (!*at && strstr(out, marker))
+        *at = clock_ns(CLOCK_MONOTONIC);
+}
+
+int compare_spawn(char *const argv[], const struct compare_spawn_how *how,
+                  volatile sig_atomic_t *stop, struct compare_sample *s, vs_err *err)
+{
+    const char *workload = how->workload;
+    uint64_t seen_start = 0, seen_ready = 0, seen_exit = 0;
     memset(s, 0, sizeof(*s));
     int pfd[2];
     if (pipe2(pfd, O_CLOEXEC) < 0)
@@ -107,12 +117,17 @@ int compare_spawn(char *const argv[], const char *workload, volatile sig_atomic_
         if (n <= 0)
             break;
         used += (size_t)n;
+        out[used] = 0;
+        note_marker(out, "VESSEL-COMPARE-START ", &seen_start);
+        note_marker(out, "VESSEL-RISCV-READY", &seen_ready);
+        note_marker(out, "VESSEL-RUN-EXIT ", &seen_exit);
         if (used == sizeof(out) - 1) /* keep the tail: the result is the last line */
             memmove(out, out + sizeof(out) / 2, used -= sizeof(out) / 2);
     }
     out[used] = 0;
     int st = 0;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+    struct rusage ru = {0};
+    while (wait4(pid, &st, 0, &ru) < 0 && errno == EINTR)
         ;
     s->wall_ns = clock_ns(CLOCK_MONOTONIC) - t0;
 
@@ -128,9 +143,27 @@ int compare_spawn(char *const argv[], const char *workload, volatile sig_atomic_
                         WIFEXITED(st) ? "exited" : "was killed by signal",
                         WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st), why[0] ? ": " : "", why);
 
+    const char *m;
+    if (how->guest_run) { /* a user's program in the riscv64 VM */
+        int status = -1;
+        m = strstr(out, "VESSEL-RUN-EXIT ");
+        if (!m || sscanf(m, "VESSEL-RUN-EXIT %d", &status) != 1 || !seen_ready)
+            return vs_error(err, 0, "%s: the guest did not run the program%s%s", argv[0],
+                            strstr(out, "VESSEL-RUN-FAIL") ? ": " : "",
+                            strstr(out, "VESSEL-RUN-FAIL") ? strstr(out, "VESSEL-RUN-FAIL") : "");
+        if (status != 0)
+            return vs_error(err, 0, "the program exited %d in the guest", status);
+    }
+    if (!workload) { /* a user's command: its time is the wall time */
+        s->work_ns = how->guest_run ? seen_exit - seen_ready : s->wall_ns;
+        s->start_ns = how->guest_run ? seen_ready - t0 : 0;
+        s->ops = 1;
+        s->rss_kb = ru.ru_maxrss;
+        return 0;
+    }
     unsigned long long start = 0, ns = 0, ops = 0, check = 0;
     long rss = 0;
-    const char *m = strstr(out, "VESSEL-COMPARE-START ");
+    m = strstr(out, "VESSEL-COMPARE-START ");
     if (!m || sscanf(m, "VESSEL-COMPARE-START %llu", &start) != 1)
         return vs_error(err, 0, "%s printed no start marker", argv[0]);
     char want[64];
@@ -142,9 +175,13 @@ int compare_spawn(char *const argv[], const char *workload, volatile sig_atomic_
     /* the start marker is the workload's CLOCK_REALTIME at main(): the same
      * clock as ours in a container and under emulation (host syscalls) */
     s->start_ns = start > t0_real ? start - t0_real : 0;
+    if (how->host_clock) /* a guest's clock is its own */
+        s->start_ns = seen_start - t0;
     s->work_ns = ns;
     s->ops = ops;
     s->check = check;
-    s->rss_kb = rss;
+    /* in a VM, the cost is the VMM's memory (the guest's included), not the
+     * workload's own VmHWM (none in the KVM row's bare guest) */
+    s->rss_kb = how->host_clock || rss < 0 ? ru.ru_maxrss : rss;
     return 0;
 }

@@ -4,13 +4,17 @@
  * (it is embedded as text and compiled by `vessel compare`).
  *
  * usage: workload cpu|memory|syscall|startup [SCALE]
+ *        workload disk SCALE PATH       (a file or a block device to overwrite)
+ *        workload net SCALE [ADDR:PORT] (stream to a sink there, else to one
+ *                                        it starts on 127.0.0.1)
  *
  * The first thing main() does is print "VESSEL-COMPARE-START <ns>" (the
  * CLOCK_REALTIME of the first instruction of the workload, so the caller can
  * measure start-up across a container or an emulator); the last line is
  * "VESSEL-COMPARE-RESULT <workload> ns=<time of the kernel> ops=<units>
  * check=<checksum>". Only libc and syscalls: it runs in an empty container
- * and under user-mode emulation. */
+ * and under user-mode emulation. With VESSEL_BARE (the KVM row's guest,
+ * bare_libc.c) there are no files or sockets: disk and net are left out. */
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>
@@ -19,6 +23,15 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+#ifndef VESSEL_BARE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#endif
 
 /* when the timed part began: a workload may move it past its set-up */
 static uint64_t t_begin;
@@ -221,6 +234,149 @@ static uint64_t work_syscall(unsigned long scale, uint64_t *ops)
     return sum;
 }
 
+#ifndef VESSEL_BARE
+static void die(const char *what)
+{
+    fprintf(stderr, "workload: %s: %s\n", what, strerror(errno));
+    exit(1);
+}
+
+/* --- disk: fio-like, on a file or a block device, with O_DIRECT where the
+ * file system allows it (so the page cache of whoever runs the workload is
+ * out of the way): a sequential write and read in 1 MiB blocks, then 4 KiB
+ * writes and reads at pseudo-random offsets; synced before the clock stops */
+#define DISK_BLOCK (1u << 20)
+#define DISK_PAGE 4096u
+
+static void pattern(unsigned char *buf, size_t n, uint64_t off)
+{
+    for (size_t i = 0; i < n; i += 8) {
+        uint64_t v = (off + i) * 0x9e3779b97f4a7c15ull;
+        memcpy(buf + i, &v, 8);
+    }
+}
+
+static void pio(int fd, unsigned char *buf, size_t n, uint64_t off, int write)
+{
+    ssize_t r = write ? pwrite(fd, buf, n, (off_t)off) : pread(fd, buf, n, (off_t)off);
+    if (r != (ssize_t)n)
+        die(write ? "pwrite" : "pread");
+}
+
+static uint64_t work_disk(unsigned long scale, const char *path, uint64_t *ops)
+{
+    uint64_t size = (uint64_t)scale * 8 * DISK_BLOCK;
+    int fd = open(path, O_RDWR | O_CREAT | O_DIRECT, 0600);
+    if (fd < 0 && errno == EINVAL) /* tmpfs and friends: no O_DIRECT */
+        fd = open(path, O_RDWR | O_CREAT, 0600);
+    if (fd < 0)
+        die(path);
+    unsigned char *buf;
+    if (posix_memalign((void **)&buf, DISK_PAGE, DISK_BLOCK))
+        die("posix_memalign");
+    t_begin = now_ns(CLOCK_MONOTONIC);
+    uint64_t sum = 0;
+    for (uint64_t off = 0; off < size; off += DISK_BLOCK) {
+        pattern(buf, DISK_BLOCK, off);
+        pio(fd, buf, DISK_BLOCK, off, 1);
+    }
+    if (fdatasync(fd) < 0)
+        die("fdatasync");
+    for (uint64_t off = 0; off < size; off += DISK_BLOCK) {
+        pio(fd, buf, DISK_BLOCK, off, 0);
+        sum += buf[off / DISK_BLOCK % DISK_BLOCK] + buf[DISK_BLOCK - 1];
+    }
+    unsigned long n = scale * 256;
+    uint32_t seed = 1;
+    for (unsigned long i = 0; i < 2 * n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        uint64_t off = (uint64_t)(seed >> 8) % (size / DISK_PAGE) * DISK_PAGE;
+        if (i < n) {
+            pattern(buf, DISK_PAGE, off ^ 1);
+            pio(fd, buf, DISK_PAGE, off, 1);
+        } else {
+            pio(fd, buf, DISK_PAGE, off, 0);
+            sum += buf[i % DISK_PAGE];
+        }
+    }
+    if (fdatasync(fd) < 0)
+        die("fdatasync");
+    close(fd);
+    *ops = 2 * size + 2 * n * DISK_PAGE; /* bytes moved */
+    return sum;
+}
+
+/* --- net: a TCP stream of scale * 32 MiB in 64 KiB writes; the sink acks
+ * with the byte count it read, which stops the clock */
+#define NET_CHUNK (64u << 10)
+
+static void sink(int lfd)
+{
+    int c = accept(lfd, NULL, NULL);
+    if (c < 0)
+        die("accept");
+    static char buf[NET_CHUNK];
+    uint64_t total = 0;
+    ssize_t r;
+    while ((r = read(c, buf, sizeof(buf))) > 0)
+        total += (uint64_t)r;
+    if (write(c, &total, 8) != 8)
+        die("write");
+    close(c);
+}
+
+static uint64_t work_net(unsigned long scale, const char *target, uint64_t *ops)
+{
+    struct sockaddr_in sin = {.sin_family = AF_INET};
+    pid_t child = -1;
+    if (target) {
+        char host[64];
+        unsigned port;
+        if (sscanf(target, "%63[^:]:%u", host, &port) != 2 ||
+            inet_pton(AF_INET, host, &sin.sin_addr) != 1) {
+            fprintf(stderr, "workload: net: bad target '%s'\n", target);
+            exit(2);
+        }
+        sin.sin_port = htons((uint16_t)port);
+    } else {
+        int lfd = socket(AF_INET, SOCK_STREAM, 0);
+        socklen_t len = sizeof(sin);
+        sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (lfd < 0 || bind(lfd, (struct sockaddr *)&sin, sizeof(sin)) < 0 || listen(lfd, 1) < 0 ||
+            getsockname(lfd, (struct sockaddr *)&sin, &len) < 0)
+            die("loopback sink");
+        child = fork();
+        if (child == 0) {
+            sink(lfd);
+            _exit(0);
+        }
+        close(lfd);
+    }
+    static char buf[NET_CHUNK];
+    memset(buf, 0x5a, sizeof(buf));
+    uint64_t want = (uint64_t)scale * 32 * (1u << 20);
+    t_begin = now_ns(CLOCK_MONOTONIC);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0)
+        die("connect");
+    for (uint64_t sent = 0; sent < want;) {
+        ssize_t r = write(fd, buf, sizeof(buf));
+        if (r <= 0)
+            die("write");
+        sent += (uint64_t)r;
+    }
+    shutdown(fd, SHUT_WR);
+    uint64_t got = 0;
+    if (read(fd, &got, 8) != 8)
+        die("read the sink's count");
+    close(fd);
+    if (child > 0)
+        waitpid(child, NULL, 0);
+    *ops = want;
+    return got;
+}
+#endif
+
 int main(int argc, char **argv)
 {
     /* first: the start-up marker */
@@ -228,7 +384,7 @@ int main(int argc, char **argv)
     printf("VESSEL-COMPARE-START %llu\n", (unsigned long long)start);
     fflush(stdout);
     if (argc < 2) {
-        fprintf(stderr, "usage: workload cpu|memory|syscall|startup [SCALE]\n");
+        fprintf(stderr, "usage: workload cpu|memory|syscall|disk|net|startup [SCALE] [ARG]\n");
         return 2;
     }
     unsigned long scale = argc > 2 ? strtoul(argv[2], NULL, 10) : 4;
@@ -242,6 +398,12 @@ int main(int argc, char **argv)
         check = work_memory(scale, &ops);
     } else if (!strcmp(argv[1], "syscall")) {
         check = work_syscall(scale, &ops);
+#ifndef VESSEL_BARE
+    } else if (!strcmp(argv[1], "disk") && argc > 3) {
+        check = work_disk(scale, argv[3], &ops);
+    } else if (!strcmp(argv[1], "net")) {
+        check = work_net(scale, argc > 3 ? argv[3] : NULL, &ops);
+#endif
     } else if (strcmp(argv[1], "startup")) {
         fprintf(stderr, "workload: unknown workload '%s'\n", argv[1]);
         return 2;

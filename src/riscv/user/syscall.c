@@ -56,6 +56,7 @@ enum {
     NR_newfstatat = 79,
     NR_fstat = 80,
     NR_fsync = 82,
+    NR_fdatasync = 83,
     NR_exit = 93,
     NR_exit_group = 94,
     NR_set_tid_address = 96,
@@ -442,6 +443,8 @@ static long dispatch(struct rv_user *u, struct rv_hart *h, uint64_t nr, const ui
         return neg_errno(ftruncate(dfd, (off_t)a[1]));
     case NR_fsync:
         return neg_errno(fsync(dfd));
+    case NR_fdatasync:
+        return neg_errno(fdatasync(dfd));
     case NR_fchmod:
         return neg_errno(fchmod(dfd, (mode_t)a[1]));
     case NR_pipe2: {
