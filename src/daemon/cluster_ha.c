@@ -20,7 +20,6 @@
 
 #include "daemon/daemon.h"
 #include "oci/container.h"
-#include "store/etcd.h"
 #include "util/log.h"
 
 #define HA_GRACE_MS 2000 /* offline this long before a restart elsewhere */
@@ -81,44 +80,22 @@ static void fence(struct daemon *d)
 static void restart_elsewhere(struct daemon *d, json_t *inst, const char *lost)
 {
     const char *name = str(inst, "name");
-    char target[256], k[1024];
+    char target[256];
     vs_err err = {0};
     if (cluster_place(d, str(inst, "image"), lost, target, sizeof(target), &err) < 0) {
         vs_warn("instance %s (high availability): host %s is lost and %s", name, lost, err.msg);
         return;
     }
-    snprintf(k, sizeof(k), "%sinstances/%s", cluster_prefix(d), name);
-    json_t *kvs = etcd_range(store_etcd(d->store), k, false, NULL, &err);
-    if (!kvs || json_array_size(kvs) != 1) {
-        json_decref(kvs);
-        return;
-    }
-    json_t *kv = json_array_get(kvs, 0);
-    long long rev = json_integer_value(json_object_get(kv, "mod_revision"));
-    json_t *rec = json_loads(json_string_value(json_object_get(kv, "value")), 0, NULL);
-    json_decref(kvs);
+    long long rev = 0;
+    json_t *rec = cluster_record_at(d, name, &rev, &err);
     if (!rec || strcmp(str(rec, "location"), lost)) {
         json_decref(rec);
         return; /* moved on meanwhile */
     }
-    json_object_set_new(rec, "location", json_string(target));
-    json_object_set_new(rec, "state", json_string("stopped"));
-    json_object_set_new(rec, "pid", json_null());
-    json_t *cfg = json_object_get(rec, "config");
-    static const char *const here_only[] = {"volatile.ipv4", "volatile.hwaddr",
-                                            "volatile.pid_start"};
-    for (size_t i = 0; i < sizeof(here_only) / sizeof(here_only[0]); i++)
-        json_object_del(cfg, here_only[i]);
-    char *text = json_dumps(rec, JSON_COMPACT);
+    cluster_record_relocate(rec, target);
+    int rc = cluster_record_swap(d, name, rec, rev, &err);
     json_decref(rec);
-    json_t *cmp = json_pack("[o]", etcd_cmp_mod_revision(k, rev));
-    json_t *ops = json_pack("[o]", etcd_op_put(k, text, 0));
-    bool ok = false;
-    int rc = etcd_txn(store_etcd(d->store), cmp, ops, NULL, &ok, &err);
-    free(text);
-    json_decref(cmp);
-    json_decref(ops);
-    if (rc < 0 || !ok)
+    if (rc < 0)
         return;
     vs_warn("instance %s (high availability): host %s is lost; restarting it on host %s", name,
             lost, target);

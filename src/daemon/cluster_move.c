@@ -57,8 +57,7 @@ static char *read_all(const char *path, size_t *len, vs_err *err)
     return buf;
 }
 
-/* The instance's record with its etcd revision. */
-static json_t *record_at(struct daemon *d, const char *name, long long *rev, vs_err *err)
+json_t *cluster_record_at(struct daemon *d, const char *name, long long *rev, vs_err *err)
 {
     char k[1024];
     snprintf(k, sizeof(k), "%sinstances/%s", cluster_prefix(d), name);
@@ -72,6 +71,34 @@ static json_t *record_at(struct daemon *d, const char *name, long long *rev, vs_
     }
     json_decref(kvs);
     return rec;
+}
+
+void cluster_record_relocate(json_t *rec, const char *target)
+{
+    json_object_set_new(rec, "location", json_string(target));
+    json_object_set_new(rec, "state", json_string("stopped"));
+    json_object_set_new(rec, "pid", json_null());
+    json_t *cfg = json_object_get(rec, "config");
+    static const char *const here_only[] = {"volatile.ipv4", "volatile.hwaddr",
+                                            "volatile.pid_start"};
+    for (size_t i = 0; i < sizeof(here_only) / sizeof(here_only[0]); i++)
+        json_object_del(cfg, here_only[i]);
+}
+
+int cluster_record_swap(struct daemon *d, const char *name, json_t *rec, long long rev, vs_err *err)
+{
+    char k[1024], *text = json_dumps(rec, JSON_COMPACT);
+    snprintf(k, sizeof(k), "%sinstances/%s", cluster_prefix(d), name);
+    json_t *cmp = json_pack("[o]", etcd_cmp_mod_revision(k, rev));
+    json_t *ops = json_pack("[o]", etcd_op_put(k, text, 0));
+    bool ok = false;
+    int rc = etcd_txn(store_etcd(d->store), cmp, ops, NULL, &ok, err);
+    free(text);
+    json_decref(cmp);
+    json_decref(ops);
+    if (rc == 0 && !ok)
+        rc = vs_error(err, EAGAIN, "instance %s changed meanwhile", name);
+    return rc;
 }
 
 json_t *cluster_move(struct daemon *d, const char *name, json_t *req, vs_err *err)
@@ -102,7 +129,7 @@ json_t *cluster_move(struct daemon *d, const char *name, json_t *req, vs_err *er
     if (!daemon_claim(d, name, err))
         return NULL;
     json_t *inst = store_instance_get(d->store, name, err), *out = NULL, *rec = NULL;
-    char dir[4200], tar[4300] = "", k[1024], *buf = NULL, *reply = NULL;
+    char dir[4200], tar[4300] = "", *buf = NULL, *reply = NULL;
     size_t len = 0;
     bool was_running = false;
     long long rev = 0;
@@ -122,7 +149,7 @@ json_t *cluster_move(struct daemon *d, const char *name, json_t *req, vs_err *er
         was_running = true;
     }
     /* the record as it is after the stop: the hand-over checks it is still so */
-    if (!(rec = record_at(d, name, &rev, err)))
+    if (!(rec = cluster_record_at(d, name, &rev, err)))
         goto done;
     instance_path(d, name, "upper", dir, sizeof(dir));
     instance_path(d, name, NULL, tar, sizeof(tar) - 10);
@@ -142,27 +169,11 @@ json_t *cluster_move(struct daemon *d, const char *name, json_t *req, vs_err *er
         goto done;
     }
     /* the hand-over: one transaction on the revision read after the stop */
-    json_object_set_new(rec, "location", json_string(target));
-    json_object_set_new(rec, "state", json_string("stopped"));
-    json_object_set_new(rec, "pid", json_null());
-    json_t *cfg = json_object_get(rec, "config");
-    static const char *const here_only[] = {"volatile.ipv4", "volatile.hwaddr",
-                                            "volatile.pid_start"};
-    for (size_t i = 0; i < sizeof(here_only) / sizeof(here_only[0]); i++)
-        json_object_del(cfg, here_only[i]);
-    char *text = json_dumps(rec, JSON_COMPACT);
-    snprintf(k, sizeof(k), "%sinstances/%s", cluster_prefix(d), name);
-    json_t *cmp = json_pack("[o]", etcd_cmp_mod_revision(k, rev));
-    json_t *ops = json_pack("[o]", etcd_op_put(k, text, 0));
-    bool ok = false;
-    int rc = etcd_txn(store_etcd(d->store), cmp, ops, NULL, &ok, err);
-    free(text);
-    json_decref(cmp);
-    json_decref(ops);
-    if (rc < 0)
-        goto done;
-    if (!ok) {
-        vs_error(err, EAGAIN, "instance %s changed while it was being moved: it stays here", name);
+    cluster_record_relocate(rec, target);
+    if (cluster_record_swap(d, name, rec, rev, err) < 0) {
+        if (err->code == EAGAIN)
+            vs_error(err, EAGAIN, "instance %s changed while it was being moved: it stays here",
+                     name);
         goto done;
     }
     /* it is the target's now: nothing of it stays here */

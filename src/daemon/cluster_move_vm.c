@@ -14,7 +14,6 @@
 #include "api/client.h"
 #include "daemon/daemon.h"
 #include "oci/state.h"
-#include "store/etcd.h"
 #include "util/log.h"
 
 #define MOVE_TIMEOUT_MS (10 * 60 * 1000)
@@ -125,15 +124,10 @@ json_t *cluster_move_vm(struct daemon *d, const char *name, const char *target, 
         goto done;
     }
     /* the guest runs on the target: its record goes there in one transaction */
-    char k[1024];
-    snprintf(k, sizeof(k), "%sinstances/%s", cluster_prefix(d), name);
-    json_t *kvs = etcd_range(store_etcd(d->store), k, false, NULL, err);
-    json_t *kv = json_array_get(kvs, 0);
-    json_t *rec = kv ? json_loads(str(kv, "value"), 0, NULL) : NULL;
-    long long rev = json_integer_value(json_object_get(kv, "mod_revision"));
-    json_decref(kvs);
+    long long rev = 0;
+    json_t *rec = cluster_record_at(d, name, &rev, err);
     if (!rec) {
-        vs_error(err, ENOENT, "instance %s: its record went during the move", name);
+        vs_error_prefix(err, "instance %s: its record after the move: ", name);
         goto done;
     }
     json_object_set_new(rec, "location", json_string(target));
@@ -142,19 +136,10 @@ json_t *cluster_move_vm(struct daemon *d, const char *name, const char *target, 
     json_t *rcfg = json_object_get(rec, "config");
     json_object_set_new(rcfg, "volatile.pid_start", json_string(str(in, "pid_start")));
     json_object_del(rcfg, "volatile.disk_path"); /* a path on this host */
-    char *text = json_dumps(rec, JSON_COMPACT);
-    json_t *cmp = json_pack("[o]", etcd_cmp_mod_revision(k, rev));
-    json_t *ops = json_pack("[o]", etcd_op_put(k, text, 0));
-    bool ok = false;
-    int rc = etcd_txn(store_etcd(d->store), cmp, ops, NULL, &ok, err);
-    free(text);
-    json_decref(cmp);
-    json_decref(ops);
+    int rc = cluster_record_swap(d, name, rec, rev, err);
     json_decref(rec);
-    if (rc < 0 || !ok) {
+    if (rc < 0) {
         /* the guest runs there while the record says here: say so plainly */
-        if (rc == 0)
-            vs_error(err, EAGAIN, "instance %s changed during the move", name);
         vs_error_prefix(
             err, "instance %s runs on host %s now, but its record was not updated: ", name, target);
         goto done;

@@ -254,6 +254,14 @@ bool cluster_host_has_image(struct daemon *d, const char *host, const char *ref)
 /* Moving a container (cluster_move.c): on its owner, req {"target": HOST};
  * on the target, the tar of its overlay's upper directory. */
 json_t *cluster_move(struct daemon *d, const char *name, json_t *req, vs_err *err);
+/* An instance's record in etcd with its revision, and a write of it that
+ * holds only if the revision is still that (EAGAIN otherwise). */
+json_t *cluster_record_at(struct daemon *d, const char *name, long long *rev, vs_err *err);
+int cluster_record_swap(struct daemon *d, const char *name, json_t *rec, long long rev,
+                        vs_err *err);
+/* The record of an instance that starts afresh on target: stopped there,
+ * nothing of this host's (pid, address, MAC) kept. */
+void cluster_record_relocate(json_t *rec, const char *target);
 /* A running VM, live (cluster_move_vm.c), for cluster_move (claimed). */
 json_t *cluster_move_vm(struct daemon *d, const char *name, const char *target, json_t *inst,
                         vs_err *err);
