@@ -144,11 +144,26 @@ def guest_args(guest):
     return ["--kernel", str(guest / "vmlinuz"), "--initrd", str(guest / "initrd.img")]
 
 
-def prepare(g, workload):
+def ready(g, workload):
+    """The guest is up and running its workload."""
+    if workload == "idle-x86":
+        g.expect(b"count 00000010")
+        time.sleep(1)
+        return
+    g.expect()
     g.run("ticker")
     if WORKLOADS[workload]:
         g.run(WORKLOADS[workload])
     time.sleep(2)
+
+
+def goes_on(g, workload):
+    """The moved guest answers on the destination."""
+    if workload == "idle-x86":
+        g.buf = b""
+        g.expect(b"count ")
+    else:
+        g.run("echo moved")
 
 
 def run_vessel(a, guest, workload, tmp):
@@ -161,12 +176,7 @@ def run_vessel(a, guest, workload, tmp):
                  "--api-sock", str(sock)])
     dst = None
     try:
-        if x86:
-            src.expect(b"count 00000010")
-            time.sleep(1)
-        else:
-            src.expect()
-            prepare(src, workload)
+        ready(src, workload)
         dst = Guest([a.vessel, "vm", "run", "--incoming", f"tcp:127.0.0.1:{port}", "--console",
                      "stdio"])
         wait_port(port, dst.p)
@@ -196,11 +206,7 @@ def run_vessel(a, guest, workload, tmp):
         total = time.monotonic() - t0
         if st.get("state") != "completed":
             raise RuntimeError(f"vessel migration: {st}")
-        if x86:
-            dst.buf = b""
-            dst.expect(b"count ")
-        else:
-            dst.run("echo moved")
+        goes_on(dst, workload)
         print(f"  vessel downtime parts: {st.get('downtime_parts')}", flush=True)
         return {"total_ms": st["total_ms"], "downtime_ms": st["downtime_ms"],
                 "bytes": st["bytes_sent"], "rounds": st["round"], "wall_ms": total * 1e3}
@@ -225,12 +231,7 @@ def run_qemu(a, guest, workload, tmp):
     src = Guest(base + ["-qmp", f"unix:{sq},server=on,wait=off"])
     dst = qs = qd = None
     try:
-        if x86:
-            src.expect(b"count 00000010")
-            time.sleep(1)
-        else:
-            src.expect()
-            prepare(src, workload)
+        ready(src, workload)
         dst = Guest(base + ["-qmp", f"unix:{dq},server=on,wait=off", "-incoming",
                             f"tcp:127.0.0.1:{port}"])
         wait_port(port, dst.p)
@@ -264,11 +265,7 @@ def run_qemu(a, guest, workload, tmp):
         total = time.monotonic() - t0
         if st["status"] != "completed":
             raise RuntimeError(f"QEMU migration: {st}")
-        if x86:
-            dst.buf = b""
-            dst.expect(b"count ")
-        else:
-            dst.run("echo moved")
+        goes_on(dst, workload)
         ram = st.get("ram", {})
         return {"total_ms": st.get("total-time", total * 1e3), "downtime_ms": st.get("downtime"),
                 "bytes": ram.get("transferred"), "rounds": ram.get("dirty-sync-count"),
