@@ -667,6 +667,17 @@ static int vm_start(struct daemon *d, json_t *inst, json_t *img, vs_err *err)
         argv[n++] = "--cpus";
         argv[n++] = config_get(inst, "limits.cpu");
     }
+    /* riscv64 harts are hot-pluggable: as many present as the host has CPUs
+     * (or limits.cpu, if more), so limits.cpu can change live */
+    char maxc[24];
+    if (!strcmp(str(inst, "arch"), "riscv64")) {
+        long host = sysconf(_SC_NPROCESSORS_ONLN);
+        long want = config_get(inst, "limits.cpu") ? atol(config_get(inst, "limits.cpu")) : 1;
+        long m = host > want ? host : want;
+        snprintf(maxc, sizeof(maxc), "%ld", m > VM_MAX_CPUS ? VM_MAX_CPUS : m);
+        argv[n++] = "--max-cpus";
+        argv[n++] = maxc;
+    }
     if (config_get(inst, "limits.memory")) {
         argv[n++] = "--memory";
         argv[n++] = config_get(inst, "limits.memory");
@@ -1264,6 +1275,35 @@ int instance_pause_claimed(struct daemon *d, json_t *inst, bool pause, vs_err *e
     return pause_locked(d, inst, pause, err);
 }
 
+/* limits.cpu of a running riscv64 VM, live: the harts through its control
+ * API, then the guest agent onlines them (as `vessel vm update --cpus`). */
+static int vm_apply_cpus(struct daemon *d, json_t *inst, vs_err *err)
+{
+    const char *name = str(inst, "name");
+    char sock[4200], uds[4200];
+    inst_dir(d, name, "api.sock", sock, sizeof(sock));
+    long n = atol(config_get(inst, "limits.cpu") ? config_get(inst, "limits.cpu") : "1");
+    json_t *body = json_pack("{s:i}", "cpus", (int)n), *resp = NULL;
+    int rc = api_client_request(sock, "PATCH", "/vm", body, &resp, err);
+    json_decref(body);
+    json_decref(resp);
+    if (rc < 0)
+        return -1;
+    if (instance_vsock_uds(d, name, uds, sizeof(uds)) < 0)
+        return vs_error(err, ENOTSUP, "VM %s has no guest agent to online its CPUs", name);
+    char arg[24];
+    snprintf(arg, sizeof(arg), "%ld", n);
+    char *argv[] = {"set-cpus", arg, NULL};
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    int st = agent_client_run(uds, argv, false, null, null, null, err);
+    close(null);
+    if (st < 0)
+        return vs_error_prefix(err, "the guest agent: ");
+    if (st != 0)
+        return vs_error(err, EIO, "the guest's set-cpus %ld exited %d", n, st);
+    return 0;
+}
+
 /* Apply limits to a running container's cgroups (oci update). */
 static int container_apply_limits(struct daemon *d, json_t *inst, vs_err *err)
 {
@@ -1323,12 +1363,21 @@ json_t *instance_config_set(struct daemon *d, const char *name, json_t *changes,
     json_t *applied = json_object();
     const char *state = str(refresh(d, inst), "state");
     bool running = !strcmp(state, "running") || !strcmp(state, "paused");
-    bool live_needed = false;
+    bool live_needed = false, vm_cpus = false;
     json_object_foreach(changes, k, v)
     {
         bool live = running && key_is_live(k, is_container(inst));
-        live_needed |= live;
+        /* a riscv64 VM's harts come and go while it runs */
+        if (running && !is_container(inst) && !strcmp(k, "limits.cpu") && !json_is_null(v) &&
+            !strcmp(str(inst, "arch"), "riscv64"))
+            live = vm_cpus = true;
+        live_needed |= live && is_container(inst);
         json_object_set_new(applied, k, json_string(live ? "live" : "next start"));
+    }
+    if (vm_cpus && vm_apply_cpus(d, inst, err) < 0) {
+        json_decref(applied);
+        vs_error_prefix(err, "saved for the next start, but not applied now: ");
+        goto release;
     }
     if (live_needed && container_apply_limits(d, inst, err) < 0) {
         json_decref(applied);

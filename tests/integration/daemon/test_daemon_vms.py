@@ -349,3 +349,31 @@ def test_exec_in_a_clone_of_a_running_riscv64_vm(daemon, rv_guest_files):
     r = vessel(daemon, "exec", "rv2", "--", "echo", "from the clone")
     assert (r.returncode, r.stdout, r.stderr) == (0, "from the clone\n", "")
     daemon.cli("delete", "--force", "rv", "rv2", check=True)
+
+
+def test_riscv64_vm_cpus_change_live(daemon, rv_guest_files):
+    """limits.cpu of a running riscv64 VM changes live (its harts through the
+    VM's API, onlined by the guest agent), as LXD's limits.cpu does; beyond
+    the VM holds it is kept for the next start, said in one line."""
+    kernel, initrd = rv_guest_files
+    daemon.cli("image", "import", "--vm", "--arch", "riscv64", "--kernel", kernel, "--initrd",
+               initrd, "--alias", "debian-rv", check=True)
+    daemon.cli("launch", "debian-rv", "rc", "-c", "limits.memory=256MiB", "-c", "limits.cpu=1",
+               check=True)
+    online = ["exec", "rc", "--", "cat", "/sys/devices/system/cpu/online"]
+    assert vessel(daemon, *online).stdout == "0\n"  # waits for the agent
+    r = daemon.cli("config", "set", "rc", "limits.cpu=2", check=True)
+    assert "applied now" in r.stdout, r.stdout
+    assert vessel(daemon, *online).stdout == "0-1\n"
+    r = daemon.cli("config", "set", "rc", "limits.cpu=1", check=True)
+    assert "applied now" in r.stdout
+    assert vessel(daemon, *online).stdout == "0\n"
+    # more than the VM holds: kept for the next start, and said so in one line
+    r = daemon.cli("config", "set", "rc", "limits.cpu=64")
+    lines = [l for l in r.stderr.splitlines() if l.strip()]
+    assert r.returncode != 0 and len(lines) == 1 and "next start" in lines[0], r.stderr
+    assert daemon.list()["rc"]["config"]["limits.cpu"] == "64"
+    assert vessel(daemon, *online).stdout == "0\n"
+    r = daemon.cli("config", "set", "rc", "limits.cpu=999")
+    assert r.returncode != 0 and "limits.cpu" in r.stderr
+    daemon.cli("delete", "--force", "rc", check=True)
