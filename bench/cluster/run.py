@@ -16,6 +16,9 @@ Measured, medians:
   asked on host 1 (forwarded over the daemons' HTTPS), against the single
   host's local launch and exec
   `vessel move` of a running container between hosts 1 and 2 (cluster only)
+  `vessel move` of a running VM between hosts 1 and 2, live (cluster only):
+  the tier-1 x86 test guest on /dev/kvm (128 MiB), else the riscv64 guest
+  (256 MiB) when guest/build-riscv64.sh has built it
 The instances for the list rows are made with --no-start (records and
 directories; the list's cost is the store and the state of each local
 instance). Prints the figures and the ratio cluster/single (above 1: the
@@ -212,6 +215,31 @@ def main():
         owner = hosts[1] if a.runs % 2 else hosts[0]
         owner.cli("delete", "--force", "mv", check=True)
 
+        # a running VM moved back and forth, live
+        vm_moves, vm_what = [], None
+        rv = Path(os.environ.get("VESSEL_GUEST_DIR", Path.home() / ".cache/vessel/guest"))
+        rv = rv / "riscv64"
+        if os.access("/dev/kvm", os.R_OK | os.W_OK):
+            sh(ROOT / "tests/guests/x86/build.sh", check=True)
+            hosts[0].cli("image", "import", "--vm", "--kernel",
+                         ROOT / "tests/guests/out/x86/guest.elf", "--alias", "vmimg", check=True)
+            hosts[0].cli("launch", "vmimg", "vm", "-c", "boot.args=test=counter", "-c",
+                         "limits.memory=128MiB", check=True)
+            vm_what = "x86 tier-1 guest, 128 MiB, KVM"
+        elif (rv / "vmlinuz").exists():
+            hosts[0].cli("image", "import", "--vm", "--arch", "riscv64", "--kernel",
+                         rv / "vmlinuz", "--initrd", rv / "initrd.img", "--alias", "vmimg",
+                         check=True)
+            hosts[0].cli("launch", "vmimg", "vm", "-c", "limits.memory=256MiB", check=True)
+            time.sleep(5)
+            vm_what = "riscv64 Linux, 256 MiB, emulated"
+        if vm_what:
+            time.sleep(1)
+            for r in range(a.runs):
+                vm_moves.append(hosts[0].timed("move", "vm", "--target",
+                                               "h2" if r % 2 == 0 else "h1"))
+            hosts[0].cli("delete", "--force", "vm", check=True)
+
         # N instances: all on the single host; N/3 on each cluster host
         t = time.perf_counter()
         for k in range(a.instances):
@@ -238,6 +266,11 @@ def main():
             print(f"{what:44}  {s * 1000:7.1f}ms  {c * 1000:7.1f}ms  {c / s:13.2f}x")
         print(f"{'move of a running container (cluster only)':44}  {'-':>9}  "
               f"{statistics.median(moves) * 1000:7.1f}ms")
+        if vm_moves:
+            print(f"{'live move of a running VM (cluster only)':44}  {'-':>9}  "
+                  f"{statistics.median(vm_moves) * 1000:7.1f}ms  ({vm_what})")
+        else:
+            print("live move of a running VM: skipped (no /dev/kvm and no riscv64 guest built)")
     finally:
         for n in nodes:
             root = n.dir / "state/containers"
