@@ -888,13 +888,9 @@ int qcow2_backing_of(struct disk *d, char **path, const char **format)
     struct qcow2 *q = d->priv;
     if (!q->h.backing_file[0])
         return 0;
-    char *bp = backing_path(q->path, q->h.backing_file);
-    if (!bp)
-        return -ENOMEM;
-    *path = realpath(bp, NULL);
-    free(bp);
+    *path = strdup(q->h.backing_file);
     if (!*path)
-        return -errno;
+        return -ENOMEM;
     *format = q->bq ? "qcow2" : "raw";
     return 0;
 }

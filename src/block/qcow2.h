@@ -58,8 +58,9 @@ int qcow2_create(const char *path, uint64_t size, const char *backing, const cha
 /* True if the first 4 bytes are the qcow2 magic. */
 /* d is a qcow2 image (opened by disk_open). */
 bool qcow2_is(const struct disk *d);
-/* The absolute path and format ("qcow2" or "raw") of d's backing file
- * (path malloc'd), or NULLs when d has none or is no qcow2 image; -errno. */
+/* d's backing file name as its header has it (relative names are relative
+ * to d's directory) and its format ("qcow2" or "raw"); name malloc'd; NULLs
+ * when d has none or is no qcow2 image; -errno. */
 int qcow2_backing_of(struct disk *d, char **path, const char **format);
 
 bool qcow2_probe(const uint8_t *buf, size_t len);

@@ -267,15 +267,15 @@ int cmd_vm_incoming(int argc, char **argv)
 {
     const char *uri = NULL, *api_sock = NULL, *console = NULL, *arch = NULL, *storage = NULL;
     const char *vsock_uds = NULL;
-    struct cmd_strlist nets = {0};
+    struct cmd_strlist nets = {0}, allow_backing = {0};
     const char *tls_psk = NULL, *tls_ca = NULL, *tls_cert = NULL, *tls_key = NULL;
     const struct cmd_opt opts[] = {
-        {"incoming", 0, CMD_OPT_STR, &uri},      {"tls-psk", 0, CMD_OPT_STR, &tls_psk},
-        {"storage", 0, CMD_OPT_STR, &storage},   {"vsock-uds", 0, CMD_OPT_STR, &vsock_uds},
-        {"net", 0, CMD_OPT_LIST, &nets},         {"tls-ca", 0, CMD_OPT_STR, &tls_ca},
-        {"tls-cert", 0, CMD_OPT_STR, &tls_cert}, {"tls-key", 0, CMD_OPT_STR, &tls_key},
-        {"api-sock", 0, CMD_OPT_STR, &api_sock}, {"console", 0, CMD_OPT_STR, &console},
-        {"arch", 0, CMD_OPT_STR, &arch},
+        {"incoming", 0, CMD_OPT_STR, &uri},    {"tls-psk", 0, CMD_OPT_STR, &tls_psk},
+        {"storage", 0, CMD_OPT_STR, &storage}, {"vsock-uds", 0, CMD_OPT_STR, &vsock_uds},
+        {"net", 0, CMD_OPT_LIST, &nets},       {"allow-backing", 0, CMD_OPT_LIST, &allow_backing},
+        {"tls-ca", 0, CMD_OPT_STR, &tls_ca},   {"tls-cert", 0, CMD_OPT_STR, &tls_cert},
+        {"tls-key", 0, CMD_OPT_STR, &tls_key}, {"api-sock", 0, CMD_OPT_STR, &api_sock},
+        {"console", 0, CMD_OPT_STR, &console}, {"arch", 0, CMD_OPT_STR, &arch},
     };
     struct cmd_optparse p = {
         .verb = "vm run --incoming",
@@ -331,6 +331,8 @@ int cmd_vm_incoming(int argc, char **argv)
         .uri = uri,
         .storage = storage_abs,
         .vsock_uds = vsock_uds,
+        .allow_backing = (const char *const *)allow_backing.v,
+        .nallow_backing = (unsigned)allow_backing.n,
         .nets = ov,
         .nnets = nov,
         .api_sock = api_sock,

@@ -685,8 +685,15 @@ static int vm_start(struct daemon *d, json_t *inst, json_t *img, vs_err *err)
     /* a root disk: the instance's own qcow2 overlay on the image's base */
     char disk[4400];
     if (str(props, "disk")) {
-        char base[4300], overlay[4300];
+        char base[4300], overlay[4300], images[4300];
         snprintf(base, sizeof(base), "%s/%s", str(img, "path"), str(props, "disk"));
+        /* named relative to the overlay (../../images/FP/DISK) where it is
+         * the daemon's own image: the overlay then works in any state
+         * directory, so the VM moves to another host with its disk */
+        snprintf(images, sizeof(images), "%s/images/", d->state_dir);
+        if (!strncmp(base, images, strlen(images)))
+            snprintf(base, sizeof(base), "../../images/%s/%s", str(img, "path") + strlen(images),
+                     str(props, "disk"));
         inst_dir(d, name, "disk.qcow2", overlay, sizeof(overlay));
         /* the overlay the VM last wrote to (a disk snapshot moves it on) */
         const char *last = config_get(inst, "volatile.disk_path");
@@ -1483,6 +1490,10 @@ json_t *instance_incoming(struct daemon *d, const char *name, const char *addr, 
     argv[n++] = console;
     argv[n++] = "--storage"; /* local disks arrive here (--copy-disks) */
     argv[n++] = dir;
+    char images[4300];
+    snprintf(images, sizeof(images), "%s/images", d->state_dir);
+    argv[n++] = "--allow-backing"; /* their overlays' bases: this daemon's images */
+    argv[n++] = images;
     if (instance_vsock_uds(d, name, uds, sizeof(uds)) == 0) {
         argv[n++] = "--vsock-uds";
         argv[n++] = uds;

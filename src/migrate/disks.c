@@ -236,8 +236,47 @@ static int create_one(struct mig_disk_in *d, vs_err *err)
     return rc;
 }
 
-int mig_disks_in_create(struct mig_disks_in *di, const char *dir, struct vm_config *cfg,
-                        vs_err *err)
+/* path (absolute, resolved) lies in dir */
+static bool beneath(const char *path, const char *dir)
+{
+    char *d = realpath(dir, NULL);
+    size_t n = d ? strlen(d) : 0;
+    bool in = d && !strncmp(path, d, n) && (path[n] == '/' || (n == 1 && d[0] == '/'));
+    free(d);
+    return in;
+}
+
+/* The backing file d names, resolved on this host, if it may be used. */
+static int backing_allowed(const struct mig_disk_in *d, const char *dir, const char *const *allowed,
+                           unsigned nallowed, vs_err *err)
+{
+    char *named = NULL;
+    if (asprintf(&named, d->backing[0] == '/' ? "%s" : "%2$s/%1$s", d->backing, dir) < 0)
+        return vs_error(err, ENOMEM, "out of memory");
+    char *real = realpath(named, NULL);
+    int rc = 0;
+    if (!real) {
+        rc = vs_error(err, ENOENT,
+                      "disk %u is an overlay of %s, which this host does not have (copy it "
+                      "here first, or move the VM with a raw or standalone qcow2 disk)",
+                      d->index, named);
+    } else {
+        bool ok = beneath(real, dir);
+        for (unsigned i = 0; !ok && i < nallowed; i++)
+            ok = beneath(real, allowed[i]);
+        if (!ok)
+            rc = vs_error(err, EACCES,
+                          "disk %u is an overlay of %s, outside --storage and every "
+                          "--allow-backing DIR of this destination",
+                          d->index, real);
+    }
+    free(real);
+    free(named);
+    return rc;
+}
+
+int mig_disks_in_create(struct mig_disks_in *di, const char *dir, const char *const *allowed,
+                        unsigned nallowed, struct vm_config *cfg, vs_err *err)
 {
     if (!di->n)
         return 0;
@@ -263,11 +302,7 @@ int mig_disks_in_create(struct mig_disks_in *di, const char *dir, struct vm_conf
             d->path = NULL;
             return -1;
         }
-        if (d->backing && access(d->backing, R_OK) < 0) {
-            vs_error(err, ENOENT,
-                     "disk %u is an overlay of %s, which this host does not have (copy it "
-                     "here first, or move the VM with a raw or standalone qcow2 disk)",
-                     d->index, d->backing);
+        if (d->backing && backing_allowed(d, dir, allowed, nallowed, err) < 0) {
             free(d->path);
             d->path = NULL;
             return -1;

@@ -71,9 +71,11 @@ struct mig_disks_in {
 int mig_disks_in_parse(struct mig_disks_in *di, const json_t *disks, const struct vm_config *cfg,
                        vs_err *err);
 /* Create each disk in dir (refused: no dir, a file already there) and
- * point cfg's disks at them. */
-int mig_disks_in_create(struct mig_disks_in *di, const char *dir, struct vm_config *cfg,
-                        vs_err *err);
+ * point cfg's disks at them. An overlay's backing file (relative names
+ * relative to dir, as qcow2 has them) must lie in dir or in one of the
+ * allowed directories: the source names it, and the guest reads it. */
+int mig_disks_in_create(struct mig_disks_in *di, const char *dir, const char *const *allowed,
+                        unsigned nallowed, struct vm_config *cfg, vs_err *err);
 /* The machine is built: find its disks. */
 int mig_disks_in_attach(struct mig_disks_in *di, struct vm_control *ctl, vs_err *err);
 /* Whether a record's disk and range are acceptable: the disk index (or -1)

@@ -555,7 +555,8 @@ int mig_incoming_run(const struct mig_incoming_opts *o, vs_err *err)
     guest_mem_init(&mem);
     int status = -1;
     if (mig_receive_hello(&in, &io, err) < 0 ||
-        mig_disks_in_create(&in.disks, o->storage, &in.cfg, err) < 0)
+        mig_disks_in_create(&in.disks, o->storage, o->allow_backing, o->nallow_backing, &in.cfg,
+                            err) < 0)
         goto refuse;
     /* Host-side choices are this command line's, not the source's. */
     free(in.cfg.api_sock);

@@ -73,7 +73,11 @@ struct mig_incoming_opts {
     const char *uri;
     const char *api_sock;
     const char *console;
-    const char *storage;   /* where disks that move along are created */
+    const char *storage; /* where disks that move along are created */
+    /* where the backing files of overlays that move along may be besides
+     * storage (--allow-backing) */
+    const char *const *allow_backing;
+    unsigned nallow_backing;
     const char *vsock_uds; /* this host's socket for the vsock bridge */
     /* NICs on this host's taps (--net I,tap=NAME) */
     const struct snapshot_net_override *nets;

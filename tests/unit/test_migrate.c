@@ -626,7 +626,7 @@ static void test_disks_in_parse_and_check(void **state)
     assert_int_equal(
         mig_disks_in_check(&di, UINT64_MAX & ~(MIG_DISK_MAX_SIZE - 1), 4096, &d, &at, &err), -1);
     /* no --storage: a clear refusal */
-    assert_int_equal(mig_disks_in_create(&di, NULL, &cfg, &err), -1);
+    assert_int_equal(mig_disks_in_create(&di, NULL, NULL, 0, &cfg, &err), -1);
     assert_non_null(strstr(err.msg, "--storage"));
     mig_disks_in_free(&di, false);
     vm_config_free(&cfg);
