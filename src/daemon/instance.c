@@ -304,7 +304,8 @@ int daemon_split_command(const char *cmd, json_t *out, vs_err *err)
 }
 
 /* The OCI bundle: config.json from the runtime's default spec, the command,
- * hostname and limits set, root on the overlay of the image's rootfs. */
+ * hostname and limits set, root on the overlay of the image's rootfs, and
+ * the --secure-defaults hardening. */
 static int container_write_bundle(struct daemon *d, json_t *inst, json_t *img, vs_err *err)
 {
     const char *name = str(inst, "name");
@@ -352,6 +353,12 @@ static int container_write_bundle(struct daemon *d, json_t *inst, json_t *img, v
         json_object_set_new(res, "cpu",
                             json_pack("{s:I, s:I}", "quota", (json_int_t)atoi(cpu) * 100000,
                                       "period", (json_int_t)100000));
+    /* vessel-runc --secure-defaults' hardening (docs/security.md): here
+     * the default seccomp profile, the rest the default spec has already */
+    if (oci_spec_secure_defaults(spec, err) < 0) {
+        json_decref(spec);
+        return vs_error_prefix(err, "instance %s: ", name);
+    }
     char path[4200];
     inst_dir(d, name, "config.json", path, sizeof(path));
     int rc = json_dump_file(spec, path, JSON_INDENT(2));
