@@ -47,15 +47,15 @@ if [ ! -f "$build/build.ninja" ]; then
     command -v clang >/dev/null || { echo "long.sh: clang is missing (scripts/setup.sh)" >&2; exit 1; }
     CC=clang meson setup "$build" -Dfuzz=true >/dev/null
 fi
-ninja -C "$build" >/dev/null
 
+# the fuzz targets the build knows (only they are built, not the rest)
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    for f in "$build"/tests/fuzz/fuzz_*; do
-        [ -f "$f" ] && [ -x "$f" ] && targets+=("$(basename "$f")")
-    done
+    mapfile -t targets < <(ninja -C "$build" -t targets all |
+        sed -n 's|^tests/fuzz/\(fuzz_[a-z0-9_]*\):.*|\1|p' | sort -u)
 fi
 [ ${#targets[@]} -gt 0 ] || { echo "long.sh: no fuzz targets in $build" >&2; exit 1; }
+ninja -C "$build" "${targets[@]/#/tests/fuzz/}" >/dev/null
 each=$((total / ${#targets[@]}))
 [ "$each" -ge 1 ] || each=1
 mkdir -p "$corpus_root/artifacts"
