@@ -85,10 +85,13 @@ static int oci_criu(int argc, char **argv)
 }
 
 static const struct cmd_verb oci_verbs[] = {
-    {"create", oci_cmd_create, "[--bundle DIR] [--console-socket S] [--pid-file F] ID",
-     "create a container, stopped before its process"},
+    {"create", oci_cmd_create,
+     "[--bundle DIR] [--console-socket S] [--pid-file F] [--secure-defaults] ID",
+     "create a container, stopped before its process\n"
+     "                             (--secure-defaults: hardening, docs/security.md)"},
     {"start", oci_cmd_simple, "ID", "run a created container's process"},
-    {"run", oci_cmd_create, "[--bundle DIR] [-d] ID", "create + start + wait (its exit status)"},
+    {"run", oci_cmd_create, "[--bundle DIR] [-d] [--secure-defaults] ID",
+     "create + start + wait (its exit status)"},
     {"state", oci_cmd_simple, "ID", "the container's state as JSON"},
     {"kill", oci_cmd_kill, "[--all] ID [SIGNAL]", "send a signal (default TERM)"},
     {"delete", oci_cmd_simple, "[--force] ID",

@@ -10,7 +10,8 @@ int oci_cmd_create(int argc, char **argv)
 {
     const char *verb = argv[0];
     const char *bundle = ".", *console = NULL, *pidfile = NULL, *notify = NULL;
-    bool no_pivot = false, no_keyring = false, detach = false, keep = false, no_subreaper = false;
+    bool no_pivot = false, no_keyring = false, detach = false, keep = false, no_subreaper = false,
+         secure = false;
     int preserve = 0;
     const struct cmd_opt opts[] = {
         {"bundle", 'b', CMD_OPT_STR, &bundle},
@@ -19,6 +20,7 @@ int oci_cmd_create(int argc, char **argv)
         {"no-pivot", 0, CMD_OPT_FLAG, &no_pivot},
         {"no-new-keyring", 0, CMD_OPT_FLAG, &no_keyring},
         {"preserve-fds", 0, CMD_OPT_INT, &preserve},
+        {"secure-defaults", 0, CMD_OPT_FLAG, &secure},
         /* run only */
         {"detach", 'd', CMD_OPT_FLAG, &detach},
         {"keep", 0, CMD_OPT_FLAG, &keep},
@@ -42,7 +44,8 @@ int oci_cmd_create(int argc, char **argv)
                                 .preserve_fds = preserve,
                                 .no_pivot = no_pivot,
                                 .keep = keep,
-                                .detach = detach};
+                                .detach = detach,
+                                .secure_defaults = secure};
     vs_err err = {0};
     if (!run)
         return oci_cmd_done(oci_create(&o, &err), &err);

@@ -19,7 +19,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: vesseld [--socket PATH] [--state-dir DIR] [--vessel PATH] [--https ADDR:PORT]\n"
-            "               [--debug]\n\n"
+            "               [--vm-jail on|off] [--debug]\n\n"
             "  --socket PATH     REST API socket (default /run/vessel/vessel.sock, mode 0660,\n"
             "                    group vessel when it exists)\n"
             "  --state-dir DIR   database, images and instances (default /var/lib/vessel)\n"
@@ -28,7 +28,10 @@ static void usage(FILE *f)
             "                    the managed bridge with NAT and DHCP (default\n"
             "                    vessel0:10.87.0.1/24; none: no network)\n"
             "  --https ADDR:PORT also serve HTTPS on TCP, to enrolled client certificates only\n"
-            "                    ('vessel trust add CERT'); off by default\n");
+            "                    ('vessel trust add CERT'); off by default\n"
+            "  --vm-jail on|off  start every VM in a jail of its own (default on; VMs are\n"
+            "                    landlocked to their own files either way; off is for\n"
+            "                    debugging)\n");
 }
 
 /* The `vessel` binary next to this one (the build tree, or /usr/bin). */
@@ -47,15 +50,12 @@ static char *sibling_vessel(void)
 
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {{"socket", required_argument, 0, 's'},
-                                         {"state-dir", required_argument, 0, 'd'},
-                                         {"vessel", required_argument, 0, 'v'},
-                                         {"https", required_argument, 0, 'H'},
-                                         {"network", required_argument, 0, 'N'},
-                                         {"debug", no_argument, 0, 'D'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {"version", no_argument, 0, 'V'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"socket", required_argument, 0, 's'},  {"state-dir", required_argument, 0, 'd'},
+        {"vessel", required_argument, 0, 'v'},  {"https", required_argument, 0, 'H'},
+        {"network", required_argument, 0, 'N'}, {"vm-jail", required_argument, 0, 'J'},
+        {"debug", no_argument, 0, 'D'},         {"help", no_argument, 0, 'h'},
+        {"version", no_argument, 0, 'V'},       {0, 0, 0, 0}};
     struct daemon_config cfg = {.socket_path = getenv("VESSEL_SOCKET")};
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -74,6 +74,13 @@ int main(int argc, char **argv)
             break;
         case 'H':
             cfg.https_addr = optarg;
+            break;
+        case 'J':
+            if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+                fprintf(stderr, "vesseld: --vm-jail %s: on or off\n", optarg);
+                return 2;
+            }
+            cfg.no_vm_jail = !strcmp(optarg, "off");
             break;
         case 'D':
             vs_log_set_level(VS_LOG_DEBUG);

@@ -123,6 +123,7 @@ int daemon_start(struct daemon *d, const struct daemon_config *cfg, vs_err *err)
     d->lock_fd = -1;
     pthread_mutex_init(&d->alloc_lock, NULL);
     pthread_mutex_init(&d->lock, NULL);
+    d->cfg.no_vm_jail = cfg->no_vm_jail;
     d->state_dir = strdup(cfg->state_dir ? cfg->state_dir : "/var/lib/vessel");
     d->socket_path = strdup(cfg->socket_path ? cfg->socket_path : "/run/vessel/vessel.sock");
     d->vessel_bin = strdup(cfg->vessel_bin ? cfg->vessel_bin : "vessel");

@@ -23,6 +23,10 @@ struct daemon_config {
     const char *vessel_bin;  /* the `vessel` executable that runs VMs */
     const char *https_addr;  /* "ADDR:PORT" for HTTPS with client certificates, or NULL */
     const char *network;     /* "BRIDGE:ADDR/PREFIX", "none", or NULL for the default */
+    /* how its VM processes are confined (docs/security.md): landlock to
+     * their own files always; a jail of their own unless no_vm_jail
+     * (--vm-jail=off, for debugging) */
+    bool no_vm_jail;
 };
 
 #define DAEMON_MAX_BUSY 256

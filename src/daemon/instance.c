@@ -28,6 +28,7 @@
 #include "block/qcow2.h"
 #include "daemon/agent_client.h"
 #include "daemon/daemon.h"
+#include "jail/jail.h"
 #include "oci/container.h"
 #include "oci/state.h"
 #include "util/log.h"
@@ -306,7 +307,8 @@ int daemon_split_command(const char *cmd, json_t *out, vs_err *err)
 }
 
 /* The OCI bundle: config.json from the runtime's default spec, the command,
- * hostname and limits set, root on the overlay of the image's rootfs. */
+ * hostname and limits set, root on the overlay of the image's rootfs, and
+ * the --secure-defaults hardening. */
 static int container_write_bundle(struct daemon *d, json_t *inst, json_t *img, vs_err *err)
 {
     const char *name = str(inst, "name");
@@ -354,6 +356,12 @@ static int container_write_bundle(struct daemon *d, json_t *inst, json_t *img, v
         json_object_set_new(res, "cpu",
                             json_pack("{s:I, s:I}", "quota", (json_int_t)atoi(cpu) * 100000,
                                       "period", (json_int_t)100000));
+    /* vessel-runc --secure-defaults' hardening (docs/security.md): here
+     * the default seccomp profile, the rest the default spec has already */
+    if (oci_spec_secure_defaults(spec, err) < 0) {
+        json_decref(spec);
+        return vs_error_prefix(err, "instance %s: ", name);
+    }
     char path[4200];
     inst_dir(d, name, "config.json", path, sizeof(path));
     int rc = json_dump_file(spec, path, JSON_INDENT(2));
@@ -564,11 +572,35 @@ static int vm_clone_identity(struct daemon *d, json_t *inst, vs_err *err)
     return 0;
 }
 
+/* Every VM the daemon starts is confined (docs/security.md): landlocked to
+ * its own files, the instance directory being the one place it may create
+ * any (snapshots, a frozen disk's next overlay, its sockets), and, unless
+ * the daemon runs with --vm-jail=off, in a jail of its own (namespaces, a
+ * root holding only its files, uid and gid nobody once set up). The
+ * instance directory then belongs to nobody, for those files; its parent
+ * (root's, 0700 or not) is what keeps other users out. */
+static int vm_isolation_args(struct daemon *d, json_t *inst, const char **argv, int n, char *jail,
+                             size_t jn, vs_err *err)
+{
+    const char *name = str(inst, "name");
+    argv[n++] = "--landlock=on";
+    if (d->cfg.no_vm_jail)
+        return n;
+    char dir[4200];
+    inst_dir(d, name, NULL, dir, sizeof(dir));
+    inst_dir(d, name, "jail", jail, jn);
+    if (chown(dir, JAIL_DEFAULT_ID, JAIL_DEFAULT_ID) < 0)
+        return vs_error_errno(err, "instance %s: %s", name, dir);
+    argv[n++] = "--jail";
+    argv[n++] = jail;
+    return n;
+}
+
 static int vm_start(struct daemon *d, json_t *inst, json_t *img, vs_err *err)
 {
     const char *name = str(inst, "name");
     char sock[4200], log[4200], vmmlog[4200], kernel[4200], initrd[4200], console[8600];
-    char overlay[4200];
+    char overlay[4200], jail[4200];
     inst_dir(d, name, NULL, overlay, sizeof(overlay));
     inst_dir(d, name, "api.sock", sock, sizeof(sock));
     inst_dir(d, name, "console.log", log, sizeof(log));
@@ -640,6 +672,8 @@ static int vm_start(struct daemon *d, json_t *inst, json_t *img, vs_err *err)
         /* the restored disks' fresh overlays stay with the instance */
         argv[n++] = "--overlay-dir";
         argv[n++] = overlay;
+        if ((n = vm_isolation_args(d, inst, argv, n, jail, sizeof(jail), err)) < 0)
+            return -1;
         argv[n] = NULL;
         if (vm_spawn(d, inst, argv, sock, vmmlog, err) < 0)
             return -1;
@@ -732,6 +766,8 @@ static int vm_start(struct daemon *d, json_t *inst, json_t *img, vs_err *err)
         argv[n++] = "--vsock-uds";
         argv[n++] = vsock;
     }
+    if ((n = vm_isolation_args(d, inst, argv, n, jail, sizeof(jail), err)) < 0)
+        return -1;
     argv[n] = NULL;
     return vm_spawn(d, inst, argv, sock, vmmlog, err);
 }

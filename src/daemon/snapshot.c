@@ -112,18 +112,32 @@ static int vm_snapshot(struct daemon *d, json_t *inst, const char *dir, bool *st
         snprintf(to, sizeof(to), "%s/disk.qcow2", dir);
         return disk && access(disk, F_OK) == 0 ? copy_tree(disk, to, err) : 0;
     }
-    char sock[4200];
+    char sock[4200], own[4200], tmp[4300];
     instance_path(d, str(inst, "name"), "api.sock", sock, sizeof(sock));
+    /* The VM process may create files only beneath its instance directory
+     * (landlock; in a jail it is the one writable place): it writes the
+     * snapshot there, and the daemon moves it where it belongs (the
+     * instance's snapshots, a copy's directory, an image being published). */
+    instance_path(d, str(inst, "name"), NULL, own, sizeof(own));
+    snprintf(tmp, sizeof(tmp), "%s/.snapshot-%lld", own, daemon_now_ms());
+    daemon_rm_rf(tmp);
     /* a VM with a disk: the disk is frozen into the snapshot too, and the
      * VM goes on in a new overlay (recorded for its next boot) */
     bool disk = json_object_get(json_object_get(inst, "config"), "volatile.disk_path") != NULL;
-    json_t *body = json_pack("{s:s, s:s, s:b}", "path", dir, "type", "full", "disks", disk),
+    json_t *body = json_pack("{s:s, s:s, s:b}", "path", tmp, "type", "full", "disks", disk),
            *resp = NULL;
     int rc = api_client_request(sock, "PUT", "/snapshot", body, &resp, err);
     json_decref(body);
     json_decref(resp);
     if (rc < 0)
         return vs_error_prefix(err, "instance %s: ", str(inst, "name"));
+    /* one file system (the state directory): a rename; else a copy */
+    if (rename(tmp, dir) < 0) {
+        rc = errno == EXDEV ? copy_tree(tmp, dir, err) : vs_error_errno(err, "%s", dir);
+        daemon_rm_rf(tmp);
+        if (rc < 0)
+            return vs_error_prefix(err, "instance %s: moving its snapshot: ", str(inst, "name"));
+    }
     if (json_object_get(json_object_get(inst, "config"), "volatile.vsock_cid"))
         instance_snapshot_mark_vsock(dir);
     if (d->net.enabled && json_object_get(json_object_get(inst, "config"), "volatile.hwaddr"))

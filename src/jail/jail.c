@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "jail/files.h"
+#include "net/net.h"
 #include "util/log.h"
 
 #define MAX_CGROUPS 8
@@ -206,9 +207,23 @@ static int set_limit(int res, rlim_t v, const char *what, vs_err *err)
 
 static bool host_network(const struct vm_config *cfg)
 {
-    /* user networking connects out through the host's stack; a tap lives
-     * in the host's namespace (moving it into the jail's is further work) */
-    return cfg->nnets > 0;
+    /* user networking connects out through the host's stack; a tap is
+     * opened before the jail leaves the host's namespace (below) */
+    for (unsigned i = 0; i < cfg->nnets; i++)
+        if (cfg->nets[i].kind == VM_NET_USER)
+            return true;
+    return false;
+}
+
+/* A tap stays in the host's network namespace, on its bridge; the VM
+ * process needs only its fd, opened here, and sees none of the host's
+ * interfaces from its own namespace. */
+static int preopen_taps(const struct vm_config *cfg, vs_err *err)
+{
+    for (unsigned i = 0; i < cfg->nnets; i++)
+        if (cfg->nets[i].kind == VM_NET_TAP && net_tap_preopen(cfg->nets[i].tap, err) < 0)
+            return vs_error_prefix(err, "--jail: ");
+    return 0;
 }
 
 /* Every capability, for good: the bounding set, the ambient set, and the
@@ -259,6 +274,8 @@ static int enter_user_namespace(vs_err *err)
 static int build_jail(const struct vm_config *cfg, const char *origin_dir, vs_err *err)
 {
     close_inherited_fds();
+    if (preopen_taps(cfg, err) < 0)
+        return -1;
     int flags = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWCGROUP;
     if (!host_network(cfg))
         flags |= CLONE_NEWNET;

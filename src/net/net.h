@@ -59,6 +59,10 @@ struct net_backend {
 };
 
 int net_tap_open(const char *ifname, struct net_backend **out, vs_err *err);
+/* Open the tap ifname now, for the net_tap_open of the same name later:
+ * the jail opens a VM's taps before it leaves the host's network
+ * namespace, where they stay (on their bridge). */
+int net_tap_preopen(const char *ifname, vs_err *err);
 /* instance: the backend's order among its VM's user networks (its state
  * section's instance). */
 int net_slirp_open(const struct vm_net_config *nc, unsigned instance, struct net_backend **out,

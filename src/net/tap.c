@@ -79,7 +79,8 @@ static const struct net_backend_ops tap_ops = {
     .close = tap_close,
 };
 
-int net_tap_open(const char *ifname, struct net_backend **out, vs_err *err)
+/* /dev/net/tun attached to the tap ifname, with the virtio-net header. */
+static int tap_fd_open(const char *ifname, vs_err *err)
 {
     int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
@@ -100,6 +101,41 @@ int net_tap_open(const char *ifname, struct net_backend **out, vs_err *err)
         errno = e;
         return vs_error_errno(err, "tap %s: TUNSETVNETHDRSZ", ifname);
     }
+    return fd;
+}
+
+/* Taps opened while the process was still in the host's network namespace
+ * (net_tap_preopen, called by the jail before it unshares it): a tap is
+ * found there by name, and its fd keeps working from any namespace. One
+ * process, one VM: a table of the process's, filled before any thread. */
+static struct {
+    char name[IFNAMSIZ];
+    int fd;
+} preopened[VM_MAX_NETS];
+static unsigned npreopened;
+
+int net_tap_preopen(const char *ifname, vs_err *err)
+{
+    if (npreopened == VM_MAX_NETS)
+        return vs_error(err, E2BIG, "tap %s: too many taps", ifname);
+    int fd = tap_fd_open(ifname, err);
+    if (fd < 0)
+        return -1;
+    snprintf(preopened[npreopened].name, IFNAMSIZ, "%s", ifname);
+    preopened[npreopened++].fd = fd;
+    return 0;
+}
+
+int net_tap_open(const char *ifname, struct net_backend **out, vs_err *err)
+{
+    int fd = -1;
+    for (unsigned i = 0; i < npreopened && fd < 0; i++)
+        if (preopened[i].fd >= 0 && !strncmp(preopened[i].name, ifname, IFNAMSIZ)) {
+            fd = preopened[i].fd;
+            preopened[i].fd = -1; /* the backend's now */
+        }
+    if (fd < 0 && (fd = tap_fd_open(ifname, err)) < 0)
+        return -1;
     ioctl(fd, TUNSETOFFLOAD, 0);
     struct tap *t = calloc(1, sizeof(*t));
     uint8_t *buf = malloc(NET_MAX_FRAME);

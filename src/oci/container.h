@@ -17,6 +17,8 @@ struct oci_create_opts {
     bool keep;     /* run: keep the stopped container's state (delete later) */
     /* run: keep the init as our child and relay its terminal */
     bool foreground, detach;
+    /* hardening where the config asks for none (oci_spec_secure_defaults) */
+    bool secure_defaults;
 };
 
 int oci_create(const struct oci_create_opts *o, vs_err *err);

@@ -33,6 +33,7 @@
 #include "oci/process.h"
 #include "oci/state.h"
 #include "util/cleanup.h"
+#include "util/io.h"
 #include "util/log.h"
 #include "util/unix_socket.h"
 
@@ -434,6 +435,19 @@ struct created {
     struct oci_spec *spec; /* run: the parsed config */
 };
 
+/* --secure-defaults: the config as hardened, so that exec and later
+ * invocations apply the same. */
+static int save_hardened_config(const struct oci_state *st, const struct oci_spec *s, vs_err *err)
+{
+    char path[PATH_MAX + 64];
+    snprintf(path, sizeof(path), "%s/config.json", st->dir);
+    cleanup_free char *text = json_dumps(s->root, JSON_COMPACT);
+    cleanup_close int out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (!text || out < 0 || vs_write_full(out, text, strlen(text)) < 0)
+        return vs_error_errno(err, "cannot save %s", path);
+    return 0;
+}
+
 /* Save the config as given, for exec and the poststop hooks of later
  * invocations: the bytes we parsed, not a re-serialization. */
 static int save_config_copy(const struct oci_state *st, const char *cfg, vs_err *err)
@@ -474,7 +488,7 @@ static int do_create(const struct oci_create_opts *o, bool run, struct created *
     if (!realpath(o->bundle ? o->bundle : ".", bundle))
         return vs_error_errno(err, "bundle %s", o->bundle ? o->bundle : ".");
     snprintf(cfg, sizeof(cfg), "%s/config.json", bundle);
-    struct oci_spec *s = oci_spec_load(cfg, err);
+    struct oci_spec *s = oci_spec_load_opts(cfg, o->secure_defaults, err);
     if (!s)
         return -1;
     int rc = -1;
@@ -521,7 +535,8 @@ static int do_create(const struct oci_create_opts *o, bool run, struct created *
     st->userns = userns;
     if (s->annotations)
         st->annotations = json_incref(s->annotations);
-    if (save_config_copy(st, cfg, err) < 0)
+    if ((o->secure_defaults ? save_hardened_config(st, s, err) : save_config_copy(st, cfg, err)) <
+        0)
         goto out;
     if (!run) {
         char path[PATH_MAX + 64];

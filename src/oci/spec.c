@@ -1012,7 +1012,14 @@ static int parse_mounts(json_t *arr, struct oci_spec *s, vs_err *err)
     return 0;
 }
 
+static struct oci_spec *parse_spec(const char *text, size_t len, bool secure_defaults, vs_err *err);
+
 struct oci_spec *oci_spec_parse(const char *text, size_t len, vs_err *err)
+{
+    return parse_spec(text, len, false, err);
+}
+
+static struct oci_spec *parse_spec(const char *text, size_t len, bool secure_defaults, vs_err *err)
 {
     json_error_t jerr;
     int rc = 0;
@@ -1032,6 +1039,8 @@ struct oci_spec *oci_spec_parse(const char *text, size_t len, vs_err *err)
         vs_error(err, EINVAL, "config.json: expected a JSON object at the top level");
         goto fail;
     }
+    if (secure_defaults && oci_spec_secure_defaults(r, err) < 0)
+        goto fail;
     if (get_str(r, "ociVersion", "", &s->oci_version, err) < 0)
         goto fail;
     if (!s->oci_version) {
@@ -1124,6 +1133,11 @@ fail:
 
 struct oci_spec *oci_spec_load(const char *path, vs_err *err)
 {
+    return oci_spec_load_opts(path, false, err);
+}
+
+struct oci_spec *oci_spec_load_opts(const char *path, bool secure_defaults, vs_err *err)
+{
     cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         vs_error_errno(err, "cannot open %s", path);
@@ -1143,7 +1157,7 @@ struct oci_spec *oci_spec_load(const char *path, vs_err *err)
         vs_error_errno(err, "%s: read", path);
         return NULL;
     }
-    return oci_spec_parse(buf, (size_t)st.st_size, err);
+    return parse_spec(buf, (size_t)st.st_size, secure_defaults, err);
 }
 
 void oci_spec_free(struct oci_spec *s)

@@ -243,6 +243,13 @@ int oci_spec_check_host(const struct oci_spec *s, vs_err *err);
 struct oci_spec *oci_spec_parse(const char *text, size_t len, vs_err *err);
 /* Read and parse PATH (normally BUNDLE/config.json). */
 struct oci_spec *oci_spec_load(const char *path, vs_err *err);
+/* oci_spec_load, with oci_spec_secure_defaults applied first where asked. */
+struct oci_spec *oci_spec_load_opts(const char *path, bool secure_defaults, vs_err *err);
+/* --secure-defaults (src/oci/secure_defaults.c): a default seccomp profile
+ * where the config has none, no_new_privs, capabilities cut down to
+ * Docker's default set, runc's masked and read-only paths, applied to a
+ * config.json before it is parsed. */
+int oci_spec_secure_defaults(json_t *root, vs_err *err);
 void oci_spec_free(struct oci_spec *s);
 
 /* Parse a runc-style "process" object (exec --process FILE) into p. */

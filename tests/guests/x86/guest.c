@@ -4,7 +4,7 @@
  * command line ("test=NAME"); every test ends with an ACPI power-off found
  * through the RSDP -> XSDT -> FADT -> DSDT (\_S5) chain vessel generates, so
  * that chain is tested too. Output goes to COM1. */
-#include "x86io.h"
+#include "guest.h"
 
 extern char trampoline_start[], trampoline_end[], trampoline_cr3[];
 extern volatile u32 ap_next;
@@ -31,7 +31,7 @@ static void putc_(char c)
         ;
     outb(COM1, (u8)c);
 }
-static void puts_(const char *s)
+void puts_(const char *s)
 {
     while (*s) {
         if (*s == '\n')
@@ -39,7 +39,7 @@ static void puts_(const char *s)
         putc_(*s++);
     }
 }
-static void putx(u64 v)
+void putx(u64 v)
 {
     char b[17];
     int i = 16;
@@ -50,7 +50,7 @@ static void putx(u64 v)
     } while (v);
     puts_(b + i);
 }
-static void putu(u64 v)
+void putu(u64 v)
 {
     char b[21];
     int i = 20;
@@ -132,7 +132,7 @@ static u8 *rsdp(void)
     return 0;
 }
 
-static u8 *find_table(const char *sig)
+u8 *find_table(const char *sig)
 {
     u8 *r = rsdp();
     if (!r)
@@ -169,7 +169,7 @@ static int s5_type(u8 *fadt)
     return -1;
 }
 
-static void poweroff(void)
+void poweroff(void)
 {
     u8 *fadt = find_table("FACP");
     if (fadt) {
@@ -356,8 +356,6 @@ static void test_echo(void)
     puts_("\necho: done\n");
 }
 
-static u64 arg_u64(const char *key);
-
 static void test_exits(void)
 {
     /* N port writes to port 0x80 (the POST port vessel ignores): the cost
@@ -368,7 +366,7 @@ static void test_exits(void)
     puts_("exits: done\n");
 }
 
-static u64 arg_u64(const char *key)
+u64 arg_u64(const char *key)
 {
     const char *v = arg(key);
     u64 n = 0;
@@ -476,6 +474,8 @@ void guest_main(u8 *bp, u8 *pvh)
             u64 base;
         } idt = {0, 0};
         __asm__ volatile("lidt %0; ud2" ::"m"(idt));
+    } else if (arg_is("test", "hostile")) {
+        test_hostile();
     } else if (arg_is("test", "hang")) {
         puts_("hanging\n");
         for (;;)

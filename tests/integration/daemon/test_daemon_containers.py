@@ -237,6 +237,12 @@ def test_exec_streams_stdio_and_returns_the_exit_status(daemon, busybox):
     assert status == 200 and body == {"exit_code": 5, "stdout": "hi\n", "stderr": ""}
     r = daemon.cli("exec", "e1", "--", "/no/such/program")
     assert r.returncode != 0
+    # the --secure-defaults hardening (docs/security.md): a seccomp filter
+    # that refuses a user namespace, no_new_privs
+    r = daemon.cli("exec", "e1", "--", "sh", "-c", "grep -E '^(Seccomp|NoNewPrivs):' "
+                   "/proc/self/status; unshare -U true && echo unshared")
+    assert r.stdout.split() == ["NoNewPrivs:", "1", "Seccomp:", "2"], r.stdout + r.stderr
+    assert "Operation not permitted" in r.stderr
     status, body = daemon.curl("POST", "/1.0/instances/e1/exec", {"command": "true"})
     assert status == 400 and "array of strings" in body["error"]
     daemon.cli("stop", "e1", "--force", check=True)

@@ -377,3 +377,87 @@ def test_riscv64_vm_cpus_change_live(daemon, rv_guest_files):
     r = daemon.cli("config", "set", "rc", "limits.cpu=999")
     assert r.returncode != 0 and "limits.cpu" in r.stderr
     daemon.cli("delete", "--force", "rc", check=True)
+
+
+def jailed_vm_process(pid: int) -> int:
+    """The VM process of a jailed `vessel vm run|restore` (pid): the outer
+    process's one child, pid 1 of its own PID namespace."""
+    kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    assert len(kids) == 1, kids
+    return int(kids[0])
+
+
+def status(pid: int) -> dict:
+    out = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        k, _, v = line.partition(":")
+        out[k] = v.split()
+    return out
+
+
+@pytest.mark.parametrize("jail", ["on", "off"])
+def test_daemon_vms_are_confined(tmp_path, rv_guest_files, monkeypatch, jail):
+    """Every VM the daemon starts is landlocked to its own files and, unless
+    the daemon runs with --vm-jail=off, jailed: seen from outside its VM
+    process runs as nobody, without capabilities, under seccomp, in
+    namespaces of its own with a root holding only its files; from inside
+    (VESSEL_TEST_LANDLOCK_PROBE, a test-only hook) a host file outside its
+    instance directory cannot be opened. A snapshot, a copy (whose state the
+    source VM writes) and its restore still work."""
+    if os.geteuid() != 0:
+        pytest.skip("the daemon tests run as root")
+    from conftest import Daemon
+    secret = tmp_path / "host-secret"
+    secret.write_text("not for guests\n")
+    monkeypatch.setenv("VESSEL_TEST_LANDLOCK_PROBE", str(secret))
+    d = Daemon(tmp_path / "state", tmp_path / "vessel.sock").start("--vm-jail", jail)
+    try:
+        kernel, initrd = rv_guest_files
+        d.cli("image", "import", "--vm", "--arch", "riscv64", "--kernel", kernel, "--initrd",
+              initrd, "--alias", "debian-rv", check=True)
+        d.cli("launch", "debian-rv", "rv", "-c", "limits.memory=256MiB", check=True)
+        inst = d.list()["rv"]
+        cmd = Path(f"/proc/{inst['pid']}/cmdline").read_bytes().split(b"\0")
+        assert b"--landlock=on" in cmd
+        vmmlog = d.state / "instances/rv/vmm.log"
+        # the probe runs once the process is restricted: refused (in a jail
+        # the file is not even there)
+        line = [l for l in vmmlog.read_text().splitlines() if "landlock probe" in l]
+        assert line == [f"vessel: warning: landlock probe: open {secret}: " +
+                        ("No such file or directory" if jail == "on" else "Permission denied")]
+        if jail == "on":
+            assert b"--jail" in cmd
+            vm = jailed_vm_process(inst["pid"])
+            st = status(vm)
+            assert st["Uid"] == ["65534"] * 4 and st["Gid"] == ["65534"] * 4
+            assert st["CapEff"] == ["0000000000000000"] and st["CapPrm"] == ["0000000000000000"]
+            assert st["NoNewPrivs"] == ["1"] and st["Seccomp"] == ["2"]
+            for ns in ("mnt", "pid", "ipc", "uts"):
+                assert os.readlink(f"/proc/{vm}/ns/{ns}") != os.readlink(f"/proc/self/ns/{ns}")
+            root = Path(f"/proc/{vm}/root")
+            assert not (root / "etc/passwd").exists() and not (root / str(tmp_path)[1:] /
+                                                                "host-secret").exists()
+            assert (root / str(d.state / "instances/rv")[1:] / "api.sock").exists()
+        else:
+            assert b"--jail" not in cmd
+            st = status(inst["pid"])
+            assert st["Seccomp"] == ["2"]
+        # exec, a snapshot, a copy of the running VM (its state written by
+        # the source, under landlock beneath its own directory) and a restore
+        r = d.cli("exec", "rv", "--", "echo", "confined", timeout=180)
+        assert (r.returncode, r.stdout) == (0, "confined\n"), r.stderr
+        d.cli("snapshot", "rv", "s1", check=True, timeout=120)
+        d.cli("copy", "rv", "rv2", check=True, timeout=120)
+        d.cli("start", "rv2", check=True, timeout=120)
+        r = d.cli("exec", "rv2", "--", "echo", "copied", timeout=180)
+        assert (r.returncode, r.stdout) == (0, "copied\n"), r.stderr
+        d.cli("restore", "rv", "s1", check=True, timeout=120)
+        assert d.list()["rv"]["state"] == "running"
+        r = d.cli("exec", "rv", "--", "echo", "restored", timeout=180)
+        assert (r.returncode, r.stdout) == (0, "restored\n"), r.stderr
+        assert not list((d.state / "instances/rv").glob(".snapshot-*"))
+    finally:
+        for name in list(d.list()) if d.proc.poll() is None else []:
+            d.cli("delete", "--force", name, timeout=60)
+        d.kill(signal.SIGTERM)
+        subprocess.run(["umount", "-R", "-l", str(tmp_path / "state")], capture_output=True)

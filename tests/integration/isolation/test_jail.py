@@ -209,3 +209,58 @@ def test_restore_in_a_jail_and_diff_snapshot(vms, rv_counter, tmp_path):
     api("snapshot", r.sock, "--diff", out / "diff")
     assert sorted(os.listdir(out / "diff")) == ["memory", "vmstate"]
     assert r.stop() == 0
+
+
+@pytest.fixture
+def tap_netns():
+    """A network namespace standing in for the host (nothing leaves it),
+    with a tap at 10.99.31.1/24 for the VM."""
+    ns = f"vtj{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        for cmd in (["ip", "tuntap", "add", "dev", "vtj0", "mode", "tap"],
+                    ["ip", "addr", "add", "10.99.31.1/24", "dev", "vtj0"],
+                    ["ip", "link", "set", "vtj0", "up"], ["ip", "link", "set", "lo", "up"]):
+            subprocess.run(["ip", "netns", "exec", ns, *cmd], check=True)
+        yield ns
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+
+
+def test_tap_in_a_jail_leaves_the_host_network_behind(rv_guest, tap_netns, tmp_path):
+    """--jail with --net tap=NAME: the jail opens the tap while it is still in
+    the host's network namespace, then leaves it; the VM process's own
+    namespace has only loopback, and the guest answers ping through the tap
+    on the host's side (here a namespace of the test's own)."""
+    log = tmp_path / "console.log"
+    p = subprocess.Popen(["ip", "netns", "exec", tap_netns, str(vessel_path()), *RUN[:4],
+                          "--memory", "256M", "--kernel", str(rv_guest / "vmlinuz"),
+                          "--initrd", str(rv_guest / "initrd.img"), "--append",
+                          "console=ttyS0 vessel.ip=10.99.31.2/24", "--net", "tap=vtj0",
+                          "--console", f"file:{log}", "--jail", str(tmp_path / "jail"),
+                          "--landlock=on"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        wait_for(lambda: "VESSEL-RISCV-READY" in (log.read_text(errors="replace")
+                                                   if log.exists() else "")
+                 or p.poll() is not None, timeout=180, what="the guest")
+        assert p.poll() is None, p.stderr.read()
+        pid = jailed_pid(p.pid)  # ip netns exec execs vessel
+        host_ns = os.stat(f"/run/netns/{tap_netns}").st_ino
+        assert os.stat(f"/proc/{pid}/ns/net").st_ino != host_ns
+        devs = [l.split(":")[0].strip()
+                for l in open(f"/proc/{pid}/net/dev").read().splitlines()[2:]]
+        assert devs == ["lo"], devs
+        # the tap is where it was, and carries the guest's traffic
+        ping = subprocess.run(["ip", "netns", "exec", tap_netns, "ping", "-c", "3", "-W", "5",
+                               "10.99.31.2"], capture_output=True, text=True, timeout=60)
+        assert ping.returncode == 0, ping.stdout + ping.stderr
+    finally:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
