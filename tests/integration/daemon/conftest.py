@@ -80,10 +80,29 @@ def daemon(tmp_path):
     d = Daemon(tmp_path / "state", tmp_path / "vessel.sock").start()
     yield d
     # leave nothing running: instances first (the daemon knows them), then it
-    for name in list(d.list()) if d.proc.poll() is None else []:
-        d.cli("delete", "--force", name, timeout=60)
-    d.kill(signal.SIGTERM)
-    subprocess.run(["umount", "-R", "-l", str(tmp_path / "state")], capture_output=True)
+    try:
+        for name in list(d.list()) if d.proc.poll() is None else []:
+            d.cli("delete", "--force", name, timeout=60)
+    finally:
+        d.kill(signal.SIGTERM)
+        kill_leftovers(tmp_path / "state")
+        subprocess.run(["umount", "-R", "-l", str(tmp_path / "state")], capture_output=True)
+
+
+def kill_leftovers(state: Path):
+    """Whatever a failed test left running from this state directory (a VM
+    process outlives its daemon by design): killed, so one failure does not
+    load the machine for every test after it."""
+    mark = str(state).encode()
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if mark in f.read():
+                    os.kill(int(pid), signal.SIGKILL)
+        except (OSError, ProcessLookupError):
+            pass
 
 
 @pytest.fixture(scope="session")
