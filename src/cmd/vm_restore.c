@@ -47,7 +47,8 @@ int cmd_vm_restore(int argc, char **argv)
 {
     const char *api_sock = NULL, *console = NULL, *overlay_dir = NULL, *arch = NULL;
     const char *vsock = NULL, *clone_index = NULL, *seccomp = NULL, *landlock = NULL;
-    const char *jail = NULL, *jail_uid = NULL, *jail_gid = NULL, *jail_fsize = NULL;
+    const char *jail = NULL, *jail_uid = NULL, *jail_gid = NULL, *jail_fsize = NULL,
+               *jail_net = NULL;
     struct cmd_strlist landlock_rw = {0}, nets = {0};
     const struct cmd_opt opts[] = {
         {"seccomp", 0, CMD_OPT_STR, &seccomp},
@@ -57,6 +58,7 @@ int cmd_vm_restore(int argc, char **argv)
         {"jail-uid", 0, CMD_OPT_STR, &jail_uid},
         {"jail-gid", 0, CMD_OPT_STR, &jail_gid},
         {"jail-fsize", 0, CMD_OPT_STR, &jail_fsize},
+        {"jail-net", 0, CMD_OPT_STR, &jail_net},
         {"api-sock", 0, CMD_OPT_STR, &api_sock},
         {"console", 0, CMD_OPT_STR, &console},
         {"overlay-dir", 0, CMD_OPT_STR, &overlay_dir},
@@ -72,7 +74,7 @@ int cmd_vm_restore(int argc, char **argv)
         "[--overlay-dir DIR] "
         "[--arch x86_64|riscv64] [--vsock CID] [--clone-index N] [--net I,tap=NAME[,mac=MAC]]... "
         "[--seccomp on|off|log] [--landlock on|off] [--landlock-rw DIR] [--jail DIR "
-        "[--jail-uid N] [--jail-gid N] [--jail-fsize SIZE]]");
+        "[--jail-uid N] [--jail-gid N] [--jail-fsize SIZE] [--jail-net host|own]]");
     if (r)
         return r > 0 ? 0 : 2;
     struct snapshot_restore_opts o = {.api_sock = api_sock,
@@ -130,8 +132,8 @@ int cmd_vm_restore(int argc, char **argv)
     for (size_t i = 0; i <= landlock_rw.n; i++) {
         const char *d = i < landlock_rw.n ? landlock_rw.v[i] : ovdir;
         if ((d && vm_config_add_landlock_rw(&rs.img.cfg, d, &err) < 0) ||
-            (i == landlock_rw.n &&
-             vm_config_set_jail(&rs.img.cfg, jail, jail_uid, jail_gid, jail_fsize, &err) < 0)) {
+            (i == landlock_rw.n && vm_config_set_jail(&rs.img.cfg, jail, jail_uid, jail_gid,
+                                                      jail_fsize, jail_net, &err) < 0)) {
             cmd_print_error(err.msg);
             snapshot_restore_finish(&rs);
             return 1;

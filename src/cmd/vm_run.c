@@ -56,7 +56,8 @@ static void usage(FILE *f)
         "                       (snapshots; the API socket's directory always)\n"
         "  --jail DIR           run in namespaces of its own with DIR as its root, holding\n"
         "                       only this VM's files; drops to --jail-uid/--jail-gid\n"
-        "                       (default 65534) once set up; --jail-fsize SIZE limits files\n");
+        "                       (default 65534) once set up; --jail-fsize SIZE limits files;\n"
+        "                       --jail-net host keeps the host's network (live migration)\n");
 }
 
 int cmd_vm_run(int argc, char **argv)

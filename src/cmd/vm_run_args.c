@@ -27,7 +27,7 @@ int cmd_vm_run_args(struct vm_config *c, int argc, char **argv, vs_err *err)
     const char *accel = NULL, *balloon = NULL, *max_cpus = NULL, *limit_mem = NULL;
     const char *limit_cpus = NULL, *firmware = NULL;
     const char *seccomp = NULL, *landlock = NULL, *jail = NULL, *jail_uid = NULL;
-    const char *jail_gid = NULL, *jail_fsize = NULL;
+    const char *jail_gid = NULL, *jail_fsize = NULL, *jail_net = NULL;
     struct cmd_strlist disks = {0}, nets = {0}, shares = {0}, landlock_rw = {0};
     const struct cmd_opt opts[] = {
         {"kernel", 0, CMD_OPT_STR, &kernel},
@@ -62,6 +62,7 @@ int cmd_vm_run_args(struct vm_config *c, int argc, char **argv, vs_err *err)
         {"jail-uid", 0, CMD_OPT_STR, &jail_uid},
         {"jail-gid", 0, CMD_OPT_STR, &jail_gid},
         {"jail-fsize", 0, CMD_OPT_STR, &jail_fsize},
+        {"jail-net", 0, CMD_OPT_STR, &jail_net},
     };
     char *pos[1];
     struct cmd_optparse p = {.verb = "vm run",
@@ -136,7 +137,7 @@ int cmd_vm_run_args(struct vm_config *c, int argc, char **argv, vs_err *err)
     for (size_t i = 0; i < landlock_rw.n; i++)
         if (vm_config_add_landlock_rw(c, landlock_rw.v[i], err) < 0)
             return -1;
-    if (vm_config_set_jail(c, jail, jail_uid, jail_gid, jail_fsize, err) < 0)
+    if (vm_config_set_jail(c, jail, jail_uid, jail_gid, jail_fsize, jail_net, err) < 0)
         return -1;
     for (size_t i = 0; i < disks.n; i++)
         if (vm_config_add_disk(c, disks.v[i], err) < 0)

@@ -593,6 +593,12 @@ static int vm_isolation_args(struct daemon *d, json_t *inst, const char **argv, 
         return vs_error_errno(err, "instance %s: %s", name, dir);
     argv[n++] = "--jail";
     argv[n++] = jail;
+    /* in a cluster a VM may move live to another host: its migration stream
+     * leaves from its own process, through the host's network */
+    if (d->cluster) {
+        argv[n++] = "--jail-net";
+        argv[n++] = "host";
+    }
     return n;
 }
 

@@ -207,8 +207,11 @@ static int set_limit(int res, rlim_t v, const char *what, vs_err *err)
 
 static bool host_network(const struct vm_config *cfg)
 {
-    /* user networking connects out through the host's stack; a tap is
-     * opened before the jail leaves the host's namespace (below) */
+    /* user networking connects out through the host's stack, and so does
+     * a live migration's stream (--jail-net host); a tap is opened before
+     * the jail leaves the host's namespace (below) */
+    if (cfg->jail_host_net)
+        return true;
     for (unsigned i = 0; i < cfg->nnets; i++)
         if (cfg->nets[i].kind == VM_NET_USER)
             return true;

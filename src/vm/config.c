@@ -273,13 +273,17 @@ int vm_config_add_landlock_rw(struct vm_config *c, const char *dir, vs_err *err)
 }
 
 int vm_config_set_jail(struct vm_config *c, const char *dir, const char *uid, const char *gid,
-                       const char *fsize, vs_err *err)
+                       const char *fsize, const char *net, vs_err *err)
 {
     if (!dir) {
-        if (uid || gid || fsize)
-            return vs_error(err, EINVAL, "--jail-uid, --jail-gid and --jail-fsize need --jail");
+        if (uid || gid || fsize || net)
+            return vs_error(err, EINVAL,
+                            "--jail-uid, --jail-gid, --jail-fsize and --jail-net need --jail");
         return 0;
     }
+    if (net && strcmp(net, "host") && strcmp(net, "own"))
+        return vs_error(err, EINVAL, "--jail-net: '%s' is not host or own", net);
+    c->jail_host_net = net && !strcmp(net, "host");
     uint64_t v;
     c->jail_uid = c->jail_gid = 65534;
     if (uid) {

@@ -131,6 +131,8 @@ struct vm_config {
     char *jail;                  /* --jail DIR: the VM process's root (src/jail/jail.h) */
     uint32_t jail_uid, jail_gid; /* what it runs as once set up */
     uint64_t jail_fsize;         /* RLIMIT_FSIZE in the jail; 0 = none */
+    bool jail_host_net;          /* --jail-net host: the jail keeps the host's network
+                                  * namespace (a VM that live-migrates between hosts) */
 };
 
 void vm_config_init(struct vm_config *c);
@@ -177,9 +179,11 @@ int vm_parse_on_off(const char *flag, const char *s, bool *out, vs_err *err);
 /* Another --landlock-rw directory (an absolute path is kept as given). */
 int vm_config_add_landlock_rw(struct vm_config *c, const char *dir, vs_err *err);
 /* --jail DIR and its --jail-uid, --jail-gid (default 65534, nobody and
- * nogroup), --jail-fsize; any may be NULL. The ids need --jail. */
+ * nogroup), --jail-fsize, --jail-net host|own (own: a network namespace of
+ * the jail's own unless user networking needs the host's); any may be
+ * NULL. The others need --jail. */
 int vm_config_set_jail(struct vm_config *c, const char *dir, const char *uid, const char *gid,
-                       const char *fsize, vs_err *err);
+                       const char *fsize, const char *net, vs_err *err);
 /* "52:54:00:12:34:56" into mac; -1 for anything else, a multicast address
  * included (it cannot be a NIC's). */
 int vm_parse_mac(const char *s, uint8_t mac[6]);
