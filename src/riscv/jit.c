@@ -33,7 +33,9 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -113,6 +115,7 @@ struct rv_jit {
     struct jit_block **page_blocks; /* per RAM page: its blocks, through page_next */
     bool pages_used;                /* some code page is marked */
     bool has_fma;                   /* the host has FMA3: fused multiply-adds inline */
+    FILE *perf_map;                 /* VESSEL_JIT_PERF_MAP: /tmp/perf-PID.map for perf */
     struct rv_jit_stats stats;
 };
 
@@ -392,6 +395,12 @@ struct gen {
      * calls that may read or write x[] */
     int8_t creg[32];
     unsigned ncached, cached[NCACHE];
+    /* Which cached registers the block loads on entry (those it may read
+     * before writing) and which hold a value memory does not have yet (set
+     * as the code that writes them is emitted, in program order): exits
+     * store only those. dirty_at[i]: before instruction i. */
+    uint32_t load_mask, dirty;
+    uint32_t dirty_at[MAX_INSNS];
     /* the block's body, after the budget check and the register loads: a
      * jump back to the block's own start goes here directly */
     uint8_t *body;
@@ -403,6 +412,7 @@ struct gen {
         uint8_t *jcc;
         unsigned i;
         uint64_t target;
+        uint32_t dirty;
     } taken[MAX_INSNS];
     unsigned ntaken;
 };
@@ -440,10 +450,12 @@ static void put_x(struct gen *g, unsigned r, int src)
     int c = creg(g, r);
     if (!r)
         return;
-    if (c >= 0)
+    if (c >= 0) {
+        g->dirty |= 1u << r;
         x64_mov_rr(&g->x, 64, c, src);
-    else
+    } else {
         x64_store(&g->x, 64, xr(r), src);
+    }
 }
 
 /* x[r] = v (clobbers rax for values that do not fit 32 bits signed) */
@@ -453,6 +465,7 @@ static void put_x_const(struct gen *g, unsigned r, uint64_t v)
     if (!r)
         return;
     if (c >= 0) {
+        g->dirty |= 1u << r;
         x64_mov_imm(&g->x, c, v);
     } else if ((int64_t)v >= INT32_MIN && (int64_t)v <= INT32_MAX) {
         x64_store_imm(&g->x, 64, xr(r), (int32_t)v);
@@ -481,16 +494,34 @@ static void alu_x(struct gen *g, unsigned bits, enum x64_alu op, int dst, unsign
         x64_alu_rm(&g->x, bits, op, dst, xr(r));
 }
 
-static void cache_writeback(struct gen *g)
+/* store the cached registers in mask (dirty ones) back to x[] */
+static void cache_store(struct gen *g, uint32_t mask)
 {
     for (unsigned k = 0; k < g->ncached; k++)
-        x64_store(&g->x, 64, xr(g->cached[k]), g->creg[g->cached[k]]);
+        if (mask & (1u << g->cached[k]))
+            x64_store(&g->x, 64, xr(g->cached[k]), g->creg[g->cached[k]]);
 }
 
+/* before code that reads x[] or leaves, at the point being emitted */
+static void cache_writeback(struct gen *g)
+{
+    cache_store(g, g->dirty);
+}
+
+/* after a call that may have written x[]: every cached register is
+ * memory's value again */
 static void cache_reload(struct gen *g)
 {
     for (unsigned k = 0; k < g->ncached; k++)
         x64_load(&g->x, 64, g->creg[g->cached[k]], xr(g->cached[k]));
+}
+
+/* on entry: only the registers the block may read before it writes them */
+static void cache_load_entry(struct gen *g)
+{
+    for (unsigned k = 0; k < g->ncached; k++)
+        if (g->load_mask & (1u << g->cached[k]))
+            x64_load(&g->x, 64, g->creg[g->cached[k]], xr(g->cached[k]));
 }
 
 static void exit_with(struct gen *g, enum jit_exit why)
@@ -503,7 +534,7 @@ static void exit_via_jc(struct gen *g);
 
 /* Leave to a known pc, through a stub the dispatcher may patch into a jump
  * to the target's block (its first five bytes). */
-static void exit_chain(struct gen *g, uint64_t target)
+static void exit_chain(struct gen *g, uint64_t target, uint32_t dirty)
 {
     if (target == g->b->pc && g->body && g->nloop_broke < 4) {
         /* a loop within the block: charge the budget and go round again
@@ -513,7 +544,7 @@ static void exit_chain(struct gen *g, uint64_t target)
         x64_jmp(&g->x, g->body);
         return;
     }
-    cache_writeback(g); /* before the stub: a patched stub jumps from its first byte */
+    cache_store(g, dirty); /* before the stub: a patched stub jumps from its first byte */
     uint8_t *stub = g->x.p;
     x64_mov_imm(&g->x, RAX, target); /* >= 5 bytes: room for the jmp */
     x64_store(&g->x, 64, hfield(OFF_PC), RAX);
@@ -937,6 +968,8 @@ done:
         x64_movsxd_rr(x, t, t);
     if (t != creg(g, rd))
         put_x(g, rd, t);
+    else
+        g->dirty |= 1u << rd;
 }
 
 static enum x64_cc branch_cc(unsigned op)
@@ -1187,7 +1220,7 @@ static void emit_insn(struct gen *g, unsigned i)
     }
     case RV_OP_JAL:
         put_x_const(g, e->rd, npc);
-        exit_chain(g, pc + (uint64_t)e->imm);
+        exit_chain(g, pc + (uint64_t)e->imm, g->dirty);
         return;
     case RV_OP_JALR: {
         get_x(g, RAX, e->rs1);
@@ -1219,6 +1252,7 @@ static void emit_insn(struct gen *g, unsigned i)
         g->taken[g->ntaken].jcc = x64_jcc(x, branch_cc(op), x->p);
         g->taken[g->ntaken].i = i;
         g->taken[g->ntaken].target = pc + (uint64_t)e->imm;
+        g->taken[g->ntaken].dirty = g->dirty;
         g->ntaken++;
         return; /* the block goes on with the fall-through */
     }
@@ -1235,7 +1269,7 @@ static void emit_tails(struct gen *g)
     for (unsigned k = 0; k < g->ntaken; k++) {
         x64_patch_rel32(g->taken[k].jcc, x->p);
         refund(g, g->taken[k].i);
-        exit_chain(g, g->taken[k].target);
+        exit_chain(g, g->taken[k].target, g->taken[k].dirty);
     }
     for (unsigned k = 0; k < g->nslow; k++) {
         struct slow *s = &g->slow[k];
@@ -1268,7 +1302,7 @@ static void emit_tails(struct gen *g)
             /* stored into translated code: stop after this instruction */
             set_pc(g, e->pc + e->len);
             refund(g, s->i);
-            cache_writeback(g);
+            cache_store(g, g->dirty_at[s->i]);
             exit_with(g, JX_FLUSH);
         }
     }
@@ -1279,8 +1313,58 @@ static void emit_tails(struct gen *g)
             x64_patch_rel32(g->trap_jumps[i][m], x->p);
         set_pc(g, g->b->insns[i].pc);
         refund(g, i);
-        cache_writeback(g);
+        cache_store(g, g->dirty_at[i]);
         exit_with(g, JX_TRAP);
+    }
+}
+
+/* Does instruction e only write x[rd] (nothing of it read first), and in
+ * inline code that goes through put_x or rd's cached register? */
+static bool writes_rd_only(const struct rv_dentry *e)
+{
+    unsigned op = e->op;
+    if (op == RV_OP_LUI || op == RV_OP_AUIPC || op == RV_OP_JAL)
+        return true;
+    if (rv_op_is_alu(op))
+        return e->rs1 != e->rd && (rv_op_is_alu_imm(op) || e->rs2 != e->rd);
+    if ((op >= RV_OP_LB && op <= RV_OP_LWU) || op == RV_OP_JALR)
+        return e->rs1 != e->rd;
+    return false;
+}
+
+static bool block_loops(const struct jit_block *b)
+{
+    for (unsigned i = 0; i < b->n; i++) {
+        const struct rv_dentry *e = &b->insns[i];
+        if (((e->op >= RV_OP_BEQ && e->op <= RV_OP_BGEU) || e->op == RV_OP_JAL) &&
+            e->pc + (uint64_t)e->imm == b->pc)
+            return true;
+    }
+    return false;
+}
+
+/* Which cached registers to load on entry: all but those whose first
+ * mention in the block is a write that reads nothing of them. A block that
+ * may go round again to its start loads (and stores) all: its second
+ * time round starts with everything written. */
+static void choose_entry_loads(struct gen *g)
+{
+    uint32_t cached = 0;
+    for (unsigned k = 0; k < g->ncached; k++)
+        cached |= 1u << g->cached[k];
+    g->load_mask = cached;
+    g->dirty = 0;
+    if (block_loops(g->b)) {
+        g->dirty = cached;
+        return;
+    }
+    uint32_t seen = 0;
+    for (unsigned i = 0; i < g->b->n; i++) {
+        const struct rv_dentry *e = &g->b->insns[i];
+        uint32_t rd = 1u << e->rd;
+        if (writes_rd_only(e) && !(seen & rd))
+            g->load_mask &= ~rd;
+        seen |= rd | (1u << e->rs1) | (1u << e->rs2) | (1u << (e->insn >> 27));
     }
 }
 
@@ -1329,6 +1413,7 @@ static void choose_cache(struct gen *g)
         g->creg[best] = (int8_t)cache_hregs[g->ncached];
         g->cached[g->ncached++] = best;
     }
+    choose_entry_loads(g);
 }
 
 /* ---- translation ---- */
@@ -1435,18 +1520,20 @@ static enum tr_result translate(struct rv_hart *h, struct rv_jit *j, uint32_t mo
     x64_alu_ri(&g->x, 64, X64_SUB, BUDGET, (int32_t)b->n);
     uint8_t *broke = x64_jcc(&g->x, X64_CC_L, g->x.p);
     choose_cache(g);
-    cache_reload(g);
+    cache_load_entry(g);
     g->body = g->x.p;
-    for (unsigned i = 0; i < b->n; i++)
+    for (unsigned i = 0; i < b->n; i++) {
+        g->dirty_at[i] = g->dirty;
         emit_insn(g, i);
+    }
     if (!ends_block(b->insns[b->n - 1].op))
-        exit_chain(g, pc);
+        exit_chain(g, pc, g->dirty);
     emit_tails(g);
     if (g->nloop_broke) {
         /* out of budget going round the loop: registers back first */
         for (unsigned k = 0; k < g->nloop_broke; k++)
             x64_patch_rel32(g->loop_broke[k], g->x.p);
-        cache_writeback(g);
+        cache_store(g, UINT32_MAX); /* a looping block loads and stores all */
     }
     x64_patch_rel32(broke, g->x.p);
     x64_alu_ri(&g->x, 64, X64_ADD, BUDGET, (int32_t)b->n);
@@ -1464,6 +1551,10 @@ static enum tr_result translate(struct rv_hart *h, struct rv_jit *j, uint32_t mo
         flush(h, j);
         return TR_INTERPRET;
     }
+    if (j->perf_map)
+        fprintf(j->perf_map, "%lx %lx rv_%s%lx\n", (unsigned long)(uintptr_t)b->code,
+                (unsigned long)(j->code_ptr - b->code), MODE_FLAT(mode) ? "" : "v",
+                (unsigned long)pc0);
     j->code_ptr = (uint8_t *)(((uintptr_t)j->code_ptr + 15) & ~(uintptr_t)15);
     size_t page = (b->host - (uintptr_t)h->bus.ram) >> 12;
     b->page_next = j->page_blocks[page];
@@ -1683,6 +1774,14 @@ int rv_jit_create(struct rv_hart *h, vs_err *err)
     j->flat_tlb_gen = UINT64_MAX;
     __builtin_cpu_init();
     j->has_fma = __builtin_cpu_supports("fma");
+    if (getenv("VESSEL_JIT_PERF_MAP")) {
+        /* perf's convention for JIT code: one "start size name" line a block */
+        char path[64];
+        snprintf(path, sizeof(path), "/tmp/perf-%d.map", (int)getpid());
+        j->perf_map = fopen(path, "a");
+        if (j->perf_map)
+            setvbuf(j->perf_map, NULL, _IOLBF, 0);
+    }
     h->jit = j;
     return 0;
 }
@@ -1692,6 +1791,8 @@ void rv_jit_destroy(struct rv_hart *h)
     struct rv_jit *j = h->jit;
     if (!j)
         return;
+    if (j->perf_map)
+        fclose(j->perf_map);
     munmap(j->code, CODE_SIZE);
     free(j->meta);
     free(j->page_blocks);
