@@ -124,6 +124,7 @@ struct rv_jit {
 #define OFF_BUDGET ((int32_t)offsetof(struct rv_hart, jit_budget))
 #define OFF_LINK ((int32_t)offsetof(struct rv_hart, jit_link))
 #define OFF_JC_KEY ((int32_t)offsetof(struct rv_hart, jit_jc_key))
+#define OFF_RAM_BIAS ((int32_t)offsetof(struct rv_hart, jit_ram_bias))
 #define OFF_MSTATUS ((int32_t)offsetof(struct rv_hart, mstatus))
 #define OFF_FRM ((int32_t)offsetof(struct rv_hart, frm))
 #define OFF_CODE_GEN ((int32_t)offsetof(struct rv_hart, code_gen))
@@ -136,6 +137,9 @@ enum { RAX = X64_RAX, RCX = X64_RCX, RDX = X64_RDX, RBX = X64_RBX, RSI = X64_RSI
  * would put a store-to-load round trip on every block); the entry loads
  * it and the epilogue stores it back */
 #define BUDGET X64_R15
+/* and h->jit_ram_bias in r11 (caller-saved: reloaded after every call), so
+ * a load in flat user mode is one instruction, [r11 + x[rs1] + imm] */
+#define RAM_BIAS X64_R11
 
 static struct x64_mem xr(unsigned r)
 {
@@ -370,14 +374,19 @@ static uint64_t jit_exec(struct rv_hart *h, const struct rv_dentry *e, uint64_t 
 
 enum slow_kind { SLOW_LOAD, SLOW_STORE };
 
-#define NCACHE 4
-static const int cache_hregs[NCACHE] = {X64_R12, X64_R13, X64_R14, X64_RBP};
+/* the first four are callee-saved; r8-r10 are not, so calls out of
+ * generated code store them (if written) and load them again */
+#define NCACHE 7
+#define NCACHE_SAVED 4
+static const int cache_hregs[NCACHE] = {X64_R12, X64_R13, X64_R14, X64_RBP,
+                                        X64_R8,  X64_R9,  X64_R10};
 
 struct slow {
     enum slow_kind kind;
     unsigned i;      /* instruction index */
     uint8_t *jcc[2]; /* jumps to patch to the slow path */
     uint8_t *resume; /* back to the fast path */
+    bool addr_lost;  /* rax does not hold the address: compute it again */
 };
 
 struct gen {
@@ -425,6 +434,7 @@ static void call_abs(struct x64 *x, const void *fn)
         x64_mov_imm(x, RAX, (uint64_t)(uintptr_t)fn);
         x64_call_r(x, RAX);
     }
+    x64_load(x, 64, RAM_BIAS, hfield(OFF_RAM_BIAS)); /* the callee may have used r11 */
 }
 
 /* ---- guest registers: cached in a host register, or in struct rv_hart ---- */
@@ -513,6 +523,19 @@ static void cache_writeback(struct gen *g)
 static void cache_reload(struct gen *g)
 {
     for (unsigned k = 0; k < g->ncached; k++)
+        x64_load(&g->x, 64, g->creg[g->cached[k]], xr(g->cached[k]));
+}
+
+/* A call to C code that leaves x[] alone: the caller-saved host registers
+ * that hold guest registers go to x[] around it (dirty: those written by
+ * this point). */
+static void call_saving(struct gen *g, const void *fn, uint32_t dirty)
+{
+    for (unsigned k = NCACHE_SAVED; k < g->ncached; k++)
+        if (dirty & (1u << g->cached[k]))
+            x64_store(&g->x, 64, xr(g->cached[k]), g->creg[g->cached[k]]);
+    call_abs(&g->x, fn);
+    for (unsigned k = NCACHE_SAVED; k < g->ncached; k++)
         x64_load(&g->x, 64, g->creg[g->cached[k]], xr(g->cached[k]));
 }
 
@@ -692,6 +715,37 @@ static bool load_signed(unsigned op)
     return op == RV_OP_LB || op == RV_OP_LH || op == RV_OP_LW;
 }
 
+/* A load in flat user mode (see emit_flat): the bounds check off to the
+ * side, the access itself [r11 + x[rs1] + imm] straight from rs1's host
+ * register, so a chain of dependent loads pays only the loads. False if
+ * the mode or the numbers do not allow it. */
+static bool emit_flat_load(struct gen *g, const struct rv_dentry *e, unsigned len, struct slow *s,
+                           struct x64_mem *m)
+{
+    struct x64 *x = &g->x;
+    const struct rv_bus *bus = &g->h->bus;
+    uint32_t mode = g->b->mode;
+    int64_t d = (int64_t)e->imm + (int64_t)len - 1 - (int64_t)bus->ram_base;
+    if (!MODE_FLAT(mode) || (mode & 3) != RV_PRIV_U || MODE_DSET(mode) != 0 || d < INT32_MIN ||
+        d > INT32_MAX)
+        return false;
+    int base = creg(g, e->rs1);
+    if (base < 0) {
+        get_x(g, RAX, e->rs1);
+        base = RAX;
+    }
+    /* rcx = offset of the last byte in RAM; below ram_size or slow */
+    x64_lea(x, RCX, x64_m(base, (int32_t)d));
+    x64_alu_rm(
+        x, 64, X64_CMP, RCX,
+        x64_m(RBX, (int32_t)(offsetof(struct rv_hart, bus) + offsetof(struct rv_bus, ram_size))));
+    s->jcc[0] = x64_jcc(x, X64_CC_AE, x->p);
+    s->jcc[1] = NULL;
+    s->addr_lost = true;
+    *m = x64_mi(RAM_BIAS, base, 1, (int32_t)e->imm);
+    return true;
+}
+
 static void emit_load(struct gen *g, unsigned i, const struct rv_dentry *e)
 {
     struct x64 *x = &g->x;
@@ -699,10 +753,13 @@ static void emit_load(struct gen *g, unsigned i, const struct rv_dentry *e)
     struct slow *s = &g->slow[g->nslow++];
     s->kind = SLOW_LOAD;
     s->i = i;
-    emit_addr(g, e);
+    s->addr_lost = false;
     struct x64_mem m = x64_m(RAX, 0);
-    if (!emit_flat(g, g->b->mode, len, s, &m))
-        emit_tlb(g, RV_ACC_LOAD, len, s);
+    if (!emit_flat_load(g, e, len, s, &m)) {
+        emit_addr(g, e);
+        if (!emit_flat(g, g->b->mode, len, s, &m))
+            emit_tlb(g, RV_ACC_LOAD, len, s);
+    }
     if (len == 8)
         x64_load(x, 64, RAX, m);
     else if (load_signed(e->op))
@@ -731,6 +788,7 @@ static void emit_store(struct gen *g, unsigned i, const struct rv_dentry *e)
     struct slow *s = &g->slow[g->nslow++];
     s->kind = SLOW_STORE;
     s->i = i;
+    s->addr_lost = false;
     emit_addr(g, e);
     emit_tlb(g, RV_ACC_STORE, len, s);
     if (is_fp_mem(e->op))
@@ -926,7 +984,7 @@ static void emit_alu(struct gen *g, const struct rv_dentry *e)
             x64_mov_imm(x, RSI, (uint64_t)e->imm);
         else
             get_x(g, RSI, e->rs2);
-        call_abs(x, (const void *)rv_alu_helpers[op]); /* leaves x[] alone */
+        call_saving(g, (const void *)rv_alu_helpers[op], g->dirty); /* leaves x[] alone */
         put_x(g, rd, RAX);
         return;
     }
@@ -1277,12 +1335,14 @@ static void emit_tails(struct gen *g)
         for (unsigned m = 0; m < 2; m++)
             if (s->jcc[m])
                 x64_patch_rel32(s->jcc[m], x->p);
-        /* rax still holds the address */
+        if (s->addr_lost)
+            emit_addr(g, e);
+        /* rax holds the address */
         x64_mov_rr(x, 64, RSI, RAX);
         x64_mov_rr(x, 64, RDI, RBX);
         if (s->kind == SLOW_LOAD) {
             x64_mov_imm(x, RDX, mem_len(e->op) | (load_signed(e->op) ? 0x10 : 0));
-            call_abs(x, (const void *)jit_load);
+            call_saving(g, (const void *)jit_load, g->dirty_at[s->i]);
             x64_test_rr(x, 32, RDX, RDX);
             trap_jump(g, s->i, x64_jcc(x, X64_CC_E, x->p));
             x64_jmp(x, s->resume);
@@ -1292,7 +1352,7 @@ static void emit_tails(struct gen *g)
             else
                 get_x(g, RDX, e->rs2);
             x64_mov_imm(x, RCX, mem_len(e->op));
-            call_abs(x, (const void *)jit_store);
+            call_saving(g, (const void *)jit_store, g->dirty_at[s->i]);
             x64_test_rr(x, 32, RAX, RAX);
             uint8_t *bad = x64_jcc(x, X64_CC_NE, x->p);
             x64_jmp(x, s->resume);
@@ -1701,6 +1761,7 @@ static void batch_begin(struct rv_hart *h, struct rv_jit *j, uint64_t n)
     if (n > INT64_MAX / 2)
         n = INT64_MAX / 2;
     h->jit_budget = (int64_t)n;
+    h->jit_ram_bias = (uint64_t)(uintptr_t)h->bus.ram - h->bus.ram_base;
     j->start = (int64_t)n;
     j->base = h->minstret;
     h->jit_link = 0;
@@ -1759,6 +1820,7 @@ int rv_jit_create(struct rv_hart *h, vs_err *err)
     x64_alu_ri(&x, 64, X64_SUB, X64_RSP, 8); /* 16-byte aligned calls */
     x64_mov_rr(&x, 64, RBX, RDI);
     x64_load(&x, 64, BUDGET, hfield(OFF_BUDGET));
+    x64_load(&x, 64, RAM_BIAS, hfield(OFF_RAM_BIAS));
     x64_jmp_r(&x, RSI);
     j->epilogue = x.p;
     x64_store(&x, 64, hfield(OFF_BUDGET), BUDGET);
