@@ -167,9 +167,10 @@ struct rv_hart {
     /* The translator (jit.c), NULL under the interpreter. Its generated
      * code reads and writes the fields below by offset. */
     struct rv_jit *jit;
-    int64_t jit_budget;  /* instructions the current batch may still run */
-    uint64_t jit_link;   /* the exit stub an unchained block exit came from, or 0 */
-    uint64_t jit_jc_key; /* xor'd into pcs in the indirect-jump cache (mode, epoch) */
+    int64_t jit_budget;    /* instructions the current batch may still run */
+    uint64_t jit_link;     /* the exit stub an unchained block exit came from, or 0 */
+    uint64_t jit_jc_key;   /* xor'd into pcs in the indirect-jump cache (mode, epoch) */
+    uint64_t jit_ram_bias; /* bus.ram - bus.ram_base: r11 in generated code */
     /* One byte per RAM page: set where translated code came from. Such
      * pages get no store TLB entries, so every store to them goes through
      * mmu.c, which sets code_written. */

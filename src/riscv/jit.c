@@ -33,7 +33,9 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -113,6 +115,7 @@ struct rv_jit {
     struct jit_block **page_blocks; /* per RAM page: its blocks, through page_next */
     bool pages_used;                /* some code page is marked */
     bool has_fma;                   /* the host has FMA3: fused multiply-adds inline */
+    FILE *perf_map;                 /* VESSEL_JIT_PERF_MAP: /tmp/perf-PID.map for perf */
     struct rv_jit_stats stats;
 };
 
@@ -121,6 +124,7 @@ struct rv_jit {
 #define OFF_BUDGET ((int32_t)offsetof(struct rv_hart, jit_budget))
 #define OFF_LINK ((int32_t)offsetof(struct rv_hart, jit_link))
 #define OFF_JC_KEY ((int32_t)offsetof(struct rv_hart, jit_jc_key))
+#define OFF_RAM_BIAS ((int32_t)offsetof(struct rv_hart, jit_ram_bias))
 #define OFF_MSTATUS ((int32_t)offsetof(struct rv_hart, mstatus))
 #define OFF_FRM ((int32_t)offsetof(struct rv_hart, frm))
 #define OFF_CODE_GEN ((int32_t)offsetof(struct rv_hart, code_gen))
@@ -133,6 +137,9 @@ enum { RAX = X64_RAX, RCX = X64_RCX, RDX = X64_RDX, RBX = X64_RBX, RSI = X64_RSI
  * would put a store-to-load round trip on every block); the entry loads
  * it and the epilogue stores it back */
 #define BUDGET X64_R15
+/* and h->jit_ram_bias in r11 (caller-saved: reloaded after every call), so
+ * a load in flat user mode is one instruction, [r11 + x[rs1] + imm] */
+#define RAM_BIAS X64_R11
 
 static struct x64_mem xr(unsigned r)
 {
@@ -367,14 +374,19 @@ static uint64_t jit_exec(struct rv_hart *h, const struct rv_dentry *e, uint64_t 
 
 enum slow_kind { SLOW_LOAD, SLOW_STORE };
 
-#define NCACHE 4
-static const int cache_hregs[NCACHE] = {X64_R12, X64_R13, X64_R14, X64_RBP};
+/* the first four are callee-saved; r8-r10 are not, so calls out of
+ * generated code store them (if written) and load them again */
+#define NCACHE 7
+#define NCACHE_SAVED 4
+static const int cache_hregs[NCACHE] = {X64_R12, X64_R13, X64_R14, X64_RBP,
+                                        X64_R8,  X64_R9,  X64_R10};
 
 struct slow {
     enum slow_kind kind;
     unsigned i;      /* instruction index */
     uint8_t *jcc[2]; /* jumps to patch to the slow path */
     uint8_t *resume; /* back to the fast path */
+    bool addr_lost;  /* rax does not hold the address: compute it again */
 };
 
 struct gen {
@@ -392,6 +404,12 @@ struct gen {
      * calls that may read or write x[] */
     int8_t creg[32];
     unsigned ncached, cached[NCACHE];
+    /* Which cached registers the block loads on entry (those it may read
+     * before writing) and which hold a value memory does not have yet (set
+     * as the code that writes them is emitted, in program order): exits
+     * store only those. dirty_at[i]: before instruction i. */
+    uint32_t load_mask, dirty;
+    uint32_t dirty_at[MAX_INSNS];
     /* the block's body, after the budget check and the register loads: a
      * jump back to the block's own start goes here directly */
     uint8_t *body;
@@ -403,6 +421,7 @@ struct gen {
         uint8_t *jcc;
         unsigned i;
         uint64_t target;
+        uint32_t dirty;
     } taken[MAX_INSNS];
     unsigned ntaken;
 };
@@ -415,6 +434,7 @@ static void call_abs(struct x64 *x, const void *fn)
         x64_mov_imm(x, RAX, (uint64_t)(uintptr_t)fn);
         x64_call_r(x, RAX);
     }
+    x64_load(x, 64, RAM_BIAS, hfield(OFF_RAM_BIAS)); /* the callee may have used r11 */
 }
 
 /* ---- guest registers: cached in a host register, or in struct rv_hart ---- */
@@ -440,10 +460,12 @@ static void put_x(struct gen *g, unsigned r, int src)
     int c = creg(g, r);
     if (!r)
         return;
-    if (c >= 0)
+    if (c >= 0) {
+        g->dirty |= 1u << r;
         x64_mov_rr(&g->x, 64, c, src);
-    else
+    } else {
         x64_store(&g->x, 64, xr(r), src);
+    }
 }
 
 /* x[r] = v (clobbers rax for values that do not fit 32 bits signed) */
@@ -453,6 +475,7 @@ static void put_x_const(struct gen *g, unsigned r, uint64_t v)
     if (!r)
         return;
     if (c >= 0) {
+        g->dirty |= 1u << r;
         x64_mov_imm(&g->x, c, v);
     } else if ((int64_t)v >= INT32_MIN && (int64_t)v <= INT32_MAX) {
         x64_store_imm(&g->x, 64, xr(r), (int32_t)v);
@@ -481,16 +504,47 @@ static void alu_x(struct gen *g, unsigned bits, enum x64_alu op, int dst, unsign
         x64_alu_rm(&g->x, bits, op, dst, xr(r));
 }
 
-static void cache_writeback(struct gen *g)
+/* store the cached registers in mask (dirty ones) back to x[] */
+static void cache_store(struct gen *g, uint32_t mask)
 {
     for (unsigned k = 0; k < g->ncached; k++)
-        x64_store(&g->x, 64, xr(g->cached[k]), g->creg[g->cached[k]]);
+        if (mask & (1u << g->cached[k]))
+            x64_store(&g->x, 64, xr(g->cached[k]), g->creg[g->cached[k]]);
 }
 
+/* before code that reads x[] or leaves, at the point being emitted */
+static void cache_writeback(struct gen *g)
+{
+    cache_store(g, g->dirty);
+}
+
+/* after a call that may have written x[]: every cached register is
+ * memory's value again */
 static void cache_reload(struct gen *g)
 {
     for (unsigned k = 0; k < g->ncached; k++)
         x64_load(&g->x, 64, g->creg[g->cached[k]], xr(g->cached[k]));
+}
+
+/* A call to C code that leaves x[] alone: the caller-saved host registers
+ * that hold guest registers go to x[] around it (dirty: those written by
+ * this point). */
+static void call_saving(struct gen *g, const void *fn, uint32_t dirty)
+{
+    for (unsigned k = NCACHE_SAVED; k < g->ncached; k++)
+        if (dirty & (1u << g->cached[k]))
+            x64_store(&g->x, 64, xr(g->cached[k]), g->creg[g->cached[k]]);
+    call_abs(&g->x, fn);
+    for (unsigned k = NCACHE_SAVED; k < g->ncached; k++)
+        x64_load(&g->x, 64, g->creg[g->cached[k]], xr(g->cached[k]));
+}
+
+/* on entry: only the registers the block may read before it writes them */
+static void cache_load_entry(struct gen *g)
+{
+    for (unsigned k = 0; k < g->ncached; k++)
+        if (g->load_mask & (1u << g->cached[k]))
+            x64_load(&g->x, 64, g->creg[g->cached[k]], xr(g->cached[k]));
 }
 
 static void exit_with(struct gen *g, enum jit_exit why)
@@ -503,7 +557,7 @@ static void exit_via_jc(struct gen *g);
 
 /* Leave to a known pc, through a stub the dispatcher may patch into a jump
  * to the target's block (its first five bytes). */
-static void exit_chain(struct gen *g, uint64_t target)
+static void exit_chain(struct gen *g, uint64_t target, uint32_t dirty)
 {
     if (target == g->b->pc && g->body && g->nloop_broke < 4) {
         /* a loop within the block: charge the budget and go round again
@@ -513,7 +567,7 @@ static void exit_chain(struct gen *g, uint64_t target)
         x64_jmp(&g->x, g->body);
         return;
     }
-    cache_writeback(g); /* before the stub: a patched stub jumps from its first byte */
+    cache_store(g, dirty); /* before the stub: a patched stub jumps from its first byte */
     uint8_t *stub = g->x.p;
     x64_mov_imm(&g->x, RAX, target); /* >= 5 bytes: room for the jmp */
     x64_store(&g->x, 64, hfield(OFF_PC), RAX);
@@ -661,6 +715,37 @@ static bool load_signed(unsigned op)
     return op == RV_OP_LB || op == RV_OP_LH || op == RV_OP_LW;
 }
 
+/* A load in flat user mode (see emit_flat): the bounds check off to the
+ * side, the access itself [r11 + x[rs1] + imm] straight from rs1's host
+ * register, so a chain of dependent loads pays only the loads. False if
+ * the mode or the numbers do not allow it. */
+static bool emit_flat_load(struct gen *g, const struct rv_dentry *e, unsigned len, struct slow *s,
+                           struct x64_mem *m)
+{
+    struct x64 *x = &g->x;
+    const struct rv_bus *bus = &g->h->bus;
+    uint32_t mode = g->b->mode;
+    int64_t d = (int64_t)e->imm + (int64_t)len - 1 - (int64_t)bus->ram_base;
+    if (!MODE_FLAT(mode) || (mode & 3) != RV_PRIV_U || MODE_DSET(mode) != 0 || d < INT32_MIN ||
+        d > INT32_MAX)
+        return false;
+    int base = creg(g, e->rs1);
+    if (base < 0) {
+        get_x(g, RAX, e->rs1);
+        base = RAX;
+    }
+    /* rcx = offset of the last byte in RAM; below ram_size or slow */
+    x64_lea(x, RCX, x64_m(base, (int32_t)d));
+    x64_alu_rm(
+        x, 64, X64_CMP, RCX,
+        x64_m(RBX, (int32_t)(offsetof(struct rv_hart, bus) + offsetof(struct rv_bus, ram_size))));
+    s->jcc[0] = x64_jcc(x, X64_CC_AE, x->p);
+    s->jcc[1] = NULL;
+    s->addr_lost = true;
+    *m = x64_mi(RAM_BIAS, base, 1, (int32_t)e->imm);
+    return true;
+}
+
 static void emit_load(struct gen *g, unsigned i, const struct rv_dentry *e)
 {
     struct x64 *x = &g->x;
@@ -668,10 +753,13 @@ static void emit_load(struct gen *g, unsigned i, const struct rv_dentry *e)
     struct slow *s = &g->slow[g->nslow++];
     s->kind = SLOW_LOAD;
     s->i = i;
-    emit_addr(g, e);
+    s->addr_lost = false;
     struct x64_mem m = x64_m(RAX, 0);
-    if (!emit_flat(g, g->b->mode, len, s, &m))
-        emit_tlb(g, RV_ACC_LOAD, len, s);
+    if (!emit_flat_load(g, e, len, s, &m)) {
+        emit_addr(g, e);
+        if (!emit_flat(g, g->b->mode, len, s, &m))
+            emit_tlb(g, RV_ACC_LOAD, len, s);
+    }
     if (len == 8)
         x64_load(x, 64, RAX, m);
     else if (load_signed(e->op))
@@ -700,6 +788,7 @@ static void emit_store(struct gen *g, unsigned i, const struct rv_dentry *e)
     struct slow *s = &g->slow[g->nslow++];
     s->kind = SLOW_STORE;
     s->i = i;
+    s->addr_lost = false;
     emit_addr(g, e);
     emit_tlb(g, RV_ACC_STORE, len, s);
     if (is_fp_mem(e->op))
@@ -895,7 +984,7 @@ static void emit_alu(struct gen *g, const struct rv_dentry *e)
             x64_mov_imm(x, RSI, (uint64_t)e->imm);
         else
             get_x(g, RSI, e->rs2);
-        call_abs(x, (const void *)rv_alu_helpers[op]); /* leaves x[] alone */
+        call_saving(g, (const void *)rv_alu_helpers[op], g->dirty); /* leaves x[] alone */
         put_x(g, rd, RAX);
         return;
     }
@@ -937,6 +1026,8 @@ done:
         x64_movsxd_rr(x, t, t);
     if (t != creg(g, rd))
         put_x(g, rd, t);
+    else
+        g->dirty |= 1u << rd;
 }
 
 static enum x64_cc branch_cc(unsigned op)
@@ -1187,7 +1278,7 @@ static void emit_insn(struct gen *g, unsigned i)
     }
     case RV_OP_JAL:
         put_x_const(g, e->rd, npc);
-        exit_chain(g, pc + (uint64_t)e->imm);
+        exit_chain(g, pc + (uint64_t)e->imm, g->dirty);
         return;
     case RV_OP_JALR: {
         get_x(g, RAX, e->rs1);
@@ -1219,6 +1310,7 @@ static void emit_insn(struct gen *g, unsigned i)
         g->taken[g->ntaken].jcc = x64_jcc(x, branch_cc(op), x->p);
         g->taken[g->ntaken].i = i;
         g->taken[g->ntaken].target = pc + (uint64_t)e->imm;
+        g->taken[g->ntaken].dirty = g->dirty;
         g->ntaken++;
         return; /* the block goes on with the fall-through */
     }
@@ -1235,7 +1327,7 @@ static void emit_tails(struct gen *g)
     for (unsigned k = 0; k < g->ntaken; k++) {
         x64_patch_rel32(g->taken[k].jcc, x->p);
         refund(g, g->taken[k].i);
-        exit_chain(g, g->taken[k].target);
+        exit_chain(g, g->taken[k].target, g->taken[k].dirty);
     }
     for (unsigned k = 0; k < g->nslow; k++) {
         struct slow *s = &g->slow[k];
@@ -1243,12 +1335,14 @@ static void emit_tails(struct gen *g)
         for (unsigned m = 0; m < 2; m++)
             if (s->jcc[m])
                 x64_patch_rel32(s->jcc[m], x->p);
-        /* rax still holds the address */
+        if (s->addr_lost)
+            emit_addr(g, e);
+        /* rax holds the address */
         x64_mov_rr(x, 64, RSI, RAX);
         x64_mov_rr(x, 64, RDI, RBX);
         if (s->kind == SLOW_LOAD) {
             x64_mov_imm(x, RDX, mem_len(e->op) | (load_signed(e->op) ? 0x10 : 0));
-            call_abs(x, (const void *)jit_load);
+            call_saving(g, (const void *)jit_load, g->dirty_at[s->i]);
             x64_test_rr(x, 32, RDX, RDX);
             trap_jump(g, s->i, x64_jcc(x, X64_CC_E, x->p));
             x64_jmp(x, s->resume);
@@ -1258,7 +1352,7 @@ static void emit_tails(struct gen *g)
             else
                 get_x(g, RDX, e->rs2);
             x64_mov_imm(x, RCX, mem_len(e->op));
-            call_abs(x, (const void *)jit_store);
+            call_saving(g, (const void *)jit_store, g->dirty_at[s->i]);
             x64_test_rr(x, 32, RAX, RAX);
             uint8_t *bad = x64_jcc(x, X64_CC_NE, x->p);
             x64_jmp(x, s->resume);
@@ -1268,7 +1362,7 @@ static void emit_tails(struct gen *g)
             /* stored into translated code: stop after this instruction */
             set_pc(g, e->pc + e->len);
             refund(g, s->i);
-            cache_writeback(g);
+            cache_store(g, g->dirty_at[s->i]);
             exit_with(g, JX_FLUSH);
         }
     }
@@ -1279,8 +1373,58 @@ static void emit_tails(struct gen *g)
             x64_patch_rel32(g->trap_jumps[i][m], x->p);
         set_pc(g, g->b->insns[i].pc);
         refund(g, i);
-        cache_writeback(g);
+        cache_store(g, g->dirty_at[i]);
         exit_with(g, JX_TRAP);
+    }
+}
+
+/* Does instruction e only write x[rd] (nothing of it read first), and in
+ * inline code that goes through put_x or rd's cached register? */
+static bool writes_rd_only(const struct rv_dentry *e)
+{
+    unsigned op = e->op;
+    if (op == RV_OP_LUI || op == RV_OP_AUIPC || op == RV_OP_JAL)
+        return true;
+    if (rv_op_is_alu(op))
+        return e->rs1 != e->rd && (rv_op_is_alu_imm(op) || e->rs2 != e->rd);
+    if ((op >= RV_OP_LB && op <= RV_OP_LWU) || op == RV_OP_JALR)
+        return e->rs1 != e->rd;
+    return false;
+}
+
+static bool block_loops(const struct jit_block *b)
+{
+    for (unsigned i = 0; i < b->n; i++) {
+        const struct rv_dentry *e = &b->insns[i];
+        if (((e->op >= RV_OP_BEQ && e->op <= RV_OP_BGEU) || e->op == RV_OP_JAL) &&
+            e->pc + (uint64_t)e->imm == b->pc)
+            return true;
+    }
+    return false;
+}
+
+/* Which cached registers to load on entry: all but those whose first
+ * mention in the block is a write that reads nothing of them. A block that
+ * may go round again to its start loads (and stores) all: its second
+ * time round starts with everything written. */
+static void choose_entry_loads(struct gen *g)
+{
+    uint32_t cached = 0;
+    for (unsigned k = 0; k < g->ncached; k++)
+        cached |= 1u << g->cached[k];
+    g->load_mask = cached;
+    g->dirty = 0;
+    if (block_loops(g->b)) {
+        g->dirty = cached;
+        return;
+    }
+    uint32_t seen = 0;
+    for (unsigned i = 0; i < g->b->n; i++) {
+        const struct rv_dentry *e = &g->b->insns[i];
+        uint32_t rd = 1u << e->rd;
+        if (writes_rd_only(e) && !(seen & rd))
+            g->load_mask &= ~rd;
+        seen |= rd | (1u << e->rs1) | (1u << e->rs2) | (1u << (e->insn >> 27));
     }
 }
 
@@ -1329,6 +1473,7 @@ static void choose_cache(struct gen *g)
         g->creg[best] = (int8_t)cache_hregs[g->ncached];
         g->cached[g->ncached++] = best;
     }
+    choose_entry_loads(g);
 }
 
 /* ---- translation ---- */
@@ -1435,18 +1580,20 @@ static enum tr_result translate(struct rv_hart *h, struct rv_jit *j, uint32_t mo
     x64_alu_ri(&g->x, 64, X64_SUB, BUDGET, (int32_t)b->n);
     uint8_t *broke = x64_jcc(&g->x, X64_CC_L, g->x.p);
     choose_cache(g);
-    cache_reload(g);
+    cache_load_entry(g);
     g->body = g->x.p;
-    for (unsigned i = 0; i < b->n; i++)
+    for (unsigned i = 0; i < b->n; i++) {
+        g->dirty_at[i] = g->dirty;
         emit_insn(g, i);
+    }
     if (!ends_block(b->insns[b->n - 1].op))
-        exit_chain(g, pc);
+        exit_chain(g, pc, g->dirty);
     emit_tails(g);
     if (g->nloop_broke) {
         /* out of budget going round the loop: registers back first */
         for (unsigned k = 0; k < g->nloop_broke; k++)
             x64_patch_rel32(g->loop_broke[k], g->x.p);
-        cache_writeback(g);
+        cache_store(g, UINT32_MAX); /* a looping block loads and stores all */
     }
     x64_patch_rel32(broke, g->x.p);
     x64_alu_ri(&g->x, 64, X64_ADD, BUDGET, (int32_t)b->n);
@@ -1464,6 +1611,10 @@ static enum tr_result translate(struct rv_hart *h, struct rv_jit *j, uint32_t mo
         flush(h, j);
         return TR_INTERPRET;
     }
+    if (j->perf_map)
+        fprintf(j->perf_map, "%lx %lx rv_%s%lx\n", (unsigned long)(uintptr_t)b->code,
+                (unsigned long)(j->code_ptr - b->code), MODE_FLAT(mode) ? "" : "v",
+                (unsigned long)pc0);
     j->code_ptr = (uint8_t *)(((uintptr_t)j->code_ptr + 15) & ~(uintptr_t)15);
     size_t page = (b->host - (uintptr_t)h->bus.ram) >> 12;
     b->page_next = j->page_blocks[page];
@@ -1610,6 +1761,7 @@ static void batch_begin(struct rv_hart *h, struct rv_jit *j, uint64_t n)
     if (n > INT64_MAX / 2)
         n = INT64_MAX / 2;
     h->jit_budget = (int64_t)n;
+    h->jit_ram_bias = (uint64_t)(uintptr_t)h->bus.ram - h->bus.ram_base;
     j->start = (int64_t)n;
     j->base = h->minstret;
     h->jit_link = 0;
@@ -1668,6 +1820,7 @@ int rv_jit_create(struct rv_hart *h, vs_err *err)
     x64_alu_ri(&x, 64, X64_SUB, X64_RSP, 8); /* 16-byte aligned calls */
     x64_mov_rr(&x, 64, RBX, RDI);
     x64_load(&x, 64, BUDGET, hfield(OFF_BUDGET));
+    x64_load(&x, 64, RAM_BIAS, hfield(OFF_RAM_BIAS));
     x64_jmp_r(&x, RSI);
     j->epilogue = x.p;
     x64_store(&x, 64, hfield(OFF_BUDGET), BUDGET);
@@ -1683,6 +1836,14 @@ int rv_jit_create(struct rv_hart *h, vs_err *err)
     j->flat_tlb_gen = UINT64_MAX;
     __builtin_cpu_init();
     j->has_fma = __builtin_cpu_supports("fma");
+    if (getenv("VESSEL_JIT_PERF_MAP")) {
+        /* perf's convention for JIT code: one "start size name" line a block */
+        char path[64];
+        snprintf(path, sizeof(path), "/tmp/perf-%d.map", (int)getpid());
+        j->perf_map = fopen(path, "a");
+        if (j->perf_map)
+            setvbuf(j->perf_map, NULL, _IOLBF, 0);
+    }
     h->jit = j;
     return 0;
 }
@@ -1692,6 +1853,8 @@ void rv_jit_destroy(struct rv_hart *h)
     struct rv_jit *j = h->jit;
     if (!j)
         return;
+    if (j->perf_map)
+        fclose(j->perf_map);
     munmap(j->code, CODE_SIZE);
     free(j->meta);
     free(j->page_blocks);

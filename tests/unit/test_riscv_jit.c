@@ -370,6 +370,125 @@ static void indirect_jumps(void **state)
     }
 }
 
+/* Registers a block holds in host registers are loaded on entry only if
+ * the block may read them before writing them, and stored back at an exit
+ * only if written by then: an exit (a taken branch, a fault, the end of the
+ * block) before the write must leave memory's value alone, one after it
+ * must store it, and a block that loops to its own start keeps them all. */
+static void cached_registers_at_every_exit(void **state)
+{
+    struct pair *p = *state;
+    const uint32_t beq = b_type(12, 0, 6, 0); /* beq x6, x0, +12 */
+    uint32_t code[] = {
+        BNE(6, 0, 24),   /* 0: x6 != 0: taken before x7, x8 are written */
+        LD(9, 9, 0),     /* 4: x9 = 0x40000000 when x6 == 0 && x5 == 1: fault */
+        ADDI(7, 0, 11),  /* 8: x7, x8: written first, used twice: cached */
+        ADDI(8, 7, 2),   /* 12 */
+        ADDI(7, 7, 1),   /* 16 */
+        ADDI(8, 8, 3),   /* 20 */
+        ADDI(10, 10, 1), /* 24: a loop on its own start: x10, x11 */
+        ADDI(11, 11, -1), BNE(11, 0, -8), beq, /* 36: x6 == 0: to 48 */
+        ADDI(12, 7, 0),                        /* 40 */
+        EBREAK,                                /* 44 */
+        ADDI(12, 8, 0),                        /* 48 */
+        EBREAK,
+    };
+    for (int run = 0; run < 3; run++) {
+        uint64_t regs[2][32];
+        for (int m = 0; m < 2; m++) {
+            struct jd_machine *mc = m ? &p->i : &p->j;
+            load(mc, code, sizeof(code) / 4);
+            for (unsigned r = 1; r < 32; r++)
+                mc->hart.x[r] = 0x1000 + r;
+            mc->hart.x[6] = run == 0;
+            mc->hart.x[9] = run == 2 ? 0x40000000 : JD_RAM_BASE + JD_DATA;
+            mc->hart.x[11] = 50;
+            if (run == 2) {
+                rv_hart_run(&mc->hart, 1000);
+                assert_int_equal(mc->hart.mcause, RV_EXC_LOAD_ACCESS);
+                assert_int_equal(mc->hart.mepc, JD_RAM_BASE + JD_CODE + 4);
+            } else {
+                run_to_ebreak(mc);
+            }
+            memcpy(regs[m], mc->hart.x, sizeof(regs[m]));
+        }
+        for (unsigned r = 0; r < 32; r++)
+            if (regs[0][r] != regs[1][r])
+                fail_msg("run %d: x%u is %#llx translated, %#llx interpreted", run, r,
+                         (unsigned long long)regs[0][r], (unsigned long long)regs[1][r]);
+        assert_int_equal(regs[0][7], run == 1 ? 12 : 0x1007);
+        assert_int_equal(regs[0][8], run == 1 ? 16 : 0x1008);
+        assert_int_equal(regs[0][11], run == 2 ? 50 : 0);
+        assert_int_equal(regs[0][10], run == 2 ? 0x100a : 0x100a + 50);
+    }
+}
+
+/* User-mode emulation's direct loads ([r11 + x[rs1] + imm], the bounds
+ * check beside them) with negative offsets, at the end of RAM and just
+ * past it (the slow path computes the address again), in blocks that keep
+ * seven guest registers in host registers, three of them caller-saved
+ * ones that live across a DIV helper call. */
+static void user_mode_loads_and_helper_calls(void **state)
+{
+    struct pair *p = *state;
+#define R(f7, rs2, rs1, f3, rd)                                                                    \
+    (((f7) << 25) | ((rs2) << 20) | ((rs1) << 15) | ((f3) << 12) | ((rd) << 7) | 0x33)
+    uint32_t code[] = {
+        ADDI(9, 0, 5),       /* 0: a block that does not loop */
+        ADDI(10, 9, 1),      /* 4 */
+        R(1, 9, 10, 4, 11),  /* 8: div x11, x10, x9 */
+        R(0, 10, 11, 0, 12), /* 12: add x12, x11, x10 */
+        R(0, 11, 12, 0, 13), /* 16: add x13, x12, x11 */
+        LD(7, 5, 8),         /* 20: loop */
+        LW(8, 5, -4),        /* 24 */
+        R(0, 7, 9, 0, 9),    /* add x9, x9, x7 */
+        R(0, 8, 10, 0, 10),  /* add x10, x10, x8 */
+        R(1, 6, 9, 4, 11),   /* div x11, x9, x6 */
+        R(0, 11, 12, 0, 12), /* add x12, x12, x11 */
+        ADDI(5, 5, 8),
+        R(0, 10, 13, 0, 13), /* add x13, x13, x10 */
+        ADDI(6, 6, -1),
+        BNE(6, 0, -36), /* 56: back to 20 */
+        LD(14, 15, -8), /* 60: the last 8 bytes of RAM */
+        LD(16, 15, -7), /* 64: one byte past it: access fault */
+        EBREAK,
+    };
+#undef R
+    uint64_t regs[2][32];
+    for (int m = 0; m < 2; m++) {
+        struct jd_machine *mc = m ? &p->i : &p->j;
+        load(mc, code, sizeof(code) / 4);
+        for (size_t k = 0; k < 4096; k++)
+            mc->ram[JD_DATA + k] = (uint8_t)(k * 37 + 11);
+        memset(mc->ram + JD_RAM_SIZE - 8, 0x5a, 8);
+        for (unsigned r = 1; r < 32; r++)
+            mc->hart.x[r] = 0x1000 + r;
+        mc->hart.x[5] = JD_RAM_BASE + JD_DATA + 16;
+        mc->hart.x[6] = 200;
+        mc->hart.x[15] = JD_RAM_BASE + JD_RAM_SIZE;
+        mc->hart.pmp_count = 0;
+        rv_set_priv(&mc->hart, RV_PRIV_U);
+        for (int k = 0; k < 100 && !mc->hart.fatal; k++)
+            rv_hart_run(&mc->hart, 1000);
+        assert_true(mc->hart.fatal);
+        assert_int_equal(mc->hart.mcause, RV_EXC_LOAD_ACCESS);
+        assert_int_equal(mc->hart.mepc, JD_RAM_BASE + JD_CODE + 64);
+        assert_int_equal(mc->hart.mtval, JD_RAM_BASE + JD_RAM_SIZE - 7);
+        memcpy(regs[m], mc->hart.x, sizeof(regs[m]));
+    }
+    for (unsigned r = 0; r < 32; r++)
+        if (regs[0][r] != regs[1][r])
+            fail_msg("x%u is %#llx translated, %#llx interpreted", r,
+                     (unsigned long long)regs[0][r], (unsigned long long)regs[1][r]);
+    assert_int_equal(regs[0][14], 0x5a5a5a5a5a5a5a5aull);
+    assert_int_equal(regs[0][16], 0x1010);
+    assert_int_equal(regs[0][6], 0);
+    assert_int_equal(p->j.hart.minstret, p->i.hart.minstret);
+    struct rv_jit_stats st;
+    rv_jit_get_stats(&p->j.hart, &st);
+    assert_true(st.fallback < 100); /* the loop ran translated */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -381,6 +500,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(precise_fault_mid_block, setup, teardown),
         cmocka_unit_test_setup_teardown(interrupt_during_long_loop, setup, teardown),
         cmocka_unit_test_setup_teardown(indirect_jumps, setup, teardown),
+        cmocka_unit_test_setup_teardown(cached_registers_at_every_exit, setup, teardown),
+        cmocka_unit_test_setup_teardown(user_mode_loads_and_helper_calls, setup, teardown),
         cmocka_unit_test_setup_teardown(lr_sc_contention_between_harts, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
