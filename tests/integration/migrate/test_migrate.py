@@ -449,7 +449,8 @@ def migration_state(src, sock) -> dict:
 
 def test_local_disks_move_with_the_guest(hosts, rv_linux, tmp_path):
     """--copy-disks: a raw disk and a qcow2 overlay (on a base image both
-    hosts have) move with the memory; what the host wrote before boot, what
+    hosts have, where the destination allows it) move with the memory; what
+    the host wrote before boot, what
     the guest wrote before the move and what it wrote while the memory was
     still streaming are on the destination's disks, read there past the
     page cache; the overlay stays an overlay of the same base."""
@@ -474,7 +475,14 @@ def test_local_disks_move_with_the_guest(hosts, rv_linux, tmp_path):
     try:
         assert "poke: ok" in g.run(f"poke /dev/vda {MiB} written-before-the-move")
         assert "poke: ok" in g.run(f"poke /dev/vdb {MiB} overlay-before-the-move")
+        # the source names the overlay's base, but this host decides which
+        # files a guest may read: outside --storage and --allow-backing, no
         d = destination(dst, "--storage", store)
+        p = migrate(src, sock, f"tcp:{dst.addr}:{PORT}", "--copy-disks")
+        assert p.returncode == 1 and "outside --storage" in p.stderr, p.stderr
+        assert d.p.wait(timeout=10) != 0 and list(store.iterdir()) == []
+        assert "alive" in g.run("echo alive")
+        d = destination(dst, "--storage", store, "--allow-backing", tmp_path)
         # a capped link keeps the memory streaming while the guest writes on
         mig = subprocess.Popen(src.vessel("vm", "migrate", "--api-sock", sock, "--to",
                                           f"tcp:{dst.addr}:{PORT}", "--copy-disks",
