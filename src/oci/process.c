@@ -166,6 +166,13 @@ void oci_block_forwarded_signals(void)
 
 void oci_unblock_all_signals(void)
 {
+    /* Every signal at its default action too: a runtime started with some
+     * ignored (nohup, a shell's background job) would otherwise pass
+     * SIG_IGN on through execve, and a shell in the container cannot even
+     * trap a signal ignored when it started. */
+    for (int sig = 1; sig < NSIG; sig++)
+        if (sig != SIGKILL && sig != SIGSTOP)
+            signal(sig, SIG_DFL);
     sigset_t set;
     sigemptyset(&set);
     sigprocmask(SIG_SETMASK, &set, NULL);

@@ -51,7 +51,8 @@ int oci_process_setup_tty(int slave, const struct oci_process *p, vs_err *err);
 
 /* Block the signals a foreground run/exec forwards, from the start, so one
  * that arrives during setup waits for oci_wait_forward instead of killing
- * us; children unblock everything again. */
+ * us; children unblock everything again and put every signal back to its
+ * default action. */
 void oci_block_forwarded_signals(void);
 void oci_unblock_all_signals(void);
 
