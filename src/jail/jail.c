@@ -428,5 +428,10 @@ int jail_drop_privileges(const struct vm_config *cfg, vs_err *err)
      * process_vm_readv, and RLIMIT_CORE is 0 */
     if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
         return vs_error_errno(err, "--jail: dumpable");
+    /* a credential change clears the parent-death signal: armed again, or
+     * a VM whose launcher is killed (the daemon's delete --force, a stop)
+     * would run on as an orphan */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+        return vs_error_errno(err, "--jail: parent-death signal");
     return 0;
 }
