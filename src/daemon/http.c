@@ -271,10 +271,10 @@ static bool peer_cred(struct MHD_Connection *c, uid_t *uid, gid_t *gid)
     return true;
 }
 
-static enum MHD_Result post_instance_exec(struct call *k)
+/* Who asked decides who may use the one-shot socket a request makes, not
+ * its body: caller_uid/caller_gid come from the connection only. */
+static void stamp_caller(struct call *k)
 {
-    vs_err err = {0};
-    /* who asked decides who may use the exec socket; not the body */
     json_object_del(k->body, "caller_uid");
     json_object_del(k->body, "caller_gid");
     uid_t uid;
@@ -283,6 +283,12 @@ static enum MHD_Result post_instance_exec(struct call *k)
         json_object_set_new(k->body, "caller_uid", json_integer(uid));
         json_object_set_new(k->body, "caller_gid", json_integer(gid));
     }
+}
+
+static enum MHD_Result post_instance_exec(struct call *k)
+{
+    vs_err err = {0};
+    stamp_caller(k);
     json_t *j = instance_exec(k->d, k->param, k->body, &err);
     return j ? reply(k->c, json_object_get(j, "socket") ? MHD_HTTP_CREATED : MHD_HTTP_OK, j)
              : reply_err(k->c, &err);
@@ -293,14 +299,7 @@ static enum MHD_Result post_instance_exec(struct call *k)
 static enum MHD_Result post_instance_console(struct call *k)
 {
     vs_err err = {0};
-    json_object_del(k->body, "caller_uid");
-    json_object_del(k->body, "caller_gid");
-    uid_t uid;
-    gid_t gid;
-    if (peer_cred(k->c, &uid, &gid)) {
-        json_object_set_new(k->body, "caller_uid", json_integer(uid));
-        json_object_set_new(k->body, "caller_gid", json_integer(gid));
-    }
+    stamp_caller(k);
     json_t *j = instance_console_attach(k->d, k->param, k->body, &err);
     return j ? reply(k->c, MHD_HTTP_CREATED, j) : reply_err(k->c, &err);
 }

@@ -42,20 +42,31 @@ int instance_vsock_uds(struct daemon *d, const char *name, char *uds, size_t n)
  * link the snapshot reader, and with it the whole VMM, to find out. */
 #define VSOCK_MARK "vesseld-vsock"
 
-bool instance_snapshot_has_vsock(const char *dir)
+/* A marker file in a snapshot directory: there, and made. */
+static bool has_mark(const char *dir, const char *mark)
 {
     char path[4400];
-    snprintf(path, sizeof(path), "%s/" VSOCK_MARK, dir);
+    snprintf(path, sizeof(path), "%s/%s", dir, mark);
     return access(path, F_OK) == 0;
+}
+
+static void make_mark(const char *dir, const char *mark)
+{
+    char path[4400];
+    snprintf(path, sizeof(path), "%s/%s", dir, mark);
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        close(fd);
+}
+
+bool instance_snapshot_has_vsock(const char *dir)
+{
+    return has_mark(dir, VSOCK_MARK);
 }
 
 void instance_snapshot_mark_vsock(const char *dir)
 {
-    char path[4400];
-    snprintf(path, sizeof(path), "%s/" VSOCK_MARK, dir);
-    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-    if (fd >= 0)
-        close(fd);
+    make_mark(dir, VSOCK_MARK);
 }
 
 /* The same for a VM whose first NIC is a tap on the managed bridge: a clone
@@ -64,18 +75,12 @@ void instance_snapshot_mark_vsock(const char *dir)
 
 bool instance_snapshot_has_net(const char *dir)
 {
-    char path[4400];
-    snprintf(path, sizeof(path), "%s/" NET_MARK, dir);
-    return access(path, F_OK) == 0;
+    return has_mark(dir, NET_MARK);
 }
 
 void instance_snapshot_mark_net(const char *dir)
 {
-    char path[4400];
-    snprintf(path, sizeof(path), "%s/" NET_MARK, dir);
-    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-    if (fd >= 0)
-        close(fd);
+    make_mark(dir, NET_MARK);
 }
 
 /* Does another instance hold cid with a better claim: created before this
