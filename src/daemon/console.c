@@ -36,25 +36,6 @@ static void console_sock_path(struct daemon *d, const char *name, char *out, siz
     snprintf(out, n, "%s/instances/%s/console.sock", d->state_dir, name);
 }
 
-static int send_fd(int sock, int fd)
-{
-    char byte = 'c';
-    struct iovec iov = {&byte, 1};
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } u;
-    memset(&u, 0, sizeof(u));
-    struct msghdr m = {
-        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof(u.buf)};
-    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-    c->cmsg_level = SOL_SOCKET;
-    c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &fd, sizeof(int));
-    return sendmsg(sock, &m, MSG_NOSIGNAL) == 1 ? 0 : -1;
-}
-
 json_t *instance_console_attach(struct daemon *d, const char *name, json_t *req, vs_err *err)
 {
     json_t *inst = instance_info(d, name, err);
@@ -103,7 +84,7 @@ json_t *instance_console_attach(struct daemon *d, const char *name, json_t *req,
                         ? accept4(listener, NULL, NULL, SOCK_CLOEXEC)
                         : -1;
             unlink(path);
-            _exit(c < 0 || send_fd(c, conn) < 0);
+            _exit(c < 0 || oci_send_fd(c, conn, "c", 1) < 0);
         }
         _exit(0);
     }
