@@ -295,7 +295,6 @@ static int receive_records(struct mig_incoming *in, const struct mig_io *io, boo
             if (r.type == MIG_DISK_ZERO) {
                 if (mig_record_check(&r, NULL, err) < 0)
                     return -1;
-                memset(in->disks.buf, 0, (size_t)r.len);
             } else if (io_read(io, in->disks.buf, (size_t)r.len, err) < 0 ||
                        mig_record_check(&r, in->disks.buf, err) < 0) {
                 return -1;
@@ -303,6 +302,8 @@ static int receive_records(struct mig_incoming *in, const struct mig_io *io, boo
             if (r.type == MIG_DISK_ZERO && d->disk->ops->write_zeroes) {
                 wr = d->disk->ops->write_zeroes(d->disk, at, r.len, true);
             } else {
+                if (r.type == MIG_DISK_ZERO) /* a backend without write_zeroes */
+                    memset(in->disks.buf, 0, (size_t)r.len);
                 struct iovec iov = {.iov_base = in->disks.buf, .iov_len = (size_t)r.len};
                 wr = disk_write(d->disk, at, &iov, 1);
             }
