@@ -167,14 +167,9 @@ static int guest_set_cpus(const char *api_sock, unsigned n, json_t **resp, vs_er
                         "PATH): the guest onlines or offlines its CPUs itself\n");
         return 0;
     }
-    char arg[16];
-    snprintf(arg, sizeof(arg), "%u", n);
-    char *argv[] = {"set-cpus", arg, NULL};
-    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
     void (*old)(int) = signal(SIGPIPE, SIG_IGN);
-    int st = agent_client_run(uds, argv, false, null, STDERR_FILENO, STDERR_FILENO, err);
+    int st = agent_set_cpus(uds, n, STDERR_FILENO, err);
     signal(SIGPIPE, old);
-    close(null);
     if (st < 0)
         return vs_error_prefix(err, "vm update: the guest agent: ");
     for (int i = 0; i < 300 && vcpus_running(*resp) != (json_int_t)n; i++) {

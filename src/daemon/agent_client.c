@@ -367,6 +367,19 @@ int agent_client_run(const char *uds, char *const argv[], bool tty, int in, int 
     return agent_client_run_ex(uds, argv, &x, tty, in, out, err_fd, err);
 }
 
+int agent_set_cpus(const char *uds, unsigned n, int out_fd, vs_err *err)
+{
+    char arg[16];
+    snprintf(arg, sizeof(arg), "%u", n);
+    char *argv[] = {"set-cpus", arg, NULL};
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    int out = out_fd >= 0 ? out_fd : null;
+    int st = agent_client_run(uds, argv, false, null, out, out, err);
+    if (null >= 0)
+        close(null);
+    return st;
+}
+
 int agent_client_run_ex(const char *uds, char *const argv[], const struct agent_exec_opts *x,
                         bool tty, int in, int out, int err_fd, vs_err *err)
 {

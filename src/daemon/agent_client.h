@@ -47,5 +47,8 @@ int agent_client_run_ex(const char *uds, char *const argv[], const struct agent_
 /* agent_client_connect on AGENT_VSOCK_PORT, then agent_client_session. */
 int agent_client_run(const char *uds, char *const argv[], bool tty, int in, int out, int err_fd,
                      vs_err *err);
+/* The guest's `set-cpus N` (online CPUs 0..N-1, offline the rest), its
+ * output to out_fd (-1: nowhere); its exit status, or -1 with err. */
+int agent_set_cpus(const char *uds, unsigned n, int out_fd, vs_err *err);
 
 #endif

@@ -1340,12 +1340,7 @@ static int vm_apply_cpus(struct daemon *d, json_t *inst, vs_err *err)
         return -1;
     if (instance_vsock_uds(d, name, uds, sizeof(uds)) < 0)
         return vs_error(err, ENOTSUP, "VM %s has no guest agent to online its CPUs", name);
-    char arg[24];
-    snprintf(arg, sizeof(arg), "%ld", n);
-    char *argv[] = {"set-cpus", arg, NULL};
-    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-    int st = agent_client_run(uds, argv, false, null, null, null, err);
-    close(null);
+    int st = agent_set_cpus(uds, (unsigned)n, -1, err);
     if (st < 0)
         return vs_error_prefix(err, "the guest agent: ");
     if (st != 0)
